@@ -1,0 +1,85 @@
+package dev.longspan.kernel;
+
+/**
+ * The kernels every layer uses, over flat float arrays with explicit offsets and sizes.
+ * Each call goes to the Vector API body when {@link Simd#ENABLED}, else to its scalar twin in
+ * {@link ScalarKernels} (which is also the reference the tests compare against). The branch is on
+ * a static final and folds away after JIT compilation.
+ */
+public final class Kernels {
+    private Kernels() {}
+
+    /** a[ao..ao+n) · b[bo..bo+n). */
+    public static float dot(float[] a, int ao, float[] b, int bo, int n) {
+        return Simd.ENABLED ? VectorKernels.dot(a, ao, b, bo, n) : ScalarKernels.dot(a, ao, b, bo, n);
+    }
+
+    /** y[yo..yo+n) += alpha · x[xo..xo+n). */
+    public static void axpy(float alpha, float[] x, int xo, float[] y, int yo, int n) {
+        if (Simd.ENABLED) VectorKernels.axpy(alpha, x, xo, y, yo, n); else ScalarKernels.axpy(alpha, x, xo, y, yo, n);
+    }
+
+    /** x[xo..xo+n) *= alpha. */
+    public static void scale(float alpha, float[] x, int xo, int n) {
+        if (Simd.ENABLED) VectorKernels.scale(alpha, x, xo, n); else ScalarKernels.scale(alpha, x, xo, n);
+    }
+
+    public static float sum(float[] x, int xo, int n) {
+        return Simd.ENABLED ? VectorKernels.sum(x, xo, n) : ScalarKernels.sum(x, xo, n);
+    }
+
+    /** Maximum of x[xo..xo+n); -inf when n is 0. */
+    public static float max(float[] x, int xo, int n) {
+        return Simd.ENABLED ? VectorKernels.max(x, xo, n) : ScalarKernels.max(x, xo, n);
+    }
+
+    /** log Σ exp(x), stable; -inf for an all -inf row. */
+    public static float logSumExp(float[] x, int xo, int n) {
+        return Simd.ENABLED ? VectorKernels.logSumExp(x, xo, n) : ScalarKernels.logSumExp(x, xo, n);
+    }
+
+    /** In-place softmax of x[xo..xo+n); an all -inf row becomes zeros. */
+    public static void softmax(float[] x, int xo, int n) {
+        if (Simd.ENABLED) VectorKernels.softmax(x, xo, n); else ScalarKernels.softmax(x, xo, n);
+    }
+
+    // out, x: [rows, dim], w: [dim], rstd: [rows]
+    public static void rmsnormForward(float[] out, float[] rstd, float[] x, float[] w, int rows, int dim, float eps) {
+        if (Simd.ENABLED) VectorKernels.rmsnormForward(out, rstd, x, w, rows, dim, eps);
+        else ScalarKernels.rmsnormForward(out, rstd, x, w, rows, dim, eps);
+    }
+
+    // dx += ..., dw += ...; dout, x: [rows, dim]
+    public static void rmsnormBackward(float[] dx, float[] dw, float[] dout, float[] x, float[] w, float[] rstd, int rows, int dim) {
+        if (Simd.ENABLED) VectorKernels.rmsnormBackward(dx, dw, dout, x, w, rstd, rows, dim);
+        else ScalarKernels.rmsnormBackward(dx, dw, dout, x, w, rstd, rows, dim);
+    }
+
+    public static void siluForward(float[] out, float[] x, int n) {
+        if (Simd.ENABLED) VectorKernels.siluForward(out, x, n); else ScalarKernels.siluForward(out, x, n);
+    }
+
+    public static void siluBackward(float[] dx, float[] dout, float[] x, int n) {
+        if (Simd.ENABLED) VectorKernels.siluBackward(dx, dout, x, n); else ScalarKernels.siluBackward(dx, dout, x, n);
+    }
+
+    public static void swigluForward(float[] out, float[] gate, float[] up, int n) {
+        if (Simd.ENABLED) VectorKernels.swigluForward(out, gate, up, n); else ScalarKernels.swigluForward(out, gate, up, n);
+    }
+
+    public static void swigluBackward(float[] dgate, float[] dup, float[] dout, float[] gate, float[] up, int n) {
+        if (Simd.ENABLED) VectorKernels.swigluBackward(dgate, dup, dout, gate, up, n);
+        else ScalarKernels.swigluBackward(dgate, dup, dout, gate, up, n);
+    }
+
+    // logits: [rows, vocab]; returns the summed loss over rows whose target is ≥ 0
+    public static double crossEntropyForward(float[] losses, float[] logits, int[] targets, int rows, int vocab) {
+        return Simd.ENABLED ? VectorKernels.crossEntropyForward(losses, logits, targets, rows, vocab)
+                : ScalarKernels.crossEntropyForward(losses, logits, targets, rows, vocab);
+    }
+
+    public static void crossEntropyBackward(float[] dlogits, float[] logits, int[] targets, int rows, int vocab, float scale) {
+        if (Simd.ENABLED) VectorKernels.crossEntropyBackward(dlogits, logits, targets, rows, vocab, scale);
+        else ScalarKernels.crossEntropyBackward(dlogits, logits, targets, rows, vocab, scale);
+    }
+}

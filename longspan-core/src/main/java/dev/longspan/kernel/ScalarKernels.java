@@ -1,0 +1,163 @@
+package dev.longspan.kernel;
+
+/**
+ * Plain scalar twins of every vector kernel: the obviously-correct reference the tests compare
+ * against, and the implementation used when {@link Simd#ENABLED} is false. One function per
+ * operation, forward and backward side by side; arrays are flat with explicit offsets and sizes.
+ */
+public final class ScalarKernels {
+    private ScalarKernels() {}
+
+    // ---- reductions and BLAS-1 -------------------------------------------------------------
+
+    // a[ao..ao+n) · b[bo..bo+n)
+    public static float dot(float[] a, int ao, float[] b, int bo, int n) {
+        float s = 0f;
+        for (int i = 0; i < n; i++) s += a[ao + i] * b[bo + i];
+        return s;
+    }
+
+    // y[yo..yo+n) += alpha * x[xo..xo+n)
+    public static void axpy(float alpha, float[] x, int xo, float[] y, int yo, int n) {
+        for (int i = 0; i < n; i++) y[yo + i] += alpha * x[xo + i];
+    }
+
+    // x[xo..xo+n) *= alpha
+    public static void scale(float alpha, float[] x, int xo, int n) {
+        for (int i = 0; i < n; i++) x[xo + i] *= alpha;
+    }
+
+    public static float sum(float[] x, int xo, int n) {
+        float s = 0f;
+        for (int i = 0; i < n; i++) s += x[xo + i];
+        return s;
+    }
+
+    // max of x[xo..xo+n); -inf for n == 0
+    public static float max(float[] x, int xo, int n) {
+        float m = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < n; i++) m = Math.max(m, x[xo + i]);
+        return m;
+    }
+
+    // ---- softmax family ----------------------------------------------------------------------
+
+    // log(sum(exp(x))) computed as m + log(sum(exp(x - m))); -inf when every element is -inf
+    public static float logSumExp(float[] x, int xo, int n) {
+        float m = max(x, xo, n);
+        if (m == Float.NEGATIVE_INFINITY) return m;
+        if (m == Float.POSITIVE_INFINITY) return m;
+        float s = 0f;
+        for (int i = 0; i < n; i++) s += (float) Math.exp(x[xo + i] - m);
+        return m + (float) Math.log(s);
+    }
+
+    // x[xo..xo+n) = softmax(x) in place; a row of all -inf becomes all zeros
+    public static void softmax(float[] x, int xo, int n) {
+        float m = max(x, xo, n);
+        if (m == Float.NEGATIVE_INFINITY) {
+            java.util.Arrays.fill(x, xo, xo + n, 0f);
+            return;
+        }
+        float s = 0f;
+        for (int i = 0; i < n; i++) {
+            float e = (float) Math.exp(x[xo + i] - m);
+            x[xo + i] = e;
+            s += e;
+        }
+        float inv = 1f / s;
+        for (int i = 0; i < n; i++) x[xo + i] *= inv;
+    }
+
+    // ---- RMSNorm -----------------------------------------------------------------------------
+
+    // out, x: [rows, dim], w: [dim], rstd: [rows] (saved for backward)
+    // out[r,i] = x[r,i] * rstd[r] * w[i],  rstd[r] = 1 / sqrt(mean_i x[r,i]^2 + eps)
+    public static void rmsnormForward(float[] out, float[] rstd, float[] x, float[] w, int rows, int dim, float eps) {
+        for (int r = 0; r < rows; r++) {
+            int o = r * dim;
+            float ss = 0f;
+            for (int i = 0; i < dim; i++) ss += x[o + i] * x[o + i];
+            float s = (float) (1.0 / Math.sqrt(ss / dim + eps));
+            rstd[r] = s;
+            for (int i = 0; i < dim; i++) out[o + i] = x[o + i] * s * w[i];
+        }
+    }
+
+    // dx (+=), dw (+=): gradients of rmsnormForward given dout
+    // dx[i] += rstd*w[i]*dout[i] - rstd^3/dim * x[i] * sum_j(w[j]*dout[j]*x[j]);  dw[i] += dout[i]*x[i]*rstd
+    public static void rmsnormBackward(float[] dx, float[] dw, float[] dout, float[] x, float[] w, float[] rstd, int rows, int dim) {
+        for (int r = 0; r < rows; r++) {
+            int o = r * dim;
+            float s = rstd[r];
+            float c = 0f;
+            for (int i = 0; i < dim; i++) c += w[i] * dout[o + i] * x[o + i];
+            float k = s * s * s * c / dim;
+            for (int i = 0; i < dim; i++) {
+                dx[o + i] += s * w[i] * dout[o + i] - k * x[o + i];
+                dw[i] += dout[o + i] * x[o + i] * s;
+            }
+        }
+    }
+
+    // ---- activations -------------------------------------------------------------------------
+
+    static float sigmoid(float x) { return (float) (1.0 / (1.0 + Math.exp(-x))); }
+
+    // out = silu(x) = x * sigmoid(x), n elements
+    public static void siluForward(float[] out, float[] x, int n) {
+        for (int i = 0; i < n; i++) out[i] = x[i] * sigmoid(x[i]);
+    }
+
+    // dx += dout * silu'(x),  silu'(x) = s * (1 + x * (1 - s)), s = sigmoid(x)
+    public static void siluBackward(float[] dx, float[] dout, float[] x, int n) {
+        for (int i = 0; i < n; i++) {
+            float s = sigmoid(x[i]);
+            dx[i] += dout[i] * s * (1f + x[i] * (1f - s));
+        }
+    }
+
+    // out = silu(gate) * up, n elements (the SwiGLU hidden state)
+    public static void swigluForward(float[] out, float[] gate, float[] up, int n) {
+        for (int i = 0; i < n; i++) out[i] = gate[i] * sigmoid(gate[i]) * up[i];
+    }
+
+    // dgate, dup (overwritten): gradients of swigluForward given dout
+    public static void swigluBackward(float[] dgate, float[] dup, float[] dout, float[] gate, float[] up, int n) {
+        for (int i = 0; i < n; i++) {
+            float g = gate[i];
+            float s = sigmoid(g);
+            float silu = g * s;
+            dup[i] = dout[i] * silu;
+            dgate[i] = dout[i] * up[i] * s * (1f + g * (1f - s));
+        }
+    }
+
+    // ---- cross-entropy -----------------------------------------------------------------------
+
+    // logits: [rows, vocab], targets: [rows] (a negative target is ignored), losses: [rows]
+    // losses[r] = logsumexp(logits[r]) - logits[r, targets[r]]; returns the sum over counted rows
+    public static double crossEntropyForward(float[] losses, float[] logits, int[] targets, int rows, int vocab) {
+        double total = 0;
+        for (int r = 0; r < rows; r++) {
+            int t = targets[r];
+            if (t < 0) { losses[r] = 0f; continue; }
+            float l = logSumExp(logits, r * vocab, vocab) - logits[r * vocab + t];
+            losses[r] = l;
+            total += l;
+        }
+        return total;
+    }
+
+    // dlogits[r] = scale * (softmax(logits[r]) - onehot(targets[r])); rows with a negative target get 0
+    public static void crossEntropyBackward(float[] dlogits, float[] logits, int[] targets, int rows, int vocab, float scale) {
+        for (int r = 0; r < rows; r++) {
+            int o = r * vocab;
+            int t = targets[r];
+            if (t < 0) { java.util.Arrays.fill(dlogits, o, o + vocab, 0f); continue; }
+            float lse = logSumExp(logits, o, vocab);
+            for (int i = 0; i < vocab; i++) dlogits[o + i] = scale * (float) Math.exp(logits[o + i] - lse);
+            dlogits[o + t] -= scale;
+        }
+    }
+}

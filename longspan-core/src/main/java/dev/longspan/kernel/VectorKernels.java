@@ -1,0 +1,246 @@
+package dev.longspan.kernel;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Vector API bodies of the kernels in {@link ScalarKernels}: same signatures, same results up to
+ * float rounding. Each loop runs full vectors over the bulk and a scalar tail over the rest.
+ * Only loaded when {@link Simd#ENABLED} is true.
+ */
+final class VectorKernels {
+    static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    static final int L = S.length();
+
+    private VectorKernels() {}
+
+    // ---- reductions and BLAS-1 -------------------------------------------------------------
+
+    static float dot(float[] a, int ao, float[] b, int bo, int n) {
+        int i = 0;
+        // four independent accumulators hide the FMA latency
+        FloatVector s0 = FloatVector.zero(S), s1 = FloatVector.zero(S), s2 = FloatVector.zero(S), s3 = FloatVector.zero(S);
+        for (int bound = n - 4 * L; i <= bound; i += 4 * L) {
+            s0 = FloatVector.fromArray(S, a, ao + i).fma(FloatVector.fromArray(S, b, bo + i), s0);
+            s1 = FloatVector.fromArray(S, a, ao + i + L).fma(FloatVector.fromArray(S, b, bo + i + L), s1);
+            s2 = FloatVector.fromArray(S, a, ao + i + 2 * L).fma(FloatVector.fromArray(S, b, bo + i + 2 * L), s2);
+            s3 = FloatVector.fromArray(S, a, ao + i + 3 * L).fma(FloatVector.fromArray(S, b, bo + i + 3 * L), s3);
+        }
+        for (int bound = n - L; i <= bound; i += L) {
+            s0 = FloatVector.fromArray(S, a, ao + i).fma(FloatVector.fromArray(S, b, bo + i), s0);
+        }
+        float s = s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s += a[ao + i] * b[bo + i];
+        return s;
+    }
+
+    static void axpy(float alpha, float[] x, int xo, float[] y, int yo, int n) {
+        int i = 0;
+        FloatVector va = FloatVector.broadcast(S, alpha);
+        for (int bound = n - L; i <= bound; i += L) {
+            FloatVector.fromArray(S, x, xo + i).fma(va, FloatVector.fromArray(S, y, yo + i)).intoArray(y, yo + i);
+        }
+        for (; i < n; i++) y[yo + i] += alpha * x[xo + i];
+    }
+
+    static void scale(float alpha, float[] x, int xo, int n) {
+        int i = 0;
+        for (int bound = n - L; i <= bound; i += L) {
+            FloatVector.fromArray(S, x, xo + i).mul(alpha).intoArray(x, xo + i);
+        }
+        for (; i < n; i++) x[xo + i] *= alpha;
+    }
+
+    static float sum(float[] x, int xo, int n) {
+        int i = 0;
+        FloatVector s0 = FloatVector.zero(S), s1 = FloatVector.zero(S);
+        for (int bound = n - 2 * L; i <= bound; i += 2 * L) {
+            s0 = s0.add(FloatVector.fromArray(S, x, xo + i));
+            s1 = s1.add(FloatVector.fromArray(S, x, xo + i + L));
+        }
+        for (int bound = n - L; i <= bound; i += L) s0 = s0.add(FloatVector.fromArray(S, x, xo + i));
+        float s = s0.add(s1).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s += x[xo + i];
+        return s;
+    }
+
+    static float max(float[] x, int xo, int n) {
+        int i = 0;
+        FloatVector m = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        for (int bound = n - L; i <= bound; i += L) m = m.max(FloatVector.fromArray(S, x, xo + i));
+        float r = m.reduceLanes(VectorOperators.MAX);
+        for (; i < n; i++) r = Math.max(r, x[xo + i]);
+        return r;
+    }
+
+    // ---- softmax family ----------------------------------------------------------------------
+
+    // sum(exp(x - m)); optionally writes exp(x - m) back into x
+    private static float expSum(float[] x, int xo, int n, float m, boolean store) {
+        int i = 0;
+        FloatVector vm = FloatVector.broadcast(S, m);
+        FloatVector acc = FloatVector.zero(S);
+        for (int bound = n - L; i <= bound; i += L) {
+            FloatVector e = FloatVector.fromArray(S, x, xo + i).sub(vm).lanewise(VectorOperators.EXP);
+            if (store) e.intoArray(x, xo + i);
+            acc = acc.add(e);
+        }
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            float e = (float) Math.exp(x[xo + i] - m);
+            if (store) x[xo + i] = e;
+            s += e;
+        }
+        return s;
+    }
+
+    static float logSumExp(float[] x, int xo, int n) {
+        float m = max(x, xo, n);
+        if (m == Float.NEGATIVE_INFINITY || m == Float.POSITIVE_INFINITY) return m;
+        return m + (float) Math.log(expSum(x, xo, n, m, false));
+    }
+
+    static void softmax(float[] x, int xo, int n) {
+        float m = max(x, xo, n);
+        if (m == Float.NEGATIVE_INFINITY) {
+            java.util.Arrays.fill(x, xo, xo + n, 0f);
+            return;
+        }
+        float s = expSum(x, xo, n, m, true);
+        scale(1f / s, x, xo, n);
+    }
+
+    // ---- RMSNorm -----------------------------------------------------------------------------
+
+    static void rmsnormForward(float[] out, float[] rstd, float[] x, float[] w, int rows, int dim, float eps) {
+        for (int r = 0; r < rows; r++) {
+            int o = r * dim;
+            float ss = dot(x, o, x, o, dim);
+            float s = (float) (1.0 / Math.sqrt(ss / dim + eps));
+            rstd[r] = s;
+            int i = 0;
+            for (int bound = dim - L; i <= bound; i += L) {
+                FloatVector.fromArray(S, x, o + i).mul(s).mul(FloatVector.fromArray(S, w, i)).intoArray(out, o + i);
+            }
+            for (; i < dim; i++) out[o + i] = x[o + i] * s * w[i];
+        }
+    }
+
+    static void rmsnormBackward(float[] dx, float[] dw, float[] dout, float[] x, float[] w, float[] rstd, int rows, int dim) {
+        for (int r = 0; r < rows; r++) {
+            int o = r * dim;
+            float s = rstd[r];
+            // c = sum_j w[j] * dout[j] * x[j]
+            FloatVector acc = FloatVector.zero(S);
+            int i = 0;
+            for (int bound = dim - L; i <= bound; i += L) {
+                acc = FloatVector.fromArray(S, w, i).mul(FloatVector.fromArray(S, dout, o + i))
+                        .fma(FloatVector.fromArray(S, x, o + i), acc);
+            }
+            float c = acc.reduceLanes(VectorOperators.ADD);
+            for (; i < dim; i++) c += w[i] * dout[o + i] * x[o + i];
+            float k = s * s * s * c / dim;
+            i = 0;
+            for (int bound = dim - L; i <= bound; i += L) {
+                FloatVector vd = FloatVector.fromArray(S, dout, o + i);
+                FloatVector vx = FloatVector.fromArray(S, x, o + i);
+                FloatVector vw = FloatVector.fromArray(S, w, i);
+                FloatVector.fromArray(S, dx, o + i).add(vw.mul(vd).mul(s)).sub(vx.mul(k)).intoArray(dx, o + i);
+                vd.mul(vx).mul(s).add(FloatVector.fromArray(S, dw, i)).intoArray(dw, i);
+            }
+            for (; i < dim; i++) {
+                dx[o + i] += s * w[i] * dout[o + i] - k * x[o + i];
+                dw[i] += dout[o + i] * x[o + i] * s;
+            }
+        }
+    }
+
+    // ---- activations -------------------------------------------------------------------------
+
+    private static final FloatVector ONE = FloatVector.broadcast(S, 1f);
+
+    // 1 / (1 + exp(-x))
+    private static FloatVector sigmoid(FloatVector x) {
+        return ONE.div(x.neg().lanewise(VectorOperators.EXP).add(1f));
+    }
+
+    static void siluForward(float[] out, float[] x, int n) {
+        int i = 0;
+        for (int bound = n - L; i <= bound; i += L) {
+            FloatVector v = FloatVector.fromArray(S, x, i);
+            v.mul(sigmoid(v)).intoArray(out, i);
+        }
+        for (; i < n; i++) out[i] = x[i] * ScalarKernels.sigmoid(x[i]);
+    }
+
+    static void siluBackward(float[] dx, float[] dout, float[] x, int n) {
+        int i = 0;
+        for (int bound = n - L; i <= bound; i += L) {
+            FloatVector v = FloatVector.fromArray(S, x, i);
+            FloatVector s = sigmoid(v);
+            FloatVector d = s.mul(v.mul(ONE.sub(s)).add(1f));
+            FloatVector.fromArray(S, dout, i).fma(d, FloatVector.fromArray(S, dx, i)).intoArray(dx, i);
+        }
+        for (; i < n; i++) {
+            float s = ScalarKernels.sigmoid(x[i]);
+            dx[i] += dout[i] * s * (1f + x[i] * (1f - s));
+        }
+    }
+
+    static void swigluForward(float[] out, float[] gate, float[] up, int n) {
+        int i = 0;
+        for (int bound = n - L; i <= bound; i += L) {
+            FloatVector g = FloatVector.fromArray(S, gate, i);
+            g.mul(sigmoid(g)).mul(FloatVector.fromArray(S, up, i)).intoArray(out, i);
+        }
+        for (; i < n; i++) out[i] = gate[i] * ScalarKernels.sigmoid(gate[i]) * up[i];
+    }
+
+    static void swigluBackward(float[] dgate, float[] dup, float[] dout, float[] gate, float[] up, int n) {
+        int i = 0;
+        for (int bound = n - L; i <= bound; i += L) {
+            FloatVector g = FloatVector.fromArray(S, gate, i);
+            FloatVector s = sigmoid(g);
+            FloatVector d = FloatVector.fromArray(S, dout, i);
+            d.mul(g.mul(s)).intoArray(dup, i);
+            d.mul(FloatVector.fromArray(S, up, i)).mul(s).mul(g.mul(ONE.sub(s)).add(1f)).intoArray(dgate, i);
+        }
+        for (; i < n; i++) {
+            float g = gate[i];
+            float s = ScalarKernels.sigmoid(g);
+            dup[i] = dout[i] * g * s;
+            dgate[i] = dout[i] * up[i] * s * (1f + g * (1f - s));
+        }
+    }
+
+    // ---- cross-entropy -----------------------------------------------------------------------
+
+    static double crossEntropyForward(float[] losses, float[] logits, int[] targets, int rows, int vocab) {
+        double total = 0;
+        for (int r = 0; r < rows; r++) {
+            int t = targets[r];
+            if (t < 0) { losses[r] = 0f; continue; }
+            float l = logSumExp(logits, r * vocab, vocab) - logits[r * vocab + t];
+            losses[r] = l;
+            total += l;
+        }
+        return total;
+    }
+
+    static void crossEntropyBackward(float[] dlogits, float[] logits, int[] targets, int rows, int vocab, float scale) {
+        for (int r = 0; r < rows; r++) {
+            int o = r * vocab;
+            int t = targets[r];
+            if (t < 0) { java.util.Arrays.fill(dlogits, o, o + vocab, 0f); continue; }
+            float lse = logSumExp(logits, o, vocab);
+            FloatVector vl = FloatVector.broadcast(S, lse);
+            int i = 0;
+            for (int bound = vocab - L; i <= bound; i += L) {
+                FloatVector.fromArray(S, logits, o + i).sub(vl).lanewise(VectorOperators.EXP).mul(scale).intoArray(dlogits, o + i);
+            }
+            for (; i < vocab; i++) dlogits[o + i] = scale * (float) Math.exp(logits[o + i] - lse);
+            dlogits[o + t] -= scale;
+        }
+    }
+}

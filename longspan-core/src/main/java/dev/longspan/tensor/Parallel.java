@@ -1,0 +1,161 @@
+package dev.longspan.tensor;
+
+import dev.longspan.util.Log;
+import dev.longspan.util.LongspanException;
+
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.Future;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+
+/**
+ * The one place that owns Longspan's worker threads: a fixed pool sized to the cores
+ * (or to {@code -Dlongspan.threads=T}, or {@link #setThreads}) and a parallel-for over ranges.
+ *
+ * <p>Work is split into contiguous chunks, one per worker, so results that are summed inside a
+ * chunk are deterministic for a given thread count. A parallel-for called from inside a worker
+ * runs inline (no nested parallelism, no deadlock).
+ */
+public final class Parallel {
+
+    /** A body over a half-open range [start, end). */
+    @FunctionalInterface
+    public interface RangeBody {
+        void run(int start, int end);
+    }
+
+    /** A body over a half-open range with the index of the chunk (0..chunks-1), for per-worker scratch. */
+    @FunctionalInterface
+    public interface ChunkBody {
+        void run(int chunk, int start, int end);
+    }
+
+    private static final ThreadLocal<Boolean> IN_WORKER = ThreadLocal.withInitial(() -> false);
+    private static volatile int threads = initialThreads();
+    private static volatile ForkJoinPool pool;
+
+    private Parallel() {}
+
+    private static int initialThreads() {
+        String v = System.getProperty("longspan.threads");
+        int cores = Runtime.getRuntime().availableProcessors();
+        if (v == null || v.isBlank()) return cores;
+        try {
+            int t = Integer.parseInt(v.trim());
+            if (t < 1) throw new NumberFormatException();
+            return t;
+        } catch (NumberFormatException e) {
+            Log.warn("ignoring -Dlongspan.threads=" + v + " (not a positive integer); using " + cores + " threads");
+            return cores;
+        }
+    }
+
+    /** Number of worker threads parallel loops use. */
+    public static int threads() { return threads; }
+
+    /** Sets the number of worker threads (≥ 1); the pool is rebuilt on next use. */
+    public static synchronized void setThreads(int t) {
+        if (t < 1) throw new LongspanException("threads must be at least 1, got " + t);
+        if (t != threads) {
+            threads = t;
+            ForkJoinPool old = pool;
+            pool = null;
+            if (old != null) old.shutdown();
+        }
+    }
+
+    private static ForkJoinPool pool() {
+        ForkJoinPool p = pool;
+        if (p == null) {
+            synchronized (Parallel.class) {
+                p = pool;
+                if (p == null) {
+                    AtomicInteger n = new AtomicInteger();
+                    p = new ForkJoinPool(threads, fjp -> {
+                        var w = ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(fjp);
+                        w.setName("longspan-worker-" + n.getAndIncrement());
+                        w.setDaemon(true);
+                        return w;
+                    }, null, false);
+                    pool = p;
+                }
+            }
+        }
+        return p;
+    }
+
+    /** Runs body over [start, end) split into at most threads() contiguous chunks. */
+    public static void forRange(int start, int end, RangeBody body) {
+        forChunks(start, end, 1, (c, s, e) -> body.run(s, e));
+    }
+
+    /**
+     * Runs body over [start, end) split into contiguous chunks of at least minChunk elements,
+     * at most threads() of them; body gets the chunk index.
+     */
+    public static void forChunks(int start, int end, int minChunk, ChunkBody body) {
+        int n = end - start;
+        if (n <= 0) return;
+        int t = threads;
+        int chunks = Math.max(1, Math.min(t, n / Math.max(1, minChunk)));
+        if (chunks == 1 || IN_WORKER.get()) {
+            body.run(0, start, end);
+            return;
+        }
+        List<Future<?>> futures = new ArrayList<>(chunks - 1);
+        ForkJoinPool p = pool();
+        for (int c = 1; c < chunks; c++) {
+            int s = start + (int) ((long) n * c / chunks);
+            int e = start + (int) ((long) n * (c + 1) / chunks);
+            int chunk = c;
+            futures.add(p.submit(() -> {
+                IN_WORKER.set(true);
+                try {
+                    body.run(chunk, s, e);
+                } finally {
+                    IN_WORKER.set(false);
+                }
+            }));
+        }
+        // the calling thread takes chunk 0
+        IN_WORKER.set(true);
+        try {
+            body.run(0, start, start + (int) ((long) n / chunks));
+        } finally {
+            IN_WORKER.set(false);
+        }
+        Throwable failure = null;
+        for (Future<?> f : futures) {
+            try {
+                f.get();
+            } catch (ExecutionException e) {
+                if (failure == null) failure = e.getCause();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                if (failure == null) failure = e;
+            }
+        }
+        if (failure instanceof RuntimeException re) throw re;
+        if (failure instanceof Error er) throw er;
+        if (failure != null) throw new RuntimeException(failure);
+    }
+
+    /**
+     * Dynamic scheduling: runs body(i) for i in [0, tasks), handing out tasks one at a time to
+     * threads() workers. For uneven work (attention tiles). Each task must write disjoint memory.
+     */
+    public static void forEachTask(int tasks, java.util.function.IntConsumer body) {
+        if (tasks <= 0) return;
+        int t = Math.min(threads, tasks);
+        if (t == 1 || IN_WORKER.get()) {
+            for (int i = 0; i < tasks; i++) body.accept(i);
+            return;
+        }
+        AtomicInteger next = new AtomicInteger();
+        forChunks(0, t, 1, (c, s, e) -> {
+            for (int i; (i = next.getAndIncrement()) < tasks; ) body.accept(i);
+        });
+    }
+}
