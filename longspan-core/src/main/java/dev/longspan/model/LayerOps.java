@@ -81,4 +81,21 @@ final class LayerOps {
         rotate(dq, H, T, pos, true);
         rotate(dk, c.kvHeads(), T, pos, true);
     }
+
+    // q: [H, T, D] at positions start..start+T-1 (rotated); caches: [Hkv, cap, D] holding 0..start+T-1
+    void cachedAttention(float[] q, int T, int start, float[] kc, float[] vc, int cap, float[] o) {
+        int H = c.heads(), D = c.headDim(), grp = H / c.kvHeads();
+        float scale = (float) (1 / Math.sqrt(D));
+        float[] s = new float[start + T];
+        for (int h = 0; h < H; h++) {
+            int kvh = h / grp;
+            for (int t = 0; t < T; t++) {
+                int n = start + t + 1, qo = (h * T + t) * D;
+                for (int j = 0; j < n; j++) s[j] = scale * Kernels.dot(q, qo, kc, (kvh * cap + j) * D, D);
+                float l = Kernels.logSumExp(s, 0, n);
+                java.util.Arrays.fill(o, qo, qo + D, 0f);
+                for (int j = 0; j < n; j++) Kernels.axpy((float) Math.exp(s[j] - l), vc, (kvh * cap + j) * D, o, qo, D);
+            }
+        }
+    }
 }
