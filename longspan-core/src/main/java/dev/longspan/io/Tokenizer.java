@@ -1,0 +1,43 @@
+package dev.longspan.io;
+
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Text ↔ token ids. One interface for Longspan's own byte tokenizer and for real-model tokenizers
+ * (BPE from tokenizer.json, GGUF's gpt2 and llama vocabularies).
+ * {@link #encode} never adds BOS/EOS: callers add special tokens where the model wants them.
+ */
+public interface Tokenizer {
+    /** Token ids of the text, without special tokens added. */
+    int[] encode(String text);
+
+    /** The raw bytes a token stands for (a special token gives its text as UTF-8). */
+    byte[] tokenBytes(int id);
+
+    /** Decodes ids [from, to) into text; invalid UTF-8 becomes U+FFFD. */
+    default String decode(int[] ids, int from, int to) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        for (int i = from; i < to; i++) out.writeBytes(tokenBytes(ids[i]));
+        return out.toString(StandardCharsets.UTF_8);
+    }
+
+    default String decode(int[] ids) { return decode(ids, 0, ids.length); }
+
+    /** Number of token ids (the model's vocabulary size must be at least this). */
+    int vocabSize();
+
+    /** Beginning-of-sequence id, or -1 when the tokenizer has none. */
+    int bosId();
+
+    /** End-of-sequence id (the main stop token), or -1. */
+    int eosId();
+
+    /** All ids that end generation (EOS plus e.g. end-of-turn tokens). */
+    default int[] stopIds() { return eosId() < 0 ? new int[0] : new int[]{eosId()}; }
+
+    /** Padding id, or -1. */
+    default int padId() { return -1; }
+
+    /** A short description for `info` output, e.g. "byte (259 tokens)". */
+    String describe();
+}

@@ -1,0 +1,153 @@
+package dev.longspan.model;
+
+import dev.longspan.io.AtomicFiles;
+import dev.longspan.io.Json;
+import dev.longspan.util.LongspanException;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A Llama-family decoder's shape, immutable; saved as {@code config.json} beside the weights.
+ *
+ * @param vocabSize      number of token ids
+ * @param dim            model width
+ * @param layers         number of decoder layers
+ * @param heads          query heads
+ * @param kvHeads        key/value heads (grouped-query attention: heads % kvHeads == 0)
+ * @param headDim        width of one head
+ * @param ffnDim         SwiGLU hidden width
+ * @param normEps        RMSNorm epsilon
+ * @param tiedEmbeddings output head shares the token embedding
+ * @param rope           RoPE spec, e.g. {@code kind=rope,base=10000,pairing=half}
+ * @param attention      one attention pattern spec per layer
+ * @param tokenizer      {@code byte} for Longspan's byte tokenizer
+ * @param contextLength  the sequence length the model was trained at (informational)
+ */
+public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvHeads, int headDim, int ffnDim,
+                          float normEps, boolean tiedEmbeddings, String rope, List<String> attention,
+                          String tokenizer, int contextLength) {
+
+    public ModelConfig {
+        attention = List.copyOf(attention);
+        check(vocabSize > 0, "vocab_size must be positive, got " + vocabSize);
+        check(dim > 0, "dim must be positive, got " + dim);
+        check(layers > 0, "layers must be positive, got " + layers);
+        check(heads > 0, "heads must be positive, got " + heads);
+        check(kvHeads > 0 && heads % kvHeads == 0, "kv_heads must divide heads (" + heads + "), got " + kvHeads);
+        check(headDim > 0 && headDim % 2 == 0, "head_dim must be a positive even number, got " + headDim);
+        check(ffnDim > 0, "ffn_dim must be positive, got " + ffnDim);
+        check(normEps > 0, "norm_eps must be positive, got " + normEps);
+        check(attention.size() == layers, "attention has " + attention.size() + " layer patterns for " + layers + " layers");
+        check(contextLength > 0, "context_length must be positive, got " + contextLength);
+    }
+
+    private static void check(boolean ok, String msg) {
+        if (!ok) throw new LongspanException("model config: " + msg);
+    }
+
+    public int qDim() { return heads * headDim; }
+    public int kvDim() { return kvHeads * headDim; }
+
+    /** The same config with other attention patterns (inference-time override). */
+    public ModelConfig withAttention(List<String> perLayer) {
+        return new ModelConfig(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, rope, perLayer, tokenizer, contextLength);
+    }
+
+    public ModelConfig withRope(String ropeSpec) {
+        return new ModelConfig(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, ropeSpec, attention, tokenizer, contextLength);
+    }
+
+    /** Number of parameters. */
+    public long parameterCount() {
+        long perLayer = 2L * dim + (long) dim * qDim() + 2L * dim * kvDim() + (long) qDim() * dim + 3L * dim * ffnDim;
+        return (long) vocabSize * dim * (tiedEmbeddings ? 1 : 2) + layers * perLayer + dim;
+    }
+
+    private static final Set<String> KEYS = Set.of("vocab_size", "dim", "layers", "heads", "kv_heads", "head_dim", "ffn_dim",
+            "norm_eps", "tied_embeddings", "rope", "attention", "tokenizer", "context_length");
+
+    /** Reads a config from a parsed JSON object; {@code source} names the file in errors. */
+    public static ModelConfig fromJson(Map<String, Object> m, String source) {
+        for (String k : m.keySet()) {
+            if (!KEYS.contains(k)) throw new LongspanException(source + ": unknown field '" + k + "' (known: " + String.join(", ", new java.util.TreeSet<>(KEYS)) + ")");
+        }
+        int layers = intField(m, "layers", source, null);
+        int dim = intField(m, "dim", source, null);
+        int heads = intField(m, "heads", source, null);
+        int headDim = m.containsKey("head_dim") ? intField(m, "head_dim", source, null) : dim / Math.max(1, heads);
+        try {
+            return new ModelConfig(
+                    intField(m, "vocab_size", source, 259),
+                    dim, layers, heads,
+                    intField(m, "kv_heads", source, heads),
+                    headDim,
+                    intField(m, "ffn_dim", source, null),
+                    (float) doubleField(m, "norm_eps", source, 1e-5),
+                    m.get("tied_embeddings") instanceof Boolean b ? b : true,
+                    m.get("rope") instanceof String r ? r : "kind=rope,base=10000,pairing=half",
+                    AttentionPlan.expand(m.get("attention"), layers, source + ": attention"),
+                    m.get("tokenizer") instanceof String t ? t : "byte",
+                    intField(m, "context_length", source, 2048));
+        } catch (LongspanException e) {
+            if (e.getMessage().startsWith("model config: ")) throw new LongspanException(source + ": " + e.getMessage().substring(14));
+            throw e;
+        }
+    }
+
+    private static int intField(Map<String, Object> m, String k, String source, Integer dflt) {
+        Object v = m.get(k);
+        if (v == null) {
+            if (dflt == null) throw new LongspanException(source + ": missing required field '" + k + "'");
+            return dflt;
+        }
+        if (v instanceof Long l && l == (int) (long) l) return (int) (long) l;
+        throw new LongspanException(source + ": field '" + k + "' must be an integer, got " + v);
+    }
+
+    private static double doubleField(Map<String, Object> m, String k, String source, double dflt) {
+        Object v = m.get(k);
+        if (v == null) return dflt;
+        if (v instanceof Number n) return n.doubleValue();
+        throw new LongspanException(source + ": field '" + k + "' must be a number, got " + v);
+    }
+
+    public Map<String, Object> toJson() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("vocab_size", (long) vocabSize);
+        m.put("dim", (long) dim);
+        m.put("layers", (long) layers);
+        m.put("heads", (long) heads);
+        m.put("kv_heads", (long) kvHeads);
+        m.put("head_dim", (long) headDim);
+        m.put("ffn_dim", (long) ffnDim);
+        m.put("norm_eps", (double) normEps);
+        m.put("tied_embeddings", tiedEmbeddings);
+        m.put("rope", rope);
+        m.put("attention", new ArrayList<Object>(attention));
+        m.put("tokenizer", tokenizer);
+        m.put("context_length", (long) contextLength);
+        return m;
+    }
+
+    public static ModelConfig read(Path file) {
+        try {
+            return fromJson(Json.parseObject(Files.readString(file), file.toString()), file.toString());
+        } catch (NoSuchFileException e) {
+            throw new LongspanException(file + ": no such file");
+        } catch (IOException e) {
+            throw new LongspanException(file + ": cannot read: " + e.getMessage(), e);
+        }
+    }
+
+    public void write(Path file) {
+        AtomicFiles.writeString(file, Json.writePretty(toJson()));
+    }
+}

@@ -1,0 +1,140 @@
+package dev.longspan.model;
+
+import dev.longspan.kernel.Kernels;
+import dev.longspan.kernel.Matmul;
+import dev.longspan.tensor.Parallel;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * A Llama-family decoder over one flat parameter array (llm.c style): token embedding, per layer
+ * [RMSNorm → Q,K,V → RoPE → attention(pattern of the layer) → output projection → residual →
+ * RMSNorm → SwiGLU → residual], final RMSNorm, output head (tied or untied).
+ * Tensor names follow Hugging Face Llama ({@code model.layers.0.self_attn.q_proj.weight}, ...),
+ * matrices stored [out, in] so that y = x·Wᵀ.
+ *
+ * <p>Forward and backward for training live in {@link TrainingPass}; incremental inference (KV
+ * cache) in {@link InferenceSession}. This class owns the weights and their layout.
+ */
+public final class Transformer {
+    /** A named slice of the parameter array. */
+    public record Tensor(String name, long[] shape, int offset, int size, boolean decay) {}
+
+    public final ModelConfig config;
+    public final float[] params;
+    private final Map<String, Tensor> tensors = new LinkedHashMap<>();
+
+    // offsets
+    public final int tokEmb, finalNorm, lmHead;
+    public final int[] attnNorm, wq, wk, wv, wo, ffnNorm, w1, w2, w3;
+
+    public Transformer(ModelConfig c) {
+        this.config = c;
+        int L = c.layers();
+        attnNorm = new int[L]; wq = new int[L]; wk = new int[L]; wv = new int[L]; wo = new int[L];
+        ffnNorm = new int[L]; w1 = new int[L]; w2 = new int[L]; w3 = new int[L];
+        int[] off = {0};
+        tokEmb = add("model.embed_tokens.weight", off, true, c.vocabSize(), c.dim());
+        for (int l = 0; l < L; l++) {
+            String p = "model.layers." + l + ".";
+            attnNorm[l] = add(p + "input_layernorm.weight", off, false, c.dim());
+            wq[l] = add(p + "self_attn.q_proj.weight", off, true, c.qDim(), c.dim());
+            wk[l] = add(p + "self_attn.k_proj.weight", off, true, c.kvDim(), c.dim());
+            wv[l] = add(p + "self_attn.v_proj.weight", off, true, c.kvDim(), c.dim());
+            wo[l] = add(p + "self_attn.o_proj.weight", off, true, c.dim(), c.qDim());
+            ffnNorm[l] = add(p + "post_attention_layernorm.weight", off, false, c.dim());
+            w1[l] = add(p + "mlp.gate_proj.weight", off, true, c.ffnDim(), c.dim());
+            w3[l] = add(p + "mlp.up_proj.weight", off, true, c.ffnDim(), c.dim());
+            w2[l] = add(p + "mlp.down_proj.weight", off, true, c.dim(), c.ffnDim());
+        }
+        finalNorm = add("model.norm.weight", off, false, c.dim());
+        lmHead = c.tiedEmbeddings() ? tokEmb : add("lm_head.weight", off, true, c.vocabSize(), c.dim());
+        params = new float[off[0]];
+    }
+
+    private int add(String name, int[] off, boolean decay, int... dims) {
+        long n = 1;
+        long[] shape = new long[dims.length];
+        for (int i = 0; i < dims.length; i++) { n *= dims[i]; shape[i] = dims[i]; }
+        if (off[0] + n > Integer.MAX_VALUE - 16) throw new dev.longspan.util.LongspanException("model too large for one parameter array (" + name + ")");
+        int o = off[0];
+        tensors.put(name, new Tensor(name, shape, o, (int) n, decay));
+        off[0] += (int) n;
+        return o;
+    }
+
+    public List<Tensor> tensors() { return new ArrayList<>(tensors.values()); }
+
+    public Tensor tensor(String name) { return tensors.get(name); }
+
+    /** True for parameters that get weight decay (matrices), false for norms. */
+    public boolean[] decayMask() {
+        boolean[] m = new boolean[params.length];
+        for (Tensor t : tensors.values()) if (t.decay()) java.util.Arrays.fill(m, t.offset(), t.offset() + t.size(), true);
+        return m;
+    }
+
+    /** Initialises weights: norms 1, matrices N(0, 0.02), residual projections scaled by 1/sqrt(2L). */
+    public void initialize(long seed) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        double residualStd = 0.02 / Math.sqrt(2.0 * config.layers());
+        for (Tensor t : tensors.values()) {
+            if (!t.decay()) {
+                java.util.Arrays.fill(params, t.offset(), t.offset() + t.size(), 1f);
+                continue;
+            }
+            boolean residual = t.name().endsWith("o_proj.weight") || t.name().endsWith("down_proj.weight");
+            double std = residual ? residualStd : 0.02;
+            for (int i = 0; i < t.size(); i++) params[t.offset() + i] = (float) (gaussian(rnd) * std);
+        }
+    }
+
+    private static double gaussian(SplittableRandom r) {
+        // Box-Muller, deterministic for a seed
+        double u1 = r.nextDouble(), u2 = r.nextDouble();
+        return Math.sqrt(-2 * Math.log(Math.max(u1, 1e-300))) * Math.cos(2 * Math.PI * u2);
+    }
+
+    // ---- small shared layer pieces (used by training and inference) -------------------------
+
+    /** out[T, dim] = embedding rows of tokens. */
+    void embed(float[] out, int[] tokens, int from, int T) {
+        int d = config.dim();
+        for (int t = 0; t < T; t++) {
+            int id = tokens[from + t];
+            if (id < 0 || id >= config.vocabSize()) {
+                throw new dev.longspan.util.LongspanException("token id " + id + " outside the model's vocabulary (0.." + (config.vocabSize() - 1) + ")");
+            }
+            System.arraycopy(params, tokEmb + id * d, out, t * d, d);
+        }
+    }
+
+    /** logits[T, V] = x[T, dim] · headᵀ. */
+    void logits(float[] logits, float[] x, int T) {
+        Matmul.abT(logits, 0, x, 0, params, lmHead, T, config.vocabSize(), config.dim(), false);
+    }
+
+    /** [T, H·D] → [H, T, D]. */
+    static void toHeads(float[] dst, float[] src, int T, int H, int D) {
+        Parallel.forRange(0, H, (h0, h1) -> {
+            for (int h = h0; h < h1; h++)
+                for (int t = 0; t < T; t++) System.arraycopy(src, t * H * D + h * D, dst, (h * T + t) * D, D);
+        });
+    }
+
+    /** [H, T, D] → [T, H·D]. */
+    static void fromHeads(float[] dst, float[] src, int T, int H, int D) {
+        Parallel.forRange(0, H, (h0, h1) -> {
+            for (int h = h0; h < h1; h++)
+                for (int t = 0; t < T; t++) System.arraycopy(src, (h * T + t) * D, dst, t * H * D + h * D, D);
+        });
+    }
+
+    static void add(float[] y, float[] x, int n) {
+        Kernels.axpy(1f, x, 0, y, 0, n);
+    }
+}
