@@ -1,38 +1,31 @@
 package dev.longspan.model;
 
 import dev.longspan.kernel.Kernels;
+import dev.longspan.position.Rope;
+import dev.longspan.position.RopeConfig;
 
 /**
  * RoPE and attention of one layer, bound to the layer's pattern and the model's RoPE config.
- * INTERIM: plain RoPE (half pairing) and dense causal attention written inline, until the
- * attention engine and the position package land; then this class only delegates to them.
+ * INTERIM: dense causal attention written inline until the attention engine lands; then this
+ * class only delegates to it.
  */
 final class LayerOps {
     final ModelConfig c;
     final int layer;
-    final double[] invFreq;
+    final Rope rope;
 
     LayerOps(ModelConfig c, int layer) {
         this.c = c;
         this.layer = layer;
-        int half = c.headDim() / 2;
-        invFreq = new double[half];
-        for (int i = 0; i < half; i++) invFreq[i] = Math.pow(10000.0, -2.0 * i / c.headDim());
+        this.rope = new Rope(RopeConfig.fromSpec(c.rope(), c.headDim()));
+        if (rope.headDim() != c.headDim()) {
+            throw new dev.longspan.util.LongspanException("rope: head_dim " + rope.headDim() + " differs from the model's head_dim " + c.headDim());
+        }
     }
 
     void rotate(float[] x, int heads, int T, long[] pos, boolean inverse) {
-        int D = c.headDim(), half = D / 2;
-        for (int h = 0; h < heads; h++)
-            for (int t = 0; t < T; t++) {
-                int o = (h * T + t) * D;
-                for (int i = 0; i < half; i++) {
-                    double ang = pos[t] * invFreq[i];
-                    float cs = (float) Math.cos(ang), sn = (float) (inverse ? -Math.sin(ang) : Math.sin(ang));
-                    float a = x[o + i], b = x[o + i + half];
-                    x[o + i] = a * cs - b * sn;
-                    x[o + i + half] = a * sn + b * cs;
-                }
-            }
+        if (inverse) rope.backward(x, 0, heads, T, pos);
+        else rope.forward(x, 0, heads, T, pos);
     }
 
     // q: [H,T,D], k, v: [Hkv,T,D] → o: [H,T,D], lse: [H,T]; rotates q and k in place
