@@ -16,6 +16,8 @@ public final class InferenceSession {
     private final int capacity;
     private final float[][] kCache, vCache;   // per layer [Hkv, capacity, D]
     private int length;                        // positions fed so far
+    private final boolean cached;              // false: some layer (select-and-merge) needs whole query regions
+    private final int[] history;               // tokens fed so far (for the recomputing path)
 
     public InferenceSession(Transformer m, int capacity) {
         this.m = m;
@@ -23,9 +25,16 @@ public final class InferenceSession {
         this.capacity = capacity;
         ops = new LayerOps[c.layers()];
         for (int l = 0; l < c.layers(); l++) ops[l] = new LayerOps(c, l);
-        kCache = new float[c.layers()][c.kvDim() * capacity];
-        vCache = new float[c.layers()][c.kvDim() * capacity];
+        boolean all = true;
+        for (LayerOps o : ops) all &= o.cacheable();
+        cached = all;
+        kCache = cached ? new float[c.layers()][c.kvDim() * capacity] : null;
+        vCache = cached ? new float[c.layers()][c.kvDim() * capacity] : null;
+        history = cached ? null : new int[capacity];
     }
+
+    /** True when a KV cache serves the queries; false when each feed recomputes the whole prefix. */
+    public boolean usesCache() { return cached; }
 
     public int length() { return length; }
 
@@ -38,6 +47,7 @@ public final class InferenceSession {
         if (length + T > capacity) {
             throw new dev.longspan.util.LongspanException("context of " + (length + T) + " tokens exceeds the session capacity " + capacity);
         }
+        if (!cached) return recompute(tokens, from, to);
         int d = c.dim(), H = c.heads(), Hkv = c.kvHeads(), D = c.headDim();
         float[] p = m.params;
         float[] x = new float[T * d], xn = new float[T * d], rstd = new float[T];
@@ -82,5 +92,17 @@ public final class InferenceSession {
         float[] logits = new float[c.vocabSize()];
         m.logits(logits, lastN, 1);
         return logits;
+    }
+
+    // select-and-merge ranks key regions by the mean of whole query regions, so a new query can
+    // change what its group selects: run the full forward over the prefix (exact, O(N) per token)
+    private float[] recompute(int[] tokens, int from, int to) {
+        System.arraycopy(tokens, from, history, length, to - from);
+        length += to - from;
+        TrainingPass pass = new TrainingPass(m, length, false);
+        long[] pos = new long[length];
+        for (int t = 0; t < length; t++) pos[t] = t;
+        pass.forward(java.util.Arrays.copyOf(history, length), new int[length], pos);
+        return java.util.Arrays.copyOfRange(pass.logits, (length - 1) * c.vocabSize(), length * c.vocabSize());
     }
 }

@@ -19,13 +19,16 @@ class TrainingPassTest {
     }
 
     @ParameterizedTest
-    @CsvSource(delimiter = ';', value = {
-            "true;2;false;kind=rope,base=10000,pairing=half",
-            "false;1;true;kind=rope,base=10000,pairing=half",
-            "true;1;true;kind=yarn,base=10000,factor=4,orig=8,pairing=interleaved",
-            "false;2;false;kind=crd-ntk,base=10000"})
-    void fullModelGradientMatchesFiniteDifferences(boolean tied, int kvHeads, boolean recompute, String rope) {
-        ModelConfig c = tiny(tied, kvHeads, "dense", rope);
+    @CsvSource(delimiter = '|', value = {
+            "true|2|false|kind=rope,base=10000,pairing=half|dense",
+            "false|1|true|kind=rope,base=10000,pairing=half|dense",
+            "true|1|true|kind=yarn,base=10000,factor=4,orig=8,pairing=interleaved|dense",
+            "false|2|false|kind=crd-ntk,base=10000|dense",
+            "true|1|false|kind=rope,base=10000|window:size=2+dilated:w=2,4;r=1,2",
+            "false|2|true|kind=rope,base=10000|block:size=3",
+            "true|2|false|kind=rope,base=10000|selectmerge:region=1,top=2,merge=1"})
+    void fullModelGradientMatchesFiniteDifferences(boolean tied, int kvHeads, boolean recompute, String rope, String attention) {
+        ModelConfig c = tiny(tied, kvHeads, attention == null ? "dense" : attention, rope);
         Transformer m = new Transformer(c);
         m.initialize(7);
         // larger weights than the init so that every path carries signal
