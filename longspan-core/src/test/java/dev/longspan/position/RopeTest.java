@@ -418,17 +418,25 @@ class RopeTest {
     @Test
     void resultsDoNotDependOnThreadCount() {
         Rope r = new Rope(RopeConfig.fromSpec("kind=yarn,factor=8,orig=512,dim=64"));
-        float[] x = randn(new SplittableRandom(14), 4 * 500 * 64), a = x.clone(), b = x.clone();
-        int before = Parallel.threads();
-        try {
-            Parallel.setThreads(1);
-            r.forward(a, 0, 4, 500, 12345L);
-            Parallel.setThreads(3);
-            r.forward(b, 0, 4, 500, 12345L);
-        } finally {
-            Parallel.setThreads(before);
+        // many token blocks (split by tokens) and few tokens with many heads (split by heads too)
+        for (int[] hn : new int[][]{{4, 500}, {8, 3}}) {
+            int heads = hn[0], n = hn[1];
+            float[] x = randn(new SplittableRandom(14), heads * n * 64), a = x.clone(), b = x.clone(), c = x.clone();
+            int before = Parallel.threads();
+            try {
+                Parallel.setThreads(1);
+                r.forward(a, 0, heads, n, 12345L);
+                Parallel.setThreads(3);
+                r.forward(b, 0, heads, n, 12345L);
+                Parallel.setThreads(8);
+                r.forward(c, 0, heads, n, 12345L);
+            } finally {
+                Parallel.setThreads(before);
+            }
+            assertThat(b).containsExactly(a);
+            assertThat(c).containsExactly(a);
+            assertThat(a).isNotEqualTo(x);
         }
-        assertThat(b).containsExactly(a);
     }
 
     // ---- pairings ----
