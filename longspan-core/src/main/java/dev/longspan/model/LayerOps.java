@@ -1,38 +1,31 @@
 package dev.longspan.model;
 
 import dev.longspan.kernel.Kernels;
+import dev.longspan.position.Rope;
+import dev.longspan.position.RopeConfig;
 
 /**
  * RoPE and attention of one layer, bound to the layer's pattern and the model's RoPE config.
- * INTERIM: plain RoPE (half pairing) and dense causal attention written inline, until the
- * attention engine and the position package land; then this class only delegates to them.
+ * INTERIM: dense causal attention written inline until the attention engine lands; then this
+ * class only delegates to it.
  */
 final class LayerOps {
     final ModelConfig c;
     final int layer;
-    final double[] invFreq;
+    final Rope rope;
 
     LayerOps(ModelConfig c, int layer) {
         this.c = c;
         this.layer = layer;
-        int half = c.headDim() / 2;
-        invFreq = new double[half];
-        for (int i = 0; i < half; i++) invFreq[i] = Math.pow(10000.0, -2.0 * i / c.headDim());
+        this.rope = new Rope(RopeConfig.fromSpec(c.rope(), c.headDim()));
+        if (rope.headDim() != c.headDim()) {
+            throw new dev.longspan.util.LongspanException("rope: head_dim " + rope.headDim() + " differs from the model's head_dim " + c.headDim());
+        }
     }
 
     void rotate(float[] x, int heads, int T, long[] pos, boolean inverse) {
-        int D = c.headDim(), half = D / 2;
-        for (int h = 0; h < heads; h++)
-            for (int t = 0; t < T; t++) {
-                int o = (h * T + t) * D;
-                for (int i = 0; i < half; i++) {
-                    double ang = pos[t] * invFreq[i];
-                    float cs = (float) Math.cos(ang), sn = (float) (inverse ? -Math.sin(ang) : Math.sin(ang));
-                    float a = x[o + i], b = x[o + i + half];
-                    x[o + i] = a * cs - b * sn;
-                    x[o + i + half] = a * sn + b * cs;
-                }
-            }
+        if (inverse) rope.backward(x, 0, heads, T, pos);
+        else rope.forward(x, 0, heads, T, pos);
     }
 
     // q: [H,T,D], k, v: [Hkv,T,D] → o: [H,T,D], lse: [H,T]; rotates q and k in place
@@ -80,5 +73,22 @@ final class LayerOps {
         }
         rotate(dq, H, T, pos, true);
         rotate(dk, c.kvHeads(), T, pos, true);
+    }
+
+    // q: [H, T, D] at positions start..start+T-1 (rotated); caches: [Hkv, cap, D] holding 0..start+T-1
+    void cachedAttention(float[] q, int T, int start, float[] kc, float[] vc, int cap, float[] o) {
+        int H = c.heads(), D = c.headDim(), grp = H / c.kvHeads();
+        float scale = (float) (1 / Math.sqrt(D));
+        float[] s = new float[start + T];
+        for (int h = 0; h < H; h++) {
+            int kvh = h / grp;
+            for (int t = 0; t < T; t++) {
+                int n = start + t + 1, qo = (h * T + t) * D;
+                for (int j = 0; j < n; j++) s[j] = scale * Kernels.dot(q, qo, kc, (kvh * cap + j) * D, D);
+                float l = Kernels.logSumExp(s, 0, n);
+                java.util.Arrays.fill(o, qo, qo + D, 0f);
+                for (int j = 0; j < n; j++) Kernels.axpy((float) Math.exp(s[j] - l), vc, (kvh * cap + j) * D, o, qo, D);
+            }
+        }
     }
 }

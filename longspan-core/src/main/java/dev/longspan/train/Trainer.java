@@ -4,6 +4,9 @@ import dev.longspan.io.AtomicFiles;
 import dev.longspan.io.Json;
 import dev.longspan.model.Transformer;
 import dev.longspan.model.TrainingPass;
+import dev.longspan.position.CrdNtk;
+import dev.longspan.position.RopeConfig;
+import dev.longspan.position.RopeKind;
 import dev.longspan.util.Log;
 import dev.longspan.util.LongspanException;
 
@@ -48,6 +51,7 @@ public final class Trainer {
     private final LrSchedule schedule;
     private final Map<Integer, TrainingPass> passes = new HashMap<>();
     private final boolean[] decayMask;
+    private final CrdNtk crd;
     private long step;              // steps completed
 
     public Trainer(TrainConfig tc, TextCorpus corpus, Path out, Listener listener) {
@@ -59,6 +63,8 @@ public final class Trainer {
         this.opt = new AdamW(model.params.length, (float) tc.beta1(), (float) tc.beta2(), (float) tc.eps(), (float) tc.weightDecay());
         this.schedule = new LrSchedule(tc.lr(), tc.minLr(), tc.warmup(), tc.steps());
         this.decayMask = model.decayMask();
+        RopeConfig rc = RopeConfig.fromSpec(tc.model().rope(), tc.model().headDim());
+        this.crd = rc.kind() == RopeKind.CRD_NTK ? new CrdNtk(rc) : null;
     }
 
     public Transformer model() { return model; }
@@ -129,16 +135,21 @@ public final class Trainer {
         return p;
     }
 
+    // CRD-NTK: each training sequence gets its own random offset, from a range that grows with the step
+    private long[] trainingPositions(long s, int micro, int n) {
+        return crd == null ? positions(n) : crd.trainingPositions(s, micro, n);
+    }
+
     /** Runs one optimiser step; returns its report. */
     public StepReport trainStep() {
         long t0 = System.nanoTime();
         int n = tc.seqLenAt(step);
         TrainingPass pass = pass(n);
         int[] tokens = new int[n + 1], targets = new int[n];
-        long[] pos = positions(n);
         double lossSum = 0;
         for (int micro = 0; micro < tc.batch(); micro++) {
             sample(step, micro, n, tokens, targets);
+            long[] pos = trainingPositions(step, micro, n);
             double l = pass.forward(tokens, targets, pos);
             int counted = Math.max(1, pass.counted);
             lossSum += l / counted;

@@ -1,0 +1,253 @@
+package dev.longspan.attention;
+
+import dev.longspan.kernel.Kernels;
+
+import java.util.Arrays;
+
+import static dev.longspan.attention.TileOps.BK;
+import static dev.longspan.attention.TileOps.QB;
+
+/**
+ * The one flash-style kernel: a block of up to {@link TileOps#QB} query rows of a tile against the
+ * tile's key rows, in blocks of {@link TileOps#BK} keys with online softmax (forward), or with
+ * recomputed probabilities (backward). Rows are positions; a row's data sits at
+ * {@code (head·N + position)·D} of q (and of k, v at the key/value head), so gathered and strided
+ * rows are read in place.
+ *
+ * <p>Keys outside the band of the block's first and last query are never visited (binary search
+ * on the ascending key rows); key blocks entirely inside the band skip the mask.
+ */
+final class FlashKernel {
+    private FlashKernel() {}
+
+    /** The arrays and shape of one attention call. q, o: [H, N, D]; k, v: [Hkv, N, D]; lse: [H, N]. */
+    static final class Problem {
+        final float[] q, k, v;
+        final int heads, kvHeads, n, d, group;
+        final float scale;
+        float[] o, lse;                 // forward outputs / saved for the backward
+        float[] dO, dq;                 // backward
+        boolean detachedMerge;
+
+        Problem(float[] q, float[] k, float[] v, int heads, int kvHeads, int n, int d, float scale) {
+            this.q = q;
+            this.k = k;
+            this.v = v;
+            this.heads = heads;
+            this.kvHeads = kvHeads;
+            this.n = n;
+            this.d = d;
+            this.group = heads / kvHeads;
+            this.scale = scale;
+        }
+
+        int qOff(int h, int pos) { return (h * n + pos) * d; }
+
+        int kOff(int kvh, int pos) { return (kvh * n + pos) * d; }
+    }
+
+    /** Per-worker scratch: every buffer one block needs (≈ 100 KB at D = 64). */
+    static final class Scratch {
+        final int d, dp;
+        final Tile tile = new Tile();
+        final int[] qpos = new int[QB], kpos = new int[BK], koff = new int[BK], toff = new int[BK];
+        final float[] qt, st, ot, m = new float[QB], l = new float[QB];
+        // backward only (allocated on first use)
+        float[] dOt, dst, dqt, qrow, dorow, kb, vb, lseRow, delta;
+
+        Scratch(int d) {
+            this.d = d;
+            this.dp = TileOps.paddedDim(d);
+            qt = new float[d * QB];
+            st = new float[BK * QB];
+            ot = new float[d * QB];
+        }
+
+        void backwardBuffers() {
+            if (dOt != null) return;
+            dOt = new float[d * QB];
+            dst = new float[BK * QB];
+            dqt = new float[d * QB];
+            qrow = new float[QB * dp];
+            dorow = new float[QB * dp];
+            kb = new float[BK * dp];
+            vb = new float[BK * dp];
+            lseRow = new float[QB];
+            delta = new float[QB];
+        }
+
+        long bytes() {
+            long b = 4L * (qt.length + st.length + ot.length + 2 * QB + 4 * QB + 3 * BK);
+            if (dOt != null) b += 4L * (dOt.length + dst.length + dqt.length + qrow.length + dorow.length + kb.length + vb.length + 2 * QB);
+            return b;
+        }
+    }
+
+    // ---- forward ---------------------------------------------------------------------------------
+
+    /** Query rows [i0, i0+n) of tile t, head h: positions, and q scaled by `scale`, transposed into qt. */
+    static void gatherQueries(Problem p, Scratch s, Tile t, int h, int i0, int n) {
+        int d = p.d;
+        float[] q = p.q, qt = s.qt;
+        for (int i = 0; i < n; i++) {
+            int pos = t.queries.pos(i0 + i);
+            s.qpos[i] = pos;
+            int qo = p.qOff(h, pos);
+            for (int c = 0; c < d; c++) qt[c * QB + i] = q[qo + c] * p.scale;
+        }
+        for (int i = n; i < QB; i++) {
+            s.qpos[i] = s.qpos[n - 1];
+            for (int c = 0; c < d; c++) qt[c * QB + i] = 0f;
+        }
+    }
+
+    /**
+     * Online softmax over the tile's keys for the gathered block: leaves the unnormalised output in
+     * s.ot [D][QB], the running max in s.m and the sum in s.l.
+     */
+    static void forwardKeys(Problem p, Scratch s, Tile t, int h, int n) {
+        int kvh = h / p.group;
+        Arrays.fill(s.ot, 0f);
+        Arrays.fill(s.m, Float.NEGATIVE_INFINITY);
+        Arrays.fill(s.l, 0f);
+        int qmin = s.qpos[0], qmax = s.qpos[n - 1];
+        int k0 = t.keys.lowerBound(qmin - t.hi), k1 = t.keys.lowerBound(qmax - t.lo + 1);
+        for (int kb = k0; kb < k1; kb += BK) {
+            int nk = Math.min(BK, k1 - kb);
+            int mode = keyBlock(p, s, t, kvh, kb, nk, qmin, qmax);
+            if (mode == SKIP) continue;
+            TileOps.scores(s.st, p.k, s.koff, nk, s.qt, p.d);
+            if (mode == PARTIAL) mask(s, t, n, nk);
+            TileOps.online(s.st, nk, s.m, s.l, s.ot, p.d);
+            TileOps.accumulate(s.ot, p.v, s.koff, nk, s.st, p.d);
+        }
+    }
+
+    /** Merges the block's result (one part) into O and LSE by log-sum-exp. */
+    static void mergeOut(Problem p, Scratch s, int h, int n) {
+        int d = p.d;
+        float[] o = p.o, lse = p.lse, ot = s.ot;
+        for (int i = 0; i < n; i++) {
+            float li = s.l[i];
+            if (li == 0f) continue;                 // no key: this part adds nothing to the row
+            int pos = s.qpos[i], oo = p.qOff(h, pos), lo = h * p.n + pos;
+            float part = s.m[i] + (float) Math.log(li);
+            float old = lse[lo];
+            if (old == Float.NEGATIVE_INFINITY) {
+                float inv = 1f / li;
+                for (int c = 0; c < d; c++) o[oo + c] = ot[c * QB + i] * inv;
+                lse[lo] = part;
+            } else {
+                float mx = Math.max(old, part);
+                float a = (float) Math.exp(old - mx), b = (float) Math.exp(part - mx), sum = a + b;
+                float wa = a / sum, wb = b / (sum * li);
+                for (int c = 0; c < d; c++) o[oo + c] = wa * o[oo + c] + wb * ot[c * QB + i];
+                lse[lo] = mx + (float) Math.log(sum);
+            }
+        }
+    }
+
+    // ---- backward --------------------------------------------------------------------------------
+
+    /**
+     * Gradients of the gathered block against the tile's keys, with the saved total LSE and
+     * delta = rowsum(dO ∘ O) (or, with detached merge weights, rowsum(dO ∘ O_part) of this part,
+     * recomputed here). dq rows of the block are added to p.dq; dK, dV rows to dk, dv at
+     * {@code (kb·N + position)·D} where kb is the buffer head of query head h.
+     */
+    static void backwardBlock(Problem p, Scratch s, Tile t, int h, int i0, int n, boolean detached,
+                              float[] dk, float[] dv, int kbHead) {
+        s.backwardBuffers();
+        int d = p.d, dp = s.dp, kvh = h / p.group;
+        gatherQueries(p, s, t, h, i0, n);
+        float[] dO = p.dO, o = p.o;
+        for (int i = 0; i < QB; i++) {
+            int ro = i * dp;
+            if (i < n) {
+                int pos = s.qpos[i], qo = p.qOff(h, pos);
+                for (int c = 0; c < d; c++) {
+                    s.dOt[c * QB + i] = dO[qo + c];
+                    s.dorow[ro + c] = dO[qo + c];
+                    s.qrow[ro + c] = s.qt[c * QB + i];
+                }
+                float lse = p.lse[h * p.n + pos];
+                // a row that reaches nothing has LSE = -inf; +inf makes its probabilities exact zeros
+                s.lseRow[i] = lse == Float.NEGATIVE_INFINITY ? Float.POSITIVE_INFINITY : lse;
+                float acc = 0f;                      // plain loop: same bits in every JIT tier
+                if (!detached) for (int c = 0; c < d; c++) acc += dO[qo + c] * o[qo + c];
+                s.delta[i] = acc;
+            } else {
+                for (int c = 0; c < d; c++) s.dOt[c * QB + i] = 0f;
+                Arrays.fill(s.dorow, ro, ro + dp, 0f);
+                Arrays.fill(s.qrow, ro, ro + dp, 0f);
+                s.lseRow[i] = Float.POSITIVE_INFINITY;
+                s.delta[i] = 0f;
+            }
+        }
+        if (detached) {
+            // torchscale: D = rowsum(dO ∘ o_part) with this part's own normalised output
+            forwardKeys(p, s, t, h, n);
+            for (int i = 0; i < n; i++) {
+                if (s.l[i] == 0f) continue;
+                float acc = 0f;
+                for (int c = 0; c < d; c++) acc += s.dOt[c * QB + i] * s.ot[c * QB + i];
+                s.delta[i] = acc / s.l[i];
+            }
+        }
+        Arrays.fill(s.dqt, 0f);
+        int qmin = s.qpos[0], qmax = s.qpos[n - 1];
+        int k0 = t.keys.lowerBound(qmin - t.hi), k1 = t.keys.lowerBound(qmax - t.lo + 1);
+        int bufBase = kbHead * p.n;
+        for (int kb = k0; kb < k1; kb += BK) {
+            int nk = Math.min(BK, k1 - kb);
+            int mode = keyBlock(p, s, t, kvh, kb, nk, qmin, qmax);
+            if (mode == SKIP) continue;
+            TileOps.scores(s.st, p.k, s.koff, nk, s.qt, d);         // S
+            if (mode == PARTIAL) mask(s, t, n, nk);
+            TileOps.probs(s.st, nk, s.lseRow);                        // P = exp(S - LSE)
+            TileOps.scores(s.dst, p.v, s.koff, nk, s.dOt, d);        // dP = dO · Vᵀ
+            TileOps.dsoft(s.dst, s.st, nk, s.delta);                  // dS = P ∘ (dP - delta)
+            TileOps.rows(s.vb, s.st, nk, s.dorow, dp);               // dV_blk = Pᵀ dO
+            TileOps.rows(s.kb, s.dst, nk, s.qrow, dp);               // dK_blk = dSᵀ (scale·Q)
+            for (int j = 0; j < nk; j++) {
+                int to = (bufBase + s.kpos[j]) * d;
+                Kernels.axpy(1f, s.vb, j * dp, dv, to, d);
+                Kernels.axpy(1f, s.kb, j * dp, dk, to, d);
+            }
+            TileOps.accumulate(s.dqt, p.k, s.koff, nk, s.dst, d);    // dQ_blk += dS K
+        }
+        float[] dq = p.dq;
+        for (int i = 0; i < n; i++) {
+            int qo = p.qOff(h, s.qpos[i]);
+            for (int c = 0; c < d; c++) dq[qo + c] += p.scale * s.dqt[c * QB + i];
+        }
+    }
+
+    // ---- shared ----------------------------------------------------------------------------------
+
+    static final int SKIP = 0, FULL = 1, PARTIAL = 2;
+
+    // loads the key block's positions and row offsets; says whether the band masks none, some or all of it
+    private static int keyBlock(Problem p, Scratch s, Tile t, int kvh, int kb, int nk, int qmin, int qmax) {
+        for (int j = 0; j < nk; j++) {
+            int pos = t.keys.pos(kb + j);
+            s.kpos[j] = pos;
+            s.koff[j] = p.kOff(kvh, pos);
+        }
+        long dmin = (long) qmin - s.kpos[nk - 1], dmax = (long) qmax - s.kpos[0];
+        if (dmax < t.lo || dmin > t.hi) return SKIP;
+        return dmin >= t.lo && dmax <= t.hi ? FULL : PARTIAL;
+    }
+
+    // -inf where the band hides the key (only on blocks the band cuts)
+    private static void mask(Scratch s, Tile t, int n, int nk) {
+        for (int j = 0; j < nk; j++) {
+            long kp = s.kpos[j];
+            int so = j * QB;
+            for (int i = 0; i < n; i++) {
+                long diff = s.qpos[i] - kp;
+                if (diff < t.lo || diff > t.hi) s.st[so + i] = Float.NEGATIVE_INFINITY;
+            }
+        }
+    }
+}

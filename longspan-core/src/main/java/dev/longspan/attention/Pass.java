@@ -1,0 +1,26 @@
+package dev.longspan.attention;
+
+/**
+ * A set of tiles whose query rows are disjoint for each head, so that the tiles of one pass can
+ * run in parallel and write their rows without races. The passes of a plan are merged by
+ * log-sum-exp, one after the other. Tiles are produced on demand (never materialised as a list).
+ */
+interface Pass {
+    /** Number of tiles of query head h. */
+    int tiles(int head);
+
+    /** Number of query rows of tile t of head h (cheap: used to cut the work into blocks). */
+    int queryRows(int head, int tile);
+
+    /** Fills out with tile t of head h. */
+    void tile(int head, int tile, Tile out);
+
+    /** True when every query row reaches at least one key through this pass. */
+    default boolean reachesAllRows() { return true; }
+
+    /** Data-dependent planning before the forward pass (select-and-merge's region selection). */
+    default void prepare(float[] q, float[] k, int d) {}
+
+    /** Extra bytes this pass holds (selection state), for the memory report. */
+    default long stateBytes() { return 0; }
+}

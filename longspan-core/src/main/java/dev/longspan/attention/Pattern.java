@@ -1,0 +1,209 @@
+package dev.longspan.attention;
+
+import dev.longspan.util.LongspanException;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Which (query, key) pairs exist: the attention patterns of the seed papers and sums of them.
+ * Parsed from a spec string by {@link #parse}; {@link #spec()} prints the canonical form back.
+ * <pre>
+ *   dense                                   keys 0..p
+ *   window:size=W                           keys p-W+1..p          (bidirectional: |p-k| &lt; W)
+ *   block:size=B                            keys floor(p/B)·B..p   (bidirectional: the whole block)
+ *   dilated:w=w1,w2,..;r=r1,r2,..[;offsets=mod|blocks]
+ *                                           LongNet's mixture (see {@link Dilated})
+ *   selectmerge:region=R,top=T,merge=M      correlation-aware select-and-merge (causal only)
+ *   A+B                                     both, merged by log-sum-exp (one softmax over the multiset union)
+ * </pre>
+ * Patterns are plain data; the tile plans that compute them live in {@link TilePlans}, the
+ * dense count-matrix definition in {@link AttentionReference}.
+ */
+public sealed interface Pattern {
+
+    /** The canonical spec string (parses back to an equal pattern). */
+    String spec();
+
+    /** Dense attention: query p reaches every key k ≤ p (bidirectional: every key). */
+    record Dense() implements Pattern {
+        public String spec() { return "dense"; }
+    }
+
+    /** Sliding window: the W most recent positions p-W+1..p (bidirectional: |p - k| &lt; W). */
+    record Window(int size) implements Pattern {
+        public String spec() { return "window:size=" + size; }
+    }
+
+    /** Block-local (MASFormer's block-sparse layer): floor(p/B)·B..p (bidirectional: the whole block). */
+    record Block(int size) implements Pattern {
+        public String spec() { return "block:size=" + size; }
+    }
+
+    /**
+     * LongNet's dilated mixture. For each pair (w, r): segments of length min(w, N); query head h
+     * keeps the rows whose offset inside the segment is ≡ s(h) (mod r) and attends, causally by
+     * position, to the kept rows of its segment; rows it does not keep get nothing from the pair.
+     * The pairs merge by log-sum-exp. Head offset s(h): {@code h mod r} (the paper, default) or,
+     * with {@code headBlocks}, torchscale's contiguous head blocks {@code floor(h / ceil(H/r))}.
+     */
+    record Dilated(int[] w, int[] r, boolean headBlocks) implements Pattern {
+        public Dilated {
+            w = w.clone();
+            r = r.clone();
+        }
+
+        public int pairs() { return w.length; }
+
+        /** The offset head h keeps for pair i when the layer has H query heads. */
+        public int offset(int i, int h, int heads) {
+            int ri = r[i];
+            if (!headBlocks) return h % ri;
+            int perBlock = (heads + ri - 1) / ri;
+            return h / perBlock;
+        }
+
+        public String spec() {
+            StringBuilder b = new StringBuilder("dilated:w=");
+            for (int i = 0; i < w.length; i++) b.append(i > 0 ? "," : "").append(w[i]);
+            b.append(";r=");
+            for (int i = 0; i < r.length; i++) b.append(i > 0 ? "," : "").append(r[i]);
+            if (headBlocks) b.append(";offsets=blocks");
+            return b.toString();
+        }
+
+        @Override public boolean equals(Object o) {
+            return o instanceof Dilated d && Arrays.equals(w, d.w) && Arrays.equals(r, d.r) && headBlocks == d.headBlocks;
+        }
+
+        @Override public int hashCode() { return 31 * (31 * Arrays.hashCode(w) + Arrays.hashCode(r)) + Boolean.hashCode(headBlocks); }
+
+        @Override public String toString() { return spec(); }
+    }
+
+    /**
+     * Correlation-aware select-and-merge: regions of R tokens; the first T·R tokens attend
+     * causally in full; later queries form groups of M regions, which attend to the T−M earlier
+     * regions their members rank best (by the dot product of region means; rank-major,
+     * de-duplicated, ties to the lower index) plus their own M regions causally.
+     */
+    record SelectMerge(int region, int top, int merge) implements Pattern {
+        public String spec() { return "selectmerge:region=" + region + ",top=" + top + ",merge=" + merge; }
+    }
+
+    /** Several patterns merged by log-sum-exp. */
+    record Sum(List<Pattern> terms) implements Pattern {
+        public Sum {
+            terms = List.copyOf(terms);
+        }
+
+        public String spec() {
+            StringBuilder b = new StringBuilder();
+            for (Pattern t : terms) b.append(b.isEmpty() ? "" : "+").append(t.spec());
+            return b.toString();
+        }
+    }
+
+    // ---- the one parser ------------------------------------------------------------------------
+
+    /** Parses a spec; a bad spec gives a {@link LongspanException} naming the bad part. */
+    static Pattern parse(String spec) {
+        if (spec == null || spec.isBlank()) throw new LongspanException("attention pattern: empty spec (expected e.g. dense, window:size=256)");
+        String[] parts = spec.split("\\+", -1);
+        List<Pattern> terms = new ArrayList<>();
+        for (String part : parts) terms.add(parseTerm(spec, part.trim()));
+        return terms.size() == 1 ? terms.get(0) : new Sum(terms);
+    }
+
+    private static Pattern parseTerm(String spec, String term) {
+        if (term.isEmpty()) throw bad(spec, "empty term (two '+' in a row, or a '+' at an end)");
+        int colon = term.indexOf(':');
+        String name = (colon < 0 ? term : term.substring(0, colon)).trim().toLowerCase(Locale.ROOT);
+        String params = colon < 0 ? "" : term.substring(colon + 1).trim();
+        switch (name) {
+            case "dense" -> {
+                if (!params.isEmpty()) throw bad(spec, "'dense' takes no parameters, got '" + params + "'");
+                return new Dense();
+            }
+            case "window", "block" -> {
+                int size = -1;
+                for (String[] kv : keyValues(spec, term, params, "[,;]")) {
+                    if (!kv[0].equals("size")) throw bad(spec, "unknown parameter '" + kv[0] + "' in '" + term + "' (expected size=N)");
+                    size = positive(spec, term, kv);
+                }
+                if (size < 0) throw bad(spec, "'" + name + "' needs size=N, e.g. " + name + ":size=256");
+                return name.equals("window") ? new Window(size) : new Block(size);
+            }
+            case "dilated" -> {
+                int[] w = null, r = null;
+                boolean blocks = false;
+                for (String[] kv : keyValues(spec, term, params, ";")) {
+                    switch (kv[0]) {
+                        case "w" -> w = positiveList(spec, term, kv);
+                        case "r" -> r = positiveList(spec, term, kv);
+                        case "offsets" -> {
+                            switch (kv[1].toLowerCase(Locale.ROOT)) {
+                                case "mod", "paper" -> blocks = false;
+                                case "blocks", "torchscale" -> blocks = true;
+                                default -> throw bad(spec, "offsets must be mod (the paper) or blocks (torchscale), got '" + kv[1] + "'");
+                            }
+                        }
+                        default -> throw bad(spec, "unknown parameter '" + kv[0] + "' in '" + term + "' (expected w=, r=, offsets=)");
+                    }
+                }
+                if (w == null || r == null) throw bad(spec, "'dilated' needs w=LIST;r=LIST, e.g. dilated:w=2048,8192;r=1,4");
+                if (w.length != r.length) throw bad(spec, "w has " + w.length + " values but r has " + r.length + " in '" + term + "'");
+                return new Dilated(w, r, blocks);
+            }
+            case "selectmerge" -> {
+                int region = -1, top = -1, merge = -1;
+                for (String[] kv : keyValues(spec, term, params, "[,;]")) {
+                    switch (kv[0]) {
+                        case "region" -> region = positive(spec, term, kv);
+                        case "top" -> top = positive(spec, term, kv);
+                        case "merge" -> merge = positive(spec, term, kv);
+                        default -> throw bad(spec, "unknown parameter '" + kv[0] + "' in '" + term + "' (expected region=, top=, merge=)");
+                    }
+                }
+                if (region < 0 || top < 0 || merge < 0) throw bad(spec, "'selectmerge' needs region=R,top=T,merge=M, e.g. selectmerge:region=16,top=512,merge=64");
+                if (merge > top) throw bad(spec, "merge=" + merge + " exceeds top=" + top + " (top counts the group's own regions)");
+                return new SelectMerge(region, top, merge);
+            }
+            default -> throw bad(spec, "unknown pattern '" + name + "' (expected dense, window, block, dilated, selectmerge)");
+        }
+    }
+
+    private static List<String[]> keyValues(String spec, String term, String params, String sep) {
+        List<String[]> out = new ArrayList<>();
+        if (params.isEmpty()) return out;
+        for (String p : params.split(sep, -1)) {
+            int eq = p.indexOf('=');
+            if (eq < 0) throw bad(spec, "'" + p.trim() + "' in '" + term + "' is not key=value");
+            out.add(new String[]{p.substring(0, eq).trim().toLowerCase(Locale.ROOT), p.substring(eq + 1).trim()});
+        }
+        return out;
+    }
+
+    private static int positive(String spec, String term, String[] kv) {
+        try {
+            int v = Integer.parseInt(kv[1]);
+            if (v < 1) throw new NumberFormatException();
+            return v;
+        } catch (NumberFormatException e) {
+            throw bad(spec, kv[0] + " must be a positive integer, got '" + kv[1] + "' in '" + term + "'");
+        }
+    }
+
+    private static int[] positiveList(String spec, String term, String[] kv) {
+        String[] xs = kv[1].split(",", -1);
+        int[] out = new int[xs.length];
+        for (int i = 0; i < xs.length; i++) out[i] = positive(spec, term, new String[]{kv[0], xs[i].trim()});
+        return out;
+    }
+
+    private static LongspanException bad(String spec, String problem) {
+        return new LongspanException("attention pattern '" + spec + "': " + problem);
+    }
+}

@@ -1,0 +1,74 @@
+package dev.longspan.attention;
+
+import static dev.longspan.attention.TileOps.QB;
+
+/** Plain-loop twins of {@code VectorTileOps}: the same layouts and results up to float rounding. */
+final class ScalarTileOps {
+    private ScalarTileOps() {}
+
+    static void scores(float[] st, float[] x, int[] xoff, int nk, float[] yt, int d) {
+        for (int j = 0; j < nk; j++) {
+            int xo = xoff[j], so = j * QB;
+            for (int i = 0; i < QB; i++) st[so + i] = 0f;
+            for (int c = 0; c < d; c++) {
+                float xv = x[xo + c];
+                int yo = c * QB;
+                for (int i = 0; i < QB; i++) st[so + i] += xv * yt[yo + i];
+            }
+        }
+    }
+
+    static void accumulate(float[] ct, float[] x, int[] xoff, int nk, float[] p, int d) {
+        for (int j = 0; j < nk; j++) {
+            int xo = xoff[j], po = j * QB;
+            for (int c = 0; c < d; c++) {
+                float xv = x[xo + c];
+                int co = c * QB;
+                for (int i = 0; i < QB; i++) ct[co + i] += xv * p[po + i];
+            }
+        }
+    }
+
+    static void online(float[] st, int nk, float[] m, float[] l, float[] ot, int d) {
+        for (int i = 0; i < QB; i++) {
+            float mx = Float.NEGATIVE_INFINITY;
+            for (int j = 0; j < nk; j++) mx = Math.max(mx, st[j * QB + i]);
+            float mNew = Math.max(m[i], mx);
+            // a row with no visible key so far keeps m = -inf; exp against 0 then gives exact zeros
+            float mUse = mNew == Float.NEGATIVE_INFINITY ? 0f : mNew;
+            float alpha = (float) Math.exp(m[i] - mUse);
+            float sum = 0f;
+            for (int j = 0; j < nk; j++) {
+                float p = (float) Math.exp(st[j * QB + i] - mUse);
+                st[j * QB + i] = p;
+                sum += p;
+            }
+            l[i] = l[i] * alpha + sum;
+            m[i] = mNew;
+            if (alpha != 1f) for (int c = 0; c < d; c++) ot[c * QB + i] *= alpha;
+        }
+    }
+
+    static void probs(float[] st, int nk, float[] lse) {
+        for (int j = 0; j < nk; j++)
+            for (int i = 0; i < QB; i++) st[j * QB + i] = (float) Math.exp(st[j * QB + i] - lse[i]);
+    }
+
+    static void dsoft(float[] dst, float[] p, int nk, float[] delta) {
+        for (int j = 0; j < nk; j++)
+            for (int i = 0; i < QB; i++) dst[j * QB + i] = p[j * QB + i] * (dst[j * QB + i] - delta[i]);
+    }
+
+    static void rows(float[] c, float[] a, int nk, float[] b, int dp) {
+        for (int j = 0; j < nk; j++) {
+            int co = j * dp;
+            for (int e = 0; e < dp; e++) c[co + e] = 0f;
+            for (int i = 0; i < QB; i++) {
+                float av = a[j * QB + i];
+                if (av == 0f) continue;
+                int bo = i * dp;
+                for (int e = 0; e < dp; e++) c[co + e] += av * b[bo + e];
+            }
+        }
+    }
+}

@@ -1,0 +1,60 @@
+package dev.longspan.attention;
+
+import dev.longspan.kernel.Simd;
+
+/**
+ * The inner loops of the flash kernel, on one block of {@link #QB} queries × at most {@link #BK}
+ * keys. Queries run along the fast axis of every scratch tile (a "transposed" layout): score and
+ * probability tiles are {@code [key][query]}, the query and output blocks are {@code [d][query]}.
+ * That way every loop vectorises over queries, K and V rows are read in place (gathered rows cost
+ * nothing extra), and the head dimension D can be any size (it is never the vector axis, except in
+ * {@link #rows}, whose operands are padded to {@code Dp}, a multiple of the vector length).
+ *
+ * <p>Each call goes to {@code VectorTileOps} when {@link Simd#ENABLED}, else to its scalar twin in
+ * {@link ScalarTileOps} (also the test reference).
+ */
+final class TileOps {
+    private TileOps() {}
+
+    /** Floats per vector (1 when scalar). */
+    static final int LANES = Simd.ENABLED ? Simd.VECTOR_BITS / 32 : 1;
+    /** Queries per block: four vectors (64 with AVX-512), or 64 for the scalar kernels. */
+    static final int QB = Simd.ENABLED ? 4 * LANES : 64;
+    /** Keys per block. */
+    static final int BK = 64;
+
+    /** D rounded up to a whole number of vectors: the row stride of the padded row-layout blocks. */
+    static int paddedDim(int d) {
+        return (d + LANES - 1) / LANES * LANES;
+    }
+
+    // st: [nk][QB] = x[rows xoff]: [nk][D] · yt: [D][QB]
+    static void scores(float[] st, float[] x, int[] xoff, int nk, float[] yt, int d) {
+        if (Simd.ENABLED) VectorTileOps.scores(st, x, xoff, nk, yt, d); else ScalarTileOps.scores(st, x, xoff, nk, yt, d);
+    }
+
+    // ct: [D][QB] += x[rows xoff]ᵀ: [D][nk] · p: [nk][QB]
+    static void accumulate(float[] ct, float[] x, int[] xoff, int nk, float[] p, int d) {
+        if (Simd.ENABLED) VectorTileOps.accumulate(ct, x, xoff, nk, p, d); else ScalarTileOps.accumulate(ct, x, xoff, nk, p, d);
+    }
+
+    // online softmax step: st: [nk][QB] scores → probabilities exp(s - m'), m, l: [QB] updated, ot: [D][QB] rescaled
+    static void online(float[] st, int nk, float[] m, float[] l, float[] ot, int d) {
+        if (Simd.ENABLED) VectorTileOps.online(st, nk, m, l, ot, d); else ScalarTileOps.online(st, nk, m, l, ot, d);
+    }
+
+    // st: [nk][QB] scores → probabilities exp(s - lse[q])
+    static void probs(float[] st, int nk, float[] lse) {
+        if (Simd.ENABLED) VectorTileOps.probs(st, nk, lse); else ScalarTileOps.probs(st, nk, lse);
+    }
+
+    // dst: [nk][QB] dP → dS = p · (dP - delta[q])
+    static void dsoft(float[] dst, float[] p, int nk, float[] delta) {
+        if (Simd.ENABLED) VectorTileOps.dsoft(dst, p, nk, delta); else ScalarTileOps.dsoft(dst, p, nk, delta);
+    }
+
+    // c: [nk][Dp] = a: [nk][QB] · b: [QB][Dp]   (Dp a multiple of LANES)
+    static void rows(float[] c, float[] a, int nk, float[] b, int dp) {
+        if (Simd.ENABLED) VectorTileOps.rows(c, a, nk, b, dp); else ScalarTileOps.rows(c, a, nk, b, dp);
+    }
+}

@@ -1,0 +1,246 @@
+package dev.longspan.attention;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+import static dev.longspan.attention.TileOps.QB;
+
+/**
+ * Vector API bodies of {@link TileOps}. A query block is exactly four vectors wide, so every
+ * product below is a 4×4 register block (four keys or four head dimensions × four query
+ * vectors, sixteen accumulators) with scalar broadcasts from the K/V rows: the micro-kernel of a
+ * GEMM. Only loaded when {@code Simd.ENABLED}.
+ */
+final class VectorTileOps {
+    static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    static final int L = S.length();
+
+    private VectorTileOps() {}
+
+    /**
+     * e^x for x ≤ ~88 (exactly 0 below -87, so masked -inf scores vanish): Cephes' expf (round
+     * x·log2 e to n, a degree-6 polynomial on the rest, times 2^n built in the exponent bits).
+     * Only add, mul and fma: the same bits in interpreted and compiled code, unlike
+     * {@code VectorOperators.EXP}, whose fallback and intrinsic differ in the last place; that
+     * would make results depend on JIT warm-up.
+     */
+    static FloatVector exp(FloatVector x) {
+        FloatVector xc = x.max(-87f).min(88f);
+        FloatVector t = xc.fma(FloatVector.broadcast(S, LOG2E), FloatVector.broadcast(S, MAGIC));                 // round(x·log2 e) in the low mantissa bits
+        FloatVector n = t.sub(MAGIC);
+        FloatVector f = n.fma(FloatVector.broadcast(S, -LN2_HI), xc);
+        f = n.fma(FloatVector.broadcast(S, -LN2_LO), f);
+        FloatVector p = f.fma(FloatVector.broadcast(S, 1.9875691500E-4f), FloatVector.broadcast(S, 1.3981999507E-3f))
+                .fma(f, FloatVector.broadcast(S, 8.3334519073E-3f))
+                .fma(f, FloatVector.broadcast(S, 4.1665795894E-2f))
+                .fma(f, FloatVector.broadcast(S, 1.6666665459E-1f))
+                .fma(f, FloatVector.broadcast(S, 5.0000001201E-1f));
+        p = p.mul(f.mul(f)).add(f).add(1f);
+        IntVector bits = ((IntVector) t.reinterpretAsInts()).sub(MAGIC_BITS - 127).lanewise(VectorOperators.LSHL, 23);
+        FloatVector y = p.mul(bits.reinterpretAsFloats());
+        return y.blend(0f, x.lt(-87f));
+    }
+
+    private static final float LOG2E = 1.44269504088896341f, LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
+    private static final float MAGIC = 12582912f;             // 1.5·2^23: adding it rounds to an integer
+    private static final int MAGIC_BITS = 0x4B400000;         // its bit pattern
+
+    static void scores(float[] st, float[] x, int[] xoff, int nk, float[] yt, int d) {
+        int j = 0;
+        for (; j + 4 <= nk; j += 4) {
+            int x0 = xoff[j], x1 = xoff[j + 1], x2 = xoff[j + 2], x3 = xoff[j + 3];
+            FloatVector a00 = FloatVector.zero(S), a01 = a00, a02 = a00, a03 = a00;
+            FloatVector a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+            FloatVector a20 = a00, a21 = a00, a22 = a00, a23 = a00;
+            FloatVector a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+            for (int c = 0; c < d; c++) {
+                int yo = c * QB;
+                FloatVector y0 = FloatVector.fromArray(S, yt, yo);
+                FloatVector y1 = FloatVector.fromArray(S, yt, yo + L);
+                FloatVector y2 = FloatVector.fromArray(S, yt, yo + 2 * L);
+                FloatVector y3 = FloatVector.fromArray(S, yt, yo + 3 * L);
+                FloatVector b = FloatVector.broadcast(S, x[x0 + c]);
+                a00 = y0.fma(b, a00); a01 = y1.fma(b, a01); a02 = y2.fma(b, a02); a03 = y3.fma(b, a03);
+                b = FloatVector.broadcast(S, x[x1 + c]);
+                a10 = y0.fma(b, a10); a11 = y1.fma(b, a11); a12 = y2.fma(b, a12); a13 = y3.fma(b, a13);
+                b = FloatVector.broadcast(S, x[x2 + c]);
+                a20 = y0.fma(b, a20); a21 = y1.fma(b, a21); a22 = y2.fma(b, a22); a23 = y3.fma(b, a23);
+                b = FloatVector.broadcast(S, x[x3 + c]);
+                a30 = y0.fma(b, a30); a31 = y1.fma(b, a31); a32 = y2.fma(b, a32); a33 = y3.fma(b, a33);
+            }
+            int so = j * QB;
+            a00.intoArray(st, so); a01.intoArray(st, so + L); a02.intoArray(st, so + 2 * L); a03.intoArray(st, so + 3 * L);
+            so += QB;
+            a10.intoArray(st, so); a11.intoArray(st, so + L); a12.intoArray(st, so + 2 * L); a13.intoArray(st, so + 3 * L);
+            so += QB;
+            a20.intoArray(st, so); a21.intoArray(st, so + L); a22.intoArray(st, so + 2 * L); a23.intoArray(st, so + 3 * L);
+            so += QB;
+            a30.intoArray(st, so); a31.intoArray(st, so + L); a32.intoArray(st, so + 2 * L); a33.intoArray(st, so + 3 * L);
+        }
+        for (; j < nk; j++) {
+            int x0 = xoff[j];
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+            for (int c = 0; c < d; c++) {
+                int yo = c * QB;
+                FloatVector b = FloatVector.broadcast(S, x[x0 + c]);
+                a0 = FloatVector.fromArray(S, yt, yo).fma(b, a0);
+                a1 = FloatVector.fromArray(S, yt, yo + L).fma(b, a1);
+                a2 = FloatVector.fromArray(S, yt, yo + 2 * L).fma(b, a2);
+                a3 = FloatVector.fromArray(S, yt, yo + 3 * L).fma(b, a3);
+            }
+            int so = j * QB;
+            a0.intoArray(st, so); a1.intoArray(st, so + L); a2.intoArray(st, so + 2 * L); a3.intoArray(st, so + 3 * L);
+        }
+    }
+
+    static void accumulate(float[] ct, float[] x, int[] xoff, int nk, float[] p, int d) {
+        int c = 0;
+        for (; c + 4 <= d; c += 4) {
+            int o0 = c * QB, o1 = o0 + QB, o2 = o1 + QB, o3 = o2 + QB;
+            FloatVector a00 = FloatVector.fromArray(S, ct, o0), a01 = FloatVector.fromArray(S, ct, o0 + L);
+            FloatVector a02 = FloatVector.fromArray(S, ct, o0 + 2 * L), a03 = FloatVector.fromArray(S, ct, o0 + 3 * L);
+            FloatVector a10 = FloatVector.fromArray(S, ct, o1), a11 = FloatVector.fromArray(S, ct, o1 + L);
+            FloatVector a12 = FloatVector.fromArray(S, ct, o1 + 2 * L), a13 = FloatVector.fromArray(S, ct, o1 + 3 * L);
+            FloatVector a20 = FloatVector.fromArray(S, ct, o2), a21 = FloatVector.fromArray(S, ct, o2 + L);
+            FloatVector a22 = FloatVector.fromArray(S, ct, o2 + 2 * L), a23 = FloatVector.fromArray(S, ct, o2 + 3 * L);
+            FloatVector a30 = FloatVector.fromArray(S, ct, o3), a31 = FloatVector.fromArray(S, ct, o3 + L);
+            FloatVector a32 = FloatVector.fromArray(S, ct, o3 + 2 * L), a33 = FloatVector.fromArray(S, ct, o3 + 3 * L);
+            for (int j = 0; j < nk; j++) {
+                int po = j * QB, xo = xoff[j] + c;
+                FloatVector p0 = FloatVector.fromArray(S, p, po);
+                FloatVector p1 = FloatVector.fromArray(S, p, po + L);
+                FloatVector p2 = FloatVector.fromArray(S, p, po + 2 * L);
+                FloatVector p3 = FloatVector.fromArray(S, p, po + 3 * L);
+                FloatVector b = FloatVector.broadcast(S, x[xo]);
+                a00 = p0.fma(b, a00); a01 = p1.fma(b, a01); a02 = p2.fma(b, a02); a03 = p3.fma(b, a03);
+                b = FloatVector.broadcast(S, x[xo + 1]);
+                a10 = p0.fma(b, a10); a11 = p1.fma(b, a11); a12 = p2.fma(b, a12); a13 = p3.fma(b, a13);
+                b = FloatVector.broadcast(S, x[xo + 2]);
+                a20 = p0.fma(b, a20); a21 = p1.fma(b, a21); a22 = p2.fma(b, a22); a23 = p3.fma(b, a23);
+                b = FloatVector.broadcast(S, x[xo + 3]);
+                a30 = p0.fma(b, a30); a31 = p1.fma(b, a31); a32 = p2.fma(b, a32); a33 = p3.fma(b, a33);
+            }
+            a00.intoArray(ct, o0); a01.intoArray(ct, o0 + L); a02.intoArray(ct, o0 + 2 * L); a03.intoArray(ct, o0 + 3 * L);
+            a10.intoArray(ct, o1); a11.intoArray(ct, o1 + L); a12.intoArray(ct, o1 + 2 * L); a13.intoArray(ct, o1 + 3 * L);
+            a20.intoArray(ct, o2); a21.intoArray(ct, o2 + L); a22.intoArray(ct, o2 + 2 * L); a23.intoArray(ct, o2 + 3 * L);
+            a30.intoArray(ct, o3); a31.intoArray(ct, o3 + L); a32.intoArray(ct, o3 + 2 * L); a33.intoArray(ct, o3 + 3 * L);
+        }
+        for (; c < d; c++) {
+            int o0 = c * QB;
+            FloatVector a0 = FloatVector.fromArray(S, ct, o0), a1 = FloatVector.fromArray(S, ct, o0 + L);
+            FloatVector a2 = FloatVector.fromArray(S, ct, o0 + 2 * L), a3 = FloatVector.fromArray(S, ct, o0 + 3 * L);
+            for (int j = 0; j < nk; j++) {
+                int po = j * QB;
+                FloatVector b = FloatVector.broadcast(S, x[xoff[j] + c]);
+                a0 = FloatVector.fromArray(S, p, po).fma(b, a0);
+                a1 = FloatVector.fromArray(S, p, po + L).fma(b, a1);
+                a2 = FloatVector.fromArray(S, p, po + 2 * L).fma(b, a2);
+                a3 = FloatVector.fromArray(S, p, po + 3 * L).fma(b, a3);
+            }
+            a0.intoArray(ct, o0); a1.intoArray(ct, o0 + L); a2.intoArray(ct, o0 + 2 * L); a3.intoArray(ct, o0 + 3 * L);
+        }
+    }
+
+    static void online(float[] st, int nk, float[] m, float[] l, float[] ot, int d) {
+        for (int io = 0; io < QB; io += L) {
+            FloatVector mx = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+            for (int j = 0; j < nk; j++) mx = mx.max(FloatVector.fromArray(S, st, j * QB + io));
+            FloatVector mOld = FloatVector.fromArray(S, m, io);
+            FloatVector mNew = mOld.max(mx);
+            // rows with no visible key so far keep m = -inf; exp against 0 then gives exact zeros
+            FloatVector mUse = mNew.blend(0f, mNew.eq(Float.NEGATIVE_INFINITY));
+            FloatVector alpha = exp(mOld.sub(mUse));
+            FloatVector sum = FloatVector.zero(S);
+            for (int j = 0; j < nk; j++) {
+                int so = j * QB + io;
+                FloatVector e = exp(FloatVector.fromArray(S, st, so).sub(mUse));
+                e.intoArray(st, so);
+                sum = sum.add(e);
+            }
+            FloatVector.fromArray(S, l, io).fma(alpha, sum).intoArray(l, io);
+            mNew.intoArray(m, io);
+            if (alpha.compare(VectorOperators.NE, 1f).anyTrue()) {
+                for (int c = 0; c < d; c++) {
+                    int oo = c * QB + io;
+                    FloatVector.fromArray(S, ot, oo).mul(alpha).intoArray(ot, oo);
+                }
+            }
+        }
+    }
+
+    static void probs(float[] st, int nk, float[] lse) {
+        FloatVector l0 = FloatVector.fromArray(S, lse, 0), l1 = FloatVector.fromArray(S, lse, L);
+        FloatVector l2 = FloatVector.fromArray(S, lse, 2 * L), l3 = FloatVector.fromArray(S, lse, 3 * L);
+        for (int j = 0; j < nk; j++) {
+            int so = j * QB;
+            exp(FloatVector.fromArray(S, st, so).sub(l0)).intoArray(st, so);
+            exp(FloatVector.fromArray(S, st, so + L).sub(l1)).intoArray(st, so + L);
+            exp(FloatVector.fromArray(S, st, so + 2 * L).sub(l2)).intoArray(st, so + 2 * L);
+            exp(FloatVector.fromArray(S, st, so + 3 * L).sub(l3)).intoArray(st, so + 3 * L);
+        }
+    }
+
+    static void dsoft(float[] dst, float[] p, int nk, float[] delta) {
+        FloatVector d0 = FloatVector.fromArray(S, delta, 0), d1 = FloatVector.fromArray(S, delta, L);
+        FloatVector d2 = FloatVector.fromArray(S, delta, 2 * L), d3 = FloatVector.fromArray(S, delta, 3 * L);
+        for (int j = 0; j < nk; j++) {
+            int so = j * QB;
+            FloatVector.fromArray(S, dst, so).sub(d0).mul(FloatVector.fromArray(S, p, so)).intoArray(dst, so);
+            FloatVector.fromArray(S, dst, so + L).sub(d1).mul(FloatVector.fromArray(S, p, so + L)).intoArray(dst, so + L);
+            FloatVector.fromArray(S, dst, so + 2 * L).sub(d2).mul(FloatVector.fromArray(S, p, so + 2 * L)).intoArray(dst, so + 2 * L);
+            FloatVector.fromArray(S, dst, so + 3 * L).sub(d3).mul(FloatVector.fromArray(S, p, so + 3 * L)).intoArray(dst, so + 3 * L);
+        }
+    }
+
+    static void rows(float[] c, float[] a, int nk, float[] b, int dp) {
+        int j = 0;
+        for (; j + 4 <= nk; j += 4) {
+            int a0 = j * QB, a1 = a0 + QB, a2 = a1 + QB, a3 = a2 + QB;
+            int e = 0;
+            for (; e + 2 * L <= dp; e += 2 * L) {
+                // 4 keys × 2 vectors of the head dimension
+                FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00;
+                FloatVector c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+                for (int i = 0; i < QB; i++) {
+                    int bo = i * dp + e;
+                    FloatVector b0 = FloatVector.fromArray(S, b, bo), b1 = FloatVector.fromArray(S, b, bo + L);
+                    FloatVector s = FloatVector.broadcast(S, a[a0 + i]);
+                    c00 = b0.fma(s, c00); c01 = b1.fma(s, c01);
+                    s = FloatVector.broadcast(S, a[a1 + i]);
+                    c10 = b0.fma(s, c10); c11 = b1.fma(s, c11);
+                    s = FloatVector.broadcast(S, a[a2 + i]);
+                    c20 = b0.fma(s, c20); c21 = b1.fma(s, c21);
+                    s = FloatVector.broadcast(S, a[a3 + i]);
+                    c30 = b0.fma(s, c30); c31 = b1.fma(s, c31);
+                }
+                int co = j * dp + e;
+                c00.intoArray(c, co); c01.intoArray(c, co + L); co += dp;
+                c10.intoArray(c, co); c11.intoArray(c, co + L); co += dp;
+                c20.intoArray(c, co); c21.intoArray(c, co + L); co += dp;
+                c30.intoArray(c, co); c31.intoArray(c, co + L);
+            }
+            for (; e < dp; e += L) {
+                FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0;
+                for (int i = 0; i < QB; i++) {
+                    FloatVector b0 = FloatVector.fromArray(S, b, i * dp + e);
+                    c0 = b0.fma(FloatVector.broadcast(S, a[a0 + i]), c0);
+                    c1 = b0.fma(FloatVector.broadcast(S, a[a1 + i]), c1);
+                    c2 = b0.fma(FloatVector.broadcast(S, a[a2 + i]), c2);
+                    c3 = b0.fma(FloatVector.broadcast(S, a[a3 + i]), c3);
+                }
+                int co = j * dp + e;
+                c0.intoArray(c, co); c1.intoArray(c, co + dp); c2.intoArray(c, co + 2 * dp); c3.intoArray(c, co + 3 * dp);
+            }
+        }
+        for (; j < nk; j++) {
+            int a0 = j * QB;
+            for (int e = 0; e < dp; e += L) {
+                FloatVector c0 = FloatVector.zero(S);
+                for (int i = 0; i < QB; i++) c0 = FloatVector.fromArray(S, b, i * dp + e).fma(FloatVector.broadcast(S, a[a0 + i]), c0);
+                c0.intoArray(c, j * dp + e);
+            }
+        }
+    }
+}

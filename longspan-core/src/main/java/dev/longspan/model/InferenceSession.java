@@ -1,0 +1,86 @@
+package dev.longspan.model;
+
+import dev.longspan.kernel.Kernels;
+import dev.longspan.kernel.Matmul;
+
+/**
+ * Incremental inference with a KV cache: feed a prompt in chunks, then one token at a time;
+ * each call returns the logits of the last position fed. Keys are cached after RoPE, per layer,
+ * in [Hkv, capacity, D] layout, so a chunk's queries attend to every cached position their
+ * layer's pattern reaches.
+ */
+public final class InferenceSession {
+    private final Transformer m;
+    private final ModelConfig c;
+    private final LayerOps[] ops;
+    private final int capacity;
+    private final float[][] kCache, vCache;   // per layer [Hkv, capacity, D]
+    private int length;                        // positions fed so far
+
+    public InferenceSession(Transformer m, int capacity) {
+        this.m = m;
+        this.c = m.config;
+        this.capacity = capacity;
+        ops = new LayerOps[c.layers()];
+        for (int l = 0; l < c.layers(); l++) ops[l] = new LayerOps(c, l);
+        kCache = new float[c.layers()][c.kvDim() * capacity];
+        vCache = new float[c.layers()][c.kvDim() * capacity];
+    }
+
+    public int length() { return length; }
+
+    public int capacity() { return capacity; }
+
+    /** Feeds tokens[from..to) at the next positions; returns the logits [V] of the last one. */
+    public float[] feed(int[] tokens, int from, int to) {
+        int T = to - from;
+        if (T <= 0) throw new IllegalArgumentException("nothing to feed");
+        if (length + T > capacity) {
+            throw new dev.longspan.util.LongspanException("context of " + (length + T) + " tokens exceeds the session capacity " + capacity);
+        }
+        int d = c.dim(), H = c.heads(), Hkv = c.kvHeads(), D = c.headDim();
+        float[] p = m.params;
+        float[] x = new float[T * d], xn = new float[T * d], rstd = new float[T];
+        float[] q = new float[T * c.qDim()], k = new float[T * c.kvDim()], v = new float[T * c.kvDim()];
+        float[] qh = new float[T * c.qDim()], kh = new float[T * c.kvDim()], vh = new float[T * c.kvDim()];
+        float[] oh = new float[T * c.qDim()], o = new float[T * c.qDim()];
+        float[] gate = new float[T * c.ffnDim()], up = new float[T * c.ffnDim()], h = new float[T * c.ffnDim()];
+        float[] w = new float[d];
+        long[] pos = new long[T];
+        for (int t = 0; t < T; t++) pos[t] = length + t;
+        m.embed(x, tokens, from, T);
+        for (int l = 0; l < c.layers(); l++) {
+            System.arraycopy(p, m.attnNorm[l], w, 0, d);
+            Kernels.rmsnormForward(xn, rstd, x, w, T, d, c.normEps());
+            Matmul.abT(q, 0, xn, 0, p, m.wq[l], T, c.qDim(), d, false);
+            Matmul.abT(k, 0, xn, 0, p, m.wk[l], T, c.kvDim(), d, false);
+            Matmul.abT(v, 0, xn, 0, p, m.wv[l], T, c.kvDim(), d, false);
+            Transformer.toHeads(qh, q, T, H, D);
+            Transformer.toHeads(kh, k, T, Hkv, D);
+            Transformer.toHeads(vh, v, T, Hkv, D);
+            ops[l].rotate(qh, H, T, pos, false);
+            ops[l].rotate(kh, Hkv, T, pos, false);
+            for (int hh = 0; hh < Hkv; hh++) {
+                System.arraycopy(kh, hh * T * D, kCache[l], (hh * capacity + length) * D, T * D);
+                System.arraycopy(vh, hh * T * D, vCache[l], (hh * capacity + length) * D, T * D);
+            }
+            ops[l].cachedAttention(qh, T, length, kCache[l], vCache[l], capacity, oh);
+            Transformer.fromHeads(o, oh, T, H, D);
+            Matmul.abT(x, 0, o, 0, p, m.wo[l], T, d, c.qDim(), true);
+            System.arraycopy(p, m.ffnNorm[l], w, 0, d);
+            Kernels.rmsnormForward(xn, rstd, x, w, T, d, c.normEps());
+            Matmul.abT(gate, 0, xn, 0, p, m.w1[l], T, c.ffnDim(), d, false);
+            Matmul.abT(up, 0, xn, 0, p, m.w3[l], T, c.ffnDim(), d, false);
+            Kernels.swigluForward(h, gate, up, T * c.ffnDim());
+            Matmul.abT(x, 0, h, 0, p, m.w2[l], T, d, c.ffnDim(), true);
+        }
+        length += T;
+        float[] last = new float[d], lastN = new float[d], r1 = new float[1];
+        System.arraycopy(x, (T - 1) * d, last, 0, d);
+        System.arraycopy(p, m.finalNorm, w, 0, d);
+        Kernels.rmsnormForward(lastN, r1, last, w, 1, d, c.normEps());
+        float[] logits = new float[c.vocabSize()];
+        m.logits(logits, lastN, 1);
+        return logits;
+    }
+}

@@ -1,0 +1,100 @@
+package dev.longspan.attention;
+
+import dev.longspan.util.LongspanException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class PatternTest {
+
+    @ParameterizedTest
+    @ValueSource(strings = {"dense", "window:size=256", "block:size=64", "dilated:w=2048,8192;r=1,4",
+            "dilated:w=16;r=4;offsets=blocks", "selectmerge:region=16,top=512,merge=64",
+            "window:size=256+dilated:w=8,16;r=2,4", "dense+block:size=3+window:size=1"})
+    void canonicalSpecsRoundTrip(String spec) {
+        Pattern p = Pattern.parse(spec);
+        assertThat(p.spec()).isEqualTo(spec);
+        assertThat(Pattern.parse(p.spec())).isEqualTo(p);
+    }
+
+    @Test
+    void parsesFlexibleForms() {
+        assertThat(Pattern.parse(" Window : size = 7 ")).isEqualTo(new Pattern.Window(7));
+        assertThat(Pattern.parse("selectmerge:merge=2;top=4;region=3")).isEqualTo(new Pattern.SelectMerge(3, 4, 2));
+        assertThat(Pattern.parse("dilated:r=1,2;w=4,8;offsets=torchscale"))
+                .isEqualTo(new Pattern.Dilated(new int[]{4, 8}, new int[]{1, 2}, true));
+        assertThat(Pattern.parse("dense+window:size=2")).isEqualTo(new Pattern.Sum(List.of(new Pattern.Dense(), new Pattern.Window(2))));
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+            "''|empty spec",
+            "windw:size=3|unknown pattern 'windw'",
+            "window|needs size=N",
+            "window:size=0|size must be a positive integer, got '0'",
+            "window:size=abc|got 'abc'",
+            "window:width=3|unknown parameter 'width'",
+            "block:size|'size' in 'block:size' is not key=value",
+            "dense:size=3|'dense' takes no parameters",
+            "dilated:w=4,8;r=1|w has 2 values but r has 1",
+            "dilated:w=4,8|needs w=LIST;r=LIST",
+            "dilated:w=4,-8;r=1,2|got '-8'",
+            "dilated:w=4;r=1;offsets=odd|offsets must be mod",
+            "selectmerge:region=4,top=2|needs region=R,top=T,merge=M",
+            "selectmerge:region=4,top=2,merge=3|merge=3 exceeds top=2",
+            "dense++window:size=2|empty term",
+            "dense+|empty term"})
+    void badSpecsNameTheBadPart(String spec, String message) {
+        assertThatThrownBy(() -> Pattern.parse(spec)).isInstanceOf(LongspanException.class).hasMessageContaining(message);
+    }
+
+    @Test
+    void dilatedHeadOffsetRules() {
+        Pattern.Dilated paper = new Pattern.Dilated(new int[]{16}, new int[]{4}, false);
+        Pattern.Dilated blocks = new Pattern.Dilated(new int[]{16}, new int[]{4}, true);
+        int[] p = new int[8], b = new int[8];
+        for (int h = 0; h < 8; h++) {
+            p[h] = paper.offset(0, h, 8);
+            b[h] = blocks.offset(0, h, 8);
+        }
+        assertThat(p).containsExactly(0, 1, 2, 3, 0, 1, 2, 3);
+        assertThat(b).containsExactly(0, 0, 1, 1, 2, 2, 3, 3);
+        // torchscale pads H=12 up to 16 heads for r=16: offsets 0..11, residues 12..15 unused
+        Pattern.Dilated wide = new Pattern.Dilated(new int[]{16}, new int[]{16}, true);
+        for (int h = 0; h < 12; h++) assertThat(wide.offset(0, h, 12)).isEqualTo(h);
+    }
+
+    @Test
+    void selectMergeHasNoBidirectionalForm() {
+        assertThatThrownBy(() -> Plan.of(Pattern.parse("dense+selectmerge:region=2,top=2,merge=1"), 10, 1, 1, false))
+                .isInstanceOf(LongspanException.class).hasMessageContaining("causal only");
+    }
+
+    @Test
+    void unreachedRowsAreCounted() {
+        // r=4: each head keeps only its own residue, so 3 of every 4 rows of each head get nothing
+        Plan plan = Plan.of(Pattern.parse("dilated:w=8;r=4"), 16, 2, 1, true);
+        assertThat(plan.unreachedRows()).isEqualTo(2 * 12);
+        assertThat(Plan.of(Pattern.parse("dilated:w=8,16;r=4,1"), 16, 2, 1, true).unreachedRows()).isZero();
+        // reach is per head: with r=2 head 0 keeps the even rows only, head 1 the odd ones
+        assertThat(Plan.of(Pattern.parse("dilated:w=8;r=2"), 16, 2, 1, true).unreachedRows()).isEqualTo(16);
+    }
+
+    @Test
+    void pairCountsMatchTheCountMatrix() {
+        for (String spec : new String[]{"dense", "window:size=5", "block:size=7", "dilated:w=8,32;r=2,3", "window:size=3+dense"}) {
+            for (boolean causal : new boolean[]{true, false}) {
+                Plan plan = Plan.of(Pattern.parse(spec), 37, 3, 1, causal);
+                long expect = 0;
+                for (int[] c : AttentionReference.counts(plan)) for (int x : c) expect += x;
+                assertThat(plan.pairs()).as(spec + " causal=" + causal).isEqualTo(expect);
+            }
+        }
+    }
+}

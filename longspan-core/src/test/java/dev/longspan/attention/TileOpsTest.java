@@ -1,0 +1,88 @@
+package dev.longspan.attention;
+
+import dev.longspan.kernel.Simd;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.util.SplittableRandom;
+
+import static dev.longspan.attention.TileOps.BK;
+import static dev.longspan.attention.TileOps.QB;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+/** The Vector API tile loops against their scalar twins, on odd sizes and tails. */
+class TileOpsTest {
+
+    static float[] random(SplittableRandom r, int n) {
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = (float) r.nextDouble(-1, 1);
+        return x;
+    }
+
+    static void close(float[] a, float[] b) {
+        assertThat(a).hasSameSizeAs(b);
+        for (int i = 0; i < a.length; i++) {
+            if (Float.isInfinite(b[i]) || Float.isNaN(b[i])) assertThat(a[i]).as("[" + i + "]").isEqualTo(b[i]);
+            else assertThat(a[i]).as("[" + i + "]").isCloseTo(b[i], within(1e-5f * (1 + Math.abs(b[i]))));
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource({"1,1", "3,5", "4,16", "7,33", "64,64", "63,17", "5,2"})
+    void vectorTwinsMatchScalar(int nk, int d) {
+        Assumptions.assumeTrue(Simd.ENABLED, "Vector API not enabled");
+        SplittableRandom r = new SplittableRandom(nk * 100L + d);
+        int rows = 3 * nk + 5;
+        float[] x = random(r, rows * d);
+        int[] xoff = new int[BK];
+        for (int j = 0; j < nk; j++) xoff[j] = r.nextInt(rows) * d;
+        float[] yt = random(r, d * QB);
+
+        float[] s1 = new float[BK * QB], s2 = new float[BK * QB];
+        ScalarTileOps.scores(s1, x, xoff, nk, yt, d);
+        VectorTileOps.scores(s2, x, xoff, nk, yt, d);
+        close(s2, s1);
+
+        float[] c1 = random(r, d * QB), c2 = c1.clone();
+        ScalarTileOps.accumulate(c1, x, xoff, nk, s1, d);
+        VectorTileOps.accumulate(c2, x, xoff, nk, s1, d);
+        close(c2, c1);
+
+        // online softmax with some masked entries and some rows that already saw keys
+        float[] st = s1.clone();
+        for (int i = 0; i < st.length; i += 7) st[i] = Float.NEGATIVE_INFINITY;
+        float[] m1 = new float[QB], l1 = new float[QB];
+        for (int i = 0; i < QB; i++) {
+            m1[i] = i % 3 == 0 ? Float.NEGATIVE_INFINITY : (float) r.nextDouble(-1, 2);
+            l1[i] = m1[i] == Float.NEGATIVE_INFINITY ? 0 : 1.5f;
+        }
+        float[] m2 = m1.clone(), l2 = l1.clone(), st2 = st.clone(), o1 = random(r, d * QB), o2 = o1.clone();
+        ScalarTileOps.online(st, nk, m1, l1, o1, d);
+        VectorTileOps.online(st2, nk, m2, l2, o2, d);
+        close(st2, st);
+        close(m2, m1);
+        close(l2, l1);
+        close(o2, o1);
+
+        float[] lse = random(r, QB);
+        for (int i = 0; i < QB; i++) lse[i] += (float) Math.sqrt(d) + 2;   // probabilities ≤ 1, as in the kernel
+        lse[3] = Float.POSITIVE_INFINITY;
+        float[] p1 = s1.clone(), p2 = s1.clone();
+        ScalarTileOps.probs(p1, nk, lse);
+        VectorTileOps.probs(p2, nk, lse);
+        close(p2, p1);
+
+        float[] delta = random(r, QB), d1 = random(r, BK * QB), d2 = d1.clone();
+        ScalarTileOps.dsoft(d1, p1, nk, delta);
+        VectorTileOps.dsoft(d2, p1, nk, delta);
+        close(d2, d1);
+
+        int dp = TileOps.paddedDim(d);
+        float[] b = random(r, QB * dp), r1 = new float[BK * dp], r2 = new float[BK * dp];
+        ScalarTileOps.rows(r1, p1, nk, b, dp);
+        VectorTileOps.rows(r2, p1, nk, b, dp);
+        close(r2, r1);
+    }
+}
