@@ -128,7 +128,7 @@ final class BenchCommand implements Runnable {
             if (!json) System.out.printf("RoPE rotation of x [%d, %d, %d] from position %d, %d threads, %s%n", heads, n, dim, start, Parallel.threads(), Simd.REASON);
             for (String spec : specs) {
                 dev.longspan.position.Rope rope = new dev.longspan.position.Rope(dev.longspan.position.RopeConfig.fromSpec(spec, dim));
-                for (int w = 0; w < 3; w++) rope.forward(x, 0, heads, n, start);
+                for (int w = 0; w < 5; w++) rope.forward(x, 0, heads, n, start);
                 double[] ms = new double[repeats], melem = new double[repeats];
                 for (int r = 0; r < repeats; r++) {
                     long t0 = System.nanoTime();

@@ -289,11 +289,16 @@ public final class Rope {
         Freqs f = freqsFor(pos, po, start, n);
         int blocks = (n + BLOCK - 1) / BLOCK;
         boolean vec = Simd.ENABLED && cfg.pairing() == Pairing.HALF && half >= RopeVector.L;
-        Parallel.forEachTask(blocks, b -> {
+        // few token blocks (decoding, short chunks): also split the heads so every worker has work;
+        // each task builds its own table, so results do not depend on the split
+        int groups = blocks >= Parallel.threads() ? 1 : Math.min(heads, (Parallel.threads() + blocks - 1) / blocks);
+        Parallel.forEachTask(blocks * groups, task -> {
+            int b = task / groups, g = task % groups;
             int t0 = b * BLOCK, t1 = Math.min(n, t0 + BLOCK);
+            int h0 = (int) ((long) heads * g / groups), h1 = (int) ((long) heads * (g + 1) / groups);
             float[] cos = new float[(t1 - t0) * half], sin = new float[(t1 - t0) * half];
             fillTable(f, pos, po, start, t0, t1, inverse, cos, sin, 0);
-            for (int h = 0; h < heads; h++) {
+            for (int h = h0; h < h1; h++) {
                 for (int t = t0; t < t1; t++) {
                     int at = xo + h * headStride + t * rowStride, co = (t - t0) * half;
                     if (cfg.pairing() == Pairing.INTERLEAVED) RopeScalar.rotateInterleaved(x, at, half, cos, sin, co);

@@ -139,6 +139,26 @@ class RopeTest {
         }
     }
 
+    /**
+     * Values from a numpy transcription of Hugging Face's _compute_yarn_parameters and
+     * _compute_llama3_parameters (which compute in float32, hence the 1e-6 relative tolerance).
+     */
+    @Test
+    void frequenciesMatchHuggingFaceFloat32Values() {
+        double[][] cases = {
+                // yarn, Qwen2.5 style: base 1e6, d 128, orig 32768, factor 4
+                {0, 1.0}, {10, 1.15478203e-01}, {20, 1.33352149e-02}, {30, 1.06436107e-03},
+                {40, 4.44569850e-05}, {50, 5.13381246e-06}, {63, 3.10234441e-07}};
+        double[] y = new Rope(RopeConfig.fromSpec("kind=yarn,base=1000000,dim=128,factor=4,orig=32768")).inverseFrequencies(0);
+        for (double[] c : cases) assertThat(y[(int) c[0]]).isCloseTo(c[1], within(1e-6 * c[1]));
+        double[][] l3 = {{0, 1.0}, {20, 1.65604409e-02}, {40, 3.42810236e-05}, {45, 1.22976389e-05}, {50, 4.41153452e-06}, {63, 3.06892588e-07}};
+        double[] f = new Rope(RopeConfig.fromSpec("kind=llama3,base=500000,dim=128,factor=8,orig=8192")).inverseFrequencies(0);
+        for (double[] c : l3) assertThat(f[(int) c[0]]).isCloseTo(c[1], within(1e-6 * c[1]));
+        double[][] yl = {{0, 1.0}, {27, 4.21696546e-04}, {30, 1.41920376e-04}, {31, 9.74496506e-05}};
+        double[] g = new Rope(RopeConfig.fromSpec("kind=yarn,base=10000,dim=64,factor=8,orig=524288")).inverseFrequencies(0);
+        for (double[] c : yl) assertThat(g[(int) c[0]]).isCloseTo(c[1], within(1e-6 * c[1]));
+    }
+
     @Test
     void llama3HandComputedBands() {
         // base 5e5, d=128, s=8, low 1, high 4, orig 8192: wavelength < 2048 kept, > 8192 divided by 8,
@@ -418,17 +438,25 @@ class RopeTest {
     @Test
     void resultsDoNotDependOnThreadCount() {
         Rope r = new Rope(RopeConfig.fromSpec("kind=yarn,factor=8,orig=512,dim=64"));
-        float[] x = randn(new SplittableRandom(14), 4 * 500 * 64), a = x.clone(), b = x.clone();
-        int before = Parallel.threads();
-        try {
-            Parallel.setThreads(1);
-            r.forward(a, 0, 4, 500, 12345L);
-            Parallel.setThreads(3);
-            r.forward(b, 0, 4, 500, 12345L);
-        } finally {
-            Parallel.setThreads(before);
+        // many token blocks (split by tokens) and few tokens with many heads (split by heads too)
+        for (int[] hn : new int[][]{{4, 500}, {8, 3}}) {
+            int heads = hn[0], n = hn[1];
+            float[] x = randn(new SplittableRandom(14), heads * n * 64), a = x.clone(), b = x.clone(), c = x.clone();
+            int before = Parallel.threads();
+            try {
+                Parallel.setThreads(1);
+                r.forward(a, 0, heads, n, 12345L);
+                Parallel.setThreads(3);
+                r.forward(b, 0, heads, n, 12345L);
+                Parallel.setThreads(8);
+                r.forward(c, 0, heads, n, 12345L);
+            } finally {
+                Parallel.setThreads(before);
+            }
+            assertThat(b).containsExactly(a);
+            assertThat(c).containsExactly(a);
+            assertThat(a).isNotEqualTo(x);
         }
-        assertThat(b).containsExactly(a);
     }
 
     // ---- pairings ----
