@@ -58,6 +58,7 @@ public final class InferenceSession {
         float[] w = new float[d];
         long[] pos = new long[T];
         for (int t = 0; t < T; t++) pos[t] = length + t;
+        float[] lse = length == 0 ? new float[T * H] : null;
         m.embed(x, tokens, from, T);
         for (int l = 0; l < c.layers(); l++) {
             System.arraycopy(p, m.attnNorm[l], w, 0, d);
@@ -74,7 +75,10 @@ public final class InferenceSession {
                 System.arraycopy(kh, hh * T * D, kCache[l], (hh * capacity + length) * D, T * D);
                 System.arraycopy(vh, hh * T * D, vCache[l], (hh * capacity + length) * D, T * D);
             }
-            ops[l].cachedAttention(qh, T, length, kCache[l], vCache[l], capacity, oh);
+            // an empty cache means the chunk is the whole prefix: the flash engine computes it in
+            // O(N·keys) with no N×N buffer; later chunks attend to the cache key by key
+            if (length == 0) ops[l].attentionNoRope(qh, kh, vh, T, oh, lse);
+            else ops[l].cachedAttention(qh, T, length, kCache[l], vCache[l], capacity, oh);
             Transformer.fromHeads(o, oh, T, H, D);
             Matmul.abT(x, 0, o, 0, p, m.wo[l], T, d, c.qDim(), true);
             System.arraycopy(p, m.ffnNorm[l], w, 0, d);

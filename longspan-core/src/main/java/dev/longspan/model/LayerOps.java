@@ -48,6 +48,11 @@ final class LayerOps {
         last = Attention.forward(q, k, v, c.headDim(), plan(T), AttentionOptions.DEFAULT, o, lse);
     }
 
+    // q, k already rotated; the whole sequence 0..T-1 at once through the engine (prefill)
+    void attentionNoRope(float[] q, float[] k, float[] v, int T, float[] o, float[] lse) {
+        last = Attention.forward(q, k, v, c.headDim(), plan(T), AttentionOptions.DEFAULT, o, lse);
+    }
+
     // gradients of attentionForward w.r.t. the pre-rotation q, k and v (q, k here are rotated);
     // reuses the plan of the last forward of this layer (select-and-merge keeps its selection)
     void attentionBackward(float[] q, float[] k, float[] v, float[] o, float[] lse, float[] dO, int T, long[] pos,
