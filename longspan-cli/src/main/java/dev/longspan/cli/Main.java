@@ -18,7 +18,8 @@ import java.util.Properties;
         mixinStandardHelpOptions = true,
         versionProvider = Main.Version.class,
         description = "Longspan: a Java engine for long-context transformers.",
-        subcommands = {TrainCommand.class, GenerateCommand.class, InfoCommand.class, RopeCommand.class, BenchCommand.class,
+        subcommands = {TrainCommand.class, GenerateCommand.class, InfoCommand.class, PasskeyCommand.class, PerplexityCommand.class,
+                RopeCommand.class, BenchCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 

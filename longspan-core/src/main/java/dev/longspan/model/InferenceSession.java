@@ -42,12 +42,21 @@ public final class InferenceSession {
 
     /** Feeds tokens[from..to) at the next positions; returns the logits [V] of the last one. */
     public float[] feed(int[] tokens, int from, int to) {
+        return feed(tokens, from, to, 1);
+    }
+
+    /**
+     * Feeds tokens[from..to); returns the logits of the last {@code lastRows} positions, [lastRows, V]
+     * (for perplexity on the final tokens of a long window).
+     */
+    public float[] feed(int[] tokens, int from, int to, int lastRows) {
+        if (lastRows < 1 || lastRows > to - from) throw new IllegalArgumentException("lastRows " + lastRows + " outside 1.." + (to - from));
         int T = to - from;
         if (T <= 0) throw new IllegalArgumentException("nothing to feed");
         if (length + T > capacity) {
             throw new dev.longspan.util.LongspanException("context of " + (length + T) + " tokens exceeds the session capacity " + capacity);
         }
-        if (!cached) return recompute(tokens, from, to);
+        if (!cached) return recompute(tokens, from, to, lastRows);
         int d = c.dim(), H = c.heads(), Hkv = c.kvHeads(), D = c.headDim();
         float[] p = m.params;
         float[] x = new float[T * d], xn = new float[T * d], rstd = new float[T];
@@ -89,24 +98,24 @@ public final class InferenceSession {
             Matmul.abT(x, 0, h, 0, p, m.w2[l], T, d, c.ffnDim(), true);
         }
         length += T;
-        float[] last = new float[d], lastN = new float[d], r1 = new float[1];
-        System.arraycopy(x, (T - 1) * d, last, 0, d);
+        float[] last = new float[lastRows * d], lastN = new float[lastRows * d], r1 = new float[lastRows];
+        System.arraycopy(x, (T - lastRows) * d, last, 0, lastRows * d);
         System.arraycopy(p, m.finalNorm, w, 0, d);
-        Kernels.rmsnormForward(lastN, r1, last, w, 1, d, c.normEps());
-        float[] logits = new float[c.vocabSize()];
-        m.logits(logits, lastN, 1);
+        Kernels.rmsnormForward(lastN, r1, last, w, lastRows, d, c.normEps());
+        float[] logits = new float[lastRows * c.vocabSize()];
+        m.logits(logits, lastN, lastRows);
         return logits;
     }
 
     // select-and-merge ranks key regions by the mean of whole query regions, so a new query can
     // change what its group selects: run the full forward over the prefix (exact, O(N) per token)
-    private float[] recompute(int[] tokens, int from, int to) {
+    private float[] recompute(int[] tokens, int from, int to, int lastRows) {
         System.arraycopy(tokens, from, history, length, to - from);
         length += to - from;
         TrainingPass pass = new TrainingPass(m, length, false);
         long[] pos = new long[length];
         for (int t = 0; t < length; t++) pos[t] = t;
         pass.forward(java.util.Arrays.copyOf(history, length), new int[length], pos);
-        return java.util.Arrays.copyOfRange(pass.logits, (length - 1) * c.vocabSize(), length * c.vocabSize());
+        return java.util.Arrays.copyOfRange(pass.logits, (length - lastRows) * c.vocabSize(), length * c.vocabSize());
     }
 }
