@@ -67,6 +67,11 @@ final class BenchTrain implements Runnable {
         double attnFlops = 0;
         for (String spec : c.attention()) {
             Plan plan = Plan.of(Pattern.parse(spec), n, c.heads(), c.kvHeads(), true);
+            // select-and-merge's pairs depend on its selection: count them for random q, k
+            float[] q = new float[c.heads() * n * c.headDim()], k = new float[c.kvHeads() * n * c.headDim()];
+            for (int i = 0; i < q.length; i++) q[i] = (float) r.nextGaussian();
+            for (int i = 0; i < k.length; i++) k[i] = (float) r.nextGaussian();
+            plan.prepare(q, k, c.headDim());
             attnFlops += 3.0 * 4.0 * c.headDim() * plan.pairs();
         }
         long matmulParams = c.parameterCount() - (long) c.vocabSize() * c.dim() * (c.tiedEmbeddings() ? 0 : 1);
