@@ -96,6 +96,30 @@ class MatmulTest {
         return y;
     }
 
+    @ParameterizedTest(name = "scalar path m={0} n={1} k={2}")
+    @org.junit.jupiter.params.provider.CsvSource({"1,1,1", "1,9,5", "7,3,17", "33,20,65"})
+    void scalarPathsMatchReference(int m, int n, int k) {
+        // the plain loops used when the Vector API is off (-Dlongspan.kernel=scalar)
+        Parallel.setThreads(2);
+        SplittableRandom r = new SplittableRandom(m * 7 + n * 3 + k);
+        float[] a = random(r, 2 + m * k), b = random(r, 1 + n * k), c0 = random(r, 3 + m * n);
+        for (boolean acc : new boolean[]{false, true}) {
+            float[] c1 = c0.clone(), c2 = c0.clone(), c3 = c0.clone();
+            float[] r1 = c0.clone(), r2 = c0.clone(), r3 = c0.clone();
+            Matmul.scalarAbT(c1, 3, a, 2, b, 1, m, n, k, acc);
+            Matmul.scalarAb(c2, 3, a, 2, b, 1, m, n, k, acc);
+            Matmul.scalarAtB(c3, 3, a, 2, b, 1, m, n, k, acc);
+            Matmul.abTReference(r1, 3, a, 2, b, 1, m, n, k, acc);
+            Matmul.abReference(r2, 3, a, 2, b, 1, m, n, k, acc);
+            Matmul.atBReference(r3, 3, a, 2, b, 1, m, n, k, acc);
+            for (int i = 0; i < c1.length; i++) {
+                assertThat((double) c1[i]).isCloseTo(r1[i], org.assertj.core.api.Assertions.within(1e-4));
+                assertThat((double) c2[i]).isCloseTo(r2[i], org.assertj.core.api.Assertions.within(1e-4));
+                assertThat((double) c3[i]).isCloseTo(r3[i], org.assertj.core.api.Assertions.within(1e-4));
+            }
+        }
+    }
+
     @org.junit.jupiter.api.Test
     void zeroSizedProductsLeaveCAlone() {
         float[] c = {1, 2, 3};
