@@ -66,6 +66,7 @@ public final class BpeTokenizer implements Tokenizer {
     private final byte[][] bytes;             // id → decoded bytes
     private final LongIntMap mergeRank;       // (left id, right id) → rank
     private final int[] mergeResult;          // rank → merged id
+    private final List<String[]> merges;      // rank → (left, right) token strings
     private final int[] byteIds;              // BYTE_LEVEL: byte → id of its one-char token; CHARS: id of <0xXX> or -1
     private final boolean byteFallback;
     private final boolean ignoreMerges;
@@ -114,6 +115,7 @@ public final class BpeTokenizer implements Tokenizer {
             byteIds[b] = ids.getOrDefault(key, -1);
         }
 
+        this.merges = List.copyOf(merges);
         this.mergeRank = new LongIntMap(merges.size() * 2);
         this.mergeResult = new int[merges.size()];
         for (int r = 0; r < merges.size(); r++) {
@@ -320,6 +322,13 @@ public final class BpeTokenizer implements Tokenizer {
 
     /** The token's string in the vocabulary (byte-level tokens in their GPT-2 unicode form). */
     public String token(int id) { return vocab[id]; }
+
+    /** The merges in rank order as "left right" strings (GGUF's tokenizer.ggml.merges form). */
+    public String[] mergeStrings() {
+        String[] out = new String[merges.size()];
+        for (int i = 0; i < out.length; i++) out[i] = merges.get(i)[0] + " " + merges.get(i)[1];
+        return out;
+    }
 
     /** True when id is an added token marked special. */
     public boolean isSpecial(int id) { return id >= 0 && id < special.length && special[id]; }
