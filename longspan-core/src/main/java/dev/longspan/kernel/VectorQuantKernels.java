@@ -2,6 +2,7 @@ package dev.longspan.kernel;
 
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -13,9 +14,9 @@ import static dev.longspan.kernel.QuantKernels.i8;
 import static dev.longspan.kernel.QuantKernels.scaleMinK4;
 
 /**
- * Vector API bodies of {@link QuantKernels#dot}: 8 quantized bytes are loaded at a time, unpacked in
- * byte lanes, widened to 8 float lanes and multiplied into float accumulators; block scales are
- * applied once per (sub-)block. Same results as the scalar twins up to float summation order.
+ * Vector API bodies of {@link QuantKernels#dot}: 8 quantized bytes are loaded at a time, unpacked
+ * (in byte lanes for Q8_0/Q4_0, in int lanes for the K-quants' variable shifts), widened to 8 float
+ * lanes and multiplied into float accumulators; block scales are applied once per (sub-)block. Same results as the scalar twins up to float summation order.
  * Only loaded when {@link QuantKernels#SIMD} is true (256-bit vectors or wider).
  */
 final class VectorQuantKernels {
@@ -80,8 +81,36 @@ final class VectorQuantKernels {
         return acc.reduceLanes(VectorOperators.ADD);
     }
 
+    // Small helpers with primitive signatures keep each compiled body small enough for C2 to
+    // inline every Vector API call (a failed inline boxes vectors and is many times slower).
+
+    static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
+
+    // 8 bytes as unsigned int lanes: bit fields are unpacked in int lanes, where variable shifts are native
+    private static IntVector ints(MemorySegment w, long off) {
+        return ((IntVector) bytes(w, off).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+    }
+
+    private static FloatVector toFloat(IntVector v) {
+        return (FloatVector) v.convert(VectorOperators.I2F, 0);
+    }
+
+    // Σ ((w[q+l] >>> shift) & 0xF) · x[xi+l] over l < 32
+    private static float nibbleDot(MemorySegment w, long q, int shift, float[] x, int xi) {
+        FloatVector s0 = FloatVector.zero(F), s1 = FloatVector.zero(F);
+        for (int l = 0; l < 32; l += 16) {
+            s0 = toFloat(ints(w, q + l).lanewise(VectorOperators.LSHR, shift).and(0x0F)).fma(xs(x, xi + l), s0);
+            s1 = toFloat(ints(w, q + l + 8).lanewise(VectorOperators.LSHR, shift).and(0x0F)).fma(xs(x, xi + l + 8), s1);
+        }
+        return s0.add(s1).reduceLanes(VectorOperators.ADD);
+    }
+
+    private static float sum32(float[] x, int xi) {
+        return xs(x, xi).add(xs(x, xi + 8)).add(xs(x, xi + 16).add(xs(x, xi + 24))).reduceLanes(VectorOperators.ADD);
+    }
+
     static float dotQ4_K(MemorySegment w, long off, float[] x, int xo, int n) {
-        FloatVector acc = FloatVector.zero(F), accMin = FloatVector.zero(F);
+        float total = 0;
         for (int b = 0; b < n / 256; b++) {
             long o = off + 144L * b;
             float d = half(w, o), min = half(w, o + 2);
@@ -89,47 +118,42 @@ final class VectorQuantKernels {
                 int a = scaleMinK4(w, o + 4, 2 * j), c = scaleMinK4(w, o + 4, 2 * j + 1);
                 long q = o + 16 + 32L * j;
                 int xb = xo + 256 * b + 64 * j;
-                FloatVector sq1 = FloatVector.zero(F), sx1 = FloatVector.zero(F);
-                FloatVector sq2 = FloatVector.zero(F), sx2 = FloatVector.zero(F);
-                for (int l = 0; l < 32; l += 8) {
-                    ByteVector v = bytes(w, q + l);
-                    FloatVector x1 = xs(x, xb + l), x2 = xs(x, xb + 32 + l);
-                    sq1 = widen(v.and((byte) 0x0F)).fma(x1, sq1);
-                    sq2 = widen(v.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F)).fma(x2, sq2);
-                    sx1 = sx1.add(x1);
-                    sx2 = sx2.add(x2);
-                }
-                acc = sq1.fma(FloatVector.broadcast(F, d * (a & 0xff)), acc);
-                acc = sq2.fma(FloatVector.broadcast(F, d * (c & 0xff)), acc);
-                accMin = sx1.fma(FloatVector.broadcast(F, min * (a >>> 8)), accMin);
-                accMin = sx2.fma(FloatVector.broadcast(F, min * (c >>> 8)), accMin);
+                // low nibbles are elements 0..31 of this 64-chunk, high nibbles 32..63
+                total += d * (a & 0xff) * nibbleDot(w, q, 0, x, xb) - min * (a >>> 8) * sum32(x, xb)
+                        + d * (c & 0xff) * nibbleDot(w, q, 4, x, xb + 32) - min * (c >>> 8) * sum32(x, xb + 32);
             }
         }
-        return acc.sub(accMin).reduceLanes(VectorOperators.ADD);
+        return total;
+    }
+
+    // Σ (((ql >>> lshift) & 0xF) | (((qh >>> hshift) & 3) << 4)) - 32) · x over 16 elements
+    private static float q6Dot(MemorySegment w, long ql, long qh, int lshift, int hshift, float[] x, int xi) {
+        FloatVector s = FloatVector.zero(F);
+        for (int l = 0; l < 16; l += 8) {
+            IntVector lo = ints(w, ql + l).lanewise(VectorOperators.LSHR, lshift).and(0x0F);
+            IntVector hi = ints(w, qh + l).lanewise(VectorOperators.LSHR, hshift).and(3).lanewise(VectorOperators.LSHL, 4);
+            s = toFloat(lo.or(hi).sub(32)).fma(xs(x, xi + l), s);
+        }
+        return s.reduceLanes(VectorOperators.ADD);
     }
 
     static float dotQ6_K(MemorySegment w, long off, float[] x, int xo, int n) {
-        FloatVector acc = FloatVector.zero(F);
+        float total = 0;
         for (int b = 0; b < n / 256; b++) {
             long o = off + 210L * b;
             float d = half(w, o + 208);
             for (int h = 0; h < 2; h++) {
                 long ql = o + 64L * h, qh = o + 128 + 32L * h, sc = o + 192 + 8L * h;
                 int xb = xo + 256 * b + 128 * h;
-                for (int l = 0; l < 32; l += 8) {
-                    int is = l / 16;
-                    ByteVector a = bytes(w, ql + l), c = bytes(w, ql + l + 32), hb = bytes(w, qh + l);
-                    ByteVector q1 = a.and((byte) 0x0F).or(hb.and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
-                    ByteVector q2 = c.and((byte) 0x0F).or(hb.lanewise(VectorOperators.LSHR, 2).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
-                    ByteVector q3 = a.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).or(hb.lanewise(VectorOperators.LSHR, 4).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
-                    ByteVector q4 = c.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).or(hb.lanewise(VectorOperators.LSHR, 6).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
-                    acc = widen(q1).mul(xs(x, xb + l)).fma(FloatVector.broadcast(F, d * i8(w, sc + is)), acc);
-                    acc = widen(q2).mul(xs(x, xb + l + 32)).fma(FloatVector.broadcast(F, d * i8(w, sc + is + 2)), acc);
-                    acc = widen(q3).mul(xs(x, xb + l + 64)).fma(FloatVector.broadcast(F, d * i8(w, sc + is + 4)), acc);
-                    acc = widen(q4).mul(xs(x, xb + l + 96)).fma(FloatVector.broadcast(F, d * i8(w, sc + is + 6)), acc);
+                for (int g = 0; g < 2; g++) { // one int8 scale per 16 elements
+                    int l = 16 * g;
+                    total += d * i8(w, sc + g) * q6Dot(w, ql + l, qh + l, 0, 0, x, xb + l)
+                            + d * i8(w, sc + g + 2) * q6Dot(w, ql + l + 32, qh + l, 0, 2, x, xb + l + 32)
+                            + d * i8(w, sc + g + 4) * q6Dot(w, ql + l, qh + l, 4, 4, x, xb + l + 64)
+                            + d * i8(w, sc + g + 6) * q6Dot(w, ql + l + 32, qh + l, 4, 6, x, xb + l + 96);
                 }
             }
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return total;
     }
 }
