@@ -6,7 +6,9 @@ import dev.longspan.kernel.Matmul;
 /**
  * Incremental inference with a KV cache: feed a prompt in chunks, then one token at a time;
  * each call returns the logits of the last position fed. Keys are cached after RoPE, per layer,
- * in [Hkv, capacity, D] layout, so a chunk's queries attend to every cached position their
+ * in [Hkv, ring, D] layout (position p in slot p mod ring). A layer whose pattern reaches at most R
+ * keys back (window, block) keeps a ring of R + {@link #MAX_CHUNK} positions, every other layer
+ * keeps all of them; so a chunk's queries attend to every cached position their
  * layer's pattern reaches.
  */
 public final class InferenceSession {
@@ -14,12 +16,23 @@ public final class InferenceSession {
     private final ModelConfig c;
     private final LayerOps[] ops;
     private final int capacity;
-    private final float[][] kCache, vCache;   // per layer [Hkv, capacity, D]
+    /** Default largest chunk fed at once to the cached path (longer chunks are split; results are the same). */
+    public static final int MAX_CHUNK = 4096;
+    private final int maxChunk;
+    private final float[][] kCache, vCache;   // per layer [Hkv, ring[l], D]
+    private final int[] ring;                 // per layer: slots in its cache
     private int length;                        // positions fed so far
     private final boolean cached;              // false: some layer (select-and-merge) needs whole query regions
     private final int[] history;               // tokens fed so far (for the recomputing path)
 
     public InferenceSession(Transformer m, int capacity) {
+        this(m, capacity, MAX_CHUNK);
+    }
+
+    /** With a smaller chunk limit, windowed layers keep fewer positions (tests use it to exercise eviction). */
+    public InferenceSession(Transformer m, int capacity, int maxChunk) {
+        if (maxChunk < 1) throw new IllegalArgumentException("maxChunk must be positive");
+        this.maxChunk = maxChunk;
         this.m = m;
         this.c = m.config;
         this.capacity = capacity;
@@ -28,8 +41,17 @@ public final class InferenceSession {
         boolean all = true;
         for (LayerOps o : ops) all &= o.cacheable();
         cached = all;
-        kCache = cached ? new float[c.layers()][c.kvDim() * capacity] : null;
-        vCache = cached ? new float[c.layers()][c.kvDim() * capacity] : null;
+        ring = new int[c.layers()];
+        kCache = new float[c.layers()][];
+        vCache = new float[c.layers()][];
+        if (cached) {
+            for (int l = 0; l < c.layers(); l++) {
+                long reach = ops[l].reach();
+                ring[l] = (int) Math.min(capacity, reach + maxChunk);
+                kCache[l] = new float[c.kvDim() * ring[l]];
+                vCache[l] = new float[c.kvDim() * ring[l]];
+            }
+        }
         history = cached ? null : new int[capacity];
     }
 
@@ -39,6 +61,16 @@ public final class InferenceSession {
     public int length() { return length; }
 
     public int capacity() { return capacity; }
+
+    /** Positions layer l keeps in its KV cache (all of them unless its pattern has a finite reach). */
+    public int cachedPositions(int l) { return ring[l]; }
+
+    /** Bytes held by the KV caches. */
+    public long cacheBytes() {
+        long b = 0;
+        for (int l = 0; l < c.layers(); l++) if (kCache[l] != null) b += 8L * kCache[l].length;
+        return b;
+    }
 
     /** Feeds tokens[from..to) at the next positions; returns the logits [V] of the last one. */
     public float[] feed(int[] tokens, int from, int to) {
@@ -57,6 +89,17 @@ public final class InferenceSession {
             throw new dev.longspan.util.LongspanException("context of " + (length + T) + " tokens exceeds the session capacity " + capacity);
         }
         if (!cached) return recompute(tokens, from, to, lastRows);
+        if (length > 0 && T > maxChunk) {
+            // the ring of a windowed layer holds reach + maxChunk positions: feed long chunks in parts
+            int V = c.vocabSize(), firstWanted = to - lastRows;
+            float[] out = new float[lastRows * V];
+            for (int a = from; a < to; a += maxChunk) {
+                int b = Math.min(to, a + maxChunk), wantFrom = Math.max(a, firstWanted);
+                float[] lg = feed(tokens, a, b, Math.max(1, b - wantFrom));
+                if (b > wantFrom) System.arraycopy(lg, 0, out, (wantFrom - firstWanted) * V, (b - wantFrom) * V);
+            }
+            return out;
+        }
         int d = c.dim(), H = c.heads(), Hkv = c.kvHeads(), D = c.headDim();
         float[] p = m.params;
         float[] x = new float[T * d], xn = new float[T * d], rstd = new float[T];
@@ -80,14 +123,18 @@ public final class InferenceSession {
             Transformer.toHeads(vh, v, T, Hkv, D);
             ops[l].rotate(qh, H, T, pos, false);
             ops[l].rotate(kh, Hkv, T, pos, false);
+            int rg = ring[l];
             for (int hh = 0; hh < Hkv; hh++) {
-                System.arraycopy(kh, hh * T * D, kCache[l], (hh * capacity + length) * D, T * D);
-                System.arraycopy(vh, hh * T * D, vCache[l], (hh * capacity + length) * D, T * D);
+                for (int t = Math.max(0, T - rg); t < T; t++) {   // a long first chunk keeps only its last rg positions
+                    int slot = (int) ((length + t) % rg);
+                    System.arraycopy(kh, (hh * T + t) * D, kCache[l], (hh * rg + slot) * D, D);
+                    System.arraycopy(vh, (hh * T + t) * D, vCache[l], (hh * rg + slot) * D, D);
+                }
             }
             // an empty cache means the chunk is the whole prefix: the flash engine computes it in
             // O(N·keys) with no N×N buffer; later chunks attend to the cache key by key
             if (length == 0) ops[l].attentionNoRope(qh, kh, vh, T, oh, lse);
-            else ops[l].cachedAttention(qh, T, length, kCache[l], vCache[l], capacity, oh);
+            else ops[l].cachedAttention(qh, T, length, kCache[l], vCache[l], rg, oh);
             Transformer.fromHeads(o, oh, T, H, D);
             Matmul.abT(x, 0, o, 0, p, m.wo[l], T, d, c.qDim(), true);
             System.arraycopy(p, m.ffnNorm[l], w, 0, d);

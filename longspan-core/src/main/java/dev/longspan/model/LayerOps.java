@@ -82,6 +82,18 @@ final class LayerOps {
         };
     }
 
+    /** How far back (in positions, the query included) this layer's pattern can reach; MAX_VALUE = all. */
+    long reach() { return reach(pattern); }
+
+    private static long reach(Pattern p) {
+        return switch (p) {
+            case Pattern.Window w -> w.size();
+            case Pattern.Block b -> b.size();
+            case Pattern.Sum sum -> sum.terms().stream().mapToLong(LayerOps::reach).max().orElse(Integer.MAX_VALUE);
+            default -> Integer.MAX_VALUE;
+        };
+    }
+
     // how many times a query can reach the same key at most (the terms of a sum, the pairs of a mixture)
     private static int multiplicity(Pattern p) {
         return switch (p) {
@@ -112,11 +124,11 @@ final class LayerOps {
         return n;
     }
 
-    // q: [H, T, D] at positions start..start+T-1 (rotated); caches: [Hkv, cap, D] holding 0..start+T-1
-    void cachedAttention(float[] q, int T, int start, float[] kc, float[] vc, int cap, float[] o) {
+    // q: [H, T, D] at positions start..start+T-1 (rotated); caches: [Hkv, ring, D], position p in slot p % ring
+    void cachedAttention(float[] q, int T, int start, float[] kc, float[] vc, int ring, float[] o) {
         int H = c.heads(), D = c.headDim(), grp = H / c.kvHeads();
         float scale = (float) (1 / Math.sqrt(D));
-        int maxKeys = (start + T) * multiplicity(pattern);
+        int maxKeys = (int) Math.min(start + T, reach()) * multiplicity(pattern);
         dev.longspan.tensor.Parallel.forRange(0, H, (h0, h1) -> {
             int[] keys = new int[maxKeys];
             float[] s = new float[maxKeys];
@@ -127,9 +139,14 @@ final class LayerOps {
                     int n = keysOf(pattern, start + t, h, H, keys, 0);
                     java.util.Arrays.fill(o, qo, qo + D, 0f);
                     if (n == 0) continue;                          // reached by nothing: O = 0
-                    for (int j = 0; j < n; j++) s[j] = scale * Kernels.dot(q, qo, kc, (kvh * cap + keys[j]) * D, D);
+                    for (int j = 0; j < n; j++) {
+                        // the ring must still hold every key the pattern reaches (reach + chunk ≤ ring)
+                        assert start + t - keys[j] < ring : "key " + keys[j] + " evicted for query " + (start + t);
+                        keys[j] = (kvh * ring + keys[j] % ring) * D;
+                        s[j] = scale * Kernels.dot(q, qo, kc, keys[j], D);
+                    }
                     float l = Kernels.logSumExp(s, 0, n);
-                    for (int j = 0; j < n; j++) Kernels.axpy((float) Math.exp(s[j] - l), vc, (kvh * cap + keys[j]) * D, o, qo, D);
+                    for (int j = 0; j < n; j++) Kernels.axpy((float) Math.exp(s[j] - l), vc, keys[j], o, qo, D);
                 }
             }
         });

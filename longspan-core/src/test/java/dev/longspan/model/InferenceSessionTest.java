@@ -45,4 +45,29 @@ class InferenceSessionTest {
             assertThat(got[i]).isCloseTo(all[row * V + i], org.assertj.core.data.Offset.offset(1e-4f));
         }
     }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"window:size=3", "block:size=4", "window:size=2+block:size=3", "dense"})
+    void trimmedCachesNeverDropAReachableKey(String attention) {
+        ModelConfig c = TrainingPassTest.tiny(true, 2, attention);
+        Transformer m = new Transformer(c);
+        m.initialize(21);
+        SplittableRandom r = new SplittableRandom(8);
+        for (int i = 0; i < m.params.length; i++) m.params[i] += (float) r.nextDouble(-0.2, 0.2);
+        int T = 40;
+        int[] tokens = new int[T];
+        for (int t = 0; t < T; t++) tokens[t] = r.nextInt(c.vocabSize());
+        TrainingPass full = new TrainingPass(m, T, false);
+        long[] pos = new long[T];
+        for (int t = 0; t < T; t++) pos[t] = t;
+        full.forward(tokens, new int[T], pos);
+        // chunks of at most 2 queries: windowed layers keep reach + 2 positions in a ring
+        InferenceSession s = new InferenceSession(m, T, 2);
+        if (!attention.equals("dense")) assertThat(s.cachedPositions(0)).isLessThan(T);
+        float[] logits = s.feed(tokens, 0, 9);                       // engine prefill, keeps the last ring positions
+        assertRow(logits, full.logits, 8, c.vocabSize());
+        logits = s.feed(tokens, 9, 16, 7);                            // split into chunks of 2 internally
+        for (int i = 0; i < 7; i++) assertRow(java.util.Arrays.copyOfRange(logits, i * c.vocabSize(), (i + 1) * c.vocabSize()), full.logits, 9 + i, c.vocabSize());
+        for (int t = 16; t < T; t++) assertRow(s.feed(tokens, t, t + 1), full.logits, t, c.vocabSize());
+    }
 }
