@@ -18,7 +18,7 @@ import java.util.Properties;
         mixinStandardHelpOptions = true,
         versionProvider = Main.Version.class,
         description = "Longspan: a Java engine for long-context transformers.",
-        subcommands = {TrainCommand.class, GenerateCommand.class, InfoCommand.class, PasskeyCommand.class, PerplexityCommand.class,
+        subcommands = {DemoCommand.class, TrainCommand.class, GenerateCommand.class, InfoCommand.class, PasskeyCommand.class, PerplexityCommand.class,
                 TokenizeCommand.class, RopeCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 

@@ -159,7 +159,7 @@ public final class InferenceSession {
     private float[] recompute(int[] tokens, int from, int to, int lastRows) {
         System.arraycopy(tokens, from, history, length, to - from);
         length += to - from;
-        TrainingPass pass = new TrainingPass(m, length, false);
+        TrainingPass pass = new TrainingPass(m, length, true);   // recompute: one layer of activations at a time
         long[] pos = new long[length];
         for (int t = 0; t < length; t++) pos[t] = t;
         pass.forward(java.util.Arrays.copyOf(history, length), new int[length], pos);

@@ -1,0 +1,138 @@
+package dev.longspan.cli;
+
+import dev.longspan.attention.Attention;
+import dev.longspan.attention.AttentionOptions;
+import dev.longspan.attention.Pattern;
+import dev.longspan.attention.Plan;
+import dev.longspan.eval.MemoryProbe;
+import dev.longspan.eval.PasskeyEval;
+import dev.longspan.model.Transformer;
+import dev.longspan.train.Checkpoint;
+import dev.longspan.train.PasskeyTask;
+import dev.longspan.util.LongspanException;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * The main job on bundled defaults: passkey retrieval with the bundled model (table + heatmap),
+ * then one line per attention kind comparing its speed and memory with dense attention.
+ */
+@Command(name = "demo", mixinStandardHelpOptions = true,
+        description = "Passkey retrieval with the bundled model up to 64K tokens (--full: up to 1M), and every attention kind against dense.")
+final class DemoCommand implements Runnable {
+    @Option(names = "--model", paramLabel = "DIR", description = "Model directory (default: ${DEFAULT-VALUE}).")
+    Path model = Path.of("models/longspan-passkey");
+
+    @Option(names = "--full", description = "Extend the passkey lengths to 1M tokens (slow, needs ~20 GB).")
+    boolean full;
+
+    @Option(names = "--out", paramLabel = "DIR", description = "Where the heatmap and results go (default: ${DEFAULT-VALUE}).")
+    Path out = Path.of("runs/demo");
+
+    @Option(names = "--attention-length", paramLabel = "N", description = "Sequence length of the attention comparison (default: 16k).")
+    String attentionLength = "16k";
+
+    @Option(names = "--json", description = "Print one JSON object on standard output.")
+    boolean json;
+
+    @Mixin
+    Main.ComputeOptions compute;
+
+    @Override
+    public void run() {
+        compute.apply();
+        if (!Files.isDirectory(model)) {
+            throw new LongspanException(model + ": the bundled model is missing (train it with: ./longspan train --config configs/bundled.json --data data/kjv-verses.txt --out " + model + ")");
+        }
+        Transformer m = Checkpoint.loadModel(model);
+        int[] lengths = full ? new int[]{1024, 4096, 16384, 65536, 262144, 1048576} : new int[]{1024, 4096, 16384, 65536};
+        double[] depths = {0.0, 0.5, 1.0};
+        try {
+            Files.createDirectories(out);
+        } catch (IOException e) {
+            throw new LongspanException(out + ": cannot create: " + e.getMessage());
+        }
+        System.err.printf("passkey retrieval with %s (%s), lengths %s, depths 0/0.5/1%n", model, String.join(", ", m.config.attention()),
+                java.util.Arrays.stream(lengths).mapToObj(Sizes::format).toList());
+        List<PasskeyEval.Cell> cells = PasskeyEval.run(m, lengths, depths, 1, PasskeyTask.Filler.standard(), 1, (t, done, total) ->
+                System.err.printf("  [%d/%d] %s at depth %.2f: %s (answer '%s') in %.1fs%n", done, total, Sizes.format(t.length()), t.depth(),
+                        t.correct() ? "ok" : "wrong", t.answer(), t.seconds()));
+        PasskeyCommand.heatmap(out.resolve("passkey.png"), lengths, depths, cells);
+
+        int n = Sizes.parse(attentionLength, "--attention-length");
+        int heads = 8, d = 64;
+        String[] kinds = {"dense", "window:size=1024", "block:size=1024", "dilated:w=2048,8192,32768;r=1,4,16",
+                "selectmerge:region=256,top=8,merge=2", "window:size=512+dilated:w=4096,16384;r=4,16"};
+        SplittableRandom rnd = new SplittableRandom(3);
+        float[] q = new float[heads * n * d], k = new float[heads * n * d], v = new float[heads * n * d];
+        for (int i = 0; i < q.length; i++) { q[i] = (float) rnd.nextGaussian(); k[i] = (float) rnd.nextGaussian(); v[i] = (float) rnd.nextGaussian(); }
+        float[] o = new float[q.length], lse = new float[heads * n];
+        List<Map<String, Object>> lines = new ArrayList<>();
+        double denseSeconds = Double.NaN;
+        System.err.printf("attention kinds at N=%s, %d heads x %d, causal forward:%n", Sizes.format(n), heads, d);
+        for (String spec : kinds) {
+            Plan plan = Plan.of(Pattern.parse(spec), n, heads, heads, true);
+            MemoryProbe probe = MemoryProbe.start();
+            long before = Runtime.getRuntime().totalMemory() - Runtime.getRuntime().freeMemory();
+            long t0 = System.nanoTime();
+            Attention.forward(q, k, v, d, plan, AttentionOptions.DEFAULT, o, lse);
+            double secs = (System.nanoTime() - t0) / 1e9;
+            long extra = Math.max(0, probe.peak() - before);
+            long pairs = plan.pairs();
+            if (spec.equals("dense")) denseSeconds = secs;
+            Map<String, Object> line = new LinkedHashMap<>();
+            line.put("pattern", spec);
+            line.put("seconds", secs);
+            line.put("keys_per_query", (double) pairs / heads / n);
+            line.put("speedup_vs_dense", denseSeconds / secs);
+            line.put("peak_extra_heap_bytes", extra);
+            lines.add(line);
+            if (!json) {
+                System.out.printf("%-44s %7.2f s  %7.1f keys/query  %6.1fx dense  extra heap %s%n", spec, secs, (double) pairs / heads / n,
+                        denseSeconds / secs, human(extra));
+            }
+        }
+        int correct = 0;
+        for (PasskeyEval.Cell c : cells) correct += c.correct();
+        Map<String, Object> result = new LinkedHashMap<>();
+        result.put("model", model.toString());
+        List<Map<String, Object>> pk = new ArrayList<>();
+        for (PasskeyEval.Cell c : cells) pk.add(Map.of("length", c.length(), "depth", c.depth(), "accuracy", c.accuracy(), "seconds", c.meanSeconds()));
+        result.put("passkey", pk);
+        result.put("passkey_correct", correct);
+        result.put("passkey_trials", cells.size());
+        result.put("attention", lines);
+        result.put("heatmap", out.resolve("passkey.png").toString());
+        dev.longspan.io.AtomicFiles.writeString(out.resolve("demo.json"), dev.longspan.io.Json.writePretty(result));
+        if (json) {
+            Json.print(result);
+            return;
+        }
+        System.out.println();
+        StringBuilder head = new StringBuilder(String.format("%-8s", "length"));
+        for (double dd : depths) head.append(String.format(" %6.2f", dd));
+        System.out.println(head.append("   passkey accuracy by needle depth"));
+        for (int L : lengths) {
+            StringBuilder line = new StringBuilder(String.format("%-8s", Sizes.format(L)));
+            for (PasskeyEval.Cell c : cells) if (c.length() == L) line.append(String.format(" %5.0f%%", 100 * c.accuracy()));
+            System.out.println(line);
+        }
+        System.out.printf("passkey %d/%d correct; heatmap %s, results %s%n", correct, cells.size(), out.resolve("passkey.png"), out.resolve("demo.json"));
+    }
+
+    static String human(long bytes) {
+        if (bytes >= 1L << 30) return String.format("%.1f GiB", bytes / (double) (1L << 30));
+        if (bytes >= 1L << 20) return String.format("%.1f MiB", bytes / (double) (1L << 20));
+        return String.format("%.0f KiB", bytes / 1024.0);
+    }
+}
