@@ -5,6 +5,11 @@ on the same machine in the same session.
 
   python3 scripts/bench-openblas.py --size 1024,2048,4096 --threads 2 --repeats 5 [--json]
 
+With --with-longspan it alternates, --rounds times, one `./longspan bench gemm` run (same sizes,
+threads and repeats, its own JVM and warm-up) with one numpy run, pools the samples of each, and
+prints both with the ratio of medians (and the ratio of each round's medians): on a machine shared
+with other work, alternating keeps both exposed to the same load.
+
 --threads sets OPENBLAS_NUM_THREADS / OMP_NUM_THREADS before numpy is imported.
 Progress goes to stderr; with --json exactly one JSON object goes to stdout.
 """
@@ -12,8 +17,46 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def stats(xs):
+    return {"gflops_min": min(xs), "gflops_median": statistics.median(xs), "gflops_max": max(xs)}
+
+
+def numpy_samples(np, n, repeats, warmup_s):
+    """GFLOP/s of `repeats` timed runs of C = A @ B.T after >= 3 runs and >= warmup_s seconds of warm-up."""
+    rng = np.random.default_rng(42)
+    a = rng.uniform(-1, 1, (n, n)).astype(np.float32)
+    b = rng.uniform(-1, 1, (n, n)).astype(np.float32)
+    c = np.empty((n, n), dtype=np.float32)
+    flops = 2.0 * n * n * n
+    end, runs = time.perf_counter() + warmup_s, 0
+    while runs < 3 or time.perf_counter() < end:
+        np.matmul(a, b.T, out=c)
+        runs += 1
+    gf = []
+    for r in range(repeats):
+        t0 = time.perf_counter_ns()
+        np.matmul(a, b.T, out=c)
+        gf.append(flops / (time.perf_counter_ns() - t0))
+        print(f"  numpy N={n} repeat {r + 1}/{repeats}: {gf[-1]:.1f} GFLOP/s", file=sys.stderr)
+    return gf
+
+
+def longspan_samples(sizes, threads, repeats, warmup_s):
+    cmd = [os.path.join(ROOT, "longspan"), "bench", "gemm", "--size", ",".join(map(str, sizes)),
+           "--repeats", str(repeats), "--warmup", str(warmup_s), "--json"]
+    if threads is not None:
+        cmd += ["--threads", str(threads)]
+    print("  running " + " ".join(cmd), file=sys.stderr)
+    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
+    doc = json.loads(out)
+    return doc, {row["n"]: row["gflops"] for row in doc["results"]}
 
 
 def main():
@@ -21,7 +64,10 @@ def main():
     p.add_argument("--size", default="1024,2048,4096", help="comma-separated matrix sizes N")
     p.add_argument("--threads", type=int, default=None, help="BLAS threads (default: library default)")
     p.add_argument("--repeats", type=int, default=5, help="timed repeats per size")
+    p.add_argument("--warmup", type=float, default=1.0, help="minimum warm-up seconds per size (default 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--with-longspan", action="store_true", help="alternate with ./longspan bench gemm and report ratios")
+    p.add_argument("--rounds", type=int, default=3, help="alternation rounds with --with-longspan (default 3)")
     args = p.parse_args()
     if args.threads is not None:
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -29,35 +75,62 @@ def main():
     import numpy as np  # imported after the thread variables are set
 
     sizes = [int(s) for s in args.size.split(",") if s.strip()]
-    rng = np.random.default_rng(42)
+    if args.with_longspan:
+        compare(np, sizes, args)
+        return
     rows = []
     for n in sizes:
-        a = rng.uniform(-1, 1, (n, n)).astype(np.float32)
-        b = rng.uniform(-1, 1, (n, n)).astype(np.float32)
-        c = np.empty((n, n), dtype=np.float32)
-        flops = 2.0 * n * n * n
-        warm = max(1, int(min(3, 2e10 / flops)))
-        for _ in range(warm):
-            np.matmul(a, b.T, out=c)
-        gf = []
-        for r in range(args.repeats):
-            t0 = time.perf_counter_ns()
-            np.matmul(a, b.T, out=c)
-            gf.append(flops / (time.perf_counter_ns() - t0))
-            print(f"  numpy N={n} repeat {r + 1}/{args.repeats}: {gf[-1]:.1f} GFLOP/s", file=sys.stderr)
-        row = {"n": n, "gflops_min": min(gf), "gflops_median": statistics.median(gf), "gflops_max": max(gf)}
+        gf = numpy_samples(np, n, args.repeats, args.warmup)
+        row = {"n": n, **stats(gf), "gflops": gf}
         rows.append(row)
         if not args.json:
             print(f"N={n:5d}  GFLOP/s min {row['gflops_min']:7.1f}  median {row['gflops_median']:7.1f}  max {row['gflops_max']:7.1f}")
     if args.json:
-        blas = "unknown"
-        try:
-            cfg = np.show_config(mode="dicts")
-            blas = cfg["Build Dependencies"]["blas"].get("name", "?") + " " + cfg["Build Dependencies"]["blas"].get("version", "?")
-        except Exception:  # older numpy: no dict mode
-            pass
         print(json.dumps({"benchmark": "gemm", "op": "C = A*B^T fp32", "impl": "numpy " + np.__version__,
-                          "blas": blas, "threads": args.threads, "results": rows}, indent=2))
+                          "blas": blas_name(np), "threads": args.threads, "results": rows}, indent=2))
+
+
+def blas_name(np):
+    try:
+        cfg = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return cfg.get("name", "?") + " " + cfg.get("version", "?")
+    except Exception:  # older numpy: no dict mode
+        return "unknown"
+
+
+def compare(np, sizes, args):
+    ls = {n: [] for n in sizes}
+    npy = {n: [] for n in sizes}
+    round_ratios = {n: [] for n in sizes}
+    env = None
+    for r in range(args.rounds):
+        print(f"round {r + 1}/{args.rounds}", file=sys.stderr)
+        env, got = longspan_samples(sizes, args.threads, args.repeats, args.warmup)
+        for n in sizes:
+            ls[n] += got[n]
+            mine = numpy_samples(np, n, args.repeats, args.warmup)
+            npy[n] += mine
+            round_ratios[n].append(statistics.median(got[n]) / statistics.median(mine))
+    rows = []
+    for n in sizes:
+        a, b = stats(ls[n]), stats(npy[n])
+        rows.append({"n": n, "longspan": a, "numpy": b, "ratio_of_medians": a["gflops_median"] / b["gflops_median"],
+                     "round_ratios": round_ratios[n]})
+    if args.json:
+        env = {k: v for k, v in env.items() if k not in ("benchmark", "results", "op", "repeats")}
+        print(json.dumps({"benchmark": "gemm-vs-blas", "op": "C = A*B^T fp32", "rounds": args.rounds,
+                          "repeats_per_round": args.repeats, "longspan_env": env,
+                          "numpy": np.__version__, "blas": blas_name(np), "results": rows}, indent=2))
+        return
+    print(f"fp32 C = A*B^T, threads {args.threads}, {args.rounds} rounds x {args.repeats} repeats; "
+          f"JDK {env['jdk']} ({env['jit']}), {env['vector_bits']}-bit vectors; numpy {np.__version__} / {blas_name(np)}")
+    print("|    N | Longspan GFLOP/s min / median / max | numpy GFLOP/s min / median / max | ratio of medians | per-round ratios |")
+    print("|-----:|------------------------------------:|---------------------------------:|-----------------:|:-----------------|")
+    for row in rows:
+        a, b = row["longspan"], row["numpy"]
+        print(f"| {row['n']:4d} | {a['gflops_min']:.0f} / {a['gflops_median']:.0f} / {a['gflops_max']:.0f} "
+              f"| {b['gflops_min']:.0f} / {b['gflops_median']:.0f} / {b['gflops_max']:.0f} "
+              f"| {row['ratio_of_medians']:.2f} | {', '.join(f'{x:.2f}' for x in row['round_ratios'])} |")
 
 
 if __name__ == "__main__":

@@ -27,13 +27,23 @@ final class BenchCommand implements Runnable {
     }
 
     @Command(name = "gemm", mixinStandardHelpOptions = true,
-            description = "GFLOP/s of fp32 C = A·Bᵀ on square matrices (min/median/max over repeats).")
+            description = {"GFLOP/s of fp32 matrix products on square N×N matrices: min/median/max over timed repeats,",
+                    "after a warm-up of at least --warmup seconds (and 3 runs) so the JIT has compiled the kernels.",
+                    "Compare with numpy/OpenBLAS: python3 scripts/bench-openblas.py --with-longspan (see docs/PERFORMANCE.md)."})
     static final class Gemm implements Runnable {
+        enum Op { abT, ab, atB }
+
         @Option(names = "--size", split = ",", paramLabel = "N", description = "Matrix sizes (default: 1024,2048,4096).")
         List<Integer> sizes = List.of(1024, 2048, 4096);
 
+        @Option(names = "--op", paramLabel = "OP", description = "Product: abT (C = A·Bᵀ, default), ab (C = A·B) or atB (C = Aᵀ·B).")
+        Op op = Op.abT;
+
         @Option(names = "--repeats", paramLabel = "R", description = "Timed repeats per size (default: ${DEFAULT-VALUE}).")
         int repeats = 5;
+
+        @Option(names = "--warmup", paramLabel = "SECONDS", description = "Minimum warm-up time, once on N=256 and then per size (default: ${DEFAULT-VALUE}).")
+        double warmup = 1.0;
 
         @Option(names = "--json", description = "Print one JSON object on standard output.")
         boolean json;
@@ -45,20 +55,33 @@ final class BenchCommand implements Runnable {
         public void run() {
             compute.apply();
             if (repeats < 1) throw new LongspanException("--repeats must be at least 1, got " + repeats);
-            for (int n : sizes) if (n < 1) throw new LongspanException("--size must be positive, got " + n);
+            if (!(warmup >= 0)) throw new LongspanException("--warmup must be a non-negative number of seconds, got " + warmup);
+            for (int n : sizes) {
+                if (n < 1 || n > 46340) throw new LongspanException("--size must be between 1 and 46340, got " + n);
+            }
+            Map<String, Object> env = environment();
+            if (!json) {
+                System.out.printf("fp32 GEMM %s, %d threads; %s; JDK %s, JIT %s%n", opName(op), Parallel.threads(), Simd.REASON,
+                        env.get("jdk"), env.get("jit"));
+            }
+            warmUpJit(op, warmup);
             List<Map<String, Object>> rows = new ArrayList<>();
-            if (!json) System.out.printf("fp32 GEMM C = A·Bᵀ, %d threads, %s%n", Parallel.threads(), Simd.REASON);
             for (int n : sizes) {
                 SplittableRandom rnd = new SplittableRandom(42);
                 float[] a = new float[n * n], b = new float[n * n], c = new float[n * n];
                 for (int i = 0; i < a.length; i++) { a[i] = (float) rnd.nextDouble(-1, 1); b[i] = (float) rnd.nextDouble(-1, 1); }
                 double flops = 2.0 * n * n * (double) n;
-                int warm = Math.max(1, (int) Math.min(3, 2e10 / flops));
-                for (int w = 0; w < warm; w++) Matmul.abT(c, 0, a, 0, b, 0, n, n, n, false);
+                long warmEnd = System.nanoTime() + (long) (warmup * 1e9);
+                int warmRuns = 0;
+                while (warmRuns < 3 || System.nanoTime() < warmEnd) {
+                    run(op, c, a, b, n);
+                    warmRuns++;
+                }
+                System.err.printf("  N=%d: %d warm-up runs%n", n, warmRuns);
                 double[] gf = new double[repeats];
                 for (int r = 0; r < repeats; r++) {
                     long t0 = System.nanoTime();
-                    Matmul.abT(c, 0, a, 0, b, 0, n, n, n, false);
+                    run(op, c, a, b, n);
                     gf[r] = flops / (System.nanoTime() - t0);
                     System.err.printf("  N=%d repeat %d/%d: %.1f GFLOP/s%n", n, r + 1, repeats, gf[r]);
                 }
@@ -68,21 +91,67 @@ final class BenchCommand implements Runnable {
                 row.put("gflops_min", s.min());
                 row.put("gflops_median", s.median());
                 row.put("gflops_max", s.max());
+                row.put("gflops", gf);
                 rows.add(row);
                 if (!json) System.out.printf("N=%5d  GFLOP/s min %7.1f  median %7.1f  max %7.1f%n", n, s.min(), s.median(), s.max());
             }
             if (json) {
                 Map<String, Object> out = new LinkedHashMap<>();
                 out.put("benchmark", "gemm");
-                out.put("op", "C = A*B^T fp32");
-                out.put("threads", Parallel.threads());
-                out.put("kernels", Simd.REASON);
-                out.put("vector_bits", Simd.VECTOR_BITS);
-                out.put("jdk", Runtime.version().toString());
+                out.put("op", opName(op) + " fp32");
+                out.putAll(env);
+                out.put("repeats", repeats);
                 out.put("results", rows);
                 Json.print(out);
             }
         }
+
+        /**
+         * Until C2 has compiled the micro-kernel (a second or two; longer on a busy machine) the
+         * Vector API runs interpreted, hundreds of times slower: warm it up on 256×256 products
+         * first, so that a large first size is not spent there.
+         */
+        private static void warmUpJit(Op op, double seconds) {
+            int n = 256;
+            float[] a = new float[n * n], b = new float[n * n], c = new float[n * n];
+            java.util.Arrays.fill(a, 0.5f);
+            java.util.Arrays.fill(b, 0.25f);
+            long end = System.nanoTime() + (long) (seconds * 1e9);
+            int runs = 0;
+            long t0 = System.nanoTime();
+            while (runs < 20 || System.nanoTime() < end) {
+                run(op, c, a, b, n);
+                runs++;
+            }
+            System.err.printf("  JIT warm-up: %d runs of N=%d in %.1f s%n", runs, n, (System.nanoTime() - t0) / 1e9);
+        }
+
+        private static String opName(Op op) {
+            return switch (op) { case abT -> "C = A*B^T"; case ab -> "C = A*B"; case atB -> "C = A^T*B"; };
+        }
+
+        private static void run(Op op, float[] c, float[] a, float[] b, int n) {
+            switch (op) {
+                case abT -> Matmul.abT(c, 0, a, 0, b, 0, n, n, n, false);
+                case ab -> Matmul.ab(c, 0, a, 0, b, 0, n, n, n, false);
+                case atB -> Matmul.atB(c, 0, a, 0, b, 0, n, n, n, false);
+            }
+        }
+    }
+
+    /** What a benchmark result depends on: JDK, JIT, vector width, threads, CPU count. */
+    static Map<String, Object> environment() {
+        Map<String, Object> env = new LinkedHashMap<>();
+        env.put("jdk", Runtime.version().toString());
+        env.put("vm", System.getProperty("java.vm.name"));
+        var jit = java.lang.management.ManagementFactory.getCompilationMXBean();
+        env.put("jit", jit == null ? "none (interpreter)" : jit.getName());
+        env.put("kernels", Simd.REASON);
+        env.put("vector_bits", Simd.VECTOR_BITS);
+        env.put("threads", Parallel.threads());
+        env.put("cpus", Runtime.getRuntime().availableProcessors());
+        env.put("os_arch", System.getProperty("os.arch"));
+        return env;
     }
 
     @Command(name = "rope", mixinStandardHelpOptions = true,

@@ -68,15 +68,23 @@ final class VectorMatmul {
             rowTimesMatrix(c, co, a, ao, aT, b, bo, m, n, k, acc, threads);
             return;
         }
-        // column blocks of at most NC (whole panels), then enough row blocks for ~4 tasks per thread
-        int colBlocks = (n + NC - 1) / NC;
+        // Tasks are blocks of C. Each task packs the B panels of its columns for each of its row
+        // blocks, and (for atB) the A rows of its rows for each of its column blocks. So abT, whose
+        // B packing is a transpose, splits columns first (B packed exactly once in total); ab and
+        // atB, whose B packing is a plain copy, split rows first. The other dimension splits only
+        // when the first one has too few panels for ~4 tasks per thread.
+        int want = threads > 1 ? 4 * threads : 1;
+        int panels = (n + NR - 1) / NR, rowPanels = (m + MR - 1) / MR;
+        int colBlocks = (n + NC - 1) / NC, rowBlocks = 1;
+        if (bT) {
+            colBlocks = Math.max(colBlocks, Math.min(panels, want));
+            if (colBlocks < want) rowBlocks = Math.max(1, Math.min((want + colBlocks - 1) / colBlocks, m / (8 * MR)));
+        } else {
+            rowBlocks = Math.max(1, Math.min(want, rowPanels / 8));
+            if (rowBlocks * colBlocks < want) colBlocks = Math.max(colBlocks, Math.min(panels, (want + rowBlocks - 1) / rowBlocks));
+        }
         int colStep = roundUp((n + colBlocks - 1) / colBlocks, NR);
         colBlocks = (n + colStep - 1) / colStep;
-        int rowBlocks = 1;
-        if (threads > 1) {
-            int want = (4 * threads + colBlocks - 1) / colBlocks;
-            rowBlocks = Math.max(1, Math.min(want, m / (8 * MR)));
-        }
         int rowStep = roundUp((m + rowBlocks - 1) / rowBlocks, MR);
         rowBlocks = (m + rowStep - 1) / rowStep;
         int tasks = rowBlocks * colBlocks, cbs = colBlocks;
