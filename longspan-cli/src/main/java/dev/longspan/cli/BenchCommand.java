@@ -16,14 +16,14 @@ import java.util.SplittableRandom;
 
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Benchmarks (speed is measured here, never in tests).",
-        subcommands = {BenchCommand.Gemm.class})
+        subcommands = {BenchCommand.Gemm.class, AttentionBench.class})
 final class BenchCommand implements Runnable {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
     @Override
     public void run() {
-        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "name a benchmark: gemm");
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "name a benchmark: gemm, attention");
     }
 
     @Command(name = "gemm", mixinStandardHelpOptions = true,

@@ -51,7 +51,7 @@ final class FlashKernel {
         final int d, dp;
         final Tile tile = new Tile();
         final int[] qpos = new int[QB], kpos = new int[BK], koff = new int[BK], toff = new int[BK];
-        final float[] qt, st, ot, m = new float[QB], l = new float[QB];
+        final float[] qt, st, ot, m = new float[QB], l = new float[QB], tmp = new float[3 * QB];
         // backward only (allocated on first use)
         float[] dOt, dst, dqt, qrow, dorow, kb, vb, lseRow, delta;
 
@@ -118,7 +118,7 @@ final class FlashKernel {
             if (mode == SKIP) continue;
             TileOps.scores(s.st, p.k, s.koff, nk, s.qt, p.d);
             if (mode == PARTIAL) mask(s, t, n, nk);
-            TileOps.online(s.st, nk, s.m, s.l, s.ot, p.d);
+            TileOps.online(s.st, nk, s.m, s.l, s.ot, p.d, s.tmp);
             TileOps.accumulate(s.ot, p.v, s.koff, nk, s.st, p.d);
         }
     }
@@ -239,14 +239,21 @@ final class FlashKernel {
         return dmin >= t.lo && dmax <= t.hi ? FULL : PARTIAL;
     }
 
-    // -inf where the band hides the key (only on blocks the band cuts)
+    // -inf where the band hides the key (only on blocks the band cuts). Positions ascend on both
+    // axes, so the queries that see key j are one contiguous run [ia, ib) of lanes, and both ends
+    // only move forward with j: two pointer walks and two fills per key.
     private static void mask(Scratch s, Tile t, int n, int nk) {
+        int ia = 0, ib = 0;
         for (int j = 0; j < nk; j++) {
-            long kp = s.kpos[j];
+            long first = s.kpos[j] + t.lo, last = s.kpos[j] + t.hi;    // visible query positions
+            while (ia < n && s.qpos[ia] < first) ia++;
+            while (ib < n && s.qpos[ib] <= last) ib++;
             int so = j * QB;
-            for (int i = 0; i < n; i++) {
-                long diff = s.qpos[i] - kp;
-                if (diff < t.lo || diff > t.hi) s.st[so + i] = Float.NEGATIVE_INFINITY;
+            if (ib <= ia) {
+                Arrays.fill(s.st, so, so + n, Float.NEGATIVE_INFINITY);
+            } else {
+                if (ia > 0) Arrays.fill(s.st, so, so + ia, Float.NEGATIVE_INFINITY);
+                if (ib < n) Arrays.fill(s.st, so + ib, so + n, Float.NEGATIVE_INFINITY);
             }
         }
     }

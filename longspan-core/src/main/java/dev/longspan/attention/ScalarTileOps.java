@@ -29,7 +29,7 @@ final class ScalarTileOps {
         }
     }
 
-    static void online(float[] st, int nk, float[] m, float[] l, float[] ot, int d) {
+    static void online(float[] st, int nk, float[] m, float[] l, float[] ot, int d, float[] tmp) {
         for (int i = 0; i < QB; i++) {
             float mx = Float.NEGATIVE_INFINITY;
             for (int j = 0; j < nk; j++) mx = Math.max(mx, st[j * QB + i]);

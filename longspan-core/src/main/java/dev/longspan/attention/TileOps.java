@@ -38,9 +38,10 @@ final class TileOps {
         if (Simd.ENABLED) VectorTileOps.accumulate(ct, x, xoff, nk, p, d); else ScalarTileOps.accumulate(ct, x, xoff, nk, p, d);
     }
 
-    // online softmax step: st: [nk][QB] scores → probabilities exp(s - m'), m, l: [QB] updated, ot: [D][QB] rescaled
-    static void online(float[] st, int nk, float[] m, float[] l, float[] ot, int d) {
-        if (Simd.ENABLED) VectorTileOps.online(st, nk, m, l, ot, d); else ScalarTileOps.online(st, nk, m, l, ot, d);
+    // online softmax step: st: [nk][QB] scores → probabilities exp(s - m'), m, l: [QB] updated, ot: [D][QB] rescaled;
+    // tmp: [3·QB] scratch
+    static void online(float[] st, int nk, float[] m, float[] l, float[] ot, int d, float[] tmp) {
+        if (Simd.ENABLED) VectorTileOps.online(st, nk, m, l, ot, d, tmp); else ScalarTileOps.online(st, nk, m, l, ot, d, tmp);
     }
 
     // st: [nk][QB] scores → probabilities exp(s - lse[q])

@@ -59,8 +59,8 @@ class TileOpsTest {
             l1[i] = m1[i] == Float.NEGATIVE_INFINITY ? 0 : 1.5f;
         }
         float[] m2 = m1.clone(), l2 = l1.clone(), st2 = st.clone(), o1 = random(r, d * QB), o2 = o1.clone();
-        ScalarTileOps.online(st, nk, m1, l1, o1, d);
-        VectorTileOps.online(st2, nk, m2, l2, o2, d);
+        ScalarTileOps.online(st, nk, m1, l1, o1, d, new float[3 * QB]);
+        VectorTileOps.online(st2, nk, m2, l2, o2, d, new float[3 * QB]);
         close(st2, st);
         close(m2, m1);
         close(l2, l1);
