@@ -18,7 +18,8 @@ import java.util.Properties;
         mixinStandardHelpOptions = true,
         versionProvider = Main.Version.class,
         description = "Longspan: a Java engine for long-context transformers.",
-        subcommands = {BenchCommand.class, AttentionCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {TrainCommand.class, GenerateCommand.class, InfoCommand.class, PasskeyCommand.class, PerplexityCommand.class,
+                TokenizeCommand.class, RopeCommand.class, BenchCommand.class, AttentionCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     public static final int EXIT_OK = 0;

@@ -135,7 +135,8 @@ public final class Plan {
         throw new LongspanException("attention pattern '" + pattern.spec() + "' has no select-and-merge term #" + part);
     }
 
-    void prepare(float[] q, float[] k, int d) {
+    /** Computes what a data-dependent pattern (select-and-merge) needs from q [H,N,D] and k [Hkv,N,D]; no-op otherwise. */
+    public void prepare(float[] q, float[] k, int d) {
         for (Pass p : passes) p.prepare(q, k, d);
     }
 }

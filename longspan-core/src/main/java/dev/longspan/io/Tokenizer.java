@@ -35,6 +35,12 @@ public interface Tokenizer {
     /** All ids that end generation (EOS plus e.g. end-of-turn tokens). */
     default int[] stopIds() { return eosId() < 0 ? new int[0] : new int[]{eosId()}; }
 
+    /** True when the model expects BOS before a prompt (callers add it; {@link #encode} never does). */
+    default boolean addBos() { return false; }
+
+    /** The id of a token given by its exact vocabulary text (e.g. "<|im_end|>"), or -1. */
+    default int tokenId(String token) { return -1; }
+
     /** Padding id, or -1. */
     default int padId() { return -1; }
 

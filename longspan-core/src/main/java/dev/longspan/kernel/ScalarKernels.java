@@ -40,6 +40,33 @@ public final class ScalarKernels {
         return m;
     }
 
+    // ---- exp (the scalar twin of VectorMath.exp: the same operations, the same bits) --------
+
+    static final float EXP_LO = -87.33654f, EXP_HI = 88.72283f;
+    private static final float LOG2E = 1.44269504088896341f, LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
+    private static final float C2 = 0.5f, C3 = 1.6666666e-1f, C4 = 4.1666638e-2f, C5 = 8.3333457e-3f, C6 = 1.3888378e-3f, C7 = 1.9841270e-4f;
+
+    /** e^x in float: range reduction by ln2 and a degree-7 polynomial; deterministic at every JIT tier. */
+    public static float exp(float x) {
+        if (Float.isNaN(x)) return x;
+        if (x < EXP_LO) return 0f;
+        if (x > EXP_HI) return Float.POSITIVE_INFINITY;
+        final float magic = 12582912f;
+        float n = (x * LOG2E + magic) - magic;
+        float r = Math.fma(n, -LN2_HI, x);
+        r = Math.fma(n, -LN2_LO, r);
+        float p = Math.fma(r, C7, C6);
+        p = Math.fma(p, r, C5);
+        p = Math.fma(p, r, C4);
+        p = Math.fma(p, r, C3);
+        p = Math.fma(p, r, C2);
+        p = Math.fma(p, r, 1f);
+        p = Math.fma(p, r, 1f);
+        int ni = (int) n;
+        int n1 = ni >> 1, n2 = ni - n1;
+        return p * Float.intBitsToFloat((n1 + 127) << 23) * Float.intBitsToFloat((n2 + 127) << 23);
+    }
+
     // ---- softmax family ----------------------------------------------------------------------
 
     // log(sum(exp(x))) computed as m + log(sum(exp(x - m))); -inf when every element is -inf

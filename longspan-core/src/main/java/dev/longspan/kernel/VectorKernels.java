@@ -30,7 +30,7 @@ final class VectorKernels {
         for (int bound = n - L; i <= bound; i += L) {
             s0 = FloatVector.fromArray(S, a, ao + i).fma(FloatVector.fromArray(S, b, bo + i), s0);
         }
-        float s = s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
+        float s = VectorMath.sum(s0.add(s1).add(s2.add(s3)));
         for (; i < n; i++) s += a[ao + i] * b[bo + i];
         return s;
     }
@@ -60,7 +60,7 @@ final class VectorKernels {
             s1 = s1.add(FloatVector.fromArray(S, x, xo + i + L));
         }
         for (int bound = n - L; i <= bound; i += L) s0 = s0.add(FloatVector.fromArray(S, x, xo + i));
-        float s = s0.add(s1).reduceLanes(VectorOperators.ADD);
+        float s = VectorMath.sum(s0.add(s1));
         for (; i < n; i++) s += x[xo + i];
         return s;
     }
@@ -82,11 +82,11 @@ final class VectorKernels {
         FloatVector vm = FloatVector.broadcast(S, m);
         FloatVector acc = FloatVector.zero(S);
         for (int bound = n - L; i <= bound; i += L) {
-            FloatVector e = FloatVector.fromArray(S, x, xo + i).sub(vm).lanewise(VectorOperators.EXP);
+            FloatVector e = VectorMath.exp(FloatVector.fromArray(S, x, xo + i).sub(vm));
             if (store) e.intoArray(x, xo + i);
             acc = acc.add(e);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = VectorMath.sum(acc);
         for (; i < n; i++) {
             float e = (float) Math.exp(x[xo + i] - m);
             if (store) x[xo + i] = e;
@@ -138,7 +138,7 @@ final class VectorKernels {
                 acc = FloatVector.fromArray(S, w, i).mul(FloatVector.fromArray(S, dout, o + i))
                         .fma(FloatVector.fromArray(S, x, o + i), acc);
             }
-            float c = acc.reduceLanes(VectorOperators.ADD);
+            float c = VectorMath.sum(acc);
             for (; i < dim; i++) c += w[i] * dout[o + i] * x[o + i];
             float k = s * s * s * c / dim;
             i = 0;
@@ -162,7 +162,7 @@ final class VectorKernels {
 
     // 1 / (1 + exp(-x))
     private static FloatVector sigmoid(FloatVector x) {
-        return ONE.div(x.neg().lanewise(VectorOperators.EXP).add(1f));
+        return ONE.div(VectorMath.exp(x.neg()).add(1f));
     }
 
     static void siluForward(float[] out, float[] x, int n) {
@@ -237,7 +237,7 @@ final class VectorKernels {
             FloatVector vl = FloatVector.broadcast(S, lse);
             int i = 0;
             for (int bound = vocab - L; i <= bound; i += L) {
-                FloatVector.fromArray(S, logits, o + i).sub(vl).lanewise(VectorOperators.EXP).mul(scale).intoArray(dlogits, o + i);
+                VectorMath.exp(FloatVector.fromArray(S, logits, o + i).sub(vl)).mul(scale).intoArray(dlogits, o + i);
             }
             for (; i < vocab; i++) dlogits[o + i] = scale * (float) Math.exp(logits[o + i] - lse);
             dlogits[o + t] -= scale;

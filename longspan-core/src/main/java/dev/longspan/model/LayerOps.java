@@ -1,84 +1,137 @@
 package dev.longspan.model;
 
+import dev.longspan.attention.Attention;
+import dev.longspan.attention.AttentionOptions;
+import dev.longspan.attention.AttentionResult;
+import dev.longspan.attention.Pattern;
+import dev.longspan.attention.Plan;
 import dev.longspan.kernel.Kernels;
+import dev.longspan.position.Rope;
+import dev.longspan.position.RopeConfig;
 
 /**
- * RoPE and attention of one layer, bound to the layer's pattern and the model's RoPE config.
- * INTERIM: plain RoPE (half pairing) and dense causal attention written inline, until the
- * attention engine and the position package land; then this class only delegates to them.
+ * RoPE and attention of one layer, bound to the layer's pattern and the model's RoPE config:
+ * training runs the attention engine over the whole sequence; incremental inference attends
+ * from new queries to the KV cache.
  */
 final class LayerOps {
     final ModelConfig c;
     final int layer;
-    final double[] invFreq;
+    final Rope rope;
+    final Pattern pattern;
+    private Plan plan;               // bound to the last sequence length
+    private AttentionResult last;    // the last forward (its plan holds select-and-merge's selection)
 
     LayerOps(ModelConfig c, int layer) {
         this.c = c;
         this.layer = layer;
-        int half = c.headDim() / 2;
-        invFreq = new double[half];
-        for (int i = 0; i < half; i++) invFreq[i] = Math.pow(10000.0, -2.0 * i / c.headDim());
+        this.rope = new Rope(RopeConfig.fromSpec(c.rope(), c.headDim()));
+        try {
+            this.pattern = Pattern.parse(c.attention().get(layer));
+        } catch (dev.longspan.util.LongspanException e) {
+            throw new dev.longspan.util.LongspanException("layer " + layer + " attention: " + e.getMessage());
+        }
+        if (rope.headDim() != c.headDim()) {
+            throw new dev.longspan.util.LongspanException("rope: head_dim " + rope.headDim() + " differs from the model's head_dim " + c.headDim());
+        }
     }
 
     void rotate(float[] x, int heads, int T, long[] pos, boolean inverse) {
-        int D = c.headDim(), half = D / 2;
-        for (int h = 0; h < heads; h++)
-            for (int t = 0; t < T; t++) {
-                int o = (h * T + t) * D;
-                for (int i = 0; i < half; i++) {
-                    double ang = pos[t] * invFreq[i];
-                    float cs = (float) Math.cos(ang), sn = (float) (inverse ? -Math.sin(ang) : Math.sin(ang));
-                    float a = x[o + i], b = x[o + i + half];
-                    x[o + i] = a * cs - b * sn;
-                    x[o + i + half] = a * sn + b * cs;
-                }
-            }
+        if (inverse) rope.backward(x, 0, heads, T, pos);
+        else rope.forward(x, 0, heads, T, pos);
     }
 
     // q: [H,T,D], k, v: [Hkv,T,D] → o: [H,T,D], lse: [H,T]; rotates q and k in place
     void attentionForward(float[] q, float[] k, float[] v, int T, long[] pos, float[] o, float[] lse) {
         rotate(q, c.heads(), T, pos, false);
         rotate(k, c.kvHeads(), T, pos, false);
-        int H = c.heads(), D = c.headDim(), grp = H / c.kvHeads();
-        float scale = (float) (1 / Math.sqrt(D));
-        float[] s = new float[T];
-        for (int h = 0; h < H; h++) {
-            int kvh = h / grp;
-            for (int t = 0; t < T; t++) {
-                for (int j = 0; j <= t; j++) s[j] = scale * Kernels.dot(q, (h * T + t) * D, k, (kvh * T + j) * D, D);
-                float l = Kernels.logSumExp(s, 0, t + 1);
-                lse[h * T + t] = l;
-                java.util.Arrays.fill(o, (h * T + t) * D, (h * T + t + 1) * D, 0f);
-                for (int j = 0; j <= t; j++) Kernels.axpy((float) Math.exp(s[j] - l), v, (kvh * T + j) * D, o, (h * T + t) * D, D);
-            }
-        }
+        last = Attention.forward(q, k, v, c.headDim(), plan(T), AttentionOptions.DEFAULT, o, lse);
     }
 
-    // gradients of attentionForward w.r.t. the pre-rotation q, k and v (q, k here are rotated)
+    // q, k already rotated; the whole sequence 0..T-1 at once through the engine (prefill)
+    void attentionNoRope(float[] q, float[] k, float[] v, int T, float[] o, float[] lse) {
+        last = Attention.forward(q, k, v, c.headDim(), plan(T), AttentionOptions.DEFAULT, o, lse);
+    }
+
+    // gradients of attentionForward w.r.t. the pre-rotation q, k and v (q, k here are rotated);
+    // reuses the plan of the last forward of this layer (select-and-merge keeps its selection)
     void attentionBackward(float[] q, float[] k, float[] v, float[] o, float[] lse, float[] dO, int T, long[] pos,
                            float[] dq, float[] dk, float[] dv) {
-        int H = c.heads(), D = c.headDim(), grp = H / c.kvHeads();
-        float scale = (float) (1 / Math.sqrt(D));
-        java.util.Arrays.fill(dq, 0f);
-        java.util.Arrays.fill(dk, 0f);
-        java.util.Arrays.fill(dv, 0f);
-        for (int h = 0; h < H; h++) {
-            int kvh = h / grp;
-            for (int t = 0; t < T; t++) {
-                int qo = (h * T + t) * D;
-                float dd = Kernels.dot(dO, qo, o, qo, D);
-                for (int j = 0; j <= t; j++) {
-                    int ko = (kvh * T + j) * D;
-                    float pj = (float) Math.exp(scale * Kernels.dot(q, qo, k, ko, D) - lse[h * T + t]);
-                    float dp = Kernels.dot(dO, qo, v, ko, D);
-                    float ds = pj * (dp - dd);
-                    Kernels.axpy(pj, dO, qo, dv, ko, D);
-                    Kernels.axpy(scale * ds, k, ko, dq, qo, D);
-                    Kernels.axpy(scale * ds, q, qo, dk, ko, D);
+        if (last == null || last.length() != T || last.o() != o) {
+            last = new AttentionResult(o, lse, plan(T), c.heads(), c.kvHeads(), T, c.headDim(),
+                    AttentionOptions.DEFAULT.scaleFor(c.headDim()), AttentionOptions.DEFAULT);
+        }
+        Attention.backward(last, q, k, v, dO, dq, dk, dv);
+        rotate(dq, c.heads(), T, pos, true);
+        rotate(dk, c.kvHeads(), T, pos, true);
+    }
+
+    private Plan plan(int T) {
+        if (plan == null || plan.length() != T) plan = Plan.of(pattern, T, c.heads(), c.kvHeads(), true);
+        return plan;
+    }
+
+    /** True when incremental inference can enumerate this layer's key sets from the cache. */
+    boolean cacheable() { return cacheable(pattern); }
+
+    private static boolean cacheable(Pattern p) {
+        return switch (p) {
+            case Pattern.SelectMerge sm -> false;  // its selection needs whole query regions
+            case Pattern.Sum sum -> sum.terms().stream().allMatch(LayerOps::cacheable);
+            default -> true;
+        };
+    }
+
+    // how many times a query can reach the same key at most (the terms of a sum, the pairs of a mixture)
+    private static int multiplicity(Pattern p) {
+        return switch (p) {
+            case Pattern.Dilated d -> d.pairs();
+            case Pattern.Sum sum -> sum.terms().stream().mapToInt(LayerOps::multiplicity).sum();
+            default -> 1;
+        };
+    }
+
+    // appends to keys[] the key positions query position p of head h reaches (with repeats: a key
+    // reached by two terms counts twice, the multiset union that the LSE merge computes); returns n
+    private static int keysOf(Pattern pat, long p, int h, int heads, int[] keys, int n) {
+        switch (pat) {
+            case Pattern.Dense d -> { for (int k = 0; k <= p; k++) keys[n++] = k; }
+            case Pattern.Window w -> { for (long k = Math.max(0, p - w.size() + 1); k <= p; k++) keys[n++] = (int) k; }
+            case Pattern.Block b -> { for (long k = p / b.size() * b.size(); k <= p; k++) keys[n++] = (int) k; }
+            case Pattern.Dilated dl -> {
+                for (int i = 0; i < dl.pairs(); i++) {
+                    int w = dl.w()[i], r = dl.r()[i], off = dl.offset(i, h, heads) % r;
+                    long seg = p / w * w;
+                    if ((p - seg) % r != off) continue;            // this pair does not keep row p
+                    for (long k = seg + off; k <= p; k += r) keys[n++] = (int) k;
                 }
             }
+            case Pattern.Sum sum -> { for (Pattern t : sum.terms()) n = keysOf(t, p, h, heads, keys, n); }
+            case Pattern.SelectMerge sm -> throw new IllegalStateException("select-and-merge has no incremental key set");
         }
-        rotate(dq, H, T, pos, true);
-        rotate(dk, c.kvHeads(), T, pos, true);
+        return n;
+    }
+
+    // q: [H, T, D] at positions start..start+T-1 (rotated); caches: [Hkv, cap, D] holding 0..start+T-1
+    void cachedAttention(float[] q, int T, int start, float[] kc, float[] vc, int cap, float[] o) {
+        int H = c.heads(), D = c.headDim(), grp = H / c.kvHeads();
+        float scale = (float) (1 / Math.sqrt(D));
+        int maxKeys = (start + T) * multiplicity(pattern);
+        dev.longspan.tensor.Parallel.forRange(0, H, (h0, h1) -> {
+            int[] keys = new int[maxKeys];
+            float[] s = new float[maxKeys];
+            for (int h = h0; h < h1; h++) {
+                int kvh = h / grp;
+                for (int t = 0; t < T; t++) {
+                    int qo = (h * T + t) * D;
+                    int n = keysOf(pattern, start + t, h, H, keys, 0);
+                    java.util.Arrays.fill(o, qo, qo + D, 0f);
+                    if (n == 0) continue;                          // reached by nothing: O = 0
+                    for (int j = 0; j < n; j++) s[j] = scale * Kernels.dot(q, qo, kc, (kvh * cap + keys[j]) * D, D);
+                    float l = Kernels.logSumExp(s, 0, n);
+                    for (int j = 0; j < n; j++) Kernels.axpy((float) Math.exp(s[j] - l), vc, (kvh * cap + keys[j]) * D, o, qo, D);
+                }
+            }
+        });
     }
 }

@@ -131,7 +131,7 @@ public final class Parallel {
             try {
                 f.get();
             } catch (ExecutionException e) {
-                if (failure == null) failure = e.getCause();
+                if (failure == null) failure = original(e.getCause());
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 if (failure == null) failure = e;
@@ -140,6 +140,13 @@ public final class Parallel {
         if (failure instanceof RuntimeException re) throw re;
         if (failure instanceof Error er) throw er;
         if (failure != null) throw new RuntimeException(failure);
+    }
+
+    // ForkJoinTask re-creates an exception thrown in a worker as "new SameType(original)" (so the
+    // stack shows both threads); callers should see the original, with its own message.
+    private static Throwable original(Throwable t) {
+        Throwable c = t == null ? null : t.getCause();
+        return c != null && c.getClass() == t.getClass() ? c : t;
     }
 
     /**

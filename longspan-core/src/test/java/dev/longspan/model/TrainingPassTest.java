@@ -11,14 +11,24 @@ import static org.assertj.core.api.Assertions.assertThat;
 class TrainingPassTest {
 
     static ModelConfig tiny(boolean tied, int kvHeads, String attention) {
-        return new ModelConfig(13, 8, 2, 2, kvHeads, 4, 12, 1e-5f, tied, "kind=rope,base=10000,pairing=half",
-                Collections.nCopies(2, attention), "byte", 16);
+        return tiny(tied, kvHeads, attention, "kind=rope,base=10000,pairing=half");
+    }
+
+    static ModelConfig tiny(boolean tied, int kvHeads, String attention, String rope) {
+        return new ModelConfig(13, 8, 2, 2, kvHeads, 4, 12, 1e-5f, tied, rope, Collections.nCopies(2, attention), "byte", 16);
     }
 
     @ParameterizedTest
-    @CsvSource({"true,2,false", "false,1,true", "true,1,true"})
-    void fullModelGradientMatchesFiniteDifferences(boolean tied, int kvHeads, boolean recompute) {
-        ModelConfig c = tiny(tied, kvHeads, "dense");
+    @CsvSource(delimiter = '|', value = {
+            "true|2|false|kind=rope,base=10000,pairing=half|dense",
+            "false|1|true|kind=rope,base=10000,pairing=half|dense",
+            "true|1|true|kind=yarn,base=10000,factor=4,orig=8,pairing=interleaved|dense",
+            "false|2|false|kind=crd-ntk,base=10000|dense",
+            "true|1|false|kind=rope,base=10000|window:size=2+dilated:w=2,4;r=1,2",
+            "false|2|true|kind=rope,base=10000|block:size=3",
+            "true|2|false|kind=rope,base=10000|selectmerge:region=1,top=2,merge=1"})
+    void fullModelGradientMatchesFiniteDifferences(boolean tied, int kvHeads, boolean recompute, String rope, String attention) {
+        ModelConfig c = tiny(tied, kvHeads, attention == null ? "dense" : attention, rope);
         Transformer m = new Transformer(c);
         m.initialize(7);
         // larger weights than the init so that every path carries signal
@@ -27,7 +37,7 @@ class TrainingPassTest {
         int T = 5;
         int[] tokens = new int[T], targets = new int[T];
         long[] pos = new long[T];
-        for (int t = 0; t < T; t++) { tokens[t] = r.nextInt(13); targets[t] = t == 2 ? -1 : r.nextInt(13); pos[t] = t; }
+        for (int t = 0; t < T; t++) { tokens[t] = r.nextInt(13); targets[t] = t == 2 ? -1 : r.nextInt(13); pos[t] = 1000 + 3L * t; }
         TrainingPass pass = new TrainingPass(m, T, recompute);
         pass.forward(tokens, targets, pos);
         pass.backward(tokens, targets, pos, 1f, false);
@@ -44,12 +54,13 @@ class TrainingPassTest {
             double lm = pass.forward(tokens, targets, pos);
             m.params[i] = orig;
             double numeric = (lp - lm) / (2 * h);
-            double err = Math.abs(numeric - analytic[i]) / (Math.abs(numeric) + Math.abs(analytic[i]) + 1e-2);
+            // float32 central differences: relative 2% plus an absolute floor for the rounding noise
+            double err = Math.abs(numeric - analytic[i]) / (0.02 * Math.max(Math.abs(numeric), Math.abs(analytic[i])) + 3e-3);
             worst = Math.max(worst, err);
             checked++;
         }
         assertThat(checked).isGreaterThan(100);
-        assertThat(worst).as("worst relative gradient error").isLessThan(2e-2);
+        assertThat(worst).as("worst gradient error in units of the tolerance").isLessThan(1.0);
     }
 
     @ParameterizedTest

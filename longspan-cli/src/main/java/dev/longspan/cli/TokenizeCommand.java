@@ -1,0 +1,93 @@
+package dev.longspan.cli;
+
+import dev.longspan.io.Tokenizer;
+import dev.longspan.io.TokenizerLoader;
+import dev.longspan.util.LongspanException;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+@Command(name = "tokenize", mixinStandardHelpOptions = true,
+        description = {"Reads text on standard input and prints its token ids (exactly the bytes given, a final newline included),",
+                "or with --decode reads token ids (whitespace/comma separated, or a JSON array) and prints the text."})
+final class TokenizeCommand implements Callable<Integer> {
+
+    static final class Source {
+        @Option(names = "--model", paramLabel = "PATH", required = true,
+                description = "A GGUF file, a directory with tokenizer.json, or a Longspan model directory.")
+        Path model;
+
+        @Option(names = "--tokenizer", paramLabel = "FILE", required = true, description = "A tokenizer.json or GGUF file.")
+        Path tokenizer;
+    }
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Source source;
+
+    @Option(names = "--decode", description = "Read token ids and print the text.")
+    boolean decode;
+
+    @Option(names = "--json", description = "Print one JSON object: {\"ids\": [...], \"count\": n} or {\"text\": ...}.")
+    boolean json;
+
+    @Override
+    public Integer call() throws IOException {
+        Tokenizer t = TokenizerLoader.load(source.model != null ? source.model : source.tokenizer);
+        String input = new String(System.in.readAllBytes(), StandardCharsets.UTF_8);
+        if (decode) {
+            int[] ids = parseIds(input, t.vocabSize());
+            String text = t.decode(ids);
+            if (json) {
+                Json.print(Map.of("text", text));
+            } else {
+                System.out.print(text);
+                System.out.flush();
+            }
+        } else {
+            int[] ids = t.encode(input);
+            if (json) {
+                Map<String, Object> out = new LinkedHashMap<>();
+                out.put("ids", ids);
+                out.put("count", ids.length);
+                Json.print(out);
+            } else {
+                StringBuilder b = new StringBuilder();
+                for (int i = 0; i < ids.length; i++) b.append(i == 0 ? "" : " ").append(ids[i]);
+                System.out.println(b);
+            }
+        }
+        return Main.EXIT_OK;
+    }
+
+    static int[] parseIds(String input, int vocab) {
+        String s = input.strip();
+        if (s.startsWith("[")) {
+            if (!s.endsWith("]")) throw new LongspanException("token ids: a JSON array must end with ']'");
+            s = s.substring(1, s.length() - 1).strip();
+        }
+        List<Integer> ids = new ArrayList<>();
+        if (!s.isEmpty()) {
+            for (String part : s.split("[\\s,]+")) {
+                if (part.isEmpty()) continue;
+                int id;
+                try {
+                    id = Integer.parseInt(part);
+                } catch (NumberFormatException e) {
+                    throw new LongspanException("token ids: '" + part + "' is not an integer");
+                }
+                if (id < 0 || id >= vocab) throw new LongspanException("token ids: " + id + " is outside the vocabulary (0.." + (vocab - 1) + ")");
+                ids.add(id);
+            }
+        }
+        return ids.stream().mapToInt(Integer::intValue).toArray();
+    }
+}

@@ -1,0 +1,104 @@
+package dev.longspan.cli;
+
+
+import dev.longspan.train.TextCorpus;
+import dev.longspan.train.TrainConfig;
+import dev.longspan.train.Trainer;
+import dev.longspan.util.LongspanException;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+@Command(name = "train", mixinStandardHelpOptions = true,
+        description = "Train a model from a JSON config on text files; checkpoints are atomic and --resume continues the exact same run.")
+final class TrainCommand implements Runnable {
+    @Option(names = "--config", required = true, paramLabel = "FILE.json", description = "Model and training config (see configs/).")
+    Path config;
+
+    @Option(names = "--data", required = true, arity = "1..*", paramLabel = "FILE", description = "UTF-8 text files to train on.")
+    List<Path> data;
+
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Run directory: model, checkpoint, metrics.jsonl, loss.png.")
+    Path out;
+
+    @Option(names = "--steps", paramLabel = "N", description = "Override train.steps.")
+    Integer steps;
+
+    @Option(names = "--resume", description = "Continue from DIR/checkpoint.safetensors.")
+    boolean resume;
+
+    @Option(names = "--json", description = "Print one JSON summary object on standard output.")
+    boolean json;
+
+    @Mixin
+    Main.ComputeOptions compute;
+
+    @Override
+    public void run() {
+        compute.apply();
+        TrainConfig tc;
+        try {
+            tc = TrainConfig.fromJson(dev.longspan.io.Json.parseObject(Files.readString(config), config.toString()), config.toString());
+        } catch (NoSuchFileException e) {
+            throw new LongspanException(config + ": no such file");
+        } catch (IOException e) {
+            throw new LongspanException(config + ": cannot read: " + e.getMessage());
+        }
+        if (steps != null) {
+            if (steps < 1) throw new LongspanException("--steps must be at least 1, got " + steps);
+            tc = tc.withSteps(steps);
+        }
+        if (!resume && Files.exists(out.resolve(dev.longspan.train.Checkpoint.FILE))) {
+            throw new LongspanException(out + ": already holds a run (use --resume to continue it, or another --out)");
+        }
+        long t0 = System.nanoTime();
+        final TrainConfig cfg = tc;
+        double[] last = {Double.NaN, Double.NaN};
+        try (TextCorpus corpus = new TextCorpus(data, tc.heldOut())) {
+            System.err.printf("model: %,d parameters, %d layers, attention %s%n", tc.model().parameterCount(), tc.model().layers(), tc.model().attention());
+            System.err.printf("data: %,d training bytes, %,d held-out bytes from %d file(s)%n", corpus.trainBytes(), corpus.heldOutBytes(), data.size());
+            try (ProgressBar bar = new ProgressBarBuilder().setTaskName("train").setInitialMax(tc.steps())
+                    .setStyle(ProgressBarStyle.ASCII).setConsumer(new me.tongfei.progressbar.ConsoleProgressBarConsumer(System.err))
+                    .setUpdateIntervalMillis(500).showSpeed().build()) {
+                Trainer trainer = new Trainer(tc, corpus, out, new Trainer.Listener() {
+                    @Override public void onStart(long from, int total) { bar.stepTo(from); }
+                    @Override public void onStep(Trainer.StepReport r) {
+                        last[0] = r.loss();
+                        bar.stepTo(r.step());
+                        bar.setExtraMessage(String.format("loss %.4f  %,.0f tok/s", r.loss(), r.tokens() / r.seconds()));
+                    }
+                    @Override public void onEval(long step, double loss) { last[1] = loss; }
+                    @Override public void onCheckpoint(long step) { Plots.lossCurve(out.resolve("loss.png"), Trainer.readMetrics(out)); }
+                });
+                trainer.start(resume);
+                trainer.run();
+            }
+        }
+        double secs = (System.nanoTime() - t0) / 1e9;
+        Map<String, Object> summary = new LinkedHashMap<>();
+        summary.put("out", out.toString());
+        summary.put("steps", cfg.steps());
+        summary.put("final_loss", last[0]);
+        summary.put("final_eval_loss", Double.isNaN(last[1]) ? null : last[1]);
+        summary.put("seconds", secs);
+        summary.put("parameters", cfg.model().parameterCount());
+        if (json) {
+            Json.print(summary);
+        } else {
+            System.out.printf("trained %d steps in %s: loss %.4f, held-out %.4f; model in %s%n", cfg.steps(),
+                    Duration.ofSeconds((long) secs).toString().substring(2).toLowerCase(), last[0], last[1], out);
+        }
+    }
+}

@@ -1,0 +1,113 @@
+package dev.longspan.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class TokenizeCommandTest {
+    record Result(int code, String out, String err) {}
+
+    static Path shared(String rel) {
+        Path p = Path.of(System.getProperty("user.dir")).resolve("../../shared/data").resolve(rel).normalize();
+        return Files.exists(p) ? p : Path.of("/work/shared/data").resolve(rel);
+    }
+
+    static synchronized Result run(String stdin, String... args) {
+        InputStream in = System.in;
+        PrintStream out = System.out, err = System.err;
+        ByteArrayOutputStream o = new ByteArrayOutputStream(), e = new ByteArrayOutputStream();
+        try {
+            System.setIn(new ByteArrayInputStream(stdin.getBytes(StandardCharsets.UTF_8)));
+            System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
+            int code = Main.execute(args);
+            return new Result(code, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setIn(in);
+            System.setOut(out);
+            System.setErr(err);
+        }
+    }
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void encodesAndDecodesWithTheQwenTokenizer() throws Exception {
+        String qwen = shared("tokenizers/qwen3/tokenizer.json").toString();
+        Result r = run("Hello world", "tokenize", "--tokenizer", qwen);
+        assertThat(r.code()).isZero();
+        assertThat(r.out().strip()).isEqualTo("9707 1879");
+        r = run("<|im_start|>user\n你好 123", "tokenize", "--tokenizer", qwen, "--json");
+        assertThat(r.code()).isZero();
+        JsonNode j = Json.MAPPER.readTree(r.out());
+        assertThat(j.get("count").asInt()).isEqualTo(j.get("ids").size());
+        assertThat(j.get("ids").get(0).asInt()).isEqualTo(151644);
+        StringBuilder ids = new StringBuilder();
+        j.get("ids").forEach(n -> ids.append(n.asInt()).append(", "));
+        r = run(ids.toString(), "tokenize", "--tokenizer", qwen, "--decode");
+        assertThat(r.code()).isZero();
+        assertThat(r.out()).isEqualTo("<|im_start|>user\n你好 123");
+        r = run("[9707, 1879]", "tokenize", "--model", shared("tokenizers/qwen3").toString(), "--decode", "--json");
+        assertThat(Json.MAPPER.readTree(r.out()).get("text").asText()).isEqualTo("Hello world");
+    }
+
+    @Test
+    void readsGgufAndLongspanModelDirectories() throws Exception {
+        Result r = run("Hi", "tokenize", "--model", shared("gguf/tiny-random-llama.gguf").toString());
+        assertThat(r.code()).isZero();
+        assertThat(r.out().strip()).isEqualTo("229 153 132 75 108");
+        Path model = Files.createDirectories(dir.resolve("model"));
+        Files.writeString(model.resolve("config.json"), "{\"tokenizer\": \"byte\", \"dim\": 64}");
+        r = run("ab", "tokenize", "--model", model.toString(), "--json");
+        assertThat(Json.MAPPER.readTree(r.out()).get("ids").toString()).isEqualTo("[97,98]");
+        r = run("104 105", "tokenize", "--model", dir.resolve("model").toString(), "--decode");
+        assertThat(r.out()).isEqualTo("hi");
+        Path empty = Files.createDirectories(dir.resolve("empty"));
+        assertThat(run("a", "tokenize", "--model", empty.toString()).out().strip()).isEqualTo("97");
+    }
+
+    @Test
+    void badInputIsOneLineAndExitCode2() throws Exception {
+        Result r = run("x", "tokenize", "--tokenizer", dir.resolve("missing.json").toString());
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err().strip().lines()).hasSize(1);
+        assertThat(r.err()).contains("no such file");
+
+        Path noMerges = dir.resolve("tokenizer.json");
+        Files.writeString(noMerges, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}}");
+        r = run("x", "tokenize", "--tokenizer", noMerges.toString());
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err().strip().lines()).hasSize(1);
+        assertThat(r.err()).contains("merges");
+
+        Path gguf = dir.resolve("bert.gguf");
+        new dev.longspan.io.GgufWriter().putString("tokenizer.ggml.model", "bert").putStringArray("tokenizer.ggml.tokens", new String[]{"a"}).write(gguf);
+        r = run("x", "tokenize", "--model", gguf.toString());
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("'bert' is not supported");
+
+        Path byteModel = Files.createDirectories(dir.resolve("bytes"));
+        r = run("1 2 banana", "tokenize", "--model", byteModel.toString(), "--decode");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("'banana'");
+        r = run("999", "tokenize", "--model", byteModel.toString(), "--decode");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("outside the vocabulary");
+
+        r = run("x", "tokenize");
+        assertThat(r.code()).isEqualTo(2);
+        r = run("x", "tokenize", "--model", "a", "--tokenizer", "b");
+        assertThat(r.code()).isEqualTo(2);
+    }
+}

@@ -1,0 +1,73 @@
+package dev.longspan.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class TrainCliTest {
+    @TempDir
+    Path dir;
+
+    static final String CONFIG = """
+            {"model": {"vocab_size": 259, "dim": 16, "layers": 2, "heads": 2, "ffn_dim": 32,
+                       "attention": "masformer|full=1|placement=top|sparse=dense", "context_length": 16},
+             "train": {"seq_len": 16, "batch": 1, "steps": 6, "lr": 0.003, "eval_every": 3, "eval_windows": 1,
+                       "checkpoint_every": 3, "seed": 3, "held_out": 0.2}}""";
+
+    @Test
+    void trainsThenInfoAndGenerateWork() throws Exception {
+        Path cfg = Files.writeString(dir.resolve("c.json"), CONFIG);
+        Path text = Files.writeString(dir.resolve("t.txt"), "The quick brown fox jumps over the lazy dog. ".repeat(20));
+        Path out = dir.resolve("run");
+        CliRun r = CliRun.of("train", "--config", cfg.toString(), "--data", text.toString(), "--out", out.toString(), "--json");
+        assertThat(r.exit()).as(r.err()).isZero();
+        JsonNode j = new ObjectMapper().readTree(r.out());
+        assertThat(j.get("steps").asInt()).isEqualTo(6);
+        assertThat(j.get("final_loss").asDouble()).isPositive();
+        assertThat(out.resolve("loss.png")).exists();
+        assertThat(Files.readAllLines(out.resolve("metrics.jsonl"))).hasSize(6);
+
+        // a second train into the same directory without --resume is refused; with --resume and more steps it continues
+        CliRun again = CliRun.of("train", "--config", cfg.toString(), "--data", text.toString(), "--out", out.toString());
+        assertThat(again.exit()).isEqualTo(2);
+        assertThat(again.err()).contains("--resume");
+        CliRun resumed = CliRun.of("train", "--config", cfg.toString(), "--data", text.toString(), "--out", out.toString(), "--resume", "--steps", "9");
+        assertThat(resumed.exit()).as(resumed.err()).isZero();
+        assertThat(Files.readAllLines(out.resolve("metrics.jsonl"))).hasSize(9);
+
+        CliRun info = CliRun.of("info", out.toString());
+        assertThat(info.exit()).isZero();
+        assertThat(info.out()).contains("layer  0  dense").contains("parameters");
+
+        CliRun gen = CliRun.of("generate", "--model", out.toString(), "--prompt", "The quick", "--max-tokens", "5", "--temperature", "0", "--json");
+        assertThat(gen.exit()).as(gen.err()).isZero();
+        JsonNode g = new ObjectMapper().readTree(gen.out());
+        assertThat(g.get("generated_tokens").asInt()).isBetween(0, 5);
+        assertThat(g.get("prompt_tokens").asInt()).isEqualTo(9);
+    }
+
+    @Test
+    void badInputGivesOneLineAndExitTwo() throws Exception {
+        Path text = Files.writeString(dir.resolve("t.txt"), "hello world");
+        CliRun missing = CliRun.of("train", "--config", dir.resolve("nope.json").toString(), "--data", text.toString(), "--out", dir.resolve("o").toString());
+        assertThat(missing.exit()).isEqualTo(2);
+        assertThat(missing.err().strip()).contains("nope.json").doesNotContain("\n").doesNotContain("Exception");
+
+        Path bad = Files.writeString(dir.resolve("bad.json"), CONFIG.replace("\"lr\": 0.003", "\"lr\": \"fast\""));
+        CliRun badCfg = CliRun.of("train", "--config", bad.toString(), "--data", text.toString(), "--out", dir.resolve("o").toString());
+        assertThat(badCfg.exit()).isEqualTo(2);
+        assertThat(badCfg.err()).contains("lr");
+
+        CliRun noModel = CliRun.of("generate", "--model", dir.resolve("none").toString(), "--prompt", "x");
+        assertThat(noModel.exit()).isEqualTo(2);
+
+        CliRun unknown = CliRun.of("frobnicate");
+        assertThat(unknown.exit()).isEqualTo(2);
+    }
+}

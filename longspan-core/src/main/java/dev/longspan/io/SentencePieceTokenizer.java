@@ -1,0 +1,203 @@
+package dev.longspan.io;
+
+import dev.longspan.util.LongspanException;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.PriorityQueue;
+
+/**
+ * SentencePiece-style BPE as llama.cpp runs it for GGUF vocabularies with
+ * {@code tokenizer.ggml.model = "llama"}: spaces become ▁ (U+2581), a ▁ is prefixed at the start
+ * and after every special token (add_space_prefix), the text is split into characters, and the
+ * adjacent pair whose concatenation is the vocabulary token with the highest score is merged
+ * repeatedly (leftmost first on ties). A final symbol not in the vocabulary falls back to its UTF-8
+ * bytes as {@code <0xXX>} tokens (or UNK when those are missing).
+ *
+ * <p>Token types follow GGUF: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte.
+ * Control and user-defined tokens are matched in the text before splitting.
+ */
+public final class SentencePieceTokenizer implements Tokenizer {
+    static final int NORMAL = 1, UNKNOWN = 2, CONTROL = 3, USER_DEFINED = 4, UNUSED = 5, BYTE = 6;
+
+    private final String name;
+    private final String[] tokens;
+    private final float[] scores;
+    private final int[] types;
+    private final Map<String, Integer> ids;
+    private final int[] byteIds = new int[256];
+    private final byte[][] bytes;
+    private final AddedTokens specials;
+    private final boolean addSpacePrefix;
+    private final int bos, eos, unk, pad;
+    private final boolean addBos;
+
+    public SentencePieceTokenizer(String name, String[] tokens, float[] scores, int[] types, int bos, int eos, int unk, int pad,
+                                  boolean addBos, boolean addSpacePrefix) {
+        int n = tokens.length;
+        if (scores.length != n || types.length != n) {
+            throw new LongspanException(name + ": " + n + " tokens but " + scores.length + " scores and " + types.length + " token types");
+        }
+        this.name = name;
+        this.tokens = tokens;
+        this.scores = scores;
+        this.types = types;
+        this.bos = bos;
+        this.eos = eos;
+        this.unk = unk;
+        this.pad = pad;
+        this.addBos = addBos;
+        this.addSpacePrefix = addSpacePrefix;
+        this.ids = new HashMap<>(n * 2);
+        for (int i = 0; i < n; i++) ids.putIfAbsent(tokens[i], i);
+        java.util.Arrays.fill(byteIds, -1);
+        for (int b = 0; b < 256; b++) byteIds[b] = ids.getOrDefault(String.format("<0x%02X>", b), -1);
+        List<AddedTokens.Token> sp = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            if (types[i] == CONTROL || types[i] == USER_DEFINED) {
+                sp.add(new AddedTokens.Token(tokens[i], i, types[i] == CONTROL, false, false, false, false));
+            }
+        }
+        this.specials = new AddedTokens(sp);
+        this.bytes = new byte[n][];
+        for (int i = 0; i < n; i++) {
+            String t = tokens[i];
+            if (types[i] == BYTE && t.length() == 6 && t.startsWith("<0x")) {
+                bytes[i] = new byte[]{(byte) Integer.parseInt(t.substring(3, 5), 16)};
+            } else if (types[i] == UNKNOWN) {
+                bytes[i] = " \u2047 ".getBytes(StandardCharsets.UTF_8); // llama.cpp shows UNK as " ⁇ "
+            } else {
+                bytes[i] = t.replace('\u2581', ' ').getBytes(StandardCharsets.UTF_8);
+            }
+        }
+    }
+
+    @Override
+    public int[] encode(String text) {
+        BpeTokenizer.IntList out = new BpeTokenizer.IntList();
+        boolean prevSpecial = true; // a space prefix at the start and after each special token
+        for (AddedTokens.Piece p : specials.split(text)) {
+            if (p.isToken()) {
+                out.add(p.id());
+                prevSpecial = true;
+            } else {
+                String s = (addSpacePrefix && prevSpecial ? " " : "") + p.text();
+                encodeText(s.replace(' ', '\u2581'), out);
+                prevSpecial = false;
+            }
+        }
+        return out.toArray();
+    }
+
+    private record Bigram(int left, int right, float score, int size) {}
+
+    private void encodeText(String s, BpeTokenizer.IntList out) {
+        // symbols: one per character (code point), as [start, length) in s, linked
+        int n = s.codePointCount(0, s.length());
+        int[] start = new int[n], len = new int[n], prev = new int[n], next = new int[n];
+        for (int i = 0, k = 0; i < n; i++) {
+            int c = Character.charCount(s.codePointAt(k));
+            start[i] = k;
+            len[i] = c;
+            prev[i] = i - 1;
+            next[i] = i + 1 < n ? i + 1 : -1;
+            k += c;
+        }
+        // highest score first; leftmost first on ties
+        PriorityQueue<Bigram> queue = new PriorityQueue<>((a, b) -> a.score != b.score ? Float.compare(b.score, a.score) : Integer.compare(a.left, b.left));
+        for (int i = 1; i < n; i++) tryBigram(s, start, len, i - 1, i, queue);
+        while (!queue.isEmpty()) {
+            Bigram bg = queue.poll();
+            int l = bg.left(), r = bg.right();
+            if (len[l] == 0 || len[r] == 0 || len[l] + len[r] != bg.size()) continue; // outdated
+            len[l] += len[r];
+            len[r] = 0;
+            next[l] = next[r];
+            if (next[r] >= 0) prev[next[r]] = l;
+            if (prev[l] >= 0) tryBigram(s, start, len, prev[l], l, queue);
+            if (next[l] >= 0) tryBigram(s, start, len, l, next[l], queue);
+        }
+        for (int i = 0; i >= 0 && n > 0; i = next[i]) {
+            String piece = s.substring(start[i], start[i] + len[i]);
+            Integer id = ids.get(piece);
+            if (id != null) {
+                out.add(id);
+                continue;
+            }
+            for (byte b : piece.getBytes(StandardCharsets.UTF_8)) {
+                int bid = byteIds[b & 0xff];
+                out.add(bid >= 0 ? bid : unk);
+            }
+        }
+    }
+
+    private void tryBigram(String s, int[] start, int[] len, int l, int r, PriorityQueue<Bigram> q) {
+        if (l < 0 || r < 0) return;
+        String text = s.substring(start[l], start[r] + len[r]);
+        Integer id = ids.get(text);
+        if (id == null) return;
+        q.add(new Bigram(l, r, scores[id], text.length()));
+    }
+
+    @Override
+    public byte[] tokenBytes(int id) {
+        if (id < 0 || id >= bytes.length) {
+            throw new LongspanException("token id " + id + " is outside the vocabulary (0.." + (bytes.length - 1) + ") of " + name);
+        }
+        return bytes[id];
+    }
+
+    /**
+     * Decodes, turning ▁ back into spaces (also when it came as byte tokens) and dropping the space that
+     * encoding prefixed at the start and after each special token.
+     */
+    @Override
+    public String decode(int[] ids, int from, int to) {
+        StringBuilder out = new StringBuilder();
+        java.io.ByteArrayOutputStream run = new java.io.ByteArrayOutputStream();
+        // every run of ordinary tokens starts the range or follows a special token, so it had a ▁ prefixed
+        for (int i = from; i <= to; i++) {
+            int t = i < to ? types[checked(ids[i])] : CONTROL;
+            boolean sp = t == CONTROL || t == USER_DEFINED;
+            if (sp || i == to) {
+                if (run.size() > 0) {
+                    String text = run.toString(StandardCharsets.UTF_8).replace('\u2581', ' ');
+                    if (addSpacePrefix && text.startsWith(" ")) text = text.substring(1);
+                    out.append(text);
+                    run.reset();
+                }
+                if (i < to) out.append(tokens[ids[i]]);
+            } else {
+                run.writeBytes(bytes[ids[i]]);
+            }
+        }
+        return out.toString();
+    }
+
+    private int checked(int id) {
+        tokenBytes(id);
+        return id;
+    }
+
+    @Override public int vocabSize() { return tokens.length; }
+    @Override public int bosId() { return bos; }
+    @Override public int eosId() { return eos; }
+    @Override public int padId() { return pad; }
+    @Override public boolean addBos() { return addBos; }
+
+    @Override
+    public int tokenId(String token) {
+        Integer id = ids.get(token);
+        return id == null ? -1 : id;
+    }
+
+    public String token(int id) { return tokens[id]; }
+
+    @Override
+    public String describe() {
+        return name + " (SentencePiece-style BPE, " + tokens.length + " tokens)";
+    }
+}

@@ -1,0 +1,399 @@
+package dev.longspan.kernel;
+
+import dev.longspan.tensor.Parallel;
+import dev.longspan.util.LongspanException;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * Kernels over ggml-quantized rows held in a {@link MemorySegment} (usually a memory-mapped GGUF):
+ * dequantization to float (bit-exact to ggml's scalar {@code dequantize_row_*}), the dot product of
+ * a quantized row with a float vector, and {@code y = W·x} over a quantized matrix working on the
+ * blocks directly. The dot runs the Vector API body in {@code VectorQuantKernels} when
+ * {@link #SIMD} is true, else its scalar twin here (the reference the tests compare against).
+ *
+ * <p>Block layouts are documented on {@link GgmlType}; a row's length must be a multiple of the
+ * type's block size. Rows are consecutive: row r starts at {@code offset + r·type.rowBytes(cols)}.
+ */
+public final class QuantKernels {
+    /** SIMD bodies need 256-bit vectors (8 floats per 8 quantized bytes); narrower SIMD uses the scalar twins. */
+    public static final boolean SIMD = Simd.ENABLED && Simd.VECTOR_BITS >= 256;
+
+    static final ValueLayout.OfShort LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfInt LE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfFloat LE_FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfDouble LE_DOUBLE = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfByte BYTE = ValueLayout.JAVA_BYTE;
+
+    private QuantKernels() {}
+
+    static float half(MemorySegment s, long off) {
+        return Float.float16ToFloat(s.get(LE_SHORT, off));
+    }
+
+    static int u8(MemorySegment s, long off) {
+        return s.get(BYTE, off) & 0xff;
+    }
+
+    static int i8(MemorySegment s, long off) {
+        return s.get(BYTE, off);
+    }
+
+    private static void checkRow(GgmlType t, int n) {
+        if (n % t.blockSize != 0) {
+            throw new LongspanException(t + " row of " + n + " elements is not a multiple of the block size " + t.blockSize);
+        }
+    }
+
+    // ---- dequantization (scalar, bit-exact to ggml's reference) ------------------------------
+
+    /** dst[dstOff..dstOff+n) = the n elements of type t starting at byte off of src. */
+    public static void dequantize(GgmlType t, MemorySegment src, long off, float[] dst, int dstOff, int n) {
+        checkRow(t, n);
+        int nb = n / t.blockSize;
+        switch (t) {
+            case F32 -> MemorySegment.copy(src, LE_FLOAT, off, dst, dstOff, n);
+            case F16 -> { for (int i = 0; i < n; i++) dst[dstOff + i] = half(src, off + 2L * i); }
+            case BF16 -> { for (int i = 0; i < n; i++) dst[dstOff + i] = Float.intBitsToFloat((src.get(LE_SHORT, off + 2L * i) & 0xffff) << 16); }
+            case F64 -> { for (int i = 0; i < n; i++) dst[dstOff + i] = (float) src.get(LE_DOUBLE, off + 8L * i); }
+            case Q4_0 -> { for (int b = 0; b < nb; b++) dequantQ4_0(src, off + 18L * b, dst, dstOff + 32 * b); }
+            case Q4_1 -> { for (int b = 0; b < nb; b++) dequantQ4_1(src, off + 20L * b, dst, dstOff + 32 * b); }
+            case Q5_0 -> { for (int b = 0; b < nb; b++) dequantQ5(src, off + 22L * b, false, dst, dstOff + 32 * b); }
+            case Q5_1 -> { for (int b = 0; b < nb; b++) dequantQ5(src, off + 24L * b, true, dst, dstOff + 32 * b); }
+            case Q8_0 -> { for (int b = 0; b < nb; b++) dequantQ8(src, off + 34L * b, 2, dst, dstOff + 32 * b); }
+            case Q8_1 -> { for (int b = 0; b < nb; b++) dequantQ8(src, off + 36L * b, 4, dst, dstOff + 32 * b); }
+            case Q2_K -> { for (int b = 0; b < nb; b++) dequantQ2_K(src, off + 84L * b, dst, dstOff + 256 * b); }
+            case Q3_K -> { for (int b = 0; b < nb; b++) dequantQ3_K(src, off + 110L * b, dst, dstOff + 256 * b); }
+            case Q4_K -> { for (int b = 0; b < nb; b++) dequantQ4_K(src, off + 144L * b, dst, dstOff + 256 * b); }
+            case Q5_K -> { for (int b = 0; b < nb; b++) dequantQ5_K(src, off + 176L * b, dst, dstOff + 256 * b); }
+            case Q6_K -> { for (int b = 0; b < nb; b++) dequantQ6_K(src, off + 210L * b, dst, dstOff + 256 * b); }
+            case Q8_K -> {
+                for (int b = 0; b < nb; b++) {
+                    long o = off + 292L * b;
+                    float d = src.get(LE_FLOAT, o);
+                    for (int j = 0; j < 256; j++) dst[dstOff + 256 * b + j] = d * i8(src, o + 4 + j);
+                }
+            }
+            default -> throw new LongspanException("cannot dequantize tensors of type " + t + " (supported: F32, F16, BF16, F64, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q8_K)");
+        }
+    }
+
+    // block: half d; u8 qs[16]; element j is the low nibble of qs[j], element j+16 the high nibble
+    private static void dequantQ4_0(MemorySegment s, long o, float[] y, int yo) {
+        float d = half(s, o);
+        for (int j = 0; j < 16; j++) {
+            int q = u8(s, o + 2 + j);
+            y[yo + j] = ((q & 0x0F) - 8) * d;
+            y[yo + j + 16] = ((q >>> 4) - 8) * d;
+        }
+    }
+
+    private static void dequantQ4_1(MemorySegment s, long o, float[] y, int yo) {
+        float d = half(s, o), m = half(s, o + 2);
+        for (int j = 0; j < 16; j++) {
+            int q = u8(s, o + 4 + j);
+            y[yo + j] = (q & 0x0F) * d + m;
+            y[yo + j + 16] = (q >>> 4) * d + m;
+        }
+    }
+
+    // Q5_0: half d; u32 qh; u8 qs[16]. Q5_1: half d, m; u32 qh; u8 qs[16]. Bit j of qh is the 5th bit of element j.
+    private static void dequantQ5(MemorySegment s, long o, boolean withMin, float[] y, int yo) {
+        float d = half(s, o);
+        float m = withMin ? half(s, o + 2) : 0f;
+        long qo = withMin ? o + 4 : o + 2;
+        int qh = s.get(LE_INT, qo);
+        for (int j = 0; j < 16; j++) {
+            int q = u8(s, qo + 4 + j);
+            int h0 = ((qh >>> j) << 4) & 0x10;
+            int h1 = (qh >>> (j + 12)) & 0x10;
+            if (withMin) {
+                y[yo + j] = ((q & 0x0F) | h0) * d + m;
+                y[yo + j + 16] = ((q >>> 4) | h1) * d + m;
+            } else {
+                y[yo + j] = (((q & 0x0F) | h0) - 16) * d;
+                y[yo + j + 16] = (((q >>> 4) | h1) - 16) * d;
+            }
+        }
+    }
+
+    private static void dequantQ8(MemorySegment s, long o, int header, float[] y, int yo) {
+        float d = half(s, o);
+        for (int j = 0; j < 32; j++) y[yo + j] = i8(s, o + header + j) * d;
+    }
+
+    // u8 scales[16] (low nibble scale, high nibble min); u8 qs[64] (2-bit); half d, dmin
+    private static void dequantQ2_K(MemorySegment s, long o, float[] y, int yo) {
+        float d = half(s, o + 80), min = half(s, o + 82);
+        int is = 0;
+        for (int n = 0; n < 2; n++) {
+            long q = o + 16 + 32L * n;
+            for (int j = 0; j < 4; j++) {
+                int shift = 2 * j;
+                for (int half = 0; half < 2; half++) {
+                    int sc = u8(s, o + is++);
+                    float dl = d * (sc & 0xF), ml = min * (sc >>> 4);
+                    for (int l = 0; l < 16; l++) y[yo++] = dl * ((u8(s, q + 16 * half + l) >>> shift) & 3) - ml;
+                }
+            }
+        }
+    }
+
+    // u8 hmask[32]; u8 qs[64]; u8 scales[12] (16 6-bit scales); half d
+    private static void dequantQ3_K(MemorySegment s, long o, float[] y, int yo) {
+        float dAll = half(s, o + 108);
+        long sc = o + 96;
+        int m = 1;
+        int is = 0;
+        for (int n = 0; n < 2; n++) {
+            long q = o + 32 + 32L * n;
+            for (int j = 0; j < 4; j++) {
+                int shift = 2 * j;
+                for (int half = 0; half < 2; half++) {
+                    float dl = dAll * (q3Scale(s, sc, is++) - 32);
+                    for (int l = 16 * half; l < 16 * half + 16; l++) {
+                        int v = ((u8(s, q + l) >>> shift) & 3) - ((u8(s, o + l) & m) != 0 ? 0 : 4);
+                        y[yo++] = dl * v;
+                    }
+                }
+                m <<= 1;
+            }
+        }
+    }
+
+    // the j-th 6-bit scale of Q3_K: low 4 bits from bytes 0..7, high 2 bits from bytes 8..11
+    private static int q3Scale(MemorySegment s, long sc, int j) {
+        int lo = j < 8 ? u8(s, sc + j) & 0xF : u8(s, sc + j - 8) >>> 4;
+        int hi = (u8(s, sc + 8 + (j & 3)) >>> (2 * (j >>> 2))) & 3;
+        return lo | (hi << 4);
+    }
+
+    // the j-th (scale, min) pair of Q4_K/Q5_K's 12 scale bytes, 6 bits each, packed as scale | min << 8
+    static int scaleMinK4(MemorySegment s, long sc, int j) {
+        int d, m;
+        if (j < 4) {
+            d = u8(s, sc + j) & 63;
+            m = u8(s, sc + j + 4) & 63;
+        } else {
+            d = (u8(s, sc + j + 4) & 0xF) | ((u8(s, sc + j - 4) >>> 6) << 4);
+            m = (u8(s, sc + j + 4) >>> 4) | ((u8(s, sc + j) >>> 6) << 4);
+        }
+        return d | (m << 8);
+    }
+
+    // half d, dmin; u8 scales[12]; u8 qs[128]: 64-element chunks, low nibbles first 32, high nibbles next 32
+    private static void dequantQ4_K(MemorySegment s, long o, float[] y, int yo) {
+        float d = half(s, o), min = half(s, o + 2);
+        for (int j = 0; j < 4; j++) {
+            int a = scaleMinK4(s, o + 4, 2 * j), b = scaleMinK4(s, o + 4, 2 * j + 1);
+            float d1 = d * (a & 0xff), m1 = min * (a >>> 8);
+            float d2 = d * (b & 0xff), m2 = min * (b >>> 8);
+            long q = o + 16 + 32L * j;
+            for (int l = 0; l < 32; l++) y[yo++] = d1 * (u8(s, q + l) & 0xF) - m1;
+            for (int l = 0; l < 32; l++) y[yo++] = d2 * (u8(s, q + l) >>> 4) - m2;
+        }
+    }
+
+    // half d, dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]; like Q4_K plus a 5th bit from qh
+    private static void dequantQ5_K(MemorySegment s, long o, float[] y, int yo) {
+        float d = half(s, o), min = half(s, o + 2);
+        long qh = o + 16;
+        int u1 = 1, u2 = 2;
+        for (int j = 0; j < 4; j++) {
+            int a = scaleMinK4(s, o + 4, 2 * j), b = scaleMinK4(s, o + 4, 2 * j + 1);
+            float d1 = d * (a & 0xff), m1 = min * (a >>> 8);
+            float d2 = d * (b & 0xff), m2 = min * (b >>> 8);
+            long ql = o + 48 + 32L * j;
+            for (int l = 0; l < 32; l++) y[yo++] = d1 * ((u8(s, ql + l) & 0xF) + ((u8(s, qh + l) & u1) != 0 ? 16 : 0)) - m1;
+            for (int l = 0; l < 32; l++) y[yo++] = d2 * ((u8(s, ql + l) >>> 4) + ((u8(s, qh + l) & u2) != 0 ? 16 : 0)) - m2;
+            u1 <<= 2;
+            u2 <<= 2;
+        }
+    }
+
+    // u8 ql[128]; u8 qh[64]; i8 scales[16]; half d. Two halves of 128; in each, element l, l+32, l+64, l+96
+    // take low/high nibbles of ql[l], ql[l+32] and 2-bit pairs of qh[l]; one scale per 16 elements.
+    private static void dequantQ6_K(MemorySegment s, long o, float[] y, int yo) {
+        float d = half(s, o + 208);
+        for (int h = 0; h < 2; h++) {
+            long ql = o + 64L * h, qh = o + 128 + 32L * h, sc = o + 192 + 8L * h;
+            int base = yo + 128 * h;
+            for (int l = 0; l < 32; l++) {
+                int is = l / 16;
+                int a = u8(s, ql + l), b = u8(s, ql + l + 32), hb = u8(s, qh + l);
+                int q1 = ((a & 0xF) | ((hb & 3) << 4)) - 32;
+                int q2 = ((b & 0xF) | (((hb >>> 2) & 3) << 4)) - 32;
+                int q3 = ((a >>> 4) | (((hb >>> 4) & 3) << 4)) - 32;
+                int q4 = ((b >>> 4) | (((hb >>> 6) & 3) << 4)) - 32;
+                y[base + l] = d * i8(s, sc + is) * q1;
+                y[base + l + 32] = d * i8(s, sc + is + 2) * q2;
+                y[base + l + 64] = d * i8(s, sc + is + 4) * q3;
+                y[base + l + 96] = d * i8(s, sc + is + 6) * q4;
+            }
+        }
+    }
+
+    // ---- dot products ------------------------------------------------------------------------
+
+    /** Σ row[i]·x[xo+i] over n elements of a row of type t at byte off of w. */
+    public static float dot(GgmlType t, MemorySegment w, long off, float[] x, int xo, int n) {
+        if (SIMD) {
+            switch (t) {
+                case F32: return VectorQuantKernels.dotF32(w, off, x, xo, n);
+                case Q8_0: checkRow(t, n); return VectorQuantKernels.dotQ8_0(w, off, x, xo, n);
+                case Q4_0: checkRow(t, n); return VectorQuantKernels.dotQ4_0(w, off, x, xo, n);
+                case Q4_K: checkRow(t, n); return VectorQuantKernels.dotQ4_K(w, off, x, xo, n);
+                case Q6_K: checkRow(t, n); return VectorQuantKernels.dotQ6_K(w, off, x, xo, n);
+                default: break;
+            }
+        }
+        return dotScalar(t, w, off, x, xo, n);
+    }
+
+    /** The scalar twin of {@link #dot}: per-block partial sums scaled once per block (or sub-block). */
+    public static float dotScalar(GgmlType t, MemorySegment w, long off, float[] x, int xo, int n) {
+        checkRow(t, n);
+        return switch (t) {
+            case F32 -> {
+                float s = 0;
+                for (int i = 0; i < n; i++) s += w.get(LE_FLOAT, off + 4L * i) * x[xo + i];
+                yield s;
+            }
+            case F16 -> {
+                float s = 0;
+                for (int i = 0; i < n; i++) s += half(w, off + 2L * i) * x[xo + i];
+                yield s;
+            }
+            case BF16 -> {
+                float s = 0;
+                for (int i = 0; i < n; i++) s += Float.intBitsToFloat((w.get(LE_SHORT, off + 2L * i) & 0xffff) << 16) * x[xo + i];
+                yield s;
+            }
+            case Q8_0 -> dotQ8_0Scalar(w, off, x, xo, n);
+            case Q4_0 -> dotQ4_0Scalar(w, off, x, xo, n);
+            case Q4_K -> dotQ4_KScalar(w, off, x, xo, n);
+            case Q6_K -> dotQ6_KScalar(w, off, x, xo, n);
+            default -> {
+                // other types: dequantize block by block (still no full-row buffer)
+                float[] tmp = new float[t.blockSize];
+                float s = 0;
+                for (int b = 0; b < n / t.blockSize; b++) {
+                    dequantize(t, w, off + (long) b * t.typeSize, tmp, 0, t.blockSize);
+                    for (int j = 0; j < t.blockSize; j++) s += tmp[j] * x[xo + b * t.blockSize + j];
+                }
+                yield s;
+            }
+        };
+    }
+
+    static float dotQ8_0Scalar(MemorySegment w, long off, float[] x, int xo, int n) {
+        float total = 0;
+        for (int b = 0; b < n / 32; b++) {
+            long o = off + 34L * b;
+            int xb = xo + 32 * b;
+            float s = 0;
+            for (int j = 0; j < 32; j++) s += i8(w, o + 2 + j) * x[xb + j];
+            total += half(w, o) * s;
+        }
+        return total;
+    }
+
+    static float dotQ4_0Scalar(MemorySegment w, long off, float[] x, int xo, int n) {
+        float total = 0;
+        for (int b = 0; b < n / 32; b++) {
+            long o = off + 18L * b;
+            int xb = xo + 32 * b;
+            float s = 0;
+            for (int j = 0; j < 16; j++) {
+                int q = u8(w, o + 2 + j);
+                s += ((q & 0x0F) - 8) * x[xb + j] + ((q >>> 4) - 8) * x[xb + j + 16];
+            }
+            total += half(w, o) * s;
+        }
+        return total;
+    }
+
+    // per 32-element sub-block: d·sc·Σq·x − dmin·m·Σx
+    static float dotQ4_KScalar(MemorySegment w, long off, float[] x, int xo, int n) {
+        float total = 0;
+        for (int b = 0; b < n / 256; b++) {
+            long o = off + 144L * b;
+            float d = half(w, o), min = half(w, o + 2);
+            for (int j = 0; j < 4; j++) {
+                int a = scaleMinK4(w, o + 4, 2 * j), c = scaleMinK4(w, o + 4, 2 * j + 1);
+                long q = o + 16 + 32L * j;
+                int xb = xo + 256 * b + 64 * j;
+                float sq1 = 0, sx1 = 0, sq2 = 0, sx2 = 0;
+                for (int l = 0; l < 32; l++) {
+                    int v = u8(w, q + l);
+                    float x1 = x[xb + l], x2 = x[xb + 32 + l];
+                    sq1 += (v & 0xF) * x1;
+                    sx1 += x1;
+                    sq2 += (v >>> 4) * x2;
+                    sx2 += x2;
+                }
+                total += d * (a & 0xff) * sq1 - min * (a >>> 8) * sx1 + d * (c & 0xff) * sq2 - min * (c >>> 8) * sx2;
+            }
+        }
+        return total;
+    }
+
+    // per 16-element group: d·sc·Σq·x
+    static float dotQ6_KScalar(MemorySegment w, long off, float[] x, int xo, int n) {
+        float total = 0;
+        for (int b = 0; b < n / 256; b++) {
+            long o = off + 210L * b;
+            float d = half(w, o + 208);
+            for (int h = 0; h < 2; h++) {
+                long ql = o + 64L * h, qh = o + 128 + 32L * h, sc = o + 192 + 8L * h;
+                int xb = xo + 256 * b + 128 * h;
+                for (int g = 0; g < 2; g++) {
+                    float s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+                    for (int l = 16 * g; l < 16 * g + 16; l++) {
+                        int a = u8(w, ql + l), c = u8(w, ql + l + 32), hb = u8(w, qh + l);
+                        s1 += (((a & 0xF) | ((hb & 3) << 4)) - 32) * x[xb + l];
+                        s2 += (((c & 0xF) | (((hb >>> 2) & 3) << 4)) - 32) * x[xb + l + 32];
+                        s3 += (((a >>> 4) | (((hb >>> 4) & 3) << 4)) - 32) * x[xb + l + 64];
+                        s4 += (((c >>> 4) | (((hb >>> 6) & 3) << 4)) - 32) * x[xb + l + 96];
+                    }
+                    total += d * i8(w, sc + g) * s1 + d * i8(w, sc + g + 2) * s2
+                            + d * i8(w, sc + g + 4) * s3 + d * i8(w, sc + g + 6) * s4;
+                }
+            }
+        }
+        return total;
+    }
+
+    // ---- matrix-vector and matrix-matrix ----------------------------------------------------
+
+    /** y[yo+r] = W[r]·x[xo..xo+cols) for r < rows; W: [rows, cols] of type t at byte off of w. Parallel over rows. */
+    public static void matvec(GgmlType t, MemorySegment w, long off, int rows, int cols, float[] x, int xo, float[] y, int yo) {
+        checkRow(t, cols);
+        long rb = t.rowBytes(cols);
+        Parallel.forChunks(0, rows, 16, (c, s, e) -> {
+            for (int r = s; r < e; r++) y[yo + r] = dot(t, w, off + rb * r, x, xo, cols);
+        });
+    }
+
+    /** Scalar, single-threaded twin of {@link #matvec}. */
+    public static void matvecScalar(GgmlType t, MemorySegment w, long off, int rows, int cols, float[] x, int xo, float[] y, int yo) {
+        long rb = t.rowBytes(cols);
+        for (int r = 0; r < rows; r++) y[yo + r] = dotScalar(t, w, off + rb * r, x, xo, cols);
+    }
+
+    /**
+     * y[b·rows + r] = W[r]·x[b·cols..]: Y[batch, rows] = X[batch, cols]·Wᵀ with W: [rows, cols] of type t.
+     * Parallel over rows; each weight row is decoded from memory once per batch sweep and reused for all batch rows.
+     */
+    public static void matmul(GgmlType t, MemorySegment w, long off, int rows, int cols, float[] x, int batch, float[] y) {
+        checkRow(t, cols);
+        long rb = t.rowBytes(cols);
+        Parallel.forChunks(0, rows, Math.max(1, 16 / Math.max(1, batch)), (c, s, e) -> {
+            for (int r = s; r < e; r++) {
+                for (int b = 0; b < batch; b++) y[b * rows + r] = dot(t, w, off + rb * r, x, b * cols, cols);
+            }
+        });
+    }
+}

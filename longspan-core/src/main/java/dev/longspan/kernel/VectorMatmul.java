@@ -1,0 +1,380 @@
+package dev.longspan.kernel;
+
+import dev.longspan.tensor.Parallel;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Vector API bodies of {@link Matmul}: one blocked GEMM that all three products share, differing
+ * only in how A and B are read (and packed). Only loaded when {@link Simd#ENABLED} is true.
+ *
+ * <p>Shape of the computation (BLIS-style, simplified):
+ * <pre>
+ *   tasks = (row block of C) × (column block of C, at most NC wide), handed out dynamically
+ *   per task, for each slice of k (at most KC long):
+ *     pack B[k-slice, column block] into NR-wide panels, k-major   (per-thread scratch, stays in L2)
+ *     for each MR rows of the row block:                            (A micro-panel stays in L1)
+ *       for each NR-wide panel: the MR×NR micro-kernel, C tile held in registers, FMA over k
+ * </pre>
+ * A is read in place when its rows are contiguous in k (abT, ab) and packed MR rows at a time
+ * when it is transposed (atB). Edge tiles clamp the A rows (the duplicates are computed and
+ * dropped) and zero-pad the B panel, then go through a small per-thread tile buffer.
+ * Tiny shapes take direct paths: m &lt; MR (decode matvec) and abT with n &lt; one vector.
+ */
+final class VectorMatmul {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+    /**
+     * Micro-tile: MR rows × NR columns of C, MR·NV vector accumulators: 6×4 (24 registers) where
+     * there are 32 vector registers (AVX-512), 6×2 (12 registers) on 16-register machines (AVX2).
+     * 6×4 measured best on Sapphire Rapids among 4..14 rows × 2..4 vectors.
+     */
+    static final int MR = 6, NV = L >= 16 ? 4 : 2, NR = NV * L;
+    /** Cache blocks: KC·MR floats of A stay in L1, KC·NC floats of packed B in L2. */
+    static final int KC = 256, NC = 512;
+    /** Below this many flops a product runs on the calling thread (fork/join costs more). */
+    private static final double PARALLEL_FLOPS = 4e6;
+
+    private VectorMatmul() {}
+
+    /** Per-thread scratch, allocated once per thread and reused by every call. */
+    private static final class Scratch {
+        final float[] bPack = new float[KC * NC];
+        final float[] aPack = new float[MR * KC];
+        final float[] tile = new float[MR * NR];
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    /**
+     * C[m,n] (+)= A·B with A(i,p) = a[ao + (aT ? p·m + i : i·k + p)] and
+     * B(p,j) = b[bo + (bT ? j·k + p : p·n + j)].
+     */
+    static void gemm(float[] c, int co, float[] a, int ao, boolean aT, float[] b, int bo, boolean bT,
+                     int m, int n, int k, boolean acc) {
+        if (m <= 0 || n <= 0) return;
+        if (k <= 0) {
+            if (!acc) for (int i = 0; i < m; i++) java.util.Arrays.fill(c, co + i * n, co + i * n + n, 0f);
+            return;
+        }
+        double flops = 2.0 * m * n * k;
+        int threads = flops < PARALLEL_FLOPS ? 1 : Parallel.threads();
+        if (bT && !aT && (m < MR || n < L)) {
+            dotProducts(c, co, a, ao, b, bo, m, n, k, acc, threads);
+            return;
+        }
+        if (!bT && m < MR) {
+            rowTimesMatrix(c, co, a, ao, aT, b, bo, m, n, k, acc, threads);
+            return;
+        }
+        // column blocks of at most NC (whole panels), then enough row blocks for ~4 tasks per thread
+        int colBlocks = (n + NC - 1) / NC;
+        int colStep = roundUp((n + colBlocks - 1) / colBlocks, NR);
+        colBlocks = (n + colStep - 1) / colStep;
+        int rowBlocks = 1;
+        if (threads > 1) {
+            int want = (4 * threads + colBlocks - 1) / colBlocks;
+            rowBlocks = Math.max(1, Math.min(want, m / (8 * MR)));
+        }
+        int rowStep = roundUp((m + rowBlocks - 1) / rowBlocks, MR);
+        rowBlocks = (m + rowStep - 1) / rowStep;
+        int tasks = rowBlocks * colBlocks, cbs = colBlocks;
+        if (threads == 1 || tasks == 1) {
+            for (int t = 0; t < tasks; t++) {
+                int rb = t / cbs, cb = t % cbs;
+                block(c, co, a, ao, aT, b, bo, bT, m, n, k, acc,
+                        rb * rowStep, Math.min(m, rb * rowStep + rowStep), cb * colStep, Math.min(n, cb * colStep + colStep));
+            }
+        } else {
+            Parallel.forEachTask(tasks, t -> {
+                int rb = t / cbs, cb = t % cbs;
+                block(c, co, a, ao, aT, b, bo, bT, m, n, k, acc,
+                        rb * rowStep, Math.min(m, rb * rowStep + rowStep), cb * colStep, Math.min(n, cb * colStep + colStep));
+            });
+        }
+    }
+
+    private static int roundUp(int x, int q) { return (x + q - 1) / q * q; }
+
+    // one task: rows [i0, i1) × columns [j0, j1) of C, all of k
+    private static void block(float[] c, int co, float[] a, int ao, boolean aT, float[] b, int bo, boolean bT,
+                              int m, int n, int k, boolean acc, int i0, int i1, int j0, int j1) {
+        Scratch s = SCRATCH.get();
+        float[] bp = s.bPack, ap = s.aPack, tile = s.tile;
+        for (int pc = 0; pc < k; pc += KC) {
+            int kc = Math.min(KC, k - pc);
+            packB(bp, b, bo, bT, n, k, pc, kc, j0, j1);
+            boolean add = acc || pc > 0;
+            for (int i = i0; i < i1; i += MR) {
+                int rows = Math.min(MR, i1 - i);
+                float[] as = a;
+                int aOff = ao + i * k + pc, lda = k;
+                if (aT || rows < MR) {
+                    // transposed A, or the last rows: copy MR rows (the last one repeated) to scratch
+                    packA(ap, a, ao, aT, m, k, pc, kc, i, rows);
+                    as = ap;
+                    aOff = 0;
+                    lda = kc;
+                }
+                for (int j = j0; j < j1; j += NR) {
+                    int cols = Math.min(NR, j1 - j), bOff = (j - j0) * kc;
+                    if (rows == MR && cols == NR) {
+                        kernel(kc, as, aOff, lda, bp, bOff, c, co + i * n + j, n, add);
+                    } else {
+                        kernel(kc, as, aOff, lda, bp, bOff, tile, 0, NR, false);
+                        for (int r = 0; r < rows; r++) {
+                            int ci = co + (i + r) * n + j;
+                            for (int q = 0; q < cols; q++) c[ci + q] = add ? c[ci + q] + tile[r * NR + q] : tile[r * NR + q];
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // bp[panel][p][jj] = B(pc + p, j0 + panel·NR + jj), zero past j1; panel stride kc·NR
+    private static void packB(float[] bp, float[] b, int bo, boolean bT, int n, int k, int pc, int kc, int j0, int j1) {
+        for (int j = j0; j < j1; j += NR) {
+            int base = (j - j0) * kc, cols = Math.min(NR, j1 - j);
+            if (bT) {
+                // B is [N, K]: each column of the panel is a contiguous run of a row of B
+                for (int q = 0; q < cols; q++) {
+                    int src = bo + (j + q) * k + pc;
+                    for (int p = 0; p < kc; p++) bp[base + p * NR + q] = b[src + p];
+                }
+                if (cols < NR) for (int p = 0; p < kc; p++) java.util.Arrays.fill(bp, base + p * NR + cols, base + p * NR + NR, 0f);
+            } else {
+                // B is [K, N]: each k-row of the panel is a contiguous run of a row of B
+                int src = bo + pc * n + j;
+                if (cols == NR) {
+                    for (int p = 0; p < kc; p++, src += n)
+                        for (int v = 0; v < NR; v += L) FloatVector.fromArray(S, b, src + v).intoArray(bp, base + p * NR + v);
+                } else {
+                    for (int p = 0; p < kc; p++, src += n) {
+                        System.arraycopy(b, src, bp, base + p * NR, cols);
+                        java.util.Arrays.fill(bp, base + p * NR + cols, base + p * NR + NR, 0f);
+                    }
+                }
+            }
+        }
+    }
+
+    // ap[r][p] = A(i + min(r, rows-1), pc + p), row stride kc (rows past the edge repeat the last
+    // one; their results are dropped)
+    private static void packA(float[] ap, float[] a, int ao, boolean aT, int m, int k, int pc, int kc, int i, int rows) {
+        if (aT) {
+            // A is [K, M]: the MR values of one p are contiguous
+            for (int p = 0; p < kc; p++) {
+                int src = ao + (pc + p) * m + i;
+                for (int r = 0; r < MR; r++) ap[r * kc + p] = a[src + Math.min(r, rows - 1)];
+            }
+        } else {
+            for (int r = 0; r < MR; r++) System.arraycopy(a, ao + (i + Math.min(r, rows - 1)) * k + pc, ap, r * kc, kc);
+        }
+    }
+
+    /**
+     * The micro-kernel: C[0..MR, 0..NR) (+)= Σ_p A(r, p) · Bpanel[p, 0..NR), the MR·NR/L vector
+     * accumulators held in registers. A row r is a[ao + r·lda + p]; the B panel is k-major, stride NR.
+     */
+    private static void kernel(int kc, float[] a, int ao, int lda, float[] bp, int bo, float[] c, int co, int ldc, boolean add) {
+        if (NV == 4) kernel6x4(kc, a, ao, lda, bp, bo, c, co, ldc, add);
+        else kernel6x2(kc, a, ao, lda, bp, bo, c, co, ldc, add);
+    }
+
+    private static void kernel6x4(int kc, float[] a, int ao, int lda, float[] bp, int bo, float[] c, int co, int ldc, boolean add) {
+        int a0 = ao, a1 = ao + 1 * lda, a2 = ao + 2 * lda, a3 = ao + 3 * lda, a4 = ao + 4 * lda, a5 = ao + 5 * lda;
+        FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S), c0_2 = FloatVector.zero(S), c0_3 = FloatVector.zero(S);
+        FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S), c1_2 = FloatVector.zero(S), c1_3 = FloatVector.zero(S);
+        FloatVector c2_0 = FloatVector.zero(S), c2_1 = FloatVector.zero(S), c2_2 = FloatVector.zero(S), c2_3 = FloatVector.zero(S);
+        FloatVector c3_0 = FloatVector.zero(S), c3_1 = FloatVector.zero(S), c3_2 = FloatVector.zero(S), c3_3 = FloatVector.zero(S);
+        FloatVector c4_0 = FloatVector.zero(S), c4_1 = FloatVector.zero(S), c4_2 = FloatVector.zero(S), c4_3 = FloatVector.zero(S);
+        FloatVector c5_0 = FloatVector.zero(S), c5_1 = FloatVector.zero(S), c5_2 = FloatVector.zero(S), c5_3 = FloatVector.zero(S);
+        for (int p = 0; p < kc; p++) {
+            int bi = bo + p * NR;
+            FloatVector b0 = FloatVector.fromArray(S, bp, bi);
+            FloatVector b1 = FloatVector.fromArray(S, bp, bi + L);
+            FloatVector b2 = FloatVector.fromArray(S, bp, bi + 2 * L);
+            FloatVector b3 = FloatVector.fromArray(S, bp, bi + 3 * L);
+            FloatVector x = FloatVector.broadcast(S, a[a0 + p]);
+            c0_0 = x.fma(b0, c0_0); c0_1 = x.fma(b1, c0_1); c0_2 = x.fma(b2, c0_2); c0_3 = x.fma(b3, c0_3);
+            x = FloatVector.broadcast(S, a[a1 + p]);
+            c1_0 = x.fma(b0, c1_0); c1_1 = x.fma(b1, c1_1); c1_2 = x.fma(b2, c1_2); c1_3 = x.fma(b3, c1_3);
+            x = FloatVector.broadcast(S, a[a2 + p]);
+            c2_0 = x.fma(b0, c2_0); c2_1 = x.fma(b1, c2_1); c2_2 = x.fma(b2, c2_2); c2_3 = x.fma(b3, c2_3);
+            x = FloatVector.broadcast(S, a[a3 + p]);
+            c3_0 = x.fma(b0, c3_0); c3_1 = x.fma(b1, c3_1); c3_2 = x.fma(b2, c3_2); c3_3 = x.fma(b3, c3_3);
+            x = FloatVector.broadcast(S, a[a4 + p]);
+            c4_0 = x.fma(b0, c4_0); c4_1 = x.fma(b1, c4_1); c4_2 = x.fma(b2, c4_2); c4_3 = x.fma(b3, c4_3);
+            x = FloatVector.broadcast(S, a[a5 + p]);
+            c5_0 = x.fma(b0, c5_0); c5_1 = x.fma(b1, c5_1); c5_2 = x.fma(b2, c5_2); c5_3 = x.fma(b3, c5_3);
+        }
+        // stores written out here, not in a helper: a call the JIT declines to inline would box
+        // the accumulators (the kernel is close to C2's inlining node budget)
+        if (add) {
+            c0_0 = c0_0.add(FloatVector.fromArray(S, c, co + 0 * ldc)); c0_1 = c0_1.add(FloatVector.fromArray(S, c, co + 0 * ldc + L)); c0_2 = c0_2.add(FloatVector.fromArray(S, c, co + 0 * ldc + 2 * L)); c0_3 = c0_3.add(FloatVector.fromArray(S, c, co + 0 * ldc + 3 * L));
+            c1_0 = c1_0.add(FloatVector.fromArray(S, c, co + 1 * ldc)); c1_1 = c1_1.add(FloatVector.fromArray(S, c, co + 1 * ldc + L)); c1_2 = c1_2.add(FloatVector.fromArray(S, c, co + 1 * ldc + 2 * L)); c1_3 = c1_3.add(FloatVector.fromArray(S, c, co + 1 * ldc + 3 * L));
+            c2_0 = c2_0.add(FloatVector.fromArray(S, c, co + 2 * ldc)); c2_1 = c2_1.add(FloatVector.fromArray(S, c, co + 2 * ldc + L)); c2_2 = c2_2.add(FloatVector.fromArray(S, c, co + 2 * ldc + 2 * L)); c2_3 = c2_3.add(FloatVector.fromArray(S, c, co + 2 * ldc + 3 * L));
+            c3_0 = c3_0.add(FloatVector.fromArray(S, c, co + 3 * ldc)); c3_1 = c3_1.add(FloatVector.fromArray(S, c, co + 3 * ldc + L)); c3_2 = c3_2.add(FloatVector.fromArray(S, c, co + 3 * ldc + 2 * L)); c3_3 = c3_3.add(FloatVector.fromArray(S, c, co + 3 * ldc + 3 * L));
+            c4_0 = c4_0.add(FloatVector.fromArray(S, c, co + 4 * ldc)); c4_1 = c4_1.add(FloatVector.fromArray(S, c, co + 4 * ldc + L)); c4_2 = c4_2.add(FloatVector.fromArray(S, c, co + 4 * ldc + 2 * L)); c4_3 = c4_3.add(FloatVector.fromArray(S, c, co + 4 * ldc + 3 * L));
+            c5_0 = c5_0.add(FloatVector.fromArray(S, c, co + 5 * ldc)); c5_1 = c5_1.add(FloatVector.fromArray(S, c, co + 5 * ldc + L)); c5_2 = c5_2.add(FloatVector.fromArray(S, c, co + 5 * ldc + 2 * L)); c5_3 = c5_3.add(FloatVector.fromArray(S, c, co + 5 * ldc + 3 * L));
+        }
+        c0_0.intoArray(c, co + 0 * ldc); c0_1.intoArray(c, co + 0 * ldc + L); c0_2.intoArray(c, co + 0 * ldc + 2 * L); c0_3.intoArray(c, co + 0 * ldc + 3 * L);
+        c1_0.intoArray(c, co + 1 * ldc); c1_1.intoArray(c, co + 1 * ldc + L); c1_2.intoArray(c, co + 1 * ldc + 2 * L); c1_3.intoArray(c, co + 1 * ldc + 3 * L);
+        c2_0.intoArray(c, co + 2 * ldc); c2_1.intoArray(c, co + 2 * ldc + L); c2_2.intoArray(c, co + 2 * ldc + 2 * L); c2_3.intoArray(c, co + 2 * ldc + 3 * L);
+        c3_0.intoArray(c, co + 3 * ldc); c3_1.intoArray(c, co + 3 * ldc + L); c3_2.intoArray(c, co + 3 * ldc + 2 * L); c3_3.intoArray(c, co + 3 * ldc + 3 * L);
+        c4_0.intoArray(c, co + 4 * ldc); c4_1.intoArray(c, co + 4 * ldc + L); c4_2.intoArray(c, co + 4 * ldc + 2 * L); c4_3.intoArray(c, co + 4 * ldc + 3 * L);
+        c5_0.intoArray(c, co + 5 * ldc); c5_1.intoArray(c, co + 5 * ldc + L); c5_2.intoArray(c, co + 5 * ldc + 2 * L); c5_3.intoArray(c, co + 5 * ldc + 3 * L);
+    }
+
+    private static void kernel6x2(int kc, float[] a, int ao, int lda, float[] bp, int bo, float[] c, int co, int ldc, boolean add) {
+        int a0 = ao, a1 = ao + 1 * lda, a2 = ao + 2 * lda, a3 = ao + 3 * lda, a4 = ao + 4 * lda, a5 = ao + 5 * lda;
+        FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S);
+        FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S);
+        FloatVector c2_0 = FloatVector.zero(S), c2_1 = FloatVector.zero(S);
+        FloatVector c3_0 = FloatVector.zero(S), c3_1 = FloatVector.zero(S);
+        FloatVector c4_0 = FloatVector.zero(S), c4_1 = FloatVector.zero(S);
+        FloatVector c5_0 = FloatVector.zero(S), c5_1 = FloatVector.zero(S);
+        for (int p = 0; p < kc; p++) {
+            int bi = bo + p * NR;
+            FloatVector b0 = FloatVector.fromArray(S, bp, bi);
+            FloatVector b1 = FloatVector.fromArray(S, bp, bi + L);
+            FloatVector x = FloatVector.broadcast(S, a[a0 + p]);
+            c0_0 = x.fma(b0, c0_0); c0_1 = x.fma(b1, c0_1);
+            x = FloatVector.broadcast(S, a[a1 + p]);
+            c1_0 = x.fma(b0, c1_0); c1_1 = x.fma(b1, c1_1);
+            x = FloatVector.broadcast(S, a[a2 + p]);
+            c2_0 = x.fma(b0, c2_0); c2_1 = x.fma(b1, c2_1);
+            x = FloatVector.broadcast(S, a[a3 + p]);
+            c3_0 = x.fma(b0, c3_0); c3_1 = x.fma(b1, c3_1);
+            x = FloatVector.broadcast(S, a[a4 + p]);
+            c4_0 = x.fma(b0, c4_0); c4_1 = x.fma(b1, c4_1);
+            x = FloatVector.broadcast(S, a[a5 + p]);
+            c5_0 = x.fma(b0, c5_0); c5_1 = x.fma(b1, c5_1);
+        }
+        if (add) {
+            c0_0 = c0_0.add(FloatVector.fromArray(S, c, co + 0 * ldc)); c0_1 = c0_1.add(FloatVector.fromArray(S, c, co + 0 * ldc + L));
+            c1_0 = c1_0.add(FloatVector.fromArray(S, c, co + 1 * ldc)); c1_1 = c1_1.add(FloatVector.fromArray(S, c, co + 1 * ldc + L));
+            c2_0 = c2_0.add(FloatVector.fromArray(S, c, co + 2 * ldc)); c2_1 = c2_1.add(FloatVector.fromArray(S, c, co + 2 * ldc + L));
+            c3_0 = c3_0.add(FloatVector.fromArray(S, c, co + 3 * ldc)); c3_1 = c3_1.add(FloatVector.fromArray(S, c, co + 3 * ldc + L));
+            c4_0 = c4_0.add(FloatVector.fromArray(S, c, co + 4 * ldc)); c4_1 = c4_1.add(FloatVector.fromArray(S, c, co + 4 * ldc + L));
+            c5_0 = c5_0.add(FloatVector.fromArray(S, c, co + 5 * ldc)); c5_1 = c5_1.add(FloatVector.fromArray(S, c, co + 5 * ldc + L));
+        }
+        c0_0.intoArray(c, co + 0 * ldc); c0_1.intoArray(c, co + 0 * ldc + L);
+        c1_0.intoArray(c, co + 1 * ldc); c1_1.intoArray(c, co + 1 * ldc + L);
+        c2_0.intoArray(c, co + 2 * ldc); c2_1.intoArray(c, co + 2 * ldc + L);
+        c3_0.intoArray(c, co + 3 * ldc); c3_1.intoArray(c, co + 3 * ldc + L);
+        c4_0.intoArray(c, co + 4 * ldc); c4_1.intoArray(c, co + 4 * ldc + L);
+        c5_0.intoArray(c, co + 5 * ldc); c5_1.intoArray(c, co + 5 * ldc + L);
+    }
+
+    private static void store(float[] c, int o, boolean add, FloatVector v0, FloatVector v1) {
+        if (add) {
+            v0 = v0.add(FloatVector.fromArray(S, c, o));
+            v1 = v1.add(FloatVector.fromArray(S, c, o + L));
+        }
+        v0.intoArray(c, o);
+        v1.intoArray(c, o + L);
+    }
+
+    // ---- direct paths for tiny shapes --------------------------------------------------------
+
+    /**
+     * abT as dot products, for few rows (decode: m = 1) or few columns: C[i,j] = A_i · B_j, four
+     * rows of B at a time so each A load feeds four FMAs. Split over columns (or rows when n is tiny).
+     */
+    private static void dotProducts(float[] c, int co, float[] a, int ao, float[] b, int bo,
+                                    int m, int n, int k, boolean acc, int threads) {
+        if (threads > 1 && n >= 8 * threads) {
+            Parallel.forChunks(0, (n + 3) / 4, 1, (chunk, q0, q1) ->
+                    dotColumns(c, co, a, ao, b, bo, 0, m, 4 * q0, Math.min(n, 4 * q1), n, k, acc));
+        } else if (threads > 1) {
+            Parallel.forChunks(0, m, 1, (chunk, r0, r1) -> dotColumns(c, co, a, ao, b, bo, r0, r1, 0, n, n, k, acc));
+        } else {
+            dotColumns(c, co, a, ao, b, bo, 0, m, 0, n, n, k, acc);
+        }
+    }
+
+    private static void dotColumns(float[] c, int co, float[] a, int ao, float[] b, int bo,
+                                   int i0, int i1, int j0, int j1, int n, int k, boolean acc) {
+        int j = j0;
+        for (; j + 4 <= j1; j += 4) {
+            int b0 = bo + j * k, b1 = b0 + k, b2 = b1 + k, b3 = b2 + k;
+            for (int i = i0; i < i1; i++) {
+                int ai = ao + i * k;
+                FloatVector s0 = FloatVector.zero(S), s1 = FloatVector.zero(S), s2 = FloatVector.zero(S), s3 = FloatVector.zero(S);
+                int p = 0;
+                for (int bound = k - L; p <= bound; p += L) {
+                    FloatVector x = FloatVector.fromArray(S, a, ai + p);
+                    s0 = x.fma(FloatVector.fromArray(S, b, b0 + p), s0);
+                    s1 = x.fma(FloatVector.fromArray(S, b, b1 + p), s1);
+                    s2 = x.fma(FloatVector.fromArray(S, b, b2 + p), s2);
+                    s3 = x.fma(FloatVector.fromArray(S, b, b3 + p), s3);
+                }
+                float d0 = s0.reduceLanes(VectorOperators.ADD), d1 = s1.reduceLanes(VectorOperators.ADD);
+                float d2 = s2.reduceLanes(VectorOperators.ADD), d3 = s3.reduceLanes(VectorOperators.ADD);
+                for (; p < k; p++) {
+                    float x = a[ai + p];
+                    d0 += x * b[b0 + p]; d1 += x * b[b1 + p]; d2 += x * b[b2 + p]; d3 += x * b[b3 + p];
+                }
+                int ci = co + i * n + j;
+                if (acc) { c[ci] += d0; c[ci + 1] += d1; c[ci + 2] += d2; c[ci + 3] += d3; }
+                else { c[ci] = d0; c[ci + 1] = d1; c[ci + 2] = d2; c[ci + 3] = d3; }
+            }
+        }
+        for (; j < j1; j++)
+            for (int i = i0; i < i1; i++) {
+                float d = VectorKernels.dot(a, ao + i * k, b, bo + j * k, k);
+                int ci = co + i * n + j;
+                c[ci] = acc ? c[ci] + d : d;
+            }
+    }
+
+    /**
+     * ab / atB for few rows of C (decode: m = 1): each row of C is Σ_p A(i,p) · B[p, :], kept in
+     * four vector accumulators per 4·L columns while B streams past once. Split over columns.
+     */
+    private static void rowTimesMatrix(float[] c, int co, float[] a, int ao, boolean aT, float[] b, int bo,
+                                       int m, int n, int k, boolean acc, int threads) {
+        int w = 4 * L;
+        if (threads > 1 && n >= 2 * w) {
+            Parallel.forChunks(0, (n + w - 1) / w, 1, (chunk, q0, q1) ->
+                    rowTimesColumns(c, co, a, ao, aT, b, bo, m, n, k, acc, q0 * w, Math.min(n, q1 * w)));
+        } else {
+            rowTimesColumns(c, co, a, ao, aT, b, bo, m, n, k, acc, 0, n);
+        }
+    }
+
+    private static void rowTimesColumns(float[] c, int co, float[] a, int ao, boolean aT, float[] b, int bo,
+                                        int m, int n, int k, boolean acc, int j0, int j1) {
+        int as = aT ? 1 : k, ps = aT ? m : 1; // A(i,p) = a[ao + i·as + p·ps]
+        for (int i = 0; i < m; i++) {
+            int ci = co + i * n, ai = ao + i * as;
+            int j = j0;
+            for (; j + 4 * L <= j1; j += 4 * L) {
+                FloatVector s0 = FloatVector.zero(S), s1 = FloatVector.zero(S), s2 = FloatVector.zero(S), s3 = FloatVector.zero(S);
+                for (int p = 0, bi = bo + j; p < k; p++, bi += n) {
+                    FloatVector x = FloatVector.broadcast(S, a[ai + p * ps]);
+                    s0 = x.fma(FloatVector.fromArray(S, b, bi), s0);
+                    s1 = x.fma(FloatVector.fromArray(S, b, bi + L), s1);
+                    s2 = x.fma(FloatVector.fromArray(S, b, bi + 2 * L), s2);
+                    s3 = x.fma(FloatVector.fromArray(S, b, bi + 3 * L), s3);
+                }
+                store(c, ci + j, acc, s0, s1);
+                store(c, ci + j + 2 * L, acc, s2, s3);
+            }
+            for (; j + L <= j1; j += L) {
+                FloatVector s0 = FloatVector.zero(S);
+                for (int p = 0, bi = bo + j; p < k; p++, bi += n) s0 = FloatVector.broadcast(S, a[ai + p * ps]).fma(FloatVector.fromArray(S, b, bi), s0);
+                if (acc) s0 = s0.add(FloatVector.fromArray(S, c, ci + j));
+                s0.intoArray(c, ci + j);
+            }
+            for (; j < j1; j++) {
+                float s = 0f;
+                for (int p = 0; p < k; p++) s += a[ai + p * ps] * b[bo + p * n + j];
+                c[ci + j] = acc ? c[ci + j] + s : s;
+            }
+        }
+    }
+}

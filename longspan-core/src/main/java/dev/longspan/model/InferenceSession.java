@@ -1,0 +1,121 @@
+package dev.longspan.model;
+
+import dev.longspan.kernel.Kernels;
+import dev.longspan.kernel.Matmul;
+
+/**
+ * Incremental inference with a KV cache: feed a prompt in chunks, then one token at a time;
+ * each call returns the logits of the last position fed. Keys are cached after RoPE, per layer,
+ * in [Hkv, capacity, D] layout, so a chunk's queries attend to every cached position their
+ * layer's pattern reaches.
+ */
+public final class InferenceSession {
+    private final Transformer m;
+    private final ModelConfig c;
+    private final LayerOps[] ops;
+    private final int capacity;
+    private final float[][] kCache, vCache;   // per layer [Hkv, capacity, D]
+    private int length;                        // positions fed so far
+    private final boolean cached;              // false: some layer (select-and-merge) needs whole query regions
+    private final int[] history;               // tokens fed so far (for the recomputing path)
+
+    public InferenceSession(Transformer m, int capacity) {
+        this.m = m;
+        this.c = m.config;
+        this.capacity = capacity;
+        ops = new LayerOps[c.layers()];
+        for (int l = 0; l < c.layers(); l++) ops[l] = new LayerOps(c, l);
+        boolean all = true;
+        for (LayerOps o : ops) all &= o.cacheable();
+        cached = all;
+        kCache = cached ? new float[c.layers()][c.kvDim() * capacity] : null;
+        vCache = cached ? new float[c.layers()][c.kvDim() * capacity] : null;
+        history = cached ? null : new int[capacity];
+    }
+
+    /** True when a KV cache serves the queries; false when each feed recomputes the whole prefix. */
+    public boolean usesCache() { return cached; }
+
+    public int length() { return length; }
+
+    public int capacity() { return capacity; }
+
+    /** Feeds tokens[from..to) at the next positions; returns the logits [V] of the last one. */
+    public float[] feed(int[] tokens, int from, int to) {
+        return feed(tokens, from, to, 1);
+    }
+
+    /**
+     * Feeds tokens[from..to); returns the logits of the last {@code lastRows} positions, [lastRows, V]
+     * (for perplexity on the final tokens of a long window).
+     */
+    public float[] feed(int[] tokens, int from, int to, int lastRows) {
+        if (lastRows < 1 || lastRows > to - from) throw new IllegalArgumentException("lastRows " + lastRows + " outside 1.." + (to - from));
+        int T = to - from;
+        if (T <= 0) throw new IllegalArgumentException("nothing to feed");
+        if (length + T > capacity) {
+            throw new dev.longspan.util.LongspanException("context of " + (length + T) + " tokens exceeds the session capacity " + capacity);
+        }
+        if (!cached) return recompute(tokens, from, to, lastRows);
+        int d = c.dim(), H = c.heads(), Hkv = c.kvHeads(), D = c.headDim();
+        float[] p = m.params;
+        float[] x = new float[T * d], xn = new float[T * d], rstd = new float[T];
+        float[] q = new float[T * c.qDim()], k = new float[T * c.kvDim()], v = new float[T * c.kvDim()];
+        float[] qh = new float[T * c.qDim()], kh = new float[T * c.kvDim()], vh = new float[T * c.kvDim()];
+        float[] oh = new float[T * c.qDim()], o = new float[T * c.qDim()];
+        float[] gate = new float[T * c.ffnDim()], up = new float[T * c.ffnDim()], h = new float[T * c.ffnDim()];
+        float[] w = new float[d];
+        long[] pos = new long[T];
+        for (int t = 0; t < T; t++) pos[t] = length + t;
+        float[] lse = length == 0 ? new float[T * H] : null;
+        m.embed(x, tokens, from, T);
+        for (int l = 0; l < c.layers(); l++) {
+            System.arraycopy(p, m.attnNorm[l], w, 0, d);
+            Kernels.rmsnormForward(xn, rstd, x, w, T, d, c.normEps());
+            Matmul.abT(q, 0, xn, 0, p, m.wq[l], T, c.qDim(), d, false);
+            Matmul.abT(k, 0, xn, 0, p, m.wk[l], T, c.kvDim(), d, false);
+            Matmul.abT(v, 0, xn, 0, p, m.wv[l], T, c.kvDim(), d, false);
+            Transformer.toHeads(qh, q, T, H, D);
+            Transformer.toHeads(kh, k, T, Hkv, D);
+            Transformer.toHeads(vh, v, T, Hkv, D);
+            ops[l].rotate(qh, H, T, pos, false);
+            ops[l].rotate(kh, Hkv, T, pos, false);
+            for (int hh = 0; hh < Hkv; hh++) {
+                System.arraycopy(kh, hh * T * D, kCache[l], (hh * capacity + length) * D, T * D);
+                System.arraycopy(vh, hh * T * D, vCache[l], (hh * capacity + length) * D, T * D);
+            }
+            // an empty cache means the chunk is the whole prefix: the flash engine computes it in
+            // O(N·keys) with no N×N buffer; later chunks attend to the cache key by key
+            if (length == 0) ops[l].attentionNoRope(qh, kh, vh, T, oh, lse);
+            else ops[l].cachedAttention(qh, T, length, kCache[l], vCache[l], capacity, oh);
+            Transformer.fromHeads(o, oh, T, H, D);
+            Matmul.abT(x, 0, o, 0, p, m.wo[l], T, d, c.qDim(), true);
+            System.arraycopy(p, m.ffnNorm[l], w, 0, d);
+            Kernels.rmsnormForward(xn, rstd, x, w, T, d, c.normEps());
+            Matmul.abT(gate, 0, xn, 0, p, m.w1[l], T, c.ffnDim(), d, false);
+            Matmul.abT(up, 0, xn, 0, p, m.w3[l], T, c.ffnDim(), d, false);
+            Kernels.swigluForward(h, gate, up, T * c.ffnDim());
+            Matmul.abT(x, 0, h, 0, p, m.w2[l], T, d, c.ffnDim(), true);
+        }
+        length += T;
+        float[] last = new float[lastRows * d], lastN = new float[lastRows * d], r1 = new float[lastRows];
+        System.arraycopy(x, (T - lastRows) * d, last, 0, lastRows * d);
+        System.arraycopy(p, m.finalNorm, w, 0, d);
+        Kernels.rmsnormForward(lastN, r1, last, w, lastRows, d, c.normEps());
+        float[] logits = new float[lastRows * c.vocabSize()];
+        m.logits(logits, lastN, lastRows);
+        return logits;
+    }
+
+    // select-and-merge ranks key regions by the mean of whole query regions, so a new query can
+    // change what its group selects: run the full forward over the prefix (exact, O(N) per token)
+    private float[] recompute(int[] tokens, int from, int to, int lastRows) {
+        System.arraycopy(tokens, from, history, length, to - from);
+        length += to - from;
+        TrainingPass pass = new TrainingPass(m, length, false);
+        long[] pos = new long[length];
+        for (int t = 0; t < length; t++) pos[t] = t;
+        pass.forward(java.util.Arrays.copyOf(history, length), new int[length], pos);
+        return java.util.Arrays.copyOfRange(pass.logits, (length - lastRows) * c.vocabSize(), length * c.vocabSize());
+    }
+}

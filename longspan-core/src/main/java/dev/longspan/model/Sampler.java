@@ -1,0 +1,47 @@
+package dev.longspan.model;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/** Next-token choice: greedy at temperature 0, else temperature + nucleus (top-p) sampling, seeded. */
+public final class Sampler {
+    private final float temperature, topP;
+    private final SplittableRandom rnd;
+
+    public Sampler(float temperature, float topP, long seed) {
+        if (temperature < 0) throw new dev.longspan.util.LongspanException("--temperature must be ≥ 0, got " + temperature);
+        if (!(topP > 0 && topP <= 1)) throw new dev.longspan.util.LongspanException("--top-p must be in (0, 1], got " + topP);
+        this.temperature = temperature;
+        this.topP = topP;
+        this.rnd = new SplittableRandom(seed);
+    }
+
+    public static int argmax(float[] logits) {
+        int best = 0;
+        for (int i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+        return best;
+    }
+
+    public int next(float[] logits) {
+        if (temperature == 0f) return argmax(logits);
+        int V = logits.length;
+        float max = Float.NEGATIVE_INFINITY;
+        for (float l : logits) max = Math.max(max, l);
+        double[] p = new double[V];
+        double sum = 0;
+        for (int i = 0; i < V; i++) { p[i] = Math.exp((logits[i] - max) / temperature); sum += p[i]; }
+        Integer[] order = new Integer[V];
+        for (int i = 0; i < V; i++) order[i] = i;
+        Arrays.sort(order, (a, b) -> Double.compare(p[b], p[a]) != 0 ? Double.compare(p[b], p[a]) : Integer.compare(a, b));
+        double cum = 0;
+        int keep = 0;
+        while (keep < V) { cum += p[order[keep]] / sum; keep++; if (cum >= topP) break; }
+        double u = rnd.nextDouble() * cum;
+        double acc = 0;
+        for (int k = 0; k < keep; k++) {
+            acc += p[order[k]] / sum;
+            if (u < acc) return order[k];
+        }
+        return order[keep - 1];
+    }
+}

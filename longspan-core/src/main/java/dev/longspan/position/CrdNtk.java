@@ -1,0 +1,91 @@
+package dev.longspan.position;
+
+import dev.longspan.util.LongspanException;
+
+import java.util.SplittableRandom;
+
+/**
+ * CRD-NTK ("cyclic, randomly truncated, dynamically growing NTK"), the position augmentation of
+ * select-and-merge attention fine-tuning (ALGORITHMS.md §4.7). Every knob lives in a
+ * {@link RopeConfig} of kind crd-ntk; the rotation itself is a {@link Rope} of that config, which
+ * applies the NTK base and wraps positions modulo the period.
+ *
+ * <p><b>Training rule</b> (step t, sequence index j, length n):
+ * <pre>
+ *   P(t)   = min(offset_max, offset * 2^floor(t / grow))      // grow = 0: P(t) = offset; offset_max = 0: no cap
+ *   off    = uniform integer in [0, P(t))                      // 0 when P(t) ≤ 1
+ *            drawn from SplittableRandom(mix(seed, t, j))      // reproducible, independent of call order
+ *   pos[i] = (off + i) mod period   (period > 0)   else off + i
+ *   rotate with base' = base * factor^(d/(d-2))   (ntk=static)
+ *            or the dynamic form with L_cur = max(pos)+1, L_train = orig   (ntk=dynamic)
+ * </pre>
+ * <b>Inference rule</b> (deterministic): positions 0..N-1 (or the cache position of each token),
+ * wrapped modulo the period when period > 0, no offset, the same base' rule — that is exactly
+ * {@code new Rope(config).forward(x, 0, heads, n, 0L)}; {@link #inferencePositions} spells it out.
+ */
+public final class CrdNtk {
+    private final RopeConfig cfg;
+
+    public CrdNtk(RopeConfig cfg) {
+        if (cfg.kind() != RopeKind.CRD_NTK) throw new LongspanException("CrdNtk needs a RoPE config of kind crd-ntk, got " + cfg.kind());
+        this.cfg = cfg;
+    }
+
+    public RopeConfig config() { return cfg; }
+
+    /** The rotation that goes with these positions (NTK base, wrapping modulo the period). */
+    public Rope rope() { return new Rope(cfg); }
+
+    /** P(t): the offset range at a training step (offsets are drawn from [0, P(t))). */
+    public long offsetRange(long step) {
+        if (step < 0) throw new LongspanException("CRD-NTK step must not be negative, got " + step);
+        long p = cfg.offsetRange();
+        long cap = cfg.offsetMax() > 0 ? cfg.offsetMax() : Long.MAX_VALUE;
+        if (p == 0) return 0;
+        if (cfg.growSteps() > 0) {
+            long doublings = step / cfg.growSteps();
+            // saturate instead of overflowing: 2^62 positions is beyond any use
+            p = doublings >= Long.numberOfLeadingZeros(p) ? Long.MAX_VALUE : p << doublings;
+        }
+        return Math.min(p, cap);
+    }
+
+    /** The random offset of sequence {@code seq} at training step {@code step}. */
+    public long offset(long step, long seq) {
+        long range = offsetRange(step);
+        if (range <= 1) return 0;
+        return rng(step, seq).nextLong(range);
+    }
+
+    /** Positions of a training sequence of length n: (offset + i) mod period. */
+    public long[] trainingPositions(long step, long seq, int n) {
+        long off = offset(step, seq);
+        long[] pos = new long[n];
+        for (int i = 0; i < n; i++) pos[i] = wrap(off + i);
+        return pos;
+    }
+
+    /** Positions at inference for tokens start..start+n-1: wrapped modulo the period, no offset. */
+    public long[] inferencePositions(long start, int n) {
+        long[] pos = new long[n];
+        for (int i = 0; i < n; i++) pos[i] = wrap(start + i);
+        return pos;
+    }
+
+    private long wrap(long p) { return cfg.period() > 0 ? Math.floorMod(p, cfg.period()) : p; }
+
+    // one stream per (seed, step, seq): a SplitMix-style mix so that neighbouring steps and
+    // sequences are unrelated and the draw does not depend on how many were made before
+    private SplittableRandom rng(long step, long seq) {
+        long h = mix(cfg.seed() ^ 0x9E3779B97F4A7C15L);
+        h = mix(h ^ step);
+        h = mix(h ^ (seq * 0xC2B2AE3D27D4EB4FL));
+        return new SplittableRandom(h);
+    }
+
+    private static long mix(long z) {
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
+    }
+}

@@ -1,0 +1,89 @@
+package dev.longspan.train;
+
+import java.nio.charset.StandardCharsets;
+import java.util.SplittableRandom;
+
+/**
+ * The standard passkey-retrieval prompt (LongLoRA / Landmark-attention format):
+ * <pre>
+ * There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. I will quiz you about the important information there.
+ * [filler] The pass key is K. Remember it. K is the pass key. [filler]
+ * What is the pass key? The pass key is
+ * </pre>
+ * Built in bytes (Longspan's byte tokenizer: one token per byte) to an exact length, with the
+ * needle at a requested depth (0 = right after the task line, 1 = right before the question).
+ */
+public final class PasskeyTask {
+    public static final String TASK = "There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. I will quiz you about the important information there.";
+    public static final String FILLER = " The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again.";
+    public static final String QUESTION = " What is the pass key? The pass key is";
+
+    /** Where filler text comes from. */
+    @FunctionalInterface
+    public interface Filler {
+        void fill(byte[] dst, int from, int n);
+
+        /** The repeated standard filler sentence. */
+        static Filler standard() {
+            byte[] f = FILLER.getBytes(StandardCharsets.US_ASCII);
+            return (dst, from, n) -> {
+                for (int i = 0; i < n; i++) dst[from + i] = f[i % f.length];
+            };
+        }
+    }
+
+    /** A built prompt: bytes of the prompt, the answer bytes, and where the needle sits. */
+    public record Prompt(byte[] prompt, byte[] answer, int needleAt) {}
+
+    public static String needle(String key) {
+        return " The pass key is " + key + ". Remember it. " + key + " is the pass key.";
+    }
+
+    /**
+     * Builds a prompt of exactly {@code length} bytes (the answer excluded), the needle at
+     * {@code depth} of the filler. Length must leave room for task, needle and question.
+     */
+    public static Prompt build(String key, int length, double depth, Filler filler) {
+        byte[] task = TASK.getBytes(StandardCharsets.US_ASCII);
+        byte[] nd = needle(key).getBytes(StandardCharsets.US_ASCII);
+        byte[] q = QUESTION.getBytes(StandardCharsets.US_ASCII);
+        int fillerLen = length - task.length - nd.length - q.length;
+        if (fillerLen < 0) {
+            throw new dev.longspan.util.LongspanException("passkey prompt length " + length + " is too short (minimum " + minimumLength(key) + ")");
+        }
+        int before = (int) Math.round(Math.max(0, Math.min(1, depth)) * fillerLen);
+        byte[] p = new byte[length];
+        int o = 0;
+        System.arraycopy(task, 0, p, o, task.length); o += task.length;
+        filler.fill(p, o, before); o += before;
+        int needleAt = o;
+        System.arraycopy(nd, 0, p, o, nd.length); o += nd.length;
+        filler.fill(p, o, fillerLen - before); o += fillerLen - before;
+        System.arraycopy(q, 0, p, o, q.length);
+        return new Prompt(p, (" " + key).getBytes(StandardCharsets.US_ASCII), needleAt);
+    }
+
+    public static int minimumLength(String key) {
+        return TASK.length() + needle(key).length() + QUESTION.length();
+    }
+
+    /** A random pass key of 5 digits (the usual evaluation range 1..50000 widened to 5 digits). */
+    public static String randomKey(SplittableRandom rnd) {
+        return Integer.toString(10000 + rnd.nextInt(90000));
+    }
+
+    /**
+     * A training sample of exactly n+1 tokens: the prompt followed by the answer; targets count
+     * only the answer bytes (and the final '.'), so the model learns retrieval, not filler.
+     */
+    public static void trainingSample(SplittableRandom rnd, int n, Filler filler, int[] tokens, int[] targets) {
+        String key = randomKey(rnd);
+        byte[] ans = (" " + key + ".").getBytes(StandardCharsets.US_ASCII);
+        int promptLen = n + 1 - ans.length;
+        Prompt p = build(key, promptLen, rnd.nextDouble(), filler);
+        for (int i = 0; i < promptLen; i++) tokens[i] = p.prompt()[i] & 0xff;
+        for (int i = 0; i < ans.length; i++) tokens[promptLen + i] = ans[i] & 0xff;
+        // targets[t] predicts tokens[t+1]
+        for (int t = 0; t < n; t++) targets[t] = t + 1 >= promptLen ? tokens[t + 1] : -1;
+    }
+}

@@ -1,0 +1,123 @@
+package dev.longspan.train;
+
+import dev.longspan.model.ModelConfig;
+import dev.longspan.util.LongspanException;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A training run: the model and the optimisation, from the JSON given to {@code longspan train}:
+ * <pre>{"model": {...ModelConfig...}, "train": {"seq_len": 512, "batch": 4, "steps": 1000, ...}}</pre>
+ * {@code curriculum} is a list of [step, seq_len] pairs: from that step on, sequences have that
+ * length (seq_len is the longest, the buffers are sized for it). {@code synthetic} mixes passkey
+ * and key–value samples at the given rates.
+ */
+public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, double lr, double minLr, int warmup,
+                          double weightDecay, double beta1, double beta2, double eps, double clip,
+                          int evalEvery, int evalWindows, int checkpointEvery, long seed, double heldOut,
+                          boolean recompute, List<int[]> curriculum, double passkeyRate, double kvRate,
+                          boolean realFiller, String positions) {
+
+    private static final Set<String> TRAIN_KEYS = Set.of("seq_len", "batch", "steps", "lr", "min_lr", "warmup",
+            "weight_decay", "beta1", "beta2", "eps", "clip", "eval_every", "eval_windows", "checkpoint_every", "seed",
+            "held_out", "recompute", "curriculum", "synthetic", "positions");
+
+    /** Sequence length at a step (the curriculum, else seq_len). */
+    public int seqLenAt(long step) {
+        int n = seqLen;
+        for (int[] c : curriculum) if (step >= c[0]) n = c[1];
+        return n;
+    }
+
+    public static TrainConfig fromJson(Map<String, Object> root, String src) {
+        if (!(root.get("model") instanceof Map<?, ?> mm)) throw new LongspanException(src + ": missing object 'model'");
+        if (!(root.get("train") instanceof Map<?, ?> tm)) throw new LongspanException(src + ": missing object 'train'");
+        for (String k : root.keySet()) {
+            if (!k.equals("model") && !k.equals("train") && !k.startsWith("_")) throw new LongspanException(src + ": unknown top-level field '" + k + "' (model, train)");
+        }
+        @SuppressWarnings("unchecked") Map<String, Object> t = (Map<String, Object>) tm;
+        @SuppressWarnings("unchecked") ModelConfig model = ModelConfig.fromJson((Map<String, Object>) mm, src + ": model");
+        for (String k : t.keySet()) {
+            if (!TRAIN_KEYS.contains(k) && !k.startsWith("_")) {
+                throw new LongspanException(src + ": unknown field 'train." + k + "' (known: " + String.join(", ", new java.util.TreeSet<>(TRAIN_KEYS)) + ")");
+            }
+        }
+        String f = src + ": train.";
+        int seqLen = i(t, "seq_len", 256, f);
+        List<int[]> cur = new ArrayList<>();
+        if (t.get("curriculum") instanceof List<?> cl) {
+            for (Object o : cl) {
+                if (!(o instanceof List<?> pair) || pair.size() != 2 || !(pair.get(0) instanceof Long s) || !(pair.get(1) instanceof Long n)) {
+                    throw new LongspanException(f + "curriculum: expected [[step, seq_len], ...], got " + o);
+                }
+                if (n < 2 || n > seqLen) throw new LongspanException(f + "curriculum: seq_len " + n + " must be between 2 and seq_len " + seqLen);
+                cur.add(new int[]{(int) (long) s, (int) (long) n});
+            }
+        } else if (t.containsKey("curriculum")) {
+            throw new LongspanException(f + "curriculum: expected a list of [step, seq_len]");
+        }
+        double pk = 0, kv = 0;
+        boolean realFiller = false;
+        if (t.get("synthetic") instanceof Map<?, ?> sm) {
+            pk = sm.get("passkey") instanceof Number n ? n.doubleValue() : 0;
+            kv = sm.get("kv") instanceof Number n ? n.doubleValue() : 0;
+            realFiller = sm.get("real_filler") instanceof Boolean b && b;
+            if (pk < 0 || kv < 0 || pk + kv > 1) throw new LongspanException(f + "synthetic: passkey and kv rates must be ≥ 0 and sum to ≤ 1");
+        }
+        TrainConfig c = new TrainConfig(model, seqLen, i(t, "batch", 1, f), i(t, "steps", 100, f),
+                d(t, "lr", 1e-3, f), d(t, "min_lr", 1e-4, f), i(t, "warmup", 10, f),
+                d(t, "weight_decay", 0.1, f), d(t, "beta1", 0.9, f), d(t, "beta2", 0.95, f), d(t, "eps", 1e-8, f),
+                d(t, "clip", 1.0, f), i(t, "eval_every", 50, f), i(t, "eval_windows", 8, f), i(t, "checkpoint_every", 50, f),
+                (long) d(t, "seed", 1, f), d(t, "held_out", 0.05, f), t.get("recompute") instanceof Boolean b && b,
+                cur, pk, kv, realFiller, t.get("positions") instanceof String p ? p : "sequential");
+        if (c.seqLen < 2) throw new LongspanException(f + "seq_len must be at least 2");
+        if (c.batch < 1) throw new LongspanException(f + "batch must be at least 1");
+        if (c.steps < 1) throw new LongspanException(f + "steps must be at least 1");
+        if (!(c.lr > 0)) throw new LongspanException(f + "lr must be positive");
+        return c;
+    }
+
+    public TrainConfig withSteps(int s) {
+        return new TrainConfig(model, seqLen, batch, s, lr, minLr, warmup, weightDecay, beta1, beta2, eps, clip, evalEvery,
+                evalWindows, checkpointEvery, seed, heldOut, recompute, curriculum, passkeyRate, kvRate, realFiller, positions);
+    }
+
+    private static int i(Map<String, Object> t, String k, int dflt, String f) {
+        Object v = t.get(k);
+        if (v == null) return dflt;
+        if (v instanceof Long l && l == (int) (long) l) return (int) (long) l;
+        throw new LongspanException(f + k + " must be an integer, got " + v);
+    }
+
+    private static double d(Map<String, Object> t, String k, double dflt, String f) {
+        Object v = t.get(k);
+        if (v == null) return dflt;
+        if (v instanceof Number n) return n.doubleValue();
+        throw new LongspanException(f + k + " must be a number, got " + v);
+    }
+
+    public Map<String, Object> toJson() {
+        Map<String, Object> t = new LinkedHashMap<>();
+        t.put("seq_len", (long) seqLen); t.put("batch", (long) batch); t.put("steps", (long) steps);
+        t.put("lr", lr); t.put("min_lr", minLr); t.put("warmup", (long) warmup); t.put("weight_decay", weightDecay);
+        t.put("beta1", beta1); t.put("beta2", beta2); t.put("eps", eps); t.put("clip", clip);
+        t.put("eval_every", (long) evalEvery); t.put("eval_windows", (long) evalWindows);
+        t.put("checkpoint_every", (long) checkpointEvery); t.put("seed", seed); t.put("held_out", heldOut);
+        t.put("recompute", recompute);
+        List<Object> cl = new ArrayList<>();
+        for (int[] c : curriculum) cl.add(List.of((long) c[0], (long) c[1]));
+        t.put("curriculum", cl);
+        Map<String, Object> syn = new LinkedHashMap<>();
+        syn.put("passkey", passkeyRate); syn.put("kv", kvRate); syn.put("real_filler", realFiller);
+        t.put("synthetic", syn);
+        t.put("positions", positions);
+        Map<String, Object> root = new LinkedHashMap<>();
+        root.put("model", model.toJson());
+        root.put("train", t);
+        return root;
+    }
+}

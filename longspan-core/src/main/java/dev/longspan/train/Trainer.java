@@ -1,0 +1,264 @@
+package dev.longspan.train;
+
+import dev.longspan.io.AtomicFiles;
+import dev.longspan.io.Json;
+import dev.longspan.model.Transformer;
+import dev.longspan.model.TrainingPass;
+import dev.longspan.position.CrdNtk;
+import dev.longspan.position.RopeConfig;
+import dev.longspan.position.RopeKind;
+import dev.longspan.util.Log;
+import dev.longspan.util.LongspanException;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * The training loop. Deterministic: every sample is a pure function of (seed, step, micro-batch),
+ * the optimiser state lives in the checkpoint, and every kernel gives the same bits for the same
+ * thread count — so a run stopped at any point and resumed from its last checkpoint continues on
+ * exactly the same loss curve.
+ */
+public final class Trainer {
+
+    /** One optimiser step's numbers. */
+    public record StepReport(long step, int totalSteps, double loss, double lr, double gradNorm, int seqLen,
+                             long tokens, double seconds) {}
+
+    /** Progress callbacks (the CLI draws the bar). */
+    public interface Listener {
+        default void onStart(long fromStep, int totalSteps) {}
+        default void onStep(StepReport r) {}
+        default void onEval(long step, double loss) {}
+        default void onCheckpoint(long step) {}
+    }
+
+    private final TrainConfig tc;
+    private final TextCorpus corpus;
+    private final Path out;
+    private final Listener listener;
+    private final Transformer model;
+    private final AdamW opt;
+    private final LrSchedule schedule;
+    private final Map<Integer, TrainingPass> passes = new HashMap<>();
+    private final boolean[] decayMask;
+    private final CrdNtk crd;
+    private long step;              // steps completed
+
+    public Trainer(TrainConfig tc, TextCorpus corpus, Path out, Listener listener) {
+        this.tc = tc;
+        this.corpus = corpus;
+        this.out = out;
+        this.listener = listener;
+        this.model = new Transformer(tc.model());
+        this.opt = new AdamW(model.params.length, (float) tc.beta1(), (float) tc.beta2(), (float) tc.eps(), (float) tc.weightDecay());
+        this.schedule = new LrSchedule(tc.lr(), tc.minLr(), tc.warmup(), tc.steps());
+        this.decayMask = model.decayMask();
+        RopeConfig rc = RopeConfig.fromSpec(tc.model().rope(), tc.model().headDim());
+        this.crd = rc.kind() == RopeKind.CRD_NTK ? new CrdNtk(rc) : null;
+    }
+
+    public Transformer model() { return model; }
+    public long step() { return step; }
+
+    /** Fresh start (initialised weights) or resume from {@code out/checkpoint.safetensors}. */
+    public void start(boolean resume) {
+        if (resume) {
+            Checkpoint.State s = Checkpoint.load(out);
+            if (!s.model().equals(tc.model())) {
+                throw new LongspanException(out.resolve(Checkpoint.FILE) + ": its model config differs from --config's model (resume with the same config)");
+            }
+            System.arraycopy(s.params(), 0, model.params, 0, model.params.length);
+            System.arraycopy(s.m(), 0, opt.m, 0, opt.m.length);
+            System.arraycopy(s.v(), 0, opt.v, 0, opt.v.length);
+            step = s.step();
+            opt.step = s.step();
+            truncateMetrics(step);
+            Log.info("resuming from step " + step);
+        } else {
+            model.initialize(tc.seed());
+            step = 0;
+            try {
+                Files.createDirectories(out);
+                Files.deleteIfExists(out.resolve("metrics.jsonl"));
+            } catch (IOException e) {
+                throw new LongspanException(out + ": cannot prepare the output directory: " + e.getMessage(), e);
+            }
+        }
+    }
+
+    /** Fills one training sample for (step, micro): tokens [n+1], targets [n]. */
+    public void sample(long s, int micro, int n, int[] tokens, int[] targets) {
+        SplittableRandom rnd = new SplittableRandom(mix(tc.seed(), s, micro));
+        double u = rnd.nextDouble();
+        if (u < tc.passkeyRate()) {
+            PasskeyTask.Filler filler = tc.realFiller() && rnd.nextBoolean()
+                    ? (dst, from, len) -> corpus.filler(rnd, dst, from, len)
+                    : PasskeyTask.Filler.standard();
+            if (n + 1 < PasskeyTask.minimumLength("00000") + 8) {
+                corpus.trainWindow(rnd, tokens, n + 1);
+                for (int t = 0; t < n; t++) targets[t] = tokens[t + 1];
+                return;
+            }
+            PasskeyTask.trainingSample(rnd, n, filler, tokens, targets);
+        } else if (u < tc.passkeyRate() + tc.kvRate()) {
+            KeyValueTask.trainingSample(rnd, n, tokens, targets);
+        } else {
+            corpus.trainWindow(rnd, tokens, n + 1);
+            for (int t = 0; t < n; t++) targets[t] = tokens[t + 1];
+        }
+    }
+
+    static long mix(long seed, long step, int micro) {
+        long z = seed * 0x9E3779B97F4A7C15L + step * 0xBF58476D1CE4E5B9L + micro * 0x94D049BB133111EBL;
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
+    }
+
+    private TrainingPass pass(int n) {
+        return passes.computeIfAbsent(n, k -> new TrainingPass(model, k, tc.recompute()));
+    }
+
+    private static long[] positions(int n) {
+        long[] p = new long[n];
+        for (int i = 0; i < n; i++) p[i] = i;
+        return p;
+    }
+
+    // CRD-NTK: each training sequence gets its own random offset, from a range that grows with the step
+    private long[] trainingPositions(long s, int micro, int n) {
+        return crd == null ? positions(n) : crd.trainingPositions(s, micro, n);
+    }
+
+    /** Runs one optimiser step; returns its report. */
+    public StepReport trainStep() {
+        long t0 = System.nanoTime();
+        int n = tc.seqLenAt(step);
+        TrainingPass pass = pass(n);
+        int[] tokens = new int[n + 1], targets = new int[n];
+        double lossSum = 0;
+        for (int micro = 0; micro < tc.batch(); micro++) {
+            sample(step, micro, n, tokens, targets);
+            long[] pos = trainingPositions(step, micro, n);
+            double l = pass.forward(tokens, targets, pos);
+            int counted = Math.max(1, pass.counted);
+            lossSum += l / counted;
+            pass.backward(tokens, targets, pos, 1f / (counted * tc.batch()), micro > 0);
+        }
+        double norm = AdamW.clipGradNorm(pass.grads, tc.clip());
+        double lr = schedule.at(step);
+        opt.update(model.params, pass.grads, decayMask, (float) lr);
+        step++;
+        double loss = lossSum / tc.batch();
+        if (!Double.isFinite(loss)) throw new IllegalStateException("loss became " + loss + " at step " + step + " (lower the learning rate)");
+        return new StepReport(step, tc.steps(), loss, lr, norm, n, (long) n * tc.batch(), (System.nanoTime() - t0) / 1e9);
+    }
+
+    /** Mean loss per token on held-out text windows of the training length. */
+    public double evaluate() {
+        int n = tc.seqLen();
+        long windows = corpus.heldOutWindows(n + 1);
+        int count = (int) Math.min(tc.evalWindows(), windows);
+        if (count == 0) return Double.NaN;
+        TrainingPass pass = pass(n);
+        int[] tokens = new int[n + 1], targets = new int[n];
+        long[] pos = positions(n);
+        double sum = 0;
+        long stride = Math.max(1, windows / count);
+        for (int k = 0; k < count; k++) {
+            corpus.heldOutWindow((int) (k * stride), tokens, n + 1);
+            for (int t = 0; t < n; t++) targets[t] = tokens[t + 1];
+            sum += pass.forward(tokens, targets, pos) / n;
+        }
+        return sum / count;
+    }
+
+    /** Trains until {@code tc.steps()}, with evaluation, metrics and checkpoints on the way. */
+    public void run() {
+        listener.onStart(step, tc.steps());
+        while (step < tc.steps()) {
+            StepReport r = trainStep();
+            Map<String, Object> line = new LinkedHashMap<>();
+            line.put("step", r.step());
+            line.put("loss", r.loss());
+            line.put("lr", r.lr());
+            line.put("grad_norm", r.gradNorm());
+            line.put("seq_len", (long) r.seqLen());
+            line.put("tokens_per_s", r.tokens() / r.seconds());
+            listener.onStep(r);
+            if (tc.evalEvery() > 0 && (step % tc.evalEvery() == 0 || step == tc.steps())) {
+                double ev = evaluate();
+                if (Double.isFinite(ev)) {
+                    line.put("eval_loss", ev);
+                    listener.onEval(step, ev);
+                }
+            }
+            appendMetrics(line);
+            if ((tc.checkpointEvery() > 0 && step % tc.checkpointEvery() == 0) || step == tc.steps()) {
+                Checkpoint.saveModel(out, model);
+                Checkpoint.save(out, step, model, opt, tc);
+                listener.onCheckpoint(step);
+            }
+        }
+    }
+
+    private void appendMetrics(Map<String, Object> line) {
+        try {
+            Files.writeString(out.resolve("metrics.jsonl"), Json.write(line) + "\n", StandardCharsets.UTF_8,
+                    StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        } catch (IOException e) {
+            throw new LongspanException(out.resolve("metrics.jsonl") + ": cannot append: " + e.getMessage(), e);
+        }
+    }
+
+    // On resume, metrics written after the checkpoint belong to steps that will be redone.
+    private void truncateMetrics(long upTo) {
+        Path p = out.resolve("metrics.jsonl");
+        if (!Files.exists(p)) return;
+        try {
+            StringBuilder keep = new StringBuilder();
+            for (String l : Files.readAllLines(p, StandardCharsets.UTF_8)) {
+                if (l.isBlank()) continue;
+                try {
+                    Object s = Json.parseObject(l, p.toString()).get("step");
+                    if (s instanceof Long st && st <= upTo) keep.append(l).append('\n');
+                } catch (LongspanException e) {
+                    // a torn last line from a killed run: drop it
+                }
+            }
+            AtomicFiles.writeString(p, keep.toString());
+        } catch (IOException e) {
+            throw new LongspanException(p + ": cannot read: " + e.getMessage(), e);
+        }
+    }
+
+    /** All metric lines of the run so far (for plotting). */
+    public static List<Map<String, Object>> readMetrics(Path out) {
+        Path p = out.resolve("metrics.jsonl");
+        List<Map<String, Object>> rows = new ArrayList<>();
+        if (!Files.exists(p)) return rows;
+        try {
+            for (String l : Files.readAllLines(p, StandardCharsets.UTF_8)) {
+                if (l.isBlank()) continue;
+                try {
+                    rows.add(Json.parseObject(l, p.toString()));
+                } catch (LongspanException ignored) {
+                    // torn line
+                }
+            }
+        } catch (IOException e) {
+            throw new LongspanException(p + ": cannot read: " + e.getMessage(), e);
+        }
+        return rows;
+    }
+}

@@ -1,0 +1,149 @@
+package dev.longspan.io;
+
+import dev.longspan.util.LongspanException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.text.Normalizer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class GgufTokenizersTest {
+    @TempDir
+    Path dir;
+
+    static Tokenizer tinyLlama() {
+        try (GgufFile g = GgufFile.open(TestData.shared("gguf/tiny-random-llama.gguf"))) {
+            return GgufTokenizers.fromGguf(g);
+        }
+    }
+
+    static int b(int x) { return x + 3; } // byte tokens <0x00>..<0xFF> are ids 3..258
+
+    @Test
+    void tinyLlamaVocabularyFallsBackToBytes() {
+        Tokenizer t = tinyLlama();
+        assertThat(t).isInstanceOf(SentencePieceTokenizer.class);
+        assertThat(t.vocabSize()).isEqualTo(32000);
+        assertThat(t.bosId()).isEqualTo(1);
+        assertThat(t.eosId()).isEqualTo(2);
+        assertThat(t.addBos()).isTrue();
+        // the synthetic vocabulary (▁tok0..) has no pieces that text can reach: every byte falls back, after the ▁ prefix
+        assertThat(t.encode("Hi")).containsExactly(b(0xE2), b(0x96), b(0x81), b('H'), b('i'));
+        assertThat(t.encode("a b")).containsExactly(b(0xE2), b(0x96), b(0x81), b('a'), b(0xE2), b(0x96), b(0x81), b('b'));
+        assertThat(t.encode("é")).containsExactly(b(0xE2), b(0x96), b(0x81), b(0xC3), b(0xA9));
+        // control tokens are matched whole; a ▁ is prefixed after them
+        assertThat(t.encode("<s>x</s>")).containsExactly(1, b(0xE2), b(0x96), b(0x81), b('x'), 2);
+        assertThat(t.encode("")).isEmpty();
+        assertThat(new String(t.tokenBytes(b('A')), StandardCharsets.UTF_8)).isEqualTo("A");
+        assertThat(new String(t.tokenBytes(300), StandardCharsets.UTF_8)).isEqualTo(" tok41");
+    }
+
+    @Test
+    void tinyLlamaRoundTripsVariedText() {
+        Tokenizer t = tinyLlama();
+        List<String> corpus = new ArrayList<>(Arrays.asList(TestData.FIXED));
+        corpus.addAll(TestData.random(200, 5));
+        corpus.addAll(TestData.kjv(2000));
+        for (String s : corpus) {
+            int[] ids = t.encode(s);
+            for (int id : ids) assertThat(id).isBetween(0, 31999);
+            assertThat(t.decode(ids)).isEqualTo(s);
+        }
+    }
+
+    /** A hand-made SentencePiece vocabulary where the merges can be worked out on paper. */
+    static SentencePieceTokenizer handMade() {
+        List<String> tok = new ArrayList<>(List.of("<unk>", "<s>", "</s>"));
+        List<Float> sc = new ArrayList<>(List.of(0f, 0f, 0f));
+        List<Integer> ty = new ArrayList<>(List.of(2, 3, 3));
+        for (int i = 0; i < 256; i++) { tok.add(String.format("<0x%02X>", i)); sc.add(0f); ty.add(6); }
+        String[] pieces = {"▁", "h", "e", "l", "o", "w", "r", "d", "ll", "▁h", "▁he", "llo", "▁hello", "el", "or", "<tool>"};
+        float[] scores = {-10, -10, -10, -10, -10, -10, -10, -10, -1, -2, -3, -4, -5, -1.5f, -6, 0};
+        for (int i = 0; i < pieces.length; i++) {
+            tok.add(pieces[i]);
+            sc.add(scores[i]);
+            ty.add(pieces[i].equals("<tool>") ? 4 : 1);
+        }
+        float[] s = new float[sc.size()];
+        for (int i = 0; i < s.length; i++) s[i] = sc.get(i);
+        return new SentencePieceTokenizer("hand-made", tok.toArray(String[]::new), s, ty.stream().mapToInt(Integer::intValue).toArray(),
+                1, 2, 0, -1, true, true);
+    }
+
+    @Test
+    void mergesByScoreLikeLlamaCpp() {
+        SentencePieceTokenizer t = handMade();
+        int base = 259;
+        // ▁ h e l l o: ll (-1) first, then ▁h (-2), ▁he (-3), llo (-4), ▁hello (-5); el (-1.5) went stale when ll merged
+        assertThat(t.encode("hello")).containsExactly(t.tokenId("▁hello"));
+        // ▁ w o r l d: only "or" is a vocabulary pair
+        assertThat(t.encode("world")).containsExactly(base, base + 5, t.tokenId("or"), base + 3, base + 7);
+        // é is not in the vocabulary: its UTF-8 bytes
+        assertThat(t.encode("hé")).containsExactly(t.tokenId("▁h"), b(0xC3), b(0xA9));
+        // user-defined tokens are matched whole
+        assertThat(t.encode("hello<tool>hello")).containsExactly(t.tokenId("▁hello"), t.tokenId("<tool>"), t.tokenId("▁hello"));
+        assertThat(t.decode(t.encode("hello<tool>hello world"))).isEqualTo("hello<tool>hello world");
+        assertThat(t.decode(t.encode("  two leading"))).isEqualTo("  two leading");
+    }
+
+    @Test
+    void gpt2GgufMatchesTheTokenizerJson() {
+        BpeTokenizer json = BpeTokenizer.fromTokenizerJson(TestData.shared("tokenizers/qwen3/tokenizer.json"));
+        int n = json.vocabSize();
+        String[] tokens = new String[n];
+        int[] types = new int[n];
+        for (int i = 0; i < n; i++) {
+            tokens[i] = json.token(i);
+            types[i] = json.isSpecial(i) ? 3 : (json.tokenId(tokens[i]) == i && i >= 151643 ? 4 : 1);
+        }
+        Path p = dir.resolve("qwen-vocab.gguf");
+        new GgufWriter().putString("general.architecture", "qwen3")
+                .putString("tokenizer.ggml.model", "gpt2").putString("tokenizer.ggml.pre", "qwen2")
+                .putStringArray("tokenizer.ggml.tokens", tokens).putI32Array("tokenizer.ggml.token_type", types)
+                .putStringArray("tokenizer.ggml.merges", json.mergeStrings())
+                .putU32("tokenizer.ggml.eos_token_id", 151645).putU32("tokenizer.ggml.padding_token_id", 151643)
+                .putBool("tokenizer.ggml.add_bos_token", false)
+                .write(p);
+        Tokenizer g;
+        try (GgufFile f = GgufFile.open(p)) {
+            g = GgufTokenizers.fromGguf(f);
+        }
+        assertThat(g.eosId()).isEqualTo(151645);
+        assertThat(g.stopIds()).contains(151645, 151643);
+        List<String> corpus = new ArrayList<>(Arrays.asList(TestData.FIXED));
+        corpus.addAll(TestData.random(200, 3));
+        corpus.addAll(TestData.kjv(1000));
+        for (String s : corpus) {
+            String nfc = Normalizer.normalize(s, Normalizer.Form.NFC); // llama.cpp does not normalize
+            BpeTokenizerTest.assertSameIds(nfc, g.encode(nfc), json.encode(s));
+            assertThat(g.decode(g.encode(nfc))).isEqualTo(nfc);
+        }
+    }
+
+    @Test
+    void refusesUnsupportedTokenizerModels() {
+        Path p = dir.resolve("bert.gguf");
+        new GgufWriter().putString("tokenizer.ggml.model", "bert").putStringArray("tokenizer.ggml.tokens", new String[]{"a"}).write(p);
+        try (GgufFile f = GgufFile.open(p)) {
+            assertThatThrownBy(() -> GgufTokenizers.fromGguf(f)).isInstanceOf(LongspanException.class).hasMessageContaining("'bert' is not supported");
+        }
+        Path q = dir.resolve("none.gguf");
+        new GgufWriter().putString("general.architecture", "llama").write(q);
+        try (GgufFile f = GgufFile.open(q)) {
+            assertThatThrownBy(() -> GgufTokenizers.fromGguf(f)).isInstanceOf(LongspanException.class).hasMessageContaining("has no tokenizer");
+        }
+        Path r = dir.resolve("pre.gguf");
+        new GgufWriter().putString("tokenizer.ggml.model", "gpt2").putString("tokenizer.ggml.pre", "martian")
+                .putStringArray("tokenizer.ggml.tokens", new String[]{"a"}).putStringArray("tokenizer.ggml.merges", new String[0]).write(r);
+        try (GgufFile f = GgufFile.open(r)) {
+            assertThatThrownBy(() -> GgufTokenizers.fromGguf(f)).isInstanceOf(LongspanException.class).hasMessageContaining("'martian'");
+        }
+    }
+}
