@@ -71,4 +71,14 @@ final class ScalarTileOps {
             }
         }
     }
+
+    static void gatherT(float[] qt, float[] x, int[] xoff, int n, int d, float scale) {
+        for (int i = 0; i < QB; i++)
+            for (int c = 0; c < d; c++) qt[c * QB + i] = i < n ? x[xoff[i] + c] * scale : 0f;
+    }
+
+    static void mergeT(float[] o, int[] ooff, int n, int d, float[] ot, float[] wa, float[] wb) {
+        for (int i = 0; i < n; i++)
+            for (int c = 0; c < d; c++) o[ooff[i] + c] = wa[i] * o[ooff[i] + c] + wb[i] * ot[c * QB + i];
+    }
 }

@@ -54,6 +54,16 @@ final class TileOps {
         if (Simd.ENABLED) VectorTileOps.dsoft(dst, p, nk, delta); else ScalarTileOps.dsoft(dst, p, nk, delta);
     }
 
+    // qt: [D][QB] = scale · x[rows xoff]ᵀ for the first n rows; 0 in the padding lanes
+    static void gatherT(float[] qt, float[] x, int[] xoff, int n, int d, float scale) {
+        if (Simd.ENABLED) VectorTileOps.gatherT(qt, x, xoff, n, d, scale); else ScalarTileOps.gatherT(qt, x, xoff, n, d, scale);
+    }
+
+    // o[rows ooff][c] = wa[i] · o[rows ooff][c] + wb[i] · ot[c][i] for the first n rows
+    static void mergeT(float[] o, int[] ooff, int n, int d, float[] ot, float[] wa, float[] wb) {
+        if (Simd.ENABLED) VectorTileOps.mergeT(o, ooff, n, d, ot, wa, wb); else ScalarTileOps.mergeT(o, ooff, n, d, ot, wa, wb);
+    }
+
     // c: [nk][Dp] = a: [nk][QB] · b: [QB][Dp]   (Dp a multiple of LANES)
     static void rows(float[] c, float[] a, int nk, float[] b, int dp) {
         if (Simd.ENABLED) VectorTileOps.rows(c, a, nk, b, dp); else ScalarTileOps.rows(c, a, nk, b, dp);

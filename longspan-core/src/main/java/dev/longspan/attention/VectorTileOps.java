@@ -2,6 +2,7 @@ package dev.longspan.attention;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -246,6 +247,41 @@ final class VectorTileOps {
                 FloatVector c0 = FloatVector.zero(S);
                 for (int i = 0; i < QB; i++) c0 = FloatVector.fromArray(S, b, i * dp + e).fma(FloatVector.broadcast(S, a[a0 + i]), c0);
                 c0.intoArray(c, j * dp + e);
+            }
+        }
+    }
+
+    // one gather per (d, query vector): lane i reads x[xoff[i] + c]
+    static void gatherT(float[] qt, float[] x, int[] xoff, int n, int d, float scale) {
+        for (int io = 0; io < QB; io += L) {
+            if (io >= n) {
+                for (int c = 0; c < d; c++) FloatVector.zero(S).intoArray(qt, c * QB + io);
+                continue;
+            }
+            if (io + L <= n) {
+                for (int c = 0; c < d; c++) FloatVector.fromArray(S, x, c, xoff, io).mul(scale).intoArray(qt, c * QB + io);
+            } else {
+                VectorMask<Float> m = S.indexInRange(io, n);
+                for (int c = 0; c < d; c++) FloatVector.fromArray(S, x, c, xoff, io, m).mul(scale).intoArray(qt, c * QB + io);
+            }
+        }
+    }
+
+    // gather, blend, scatter per (d, query vector); masked where the block has fewer than QB rows
+    static void mergeT(float[] o, int[] ooff, int n, int d, float[] ot, float[] wa, float[] wb) {
+        for (int io = 0; io < n; io += L) {
+            FloatVector a = FloatVector.fromArray(S, wa, io), b = FloatVector.fromArray(S, wb, io);
+            if (io + L <= n) {
+                for (int c = 0; c < d; c++) {
+                    FloatVector old = FloatVector.fromArray(S, o, c, ooff, io);
+                    old.mul(a).add(FloatVector.fromArray(S, ot, c * QB + io).mul(b)).intoArray(o, c, ooff, io);
+                }
+            } else {
+                VectorMask<Float> m = S.indexInRange(io, n);
+                for (int c = 0; c < d; c++) {
+                    FloatVector old = FloatVector.fromArray(S, o, c, ooff, io, m);
+                    old.mul(a).add(FloatVector.fromArray(S, ot, c * QB + io).mul(b)).intoArray(o, c, ooff, io, m);
+                }
             }
         }
     }

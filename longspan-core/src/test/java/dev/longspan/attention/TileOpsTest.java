@@ -85,4 +85,31 @@ class TileOpsTest {
         VectorTileOps.rows(r2, p1, nk, b, dp);
         close(r2, r1);
     }
+
+    @ParameterizedTest
+    @CsvSource({"1,1", "16,5", "17,64", "64,33", "63,2", "40,16"})
+    void gatherAndMergeTwinsMatchScalar(int n, int d) {
+        Assumptions.assumeTrue(Simd.ENABLED, "Vector API not enabled");
+        SplittableRandom r = new SplittableRandom(n * 7L + d);
+        int rows = 2 * QB + 3;
+        float[] x = random(r, rows * d);
+        int[] off = new int[QB];
+        // distinct rows (a scatter to one row twice would be ambiguous; blocks never repeat a row)
+        java.util.List<Integer> perm = new java.util.ArrayList<>();
+        for (int i = 0; i < rows; i++) perm.add(i);
+        java.util.Collections.shuffle(perm, new java.util.Random(n));
+        for (int i = 0; i < QB; i++) off[i] = perm.get(i) * d;
+        float[] t1 = random(r, d * QB), t2 = t1.clone();
+        ScalarTileOps.gatherT(t1, x, off, n, d, 0.37f);
+        VectorTileOps.gatherT(t2, x, off, n, d, 0.37f);
+        assertThat(t2).containsExactly(t1);
+
+        float[] wa = random(r, QB), wb = random(r, QB), ot = random(r, d * QB);
+        float[] o1 = x.clone(), o2 = x.clone();
+        ScalarTileOps.mergeT(o1, off, n, d, ot, wa, wb);
+        VectorTileOps.mergeT(o2, off, n, d, ot, wa, wb);
+        close(o2, o1);
+        for (int i = n; i < QB; i++)    // rows past n untouched
+            for (int c = 0; c < d; c++) assertThat(o2[off[i] + c]).isEqualTo(x[off[i] + c]);
+    }
 }
