@@ -16,14 +16,14 @@ import java.util.SplittableRandom;
 
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Benchmarks (speed is measured here, never in tests).",
-        subcommands = {BenchCommand.Gemm.class, BenchCommand.RopeBench.class, BenchTrain.class})
+        subcommands = {BenchCommand.Gemm.class, BenchCommand.RopeBench.class, BenchTrain.class, AttentionBench.class})
 final class BenchCommand implements Runnable {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
     @Override
     public void run() {
-        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "name a benchmark: gemm, rope");
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "name a benchmark: gemm, rope, train, attention");
     }
 
     @Command(name = "gemm", mixinStandardHelpOptions = true,

@@ -18,8 +18,9 @@ import java.util.Properties;
         mixinStandardHelpOptions = true,
         versionProvider = Main.Version.class,
         description = "Longspan: a Java engine for long-context transformers.",
-        subcommands = {DemoCommand.class, TrainCommand.class, GenerateCommand.class, InfoCommand.class, PasskeyCommand.class, PerplexityCommand.class,
-                TokenizeCommand.class, RopeCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {DemoCommand.class, TrainCommand.class, GenerateCommand.class, InfoCommand.class, PasskeyCommand.class,
+                PerplexityCommand.class, AttentionCommand.class, RopeCommand.class, TokenizeCommand.class, BenchCommand.class,
+                CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     public static final int EXIT_OK = 0;

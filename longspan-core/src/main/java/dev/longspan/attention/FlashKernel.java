@@ -50,8 +50,8 @@ final class FlashKernel {
     static final class Scratch {
         final int d, dp;
         final Tile tile = new Tile();
-        final int[] qpos = new int[QB], kpos = new int[BK], koff = new int[BK], toff = new int[BK];
-        final float[] qt, st, ot, m = new float[QB], l = new float[QB];
+        final int[] qpos = new int[QB], qoff = new int[QB], kpos = new int[BK], koff = new int[BK];
+        final float[] qt, st, ot, m = new float[QB], l = new float[QB], tmp = new float[3 * QB], wa = new float[QB], wb = new float[QB];
         // backward only (allocated on first use)
         float[] dOt, dst, dqt, qrow, dorow, kb, vb, lseRow, delta;
 
@@ -87,18 +87,16 @@ final class FlashKernel {
 
     /** Query rows [i0, i0+n) of tile t, head h: positions, and q scaled by `scale`, transposed into qt. */
     static void gatherQueries(Problem p, Scratch s, Tile t, int h, int i0, int n) {
-        int d = p.d;
-        float[] q = p.q, qt = s.qt;
         for (int i = 0; i < n; i++) {
             int pos = t.queries.pos(i0 + i);
             s.qpos[i] = pos;
-            int qo = p.qOff(h, pos);
-            for (int c = 0; c < d; c++) qt[c * QB + i] = q[qo + c] * p.scale;
+            s.qoff[i] = p.qOff(h, pos);
         }
         for (int i = n; i < QB; i++) {
             s.qpos[i] = s.qpos[n - 1];
-            for (int c = 0; c < d; c++) qt[c * QB + i] = 0f;
+            s.qoff[i] = s.qoff[n - 1];
         }
+        TileOps.gatherT(s.qt, p.q, s.qoff, n, p.d, p.scale);
     }
 
     /**
@@ -118,33 +116,37 @@ final class FlashKernel {
             if (mode == SKIP) continue;
             TileOps.scores(s.st, p.k, s.koff, nk, s.qt, p.d);
             if (mode == PARTIAL) mask(s, t, n, nk);
-            TileOps.online(s.st, nk, s.m, s.l, s.ot, p.d);
+            TileOps.online(s.st, nk, s.m, s.l, s.ot, p.d, s.tmp);
             TileOps.accumulate(s.ot, p.v, s.koff, nk, s.st, p.d);
         }
     }
 
     /** Merges the block's result (one part) into O and LSE by log-sum-exp. */
     static void mergeOut(Problem p, Scratch s, int h, int n) {
-        int d = p.d;
-        float[] o = p.o, lse = p.lse, ot = s.ot;
+        float[] lse = p.lse;
         for (int i = 0; i < n; i++) {
             float li = s.l[i];
-            if (li == 0f) continue;                 // no key: this part adds nothing to the row
-            int pos = s.qpos[i], oo = p.qOff(h, pos), lo = h * p.n + pos;
+            int lo = h * p.n + s.qpos[i];
+            if (li == 0f) {                         // no key: this part adds nothing to the row
+                s.wa[i] = 1f;
+                s.wb[i] = 0f;
+                continue;
+            }
             float part = s.m[i] + (float) Math.log(li);
             float old = lse[lo];
             if (old == Float.NEGATIVE_INFINITY) {
-                float inv = 1f / li;
-                for (int c = 0; c < d; c++) o[oo + c] = ot[c * QB + i] * inv;
+                s.wa[i] = 0f;
+                s.wb[i] = 1f / li;
                 lse[lo] = part;
             } else {
                 float mx = Math.max(old, part);
                 float a = (float) Math.exp(old - mx), b = (float) Math.exp(part - mx), sum = a + b;
-                float wa = a / sum, wb = b / (sum * li);
-                for (int c = 0; c < d; c++) o[oo + c] = wa * o[oo + c] + wb * ot[c * QB + i];
+                s.wa[i] = a / sum;
+                s.wb[i] = b / (sum * li);
                 lse[lo] = mx + (float) Math.log(sum);
             }
         }
+        TileOps.mergeT(p.o, s.qoff, n, p.d, s.ot, s.wa, s.wb);
     }
 
     // ---- backward --------------------------------------------------------------------------------
@@ -161,14 +163,14 @@ final class FlashKernel {
         int d = p.d, dp = s.dp, kvh = h / p.group;
         gatherQueries(p, s, t, h, i0, n);
         float[] dO = p.dO, o = p.o;
+        TileOps.gatherT(s.dOt, dO, s.qoff, n, d, 1f);
         for (int i = 0; i < QB; i++) {
             int ro = i * dp;
             if (i < n) {
-                int pos = s.qpos[i], qo = p.qOff(h, pos);
+                int pos = s.qpos[i], qo = s.qoff[i];
                 for (int c = 0; c < d; c++) {
-                    s.dOt[c * QB + i] = dO[qo + c];
                     s.dorow[ro + c] = dO[qo + c];
-                    s.qrow[ro + c] = s.qt[c * QB + i];
+                    s.qrow[ro + c] = p.q[qo + c] * p.scale;
                 }
                 float lse = p.lse[h * p.n + pos];
                 // a row that reaches nothing has LSE = -inf; +inf makes its probabilities exact zeros
@@ -176,8 +178,9 @@ final class FlashKernel {
                 float acc = 0f;                      // plain loop: same bits in every JIT tier
                 if (!detached) for (int c = 0; c < d; c++) acc += dO[qo + c] * o[qo + c];
                 s.delta[i] = acc;
+                s.wa[i] = 1f;
+                s.wb[i] = p.scale;
             } else {
-                for (int c = 0; c < d; c++) s.dOt[c * QB + i] = 0f;
                 Arrays.fill(s.dorow, ro, ro + dp, 0f);
                 Arrays.fill(s.qrow, ro, ro + dp, 0f);
                 s.lseRow[i] = Float.POSITIVE_INFINITY;
@@ -216,11 +219,7 @@ final class FlashKernel {
             }
             TileOps.accumulate(s.dqt, p.k, s.koff, nk, s.dst, d);    // dQ_blk += dS K
         }
-        float[] dq = p.dq;
-        for (int i = 0; i < n; i++) {
-            int qo = p.qOff(h, s.qpos[i]);
-            for (int c = 0; c < d; c++) dq[qo + c] += p.scale * s.dqt[c * QB + i];
-        }
+        TileOps.mergeT(p.dq, s.qoff, n, d, s.dqt, s.wa, s.wb);   // dq += scale · dQ_blk
     }
 
     // ---- shared ----------------------------------------------------------------------------------
@@ -239,14 +238,21 @@ final class FlashKernel {
         return dmin >= t.lo && dmax <= t.hi ? FULL : PARTIAL;
     }
 
-    // -inf where the band hides the key (only on blocks the band cuts)
+    // -inf where the band hides the key (only on blocks the band cuts). Positions ascend on both
+    // axes, so the queries that see key j are one contiguous run [ia, ib) of lanes, and both ends
+    // only move forward with j: two pointer walks and two fills per key.
     private static void mask(Scratch s, Tile t, int n, int nk) {
+        int ia = 0, ib = 0;
         for (int j = 0; j < nk; j++) {
-            long kp = s.kpos[j];
+            long first = s.kpos[j] + t.lo, last = s.kpos[j] + t.hi;    // visible query positions
+            while (ia < n && s.qpos[ia] < first) ia++;
+            while (ib < n && s.qpos[ib] <= last) ib++;
             int so = j * QB;
-            for (int i = 0; i < n; i++) {
-                long diff = s.qpos[i] - kp;
-                if (diff < t.lo || diff > t.hi) s.st[so + i] = Float.NEGATIVE_INFINITY;
+            if (ib <= ia) {
+                Arrays.fill(s.st, so, so + n, Float.NEGATIVE_INFINITY);
+            } else {
+                if (ia > 0) Arrays.fill(s.st, so, so + ia, Float.NEGATIVE_INFINITY);
+                if (ib < n) Arrays.fill(s.st, so + ib, so + n, Float.NEGATIVE_INFINITY);
             }
         }
     }

@@ -29,7 +29,7 @@ final class ScalarTileOps {
         }
     }
 
-    static void online(float[] st, int nk, float[] m, float[] l, float[] ot, int d) {
+    static void online(float[] st, int nk, float[] m, float[] l, float[] ot, int d, float[] tmp) {
         for (int i = 0; i < QB; i++) {
             float mx = Float.NEGATIVE_INFINITY;
             for (int j = 0; j < nk; j++) mx = Math.max(mx, st[j * QB + i]);
@@ -70,5 +70,15 @@ final class ScalarTileOps {
                 for (int e = 0; e < dp; e++) c[co + e] += av * b[bo + e];
             }
         }
+    }
+
+    static void gatherT(float[] qt, float[] x, int[] xoff, int n, int d, float scale) {
+        for (int i = 0; i < QB; i++)
+            for (int c = 0; c < d; c++) qt[c * QB + i] = i < n ? x[xoff[i] + c] * scale : 0f;
+    }
+
+    static void mergeT(float[] o, int[] ooff, int n, int d, float[] ot, float[] wa, float[] wb) {
+        for (int i = 0; i < n; i++)
+            for (int c = 0; c < d; c++) o[ooff[i] + c] = wa[i] * o[ooff[i] + c] + wb[i] * ot[c * QB + i];
     }
 }

@@ -38,9 +38,10 @@ final class TileOps {
         if (Simd.ENABLED) VectorTileOps.accumulate(ct, x, xoff, nk, p, d); else ScalarTileOps.accumulate(ct, x, xoff, nk, p, d);
     }
 
-    // online softmax step: st: [nk][QB] scores → probabilities exp(s - m'), m, l: [QB] updated, ot: [D][QB] rescaled
-    static void online(float[] st, int nk, float[] m, float[] l, float[] ot, int d) {
-        if (Simd.ENABLED) VectorTileOps.online(st, nk, m, l, ot, d); else ScalarTileOps.online(st, nk, m, l, ot, d);
+    // online softmax step: st: [nk][QB] scores → probabilities exp(s - m'), m, l: [QB] updated, ot: [D][QB] rescaled;
+    // tmp: [3·QB] scratch
+    static void online(float[] st, int nk, float[] m, float[] l, float[] ot, int d, float[] tmp) {
+        if (Simd.ENABLED) VectorTileOps.online(st, nk, m, l, ot, d, tmp); else ScalarTileOps.online(st, nk, m, l, ot, d, tmp);
     }
 
     // st: [nk][QB] scores → probabilities exp(s - lse[q])
@@ -51,6 +52,16 @@ final class TileOps {
     // dst: [nk][QB] dP → dS = p · (dP - delta[q])
     static void dsoft(float[] dst, float[] p, int nk, float[] delta) {
         if (Simd.ENABLED) VectorTileOps.dsoft(dst, p, nk, delta); else ScalarTileOps.dsoft(dst, p, nk, delta);
+    }
+
+    // qt: [D][QB] = scale · x[rows xoff]ᵀ for the first n rows; 0 in the padding lanes
+    static void gatherT(float[] qt, float[] x, int[] xoff, int n, int d, float scale) {
+        if (Simd.ENABLED) VectorTileOps.gatherT(qt, x, xoff, n, d, scale); else ScalarTileOps.gatherT(qt, x, xoff, n, d, scale);
+    }
+
+    // o[rows ooff][c] = wa[i] · o[rows ooff][c] + wb[i] · ot[c][i] for the first n rows
+    static void mergeT(float[] o, int[] ooff, int n, int d, float[] ot, float[] wa, float[] wb) {
+        if (Simd.ENABLED) VectorTileOps.mergeT(o, ooff, n, d, ot, wa, wb); else ScalarTileOps.mergeT(o, ooff, n, d, ot, wa, wb);
     }
 
     // c: [nk][Dp] = a: [nk][QB] · b: [QB][Dp]   (Dp a multiple of LANES)

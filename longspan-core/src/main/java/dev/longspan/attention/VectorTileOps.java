@@ -2,6 +2,7 @@ package dev.longspan.attention;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -20,14 +21,15 @@ final class VectorTileOps {
     private VectorTileOps() {}
 
     /**
-     * e^x for x ≤ ~88 (exactly 0 below -87, so masked -inf scores vanish): Cephes' expf (round
-     * x·log2 e to n, a degree-6 polynomial on the rest, times 2^n built in the exponent bits).
+     * e^x for x ≤ 88 (exactly 0 at or below -88, so masked -inf scores vanish): Cephes' expf
+     * (round x·log2 e to n, a degree-6 polynomial on the rest, times 2^n built in the exponent
+     * bits; x clamped to -88 gives n = -127, an exponent field of 0, hence exactly 0).
      * Only add, mul and fma: the same bits in interpreted and compiled code, unlike
      * {@code VectorOperators.EXP}, whose fallback and intrinsic differ in the last place; that
      * would make results depend on JIT warm-up.
      */
     static FloatVector exp(FloatVector x) {
-        FloatVector xc = x.max(-87f).min(88f);
+        FloatVector xc = x.max(-88f).min(88f);
         FloatVector t = xc.fma(FloatVector.broadcast(S, LOG2E), FloatVector.broadcast(S, MAGIC));                 // round(x·log2 e) in the low mantissa bits
         FloatVector n = t.sub(MAGIC);
         FloatVector f = n.fma(FloatVector.broadcast(S, -LN2_HI), xc);
@@ -39,8 +41,7 @@ final class VectorTileOps {
                 .fma(f, FloatVector.broadcast(S, 5.0000001201E-1f));
         p = p.mul(f.mul(f)).add(f).add(1f);
         IntVector bits = ((IntVector) t.reinterpretAsInts()).sub(MAGIC_BITS - 127).lanewise(VectorOperators.LSHL, 23);
-        FloatVector y = p.mul(bits.reinterpretAsFloats());
-        return y.blend(0f, x.lt(-87f));
+        return p.mul(bits.reinterpretAsFloats());
     }
 
     private static final float LOG2E = 1.44269504088896341f, LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
@@ -143,24 +144,36 @@ final class VectorTileOps {
         }
     }
 
-    static void online(float[] st, int nk, float[] m, float[] l, float[] ot, int d) {
+    // x[xo + i] = e^(x[xo + i] - y[yo + i]) for i < QB; with so ≥ 0 also sum[so + i] += the result.
+    // Arrays in, arrays out: no vector crosses a call, so nothing is boxed if C2 declines to inline.
+    private static void expRow(float[] x, int xo, float[] y, int yo, float[] sum, int so) {
+        for (int i = 0; i < QB; i += L) {
+            FloatVector e = exp(FloatVector.fromArray(S, x, xo + i).sub(FloatVector.fromArray(S, y, yo + i)));
+            e.intoArray(x, xo + i);
+            if (so >= 0) FloatVector.fromArray(S, sum, so + i).add(e).intoArray(sum, so + i);
+        }
+    }
+
+    static void online(float[] st, int nk, float[] m, float[] l, float[] ot, int d, float[] tmp) {
+        // tmp: [0, QB) what each row subtracts (its max), [QB, 2QB) alpha, [2QB, 3QB) the block's sums
+        final int mu = 0, al = QB, su = 2 * QB;
         for (int io = 0; io < QB; io += L) {
             FloatVector mx = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
             for (int j = 0; j < nk; j++) mx = mx.max(FloatVector.fromArray(S, st, j * QB + io));
             FloatVector mOld = FloatVector.fromArray(S, m, io);
             FloatVector mNew = mOld.max(mx);
-            // rows with no visible key so far keep m = -inf; exp against 0 then gives exact zeros
-            FloatVector mUse = mNew.blend(0f, mNew.eq(Float.NEGATIVE_INFINITY));
-            FloatVector alpha = exp(mOld.sub(mUse));
-            FloatVector sum = FloatVector.zero(S);
-            for (int j = 0; j < nk; j++) {
-                int so = j * QB + io;
-                FloatVector e = exp(FloatVector.fromArray(S, st, so).sub(mUse));
-                e.intoArray(st, so);
-                sum = sum.add(e);
-            }
-            FloatVector.fromArray(S, l, io).fma(alpha, sum).intoArray(l, io);
+            // rows with no visible key so far keep m = -inf; exp against -MAX then gives exact zeros
+            FloatVector mUse = mNew.max(-Float.MAX_VALUE);
+            mUse.intoArray(tmp, mu + io);
+            mOld.sub(mUse).intoArray(tmp, al + io);
+            FloatVector.zero(S).intoArray(tmp, su + io);
             mNew.intoArray(m, io);
+        }
+        expRow(tmp, al, ZEROS, 0, null, -1);                     // alpha = e^(m_old - m_new)
+        for (int j = 0; j < nk; j++) expRow(st, j * QB, tmp, mu, tmp, su);
+        for (int io = 0; io < QB; io += L) {
+            FloatVector alpha = FloatVector.fromArray(S, tmp, al + io);
+            FloatVector.fromArray(S, l, io).fma(alpha, FloatVector.fromArray(S, tmp, su + io)).intoArray(l, io);
             if (alpha.compare(VectorOperators.NE, 1f).anyTrue()) {
                 for (int c = 0; c < d; c++) {
                     int oo = c * QB + io;
@@ -170,16 +183,10 @@ final class VectorTileOps {
         }
     }
 
+    private static final float[] ZEROS = new float[QB];
+
     static void probs(float[] st, int nk, float[] lse) {
-        FloatVector l0 = FloatVector.fromArray(S, lse, 0), l1 = FloatVector.fromArray(S, lse, L);
-        FloatVector l2 = FloatVector.fromArray(S, lse, 2 * L), l3 = FloatVector.fromArray(S, lse, 3 * L);
-        for (int j = 0; j < nk; j++) {
-            int so = j * QB;
-            exp(FloatVector.fromArray(S, st, so).sub(l0)).intoArray(st, so);
-            exp(FloatVector.fromArray(S, st, so + L).sub(l1)).intoArray(st, so + L);
-            exp(FloatVector.fromArray(S, st, so + 2 * L).sub(l2)).intoArray(st, so + 2 * L);
-            exp(FloatVector.fromArray(S, st, so + 3 * L).sub(l3)).intoArray(st, so + 3 * L);
-        }
+        for (int j = 0; j < nk; j++) expRow(st, j * QB, lse, 0, null, -1);
     }
 
     static void dsoft(float[] dst, float[] p, int nk, float[] delta) {
@@ -240,6 +247,41 @@ final class VectorTileOps {
                 FloatVector c0 = FloatVector.zero(S);
                 for (int i = 0; i < QB; i++) c0 = FloatVector.fromArray(S, b, i * dp + e).fma(FloatVector.broadcast(S, a[a0 + i]), c0);
                 c0.intoArray(c, j * dp + e);
+            }
+        }
+    }
+
+    // one gather per (d, query vector): lane i reads x[xoff[i] + c]
+    static void gatherT(float[] qt, float[] x, int[] xoff, int n, int d, float scale) {
+        for (int io = 0; io < QB; io += L) {
+            if (io >= n) {
+                for (int c = 0; c < d; c++) FloatVector.zero(S).intoArray(qt, c * QB + io);
+                continue;
+            }
+            if (io + L <= n) {
+                for (int c = 0; c < d; c++) FloatVector.fromArray(S, x, c, xoff, io).mul(scale).intoArray(qt, c * QB + io);
+            } else {
+                VectorMask<Float> m = S.indexInRange(io, n);
+                for (int c = 0; c < d; c++) FloatVector.fromArray(S, x, c, xoff, io, m).mul(scale).intoArray(qt, c * QB + io);
+            }
+        }
+    }
+
+    // gather, blend, scatter per (d, query vector); masked where the block has fewer than QB rows
+    static void mergeT(float[] o, int[] ooff, int n, int d, float[] ot, float[] wa, float[] wb) {
+        for (int io = 0; io < n; io += L) {
+            FloatVector a = FloatVector.fromArray(S, wa, io), b = FloatVector.fromArray(S, wb, io);
+            if (io + L <= n) {
+                for (int c = 0; c < d; c++) {
+                    FloatVector old = FloatVector.fromArray(S, o, c, ooff, io);
+                    old.mul(a).add(FloatVector.fromArray(S, ot, c * QB + io).mul(b)).intoArray(o, c, ooff, io);
+                }
+            } else {
+                VectorMask<Float> m = S.indexInRange(io, n);
+                for (int c = 0; c < d; c++) {
+                    FloatVector old = FloatVector.fromArray(S, o, c, ooff, io, m);
+                    old.mul(a).add(FloatVector.fromArray(S, ot, c * QB + io).mul(b)).intoArray(o, c, ooff, io, m);
+                }
             }
         }
     }

@@ -59,8 +59,8 @@ class TileOpsTest {
             l1[i] = m1[i] == Float.NEGATIVE_INFINITY ? 0 : 1.5f;
         }
         float[] m2 = m1.clone(), l2 = l1.clone(), st2 = st.clone(), o1 = random(r, d * QB), o2 = o1.clone();
-        ScalarTileOps.online(st, nk, m1, l1, o1, d);
-        VectorTileOps.online(st2, nk, m2, l2, o2, d);
+        ScalarTileOps.online(st, nk, m1, l1, o1, d, new float[3 * QB]);
+        VectorTileOps.online(st2, nk, m2, l2, o2, d, new float[3 * QB]);
         close(st2, st);
         close(m2, m1);
         close(l2, l1);
@@ -84,5 +84,32 @@ class TileOpsTest {
         ScalarTileOps.rows(r1, p1, nk, b, dp);
         VectorTileOps.rows(r2, p1, nk, b, dp);
         close(r2, r1);
+    }
+
+    @ParameterizedTest
+    @CsvSource({"1,1", "16,5", "17,64", "64,33", "63,2", "40,16"})
+    void gatherAndMergeTwinsMatchScalar(int n, int d) {
+        Assumptions.assumeTrue(Simd.ENABLED, "Vector API not enabled");
+        SplittableRandom r = new SplittableRandom(n * 7L + d);
+        int rows = 2 * QB + 3;
+        float[] x = random(r, rows * d);
+        int[] off = new int[QB];
+        // distinct rows (a scatter to one row twice would be ambiguous; blocks never repeat a row)
+        java.util.List<Integer> perm = new java.util.ArrayList<>();
+        for (int i = 0; i < rows; i++) perm.add(i);
+        java.util.Collections.shuffle(perm, new java.util.Random(n));
+        for (int i = 0; i < QB; i++) off[i] = perm.get(i) * d;
+        float[] t1 = random(r, d * QB), t2 = t1.clone();
+        ScalarTileOps.gatherT(t1, x, off, n, d, 0.37f);
+        VectorTileOps.gatherT(t2, x, off, n, d, 0.37f);
+        assertThat(t2).containsExactly(t1);
+
+        float[] wa = random(r, QB), wb = random(r, QB), ot = random(r, d * QB);
+        float[] o1 = x.clone(), o2 = x.clone();
+        ScalarTileOps.mergeT(o1, off, n, d, ot, wa, wb);
+        VectorTileOps.mergeT(o2, off, n, d, ot, wa, wb);
+        close(o2, o1);
+        for (int i = n; i < QB; i++)    // rows past n untouched
+            for (int c = 0; c < d; c++) assertThat(o2[off[i] + c]).isEqualTo(x[off[i] + c]);
     }
 }

@@ -1,0 +1,253 @@
+package dev.longspan.cli;
+
+import dev.longspan.attention.Attention;
+import dev.longspan.attention.AttentionOptions;
+import dev.longspan.attention.AttentionResult;
+import dev.longspan.attention.Pattern;
+import dev.longspan.attention.Plan;
+import dev.longspan.kernel.Matmul;
+import dev.longspan.kernel.Simd;
+import dev.longspan.tensor.Parallel;
+import dev.longspan.util.LongspanException;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.lang.management.ManagementFactory;
+import java.lang.management.MemoryPoolMXBean;
+import java.lang.management.MemoryType;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * {@code longspan bench attention}: time, GFLOP/s over the (query, key) pairs actually computed,
+ * keys per query and extra memory of the attention engine, beside the fp32 GEMM measured in the
+ * same run (the yardstick of the kernel's efficiency).
+ */
+@Command(name = "attention", mixinStandardHelpOptions = true,
+        description = {"Times the attention engine on random q, k, v (min/median/max over repeats).",
+                "FLOPs: 4·D per computed (query, key) pair forward, 10·D backward (five products)."})
+final class AttentionBench implements Runnable {
+    @Option(names = "--pattern", required = true, paramLabel = "SPEC", description = "Attention pattern spec.")
+    String pattern;
+
+    @Option(names = "--seq", required = true, split = ",", paramLabel = "N", description = "Sequence lengths, e.g. 16384,65536.")
+    List<Integer> seqs;
+
+    @Option(names = "--heads", paramLabel = "H", description = "Query heads (default: ${DEFAULT-VALUE}).")
+    int heads = 8;
+
+    @Option(names = "--kv-heads", paramLabel = "K", description = "Key/value heads (default: as many as query heads).")
+    Integer kvHeads;
+
+    @Option(names = "--head-dim", paramLabel = "D", description = "Head dimension (default: ${DEFAULT-VALUE}).")
+    int dim = 64;
+
+    @Option(names = "--backward", description = "Also time the backward pass.")
+    boolean backward;
+
+    @Option(names = "--bidirectional", description = "Non-causal form of the pattern.")
+    boolean bidirectional;
+
+    @Option(names = "--repeats", paramLabel = "R", description = "Timed repeats per length (default: ${DEFAULT-VALUE}).")
+    int repeats = 3;
+
+    @Option(names = "--gemm-size", paramLabel = "S", description = "Size of the square GEMM measured as the yardstick; 0 skips it (default: ${DEFAULT-VALUE}).")
+    int gemmSize = 2048;
+
+    @Option(names = "--json", description = "Print one JSON object on standard output.")
+    boolean json;
+
+    @Mixin
+    Main.ComputeOptions compute;
+
+    @Override
+    public void run() {
+        compute.apply();
+        Pattern p = Pattern.parse(pattern);
+        int hkv = kvHeads == null ? heads : kvHeads;
+        if (heads < 1 || hkv < 1 || heads % hkv != 0) throw new LongspanException("--heads (" + heads + ") must be a positive multiple of --kv-heads (" + hkv + ")");
+        if (dim < 1) throw new LongspanException("--head-dim must be positive, got " + dim);
+        if (repeats < 1) throw new LongspanException("--repeats must be at least 1, got " + repeats);
+        for (int n : seqs) {
+            if (n < 1) throw new LongspanException("--seq must be positive, got " + n);
+            if ((long) heads * n * dim > Integer.MAX_VALUE - 8) throw new LongspanException("--seq " + n + ": H·N·D exceeds a Java array");
+        }
+        AttentionOptions opt = AttentionOptions.DEFAULT.withBidirectional(bidirectional);
+        if (!json) {
+            System.out.printf("attention %s, H=%d, Hkv=%d, D=%d, %s, %d threads, %s%n", p.spec(), heads, hkv, dim,
+                    bidirectional ? "bidirectional" : "causal", Parallel.threads(), Simd.REASON);
+        }
+        Map<String, Object> gemm = gemmSize > 0 ? gemm(gemmSize) : null;
+        if (gemm != null && !json) {
+            System.out.printf("fp32 GEMM %d³ (yardstick): GFLOP/s min %.1f  median %.1f  max %.1f%n", gemmSize,
+                    gemm.get("gflops_min"), gemm.get("gflops_median"), gemm.get("gflops_max"));
+        }
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (int n : seqs) rows.add(measure(p, n, hkv, opt, gemm));
+        if (json) {
+            Map<String, Object> out = new LinkedHashMap<>();
+            out.put("benchmark", "attention");
+            out.put("pattern", p.spec());
+            out.put("heads", heads);
+            out.put("kv_heads", hkv);
+            out.put("head_dim", dim);
+            out.put("causal", !bidirectional);
+            out.put("threads", Parallel.threads());
+            out.put("kernels", Simd.REASON);
+            out.put("vector_bits", Simd.VECTOR_BITS);
+            out.put("jdk", Runtime.version().toString());
+            out.put("flops_per_pair", Map.of("forward", 4 * dim, "backward", 10 * dim));
+            if (gemm != null) out.put("gemm", gemm);
+            out.put("results", rows);
+            Json.print(out);
+        }
+    }
+
+    private Map<String, Object> measure(Pattern p, int n, int hkv, AttentionOptions opt, Map<String, Object> gemm) {
+        int d = dim;
+        // JIT warm-up on a short sequence: the same code paths, a small fraction of the time
+        int warmN = Math.min(n, 4096);
+        runOnce(p, warmN, hkv, opt, randomInputs(warmN, hkv, 1), true);
+
+        Inputs in = randomInputs(n, hkv, 42);
+        Plan plan = Plan.of(p, n, heads, hkv, !bidirectional);
+        float[] o = new float[heads * n * d], lse = new float[heads * n];
+        double[] fwd = new double[repeats], bwd = new double[repeats];
+        long heapBase = usedHeap();
+        resetPeaks();
+        AttentionResult r = null;
+        for (int i = 0; i < repeats; i++) {
+            long t0 = System.nanoTime();
+            r = Attention.forward(in.q, in.k, in.v, d, plan, opt, o, lse);
+            fwd[i] = (System.nanoTime() - t0) / 1e9;
+            System.err.printf("  N=%d forward %d/%d: %.3f s%n", n, i + 1, repeats, fwd[i]);
+        }
+        long fwdPeak = peakHeap() - heapBase;
+        long bwdPeak = 0;
+        if (backward) {
+            float[] dO = new float[heads * n * d], dq = new float[heads * n * d], dk = new float[hkv * n * d], dv = new float[hkv * n * d];
+            SplittableRandom rnd = new SplittableRandom(7);
+            for (int i = 0; i < dO.length; i++) dO[i] = (float) rnd.nextDouble(-1, 1);
+            heapBase = usedHeap();
+            resetPeaks();
+            for (int i = 0; i < repeats; i++) {
+                long t0 = System.nanoTime();
+                Attention.backward(r, in.q, in.k, in.v, dO, dq, dk, dv);
+                bwd[i] = (System.nanoTime() - t0) / 1e9;
+                System.err.printf("  N=%d backward %d/%d: %.3f s%n", n, i + 1, repeats, bwd[i]);
+            }
+            bwdPeak = peakHeap() - heapBase;
+        }
+        long pairs = plan.pairs();
+        Stats tf = Stats.of(fwd);
+        double fwdFlops = 4.0 * d * pairs;
+        Map<String, Object> row = new LinkedHashMap<>();
+        row.put("n", n);
+        row.put("pairs", pairs);
+        row.put("keys_per_query", pairs / ((double) heads * n));
+        row.put("forward_seconds", Map.of("min", tf.min(), "median", tf.median(), "max", tf.max()));
+        row.put("forward_gflops_median", fwdFlops / tf.median() / 1e9);
+        row.put("forward_us_per_token", tf.median() / n * 1e6);
+        long scratch = Attention.scratchBytesPerWorker(d) * Parallel.threads();
+        long engineFwd = 4L * heads * n + plan.stateBytes() + scratch;
+        row.put("extra_bytes_forward_engine", engineFwd);
+        row.put("extra_bytes_forward_heap_peak", Math.max(0, fwdPeak));
+        if (gemm != null) row.put("forward_vs_gemm", fwdFlops / tf.median() / 1e9 / (double) gemm.get("gflops_median"));
+        if (!json) {
+            System.out.printf("N=%8d  keys/query %9.1f  forward s min %.3f median %.3f max %.3f  %6.1f GFLOP/s  %.3f µs/token  extra %s (heap peak %s)%n",
+                    n, pairs / ((double) heads * n), tf.min(), tf.median(), tf.max(), fwdFlops / tf.median() / 1e9,
+                    tf.median() / n * 1e6, bytes(engineFwd), bytes(Math.max(0, fwdPeak)));
+        }
+        if (backward) {
+            Stats tb = Stats.of(bwd);
+            double bwdFlops = 10.0 * d * pairs;
+            int group = heads / hkv;
+            long engineBwd = 4L * heads * n + plan.stateBytes() + scratch + (group > 1 ? 8L * (heads - hkv) * n * d : 0);
+            row.put("backward_seconds", Map.of("min", tb.min(), "median", tb.median(), "max", tb.max()));
+            row.put("backward_gflops_median", bwdFlops / tb.median() / 1e9);
+            row.put("backward_over_forward", tb.median() / tf.median());
+            row.put("extra_bytes_backward_engine", engineBwd);
+            row.put("extra_bytes_backward_heap_peak", Math.max(0, bwdPeak));
+            if (!json) {
+                System.out.printf("            backward s min %.3f median %.3f max %.3f  %6.1f GFLOP/s  backward/forward %.2f  extra %s (heap peak %s)%n",
+                        tb.min(), tb.median(), tb.max(), bwdFlops / tb.median() / 1e9, tb.median() / tf.median(),
+                        bytes(engineBwd), bytes(Math.max(0, bwdPeak)));
+            }
+        }
+        return row;
+    }
+
+    private AttentionResult runOnce(Pattern p, int n, int hkv, AttentionOptions opt, Inputs in, boolean alsoBackward) {
+        AttentionResult r = Attention.forward(in.q, in.k, in.v, heads, hkv, n, dim, p, opt);
+        if (alsoBackward && backward) Attention.backward(r, in.q, in.k, in.v, in.q);
+        return r;
+    }
+
+    private record Inputs(float[] q, float[] k, float[] v) {}
+
+    private Inputs randomInputs(int n, int hkv, long seed) {
+        float[] q = new float[heads * n * dim], k = new float[hkv * n * dim], v = new float[hkv * n * dim];
+        Parallel.forChunks(0, heads, 1, (c, h0, h1) -> {
+            for (int h = h0; h < h1; h++) {
+                SplittableRandom r = new SplittableRandom(seed * 1000 + h);
+                for (int i = h * n * dim; i < (h + 1) * n * dim; i++) q[i] = (float) r.nextDouble(-1, 1);
+                if (h < hkv) {
+                    for (int i = h * n * dim; i < (h + 1) * n * dim; i++) {
+                        k[i] = (float) r.nextDouble(-1, 1);
+                        v[i] = (float) r.nextDouble(-1, 1);
+                    }
+                }
+            }
+        });
+        return new Inputs(q, k, v);
+    }
+
+    private Map<String, Object> gemm(int s) {
+        SplittableRandom rnd = new SplittableRandom(42);
+        float[] a = new float[s * s], b = new float[s * s], c = new float[s * s];
+        for (int i = 0; i < a.length; i++) { a[i] = (float) rnd.nextDouble(-1, 1); b[i] = (float) rnd.nextDouble(-1, 1); }
+        double flops = 2.0 * s * s * (double) s;
+        Matmul.abT(c, 0, a, 0, b, 0, s, s, s, false);
+        double[] gf = new double[3];
+        for (int r = 0; r < gf.length; r++) {
+            long t0 = System.nanoTime();
+            Matmul.abT(c, 0, a, 0, b, 0, s, s, s, false);
+            gf[r] = flops / (System.nanoTime() - t0);
+        }
+        Stats st = Stats.of(gf);
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("size", s);
+        m.put("gflops_min", st.min());
+        m.put("gflops_median", st.median());
+        m.put("gflops_max", st.max());
+        return m;
+    }
+
+    private static long usedHeap() {
+        System.gc();
+        long used = 0;
+        for (MemoryPoolMXBean mp : ManagementFactory.getMemoryPoolMXBeans()) if (mp.getType() == MemoryType.HEAP) used += mp.getUsage().getUsed();
+        return used;
+    }
+
+    private static void resetPeaks() {
+        for (MemoryPoolMXBean mp : ManagementFactory.getMemoryPoolMXBeans()) if (mp.getType() == MemoryType.HEAP) mp.resetPeakUsage();
+    }
+
+    // sum of the heap pools' peaks since the reset: an upper bound of the peak (pools peak at different times)
+    private static long peakHeap() {
+        long peak = 0;
+        for (MemoryPoolMXBean mp : ManagementFactory.getMemoryPoolMXBeans()) if (mp.getType() == MemoryType.HEAP) peak += mp.getPeakUsage().getUsed();
+        return peak;
+    }
+
+    private static String bytes(long b) {
+        if (b >= 1L << 30) return String.format("%.2f GiB", b / (double) (1L << 30));
+        if (b >= 1L << 20) return String.format("%.1f MiB", b / (double) (1L << 20));
+        return String.format("%.1f KiB", b / 1024.0);
+    }
+}
