@@ -45,6 +45,7 @@ final class DemoCommand implements Runnable {
     @Option(names = "--json", description = "Print one JSON object on standard output.")
     boolean json;
 
+    @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: ${DEFAULT-VALUE}).") String kv = "f32";
     @Mixin
     Main.ComputeOptions compute;
 
@@ -64,7 +65,7 @@ final class DemoCommand implements Runnable {
         }
         System.err.printf("passkey retrieval with %s (%s), lengths %s, depths 0/0.5/1%n", model, String.join(", ", m.config.attention()),
                 java.util.Arrays.stream(lengths).mapToObj(Sizes::format).toList());
-        List<PasskeyEval.Cell> cells = PasskeyEval.run(m, lengths, depths, 1, PasskeyTask.Filler.standard(), 1, (t, done, total) ->
+        List<PasskeyEval.Cell> cells = PasskeyEval.run(m, lengths, depths, 1, PasskeyTask.Filler.standard(), 1, KvFlag.half(kv), (t, done, total) ->
                 System.err.printf("  [%d/%d] %s at depth %.2f: %s (answer '%s') in %.1fs%n", done, total, Sizes.format(t.length()), t.depth(),
                         t.correct() ? "ok" : "wrong", t.answer(), t.seconds()));
         PasskeyCommand.heatmap(out.resolve("passkey.png"), lengths, depths, cells);

@@ -48,6 +48,7 @@ final class GenerateCommand implements Runnable {
     @Option(names = "--json", description = "Print one JSON object on standard output.")
     boolean json;
 
+    @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: ${DEFAULT-VALUE}).") String kv = "f32";
     @Mixin
     Main.ComputeOptions compute;
 
@@ -62,7 +63,7 @@ final class GenerateCommand implements Runnable {
         Tokenizer tok = ByteTokenizer.INSTANCE;
         int[] ids = tok.encode(prompt);
         if (ids.length == 0) throw new LongspanException("--prompt is empty");
-        InferenceSession s = new InferenceSession(m, ids.length + maxTokens);
+        InferenceSession s = new InferenceSession(m, ids.length + maxTokens, KvFlag.half(kv));
         long t0 = System.nanoTime();
         float[] logits = s.feed(ids, 0, ids.length);
         double prefill = (System.nanoTime() - t0) / 1e9;

@@ -35,6 +35,7 @@ final class PasskeyCommand implements Runnable {
     @Option(names = "--rope", paramLabel = "SPEC", description = "Override the RoPE config.") String rope;
     @Option(names = "--out", paramLabel = "DIR", description = "Where passkey.json and passkey.png go (default: the model directory).") Path out;
     @Option(names = "--json", description = "Print one JSON object on standard output.") boolean json;
+    @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: ${DEFAULT-VALUE}).") String kv = "f32";
     @Mixin Main.ComputeOptions compute;
 
     @Override
@@ -45,7 +46,7 @@ final class PasskeyCommand implements Runnable {
         for (double d : ds) if (d < 0 || d > 1) throw new LongspanException("--depths: " + d + " is outside [0, 1]");
         Transformer m = ModelLoading.load(model, attention, rope);
         PasskeyTask.Filler f = filler == null ? PasskeyTask.Filler.standard() : fileFiller(filler);
-        List<PasskeyEval.Cell> cells = PasskeyEval.run(m, ls, ds, trials, f, seed, (t, done, total) ->
+        List<PasskeyEval.Cell> cells = PasskeyEval.run(m, ls, ds, trials, f, seed, KvFlag.half(kv), (t, done, total) ->
                 System.err.printf("[%d/%d] length %s depth %.2f: %s (%s) %.1fs%n", done, total, Sizes.format(t.length()), t.depth(),
                         t.correct() ? "ok" : "WRONG", t.answer(), t.seconds()));
         Path dir = out != null ? out : model;

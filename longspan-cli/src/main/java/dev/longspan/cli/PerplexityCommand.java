@@ -32,6 +32,7 @@ final class PerplexityCommand implements Runnable {
     @Option(names = "--rope", paramLabel = "SPEC") String rope;
     @Option(names = "--out", paramLabel = "DIR", description = "Where perplexity.json and perplexity.png go (default: the model directory).") Path out;
     @Option(names = "--json", description = "Print one JSON object on standard output.") boolean json;
+    @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: ${DEFAULT-VALUE}).") String kv = "f32";
     @Mixin Main.ComputeOptions compute;
 
     @Override
@@ -50,7 +51,7 @@ final class PerplexityCommand implements Runnable {
             throw new LongspanException(data + ": cannot read: " + e.getMessage());
         }
         int[] tokens = ByteTokenizer.encodeBytes(bytes, 0, bytes.length);
-        List<PerplexityEval.Point> pts = PerplexityEval.run(m, tokens, ls, tail, windows,
+        List<PerplexityEval.Point> pts = PerplexityEval.run(m, tokens, ls, tail, windows, KvFlag.half(kv),
                 (L, w, n) -> System.err.printf("length %s: window %d/%d%n", Sizes.format(L), w, n));
         Path dir = out != null ? out : model;
         Map<String, Object> result = new LinkedHashMap<>();

@@ -32,6 +32,12 @@ public final class PasskeyEval {
 
     public static List<Cell> run(Transformer model, int[] lengths, double[] depths, int trials, PasskeyTask.Filler filler,
                                  long seed, Listener listener) {
+        return run(model, lengths, depths, trials, filler, seed, false, listener);
+    }
+
+    /** {@code halfKv}: keep the KV cache in half precision. */
+    public static List<Cell> run(Transformer model, int[] lengths, double[] depths, int trials, PasskeyTask.Filler filler,
+                                 long seed, boolean halfKv, Listener listener) {
         if (trials < 1) throw new LongspanException("--trials must be at least 1");
         for (int L : lengths) {
             int min = PasskeyTask.minimumLength("00000");
@@ -46,7 +52,7 @@ public final class PasskeyEval {
                 long peak = 0;
                 for (int t = 0; t < trials; t++) {
                     SplittableRandom rnd = new SplittableRandom(seed * 1_000_003L + L * 31L + (long) (depth * 1000) * 7 + t);
-                    Trial tr = trial(model, L, depth, PasskeyTask.randomKey(rnd), filler);
+                    Trial tr = trial(model, L, depth, PasskeyTask.randomKey(rnd), filler, halfKv);
                     if (tr.correct()) correct++;
                     secs += tr.seconds();
                     peak = Math.max(peak, tr.peakBytes());
@@ -59,14 +65,14 @@ public final class PasskeyEval {
     }
 
     /** One prompt of L tokens with the needle at the depth; greedy answer compared with the key. */
-    public static Trial trial(Transformer model, int L, double depth, String key, PasskeyTask.Filler filler) {
+    public static Trial trial(Transformer model, int L, double depth, String key, PasskeyTask.Filler filler, boolean halfKv) {
         long t0 = System.nanoTime();
         PasskeyTask.Prompt p = PasskeyTask.build(key, L, depth, filler);
         int[] ids = new int[L];
         for (int i = 0; i < L; i++) ids[i] = p.prompt()[i] & 0xff;
         int answerLen = key.length() + 1; // " 12345"
         MemoryProbe mem = MemoryProbe.start();
-        InferenceSession s = new InferenceSession(model, L + answerLen + 1);
+        InferenceSession s = new InferenceSession(model, L + answerLen + 1, halfKv);
         float[] logits = s.feed(ids, 0, L);
         byte[] ans = new byte[answerLen];
         int[] one = new int[1];

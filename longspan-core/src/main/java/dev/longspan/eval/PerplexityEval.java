@@ -22,6 +22,10 @@ public final class PerplexityEval {
 
     /** tokens: the whole text as ids; windows are taken evenly spaced, non-overlapping where the text allows. */
     public static List<Point> run(Transformer model, int[] tokens, int[] lengths, int tail, int maxWindows, Listener listener) {
+        return run(model, tokens, lengths, tail, maxWindows, false, listener);
+    }
+
+    public static List<Point> run(Transformer model, int[] tokens, int[] lengths, int tail, int maxWindows, boolean halfKv, Listener listener) {
         List<Point> out = new ArrayList<>();
         for (int L : lengths) {
             if (L < 2) throw new LongspanException("--lengths: " + L + " is too short");
@@ -35,7 +39,7 @@ public final class PerplexityEval {
             float[] losses = new float[k];
             for (int w = 0; w < windows; w++) {
                 int start = (int) (w * stride);
-                InferenceSession s = new InferenceSession(model, L);
+                InferenceSession s = new InferenceSession(model, L, halfKv);
                 if (L - k > 0) s.feed(tokens, start, start + L - k);
                 float[] logits = s.feed(tokens, start + L - k, start + L, k);
                 int[] targets = new int[k];

@@ -19,18 +19,24 @@ public final class InferenceSession {
     /** Default largest chunk fed at once to the cached path (longer chunks are split; results are the same). */
     public static final int MAX_CHUNK = 4096;
     private final int maxChunk;
-    private final float[][] kCache, vCache;   // per layer [Hkv, ring[l], D]
+    private final KvStore[] kCache, vCache;   // per layer [Hkv, ring[l], D]
     private final int[] ring;                 // per layer: slots in its cache
     private int length;                        // positions fed so far
     private final boolean cached;              // false: some layer (select-and-merge) needs whole query regions
     private final int[] history;               // tokens fed so far (for the recomputing path)
 
     public InferenceSession(Transformer m, int capacity) {
-        this(m, capacity, MAX_CHUNK);
+        this(m, capacity, MAX_CHUNK, false);
+    }
+
+    /** {@code halfKv}: store keys and values in IEEE half precision (half the memory). */
+    public InferenceSession(Transformer m, int capacity, boolean halfKv) {
+        this(m, capacity, MAX_CHUNK, halfKv);
     }
 
     /** With a smaller chunk limit, windowed layers keep fewer positions (tests use it to exercise eviction). */
-    public InferenceSession(Transformer m, int capacity, int maxChunk) {
+    public InferenceSession(Transformer m, int capacity, int maxChunk, boolean halfKv) {
+        KvStore.Precision precision = halfKv ? KvStore.Precision.F16 : KvStore.Precision.F32;
         if (maxChunk < 1) throw new IllegalArgumentException("maxChunk must be positive");
         this.maxChunk = maxChunk;
         this.m = m;
@@ -42,14 +48,14 @@ public final class InferenceSession {
         for (LayerOps o : ops) all &= o.cacheable();
         cached = all;
         ring = new int[c.layers()];
-        kCache = new float[c.layers()][];
-        vCache = new float[c.layers()][];
+        kCache = new KvStore[c.layers()];
+        vCache = new KvStore[c.layers()];
         if (cached) {
             for (int l = 0; l < c.layers(); l++) {
                 long reach = ops[l].reach();
                 ring[l] = (int) Math.min(capacity, reach + maxChunk);
-                kCache[l] = new float[c.kvDim() * ring[l]];
-                vCache[l] = new float[c.kvDim() * ring[l]];
+                kCache[l] = new KvStore(precision, c.kvHeads() * ring[l], c.headDim());
+                vCache[l] = new KvStore(precision, c.kvHeads() * ring[l], c.headDim());
             }
         }
         history = cached ? null : new int[capacity];
@@ -68,7 +74,7 @@ public final class InferenceSession {
     /** Bytes held by the KV caches. */
     public long cacheBytes() {
         long b = 0;
-        for (int l = 0; l < c.layers(); l++) if (kCache[l] != null) b += 8L * kCache[l].length;
+        for (int l = 0; l < c.layers(); l++) if (kCache[l] != null) b += kCache[l].bytes() + vCache[l].bytes();
         return b;
     }
 
@@ -127,8 +133,8 @@ public final class InferenceSession {
             for (int hh = 0; hh < Hkv; hh++) {
                 for (int t = Math.max(0, T - rg); t < T; t++) {   // a long first chunk keeps only its last rg positions
                     int slot = (int) ((length + t) % rg);
-                    System.arraycopy(kh, (hh * T + t) * D, kCache[l], (hh * rg + slot) * D, D);
-                    System.arraycopy(vh, (hh * T + t) * D, vCache[l], (hh * rg + slot) * D, D);
+                    kCache[l].put(hh * rg + slot, kh, (hh * T + t) * D);
+                    vCache[l].put(hh * rg + slot, vh, (hh * T + t) * D);
                 }
             }
             // an empty cache means the chunk is the whole prefix: the flash engine computes it in

@@ -125,13 +125,14 @@ final class LayerOps {
     }
 
     // q: [H, T, D] at positions start..start+T-1 (rotated); caches: [Hkv, ring, D], position p in slot p % ring
-    void cachedAttention(float[] q, int T, int start, float[] kc, float[] vc, int ring, float[] o) {
+    void cachedAttention(float[] q, int T, int start, KvStore kc, KvStore vc, int ring, float[] o) {
         int H = c.heads(), D = c.headDim(), grp = H / c.kvHeads();
         float scale = (float) (1 / Math.sqrt(D));
         int maxKeys = (int) Math.min(start + T, reach()) * multiplicity(pattern);
         dev.longspan.tensor.Parallel.forRange(0, H, (h0, h1) -> {
             int[] keys = new int[maxKeys];
             float[] s = new float[maxKeys];
+            float[] scratch = new float[D];
             for (int h = h0; h < h1; h++) {
                 int kvh = h / grp;
                 for (int t = 0; t < T; t++) {
@@ -142,11 +143,13 @@ final class LayerOps {
                     for (int j = 0; j < n; j++) {
                         // the ring must still hold every key the pattern reaches (reach + chunk ≤ ring)
                         assert start + t - keys[j] < ring : "key " + keys[j] + " evicted for query " + (start + t);
-                        keys[j] = (kvh * ring + keys[j] % ring) * D;
-                        s[j] = scale * Kernels.dot(q, qo, kc, keys[j], D);
+                        keys[j] = kvh * ring + keys[j] % ring;             // row of the cache
+                        s[j] = scale * Kernels.dot(q, qo, kc.row(keys[j], scratch), kc.offset(keys[j]), D);
                     }
                     float l = Kernels.logSumExp(s, 0, n);
-                    for (int j = 0; j < n; j++) Kernels.axpy((float) Math.exp(s[j] - l), vc, keys[j], o, qo, D);
+                    for (int j = 0; j < n; j++) {
+                        Kernels.axpy((float) Math.exp(s[j] - l), vc.row(keys[j], scratch), vc.offset(keys[j]), o, qo, D);
+                    }
                 }
             }
         });

@@ -1,5 +1,6 @@
 package dev.longspan.model;
 
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -62,12 +63,30 @@ class InferenceSessionTest {
         for (int t = 0; t < T; t++) pos[t] = t;
         full.forward(tokens, new int[T], pos);
         // chunks of at most 2 queries: windowed layers keep reach + 2 positions in a ring
-        InferenceSession s = new InferenceSession(m, T, 2);
+        InferenceSession s = new InferenceSession(m, T, 2, false);
         if (!attention.equals("dense")) assertThat(s.cachedPositions(0)).isLessThan(T);
         float[] logits = s.feed(tokens, 0, 9);                       // engine prefill, keeps the last ring positions
         assertRow(logits, full.logits, 8, c.vocabSize());
         logits = s.feed(tokens, 9, 16, 7);                            // split into chunks of 2 internally
         for (int i = 0; i < 7; i++) assertRow(java.util.Arrays.copyOfRange(logits, i * c.vocabSize(), (i + 1) * c.vocabSize()), full.logits, 9 + i, c.vocabSize());
         for (int t = 16; t < T; t++) assertRow(s.feed(tokens, t, t + 1), full.logits, t, c.vocabSize());
+    }
+
+    @Test
+    void halfPrecisionCacheStaysCloseAndHalvesTheMemory() {
+        ModelConfig c = TrainingPassTest.tiny(false, 1, "window:size=4+dense");
+        Transformer m = new Transformer(c);
+        m.initialize(2);
+        int T = 20;
+        int[] tokens = new int[T];
+        for (int t = 0; t < T; t++) tokens[t] = (t * 7) % c.vocabSize();
+        InferenceSession f32 = new InferenceSession(m, T), f16 = new InferenceSession(m, T, true);
+        f32.feed(tokens, 0, 5);
+        f16.feed(tokens, 0, 5);
+        for (int t = 5; t < T; t++) {
+            float[] a = f32.feed(tokens, t, t + 1), b = f16.feed(tokens, t, t + 1);
+            for (int i = 0; i < a.length; i++) assertThat(b[i]).isCloseTo(a[i], org.assertj.core.data.Offset.offset(2e-3f));
+        }
+        assertThat(f16.cacheBytes() * 2).isEqualTo(f32.cacheBytes());
     }
 }

@@ -1,0 +1,41 @@
+package dev.longspan.model;
+
+/**
+ * One layer's cached keys or values, [Hkv, ring, D], in float32 or IEEE half precision.
+ * Half precision halves the memory of long contexts; rows are widened to float when read.
+ */
+final class KvStore {
+    /** Storage precision of a KV cache. */
+    enum Precision { F32, F16 }
+
+    private final float[] f;
+    private final short[] h;
+    final int d;
+
+    KvStore(Precision p, int rows, int d) {
+        this.d = d;
+        long n = (long) rows * d;
+        if (n > Integer.MAX_VALUE - 16) throw new dev.longspan.util.LongspanException("KV cache of " + n + " values is too large for one array (use fewer tokens or a windowed layer)");
+        this.f = p == Precision.F32 ? new float[(int) n] : null;
+        this.h = p == Precision.F16 ? new short[(int) n] : null;
+    }
+
+    long bytes() { return f != null ? 4L * f.length : 2L * h.length; }
+
+    /** Stores src[so..so+d) as row r. */
+    void put(int r, float[] src, int so) {
+        int o = r * d;
+        if (f != null) System.arraycopy(src, so, f, o, d);
+        else for (int i = 0; i < d; i++) h[o + i] = Float.floatToFloat16(src[so + i]);
+    }
+
+    /** The float array holding row r at {@link #offset}, widening half rows into scratch. */
+    float[] row(int r, float[] scratch) {
+        if (f != null) return f;
+        int o = r * d;
+        for (int i = 0; i < d; i++) scratch[i] = Float.float16ToFloat(h[o + i]);
+        return scratch;
+    }
+
+    int offset(int r) { return f != null ? r * d : 0; }
+}
