@@ -22,8 +22,6 @@ public final class InferenceSession {
     private final KvStore[] kCache, vCache;   // per layer [Hkv, ring[l], D]
     private final int[] ring;                 // per layer: slots in its cache
     private int length;                        // positions fed so far
-    private final boolean cached;              // false: some layer (select-and-merge) needs whole query regions
-    private final int[] history;               // tokens fed so far (for the recomputing path)
 
     public InferenceSession(Transformer m, int capacity) {
         this(m, capacity, MAX_CHUNK, false);
@@ -44,13 +42,10 @@ public final class InferenceSession {
         this.capacity = capacity;
         ops = new LayerOps[c.layers()];
         for (int l = 0; l < c.layers(); l++) ops[l] = new LayerOps(c, l);
-        boolean all = true;
-        for (LayerOps o : ops) all &= o.cacheable();
-        cached = all;
         ring = new int[c.layers()];
         kCache = new KvStore[c.layers()];
         vCache = new KvStore[c.layers()];
-        if (cached) {
+        {
             for (int l = 0; l < c.layers(); l++) {
                 long reach = ops[l].reach();
                 ring[l] = (int) Math.min(capacity, reach + maxChunk);
@@ -58,11 +53,9 @@ public final class InferenceSession {
                 vCache[l] = new KvStore(precision, c.kvHeads() * ring[l], c.headDim());
             }
         }
-        history = cached ? null : new int[capacity];
     }
 
-    /** True when a KV cache serves the queries; false when each feed recomputes the whole prefix. */
-    public boolean usesCache() { return cached; }
+
 
     public int length() { return length; }
 
@@ -94,7 +87,6 @@ public final class InferenceSession {
         if (length + T > capacity) {
             throw new dev.longspan.util.LongspanException("context of " + (length + T) + " tokens exceeds the session capacity " + capacity);
         }
-        if (!cached) return recompute(tokens, from, to, lastRows);
         if (length > 0 && T > maxChunk) {
             // the ring of a windowed layer holds reach + maxChunk positions: feed long chunks in parts
             int V = c.vocabSize(), firstWanted = to - lastRows;
@@ -139,6 +131,7 @@ public final class InferenceSession {
             }
             // an empty cache means the chunk is the whole prefix: the flash engine computes it in
             // O(N·keys) with no N×N buffer; later chunks attend to the cache key by key
+            ops[l].observe(qh, kh, length, T);
             if (length == 0) ops[l].attentionNoRope(qh, kh, vh, T, oh, lse);
             else ops[l].cachedAttention(qh, T, length, kCache[l], vCache[l], rg, oh);
             Transformer.fromHeads(o, oh, T, H, D);
@@ -158,17 +151,5 @@ public final class InferenceSession {
         float[] logits = new float[lastRows * c.vocabSize()];
         m.logits(logits, lastN, lastRows);
         return logits;
-    }
-
-    // select-and-merge ranks key regions by the mean of whole query regions, so a new query can
-    // change what its group selects: run the full forward over the prefix (exact, O(N) per token)
-    private float[] recompute(int[] tokens, int from, int to, int lastRows) {
-        System.arraycopy(tokens, from, history, length, to - from);
-        length += to - from;
-        TrainingPass pass = new TrainingPass(m, length, true);   // recompute: one layer of activations at a time
-        long[] pos = new long[length];
-        for (int t = 0; t < length; t++) pos[t] = t;
-        pass.forward(java.util.Arrays.copyOf(history, length), new int[length], pos);
-        return java.util.Arrays.copyOfRange(pass.logits, (length - lastRows) * c.vocabSize(), length * c.vocabSize());
     }
 }

@@ -72,14 +72,24 @@ final class LayerOps {
     }
 
     /** True when incremental inference can enumerate this layer's key sets from the cache. */
-    boolean cacheable() { return cacheable(pattern); }
+    // select-and-merge terms of this layer's pattern, each with its region statistics (inference)
+    private final java.util.IdentityHashMap<Pattern.SelectMerge, SelectMergeDecoder> decoders = new java.util.IdentityHashMap<>();
 
-    private static boolean cacheable(Pattern p) {
-        return switch (p) {
-            case Pattern.SelectMerge sm -> false;  // its selection needs whole query regions
-            case Pattern.Sum sum -> sum.terms().stream().allMatch(LayerOps::cacheable);
-            default -> true;
-        };
+    private SelectMergeDecoder decoder(Pattern.SelectMerge sm) {
+        return decoders.computeIfAbsent(sm, x -> new SelectMergeDecoder(x, c.heads(), c.kvHeads(), c.headDim()));
+    }
+
+    /** Inference: records the rotated q, k of positions start..start+T−1 for select-and-merge terms. */
+    void observe(float[] q, float[] k, int start, int T) {
+        observe(pattern, q, k, start, T);
+    }
+
+    private void observe(Pattern p, float[] q, float[] k, int start, int T) {
+        switch (p) {
+            case Pattern.SelectMerge sm -> decoder(sm).observe(q, k, start, T);
+            case Pattern.Sum sum -> { for (Pattern t : sum.terms()) observe(t, q, k, start, T); }
+            default -> { }
+        }
     }
 
     /** How far back (in positions, the query included) this layer's pattern can reach; MAX_VALUE = all. */
@@ -105,7 +115,7 @@ final class LayerOps {
 
     // appends to keys[] the key positions query position p of head h reaches (with repeats: a key
     // reached by two terms counts twice, the multiset union that the LSE merge computes); returns n
-    private static int keysOf(Pattern pat, long p, int h, int heads, int[] keys, int n) {
+    private int keysOf(Pattern pat, long p, int h, int heads, int[] keys, int n) {
         switch (pat) {
             case Pattern.Dense d -> { for (int k = 0; k <= p; k++) keys[n++] = k; }
             case Pattern.Window w -> { for (long k = Math.max(0, p - w.size() + 1); k <= p; k++) keys[n++] = (int) k; }
@@ -119,7 +129,7 @@ final class LayerOps {
                 }
             }
             case Pattern.Sum sum -> { for (Pattern t : sum.terms()) n = keysOf(t, p, h, heads, keys, n); }
-            case Pattern.SelectMerge sm -> throw new IllegalStateException("select-and-merge has no incremental key set");
+            case Pattern.SelectMerge sm -> n = decoder(sm).keys(p, h, keys, n);
         }
         return n;
     }

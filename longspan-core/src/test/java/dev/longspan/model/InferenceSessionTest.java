@@ -12,7 +12,7 @@ class InferenceSessionTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"dense", "window:size=3", "block:size=4", "dilated:w=4,8;r=1,2",
-            "window:size=2+dilated:w=6;r=3", "selectmerge:region=2,top=2,merge=1"})
+            "window:size=2+dilated:w=6;r=3"})
     void kvCacheGenerationEqualsFullRecomputation(String attention) {
         ModelConfig c = TrainingPassTest.tiny(false, 1, attention);
         Transformer m = new Transformer(c);
@@ -30,14 +30,11 @@ class InferenceSessionTest {
         // incremental: a chunk of 4, then one token at a time
         InferenceSession s = new InferenceSession(m, 32);
         float[] logits = s.feed(tokens, 0, 4);
-        // select-and-merge is not prefix-consistent (a group's selection uses all its queries), so
-        // only the last position is comparable; cached patterns must match at every position
-        if (s.usesCache()) assertRow(logits, full.logits, 3, c.vocabSize());
+        assertRow(logits, full.logits, 3, c.vocabSize());
         for (int t = 4; t < T; t++) {
             logits = s.feed(tokens, t, t + 1);
-            if (s.usesCache() || t == T - 1) assertRow(logits, full.logits, t, c.vocabSize());
+            assertRow(logits, full.logits, t, c.vocabSize());
         }
-        assertThat(s.usesCache()).isEqualTo(!attention.startsWith("selectmerge"));
         assertThat(s.length()).isEqualTo(T);
     }
 
@@ -88,5 +85,31 @@ class InferenceSessionTest {
             for (int i = 0; i < a.length; i++) assertThat(b[i]).isCloseTo(a[i], org.assertj.core.data.Offset.offset(2e-3f));
         }
         assertThat(f16.cacheBytes() * 2).isEqualTo(f32.cacheBytes());
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"selectmerge:region=2,top=3,merge=1", "selectmerge:region=3,top=4,merge=2", "window:size=2+selectmerge:region=2,top=3,merge=2"})
+    void selectMergeDecodingEqualsTheEngineOnEveryPrefix(String attention) {
+        // select-and-merge in the last layer: its output at position p must equal the engine's on the
+        // prefix 0..p (the group's selection then uses exactly the queries seen so far)
+        ModelConfig c = new ModelConfig(13, 8, 2, 2, 1, 4, 12, 1e-5f, false, "kind=rope,base=10000",
+                java.util.List.of("dense", attention), "byte", 16);
+        Transformer m = new Transformer(c);
+        m.initialize(12);
+        SplittableRandom r = new SplittableRandom(6);
+        for (int i = 0; i < m.params.length; i++) m.params[i] += (float) r.nextDouble(-0.3, 0.3);
+        int T = 27;
+        int[] tokens = new int[T];
+        for (int t = 0; t < T; t++) tokens[t] = r.nextInt(c.vocabSize());
+        InferenceSession s = new InferenceSession(m, T);
+        float[] logits = s.feed(tokens, 0, 5);
+        for (int t = 5; t <= T; t++) {
+            TrainingPass prefix = new TrainingPass(m, t, false);
+            long[] pos = new long[t];
+            for (int i = 0; i < t; i++) pos[i] = i;
+            prefix.forward(java.util.Arrays.copyOf(tokens, t), new int[t], pos);
+            assertRow(logits, prefix.logits, t - 1, c.vocabSize());
+            if (t < T) logits = s.feed(tokens, t, t + 1);
+        }
     }
 }
