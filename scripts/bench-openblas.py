@@ -28,7 +28,7 @@ def stats(xs):
     return {"gflops_min": min(xs), "gflops_median": statistics.median(xs), "gflops_max": max(xs)}
 
 
-def numpy_samples(np, n, repeats, warmup_s):
+def numpy_samples(np, n, repeats, warmup_s, cpu=False):
     """GFLOP/s of `repeats` timed runs of C = A @ B.T after >= 3 runs and >= warmup_s seconds of warm-up."""
     rng = np.random.default_rng(42)
     a = rng.uniform(-1, 1, (n, n)).astype(np.float32)
@@ -40,17 +40,18 @@ def numpy_samples(np, n, repeats, warmup_s):
         np.matmul(a, b.T, out=c)
         runs += 1
     gf = []
+    clock = time.thread_time_ns if cpu else time.perf_counter_ns
     for r in range(repeats):
-        t0 = time.perf_counter_ns()
+        t0 = clock()
         np.matmul(a, b.T, out=c)
-        gf.append(flops / (time.perf_counter_ns() - t0))
+        gf.append(flops / (clock() - t0))
         print(f"  numpy N={n} repeat {r + 1}/{repeats}: {gf[-1]:.1f} GFLOP/s", file=sys.stderr)
     return gf
 
 
-def longspan_samples(sizes, threads, repeats, warmup_s):
+def longspan_samples(sizes, threads, repeats, warmup_s, clock):
     cmd = [os.path.join(ROOT, "longspan"), "bench", "gemm", "--size", ",".join(map(str, sizes)),
-           "--repeats", str(repeats), "--warmup", str(warmup_s), "--json"]
+           "--repeats", str(repeats), "--warmup", str(warmup_s), "--clock", clock, "--json"]
     if threads is not None:
         cmd += ["--threads", str(threads)]
     print("  running " + " ".join(cmd), file=sys.stderr)
@@ -68,7 +69,11 @@ def main():
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--with-longspan", action="store_true", help="alternate with ./longspan bench gemm and report ratios")
     p.add_argument("--rounds", type=int, default=3, help="alternation rounds with --with-longspan (default 3)")
+    p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                   help="wall (default) or cpu: CPU time of the calling thread (needs --threads 1; BLAS then computes on it)")
     args = p.parse_args()
+    if args.clock == "cpu" and args.threads != 1:
+        p.error("--clock cpu needs --threads 1")
     if args.threads is not None:
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(args.threads)
@@ -80,7 +85,7 @@ def main():
         return
     rows = []
     for n in sizes:
-        gf = numpy_samples(np, n, args.repeats, args.warmup)
+        gf = numpy_samples(np, n, args.repeats, args.warmup, args.clock == "cpu")
         row = {"n": n, **stats(gf), "gflops": gf}
         rows.append(row)
         if not args.json:
@@ -105,10 +110,10 @@ def compare(np, sizes, args):
     env = None
     for r in range(args.rounds):
         print(f"round {r + 1}/{args.rounds}", file=sys.stderr)
-        env, got = longspan_samples(sizes, args.threads, args.repeats, args.warmup)
+        env, got = longspan_samples(sizes, args.threads, args.repeats, args.warmup, args.clock)
         for n in sizes:
             ls[n] += got[n]
-            mine = numpy_samples(np, n, args.repeats, args.warmup)
+            mine = numpy_samples(np, n, args.repeats, args.warmup, args.clock == "cpu")
             npy[n] += mine
             round_ratios[n].append(statistics.median(got[n]) / statistics.median(mine))
     rows = []
@@ -118,11 +123,11 @@ def compare(np, sizes, args):
                      "round_ratios": round_ratios[n]})
     if args.json:
         env = {k: v for k, v in env.items() if k not in ("benchmark", "results", "op", "repeats")}
-        print(json.dumps({"benchmark": "gemm-vs-blas", "op": "C = A*B^T fp32", "rounds": args.rounds,
+        print(json.dumps({"benchmark": "gemm-vs-blas", "op": "C = A*B^T fp32", "clock": args.clock, "rounds": args.rounds,
                           "repeats_per_round": args.repeats, "longspan_env": env,
                           "numpy": np.__version__, "blas": blas_name(np), "results": rows}, indent=2))
         return
-    print(f"fp32 C = A*B^T, threads {args.threads}, {args.rounds} rounds x {args.repeats} repeats; "
+    print(f"fp32 C = A*B^T, threads {args.threads}, {args.clock} clock, {args.rounds} rounds x {args.repeats} repeats; "
           f"JDK {env['jdk']} ({env['jit']}), {env['vector_bits']}-bit vectors; numpy {np.__version__} / {blas_name(np)}")
     print("|    N | Longspan GFLOP/s min / median / max | numpy GFLOP/s min / median / max | ratio of medians | per-round ratios |")
     print("|-----:|------------------------------------:|---------------------------------:|-----------------:|:-----------------|")

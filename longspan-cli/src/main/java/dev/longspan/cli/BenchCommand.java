@@ -45,6 +45,10 @@ final class BenchCommand implements Runnable {
         @Option(names = "--warmup", paramLabel = "SECONDS", description = "Minimum warm-up time, once on N=256 and then per size (default: ${DEFAULT-VALUE}).")
         double warmup = 1.0;
 
+        @Option(names = "--clock", paramLabel = "CLOCK",
+                description = "wall (default) or cpu: CPU time of the calling thread, needs --threads 1; on a shared machine it does not count time the thread waited for a core.")
+        String clock = "wall";
+
         @Option(names = "--json", description = "Print one JSON object on standard output.")
         boolean json;
 
@@ -54,6 +58,13 @@ final class BenchCommand implements Runnable {
         @Override
         public void run() {
             compute.apply();
+            boolean cpu = switch (clock) {
+                case "wall" -> false;
+                case "cpu" -> true;
+                default -> throw new LongspanException("--clock must be wall or cpu, got " + clock);
+            };
+            if (cpu && Parallel.threads() != 1) throw new LongspanException("--clock cpu measures one thread: add --threads 1");
+            var mx = java.lang.management.ManagementFactory.getThreadMXBean();
             if (repeats < 1) throw new LongspanException("--repeats must be at least 1, got " + repeats);
             if (!(warmup >= 0)) throw new LongspanException("--warmup must be a non-negative number of seconds, got " + warmup);
             for (int n : sizes) {
@@ -61,8 +72,8 @@ final class BenchCommand implements Runnable {
             }
             Map<String, Object> env = environment();
             if (!json) {
-                System.out.printf("fp32 GEMM %s, %d threads; %s; JDK %s, JIT %s%n", opName(op), Parallel.threads(), Simd.REASON,
-                        env.get("jdk"), env.get("jit"));
+                System.out.printf("fp32 GEMM %s, %d threads, %s clock; %s; JDK %s, JIT %s%n", opName(op), Parallel.threads(), clock,
+                        Simd.REASON, env.get("jdk"), env.get("jit"));
             }
             warmUpJit(op, warmup);
             List<Map<String, Object>> rows = new ArrayList<>();
@@ -80,9 +91,9 @@ final class BenchCommand implements Runnable {
                 System.err.printf("  N=%d: %d warm-up runs%n", n, warmRuns);
                 double[] gf = new double[repeats];
                 for (int r = 0; r < repeats; r++) {
-                    long t0 = System.nanoTime();
+                    long t0 = cpu ? mx.getCurrentThreadCpuTime() : System.nanoTime();
                     run(op, c, a, b, n);
-                    gf[r] = flops / (System.nanoTime() - t0);
+                    gf[r] = flops / ((cpu ? mx.getCurrentThreadCpuTime() : System.nanoTime()) - t0);
                     System.err.printf("  N=%d repeat %d/%d: %.1f GFLOP/s%n", n, r + 1, repeats, gf[r]);
                 }
                 Stats s = Stats.of(gf);
@@ -99,6 +110,7 @@ final class BenchCommand implements Runnable {
                 Map<String, Object> out = new LinkedHashMap<>();
                 out.put("benchmark", "gemm");
                 out.put("op", opName(op) + " fp32");
+                out.put("clock", clock);
                 out.putAll(env);
                 out.put("repeats", repeats);
                 out.put("results", rows);
