@@ -55,6 +55,9 @@ final class AttentionBench implements Runnable {
     @Option(names = "--repeats", paramLabel = "R", description = "Timed repeats per length (default: ${DEFAULT-VALUE}).")
     int repeats = 3;
 
+    @Option(names = "--warmup", paramLabel = "S", description = "Seconds (at least) of untimed runs on a short sequence before each length (default: ${DEFAULT-VALUE}).")
+    double warmupSeconds = 3;
+
     @Option(names = "--gemm-size", paramLabel = "S", description = "Size of the square GEMM measured as the yardstick; 0 skips it (default: ${DEFAULT-VALUE}).")
     int gemmSize = 2048;
 
@@ -72,6 +75,7 @@ final class AttentionBench implements Runnable {
         if (heads < 1 || hkv < 1 || heads % hkv != 0) throw new LongspanException("--heads (" + heads + ") must be a positive multiple of --kv-heads (" + hkv + ")");
         if (dim < 1) throw new LongspanException("--head-dim must be positive, got " + dim);
         if (repeats < 1) throw new LongspanException("--repeats must be at least 1, got " + repeats);
+        if (!(warmupSeconds >= 0)) throw new LongspanException("--warmup must be a number of seconds ≥ 0, got " + warmupSeconds);
         for (int n : seqs) {
             if (n < 1) throw new LongspanException("--seq must be positive, got " + n);
             if ((long) heads * n * dim > Integer.MAX_VALUE - 8) throw new LongspanException("--seq " + n + ": H·N·D exceeds a Java array");
@@ -111,9 +115,13 @@ final class AttentionBench implements Runnable {
         int d = dim;
         // JIT warm-up on a short sequence: the same code paths, a small fraction of the time. Several
         // runs: until C2 has compiled the tile loops, the Vector API runs boxed and far slower.
-        int warmN = Math.min(n, 2048);
+        int warmN = Math.min(n, warmupLength(p));
         Inputs warm = randomInputs(warmN, hkv, 1);
-        for (int i = 0; i < WARMUP_RUNS; i++) runOnce(p, warmN, hkv, opt, warm, true);
+        long warmStart = System.nanoTime();
+        long warmNanos = (long) (warmupSeconds * 1e9);
+        for (int i = 0; i < MAX_WARMUP_RUNS && (i < WARMUP_RUNS || System.nanoTime() - warmStart < warmNanos); i++) {
+            runOnce(p, warmN, hkv, opt, warm, true);
+        }
 
         Inputs in = randomInputs(n, hkv, 42);
         Plan plan = Plan.of(p, n, heads, hkv, !bidirectional);
@@ -205,7 +213,17 @@ final class AttentionBench implements Runnable {
         return row;
     }
 
-    static final int WARMUP_RUNS = 8;
+    // long enough to take every path of the timed run (select-and-merge's groups start after T·R
+    // tokens: a warm-up that never reaches them deoptimises the kernel in the middle of the timing)
+    static int warmupLength(Pattern p) {
+        return switch (p) {
+            case Pattern.SelectMerge s -> (int) Math.min(1 << 20, Math.max(4096L, (long) (s.top() + 4 * s.merge()) * s.region()));
+            case Pattern.Sum s -> s.terms().stream().mapToInt(AttentionBench::warmupLength).max().orElse(4096);
+            default -> 4096;
+        };
+    }
+
+    static final int WARMUP_RUNS = 8, MAX_WARMUP_RUNS = 200;   // and at least --warmup seconds: C2 compiles in the background
 
     private AttentionResult runOnce(Pattern p, int n, int hkv, AttentionOptions opt, Inputs in, boolean alsoBackward) {
         AttentionResult r = Attention.forward(in.q, in.k, in.v, heads, hkv, n, dim, p, opt);
