@@ -55,6 +55,9 @@ final class AttentionBench implements Runnable {
     @Option(names = "--repeats", paramLabel = "R", description = "Timed repeats per length (default: ${DEFAULT-VALUE}).")
     int repeats = 3;
 
+    @Option(names = "--warmup", paramLabel = "S", description = "Seconds (at least) of untimed runs on a short sequence before each length (default: ${DEFAULT-VALUE}).")
+    double warmupSeconds = 3;
+
     @Option(names = "--gemm-size", paramLabel = "S", description = "Size of the square GEMM measured as the yardstick; 0 skips it (default: ${DEFAULT-VALUE}).")
     int gemmSize = 2048;
 
@@ -72,6 +75,7 @@ final class AttentionBench implements Runnable {
         if (heads < 1 || hkv < 1 || heads % hkv != 0) throw new LongspanException("--heads (" + heads + ") must be a positive multiple of --kv-heads (" + hkv + ")");
         if (dim < 1) throw new LongspanException("--head-dim must be positive, got " + dim);
         if (repeats < 1) throw new LongspanException("--repeats must be at least 1, got " + repeats);
+        if (!(warmupSeconds >= 0)) throw new LongspanException("--warmup must be a number of seconds ≥ 0, got " + warmupSeconds);
         for (int n : seqs) {
             if (n < 1) throw new LongspanException("--seq must be positive, got " + n);
             if ((long) heads * n * dim > Integer.MAX_VALUE - 8) throw new LongspanException("--seq " + n + ": H·N·D exceeds a Java array");
@@ -109,22 +113,29 @@ final class AttentionBench implements Runnable {
 
     private Map<String, Object> measure(Pattern p, int n, int hkv, AttentionOptions opt, Map<String, Object> gemm) {
         int d = dim;
-        // JIT warm-up on a short sequence: the same code paths, a small fraction of the time
-        int warmN = Math.min(n, 4096);
-        runOnce(p, warmN, hkv, opt, randomInputs(warmN, hkv, 1), true);
+        // JIT warm-up on a short sequence: the same code paths, a small fraction of the time. Several
+        // runs: until C2 has compiled the tile loops, the Vector API runs boxed and far slower.
+        int warmN = Math.min(n, warmupLength(p));
+        Inputs warm = randomInputs(warmN, hkv, 1);
+        long warmStart = System.nanoTime();
+        long warmNanos = (long) (warmupSeconds * 1e9);
+        for (int i = 0; i < MAX_WARMUP_RUNS && (i < WARMUP_RUNS || System.nanoTime() - warmStart < warmNanos); i++) {
+            runOnce(p, warmN, hkv, opt, warm, true);
+        }
 
         Inputs in = randomInputs(n, hkv, 42);
         Plan plan = Plan.of(p, n, heads, hkv, !bidirectional);
         float[] o = new float[heads * n * d], lse = new float[heads * n];
-        double[] fwd = new double[repeats], bwd = new double[repeats];
+        double[] fwd = new double[repeats], bwd = new double[repeats], fwdCpu = new double[repeats], bwdCpu = new double[repeats];
         long heapBase = usedHeap();
         resetPeaks();
         AttentionResult r = null;
         for (int i = 0; i < repeats; i++) {
-            long t0 = System.nanoTime();
+            long c0 = cpuNanos(), t0 = System.nanoTime();
             r = Attention.forward(in.q, in.k, in.v, d, plan, opt, o, lse);
             fwd[i] = (System.nanoTime() - t0) / 1e9;
-            System.err.printf("  N=%d forward %d/%d: %.3f s%n", n, i + 1, repeats, fwd[i]);
+            fwdCpu[i] = (cpuNanos() - c0) / 1e9;
+            System.err.printf("  N=%d forward %d/%d: %.3f s (%.3f CPU s)%n", n, i + 1, repeats, fwd[i], fwdCpu[i]);
         }
         long fwdPeak = peakHeap() - heapBase;
         long bwdPeak = 0;
@@ -135,31 +146,48 @@ final class AttentionBench implements Runnable {
             heapBase = usedHeap();
             resetPeaks();
             for (int i = 0; i < repeats; i++) {
-                long t0 = System.nanoTime();
+                long c0 = cpuNanos(), t0 = System.nanoTime();
                 Attention.backward(r, in.q, in.k, in.v, dO, dq, dk, dv);
                 bwd[i] = (System.nanoTime() - t0) / 1e9;
-                System.err.printf("  N=%d backward %d/%d: %.3f s%n", n, i + 1, repeats, bwd[i]);
+                bwdCpu[i] = (cpuNanos() - c0) / 1e9;
+                System.err.printf("  N=%d backward %d/%d: %.3f s (%.3f CPU s)%n", n, i + 1, repeats, bwd[i], bwdCpu[i]);
             }
             bwdPeak = peakHeap() - heapBase;
         }
-        long pairs = plan.pairs();
+        long pairs = plan.pairs(), computed = plan.computedPairs();
         Stats tf = Stats.of(fwd);
         double fwdFlops = 4.0 * d * pairs;
         Map<String, Object> row = new LinkedHashMap<>();
         row.put("n", n);
         row.put("pairs", pairs);
+        row.put("computed_pairs", computed);
+        row.put("useful_fraction", pairs / (double) computed);
         row.put("keys_per_query", pairs / ((double) heads * n));
         row.put("forward_seconds", Map.of("min", tf.min(), "median", tf.median(), "max", tf.max()));
+        Stats cf = Stats.of(fwdCpu);
+        row.put("forward_cpu_seconds_median", cf.median());
         row.put("forward_gflops_median", fwdFlops / tf.median() / 1e9);
+        row.put("forward_gflops_per_cpu_second", fwdFlops / cf.median() / 1e9);
+        row.put("forward_gflops_computed_median", 4.0 * d * computed / tf.median() / 1e9);
         row.put("forward_us_per_token", tf.median() / n * 1e6);
         long scratch = Attention.scratchBytesPerWorker(d) * Parallel.threads();
         long engineFwd = 4L * heads * n + plan.stateBytes() + scratch;
         row.put("extra_bytes_forward_engine", engineFwd);
         row.put("extra_bytes_forward_heap_peak", Math.max(0, fwdPeak));
-        if (gemm != null) row.put("forward_vs_gemm", fwdFlops / tf.median() / 1e9 / (double) gemm.get("gflops_median"));
+        if (gemm != null) {
+            // the yardstick again right after this length (the machine's load drifts); both runs count
+            Map<String, Object> again = gemm(gemmSize);
+            double g = 0.5 * ((double) gemm.get("gflops_median") + (double) again.get("gflops_median"));
+            double gc = 0.5 * ((double) gemm.get("gflops_per_cpu_second") + (double) again.get("gflops_per_cpu_second"));
+            row.put("gemm_gflops_median", g);
+            row.put("gemm_gflops_per_cpu_second", gc);
+            row.put("forward_vs_gemm", fwdFlops / tf.median() / 1e9 / g);
+            row.put("forward_vs_gemm_cpu", fwdFlops / cf.median() / 1e9 / gc);
+        }
         if (!json) {
-            System.out.printf("N=%8d  keys/query %9.1f  forward s min %.3f median %.3f max %.3f  %6.1f GFLOP/s  %.3f µs/token  extra %s (heap peak %s)%n",
-                    n, pairs / ((double) heads * n), tf.min(), tf.median(), tf.max(), fwdFlops / tf.median() / 1e9,
+            System.out.printf("N=%8d  keys/query %9.1f  useful %.2f  forward s min %.3f median %.3f max %.3f  %6.1f GFLOP/s (%.1f per CPU-s%s)  %.3f µs/token  extra %s (heap peak %s)%n",
+                    n, pairs / ((double) heads * n), pairs / (double) computed, tf.min(), tf.median(), tf.max(), fwdFlops / tf.median() / 1e9,
+                    fwdFlops / cf.median() / 1e9, row.containsKey("forward_vs_gemm") ? String.format(", %.0f%% of GEMM", 100 * (double) row.get("forward_vs_gemm")) : "",
                     tf.median() / n * 1e6, bytes(engineFwd), bytes(Math.max(0, fwdPeak)));
         }
         if (backward) {
@@ -168,18 +196,34 @@ final class AttentionBench implements Runnable {
             int group = heads / hkv;
             long engineBwd = 4L * heads * n + plan.stateBytes() + scratch + (group > 1 ? 8L * (heads - hkv) * n * d : 0);
             row.put("backward_seconds", Map.of("min", tb.min(), "median", tb.median(), "max", tb.max()));
+            Stats cb = Stats.of(bwdCpu);
+            row.put("backward_cpu_seconds_median", cb.median());
             row.put("backward_gflops_median", bwdFlops / tb.median() / 1e9);
+            row.put("backward_gflops_per_cpu_second", bwdFlops / cb.median() / 1e9);
+            row.put("backward_over_forward_cpu", cb.median() / cf.median());
             row.put("backward_over_forward", tb.median() / tf.median());
             row.put("extra_bytes_backward_engine", engineBwd);
             row.put("extra_bytes_backward_heap_peak", Math.max(0, bwdPeak));
             if (!json) {
-                System.out.printf("            backward s min %.3f median %.3f max %.3f  %6.1f GFLOP/s  backward/forward %.2f  extra %s (heap peak %s)%n",
-                        tb.min(), tb.median(), tb.max(), bwdFlops / tb.median() / 1e9, tb.median() / tf.median(),
+                System.out.printf("            backward s min %.3f median %.3f max %.3f  %6.1f GFLOP/s (%.1f per CPU-s)  backward/forward %.2f  extra %s (heap peak %s)%n",
+                        tb.min(), tb.median(), tb.max(), bwdFlops / tb.median() / 1e9, bwdFlops / cb.median() / 1e9, tb.median() / tf.median(),
                         bytes(engineBwd), bytes(Math.max(0, bwdPeak)));
             }
         }
         return row;
     }
+
+    // long enough to take every path of the timed run (select-and-merge's groups start after T·R
+    // tokens: a warm-up that never reaches them deoptimises the kernel in the middle of the timing)
+    static int warmupLength(Pattern p) {
+        return switch (p) {
+            case Pattern.SelectMerge s -> (int) Math.min(1 << 20, Math.max(4096L, (long) (s.top() + 4 * s.merge()) * s.region()));
+            case Pattern.Sum s -> s.terms().stream().mapToInt(AttentionBench::warmupLength).max().orElse(4096);
+            default -> 4096;
+        };
+    }
+
+    static final int WARMUP_RUNS = 8, MAX_WARMUP_RUNS = 200;   // and at least --warmup seconds: C2 compiles in the background
 
     private AttentionResult runOnce(Pattern p, int n, int hkv, AttentionOptions opt, Inputs in, boolean alsoBackward) {
         AttentionResult r = Attention.forward(in.q, in.k, in.v, heads, hkv, n, dim, p, opt);
@@ -211,12 +255,13 @@ final class AttentionBench implements Runnable {
         float[] a = new float[s * s], b = new float[s * s], c = new float[s * s];
         for (int i = 0; i < a.length; i++) { a[i] = (float) rnd.nextDouble(-1, 1); b[i] = (float) rnd.nextDouble(-1, 1); }
         double flops = 2.0 * s * s * (double) s;
-        Matmul.abT(c, 0, a, 0, b, 0, s, s, s, false);
-        double[] gf = new double[3];
+        for (int w = 0; w < 3; w++) Matmul.abT(c, 0, a, 0, b, 0, s, s, s, false);
+        double[] gf = new double[5], gc = new double[5];
         for (int r = 0; r < gf.length; r++) {
-            long t0 = System.nanoTime();
+            long c0 = cpuNanos(), t0 = System.nanoTime();
             Matmul.abT(c, 0, a, 0, b, 0, s, s, s, false);
             gf[r] = flops / (System.nanoTime() - t0);
+            gc[r] = flops / (cpuNanos() - c0);
         }
         Stats st = Stats.of(gf);
         Map<String, Object> m = new LinkedHashMap<>();
@@ -224,7 +269,14 @@ final class AttentionBench implements Runnable {
         m.put("gflops_min", st.min());
         m.put("gflops_median", st.median());
         m.put("gflops_max", st.max());
+        m.put("gflops_per_cpu_second", Stats.of(gc).median());
         return m;
+    }
+
+    // CPU time of the whole process (all threads, JIT and GC included): with the machine shared,
+    // FLOPs per CPU-second measure the code's efficiency independently of what else runs
+    private static long cpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
     }
 
     private static long usedHeap() {

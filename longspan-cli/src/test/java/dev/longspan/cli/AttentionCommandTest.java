@@ -142,7 +142,7 @@ class AttentionCommandTest {
     @Test
     void benchAttentionRunsAndReportsJson() {
         Run run = run("bench", "attention", "--pattern", "window:size=16", "--seq", "64,100", "--heads", "2", "--head-dim", "8",
-                "--repeats", "1", "--gemm-size", "32", "--backward", "--json");
+                "--repeats", "1", "--gemm-size", "32", "--warmup", "0", "--backward", "--json");
         assertThat(run.code()).as(run.err()).isZero();
         assertThat(run("bench", "attention", "--pattern", "bogus", "--seq", "64").code()).isEqualTo(Main.EXIT_BAD_INPUT);
         assertThat(run("bench", "attention", "--pattern", "dense", "--seq", "64", "--heads", "3", "--kv-heads", "2").code()).isEqualTo(Main.EXIT_BAD_INPUT);

@@ -102,6 +102,34 @@ public final class Plan {
         return total;
     }
 
+    /**
+     * (query, key) slots the kernel computes: for every block of {@link TileOps#QB} query rows, the
+     * real rows times the keys of every key block it visits (visible pairs plus the masked slots of
+     * blocks the band cuts). {@link #pairs()} divided by this is the kernel's useful fraction.
+     */
+    public long computedPairs() {
+        long total = 0;
+        Tile t = new Tile();
+        int qb = TileOps.QB, bk = TileOps.BK;
+        for (Pass p : passes)
+            for (int h = 0; h < heads; h++)
+                for (int ti = 0; ti < p.tiles(h); ti++) {
+                    p.tile(h, ti, t);
+                    for (int i0 = 0; i0 < t.queries.count(); i0 += qb) {
+                        int n1 = Math.min(qb, t.queries.count() - i0);
+                        int qmin = t.queries.pos(i0), qmax = t.queries.pos(i0 + n1 - 1);
+                        int k0 = t.keys.lowerBound(qmin - t.hi), k1 = t.keys.lowerBound(qmax - t.lo + 1);
+                        for (int kb = k0; kb < k1; kb += bk) {
+                            int nk = Math.min(bk, k1 - kb);
+                            long dmin = (long) qmin - t.keys.pos(kb + nk - 1), dmax = (long) qmax - t.keys.pos(kb);
+                            if (dmax < t.lo || dmin > t.hi) continue;
+                            total += (long) n1 * nk;
+                        }
+                    }
+                }
+        return total;
+    }
+
     // keys of tile t visible from the query at position pos
     private static int keysOf(Tile t, int pos) {
         return t.keys.lowerBound(pos - t.lo + 1) - t.keys.lowerBound(pos - t.hi);

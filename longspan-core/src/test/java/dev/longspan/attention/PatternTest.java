@@ -87,6 +87,14 @@ class PatternTest {
     }
 
     @Test
+    void computedPairsOfDenseCausalAreTheBlockTriangle() {
+        // N = 128 = 2 blocks of 64 queries: block 0 visits 1 key block, block 1 visits 2
+        Plan plan = Plan.of(Pattern.parse("dense"), 128, 1, 1, true);
+        if (TileOps.QB == 64) assertThat(plan.computedPairs()).isEqualTo(3L * 64 * 64);
+        assertThat(plan.pairs()).isEqualTo(128L * 129 / 2);
+    }
+
+    @Test
     void pairCountsMatchTheCountMatrix() {
         for (String spec : new String[]{"dense", "window:size=5", "block:size=7", "dilated:w=8,32;r=2,3", "window:size=3+dense"}) {
             for (boolean causal : new boolean[]{true, false}) {
@@ -94,6 +102,7 @@ class PatternTest {
                 long expect = 0;
                 for (int[] c : AttentionReference.counts(plan)) for (int x : c) expect += x;
                 assertThat(plan.pairs()).as(spec + " causal=" + causal).isEqualTo(expect);
+                assertThat(plan.computedPairs()).isGreaterThanOrEqualTo(expect).isLessThanOrEqualTo((long) plan.parts() * 3 * 37 * 37);
             }
         }
     }
