@@ -35,6 +35,25 @@ public final class Transformer {
     public final int[] qNorm, kNorm, bq, bk, bv;
 
     public Transformer(ModelConfig c) {
+        this(c, null);
+    }
+
+    /**
+     * The same weights under another config of the same layout (attention or RoPE override); the
+     * parameter array is shared, not copied.
+     */
+    public Transformer withConfig(ModelConfig c) {
+        return new Transformer(c, params);
+    }
+
+    /** The tensor layout of a config, without parameters (params is empty). */
+    Transformer(ModelConfig c, boolean layoutOnly) {
+        this(c, LAYOUT_ONLY);
+    }
+
+    private static final float[] LAYOUT_ONLY = new float[0];
+
+    private Transformer(ModelConfig c, float[] shared) {
         this.config = c;
         int L = c.layers();
         attnNorm = new int[L]; wq = new int[L]; wk = new int[L]; wv = new int[L]; wo = new int[L];
@@ -67,7 +86,10 @@ public final class Transformer {
         }
         finalNorm = add("model.norm.weight", off, false, c.dim());
         lmHead = c.tiedEmbeddings() ? tokEmb : add("lm_head.weight", off, true, c.vocabSize(), c.dim());
-        params = new float[off[0]];
+        if (shared != null && shared != LAYOUT_ONLY && shared.length != off[0]) {
+            throw new dev.longspan.util.LongspanException("config change alters the parameter layout (" + shared.length + " vs " + off[0] + " parameters)");
+        }
+        params = shared != null ? shared : new float[off[0]];
     }
 
     private int add(String name, int[] off, boolean decay, int... dims) {
