@@ -19,7 +19,7 @@ import java.util.Properties;
         versionProvider = Main.Version.class,
         description = "Longspan: a Java engine for long-context transformers.",
         subcommands = {TrainCommand.class, GenerateCommand.class, InfoCommand.class, PasskeyCommand.class, PerplexityCommand.class,
-                TokenizeCommand.class, RopeCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+                TokenizeCommand.class, RopeCommand.class, ExportCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     public static final int EXIT_OK = 0;

@@ -106,6 +106,25 @@ public final class ModelLoader {
         return loadGguf(path);
     }
 
+    /**
+     * The config of a model without reading its weights where the format allows (GGUF, Longspan);
+     * a Hugging Face directory is loaded.
+     */
+    public static ModelConfig config(Path path) {
+        if (!Files.isDirectory(path) && Files.exists(path) && GgufFile.looksLikeGguf(path)) {
+            try (GgufFile g = GgufFile.open(path)) {
+                return ggufPlan(g).config();
+            }
+        }
+        if (Files.isDirectory(path) && Files.isRegularFile(path.resolve("config.json"))) {
+            Map<String, Object> json = readJson(path.resolve("config.json"));
+            if (!(json.containsKey("model_type") || json.containsKey("architectures") || json.containsKey("hidden_size"))) {
+                return ModelConfig.read(path.resolve("config.json"));
+            }
+        }
+        return load(path).model().config;
+    }
+
     // ---- GGUF ------------------------------------------------------------------------------
 
     static final Set<String> GGUF_ARCHS = Set.of("llama", "mistral", "qwen2", "qwen3");
