@@ -16,7 +16,7 @@ import java.util.SplittableRandom;
 
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Benchmarks (speed is measured here, never in tests).",
-        subcommands = {BenchCommand.Gemm.class, BenchCommand.RopeBench.class, BenchTrain.class, AttentionBench.class})
+        subcommands = {BenchCommand.Gemm.class, BenchCommand.RopeBench.class, BenchTrain.class, AttentionBench.class, BenchModel.class})
 final class BenchCommand implements Runnable {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;

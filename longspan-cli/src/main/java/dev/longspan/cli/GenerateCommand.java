@@ -1,19 +1,14 @@
 package dev.longspan.cli;
 
-import dev.longspan.io.ByteTokenizer;
 import dev.longspan.io.Tokenizer;
-import dev.longspan.model.AttentionPlan;
 import dev.longspan.model.InferenceSession;
+import dev.longspan.model.ModelLoader;
 import dev.longspan.model.Sampler;
-import dev.longspan.model.Transformer;
-import dev.longspan.train.Checkpoint;
 import dev.longspan.util.LongspanException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.io.ByteArrayOutputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -21,8 +16,12 @@ import java.util.Map;
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = "Generate text from a prompt with a KV cache; attention and RoPE can be overridden for training-free context extension.")
 final class GenerateCommand implements Runnable {
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "A Longspan model directory.")
+    @Option(names = "--model", required = true, paramLabel = "PATH",
+            description = "A GGUF file, a Hugging Face safetensors directory or a Longspan model directory.")
     Path model;
+
+    @Option(names = "--raw", description = "Feed the prompt as is, without the model's chat template.")
+    boolean raw;
 
     @Option(names = "--prompt", required = true, paramLabel = "TEXT")
     String prompt;
@@ -57,69 +56,60 @@ final class GenerateCommand implements Runnable {
         compute.apply();
         if (maxTokens < 0) throw new LongspanException("--max-tokens must be ≥ 0, got " + maxTokens);
         Sampler sampler = new Sampler(temperature, topP, seed);
-        Transformer m = Checkpoint.loadModel(model);
-        if (attention != null) m = withConfig(m, m.config.withAttention(AttentionPlan.expand(attention, m.config.layers(), "--attention")));
-        if (rope != null) m = withConfig(m, m.config.withRope(rope));
-        Tokenizer tok = ByteTokenizer.INSTANCE;
-        int[] ids = tok.encode(prompt);
+        ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope);
+        Tokenizer tok = lm.tokenizer();
+        if (prompt.isEmpty()) throw new LongspanException("--prompt is empty");
+        int[] ids = lm.promptIds(prompt, raw);
         if (ids.length == 0) throw new LongspanException("--prompt is empty");
-        InferenceSession s = new InferenceSession(m, ids.length + maxTokens, KvFlag.half(kv));
+        InferenceSession s = new InferenceSession(lm.model(), ids.length + maxTokens, KvFlag.half(kv));
         long t0 = System.nanoTime();
         float[] logits = s.feed(ids, 0, ids.length);
         double prefill = (System.nanoTime() - t0) / 1e9;
-        ByteArrayOutputStream outBytes = new ByteArrayOutputStream();
-        int printed = 0;
-        int generated = 0;
+        int[] gen = new int[maxTokens];
+        int generated = 0, printed = 0;
+        String stopReason = "max_tokens";
         long t1 = System.nanoTime();
         int[] one = new int[1];
-        for (; generated < maxTokens; ) {
+        while (generated < maxTokens) {
             int next = sampler.next(logits);
-            if (next == tok.eosId()) break;
-            outBytes.writeBytes(tok.tokenBytes(next));
-            generated++;
-            if (!json) printed = streamValidUtf8(outBytes.toByteArray(), printed);
+            if (lm.isStop(next)) { stopReason = "stop_token"; break; }
+            gen[generated++] = next;
+            if (!json) printed = stream(tok.decode(gen, 0, generated), printed);
             if (generated == maxTokens) break;
             one[0] = next;
             logits = s.feed(one, 0, 1);
         }
         double decode = (System.nanoTime() - t1) / 1e9;
-        String text = outBytes.toString(StandardCharsets.UTF_8);
+        String text = tok.decode(gen, 0, generated);
         if (json) {
             Map<String, Object> r = new LinkedHashMap<>();
+            r.put("model", model.toString());
+            r.put("format", lm.format().name().toLowerCase(java.util.Locale.ROOT));
+            r.put("chat_template", raw ? "none" : lm.chat().id);
             r.put("prompt_tokens", ids.length);
             r.put("generated_tokens", generated);
+            r.put("stop", stopReason);
             r.put("text", text);
             r.put("prefill_tokens_per_s", ids.length / prefill);
             r.put("decode_tokens_per_s", generated / Math.max(decode, 1e-9));
             Json.print(r);
         } else {
-            System.out.print(new String(outBytes.toByteArray(), printed, outBytes.size() - printed, StandardCharsets.UTF_8));
+            if (text.length() > printed) System.out.print(text.substring(printed));
             System.out.println();
             System.err.printf("%d prompt tokens (%.0f tok/s), %d generated (%.1f tok/s)%n", ids.length, ids.length / prefill,
                     generated, generated / Math.max(decode, 1e-9));
         }
     }
 
-    private static Transformer withConfig(Transformer m, dev.longspan.model.ModelConfig c) {
-        Transformer t = new Transformer(c);
-        System.arraycopy(m.params, 0, t.params, 0, m.params.length);
-        return t;
-    }
-
-    // prints the longest prefix of new bytes that ends on a UTF-8 character boundary
-    private static int streamValidUtf8(byte[] all, int from) {
-        int end = all.length;
-        int k = end - 1, cont = 0;
-        while (k >= from && (all[k] & 0xC0) == 0x80) { k--; cont++; }
-        if (k >= from) {
-            int lead = all[k] & 0xff;
-            int need = lead >= 0xF0 ? 3 : lead >= 0xE0 ? 2 : lead >= 0xC0 ? 1 : 0;
-            if (need > cont) end = k;
-        }
-        if (end > from) {
-            System.out.print(new String(all, from, end - from, StandardCharsets.UTF_8));
+    // prints the decoded text past what was printed, holding back a trailing incomplete character (U+FFFD)
+    private static int stream(String text, int printed) {
+        int end = text.length();
+        while (end > printed && text.charAt(end - 1) == '\uFFFD') end--;
+        if (end > printed) {
+            System.out.print(text.substring(printed, end));
             System.out.flush();
+            return end;
         }
-        return Math.max(from, end);
+        return printed;
     }
 }

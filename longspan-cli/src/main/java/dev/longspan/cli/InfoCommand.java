@@ -11,7 +11,7 @@ import java.util.Map;
 
 @Command(name = "info", mixinStandardHelpOptions = true, description = "Print a model's config, parameter count and per-layer attention plan.")
 final class InfoCommand implements Runnable {
-    @Parameters(index = "0", paramLabel = "DIR", description = "A Longspan model directory.")
+    @Parameters(index = "0", paramLabel = "PATH", description = "A GGUF file, a Hugging Face safetensors directory or a Longspan model directory.")
     Path dir;
 
     @Option(names = "--json", description = "Print one JSON object on standard output.")
@@ -19,7 +19,7 @@ final class InfoCommand implements Runnable {
 
     @Override
     public void run() {
-        ModelConfig c = ModelConfig.read(dir.resolve("config.json"));
+        ModelConfig c = dev.longspan.model.ModelLoader.config(dir);
         if (json) {
             Map<String, Object> m = new LinkedHashMap<>(c.toJson());
             m.put("parameters", c.parameterCount());

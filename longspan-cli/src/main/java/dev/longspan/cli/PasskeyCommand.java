@@ -1,9 +1,8 @@
 package dev.longspan.cli;
 
 import dev.longspan.eval.PasskeyEval;
-import dev.longspan.model.AttentionPlan;
+import dev.longspan.model.ModelLoader;
 import dev.longspan.model.Transformer;
-import dev.longspan.train.Checkpoint;
 import dev.longspan.train.PasskeyTask;
 import dev.longspan.util.LongspanException;
 import org.knowm.xchart.HeatMapChart;
@@ -23,7 +22,8 @@ import java.util.Map;
 @Command(name = "passkey", mixinStandardHelpOptions = true,
         description = "Passkey retrieval accuracy over prompt lengths × needle depths (table, results JSON, heatmap PNG).")
 final class PasskeyCommand implements Runnable {
-    @Option(names = "--model", required = true, paramLabel = "DIR") Path model;
+    @Option(names = "--model", required = true, paramLabel = "PATH",
+            description = "A GGUF file, a Hugging Face safetensors directory or a Longspan model directory.") Path model;
     @Option(names = "--lengths", paramLabel = "L,...", description = "Prompt lengths in tokens (default: ${DEFAULT-VALUE}).")
     String lengths = "1k,4k,16k";
     @Option(names = "--depths", paramLabel = "D,...", split = ",", description = "Needle depths in [0,1] (default: 0,0.25,0.5,0.75,1).")
@@ -44,12 +44,13 @@ final class PasskeyCommand implements Runnable {
         int[] ls = Sizes.parseList(lengths, "--lengths");
         double[] ds = depths.stream().mapToDouble(Double::doubleValue).toArray();
         for (double d : ds) if (d < 0 || d > 1) throw new LongspanException("--depths: " + d + " is outside [0, 1]");
-        Transformer m = ModelLoading.load(model, attention, rope);
-        PasskeyTask.Filler f = filler == null ? PasskeyTask.Filler.standard() : fileFiller(filler);
-        List<PasskeyEval.Cell> cells = PasskeyEval.run(m, ls, ds, trials, f, seed, KvFlag.half(kv), (t, done, total) ->
+        ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope);
+        Transformer m = lm.model();
+        int[] fillerTokens = fillerTokens(lm.tokenizer(), filler);
+        List<PasskeyEval.Cell> cells = PasskeyEval.run(m, lm.tokenizer(), ls, ds, trials, fillerTokens, seed, KvFlag.half(kv), (t, done, total) ->
                 System.err.printf("[%d/%d] length %s depth %.2f: %s (%s) %.1fs%n", done, total, Sizes.format(t.length()), t.depth(),
                         t.correct() ? "ok" : "WRONG", t.answer(), t.seconds()));
-        Path dir = out != null ? out : model;
+        Path dir = out != null ? out : ModelLoading.defaultOut(model);
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("model", model.toString());
         result.put("attention", m.config.attention());
@@ -86,6 +87,20 @@ final class PasskeyCommand implements Runnable {
             System.out.println(line);
         }
         System.out.printf("overall %d/%d correct; %s, %s%n", correct, count, dir.resolve("passkey.json"), dir.resolve("passkey.png"));
+    }
+
+    /** The haystack in the model's tokens: the standard filler sentence, or a file's text (its bytes for byte-level models). */
+    static int[] fillerTokens(dev.longspan.io.Tokenizer tok, Path file) {
+        if (file == null) return tok.encode(PasskeyTask.FILLER);
+        byte[] text;
+        try {
+            text = Files.readAllBytes(file);
+        } catch (IOException e) {
+            throw new LongspanException(file + ": cannot read: " + e.getMessage());
+        }
+        if (text.length == 0) throw new LongspanException(file + ": the filler file is empty");
+        if (tok instanceof dev.longspan.io.ByteTokenizer) return dev.longspan.io.ByteTokenizer.encodeBytes(text, 0, text.length);
+        return tok.encode(new String(text, java.nio.charset.StandardCharsets.UTF_8));
     }
 
     static PasskeyTask.Filler fileFiller(Path p) {

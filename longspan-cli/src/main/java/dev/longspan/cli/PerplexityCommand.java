@@ -2,6 +2,7 @@ package dev.longspan.cli;
 
 import dev.longspan.eval.PerplexityEval;
 import dev.longspan.io.ByteTokenizer;
+import dev.longspan.model.ModelLoader;
 import dev.longspan.model.Transformer;
 import dev.longspan.util.LongspanException;
 import org.knowm.xchart.XYChart;
@@ -23,7 +24,8 @@ import java.util.Map;
 @Command(name = "perplexity", mixinStandardHelpOptions = true,
         description = "Perplexity of a text against context length (loss on the final tokens of each window), with a curve PNG.")
 final class PerplexityCommand implements Runnable {
-    @Option(names = "--model", required = true, paramLabel = "DIR") Path model;
+    @Option(names = "--model", required = true, paramLabel = "PATH",
+            description = "A GGUF file, a Hugging Face safetensors directory or a Longspan model directory.") Path model;
     @Option(names = "--data", required = true, paramLabel = "FILE") Path data;
     @Option(names = "--lengths", paramLabel = "L,...", description = "Context lengths (default: ${DEFAULT-VALUE}).") String lengths = "256,1k,4k";
     @Option(names = "--tail", paramLabel = "K", description = "Tokens scored at the end of each window (default: ${DEFAULT-VALUE}).") int tail = 128;
@@ -41,7 +43,8 @@ final class PerplexityCommand implements Runnable {
         if (tail < 1) throw new LongspanException("--tail must be at least 1");
         if (windows < 1) throw new LongspanException("--windows must be at least 1");
         int[] ls = Sizes.parseList(lengths, "--lengths");
-        Transformer m = ModelLoading.load(model, attention, rope);
+        ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope);
+        Transformer m = lm.model();
         byte[] bytes;
         try {
             bytes = Files.readAllBytes(data);
@@ -50,19 +53,25 @@ final class PerplexityCommand implements Runnable {
         } catch (IOException e) {
             throw new LongspanException(data + ": cannot read: " + e.getMessage());
         }
-        int[] tokens = ByteTokenizer.encodeBytes(bytes, 0, bytes.length);
+        boolean byteLevel = lm.tokenizer() instanceof ByteTokenizer;
+        int[] tokens = byteLevel ? ByteTokenizer.encodeBytes(bytes, 0, bytes.length)
+                : lm.tokenizer().encode(new String(bytes, java.nio.charset.StandardCharsets.UTF_8));
+        // bits per byte from bits per token, with the text's average bytes per token
+        double bytesPerToken = (double) bytes.length / Math.max(1, tokens.length);
         List<PerplexityEval.Point> pts = PerplexityEval.run(m, tokens, ls, tail, windows, KvFlag.half(kv),
                 (L, w, n) -> System.err.printf("length %s: window %d/%d%n", Sizes.format(L), w, n));
-        Path dir = out != null ? out : model;
+        Path dir = out != null ? out : ModelLoading.defaultOut(model);
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("model", model.toString());
         result.put("data", data.toString());
         result.put("tail", tail);
+        result.put("tokenizer", lm.tokenizer().describe());
+        result.put("bytes_per_token", bytesPerToken);
         List<Map<String, Object>> rows = new ArrayList<>();
         for (PerplexityEval.Point p : pts) {
             Map<String, Object> r = new LinkedHashMap<>();
             r.put("length", p.length()); r.put("windows", p.windows()); r.put("tokens_scored", p.tokensScored());
-            r.put("loss", p.loss()); r.put("perplexity", p.perplexity()); r.put("bits_per_byte", p.loss() / Math.log(2)); r.put("seconds", p.seconds());
+            r.put("loss", p.loss()); r.put("perplexity", p.perplexity()); r.put("bits_per_byte", p.loss() / Math.log(2) / bytesPerToken); r.put("seconds", p.seconds());
             rows.add(r);
         }
         result.put("points", rows);
@@ -83,7 +92,7 @@ final class PerplexityCommand implements Runnable {
             return;
         }
         System.out.printf("%-8s %10s %10s %8s%n", "length", "perplexity", "bits/byte", "seconds");
-        for (PerplexityEval.Point p : pts) System.out.printf("%-8s %10.3f %10.3f %8.1f%n", Sizes.format(p.length()), p.perplexity(), p.loss() / Math.log(2), p.seconds());
+        for (PerplexityEval.Point p : pts) System.out.printf("%-8s %10.3f %10.3f %8.1f%n", Sizes.format(p.length()), p.perplexity(), p.loss() / Math.log(2) / bytesPerToken, p.seconds());
         System.out.println("wrote " + dir.resolve("perplexity.json") + " and " + dir.resolve("perplexity.png"));
     }
 }

@@ -1,20 +1,20 @@
 package dev.longspan.eval;
 
+import dev.longspan.io.Tokenizer;
 import dev.longspan.model.InferenceSession;
 import dev.longspan.model.Sampler;
 import dev.longspan.model.Transformer;
 import dev.longspan.train.PasskeyTask;
 import dev.longspan.util.LongspanException;
 
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 
 /**
  * Passkey retrieval over a grid of prompt lengths × needle depths: the standard prompt (see
- * {@link PasskeyTask}), greedy decoding, exact match of the key. Byte-level models: one token
- * per byte, so a prompt of L tokens is L bytes long.
+ * {@link PasskeyTask}), greedy decoding, the key matched in the decoded answer. Prompts are
+ * built in tokens of the model's tokenizer (byte-level models: one token per byte).
  */
 public final class PasskeyEval {
     /** One trial's outcome. */
@@ -30,17 +30,33 @@ public final class PasskeyEval {
 
     private PasskeyEval() {}
 
+    /** Byte-level models (Longspan's byte tokenizer) with a byte filler, as before. */
     public static List<Cell> run(Transformer model, int[] lengths, double[] depths, int trials, PasskeyTask.Filler filler,
                                  long seed, Listener listener) {
         return run(model, lengths, depths, trials, filler, seed, false, listener);
     }
 
-    /** {@code halfKv}: keep the KV cache in half precision. */
+    /** Byte-level models; {@code halfKv}: keep the KV cache in half precision. */
     public static List<Cell> run(Transformer model, int[] lengths, double[] depths, int trials, PasskeyTask.Filler filler,
                                  long seed, boolean halfKv, Listener listener) {
+        byte[] f = new byte[4096];
+        filler.fill(f, 0, f.length);
+        int[] ft = new int[f.length];
+        for (int i = 0; i < f.length; i++) ft[i] = f[i] & 0xff;
+        return run(model, dev.longspan.io.ByteTokenizer.INSTANCE, lengths, depths, trials, ft, seed, halfKv, listener);
+    }
+
+    /**
+     * Any tokenizer: {@code fillerTokens} (repeated as needed) fill the haystack; the task line,
+     * needle and question are tokenized once each, so a prompt has exactly the requested length
+     * in tokens (BOS included when the tokenizer wants it).
+     */
+    public static List<Cell> run(Transformer model, Tokenizer tok, int[] lengths, double[] depths, int trials, int[] fillerTokens,
+                                 long seed, boolean halfKv, Listener listener) {
         if (trials < 1) throw new LongspanException("--trials must be at least 1");
+        if (fillerTokens.length == 0) throw new LongspanException("the filler text has no tokens");
         for (int L : lengths) {
-            int min = PasskeyTask.minimumLength("00000");
+            int min = fixedTokens(tok, "00000");
             if (L < min) throw new LongspanException("--lengths: " + L + " is shorter than the passkey prompt itself (" + min + " tokens)");
         }
         List<Cell> cells = new ArrayList<>();
@@ -52,7 +68,7 @@ public final class PasskeyEval {
                 long peak = 0;
                 for (int t = 0; t < trials; t++) {
                     SplittableRandom rnd = new SplittableRandom(seed * 1_000_003L + L * 31L + (long) (depth * 1000) * 7 + t);
-                    Trial tr = trial(model, L, depth, PasskeyTask.randomKey(rnd), filler, halfKv);
+                    Trial tr = trial(model, tok, L, depth, PasskeyTask.randomKey(rnd), fillerTokens, halfKv);
                     if (tr.correct()) correct++;
                     secs += tr.seconds();
                     peak = Math.max(peak, tr.peakBytes());
@@ -64,28 +80,60 @@ public final class PasskeyEval {
         return cells;
     }
 
+    /** Tokens of a text segment as it reads in the middle of a prompt (after other text). */
+    static int[] segment(Tokenizer tok, String text) {
+        int[] pre = tok.encode("."), both = tok.encode("." + text);
+        if (both.length >= pre.length && java.util.Arrays.equals(both, 0, pre.length, pre, 0, pre.length)) {
+            return java.util.Arrays.copyOfRange(both, pre.length, both.length);
+        }
+        return tok.encode(text);
+    }
+
+    static int fixedTokens(Tokenizer tok, String key) {
+        return (tok.addBos() && tok.bosId() >= 0 ? 1 : 0) + tok.encode(PasskeyTask.TASK).length
+                + segment(tok, PasskeyTask.needle(key)).length + segment(tok, PasskeyTask.QUESTION).length;
+    }
+
     /** One prompt of L tokens with the needle at the depth; greedy answer compared with the key. */
-    public static Trial trial(Transformer model, int L, double depth, String key, PasskeyTask.Filler filler, boolean halfKv) {
+    public static Trial trial(Transformer model, Tokenizer tok, int L, double depth, String key, int[] fillerTokens, boolean halfKv) {
         long t0 = System.nanoTime();
-        PasskeyTask.Prompt p = PasskeyTask.build(key, L, depth, filler);
+        int[] task = tok.encode(PasskeyTask.TASK), nd = segment(tok, PasskeyTask.needle(key)), q = segment(tok, PasskeyTask.QUESTION);
+        boolean bos = tok.addBos() && tok.bosId() >= 0;
+        int fillerLen = L - (bos ? 1 : 0) - task.length - nd.length - q.length;
+        if (fillerLen < 0) throw new LongspanException("passkey prompt length " + L + " is too short (minimum " + (L - fillerLen) + " tokens)");
+        int before = (int) Math.round(Math.max(0, Math.min(1, depth)) * fillerLen);
         int[] ids = new int[L];
-        for (int i = 0; i < L; i++) ids[i] = p.prompt()[i] & 0xff;
-        int answerLen = key.length() + 1; // " 12345"
+        int o = 0;
+        if (bos) ids[o++] = tok.bosId();
+        System.arraycopy(task, 0, ids, o, task.length); o += task.length;
+        for (int i = 0; i < before; i++) ids[o++] = fillerTokens[i % fillerTokens.length];
+        System.arraycopy(nd, 0, ids, o, nd.length); o += nd.length;
+        for (int i = 0; i < fillerLen - before; i++) ids[o++] = fillerTokens[i % fillerTokens.length];  // restarts, as PasskeyTask.build
+        System.arraycopy(q, 0, ids, o, q.length);
+        // byte models answer " 12345" in exactly key+1 tokens; others may split digits or add a space token
+        int answerLen = key.length() + (tok instanceof dev.longspan.io.ByteTokenizer ? 1 : 3);
         MemoryProbe mem = MemoryProbe.start();
         InferenceSession s = new InferenceSession(model, L + answerLen + 1, halfKv);
         float[] logits = s.feed(ids, 0, L);
-        byte[] ans = new byte[answerLen];
+        int[] ans = new int[answerLen];
+        int n = 0;
         int[] one = new int[1];
-        for (int i = 0; i < answerLen; i++) {
+        int[] stops = tok.stopIds();
+        while (n < answerLen) {
             int next = Sampler.argmax(logits);
-            ans[i] = (byte) (next < 256 ? next : '?');
-            if (i + 1 < answerLen) {
+            boolean stop = false;
+            for (int st : stops) stop |= st == next;
+            if (stop) break;
+            ans[n++] = next;
+            if (n < answerLen) {
                 one[0] = next;
                 logits = s.feed(one, 0, 1);
             }
         }
         long peak = mem.peak();
-        String answer = new String(ans, StandardCharsets.ISO_8859_1).strip();
-        return new Trial(L, depth, key, answer, answer.equals(key), (System.nanoTime() - t0) / 1e9, peak);
+        String answer = tok.decode(ans, 0, n).strip();
+        boolean correct = answer.startsWith(key) && (answer.length() == key.length() || !Character.isDigit(answer.charAt(key.length())));
+        if (tok instanceof dev.longspan.io.ByteTokenizer) correct = answer.equals(key);
+        return new Trial(L, depth, key, answer, correct, (System.nanoTime() - t0) / 1e9, peak);
     }
 }

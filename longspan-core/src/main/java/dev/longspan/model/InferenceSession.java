@@ -113,9 +113,7 @@ public final class InferenceSession {
         for (int l = 0; l < c.layers(); l++) {
             System.arraycopy(p, m.attnNorm[l], w, 0, d);
             Kernels.rmsnormForward(xn, rstd, x, w, T, d, c.normEps());
-            Matmul.abT(q, 0, xn, 0, p, m.wq[l], T, c.qDim(), d, false);
-            Matmul.abT(k, 0, xn, 0, p, m.wk[l], T, c.kvDim(), d, false);
-            Matmul.abT(v, 0, xn, 0, p, m.wv[l], T, c.kvDim(), d, false);
+            m.projectQkv(l, xn, T, q, k, v);
             Transformer.toHeads(qh, q, T, H, D);
             Transformer.toHeads(kh, k, T, Hkv, D);
             Transformer.toHeads(vh, v, T, Hkv, D);

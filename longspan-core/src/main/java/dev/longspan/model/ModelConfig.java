@@ -30,10 +30,19 @@ import java.util.Set;
  * @param attention      one attention pattern spec per layer
  * @param tokenizer      {@code byte} for Longspan's byte tokenizer
  * @param contextLength  the sequence length the model was trained at (informational)
+ * @param qkNorm         RMSNorm over each head of q and k before RoPE (Qwen3; tensors q_norm, k_norm of [head_dim])
+ * @param qkvBias        q, k, v projections have biases (Qwen2)
  */
 public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvHeads, int headDim, int ffnDim,
                           float normEps, boolean tiedEmbeddings, String rope, List<String> attention,
-                          String tokenizer, int contextLength) {
+                          String tokenizer, int contextLength, boolean qkNorm, boolean qkvBias) {
+
+    /** A plain Llama shape (no q/k norm, no biases). */
+    public ModelConfig(int vocabSize, int dim, int layers, int heads, int kvHeads, int headDim, int ffnDim,
+                       float normEps, boolean tiedEmbeddings, String rope, List<String> attention,
+                       String tokenizer, int contextLength) {
+        this(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, rope, attention, tokenizer, contextLength, false, false);
+    }
 
     public ModelConfig {
         attention = List.copyOf(attention);
@@ -58,21 +67,22 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
 
     /** The same config with other attention patterns (inference-time override). */
     public ModelConfig withAttention(List<String> perLayer) {
-        return new ModelConfig(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, rope, perLayer, tokenizer, contextLength);
+        return new ModelConfig(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, rope, perLayer, tokenizer, contextLength, qkNorm, qkvBias);
     }
 
     public ModelConfig withRope(String ropeSpec) {
-        return new ModelConfig(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, ropeSpec, attention, tokenizer, contextLength);
+        return new ModelConfig(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, ropeSpec, attention, tokenizer, contextLength, qkNorm, qkvBias);
     }
 
     /** Number of parameters. */
     public long parameterCount() {
-        long perLayer = 2L * dim + (long) dim * qDim() + 2L * dim * kvDim() + (long) qDim() * dim + 3L * dim * ffnDim;
+        long perLayer = 2L * dim + (long) dim * qDim() + 2L * dim * kvDim() + (long) qDim() * dim + 3L * dim * ffnDim
+                + (qkNorm ? 2L * headDim : 0) + (qkvBias ? qDim() + 2L * kvDim() : 0);
         return (long) vocabSize * dim * (tiedEmbeddings ? 1 : 2) + layers * perLayer + dim;
     }
 
     private static final Set<String> KEYS = Set.of("vocab_size", "dim", "layers", "heads", "kv_heads", "head_dim", "ffn_dim",
-            "norm_eps", "tied_embeddings", "rope", "attention", "tokenizer", "context_length");
+            "norm_eps", "tied_embeddings", "rope", "attention", "tokenizer", "context_length", "qk_norm", "qkv_bias");
 
     /** Reads a config from a parsed JSON object; {@code source} names the file in errors. */
     public static ModelConfig fromJson(Map<String, Object> m, String source) {
@@ -95,7 +105,9 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
                     m.get("rope") instanceof String r ? r : "kind=rope,base=10000,pairing=half",
                     AttentionPlan.expand(m.get("attention"), layers, source + ": attention"),
                     m.get("tokenizer") instanceof String t ? t : "byte",
-                    intField(m, "context_length", source, 2048));
+                    intField(m, "context_length", source, 2048),
+                    boolField(m, "qk_norm", source),
+                    boolField(m, "qkv_bias", source));
         } catch (LongspanException e) {
             if (e.getMessage().startsWith("model config: ")) throw new LongspanException(source + ": " + e.getMessage().substring(14));
             throw e;
@@ -110,6 +122,13 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
         }
         if (v instanceof Long l && l == (int) (long) l) return (int) (long) l;
         throw new LongspanException(source + ": field '" + k + "' must be an integer, got " + v);
+    }
+
+    private static boolean boolField(Map<String, Object> m, String k, String source) {
+        Object v = m.get(k);
+        if (v == null) return false;
+        if (v instanceof Boolean b) return b;
+        throw new LongspanException(source + ": field '" + k + "' must be true or false, got " + v);
     }
 
     private static double doubleField(Map<String, Object> m, String k, String source, double dflt) {
@@ -134,6 +153,9 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
         m.put("attention", new ArrayList<Object>(attention));
         m.put("tokenizer", tokenizer);
         m.put("context_length", (long) contextLength);
+        // written only when set, so plain Llama configs stay as they were
+        if (qkNorm) m.put("qk_norm", true);
+        if (qkvBias) m.put("qkv_bias", true);
         return m;
     }
 

@@ -32,7 +32,11 @@ public final class TrainingPass {
     /** Activations of one layer. */
     static final class LayerActs {
         final float[] xn1, rstd1, q, k, v, qh, kh, vh, oh, lse, o, xMid, xn2, rstd2, gate, up, h;
+        final float[] qRaw, kRaw, rstdq, rstdk;   // q/k before the head norms (qkNorm only)
         LayerActs(ModelConfig c, int T) {
+            boolean n = c.qkNorm();
+            qRaw = n ? new float[T * c.qDim()] : null; kRaw = n ? new float[T * c.kvDim()] : null;
+            rstdq = n ? new float[T * c.heads()] : null; rstdk = n ? new float[T * c.kvHeads()] : null;
             xn1 = new float[T * c.dim()]; rstd1 = new float[T];
             q = new float[T * c.qDim()]; k = new float[T * c.kvDim()]; v = new float[T * c.kvDim()];
             qh = new float[T * c.qDim()]; kh = new float[T * c.kvDim()]; vh = new float[T * c.kvDim()];
@@ -119,6 +123,17 @@ public final class TrainingPass {
         Matmul.abT(a.q, 0, a.xn1, 0, p, m.wq[l], T, c.qDim(), d, false);
         Matmul.abT(a.k, 0, a.xn1, 0, p, m.wk[l], T, c.kvDim(), d, false);
         Matmul.abT(a.v, 0, a.xn1, 0, p, m.wv[l], T, c.kvDim(), d, false);
+        if (c.qkvBias()) {
+            m.addBias(a.q, m.bq[l], T, c.qDim());
+            m.addBias(a.k, m.bk[l], T, c.kvDim());
+            m.addBias(a.v, m.bv[l], T, c.kvDim());
+        }
+        if (c.qkNorm()) {   // RMSNorm over each head vector (Qwen3), before RoPE
+            System.arraycopy(a.q, 0, a.qRaw, 0, a.q.length);
+            System.arraycopy(a.k, 0, a.kRaw, 0, a.k.length);
+            Kernels.rmsnormForward(a.q, a.rstdq, a.qRaw, slice(m.qNorm[l], D), T * H, D, c.normEps());
+            Kernels.rmsnormForward(a.k, a.rstdk, a.kRaw, slice(m.kNorm[l], D), T * Hkv, D, c.normEps());
+        }
         Transformer.toHeads(a.qh, a.q, T, H, D);
         Transformer.toHeads(a.kh, a.k, T, Hkv, D);
         Transformer.toHeads(a.vh, a.v, T, Hkv, D);
@@ -182,6 +197,15 @@ public final class TrainingPass {
         Transformer.fromHeads(g.dq, g.dqh, T, H, D);
         Transformer.fromHeads(g.dk, g.dkh, T, Hkv, D);
         Transformer.fromHeads(g.dv, g.dvh, T, Hkv, D);
+        if (c.qkNorm()) {
+            headNormBackward(g.dq, a.qRaw, m.qNorm[l], a.rstdq, T * H);
+            headNormBackward(g.dk, a.kRaw, m.kNorm[l], a.rstdk, T * Hkv);
+        }
+        if (c.qkvBias()) {
+            biasBackward(g.dq, m.bq[l], c.qDim());
+            biasBackward(g.dk, m.bk[l], c.kvDim());
+            biasBackward(g.dv, m.bv[l], c.kvDim());
+        }
         Matmul.ab(g.dxn, 0, g.dq, 0, p, m.wq[l], T, d, c.qDim(), false);
         Matmul.ab(g.dxn, 0, g.dk, 0, p, m.wk[l], T, d, c.kvDim(), true);
         Matmul.ab(g.dxn, 0, g.dv, 0, p, m.wv[l], T, d, c.kvDim(), true);
@@ -192,5 +216,19 @@ public final class TrainingPass {
         Arrays.fill(dw, 0f);
         Kernels.rmsnormBackward(dx, dw, g.dxn, x, slice(m.attnNorm[l], d), a.rstd1, T, d);
         Kernels.axpy(1f, dw, 0, grads, m.attnNorm[l], d);
+    }
+
+    // dy [rows, D] (grad of the normed heads) → replaced by the grad of the raw heads; the norm weight's grad accumulated
+    private void headNormBackward(float[] dy, float[] raw, int wOff, float[] rstd, int rows) {
+        int D = c.headDim();
+        float[] dRaw = new float[rows * D], dw = new float[D];
+        Kernels.rmsnormBackward(dRaw, dw, dy, raw, slice(wOff, D), rstd, rows, D);
+        System.arraycopy(dRaw, 0, dy, 0, rows * D);
+        Kernels.axpy(1f, dw, 0, grads, wOff, D);
+    }
+
+    // dBias[n] += column sums of dy [T, n]
+    private void biasBackward(float[] dy, int biasOff, int n) {
+        for (int t = 0; t < T; t++) Kernels.axpy(1f, dy, t * n, grads, biasOff, n);
     }
 }

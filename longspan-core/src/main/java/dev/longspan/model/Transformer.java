@@ -31,12 +31,36 @@ public final class Transformer {
     // offsets
     public final int tokEmb, finalNorm, lmHead;
     public final int[] attnNorm, wq, wk, wv, wo, ffnNorm, w1, w2, w3;
+    /** Per layer: q/k head norms [headDim] (qkNorm) and q/k/v biases (qkvBias); -1 when absent. */
+    public final int[] qNorm, kNorm, bq, bk, bv;
 
     public Transformer(ModelConfig c) {
+        this(c, null);
+    }
+
+    /**
+     * The same weights under another config of the same layout (attention or RoPE override); the
+     * parameter array is shared, not copied.
+     */
+    public Transformer withConfig(ModelConfig c) {
+        return new Transformer(c, params);
+    }
+
+    /** The tensor layout of a config, without parameters (params is empty). */
+    Transformer(ModelConfig c, boolean layoutOnly) {
+        this(c, LAYOUT_ONLY);
+    }
+
+    private static final float[] LAYOUT_ONLY = new float[0];
+
+    private Transformer(ModelConfig c, float[] shared) {
         this.config = c;
         int L = c.layers();
         attnNorm = new int[L]; wq = new int[L]; wk = new int[L]; wv = new int[L]; wo = new int[L];
         ffnNorm = new int[L]; w1 = new int[L]; w2 = new int[L]; w3 = new int[L];
+        qNorm = new int[L]; kNorm = new int[L]; bq = new int[L]; bk = new int[L]; bv = new int[L];
+        java.util.Arrays.fill(qNorm, -1); java.util.Arrays.fill(kNorm, -1);
+        java.util.Arrays.fill(bq, -1); java.util.Arrays.fill(bk, -1); java.util.Arrays.fill(bv, -1);
         int[] off = {0};
         tokEmb = add("model.embed_tokens.weight", off, true, c.vocabSize(), c.dim());
         for (int l = 0; l < L; l++) {
@@ -45,6 +69,15 @@ public final class Transformer {
             wq[l] = add(p + "self_attn.q_proj.weight", off, true, c.qDim(), c.dim());
             wk[l] = add(p + "self_attn.k_proj.weight", off, true, c.kvDim(), c.dim());
             wv[l] = add(p + "self_attn.v_proj.weight", off, true, c.kvDim(), c.dim());
+            if (c.qkvBias()) {
+                bq[l] = add(p + "self_attn.q_proj.bias", off, false, c.qDim());
+                bk[l] = add(p + "self_attn.k_proj.bias", off, false, c.kvDim());
+                bv[l] = add(p + "self_attn.v_proj.bias", off, false, c.kvDim());
+            }
+            if (c.qkNorm()) {
+                qNorm[l] = add(p + "self_attn.q_norm.weight", off, false, c.headDim());
+                kNorm[l] = add(p + "self_attn.k_norm.weight", off, false, c.headDim());
+            }
             wo[l] = add(p + "self_attn.o_proj.weight", off, true, c.dim(), c.qDim());
             ffnNorm[l] = add(p + "post_attention_layernorm.weight", off, false, c.dim());
             w1[l] = add(p + "mlp.gate_proj.weight", off, true, c.ffnDim(), c.dim());
@@ -53,7 +86,10 @@ public final class Transformer {
         }
         finalNorm = add("model.norm.weight", off, false, c.dim());
         lmHead = c.tiedEmbeddings() ? tokEmb : add("lm_head.weight", off, true, c.vocabSize(), c.dim());
-        params = new float[off[0]];
+        if (shared != null && shared != LAYOUT_ONLY && shared.length != off[0]) {
+            throw new dev.longspan.util.LongspanException("config change alters the parameter layout (" + shared.length + " vs " + off[0] + " parameters)");
+        }
+        params = shared != null ? shared : new float[off[0]];
     }
 
     private int add(String name, int[] off, boolean decay, int... dims) {
@@ -83,8 +119,8 @@ public final class Transformer {
         SplittableRandom rnd = new SplittableRandom(seed);
         double residualStd = 0.02 / Math.sqrt(2.0 * config.layers());
         for (Tensor t : tensors.values()) {
-            if (!t.decay()) {
-                java.util.Arrays.fill(params, t.offset(), t.offset() + t.size(), 1f);
+            if (!t.decay()) {  // norms 1, biases 0
+                java.util.Arrays.fill(params, t.offset(), t.offset() + t.size(), t.name().endsWith(".bias") ? 0f : 1f);
                 continue;
             }
             boolean residual = t.name().endsWith("o_proj.weight") || t.name().endsWith("down_proj.weight");
@@ -111,6 +147,39 @@ public final class Transformer {
             }
             System.arraycopy(params, tokEmb + id * d, out, t * d, d);
         }
+    }
+
+    /**
+     * q, k, v projections of xn [T, dim] with the layer's optional biases and q/k head norms
+     * (before RoPE): q [T, qDim], k, v [T, kvDim]. Shared by training and inference.
+     */
+    void projectQkv(int l, float[] xn, int T, float[] q, float[] k, float[] v) {
+        ModelConfig c = config;
+        Matmul.abT(q, 0, xn, 0, params, wq[l], T, c.qDim(), c.dim(), false);
+        Matmul.abT(k, 0, xn, 0, params, wk[l], T, c.kvDim(), c.dim(), false);
+        Matmul.abT(v, 0, xn, 0, params, wv[l], T, c.kvDim(), c.dim(), false);
+        if (c.qkvBias()) {
+            addBias(q, bq[l], T, c.qDim());
+            addBias(k, bk[l], T, c.kvDim());
+            addBias(v, bv[l], T, c.kvDim());
+        }
+        if (c.qkNorm()) {
+            headNorm(q, qNorm[l], T * c.heads());
+            headNorm(k, kNorm[l], T * c.kvHeads());
+        }
+    }
+
+    // x[rows, n] += bias[n]
+    void addBias(float[] x, int biasOff, int rows, int n) {
+        for (int r = 0; r < rows; r++) Kernels.axpy(1f, params, biasOff, x, r * n, n);
+    }
+
+    // RMSNorm of each head vector in place: x [rows, headDim] (rows = T·heads)
+    void headNorm(float[] x, int wOff, int rows) {
+        int D = config.headDim();
+        float[] w = java.util.Arrays.copyOfRange(params, wOff, wOff + D);
+        float[] in = x.clone();
+        Kernels.rmsnormForward(x, new float[rows], in, w, rows, D, config.normEps());
     }
 
     /** logits[T, V] = x[T, dim] · headᵀ. */

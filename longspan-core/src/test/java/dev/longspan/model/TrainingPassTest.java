@@ -64,6 +64,46 @@ class TrainingPassTest {
     }
 
     @ParameterizedTest
+    @CsvSource({"false,1", "true,2"})
+    void qkNormAndBiasGradientsMatchFiniteDifferences(boolean recompute, int kvHeads) {
+        ModelConfig c = new ModelConfig(13, 8, 2, 2, kvHeads, 4, 12, 1e-5f, false, "kind=rope,base=10000,pairing=half",
+                Collections.nCopies(2, "dense"), "byte", 16, true, true);
+        Transformer m = new Transformer(c);
+        m.initialize(7);
+        assertThat(m.tensor("model.layers.1.self_attn.q_norm.weight").size()).isEqualTo(4);
+        assertThat(m.params[m.bq[0]]).isZero();
+        SplittableRandom r = new SplittableRandom(3);
+        for (int i = 0; i < m.params.length; i++) m.params[i] += (float) r.nextDouble(-0.3, 0.3);
+        int T = 5;
+        int[] tokens = new int[T], targets = new int[T];
+        long[] pos = new long[T];
+        for (int t = 0; t < T; t++) { tokens[t] = r.nextInt(13); targets[t] = r.nextInt(13); pos[t] = t; }
+        TrainingPass pass = new TrainingPass(m, T, recompute);
+        pass.forward(tokens, targets, pos);
+        pass.backward(tokens, targets, pos, 1f, false);
+        float[] analytic = pass.grads.clone();
+        double worst = 0;
+        int[] check = {m.qNorm[0], m.qNorm[1] + 3, m.kNorm[0] + 1, m.kNorm[1], m.bq[0], m.bq[1] + 5, m.bk[0] + 2, m.bv[1], m.bv[0] + 1, m.wq[0] + 7, m.wk[1] + 3};
+        for (int i : check) {
+            float orig = m.params[i];
+            double h = 1e-2;
+            m.params[i] = (float) (orig + h);
+            double lp = pass.forward(tokens, targets, pos);
+            m.params[i] = (float) (orig - h);
+            double lm = pass.forward(tokens, targets, pos);
+            m.params[i] = orig;
+            double numeric = (lp - lm) / (2 * h);
+            worst = Math.max(worst, Math.abs(numeric - analytic[i]) / (0.02 * Math.max(Math.abs(numeric), Math.abs(analytic[i])) + 3e-3));
+        }
+        assertThat(worst).as("worst gradient error in units of the tolerance").isLessThan(1.0);
+        // the cached inference path applies the same norms and biases
+        InferenceSession s = new InferenceSession(m, T);
+        float[] lg = s.feed(tokens, 0, T);
+        pass.forward(tokens, targets, pos);
+        for (int v = 0; v < 13; v++) assertThat(lg[v]).isCloseTo(pass.logits[(T - 1) * 13 + v], org.assertj.core.data.Offset.offset(1e-4f));
+    }
+
+    @ParameterizedTest
     @CsvSource({"false", "true"})
     void recomputationGivesTheSameGradients(boolean ignored) {
         ModelConfig c = tiny(false, 1, "dense");

@@ -1,0 +1,121 @@
+package dev.longspan.cli;
+
+import dev.longspan.eval.MemoryProbe;
+import dev.longspan.kernel.Simd;
+import dev.longspan.model.InferenceSession;
+import dev.longspan.model.ModelConfig;
+import dev.longspan.model.ModelLoader;
+import dev.longspan.model.Sampler;
+import dev.longspan.tensor.Parallel;
+import dev.longspan.util.LongspanException;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+@Command(name = "model", mixinStandardHelpOptions = true,
+        description = "Inference speed of a model (llama-bench style): prefill tokens/s at each prompt length (pp) and decode tokens/s after it (tg), peak heap, per-layer attention.")
+final class BenchModel implements Runnable {
+    @Option(names = "--model", required = true, paramLabel = "PATH",
+            description = "A GGUF file, a Hugging Face safetensors directory or a Longspan model directory.") Path model;
+    @Option(names = "--prompt-lengths", paramLabel = "L,...", description = "Prompt lengths (default: ${DEFAULT-VALUE}).") String lengths = "512,4k";
+    @Option(names = "--gen", paramLabel = "N", description = "Tokens decoded after each prompt (default: ${DEFAULT-VALUE}).") int gen = 32;
+    @Option(names = "--repeats", paramLabel = "R", description = "Timed repeats per length (default: ${DEFAULT-VALUE}).") int repeats = 1;
+    @Option(names = "--attention", paramLabel = "SPEC") String attention;
+    @Option(names = "--rope", paramLabel = "SPEC") String rope;
+    @Option(names = "--json", description = "Print one JSON object on standard output.") boolean json;
+    @Mixin Main.ComputeOptions compute;
+
+    @Override
+    public void run() {
+        compute.apply();
+        int[] ls = Sizes.parseList(lengths, "--prompt-lengths");
+        if (gen < 1) throw new LongspanException("--gen must be at least 1, got " + gen);
+        if (repeats < 1) throw new LongspanException("--repeats must be at least 1, got " + repeats);
+        long l0 = System.nanoTime();
+        ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope);
+        double loadSeconds = (System.nanoTime() - l0) / 1e9;
+        ModelConfig c = lm.model().config;
+        int V = Math.min(c.vocabSize(), lm.tokenizer().vocabSize());
+        if (!json) {
+            System.out.printf("%s: %s, %,d parameters, %d layers, dim %d, %d heads (%d kv) x %d; loaded in %.1f s%n", model, lm.format(),
+                    c.parameterCount(), c.layers(), c.dim(), c.heads(), c.kvHeads(), c.headDim(), loadSeconds);
+            System.out.printf("%d threads, %s%n", Parallel.threads(), Simd.REASON);
+        }
+        // warm-up: JIT-compile the prefill and decode paths
+        run(lm, Math.min(64, ls[0]), 4, V, 0);
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (int L : ls) {
+            double[] pp = new double[repeats], tg = new double[repeats];
+            long peak = 0;
+            InferenceSession last = null;
+            for (int r = 0; r < repeats; r++) {
+                MemoryProbe mem = MemoryProbe.start();
+                double[] t = run(lm, L, gen, V, r + 1);
+                peak = Math.max(peak, mem.peak());
+                pp[r] = L / t[0];
+                tg[r] = gen / t[1];
+            }
+            last = new InferenceSession(lm.model(), L + gen);
+            Stats p = Stats.of(pp), g = Stats.of(tg);
+            Map<String, Object> row = new LinkedHashMap<>();
+            row.put("prompt_tokens", L);
+            row.put("gen_tokens", gen);
+            row.put("pp_tokens_per_s", stats(p));
+            row.put("tg_tokens_per_s", stats(g));
+            row.put("peak_heap_bytes", peak);
+            row.put("kv_cache_bytes", last.cacheBytes());
+            rows.add(row);
+            if (!json) {
+                System.out.printf("pp%-6s %9.1f tok/s (min %.1f, max %.1f)   tg%-4d at %-6s %7.2f tok/s (min %.2f, max %.2f)   peak heap %,d MB, KV cache %,d MB%n",
+                        Sizes.format(L), p.median(), p.min(), p.max(), gen, Sizes.format(L), g.median(), g.min(), g.max(),
+                        peak >> 20, last.cacheBytes() >> 20);
+            }
+        }
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("model", model.toString());
+        out.put("format", lm.format().name().toLowerCase(java.util.Locale.ROOT));
+        out.put("parameters", c.parameterCount());
+        out.put("threads", Parallel.threads());
+        out.put("simd", Simd.REASON);
+        out.put("load_seconds", loadSeconds);
+        out.put("attention", c.attention());
+        out.put("rope", c.rope());
+        out.put("results", rows);
+        if (json) Json.print(out);
+        else {
+            System.out.println("attention per layer:");
+            for (int l = 0; l < c.layers(); l++) System.out.printf("  layer %2d  %s%n", l, c.attention().get(l));
+        }
+    }
+
+    private static Map<String, Object> stats(Stats s) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("min", s.min()); m.put("median", s.median()); m.put("max", s.max());
+        return m;
+    }
+
+    // {prefill seconds, decode seconds} for a random prompt of L tokens then n greedy steps
+    private static double[] run(ModelLoader.LoadedModel lm, int L, int n, int V, long seed) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        int[] ids = new int[L];
+        for (int i = 0; i < L; i++) ids[i] = rnd.nextInt(V);
+        InferenceSession s = new InferenceSession(lm.model(), L + n);
+        long t0 = System.nanoTime();
+        float[] logits = s.feed(ids, 0, L);
+        long t1 = System.nanoTime();
+        int[] one = new int[1];
+        for (int i = 0; i < n; i++) {
+            one[0] = Math.min(Sampler.argmax(logits), V - 1);
+            logits = s.feed(one, 0, 1);
+        }
+        long t2 = System.nanoTime();
+        return new double[]{(t1 - t0) / 1e9, (t2 - t1) / 1e9};
+    }
+}

@@ -1,0 +1,99 @@
+package dev.longspan.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.longspan.io.ByteTokenizer;
+import dev.longspan.model.ModelConfig;
+import dev.longspan.model.Transformer;
+import dev.longspan.train.Checkpoint;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Collections;
+import java.util.SplittableRandom;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** generate / info / passkey / perplexity / export / bench model on GGUF files and Longspan directories. */
+class ModelCliTest {
+    @TempDir
+    Path dir;
+
+    static Path tinyLlama() {
+        Path alt = Path.of(System.getProperty("user.dir")).resolve("../../shared/data/gguf/tiny-random-llama.gguf").normalize();
+        return Files.exists(alt) ? alt : Path.of("/work/shared/data/gguf/tiny-random-llama.gguf");
+    }
+
+    Path longspanModel() {
+        ModelConfig c = new ModelConfig(ByteTokenizer.VOCAB, 32, 2, 2, 1, 16, 64, 1e-5f, false, "kind=rope,base=10000,pairing=half",
+                Collections.nCopies(2, "dense"), "byte", 256);
+        Transformer m = new Transformer(c);
+        m.initialize(5);
+        SplittableRandom r = new SplittableRandom(2);
+        for (int i = 0; i < m.params.length; i++) m.params[i] += (float) r.nextDouble(-0.2, 0.2);
+        Path d = dir.resolve("ls");
+        Checkpoint.saveModel(d, m);
+        return d;
+    }
+
+    static JsonNode json(CliRun r) throws Exception {
+        assertThat(r.exit()).as(r.err()).isZero();
+        return new ObjectMapper().readTree(r.out());
+    }
+
+    @Test
+    void exportedGgufGeneratesWhatTheLongspanModelGenerates() throws Exception {
+        Path ls = longspanModel();
+        Path gguf = dir.resolve("out.gguf");
+        JsonNode e = json(CliRun.of("export", "--model", ls.toString(), "--out", gguf.toString(), "--json"));
+        assertThat(e.get("type").asText()).isEqualTo("F32");
+        JsonNode a = json(CliRun.of("generate", "--model", ls.toString(), "--prompt", "The pass key is", "--max-tokens", "12", "--temperature", "0", "--json"));
+        JsonNode b = json(CliRun.of("generate", "--model", gguf.toString(), "--prompt", "The pass key is", "--max-tokens", "12", "--temperature", "0", "--json"));
+        assertThat(b.get("format").asText()).isEqualTo("gguf");
+        assertThat(b.get("prompt_tokens").asInt()).isEqualTo(15);
+        assertThat(b.get("text").asText()).isEqualTo(a.get("text").asText());
+        assertThat(b.get("generated_tokens").asInt()).isEqualTo(a.get("generated_tokens").asInt());
+        CliRun info = CliRun.of("info", gguf.toString());
+        assertThat(info.exit()).as(info.err()).isZero();
+        assertThat(info.out()).contains("2 layers, dim 32, 2 heads (1 kv) x 16");
+        CliRun sampled = CliRun.of("generate", "--model", gguf.toString(), "--prompt", "ab", "--max-tokens", "5", "--temperature", "1", "--seed", "3");
+        assertThat(sampled.exit()).as(sampled.err()).isZero();
+    }
+
+    @Test
+    void ggufModelRunsGeneratePasskeyPerplexityAndBench() throws Exception {
+        Path m = tinyLlama();
+        JsonNode g = json(CliRun.of("generate", "--model", m.toString(), "--prompt", "Hello", "--max-tokens", "3", "--temperature", "0", "--json"));
+        assertThat(g.get("generated_tokens").asInt()).isEqualTo(3);
+        JsonNode pk = json(CliRun.of("passkey", "--model", m.toString(), "--lengths", "400", "--depths", "0.5", "--out", dir.toString(), "--json"));
+        assertThat(pk.get("cells").get(0).get("length").asInt()).isEqualTo(400);
+        assertThat(pk.get("accuracy").asDouble()).isBetween(0.0, 1.0);
+        Path text = Files.writeString(dir.resolve("t.txt"), "In the beginning God created the heaven and the earth. ".repeat(20));
+        JsonNode pp = json(CliRun.of("perplexity", "--model", m.toString(), "--data", text.toString(), "--lengths", "64", "--tail", "8",
+                "--windows", "1", "--out", dir.toString(), "--json"));
+        assertThat(pp.get("points").get(0).get("perplexity").asDouble()).isGreaterThan(1.0);
+        assertThat(pp.get("bytes_per_token").asDouble()).isGreaterThan(0.5);
+        JsonNode b = json(CliRun.of("bench", "model", "--model", m.toString(), "--prompt-lengths", "16,32", "--gen", "2", "--json"));
+        assertThat(b.get("results")).hasSize(2);
+        assertThat(b.get("results").get(1).get("pp_tokens_per_s").get("median").asDouble()).isPositive();
+        assertThat(b.get("attention")).hasSize(4);
+    }
+
+    @Test
+    void badModelFilesGiveOneLineAndExitTwo() throws Exception {
+        byte[] bytes = Files.readAllBytes(tinyLlama());
+        Path trunc = Files.write(dir.resolve("trunc.gguf"), java.util.Arrays.copyOf(bytes, 100_000));
+        CliRun r = CliRun.of("generate", "--model", trunc.toString(), "--prompt", "x");
+        assertThat(r.exit()).isEqualTo(2);
+        assertThat(r.err().strip()).contains("trunc.gguf").doesNotContain("\n").doesNotContain("Exception");
+        Path junk = Files.writeString(dir.resolve("junk.gguf"), "not a model at all");
+        CliRun j = CliRun.of("info", junk.toString());
+        assertThat(j.exit()).isEqualTo(2);
+        assertThat(j.err()).contains("junk.gguf");
+        CliRun ex = CliRun.of("export", "--model", dir.resolve("nothing").toString(), "--out", dir.resolve("x.gguf").toString());
+        assertThat(ex.exit()).isEqualTo(2);
+        assertThat(dir.resolve("x.gguf")).doesNotExist();
+    }
+}

@@ -1,0 +1,139 @@
+package dev.longspan.model;
+
+import dev.longspan.io.ByteTokenizer;
+import dev.longspan.io.GgufWriter;
+import dev.longspan.kernel.GgmlType;
+import dev.longspan.position.Pairing;
+import dev.longspan.position.Rope;
+import dev.longspan.position.RopeConfig;
+import dev.longspan.util.Log;
+import dev.longspan.util.LongspanException;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+
+/**
+ * Writes a Longspan model as a GGUF file of architecture {@code llama} in the layout llama.cpp
+ * loads: standard tensor names, {@code llama.*} metadata, the byte tokenizer as a {@code llama}
+ * (SentencePiece-style) vocabulary, and Q/K rows permuted per head from half to interleaved
+ * pairing, because llama.cpp rotates llama models in NORM (interleaved) mode; its rotation of the
+ * permuted rows equals ours of the original ones.
+ */
+public final class GgufExport {
+    private GgufExport() {}
+
+    /** SentencePiece token types (llama.cpp's llama_token_type). */
+    static final int NORMAL = 1, CONTROL = 3, BYTE = 6;
+
+    /**
+     * Longspan's byte tokenizer as a GGUF {@code llama} vocabulary: ids 0..255 the byte tokens
+     * {@code <0x00>}..{@code <0xFF>} except id 32 (space), which is the piece {@code ▁}: a
+     * SentencePiece tokenizer (llama.cpp's and ours) turns spaces into ▁ before looking pieces up, so
+     * this keeps a space one token, id 32, as the model was trained. Then BOS {@code <s>} (256), EOS
+     * {@code </s>} (257), PAD {@code <pad>} (258); scores 0; no space prefix, no automatic BOS.
+     */
+    public static void putByteTokenizer(GgufWriter w) {
+        String[] tokens = new String[ByteTokenizer.VOCAB];
+        int[] types = new int[ByteTokenizer.VOCAB];
+        for (int b = 0; b < 256; b++) {
+            tokens[b] = b == ' ' ? "\u2581" : String.format("<0x%02X>", b);
+            types[b] = b == ' ' ? NORMAL : BYTE;
+        }
+        tokens[ByteTokenizer.BOS] = "<s>";
+        tokens[ByteTokenizer.EOS] = "</s>";
+        tokens[ByteTokenizer.PAD] = "<pad>";
+        types[ByteTokenizer.BOS] = types[ByteTokenizer.EOS] = types[ByteTokenizer.PAD] = CONTROL;
+        w.putString("tokenizer.ggml.model", "llama")
+                .putString("tokenizer.ggml.pre", "default")
+                .putStringArray("tokenizer.ggml.tokens", tokens)
+                .putF32Array("tokenizer.ggml.scores", new float[ByteTokenizer.VOCAB])
+                .putI32Array("tokenizer.ggml.token_type", types)
+                .putU32("tokenizer.ggml.bos_token_id", ByteTokenizer.BOS)
+                .putU32("tokenizer.ggml.eos_token_id", ByteTokenizer.EOS)
+                .putU32("tokenizer.ggml.padding_token_id", ByteTokenizer.PAD)
+                .putBool("tokenizer.ggml.add_bos_token", false)
+                .putBool("tokenizer.ggml.add_eos_token", false)
+                .putBool("tokenizer.ggml.add_space_prefix", false);
+    }
+
+    /**
+     * Exports m to out. {@code type} is the type of the 2-d weights: F32, F16 or Q8_0 (norms and
+     * biases stay F32). RoPE kinds rope, linear, yarn and llama3 (as {@code rope_freqs.weight})
+     * map to llama.cpp; others are refused. Non-dense attention patterns are exported with a
+     * warning: llama.cpp runs dense attention.
+     */
+    public static void export(Transformer m, Path out, String name, GgmlType type) {
+        ModelConfig c = m.config;
+        if (!"byte".equals(c.tokenizer())) throw new LongspanException("export: only models with the byte tokenizer can be exported (this one has '" + c.tokenizer() + "')");
+        if (c.qkNorm()) throw new LongspanException("export: q/k head norms have no place in a llama GGUF");
+        if (type != GgmlType.F32 && type != GgmlType.F16 && type != GgmlType.Q8_0) {
+            throw new LongspanException("export: tensor type " + type + " is not supported (F32, F16, Q8_0)");
+        }
+        RopeConfig rope = RopeConfig.fromSpec(c.rope(), c.headDim());
+        for (String a : c.attention()) {
+            if (!a.equals("dense")) {
+                Log.warn("export: attention '" + a + "' is not expressible in GGUF; llama.cpp will run dense attention");
+                break;
+            }
+        }
+        String p = "llama.";
+        GgufWriter w = new GgufWriter()
+                .putString("general.architecture", "llama")
+                .putString("general.name", name)
+                .putU32("general.file_type", type == GgmlType.F32 ? 0 : type == GgmlType.F16 ? 1 : 7)
+                .putU32(p + "context_length", c.contextLength())
+                .putU32(p + "embedding_length", c.dim())
+                .putU32(p + "block_count", c.layers())
+                .putU32(p + "feed_forward_length", c.ffnDim())
+                .putU32(p + "attention.head_count", c.heads())
+                .putU32(p + "attention.head_count_kv", c.kvHeads())
+                .putU32(p + "attention.key_length", c.headDim())
+                .putU32(p + "attention.value_length", c.headDim())
+                .putU32(p + "rope.dimension_count", rope.rotaryDims())
+                .putF32(p + "rope.freq_base", (float) rope.base())
+                .putF32(p + "attention.layer_norm_rms_epsilon", c.normEps())
+                .putU32(p + "vocab_size", c.vocabSize());
+        if ((float) rope.base() != rope.base()) {
+            throw new LongspanException("export: RoPE base " + rope.base() + " is not exactly a float32 (GGUF stores rope.freq_base as f32)");
+        }
+        switch (rope.kind()) {
+            case ROPE -> { }
+            case LINEAR -> w.putString(p + "rope.scaling.type", "linear").putF32(p + "rope.scaling.factor", (float) rope.factor());
+            case YARN -> {
+                w.putString(p + "rope.scaling.type", "yarn").putF32(p + "rope.scaling.factor", (float) rope.factor())
+                        .putU32(p + "rope.scaling.original_context_length", rope.originalContext())
+                        .putF32(p + "rope.scaling.yarn_beta_fast", (float) rope.betaFast())
+                        .putF32(p + "rope.scaling.yarn_beta_slow", (float) rope.betaSlow());
+                w.putF32(p + "rope.scaling.attn_factor", (float) new Rope(rope).rotationScale());
+            }
+            case LLAMA3 -> {
+                // llama.cpp divides theta_i by rope_freqs[i]
+                double[] inv = new Rope(rope).inverseFrequencies(1);
+                float[] ff = new float[inv.length];
+                for (int i = 0; i < ff.length; i++) ff[i] = (float) (Math.pow(rope.base(), -2.0 * i / rope.rotaryDims()) / inv[i]);
+                w.tensorF32("rope_freqs.weight", new long[]{ff.length}, ff);
+            }
+            default -> throw new LongspanException("export: RoPE kind " + rope.kind().id + " has no llama.cpp equivalent (supported: rope, linear, yarn, llama3)");
+        }
+        putByteTokenizer(w);
+        int[] perm = rope.pairing() == Pairing.HALF ? Pairing.permutation(Pairing.HALF, Pairing.INTERLEAVED, c.headDim(), rope.rotaryDims()) : null;
+        for (Transformer.Tensor t : m.tensors()) {
+            float[] data = Arrays.copyOfRange(m.params, t.offset(), t.offset() + t.size());
+            String n = t.name();
+            if (perm != null) {
+                if (n.endsWith("q_proj.weight")) ModelLoader.permuteHeads(data, 0, c.heads(), c.headDim(), c.dim(), perm);
+                if (n.endsWith("k_proj.weight")) ModelLoader.permuteHeads(data, 0, c.kvHeads(), c.headDim(), c.dim(), perm);
+                if (n.endsWith("q_proj.bias")) ModelLoader.permuteHeads(data, 0, c.heads(), c.headDim(), 1, perm);
+                if (n.endsWith("k_proj.bias")) ModelLoader.permuteHeads(data, 0, c.kvHeads(), c.headDim(), 1, perm);
+            }
+            long[] s = t.shape();
+            long[] ne = new long[s.length];
+            for (int i = 0; i < s.length; i++) ne[i] = s[s.length - 1 - i];
+            String gn = ModelLoader.ggufName(n);
+            if (s.length == 1 || type == GgmlType.F32) w.tensorF32(gn, ne, data);
+            else if (type == GgmlType.F16) w.tensorF16(gn, ne, data);
+            else w.tensorQ8_0(gn, ne, data);
+        }
+        w.write(out);
+    }
+}
