@@ -53,7 +53,7 @@ final class DemoCommand implements Runnable {
     public void run() {
         compute.apply();
         if (!Files.isDirectory(model)) {
-            throw new LongspanException(model + ": the bundled model is missing (train it with: ./longspan train --config configs/bundled.json --data data/kjv-verses.txt --out " + model + ")");
+            throw new LongspanException(model + ": the bundled model is missing (see docs/MODEL.md for the two-stage recipe in configs/bundled-stage1.json and bundled-stage2.json)");
         }
         Transformer m = Checkpoint.loadModel(model);
         int[] lengths = full ? new int[]{1024, 4096, 16384, 65536, 262144, 1048576} : new int[]{1024, 4096, 16384, 65536};
