@@ -36,6 +36,9 @@ final class TrainCommand implements Runnable {
     @Option(names = "--steps", paramLabel = "N", description = "Override train.steps.")
     Integer steps;
 
+    @Option(names = "--stop-at", paramLabel = "STEP", description = "Stop (with a checkpoint) after this step; the schedule still runs to train.steps.")
+    Integer stopAt;
+
     @Option(names = "--resume", description = "Continue from DIR/checkpoint.safetensors.")
     boolean resume;
 
@@ -65,7 +68,9 @@ final class TrainCommand implements Runnable {
         }
         long t0 = System.nanoTime();
         final TrainConfig cfg = tc;
+        if (stopAt != null && stopAt < 1) throw new LongspanException("--stop-at must be at least 1, got " + stopAt);
         double[] last = {Double.NaN, Double.NaN};
+        long[] reached = {0};
         try (TextCorpus corpus = new TextCorpus(data, tc.heldOut())) {
             System.err.printf("model: %,d parameters, %d layers, attention %s%n", tc.model().parameterCount(), tc.model().layers(), tc.model().attention());
             System.err.printf("data: %,d training bytes, %,d held-out bytes from %d file(s)%n", corpus.trainBytes(), corpus.heldOutBytes(), data.size());
@@ -83,13 +88,14 @@ final class TrainCommand implements Runnable {
                     @Override public void onCheckpoint(long step) { Plots.lossCurve(out.resolve("loss.png"), Trainer.readMetrics(out)); }
                 });
                 trainer.start(resume);
-                trainer.run();
+                trainer.run(stopAt != null ? stopAt : cfg.steps());
+                reached[0] = trainer.step();
             }
         }
         double secs = (System.nanoTime() - t0) / 1e9;
         Map<String, Object> summary = new LinkedHashMap<>();
         summary.put("out", out.toString());
-        summary.put("steps", cfg.steps());
+        summary.put("steps", reached[0]);
         summary.put("final_loss", last[0]);
         summary.put("final_eval_loss", Double.isNaN(last[1]) ? null : last[1]);
         summary.put("seconds", secs);
@@ -97,7 +103,7 @@ final class TrainCommand implements Runnable {
         if (json) {
             Json.print(summary);
         } else {
-            System.out.printf("trained %d steps in %s: loss %.4f, held-out %.4f; model in %s%n", cfg.steps(),
+            System.out.printf("trained to step %d in %s: loss %.4f, held-out %.4f; model in %s%n", reached[0],
                     Duration.ofSeconds((long) secs).toString().substring(2).toLowerCase(), last[0], last[1], out);
         }
     }

@@ -185,8 +185,17 @@ public final class Trainer {
 
     /** Trains until {@code tc.steps()}, with evaluation, metrics and checkpoints on the way. */
     public void run() {
+        run(tc.steps());
+    }
+
+    /**
+     * Trains until step {@code stopAt} (at most {@code tc.steps()}) without changing the schedule,
+     * which still runs to {@code tc.steps()}; a checkpoint is written at the stop.
+     */
+    public void run(int stopAt) {
+        int end = Math.min(stopAt, tc.steps());
         listener.onStart(step, tc.steps());
-        while (step < tc.steps()) {
+        while (step < end) {
             StepReport r = trainStep();
             Map<String, Object> line = new LinkedHashMap<>();
             line.put("step", r.step());
@@ -204,7 +213,7 @@ public final class Trainer {
                 }
             }
             appendMetrics(line);
-            if ((tc.checkpointEvery() > 0 && step % tc.checkpointEvery() == 0) || step == tc.steps()) {
+            if ((tc.checkpointEvery() > 0 && step % tc.checkpointEvery() == 0) || step == end) {
                 Checkpoint.saveModel(out, model);
                 Checkpoint.save(out, step, model, opt, tc);
                 listener.onCheckpoint(step);
