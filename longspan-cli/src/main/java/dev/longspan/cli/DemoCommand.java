@@ -35,6 +35,9 @@ final class DemoCommand implements Runnable {
     @Option(names = "--full", description = "Extend the passkey lengths to 1M tokens (slow, needs ~20 GB).")
     boolean full;
 
+    @Option(names = "--lengths", paramLabel = "L,...", description = "Passkey lengths instead of the defaults (1k,4k,16k,64k; with --full also 256k,1m).")
+    String lengthsOption;
+
     @Option(names = "--out", paramLabel = "DIR", description = "Where the heatmap and results go (default: ${DEFAULT-VALUE}).")
     Path out = Path.of("runs/demo");
 
@@ -55,7 +58,8 @@ final class DemoCommand implements Runnable {
             throw new LongspanException(model + ": the bundled model is missing (see docs/MODEL.md for the two-stage recipe in configs/bundled-stage1.json and bundled-stage2.json)");
         }
         Transformer m = Checkpoint.loadModel(model);
-        int[] lengths = full ? new int[]{1024, 4096, 16384, 65536, 262144, 1048576} : new int[]{1024, 4096, 16384, 65536};
+        int[] lengths = lengthsOption != null ? Sizes.parseList(lengthsOption, "--lengths")
+                : full ? new int[]{1024, 4096, 16384, 65536, 262144, 1048576} : new int[]{1024, 4096, 16384, 65536};
         double[] depths = {0.0, 0.5, 1.0};
         try {
             Files.createDirectories(out);
