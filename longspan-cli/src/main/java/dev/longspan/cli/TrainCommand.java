@@ -39,6 +39,9 @@ final class TrainCommand implements Runnable {
     @Option(names = "--stop-at", paramLabel = "STEP", description = "Stop (with a checkpoint) after this step; the schedule still runs to train.steps.")
     Integer stopAt;
 
+    @Option(names = "--init", paramLabel = "MODEL_DIR", description = "Fine-tune: start from this model's weights (same shape; attention, rope and context length may differ).")
+    Path init;
+
     @Option(names = "--resume", description = "Continue from DIR/checkpoint.safetensors.")
     boolean resume;
 
@@ -87,7 +90,12 @@ final class TrainCommand implements Runnable {
                     @Override public void onEval(long step, double loss) { last[1] = loss; }
                     @Override public void onCheckpoint(long step) { Plots.lossCurve(out.resolve("loss.png"), Trainer.readMetrics(out)); }
                 });
-                trainer.start(resume);
+                if (init != null) {
+                    if (resume) throw new LongspanException("--init and --resume exclude each other (--resume continues a run that --init started)");
+                    trainer.startFrom(init);
+                } else {
+                    trainer.start(resume);
+                }
                 trainer.run(stopAt != null ? stopAt : cfg.steps());
                 reached[0] = trainer.step();
             }

@@ -70,6 +70,25 @@ public final class Trainer {
     public Transformer model() { return model; }
     public long step() { return step; }
 
+    /**
+     * Fine-tuning: a fresh run (new optimiser state, step 0) whose weights come from another model
+     * directory. Its shapes must equal this config's; the attention plan, RoPE and context length
+     * may differ (that is what fine-tuning for long contexts changes).
+     */
+    public void startFrom(Path modelDir) {
+        Transformer src = Checkpoint.loadModel(modelDir);
+        var a = src.config;
+        var b = tc.model();
+        if (a.vocabSize() != b.vocabSize() || a.dim() != b.dim() || a.layers() != b.layers() || a.heads() != b.heads()
+                || a.kvHeads() != b.kvHeads() || a.headDim() != b.headDim() || a.ffnDim() != b.ffnDim()
+                || a.tiedEmbeddings() != b.tiedEmbeddings() || src.params.length != model.params.length) {
+            throw new LongspanException(modelDir + ": its shape differs from --config's model (only attention, rope and context_length may change when fine-tuning)");
+        }
+        start(false);
+        System.arraycopy(src.params, 0, model.params, 0, model.params.length);
+        Log.info("fine-tuning from " + modelDir);
+    }
+
     /** Fresh start (initialised weights) or resume from {@code out/checkpoint.safetensors}. */
     public void start(boolean resume) {
         if (resume) {

@@ -163,4 +163,34 @@ class TrainerTest {
         KeyValueTask.trainingSample(r, 200, tok, tgt);
         assertThat(java.util.Arrays.stream(tgt, 0, 200).filter(x -> x >= 0).count()).isIn(0L, 5L);
     }
+
+    @Test
+    void fineTuningStartsFromAnotherModelsWeightsWithANewAttentionPlan() throws IOException {
+        TrainConfig tc = config(3, "");
+        Path base = dir.resolve("base");
+        float[] trained;
+        try (TextCorpus c = new TextCorpus(List.of(corpus()), 0.2)) {
+            Trainer t = new Trainer(tc, c, base, new Trainer.Listener() {});
+            t.start(false);
+            t.run();
+            trained = t.model().params.clone();
+        }
+        String json = Json.write(tc.toJson()).replace("\"attention\":[\"dense\",\"dense\"]", "\"attention\":[\"window:size=4\",\"selectmerge:region=4,top=3,merge=1\"]");
+        TrainConfig ft = TrainConfig.fromJson(Json.parseObject(json, "ft"), "ft");
+        assertThat(ft.model().attention()).containsExactly("window:size=4", "selectmerge:region=4,top=3,merge=1");
+        try (TextCorpus c = new TextCorpus(List.of(corpus()), 0.2)) {
+            Trainer t = new Trainer(ft, c, dir.resolve("ft"), new Trainer.Listener() {});
+            t.startFrom(base);
+            assertThat(t.step()).isZero();
+            assertThat(t.model().params).containsExactly(trained);
+            t.trainStep();
+            assertThat(t.model().params).isNotEqualTo(trained);
+        }
+        String wider = Json.write(tc.toJson()).replace("\"ffn_dim\":64", "\"ffn_dim\":96");
+        TrainConfig bad = TrainConfig.fromJson(Json.parseObject(wider, "w"), "w");
+        try (TextCorpus c = new TextCorpus(List.of(corpus()), 0.2)) {
+            Trainer t = new Trainer(bad, c, dir.resolve("bad"), new Trainer.Listener() {});
+            assertThatThrownBy(() -> t.startFrom(base)).isInstanceOf(LongspanException.class).hasMessageContaining("shape differs");
+        }
+    }
 }
