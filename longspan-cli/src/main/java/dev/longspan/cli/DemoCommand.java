@@ -48,6 +48,7 @@ final class DemoCommand implements Runnable {
     boolean json;
 
     @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: ${DEFAULT-VALUE}).") String kv = "f32";
+    @Option(names = "--logn", paramLabel = "L", description = "Log-n attention scaling beyond L tokens (0 = off; default: ${DEFAULT-VALUE}).") int logn = 0;
     @Mixin
     Main.ComputeOptions compute;
 
@@ -68,7 +69,7 @@ final class DemoCommand implements Runnable {
         }
         System.err.printf("passkey retrieval with %s (%s), lengths %s, depths 0/0.5/1%n", model, String.join(", ", m.config.attention()),
                 java.util.Arrays.stream(lengths).mapToObj(Sizes::format).toList());
-        List<PasskeyEval.Cell> cells = PasskeyEval.run(m, lengths, depths, 1, PasskeyTask.Filler.standard(), 1, KvFlag.half(kv), (t, done, total) ->
+        List<PasskeyEval.Cell> cells = PasskeyEval.run(m, lengths, depths, 1, PasskeyTask.Filler.standard(), 1, KvFlag.options(kv, logn), (t, done, total) ->
                 System.err.printf("  [%d/%d] %s at depth %.2f: %s (answer '%s') in %.1fs%n", done, total, Sizes.format(t.length()), t.depth(),
                         t.correct() ? "ok" : "wrong", t.answer(), t.seconds()));
         PasskeyCommand.heatmap(out.resolve("passkey.png"), lengths, depths, cells);

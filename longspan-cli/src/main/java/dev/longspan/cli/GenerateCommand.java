@@ -48,6 +48,7 @@ final class GenerateCommand implements Runnable {
     boolean json;
 
     @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: ${DEFAULT-VALUE}).") String kv = "f32";
+    @Option(names = "--logn", paramLabel = "L", description = "Log-n attention scaling beyond L tokens (0 = off; default: ${DEFAULT-VALUE}).") int logn = 0;
     @Mixin
     Main.ComputeOptions compute;
 
@@ -61,7 +62,7 @@ final class GenerateCommand implements Runnable {
         if (prompt.isEmpty()) throw new LongspanException("--prompt is empty");
         int[] ids = lm.promptIds(prompt, raw);
         if (ids.length == 0) throw new LongspanException("--prompt is empty");
-        InferenceSession s = new InferenceSession(lm.model(), ids.length + maxTokens, KvFlag.half(kv));
+        InferenceSession s = new InferenceSession(lm.model(), ids.length + maxTokens, KvFlag.options(kv, logn));
         long t0 = System.nanoTime();
         float[] logits = s.feed(ids, 0, ids.length);
         double prefill = (System.nanoTime() - t0) / 1e9;

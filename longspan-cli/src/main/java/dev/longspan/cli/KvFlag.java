@@ -6,6 +6,11 @@ import dev.longspan.util.LongspanException;
 final class KvFlag {
     private KvFlag() {}
 
+    static dev.longspan.model.InferenceOptions options(String kv, int logn) {
+        if (logn < 0 || logn == 1) throw new LongspanException("--logn must be 0 (off) or at least 2, got " + logn);
+        return new dev.longspan.model.InferenceOptions(half(kv), logn);
+    }
+
     static boolean half(String kv) {
         return switch (kv.toLowerCase(java.util.Locale.ROOT)) {
             case "f32", "fp32", "float32" -> false;

@@ -36,6 +36,7 @@ final class PasskeyCommand implements Runnable {
     @Option(names = "--out", paramLabel = "DIR", description = "Where passkey.json and passkey.png go (default: the model directory).") Path out;
     @Option(names = "--json", description = "Print one JSON object on standard output.") boolean json;
     @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: ${DEFAULT-VALUE}).") String kv = "f32";
+    @Option(names = "--logn", paramLabel = "L", description = "Log-n attention scaling beyond L tokens (0 = off; default: ${DEFAULT-VALUE}).") int logn = 0;
     @Mixin Main.ComputeOptions compute;
 
     @Override
@@ -47,7 +48,7 @@ final class PasskeyCommand implements Runnable {
         ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope);
         Transformer m = lm.model();
         int[] fillerTokens = fillerTokens(lm.tokenizer(), filler);
-        List<PasskeyEval.Cell> cells = PasskeyEval.run(m, lm.tokenizer(), ls, ds, trials, fillerTokens, seed, KvFlag.half(kv), (t, done, total) ->
+        List<PasskeyEval.Cell> cells = PasskeyEval.run(m, lm.tokenizer(), ls, ds, trials, fillerTokens, seed, KvFlag.options(kv, logn), (t, done, total) ->
                 System.err.printf("[%d/%d] length %s depth %.2f: %s (%s) %.1fs%n", done, total, Sizes.format(t.length()), t.depth(),
                         t.correct() ? "ok" : "WRONG", t.answer(), t.seconds()));
         Path dir = out != null ? out : ModelLoading.defaultOut(model);

@@ -1,6 +1,7 @@
 package dev.longspan.eval;
 
 import dev.longspan.io.Tokenizer;
+import dev.longspan.model.InferenceOptions;
 import dev.longspan.model.InferenceSession;
 import dev.longspan.model.Sampler;
 import dev.longspan.model.Transformer;
@@ -33,17 +34,17 @@ public final class PasskeyEval {
     /** Byte-level models (Longspan's byte tokenizer) with a byte filler, as before. */
     public static List<Cell> run(Transformer model, int[] lengths, double[] depths, int trials, PasskeyTask.Filler filler,
                                  long seed, Listener listener) {
-        return run(model, lengths, depths, trials, filler, seed, false, listener);
+        return run(model, lengths, depths, trials, filler, seed, InferenceOptions.DEFAULT, listener);
     }
 
-    /** Byte-level models; {@code halfKv}: keep the KV cache in half precision. */
+    /** Byte-level models; with inference options (KV precision, log-n scaling). */
     public static List<Cell> run(Transformer model, int[] lengths, double[] depths, int trials, PasskeyTask.Filler filler,
-                                 long seed, boolean halfKv, Listener listener) {
+                                 long seed, InferenceOptions options, Listener listener) {
         byte[] f = new byte[4096];
         filler.fill(f, 0, f.length);
         int[] ft = new int[f.length];
         for (int i = 0; i < f.length; i++) ft[i] = f[i] & 0xff;
-        return run(model, dev.longspan.io.ByteTokenizer.INSTANCE, lengths, depths, trials, ft, seed, halfKv, listener);
+        return run(model, dev.longspan.io.ByteTokenizer.INSTANCE, lengths, depths, trials, ft, seed, options, listener);
     }
 
     /**
@@ -52,7 +53,7 @@ public final class PasskeyEval {
      * in tokens (BOS included when the tokenizer wants it).
      */
     public static List<Cell> run(Transformer model, Tokenizer tok, int[] lengths, double[] depths, int trials, int[] fillerTokens,
-                                 long seed, boolean halfKv, Listener listener) {
+                                 long seed, InferenceOptions options, Listener listener) {
         if (trials < 1) throw new LongspanException("--trials must be at least 1");
         if (fillerTokens.length == 0) throw new LongspanException("the filler text has no tokens");
         for (int L : lengths) {
@@ -68,7 +69,7 @@ public final class PasskeyEval {
                 long peak = 0;
                 for (int t = 0; t < trials; t++) {
                     SplittableRandom rnd = new SplittableRandom(seed * 1_000_003L + L * 31L + (long) (depth * 1000) * 7 + t);
-                    Trial tr = trial(model, tok, L, depth, PasskeyTask.randomKey(rnd), fillerTokens, halfKv);
+                    Trial tr = trial(model, tok, L, depth, PasskeyTask.randomKey(rnd), fillerTokens, options);
                     if (tr.correct()) correct++;
                     secs += tr.seconds();
                     peak = Math.max(peak, tr.peakBytes());
@@ -95,7 +96,7 @@ public final class PasskeyEval {
     }
 
     /** One prompt of L tokens with the needle at the depth; greedy answer compared with the key. */
-    public static Trial trial(Transformer model, Tokenizer tok, int L, double depth, String key, int[] fillerTokens, boolean halfKv) {
+    public static Trial trial(Transformer model, Tokenizer tok, int L, double depth, String key, int[] fillerTokens, InferenceOptions options) {
         long t0 = System.nanoTime();
         int[] task = tok.encode(PasskeyTask.TASK), nd = segment(tok, PasskeyTask.needle(key)), q = segment(tok, PasskeyTask.QUESTION);
         boolean bos = tok.addBos() && tok.bosId() >= 0;
@@ -113,7 +114,7 @@ public final class PasskeyEval {
         // byte models answer " 12345" in exactly key+1 tokens; others may split digits or add a space token
         int answerLen = key.length() + (tok instanceof dev.longspan.io.ByteTokenizer ? 1 : 3);
         MemoryProbe mem = MemoryProbe.start();
-        InferenceSession s = new InferenceSession(model, L + answerLen + 1, halfKv);
+        InferenceSession s = new InferenceSession(model, L + answerLen + 1, options);
         float[] logits = s.feed(ids, 0, L);
         int[] ans = new int[answerLen];
         int n = 0;

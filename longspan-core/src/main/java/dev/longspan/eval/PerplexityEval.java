@@ -1,6 +1,7 @@
 package dev.longspan.eval;
 
 import dev.longspan.kernel.Kernels;
+import dev.longspan.model.InferenceOptions;
 import dev.longspan.model.InferenceSession;
 import dev.longspan.model.Transformer;
 import dev.longspan.util.LongspanException;
@@ -22,10 +23,10 @@ public final class PerplexityEval {
 
     /** tokens: the whole text as ids; windows are taken evenly spaced, non-overlapping where the text allows. */
     public static List<Point> run(Transformer model, int[] tokens, int[] lengths, int tail, int maxWindows, Listener listener) {
-        return run(model, tokens, lengths, tail, maxWindows, false, listener);
+        return run(model, tokens, lengths, tail, maxWindows, InferenceOptions.DEFAULT, listener);
     }
 
-    public static List<Point> run(Transformer model, int[] tokens, int[] lengths, int tail, int maxWindows, boolean halfKv, Listener listener) {
+    public static List<Point> run(Transformer model, int[] tokens, int[] lengths, int tail, int maxWindows, InferenceOptions options, Listener listener) {
         List<Point> out = new ArrayList<>();
         for (int L : lengths) {
             if (L < 2) throw new LongspanException("--lengths: " + L + " is too short");
@@ -39,7 +40,7 @@ public final class PerplexityEval {
             float[] losses = new float[k];
             for (int w = 0; w < windows; w++) {
                 int start = (int) (w * stride);
-                InferenceSession s = new InferenceSession(model, L, halfKv);
+                InferenceSession s = new InferenceSession(model, L, options);
                 if (L - k > 0) s.feed(tokens, start, start + L - k);
                 float[] logits = s.feed(tokens, start + L - k, start + L, k);
                 int[] targets = new int[k];

@@ -24,17 +24,17 @@ public final class InferenceSession {
     private int length;                        // positions fed so far
 
     public InferenceSession(Transformer m, int capacity) {
-        this(m, capacity, MAX_CHUNK, false);
+        this(m, capacity, MAX_CHUNK, InferenceOptions.DEFAULT);
     }
 
-    /** {@code halfKv}: store keys and values in IEEE half precision (half the memory). */
-    public InferenceSession(Transformer m, int capacity, boolean halfKv) {
-        this(m, capacity, MAX_CHUNK, halfKv);
+    public InferenceSession(Transformer m, int capacity, InferenceOptions options) {
+        this(m, capacity, MAX_CHUNK, options);
     }
 
     /** With a smaller chunk limit, windowed layers keep fewer positions (tests use it to exercise eviction). */
-    public InferenceSession(Transformer m, int capacity, int maxChunk, boolean halfKv) {
-        KvStore.Precision precision = halfKv ? KvStore.Precision.F16 : KvStore.Precision.F32;
+    public InferenceSession(Transformer m, int capacity, int maxChunk, InferenceOptions options) {
+        KvStore.Precision precision = options.halfKv() ? KvStore.Precision.F16 : KvStore.Precision.F32;
+        this.lognLength = options.lognLength();
         if (maxChunk < 1) throw new IllegalArgumentException("maxChunk must be positive");
         this.maxChunk = maxChunk;
         this.m = m;
@@ -129,6 +129,7 @@ public final class InferenceSession {
             }
             // an empty cache means the chunk is the whole prefix: the flash engine computes it in
             // O(N·keys) with no N×N buffer; later chunks attend to the cache key by key
+            if (lognLength > 1) scaleQueries(qh, H, T, length, D);
             ops[l].observe(qh, kh, length, T);
             if (length == 0) ops[l].attentionNoRope(qh, kh, vh, T, oh, lse);
             else ops[l].cachedAttention(qh, T, length, kCache[l], vCache[l], rg, oh);
@@ -149,5 +150,18 @@ public final class InferenceSession {
         float[] logits = new float[lastRows * c.vocabSize()];
         m.logits(logits, lastN, lastRows);
         return logits;
+    }
+
+    private final int lognLength;
+
+    // log-n scaling (InferenceOptions): q: [H, T, D] at positions start..start+T-1
+    private void scaleQueries(float[] q, int H, int T, int start, int D) {
+        double lnL = Math.log(lognLength);
+        for (int t = 0; t < T; t++) {
+            long p = (long) start + t + 1;
+            if (p <= lognLength) continue;
+            float s = (float) (Math.log(p) / lnL);
+            for (int h = 0; h < H; h++) Kernels.scale(s, q, (h * T + t) * D, D);
+        }
     }
 }

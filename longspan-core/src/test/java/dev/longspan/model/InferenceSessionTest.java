@@ -60,7 +60,7 @@ class InferenceSessionTest {
         for (int t = 0; t < T; t++) pos[t] = t;
         full.forward(tokens, new int[T], pos);
         // chunks of at most 2 queries: windowed layers keep reach + 2 positions in a ring
-        InferenceSession s = new InferenceSession(m, T, 2, false);
+        InferenceSession s = new InferenceSession(m, T, 2, InferenceOptions.DEFAULT);
         if (!attention.equals("dense")) assertThat(s.cachedPositions(0)).isLessThan(T);
         float[] logits = s.feed(tokens, 0, 9);                       // engine prefill, keeps the last ring positions
         assertRow(logits, full.logits, 8, c.vocabSize());
@@ -77,7 +77,7 @@ class InferenceSessionTest {
         int T = 20;
         int[] tokens = new int[T];
         for (int t = 0; t < T; t++) tokens[t] = (t * 7) % c.vocabSize();
-        InferenceSession f32 = new InferenceSession(m, T), f16 = new InferenceSession(m, T, true);
+        InferenceSession f32 = new InferenceSession(m, T), f16 = new InferenceSession(m, T, new InferenceOptions(true, 0));
         f32.feed(tokens, 0, 5);
         f16.feed(tokens, 0, 5);
         for (int t = 5; t < T; t++) {
@@ -111,5 +111,24 @@ class InferenceSessionTest {
             assertRow(logits, prefix.logits, t - 1, c.vocabSize());
             if (t < T) logits = s.feed(tokens, t, t + 1);
         }
+    }
+
+    @Test
+    void lognScalingLeavesTheTrainedLengthAloneAndSharpensBeyondIt() {
+        ModelConfig c = TrainingPassTest.tiny(false, 1, "dense");
+        Transformer m = new Transformer(c);
+        m.initialize(3);
+        SplittableRandom r = new SplittableRandom(9);
+        for (int i = 0; i < m.params.length; i++) m.params[i] += (float) r.nextDouble(-0.3, 0.3);
+        int T = 24;
+        int[] tokens = new int[T];
+        for (int t = 0; t < T; t++) tokens[t] = r.nextInt(c.vocabSize());
+        InferenceSession plain = new InferenceSession(m, T), logn = new InferenceSession(m, T, new InferenceOptions(false, 8));
+        for (int t = 0; t < T; t++) {
+            float[] a = plain.feed(tokens, t, t + 1), b = logn.feed(tokens, t, t + 1);
+            if (t + 1 <= 8) assertThat(b).containsExactly(a);
+            else assertThat(b).isNotEqualTo(a);
+        }
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> new InferenceOptions(false, 1)).hasMessageContaining("log-n");
     }
 }
