@@ -128,7 +128,7 @@ final class PasskeyCommand implements Runnable {
         for (int i = 0; i < ls.length; i++)
             for (int j = 0; j < ds.length; j++)
                 for (PasskeyEval.Cell c : cells)
-                    if (c.length() == ls[i] && c.depth() == ds[j]) data.add(new Number[]{i, j, 100 * c.accuracy()});
+                    if (c.length() == ls[i] && c.depth() == ds[j]) data.add(new Number[]{i, j, Math.round(100 * c.accuracy())});
         chart.getStyler().setMin(0).setMax(100).setShowValue(true);
         chart.getStyler().setRangeColors(new java.awt.Color[]{new java.awt.Color(200, 40, 40), new java.awt.Color(240, 200, 60), new java.awt.Color(40, 160, 70)});
         chart.addSeries("accuracy %", xs, ys, data);
