@@ -48,7 +48,11 @@ final class DemoCommand implements Runnable {
     boolean json;
 
     @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: ${DEFAULT-VALUE}).") String kv = "f32";
-    @Option(names = "--logn", paramLabel = "L", description = "Log-n attention scaling beyond L tokens (0 = off; default: ${DEFAULT-VALUE}).") int logn = 0;
+    @Option(names = "--logn", paramLabel = "L", description = "Log-n attention scaling beyond L tokens (0 = off; default: ${DEFAULT-VALUE}).") int logn = 1024;
+
+    @Option(names = "--long-attention", paramLabel = "SPEC",
+            description = "Pattern that replaces full attention beyond 64K tokens, where dense would take hours (default: ${DEFAULT-VALUE}).")
+    String longAttention = "selectmerge:region=64,top=16,merge=4";
     @Mixin
     Main.ComputeOptions compute;
 
@@ -69,9 +73,21 @@ final class DemoCommand implements Runnable {
         }
         System.err.printf("passkey retrieval with %s (%s), lengths %s, depths 0/0.5/1%n", model, String.join(", ", m.config.attention()),
                 java.util.Arrays.stream(lengths).mapToObj(Sizes::format).toList());
-        List<PasskeyEval.Cell> cells = PasskeyEval.run(m, lengths, depths, 1, PasskeyTask.Filler.standard(), 1, KvFlag.options(kv, logn), (t, done, total) ->
+        PasskeyEval.Listener progress = (t, done, total) ->
                 System.err.printf("  [%d/%d] %s at depth %.2f: %s (answer '%s') in %.1fs%n", done, total, Sizes.format(t.length()), t.depth(),
-                        t.correct() ? "ok" : "wrong", t.answer(), t.seconds()));
+                        t.correct() ? "ok" : "wrong", t.answer(), t.seconds());
+        int[] shortL = java.util.Arrays.stream(lengths).filter(L -> L <= 65536).toArray();
+        int[] longL = java.util.Arrays.stream(lengths).filter(L -> L > 65536).toArray();
+        List<PasskeyEval.Cell> cells = new ArrayList<>(
+                PasskeyEval.run(m, shortL, depths, 1, PasskeyTask.Filler.standard(), 1, KvFlag.options(kv, logn), progress));
+        if (longL.length > 0) {
+            // beyond 64K, full attention costs hours on a CPU: its layers switch to a linear pattern
+            List<String> plan = m.config.attention().stream().map(a -> a.equals("dense") ? longAttention : a).toList();
+            System.err.printf("beyond 64K: attention %s%n", plan);
+            Transformer longModel = new Transformer(m.config.withAttention(plan));
+            System.arraycopy(m.params, 0, longModel.params, 0, m.params.length);
+            cells.addAll(PasskeyEval.run(longModel, longL, depths, 1, PasskeyTask.Filler.standard(), 1, KvFlag.options(kv, logn), progress));
+        }
         PasskeyCommand.heatmap(out.resolve("passkey.png"), lengths, depths, cells);
 
         int n = Sizes.parse(attentionLength, "--attention-length");
