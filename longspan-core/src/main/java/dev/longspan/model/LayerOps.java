@@ -58,8 +58,7 @@ final class LayerOps {
     void attentionBackward(float[] q, float[] k, float[] v, float[] o, float[] lse, float[] dO, int T, long[] pos,
                            float[] dq, float[] dk, float[] dv) {
         if (last == null || last.length() != T || last.o() != o) {
-            last = new AttentionResult(o, lse, plan(T), c.heads(), c.kvHeads(), T, c.headDim(),
-                    AttentionOptions.DEFAULT.scaleFor(c.headDim()), AttentionOptions.DEFAULT);
+            throw new IllegalStateException("layer " + layer + ": backward without the matching forward");
         }
         Attention.backward(last, q, k, v, dO, dq, dk, dv);
         rotate(dq, c.heads(), T, pos, true);
@@ -71,7 +70,6 @@ final class LayerOps {
         return plan;
     }
 
-    /** True when incremental inference can enumerate this layer's key sets from the cache. */
     // select-and-merge terms of this layer's pattern, each with its region statistics (inference)
     private final java.util.IdentityHashMap<Pattern.SelectMerge, SelectMergeDecoder> decoders = new java.util.IdentityHashMap<>();
 
