@@ -18,8 +18,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class GgufTest {
-    static final Path TINY = Path.of("..", "..", "shared", "data", "gguf", "tiny-random-llama.gguf");
-
     static Path tiny() {
         Path p = Path.of(System.getProperty("user.dir")).resolve("../../shared/data/gguf/tiny-random-llama.gguf").normalize();
         if (!Files.exists(p)) p = Path.of("/work/shared/data/gguf/tiny-random-llama.gguf");
@@ -158,7 +156,6 @@ class GgufTest {
             assertThat(g.metadata().keySet()).first().isEqualTo("general.architecture");
 
             assertThat(g.tensors().keySet()).containsExactly("a", "b16", "b8", "k");
-            GgufWriter w = sample();
             SplittableRandom r = new SplittableRandom(7);
             float[] a = new float[2 * 3 * 64];
             for (int i = 0; i < a.length; i++) a[i] = (float) r.nextGaussian();
@@ -177,7 +174,6 @@ class GgufTest {
             assertThat(g.tensor("k").type()).isEqualTo(GgmlType.Q4_K);
             assertThat(g.tensor("k").bytes()).isEqualTo(288);
             for (GgufFile.Tensor t : g.tensors().values()) assertThat((t.offset() - g.dataStart()) % 32).isZero();
-            assertThat(w).isNotNull();
         }
     }
 
