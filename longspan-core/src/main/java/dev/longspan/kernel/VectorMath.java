@@ -35,8 +35,16 @@ public final class VectorMath {
 
     private VectorMath() {}
 
-    /** Sum of lanes as a fixed pairwise tree (lane j + lane j^k for k = L/2 … 1). */
+    /**
+     * Sum of lanes in a fixed order: a pairwise tree (lane j + lane j^k for k = L/2 … 1) for the
+     * preferred species, lane 0 to lane n−1 for any other.
+     */
     public static float sum(FloatVector v) {
+        if (v.species() != S) {
+            float r = 0f;
+            for (int i = 0; i < v.length(); i++) r += v.lane(i);
+            return r;
+        }
         for (VectorShuffle<Float> s : HALVES) v = v.add(v.rearrange(s));
         return v.lane(0);
     }

@@ -2,7 +2,6 @@ package dev.longspan.kernel;
 
 import dev.longspan.tensor.Parallel;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -333,8 +332,8 @@ final class VectorMatmul {
                     s2 = x.fma(FloatVector.fromArray(S, b, b2 + p), s2);
                     s3 = x.fma(FloatVector.fromArray(S, b, b3 + p), s3);
                 }
-                float d0 = s0.reduceLanes(VectorOperators.ADD), d1 = s1.reduceLanes(VectorOperators.ADD);
-                float d2 = s2.reduceLanes(VectorOperators.ADD), d3 = s3.reduceLanes(VectorOperators.ADD);
+                float d0 = VectorMath.sum(s0), d1 = VectorMath.sum(s1);
+                float d2 = VectorMath.sum(s2), d3 = VectorMath.sum(s3);
                 for (; p < k; p++) {
                     float x = a[ai + p];
                     d0 += x * b[b0 + p]; d1 += x * b[b1 + p]; d2 += x * b[b2 + p]; d3 += x * b[b3 + p];

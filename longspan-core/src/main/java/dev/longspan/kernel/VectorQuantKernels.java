@@ -46,7 +46,7 @@ final class VectorQuantKernels {
             a1 = FloatVector.fromMemorySegment(F, w, off + 4L * i + 32, LE).fma(xs(x, xo + i + 8), a1);
         }
         for (; i <= n - 8; i += 8) a0 = FloatVector.fromMemorySegment(F, w, off + 4L * i, LE).fma(xs(x, xo + i), a0);
-        float s = a0.add(a1).reduceLanes(VectorOperators.ADD);
+        float s = VectorMath.sum(a0.add(a1));
         for (; i < n; i++) s += w.get(QuantKernels.LE_FLOAT, off + 4L * i) * x[xo + i];
         return s;
     }
@@ -62,7 +62,7 @@ final class VectorQuantKernels {
             s1 = widen(bytes(w, o + 26)).fma(xs(x, xb + 24), s1);
             acc = s0.add(s1).fma(FloatVector.broadcast(F, half(w, o)), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return VectorMath.sum(acc);
     }
 
     static float dotQ4_0(MemorySegment w, long off, float[] x, int xo, int n) {
@@ -78,7 +78,7 @@ final class VectorQuantKernels {
             s1 = widen(q1.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).sub((byte) 8)).fma(xs(x, xb + 24), s1);
             acc = s0.add(s1).fma(FloatVector.broadcast(F, half(w, o)), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return VectorMath.sum(acc);
     }
 
     // Small helpers with primitive signatures keep each compiled body small enough for C2 to
@@ -102,11 +102,11 @@ final class VectorQuantKernels {
             s0 = toFloat(ints(w, q + l).lanewise(VectorOperators.LSHR, shift).and(0x0F)).fma(xs(x, xi + l), s0);
             s1 = toFloat(ints(w, q + l + 8).lanewise(VectorOperators.LSHR, shift).and(0x0F)).fma(xs(x, xi + l + 8), s1);
         }
-        return s0.add(s1).reduceLanes(VectorOperators.ADD);
+        return VectorMath.sum(s0.add(s1));
     }
 
     private static float sum32(float[] x, int xi) {
-        return xs(x, xi).add(xs(x, xi + 8)).add(xs(x, xi + 16).add(xs(x, xi + 24))).reduceLanes(VectorOperators.ADD);
+        return VectorMath.sum(xs(x, xi).add(xs(x, xi + 8)).add(xs(x, xi + 16).add(xs(x, xi + 24))));
     }
 
     static float dotQ4_K(MemorySegment w, long off, float[] x, int xo, int n) {
@@ -134,7 +134,7 @@ final class VectorQuantKernels {
             IntVector hi = ints(w, qh + l).lanewise(VectorOperators.LSHR, hshift).and(3).lanewise(VectorOperators.LSHL, 4);
             s = toFloat(lo.or(hi).sub(32)).fma(xs(x, xi + l), s);
         }
-        return s.reduceLanes(VectorOperators.ADD);
+        return VectorMath.sum(s);
     }
 
     static float dotQ6_K(MemorySegment w, long off, float[] x, int xo, int n) {
