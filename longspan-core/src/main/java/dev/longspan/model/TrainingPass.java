@@ -78,6 +78,8 @@ public final class TrainingPass {
         dlogits = new float[T * c.vocabSize()];
         g = new LayerGrads(c, T);
         grads = new float[m.params.length];
+        normW = new float[Math.max(c.dim(), c.headDim())];
+        normDw = new float[normW.length];
     }
 
     private LayerActs acts(int l) { return acts[recompute ? 0 : l]; }
@@ -108,11 +110,20 @@ public final class TrainingPass {
     /** Rows counted by the last forward. */
     public int counted;
 
-    // RMSNorm kernels take a weight array starting at 0: copy the norm weight out (dim floats).
+    // RMSNorm kernels take a weight array starting at 0: copy the norm weight into a buffer that
+    // lives as long as the pass (used by one kernel call at a time), so a step allocates nothing
+    private final float[] normW, normDw;
+    private float[] headScratch;
+
     private float[] slice(int off, int n) {
-        float[] s = new float[n];
-        System.arraycopy(m.params, off, s, 0, n);
-        return s;
+        System.arraycopy(m.params, off, normW, 0, n);
+        return normW;
+    }
+
+    // the weight-gradient buffer of one RMSNorm backward, zeroed
+    private float[] dwBuffer(int n) {
+        java.util.Arrays.fill(normDw, 0, n, 0f);
+        return normDw;
     }
 
     // x: layer input [T, dim] → fills a up to h (the FFN hidden); xMid = x + attention output
@@ -161,7 +172,7 @@ public final class TrainingPass {
         Matmul.ab(dxf, 0, dlogits, 0, p, m.lmHead, T, d, V, false);             // dxf[T,d] = dlogits[T,V]·head[V,d]
         Matmul.atB(grads, m.lmHead, dlogits, 0, xf, 0, V, d, T, true);          // dHead[V,d] += dlogitsᵀ·xf
         Arrays.fill(dx, 0f);
-        float[] dwf = new float[d];
+        float[] dwf = dwBuffer(d);
         Kernels.rmsnormBackward(dx, dwf, dxf, layerIn[c.layers()], slice(m.finalNorm, d), rstdf, T, d);
         Kernels.axpy(1f, dwf, 0, grads, m.finalNorm, d);
         for (int l = c.layers() - 1; l >= 0; l--) {
@@ -186,7 +197,7 @@ public final class TrainingPass {
         Matmul.atB(grads, m.w1[l], g.dgate, 0, a.xn2, 0, F, d, T, true);
         Matmul.atB(grads, m.w3[l], g.dup, 0, a.xn2, 0, F, d, T, true);
         System.arraycopy(dx, 0, g.dxMid, 0, T * d);                                  // residual
-        float[] dw = new float[d];
+        float[] dw = dwBuffer(d);
         Kernels.rmsnormBackward(g.dxMid, dw, g.dxn, a.xMid, slice(m.ffnNorm[l], d), a.rstd2, T, d);
         Kernels.axpy(1f, dw, 0, grads, m.ffnNorm[l], d);
         // xMid = x + o·Woᵀ
@@ -213,7 +224,7 @@ public final class TrainingPass {
         Matmul.atB(grads, m.wk[l], g.dk, 0, a.xn1, 0, c.kvDim(), d, T, true);
         Matmul.atB(grads, m.wv[l], g.dv, 0, a.xn1, 0, c.kvDim(), d, T, true);
         System.arraycopy(g.dxMid, 0, dx, 0, T * d);
-        Arrays.fill(dw, 0f);
+        dw = dwBuffer(d);
         Kernels.rmsnormBackward(dx, dw, g.dxn, x, slice(m.attnNorm[l], d), a.rstd1, T, d);
         Kernels.axpy(1f, dw, 0, grads, m.attnNorm[l], d);
     }
@@ -221,7 +232,9 @@ public final class TrainingPass {
     // dy [rows, D] (grad of the normed heads) → replaced by the grad of the raw heads; the norm weight's grad accumulated
     private void headNormBackward(float[] dy, float[] raw, int wOff, float[] rstd, int rows) {
         int D = c.headDim();
-        float[] dRaw = new float[rows * D], dw = new float[D];
+        if (headScratch == null || headScratch.length < rows * D) headScratch = new float[rows * D];
+        float[] dRaw = headScratch, dw = dwBuffer(D);
+        java.util.Arrays.fill(dRaw, 0, rows * D, 0f);
         Kernels.rmsnormBackward(dRaw, dw, dy, raw, slice(wOff, D), rstd, rows, D);
         System.arraycopy(dRaw, 0, dy, 0, rows * D);
         Kernels.axpy(1f, dw, 0, grads, wOff, D);
