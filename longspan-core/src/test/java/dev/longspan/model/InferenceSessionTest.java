@@ -10,30 +10,46 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 class InferenceSessionTest {
 
+    // a model with its initial weights shaken, so that every path carries signal
+    static Transformer perturbed(ModelConfig c, long seed, SplittableRandom r, double amount) {
+        Transformer m = new Transformer(c);
+        m.initialize(seed);
+        for (int i = 0; i < m.params.length; i++) m.params[i] += (float) r.nextDouble(-amount, amount);
+        return m;
+    }
+
+    static int[] randomTokens(SplittableRandom r, int n, int vocab) {
+        int[] tokens = new int[n];
+        for (int t = 0; t < n; t++) tokens[t] = r.nextInt(vocab);
+        return tokens;
+    }
+
+    // the training forward over tokens[0..n) at positions 0..n-1: logits of every position, [n, V]
+    static float[] fullLogits(Transformer m, int[] tokens, int n) {
+        TrainingPass full = new TrainingPass(m, n, false);
+        long[] pos = new long[n];
+        for (int t = 0; t < n; t++) pos[t] = t;
+        full.forward(java.util.Arrays.copyOf(tokens, n), new int[n], pos);
+        return full.logits;
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"dense", "window:size=3", "block:size=4", "dilated:w=4,8;r=1,2",
             "window:size=2+dilated:w=6;r=3"})
     void kvCacheGenerationEqualsFullRecomputation(String attention) {
         ModelConfig c = TrainingPassTest.tiny(false, 1, attention);
-        Transformer m = new Transformer(c);
-        m.initialize(9);
         SplittableRandom r = new SplittableRandom(4);
-        for (int i = 0; i < m.params.length; i++) m.params[i] += (float) r.nextDouble(-0.2, 0.2);
+        Transformer m = perturbed(c, 9, r, 0.2);
         int T = 11;
-        int[] tokens = new int[T];
-        for (int t = 0; t < T; t++) tokens[t] = r.nextInt(c.vocabSize());
-        // full recomputation: logits of every position from the training forward
-        TrainingPass full = new TrainingPass(m, T, false);
-        long[] pos = new long[T];
-        for (int t = 0; t < T; t++) pos[t] = t;
-        full.forward(tokens, new int[T], pos);
+        int[] tokens = randomTokens(r, T, c.vocabSize());
+        float[] full = fullLogits(m, tokens, T);
         // incremental: a chunk of 4, then one token at a time
         InferenceSession s = new InferenceSession(m, 32);
         float[] logits = s.feed(tokens, 0, 4);
-        assertRow(logits, full.logits, 3, c.vocabSize());
+        assertRow(logits, full, 3, c.vocabSize());
         for (int t = 4; t < T; t++) {
             logits = s.feed(tokens, t, t + 1);
-            assertRow(logits, full.logits, t, c.vocabSize());
+            assertRow(logits, full, t, c.vocabSize());
         }
         assertThat(s.length()).isEqualTo(T);
     }
@@ -48,25 +64,19 @@ class InferenceSessionTest {
     @ValueSource(strings = {"window:size=3", "block:size=4", "window:size=2+block:size=3", "dense"})
     void trimmedCachesNeverDropAReachableKey(String attention) {
         ModelConfig c = TrainingPassTest.tiny(true, 2, attention);
-        Transformer m = new Transformer(c);
-        m.initialize(21);
         SplittableRandom r = new SplittableRandom(8);
-        for (int i = 0; i < m.params.length; i++) m.params[i] += (float) r.nextDouble(-0.2, 0.2);
+        Transformer m = perturbed(c, 21, r, 0.2);
         int T = 40;
-        int[] tokens = new int[T];
-        for (int t = 0; t < T; t++) tokens[t] = r.nextInt(c.vocabSize());
-        TrainingPass full = new TrainingPass(m, T, false);
-        long[] pos = new long[T];
-        for (int t = 0; t < T; t++) pos[t] = t;
-        full.forward(tokens, new int[T], pos);
+        int[] tokens = randomTokens(r, T, c.vocabSize());
+        float[] full = fullLogits(m, tokens, T);
         // chunks of at most 2 queries: windowed layers keep reach + 2 positions in a ring
         InferenceSession s = new InferenceSession(m, T, 2, InferenceOptions.DEFAULT);
         if (!attention.equals("dense")) assertThat(s.cachedPositions(0)).isLessThan(T);
         float[] logits = s.feed(tokens, 0, 9);                       // engine prefill, keeps the last ring positions
-        assertRow(logits, full.logits, 8, c.vocabSize());
+        assertRow(logits, full, 8, c.vocabSize());
         logits = s.feed(tokens, 9, 16, 7);                            // split into chunks of 2 internally
-        for (int i = 0; i < 7; i++) assertRow(java.util.Arrays.copyOfRange(logits, i * c.vocabSize(), (i + 1) * c.vocabSize()), full.logits, 9 + i, c.vocabSize());
-        for (int t = 16; t < T; t++) assertRow(s.feed(tokens, t, t + 1), full.logits, t, c.vocabSize());
+        for (int i = 0; i < 7; i++) assertRow(java.util.Arrays.copyOfRange(logits, i * c.vocabSize(), (i + 1) * c.vocabSize()), full, 9 + i, c.vocabSize());
+        for (int t = 16; t < T; t++) assertRow(s.feed(tokens, t, t + 1), full, t, c.vocabSize());
     }
 
     @Test
@@ -94,21 +104,14 @@ class InferenceSessionTest {
         // prefix 0..p (the group's selection then uses exactly the queries seen so far)
         ModelConfig c = new ModelConfig(13, 8, 2, 2, 1, 4, 12, 1e-5f, false, "kind=rope,base=10000",
                 java.util.List.of("dense", attention), "byte", 16);
-        Transformer m = new Transformer(c);
-        m.initialize(12);
         SplittableRandom r = new SplittableRandom(6);
-        for (int i = 0; i < m.params.length; i++) m.params[i] += (float) r.nextDouble(-0.3, 0.3);
+        Transformer m = perturbed(c, 12, r, 0.3);
         int T = 27;
-        int[] tokens = new int[T];
-        for (int t = 0; t < T; t++) tokens[t] = r.nextInt(c.vocabSize());
+        int[] tokens = randomTokens(r, T, c.vocabSize());
         InferenceSession s = new InferenceSession(m, T);
         float[] logits = s.feed(tokens, 0, 5);
         for (int t = 5; t <= T; t++) {
-            TrainingPass prefix = new TrainingPass(m, t, false);
-            long[] pos = new long[t];
-            for (int i = 0; i < t; i++) pos[i] = i;
-            prefix.forward(java.util.Arrays.copyOf(tokens, t), new int[t], pos);
-            assertRow(logits, prefix.logits, t - 1, c.vocabSize());
+            assertRow(logits, fullLogits(m, tokens, t), t - 1, c.vocabSize());
             if (t < T) logits = s.feed(tokens, t, t + 1);
         }
     }
