@@ -202,8 +202,4 @@ public final class Transformer {
                 for (int t = 0; t < T; t++) System.arraycopy(src, (h * T + t) * D, dst, t * H * D + h * D, D);
         });
     }
-
-    static void add(float[] y, float[] x, int n) {
-        Kernels.axpy(1f, x, 0, y, 0, n);
-    }
 }
