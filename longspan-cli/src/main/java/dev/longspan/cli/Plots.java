@@ -5,7 +5,6 @@ import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 
-import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -29,12 +28,6 @@ final class Plots {
     }
 
     static void write(Path png, org.knowm.xchart.internal.chartpart.Chart<?, ?> chart) {
-        AtomicFiles.write(png, out -> {
-            try {
-                BitmapEncoder.saveBitmap(chart, out, BitmapEncoder.BitmapFormat.PNG);
-            } catch (IOException e) {
-                throw e;
-            }
-        });
+        AtomicFiles.write(png, out -> BitmapEncoder.saveBitmap(chart, out, BitmapEncoder.BitmapFormat.PNG));
     }
 }
