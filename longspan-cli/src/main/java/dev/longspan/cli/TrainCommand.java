@@ -45,6 +45,9 @@ final class TrainCommand implements Runnable {
     @Option(names = "--resume", description = "Continue from DIR/checkpoint.safetensors.")
     boolean resume;
 
+    @Option(names = "--force", description = "Train into an --out that already holds files: the model, checkpoint, metrics and plot there are replaced (other files are kept).")
+    boolean force;
+
     @Option(names = "--json", description = "Print one JSON summary object on standard output.")
     boolean json;
 
@@ -66,12 +69,10 @@ final class TrainCommand implements Runnable {
             if (steps < 1) throw new LongspanException("--steps must be at least 1, got " + steps);
             tc = tc.withSteps(steps);
         }
-        if (!resume && Files.exists(out.resolve(dev.longspan.train.Checkpoint.FILE))) {
-            throw new LongspanException(out + ": already holds a run (use --resume to continue it, or another --out)");
-        }
         long t0 = System.nanoTime();
         final TrainConfig cfg = tc;
         if (stopAt != null && stopAt < 1) throw new LongspanException("--stop-at must be at least 1, got " + stopAt);
+        List<String> earlier = checkOut();
         double[] last = {Double.NaN, Double.NaN};
         long[] reached = {0};
         try (TextCorpus corpus = new TextCorpus(data, tc.heldOut())) {
@@ -91,11 +92,11 @@ final class TrainCommand implements Runnable {
                     @Override public void onCheckpoint(long step) { Plots.lossCurve(out.resolve("loss.png"), Trainer.readMetrics(out)); }
                 });
                 if (init != null) {
-                    if (resume) throw new LongspanException("--init and --resume exclude each other (--resume continues a run that --init started)");
                     trainer.startFrom(init);
                 } else {
                     trainer.start(resume);
                 }
+                if (force) removeEarlierRun(earlier);
                 trainer.run(stopAt != null ? stopAt : cfg.steps());
                 reached[0] = trainer.step();
             }
@@ -113,6 +114,68 @@ final class TrainCommand implements Runnable {
         } else {
             System.out.printf("trained to step %d in %s: loss %.4f, held-out %.4f; model in %s%n", reached[0],
                     Duration.ofSeconds((long) secs).toString().substring(2).toLowerCase(), last[0], last[1], out);
+        }
+    }
+
+    /** Files a run writes into --out (what --force replaces). */
+    private static final List<String> RUN_FILES = List.of(dev.longspan.train.Checkpoint.FILE, "config.json", "model.safetensors", "metrics.jsonl", "loss.png");
+
+    /**
+     * Nothing a user made is overwritten unasked: a fresh run needs an --out that is new or empty
+     * (or --force). Returns what --out holds.
+     */
+    private List<String> checkOut() {
+        if (init != null && resume) throw new LongspanException("--init and --resume exclude each other (--resume continues a run that --init started)");
+        if (force && resume) throw new LongspanException("--force and --resume exclude each other (--resume continues the run in --out, --force starts over)");
+        if (Files.exists(out) && !Files.isDirectory(out)) throw new LongspanException(out + ": is a file, not a directory");
+        if (resume) {
+            if (Files.isDirectory(out)) dev.longspan.io.AtomicFiles.checkWritableDirectory(out);
+            return List.of(); // a missing checkpoint is reported by the resume itself
+        }
+        if (init != null && sameDirectory(init, out)) {
+            throw new LongspanException("--init and --out are the same directory (the fine-tuned model would replace the one it starts from); choose another --out");
+        }
+        List<String> present = list(out);
+        if (!present.isEmpty() && !force) {
+            String shown = String.join(", ", present.subList(0, Math.min(5, present.size()))) + (present.size() > 5 ? ", ... (" + present.size() + " in all)" : "");
+            if (present.contains(dev.longspan.train.Checkpoint.FILE)) {
+                throw new LongspanException(out + ": already holds a run (" + shown + "); use --resume to continue it, --force to start over in it, or another --out");
+            }
+            if (present.contains("config.json") || present.contains("model.safetensors")) {
+                throw new LongspanException(out + ": already holds a model (" + shown + "); use another --out, or --force to replace it");
+            }
+            throw new LongspanException(out + ": is not empty (" + shown + "); use another --out, or --force to train into it anyway");
+        }
+        dev.longspan.io.AtomicFiles.checkWritableDirectory(out);
+        return present;
+    }
+
+    // --force, once the run has started: what an earlier run left would mix with this one if it stopped before its first checkpoint
+    private void removeEarlierRun(List<String> present) {
+        for (String f : RUN_FILES) {
+            if (!present.contains(f)) continue;
+            try {
+                Files.deleteIfExists(out.resolve(f));
+            } catch (IOException e) {
+                throw new LongspanException(out.resolve(f) + ": cannot replace: " + e.getMessage());
+            }
+        }
+    }
+
+    private static List<String> list(Path dir) {
+        if (!Files.isDirectory(dir)) return List.of();
+        try (java.util.stream.Stream<Path> s = Files.list(dir)) {
+            return s.map(p -> p.getFileName().toString()).sorted().toList();
+        } catch (IOException e) {
+            throw new LongspanException(dir + ": cannot list: " + e.getMessage());
+        }
+    }
+
+    private static boolean sameDirectory(Path a, Path b) {
+        try {
+            return Files.exists(a) && Files.exists(b) && Files.isSameFile(a, b);
+        } catch (IOException e) {
+            return false;
         }
     }
 }

@@ -70,4 +70,69 @@ class TrainCliTest {
         CliRun unknown = CliRun.of("frobnicate");
         assertThat(unknown.exit()).isEqualTo(2);
     }
+
+    static void assertOneLine(CliRun r, String... fragments) {
+        assertThat(r.exit()).as(r.err()).isEqualTo(2);
+        assertThat(r.err().strip()).doesNotContain("\n").doesNotContain("Exception").contains(fragments);
+    }
+
+    @Test
+    void anOutHoldingAModelOrOtherFilesIsRefusedUnlessForced() throws Exception {
+        Path cfg = Files.writeString(dir.resolve("c.json"), CONFIG);
+        Path text = Files.writeString(dir.resolve("t.txt"), "The quick brown fox jumps over the lazy dog. ".repeat(20));
+        Path model = Files.createDirectory(dir.resolve("model"));
+        Files.writeString(model.resolve("config.json"), "{\"mine\": true}");
+        Files.writeString(model.resolve("model.safetensors"), "weights");
+        Files.writeString(model.resolve("README"), "notes");
+        CliRun refused = CliRun.of("train", "--config", cfg.toString(), "--data", text.toString(), "--out", model.toString(), "--steps", "3");
+        assertOneLine(refused, "already holds a model", "README, config.json, model.safetensors", "--force");
+        assertThat(Files.readString(model.resolve("config.json"))).isEqualTo("{\"mine\": true}");
+        assertThat(Files.readString(model.resolve("model.safetensors"))).isEqualTo("weights");
+        assertThat(model.resolve("metrics.jsonl")).doesNotExist();
+
+        Path other = Files.createDirectory(dir.resolve("other"));
+        Files.writeString(other.resolve("notes.txt"), "mine");
+        assertOneLine(CliRun.of("train", "--config", cfg.toString(), "--data", text.toString(), "--out", other.toString()),
+                "is not empty (notes.txt)", "--force");
+        assertOneLine(CliRun.of("train", "--config", cfg.toString(), "--data", text.toString(), "--out", other.resolve("notes.txt").toString()),
+                "notes.txt: is a file, not a directory");
+        // a directory that cannot be made (under a file: fails for root too) is refused before any training
+        CliRun unwritable = CliRun.of("train", "--config", cfg.toString(), "--data", text.toString(), "--out", other.resolve("notes.txt/run").toString());
+        assertOneLine(unwritable, "notes.txt is a file");
+        assertThat(unwritable.err()).doesNotContain("parameters");
+
+        CliRun forced = CliRun.of("train", "--config", cfg.toString(), "--data", text.toString(), "--out", model.toString(), "--steps", "3", "--force", "--json");
+        assertThat(forced.exit()).as(forced.err()).isZero();
+        assertThat(Files.readString(model.resolve("config.json"))).contains("vocab_size");
+        assertThat(Files.readString(model.resolve("README"))).isEqualTo("notes");
+        assertThat(Files.readAllLines(model.resolve("metrics.jsonl"))).hasSize(3);
+        try (var files = Files.list(model)) {
+            assertThat(files.map(f -> f.getFileName().toString())).noneMatch(n -> n.endsWith(".tmp"));
+        }
+    }
+
+    @Test
+    void initResumeAndForceCombinationsAreCheckedBeforeAnyWork() throws Exception {
+        Path cfg = Files.writeString(dir.resolve("c.json"), CONFIG);
+        Path text = Files.writeString(dir.resolve("t.txt"), "The quick brown fox jumps over the lazy dog. ".repeat(20));
+        Path base = dir.resolve("base");
+        assertThat(CliRun.of("train", "--config", cfg.toString(), "--data", text.toString(), "--out", base.toString(), "--steps", "3").exit()).isZero();
+        Path fresh = dir.resolve("fresh");
+        assertOneLine(CliRun.of("train", "--config", cfg.toString(), "--data", text.toString(), "--out", fresh.toString(), "--init", base.toString(), "--resume"),
+                "--init and --resume");
+        assertOneLine(CliRun.of("train", "--config", cfg.toString(), "--data", text.toString(), "--out", base.toString(), "--force", "--resume"),
+                "--force and --resume");
+        assertOneLine(CliRun.of("train", "--config", cfg.toString(), "--data", text.toString(), "--out", base.toString(), "--init", base.toString(), "--force"),
+                "--init and --out are the same directory");
+        assertThat(fresh).doesNotExist();
+        assertThat(base.resolve("model.safetensors")).exists();
+        // fine-tuning into a new directory works, and a run is continued only with --resume
+        CliRun tuned = CliRun.of("train", "--config", cfg.toString(), "--data", text.toString(), "--out", fresh.toString(), "--init", base.toString(), "--steps", "3");
+        assertThat(tuned.exit()).as(tuned.err()).isZero();
+        assertOneLine(CliRun.of("train", "--config", cfg.toString(), "--data", text.toString(), "--out", fresh.toString(), "--init", base.toString(), "--steps", "3"),
+                "already holds a run", "--resume");
+        CliRun resumed = CliRun.of("train", "--config", cfg.toString(), "--data", text.toString(), "--out", fresh.toString(), "--resume", "--steps", "4");
+        assertThat(resumed.exit()).as(resumed.err()).isZero();
+        assertThat(Files.readAllLines(fresh.resolve("metrics.jsonl"))).hasSize(4);
+    }
 }
