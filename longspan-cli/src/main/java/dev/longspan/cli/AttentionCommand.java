@@ -85,6 +85,7 @@ final class AttentionCommand implements Runnable {
         }
         AttentionOptions opt = AttentionOptions.DEFAULT.withBidirectional(bidirectional).withDetachedMerge(detachedMerge);
         if (scale != null) opt = opt.withScale(scale);
+        dev.longspan.io.AtomicFiles.checkWritable(out);
 
         long t0 = System.nanoTime();
         AttentionResult r = Attention.forward(q, k, v, heads, kvHeads, n, d, p, opt);

@@ -13,7 +13,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -66,11 +65,7 @@ final class DemoCommand implements Runnable {
         int[] lengths = lengthsOption != null ? Sizes.parseList(lengthsOption, "--lengths")
                 : full ? new int[]{1024, 4096, 16384, 65536, 262144, 1048576} : new int[]{1024, 4096, 16384, 65536};
         double[] depths = {0.0, 0.5, 1.0};
-        try {
-            Files.createDirectories(out);
-        } catch (IOException e) {
-            throw new LongspanException(out + ": cannot create: " + e.getMessage());
-        }
+        dev.longspan.io.AtomicFiles.checkWritableDirectory(out);
         System.err.printf("passkey retrieval with %s (%s), lengths %s, depths 0/0.5/1%n", model, String.join(", ", m.config.attention()),
                 java.util.Arrays.stream(lengths).mapToObj(Sizes::format).toList());
         PasskeyEval.Listener progress = (t, done, total) ->
@@ -88,7 +83,6 @@ final class DemoCommand implements Runnable {
             System.arraycopy(m.params, 0, longModel.params, 0, m.params.length);
             cells.addAll(PasskeyEval.run(longModel, longL, depths, 1, PasskeyTask.Filler.standard(), 1, KvFlag.options(kv, logn), progress));
         }
-        PasskeyCommand.heatmap(out.resolve("passkey.png"), lengths, depths, cells);
 
         int n = Sizes.parse(attentionLength, "--attention-length");
         int heads = 8, d = 64;
@@ -134,9 +128,17 @@ final class DemoCommand implements Runnable {
         result.put("passkey_trials", cells.size());
         result.put("attention", lines);
         result.put("heatmap", out.resolve("passkey.png").toString());
-        dev.longspan.io.AtomicFiles.writeString(out.resolve("demo.json"), dev.longspan.io.Json.writePretty(result));
+        // results that cannot be saved are still printed: the runs are not thrown away
+        LongspanException unsaved = null;
+        try {
+            PasskeyCommand.heatmap(out.resolve("passkey.png"), lengths, depths, cells);
+            dev.longspan.io.AtomicFiles.writeString(out.resolve("demo.json"), dev.longspan.io.Json.writePretty(result));
+        } catch (LongspanException e) {
+            unsaved = e;
+        }
         if (json) {
             Json.print(result);
+            if (unsaved != null) throw unsaved;
             return;
         }
         System.out.println();
@@ -147,6 +149,10 @@ final class DemoCommand implements Runnable {
             StringBuilder line = new StringBuilder(String.format("%-8s", Sizes.format(L)));
             for (PasskeyEval.Cell c : cells) if (c.length() == L) line.append(String.format(" %5.0f%%", 100 * c.accuracy()));
             System.out.println(line);
+        }
+        if (unsaved != null) {
+            System.out.printf("passkey %d/%d correct%n", correct, cells.size());
+            throw unsaved;
         }
         System.out.printf("passkey %d/%d correct; heatmap %s, results %s%n", correct, cells.size(), out.resolve("passkey.png"), out.resolve("demo.json"));
     }

@@ -31,6 +31,7 @@ final class ExportCommand implements Runnable {
             default -> throw new LongspanException("--type must be f32, f16 or q8_0, got '" + type + "'");
         };
         Transformer m = Checkpoint.loadModel(model);
+        dev.longspan.io.AtomicFiles.checkWritable(out);
         String n = name != null ? name : String.valueOf(model.toAbsolutePath().normalize().getFileName());
         GgufExport.export(m, out, n, t);
         if (json) {

@@ -33,7 +33,8 @@ final class PasskeyCommand implements Runnable {
     @Option(names = "--seed", paramLabel = "S") long seed = 1;
     @Option(names = "--attention", paramLabel = "SPEC", description = "Override the attention plan.") String attention;
     @Option(names = "--rope", paramLabel = "SPEC", description = "Override the RoPE config.") String rope;
-    @Option(names = "--out", paramLabel = "DIR", description = "Where passkey.json and passkey.png go (default: the model directory).") Path out;
+    @Option(names = "--out", paramLabel = "DIR", description = "Where passkey.json and passkey.png go, relative to the current directory (default: ${DEFAULT-VALUE}).")
+    Path out = Path.of("runs/passkey");
     @Option(names = "--json", description = "Print one JSON object on standard output.") boolean json;
     @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: ${DEFAULT-VALUE}).") String kv = "f32";
     @Option(names = "--logn", paramLabel = "L", description = "Log-n attention scaling beyond L tokens (0 = off; default: ${DEFAULT-VALUE}).") int logn = 0;
@@ -45,13 +46,13 @@ final class PasskeyCommand implements Runnable {
         int[] ls = Sizes.parseList(lengths, "--lengths");
         double[] ds = depths.stream().mapToDouble(Double::doubleValue).toArray();
         for (double d : ds) if (d < 0 || d > 1) throw new LongspanException("--depths: " + d + " is outside [0, 1]");
+        dev.longspan.io.AtomicFiles.checkWritableDirectory(out);
         ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope);
         Transformer m = lm.model();
         int[] fillerTokens = fillerTokens(lm.tokenizer(), filler);
         List<PasskeyEval.Cell> cells = PasskeyEval.run(m, lm.tokenizer(), ls, ds, trials, fillerTokens, seed, KvFlag.options(kv, logn), (t, done, total) ->
                 System.err.printf("[%d/%d] length %s depth %.2f: %s (%s) %.1fs%n", done, total, Sizes.format(t.length()), t.depth(),
                         t.correct() ? "ok" : "WRONG", t.answer(), t.seconds()));
-        Path dir = out != null ? out : ModelLoading.defaultOut(model);
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("model", model.toString());
         result.put("attention", m.config.attention());
@@ -67,16 +68,18 @@ final class PasskeyCommand implements Runnable {
         }
         result.put("cells", rows);
         result.put("accuracy", (double) correct / count);
+        // results that cannot be saved are still printed: the evaluation is not thrown away
+        LongspanException unsaved = null;
         try {
-            Files.createDirectories(dir);
-        } catch (IOException e) {
-            throw new LongspanException(dir + ": cannot create: " + e.getMessage());
+            dev.longspan.io.AtomicFiles.writeString(out.resolve("passkey.json"), dev.longspan.io.Json.writePretty(result));
+            heatmap(out.resolve("passkey.png"), ls, ds, cells);
+            result.put("files", List.of(out.resolve("passkey.json").toString(), out.resolve("passkey.png").toString()));
+        } catch (LongspanException e) {
+            unsaved = e;
         }
-        dev.longspan.io.AtomicFiles.writeString(dir.resolve("passkey.json"), dev.longspan.io.Json.writePretty(result));
-        heatmap(dir.resolve("passkey.png"), ls, ds, cells);
-        result.put("files", List.of(dir.resolve("passkey.json").toString(), dir.resolve("passkey.png").toString()));
         if (json) {
             Json.print(result);
+            if (unsaved != null) throw unsaved;
             return;
         }
         StringBuilder head = new StringBuilder(String.format("%-8s", "length"));
@@ -87,7 +90,8 @@ final class PasskeyCommand implements Runnable {
             for (PasskeyEval.Cell c : cells) if (c.length() == L) line.append(String.format(" %5.0f%%", 100 * c.accuracy()));
             System.out.println(line);
         }
-        System.out.printf("overall %d/%d correct; %s, %s%n", correct, count, dir.resolve("passkey.json"), dir.resolve("passkey.png"));
+        System.out.printf("overall %d/%d correct%s%n", correct, count, unsaved != null ? "" : "; " + out.resolve("passkey.json") + ", " + out.resolve("passkey.png"));
+        if (unsaved != null) throw unsaved;
     }
 
     /** The haystack in the model's tokens: the standard filler sentence, or a file's text (its bytes for byte-level models). */

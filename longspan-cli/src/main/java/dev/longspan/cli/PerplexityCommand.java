@@ -32,7 +32,8 @@ final class PerplexityCommand implements Runnable {
     @Option(names = "--windows", paramLabel = "W", description = "Windows per length (default: ${DEFAULT-VALUE}).") int windows = 4;
     @Option(names = "--attention", paramLabel = "SPEC") String attention;
     @Option(names = "--rope", paramLabel = "SPEC") String rope;
-    @Option(names = "--out", paramLabel = "DIR", description = "Where perplexity.json and perplexity.png go (default: the model directory).") Path out;
+    @Option(names = "--out", paramLabel = "DIR", description = "Where perplexity.json and perplexity.png go, relative to the current directory (default: ${DEFAULT-VALUE}).")
+    Path out = Path.of("runs/perplexity");
     @Option(names = "--json", description = "Print one JSON object on standard output.") boolean json;
     @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: ${DEFAULT-VALUE}).") String kv = "f32";
     @Option(names = "--logn", paramLabel = "L", description = "Log-n attention scaling beyond L tokens (0 = off; default: ${DEFAULT-VALUE}).") int logn = 0;
@@ -44,6 +45,7 @@ final class PerplexityCommand implements Runnable {
         if (tail < 1) throw new LongspanException("--tail must be at least 1");
         if (windows < 1) throw new LongspanException("--windows must be at least 1");
         int[] ls = Sizes.parseList(lengths, "--lengths");
+        dev.longspan.io.AtomicFiles.checkWritableDirectory(out);
         ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope);
         Transformer m = lm.model();
         byte[] bytes;
@@ -61,7 +63,6 @@ final class PerplexityCommand implements Runnable {
         double bytesPerToken = (double) bytes.length / Math.max(1, tokens.length);
         List<PerplexityEval.Point> pts = PerplexityEval.run(m, tokens, ls, tail, windows, KvFlag.options(kv, logn),
                 (L, w, n) -> System.err.printf("length %s: window %d/%d%n", Sizes.format(L), w, n));
-        Path dir = out != null ? out : ModelLoading.defaultOut(model);
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("model", model.toString());
         result.put("data", data.toString());
@@ -76,24 +77,27 @@ final class PerplexityCommand implements Runnable {
             rows.add(r);
         }
         result.put("points", rows);
-        try {
-            Files.createDirectories(dir);
-        } catch (IOException e) {
-            throw new LongspanException(dir + ": cannot create: " + e.getMessage());
-        }
-        dev.longspan.io.AtomicFiles.writeString(dir.resolve("perplexity.json"), dev.longspan.io.Json.writePretty(result));
         XYChart chart = new XYChartBuilder().width(700).height(450).title("Perplexity vs context length")
                 .xAxisTitle("context length (tokens)").yAxisTitle("perplexity of the last " + tail + " tokens").build();
         chart.getStyler().setXAxisLogarithmic(true).setLegendPosition(Styler.LegendPosition.InsideNE);
         chart.addSeries(m.config.attention().getFirst(), pts.stream().mapToDouble(PerplexityEval.Point::length).toArray(),
                 pts.stream().mapToDouble(PerplexityEval.Point::perplexity).toArray());
-        Plots.write(dir.resolve("perplexity.png"), chart);
+        // results that cannot be saved are still printed: the evaluation is not thrown away
+        LongspanException unsaved = null;
+        try {
+            dev.longspan.io.AtomicFiles.writeString(out.resolve("perplexity.json"), dev.longspan.io.Json.writePretty(result));
+            Plots.write(out.resolve("perplexity.png"), chart);
+        } catch (LongspanException e) {
+            unsaved = e;
+        }
         if (json) {
             Json.print(result);
+            if (unsaved != null) throw unsaved;
             return;
         }
         System.out.printf("%-8s %10s %10s %8s%n", "length", "perplexity", "bits/byte", "seconds");
         for (PerplexityEval.Point p : pts) System.out.printf("%-8s %10.3f %10.3f %8.1f%n", Sizes.format(p.length()), p.perplexity(), p.loss() / Math.log(2) / bytesPerToken, p.seconds());
-        System.out.println("wrote " + dir.resolve("perplexity.json") + " and " + dir.resolve("perplexity.png"));
+        if (unsaved != null) throw unsaved;
+        System.out.println("wrote " + out.resolve("perplexity.json") + " and " + out.resolve("perplexity.png"));
     }
 }

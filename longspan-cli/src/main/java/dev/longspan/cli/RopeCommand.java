@@ -72,6 +72,7 @@ final class RopeCommand implements Runnable {
         int heads = (int) shape[0], n = (int) shape[1], d = (int) shape[2];
         RopeConfig cfg = RopeConfig.fromSpec(spec, d);
         Rope rope = new Rope(cfg);
+        dev.longspan.io.AtomicFiles.checkWritable(out);
         long t0 = System.nanoTime();
         if (pos == null) {
             if (backward) rope.backward(x, 0, heads, n, 0L); else rope.forward(x, 0, heads, n, 0L);
