@@ -88,9 +88,17 @@ class PatternTest {
 
     @Test
     void computedPairsOfDenseCausalAreTheBlockTriangle() {
-        // N = 128 = 2 blocks of 64 queries: block 0 visits 1 key block, block 1 visits 2
-        Plan plan = Plan.of(Pattern.parse("dense"), 128, 1, 1, true);
-        if (TileOps.QB == 64) assertThat(plan.computedPairs()).isEqualTo(3L * 64 * 64);
+        // N = 128 in blocks of QB queries (QB follows the vector width): a block whose last row is
+        // q visits the keys 0..q, so it computes (rows in the block) × (q + 1) slots, the masked
+        // upper corner of its diagonal key block included. With QB = 64: 64·64 + 64·128 = 3·64².
+        int n = 128, qb = TileOps.QB;
+        long expected = 0;
+        for (int i0 = 0; i0 < n; i0 += qb) {
+            int rows = Math.min(qb, n - i0);
+            expected += (long) rows * (i0 + rows);
+        }
+        Plan plan = Plan.of(Pattern.parse("dense"), n, 1, 1, true);
+        assertThat(plan.computedPairs()).isEqualTo(expected);
         assertThat(plan.pairs()).isEqualTo(128L * 129 / 2);
     }
 

@@ -3,9 +3,12 @@ package dev.longspan.attention;
 import dev.longspan.kernel.Simd;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import java.util.SplittableRandom;
+import java.util.stream.Stream;
 
 import static dev.longspan.attention.TileOps.BK;
 import static dev.longspan.attention.TileOps.QB;
@@ -86,8 +89,19 @@ class TileOpsTest {
         close(r2, r1);
     }
 
+    /** Block fills relative to the running QB (4 vectors: 16 floats at 128 bits, 32 at 256, 64 at 512). */
+    static Stream<Arguments> blockFills() {
+        return Stream.of(
+                Arguments.of(1, 1),
+                Arguments.of(QB / 4, 5),
+                Arguments.of(QB / 4 + 1, 64),
+                Arguments.of(QB, 33),
+                Arguments.of(QB - 1, 2),
+                Arguments.of(QB * 5 / 8, 16));
+    }
+
     @ParameterizedTest
-    @CsvSource({"1,1", "16,5", "17,64", "64,33", "63,2", "40,16"})
+    @MethodSource("blockFills")
     void gatherAndMergeTwinsMatchScalar(int n, int d) {
         Assumptions.assumeTrue(Simd.ENABLED, "Vector API not enabled");
         SplittableRandom r = new SplittableRandom(n * 7L + d);
