@@ -1,5 +1,8 @@
 package dev.longspan.cli;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.longspan.io.Tokenizer;
 import dev.longspan.io.TokenizerLoader;
 import dev.longspan.util.LongspanException;
@@ -7,7 +10,10 @@ import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
+
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -18,7 +24,9 @@ import java.util.concurrent.Callable;
 
 @Command(name = "tokenize", mixinStandardHelpOptions = true,
         description = {"Reads text on standard input and prints its token ids (exactly the bytes given, a final newline included),",
-                "or with --decode reads token ids (whitespace/comma separated, or a JSON array) and prints the text."})
+                "or with --decode reads token ids (whitespace/comma separated, or a JSON array) and prints the text.",
+                "With --jsonl, many texts in one run: each input line {\"text\": ...} gives an output line {\"ids\": [...]}",
+                "(with --decode: {\"ids\": [...]} gives {\"text\": ...}), in order."})
 final class TokenizeCommand implements Callable<Integer> {
 
     static final class Source {
@@ -39,9 +47,17 @@ final class TokenizeCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object: {\"ids\": [...], \"count\": n} or {\"text\": ...}.")
     boolean json;
 
+    @Option(names = "--jsonl", description = "Batch mode: JSON lines in, JSON lines out (one object per input line; blank lines skipped).")
+    boolean jsonl;
+
+    @Option(names = "--no-parse-special", description = "Keep control tokens written in the text (e.g. <|im_end|>) as plain text, as llama.cpp's tokenizer tests do.")
+    boolean noParseSpecial;
+
     @Override
     public Integer call() throws IOException {
+        if (jsonl && json) throw new LongspanException("--jsonl and --json cannot be combined (--jsonl already writes JSON)");
         Tokenizer t = TokenizerLoader.load(source.model != null ? source.model : source.tokenizer);
+        if (jsonl) return batch(t);
         String input = new String(System.in.readAllBytes(), StandardCharsets.UTF_8);
         if (decode) {
             int[] ids = parseIds(input, t.vocabSize());
@@ -53,7 +69,7 @@ final class TokenizeCommand implements Callable<Integer> {
                 System.out.flush();
             }
         } else {
-            int[] ids = t.encode(input);
+            int[] ids = t.encode(input, !noParseSpecial);
             if (json) {
                 Map<String, Object> out = new LinkedHashMap<>();
                 out.put("ids", ids);
@@ -65,6 +81,46 @@ final class TokenizeCommand implements Callable<Integer> {
                 System.out.println(b);
             }
         }
+        return Main.EXIT_OK;
+    }
+
+    /** One JSON object per line in, one per line out, so that many texts cost one JVM. */
+    private int batch(Tokenizer t) throws IOException {
+        ObjectMapper compact = new ObjectMapper();
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        String line;
+        int n = 0;
+        while ((line = in.readLine()) != null) {
+            n++;
+            if (line.isBlank()) continue;
+            JsonNode node;
+            try {
+                node = compact.readTree(line);
+            } catch (JsonProcessingException e) {
+                throw new LongspanException("standard input line " + n + ": not JSON: " + e.getOriginalMessage());
+            }
+            Map<String, Object> result = new LinkedHashMap<>();
+            if (decode) {
+                JsonNode ids = node.get("ids");
+                if (ids == null || !ids.isArray()) throw new LongspanException("standard input line " + n + ": expected {\"ids\": [...]}");
+                int[] a = new int[ids.size()];
+                for (int i = 0; i < a.length; i++) {
+                    JsonNode v = ids.get(i);
+                    if (!v.canConvertToInt() || !v.isIntegralNumber()) throw new LongspanException("standard input line " + n + ": id " + v + " is not an integer");
+                    a[i] = v.asInt();
+                    if (a[i] < 0 || a[i] >= t.vocabSize()) {
+                        throw new LongspanException("standard input line " + n + ": token id " + a[i] + " is outside the vocabulary (0.." + (t.vocabSize() - 1) + ")");
+                    }
+                }
+                result.put("text", t.decode(a));
+            } else {
+                JsonNode text = node.get("text");
+                if (text == null || !text.isTextual()) throw new LongspanException("standard input line " + n + ": expected {\"text\": \"...\"}");
+                result.put("ids", t.encode(text.asText(), !noParseSpecial));
+            }
+            System.out.println(compact.writeValueAsString(result));
+        }
+        System.out.flush();
         return Main.EXIT_OK;
     }
 

@@ -91,11 +91,11 @@ class TokenizeCommandTest {
         assertThat(r.err().strip().lines()).hasSize(1);
         assertThat(r.err()).contains("merges");
 
-        Path gguf = dir.resolve("bert.gguf");
-        new dev.longspan.io.GgufWriter().putString("tokenizer.ggml.model", "bert").putStringArray("tokenizer.ggml.tokens", new String[]{"a"}).write(gguf);
+        Path gguf = dir.resolve("t5.gguf");
+        new dev.longspan.io.GgufWriter().putString("tokenizer.ggml.model", "t5").putStringArray("tokenizer.ggml.tokens", new String[]{"a"}).write(gguf);
         r = run("x", "tokenize", "--model", gguf.toString());
         assertThat(r.code()).isEqualTo(2);
-        assertThat(r.err()).contains("'bert' is not supported");
+        assertThat(r.err()).contains("'t5' is not supported");
 
         Path byteModel = Files.createDirectories(dir.resolve("bytes"));
         r = run("1 2 banana", "tokenize", "--model", byteModel.toString(), "--decode");
@@ -109,5 +109,27 @@ class TokenizeCommandTest {
         assertThat(r.code()).isEqualTo(2);
         r = run("x", "tokenize", "--model", "a", "--tokenizer", "b");
         assertThat(r.code()).isEqualTo(2);
+    }
+
+    @Test
+    void jsonLinesBatchEncodesAndDecodesManyTextsInOneRun() throws Exception {
+        String qwen = shared("tokenizers/qwen3/tokenizer.json").toString();
+        Result r = run("{\"text\": \"Hello world\"}\n\n{\"text\": \"line\\nbreak <|im_end|>\"}\n", "tokenize", "--tokenizer", qwen, "--jsonl");
+        assertThat(r.code()).isZero();
+        String[] lines = r.out().strip().split("\n");
+        assertThat(lines).hasSize(2);
+        assertThat(Json.MAPPER.readTree(lines[0]).get("ids").toString()).isEqualTo("[9707,1879]");
+        JsonNode second = Json.MAPPER.readTree(lines[1]).get("ids");
+        assertThat(second.get(second.size() - 1).asInt()).isEqualTo(151645);
+        // and back
+        Result d = run("{\"ids\": [9707, 1879]}\n" + "{\"ids\": " + second + "}\n", "tokenize", "--tokenizer", qwen, "--jsonl", "--decode");
+        assertThat(d.code()).isZero();
+        String[] texts = d.out().strip().split("\n");
+        assertThat(Json.MAPPER.readTree(texts[0]).get("text").asText()).isEqualTo("Hello world");
+        assertThat(Json.MAPPER.readTree(texts[1]).get("text").asText()).isEqualTo("line\nbreak <|im_end|>");
+        // a bad line is one clear error naming the line
+        Result bad = run("{\"text\": \"ok\"}\n{\"txt\": 1}\n", "tokenize", "--tokenizer", qwen, "--jsonl");
+        assertThat(bad.code()).isEqualTo(2);
+        assertThat(bad.err()).contains("line 2").doesNotContain("Exception");
     }
 }

@@ -18,7 +18,8 @@ import java.util.PriorityQueue;
  * bytes as {@code <0xXX>} tokens (or UNK when those are missing).
  *
  * <p>Token types follow GGUF: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte.
- * Control and user-defined tokens are matched in the text before splitting.
+ * Control, unknown and user-defined tokens are matched in the text before splitting, as llama.cpp does
+ * ({@link LlamaSpecialTokens}).
  */
 public final class SentencePieceTokenizer implements Tokenizer {
     static final int NORMAL = 1, UNKNOWN = 2, CONTROL = 3, USER_DEFINED = 4, UNUSED = 5, BYTE = 6;
@@ -30,13 +31,19 @@ public final class SentencePieceTokenizer implements Tokenizer {
     private final Map<String, Integer> ids;
     private final int[] byteIds = new int[256];
     private final byte[][] bytes;
-    private final AddedTokens specials;
+    private final LlamaSpecialTokens specials;
     private final boolean addSpacePrefix;
     private final int bos, eos, unk, pad;
     private final boolean addBos;
 
     public SentencePieceTokenizer(String name, String[] tokens, float[] scores, int[] types, int bos, int eos, int unk, int pad,
                                   boolean addBos, boolean addSpacePrefix) {
+        this(name, tokens, scores, types, bos, eos, unk, pad, addBos, addSpacePrefix, null, null);
+    }
+
+    /** lstrip/rstrip: per id, whether a special token swallows the ASCII whitespace before/after it (may be null). */
+    SentencePieceTokenizer(String name, String[] tokens, float[] scores, int[] types, int bos, int eos, int unk, int pad,
+                           boolean addBos, boolean addSpacePrefix, boolean[] lstrip, boolean[] rstrip) {
         int n = tokens.length;
         if (scores.length != n || types.length != n) {
             throw new LongspanException(name + ": " + n + " tokens but " + scores.length + " scores and " + types.length + " token types");
@@ -55,13 +62,7 @@ public final class SentencePieceTokenizer implements Tokenizer {
         for (int i = 0; i < n; i++) ids.putIfAbsent(tokens[i], i);
         java.util.Arrays.fill(byteIds, -1);
         for (int b = 0; b < 256; b++) byteIds[b] = ids.getOrDefault(String.format("<0x%02X>", b), -1);
-        List<AddedTokens.Token> sp = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            if (types[i] == CONTROL || types[i] == USER_DEFINED) {
-                sp.add(new AddedTokens.Token(tokens[i], i, types[i] == CONTROL, false, false, false, false));
-            }
-        }
-        this.specials = new AddedTokens(sp);
+        this.specials = new LlamaSpecialTokens(tokens, types, lstrip, rstrip);
         this.bytes = new byte[n][];
         for (int i = 0; i < n; i++) {
             String t = tokens[i];
@@ -77,9 +78,14 @@ public final class SentencePieceTokenizer implements Tokenizer {
 
     @Override
     public int[] encode(String text) {
+        return encode(text, true);
+    }
+
+    @Override
+    public int[] encode(String text, boolean parseSpecial) {
         BpeTokenizer.IntList out = new BpeTokenizer.IntList();
         boolean prevSpecial = true; // a space prefix at the start and after each special token
-        for (AddedTokens.Piece p : specials.split(text)) {
+        for (AddedTokens.Piece p : specials.split(text, parseSpecial)) {
             if (p.isToken()) {
                 out.add(p.id());
                 prevSpecial = true;

@@ -11,6 +11,12 @@ public interface Tokenizer {
     /** Token ids of the text, without special tokens added. */
     int[] encode(String text);
 
+    /**
+     * Token ids of the text; with parseSpecial false, control tokens written in the text stay plain text
+     * (llama.cpp's parse_special). Tokenizers that know no such distinction ignore the flag.
+     */
+    default int[] encode(String text, boolean parseSpecial) { return encode(text); }
+
     /** The raw bytes a token stands for (a special token gives its text as UTF-8). */
     byte[] tokenBytes(int id);
 

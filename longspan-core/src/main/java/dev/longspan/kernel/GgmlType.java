@@ -25,10 +25,10 @@ public enum GgmlType {
     IQ2_XS(17, 256, 74),
     IQ3_XXS(18, 256, 98),
     IQ1_S(19, 256, 50),
-    IQ4_NL(20, 32, 18),
+    IQ4_NL(20, 32, 18),    // half d; u8 qs[16]                       x = d·level[nibble]
     IQ3_S(21, 256, 110),
     IQ2_S(22, 256, 82),
-    IQ4_XS(23, 256, 136),
+    IQ4_XS(23, 256, 136),  // half d; u16 scales_h; u8 scales_l[4]; u8 qs[128]
     I8(24, 1, 1),
     I16(25, 1, 2),
     I32(26, 1, 4),
@@ -72,7 +72,7 @@ public enum GgmlType {
     /** True when {@link QuantKernels#dequantize} can turn this type into floats. */
     public boolean dequantizable() {
         return switch (this) {
-            case F32, F16, BF16, F64, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K -> true;
+            case F32, F16, BF16, F64, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, IQ4_NL, IQ4_XS -> true;
             default -> false;
         };
     }

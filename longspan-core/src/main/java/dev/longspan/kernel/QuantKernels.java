@@ -69,6 +69,8 @@ public final class QuantKernels {
             case Q4_K -> { for (int b = 0; b < nb; b++) dequantQ4_K(src, off + 144L * b, dst, dstOff + 256 * b); }
             case Q5_K -> { for (int b = 0; b < nb; b++) dequantQ5_K(src, off + 176L * b, dst, dstOff + 256 * b); }
             case Q6_K -> { for (int b = 0; b < nb; b++) dequantQ6_K(src, off + 210L * b, dst, dstOff + 256 * b); }
+            case IQ4_NL -> { for (int b = 0; b < nb; b++) dequantIq4Nl(src, off + 18L * b, dst, dstOff + 32 * b); }
+            case IQ4_XS -> { for (int b = 0; b < nb; b++) dequantIq4Xs(src, off + 136L * b, dst, dstOff + 256 * b); }
             case Q8_K -> {
                 for (int b = 0; b < nb; b++) {
                     long o = off + 292L * b;
@@ -76,7 +78,7 @@ public final class QuantKernels {
                     for (int j = 0; j < 256; j++) dst[dstOff + 256 * b + j] = d * i8(src, o + 4 + j);
                 }
             }
-            default -> throw new LongspanException("cannot dequantize tensors of type " + t + " (supported: F32, F16, BF16, F64, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q8_K)");
+            default -> throw new LongspanException("cannot dequantize tensors of type " + t + " (supported: F32, F16, BF16, F64, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q8_K, IQ4_NL, IQ4_XS)");
         }
     }
 
@@ -122,6 +124,36 @@ public final class QuantKernels {
     private static void dequantQ8(MemorySegment s, long o, int header, float[] y, int yo) {
         float d = half(s, o);
         for (int j = 0; j < 32; j++) y[yo + j] = i8(s, o + header + j) * d;
+    }
+
+    /** The 16 non-linear levels IQ4_NL and IQ4_XS index with a nibble (ggml's kvalues_iq4nl). */
+    static final byte[] IQ4_LEVELS = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+    // IQ4_NL: half d; u8 qs[16]; like Q4_0 but the nibble picks a level from IQ4_LEVELS
+    private static void dequantIq4Nl(MemorySegment s, long o, float[] y, int yo) {
+        float d = half(s, o);
+        for (int j = 0; j < 16; j++) {
+            int q = u8(s, o + 2 + j);
+            y[yo + j] = d * IQ4_LEVELS[q & 0xF];
+            y[yo + j + 16] = d * IQ4_LEVELS[q >>> 4];
+        }
+    }
+
+    // IQ4_XS: half d; u16 scales_h; u8 scales_l[4]; u8 qs[128]. Eight sub-blocks of 32, each with a 6-bit
+    // scale (low 4 bits from a nibble of scales_l, high 2 bits from scales_h) offset by 32; nibbles as in IQ4_NL.
+    private static void dequantIq4Xs(MemorySegment s, long o, float[] y, int yo) {
+        float d = half(s, o);
+        int scalesH = s.get(LE_SHORT, o + 2) & 0xffff;
+        for (int ib = 0; ib < 8; ib++) {
+            int ls = ((u8(s, o + 4 + ib / 2) >>> (4 * (ib % 2))) & 0xF) | (((scalesH >>> (2 * ib)) & 3) << 4);
+            float dl = d * (ls - 32);
+            long q = o + 8 + 16L * ib;
+            for (int j = 0; j < 16; j++) {
+                int v = u8(s, q + j);
+                y[yo + 32 * ib + j] = dl * IQ4_LEVELS[v & 0xF];
+                y[yo + 32 * ib + j + 16] = dl * IQ4_LEVELS[v >>> 4];
+            }
+        }
     }
 
     // u8 scales[16] (low nibble scale, high nibble min); u8 qs[64] (2-bit); half d, dmin

@@ -129,10 +129,17 @@ class GgufTokenizersTest {
 
     @Test
     void refusesUnsupportedTokenizerModels() {
-        Path p = dir.resolve("bert.gguf");
-        new GgufWriter().putString("tokenizer.ggml.model", "bert").putStringArray("tokenizer.ggml.tokens", new String[]{"a"}).write(p);
+        Path p = dir.resolve("t5.gguf");
+        new GgufWriter().putString("tokenizer.ggml.model", "t5").putStringArray("tokenizer.ggml.tokens", new String[]{"a"}).write(p);
         try (GgufFile f = GgufFile.open(p)) {
-            assertThatThrownBy(() -> GgufTokenizers.fromGguf(f)).isInstanceOf(LongspanException.class).hasMessageContaining("'bert' is not supported");
+            assertThatThrownBy(() -> GgufTokenizers.fromGguf(f)).isInstanceOf(LongspanException.class).hasMessageContaining("'t5' is not supported");
+        }
+        Path d = dir.resolve("dup.gguf");
+        new GgufWriter().putString("tokenizer.ggml.model", "gpt2").putStringArray("tokenizer.ggml.tokens", new String[]{"a", "b", "a"})
+                .putStringArray("tokenizer.ggml.merges", new String[0]).write(d);
+        try (GgufFile f = GgufFile.open(d)) {
+            assertThatThrownBy(() -> GgufTokenizers.fromGguf(f)).isInstanceOf(LongspanException.class)
+                    .hasMessageContaining("dup.gguf").hasMessageContaining("\"a\" twice");
         }
         Path q = dir.resolve("none.gguf");
         new GgufWriter().putString("general.architecture", "llama").write(q);
@@ -145,5 +152,99 @@ class GgufTokenizersTest {
         try (GgufFile f = GgufFile.open(r)) {
             assertThatThrownBy(() -> GgufTokenizers.fromGguf(f)).isInstanceOf(LongspanException.class).hasMessageContaining("'martian'");
         }
+    }
+
+    /** A byte-level vocabulary: every byte character, a few merges. */
+    private Path byteLevelGguf(String file, String pre, java.util.function.UnaryOperator<GgufWriter> extra) {
+        List<String> tok = new ArrayList<>();
+        for (int b = 0; b < 256; b++) tok.add(String.valueOf(BpeTokenizer.BYTE_TO_CHAR[b]));
+        String[] merges = {"i e", "ie d", "m o", "mo n", "mon t", "mont h", "month s", "\u0120 m", "\u0120 months", "\u0120 4"};
+        for (String m : merges) tok.add(m.replace(" ", ""));
+        tok.add("<|end|>");
+        int[] types = new int[tok.size()];
+        Arrays.fill(types, 1);
+        types[types.length - 1] = 3;
+        Path p = dir.resolve(file);
+        extra.apply(new GgufWriter().putString("tokenizer.ggml.model", "gpt2").putString("tokenizer.ggml.pre", pre)
+                .putStringArray("tokenizer.ggml.tokens", tok.toArray(String[]::new)).putI32Array("tokenizer.ggml.token_type", types)
+                .putStringArray("tokenizer.ggml.merges", merges)).write(p);
+        return p;
+    }
+
+    private Tokenizer load(Path p) {
+        try (GgufFile f = GgufFile.open(p)) {
+            return GgufTokenizers.fromGguf(f);
+        }
+    }
+
+    private static List<String> pieces(Tokenizer t, int[] ids) {
+        List<String> out = new ArrayList<>();
+        for (int id : ids) out.add(((GgufBpeTokenizer) t).token(id));
+        return out;
+    }
+
+    @Test
+    void preTokenizersSplitLikeLlamaCpp() {
+        // starcoder/refact isolate every digit (½ is \p{N}) before the GPT-2 regex: " 4" never forms
+        Tokenizer star = load(byteLevelGguf("star.gguf", "starcoder", w -> w));
+        assertThat(pieces(star, star.encode("ied 4 ½ months"))).containsExactly("ied", "\u0120", "4", "\u0120", "\u00c2", "\u00bd", "\u0120months");
+        // plain GPT-2 keeps " 4" and " ½" as words
+        Tokenizer gpt2 = load(byteLevelGguf("gpt2.gguf", "gpt-2", w -> w));
+        assertThat(pieces(gpt2, gpt2.encode("ied 4 ½ months"))).containsExactly("ied", "\u01204", "\u0120", "\u00c2", "\u00bd", "\u0120months");
+        // deepseek-coder: letters, punctuation, CJK runs and single digits, newlines alone
+        Tokenizer ds = load(byteLevelGguf("ds.gguf", "deepseek-coder", w -> w));
+        assertThat(String.join("|", pieces(ds, ds.encode("ab 12\n")))).isEqualTo("a|b|\u0120|1|2|\u010a");
+        // every pre-tokenizer llama.cpp names loads
+        for (String pre : List.of("deepseek-llm", "deepseek-v3", "falcon", "mpt", "refact", "command-r", "olmo", "dbrx", "smaug-bpe", "poro-chat",
+                "chatglm-bpe", "viking", "jais", "tekken", "smollm", "codeshell", "bloom", "gpt3-finnish", "exaone", "chameleon", "minerva-7b",
+                "gpt-4o", "superbpe", "trillion", "bailingmoe", "llama4", "pixtral", "seed-coder", "kimi-k2", "afmoe", "default")) {
+            Tokenizer t = load(byteLevelGguf(pre + ".gguf", pre, w -> w));
+            String text = "Hello, World! 12345 ied 4 ½ months\n\n  你好 <|end|>";
+            assertThat(t.decode(t.encode(text))).as(pre).isEqualTo(text);
+        }
+    }
+
+    @Test
+    void controlTokensAreParsedOnlyWhenAsked() {
+        Tokenizer t = load(byteLevelGguf("ctl.gguf", "gpt-2", w -> w));
+        int end = t.tokenId("<|end|>");
+        assertThat(t.encode("a<|end|>")).containsExactly(t.tokenId("a"), end);
+        assertThat(t.encode("a<|end|>", false)).doesNotContain(end);
+    }
+
+    @Test
+    void noneAndOutOfRangeSpecialIdsMeanTheDefault() {
+        Tokenizer t = load(byteLevelGguf("none.gguf", "gpt-2", w -> w.putU32("tokenizer.ggml.padding_token_id", 0xFFFFFFFFL)
+                .putU32("tokenizer.ggml.eos_token_id", 266).putU32("tokenizer.ggml.bos_token_id", 100000)));
+        assertThat(t.padId()).isEqualTo(-1);
+        assertThat(t.eosId()).isEqualTo(266);
+        assertThat(t.bosId()).isEqualTo(11); // llama.cpp's gpt2 default
+        Path bad = byteLevelGguf("badbos.gguf", "gpt-2", w -> w.putU32("tokenizer.ggml.bos_token_id", 0xFFFFFFFFL).putBool("tokenizer.ggml.add_bos_token", true));
+        assertThat(load(bad).addBos()).isTrue(); // the default BOS (11) is in range
+    }
+
+    @Test
+    void stories260KVocabularyLoadsWithItsNonePadding() {
+        Tokenizer t = load(TestData.shared("models/stories260K/stories260K.gguf"));
+        assertThat(t.padId()).isEqualTo(-1);
+        assertThat(t.bosId()).isEqualTo(1);
+        assertThat(t.decode(t.encode("Once upon a time"))).isEqualTo("Once upon a time");
+    }
+
+    @Test
+    void wordPieceLikeLlamaCpp() {
+        String[] tok = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "\u2581hello", "\u2581world", "\u2581un", "aff", "able", "\u2581!", "\u2581cafe", "\u2581\u4f60"};
+        int[] types = {3, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
+        Path p = dir.resolve("bert.gguf");
+        new GgufWriter().putString("tokenizer.ggml.model", "bert").putStringArray("tokenizer.ggml.tokens", tok).putI32Array("tokenizer.ggml.token_type", types)
+                .putU32("tokenizer.ggml.unknown_token_id", 1).putU32("tokenizer.ggml.bos_token_id", 2).putU32("tokenizer.ggml.seperator_token_id", 3)
+                .putU32("tokenizer.ggml.padding_token_id", 0).write(p);
+        Tokenizer t = load(p);
+        assertThat(t).isInstanceOf(WordPieceTokenizer.class);
+        // lowercased, accents stripped, punctuation and CJK split off, longest pieces first, unknown words → [UNK]
+        assertThat(t.encode("Hello  WORLD! Unaffable Café 你 xyz")).containsExactly(4, 5, 9, 6, 7, 8, 10, 11, 1);
+        assertThat(t.decode(new int[]{4, 5, 9})).isEqualTo("hello world !");
+        assertThat(t.bosId()).isEqualTo(2);
+        assertThat(((WordPieceTokenizer) t).sepId()).isEqualTo(3);
     }
 }
