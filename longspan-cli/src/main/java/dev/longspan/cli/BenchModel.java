@@ -62,7 +62,7 @@ final class BenchModel implements Runnable {
                 pp[r] = L / t[0];
                 tg[r] = gen / t[1];
             }
-            last = new InferenceSession(lm.model(), L + gen);
+            last = new InferenceSession(lm.model(), L + gen, dev.longspan.model.InferenceOptions.forModel(lm.model().config));
             Stats p = Stats.of(pp), g = Stats.of(tg);
             Map<String, Object> row = new LinkedHashMap<>();
             row.put("prompt_tokens", L);
@@ -106,7 +106,7 @@ final class BenchModel implements Runnable {
         SplittableRandom rnd = new SplittableRandom(seed);
         int[] ids = new int[L];
         for (int i = 0; i < L; i++) ids[i] = rnd.nextInt(V);
-        InferenceSession s = new InferenceSession(lm.model(), L + n);
+        InferenceSession s = new InferenceSession(lm.model(), L + n, dev.longspan.model.InferenceOptions.forModel(lm.model().config));
         long t0 = System.nanoTime();
         float[] logits = s.feed(ids, 0, L);
         long t1 = System.nanoTime();

@@ -48,7 +48,7 @@ final class DemoCommand implements Runnable {
     boolean json;
 
     @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: ${DEFAULT-VALUE}).") String kv = "f32";
-    @Option(names = "--logn", paramLabel = "L", description = "Log-n attention scaling beyond L tokens (0 = off; default: ${DEFAULT-VALUE}).") int logn = 1024;
+    @Option(names = "--logn", paramLabel = "L", description = KvFlag.LOGN_DESCRIPTION) Integer logn;
 
     @Option(names = "--long-attention", paramLabel = "SPEC",
             description = "Pattern that replaces full attention beyond 64K tokens, where dense would take hours (default: ${DEFAULT-VALUE}).")
@@ -79,14 +79,14 @@ final class DemoCommand implements Runnable {
         int[] shortL = java.util.Arrays.stream(lengths).filter(L -> L <= 65536).toArray();
         int[] longL = java.util.Arrays.stream(lengths).filter(L -> L > 65536).toArray();
         List<PasskeyEval.Cell> cells = new ArrayList<>(
-                PasskeyEval.run(m, shortL, depths, 1, PasskeyTask.Filler.standard(), 1, KvFlag.options(kv, logn), progress));
+                PasskeyEval.run(m, shortL, depths, 1, PasskeyTask.Filler.standard(), 1, KvFlag.options(kv, logn, m.config), progress));
         if (longL.length > 0) {
             // beyond 64K, full attention costs hours on a CPU: its layers switch to a linear pattern
             List<String> plan = m.config.attention().stream().map(a -> a.equals("dense") ? longAttention : a).toList();
             System.err.printf("beyond 64K: attention %s%n", plan);
             Transformer longModel = new Transformer(m.config.withAttention(plan));
             System.arraycopy(m.params, 0, longModel.params, 0, m.params.length);
-            cells.addAll(PasskeyEval.run(longModel, longL, depths, 1, PasskeyTask.Filler.standard(), 1, KvFlag.options(kv, logn), progress));
+            cells.addAll(PasskeyEval.run(longModel, longL, depths, 1, PasskeyTask.Filler.standard(), 1, KvFlag.options(kv, logn, m.config), progress));
         }
         PasskeyCommand.heatmap(out.resolve("passkey.png"), lengths, depths, cells);
 

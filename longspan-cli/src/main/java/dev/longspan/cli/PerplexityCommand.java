@@ -35,7 +35,7 @@ final class PerplexityCommand implements Runnable {
     @Option(names = "--out", paramLabel = "DIR", description = "Where perplexity.json and perplexity.png go (default: the model directory).") Path out;
     @Option(names = "--json", description = "Print one JSON object on standard output.") boolean json;
     @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: ${DEFAULT-VALUE}).") String kv = "f32";
-    @Option(names = "--logn", paramLabel = "L", description = "Log-n attention scaling beyond L tokens (0 = off; default: ${DEFAULT-VALUE}).") int logn = 0;
+    @Option(names = "--logn", paramLabel = "L", description = KvFlag.LOGN_DESCRIPTION) Integer logn;
     @Mixin Main.ComputeOptions compute;
 
     @Override
@@ -59,7 +59,7 @@ final class PerplexityCommand implements Runnable {
                 : lm.tokenizer().encode(new String(bytes, java.nio.charset.StandardCharsets.UTF_8));
         // bits per byte from bits per token, with the text's average bytes per token
         double bytesPerToken = (double) bytes.length / Math.max(1, tokens.length);
-        List<PerplexityEval.Point> pts = PerplexityEval.run(m, tokens, ls, tail, windows, KvFlag.options(kv, logn),
+        List<PerplexityEval.Point> pts = PerplexityEval.run(m, tokens, ls, tail, windows, KvFlag.options(kv, logn, m.config),
                 (L, w, n) -> System.err.printf("length %s: window %d/%d%n", Sizes.format(L), w, n));
         Path dir = out != null ? out : ModelLoading.defaultOut(model);
         Map<String, Object> result = new LinkedHashMap<>();
