@@ -28,7 +28,7 @@ import java.util.SplittableRandom;
  * same run (the yardstick of the kernel's efficiency).
  */
 @Command(name = "attention", mixinStandardHelpOptions = true,
-        description = {"Times the attention engine on random q, k, v (min/median/max over repeats).",
+        description = {"Time the attention engine on random q, k, v (min/median/max over repeats).",
                 "FLOPs: 4·D per computed (query, key) pair forward, 10·D backward (five products)."})
 final class AttentionBench implements Runnable {
     @Option(names = "--pattern", required = true, paramLabel = "SPEC", description = "Attention pattern spec.")

@@ -23,13 +23,14 @@ final class BenchCommand implements Runnable {
 
     @Override
     public void run() {
-        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "name a benchmark: gemm, rope, train, attention");
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "name a benchmark: gemm, rope, train, attention or model");
     }
 
     @Command(name = "gemm", mixinStandardHelpOptions = true,
-            description = {"GFLOP/s of fp32 matrix products on square N×N matrices: min/median/max over timed repeats,",
-                    "after a warm-up of at least --warmup seconds (and 3 runs) so the JIT has compiled the kernels.",
-                    "Compare with numpy/OpenBLAS: python3 scripts/bench-openblas.py --with-longspan (see docs/PERFORMANCE.md)."})
+            description = {"GFLOP/s of fp32 matrix products on square N×N matrices.",
+                    "Min/median/max over timed repeats, after a warm-up of at least --warmup seconds (and 3 runs) so the JIT",
+                    "has compiled the kernels. Compare with numpy/OpenBLAS:",
+                    "  python3 scripts/bench-openblas.py --with-longspan   (see docs/PERFORMANCE.md)"})
     static final class Gemm implements Runnable {
         enum Op { abT, ab, atB }
 
@@ -167,7 +168,8 @@ final class BenchCommand implements Runnable {
     }
 
     @Command(name = "rope", mixinStandardHelpOptions = true,
-            description = "Speed of the in-place RoPE rotation of x [H,N,D] (cos/sin tables included), min/median/max over repeats.")
+            description = {"Speed of the in-place RoPE rotation of x [H,N,D].",
+                    "Cos/sin tables included; min/median/max over repeats, after untimed warm-up runs of every spec."})
     static final class RopeBench implements Runnable {
         @Option(names = "--spec", split = ";", paramLabel = "SPEC",
                 description = "RoPE specs separated by ';' (dim comes from --dim).")

@@ -35,7 +35,7 @@ final class DemoCommand implements Runnable {
     @Option(names = "--full", description = "Extend the passkey lengths to 1M tokens (slow, needs ~20 GB).")
     boolean full;
 
-    @Option(names = "--lengths", paramLabel = "L,...", description = "Passkey lengths instead of the defaults (1k,4k,16k,64k; with --full also 256k,1m).")
+    @Option(names = "--lengths", paramLabel = "L,...", description = "Passkey lengths instead of the defaults: 1k 4k 16k 64k, and with --full also 256k 1m.")
     String lengthsOption;
 
     @Option(names = "--out", paramLabel = "DIR", description = "Where the heatmap and results go (default: ${DEFAULT-VALUE}).")

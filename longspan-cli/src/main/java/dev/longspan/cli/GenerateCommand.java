@@ -23,7 +23,7 @@ final class GenerateCommand implements Runnable {
     @Option(names = "--raw", description = "Feed the prompt as is, without the model's chat template.")
     boolean raw;
 
-    @Option(names = "--prompt", required = true, paramLabel = "TEXT")
+    @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "The prompt (in the model's chat template unless --raw).")
     String prompt;
 
     @Option(names = "--max-tokens", paramLabel = "N", description = "Tokens to generate (default: ${DEFAULT-VALUE}).")

@@ -26,14 +26,14 @@ final class PasskeyCommand implements Runnable {
             description = "A GGUF file, a Hugging Face safetensors directory or a Longspan model directory.") Path model;
     @Option(names = "--lengths", paramLabel = "L,...", description = "Prompt lengths in tokens (default: ${DEFAULT-VALUE}).")
     String lengths = "1k,4k,16k";
-    @Option(names = "--depths", paramLabel = "D,...", split = ",", description = "Needle depths in [0,1] (default: 0,0.25,0.5,0.75,1).")
+    @Option(names = "--depths", paramLabel = "D", split = ",", description = "Needle depths in [0,1] (default: 0,0.25,0.5,0.75,1).")
     List<Double> depths = List.of(0.0, 0.25, 0.5, 0.75, 1.0);
     @Option(names = "--trials", paramLabel = "N", description = "Trials per cell (default: ${DEFAULT-VALUE}).") int trials = 1;
     @Option(names = "--filler", paramLabel = "FILE", description = {"Haystack text instead of the repeated standard filler.",
             "The whole file is used: each trial reads its haystack from its own offset in the file (drawn from --seed, the length, "
                     + "the depth and the trial), the text after the needle continuing where the text before it stopped; "
                     + "a file shorter than the prompt wraps around."}) Path filler;
-    @Option(names = "--seed", paramLabel = "S") long seed = 1;
+    @Option(names = "--seed", paramLabel = "S", description = "Seed of the keys and of the --filler offsets (default: ${DEFAULT-VALUE}).") long seed = 1;
     @Option(names = "--attention", paramLabel = "SPEC", description = "Override the attention plan.") String attention;
     @Option(names = "--rope", paramLabel = "SPEC", description = "Override the RoPE config.") String rope;
     @Option(names = "--out", paramLabel = "DIR", description = "Where passkey.json and passkey.png go (default: the model directory).") Path out;

@@ -22,16 +22,19 @@ import java.util.List;
 import java.util.Map;
 
 @Command(name = "perplexity", mixinStandardHelpOptions = true,
-        description = "Perplexity of a text against context length (loss on the final tokens of each window), with a curve PNG.")
+        description = {"Perplexity of a text against context length, with a curve PNG.",
+                "The same tokens are scored at every length: --windows spans of --tail tokens, evenly spaced over the text and",
+                "ending at the same positions for every length; each length feeds the L tokens that end there as context, so",
+                "the lengths differ only in how much text precedes the scored tokens."})
 final class PerplexityCommand implements Runnable {
     @Option(names = "--model", required = true, paramLabel = "PATH",
             description = "A GGUF file, a Hugging Face safetensors directory or a Longspan model directory.") Path model;
-    @Option(names = "--data", required = true, paramLabel = "FILE") Path data;
+    @Option(names = "--data", required = true, paramLabel = "FILE", description = "The text to score (UTF-8).") Path data;
     @Option(names = "--lengths", paramLabel = "L,...", description = "Context lengths (default: ${DEFAULT-VALUE}).") String lengths = "256,1k,4k";
-    @Option(names = "--tail", paramLabel = "K", description = "Tokens scored at the end of each window (default: ${DEFAULT-VALUE}).") int tail = 128;
-    @Option(names = "--windows", paramLabel = "W", description = "Windows per length (default: ${DEFAULT-VALUE}).") int windows = 4;
-    @Option(names = "--attention", paramLabel = "SPEC") String attention;
-    @Option(names = "--rope", paramLabel = "SPEC") String rope;
+    @Option(names = "--tail", paramLabel = "K", description = "Tokens scored in each window, at most the shortest length (default: ${DEFAULT-VALUE}).") int tail = 128;
+    @Option(names = "--windows", paramLabel = "W", description = "Scored windows, fewer when the text is short (default: ${DEFAULT-VALUE}).") int windows = 4;
+    @Option(names = "--attention", paramLabel = "SPEC", description = "Override the attention plan.") String attention;
+    @Option(names = "--rope", paramLabel = "SPEC", description = "Override the RoPE config.") String rope;
     @Option(names = "--out", paramLabel = "DIR", description = "Where perplexity.json and perplexity.png go (default: the model directory).") Path out;
     @Option(names = "--json", description = "Print one JSON object on standard output.") boolean json;
     @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: ${DEFAULT-VALUE}).") String kv = "f32";
