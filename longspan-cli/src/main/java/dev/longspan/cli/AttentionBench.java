@@ -85,6 +85,8 @@ final class AttentionBench implements Runnable {
             System.out.printf("attention %s, H=%d, Hkv=%d, D=%d, %s, %d threads, %s%n", p.spec(), heads, hkv, dim,
                     bidirectional ? "bidirectional" : "causal", Parallel.threads(), Simd.REASON);
         }
+        // the yardstick is timed compiled, like the attention: a cold GEMM flatters the attention
+        if (gemmSize > 0) BenchCommand.Gemm.warmUpJit(BenchCommand.Gemm.Op.abT, warmupSeconds);
         Map<String, Object> gemm = gemmSize > 0 ? gemm(gemmSize) : null;
         if (gemm != null && !json) {
             System.out.printf("fp32 GEMM %d³ (yardstick): GFLOP/s min %.1f  median %.1f  max %.1f%n", gemmSize,

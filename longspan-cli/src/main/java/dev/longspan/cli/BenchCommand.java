@@ -124,7 +124,7 @@ final class BenchCommand implements Runnable {
          * Vector API runs interpreted, hundreds of times slower: warm it up on 256×256 products
          * first, so that a large first size is not spent there.
          */
-        private static void warmUpJit(Op op, double seconds) {
+        static void warmUpJit(Op op, double seconds) {
             int n = 256;
             float[] a = new float[n * n], b = new float[n * n], c = new float[n * n];
             java.util.Arrays.fill(a, 0.5f);
@@ -191,6 +191,9 @@ final class BenchCommand implements Runnable {
         @Option(names = "--repeats", paramLabel = "R", description = "Timed repeats (default: ${DEFAULT-VALUE}).")
         int repeats = 7;
 
+        @Option(names = "--warmup", paramLabel = "SECONDS", description = "Minimum untimed warm-up per spec, at least 5 runs (default: ${DEFAULT-VALUE}).")
+        double warmup = 1.0;
+
         @Option(names = "--json", description = "Print one JSON object on standard output.")
         boolean json;
 
@@ -201,6 +204,7 @@ final class BenchCommand implements Runnable {
         public void run() {
             compute.apply();
             if (repeats < 1) throw new LongspanException("--repeats must be at least 1, got " + repeats);
+            if (!(warmup >= 0)) throw new LongspanException("--warmup must be a non-negative number of seconds, got " + warmup);
             if (heads < 1 || n < 1 || dim < 2) throw new LongspanException("--heads, --n must be positive and --dim at least 2");
             long size = (long) heads * n * dim;
             if (size > Integer.MAX_VALUE - 8) throw new LongspanException("H*N*D = " + size + " is too large for one array");
@@ -211,7 +215,9 @@ final class BenchCommand implements Runnable {
             if (!json) System.out.printf("RoPE rotation of x [%d, %d, %d] from position %d, %d threads, %s%n", heads, n, dim, start, Parallel.threads(), Simd.REASON);
             for (String spec : specs) {
                 dev.longspan.position.Rope rope = new dev.longspan.position.Rope(dev.longspan.position.RopeConfig.fromSpec(spec, dim));
-                for (int w = 0; w < 5; w++) rope.forward(x, 0, heads, n, start);
+                // until C2 has compiled this spec's path the rotation runs far slower: time only after that
+                long warmEnd = System.nanoTime() + (long) (warmup * 1e9);
+                for (int w = 0; w < 5 || System.nanoTime() < warmEnd; w++) rope.forward(x, 0, heads, n, start);
                 double[] ms = new double[repeats], melem = new double[repeats];
                 for (int r = 0; r < repeats; r++) {
                     long t0 = System.nanoTime();
