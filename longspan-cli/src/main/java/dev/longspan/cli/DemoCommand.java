@@ -89,6 +89,19 @@ final class DemoCommand implements Runnable {
             cells.addAll(PasskeyEval.run(longModel, longL, depths, 1, PasskeyTask.Filler.standard(), 1, KvFlag.options(kv, logn, m.config), progress));
         }
         PasskeyCommand.heatmap(out.resolve("passkey.png"), lengths, depths, cells);
+        int correct = 0;
+        for (PasskeyEval.Cell c : cells) correct += c.correct();
+        if (!json) {
+            StringBuilder head = new StringBuilder(String.format("%-8s", "length"));
+            for (double dd : depths) head.append(String.format(" %6.2f", dd));
+            System.out.println(head.append("   passkey accuracy by needle depth"));
+            for (int L : lengths) {
+                StringBuilder line = new StringBuilder(String.format("%-8s", Sizes.format(L)));
+                for (PasskeyEval.Cell c : cells) if (c.length() == L) line.append(String.format(" %5.0f%%", 100 * c.accuracy()));
+                System.out.println(line);
+            }
+            System.out.printf("passkey %d/%d correct; heatmap %s%n%n", correct, cells.size(), out.resolve("passkey.png"));
+        }
 
         int n = Sizes.parse(attentionLength, "--attention-length");
         int heads = 8, d = 64;
@@ -100,7 +113,7 @@ final class DemoCommand implements Runnable {
         float[] o = new float[q.length], lse = new float[heads * n];
         List<Map<String, Object>> lines = new ArrayList<>();
         double denseSeconds = Double.NaN;
-        System.err.printf("attention kinds at N=%s, %d heads x %d, causal forward:%n", Sizes.format(n), heads, d);
+        (json ? System.err : System.out).printf("attention kinds at N=%s, %d heads x %d, causal forward:%n", Sizes.format(n), heads, d);
         for (String spec : kinds) {
             Plan plan = Plan.of(Pattern.parse(spec), n, heads, heads, true);
             long t0 = System.nanoTime();
@@ -123,8 +136,6 @@ final class DemoCommand implements Runnable {
                         (double) pairs / heads / n, denseSeconds / secs, human(extra), human(4L * heads * n * n));
             }
         }
-        int correct = 0;
-        for (PasskeyEval.Cell c : cells) correct += c.correct();
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("model", model.toString());
         List<Map<String, Object>> pk = new ArrayList<>();
@@ -139,16 +150,7 @@ final class DemoCommand implements Runnable {
             Json.print(result);
             return;
         }
-        System.out.println();
-        StringBuilder head = new StringBuilder(String.format("%-8s", "length"));
-        for (double dd : depths) head.append(String.format(" %6.2f", dd));
-        System.out.println(head.append("   passkey accuracy by needle depth"));
-        for (int L : lengths) {
-            StringBuilder line = new StringBuilder(String.format("%-8s", Sizes.format(L)));
-            for (PasskeyEval.Cell c : cells) if (c.length() == L) line.append(String.format(" %5.0f%%", 100 * c.accuracy()));
-            System.out.println(line);
-        }
-        System.out.printf("passkey %d/%d correct; heatmap %s, results %s%n", correct, cells.size(), out.resolve("passkey.png"), out.resolve("demo.json"));
+        System.out.printf("%nresults in %s%n", out.resolve("demo.json"));
     }
 
     static String human(long bytes) {

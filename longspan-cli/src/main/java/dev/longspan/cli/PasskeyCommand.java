@@ -50,7 +50,8 @@ final class PasskeyCommand implements Runnable {
         for (double d : ds) if (d < 0 || d > 1) throw new LongspanException("--depths: " + d + " is outside [0, 1]");
         ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope);
         Transformer m = lm.model();
-        List<PasskeyEval.Cell> cells = PasskeyEval.run(m, lm.tokenizer(), ls, ds, trials, haystack(lm.tokenizer(), filler), seed, KvFlag.options(kv, logn, m.config), (t, done, total) ->
+        dev.longspan.model.InferenceOptions options = KvFlag.options(kv, logn, m.config);
+        List<PasskeyEval.Cell> cells = PasskeyEval.run(m, lm.tokenizer(), ls, ds, trials, haystack(lm.tokenizer(), filler), seed, options, (t, done, total) ->
                 System.err.printf("[%d/%d] length %s depth %.2f: %s (%s) %.1fs%n", done, total, Sizes.format(t.length()), t.depth(),
                         t.correct() ? "ok" : "WRONG", t.answer(), t.seconds()));
         Path dir = out != null ? out : ModelLoading.defaultOut(model);
@@ -58,6 +59,7 @@ final class PasskeyCommand implements Runnable {
         result.put("model", model.toString());
         result.put("attention", m.config.attention());
         result.put("rope", m.config.rope());
+        result.put("logn", options.lognLength());
         List<Map<String, Object>> rows = new ArrayList<>();
         int correct = 0, count = 0;
         for (PasskeyEval.Cell c : cells) {

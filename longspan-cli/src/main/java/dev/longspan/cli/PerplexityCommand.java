@@ -2,12 +2,10 @@ package dev.longspan.cli;
 
 import dev.longspan.eval.PerplexityEval;
 import dev.longspan.io.ByteTokenizer;
+import dev.longspan.model.InferenceOptions;
 import dev.longspan.model.ModelLoader;
 import dev.longspan.model.Transformer;
 import dev.longspan.util.LongspanException;
-import org.knowm.xchart.XYChart;
-import org.knowm.xchart.XYChartBuilder;
-import org.knowm.xchart.style.Styler;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -62,7 +60,8 @@ final class PerplexityCommand implements Runnable {
                 : lm.tokenizer().encode(new String(bytes, java.nio.charset.StandardCharsets.UTF_8));
         // bits per byte from bits per token, with the text's average bytes per token
         double bytesPerToken = (double) bytes.length / Math.max(1, tokens.length);
-        List<PerplexityEval.Point> pts = PerplexityEval.run(m, tokens, ls, tail, windows, KvFlag.options(kv, logn, m.config),
+        InferenceOptions options = KvFlag.options(kv, logn, m.config);
+        List<PerplexityEval.Point> pts = PerplexityEval.run(m, tokens, ls, tail, windows, options,
                 (L, w, n) -> System.err.printf("length %s: window %d/%d%n", Sizes.format(L), w, n));
         Path dir = out != null ? out : ModelLoading.defaultOut(model);
         Map<String, Object> result = new LinkedHashMap<>();
@@ -71,6 +70,7 @@ final class PerplexityCommand implements Runnable {
         result.put("tail", tail);
         result.put("tokenizer", lm.tokenizer().describe());
         result.put("bytes_per_token", bytesPerToken);
+        result.put("logn", options.lognLength());
         List<Map<String, Object>> rows = new ArrayList<>();
         for (PerplexityEval.Point p : pts) {
             Map<String, Object> r = new LinkedHashMap<>();
@@ -85,12 +85,9 @@ final class PerplexityCommand implements Runnable {
             throw new LongspanException(dir + ": cannot create: " + e.getMessage());
         }
         dev.longspan.io.AtomicFiles.writeString(dir.resolve("perplexity.json"), dev.longspan.io.Json.writePretty(result));
-        XYChart chart = new XYChartBuilder().width(700).height(450).title("Perplexity vs context length")
-                .xAxisTitle("context length (tokens)").yAxisTitle("perplexity of the last " + tail + " tokens").build();
-        chart.getStyler().setXAxisLogarithmic(true).setLegendPosition(Styler.LegendPosition.InsideNE);
-        chart.addSeries(m.config.attention().getFirst(), pts.stream().mapToDouble(PerplexityEval.Point::length).toArray(),
-                pts.stream().mapToDouble(PerplexityEval.Point::perplexity).toArray());
-        Plots.write(dir.resolve("perplexity.png"), chart);
+        String series = Plots.planLabel(m.config.attention()) + (options.lognLength() > 0 ? ", log-n " + options.lognLength() : "");
+        Plots.write(dir.resolve("perplexity.png"), Plots.perplexityCurve(pts.stream().mapToInt(PerplexityEval.Point::length).toArray(),
+                pts.stream().mapToDouble(PerplexityEval.Point::perplexity).toArray(), series, tail));
         if (json) {
             Json.print(result);
             return;
