@@ -53,6 +53,11 @@ class HelpTest {
         String usage = cmd.commandLine().getUsageMessage(CommandLine.Help.Ansi.OFF);
         List<String> text = new ArrayList<>(List.of(cmd.usageMessage().description()));
         for (ArgSpec a : cmd.args()) text.addAll(List.of(a.renderedDescription()));
+        String synopsis = cmd.commandLine().getHelp().synopsis(0);
+        for (CommandLine.Model.OptionSpec o : cmd.options()) {
+            String shown = o.longestName() + "=" + o.paramLabel();
+            if (o.arity().max() > 0 && !o.hidden()) assertThat(synopsis).as("%s synopsis", cmd.qualifiedName()).contains(shown);
+        }
         for (String line : text) {
             for (String word : line.split("\\s+")) {
                 if (!word.isEmpty()) assertThat(usage).as("%s: '%s' in\n%s", cmd.qualifiedName(), word, usage).contains(word);
