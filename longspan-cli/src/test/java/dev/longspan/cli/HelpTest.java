@@ -97,4 +97,19 @@ class HelpTest {
             Parallel.setThreads(before);
         }
     }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("commands")
+    void theReadmeCommandTableListsEveryOption(CommandSpec cmd) throws Exception {
+        if (!cmd.subcommands().isEmpty() || cmd.userObject() instanceof CommandLine.HelpCommand) return;
+        String readme = java.nio.file.Files.readString(java.nio.file.Path.of(System.getProperty("user.dir")).getParent().resolve("README.md"));
+        String prefix = "| `" + cmd.qualifiedName() + " ";
+        String row = readme.lines().filter(l -> l.startsWith(prefix) || l.startsWith("| `" + cmd.qualifiedName() + "`")).findFirst().orElse(null);
+        assertThat(row).as("README row for %s", cmd.qualifiedName()).isNotNull();
+        for (CommandLine.Model.OptionSpec o : cmd.options()) {
+            // --threads, --help and --version are described once below the table
+            if (List.of("--threads", "--help", "--version").contains(o.longestName())) continue;
+            assertThat(row).as("README row for %s", cmd.qualifiedName()).contains(o.longestName());
+        }
+    }
 }
