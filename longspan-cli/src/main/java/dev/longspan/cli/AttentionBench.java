@@ -28,7 +28,7 @@ import java.util.SplittableRandom;
  * same run (the yardstick of the kernel's efficiency).
  */
 @Command(name = "attention", mixinStandardHelpOptions = true,
-        description = {"Times the attention engine on random q, k, v (min/median/max over repeats).",
+        description = {"Time the attention engine on random q, k, v (min/median/max over repeats).",
                 "FLOPs: 4·D per computed (query, key) pair forward, 10·D backward (five products)."})
 final class AttentionBench implements Runnable {
     @Option(names = "--pattern", required = true, paramLabel = "SPEC", description = "Attention pattern spec.")
@@ -85,6 +85,8 @@ final class AttentionBench implements Runnable {
             System.out.printf("attention %s, H=%d, Hkv=%d, D=%d, %s, %d threads, %s%n", p.spec(), heads, hkv, dim,
                     bidirectional ? "bidirectional" : "causal", Parallel.threads(), Simd.REASON);
         }
+        // the yardstick is timed compiled, like the attention: a cold GEMM flatters the attention
+        if (gemmSize > 0) BenchCommand.Gemm.warmUpJit(BenchCommand.Gemm.Op.abT, warmupSeconds);
         Map<String, Object> gemm = gemmSize > 0 ? gemm(gemmSize) : null;
         if (gemm != null && !json) {
             System.out.printf("fp32 GEMM %d³ (yardstick): GFLOP/s min %.1f  median %.1f  max %.1f%n", gemmSize,

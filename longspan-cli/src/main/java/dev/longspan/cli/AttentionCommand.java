@@ -22,8 +22,9 @@ import java.util.Map;
  * that Longspan can be checked against other implementations.
  */
 @Command(name = "attention", mixinStandardHelpOptions = true,
-        description = {"Attention of q [H,N,D], k, v [Hkv,N,D] (float tensors in a safetensors file) with any pattern;",
-                "writes o [H,N,D] and lse [H,N], and with --backward (reading do [H,N,D]) dq, dk, dv."})
+        description = {"Run the attention engine on q, k, v from a safetensors file, with any pattern.",
+                "Reads q [H,N,D] and k, v [Hkv,N,D] (float tensors); writes o [H,N,D] and",
+                "lse [H,N], and with --backward (reading do [H,N,D]) dq, dk, dv."})
 final class AttentionCommand implements Runnable {
     @Option(names = "--in", required = true, paramLabel = "IN.safetensors", description = "Input tensors q, k, v (and do with --backward).")
     Path in;
@@ -32,7 +33,8 @@ final class AttentionCommand implements Runnable {
     Path out;
 
     @Option(names = "--pattern", required = true, paramLabel = "SPEC",
-            description = "dense | window:size=W | block:size=B | dilated:w=..;r=..[;offsets=blocks] | selectmerge:region=R,top=T,merge=M | A+B")
+            description = {"Attention pattern, one of:", "  dense", "  window:size=W", "  block:size=B", "  dilated:w=W1,W2;r=R1,R2[;offsets=blocks]",
+                    "  selectmerge:region=R,top=T,merge=M", "  A+B (patterns merged by log-sum-exp)"})
     String pattern;
 
     @Option(names = "--bidirectional", description = "Non-causal form of the pattern (not for selectmerge).")

@@ -23,13 +23,14 @@ final class BenchCommand implements Runnable {
 
     @Override
     public void run() {
-        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "name a benchmark: gemm, rope, train, attention");
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "name a benchmark: gemm, rope, train, attention or model");
     }
 
     @Command(name = "gemm", mixinStandardHelpOptions = true,
-            description = {"GFLOP/s of fp32 matrix products on square N×N matrices: min/median/max over timed repeats,",
-                    "after a warm-up of at least --warmup seconds (and 3 runs) so the JIT has compiled the kernels.",
-                    "Compare with numpy/OpenBLAS: python3 scripts/bench-openblas.py --with-longspan (see docs/PERFORMANCE.md)."})
+            description = {"GFLOP/s of fp32 matrix products on square N×N matrices.",
+                    "Min/median/max over timed repeats, after a warm-up of at least --warmup seconds (and 3 runs) so the JIT",
+                    "has compiled the kernels. Compare with numpy/OpenBLAS:",
+                    "  python3 scripts/bench-openblas.py --with-longspan   (see docs/PERFORMANCE.md)"})
     static final class Gemm implements Runnable {
         enum Op { abT, ab, atB }
 
@@ -123,7 +124,7 @@ final class BenchCommand implements Runnable {
          * Vector API runs interpreted, hundreds of times slower: warm it up on 256×256 products
          * first, so that a large first size is not spent there.
          */
-        private static void warmUpJit(Op op, double seconds) {
+        static void warmUpJit(Op op, double seconds) {
             int n = 256;
             float[] a = new float[n * n], b = new float[n * n], c = new float[n * n];
             java.util.Arrays.fill(a, 0.5f);
@@ -167,7 +168,8 @@ final class BenchCommand implements Runnable {
     }
 
     @Command(name = "rope", mixinStandardHelpOptions = true,
-            description = "Speed of the in-place RoPE rotation of x [H,N,D] (cos/sin tables included), min/median/max over repeats.")
+            description = {"Speed of the in-place RoPE rotation of x [H,N,D].",
+                    "Cos/sin tables included; min/median/max over repeats, after untimed warm-up runs of every spec."})
     static final class RopeBench implements Runnable {
         @Option(names = "--spec", split = ";", paramLabel = "SPEC",
                 description = "RoPE specs separated by ';' (dim comes from --dim).")
@@ -189,6 +191,9 @@ final class BenchCommand implements Runnable {
         @Option(names = "--repeats", paramLabel = "R", description = "Timed repeats (default: ${DEFAULT-VALUE}).")
         int repeats = 7;
 
+        @Option(names = "--warmup", paramLabel = "SECONDS", description = "Minimum untimed warm-up per spec, at least 5 runs (default: ${DEFAULT-VALUE}).")
+        double warmup = 1.0;
+
         @Option(names = "--json", description = "Print one JSON object on standard output.")
         boolean json;
 
@@ -199,6 +204,7 @@ final class BenchCommand implements Runnable {
         public void run() {
             compute.apply();
             if (repeats < 1) throw new LongspanException("--repeats must be at least 1, got " + repeats);
+            if (!(warmup >= 0)) throw new LongspanException("--warmup must be a non-negative number of seconds, got " + warmup);
             if (heads < 1 || n < 1 || dim < 2) throw new LongspanException("--heads, --n must be positive and --dim at least 2");
             long size = (long) heads * n * dim;
             if (size > Integer.MAX_VALUE - 8) throw new LongspanException("H*N*D = " + size + " is too large for one array");
@@ -209,7 +215,9 @@ final class BenchCommand implements Runnable {
             if (!json) System.out.printf("RoPE rotation of x [%d, %d, %d] from position %d, %d threads, %s%n", heads, n, dim, start, Parallel.threads(), Simd.REASON);
             for (String spec : specs) {
                 dev.longspan.position.Rope rope = new dev.longspan.position.Rope(dev.longspan.position.RopeConfig.fromSpec(spec, dim));
-                for (int w = 0; w < 5; w++) rope.forward(x, 0, heads, n, start);
+                // until C2 has compiled this spec's path the rotation runs far slower: time only after that
+                long warmEnd = System.nanoTime() + (long) (warmup * 1e9);
+                for (int w = 0; w < 5 || System.nanoTime() < warmEnd; w++) rope.forward(x, 0, heads, n, start);
                 double[] ms = new double[repeats], melem = new double[repeats];
                 for (int r = 0; r < repeats; r++) {
                     long t0 = System.nanoTime();

@@ -20,15 +20,16 @@ import java.util.Map;
 import java.util.SplittableRandom;
 
 @Command(name = "model", mixinStandardHelpOptions = true,
-        description = "Inference speed of a model (llama-bench style): prefill tokens/s at each prompt length (pp) and decode tokens/s after it (tg), peak heap, per-layer attention.")
+        description = {"Inference speed of a model, llama-bench style.",
+                "Prefill tokens/s at each prompt length (pp) and decode tokens/s after it (tg), peak heap, per-layer attention."})
 final class BenchModel implements Runnable {
     @Option(names = "--model", required = true, paramLabel = "PATH",
             description = "A GGUF file, a Hugging Face safetensors directory or a Longspan model directory.") Path model;
     @Option(names = "--prompt-lengths", paramLabel = "L,...", description = "Prompt lengths (default: ${DEFAULT-VALUE}).") String lengths = "512,4k";
     @Option(names = "--gen", paramLabel = "N", description = "Tokens decoded after each prompt (default: ${DEFAULT-VALUE}).") int gen = 32;
     @Option(names = "--repeats", paramLabel = "R", description = "Timed repeats per length (default: ${DEFAULT-VALUE}).") int repeats = 1;
-    @Option(names = "--attention", paramLabel = "SPEC") String attention;
-    @Option(names = "--rope", paramLabel = "SPEC") String rope;
+    @Option(names = "--attention", paramLabel = "SPEC", description = "Override the attention plan (one pattern for every layer, or a masformer plan).") String attention;
+    @Option(names = "--rope", paramLabel = "SPEC", description = "Override the RoPE config.") String rope;
     @Option(names = "--json", description = "Print one JSON object on standard output.") boolean json;
     @Mixin Main.ComputeOptions compute;
 
@@ -62,7 +63,7 @@ final class BenchModel implements Runnable {
                 pp[r] = L / t[0];
                 tg[r] = gen / t[1];
             }
-            last = new InferenceSession(lm.model(), L + gen);
+            last = new InferenceSession(lm.model(), L + gen, dev.longspan.model.InferenceOptions.forModel(lm.model().config));
             Stats p = Stats.of(pp), g = Stats.of(tg);
             Map<String, Object> row = new LinkedHashMap<>();
             row.put("prompt_tokens", L);
@@ -106,7 +107,7 @@ final class BenchModel implements Runnable {
         SplittableRandom rnd = new SplittableRandom(seed);
         int[] ids = new int[L];
         for (int i = 0; i < L; i++) ids[i] = rnd.nextInt(V);
-        InferenceSession s = new InferenceSession(lm.model(), L + n);
+        InferenceSession s = new InferenceSession(lm.model(), L + n, dev.longspan.model.InferenceOptions.forModel(lm.model().config));
         long t0 = System.nanoTime();
         float[] logits = s.feed(ids, 0, L);
         long t1 = System.nanoTime();

@@ -14,10 +14,11 @@ import java.util.Locale;
 import java.util.Map;
 
 @Command(name = "export", mixinStandardHelpOptions = true,
-        description = "Write a Longspan model directory as a llama GGUF file that llama.cpp loads (byte vocabulary, Q/K permuted for its interleaved RoPE).")
+        description = {"Write a Longspan model directory as a llama GGUF file.",
+                "The file loads in llama.cpp: byte vocabulary, Q and K permuted for its interleaved RoPE."})
 final class ExportCommand implements Runnable {
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "A Longspan model directory.") Path model;
-    @Option(names = "--out", required = true, paramLabel = "FILE.gguf") Path out;
+    @Option(names = "--out", required = true, paramLabel = "FILE.gguf", description = "The GGUF file to write.") Path out;
     @Option(names = "--type", paramLabel = "T", description = "Type of the weight matrices: f32, f16 or q8_0 (default: ${DEFAULT-VALUE}).") String type = "f32";
     @Option(names = "--name", paramLabel = "NAME", description = "general.name (default: the directory name).") String name;
     @Option(names = "--json", description = "Print one JSON object on standard output.") boolean json;

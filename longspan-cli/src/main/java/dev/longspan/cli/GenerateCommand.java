@@ -23,7 +23,7 @@ final class GenerateCommand implements Runnable {
     @Option(names = "--raw", description = "Feed the prompt as is, without the model's chat template.")
     boolean raw;
 
-    @Option(names = "--prompt", required = true, paramLabel = "TEXT")
+    @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "The prompt (in the model's chat template unless --raw).")
     String prompt;
 
     @Option(names = "--max-tokens", paramLabel = "N", description = "Tokens to generate (default: ${DEFAULT-VALUE}).")
@@ -48,7 +48,7 @@ final class GenerateCommand implements Runnable {
     boolean json;
 
     @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: ${DEFAULT-VALUE}).") String kv = "f32";
-    @Option(names = "--logn", paramLabel = "L", description = "Log-n attention scaling beyond L tokens (0 = off; default: ${DEFAULT-VALUE}).") int logn = 0;
+    @Option(names = "--logn", paramLabel = "L", description = KvFlag.LOGN_DESCRIPTION) Integer logn;
     @Mixin
     Main.ComputeOptions compute;
 
@@ -62,7 +62,7 @@ final class GenerateCommand implements Runnable {
         if (prompt.isEmpty()) throw new LongspanException("--prompt is empty");
         int[] ids = lm.promptIds(prompt, raw);
         if (ids.length == 0) throw new LongspanException("--prompt is empty");
-        InferenceSession s = new InferenceSession(lm.model(), ids.length + maxTokens, KvFlag.options(kv, logn));
+        InferenceSession s = new InferenceSession(lm.model(), ids.length + maxTokens, KvFlag.options(kv, logn, lm.model().config));
         long t0 = System.nanoTime();
         float[] logits = s.feed(ids, 0, ids.length);
         double prefill = (System.nanoTime() - t0) / 1e9;

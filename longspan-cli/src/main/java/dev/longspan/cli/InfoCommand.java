@@ -20,9 +20,11 @@ final class InfoCommand implements Runnable {
     @Override
     public void run() {
         ModelConfig c = dev.longspan.model.ModelLoader.config(dir);
+        TrainedLengths trained = TrainedLengths.of(dir);
         if (json) {
             Map<String, Object> m = new LinkedHashMap<>(c.toJson());
             m.put("parameters", c.parameterCount());
+            m.put("trained_seq_len", trained == null ? null : Map.of("min", trained.min(), "max", trained.max(), "steps", trained.steps()));
             Json.print(m);
             return;
         }
@@ -32,8 +34,38 @@ final class InfoCommand implements Runnable {
                 c.kvHeads(), c.headDim(), c.ffnDim(), c.vocabSize(), c.tiedEmbeddings() ? ", tied embeddings" : "");
         System.out.printf("rope        %s%n", c.rope());
         System.out.printf("tokenizer   %s%n", c.tokenizer());
-        System.out.printf("trained at  %d tokens%n", c.contextLength());
+        System.out.printf("context     %d tokens (config context_length)%n", c.contextLength());
+        System.out.printf("trained on  %s%n", trained == null ? "unknown (no metrics.jsonl beside the model)"
+                : String.format("sequences of %s tokens (metrics.jsonl, %,d steps)",
+                        trained.min() == trained.max() ? Integer.toString(trained.max()) : trained.min() + " to " + trained.max(), trained.steps()));
+        if (c.logn() > 0) System.out.printf("log-n       queries beyond %d tokens scaled by ln(p)/ln(%d)%n", c.logn(), c.logn());
         System.out.println("attention plan:");
         for (int l = 0; l < c.layers(); l++) System.out.printf("  layer %2d  %s%n", l, c.attention().get(l));
+    }
+
+    /**
+     * The sequence lengths the model was trained on, from the run's metrics.jsonl (one line per
+     * step with its seq_len), or null when the directory holds no such record.
+     */
+    record TrainedLengths(int min, int max, long steps) {
+        static TrainedLengths of(Path model) {
+            Path metrics = model.resolve("metrics.jsonl");
+            if (!java.nio.file.Files.isRegularFile(metrics)) return null;
+            int min = Integer.MAX_VALUE, max = 0;
+            long steps = 0;
+            try (var lines = java.nio.file.Files.lines(metrics)) {
+                for (String line : (Iterable<String>) lines::iterator) {
+                    if (line.isBlank()) continue;
+                    if (dev.longspan.io.Json.parseObject(line, metrics.toString()).get("seq_len") instanceof Number n) {
+                        min = Math.min(min, n.intValue());
+                        max = Math.max(max, n.intValue());
+                        steps++;
+                    }
+                }
+            } catch (java.io.IOException | java.io.UncheckedIOException e) {
+                throw new dev.longspan.util.LongspanException(metrics + ": cannot read: " + e.getMessage());
+            }
+            return steps == 0 ? null : new TrainedLengths(min, max, steps);
+        }
     }
 }

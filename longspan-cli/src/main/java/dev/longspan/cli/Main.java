@@ -30,6 +30,13 @@ public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
+    // `longspan --threads 2 passkey ...`: set while the line is parsed, so before the command runs
+    @CommandLine.Option(names = "--threads", paramLabel = "T", description = "Worker threads of the command that follows (default: all cores).")
+    void threads(int threads) {
+        if (threads < 1) throw new CommandLine.ParameterException(spec.commandLine(), "--threads must be at least 1, got " + threads);
+        Parallel.setThreads(threads);
+    }
+
     @Override
     public void run() {
         spec.commandLine().usage(System.err);
@@ -68,7 +75,7 @@ public final class Main implements Runnable {
     /** Shared options of commands that compute. */
     public static final class ComputeOptions {
         @CommandLine.Option(names = "--threads", paramLabel = "T",
-                description = "Worker threads (default: all cores, or -Dlongspan.threads).")
+                description = "Worker threads (default: all cores); also accepted before the command name.")
         Integer threads;
 
         public void apply() {

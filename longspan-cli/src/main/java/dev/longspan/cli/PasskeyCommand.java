@@ -26,18 +26,21 @@ final class PasskeyCommand implements Runnable {
             description = "A GGUF file, a Hugging Face safetensors directory or a Longspan model directory.") Path model;
     @Option(names = "--lengths", paramLabel = "L,...", description = "Prompt lengths in tokens (default: ${DEFAULT-VALUE}).")
     String lengths = "1k,4k,16k";
-    @Option(names = "--depths", paramLabel = "D,...", split = ",", description = "Needle depths in [0,1] (default: 0,0.25,0.5,0.75,1).")
+    @Option(names = "--depths", paramLabel = "D", split = ",", description = "Needle depths in [0,1] (default: 0,0.25,0.5,0.75,1).")
     List<Double> depths = List.of(0.0, 0.25, 0.5, 0.75, 1.0);
     @Option(names = "--trials", paramLabel = "N", description = "Trials per cell (default: ${DEFAULT-VALUE}).") int trials = 1;
-    @Option(names = "--filler", paramLabel = "FILE", description = "Haystack text instead of the repeated standard filler.") Path filler;
-    @Option(names = "--seed", paramLabel = "S") long seed = 1;
+    @Option(names = "--filler", paramLabel = "FILE", description = {"Haystack text instead of the repeated standard filler.",
+            "The whole file is used: each trial reads its haystack from its own offset in the file (drawn from --seed, the length, "
+                    + "the depth and the trial), the text after the needle continuing where the text before it stopped; "
+                    + "a file shorter than the prompt wraps around."}) Path filler;
+    @Option(names = "--seed", paramLabel = "S", description = "Seed of the keys and of the --filler offsets (default: ${DEFAULT-VALUE}).") long seed = 1;
     @Option(names = "--attention", paramLabel = "SPEC", description = "Override the attention plan.") String attention;
     @Option(names = "--rope", paramLabel = "SPEC", description = "Override the RoPE config.") String rope;
     @Option(names = "--out", paramLabel = "DIR", description = "Where passkey.json and passkey.png go, relative to the current directory (default: ${DEFAULT-VALUE}).")
     Path out = Path.of("runs/passkey");
     @Option(names = "--json", description = "Print one JSON object on standard output.") boolean json;
     @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: ${DEFAULT-VALUE}).") String kv = "f32";
-    @Option(names = "--logn", paramLabel = "L", description = "Log-n attention scaling beyond L tokens (0 = off; default: ${DEFAULT-VALUE}).") int logn = 0;
+    @Option(names = "--logn", paramLabel = "L", description = KvFlag.LOGN_DESCRIPTION) Integer logn;
     @Mixin Main.ComputeOptions compute;
 
     @Override
@@ -49,14 +52,15 @@ final class PasskeyCommand implements Runnable {
         dev.longspan.io.AtomicFiles.checkWritableDirectory(out);
         ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope);
         Transformer m = lm.model();
-        int[] fillerTokens = fillerTokens(lm.tokenizer(), filler);
-        List<PasskeyEval.Cell> cells = PasskeyEval.run(m, lm.tokenizer(), ls, ds, trials, fillerTokens, seed, KvFlag.options(kv, logn), (t, done, total) ->
+        dev.longspan.model.InferenceOptions options = KvFlag.options(kv, logn, m.config);
+        List<PasskeyEval.Cell> cells = PasskeyEval.run(m, lm.tokenizer(), ls, ds, trials, haystack(lm.tokenizer(), filler), seed, options, (t, done, total) ->
                 System.err.printf("[%d/%d] length %s depth %.2f: %s (%s) %.1fs%n", done, total, Sizes.format(t.length()), t.depth(),
                         t.correct() ? "ok" : "WRONG", t.answer(), t.seconds()));
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("model", model.toString());
         result.put("attention", m.config.attention());
         result.put("rope", m.config.rope());
+        result.put("logn", options.lognLength());
         List<Map<String, Object>> rows = new ArrayList<>();
         int correct = 0, count = 0;
         for (PasskeyEval.Cell c : cells) {
@@ -95,8 +99,8 @@ final class PasskeyCommand implements Runnable {
     }
 
     /** The haystack in the model's tokens: the standard filler sentence, or a file's text (its bytes for byte-level models). */
-    static int[] fillerTokens(dev.longspan.io.Tokenizer tok, Path file) {
-        if (file == null) return tok.encode(PasskeyTask.FILLER);
+    static PasskeyEval.Haystack haystack(dev.longspan.io.Tokenizer tok, Path file) {
+        if (file == null) return PasskeyEval.Haystack.repeated(tok.encode(PasskeyTask.FILLER));
         byte[] text;
         try {
             text = Files.readAllBytes(file);
@@ -104,21 +108,8 @@ final class PasskeyCommand implements Runnable {
             throw new LongspanException(file + ": cannot read: " + e.getMessage());
         }
         if (text.length == 0) throw new LongspanException(file + ": the filler file is empty");
-        if (tok instanceof dev.longspan.io.ByteTokenizer) return dev.longspan.io.ByteTokenizer.encodeBytes(text, 0, text.length);
-        return tok.encode(new String(text, java.nio.charset.StandardCharsets.UTF_8));
-    }
-
-    static PasskeyTask.Filler fileFiller(Path p) {
-        byte[] text;
-        try {
-            text = Files.readAllBytes(p);
-        } catch (IOException e) {
-            throw new LongspanException(p + ": cannot read: " + e.getMessage());
-        }
-        if (text.length == 0) throw new LongspanException(p + ": the filler file is empty");
-        return (dst, from, n) -> {
-            for (int i = 0; i < n; i++) dst[from + i] = text[i % text.length];
-        };
+        return PasskeyEval.Haystack.text(tok instanceof dev.longspan.io.ByteTokenizer ? dev.longspan.io.ByteTokenizer.encodeBytes(text, 0, text.length)
+                : tok.encode(new String(text, java.nio.charset.StandardCharsets.UTF_8)));
     }
 
     static void heatmap(Path png, int[] ls, double[] ds, List<PasskeyEval.Cell> cells) {

@@ -2,12 +2,10 @@ package dev.longspan.cli;
 
 import dev.longspan.eval.PerplexityEval;
 import dev.longspan.io.ByteTokenizer;
+import dev.longspan.model.InferenceOptions;
 import dev.longspan.model.ModelLoader;
 import dev.longspan.model.Transformer;
 import dev.longspan.util.LongspanException;
-import org.knowm.xchart.XYChart;
-import org.knowm.xchart.XYChartBuilder;
-import org.knowm.xchart.style.Styler;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -22,21 +20,24 @@ import java.util.List;
 import java.util.Map;
 
 @Command(name = "perplexity", mixinStandardHelpOptions = true,
-        description = "Perplexity of a text against context length (loss on the final tokens of each window), with a curve PNG.")
+        description = {"Perplexity of a text against context length, with a curve PNG.",
+                "The same tokens are scored at every length: --windows spans of --tail tokens, evenly spaced over the text and",
+                "ending at the same positions for every length; each length feeds the L tokens that end there as context, so",
+                "the lengths differ only in how much text precedes the scored tokens."})
 final class PerplexityCommand implements Runnable {
     @Option(names = "--model", required = true, paramLabel = "PATH",
             description = "A GGUF file, a Hugging Face safetensors directory or a Longspan model directory.") Path model;
-    @Option(names = "--data", required = true, paramLabel = "FILE") Path data;
+    @Option(names = "--data", required = true, paramLabel = "FILE", description = "The text to score (UTF-8).") Path data;
     @Option(names = "--lengths", paramLabel = "L,...", description = "Context lengths (default: ${DEFAULT-VALUE}).") String lengths = "256,1k,4k";
-    @Option(names = "--tail", paramLabel = "K", description = "Tokens scored at the end of each window (default: ${DEFAULT-VALUE}).") int tail = 128;
-    @Option(names = "--windows", paramLabel = "W", description = "Windows per length (default: ${DEFAULT-VALUE}).") int windows = 4;
-    @Option(names = "--attention", paramLabel = "SPEC") String attention;
-    @Option(names = "--rope", paramLabel = "SPEC") String rope;
+    @Option(names = "--tail", paramLabel = "K", description = "Tokens scored in each window, at most the shortest length (default: ${DEFAULT-VALUE}).") int tail = 128;
+    @Option(names = "--windows", paramLabel = "W", description = "Scored windows, fewer when the text is short (default: ${DEFAULT-VALUE}).") int windows = 4;
+    @Option(names = "--attention", paramLabel = "SPEC", description = "Override the attention plan.") String attention;
+    @Option(names = "--rope", paramLabel = "SPEC", description = "Override the RoPE config.") String rope;
     @Option(names = "--out", paramLabel = "DIR", description = "Where perplexity.json and perplexity.png go, relative to the current directory (default: ${DEFAULT-VALUE}).")
     Path out = Path.of("runs/perplexity");
     @Option(names = "--json", description = "Print one JSON object on standard output.") boolean json;
     @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: ${DEFAULT-VALUE}).") String kv = "f32";
-    @Option(names = "--logn", paramLabel = "L", description = "Log-n attention scaling beyond L tokens (0 = off; default: ${DEFAULT-VALUE}).") int logn = 0;
+    @Option(names = "--logn", paramLabel = "L", description = KvFlag.LOGN_DESCRIPTION) Integer logn;
     @Mixin Main.ComputeOptions compute;
 
     @Override
@@ -61,7 +62,8 @@ final class PerplexityCommand implements Runnable {
                 : lm.tokenizer().encode(new String(bytes, java.nio.charset.StandardCharsets.UTF_8));
         // bits per byte from bits per token, with the text's average bytes per token
         double bytesPerToken = (double) bytes.length / Math.max(1, tokens.length);
-        List<PerplexityEval.Point> pts = PerplexityEval.run(m, tokens, ls, tail, windows, KvFlag.options(kv, logn),
+        InferenceOptions options = KvFlag.options(kv, logn, m.config);
+        List<PerplexityEval.Point> pts = PerplexityEval.run(m, tokens, ls, tail, windows, options,
                 (L, w, n) -> System.err.printf("length %s: window %d/%d%n", Sizes.format(L), w, n));
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("model", model.toString());
@@ -69,6 +71,7 @@ final class PerplexityCommand implements Runnable {
         result.put("tail", tail);
         result.put("tokenizer", lm.tokenizer().describe());
         result.put("bytes_per_token", bytesPerToken);
+        result.put("logn", options.lognLength());
         List<Map<String, Object>> rows = new ArrayList<>();
         for (PerplexityEval.Point p : pts) {
             Map<String, Object> r = new LinkedHashMap<>();
@@ -77,16 +80,13 @@ final class PerplexityCommand implements Runnable {
             rows.add(r);
         }
         result.put("points", rows);
-        XYChart chart = new XYChartBuilder().width(700).height(450).title("Perplexity vs context length")
-                .xAxisTitle("context length (tokens)").yAxisTitle("perplexity of the last " + tail + " tokens").build();
-        chart.getStyler().setXAxisLogarithmic(true).setLegendPosition(Styler.LegendPosition.InsideNE);
-        chart.addSeries(m.config.attention().getFirst(), pts.stream().mapToDouble(PerplexityEval.Point::length).toArray(),
-                pts.stream().mapToDouble(PerplexityEval.Point::perplexity).toArray());
+        String series = Plots.planLabel(m.config.attention()) + (options.lognLength() > 0 ? ", log-n " + options.lognLength() : "");
         // results that cannot be saved are still printed: the evaluation is not thrown away
         LongspanException unsaved = null;
         try {
             dev.longspan.io.AtomicFiles.writeString(out.resolve("perplexity.json"), dev.longspan.io.Json.writePretty(result));
-            Plots.write(out.resolve("perplexity.png"), chart);
+            Plots.write(out.resolve("perplexity.png"), Plots.perplexityCurve(pts.stream().mapToInt(PerplexityEval.Point::length).toArray(),
+                    pts.stream().mapToDouble(PerplexityEval.Point::perplexity).toArray(), series, tail));
         } catch (LongspanException e) {
             unsaved = e;
         }

@@ -18,7 +18,7 @@ import java.util.Map;
  * and writes {@code y} (F32). Positions are 0..N-1, or the integer tensor {@code pos} [N] when the
  * file has one. {@code --backward} applies the inverse rotation (the gradient of the input).
  */
-@Command(name = "rope", mixinStandardHelpOptions = true,
+@Command(name = "rope", mixinStandardHelpOptions = true, sortSynopsis = false,
         description = {"Rotate tensor x [H,N,D] with a RoPE spec and write y.",
                 "SPEC: kind=rope|linear|ntk|dynamic-ntk|yarn|llama3|crd-ntk plus fields, e.g.",
                 "  kind=yarn,base=10000,factor=8,orig=4096,pairing=half",

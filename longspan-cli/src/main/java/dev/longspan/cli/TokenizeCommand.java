@@ -23,10 +23,10 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "tokenize", mixinStandardHelpOptions = true,
-        description = {"Reads text on standard input and prints its token ids (exactly the bytes given, a final newline included),",
-                "or with --decode reads token ids (whitespace/comma separated, or a JSON array) and prints the text.",
-                "With --jsonl, many texts in one run: each input line {\"text\": ...} gives an output line {\"ids\": [...]}",
-                "(with --decode: {\"ids\": [...]} gives {\"text\": ...}), in order."})
+        description = {"Print the token ids of the text on standard input, or with --decode the text of token ids.",
+                "Text is read as exactly the bytes given, a final newline included; token ids are separated by whitespace or commas,",
+                "or given as a JSON array. With --jsonl, many texts in one run: each input line {\"text\": ...} gives an output",
+                "line {\"ids\": [...]} (with --decode: {\"ids\": [...]} gives {\"text\": ...}), in order."})
 final class TokenizeCommand implements Callable<Integer> {
 
     static final class Source {

@@ -80,13 +80,13 @@ final class TrainCommand implements Runnable {
             System.err.printf("data: %,d training bytes, %,d held-out bytes from %d file(s)%n", corpus.trainBytes(), corpus.heldOutBytes(), data.size());
             try (ProgressBar bar = new ProgressBarBuilder().setTaskName("train").setInitialMax(tc.steps())
                     .setStyle(ProgressBarStyle.ASCII).setConsumer(new me.tongfei.progressbar.ConsoleProgressBarConsumer(System.err))
-                    .setUpdateIntervalMillis(500).showSpeed().build()) {
+                    .setUpdateIntervalMillis(500).showSpeed(speedFormat()).build()) {
                 Trainer trainer = new Trainer(tc, corpus, out, new Trainer.Listener() {
                     @Override public void onStart(long from, int total) { bar.stepTo(from); }
                     @Override public void onStep(Trainer.StepReport r) {
                         last[0] = r.loss();
                         bar.stepTo(r.step());
-                        bar.setExtraMessage(String.format("loss %.4f  %,.0f tok/s", r.loss(), r.tokens() / r.seconds()));
+                        bar.setExtraMessage(progressMessage(r.loss(), r.tokens() / r.seconds()));
                     }
                     @Override public void onEval(long step, double loss) { last[1] = loss; }
                     @Override public void onCheckpoint(long step) { Plots.lossCurve(out.resolve("loss.png"), Trainer.readMetrics(out)); }
@@ -177,5 +177,15 @@ final class TrainCommand implements Runnable {
         } catch (IOException e) {
             return false;
         }
+    }
+
+    /** Steps per second on the bar: "0.5/s", not the default pattern's ".5/s". */
+    static java.text.DecimalFormat speedFormat() {
+        return new java.text.DecimalFormat("0.0", java.text.DecimalFormatSymbols.getInstance(java.util.Locale.ROOT));
+    }
+
+    /** The bar's extra message; the bar appends it right after the speed, so it starts with a space. */
+    static String progressMessage(double loss, double tokensPerSecond) {
+        return String.format(java.util.Locale.ROOT, " loss %.3f  %,.0f tok/s", loss, tokensPerSecond);
     }
 }

@@ -18,8 +18,29 @@ import java.util.SplittableRandom;
  * built in tokens of the model's tokenizer (byte-level models: one token per byte).
  */
 public final class PasskeyEval {
-    /** One trial's outcome. */
-    public record Trial(int length, double depth, String key, String answer, boolean correct, double seconds, long peakBytes) {}
+    /** One trial's outcome; {@code fillerOffset}: where in a {@link Haystack#text} haystack its filler starts (0 for a repeated one). */
+    public record Trial(int length, double depth, String key, String answer, boolean correct, double seconds, long peakBytes,
+                        int fillerOffset) {}
+
+    /**
+     * The filler tokens around the needle. {@link #repeated}: a short text (the standard filler)
+     * started afresh before and after the needle, as {@link PasskeyTask#build} does in training.
+     * {@link #text}: a long text read as one stream from a seeded offset per trial, so every trial
+     * and depth gets its own part of the text, the filler after the needle continuing where the
+     * filler before it stopped (wrapping at the end of the text).
+     */
+    public record Haystack(int[] tokens, boolean stream) {
+        public Haystack {
+            if (tokens.length == 0) throw new LongspanException("the filler text has no tokens");
+        }
+
+        public static Haystack repeated(int[] tokens) { return new Haystack(tokens, false); }
+
+        public static Haystack text(int[] tokens) { return new Haystack(tokens, true); }
+
+        /** The trial's starting offset in the text, drawn from its seeded generator (0 for a repeated filler). */
+        int offset(SplittableRandom rnd) { return stream ? rnd.nextInt(tokens.length) : 0; }
+    }
 
     /** One cell of the grid. */
     public record Cell(int length, double depth, int trials, int correct, double meanSeconds, long peakBytes) {
@@ -44,18 +65,18 @@ public final class PasskeyEval {
         filler.fill(f, 0, f.length);
         int[] ft = new int[f.length];
         for (int i = 0; i < f.length; i++) ft[i] = f[i] & 0xff;
-        return run(model, dev.longspan.io.ByteTokenizer.INSTANCE, lengths, depths, trials, ft, seed, options, listener);
+        return run(model, dev.longspan.io.ByteTokenizer.INSTANCE, lengths, depths, trials, Haystack.repeated(ft), seed, options, listener);
     }
 
     /**
-     * Any tokenizer: {@code fillerTokens} (repeated as needed) fill the haystack; the task line,
+     * Any tokenizer: the haystack's tokens fill the prompt around the needle; the task line,
      * needle and question are tokenized once each, so a prompt has exactly the requested length
-     * in tokens (BOS included when the tokenizer wants it).
+     * in tokens (BOS included when the tokenizer wants it). Keys and filler offsets are drawn
+     * from a generator seeded by (seed, length, depth, trial): the same seed gives the same grid.
      */
-    public static List<Cell> run(Transformer model, Tokenizer tok, int[] lengths, double[] depths, int trials, int[] fillerTokens,
+    public static List<Cell> run(Transformer model, Tokenizer tok, int[] lengths, double[] depths, int trials, Haystack haystack,
                                  long seed, InferenceOptions options, Listener listener) {
         if (trials < 1) throw new LongspanException("--trials must be at least 1");
-        if (fillerTokens.length == 0) throw new LongspanException("the filler text has no tokens");
         for (int L : lengths) {
             int min = fixedTokens(tok, "00000");
             if (L < min) throw new LongspanException("--lengths: " + L + " is shorter than the passkey prompt itself (" + min + " tokens)");
@@ -69,7 +90,8 @@ public final class PasskeyEval {
                 long peak = 0;
                 for (int t = 0; t < trials; t++) {
                     SplittableRandom rnd = new SplittableRandom(seed * 1_000_003L + L * 31L + (long) (depth * 1000) * 7 + t);
-                    Trial tr = trial(model, tok, L, depth, PasskeyTask.randomKey(rnd), fillerTokens, options);
+                    String key = PasskeyTask.randomKey(rnd);
+                    Trial tr = trial(model, tok, L, depth, key, haystack, haystack.offset(rnd), options);
                     if (tr.correct()) correct++;
                     secs += tr.seconds();
                     peak = Math.max(peak, tr.peakBytes());
@@ -96,21 +118,10 @@ public final class PasskeyEval {
     }
 
     /** One prompt of L tokens with the needle at the depth; greedy answer compared with the key. */
-    public static Trial trial(Transformer model, Tokenizer tok, int L, double depth, String key, int[] fillerTokens, InferenceOptions options) {
+    public static Trial trial(Transformer model, Tokenizer tok, int L, double depth, String key, Haystack haystack, int fillerOffset,
+                              InferenceOptions options) {
         long t0 = System.nanoTime();
-        int[] task = tok.encode(PasskeyTask.TASK), nd = segment(tok, PasskeyTask.needle(key)), q = segment(tok, PasskeyTask.QUESTION);
-        boolean bos = tok.addBos() && tok.bosId() >= 0;
-        int fillerLen = L - (bos ? 1 : 0) - task.length - nd.length - q.length;
-        if (fillerLen < 0) throw new LongspanException("passkey prompt length " + L + " is too short (minimum " + (L - fillerLen) + " tokens)");
-        int before = (int) Math.round(Math.max(0, Math.min(1, depth)) * fillerLen);
-        int[] ids = new int[L];
-        int o = 0;
-        if (bos) ids[o++] = tok.bosId();
-        System.arraycopy(task, 0, ids, o, task.length); o += task.length;
-        for (int i = 0; i < before; i++) ids[o++] = fillerTokens[i % fillerTokens.length];
-        System.arraycopy(nd, 0, ids, o, nd.length); o += nd.length;
-        for (int i = 0; i < fillerLen - before; i++) ids[o++] = fillerTokens[i % fillerTokens.length];  // restarts, as PasskeyTask.build
-        System.arraycopy(q, 0, ids, o, q.length);
+        int[] ids = prompt(tok, L, depth, key, haystack, fillerOffset);
         // byte models answer " 12345" in exactly key+1 tokens; others may split digits or add a space token
         int answerLen = key.length() + (tok instanceof dev.longspan.io.ByteTokenizer ? 1 : 3);
         MemoryProbe mem = MemoryProbe.start();
@@ -135,6 +146,27 @@ public final class PasskeyEval {
         String answer = tok.decode(ans, 0, n).strip();
         boolean correct = answer.startsWith(key) && (answer.length() == key.length() || !Character.isDigit(answer.charAt(key.length())));
         if (tok instanceof dev.longspan.io.ByteTokenizer) correct = answer.equals(key);
-        return new Trial(L, depth, key, answer, correct, (System.nanoTime() - t0) / 1e9, peak);
+        return new Trial(L, depth, key, answer, correct, (System.nanoTime() - t0) / 1e9, peak, fillerOffset);
+    }
+
+    /** The prompt's L token ids: task line, filler, needle at the depth, filler, question. */
+    static int[] prompt(Tokenizer tok, int L, double depth, String key, Haystack haystack, int fillerOffset) {
+        int[] task = tok.encode(PasskeyTask.TASK), nd = segment(tok, PasskeyTask.needle(key)), q = segment(tok, PasskeyTask.QUESTION);
+        boolean bos = tok.addBos() && tok.bosId() >= 0;
+        int fillerLen = L - (bos ? 1 : 0) - task.length - nd.length - q.length;
+        if (fillerLen < 0) throw new LongspanException("passkey prompt length " + L + " is too short (minimum " + (L - fillerLen) + " tokens)");
+        int before = (int) Math.round(Math.max(0, Math.min(1, depth)) * fillerLen);
+        int[] ids = new int[L];
+        int o = 0;
+        if (bos) ids[o++] = tok.bosId();
+        System.arraycopy(task, 0, ids, o, task.length); o += task.length;
+        int[] hay = haystack.tokens();
+        // a repeated filler restarts after the needle (as in training); a text stream continues
+        long afterStart = haystack.stream() ? (long) fillerOffset + before : 0;
+        for (int i = 0; i < before; i++) ids[o++] = hay[(int) ((fillerOffset + (long) i) % hay.length)];
+        System.arraycopy(nd, 0, ids, o, nd.length); o += nd.length;
+        for (int i = 0; i < fillerLen - before; i++) ids[o++] = hay[(int) ((afterStart + i) % hay.length)];
+        System.arraycopy(q, 0, ids, o, q.length);
+        return ids;
     }
 }

@@ -7,12 +7,15 @@ import dev.longspan.model.Transformer;
 import dev.longspan.util.LongspanException;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
- * Perplexity as a function of context length: for each length L, windows of L+1 tokens from the
- * text; the loss counts only the final {@code tail} tokens of each window, so all lengths are
- * scored on the same kind of positions and longer context can only help if the model uses it.
+ * Perplexity as a function of context length, on the same text at every length: the scored
+ * tokens are chosen once — the final {@code tail} tokens before each of K fixed window ends —
+ * and each length L feeds the L tokens ending there as context. Lengths then differ only in how
+ * much text precedes the same scored tokens, so the curve shows what context is worth and not
+ * which bytes happened to be scored.
  */
 public final class PerplexityEval {
     public record Point(int length, int windows, long tokensScored, double loss, double perplexity, double seconds) {}
@@ -21,36 +24,56 @@ public final class PerplexityEval {
 
     private PerplexityEval() {}
 
-    /** tokens: the whole text as ids; windows are taken evenly spaced, non-overlapping where the text allows. */
     public static List<Point> run(Transformer model, int[] tokens, int[] lengths, int tail, int maxWindows, Listener listener) {
         return run(model, tokens, lengths, tail, maxWindows, InferenceOptions.DEFAULT, listener);
     }
 
     public static List<Point> run(Transformer model, int[] tokens, int[] lengths, int tail, int maxWindows, InferenceOptions options, Listener listener) {
+        int[] ends = windowEnds(tokens.length, lengths, tail, maxWindows);
+        int V = model.config.vocabSize();
         List<Point> out = new ArrayList<>();
+        float[] losses = new float[tail];
+        int[] targets = new int[tail];
         for (int L : lengths) {
-            if (L < 2) throw new LongspanException("--lengths: " + L + " is too short");
-            if (L + 1 > tokens.length) throw new LongspanException("--lengths: " + L + " needs " + (L + 1) + " tokens but the text has " + tokens.length);
-            int k = Math.min(tail, L);
-            int windows = (int) Math.max(1, Math.min(maxWindows, tokens.length / (L + 1)));
-            long stride = windows > 1 ? (tokens.length - (L + 1)) / (windows - 1) : 0;
             double sum = 0;
             long t0 = System.nanoTime();
-            int V = model.config.vocabSize();
-            float[] losses = new float[k];
-            for (int w = 0; w < windows; w++) {
-                int start = (int) (w * stride);
+            for (int w = 0; w < ends.length; w++) {
+                int start = ends[w] - L;  // the window is tokens[start .. start+L]: L fed, the last tail of them scored
                 InferenceSession s = new InferenceSession(model, L, options);
-                if (L - k > 0) s.feed(tokens, start, start + L - k);
-                float[] logits = s.feed(tokens, start + L - k, start + L, k);
-                int[] targets = new int[k];
-                System.arraycopy(tokens, start + L - k + 1, targets, 0, k);
-                sum += Kernels.crossEntropyForward(losses, logits, targets, k, V);
-                listener.onWindow(L, w + 1, windows);
+                if (L - tail > 0) s.feed(tokens, start, start + L - tail);
+                float[] logits = s.feed(tokens, start + L - tail, start + L, tail);
+                System.arraycopy(tokens, start + L - tail + 1, targets, 0, tail);
+                sum += Kernels.crossEntropyForward(losses, logits, targets, tail, V);
+                listener.onWindow(L, w + 1, ends.length);
             }
-            double loss = sum / ((double) windows * k);
-            out.add(new Point(L, windows, (long) windows * k, loss, Math.exp(loss), (System.nanoTime() - t0) / 1e9));
+            double loss = sum / ((double) ends.length * tail);
+            out.add(new Point(L, ends.length, (long) ends.length * tail, loss, Math.exp(loss), (System.nanoTime() - t0) / 1e9));
         }
         return out;
+    }
+
+    /**
+     * The index of each window's last scored token, the same for every length: evenly spaced
+     * from the longest length to the end of the text, at most {@code maxWindows} and no more
+     * than keep the scored tails apart. Window w scores tokens {@code ends[w]-tail+1 .. ends[w]}.
+     */
+    public static int[] windowEnds(int textTokens, int[] lengths, int tail, int maxWindows) {
+        if (lengths.length == 0) throw new LongspanException("--lengths: no lengths given");
+        if (tail < 1) throw new LongspanException("--tail must be at least 1, got " + tail);
+        if (maxWindows < 1) throw new LongspanException("--windows must be at least 1, got " + maxWindows);
+        for (int L : lengths) if (L < 2) throw new LongspanException("--lengths: " + L + " is too short");
+        int minL = Arrays.stream(lengths).min().getAsInt(), maxL = Arrays.stream(lengths).max().getAsInt();
+        if (tail > minL) {
+            throw new LongspanException("--tail " + tail + " is longer than the shortest length " + minL + " (every length scores the same tokens)");
+        }
+        if (maxL + 1L > textTokens) {
+            throw new LongspanException("--lengths: " + maxL + " needs " + (maxL + 1L) + " tokens but the text has " + textTokens);
+        }
+        int span = textTokens - 1 - maxL;
+        int windows = (int) Math.min(maxWindows, 1L + span / tail);
+        long stride = windows > 1 ? span / (windows - 1) : 0;
+        int[] ends = new int[windows];
+        for (int w = 0; w < windows; w++) ends[w] = (int) (maxL + w * stride);
+        return ends;
     }
 }

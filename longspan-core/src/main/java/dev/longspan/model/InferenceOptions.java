@@ -11,6 +11,11 @@ package dev.longspan.model;
 public record InferenceOptions(boolean halfKv, int lognLength) {
     public static final InferenceOptions DEFAULT = new InferenceOptions(false, 0);
 
+    /** Full-precision keys and values, and the log-n scaling the model's config asks for. */
+    public static InferenceOptions forModel(ModelConfig config) {
+        return new InferenceOptions(false, config.logn());
+    }
+
     public InferenceOptions {
         if (lognLength < 0 || lognLength == 1) {
             throw new dev.longspan.util.LongspanException("log-n scaling length must be 0 (off) or at least 2, got " + lognLength);

@@ -32,10 +32,20 @@ import java.util.Set;
  * @param contextLength  the sequence length the model was trained at (informational)
  * @param qkNorm         RMSNorm over each head of q and k before RoPE (Qwen3; tensors q_norm, k_norm of [head_dim])
  * @param qkvBias        q, k, v projections have biases (Qwen2)
+ * @param logn           log-n attention scaling at inference beyond this many tokens, 0 = off
+ *                       ({@link InferenceOptions#lognLength}): a setting the model needs, so
+ *                       every command uses it unless told otherwise
  */
 public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvHeads, int headDim, int ffnDim,
                           float normEps, boolean tiedEmbeddings, String rope, List<String> attention,
-                          String tokenizer, int contextLength, boolean qkNorm, boolean qkvBias) {
+                          String tokenizer, int contextLength, boolean qkNorm, boolean qkvBias, int logn) {
+
+    /** Without log-n scaling. */
+    public ModelConfig(int vocabSize, int dim, int layers, int heads, int kvHeads, int headDim, int ffnDim,
+                       float normEps, boolean tiedEmbeddings, String rope, List<String> attention,
+                       String tokenizer, int contextLength, boolean qkNorm, boolean qkvBias) {
+        this(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, rope, attention, tokenizer, contextLength, qkNorm, qkvBias, 0);
+    }
 
     /** A plain Llama shape (no q/k norm, no biases). */
     public ModelConfig(int vocabSize, int dim, int layers, int heads, int kvHeads, int headDim, int ffnDim,
@@ -56,6 +66,7 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
         check(normEps > 0, "norm_eps must be positive, got " + normEps);
         check(attention.size() == layers, "attention has " + attention.size() + " layer patterns for " + layers + " layers");
         check(contextLength > 0, "context_length must be positive, got " + contextLength);
+        check(logn == 0 || logn >= 2, "logn must be 0 (off) or at least 2, got " + logn);
     }
 
     private static void check(boolean ok, String msg) {
@@ -67,11 +78,11 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
 
     /** The same config with other attention patterns (inference-time override). */
     public ModelConfig withAttention(List<String> perLayer) {
-        return new ModelConfig(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, rope, perLayer, tokenizer, contextLength, qkNorm, qkvBias);
+        return new ModelConfig(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, rope, perLayer, tokenizer, contextLength, qkNorm, qkvBias, logn);
     }
 
     public ModelConfig withRope(String ropeSpec) {
-        return new ModelConfig(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, ropeSpec, attention, tokenizer, contextLength, qkNorm, qkvBias);
+        return new ModelConfig(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, ropeSpec, attention, tokenizer, contextLength, qkNorm, qkvBias, logn);
     }
 
     /** Number of parameters. */
@@ -82,7 +93,7 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
     }
 
     private static final Set<String> KEYS = Set.of("vocab_size", "dim", "layers", "heads", "kv_heads", "head_dim", "ffn_dim",
-            "norm_eps", "tied_embeddings", "rope", "attention", "tokenizer", "context_length", "qk_norm", "qkv_bias");
+            "norm_eps", "tied_embeddings", "rope", "attention", "tokenizer", "context_length", "qk_norm", "qkv_bias", "logn");
 
     /** Reads a config from a parsed JSON object; {@code source} names the file in errors. */
     public static ModelConfig fromJson(Map<String, Object> m, String source) {
@@ -107,7 +118,8 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
                     m.get("tokenizer") instanceof String t ? t : "byte",
                     intField(m, "context_length", source, 2048),
                     boolField(m, "qk_norm", source),
-                    boolField(m, "qkv_bias", source));
+                    boolField(m, "qkv_bias", source),
+                    intField(m, "logn", source, 0));
         } catch (LongspanException e) {
             if (e.getMessage().startsWith("model config: ")) throw new LongspanException(source + ": " + e.getMessage().substring(14));
             throw e;
@@ -156,6 +168,7 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
         // written only when set, so plain Llama configs stay as they were
         if (qkNorm) m.put("qk_norm", true);
         if (qkvBias) m.put("qkv_bias", true);
+        if (logn != 0) m.put("logn", (long) logn);
         return m;
     }
 

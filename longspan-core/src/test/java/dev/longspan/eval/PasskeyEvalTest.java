@@ -75,4 +75,101 @@ class PasskeyEvalTest {
             assertThat(p.tokensScored()).isEqualTo(3 * 32);
         }
     }
+
+    private static Transformer tinyModel() {
+        ModelConfig c = new ModelConfig(259, 16, 1, 2, 2, 8, 32, 1e-5f, true, "kind=rope,base=10000",
+                List.of("dense"), "byte", 64);
+        Transformer m = new Transformer(c);
+        m.initialize(5);
+        return m;
+    }
+
+    /** Distinct token ids 0..n-1 (mod 256), so a position in the text can be read back from a prompt. */
+    private static int[] countingText(int n) {
+        int[] t = new int[n];
+        for (int i = 0; i < n; i++) t[i] = i % 256;
+        return t;
+    }
+
+    @ParameterizedTest
+    @CsvSource({"400,0.0,0", "400,0.5,17", "700,0.3,990", "700,1.0,123"})
+    void textHaystackIsOneStreamFromTheOffsetAcrossTheNeedle(int length, double depth, int offset) {
+        int[] text = countingText(1000);
+        int[] ids = PasskeyEval.prompt(dev.longspan.io.ByteTokenizer.INSTANCE, length, depth, "48213", PasskeyEval.Haystack.text(text), offset);
+        int task = PasskeyTask.TASK.length(), needle = PasskeyTask.needle("48213").length();
+        int fillerLen = length - PasskeyTask.minimumLength("48213");
+        int before = (int) Math.round(depth * fillerLen);
+        for (int i = 0; i < fillerLen; i++) {
+            int at = i < before ? task + i : task + needle + i;
+            assertThat(ids[at]).as("filler token %d", i).isEqualTo(text[(offset + i) % text.length]);
+        }
+    }
+
+    @Test
+    void repeatedFillerPromptIsTheTrainingPrompt() {
+        byte[] f = PasskeyTask.FILLER.getBytes(StandardCharsets.US_ASCII);
+        int[] ft = dev.longspan.io.ByteTokenizer.encodeBytes(f, 0, f.length);
+        int[] ids = PasskeyEval.prompt(dev.longspan.io.ByteTokenizer.INSTANCE, 900, 0.4, "48213", PasskeyEval.Haystack.repeated(ft), 0);
+        byte[] expected = PasskeyTask.build("48213", 900, 0.4, PasskeyTask.Filler.standard()).prompt();
+        assertThat(ids).containsExactly(dev.longspan.io.ByteTokenizer.encodeBytes(expected, 0, expected.length));
+    }
+
+    @Test
+    void textHaystackTrialsStartAtDifferentSeededOffsets() {
+        Transformer m = tinyModel();
+        int[] text = countingText(100_000);
+        java.util.function.LongFunction<List<PasskeyEval.Trial>> grid = seed -> {
+            List<PasskeyEval.Trial> trials = new java.util.ArrayList<>();
+            PasskeyEval.run(m, dev.longspan.io.ByteTokenizer.INSTANCE, new int[]{300, 400}, new double[]{0, 0.5}, 3,
+                    PasskeyEval.Haystack.text(text), seed, dev.longspan.model.InferenceOptions.DEFAULT, (t, done, total) -> trials.add(t));
+            return trials;
+        };
+        List<PasskeyEval.Trial> a = grid.apply(7), b = grid.apply(7), c = grid.apply(8);
+        assertThat(a).hasSize(12);
+        List<Integer> offsets = a.stream().map(PasskeyEval.Trial::fillerOffset).toList();
+        assertThat(offsets).doesNotHaveDuplicates().allMatch(o -> o >= 0 && o < text.length);
+        assertThat(b.stream().map(PasskeyEval.Trial::fillerOffset).toList()).isEqualTo(offsets);
+        assertThat(b.stream().map(PasskeyEval.Trial::key).toList()).isEqualTo(a.stream().map(PasskeyEval.Trial::key).toList());
+        assertThat(c.stream().map(PasskeyEval.Trial::fillerOffset).toList()).isNotEqualTo(offsets);
+    }
+
+    @ParameterizedTest
+    @CsvSource({"5000,'64,256,1024',32,4", "3000,'100,200',50,10", "1100,'1024,64',16,8", "2000,'512',512,3"})
+    void perplexityWindowsScoreTheSameTokensAtEveryLength(int textTokens, String lengthList, int tail, int maxWindows) {
+        int[] lengths = java.util.Arrays.stream(lengthList.split(",")).mapToInt(Integer::parseInt).toArray();
+        int[] ends = PerplexityEval.windowEnds(textTokens, lengths, tail, maxWindows);
+        assertThat(ends.length).isBetween(1, maxWindows);
+        for (int w = 0; w < ends.length; w++) {
+            assertThat(ends[w]).isLessThan(textTokens);
+            for (int L : lengths) assertThat(ends[w] - L).as("window start at length %d", L).isGreaterThanOrEqualTo(0);
+            if (w > 0) assertThat(ends[w] - tail).as("scored tails apart").isGreaterThanOrEqualTo(ends[w - 1]);
+        }
+    }
+
+    @Test
+    void perplexityLossIsTheSameAtEveryLengthWhenContextCannotHelp() {
+        // attention and FFN outputs zeroed: each logit depends on the current token only, so a
+        // length can change the loss only by scoring other tokens
+        Transformer m = tinyModel();
+        for (int l = 0; l < m.config.layers(); l++) {
+            java.util.Arrays.fill(m.params, m.wo[l], m.wo[l] + m.config.qDim() * m.config.dim(), 0f);
+            java.util.Arrays.fill(m.params, m.w2[l], m.w2[l] + m.config.ffnDim() * m.config.dim(), 0f);
+        }
+        // a text whose statistics drift along it: scoring other positions would change the loss
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(3);
+        int[] tokens = new int[4000];
+        for (int i = 0; i < tokens.length; i++) tokens[i] = (i / 500) * 20 + rnd.nextInt(10 + i / 200);
+        List<PerplexityEval.Point> pts = PerplexityEval.run(m, tokens, new int[]{32, 128, 512}, 32, 4, (l, w, n) -> {});
+        assertThat(pts).hasSize(3);
+        for (PerplexityEval.Point p : pts) {
+            assertThat(p.tokensScored()).isEqualTo(4 * 32);
+            assertThat(p.loss()).isCloseTo(pts.getFirst().loss(), org.assertj.core.data.Offset.offset(1e-5));
+        }
+    }
+
+    @Test
+    void perplexityRefusesATailLongerThanTheShortestLength() {
+        assertThatThrownBy(() -> PerplexityEval.windowEnds(5000, new int[]{64, 256}, 128, 4)).hasMessageContaining("--tail 128");
+        assertThatThrownBy(() -> PerplexityEval.windowEnds(200, new int[]{64, 256}, 32, 4)).hasMessageContaining("--lengths: 256");
+    }
 }
