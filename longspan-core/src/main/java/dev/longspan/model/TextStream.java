@@ -23,7 +23,10 @@ public final class TextStream {
     private int read;     // ids before this are emitted
     private final StringBuilder text = new StringBuilder();
 
-    /** context: the ids already there (the prompt, BOS included if fed); their text is not emitted. */
+    /**
+     * context: the ids already there (the prompt, BOS included if fed); their text is not emitted.
+     * They must decode to whole characters, as the ids of encoded text do.
+     */
     public TextStream(Tokenizer tok, int[] context) {
         this.tok = tok;
         this.ids = Arrays.copyOf(context, Math.max(16, context.length + 16));

@@ -185,4 +185,20 @@ class LlamaCppParityTest {
         assertThat(Math.abs(p.meanNll() - (Double) ref.get("mean_nll"))).as("mean NLL error").isLessThan(nllTol);
         assertThat(misses).as("argmax changes").isLessThanOrEqualTo(argmaxMisses);
     }
+
+    @Test
+    void theGgufAndTheHuggingFaceDirectoryAgree() {
+        ModelLoader.LoadedModel gguf = load(GGUF), hf = load(HF);
+        int[] tg = TextScorer.tokenize(gguf.tokenizer(), story());
+        assertThat(TextScorer.tokenize(hf.tokenizer(), story())).containsExactly(tg);
+        TextScorer.Positions a = TextScorer.whole(gguf.model(), tg, InferenceOptions.DEFAULT, new int[]{0, 100, -1});
+        TextScorer.Positions b = TextScorer.whole(hf.model(), tg, InferenceOptions.DEFAULT, new int[]{0, 100, -1});
+        assertThat(a.argmax()).containsExactly(b.argmax());
+        for (int i = 0; i < a.lse().length; i++) assertThat(a.lse()[i]).isCloseTo(b.lse()[i], within(1e-5 * Math.abs(b.lse()[i])));
+        for (int i = 0; i < a.nll().length; i++) assertThat(a.nll()[i]).isCloseTo(b.nll()[i], within(1e-5));
+        for (int pos : a.logits().keySet()) {
+            for (int v = 0; v < 512; v++) assertThat(a.logits().get(pos)[v]).isCloseTo(b.logits().get(pos)[v], within(1e-4f));
+        }
+        assertThat(gguf.promptIds("Once upon a time", true)).containsExactly(hf.promptIds("Once upon a time", true));
+    }
 }
