@@ -1,6 +1,9 @@
 package dev.longspan.cli;
 
 import dev.longspan.io.Tokenizer;
+import dev.longspan.model.ChatFormat;
+import dev.longspan.model.ChatPrompts;
+import dev.longspan.model.ChatTemplate;
 import dev.longspan.model.InferenceSession;
 import dev.longspan.model.ModelLoader;
 import dev.longspan.model.Sampler;
@@ -30,6 +33,9 @@ final class GenerateCommand implements Runnable {
 
     @Option(names = "--prompt", required = true, paramLabel = "TEXT")
     String prompt;
+
+    @Option(names = "--system", paramLabel = "TEXT", description = "A system turn before the prompt (rendered by the model's chat template; not with --raw).")
+    String system;
 
     @Option(names = "--max-tokens", paramLabel = "N", description = "Tokens to generate (default: ${DEFAULT-VALUE}).")
     int maxTokens = 128;
@@ -69,7 +75,17 @@ final class GenerateCommand implements Runnable {
         ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope);
         Tokenizer tok = lm.tokenizer();
         if (prompt.isEmpty()) throw new LongspanException("--prompt is empty");
-        int[] ids = lm.promptIds(prompt, raw);
+        if (raw && system != null) throw new LongspanException("--system needs the chat template (drop --raw)");
+        ChatFormat chat = raw ? ChatTemplate.NONE : JinjaChatTemplate.forModel(lm);
+        int[] ids;
+        if (raw) {
+            ids = lm.promptIds(prompt, true);
+        } else {
+            List<ChatFormat.Message> turns = new ArrayList<>();
+            if (system != null) turns.add(new ChatFormat.Message("system", system));
+            turns.add(new ChatFormat.Message("user", prompt));
+            ids = ChatPrompts.ids(tok, chat.render(turns, true));
+        }
         if (ids.length == 0) throw new LongspanException("--prompt is empty");
         if (logprobs != null && (logprobs < 0 || !json)) {
             throw new LongspanException(logprobs < 0 ? "--logprobs must be ≥ 0, got " + logprobs : "--logprobs needs --json");
@@ -103,7 +119,7 @@ final class GenerateCommand implements Runnable {
             Map<String, Object> r = new LinkedHashMap<>();
             r.put("model", model.toString());
             r.put("format", lm.format().name().toLowerCase(java.util.Locale.ROOT));
-            r.put("chat_template", raw ? "none" : lm.chat().id);
+            r.put("chat_template", chat.id());
             r.put("prompt_tokens", ids.length);
             r.put("generated_tokens", generated);
             r.put("stop", stopReason);

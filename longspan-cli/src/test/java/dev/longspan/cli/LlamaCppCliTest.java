@@ -129,4 +129,42 @@ class LlamaCppCliTest {
         assertThat(positions.exit()).isEqualTo(2);
         assertThat(positions.err()).contains("--positions needs --whole");
     }
+
+    // stories260K's Hugging Face directory with a chat template added to its tokenizer_config.json
+    Path withTemplate(String template) throws Exception {
+        Path d = dir.resolve("chat");
+        Files.createDirectories(d);
+        try (var files = Files.list(MODELS.resolve("hf"))) {
+            for (Path f : (Iterable<Path>) files::iterator) Files.copy(f, d.resolve(f.getFileName().toString()));
+        }
+        Path cfg = d.resolve("tokenizer_config.json");
+        com.fasterxml.jackson.databind.node.ObjectNode json = (com.fasterxml.jackson.databind.node.ObjectNode) new ObjectMapper().readTree(cfg.toFile());
+        json.put("chat_template", template);
+        cfg.toFile().setWritable(true);
+        Files.writeString(cfg, json.toString());
+        return d;
+    }
+
+    @Test
+    void generateRendersTheModelsOwnChatTemplate() throws Exception {
+        Path model = withTemplate("{{ bos_token }}{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}");
+        JsonNode g = json(CliRun.of("generate", "--model", model.toString(), "--system", "Be kind.", "--prompt", "Tell a story.",
+                "--temperature", "0", "--max-tokens", "3", "--json"));
+        assertThat(g.get("chat_template").asText()).isEqualTo("jinja");
+        dev.longspan.io.Tokenizer tok = dev.longspan.io.BpeTokenizer.fromTokenizerJson(model.resolve("tokenizer.json"));
+        // the template writes BOS itself: it is not added twice
+        assertThat(ints(g.get("prompt_ids"))).containsExactly(tok.encode("<s>system: Be kind.\nuser: Tell a story.\nassistant:"));
+        assertThat(g.get("prompt_ids").get(0).asInt()).isEqualTo(1);
+        assertThat(g.get("prompt_ids").get(1).asInt()).isNotEqualTo(1);
+        JsonNode raw = json(CliRun.of("generate", "--model", model.toString(), "--raw", "--prompt", "Tell a story.", "--max-tokens", "1", "--json"));
+        assertThat(raw.get("chat_template").asText()).isEqualTo("none");
+    }
+
+    @Test
+    void aTemplatesRaiseExceptionIsOneClearLine() throws Exception {
+        Path model = withTemplate("{% if messages[0].role == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}{{ messages[0].content }}");
+        CliRun r = CliRun.of("generate", "--model", model.toString(), "--system", "x", "--prompt", "y", "--max-tokens", "1");
+        assertThat(r.exit()).isEqualTo(2);
+        assertThat(r.err().strip()).doesNotContain("\n").contains("tokenizer_config.json").contains("System role not supported");
+    }
 }
