@@ -145,6 +145,9 @@ class LlamaCppParityTest {
         return Stream.of(Arguments.of(GGUF, 3.3011), Arguments.of(HF, 3.3011),
                 Arguments.of(DIR.resolve("quant/stories260K-F16.gguf"), 3.3013),
                 Arguments.of(DIR.resolve("quant/stories260K-BF16.gguf"), 3.3017),
+                // mostly Q8_0: llama.cpp's CPU dot products quantize the activations to Q8_0 too; with
+                // dequantized weights and F32 activations Longspan gets 3.3068 (0.16% off) until its
+                // matmuls keep weights quantized the way ggml does (model-structure issue)
                 Arguments.of(DIR.resolve("quant/stories260K-Q6_K.gguf"), 3.3120),
                 Arguments.of(DIR.resolve("quant/stories260K-Q4_K_M.gguf"), 3.3423),
                 Arguments.of(DIR.resolve("quant/stories260K-Q2_K.gguf"), 3.6130));
