@@ -1,16 +1,24 @@
 package dev.longspan.cli;
 
 import dev.longspan.io.Tokenizer;
+import dev.longspan.model.ChatFormat;
+import dev.longspan.model.ChatPrompts;
+import dev.longspan.model.ChatTemplate;
 import dev.longspan.model.InferenceSession;
 import dev.longspan.model.ModelLoader;
 import dev.longspan.model.Sampler;
+import dev.longspan.model.TextStream;
 import dev.longspan.util.LongspanException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 @Command(name = "generate", mixinStandardHelpOptions = true,
@@ -25,6 +33,9 @@ final class GenerateCommand implements Runnable {
 
     @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "The prompt (in the model's chat template unless --raw).")
     String prompt;
+
+    @Option(names = "--system", paramLabel = "TEXT", description = "A system turn before the prompt (rendered by the model's chat template; not with --raw).")
+    String system;
 
     @Option(names = "--max-tokens", paramLabel = "N", description = "Tokens to generate (default: ${DEFAULT-VALUE}).")
     int maxTokens = 128;
@@ -49,6 +60,10 @@ final class GenerateCommand implements Runnable {
 
     @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: ${DEFAULT-VALUE}).") String kv = "f32";
     @Option(names = "--logn", paramLabel = "L", description = KvFlag.LOGN_DESCRIPTION) Integer logn;
+    @Option(names = "--logprobs", paramLabel = "N",
+            description = "With --json: the log-probability of each generated token and the N most likely alternatives (softmax of the raw logits; default: off).")
+    Integer logprobs;
+
     @Mixin
     Main.ComputeOptions compute;
 
@@ -60,57 +75,97 @@ final class GenerateCommand implements Runnable {
         ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope);
         Tokenizer tok = lm.tokenizer();
         if (prompt.isEmpty()) throw new LongspanException("--prompt is empty");
-        int[] ids = lm.promptIds(prompt, raw);
+        if (raw && system != null) throw new LongspanException("--system needs the chat template (drop --raw)");
+        ChatFormat chat = raw ? ChatTemplate.NONE : JinjaChatTemplate.forModel(lm);
+        int[] ids;
+        if (raw) {
+            ids = lm.promptIds(prompt, true);
+        } else {
+            List<ChatFormat.Message> turns = new ArrayList<>();
+            if (system != null) turns.add(new ChatFormat.Message("system", system));
+            turns.add(new ChatFormat.Message("user", prompt));
+            ids = ChatPrompts.ids(tok, chat.render(turns, true));
+        }
         if (ids.length == 0) throw new LongspanException("--prompt is empty");
+        if (logprobs != null && (logprobs < 0 || !json)) {
+            throw new LongspanException(logprobs < 0 ? "--logprobs must be ≥ 0, got " + logprobs : "--logprobs needs --json");
+        }
         InferenceSession s = new InferenceSession(lm.model(), ids.length + maxTokens, KvFlag.options(kv, logn, lm.model().config));
         long t0 = System.nanoTime();
         float[] logits = s.feed(ids, 0, ids.length);
         double prefill = (System.nanoTime() - t0) / 1e9;
         int[] gen = new int[maxTokens];
-        int generated = 0, printed = 0;
+        int generated = 0;
         String stopReason = "max_tokens";
+        TextStream stream = new TextStream(tok, ids);
+        List<Sampler.Choice> choices = new ArrayList<>();
         long t1 = System.nanoTime();
         int[] one = new int[1];
         while (generated < maxTokens) {
             int next = sampler.next(logits);
             if (lm.isStop(next)) { stopReason = "stop_token"; break; }
+            if (logprobs != null) choices.add(Sampler.logprobs(logits, next, logprobs));
             gen[generated++] = next;
-            if (!json) printed = stream(tok.decode(gen, 0, generated), printed);
+            String piece = stream.push(next);
+            if (!json) print(piece);
             if (generated == maxTokens) break;
             one[0] = next;
             logits = s.feed(one, 0, 1);
         }
         double decode = (System.nanoTime() - t1) / 1e9;
-        String text = tok.decode(gen, 0, generated);
+        String rest = stream.finish();
+        String text = stream.text();
         if (json) {
             Map<String, Object> r = new LinkedHashMap<>();
             r.put("model", model.toString());
             r.put("format", lm.format().name().toLowerCase(java.util.Locale.ROOT));
-            r.put("chat_template", raw ? "none" : lm.chat().id);
+            r.put("chat_template", chat.id());
             r.put("prompt_tokens", ids.length);
             r.put("generated_tokens", generated);
             r.put("stop", stopReason);
             r.put("text", text);
+            r.put("prompt_ids", ids);
+            r.put("ids", Arrays.copyOf(gen, generated));
+            if (logprobs != null) {
+                List<Map<String, Object>> lp = new ArrayList<>();
+                for (Sampler.Choice c : choices) {
+                    Map<String, Object> e = tokenEntry(tok, c.id(), c.logprob());
+                    List<Map<String, Object>> top = new ArrayList<>();
+                    for (Sampler.Alternative a : c.top()) top.add(tokenEntry(tok, a.id(), a.logprob()));
+                    e.put("top", top);
+                    lp.add(e);
+                }
+                r.put("logprobs", lp);
+            }
             r.put("prefill_tokens_per_s", ids.length / prefill);
             r.put("decode_tokens_per_s", generated / Math.max(decode, 1e-9));
             Json.print(r);
         } else {
-            if (text.length() > printed) System.out.print(text.substring(printed));
+            print(rest);
             System.out.println();
             System.err.printf("%d prompt tokens (%.0f tok/s), %d generated (%.1f tok/s)%n", ids.length, ids.length / prefill,
                     generated, generated / Math.max(decode, 1e-9));
         }
     }
 
-    // prints the decoded text past what was printed, holding back a trailing incomplete character (U+FFFD)
-    private static int stream(String text, int printed) {
-        int end = text.length();
-        while (end > printed && text.charAt(end - 1) == '\uFFFD') end--;
-        if (end > printed) {
-            System.out.print(text.substring(printed, end));
-            System.out.flush();
-            return end;
-        }
-        return printed;
+    // a token's own text (its bytes as UTF-8: a piece of a character shows as U+FFFD) and its bytes
+    private static Map<String, Object> tokenEntry(Tokenizer tok, int id, double logprob) {
+        Map<String, Object> e = new LinkedHashMap<>();
+        byte[] b = tok.tokenBytes(id);
+        int[] bytes = new int[b.length];
+        for (int i = 0; i < b.length; i++) bytes[i] = b[i] & 0xff;
+        e.put("id", id);
+        e.put("text", new String(b, StandardCharsets.UTF_8));
+        e.put("bytes", bytes);
+        e.put("logprob", logprob);
+        return e;
+    }
+
+    // the completion as it is generated: complete characters only (TextStream holds back a split one), raw UTF-8
+    private static void print(String piece) {
+        if (piece.isEmpty()) return;
+        byte[] b = piece.getBytes(StandardCharsets.UTF_8);
+        System.out.write(b, 0, b.length);
+        System.out.flush();
     }
 }

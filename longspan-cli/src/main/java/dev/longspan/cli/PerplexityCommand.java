@@ -1,6 +1,7 @@
 package dev.longspan.cli;
 
 import dev.longspan.eval.PerplexityEval;
+import dev.longspan.eval.TextScorer;
 import dev.longspan.io.ByteTokenizer;
 import dev.longspan.model.InferenceOptions;
 import dev.longspan.model.ModelLoader;
@@ -39,10 +40,23 @@ final class PerplexityCommand implements Runnable {
     @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: ${DEFAULT-VALUE}).") String kv = "f32";
     @Option(names = "--logn", paramLabel = "L", description = KvFlag.LOGN_DESCRIPTION) Integer logn;
     @Mixin Main.ComputeOptions compute;
+    @picocli.CommandLine.ArgGroup(exclusive = false, heading = "Scoring like llama.cpp:%n") LlamaCppOptions llamaCpp;
+
+    /** The whole-text and llama-perplexity modes: one score for the text, comparable with llama.cpp's. */
+    static final class LlamaCppOptions {
+        @Option(names = "--whole", description = "Score the whole file as one sequence after BOS (every next token).") boolean whole;
+        @Option(names = "--ctx", paramLabel = "C", description = "llama-perplexity's mode: chunks of C tokens, BOS first, the second half of each scored.") Integer ctx;
+        @Option(names = "--positions", paramLabel = "FILE", description = "With --whole: write every position's log-sum-exp, argmax and next-token NLL as JSON.") Path positions;
+        @Option(names = "--logits-at", paramLabel = "I,...", split = ",", description = "With --positions: positions whose full logits are written (negative: from the end, -1 = last).") int[] logitsAt = {};
+    }
 
     @Override
     public void run() {
         compute.apply();
+        if (llamaCpp != null) {
+            scoreLikeLlamaCpp();
+            return;
+        }
         if (tail < 1) throw new LongspanException("--tail must be at least 1");
         if (windows < 1) throw new LongspanException("--windows must be at least 1");
         int[] ls = Sizes.parseList(lengths, "--lengths");
@@ -99,5 +113,67 @@ final class PerplexityCommand implements Runnable {
         for (PerplexityEval.Point p : pts) System.out.printf("%-8s %10.3f %10.3f %8.1f%n", Sizes.format(p.length()), p.perplexity(), p.loss() / Math.log(2) / bytesPerToken, p.seconds());
         if (unsaved != null) throw unsaved;
         System.out.println("wrote " + out.resolve("perplexity.json") + " and " + out.resolve("perplexity.png"));
+    }
+
+    private void scoreLikeLlamaCpp() {
+        LlamaCppOptions o = llamaCpp;
+        if (o.whole == (o.ctx != null)) throw new LongspanException("give one of --whole and --ctx C");
+        if (o.positions != null && !o.whole) throw new LongspanException("--positions needs --whole");
+        if (o.logitsAt.length > 0 && o.positions == null) throw new LongspanException("--logits-at needs --positions FILE");
+        if (o.positions != null && java.nio.file.Files.exists(o.positions)) throw new LongspanException(o.positions + " exists (not overwritten)");
+        ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope);
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(data);
+        } catch (NoSuchFileException e) {
+            throw new LongspanException(data + ": no such file");
+        } catch (IOException e) {
+            throw new LongspanException(data + ": cannot read: " + e.getMessage());
+        }
+        int[] tokens = TextScorer.tokenize(lm.tokenizer(), bytes);
+        Map<String, Object> result = new LinkedHashMap<>();
+        result.put("model", model.toString());
+        result.put("data", data.toString());
+        result.put("mode", o.whole ? "whole" : "ctx");
+        if (o.ctx != null) result.put("ctx", o.ctx);
+        TextScorer.Score score;
+        if (o.whole) {
+            TextScorer.Positions p = TextScorer.whole(lm.model(), tokens, KvFlag.options(kv, logn), o.logitsAt);
+            score = p.score();
+            if (o.positions != null) writePositions(o.positions, p);
+        } else {
+            score = TextScorer.chunked(lm.model(), tokens, o.ctx, lm.tokenizer().addBos() ? lm.tokenizer().bosId() : -1, KvFlag.options(kv, logn));
+        }
+        result.put("text_tokens", tokens.length);
+        result.put("tokens", score.tokens());
+        result.put("mean_nll", score.meanNll());
+        result.put("perplexity", score.perplexity());
+        if (json) {
+            Json.print(result);
+            return;
+        }
+        System.out.printf("perplexity %.4f (mean NLL %.6f over %d tokens)%n", score.perplexity(), score.meanNll(), score.tokens());
+        if (o.positions != null) System.out.println("wrote " + o.positions);
+    }
+
+    // the names of llama.cpp's reference files (llamacpp-reference.json), so both compare key by key
+    private void writePositions(Path file, TextScorer.Positions p) {
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("model", model.toString());
+        r.put("text_file", data.toString());
+        r.put("tokens", p.tokens());
+        r.put("logits_lse", p.lse());
+        r.put("argmax", p.argmax());
+        r.put("target_nll", p.nll());
+        r.put("mean_nll", p.meanNll());
+        Map<String, Object> logits = new LinkedHashMap<>();
+        p.logits().forEach((pos, l) -> logits.put(Integer.toString(pos), l));
+        r.put("logits", logits);
+        try {
+            // compact: one line per key would be thousands of lines for the arrays
+            dev.longspan.io.AtomicFiles.writeString(file, new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(r) + "\n");
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalStateException("cannot serialise per-position values", e);
+        }
     }
 }

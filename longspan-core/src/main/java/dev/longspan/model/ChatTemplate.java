@@ -2,12 +2,15 @@ package dev.longspan.model;
 
 import dev.longspan.io.Tokenizer;
 
+import java.util.List;
+
 /**
  * The chat formats of the common model families, chosen from a model's Jinja chat template (by
  * its marker tokens; the template itself is not executed) or, without one, from its special tokens.
+ * The fallback when a model's own template cannot be rendered (see {@link ChatFormat}).
  * {@link #apply} wraps one user message and opens the assistant turn; BOS is added by the caller.
  */
-public enum ChatTemplate {
+public enum ChatTemplate implements ChatFormat {
     /** No template: the prompt is fed as is. */
     NONE("none"),
     /** Llama 2 chat: {@code [INST] msg [/INST]}. */
@@ -20,6 +23,39 @@ public enum ChatTemplate {
     public final String id;
 
     ChatTemplate(String id) { this.id = id; }
+
+    @Override public String id() { return id; }
+
+    /** Every turn in the family's markup; NONE joins the contents with blank lines. */
+    @Override
+    public String render(List<Message> messages, boolean addGenerationPrompt) {
+        StringBuilder b = new StringBuilder();
+        String system = null;
+        for (Message m : messages) {
+            switch (this) {
+                case NONE -> b.append(b.isEmpty() ? "" : "\n\n").append(m.content());
+                case LLAMA2 -> {
+                    // Llama 2 folds the system prompt into the first [INST] block
+                    if (m.role().equals("system")) system = m.content().strip();
+                    else if (m.role().equals("user")) {
+                        String u = system != null ? "<<SYS>>\n" + system + "\n<</SYS>>\n\n" + m.content().strip() : m.content().strip();
+                        system = null;
+                        b.append("[INST] ").append(u).append(" [/INST]");
+                    } else b.append(" ").append(m.content().strip()).append(" </s>");
+                }
+                case LLAMA3 -> b.append("<|start_header_id|>").append(m.role()).append("<|end_header_id|>\n\n").append(m.content().strip()).append("<|eot_id|>");
+                case CHATML -> b.append("<|im_start|>").append(m.role()).append('\n').append(m.content()).append("<|im_end|>\n");
+            }
+        }
+        if (addGenerationPrompt) {
+            switch (this) {
+                case LLAMA3 -> b.append("<|start_header_id|>assistant<|end_header_id|>\n\n");
+                case CHATML -> b.append("<|im_start|>assistant\n");
+                default -> { }
+            }
+        }
+        return b.toString();
+    }
 
     public String apply(String user) {
         return switch (this) {

@@ -1,6 +1,8 @@
 package dev.longspan.model;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 
 /** Next-token choice: greedy at temperature 0, else temperature + nucleus (top-p) sampling, seeded. */
@@ -20,6 +22,39 @@ public final class Sampler {
         int best = 0;
         for (int i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
         return best;
+    }
+
+    /** A token and its log-probability. */
+    public record Alternative(int id, double logprob) {}
+
+    /** The chosen token's log-probability and the topN most likely tokens (highest first, lower id on ties). */
+    public record Choice(int id, double logprob, List<Alternative> top) {}
+
+    /**
+     * Log-probabilities under the model's own distribution (softmax of the raw logits, before
+     * temperature and top-p), as reported by OpenAI-style APIs: what the model thought, whatever the
+     * sampler then did.
+     */
+    public static Choice logprobs(float[] logits, int chosen, int topN) {
+        int V = logits.length;
+        float max = Float.NEGATIVE_INFINITY;
+        for (float l : logits) max = Math.max(max, l);
+        double s = 0;
+        for (float l : logits) s += Math.exp((double) l - max);
+        double lse = max + Math.log(s);
+        int n = Math.min(Math.max(topN, 0), V);
+        // a partial selection: n is small next to the vocabulary
+        int[] best = new int[n];
+        int have = 0;
+        for (int i = 0; i < V && n > 0; i++) {
+            if (have == n && !(logits[i] > logits[best[n - 1]])) continue;
+            int at = have < n ? have++ : n - 1;
+            while (at > 0 && logits[i] > logits[best[at - 1]]) { best[at] = best[at - 1]; at--; }
+            best[at] = i;
+        }
+        List<Alternative> top = new ArrayList<>(n);
+        for (int i = 0; i < have; i++) top.add(new Alternative(best[i], logits[best[i]] - lse));
+        return new Choice(chosen, logits[chosen] - lse, top);
     }
 
     public int next(float[] logits) {

@@ -1,0 +1,106 @@
+package dev.longspan.cli;
+
+import dev.longspan.io.Json;
+import dev.longspan.model.ChatFormat.Message;
+import dev.longspan.model.ChatTemplate;
+import dev.longspan.util.LongspanException;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * The real Qwen3 and Llama 3 chat templates rendered by jinjava; the expected strings follow the
+ * templates' code by hand (comments say which branch gives what).
+ */
+class JinjaChatTemplateTest {
+    static Path shared(String rel) {
+        Path p = Path.of(System.getProperty("user.dir")).resolve("../../shared/data").resolve(rel).normalize();
+        return Files.exists(p) ? p : Path.of("/work/shared/data").resolve(rel);
+    }
+
+    static JinjaChatTemplate template(String family) throws Exception {
+        Path cfg = shared("tokenizers/" + family + "/tokenizer_config.json");
+        Map<String, Object> json = Json.parseObject(Files.readString(cfg), cfg.toString());
+        String bos = json.get("bos_token") instanceof String s ? s : "", eos = json.get("eos_token") instanceof String s ? s : "";
+        return new JinjaChatTemplate((String) json.get("chat_template"), bos, eos, cfg.toString());
+    }
+
+    static Message m(String role, String content) { return new Message(role, content); }
+
+    @Test
+    void qwen3SystemUserAssistantTurnsAndTheGenerationPrompt() throws Exception {
+        // system first: its own block; the earlier assistant turn precedes the last user query, so no <think> block
+        assertThat(template("qwen3").render(List.of(m("system", "You are helpful."), m("user", "Hi"), m("assistant", "Hello!"),
+                m("user", "How are you?")), true)).isEqualTo(
+                "<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n"
+                        + "<|im_start|>user\nHow are you?<|im_end|>\n<|im_start|>assistant\n");
+        assertThat(template("qwen3").render(List.of(m("user", "Hi")), false)).isEqualTo("<|im_start|>user\nHi<|im_end|>\n");
+    }
+
+    @Test
+    void qwen3SplitsReasoningOffAssistantTurns() throws Exception {
+        // the last assistant turn after the last query keeps its reasoning, re-wrapped in <think> ... </think>
+        assertThat(template("qwen3").render(List.of(m("user", "2+2?"), m("assistant", "<think>\nadd\n</think>\n\n4")), false))
+                .isEqualTo("<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n<think>\nadd\n</think>\n\n4<|im_end|>\n");
+        // an assistant turn before the last query loses its reasoning: split('</think>')[-1].lstrip('\n')
+        assertThat(template("qwen3").render(List.of(m("user", "a"), m("assistant", "<think>x</think>\nb"), m("user", "c")), true))
+                .isEqualTo("<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\nb<|im_end|>\n<|im_start|>user\nc<|im_end|>\n<|im_start|>assistant\n");
+        // a user turn that is a tool response does not count as the last query (messages[::-1] scan)
+        assertThat(template("qwen3").render(List.of(m("user", "q"), m("assistant", "<think>r</think>a"), m("user", "<tool_response>t</tool_response>")), false))
+                .isEqualTo("<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n<think>\nr\n</think>\n\na<|im_end|>\n"
+                        + "<|im_start|>user\n<tool_response>t</tool_response><|im_end|>\n");
+    }
+
+    @Test
+    void llama3WritesBosFirstTrimsContentsAndAlwaysOpensTheAssistantTurn() throws Exception {
+        String expected = "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
+                + "<|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
+        JinjaChatTemplate t = template("llama3");
+        assertThat(t.render(List.of(m("system", "Be brief."), m("user", " Hi there \n")), true)).isEqualTo(expected);
+        // this template ignores add_generation_prompt
+        assertThat(t.render(List.of(m("system", "Be brief."), m("user", " Hi there \n")), false)).isEqualTo(expected);
+        assertThat(t.render(List.of(m("user", "x"), m("assistant", "y")), true)).isEqualTo("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nx<|eot_id|>"
+                + "<|start_header_id|>assistant<|end_header_id|>\n\ny<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+    }
+
+    @Test
+    void raiseExceptionRefusesTheConversationWithTheTemplatesMessage() {
+        JinjaChatTemplate t = new JinjaChatTemplate("{% if messages[0]['role'] != 'user' %}{{ raise_exception('Conversation roles must start with user') }}{% endif %}"
+                + "{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}\n{% endfor %}", "", "", "t.json");
+        assertThat(t.render(List.of(m("user", "hi")), true)).isEqualTo("user: hi\n");
+        assertThatThrownBy(() -> t.render(List.of(m("assistant", "hi")), true)).isInstanceOf(LongspanException.class)
+                .hasMessageContaining("t.json").hasMessageContaining("Conversation roles must start with user");
+    }
+
+    @Test
+    void templateVariablesAndPythonStringMethods() {
+        JinjaChatTemplate t = new JinjaChatTemplate("{{ bos_token }}{% for message in messages %}[{{ message.content.strip() }}|{{ message.content.split(',')|length }}"
+                + "|{{ message.content.startswith(' a') }}|{{ message.content.replace('a', 'b') }}]{% endfor %}{% if add_generation_prompt %}{{ eos_token }}{% endif %}",
+                "<s>", "</s>", "t");
+        assertThat(t.render(List.of(m("user", " a,b.c ")), true)).isEqualTo("<s>[a,b.c|2|true| b,b.c ]</s>");
+        assertThat(t.render(List.of(m("user", "x")), false)).isEqualTo("<s>[x|1|false|x]");
+    }
+
+    @Test
+    void aTemplateJinjavaCannotRenderFailsWithOneClearLine() {
+        JinjaChatTemplate t = new JinjaChatTemplate("{{ messages[0].content.nosuchmethod() }}", "", "", "bad.json");
+        assertThatThrownBy(() -> t.render(List.of(m("user", "x")), true)).isInstanceOf(LongspanException.class)
+                .hasMessageContaining("bad.json").hasMessageContaining("cannot render");
+    }
+
+    @Test
+    void familyDefaultsRenderEveryTurnWhenAModelHasNoTemplate() {
+        List<Message> conv = List.of(m("system", "S"), m("user", "U"));
+        assertThat(ChatTemplate.CHATML.render(conv, true)).isEqualTo("<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n");
+        assertThat(ChatTemplate.LLAMA3.render(conv, true)).isEqualTo("<|start_header_id|>system<|end_header_id|>\n\nS<|eot_id|>"
+                + "<|start_header_id|>user<|end_header_id|>\n\nU<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+        assertThat(ChatTemplate.LLAMA2.render(conv, true)).isEqualTo("[INST] <<SYS>>\nS\n<</SYS>>\n\nU [/INST]");
+        assertThat(ChatTemplate.NONE.render(List.of(m("user", "U")), true)).isEqualTo("U");
+    }
+}
