@@ -9,31 +9,43 @@ import java.util.List;
  * double. O(N²) memory and time: tests and small N only.
  *
  * <p>The counts are written from the patterns' definitions, independently of the tile plans.
- * Select-and-merge takes its chosen regions from the plan (after the forward pass): the selection
- * itself is checked separately.
+ * Select-and-merge's selection is defined by scores of q and k: the reference computes them in
+ * double from the definition ({@link #regionScores}) and takes the plan's choice (after the forward
+ * pass) only when it is a best choice under those scores (ties to the lower index, float rounding
+ * allowed for on near ties), else it throws.
  */
 public final class AttentionReference {
     private AttentionReference() {}
 
     /** Per LSE-merged part (LongNet pair, sum term), per head, the N×N count matrix (row = query). */
     public static List<int[][]> partCounts(Plan plan) {
+        return partCounts(plan, null, null, 0);
+    }
+
+    /** As {@link #partCounts(Plan)}, with q [H,N,D] and k [Hkv,N,D] for select-and-merge's selection. */
+    public static List<int[][]> partCounts(Plan plan, float[] q, float[] k, int d) {
         List<int[][]> parts = new ArrayList<>();
         int[] smIndex = {0};
-        addParts(parts, plan.pattern, plan, smIndex);
+        addParts(parts, plan.pattern, plan, smIndex, q, k, d);
         return parts;
     }
 
-    /** The total count matrix per head: the sum over parts. */
+    /** The total count matrix per head: the sum over parts (patterns without select-and-merge). */
     public static int[][] counts(Plan plan) {
+        return counts(plan, null, null, 0);
+    }
+
+    /** The total count matrix per head, with q and k for select-and-merge's selection. */
+    public static int[][] counts(Plan plan, float[] q, float[] k, int d) {
         int n = plan.n;
         int[][] total = new int[plan.heads][n * n];
-        for (int[][] part : partCounts(plan))
+        for (int[][] part : partCounts(plan, q, k, d))
             for (int h = 0; h < plan.heads; h++)
                 for (int i = 0; i < n * n; i++) total[h][i] += part[h][i];
         return total;
     }
 
-    private static void addParts(List<int[][]> parts, Pattern pattern, Plan plan, int[] smIndex) {
+    private static void addParts(List<int[][]> parts, Pattern pattern, Plan plan, int[] smIndex, float[] qs, float[] ks, int dim) {
         int n = plan.n, heads = plan.heads;
         boolean causal = plan.causal;
         switch (pattern) {
@@ -50,27 +62,90 @@ public final class AttentionReference {
                 }
             }
             case Pattern.SelectMerge s -> {
+                if (qs == null) throw new IllegalArgumentException("select-and-merge's reference counts need q and k");
                 int part = smIndex[0]++;
-                int region = s.region(), top = s.top(), merge = s.merge();
-                int groups = plan.selectionGroups(part);
-                boolean[][][] chosen = new boolean[heads][groups][];
+                int region = s.region(), pick = s.top() - s.merge();
+                long blockRows = Math.min((long) s.merge() * region, n);
+                boolean[][][] chosen = new boolean[heads][n][];
                 for (int h = 0; h < heads; h++)
-                    for (int g = 0; g < groups; g++) {
-                        chosen[h][g] = new boolean[(n + region - 1) / region];
-                        for (int b : plan.selection(part, h, g)) chosen[h][g][b] = true;
+                    for (int p = 0; p < n; p++) {
+                        int cand = (int) (p / blockRows * blockRows / region);
+                        chosen[h][p] = new boolean[cand];
+                        int[] sel = plan.selection(part, h, p);
+                        if (cand <= pick || pick == 0) {
+                            check(sel.length == Math.min(cand, pick), h, p, "expected all " + Math.min(cand, pick) + " candidates, got " + sel.length);
+                            for (int b = 0; b < sel.length; b++) check(sel[b] == b, h, p, "expected regions 0..cand-1");
+                        } else {
+                            checkBest(sel, regionScores(s.score(), qs, ks, plan.heads, plan.kvHeads, n, dim, region, h, p, cand), pick, h, p);
+                        }
+                        for (int b : sel) chosen[h][p][b] = true;
                     }
                 parts.add(fill(heads, n, (h, p, k) -> {
                     if (k > p) return false;
-                    int a = p / region;
-                    if (a < top) return true;                         // front block: exact causal
-                    int g = (a - top) / merge, start = (top + g * merge) * region;
-                    return k >= start || chosen[h][g][k / region];   // own regions causal + selected
+                    long start = p / blockRows * blockRows;
+                    return k >= start || chosen[h][p][k / region];   // own block causal + selected regions
                 }));
             }
             case Pattern.Sum sum -> {
-                for (Pattern t : sum.terms()) addParts(parts, t, plan, smIndex);
+                for (Pattern t : sum.terms()) addParts(parts, t, plan, smIndex, qs, ks, dim);
             }
         }
+    }
+
+    /**
+     * Select-and-merge's score of every region b &lt; cand for the query at row p of head h, in
+     * double, from the definition: bound Σ_c max(q_c·max_j k_jc, q_c·min_j k_jc), max max_j q·k_j,
+     * mean q·(Σ_j k_j / R), over the region's keys k_j of the head's key/value head.
+     */
+    public static double[] regionScores(Pattern.RegionScore score, float[] q, float[] k, int heads, int kvHeads, int n, int d,
+                                        int region, int h, int p, int cand) {
+        int kv = h / (heads / kvHeads), qo = (h * n + p) * d;
+        double[] out = new double[cand];
+        for (int b = 0; b < cand; b++) {
+            double best = Double.NEGATIVE_INFINITY, bound = 0, mean = 0;
+            for (int c = 0; c < d; c++) {
+                double mx = Double.NEGATIVE_INFINITY, mn = Double.POSITIVE_INFINITY, sum = 0;
+                for (int j = b * region; j < (b + 1) * region; j++) {
+                    double x = k[(kv * n + j) * d + c];
+                    mx = Math.max(mx, x);
+                    mn = Math.min(mn, x);
+                    sum += x;
+                }
+                bound += Math.max(q[qo + c] * mx, q[qo + c] * mn);
+                mean += q[qo + c] * sum / region;
+            }
+            for (int j = b * region; j < (b + 1) * region; j++) best = Math.max(best, dot(q, qo, k, (kv * n + j) * d, d));
+            out[b] = switch (score) {
+                case BOUND -> bound;
+                case MAX -> best;
+                case MEAN -> mean;
+            };
+        }
+        return out;
+    }
+
+    // sel must be `pick` distinct candidates, none of them beaten by a region left out: a higher
+    // score beyond float rounding, or an exactly equal score at a lower index
+    private static void checkBest(int[] sel, double[] scores, int pick, int h, int p) {
+        check(sel.length == pick, h, p, "selected " + sel.length + " regions, expected " + pick);
+        boolean[] in = new boolean[scores.length];
+        double scale = 1;
+        for (double x : scores) scale = Math.max(scale, Math.abs(x));
+        for (int b : sel) {
+            check(b >= 0 && b < scores.length && !in[b], h, p, "region " + b + " is not a fresh candidate of " + scores.length);
+            in[b] = true;
+        }
+        double tol = 1e-5 * scale;
+        for (int b : sel)
+            for (int u = 0; u < scores.length; u++) {
+                if (in[u]) continue;
+                check(!(scores[u] > scores[b] + tol), h, p, "left out region " + u + " (score " + scores[u] + ") beats selected " + b + " (" + scores[b] + ")");
+                check(!(scores[u] == scores[b] && u < b), h, p, "a tie between regions " + u + " and " + b + " went to the higher index");
+            }
+    }
+
+    private static void check(boolean ok, int h, int p, String what) {
+        if (!ok) throw new IllegalStateException("select-and-merge selection of head " + h + ", row " + p + ": " + what);
     }
 
     private interface Reach {

@@ -16,7 +16,8 @@ import java.util.Locale;
  *   block:size=B                            keys floor(p/B)·B..p   (bidirectional: the whole block)
  *   dilated:w=w1,w2,..;r=r1,r2,..[;offsets=mod|blocks]
  *                                           LongNet's mixture (see {@link Dilated})
- *   selectmerge:region=R,top=T,merge=M      correlation-aware select-and-merge (causal only)
+ *   selectmerge:region=R,top=T,merge=M[,score=bound|max|mean]
+ *                                           query-aware select-and-merge (causal only; see {@link SelectMerge})
  *   A+B                                     both, merged by log-sum-exp (one softmax over the multiset union)
  * </pre>
  * Patterns are plain data; the tile plans that compute them live in {@link TilePlans}, the
@@ -83,14 +84,40 @@ public sealed interface Pattern {
         @Override public String toString() { return spec(); }
     }
 
+    /** How select-and-merge scores a region for a query q (the region's keys k_j, D channels). */
+    enum RegionScore {
+        /** Quest's upper bound of q·k over the region: Σ_c max(q_c·kmax_c, q_c·kmin_c) with per-channel key max/min. */
+        BOUND,
+        /** The exact max_j q·k_j over the region's keys (costs as much as dense scores). */
+        MAX,
+        /** The paper's q·mean_j(k_j) (averaging hides a single strong key). */
+        MEAN;
+
+        String spec() { return name().toLowerCase(Locale.ROOT); }
+    }
+
     /**
-     * Correlation-aware select-and-merge: regions of R tokens; the first T·R tokens attend
-     * causally in full; later queries form groups of M regions, which attend to the T−M earlier
-     * regions their members rank best (by the dot product of region means; rank-major,
-     * de-duplicated, ties to the lower index) plus their own M regions causally.
+     * Query-aware select-and-merge, per query row and head. Regions of R tokens (region b holds
+     * positions bR..bR+R−1); own blocks of M regions (M·R positions). A query at position p, in own
+     * block B = floor(p / (M·R)), attends to
+     * <ul>
+     *   <li>its own block causally: positions B·M·R..p (exact, like a block-local layer);</li>
+     *   <li>the T−M regions b &lt; B·M (every region wholly before its own block, so no earlier region
+     *       is out of reach) that score best for its own query q_p of this head (GQA: against the
+     *       key/value head's keys), by {@link #score} (descending, ties to the lower index); all
+     *       of them while there are at most T−M.</li>
+     * </ul>
+     * A query's key set thus depends only on its own query and the keys before its block: it is
+     * causal, and training, chunked prefill and cached decoding compute the same set. The
+     * selection is not differentiated (gradients flow through the attention over what it chose).
      */
-    record SelectMerge(int region, int top, int merge) implements Pattern {
-        public String spec() { return "selectmerge:region=" + region + ",top=" + top + ",merge=" + merge; }
+    record SelectMerge(int region, int top, int merge, RegionScore score) implements Pattern {
+        /** The default score ({@link RegionScore#BOUND}). */
+        public SelectMerge(int region, int top, int merge) { this(region, top, merge, RegionScore.BOUND); }
+
+        public String spec() {
+            return "selectmerge:region=" + region + ",top=" + top + ",merge=" + merge + ",score=" + score.spec();
+        }
     }
 
     /** Several patterns merged by log-sum-exp. */
@@ -159,17 +186,24 @@ public sealed interface Pattern {
             }
             case "selectmerge" -> {
                 int region = -1, top = -1, merge = -1;
+                RegionScore score = RegionScore.BOUND;
                 for (String[] kv : keyValues(spec, term, params, "[,;]")) {
                     switch (kv[0]) {
                         case "region" -> region = positive(spec, term, kv);
                         case "top" -> top = positive(spec, term, kv);
                         case "merge" -> merge = positive(spec, term, kv);
-                        default -> throw bad(spec, "unknown parameter '" + kv[0] + "' in '" + term + "' (expected region=, top=, merge=)");
+                        case "score" -> score = switch (kv[1].toLowerCase(Locale.ROOT)) {
+                            case "bound" -> RegionScore.BOUND;
+                            case "max" -> RegionScore.MAX;
+                            case "mean" -> RegionScore.MEAN;
+                            default -> throw bad(spec, "score must be bound, max or mean, got '" + kv[1] + "'");
+                        };
+                        default -> throw bad(spec, "unknown parameter '" + kv[0] + "' in '" + term + "' (expected region=, top=, merge=, score=)");
                     }
                 }
                 if (region < 0 || top < 0 || merge < 0) throw bad(spec, "'selectmerge' needs region=R,top=T,merge=M, e.g. selectmerge:region=16,top=512,merge=64");
                 if (merge > top) throw bad(spec, "merge=" + merge + " exceeds top=" + top + " (top counts the group's own regions)");
-                return new SelectMerge(region, top, merge);
+                return new SelectMerge(region, top, merge, score);
             }
             default -> throw bad(spec, "unknown pattern '" + name + "' (expected dense, window, block, dilated, selectmerge)");
         }

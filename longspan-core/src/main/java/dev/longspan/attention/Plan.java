@@ -143,22 +143,13 @@ public final class Plan {
     }
 
     /**
-     * The regions select-and-merge chose for group g of head h (ascending), for the part-th
+     * The regions select-and-merge chose for query row pos of head h (ascending), for the part-th
      * select-and-merge term of the pattern; after the forward pass only.
      */
-    public int[] selection(int part, int head, int group) {
+    public int[] selection(int part, int head, int pos) {
         int seen = 0;
         for (Pass p : passes) {
-            if (p instanceof SelectMergePass s && seen++ == part) return s.selection(head, group);
-        }
-        throw new LongspanException("attention pattern '" + pattern.spec() + "' has no select-and-merge term #" + part);
-    }
-
-    /** Number of query groups of the part-th select-and-merge term. */
-    public int selectionGroups(int part) {
-        int seen = 0;
-        for (Pass p : passes) {
-            if (p instanceof SelectMergePass s && seen++ == part) return s.groups;
+            if (p instanceof SelectMergePass s && seen++ == part) return s.selection(head, pos);
         }
         throw new LongspanException("attention pattern '" + pattern.spec() + "' has no select-and-merge term #" + part);
     }

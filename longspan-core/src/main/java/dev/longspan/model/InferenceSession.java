@@ -64,10 +64,10 @@ public final class InferenceSession {
     /** Positions layer l keeps in its KV cache (all of them unless its pattern has a finite reach). */
     public int cachedPositions(int l) { return ring[l]; }
 
-    /** Bytes held by the KV caches. */
+    /** Bytes held by the KV caches (select-and-merge's region summaries included). */
     public long cacheBytes() {
         long b = 0;
-        for (int l = 0; l < c.layers(); l++) if (kCache[l] != null) b += kCache[l].bytes() + vCache[l].bytes();
+        for (int l = 0; l < c.layers(); l++) if (kCache[l] != null) b += kCache[l].bytes() + vCache[l].bytes() + ops[l].summaryBytes();
         return b;
     }
 
@@ -130,7 +130,7 @@ public final class InferenceSession {
             // an empty cache means the chunk is the whole prefix: the flash engine computes it in
             // O(N·keys) with no N×N buffer; later chunks attend to the cache key by key
             if (lognLength > 1) scaleQueries(qh, H, T, length, D);
-            ops[l].observe(qh, kh, length, T);
+            ops[l].observe(kh, length, T);
             if (length == 0) ops[l].attentionNoRope(qh, kh, vh, T, oh, lse);
             else ops[l].cachedAttention(qh, T, length, kCache[l], vCache[l], rg, oh);
             Transformer.fromHeads(o, oh, T, H, D);

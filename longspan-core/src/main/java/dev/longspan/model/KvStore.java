@@ -38,4 +38,21 @@ final class KvStore {
     }
 
     int offset(int r) { return f != null ? r * d : 0; }
+
+    /**
+     * Points off[0..count) at rows r0..r0+count−1 in the returned array: this store's own for
+     * float32, else scratch [count·D] with the rows widened.
+     */
+    float[] rows(int r0, int count, int[] off, float[] scratch) {
+        for (int j = 0; j < count; j++) {
+            int o = (r0 + j) * d;
+            if (f != null) {
+                off[j] = o;
+            } else {
+                off[j] = j * d;
+                for (int i = 0; i < d; i++) scratch[j * d + i] = Float.float16ToFloat(h[o + i]);
+            }
+        }
+        return f != null ? f : scratch;
+    }
 }

@@ -74,19 +74,41 @@ final class LayerOps {
     private final java.util.IdentityHashMap<Pattern.SelectMerge, SelectMergeDecoder> decoders = new java.util.IdentityHashMap<>();
 
     private SelectMergeDecoder decoder(Pattern.SelectMerge sm) {
-        return decoders.computeIfAbsent(sm, x -> new SelectMergeDecoder(x, c.heads(), c.kvHeads(), c.headDim()));
+        return decoders.computeIfAbsent(sm, x -> new SelectMergeDecoder(x, c.kvHeads(), c.headDim()));
     }
 
-    /** Inference: records the rotated q, k of positions start..start+T−1 for select-and-merge terms. */
-    void observe(float[] q, float[] k, int start, int T) {
-        observe(pattern, q, k, start, T);
+    /** Inference: records the rotated keys k [Hkv, T, D] of positions start..start+T−1 for select-and-merge terms. */
+    void observe(float[] k, int start, int T) {
+        observe(pattern, k, start, T);
     }
 
-    private void observe(Pattern p, float[] q, float[] k, int start, int T) {
+    private void observe(Pattern p, float[] k, int start, int T) {
         switch (p) {
-            case Pattern.SelectMerge sm -> decoder(sm).observe(q, k, start, T);
-            case Pattern.Sum sum -> { for (Pattern t : sum.terms()) observe(t, q, k, start, T); }
+            case Pattern.SelectMerge sm -> decoder(sm).observe(k, start, T);
+            case Pattern.Sum sum -> { for (Pattern t : sum.terms()) observe(t, k, start, T); }
             default -> { }
+        }
+    }
+
+    /** Bytes of select-and-merge's region summaries (inference). */
+    long summaryBytes() {
+        long b = 0;
+        for (SelectMergeDecoder dec : decoders.values()) b += dec.bytes();
+        return b;
+    }
+
+    // one worker's view of a query for keysOf: its vector, the key cache (score=max reads it) and scratch
+    private static final class Probe {
+        float[] q;
+        int qo, kvh;
+        final SelectMergeDecoder.Scratch scratch;
+        final dev.longspan.attention.RegionSummaries.KeyRows rows;
+
+        Probe(int d, KvStore kc, int ring) {
+            scratch = new SelectMergeDecoder.Scratch(d);
+            float[] widened = new float[dev.longspan.attention.RegionSummaries.KEY_BLOCK * d];
+            // select-and-merge layers keep every position (unbounded reach), so rows never wrap
+            rows = (kvh, pos, count, off) -> kc.rows(kvh * ring + (int) pos, count, off, widened);
         }
     }
 
@@ -113,7 +135,7 @@ final class LayerOps {
 
     // appends to keys[] the key positions query position p of head h reaches (with repeats: a key
     // reached by two terms counts twice, the multiset union that the LSE merge computes); returns n
-    private int keysOf(Pattern pat, long p, int h, int heads, int[] keys, int n) {
+    private int keysOf(Pattern pat, long p, int h, int heads, Probe probe, int[] keys, int n) {
         switch (pat) {
             case Pattern.Dense d -> { for (int k = 0; k <= p; k++) keys[n++] = k; }
             case Pattern.Window w -> { for (long k = Math.max(0, p - w.size() + 1); k <= p; k++) keys[n++] = (int) k; }
@@ -126,8 +148,8 @@ final class LayerOps {
                     for (long k = seg + off; k <= p; k += r) keys[n++] = (int) k;
                 }
             }
-            case Pattern.Sum sum -> { for (Pattern t : sum.terms()) n = keysOf(t, p, h, heads, keys, n); }
-            case Pattern.SelectMerge sm -> n = decoder(sm).keys(p, h, keys, n);
+            case Pattern.Sum sum -> { for (Pattern t : sum.terms()) n = keysOf(t, p, h, heads, probe, keys, n); }
+            case Pattern.SelectMerge sm -> n = decoder(sm).keys(probe.q, probe.qo, p, probe.kvh, probe.scratch, probe.rows, keys, n);
         }
         return n;
     }
@@ -141,11 +163,15 @@ final class LayerOps {
             int[] keys = new int[maxKeys];
             float[] s = new float[maxKeys];
             float[] scratch = new float[D];
+            Probe probe = new Probe(D, kc, ring);
+            probe.q = q;
             for (int h = h0; h < h1; h++) {
                 int kvh = h / grp;
+                probe.kvh = kvh;
                 for (int t = 0; t < T; t++) {
                     int qo = (h * T + t) * D;
-                    int n = keysOf(pattern, start + t, h, H, keys, 0);
+                    probe.qo = qo;
+                    int n = keysOf(pattern, start + t, h, H, probe, keys, 0);
                     java.util.Arrays.fill(o, qo, qo + D, 0f);
                     if (n == 0) continue;                          // reached by nothing: O = 0
                     for (int j = 0; j < n; j++) {

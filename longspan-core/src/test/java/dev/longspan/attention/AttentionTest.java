@@ -48,12 +48,15 @@ class AttentionTest {
             case 4 -> randomSpec(r, n, causalOnly) + "+" + randomSpec(r, n, causalOnly);
             default -> {
                 int top = 2 + r.nextInt(6);
-                yield "selectmerge:region=" + pick(r, 1, 2, 3, 5, 8) + ",top=" + top + ",merge=" + (1 + r.nextInt(top));
+                yield "selectmerge:region=" + pick(r, 1, 2, 3, 5, 8) + ",top=" + top + ",merge=" + (1 + r.nextInt(top))
+                        + ",score=" + pick(r, "bound", "max", "mean");
             }
         };
     }
 
     static int pick(SplittableRandom r, int... xs) { return xs[r.nextInt(xs.length)]; }
+
+    static String pick(SplittableRandom r, String... xs) { return xs[r.nextInt(xs.length)]; }
 
     static Stream<Arguments> randomCases() {
         SplittableRandom r = new SplittableRandom(20240917);
@@ -68,7 +71,8 @@ class AttentionTest {
         }
         // fixed cases: every kind at a size with several query and key blocks
         for (String spec : new String[]{"dense", "window:size=70", "block:size=96", "dilated:w=64,130,1000;r=1,2,5",
-                "selectmerge:region=8,top=6,merge=2", "window:size=20+dilated:w=40,200;r=2,3", "dilated:w=50;r=3;offsets=blocks"}) {
+                "selectmerge:region=8,top=6,merge=2", "selectmerge:region=7,top=5,merge=1,score=max", "selectmerge:region=3,top=9,merge=4,score=mean",
+                "window:size=20+dilated:w=40,200;r=2,3", "dilated:w=50;r=3;offsets=blocks", "window:size=5+selectmerge:region=4,top=4,merge=1"}) {
             out.add(Arguments.of(new Case(spec, 4, 2, 211, 19, false), 7L));
         }
         for (String spec : new String[]{"dense", "window:size=33", "block:size=64", "dilated:w=64,150;r=1,4+window:size=5"}) {
@@ -85,7 +89,7 @@ class AttentionTest {
         float[] q = random(r, H * N * D, 1.5), k = random(r, Hkv * N * D, 1.5), v = random(r, Hkv * N * D, 1), dO = random(r, H * N * D, 1);
         AttentionOptions opt = AttentionOptions.DEFAULT.withBidirectional(c.bidirectional);
         AttentionResult res = Attention.forward(q, k, v, H, Hkv, N, D, Pattern.parse(c.spec), opt);
-        int[][] counts = AttentionReference.counts(res.plan());
+        int[][] counts = AttentionReference.counts(res.plan(), q, k, D);
         double scale = 1 / Math.sqrt(D);
         AttentionReference.Output ref = AttentionReference.forward(q, k, v, H, Hkv, N, D, counts, scale);
         assertClose(res.o(), ref.o(), 2e-5, "o");
@@ -152,9 +156,9 @@ class AttentionTest {
         SplittableRandom r = new SplittableRandom(11);
         int H = 2, Hkv = 1, N = 13, D = 3;
         float[] q = random(r, H * N * D, 1), k = random(r, Hkv * N * D, 1), v = random(r, Hkv * N * D, 1), dO = random(r, H * N * D, 1);
-        for (String spec : new String[]{"dilated:w=4,8;r=1,2+window:size=3", "selectmerge:region=2,top=3,merge=1"}) {
+        for (String spec : new String[]{"dilated:w=4,8;r=1,2+window:size=3", "selectmerge:region=2,top=3,merge=1", "selectmerge:region=2,top=3,merge=1,score=max"}) {
             Plan plan = Attention.forward(q, k, v, H, Hkv, N, D, Pattern.parse(spec), AttentionOptions.DEFAULT).plan();
-            int[][] counts = AttentionReference.counts(plan);
+            int[][] counts = AttentionReference.counts(plan, q, k, D);
             double scale = 1 / Math.sqrt(D);
             AttentionReference.Grads g = AttentionReference.backward(q, k, v, dO, H, Hkv, N, D, counts, scale);
             float[][] inputs = {q, k, v};

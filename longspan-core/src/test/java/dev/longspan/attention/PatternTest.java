@@ -15,7 +15,8 @@ class PatternTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"dense", "window:size=256", "block:size=64", "dilated:w=2048,8192;r=1,4",
-            "dilated:w=16;r=4;offsets=blocks", "selectmerge:region=16,top=512,merge=64",
+            "dilated:w=16;r=4;offsets=blocks", "selectmerge:region=16,top=512,merge=64,score=bound",
+            "selectmerge:region=64,top=5,merge=1,score=max", "selectmerge:region=8,top=3,merge=2,score=mean",
             "window:size=256+dilated:w=8,16;r=2,4", "dense+block:size=3+window:size=1"})
     void canonicalSpecsRoundTrip(String spec) {
         Pattern p = Pattern.parse(spec);
@@ -27,6 +28,8 @@ class PatternTest {
     void parsesFlexibleForms() {
         assertThat(Pattern.parse(" Window : size = 7 ")).isEqualTo(new Pattern.Window(7));
         assertThat(Pattern.parse("selectmerge:merge=2;top=4;region=3")).isEqualTo(new Pattern.SelectMerge(3, 4, 2));
+        assertThat(Pattern.parse("selectmerge:merge=2;top=4;region=3;score=MAX"))
+                .isEqualTo(new Pattern.SelectMerge(3, 4, 2, Pattern.RegionScore.MAX));
         assertThat(Pattern.parse("dilated:r=1,2;w=4,8;offsets=torchscale"))
                 .isEqualTo(new Pattern.Dilated(new int[]{4, 8}, new int[]{1, 2}, true));
         assertThat(Pattern.parse("dense+window:size=2")).isEqualTo(new Pattern.Sum(List.of(new Pattern.Dense(), new Pattern.Window(2))));
@@ -48,6 +51,7 @@ class PatternTest {
             "dilated:w=4;r=1;offsets=odd|offsets must be mod",
             "selectmerge:region=4,top=2|needs region=R,top=T,merge=M",
             "selectmerge:region=4,top=2,merge=3|merge=3 exceeds top=2",
+            "selectmerge:region=4,top=2,merge=1,score=top|score must be bound, max or mean, got 'top'",
             "dense++window:size=2|empty term",
             "dense+|empty term"})
     void badSpecsNameTheBadPart(String spec, String message) {

@@ -98,21 +98,29 @@ class InferenceSessionTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"selectmerge:region=2,top=3,merge=1", "selectmerge:region=3,top=4,merge=2", "window:size=2+selectmerge:region=2,top=3,merge=2"})
+    @ValueSource(strings = {"selectmerge:region=2,top=3,merge=1", "selectmerge:region=3,top=4,merge=2", "window:size=2+selectmerge:region=2,top=3,merge=2",
+            "selectmerge:region=2,top=3,merge=1,score=max", "selectmerge:region=1,top=4,merge=2,score=mean", "selectmerge:region=3,top=3,merge=1,score=bound"})
     void selectMergeDecodingEqualsTheEngineOnEveryPrefix(String attention) {
-        // select-and-merge in the last layer: its output at position p must equal the engine's on the
-        // prefix 0..p (the group's selection then uses exactly the queries seen so far)
+        // select-and-merge in the last layer (2 query heads on 1 key/value head): its output at
+        // position p must equal the engine's on the prefix 0..p, token by token and in chunks
         ModelConfig c = new ModelConfig(13, 8, 2, 2, 1, 4, 12, 1e-5f, false, "kind=rope,base=10000",
                 java.util.List.of("dense", attention), "byte", 16);
         SplittableRandom r = new SplittableRandom(6);
         Transformer m = perturbed(c, 12, r, 0.3);
-        int T = 27;
+        int T = 31;
         int[] tokens = randomTokens(r, T, c.vocabSize());
         InferenceSession s = new InferenceSession(m, T);
         float[] logits = s.feed(tokens, 0, 5);
         for (int t = 5; t <= T; t++) {
             assertRow(logits, fullLogits(m, tokens, t), t - 1, c.vocabSize());
             if (t < T) logits = s.feed(tokens, t, t + 1);
+        }
+        InferenceSession chunked = new InferenceSession(m, T, 4, InferenceOptions.DEFAULT);
+        for (int t = 0; t < T; ) {
+            int e = Math.min(T, t + 1 + t % 5);      // chunks of 1..5 tokens, split at 4 inside
+            logits = chunked.feed(tokens, t, e);
+            assertRow(logits, fullLogits(m, tokens, e), e - 1, c.vocabSize());
+            t = e;
         }
     }
 
