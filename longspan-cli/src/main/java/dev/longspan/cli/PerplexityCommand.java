@@ -138,11 +138,11 @@ final class PerplexityCommand implements Runnable {
         if (o.ctx != null) result.put("ctx", o.ctx);
         TextScorer.Score score;
         if (o.whole) {
-            TextScorer.Positions p = TextScorer.whole(lm.model(), tokens, KvFlag.options(kv, logn), o.logitsAt);
+            TextScorer.Positions p = TextScorer.whole(lm.model(), tokens, KvFlag.options(kv, logn, lm.model().config), o.logitsAt);
             score = p.score();
             if (o.positions != null) writePositions(o.positions, p);
         } else {
-            score = TextScorer.chunked(lm.model(), tokens, o.ctx, lm.tokenizer().addBos() ? lm.tokenizer().bosId() : -1, KvFlag.options(kv, logn));
+            score = TextScorer.chunked(lm.model(), tokens, o.ctx, lm.tokenizer().addBos() ? lm.tokenizer().bosId() : -1, KvFlag.options(kv, logn, lm.model().config));
         }
         result.put("text_tokens", tokens.length);
         result.put("tokens", score.tokens());
