@@ -8,6 +8,7 @@ import dev.longspan.eval.PasskeyEval;
 import dev.longspan.model.Transformer;
 import dev.longspan.train.Checkpoint;
 import dev.longspan.train.PasskeyTask;
+import dev.longspan.util.Heap;
 import dev.longspan.util.LongspanException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -66,6 +67,12 @@ final class DemoCommand implements Runnable {
         int[] lengths = lengthsOption != null ? Sizes.parseList(lengthsOption, "--lengths")
                 : full ? new int[]{1024, 4096, 16384, 65536, 262144, 1048576} : new int[]{1024, 4096, 16384, 65536};
         double[] depths = {0.0, 0.5, 1.0};
+        int n = Sizes.parse(attentionLength, "--attention-length");
+        int heads = 8, d = 64;
+        // refused now, not after the passkey runs: a length too long for the heap, and q, k, v, o of the comparison
+        PasskeyEval.requireMemory(m, lengths, KvFlag.options(kv, logn));
+        Heap.requireArray((long) heads * n * d, "--attention-length " + attentionLength);
+        Heap.require(4 * 4L * heads * n * d, "--attention-length " + attentionLength);
         try {
             Files.createDirectories(out);
         } catch (IOException e) {
@@ -90,8 +97,6 @@ final class DemoCommand implements Runnable {
         }
         PasskeyCommand.heatmap(out.resolve("passkey.png"), lengths, depths, cells);
 
-        int n = Sizes.parse(attentionLength, "--attention-length");
-        int heads = 8, d = 64;
         String[] kinds = {"dense", "window:size=1024", "block:size=1024", "dilated:w=2048,8192,32768;r=1,4,16",
                 "selectmerge:region=256,top=8,merge=2", "window:size=512+dilated:w=4096,16384;r=4,16"};
         SplittableRandom rnd = new SplittableRandom(3);

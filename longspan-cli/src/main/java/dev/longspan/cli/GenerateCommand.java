@@ -1,9 +1,12 @@
 package dev.longspan.cli;
 
+import dev.longspan.eval.MemoryEstimate;
 import dev.longspan.io.Tokenizer;
+import dev.longspan.model.InferenceOptions;
 import dev.longspan.model.InferenceSession;
 import dev.longspan.model.ModelLoader;
 import dev.longspan.model.Sampler;
+import dev.longspan.util.Heap;
 import dev.longspan.util.LongspanException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -56,13 +59,19 @@ final class GenerateCommand implements Runnable {
     public void run() {
         compute.apply();
         if (maxTokens < 0) throw new LongspanException("--max-tokens must be ≥ 0, got " + maxTokens);
+        if (!Float.isFinite(temperature) || temperature < 0) throw new LongspanException("--temperature must be a number ≥ 0, got " + temperature);
         Sampler sampler = new Sampler(temperature, topP, seed);
         ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope);
         Tokenizer tok = lm.tokenizer();
         if (prompt.isEmpty()) throw new LongspanException("--prompt is empty");
         int[] ids = lm.promptIds(prompt, raw);
         if (ids.length == 0) throw new LongspanException("--prompt is empty");
-        InferenceSession s = new InferenceSession(lm.model(), ids.length + maxTokens, KvFlag.options(kv, logn));
+        InferenceOptions options = KvFlag.options(kv, logn);
+        long capacity = (long) ids.length + maxTokens;
+        if (capacity > Heap.MAX_ARRAY) throw new LongspanException("--max-tokens " + maxTokens + ": a context of " + capacity + " tokens is more than Longspan can index");
+        MemoryEstimate.requireInference(lm.model().config, (int) capacity, ids.length, 1, options.halfKv(),
+                "a context of " + capacity + " tokens (--prompt and --max-tokens)");
+        InferenceSession s = new InferenceSession(lm.model(), (int) capacity, options);
         long t0 = System.nanoTime();
         float[] logits = s.feed(ids, 0, ids.length);
         double prefill = (System.nanoTime() - t0) / 1e9;

@@ -97,7 +97,7 @@ final class PasskeyCommand implements Runnable {
         try {
             text = Files.readAllBytes(file);
         } catch (IOException e) {
-            throw new LongspanException(file + ": cannot read: " + e.getMessage());
+            throw new LongspanException(file + ": cannot read: " + dev.longspan.io.IoErrors.reason(e));
         }
         if (text.length == 0) throw new LongspanException(file + ": the filler file is empty");
         if (tok instanceof dev.longspan.io.ByteTokenizer) return dev.longspan.io.ByteTokenizer.encodeBytes(text, 0, text.length);
@@ -109,7 +109,7 @@ final class PasskeyCommand implements Runnable {
         try {
             text = Files.readAllBytes(p);
         } catch (IOException e) {
-            throw new LongspanException(p + ": cannot read: " + e.getMessage());
+            throw new LongspanException(p + ": cannot read: " + dev.longspan.io.IoErrors.reason(e));
         }
         if (text.length == 0) throw new LongspanException(p + ": the filler file is empty");
         return (dst, from, n) -> {

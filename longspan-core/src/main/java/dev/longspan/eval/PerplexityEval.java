@@ -27,11 +27,19 @@ public final class PerplexityEval {
     }
 
     public static List<Point> run(Transformer model, int[] tokens, int[] lengths, int tail, int maxWindows, InferenceOptions options, Listener listener) {
-        List<Point> out = new ArrayList<>();
+        // every length is checked before the first one runs: a bad last length must not throw the others' work away
         for (int L : lengths) {
             if (L < 2) throw new LongspanException("--lengths: " + L + " is too short");
             if (L + 1 > tokens.length) throw new LongspanException("--lengths: " + L + " needs " + (L + 1) + " tokens but the text has " + tokens.length);
-            int k = Math.min(tail, L);
+            if (tail > L) throw new LongspanException("--tail " + tail + " is longer than the length " + L + " (--lengths): the tail is scored inside each window");
+        }
+        int max = java.util.Arrays.stream(lengths).max().orElse(0);
+        if (max > 0) {
+            MemoryEstimate.requireInference(model.config, max, max, tail, options.halfKv(), "--lengths: a window of " + max + " tokens");
+        }
+        List<Point> out = new ArrayList<>();
+        for (int L : lengths) {
+            int k = tail;
             int windows = (int) Math.max(1, Math.min(maxWindows, tokens.length / (L + 1)));
             long stride = windows > 1 ? (tokens.length - (L + 1)) / (windows - 1) : 0;
             double sum = 0;
