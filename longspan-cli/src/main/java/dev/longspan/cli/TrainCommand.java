@@ -70,6 +70,7 @@ final class TrainCommand implements Runnable {
             throw new LongspanException(out + ": already holds a run (use --resume to continue it, or another --out)");
         }
         if (init != null && resume) throw new LongspanException("--init and --resume exclude each other (--resume continues a run that --init started)");
+        if (init != null && !Files.isDirectory(init)) throw new LongspanException("--init " + init + ": not a model directory");
         if (stopAt != null && stopAt < 1) throw new LongspanException("--stop-at must be at least 1, got " + stopAt);
         if (resume) {
             tc = Trainer.resumed(tc, steps != null, out);

@@ -71,8 +71,14 @@ public final class MemoryEstimate {
     /** Refuses a training run that does not fit in the heap or in Java arrays. */
     public static void requireTraining(TrainConfig tc, String what) {
         ModelConfig c = tc.model();
-        Heap.requireArray((long) tc.seqLen() * widest(c), what + " (seq_len " + tc.seqLen() + ")");
+        Heap.requireArray((long) tc.seqLen() * Math.max(widest(c), c.vocabSize()), what);
         Heap.require(training(tc), what);
+    }
+
+    /** Refuses one training pass of T tokens beside the parameters and their gradients (a benchmark's step). */
+    public static void requireTrainingPass(ModelConfig c, int T, boolean recompute, String what) {
+        Heap.requireArray((long) T * Math.max(widest(c), c.vocabSize()), what);
+        Heap.require(2 * 4L * c.parameterCount() + trainingPass(c, T, recompute), what);
     }
 
     /** Refuses an inference session that does not fit in the heap or in Java arrays. */
@@ -83,9 +89,10 @@ public final class MemoryEstimate {
         Heap.require(inference(c, capacity, chunk, lastRows, halfKv), what);
     }
 
-    // the widest per-token buffer of a pass (its length is tokens × this)
+    // the widest per-token buffer of a layer (its length is tokens × this); training also has
+    // logits for every token, inference only for the rows it returns
     private static long widest(ModelConfig c) {
-        return Math.max(Math.max(c.dim(), c.qDim()), Math.max(c.ffnDim(), c.vocabSize()));
+        return Math.max(Math.max(c.dim(), c.qDim()), c.ffnDim());
     }
 
     // positions layer l keeps in its KV cache, as InferenceSession sizes its ring

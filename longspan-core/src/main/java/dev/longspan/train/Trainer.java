@@ -81,7 +81,7 @@ public final class Trainer {
 
     /** Refuses (before anything is allocated) a run that does not fit in the heap. */
     public static void requireMemory(TrainConfig tc) {
-        MemoryEstimate.requireTraining(tc, "training at seq_len " + tc.seqLen());
+        MemoryEstimate.requireTraining(tc, "training at train.seq_len " + tc.seqLen());
     }
 
     /** Refuses training text shorter than one sequence when the run draws text windows from it. */
