@@ -8,6 +8,7 @@ import dev.longspan.eval.PasskeyEval;
 import dev.longspan.model.Transformer;
 import dev.longspan.train.Checkpoint;
 import dev.longspan.train.PasskeyTask;
+import dev.longspan.util.Heap;
 import dev.longspan.util.LongspanException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -66,6 +67,12 @@ final class DemoCommand implements Runnable {
                 : full ? new int[]{1024, 4096, 16384, 65536, 262144, 1048576} : new int[]{1024, 4096, 16384, 65536};
         double[] depths = {0.0, 0.5, 1.0};
         dev.longspan.io.AtomicFiles.checkWritableDirectory(out);
+        int n = Sizes.parse(attentionLength, "--attention-length");
+        int heads = 8, d = 64;
+        // refused now, not after the passkey runs: a length too long for the heap, and q, k, v, o of the comparison
+        PasskeyEval.requireMemory(m, lengths, KvFlag.options(kv, logn, m.config));
+        Heap.requireArray((long) heads * n * d, "--attention-length " + attentionLength);
+        Heap.require(4 * 4L * heads * n * d, "--attention-length " + attentionLength);
         System.err.printf("passkey retrieval with %s (%s), lengths %s, depths 0/0.5/1%n", model, String.join(", ", m.config.attention()),
                 java.util.Arrays.stream(lengths).mapToObj(Sizes::format).toList());
         PasskeyEval.Listener progress = (t, done, total) ->
@@ -97,8 +104,6 @@ final class DemoCommand implements Runnable {
             System.out.printf("passkey %d/%d correct%n%n", correct, cells.size());
         }
 
-        int n = Sizes.parse(attentionLength, "--attention-length");
-        int heads = 8, d = 64;
         String[] kinds = {"dense", "window:size=1024", "block:size=1024", "dilated:w=2048,8192,32768;r=1,4,16",
                 "selectmerge:region=256,top=8,merge=2", "window:size=512+dilated:w=4096,16384;r=4,16"};
         SplittableRandom rnd = new SplittableRandom(3);

@@ -1,13 +1,16 @@
 package dev.longspan.cli;
 
+import dev.longspan.eval.MemoryEstimate;
 import dev.longspan.io.Tokenizer;
 import dev.longspan.model.ChatFormat;
 import dev.longspan.model.ChatPrompts;
 import dev.longspan.model.ChatTemplate;
+import dev.longspan.model.InferenceOptions;
 import dev.longspan.model.InferenceSession;
 import dev.longspan.model.ModelLoader;
 import dev.longspan.model.Sampler;
 import dev.longspan.model.TextStream;
+import dev.longspan.util.Heap;
 import dev.longspan.util.LongspanException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -71,6 +74,7 @@ final class GenerateCommand implements Runnable {
     public void run() {
         compute.apply();
         if (maxTokens < 0) throw new LongspanException("--max-tokens must be ≥ 0, got " + maxTokens);
+        if (!Float.isFinite(temperature) || temperature < 0) throw new LongspanException("--temperature must be a number ≥ 0, got " + temperature);
         Sampler sampler = new Sampler(temperature, topP, seed);
         ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope);
         Tokenizer tok = lm.tokenizer();
@@ -90,7 +94,12 @@ final class GenerateCommand implements Runnable {
         if (logprobs != null && (logprobs < 0 || !json)) {
             throw new LongspanException(logprobs < 0 ? "--logprobs must be ≥ 0, got " + logprobs : "--logprobs needs --json");
         }
-        InferenceSession s = new InferenceSession(lm.model(), ids.length + maxTokens, KvFlag.options(kv, logn, lm.model().config));
+        InferenceOptions options = KvFlag.options(kv, logn, lm.model().config);
+        long capacity = (long) ids.length + maxTokens;
+        if (capacity > Heap.MAX_ARRAY) throw new LongspanException("--max-tokens " + maxTokens + ": a context of " + capacity + " tokens is more than Longspan can index");
+        MemoryEstimate.requireInference(lm.model().config, (int) capacity, ids.length, 1, options.halfKv(),
+                "a context of " + capacity + " tokens (--prompt and --max-tokens)");
+        InferenceSession s = new InferenceSession(lm.model(), (int) capacity, options);
         long t0 = System.nanoTime();
         float[] logits = s.feed(ids, 0, ids.length);
         double prefill = (System.nanoTime() - t0) / 1e9;

@@ -2,7 +2,9 @@ package dev.longspan.cli;
 
 import dev.longspan.kernel.Simd;
 import dev.longspan.tensor.Parallel;
+import dev.longspan.util.Heap;
 import dev.longspan.util.Log;
+import dev.longspan.util.LongspanFailure;
 import dev.longspan.util.LongspanException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -11,8 +13,8 @@ import java.io.InputStream;
 import java.util.Properties;
 
 /**
- * The {@code longspan} command. Exit codes: 0 success, 2 bad input or usage (one clear line on
- * standard error), 1 internal failure.
+ * The {@code longspan} command. Exit codes: 0 success, 2 bad input, usage or a job too large for
+ * the heap (one clear line on standard error), 1 internal failure.
  */
 @Command(name = "longspan",
         mixinStandardHelpOptions = true,
@@ -49,15 +51,19 @@ public final class Main implements Runnable {
         System.exit(execute(args));
     }
 
-    /** Runs the command line and returns the exit code (used by tests, without System.exit). */
+    /**
+     * Runs the command line and returns the exit code (used by tests, without System.exit). Every
+     * failure but an internal error writes exactly one line to standard error: a usage error names
+     * the help to read on that same line.
+     */
     public static int execute(String... args) {
         CommandLine cl = new CommandLine(new Main());
         cl.setOut(new java.io.PrintWriter(System.out, true));
         cl.setErr(new java.io.PrintWriter(System.err, true));
         cl.setExitCodeExceptionMapper(t -> t instanceof LongspanException ? EXIT_BAD_INPUT : EXIT_INTERNAL);
         cl.setParameterExceptionHandler((ex, a) -> {
-            ex.getCommandLine().getErr().println("longspan: " + ex.getMessage());
-            ex.getCommandLine().getErr().println("Try '" + ex.getCommandLine().getCommandSpec().qualifiedName() + " --help'.");
+            ex.getCommandLine().getErr().println("longspan: " + ex.getMessage() + " (see '"
+                    + ex.getCommandLine().getCommandSpec().qualifiedName() + " --help')");
             return EXIT_BAD_INPUT;
         });
         cl.setExecutionExceptionHandler((ex, c, parsed) -> {
@@ -65,11 +71,22 @@ public final class Main implements Runnable {
                 c.getErr().println("longspan: " + ex.getMessage());
                 return EXIT_BAD_INPUT;
             }
+            if (ex instanceof LongspanFailure) {
+                c.getErr().println("longspan: " + ex.getMessage());
+                return EXIT_INTERNAL;
+            }
             c.getErr().println("longspan: internal error: " + ex);
             ex.printStackTrace(c.getErr());
             return EXIT_INTERNAL;
         });
-        return cl.execute(args);
+        try {
+            return cl.execute(args);
+        } catch (OutOfMemoryError e) {
+            // the last resort: what the commands' memory estimates did not foresee (picocli lets
+            // Errors through); too large a job for the heap is the user's input, like any other
+            cl.getErr().println("longspan: " + Heap.outOfMemoryMessage());
+            return EXIT_BAD_INPUT;
+        }
     }
 
     /** Shared options of commands that compute. */

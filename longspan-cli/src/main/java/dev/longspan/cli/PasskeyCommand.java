@@ -105,7 +105,7 @@ final class PasskeyCommand implements Runnable {
         try {
             text = Files.readAllBytes(file);
         } catch (IOException e) {
-            throw new LongspanException(file + ": cannot read: " + e.getMessage());
+            throw new LongspanException(file + ": cannot read: " + dev.longspan.io.IoErrors.reason(e));
         }
         if (text.length == 0) throw new LongspanException(file + ": the filler file is empty");
         return PasskeyEval.Haystack.text(tok instanceof dev.longspan.io.ByteTokenizer ? dev.longspan.io.ByteTokenizer.encodeBytes(text, 0, text.length)

@@ -69,7 +69,7 @@ final class PerplexityCommand implements Runnable {
         } catch (NoSuchFileException e) {
             throw new LongspanException(data + ": no such file");
         } catch (IOException e) {
-            throw new LongspanException(data + ": cannot read: " + e.getMessage());
+            throw new LongspanException(data + ": cannot read: " + dev.longspan.io.IoErrors.reason(e));
         }
         boolean byteLevel = lm.tokenizer() instanceof ByteTokenizer;
         int[] tokens = byteLevel ? ByteTokenizer.encodeBytes(bytes, 0, bytes.length)

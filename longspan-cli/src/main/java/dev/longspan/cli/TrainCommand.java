@@ -63,19 +63,27 @@ final class TrainCommand implements Runnable {
         } catch (NoSuchFileException e) {
             throw new LongspanException(config + ": no such file");
         } catch (IOException e) {
-            throw new LongspanException(config + ": cannot read: " + e.getMessage());
+            throw new LongspanException(config + ": cannot read: " + dev.longspan.io.IoErrors.reason(e));
         }
         if (steps != null) {
             if (steps < 1) throw new LongspanException("--steps must be at least 1, got " + steps);
             tc = tc.withSteps(steps);
         }
-        long t0 = System.nanoTime();
-        final TrainConfig cfg = tc;
         if (stopAt != null && stopAt < 1) throw new LongspanException("--stop-at must be at least 1, got " + stopAt);
         List<String> earlier = checkOut();
+        if (init != null && !Files.isDirectory(init)) throw new LongspanException("--init " + init + ": not a model directory");
+        if (resume) {
+            tc = Trainer.resumed(tc, steps != null, out);
+            long at = Trainer.checkpointed(out).step();
+            if (stopAt != null && stopAt <= at) throw new LongspanException("--stop-at " + stopAt + ": the run is already at step " + at);
+        }
+        Trainer.requireMemory(tc);
+        long t0 = System.nanoTime();
+        final TrainConfig cfg = tc;
         double[] last = {Double.NaN, Double.NaN};
         long[] reached = {0};
         try (TextCorpus corpus = new TextCorpus(data, tc.heldOut())) {
+            Trainer.checkData(tc, corpus);
             System.err.printf("model: %,d parameters, %d layers, attention %s%n", tc.model().parameterCount(), tc.model().layers(), tc.model().attention());
             System.err.printf("data: %,d training bytes, %,d held-out bytes from %d file(s)%n", corpus.trainBytes(), corpus.heldOutBytes(), data.size());
             try (ProgressBar bar = new ProgressBarBuilder().setTaskName("train").setInitialMax(tc.steps())

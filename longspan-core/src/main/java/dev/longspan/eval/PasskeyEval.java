@@ -81,6 +81,7 @@ public final class PasskeyEval {
             int min = fixedTokens(tok, "00000");
             if (L < min) throw new LongspanException("--lengths: " + L + " is shorter than the passkey prompt itself (" + min + " tokens)");
         }
+        requireMemory(model, lengths, options);
         List<Cell> cells = new ArrayList<>();
         int total = lengths.length * depths.length * trials, done = 0;
         for (int L : lengths) {
@@ -102,6 +103,18 @@ public final class PasskeyEval {
         }
         return cells;
     }
+
+    /** Refuses, before any trial runs, lengths whose longest prompt does not fit in the heap. */
+    public static void requireMemory(Transformer model, int[] lengths, InferenceOptions options) {
+        int max = java.util.Arrays.stream(lengths).max().orElse(0);
+        if (max == 0) return;
+        // the whole prompt is the session's first chunk; the answer adds a few positions
+        MemoryEstimate.requireInference(model.config, max + ANSWER_ROOM, max, 1, options.halfKv(),
+                "--lengths: a passkey prompt of " + max + " tokens");
+    }
+
+    // positions after the prompt: the longest answer (5 digits and 3 tokens of spacing) and one more
+    private static final int ANSWER_ROOM = 9;
 
     /** Tokens of a text segment as it reads in the middle of a prompt (after other text). */
     static int[] segment(Tokenizer tok, String text) {

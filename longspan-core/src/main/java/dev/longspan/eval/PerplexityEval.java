@@ -29,6 +29,11 @@ public final class PerplexityEval {
     }
 
     public static List<Point> run(Transformer model, int[] tokens, int[] lengths, int tail, int maxWindows, InferenceOptions options, Listener listener) {
+        int max = java.util.Arrays.stream(lengths).max().orElse(0);
+        int[] ends = windowEnds(tokens.length, lengths, tail, maxWindows);
+        if (max > 0) {
+            MemoryEstimate.requireInference(model.config, max, max, tail, options.halfKv(), "--lengths: a window of " + max + " tokens");
+        }
         int[] ends = windowEnds(tokens.length, lengths, tail, maxWindows);
         int V = model.config.vocabSize();
         List<Point> out = new ArrayList<>();

@@ -267,7 +267,7 @@ public final class GgufFile implements AutoCloseable {
             throw new LongspanException(path + ": no such file");
         } catch (IOException e) {
             arena.close();
-            throw new LongspanException(path + ": cannot read: " + e.getMessage(), e);
+            throw new LongspanException(path + ": cannot read: " + IoErrors.reason(e), e);
         } catch (ArithmeticException e) {
             arena.close();
             throw bad(path, "tensor size overflows");
@@ -281,13 +281,13 @@ public final class GgufFile implements AutoCloseable {
         return new LongspanException(p + ": " + msg);
     }
 
-    /** True when the file at p starts with the GGUF magic. */
+    /** True when the file at p starts with the GGUF magic; a file that cannot be read is an error, not "no". */
     public static boolean looksLikeGguf(Path p) {
         try (var in = java.nio.file.Files.newInputStream(p)) {
             byte[] b = in.readNBytes(4);
             return b.length == 4 && b[0] == 'G' && b[1] == 'G' && b[2] == 'U' && b[3] == 'F';
         } catch (IOException e) {
-            return false;
+            throw new LongspanException(p + ": cannot read: " + IoErrors.reason(e), e);
         }
     }
 

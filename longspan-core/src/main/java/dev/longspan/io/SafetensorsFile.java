@@ -126,7 +126,7 @@ public final class SafetensorsFile implements AutoCloseable {
             throw new LongspanException(path + ": no such file");
         } catch (IOException e) {
             arena.close();
-            throw new LongspanException(path + ": cannot read: " + e.getMessage(), e);
+            throw new LongspanException(path + ": cannot read: " + IoErrors.reason(e), e);
         } catch (RuntimeException e) {
             arena.close();
             if (e instanceof ArithmeticException) throw bad(path, "tensor shape overflows");

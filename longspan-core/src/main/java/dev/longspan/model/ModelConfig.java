@@ -1,7 +1,9 @@
 package dev.longspan.model;
 
+import dev.longspan.attention.Pattern;
 import dev.longspan.io.AtomicFiles;
 import dev.longspan.io.Json;
+import dev.longspan.position.RopeConfig;
 import dev.longspan.util.LongspanException;
 
 import java.io.IOException;
@@ -104,8 +106,9 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
         int dim = intField(m, "dim", source, null);
         int heads = intField(m, "heads", source, null);
         int headDim = m.containsKey("head_dim") ? intField(m, "head_dim", source, null) : dim / Math.max(1, heads);
+        ModelConfig c;
         try {
-            return new ModelConfig(
+            c = new ModelConfig(
                     intField(m, "vocab_size", source, 259),
                     dim, layers, heads,
                     intField(m, "kv_heads", source, heads),
@@ -124,6 +127,20 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
             if (e.getMessage().startsWith("model config: ")) throw new LongspanException(source + ": " + e.getMessage().substring(14));
             throw e;
         }
+        // the specs are parsed here, where the file and field can be named, not when a layer first runs
+        for (int l = 0; l < c.layers(); l++) {
+            try {
+                Pattern.parse(c.attention().get(l));
+            } catch (LongspanException e) {
+                throw new LongspanException(source + ": field attention[" + l + "]: " + e.getMessage());
+            }
+        }
+        try {
+            RopeConfig.fromSpec(c.rope(), c.headDim());
+        } catch (LongspanException e) {
+            throw new LongspanException(source + ": field rope: " + e.getMessage());
+        }
+        return c;
     }
 
     private static int intField(Map<String, Object> m, String k, String source, Integer dflt) {
@@ -178,7 +195,7 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
         } catch (NoSuchFileException e) {
             throw new LongspanException(file + ": no such file");
         } catch (IOException e) {
-            throw new LongspanException(file + ": cannot read: " + e.getMessage(), e);
+            throw new LongspanException(file + ": cannot read: " + dev.longspan.io.IoErrors.reason(e), e);
         }
     }
 

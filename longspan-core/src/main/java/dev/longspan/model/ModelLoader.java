@@ -89,7 +89,7 @@ public final class ModelLoader {
     public static LoadedModel load(Path path) {
         if (Files.isDirectory(path)) {
             Path cfg = path.resolve("config.json");
-            if (!Files.isRegularFile(cfg)) throw new LongspanException(path + ": no config.json (not a model directory)");
+            if (!isFile(cfg)) throw new LongspanException(path + ": no config.json (not a model directory)");
             Map<String, Object> json = readJson(cfg);
             if (json.containsKey("model_type") || json.containsKey("architectures") || json.containsKey("hidden_size")) {
                 return loadSafetensors(path, json);
@@ -116,13 +116,42 @@ public final class ModelLoader {
                 return ggufPlan(g).config();
             }
         }
-        if (Files.isDirectory(path) && Files.isRegularFile(path.resolve("config.json"))) {
+        if (Files.isDirectory(path) && isFile(path.resolve("config.json"))) {
             Map<String, Object> json = readJson(path.resolve("config.json"));
             if (!(json.containsKey("model_type") || json.containsKey("architectures") || json.containsKey("hidden_size"))) {
-                return ModelConfig.read(path.resolve("config.json"));
+                ModelConfig c = ModelConfig.read(path.resolve("config.json"));
+                checkLongspanWeights(path, c);
+                return c;
             }
         }
         return load(path).model().config;
+    }
+
+    /** A regular file: false when absent, an error when it cannot be looked at (a folder without permission). */
+    private static boolean isFile(Path p) {
+        try {
+            return Files.readAttributes(p, java.nio.file.attribute.BasicFileAttributes.class).isRegularFile();
+        } catch (java.nio.file.NoSuchFileException e) {
+            return false;
+        } catch (IOException e) {
+            throw new LongspanException(p + ": cannot read: " + dev.longspan.io.IoErrors.reason(e), e);
+        }
+    }
+
+    // a Longspan directory's weights, from the header only: every tensor present with its shape and
+    // its bytes inside the file (SafetensorsFile.open checks the extents: a truncated file fails)
+    private static void checkLongspanWeights(Path dir, ModelConfig c) {
+        Path wp = dir.resolve("model.safetensors");
+        if (!isFile(wp)) throw new LongspanException(dir + ": no model.safetensors (the weights are missing)");
+        try (SafetensorsFile f = SafetensorsFile.open(wp)) {
+            for (Transformer.Tensor t : layoutOf(c).tensors()) {
+                if (!f.has(t.name())) throw new LongspanException(wp + ": missing tensor '" + t.name() + "'");
+                if (!Arrays.equals(f.shape(t.name()), t.shape())) {
+                    throw new LongspanException(wp + ": tensor '" + t.name() + "' has shape " + Arrays.toString(f.shape(t.name()))
+                            + " but config.json needs " + Arrays.toString(t.shape()));
+                }
+            }
+        }
     }
 
     // ---- GGUF ------------------------------------------------------------------------------
@@ -483,7 +512,7 @@ public final class ModelLoader {
         } catch (java.nio.file.NoSuchFileException e) {
             throw new LongspanException(p + ": no such file");
         } catch (IOException e) {
-            throw new LongspanException(p + ": cannot read: " + e.getMessage(), e);
+            throw new LongspanException(p + ": cannot read: " + dev.longspan.io.IoErrors.reason(e), e);
         }
     }
 

@@ -45,7 +45,7 @@ public final class TextCorpus implements AutoCloseable {
                 throw new LongspanException(p + ": no such file");
             } catch (IOException e) {
                 arena.close();
-                throw new LongspanException(p + ": cannot read: " + e.getMessage(), e);
+                throw new LongspanException(p + ": cannot read: " + dev.longspan.io.IoErrors.reason(e), e);
             }
         }
         totalTrain = total;

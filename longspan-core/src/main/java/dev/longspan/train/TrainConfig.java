@@ -14,17 +14,22 @@ import java.util.Set;
  * <pre>{"model": {...ModelConfig...}, "train": {"seq_len": 512, "batch": 4, "steps": 1000, ...}}</pre>
  * {@code curriculum} is a list of [step, seq_len] pairs: from that step on, sequences have that
  * length (seq_len is the longest, the buffers are sized for it). {@code synthetic} mixes passkey
- * and key–value samples at the given rates.
+ * and key–value samples at the given rates. {@code configSteps} is the file's train.steps (steps
+ * differs from it when {@code --steps} overrode it): a checkpoint remembers both, so that resuming
+ * with the same file keeps the run's schedule.
  */
 public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, double lr, double minLr, int warmup,
                           double weightDecay, double beta1, double beta2, double eps, double clip,
                           int evalEvery, int evalWindows, int checkpointEvery, long seed, double heldOut,
                           boolean recompute, List<int[]> curriculum, double passkeyRate, double kvRate,
-                          boolean realFiller, String positions) {
+                          boolean realFiller, String positions, int configSteps) {
 
     private static final Set<String> TRAIN_KEYS = Set.of("seq_len", "batch", "steps", "lr", "min_lr", "warmup",
             "weight_decay", "beta1", "beta2", "eps", "clip", "eval_every", "eval_windows", "checkpoint_every", "seed",
             "held_out", "recompute", "curriculum", "synthetic", "positions");
+
+    /** Key of {@link #configSteps} in a checkpoint's train config (written only when --steps overrode it). */
+    public static final String CONFIG_STEPS = "config_steps";
 
     /** Sequence length at a step (the curriculum, else seq_len). */
     public int seqLenAt(long step) {
@@ -73,17 +78,25 @@ public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, d
                 d(t, "weight_decay", 0.1, f), d(t, "beta1", 0.9, f), d(t, "beta2", 0.95, f), d(t, "eps", 1e-8, f),
                 d(t, "clip", 1.0, f), i(t, "eval_every", 50, f), i(t, "eval_windows", 8, f), i(t, "checkpoint_every", 50, f),
                 (long) d(t, "seed", 1, f), d(t, "held_out", 0.05, f), t.get("recompute") instanceof Boolean b && b,
-                cur, pk, kv, realFiller, t.get("positions") instanceof String p ? p : "sequential");
+                cur, pk, kv, realFiller, t.get("positions") instanceof String p ? p : "sequential", i(t, "steps", 100, f));
         if (c.seqLen < 2) throw new LongspanException(f + "seq_len must be at least 2");
         if (c.batch < 1) throw new LongspanException(f + "batch must be at least 1");
         if (c.steps < 1) throw new LongspanException(f + "steps must be at least 1");
         if (!(c.lr > 0)) throw new LongspanException(f + "lr must be positive");
+        if (!(c.minLr >= 0 && c.minLr <= c.lr)) throw new LongspanException(f + "min_lr must be between 0 and lr (" + c.lr + "), got " + c.minLr);
+        if (c.warmup < 0) throw new LongspanException(f + "warmup must be ≥ 0, got " + c.warmup);
+        // 0 would mean "never" through a modulo by zero or a silent skip: a number of steps is expected
+        if (c.evalEvery < 1) throw new LongspanException(f + "eval_every must be at least 1 (steps between evaluations), got " + c.evalEvery);
+        if (c.evalWindows < 1) throw new LongspanException(f + "eval_windows must be at least 1, got " + c.evalWindows);
+        if (c.checkpointEvery < 1) throw new LongspanException(f + "checkpoint_every must be at least 1 (steps between checkpoints), got " + c.checkpointEvery);
+        if (!(c.clip > 0)) throw new LongspanException(f + "clip must be positive, got " + c.clip);
+        if (!(c.heldOut >= 0 && c.heldOut < 1)) throw new LongspanException(f + "held_out must be in [0, 1), got " + c.heldOut);
         return c;
     }
 
     public TrainConfig withSteps(int s) {
         return new TrainConfig(model, seqLen, batch, s, lr, minLr, warmup, weightDecay, beta1, beta2, eps, clip, evalEvery,
-                evalWindows, checkpointEvery, seed, heldOut, recompute, curriculum, passkeyRate, kvRate, realFiller, positions);
+                evalWindows, checkpointEvery, seed, heldOut, recompute, curriculum, passkeyRate, kvRate, realFiller, positions, configSteps);
     }
 
     private static int i(Map<String, Object> t, String k, int dflt, String f) {
@@ -103,6 +116,7 @@ public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, d
     public Map<String, Object> toJson() {
         Map<String, Object> t = new LinkedHashMap<>();
         t.put("seq_len", (long) seqLen); t.put("batch", (long) batch); t.put("steps", (long) steps);
+        if (configSteps != steps) t.put(CONFIG_STEPS, (long) configSteps);
         t.put("lr", lr); t.put("min_lr", minLr); t.put("warmup", (long) warmup); t.put("weight_decay", weightDecay);
         t.put("beta1", beta1); t.put("beta2", beta2); t.put("eps", eps); t.put("clip", clip);
         t.put("eval_every", (long) evalEvery); t.put("eval_windows", (long) evalWindows);

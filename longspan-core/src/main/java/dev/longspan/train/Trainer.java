@@ -1,7 +1,9 @@
 package dev.longspan.train;
 
+import dev.longspan.eval.MemoryEstimate;
 import dev.longspan.io.AtomicFiles;
 import dev.longspan.io.Json;
+import dev.longspan.io.SafetensorsFile;
 import dev.longspan.model.Transformer;
 import dev.longspan.model.TrainingPass;
 import dev.longspan.position.CrdNtk;
@@ -9,6 +11,7 @@ import dev.longspan.position.RopeConfig;
 import dev.longspan.position.RopeKind;
 import dev.longspan.util.Log;
 import dev.longspan.util.LongspanException;
+import dev.longspan.util.LongspanFailure;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -55,6 +58,15 @@ public final class Trainer {
     private long step;              // steps completed
 
     public Trainer(TrainConfig tc, TextCorpus corpus, Path out, Listener listener) {
+        requireMemory(tc);
+        checkData(tc, corpus);
+        if (tc.warmup() > tc.steps()) {
+            Log.warn("train.warmup " + tc.warmup() + " is longer than the " + tc.steps() + " steps: the learning rate never reaches train.lr");
+        }
+        if (corpus.heldOutWindows(tc.seqLen() + 1) == 0) {
+            Log.warn("the held-out text (" + corpus.heldOutBytes() + " bytes) is shorter than one sequence of " + (tc.seqLen() + 1)
+                    + " bytes: no held-out loss will be measured (raise train.held_out or give more text)");
+        }
         this.tc = tc;
         this.corpus = corpus;
         this.out = out;
@@ -65,6 +77,68 @@ public final class Trainer {
         this.decayMask = model.decayMask();
         RopeConfig rc = RopeConfig.fromSpec(tc.model().rope(), tc.model().headDim());
         this.crd = rc.kind() == RopeKind.CRD_NTK ? new CrdNtk(rc) : null;
+    }
+
+    /** Refuses (before anything is allocated) a run that does not fit in the heap. */
+    public static void requireMemory(TrainConfig tc) {
+        MemoryEstimate.requireTraining(tc, "training at train.seq_len " + tc.seqLen());
+    }
+
+    /** Refuses training text shorter than one sequence when the run draws text windows from it. */
+    public static void checkData(TrainConfig tc, TextCorpus corpus) {
+        boolean usesText = tc.passkeyRate() + tc.kvRate() < 1 || tc.realFiller();
+        if (usesText && corpus.trainBytes() < tc.seqLen() + 1L) {
+            throw new LongspanException("--data: the training text has " + corpus.trainBytes() + " bytes, shorter than one sequence of "
+                    + (tc.seqLen() + 1) + " bytes (train.seq_len + 1); give more text or a shorter seq_len");
+        }
+    }
+
+    /** Where a checkpointed run stands: its step and its schedule's total (and the config file's) steps. */
+    public record Checkpointed(long step, int steps, int configSteps) {}
+
+    /** Reads only the checkpoint's metadata (no arrays). */
+    public static Checkpointed checkpointed(Path out) {
+        Path p = out.resolve(Checkpoint.FILE);
+        if (!Files.exists(p)) throw new LongspanException(p + ": no checkpoint to resume from");
+        try (SafetensorsFile f = SafetensorsFile.open(p)) {
+            Map<String, String> meta = f.metadata();
+            if (!Checkpoint.FORMAT.equals(meta.get("format"))) throw new LongspanException(p + ": not a Longspan checkpoint (format " + meta.get("format") + ")");
+            String tj = meta.get("train_config");
+            if (tj == null) throw new LongspanException(p + ": metadata lacks the train config");
+            long step;
+            try {
+                step = Long.parseLong(meta.getOrDefault("step", ""));
+            } catch (NumberFormatException e) {
+                throw new LongspanException(p + ": bad step in metadata");
+            }
+            if (!(Json.parseObject(tj, p + " (train_config)").get("train") instanceof Map<?, ?> t) || !(t.get("steps") instanceof Long steps)) {
+                throw new LongspanException(p + ": its train config has no train.steps");
+            }
+            long configSteps = t.get(TrainConfig.CONFIG_STEPS) instanceof Long c ? c : steps;
+            return new Checkpointed(step, (int) (long) steps, (int) configSteps);
+        }
+    }
+
+    /**
+     * The config to resume the run in {@code out} with. The schedule (warm-up, cosine decay) depends
+     * on the total steps, so it is kept unless asked otherwise: {@code --steps} when given
+     * ({@code stepsGiven}: tc already holds it), else the run's own total — which an earlier
+     * {@code --steps} may have set — unless the --config's train.steps differs from the file the
+     * run started with (a next stage that extends the schedule). A change is announced; a run with
+     * no step left to train is refused.
+     */
+    public static TrainConfig resumed(TrainConfig tc, boolean stepsGiven, Path out) {
+        Checkpointed c = checkpointed(out);
+        TrainConfig r = stepsGiven || tc.configSteps() != c.configSteps() ? tc : tc.withSteps(c.steps());
+        if (r.steps() != c.steps()) {
+            Log.warn("the learning-rate schedule changes from " + c.steps() + " to " + r.steps() + " total steps ("
+                    + (stepsGiven ? "--steps" : "train.steps of --config") + "): from step " + c.step() + " on, the run differs from an uninterrupted one");
+        }
+        if (c.step() >= r.steps()) {
+            throw new LongspanException(out + ": the run is already at step " + c.step() + " of its " + r.steps()
+                    + "-step schedule, nothing to train (give a larger --steps to continue it)");
+        }
+        return r;
     }
 
     public Transformer model() { return model; }
@@ -179,7 +253,10 @@ public final class Trainer {
         opt.update(model.params, pass.grads, decayMask, (float) lr);
         step++;
         double loss = lossSum / tc.batch();
-        if (!Double.isFinite(loss)) throw new IllegalStateException("loss became " + loss + " at step " + step + " (lower the learning rate)");
+        if (!Double.isFinite(loss)) {
+            throw new LongspanFailure("training diverged: the loss became " + loss + " at step " + step
+                    + " (lower train.lr or raise train.warmup; the last checkpoint is intact)");
+        }
         return new StepReport(step, tc.steps(), loss, lr, norm, n, (long) n * tc.batch(), (System.nanoTime() - t0) / 1e9);
     }
 
@@ -224,7 +301,7 @@ public final class Trainer {
             line.put("seq_len", (long) r.seqLen());
             line.put("tokens_per_s", r.tokens() / r.seconds());
             listener.onStep(r);
-            if (tc.evalEvery() > 0 && (step % tc.evalEvery() == 0 || step == tc.steps())) {
+            if (step % tc.evalEvery() == 0 || step == tc.steps()) {
                 double ev = evaluate();
                 if (Double.isFinite(ev)) {
                     line.put("eval_loss", ev);
@@ -232,7 +309,7 @@ public final class Trainer {
                 }
             }
             appendMetrics(line);
-            if ((tc.checkpointEvery() > 0 && step % tc.checkpointEvery() == 0) || step == end) {
+            if (step % tc.checkpointEvery() == 0 || step == end) {
                 Checkpoint.saveModel(out, model);
                 Checkpoint.save(out, step, model, opt, tc);
                 listener.onCheckpoint(step);
@@ -266,7 +343,7 @@ public final class Trainer {
             }
             AtomicFiles.writeString(p, keep.toString());
         } catch (IOException e) {
-            throw new LongspanException(p + ": cannot read: " + e.getMessage(), e);
+            throw new LongspanException(p + ": cannot read: " + dev.longspan.io.IoErrors.reason(e), e);
         }
     }
 
@@ -285,7 +362,7 @@ public final class Trainer {
                 }
             }
         } catch (IOException e) {
-            throw new LongspanException(p + ": cannot read: " + e.getMessage(), e);
+            throw new LongspanException(p + ": cannot read: " + dev.longspan.io.IoErrors.reason(e), e);
         }
         return rows;
     }

@@ -1,0 +1,234 @@
+package dev.longspan.cli;
+
+import dev.longspan.io.ByteTokenizer;
+import dev.longspan.model.ModelConfig;
+import dev.longspan.model.Transformer;
+import dev.longspan.train.Checkpoint;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Every command with bad input: exit code 2, exactly one line on standard error (a usage error
+ * names the help on that same line), no exception name and no stack frame. Missing files,
+ * directories for files, bad numbers and specs, zero and negative sizes, unknown options and
+ * lengths far beyond the heap.
+ */
+class BadInputCliTest {
+    @TempDir
+    static Path dir;
+
+    static final String CONFIG = """
+            {"model": {"vocab_size": 259, "dim": 16, "layers": 2, "heads": 2, "ffn_dim": 32, "context_length": 16},
+             "train": {"seq_len": 16, "batch": 1, "steps": 4, "lr": 0.003, "eval_every": 2, "eval_windows": 1,
+                       "checkpoint_every": 2, "seed": 3, "held_out": 0.2}}""";
+
+    // placeholders of the table → paths made once for the whole class
+    static Map<String, Path> fixtures;
+
+    @BeforeAll
+    static void fixtures() throws IOException {
+        Path model = dir.resolve("model");
+        ModelConfig c = new ModelConfig(ByteTokenizer.VOCAB, 16, 2, 2, 2, 8, 32, 1e-5f, true, "kind=rope,base=10000,pairing=half",
+                Collections.nCopies(2, "dense"), "byte", 64);
+        Transformer m = new Transformer(c);
+        m.initialize(1);
+        Checkpoint.saveModel(model, m);
+        Path trunc = dir.resolve("truncated");
+        Files.createDirectories(trunc);
+        Files.copy(model.resolve("config.json"), trunc.resolve("config.json"));
+        byte[] w = Files.readAllBytes(model.resolve("model.safetensors"));
+        Files.write(trunc.resolve("model.safetensors"), Arrays.copyOf(w, w.length / 2));
+        Path noWeights = dir.resolve("noweights");
+        Files.createDirectories(noWeights);
+        Files.copy(model.resolve("config.json"), noWeights.resolve("config.json"));
+        Files.createDirectories(dir.resolve("emptydir"));
+        fixtures = Map.ofEntries(
+                Map.entry("{model}", model),
+                Map.entry("{truncated}", trunc),
+                Map.entry("{noweights}", noWeights),
+                Map.entry("{dir}", dir.resolve("emptydir")),
+                Map.entry("{missing}", dir.resolve("no-such-file")),
+                Map.entry("{text}", Files.writeString(dir.resolve("text.txt"), "The quick brown fox jumps over the lazy dog. ".repeat(60))),
+                Map.entry("{short}", Files.writeString(dir.resolve("short.txt"), "tiny text")),
+                Map.entry("{empty}", Files.writeString(dir.resolve("empty.txt"), "")),
+                Map.entry("{junk}", Files.writeString(dir.resolve("junk.gguf"), "not a model at all")),
+                Map.entry("{cfg}", config("cfg.json", CONFIG)),
+                Map.entry("{huge}", config("huge.json", CONFIG.replace("\"seq_len\": 16", "\"seq_len\": 100000000"))),
+                Map.entry("{pattern}", config("pattern.json", CONFIG.replace("\"ffn_dim\": 32", "\"ffn_dim\": 32, \"attention\": [\"dense\", \"foo\"]"))),
+                Map.entry("{rope}", config("rope.json", CONFIG.replace("\"ffn_dim\": 32", "\"ffn_dim\": 32, \"rope\": \"kind=bogus\""))),
+                Map.entry("{evalzero}", config("evalzero.json", CONFIG.replace("\"eval_every\": 2", "\"eval_every\": 0"))),
+                Map.entry("{ckptzero}", config("ckptzero.json", CONFIG.replace("\"checkpoint_every\": 2", "\"checkpoint_every\": 0"))),
+                Map.entry("{out}", dir.resolve("out")));
+    }
+
+    static Path config(String name, String text) throws IOException {
+        return Files.writeString(dir.resolve(name), text);
+    }
+
+    static Stream<String> badInputs() {
+        return Stream.of(
+                // train
+                "train --config {missing} --data {text} --out {out}/1",
+                "train --config {dir} --data {text} --out {out}/2",
+                "train --config {text} --data {text} --out {out}/3",
+                "train --config {cfg} --data {missing} --out {out}/4",
+                "train --config {cfg} --data {dir} --out {out}/5",
+                "train --config {cfg} --data {empty} --out {out}/6",
+                "train --config {cfg} --data {short} --out {out}/7",
+                "train --config {cfg} --data {text} --out {out}/8 --steps 0",
+                "train --config {cfg} --data {text} --out {out}/9 --steps -5",
+                "train --config {cfg} --data {text} --out {out}/10 --steps many",
+                "train --config {cfg} --data {text} --out {out}/11 --stop-at 0",
+                "train --config {cfg} --data {text} --out {out}/12 --frobnicate",
+                "train --config {cfg} --data {text} --out {out}/13 --resume",
+                "train --config {cfg} --data {text} --out {out}/14 --threads 0",
+                "train --config {huge} --data {text} --out {out}/15",
+                "train --config {pattern} --data {text} --out {out}/16",
+                "train --config {rope} --data {text} --out {out}/17",
+                "train --config {evalzero} --data {text} --out {out}/18",
+                "train --config {ckptzero} --data {text} --out {out}/19",
+                "train --config {cfg} --data {text} --out {out}/20 --init {missing}",
+                // generate
+                "generate --model {missing} --prompt hello",
+                "generate --model {dir} --prompt hello",
+                "generate --model {junk} --prompt hello",
+                "generate --model {truncated} --prompt hello",
+                "generate --model {noweights} --prompt hello",
+                "generate --model {model} --prompt ''",
+                "generate --model {model} --prompt hello --temperature NaN",
+                "generate --model {model} --prompt hello --temperature -1",
+                "generate --model {model} --prompt hello --top-p 2",
+                "generate --model {model} --prompt hello --max-tokens -1",
+                "generate --model {model} --prompt hello --max-tokens lots",
+                "generate --model {model} --prompt hello --max-tokens 2147483647",
+                "generate --model {model} --prompt hello --attention foo",
+                "generate --model {model} --prompt hello --rope kind=bogus",
+                "generate --model {model} --prompt hello --kv f8",
+                "generate --model {model} --prompt hello --logn 1",
+                "generate --model {model}",
+                // info
+                "info {missing}",
+                "info {dir}",
+                "info {junk}",
+                "info {empty}",
+                "info {truncated}",
+                "info {noweights}",
+                "info {model} --frobnicate",
+                // passkey
+                "passkey --model {missing}",
+                "passkey --model {model} --lengths 1024m",
+                "passkey --model {model} --lengths 8m",
+                "passkey --model {model} --lengths abc",
+                "passkey --model {model} --lengths 0",
+                "passkey --model {model} --lengths -4k",
+                "passkey --model {model} --lengths 1k --depths 2",
+                "passkey --model {model} --lengths 1k --depths x",
+                "passkey --model {model} --lengths 1k --trials 0",
+                "passkey --model {model} --lengths 1k --filler {missing}",
+                "passkey --model {model} --lengths 1k --filler {dir}",
+                "passkey --model {model} --lengths 1k --filler {empty}",
+                "passkey --model {model} --lengths 1k --attention foo",
+                "passkey --model {model} --lengths 1k --kv f8",
+                // perplexity
+                "perplexity --model {model} --data {missing}",
+                "perplexity --model {model} --data {dir}",
+                "perplexity --model {missing} --data {text}",
+                "perplexity --model {model} --data {text} --lengths 1024m",
+                "perplexity --model {model} --data {text} --lengths 64 --tail 0",
+                "perplexity --model {model} --data {text} --lengths 64 --tail 100",
+                "perplexity --model {model} --data {text} --lengths 64 --windows 0",
+                "perplexity --model {model} --data {text} --lengths 64,100k",
+                "perplexity --model {model} --data {text} --lengths 64 --rope kind=yarn,factor=-2",
+                // attention, rope
+                "attention --in {missing} --out {out}/a.safetensors --pattern dense",
+                "attention --in {dir} --out {out}/a.safetensors --pattern dense",
+                "attention --in {junk} --out {out}/a.safetensors --pattern foo",
+                "attention --in {missing} --out {out}/a.safetensors",
+                "rope --in {missing} --out {out}/r.safetensors --spec kind=rope",
+                "rope --in {dir} --out {out}/r.safetensors --spec kind=rope",
+                "rope --in {junk} --out {out}/r.safetensors --spec kind=bogus",
+                // tokenize, export
+                "tokenize --model {missing}",
+                "tokenize --tokenizer {missing}",
+                "tokenize --tokenizer {junk}",
+                "tokenize",
+                "export --model {missing} --out {out}/m.gguf",
+                "export --model {dir} --out {out}/m.gguf",
+                "export --model {model} --out {out}/m.gguf --type q9",
+                "export --model {truncated} --out {out}/m.gguf",
+                // demo
+                "demo --model {missing}",
+                "demo --model {model} --out {out}/demo1 --lengths 1024m",
+                "demo --model {model} --out {out}/demo2 --lengths abc",
+                "demo --model {model} --out {out}/demo3 --lengths 1k --attention-length 1024m",
+                "demo --model {model} --out {out}/demo4 --lengths 1k --attention-length 0",
+                "demo --model {model} --out {out}/demo5 --kv f8",
+                // bench
+                "bench gemm --size 0",
+                "bench gemm --size -3",
+                "bench gemm --size 64 --repeats 0",
+                "bench gemm --size 64 --op sideways",
+                "bench rope --spec kind=bogus",
+                "bench rope --n 0",
+                "bench rope --heads -1",
+                "bench rope --n 1024m",
+                "bench train --config {missing}",
+                "bench train --config {cfg} --seq 1",
+                "bench train --config {cfg} --seq 100000000",
+                "bench train --config {cfg} --steps 0",
+                "bench attention --pattern foo --seq 1024",
+                "bench attention --pattern dense --seq 0",
+                "bench attention --pattern dense --seq 1024m",
+                "bench attention --pattern dense --seq 1024 --heads 0",
+                "bench model --model {missing}",
+                "bench model --model {model} --prompt-lengths 1024m",
+                "bench model --model {model} --prompt-lengths 64 --gen -1",
+                "bench frobnicate");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("badInputs")
+    void exitsTwoWithOneLine(String line) {
+        // a command that got as far as reading standard input must not read the test runner's
+        java.io.InputStream in = System.in;
+        CliRun r;
+        try {
+            System.setIn(java.io.InputStream.nullInputStream());
+            r = CliRun.of(args(line));
+        } finally {
+            System.setIn(in);
+        }
+        String err = r.err().strip();
+        assertThat(r.exit()).as(r.err()).isEqualTo(Main.EXIT_BAD_INPUT);
+        assertThat(err).as("one line on standard error").isNotEmpty().doesNotContain("\n").startsWith("longspan: ");
+        assertThat(err).doesNotContain("Exception").doesNotContain("at dev.").doesNotContain("OutOfMemoryError");
+    }
+
+    // the line split on spaces, fixtures substituted; '' is an empty argument
+    static String[] args(String line) {
+        List<String> out = new ArrayList<>();
+        for (String a : line.split(" ")) {
+            if (a.equals("''")) {
+                out.add("");
+                continue;
+            }
+            for (var f : fixtures.entrySet()) a = a.replace(f.getKey(), f.getValue().toString());
+            out.add(a);
+        }
+        return out.toArray(String[]::new);
+    }
+}

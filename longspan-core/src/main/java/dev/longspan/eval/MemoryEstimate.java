@@ -1,0 +1,112 @@
+package dev.longspan.eval;
+
+import dev.longspan.attention.Pattern;
+import dev.longspan.model.InferenceSession;
+import dev.longspan.model.ModelConfig;
+import dev.longspan.tensor.Parallel;
+import dev.longspan.train.TrainConfig;
+import dev.longspan.util.Heap;
+
+import java.util.TreeSet;
+
+/**
+ * What a command will hold on the heap at its peak, counted from the buffers the training pass and
+ * the inference session allocate (see {@code TrainingPass} and {@link InferenceSession}), so that
+ * work too large for the heap is refused with one line before anything is allocated. The counts
+ * leave out small and transient buffers: an estimate stays below the real peak (it must never
+ * refuse what fits) and within about 2x of it.
+ */
+public final class MemoryEstimate {
+    private MemoryEstimate() {}
+
+    /**
+     * A training run: parameters, gradients and the AdamW moments (4 floats per parameter), the
+     * copies a checkpoint makes while it is written, and one training pass per sequence length the
+     * run uses (the curriculum's and seq_len; each pass is kept once built).
+     */
+    public static long training(TrainConfig tc) {
+        ModelConfig c = tc.model();
+        long bytes = 5 * 4L * c.parameterCount();
+        TreeSet<Integer> lengths = new TreeSet<>();
+        lengths.add(tc.seqLen());
+        for (int[] step : tc.curriculum()) lengths.add(step[1]);
+        for (int n : lengths) bytes += trainingPass(c, n, tc.recompute());
+        // tokens, targets and positions of one micro-batch (the batch's sequences run one after another)
+        return bytes + 16L * tc.seqLen();
+    }
+
+    /**
+     * One training pass of T tokens: the residual stream of every layer, the activations of every
+     * layer (of one layer when recomputing), the head's logits and their gradient, one layer's
+     * gradient scratch and the attention backward's gradients.
+     */
+    static long trainingPass(ModelConfig c, int T, boolean recompute) {
+        long d = c.dim(), q = c.qDim(), kv = c.kvDim(), f = c.ffnDim(), V = c.vocabSize(), H = c.heads(), L = c.layers();
+        long layer = 3 * d + 4 * q + 4 * kv + 3 * f + H + 2 + (c.qkNorm() ? q + kv + H + c.kvHeads() : 0);
+        long residual = (L + 1) * d;
+        long head = 3 * d + 2 * V + 2;
+        long grads = 2 * d + 4 * q + 4 * kv + 3 * f;
+        long attentionBackward = q + 2 * kv + 2 * (q - kv);
+        long perToken = residual + (recompute ? 1 : L) * layer + head + grads + attentionBackward;
+        return 4L * T * perToken;
+    }
+
+    /**
+     * An inference session of {@code capacity} positions whose largest chunk is {@code chunk}
+     * tokens and that returns logits for {@code lastRows} of them: the parameters, every layer's KV
+     * cache (a ring of reach + {@link InferenceSession#MAX_CHUNK} positions for a layer whose
+     * pattern reaches a bounded distance back, all positions otherwise; f16 or f32), the chunk's
+     * activations and the per-thread key lists of the cached attention.
+     */
+    public static long inference(ModelConfig c, int capacity, int chunk, int lastRows, boolean halfKv) {
+        long bytes = 4L * c.parameterCount();
+        long kvBytes = halfKv ? 2 : 4;
+        for (int l = 0; l < c.layers(); l++) bytes += 2 * kvBytes * c.kvDim() * ring(c, l, capacity);
+        long d = c.dim(), q = c.qDim(), kv = c.kvDim(), f = c.ffnDim();
+        bytes += 4L * chunk * (2 * d + 4 * q + 4 * kv + 3 * f + c.heads() + 3);
+        bytes += 4L * lastRows * (2 * d + c.vocabSize());
+        return bytes + 8L * Parallel.threads() * capacity;
+    }
+
+    /** Refuses a training run that does not fit in the heap or in Java arrays. */
+    public static void requireTraining(TrainConfig tc, String what) {
+        ModelConfig c = tc.model();
+        Heap.requireArray((long) tc.seqLen() * Math.max(widest(c), c.vocabSize()), what);
+        Heap.require(training(tc), what);
+    }
+
+    /** Refuses one training pass of T tokens beside the parameters and their gradients (a benchmark's step). */
+    public static void requireTrainingPass(ModelConfig c, int T, boolean recompute, String what) {
+        Heap.requireArray((long) T * Math.max(widest(c), c.vocabSize()), what);
+        Heap.require(2 * 4L * c.parameterCount() + trainingPass(c, T, recompute), what);
+    }
+
+    /** Refuses an inference session that does not fit in the heap or in Java arrays. */
+    public static void requireInference(ModelConfig c, int capacity, int chunk, int lastRows, boolean halfKv, String what) {
+        Heap.requireArray((long) chunk * widest(c), what);
+        Heap.requireArray((long) lastRows * c.vocabSize(), what);
+        for (int l = 0; l < c.layers(); l++) Heap.requireArray((long) c.kvDim() * ring(c, l, capacity), what + " (KV cache)");
+        Heap.require(inference(c, capacity, chunk, lastRows, halfKv), what);
+    }
+
+    // the widest per-token buffer of a layer (its length is tokens × this); training also has
+    // logits for every token, inference only for the rows it returns
+    private static long widest(ModelConfig c) {
+        return Math.max(Math.max(c.dim(), c.qDim()), c.ffnDim());
+    }
+
+    // positions layer l keeps in its KV cache, as InferenceSession sizes its ring
+    private static long ring(ModelConfig c, int l, int capacity) {
+        return Math.min(capacity, reach(Pattern.parse(c.attention().get(l))) + InferenceSession.MAX_CHUNK);
+    }
+
+    // how far back a pattern reaches (the query included); as the session's LayerOps counts it
+    private static long reach(Pattern p) {
+        return switch (p) {
+            case Pattern.Window w -> w.size();
+            case Pattern.Block b -> b.size();
+            case Pattern.Sum sum -> sum.terms().stream().mapToLong(MemoryEstimate::reach).max().orElse(Integer.MAX_VALUE);
+            default -> Integer.MAX_VALUE;
+        };
+    }
+}

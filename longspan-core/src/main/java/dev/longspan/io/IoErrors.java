@@ -1,0 +1,25 @@
+package dev.longspan.io;
+
+import java.io.IOException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
+
+/**
+ * What an I/O failure means, in words for an error line: the JDK's file exceptions carry the path
+ * as their message ("cannot read: x.gguf" says nothing), the reason is in their type.
+ */
+public final class IoErrors {
+    private IoErrors() {}
+
+    public static String reason(IOException e) {
+        return switch (e) {
+            case AccessDeniedException a -> "permission denied";
+            case NoSuchFileException n -> "no such file";
+            case NotDirectoryException n -> "not a directory";
+            case FileSystemException f when f.getReason() != null -> f.getReason();
+            default -> e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
+        };
+    }
+}
