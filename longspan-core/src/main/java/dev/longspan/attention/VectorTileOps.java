@@ -16,8 +16,10 @@ import static dev.longspan.attention.TileOps.QB;
  * from the K/V rows (the micro-kernel of a GEMM), in one of two shapes chosen by the machine's
  * vector registers ({@link Simd#TILES}): with 32, four keys (or head dimensions) × the four query
  * vectors, sixteen accumulators; with 16, where those sixteen plus four operands and a broadcast
- * do not fit and C2 keeps accumulators on the stack, six keys × two query vectors (twelve
- * accumulators, fifteen registers), once per half of the block. Only loaded when
+ * do not fit and C2 keeps accumulators on the stack, two query vectors at a time (each half of
+ * the block in turn) × six keys for the scores (twelve accumulators) and × five head dimensions
+ * for P·V (ten: with six, C2 holds three broadcasts at once there and spills one accumulator, a
+ * store and a reload per iteration on that accumulator's FMA chain). Only loaded when
  * {@code Simd.ENABLED}.
  */
 final class VectorTileOps {
@@ -175,12 +177,12 @@ final class VectorTileOps {
     }
 
     static void accumulate(float[] ct, float[] x, int[] xoff, int nk, float[] p, int d) {
-        if (WIDE) accumulate4x4(ct, x, xoff, nk, p, d); else accumulate6x2(ct, x, xoff, nk, p, d);
+        if (WIDE) accumulate4x4(ct, x, xoff, nk, p, d); else accumulate5x2(ct, x, xoff, nk, p, d);
     }
 
     /** {@link #accumulate} with the given tiles (tests run both on any machine). */
     static void accumulate(float[] ct, float[] x, int[] xoff, int nk, float[] p, int d, Simd.Tiles tiles) {
-        if (tiles == Simd.Tiles.WIDE) accumulate4x4(ct, x, xoff, nk, p, d); else accumulate6x2(ct, x, xoff, nk, p, d);
+        if (tiles == Simd.Tiles.WIDE) accumulate4x4(ct, x, xoff, nk, p, d); else accumulate5x2(ct, x, xoff, nk, p, d);
     }
 
     private static void accumulate4x4(float[] ct, float[] x, int[] xoff, int nk, float[] p, int d) {
@@ -218,17 +220,16 @@ final class VectorTileOps {
         accumulateTail(ct, x, xoff, nk, p, c, d);
     }
 
-    private static void accumulate6x2(float[] ct, float[] x, int[] xoff, int nk, float[] p, int d) {
+    private static void accumulate5x2(float[] ct, float[] x, int[] xoff, int nk, float[] p, int d) {
         int c = 0;
-        for (; c + 6 <= d; c += 6) {
+        for (; c + 5 <= d; c += 5) {
             for (int h = 0; h < QB; h += 2 * L) {
-                int o0 = c * QB + h, o1 = o0 + QB, o2 = o1 + QB, o3 = o2 + QB, o4 = o3 + QB, o5 = o4 + QB;
+                int o0 = c * QB + h, o1 = o0 + QB, o2 = o1 + QB, o3 = o2 + QB, o4 = o3 + QB;
                 FloatVector a00 = FloatVector.fromArray(S, ct, o0), a01 = FloatVector.fromArray(S, ct, o0 + L);
                 FloatVector a10 = FloatVector.fromArray(S, ct, o1), a11 = FloatVector.fromArray(S, ct, o1 + L);
                 FloatVector a20 = FloatVector.fromArray(S, ct, o2), a21 = FloatVector.fromArray(S, ct, o2 + L);
                 FloatVector a30 = FloatVector.fromArray(S, ct, o3), a31 = FloatVector.fromArray(S, ct, o3 + L);
                 FloatVector a40 = FloatVector.fromArray(S, ct, o4), a41 = FloatVector.fromArray(S, ct, o4 + L);
-                FloatVector a50 = FloatVector.fromArray(S, ct, o5), a51 = FloatVector.fromArray(S, ct, o5 + L);
                 for (int j = 0; j < nk; j++) {
                     int po = j * QB + h, xo = xoff[j] + c;
                     FloatVector p0 = FloatVector.fromArray(S, p, po);
@@ -243,18 +244,15 @@ final class VectorTileOps {
                     a30 = p0.fma(b, a30); a31 = p1.fma(b, a31);
                     b = FloatVector.broadcast(S, x[xo + 4]);
                     a40 = p0.fma(b, a40); a41 = p1.fma(b, a41);
-                    b = FloatVector.broadcast(S, x[xo + 5]);
-                    a50 = p0.fma(b, a50); a51 = p1.fma(b, a51);
                 }
                 a00.intoArray(ct, o0); a01.intoArray(ct, o0 + L);
                 a10.intoArray(ct, o1); a11.intoArray(ct, o1 + L);
                 a20.intoArray(ct, o2); a21.intoArray(ct, o2 + L);
                 a30.intoArray(ct, o3); a31.intoArray(ct, o3 + L);
                 a40.intoArray(ct, o4); a41.intoArray(ct, o4 + L);
-                a50.intoArray(ct, o5); a51.intoArray(ct, o5 + L);
             }
         }
-        // up to five head dimensions left: two at a time over the whole block (8 + 4 + 1 registers)
+        // up to four head dimensions left: two at a time over the whole block (8 + 4 + 1 registers)
         for (; c + 2 <= d; c += 2) {
             int o0 = c * QB, o1 = o0 + QB;
             FloatVector a00 = FloatVector.fromArray(S, ct, o0), a01 = FloatVector.fromArray(S, ct, o0 + L);

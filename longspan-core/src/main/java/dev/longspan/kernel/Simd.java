@@ -42,10 +42,11 @@ public final class Simd {
          */
         WIDE("GEMM 6x4, attention 4x4"),
         /**
-         * 16 registers (AVX2, AVX, SSE): GEMM 6 × 2 vectors (12 + 2 + 1); attention 6 keys (or
-         * head dimensions) × 2 query vectors (12 + 2 + 1), over the query block in two halves.
+         * 16 registers (AVX2, AVX, SSE): GEMM 6 × 2 vectors (12 + 2 + 1); attention scores 6 keys
+         * × 2 query vectors (12 + 2 + 1) and P·V 5 head dimensions × 2 query vectors (10 + 2 + up
+         * to 3 broadcasts), over the query block in two halves.
          */
-        NARROW("GEMM 6x2, attention 6x2");
+        NARROW("GEMM 6x2, attention 6x2 and 5x2");
 
         /** The tiles, as logged. */
         public final String description;
