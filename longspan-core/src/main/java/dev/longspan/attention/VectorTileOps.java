@@ -6,17 +6,26 @@ import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
+import dev.longspan.kernel.Simd;
+
 import static dev.longspan.attention.TileOps.QB;
 
 /**
- * Vector API bodies of {@link TileOps}. A query block is exactly four vectors wide, so every
- * product below is a 4×4 register block (four keys or four head dimensions × four query
- * vectors, sixteen accumulators) with scalar broadcasts from the K/V rows: the micro-kernel of a
- * GEMM. Only loaded when {@code Simd.ENABLED}.
+ * Vector API bodies of {@link TileOps}. A query block is exactly four vectors wide. The two
+ * products, {@link #scores} and {@link #accumulate}, are register blocks with scalar broadcasts
+ * from the K/V rows (the micro-kernel of a GEMM), in one of two shapes chosen by the machine's
+ * vector registers ({@link Simd#TILES}): with 32, four keys (or head dimensions) × the four query
+ * vectors, sixteen accumulators; with 16, where those sixteen plus four operands and a broadcast
+ * do not fit and C2 keeps accumulators on the stack, two query vectors at a time (each half of
+ * the block in turn) × six keys for the scores (twelve accumulators) and × five head dimensions
+ * for P·V (ten: with six, C2 holds three broadcasts at once there and spills one accumulator, a
+ * store and a reload per iteration on that accumulator's FMA chain). Only loaded when
+ * {@code Simd.ENABLED}.
  */
 final class VectorTileOps {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     static final int L = S.length();
+    private static final boolean WIDE = Simd.TILES == Simd.Tiles.WIDE;
 
     private VectorTileOps() {}
 
@@ -49,6 +58,15 @@ final class VectorTileOps {
     private static final int MAGIC_BITS = 0x4B400000;         // its bit pattern
 
     static void scores(float[] st, float[] x, int[] xoff, int nk, float[] yt, int d) {
+        if (WIDE) scores4x4(st, x, xoff, nk, yt, d); else scores6x2(st, x, xoff, nk, yt, d);
+    }
+
+    /** {@link #scores} with the given tiles (tests run both on any machine). */
+    static void scores(float[] st, float[] x, int[] xoff, int nk, float[] yt, int d, Simd.Tiles tiles) {
+        if (tiles == Simd.Tiles.WIDE) scores4x4(st, x, xoff, nk, yt, d); else scores6x2(st, x, xoff, nk, yt, d);
+    }
+
+    private static void scores4x4(float[] st, float[] x, int[] xoff, int nk, float[] yt, int d) {
         int j = 0;
         for (; j + 4 <= nk; j += 4) {
             int x0 = xoff[j], x1 = xoff[j + 1], x2 = xoff[j + 2], x3 = xoff[j + 3];
@@ -80,6 +98,68 @@ final class VectorTileOps {
             so += QB;
             a30.intoArray(st, so); a31.intoArray(st, so + L); a32.intoArray(st, so + 2 * L); a33.intoArray(st, so + 3 * L);
         }
+        scoresTail(st, x, xoff, j, nk, yt, d);
+    }
+
+    private static void scores6x2(float[] st, float[] x, int[] xoff, int nk, float[] yt, int d) {
+        int j = 0;
+        for (; j + 6 <= nk; j += 6) {
+            int x0 = xoff[j], x1 = xoff[j + 1], x2 = xoff[j + 2], x3 = xoff[j + 3], x4 = xoff[j + 4], x5 = xoff[j + 5];
+            for (int h = 0; h < QB; h += 2 * L) {
+                FloatVector a00 = FloatVector.zero(S), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+                FloatVector a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+                for (int c = 0; c < d; c++) {
+                    int yo = c * QB + h;
+                    FloatVector y0 = FloatVector.fromArray(S, yt, yo);
+                    FloatVector y1 = FloatVector.fromArray(S, yt, yo + L);
+                    FloatVector b = FloatVector.broadcast(S, x[x0 + c]);
+                    a00 = y0.fma(b, a00); a01 = y1.fma(b, a01);
+                    b = FloatVector.broadcast(S, x[x1 + c]);
+                    a10 = y0.fma(b, a10); a11 = y1.fma(b, a11);
+                    b = FloatVector.broadcast(S, x[x2 + c]);
+                    a20 = y0.fma(b, a20); a21 = y1.fma(b, a21);
+                    b = FloatVector.broadcast(S, x[x3 + c]);
+                    a30 = y0.fma(b, a30); a31 = y1.fma(b, a31);
+                    b = FloatVector.broadcast(S, x[x4 + c]);
+                    a40 = y0.fma(b, a40); a41 = y1.fma(b, a41);
+                    b = FloatVector.broadcast(S, x[x5 + c]);
+                    a50 = y0.fma(b, a50); a51 = y1.fma(b, a51);
+                }
+                int so = j * QB + h;
+                a00.intoArray(st, so); a01.intoArray(st, so + L); so += QB;
+                a10.intoArray(st, so); a11.intoArray(st, so + L); so += QB;
+                a20.intoArray(st, so); a21.intoArray(st, so + L); so += QB;
+                a30.intoArray(st, so); a31.intoArray(st, so + L); so += QB;
+                a40.intoArray(st, so); a41.intoArray(st, so + L); so += QB;
+                a50.intoArray(st, so); a51.intoArray(st, so + L);
+            }
+        }
+        // up to five keys left: two at a time over the whole block (8 accumulators + 4 + 1 fit in 16)
+        for (; j + 2 <= nk; j += 2) {
+            int x0 = xoff[j], x1 = xoff[j + 1];
+            FloatVector a00 = FloatVector.zero(S), a01 = a00, a02 = a00, a03 = a00;
+            FloatVector a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+            for (int c = 0; c < d; c++) {
+                int yo = c * QB;
+                FloatVector y0 = FloatVector.fromArray(S, yt, yo);
+                FloatVector y1 = FloatVector.fromArray(S, yt, yo + L);
+                FloatVector y2 = FloatVector.fromArray(S, yt, yo + 2 * L);
+                FloatVector y3 = FloatVector.fromArray(S, yt, yo + 3 * L);
+                FloatVector b = FloatVector.broadcast(S, x[x0 + c]);
+                a00 = y0.fma(b, a00); a01 = y1.fma(b, a01); a02 = y2.fma(b, a02); a03 = y3.fma(b, a03);
+                b = FloatVector.broadcast(S, x[x1 + c]);
+                a10 = y0.fma(b, a10); a11 = y1.fma(b, a11); a12 = y2.fma(b, a12); a13 = y3.fma(b, a13);
+            }
+            int so = j * QB;
+            a00.intoArray(st, so); a01.intoArray(st, so + L); a02.intoArray(st, so + 2 * L); a03.intoArray(st, so + 3 * L);
+            so += QB;
+            a10.intoArray(st, so); a11.intoArray(st, so + L); a12.intoArray(st, so + 2 * L); a13.intoArray(st, so + 3 * L);
+        }
+        scoresTail(st, x, xoff, j, nk, yt, d);
+    }
+
+    // keys [j, nk) one at a time
+    private static void scoresTail(float[] st, float[] x, int[] xoff, int j, int nk, float[] yt, int d) {
         for (; j < nk; j++) {
             int x0 = xoff[j];
             FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
@@ -97,6 +177,15 @@ final class VectorTileOps {
     }
 
     static void accumulate(float[] ct, float[] x, int[] xoff, int nk, float[] p, int d) {
+        if (WIDE) accumulate4x4(ct, x, xoff, nk, p, d); else accumulate5x2(ct, x, xoff, nk, p, d);
+    }
+
+    /** {@link #accumulate} with the given tiles (tests run both on any machine). */
+    static void accumulate(float[] ct, float[] x, int[] xoff, int nk, float[] p, int d, Simd.Tiles tiles) {
+        if (tiles == Simd.Tiles.WIDE) accumulate4x4(ct, x, xoff, nk, p, d); else accumulate5x2(ct, x, xoff, nk, p, d);
+    }
+
+    private static void accumulate4x4(float[] ct, float[] x, int[] xoff, int nk, float[] p, int d) {
         int c = 0;
         for (; c + 4 <= d; c += 4) {
             int o0 = c * QB, o1 = o0 + QB, o2 = o1 + QB, o3 = o2 + QB;
@@ -128,6 +217,67 @@ final class VectorTileOps {
             a20.intoArray(ct, o2); a21.intoArray(ct, o2 + L); a22.intoArray(ct, o2 + 2 * L); a23.intoArray(ct, o2 + 3 * L);
             a30.intoArray(ct, o3); a31.intoArray(ct, o3 + L); a32.intoArray(ct, o3 + 2 * L); a33.intoArray(ct, o3 + 3 * L);
         }
+        accumulateTail(ct, x, xoff, nk, p, c, d);
+    }
+
+    private static void accumulate5x2(float[] ct, float[] x, int[] xoff, int nk, float[] p, int d) {
+        int c = 0;
+        for (; c + 5 <= d; c += 5) {
+            for (int h = 0; h < QB; h += 2 * L) {
+                int o0 = c * QB + h, o1 = o0 + QB, o2 = o1 + QB, o3 = o2 + QB, o4 = o3 + QB;
+                FloatVector a00 = FloatVector.fromArray(S, ct, o0), a01 = FloatVector.fromArray(S, ct, o0 + L);
+                FloatVector a10 = FloatVector.fromArray(S, ct, o1), a11 = FloatVector.fromArray(S, ct, o1 + L);
+                FloatVector a20 = FloatVector.fromArray(S, ct, o2), a21 = FloatVector.fromArray(S, ct, o2 + L);
+                FloatVector a30 = FloatVector.fromArray(S, ct, o3), a31 = FloatVector.fromArray(S, ct, o3 + L);
+                FloatVector a40 = FloatVector.fromArray(S, ct, o4), a41 = FloatVector.fromArray(S, ct, o4 + L);
+                for (int j = 0; j < nk; j++) {
+                    int po = j * QB + h, xo = xoff[j] + c;
+                    FloatVector p0 = FloatVector.fromArray(S, p, po);
+                    FloatVector p1 = FloatVector.fromArray(S, p, po + L);
+                    FloatVector b = FloatVector.broadcast(S, x[xo]);
+                    a00 = p0.fma(b, a00); a01 = p1.fma(b, a01);
+                    b = FloatVector.broadcast(S, x[xo + 1]);
+                    a10 = p0.fma(b, a10); a11 = p1.fma(b, a11);
+                    b = FloatVector.broadcast(S, x[xo + 2]);
+                    a20 = p0.fma(b, a20); a21 = p1.fma(b, a21);
+                    b = FloatVector.broadcast(S, x[xo + 3]);
+                    a30 = p0.fma(b, a30); a31 = p1.fma(b, a31);
+                    b = FloatVector.broadcast(S, x[xo + 4]);
+                    a40 = p0.fma(b, a40); a41 = p1.fma(b, a41);
+                }
+                a00.intoArray(ct, o0); a01.intoArray(ct, o0 + L);
+                a10.intoArray(ct, o1); a11.intoArray(ct, o1 + L);
+                a20.intoArray(ct, o2); a21.intoArray(ct, o2 + L);
+                a30.intoArray(ct, o3); a31.intoArray(ct, o3 + L);
+                a40.intoArray(ct, o4); a41.intoArray(ct, o4 + L);
+            }
+        }
+        // up to four head dimensions left: two at a time over the whole block (8 + 4 + 1 registers)
+        for (; c + 2 <= d; c += 2) {
+            int o0 = c * QB, o1 = o0 + QB;
+            FloatVector a00 = FloatVector.fromArray(S, ct, o0), a01 = FloatVector.fromArray(S, ct, o0 + L);
+            FloatVector a02 = FloatVector.fromArray(S, ct, o0 + 2 * L), a03 = FloatVector.fromArray(S, ct, o0 + 3 * L);
+            FloatVector a10 = FloatVector.fromArray(S, ct, o1), a11 = FloatVector.fromArray(S, ct, o1 + L);
+            FloatVector a12 = FloatVector.fromArray(S, ct, o1 + 2 * L), a13 = FloatVector.fromArray(S, ct, o1 + 3 * L);
+            for (int j = 0; j < nk; j++) {
+                int po = j * QB, xo = xoff[j] + c;
+                FloatVector p0 = FloatVector.fromArray(S, p, po);
+                FloatVector p1 = FloatVector.fromArray(S, p, po + L);
+                FloatVector p2 = FloatVector.fromArray(S, p, po + 2 * L);
+                FloatVector p3 = FloatVector.fromArray(S, p, po + 3 * L);
+                FloatVector b = FloatVector.broadcast(S, x[xo]);
+                a00 = p0.fma(b, a00); a01 = p1.fma(b, a01); a02 = p2.fma(b, a02); a03 = p3.fma(b, a03);
+                b = FloatVector.broadcast(S, x[xo + 1]);
+                a10 = p0.fma(b, a10); a11 = p1.fma(b, a11); a12 = p2.fma(b, a12); a13 = p3.fma(b, a13);
+            }
+            a00.intoArray(ct, o0); a01.intoArray(ct, o0 + L); a02.intoArray(ct, o0 + 2 * L); a03.intoArray(ct, o0 + 3 * L);
+            a10.intoArray(ct, o1); a11.intoArray(ct, o1 + L); a12.intoArray(ct, o1 + 2 * L); a13.intoArray(ct, o1 + 3 * L);
+        }
+        accumulateTail(ct, x, xoff, nk, p, c, d);
+    }
+
+    // head dimensions [c, d) one at a time
+    private static void accumulateTail(float[] ct, float[] x, int[] xoff, int nk, float[] p, int c, int d) {
         for (; c < d; c++) {
             int o0 = c * QB;
             FloatVector a0 = FloatVector.fromArray(S, ct, o0), a1 = FloatVector.fromArray(S, ct, o0 + L);

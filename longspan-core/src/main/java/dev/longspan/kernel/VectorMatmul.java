@@ -25,11 +25,15 @@ final class VectorMatmul {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
     /**
-     * Micro-tile: MR rows × NR columns of C, MR·NV vector accumulators: 6×4 (24 registers) where
-     * there are 32 vector registers (AVX-512), 6×2 (12 registers) on 16-register machines (AVX2).
-     * 6×4 measured best on Sapphire Rapids among 4..14 rows × 2..4 vectors.
+     * Micro-tile: MR rows × NR = NV·L columns of C, MR·NV vector accumulators, from the register count
+     * ({@link Simd#TILES}): 6×4 (24 accumulators) where there are 32 vector registers (AVX-512,
+     * aarch64), 6×2 (12) on 16-register machines (AVX2, SSE). 6×4 measured best on Sapphire
+     * Rapids among 4..14 rows × 2..4 vectors. Tests pick either with {@link #gemm(float[], int,
+     * float[], int, boolean, float[], int, boolean, int, int, int, boolean, Simd.Tiles)}.
      */
-    static final int MR = 6, NV = L >= 16 ? 4 : 2, NR = NV * L;
+    static final int MR = 6;
+    /** The widest NR of any tile: the scratch buffers fit every tile. */
+    private static final int NR_MAX = 4 * L;
     /** Cache blocks: KC·MR floats of A stay in L1, KC·NC floats of packed B in L2. */
     static final int KC = 256, NC = 512;
     /** Below this many flops a product runs on the calling thread (fork/join costs more). */
@@ -41,7 +45,7 @@ final class VectorMatmul {
     private static final class Scratch {
         final float[] bPack = new float[KC * NC];
         final float[] aPack = new float[MR * KC];
-        final float[] tile = new float[MR * NR];
+        final float[] tile = new float[MR * NR_MAX];
         final int[] idx = new int[L];
     }
 
@@ -53,6 +57,16 @@ final class VectorMatmul {
      */
     static void gemm(float[] c, int co, float[] a, int ao, boolean aT, float[] b, int bo, boolean bT,
                      int m, int n, int k, boolean acc) {
+        gemm(c, co, a, ao, aT, b, bo, bT, m, n, k, acc, Simd.TILES);
+    }
+
+    private static int nv(Simd.Tiles tiles) {
+        return tiles == Simd.Tiles.WIDE ? 4 : 2;
+    }
+
+    /** {@link #gemm(float[], int, float[], int, boolean, float[], int, boolean, int, int, int, boolean)} with the given tiles. */
+    static void gemm(float[] c, int co, float[] a, int ao, boolean aT, float[] b, int bo, boolean bT,
+                     int m, int n, int k, boolean acc, Simd.Tiles tiles) {
         if (m <= 0 || n <= 0) return;
         if (k <= 0) {
             if (!acc) for (int i = 0; i < m; i++) java.util.Arrays.fill(c, co + i * n, co + i * n + n, 0f);
@@ -74,7 +88,8 @@ final class VectorMatmul {
         // atB, whose B packing is a plain copy, split rows first. The other dimension splits only
         // when the first one has too few panels for ~4 tasks per thread.
         int want = threads > 1 ? 4 * threads : 1;
-        int panels = (n + NR - 1) / NR, rowPanels = (m + MR - 1) / MR;
+        int nv = nv(tiles), nr = nv * L;
+        int panels = (n + nr - 1) / nr, rowPanels = (m + MR - 1) / MR;
         int colBlocks = (n + NC - 1) / NC, rowBlocks = 1;
         if (bT) {
             colBlocks = Math.max(colBlocks, Math.min(panels, want));
@@ -83,7 +98,7 @@ final class VectorMatmul {
             rowBlocks = Math.max(1, Math.min(want, rowPanels / 8));
             if (rowBlocks * colBlocks < want) colBlocks = Math.max(colBlocks, Math.min(panels, (want + rowBlocks - 1) / rowBlocks));
         }
-        int colStep = roundUp((n + colBlocks - 1) / colBlocks, NR);
+        int colStep = roundUp((n + colBlocks - 1) / colBlocks, nr);
         colBlocks = (n + colStep - 1) / colStep;
         int rowStep = roundUp((m + rowBlocks - 1) / rowBlocks, MR);
         rowBlocks = (m + rowStep - 1) / rowStep;
@@ -91,13 +106,13 @@ final class VectorMatmul {
         if (threads == 1 || tasks == 1) {
             for (int t = 0; t < tasks; t++) {
                 int rb = t / cbs, cb = t % cbs;
-                block(c, co, a, ao, aT, b, bo, bT, m, n, k, acc,
+                block(nv, c, co, a, ao, aT, b, bo, bT, m, n, k, acc,
                         rb * rowStep, Math.min(m, rb * rowStep + rowStep), cb * colStep, Math.min(n, cb * colStep + colStep));
             }
         } else {
             Parallel.forEachTask(tasks, t -> {
                 int rb = t / cbs, cb = t % cbs;
-                block(c, co, a, ao, aT, b, bo, bT, m, n, k, acc,
+                block(nv, c, co, a, ao, aT, b, bo, bT, m, n, k, acc,
                         rb * rowStep, Math.min(m, rb * rowStep + rowStep), cb * colStep, Math.min(n, cb * colStep + colStep));
             });
         }
@@ -106,13 +121,14 @@ final class VectorMatmul {
     private static int roundUp(int x, int q) { return (x + q - 1) / q * q; }
 
     // one task: rows [i0, i1) × columns [j0, j1) of C, all of k
-    private static void block(float[] c, int co, float[] a, int ao, boolean aT, float[] b, int bo, boolean bT,
+    private static void block(int nv, float[] c, int co, float[] a, int ao, boolean aT, float[] b, int bo, boolean bT,
                               int m, int n, int k, boolean acc, int i0, int i1, int j0, int j1) {
         Scratch s = SCRATCH.get();
         float[] bp = s.bPack, ap = s.aPack, tile = s.tile;
+        int nr = nv * L;
         for (int pc = 0; pc < k; pc += KC) {
             int kc = Math.min(KC, k - pc);
-            packB(bp, s.idx, b, bo, bT, n, k, pc, kc, j0, j1);
+            packB(nr, bp, s.idx, b, bo, bT, n, k, pc, kc, j0, j1);
             boolean add = acc || pc > 0;
             for (int i = i0; i < i1; i += MR) {
                 int rows = Math.min(MR, i1 - i);
@@ -125,15 +141,15 @@ final class VectorMatmul {
                     aOff = 0;
                     lda = kc;
                 }
-                for (int j = j0; j < j1; j += NR) {
-                    int cols = Math.min(NR, j1 - j), bOff = (j - j0) * kc;
-                    if (rows == MR && cols == NR) {
-                        kernel(kc, as, aOff, lda, bp, bOff, c, co + i * n + j, n, add);
+                for (int j = j0; j < j1; j += nr) {
+                    int cols = Math.min(nr, j1 - j), bOff = (j - j0) * kc;
+                    if (rows == MR && cols == nr) {
+                        kernel(nv, kc, as, aOff, lda, bp, bOff, c, co + i * n + j, n, add);
                     } else {
-                        kernel(kc, as, aOff, lda, bp, bOff, tile, 0, NR, false);
+                        kernel(nv, kc, as, aOff, lda, bp, bOff, tile, 0, nr, false);
                         for (int r = 0; r < rows; r++) {
                             int ci = co + (i + r) * n + j;
-                            for (int q = 0; q < cols; q++) c[ci + q] = add ? c[ci + q] + tile[r * NR + q] : tile[r * NR + q];
+                            for (int q = 0; q < cols; q++) c[ci + q] = add ? c[ci + q] + tile[r * nr + q] : tile[r * nr + q];
                         }
                     }
                 }
@@ -142,9 +158,9 @@ final class VectorMatmul {
     }
 
     // bp[panel][p][jj] = B(pc + p, j0 + panel·NR + jj), zero past j1; panel stride kc·NR
-    private static void packB(float[] bp, int[] idx, float[] b, int bo, boolean bT, int n, int k, int pc, int kc, int j0, int j1) {
-        for (int j = j0; j < j1; j += NR) {
-            int base = (j - j0) * kc, cols = Math.min(NR, j1 - j);
+    private static void packB(int nr, float[] bp, int[] idx, float[] b, int bo, boolean bT, int n, int k, int pc, int kc, int j0, int j1) {
+        for (int j = j0; j < j1; j += nr) {
+            int base = (j - j0) * kc, cols = Math.min(nr, j1 - j);
             if (bT) {
                 // B is [N, K]: a transpose. Full panels gather L values of one k from L rows of B
                 // (idx = row offsets) and store them contiguously; the source lines stay in L1
@@ -152,28 +168,28 @@ final class VectorMatmul {
                 // packing matters most: column-by-column scalar copies (strided stores over the
                 // 64 KiB panel) 46 GFLOP/s, row-by-row scalar copies 65, gathers 95.
                 int src = bo + j * k + pc;
-                if (cols == NR) {
-                    for (int v = 0; v < NR; v += L) {
+                if (cols == nr) {
+                    for (int v = 0; v < nr; v += L) {
                         for (int q = 0; q < L; q++) idx[q] = (v + q) * k;
-                        for (int p = 0; p < kc; p++) FloatVector.fromArray(S, b, src + p, idx, 0).intoArray(bp, base + p * NR + v);
+                        for (int p = 0; p < kc; p++) FloatVector.fromArray(S, b, src + p, idx, 0).intoArray(bp, base + p * nr + v);
                     }
                 } else {
                     for (int p = 0; p < kc; p++) {
-                        int d = base + p * NR;
+                        int d = base + p * nr;
                         for (int q = 0, s = src + p; q < cols; q++, s += k) bp[d + q] = b[s];
-                        java.util.Arrays.fill(bp, d + cols, d + NR, 0f);
+                        java.util.Arrays.fill(bp, d + cols, d + nr, 0f);
                     }
                 }
             } else {
                 // B is [K, N]: each k-row of the panel is a contiguous run of a row of B
                 int src = bo + pc * n + j;
-                if (cols == NR) {
+                if (cols == nr) {
                     for (int p = 0; p < kc; p++, src += n)
-                        for (int v = 0; v < NR; v += L) FloatVector.fromArray(S, b, src + v).intoArray(bp, base + p * NR + v);
+                        for (int v = 0; v < nr; v += L) FloatVector.fromArray(S, b, src + v).intoArray(bp, base + p * nr + v);
                 } else {
                     for (int p = 0; p < kc; p++, src += n) {
-                        System.arraycopy(b, src, bp, base + p * NR, cols);
-                        java.util.Arrays.fill(bp, base + p * NR + cols, base + p * NR + NR, 0f);
+                        System.arraycopy(b, src, bp, base + p * nr, cols);
+                        java.util.Arrays.fill(bp, base + p * nr + cols, base + p * nr + nr, 0f);
                     }
                 }
             }
@@ -198,8 +214,8 @@ final class VectorMatmul {
      * The micro-kernel: C[0..MR, 0..NR) (+)= Σ_p A(r, p) · Bpanel[p, 0..NR), the MR·NR/L vector
      * accumulators held in registers. A row r is a[ao + r·lda + p]; the B panel is k-major, stride NR.
      */
-    private static void kernel(int kc, float[] a, int ao, int lda, float[] bp, int bo, float[] c, int co, int ldc, boolean add) {
-        if (NV == 4) kernel6x4(kc, a, ao, lda, bp, bo, c, co, ldc, add);
+    private static void kernel(int nv, int kc, float[] a, int ao, int lda, float[] bp, int bo, float[] c, int co, int ldc, boolean add) {
+        if (nv == 4) kernel6x4(kc, a, ao, lda, bp, bo, c, co, ldc, add);
         else kernel6x2(kc, a, ao, lda, bp, bo, c, co, ldc, add);
     }
 
@@ -212,7 +228,7 @@ final class VectorMatmul {
         FloatVector c4_0 = FloatVector.zero(S), c4_1 = FloatVector.zero(S), c4_2 = FloatVector.zero(S), c4_3 = FloatVector.zero(S);
         FloatVector c5_0 = FloatVector.zero(S), c5_1 = FloatVector.zero(S), c5_2 = FloatVector.zero(S), c5_3 = FloatVector.zero(S);
         for (int p = 0; p < kc; p++) {
-            int bi = bo + p * NR;
+            int bi = bo + p * (4 * L);
             FloatVector b0 = FloatVector.fromArray(S, bp, bi);
             FloatVector b1 = FloatVector.fromArray(S, bp, bi + L);
             FloatVector b2 = FloatVector.fromArray(S, bp, bi + 2 * L);
@@ -257,7 +273,7 @@ final class VectorMatmul {
         FloatVector c4_0 = FloatVector.zero(S), c4_1 = FloatVector.zero(S);
         FloatVector c5_0 = FloatVector.zero(S), c5_1 = FloatVector.zero(S);
         for (int p = 0; p < kc; p++) {
-            int bi = bo + p * NR;
+            int bi = bo + p * (2 * L);
             FloatVector b0 = FloatVector.fromArray(S, bp, bi);
             FloatVector b1 = FloatVector.fromArray(S, bp, bi + L);
             FloatVector x = FloatVector.broadcast(S, a[a0 + p]);

@@ -4,7 +4,6 @@ import dev.longspan.kernel.Simd;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
-import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.util.SplittableRandom;
@@ -15,7 +14,10 @@ import static dev.longspan.attention.TileOps.QB;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
-/** The Vector API tile loops against their scalar twins, on odd sizes and tails. */
+/**
+ * The Vector API tile loops against their scalar twins, on odd sizes and tails, the two register
+ * blocked products with each register tile ({@link Simd.Tiles}: both run on any machine).
+ */
 class TileOpsTest {
 
     static float[] random(SplittableRandom r, int n) {
@@ -32,9 +34,15 @@ class TileOpsTest {
         }
     }
 
-    @ParameterizedTest
-    @CsvSource({"1,1", "3,5", "4,16", "7,33", "64,64", "63,17", "5,2"})
-    void vectorTwinsMatchScalar(int nk, int d) {
+    static Stream<Arguments> tileShapes() {
+        // nk and d on both sides of every block edge: 6, 5 and 4 (the block sizes), 2 (the tails)
+        int[][] shapes = {{1, 1}, {3, 5}, {4, 16}, {7, 33}, {64, 64}, {63, 17}, {5, 2}, {6, 6}, {13, 7}, {11, 128}, {2, 64}, {64, 11}, {5, 5}, {9, 13}};
+        return Stream.of(shapes).flatMap(s -> Stream.of(Simd.Tiles.values()).map(t -> Arguments.of(s[0], s[1], t)));
+    }
+
+    @ParameterizedTest(name = "nk={0} d={1} {2}")
+    @MethodSource("tileShapes")
+    void vectorTwinsMatchScalar(int nk, int d, Simd.Tiles tiles) {
         Assumptions.assumeTrue(Simd.ENABLED, "Vector API not enabled");
         SplittableRandom r = new SplittableRandom(nk * 100L + d);
         int rows = 3 * nk + 5;
@@ -45,12 +53,12 @@ class TileOpsTest {
 
         float[] s1 = new float[BK * QB], s2 = new float[BK * QB];
         ScalarTileOps.scores(s1, x, xoff, nk, yt, d);
-        VectorTileOps.scores(s2, x, xoff, nk, yt, d);
+        VectorTileOps.scores(s2, x, xoff, nk, yt, d, tiles);
         close(s2, s1);
 
         float[] c1 = random(r, d * QB), c2 = c1.clone();
         ScalarTileOps.accumulate(c1, x, xoff, nk, s1, d);
-        VectorTileOps.accumulate(c2, x, xoff, nk, s1, d);
+        VectorTileOps.accumulate(c2, x, xoff, nk, s1, d, tiles);
         close(c2, c1);
 
         // online softmax with some masked entries and some rows that already saw keys

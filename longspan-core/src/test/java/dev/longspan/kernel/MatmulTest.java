@@ -17,8 +17,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * The three matrix products (and their accumulate forms) against the double-accumulating scalar
  * references, on shapes that are not multiples of any tile (1×1×1, m = 1 matvec, k = 1, odd sizes,
- * shapes larger than one cache block), with nonzero offsets, at 1 and 2 threads. Elements of C
- * outside [co, co + m·n) must be untouched.
+ * shapes larger than one cache block), with nonzero offsets, at 1 and 2 threads, with each
+ * register tile ({@link Simd.Tiles}: the one this machine would not choose is forced, so both run
+ * anywhere). Elements of C outside [co, co + m·n) must be untouched.
  */
 class MatmulTest {
     static int savedThreads;
@@ -44,13 +45,14 @@ class MatmulTest {
         List<Arguments> out = new ArrayList<>();
         for (int[] s : mnk)
             for (Op op : Op.values())
-                for (int threads : new int[]{1, 2}) out.add(Arguments.of(op, s[0], s[1], s[2], threads));
+                for (int threads : new int[]{1, 2})
+                    for (Simd.Tiles tiles : Simd.Tiles.values()) out.add(Arguments.of(op, s[0], s[1], s[2], threads, tiles));
         return out.stream();
     }
 
-    @ParameterizedTest(name = "{0} m={1} n={2} k={3} threads={4}")
+    @ParameterizedTest(name = "{0} m={1} n={2} k={3} threads={4} {5}")
     @MethodSource("shapes")
-    void matchesReference(Op op, int m, int n, int k, int threads) {
+    void matchesReference(Op op, int m, int n, int k, int threads, Simd.Tiles tiles) {
         Parallel.setThreads(threads);
         SplittableRandom r = new SplittableRandom(31L * m + 17L * n + k + op.ordinal());
         int ao = 3, bo = 11, co = 5;
@@ -58,7 +60,7 @@ class MatmulTest {
         float[] absA = abs(a), absB = abs(b), absC = abs(c0);
         for (boolean acc : new boolean[]{false, true}) {
             float[] c = c0.clone(), ref = c0.clone(), bound = absC.clone();
-            run(op, false, c, co, a, ao, b, bo, m, n, k, acc);
+            run(op, tiles, c, co, a, ao, b, bo, m, n, k, acc);
             run(op, true, ref, co, a, ao, b, bo, m, n, k, acc);
             run(op, true, bound, co, absA, ao, absB, bo, m, n, k, acc);
             for (int i = 0; i < c.length; i++) {
@@ -73,6 +75,19 @@ class MatmulTest {
                     throw new AssertionError(op + " acc=" + acc + " C[" + e / n + "," + e % n + "] = " + c[i] + ", expected " + ref[i] + " ± " + tol);
                 }
             }
+        }
+    }
+
+    /** The product through the Vector API kernels with the given tiles (through Matmul when scalar, where tiles do not apply). */
+    static void run(Op op, Simd.Tiles tiles, float[] c, int co, float[] a, int ao, float[] b, int bo, int m, int n, int k, boolean acc) {
+        if (!Simd.ENABLED) {
+            run(op, false, c, co, a, ao, b, bo, m, n, k, acc);
+            return;
+        }
+        switch (op) {
+            case AB_T -> VectorMatmul.gemm(c, co, a, ao, false, b, bo, true, m, n, k, acc, tiles);
+            case AB -> VectorMatmul.gemm(c, co, a, ao, false, b, bo, false, m, n, k, acc, tiles);
+            case AT_B -> VectorMatmul.gemm(c, co, a, ao, true, b, bo, false, m, n, k, acc, tiles);
         }
     }
 
@@ -133,14 +148,15 @@ class MatmulTest {
         assertThat(c).containsExactly(0, 0, 0);
     }
 
-    @org.junit.jupiter.api.Test
-    void largeShapeAtTwoThreadsMatchesReference() {
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(Simd.Tiles.class)
+    void largeShapeAtTwoThreadsMatchesReference(Simd.Tiles tiles) {
         // large enough for several cache blocks in every dimension and the parallel path
         Parallel.setThreads(2);
         int m = 150, n = 700, k = 700;
         SplittableRandom r = new SplittableRandom(5);
         float[] a = random(r, m * k), b = random(r, n * k), c = new float[m * n], ref = new float[m * n];
-        Matmul.abT(c, 0, a, 0, b, 0, m, n, k, false);
+        run(Op.AB_T, tiles, c, 0, a, 0, b, 0, m, n, k, false);
         Matmul.abTReference(ref, 0, a, 0, b, 0, m, n, k, false);
         for (int i = 0; i < c.length; i++) assertThat((double) c[i]).isCloseTo(ref[i], org.assertj.core.api.Assertions.within(1e-3));
     }

@@ -9,7 +9,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * The surefire executions that rerun the kernel tests with narrower vectors (see
+ * The machine shape that {@link Simd} reads (vector width, register count, tiles), and: the surefire executions that rerun the kernel tests with narrower vectors (see
  * longspan-core/pom.xml) set {@code -Dlongspan.expectVectorBits}: this proves that their JVM flags
  * really narrowed the Vector API, so an execution cannot silently test the machine's own width
  * a second time.
@@ -33,6 +33,43 @@ class VectorWidthTest {
                     .as("%d-bit vectors with UseAVX=%s: the CPU has %d bits but the execution got %d", want, useAvx, want, Simd.VECTOR_BITS)
                     .isTrue();
         }
+    }
+
+    @Test
+    void registerCountFollowsTheAvxLevelTheArchitectureOrTheWidth() {
+        assertThat(Simd.vectorRegisters("amd64", "3", 512)).isEqualTo(32);
+        assertThat(Simd.vectorRegisters("amd64", "3", 256)).as("AVX-512 narrowed by MaxVectorSize keeps zmm16-31").isEqualTo(32);
+        assertThat(Simd.vectorRegisters("amd64", "2", 256)).isEqualTo(16);
+        assertThat(Simd.vectorRegisters("amd64", "1", 256)).isEqualTo(16);
+        assertThat(Simd.vectorRegisters("amd64", "0", 128)).isEqualTo(16);
+        assertThat(Simd.vectorRegisters("amd64", null, 512)).as("no flag: by width").isEqualTo(32);
+        assertThat(Simd.vectorRegisters("amd64", null, 256)).isEqualTo(16);
+        assertThat(Simd.vectorRegisters("aarch64", null, 128)).isEqualTo(32);
+        assertThat(Simd.vectorRegisters("riscv64", null, 128)).isEqualTo(16);
+        assertThat(Simd.vectorRegisters("riscv64", null, 512)).isEqualTo(32);
+        assertThat(Simd.Tiles.forRegisters(32)).isEqualTo(Simd.Tiles.WIDE);
+        assertThat(Simd.Tiles.forRegisters(16)).isEqualTo(Simd.Tiles.NARROW);
+    }
+
+    @Test
+    void onlySixteenOrThirtyTwoRegistersCanBeForced() {
+        assertThat(Simd.forcedRegisters("16")).isEqualTo(16);
+        assertThat(Simd.forcedRegisters(" 32 ")).isEqualTo(32);
+        assertThat(Simd.forcedRegisters("")).isZero();
+        assertThat(Simd.forcedRegisters(null)).isZero();
+        assertThat(Simd.forcedRegisters("24")).isZero();
+        assertThat(Simd.forcedRegisters("many")).isZero();
+    }
+
+    @Test
+    void thisJvmsTilesFitItsRegisters() {
+        // the UseAVX=2 execution (AVX2 emulated) must get the 16-register tiles, AVX-512 the wide ones
+        assumeTrue(Simd.ENABLED, "scalar kernels");
+        assertThat(Simd.REASON).contains(Simd.VECTOR_REGISTERS + " vector registers").contains(Simd.TILES.description);
+        String forced = System.getProperty("longspan.registers");
+        String useAvx = vmOption("UseAVX");
+        if (forced != null) assertThat(Simd.VECTOR_REGISTERS).isEqualTo(Simd.forcedRegisters(forced));
+        else if (useAvx != null) assertThat(Simd.TILES).isEqualTo(Integer.parseInt(useAvx) >= 3 ? Simd.Tiles.WIDE : Simd.Tiles.NARROW);
     }
 
     /** The value the JVM settled on for a HotSpot flag, or null where the flag does not exist (not x86). */
