@@ -34,7 +34,6 @@ public final class PerplexityEval {
         if (max > 0) {
             MemoryEstimate.requireInference(model.config, max, max, tail, options.halfKv(), "--lengths: a window of " + max + " tokens");
         }
-        int[] ends = windowEnds(tokens.length, lengths, tail, maxWindows);
         int V = model.config.vocabSize();
         List<Point> out = new ArrayList<>();
         float[] losses = new float[tail];
