@@ -165,6 +165,8 @@ class BadInputCliTest {
                 "tokenize --model {missing}",
                 "tokenize --tokenizer {missing}",
                 "tokenize --tokenizer {junk}",
+                "tokenize --model {dir}",
+                "tokenize --tokenizer {dir}",
                 "tokenize",
                 "export --model {missing} --out {out}/m.gguf",
                 "export --model {dir} --out {out}/m.gguf",

@@ -74,7 +74,9 @@ class TokenizeCommandTest {
         r = run("104 105", "tokenize", "--model", dir.resolve("model").toString(), "--decode");
         assertThat(r.out()).isEqualTo("hi");
         Path empty = Files.createDirectories(dir.resolve("empty"));
-        assertThat(run("a", "tokenize", "--model", empty.toString()).out().strip()).isEqualTo("97");
+        r = run("a", "tokenize", "--model", empty.toString());   // names no tokenizer: an error, not a silent byte tokenizer
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("no tokenizer.json, config.json or single .gguf file");
     }
 
     @Test
@@ -98,6 +100,7 @@ class TokenizeCommandTest {
         assertThat(r.err()).contains("'t5' is not supported");
 
         Path byteModel = Files.createDirectories(dir.resolve("bytes"));
+        Files.writeString(byteModel.resolve("config.json"), "{\"tokenizer\": \"byte\"}");
         r = run("1 2 banana", "tokenize", "--model", byteModel.toString(), "--decode");
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("'banana'");

@@ -26,7 +26,7 @@ public final class TokenizerLoader {
                 try {
                     c = Json.parseObject(Files.readString(cfg, StandardCharsets.UTF_8), cfg.toString());
                 } catch (IOException e) {
-                    throw new LongspanException(cfg + ": cannot read: " + e.getMessage(), e);
+                    throw new LongspanException(cfg + ": cannot read: " + IoErrors.reason(e), e);
                 }
                 Object t = c.get("tokenizer");
                 if (t == null || "byte".equals(t)) return ByteTokenizer.INSTANCE;
@@ -40,9 +40,10 @@ public final class TokenizerLoader {
                 var ggufs = files.filter(f -> f.getFileName().toString().endsWith(".gguf")).toList();
                 if (ggufs.size() == 1) return load(ggufs.get(0));
             } catch (IOException e) {
-                throw new LongspanException(path + ": cannot list: " + e.getMessage(), e);
+                throw new LongspanException(path + ": cannot list: " + IoErrors.reason(e), e);
             }
-            return ByteTokenizer.INSTANCE;
+            // a directory that names no tokenizer is a mistake, not a byte-level model: say so
+            throw new LongspanException(path + ": no tokenizer.json, config.json or single .gguf file in this directory");
         }
         if (!Files.exists(path)) throw new LongspanException(path + ": no such file or directory");
         if (GgufFile.looksLikeGguf(path)) {
