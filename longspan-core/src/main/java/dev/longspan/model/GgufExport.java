@@ -63,6 +63,7 @@ public final class GgufExport {
      * warning: llama.cpp runs dense attention.
      */
     public static void export(Transformer m, Path out, String name, GgmlType type) {
+        m.requireParams("export");
         ModelConfig c = m.config;
         if (!"byte".equals(c.tokenizer())) throw new LongspanException("export: only models with the byte tokenizer can be exported (this one has '" + c.tokenizer() + "')");
         if (c.qkNorm()) throw new LongspanException("export: q/k head norms have no place in a llama GGUF");
