@@ -79,7 +79,7 @@ public final class Transformer {
         qNorm = new int[L]; kNorm = new int[L]; bq = new int[L]; bk = new int[L]; bv = new int[L];
         java.util.Arrays.fill(qNorm, -1); java.util.Arrays.fill(kNorm, -1);
         java.util.Arrays.fill(bq, -1); java.util.Arrays.fill(bk, -1); java.util.Arrays.fill(bv, -1);
-        int[] off = {0};
+        long[] off = {0};
         tokEmb = add("model.embed_tokens.weight", off, true, c.vocabSize(), c.dim());
         for (int l = 0; l < L; l++) {
             String p = "model.layers." + l + ".";
@@ -104,6 +104,9 @@ public final class Transformer {
         }
         finalNorm = add("model.norm.weight", off, false, c.dim());
         lmHead = c.tiedEmbeddings() ? tokEmb : add("lm_head.weight", off, true, c.vocabSize(), c.dim());
+        if (shared != LAYOUT_ONLY && off[0] > Integer.MAX_VALUE - 16) {
+            throw new dev.longspan.util.LongspanException("model too large for one parameter array (" + off[0] + " floats); a GGUF loads with its weights kept as stored");
+        }
         if (shared != null && shared != LAYOUT_ONLY && shared.length != off[0]) {
             throw new dev.longspan.util.LongspanException("config change alters the parameter layout (" + shared.length + " vs " + off[0] + " parameters)");
         }
@@ -115,7 +118,7 @@ public final class Transformer {
                 throw new IllegalArgumentException("stored '" + n + "' is [" + w.rows() + ", " + w.cols() + "], the model needs " + java.util.Arrays.toString(t.shape()));
             }
         }
-        params = shared != null ? shared : new float[off[0]];
+        params = shared != null ? shared : new float[(int) off[0]];
         embedding = weight("model.embed_tokens.weight");
         head = c.tiedEmbeddings() ? embedding : weight("lm_head.weight");
         qProj = new Weight[L]; kProj = new Weight[L]; vProj = new Weight[L]; oProj = new Weight[L];
@@ -149,7 +152,8 @@ public final class Transformer {
         return b;
     }
 
-    private int add(String name, int[] off, boolean decay, int... dims) {
+    // the tensor's offset in params; -1 when stored elsewhere or (layout only) past what one array holds
+    private int add(String name, long[] off, boolean decay, int... dims) {
         long n = 1;
         long[] shape = new long[dims.length];
         for (int i = 0; i < dims.length; i++) { n *= dims[i]; shape[i] = dims[i]; }
@@ -157,10 +161,10 @@ public final class Transformer {
             tensors.put(name, new Tensor(name, shape, -1, (int) Math.min(n, Integer.MAX_VALUE), decay));
             return -1;
         }
-        if (off[0] + n > Integer.MAX_VALUE - 16) throw new dev.longspan.util.LongspanException("model too large for one parameter array (" + name + ")");
-        int o = off[0];
+        if (n > Integer.MAX_VALUE - 16) throw new dev.longspan.util.LongspanException("tensor " + name + " has " + n + " elements, more than one array holds");
+        int o = off[0] + n <= Integer.MAX_VALUE - 16 ? (int) off[0] : -1;
         tensors.put(name, new Tensor(name, shape, o, (int) n, decay));
-        off[0] += (int) n;
+        off[0] += n;
         return o;
     }
 

@@ -101,6 +101,31 @@ class StoredWeightsTest {
         assertSameLogits(p, 259, EnumSet.of(GgmlType.Q8_0));
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = {"Q8_0", "Q4_0", "Q4_K"})
+    void aRandomModelWrittenTensorByTensorLoadsAndRuns(String type) {
+        // vocabulary past the byte tokenizer's 259 (padded with unused tokens), rows of 256 for Q4_K
+        ModelConfig c = new ModelConfig(300, 256, 2, 4, 2, 64, 512, 1e-5f, false, "kind=rope,base=10000",
+                java.util.Collections.nCopies(2, "dense"), "byte", 256, false, false);
+        Path p = tmp.resolve(type + ".gguf");
+        GgufExport.exportRandom(c, p, "random", GgmlType.valueOf(type), 5);
+        ModelLoader.LoadedModel lm = ModelLoader.load(p);
+        assertThat(lm.tokenizer().vocabSize()).isEqualTo(300);
+        assertThat(lm.model().config.vocabSize()).isEqualTo(300);
+        assertThat(lm.model().downProj[1].type()).isEqualTo(GgmlType.valueOf(type));
+        assertSameLogits(p, 259, EnumSet.of(GgmlType.valueOf(type)));
+        // the same seed writes the same file; another seed other weights
+        Path again = tmp.resolve("again.gguf"), other = tmp.resolve("other.gguf");
+        GgufExport.exportRandom(c, again, "random", GgmlType.valueOf(type), 5);
+        GgufExport.exportRandom(c, other, "random", GgmlType.valueOf(type), 6);
+        try {
+            assertThat(java.nio.file.Files.mismatch(p, again)).isEqualTo(-1);
+            assertThat(java.nio.file.Files.mismatch(p, other)).isNotEqualTo(-1);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
     @Test
     void aModelWithStoredWeightsRefusesTrainingAndExport() {
         Transformer m = ModelLoader.load(Stories260KGgufTest.data("quant/stories260K-Q6_K.gguf")).model();
