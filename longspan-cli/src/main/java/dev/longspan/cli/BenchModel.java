@@ -21,7 +21,7 @@ import java.util.SplittableRandom;
 
 @Command(name = "model", mixinStandardHelpOptions = true,
         description = {"Inference speed of a model, llama-bench style.",
-                "Prefill tokens/s at each prompt length (pp) and decode tokens/s after it (tg), peak heap, per-layer attention."})
+                "Load time and resident memory, prefill tokens/s at each prompt length (pp) and decode tokens/s after it (tg), peak heap, per-layer attention."})
 final class BenchModel implements Runnable {
     @Option(names = "--model", required = true, paramLabel = "PATH",
             description = "A GGUF file, a Hugging Face safetensors directory or a Longspan model directory.") Path model;
@@ -30,6 +30,7 @@ final class BenchModel implements Runnable {
     @Option(names = "--repeats", paramLabel = "R", description = "Timed repeats per length (default: ${DEFAULT-VALUE}).") int repeats = 1;
     @Option(names = "--attention", paramLabel = "SPEC", description = "Override the attention plan (one pattern for every layer, or a masformer plan).") String attention;
     @Option(names = "--rope", paramLabel = "SPEC", description = "Override the RoPE config.") String rope;
+    @Option(names = "--dequantize", description = "Widen a GGUF's weights to float32 at load instead of running on the stored blocks.") boolean dequantize;
     @Option(names = "--json", description = "Print one JSON object on standard output.") boolean json;
     @Mixin Main.ComputeOptions compute;
 
@@ -40,8 +41,10 @@ final class BenchModel implements Runnable {
         if (gen < 1) throw new LongspanException("--gen must be at least 1, got " + gen);
         if (repeats < 1) throw new LongspanException("--repeats must be at least 1, got " + repeats);
         long l0 = System.nanoTime();
-        ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope);
+        ModelLoader.LoadedModel lm = ModelLoader.load(model, dequantize ? ModelLoader.Weights.DEQUANTIZED : ModelLoader.Weights.STORED)
+                .withOverrides(attention, rope);
         double loadSeconds = (System.nanoTime() - l0) / 1e9;
+        long rssLoaded = residentBytes();
         ModelConfig c = lm.model().config;
         int longest = java.util.Arrays.stream(ls).max().orElse(0);
         dev.longspan.eval.MemoryEstimate.requireInference(c, longest + gen, longest, 1, false, "--prompt-lengths: a prompt of " + longest + " tokens");
@@ -49,6 +52,8 @@ final class BenchModel implements Runnable {
         if (!json) {
             System.out.printf("%s: %s, %,d parameters, %d layers, dim %d, %d heads (%d kv) x %d; loaded in %.1f s%n", model, lm.format(),
                     c.parameterCount(), c.layers(), c.dim(), c.heads(), c.kvHeads(), c.headDim(), loadSeconds);
+            System.out.printf("weights %,d MB (%s), resident memory after load %,d MB%n", lm.model().weightBytes() >> 20,
+                    lm.model().keepsStoredWeights() ? "kept as stored, memory-mapped" : "float32 in the heap", rssLoaded >> 20);
             System.out.printf("%d threads, %s%n", Parallel.threads(), Simd.REASON);
         }
         // warm-up: JIT-compile the prefill and decode paths
@@ -74,8 +79,10 @@ final class BenchModel implements Runnable {
             row.put("tg_tokens_per_s", stats(g));
             row.put("peak_heap_bytes", peak);
             row.put("kv_cache_bytes", last.cacheBytes());
+            row.put("resident_bytes", residentBytes());
             rows.add(row);
             if (!json) {
+                System.out.printf("resident memory %,d MB%n", residentBytes() >> 20);
                 System.out.printf("pp%-6s %9.1f tok/s (min %.1f, max %.1f)   tg%-4d at %-6s %7.2f tok/s (min %.2f, max %.2f)   peak heap %,d MB, KV cache %,d MB%n",
                         Sizes.format(L), p.median(), p.min(), p.max(), gen, Sizes.format(L), g.median(), g.min(), g.max(),
                         peak >> 20, last.cacheBytes() >> 20);
@@ -88,6 +95,9 @@ final class BenchModel implements Runnable {
         out.put("threads", Parallel.threads());
         out.put("simd", Simd.REASON);
         out.put("load_seconds", loadSeconds);
+        out.put("weights", lm.model().keepsStoredWeights() ? "stored" : "float32");
+        out.put("weight_bytes", lm.model().weightBytes());
+        out.put("resident_bytes_after_load", rssLoaded);
         out.put("attention", c.attention());
         out.put("rope", c.rope());
         out.put("results", rows);
@@ -96,6 +106,18 @@ final class BenchModel implements Runnable {
             System.out.println("attention per layer:");
             for (int l = 0; l < c.layers(); l++) System.out.printf("  layer %2d  %s%n", l, c.attention().get(l));
         }
+    }
+
+    // VmRSS of this process (Linux /proc/self/status), -1 where there is none
+    static long residentBytes() {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmRSS:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            return -1;
+        }
+        return -1;
     }
 
     private static Map<String, Object> stats(Stats s) {

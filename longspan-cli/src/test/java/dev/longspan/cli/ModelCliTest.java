@@ -63,6 +63,27 @@ class ModelCliTest {
     }
 
     @Test
+    void exportRandomWritesAQuantizedModelThatBenchRunsStoredOrDequantized() throws Exception {
+        Path cfg = Files.writeString(dir.resolve("c.json"), "{\"vocab_size\": 300, \"dim\": 256, \"layers\": 1, \"heads\": 4, \"kv_heads\": 2,"
+                + " \"ffn_dim\": 256, \"tokenizer\": \"byte\", \"rope\": \"kind=rope,base=10000,pairing=half\", \"attention\": \"dense\", \"context_length\": 64}");
+        Path gguf = dir.resolve("r.gguf");
+        JsonNode e = json(CliRun.of("export", "--random", cfg.toString(), "--type", "q4_k", "--seed", "3", "--out", gguf.toString(), "--json"));
+        assertThat(e.get("type").asText()).isEqualTo("Q4_K");
+        JsonNode stored = json(CliRun.of("bench", "model", "--model", gguf.toString(), "--prompt-lengths", "9", "--gen", "2", "--json"));
+        assertThat(stored.get("weights").asText()).isEqualTo("stored");
+        assertThat(stored.get("results").get(0).get("resident_bytes").asLong()).isPositive();
+        JsonNode deq = json(CliRun.of("bench", "model", "--model", gguf.toString(), "--prompt-lengths", "9", "--gen", "2", "--dequantize", "--json"));
+        assertThat(deq.get("weights").asText()).isEqualTo("float32");
+        assertThat(deq.get("weight_bytes").asLong()).isGreaterThan(stored.get("weight_bytes").asLong());
+        CliRun both = CliRun.of("export", "--random", cfg.toString(), "--model", dir.toString(), "--out", dir.resolve("x.gguf").toString());
+        assertThat(both.exit()).isEqualTo(2);
+        assertThat(both.err()).contains("either --model");
+        CliRun badType = CliRun.of("export", "--random", cfg.toString(), "--type", "q5_k", "--out", dir.resolve("x.gguf").toString());
+        assertThat(badType.exit()).isEqualTo(2);
+        assertThat(badType.err()).contains("q4_k");
+    }
+
+    @Test
     void ggufModelRunsGeneratePasskeyPerplexityAndBench() throws Exception {
         Path m = tinyLlama();
         JsonNode g = json(CliRun.of("generate", "--model", m.toString(), "--prompt", "Hello", "--max-tokens", "3", "--temperature", "0", "--json"));

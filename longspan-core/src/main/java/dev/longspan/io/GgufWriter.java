@@ -1,6 +1,7 @@
 package dev.longspan.io;
 
 import dev.longspan.kernel.GgmlType;
+import dev.longspan.tensor.Parallel;
 import dev.longspan.util.LongspanException;
 
 import java.io.IOException;
@@ -145,21 +146,210 @@ public final class GgufWriter {
 
     /** ggml's quantize_row_q8_0_ref: blocks of 32 as (half d, int8 q[32]). */
     public static byte[] quantizeQ8_0(float[] x) {
-        int nb = x.length / 32;
-        ByteBuffer bb = ByteBuffer.allocate(34 * nb).order(ByteOrder.LITTLE_ENDIAN);
-        for (int b = 0; b < nb; b++) {
-            float amax = 0;
-            for (int j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[32 * b + j]));
-            float d = amax / 127f;
-            float id = d != 0 ? 1f / d : 0f;
-            bb.putShort(Float.floatToFloat16(d));
-            for (int j = 0; j < 32; j++) {
-                float v = x[32 * b + j] * id;
-                // C roundf: half away from zero
-                bb.put((byte) (int) Math.copySign(Math.floor(Math.abs((double) v) + 0.5), v));
+        byte[] b = new byte[(int) GgmlType.Q8_0.rowBytes(x.length)];
+        quantize(GgmlType.Q8_0, x, 0, x.length, b, 0);
+        return b;
+    }
+
+    /** Rows of a tensor produced on demand: dst[0 .. count·rowLength) = rows r0 .. r0+count-1. Called from several threads. */
+    @FunctionalInterface
+    public interface Rows {
+        void fill(long r0, int count, float[] dst);
+    }
+
+    /** The types {@link #tensor(String, GgmlType, long[], Rows)} and {@link #quantize} write. */
+    public static final java.util.Set<GgmlType> WRITABLE = java.util.EnumSet.of(GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K);
+
+    /**
+     * A tensor of type F32, F16, Q8_0, Q4_0 or Q4_K whose rows are generated while the file is
+     * written, a few megabytes at a time (in parallel), so a tensor larger than any array, or a
+     * model larger than memory, can be written.
+     */
+    public GgufWriter tensor(String name, GgmlType type, long[] ne, Rows rows) {
+        long n = count(name, ne);
+        if (!WRITABLE.contains(type)) throw new LongspanException("GGUF tensor '" + name + "': writing type " + type + " is not supported (" + WRITABLE + ")");
+        if (ne[0] % type.blockSize != 0) throw new LongspanException("GGUF tensor '" + name + "': row length " + ne[0] + " is not a multiple of the " + type + " block size " + type.blockSize);
+        if (ne[0] > Integer.MAX_VALUE / 2) throw new LongspanException("GGUF tensor '" + name + "': rows of " + ne[0] + " elements are too long");
+        int cols = (int) ne[0];
+        long nRows = ne[0] == 0 ? 0 : n / ne[0];
+        int rb = (int) type.rowBytes(cols);
+        int part = Math.max(1, (1 << 20) / Math.max(1, cols));   // rows one task generates: ~1M values
+        return add(new TensorEntry(name, type, ne.clone(), n / type.blockSize * type.typeSize, out -> {
+            int parts = 4 * Parallel.threads();
+            byte[] buf = new byte[(int) Math.min((long) parts * part * rb, Math.max(1, nRows * rb))];
+            for (long r = 0; r < nRows; ) {
+                long r0 = r;
+                int batchRows = (int) Math.min(nRows - r0, (long) parts * part);
+                int tasks = (batchRows + part - 1) / part;
+                Parallel.forEachTask(tasks, i -> {
+                    int c = Math.min(part, batchRows - i * part);
+                    float[] x = new float[c * cols];
+                    rows.fill(r0 + (long) i * part, c, x);
+                    quantize(type, x, 0, c * cols, buf, i * part * rb);
+                });
+                out.write(buf, 0, batchRows * rb);
+                r += batchRows;
+            }
+        }));
+    }
+
+    /** Writes n values of x (n a multiple of the block size) as type t into dst at dstOff, like ggml's reference quantizers. */
+    public static void quantize(GgmlType t, float[] x, int xo, int n, byte[] dst, int dstOff) {
+        ByteBuffer bb = ByteBuffer.wrap(dst, dstOff, (int) t.rowBytes(n)).order(ByteOrder.LITTLE_ENDIAN);
+        switch (t) {
+            case F32 -> { for (int i = 0; i < n; i++) bb.putFloat(x[xo + i]); }
+            case F16 -> { for (int i = 0; i < n; i++) bb.putShort(Float.floatToFloat16(x[xo + i])); }
+            case Q8_0 -> { for (int b = 0; b < n / 32; b++) q8_0Block(x, xo + 32 * b, bb); }
+            case Q4_0 -> { for (int b = 0; b < n / 32; b++) q4_0Block(x, xo + 32 * b, bb); }
+            case Q4_K -> { for (int b = 0; b < n / 256; b++) q4_KBlock(x, xo + 256 * b, bb); }
+            default -> throw new LongspanException("quantizing to " + t + " is not supported (" + WRITABLE + ")");
+        }
+    }
+
+    /** ggml's quantize_row_q4_0_ref: d = (the value of largest magnitude) / −8, q = min(15, trunc(x/d + 8.5)). */
+    public static byte[] quantizeQ4_0(float[] x) {
+        byte[] b = new byte[(int) GgmlType.Q4_0.rowBytes(x.length)];
+        quantize(GgmlType.Q4_0, x, 0, x.length, b, 0);
+        return b;
+    }
+
+    /** ggml's quantize_row_q4_K_ref (make_qkx2_quants per 32 values, 6-bit scales and mins). */
+    public static byte[] quantizeQ4_K(float[] x) {
+        byte[] b = new byte[(int) GgmlType.Q4_K.rowBytes(x.length)];
+        quantize(GgmlType.Q4_K, x, 0, x.length, b, 0);
+        return b;
+    }
+
+    private static void q8_0Block(float[] x, int o, ByteBuffer bb) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[o + j]));
+        float d = amax / 127f;
+        float id = d != 0 ? 1f / d : 0f;
+        bb.putShort(Float.floatToFloat16(d));
+        for (int j = 0; j < 32; j++) {
+            float v = x[o + j] * id;
+            // C roundf: half away from zero
+            bb.put((byte) (int) Math.copySign(Math.floor(Math.abs((double) v) + 0.5), v));
+        }
+    }
+
+    private static void q4_0Block(float[] x, int o, ByteBuffer bb) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < 32; j++) {
+            float v = x[o + j];
+            if (amax < Math.abs(v)) { amax = Math.abs(v); max = v; }
+        }
+        float d = max / -8;
+        float id = d != 0 ? 1f / d : 0f;
+        bb.putShort(Float.floatToFloat16(d));
+        for (int j = 0; j < 16; j++) {
+            // C's (int8_t) conversion truncates toward zero
+            int q0 = Math.min(15, (int) (x[o + j] * id + 8.5f)), q1 = Math.min(15, (int) (x[o + 16 + j] * id + 8.5f));
+            bb.put((byte) (q0 | (q1 << 4)));
+        }
+    }
+
+    // ggml's nearest_int: round half to even (for |v| < 2^22)
+    private static int nearestInt(float v) {
+        return (int) Math.rint(v);
+    }
+
+    private static void q4_KBlock(float[] x, int o, ByteBuffer bb) {
+        int[] L = new int[256], laux = new int[32];
+        float[] weights = new float[32], mins = new float[8], scales = new float[8];
+        float maxScale = 0, maxMin = 0;
+        for (int j = 0; j < 8; j++) {
+            float sumX2 = 0;
+            for (int l = 0; l < 32; l++) sumX2 += x[o + 32 * j + l] * x[o + 32 * j + l];
+            float avX = (float) Math.sqrt(sumX2 / 32);
+            for (int l = 0; l < 32; l++) weights[l] = avX + Math.abs(x[o + 32 * j + l]);
+            scales[j] = makeQkx2Quants(x, o + 32 * j, weights, L, 32 * j, mins, j, laux);
+            if (scales[j] > maxScale) maxScale = scales[j];
+            if (mins[j] > maxMin) maxMin = mins[j];
+        }
+        float invScale = maxScale > 0 ? 63f / maxScale : 0f, invMin = maxMin > 0 ? 63f / maxMin : 0f;
+        byte[] sc = new byte[12];
+        for (int j = 0; j < 8; j++) {
+            int ls = Math.min(63, nearestInt(invScale * scales[j]) & 0xff), lm = Math.min(63, nearestInt(invMin * mins[j]) & 0xff);
+            if (j < 4) {
+                sc[j] = (byte) ls;
+                sc[j + 4] = (byte) lm;
+            } else {
+                sc[j + 4] = (byte) ((ls & 0xF) | ((lm & 0xF) << 4));
+                sc[j - 4] |= (byte) ((ls >> 4) << 6);
+                sc[j] |= (byte) ((lm >> 4) << 6);
             }
         }
-        return bb.array();
+        short dh = Float.floatToFloat16(maxScale / 63f), mh = Float.floatToFloat16(maxMin / 63f);
+        for (int j = 0; j < 8; j++) {
+            int s, m;
+            if (j < 4) { s = sc[j] & 63; m = sc[j + 4] & 63; }
+            else { s = (sc[j + 4] & 0xF) | ((sc[j - 4] & 0xff) >> 6 << 4); m = ((sc[j + 4] & 0xff) >> 4) | ((sc[j] & 0xff) >> 6 << 4); }
+            float d = Float.float16ToFloat(dh) * s;
+            if (d == 0) continue;
+            float dm = Float.float16ToFloat(mh) * m;
+            for (int i = 0; i < 32; i++) L[32 * j + i] = Math.max(0, Math.min(15, nearestInt((x[o + 32 * j + i] + dm) / d)));
+        }
+        bb.putShort(dh).putShort(mh).put(sc);
+        for (int j = 0; j < 256; j += 64) for (int l = 0; l < 32; l++) bb.put((byte) (L[j + l] | (L[j + l + 32] << 4)));
+    }
+
+    // ggml's make_qkx2_quants(32, 15, x, weights, L, &the_min, Laux, -1, 0.1, 20, false); returns the scale
+    private static float makeQkx2Quants(float[] x, int xo, float[] w, int[] L, int lo, float[] theMin, int mi, int[] laux) {
+        final int n = 32, nmax = 15, nstep = 20;
+        final float rmin = -1f, rdelta = 0.1f;
+        float min = x[xo], max = x[xo], sumW = w[0], sumX = sumW * x[xo];
+        for (int i = 1; i < n; i++) {
+            if (x[xo + i] < min) min = x[xo + i];
+            if (x[xo + i] > max) max = x[xo + i];
+            sumW += w[i];
+            sumX += w[i] * x[xo + i];
+        }
+        if (min > 0) min = 0;
+        if (max == min) {
+            for (int i = 0; i < n; i++) L[lo + i] = 0;
+            theMin[mi] = -min;
+            return 0f;
+        }
+        float iscale = nmax / (max - min), scale = 1 / iscale, best = 0;
+        for (int i = 0; i < n; i++) {
+            int l = Math.max(0, Math.min(nmax, nearestInt(iscale * (x[xo + i] - min))));
+            L[lo + i] = l;
+            float diff = scale * l + min - x[xo + i];
+            best += w[i] * (diff * diff);
+        }
+        for (int is = 0; is <= nstep; is++) {
+            iscale = (rmin + rdelta * is + nmax) / (max - min);
+            float sumL = 0, sumL2 = 0, sumXl = 0;
+            for (int i = 0; i < n; i++) {
+                int l = Math.max(0, Math.min(nmax, nearestInt(iscale * (x[xo + i] - min))));
+                laux[i] = l;
+                sumL += w[i] * l;
+                sumL2 += w[i] * l * l;
+                sumXl += w[i] * l * x[xo + i];
+            }
+            float D = sumW * sumL2 - sumL * sumL;
+            if (D > 0) {
+                float thisScale = (sumW * sumXl - sumX * sumL) / D, thisMin = (sumL2 * sumX - sumL * sumXl) / D;
+                if (thisMin > 0) {
+                    thisMin = 0;
+                    thisScale = sumXl / sumL2;
+                }
+                float err = 0;
+                for (int i = 0; i < n; i++) {
+                    float diff = thisScale * laux[i] + thisMin - x[xo + i];
+                    err += w[i] * (diff * diff);
+                }
+                if (err < best) {
+                    System.arraycopy(laux, 0, L, lo, n);
+                    best = err;
+                    scale = thisScale;
+                    min = thisMin;
+                }
+            }
+        }
+        theMin[mi] = -min;
+        return scale;
     }
 
     /** A tensor of any ggml type from its raw bytes (size checked against ne and the type's block layout). */

@@ -400,13 +400,39 @@ public final class QuantKernels {
 
     // ---- matrix-vector and matrix-matrix ----------------------------------------------------
 
-    /** y[yo+r] = W[r]·x[xo..xo+cols) for r < rows; W: [rows, cols] of type t at byte off of w. Parallel over rows. */
+    /**
+     * Bytes of weight rows a worker takes at least. A matrix-vector product reads every weight byte
+     * once and is bound by memory bandwidth, so work is split by bytes, not flops: below this a
+     * fork/join costs more than one core spends reading the rows.
+     */
+    static final long PARALLEL_BYTES = 1 << 17;
+    /** From this many activation rows on, panels of weight rows are dequantized once and multiplied by the GEMM. */
+    static final int GEMM_BATCH = 8;
+    /** Weight rows per dequantized panel of the GEMM path (fewer when that leaves a worker idle). */
+    static final int PANEL_ROWS = 128;
+
+    /** Per-thread scratch: a dequantized row or panel, and the GEMM's output block. */
+    private static final class Scratch {
+        float[] rows = new float[0], out = new float[0];
+
+        float[] rows(int n) { return rows.length >= n ? rows : (rows = new float[n]); }
+
+        float[] out(int n) { return out.length >= n ? out : (out = new float[n]); }
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    // types whose dot has a Vector API body; the others dequantize a row and take the float dot
+    private static boolean directDot(GgmlType t) {
+        return SIMD && switch (t) {
+            case F32, Q8_0, Q4_0, Q4_K, Q6_K -> true;
+            default -> false;
+        };
+    }
+
+    /** y[yo+r] = W[r]·x[xo..xo+cols) for r &lt; rows; W: [rows, cols] of type t at byte off of w. */
     public static void matvec(GgmlType t, MemorySegment w, long off, int rows, int cols, float[] x, int xo, float[] y, int yo) {
-        checkRow(t, cols);
-        long rb = t.rowBytes(cols);
-        Parallel.forChunks(0, rows, 16, (c, s, e) -> {
-            for (int r = s; r < e; r++) y[yo + r] = dot(t, w, off + rb * r, x, xo, cols);
-        });
+        matmul(t, w, off, null, rows, cols, x, xo, 1, y, yo, false);
     }
 
     /** Scalar, single-threaded twin of {@link #matvec}. */
@@ -416,16 +442,54 @@ public final class QuantKernels {
     }
 
     /**
-     * y[b·rows + r] = W[r]·x[b·cols..]: Y[batch, rows] = X[batch, cols]·Wᵀ with W: [rows, cols] of type t.
-     * Parallel over rows; each weight row is decoded from memory once per batch sweep and reused for all batch rows.
+     * Y[batch, rows] (=, or += when accumulate) X[batch, cols] · Wᵀ on the stored blocks, with W:
+     * [rows, cols] of type t at byte off of w, X at x[xo] and Y at y[yo] (row-major). Output row r
+     * reads stored row {@code rowMap[r]} (null: row r), so a loader can reorder rows without copying.
+     *
+     * <p>Few activation rows (decode): each weight row is read once and dotted with every activation
+     * row, rows split over the workers by bytes. Many (prefill): panels of weight rows are
+     * dequantized into per-thread scratch and multiplied by the float GEMM, one panel per task, so
+     * the dequantization is paid once per weight per call and the products run at GEMM speed.
      */
-    public static void matmul(GgmlType t, MemorySegment w, long off, int rows, int cols, float[] x, int batch, float[] y) {
+    public static void matmul(GgmlType t, MemorySegment w, long off, int[] rowMap, int rows, int cols,
+                              float[] x, int xo, int batch, float[] y, int yo, boolean accumulate) {
         checkRow(t, cols);
+        if (rows <= 0 || batch <= 0) return;
         long rb = t.rowBytes(cols);
-        Parallel.forChunks(0, rows, Math.max(1, 16 / Math.max(1, batch)), (c, s, e) -> {
+        if (batch >= GEMM_BATCH) {
+            int panel = Math.min(PANEL_ROWS, Math.max(16, (rows + Parallel.threads() - 1) / Parallel.threads()));
+            int tasks = (rows + panel - 1) / panel;
+            Parallel.forEachTask(tasks, task -> {
+                int r0 = task * panel, n = Math.min(panel, rows - r0);
+                Scratch s = SCRATCH.get();
+                float[] tile = s.rows(n * cols), out = s.out(batch * n);
+                for (int j = 0; j < n; j++) dequantize(t, w, off + rb * stored(rowMap, r0 + j), tile, j * cols, cols);
+                Matmul.abT(out, 0, x, xo, tile, 0, batch, n, cols, false);
+                for (int b = 0; b < batch; b++) {
+                    int yr = yo + b * rows + r0;
+                    if (accumulate) for (int j = 0; j < n; j++) y[yr + j] += out[b * n + j];
+                    else System.arraycopy(out, b * n, y, yr, n);
+                }
+            });
+            return;
+        }
+        boolean direct = directDot(t);
+        int minRows = (int) Math.max(1, (PARALLEL_BYTES + rb - 1) / rb);
+        Parallel.forChunks(0, rows, minRows, (c, s, e) -> {
+            float[] row = direct ? null : SCRATCH.get().rows(cols);
             for (int r = s; r < e; r++) {
-                for (int b = 0; b < batch; b++) y[b * rows + r] = dot(t, w, off + rb * r, x, b * cols, cols);
+                long ro = off + rb * stored(rowMap, r);
+                if (!direct) dequantize(t, w, ro, row, 0, cols);
+                for (int b = 0; b < batch; b++) {
+                    float d = direct ? dot(t, w, ro, x, xo + b * cols, cols) : Kernels.dot(row, 0, x, xo + b * cols, cols);
+                    int yi = yo + b * rows + r;
+                    y[yi] = accumulate ? y[yi] + d : d;
+                }
             }
         });
+    }
+
+    private static int stored(int[] rowMap, int r) {
+        return rowMap == null ? r : rowMap[r];
     }
 }

@@ -38,6 +38,12 @@ final class VectorMatmul {
     static final int KC = 256, NC = 512;
     /** Below this many flops a product runs on the calling thread (fork/join costs more). */
     private static final double PARALLEL_FLOPS = 4e6;
+    /**
+     * A matrix-vector product (decode) does 2 flops per 4-byte weight and is bound by memory
+     * bandwidth, not flops: it goes parallel from this many bytes of B on, so each core streams its
+     * share (a flop threshold kept every per-layer decode product of a 100M model on one thread).
+     */
+    private static final long PARALLEL_BYTES = 1 << 18;
 
     private VectorMatmul() {}
 
@@ -75,6 +81,7 @@ final class VectorMatmul {
         double flops = 2.0 * m * n * k;
         int threads = flops < PARALLEL_FLOPS ? 1 : Parallel.threads();
         if (bT && !aT && (m < MR || n < L)) {
+            if (m < MR && 4L * n * k >= PARALLEL_BYTES) threads = Parallel.threads();
             dotProducts(c, co, a, ao, b, bo, m, n, k, acc, threads);
             return;
         }

@@ -1,7 +1,6 @@
 package dev.longspan.model;
 
 import dev.longspan.kernel.Kernels;
-import dev.longspan.kernel.Matmul;
 
 /**
  * Incremental inference with a KV cache: feed a prompt in chunks, then one token at a time;
@@ -134,13 +133,13 @@ public final class InferenceSession {
             if (length == 0) ops[l].attentionNoRope(qh, kh, vh, T, oh, lse);
             else ops[l].cachedAttention(qh, T, length, kCache[l], vCache[l], rg, oh);
             Transformer.fromHeads(o, oh, T, H, D);
-            Matmul.abT(x, 0, o, 0, p, m.wo[l], T, d, c.qDim(), true);
+            m.oProj[l].apply(x, 0, o, 0, T, true);
             System.arraycopy(p, m.ffnNorm[l], w, 0, d);
             Kernels.rmsnormForward(xn, rstd, x, w, T, d, c.normEps());
-            Matmul.abT(gate, 0, xn, 0, p, m.w1[l], T, c.ffnDim(), d, false);
-            Matmul.abT(up, 0, xn, 0, p, m.w3[l], T, c.ffnDim(), d, false);
+            m.gateProj[l].apply(gate, 0, xn, 0, T, false);
+            m.upProj[l].apply(up, 0, xn, 0, T, false);
             Kernels.swigluForward(h, gate, up, T * c.ffnDim());
-            Matmul.abT(x, 0, h, 0, p, m.w2[l], T, d, c.ffnDim(), true);
+            m.downProj[l].apply(x, 0, h, 0, T, true);
         }
         length += T;
         float[] last = new float[lastRows * d], lastN = new float[lastRows * d], r1 = new float[lastRows];

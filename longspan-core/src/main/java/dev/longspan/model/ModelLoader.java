@@ -50,6 +50,14 @@ public final class ModelLoader {
     public enum Format { LONGSPAN, GGUF, SAFETENSORS }
 
     /**
+     * How a GGUF's weight matrices are held: STORED keeps every non-F32 matrix in the memory-mapped
+     * file, in its own type (products run on its blocks; the page cache holds it once, no 2³¹-float
+     * limit); DEQUANTIZED widens every weight to float32 into the parameter array at load.
+     * Other formats are always loaded into the parameter array.
+     */
+    public enum Weights { STORED, DEQUANTIZED }
+
+    /**
      * A loaded model with what generation needs.
      *
      * @param stopIds ids that end generation (EOS, end-of-turn tokens, config.json eos ids)
@@ -85,8 +93,13 @@ public final class ModelLoader {
         }
     }
 
-    /** Loads a GGUF file, a Hugging Face safetensors directory or a Longspan model directory. */
+    /** Loads a GGUF file (weights kept as stored), a Hugging Face safetensors directory or a Longspan model directory. */
     public static LoadedModel load(Path path) {
+        return load(path, Weights.STORED);
+    }
+
+    /** Loads a model; {@code weights} says how a GGUF's matrices are held. */
+    public static LoadedModel load(Path path, Weights weights) {
         if (Files.isDirectory(path)) {
             Path cfg = path.resolve("config.json");
             if (!isFile(cfg)) throw new LongspanException(path + ": no config.json (not a model directory)");
@@ -103,7 +116,7 @@ public final class ModelLoader {
         if (!GgufFile.looksLikeGguf(path)) {
             throw new LongspanException(path + ": not a GGUF file (wrong magic), a Hugging Face safetensors directory or a Longspan model directory");
         }
-        return loadGguf(path);
+        return loadGguf(path, weights);
     }
 
     /**
@@ -159,11 +172,15 @@ public final class ModelLoader {
     static final Set<String> GGUF_ARCHS = Set.of("llama", "mistral", "qwen2", "qwen3");
 
     public static LoadedModel loadGguf(Path path) {
+        return loadGguf(path, Weights.STORED);
+    }
+
+    public static LoadedModel loadGguf(Path path, Weights weights) {
         try (GgufFile g = GgufFile.open(path)) {
             Tokenizer tok = GgufTokenizers.fromGguf(g);
             Plan plan = ggufPlan(g);
             checkVocab(tok, plan.config, path);
-            Transformer m = plan.read();
+            Transformer m = plan.read(weights);
             List<Integer> extra = new ArrayList<>();
             for (String k : new String[]{"tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"}) {
                 if (g.has(k) && g.getLong(k) >= 0 && g.getLong(k) < tok.vocabSize()) extra.add((int) g.getLong(k));
@@ -176,7 +193,7 @@ public final class ModelLoader {
     /** Only the Transformer of a GGUF file (no tokenizer needed). */
     public static Transformer ggufTransformer(Path path) {
         try (GgufFile g = GgufFile.open(path)) {
-            return ggufPlan(g).read();
+            return ggufPlan(g).read(Weights.DEQUANTIZED);
         }
     }
 
@@ -209,8 +226,8 @@ public final class ModelLoader {
     }
 
     /** A validated load: the config, and how to read the weights (nothing is allocated or read before). */
-    private record Plan(ModelConfig config, java.util.function.Supplier<Transformer> reader) {
-        Transformer read() { return reader.get(); }
+    private record Plan(ModelConfig config, java.util.function.Function<Weights, Transformer> reader) {
+        Transformer read(Weights w) { return reader.apply(w); }
     }
 
     private static Plan ggufPlan(GgufFile g) {
@@ -271,17 +288,57 @@ public final class ModelLoader {
                 throw new LongspanException(src + ": tensor '" + n + "' is not part of a " + arch + " model Longspan can run");
             }
         }
-        return new Plan(c, () -> {
-            Transformer m = new Transformer(c);
-            List<Transformer.Tensor> ts = layout.tensors();
+        return new Plan(c, weights -> {
+            Transformer m = new Transformer(c, weights == Weights.STORED ? storedMatrices(g, layout, permuted) : Map.of());
+            List<Transformer.Tensor> ts = m.tensors();
             Parallel.forEachTask(ts.size(), i -> {
                 Transformer.Tensor t = ts.get(i);
+                if (t.offset() < 0) return;  // kept in the file
                 GgufFile.Tensor gt = g.tensor(ggufName(t.name()));
                 QuantKernels.dequantize(gt.type(), g.segment(), gt.offset(), m.params, t.offset(), t.size());
             });
             if (permuted) interleavedToHalf(m);
             return m;
         });
+    }
+
+    /**
+     * The non-F32 matrices of a GGUF as {@link Weight.Stored} over a mapping of the whole file that
+     * lives as long as the weights do (GgufFile's own mapping closes with it). F32 matrices are
+     * copied into the parameter array, where the float GEMM reads them in place. Q/K rows of a
+     * permuted (interleaved) file are reordered through each weight's row map, as
+     * {@link #interleavedToHalf} does for copied rows.
+     */
+    private static Map<String, Weight> storedMatrices(GgufFile g, Transformer layout, boolean permuted) {
+        ModelConfig c = layout.config;
+        int[] perm = permuted
+                ? Pairing.permutation(Pairing.INTERLEAVED, Pairing.HALF, c.headDim(), RopeConfig.fromSpec(c.rope(), c.headDim()).rotaryDims())
+                : null;
+        java.lang.foreign.MemorySegment file;
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(g.path(), java.nio.file.StandardOpenOption.READ)) {
+            file = ch.map(java.nio.channels.FileChannel.MapMode.READ_ONLY, 0, ch.size(), java.lang.foreign.Arena.ofAuto());
+        } catch (IOException e) {
+            throw new LongspanException(g.path() + ": cannot map the file (" + e.getMessage() + ")");
+        }
+        Map<String, Weight> stored = new LinkedHashMap<>();
+        for (Transformer.Tensor t : layout.tensors()) {
+            if (t.shape().length != 2) continue;
+            GgufFile.Tensor gt = g.tensor(ggufName(t.name()));
+            if (gt.type() == dev.longspan.kernel.GgmlType.F32) continue;
+            int rows = (int) t.shape()[0], cols = (int) t.shape()[1];
+            int[] rowMap = null;
+            if (perm != null && t.name().endsWith("q_proj.weight")) rowMap = headRowMap(perm, c.heads(), c.headDim());
+            if (perm != null && t.name().endsWith("k_proj.weight")) rowMap = headRowMap(perm, c.kvHeads(), c.headDim());
+            stored.put(t.name(), new Weight.Stored(gt.type(), file, gt.offset(), rows, cols, rowMap));
+        }
+        return stored;
+    }
+
+    // row h·D + j reads stored row h·D + perm[j] (permuteHeads' reordering, as a map)
+    private static int[] headRowMap(int[] perm, int heads, int D) {
+        int[] map = new int[heads * D];
+        for (int h = 0; h < heads; h++) for (int j = 0; j < D; j++) map[h * D + j] = h * D + perm[j];
+        return map;
     }
 
     // a Transformer's tensor list without allocating its parameters
@@ -298,8 +355,8 @@ public final class ModelLoader {
         RopeConfig r = RopeConfig.fromSpec(c.rope(), c.headDim());
         int[] perm = Pairing.permutation(Pairing.INTERLEAVED, Pairing.HALF, c.headDim(), r.rotaryDims());
         for (int l = 0; l < c.layers(); l++) {
-            permuteHeads(m.params, m.wq[l], c.heads(), c.headDim(), c.dim(), perm);
-            permuteHeads(m.params, m.wk[l], c.kvHeads(), c.headDim(), c.dim(), perm);
+            if (m.wq[l] >= 0) permuteHeads(m.params, m.wq[l], c.heads(), c.headDim(), c.dim(), perm);  // < 0: stored, reordered by its row map
+            if (m.wk[l] >= 0) permuteHeads(m.params, m.wk[l], c.kvHeads(), c.headDim(), c.dim(), perm);
             if (c.qkvBias()) {
                 permuteHeads(m.params, m.bq[l], c.heads(), c.headDim(), 1, perm);
                 permuteHeads(m.params, m.bk[l], c.kvHeads(), c.headDim(), 1, perm);

@@ -1,7 +1,6 @@
 package dev.longspan.model;
 
 import dev.longspan.kernel.Kernels;
-import dev.longspan.kernel.Matmul;
 import dev.longspan.tensor.Parallel;
 
 import java.util.ArrayList;
@@ -19,9 +18,14 @@ import java.util.SplittableRandom;
  *
  * <p>Forward and backward for training live in {@link TrainingPass}; incremental inference (KV
  * cache) in {@link InferenceSession}. This class owns the weights and their layout.
+ *
+ * <p>Inference reads the matrices through {@link Weight}s: views of the parameter array, or, for a
+ * model loaded with its weights kept as stored, the file's tensors themselves. Such a model's
+ * matrices are not in {@link #params} (their {@link Tensor#offset} is -1 and the array holds only
+ * norms and biases), so it can run but not train or be saved.
  */
 public final class Transformer {
-    /** A named slice of the parameter array. */
+    /** A named slice of the parameter array (offset -1: a stored weight, not in the array). */
     public record Tensor(String name, long[] shape, int offset, int size, boolean decay) {}
 
     public final ModelConfig config;
@@ -33,9 +37,22 @@ public final class Transformer {
     public final int[] attnNorm, wq, wk, wv, wo, ffnNorm, w1, w2, w3;
     /** Per layer: q/k head norms [headDim] (qkNorm) and q/k/v biases (qkvBias); -1 when absent. */
     public final int[] qNorm, kNorm, bq, bk, bv;
+    /** The matrices as inference reads them (views of params unless kept as stored). */
+    public final Weight embedding, head;
+    public final Weight[] qProj, kProj, vProj, oProj, gateProj, upProj, downProj;
+    // matrices kept as their file stores them, by tensor name
+    private final Map<String, Weight> stored;
 
     public Transformer(ModelConfig c) {
-        this(c, null);
+        this(c, null, Map.of());
+    }
+
+    /**
+     * A model whose matrices named in {@code stored} are read where they are (typically a
+     * memory-mapped file) instead of from the parameter array, which then holds everything else.
+     */
+    public Transformer(ModelConfig c, Map<String, Weight> stored) {
+        this(c, null, Map.copyOf(stored));
     }
 
     /**
@@ -43,25 +60,26 @@ public final class Transformer {
      * parameter array is shared, not copied.
      */
     public Transformer withConfig(ModelConfig c) {
-        return new Transformer(c, params);
+        return new Transformer(c, params, stored);
     }
 
     /** The tensor layout of a config, without parameters (params is empty). */
     Transformer(ModelConfig c, boolean layoutOnly) {
-        this(c, LAYOUT_ONLY);
+        this(c, LAYOUT_ONLY, Map.of());
     }
 
     private static final float[] LAYOUT_ONLY = new float[0];
 
-    private Transformer(ModelConfig c, float[] shared) {
+    private Transformer(ModelConfig c, float[] shared, Map<String, Weight> stored) {
         this.config = c;
+        this.stored = stored;
         int L = c.layers();
         attnNorm = new int[L]; wq = new int[L]; wk = new int[L]; wv = new int[L]; wo = new int[L];
         ffnNorm = new int[L]; w1 = new int[L]; w2 = new int[L]; w3 = new int[L];
         qNorm = new int[L]; kNorm = new int[L]; bq = new int[L]; bk = new int[L]; bv = new int[L];
         java.util.Arrays.fill(qNorm, -1); java.util.Arrays.fill(kNorm, -1);
         java.util.Arrays.fill(bq, -1); java.util.Arrays.fill(bk, -1); java.util.Arrays.fill(bv, -1);
-        int[] off = {0};
+        long[] off = {0};
         tokEmb = add("model.embed_tokens.weight", off, true, c.vocabSize(), c.dim());
         for (int l = 0; l < L; l++) {
             String p = "model.layers." + l + ".";
@@ -86,20 +104,67 @@ public final class Transformer {
         }
         finalNorm = add("model.norm.weight", off, false, c.dim());
         lmHead = c.tiedEmbeddings() ? tokEmb : add("lm_head.weight", off, true, c.vocabSize(), c.dim());
+        if (shared != LAYOUT_ONLY && off[0] > Integer.MAX_VALUE - 16) {
+            throw new dev.longspan.util.LongspanException("model too large for one parameter array (" + off[0] + " floats); a GGUF loads with its weights kept as stored");
+        }
         if (shared != null && shared != LAYOUT_ONLY && shared.length != off[0]) {
             throw new dev.longspan.util.LongspanException("config change alters the parameter layout (" + shared.length + " vs " + off[0] + " parameters)");
         }
-        params = shared != null ? shared : new float[off[0]];
+        for (String n : stored.keySet()) {
+            Tensor t = tensors.get(n);
+            if (t == null || t.shape().length != 2) throw new IllegalArgumentException("no matrix '" + n + "' in this model");
+            Weight w = stored.get(n);
+            if (w.rows() != t.shape()[0] || w.cols() != t.shape()[1]) {
+                throw new IllegalArgumentException("stored '" + n + "' is [" + w.rows() + ", " + w.cols() + "], the model needs " + java.util.Arrays.toString(t.shape()));
+            }
+        }
+        params = shared != null ? shared : new float[(int) off[0]];
+        embedding = weight("model.embed_tokens.weight");
+        head = c.tiedEmbeddings() ? embedding : weight("lm_head.weight");
+        qProj = new Weight[L]; kProj = new Weight[L]; vProj = new Weight[L]; oProj = new Weight[L];
+        gateProj = new Weight[L]; upProj = new Weight[L]; downProj = new Weight[L];
+        for (int l = 0; l < L; l++) {
+            String p = "model.layers." + l + ".";
+            qProj[l] = weight(p + "self_attn.q_proj.weight");
+            kProj[l] = weight(p + "self_attn.k_proj.weight");
+            vProj[l] = weight(p + "self_attn.v_proj.weight");
+            oProj[l] = weight(p + "self_attn.o_proj.weight");
+            gateProj[l] = weight(p + "mlp.gate_proj.weight");
+            upProj[l] = weight(p + "mlp.up_proj.weight");
+            downProj[l] = weight(p + "mlp.down_proj.weight");
+        }
     }
 
-    private int add(String name, int[] off, boolean decay, int... dims) {
+    private Weight weight(String name) {
+        Weight w = stored.get(name);
+        if (w != null) return w;
+        Tensor t = tensors.get(name);
+        return new Weight.Dense(params, t.offset(), (int) t.shape()[0], (int) t.shape()[1]);
+    }
+
+    /** True when some matrices are kept as stored (outside {@link #params}): such a model runs but cannot train or be saved. */
+    public boolean keepsStoredWeights() { return !stored.isEmpty(); }
+
+    /** Bytes the weights occupy: the parameter array plus the stored matrices. */
+    public long weightBytes() {
+        long b = 4L * params.length;
+        for (Weight w : stored.values()) b += w.bytes();
+        return b;
+    }
+
+    // the tensor's offset in params; -1 when stored elsewhere or (layout only) past what one array holds
+    private int add(String name, long[] off, boolean decay, int... dims) {
         long n = 1;
         long[] shape = new long[dims.length];
         for (int i = 0; i < dims.length; i++) { n *= dims[i]; shape[i] = dims[i]; }
-        if (off[0] + n > Integer.MAX_VALUE - 16) throw new dev.longspan.util.LongspanException("model too large for one parameter array (" + name + ")");
-        int o = off[0];
+        if (stored.containsKey(name)) {
+            tensors.put(name, new Tensor(name, shape, -1, (int) Math.min(n, Integer.MAX_VALUE), decay));
+            return -1;
+        }
+        if (n > Integer.MAX_VALUE - 16) throw new dev.longspan.util.LongspanException("tensor " + name + " has " + n + " elements, more than one array holds");
+        int o = off[0] + n <= Integer.MAX_VALUE - 16 ? (int) off[0] : -1;
         tensors.put(name, new Tensor(name, shape, o, (int) n, decay));
-        off[0] += (int) n;
+        off[0] += n;
         return o;
     }
 
@@ -109,6 +174,7 @@ public final class Transformer {
 
     /** True for parameters that get weight decay (matrices), false for norms. */
     public boolean[] decayMask() {
+        requireParams("train");
         boolean[] m = new boolean[params.length];
         for (Tensor t : tensors.values()) if (t.decay()) java.util.Arrays.fill(m, t.offset(), t.offset() + t.size(), true);
         return m;
@@ -116,6 +182,7 @@ public final class Transformer {
 
     /** Initialises weights: norms 1, matrices N(0, 0.02), residual projections scaled by 1/sqrt(2L). */
     public void initialize(long seed) {
+        requireParams("initialize");
         SplittableRandom rnd = new SplittableRandom(seed);
         double residualStd = 0.02 / Math.sqrt(2.0 * config.layers());
         for (Tensor t : tensors.values()) {
@@ -126,6 +193,13 @@ public final class Transformer {
             boolean residual = t.name().endsWith("o_proj.weight") || t.name().endsWith("down_proj.weight");
             double std = residual ? residualStd : 0.02;
             for (int i = 0; i < t.size(); i++) params[t.offset() + i] = (float) (gaussian(rnd) * std);
+        }
+    }
+
+    /** Refuses an operation that needs every weight in {@link #params}. */
+    public void requireParams(String what) {
+        if (keepsStoredWeights()) {
+            throw new dev.longspan.util.LongspanException("cannot " + what + " a model whose weights are kept as stored in its file; load it dequantized");
         }
     }
 
@@ -145,7 +219,7 @@ public final class Transformer {
             if (id < 0 || id >= config.vocabSize()) {
                 throw new dev.longspan.util.LongspanException("token id " + id + " outside the model's vocabulary (0.." + (config.vocabSize() - 1) + ")");
             }
-            System.arraycopy(params, tokEmb + id * d, out, t * d, d);
+            embedding.row(id, out, t * d);
         }
     }
 
@@ -155,9 +229,9 @@ public final class Transformer {
      */
     void projectQkv(int l, float[] xn, int T, float[] q, float[] k, float[] v) {
         ModelConfig c = config;
-        Matmul.abT(q, 0, xn, 0, params, wq[l], T, c.qDim(), c.dim(), false);
-        Matmul.abT(k, 0, xn, 0, params, wk[l], T, c.kvDim(), c.dim(), false);
-        Matmul.abT(v, 0, xn, 0, params, wv[l], T, c.kvDim(), c.dim(), false);
+        qProj[l].apply(q, 0, xn, 0, T, false);
+        kProj[l].apply(k, 0, xn, 0, T, false);
+        vProj[l].apply(v, 0, xn, 0, T, false);
         if (c.qkvBias()) {
             addBias(q, bq[l], T, c.qDim());
             addBias(k, bk[l], T, c.kvDim());
@@ -184,7 +258,7 @@ public final class Transformer {
 
     /** logits[T, V] = x[T, dim] · headᵀ. */
     void logits(float[] logits, float[] x, int T) {
-        Matmul.abT(logits, 0, x, 0, params, lmHead, T, config.vocabSize(), config.dim(), false);
+        head.apply(logits, 0, x, 0, T, false);
     }
 
     /** [T, H·D] → [H, T, D]. */

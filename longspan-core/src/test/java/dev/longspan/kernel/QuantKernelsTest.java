@@ -253,7 +253,11 @@ class QuantKernelsTest {
         for (int blk = 0; blk < n / t.blockSize; blk++) {
             int o = blk * t.typeSize;
             switch (t) {
-                case Q8_0, Q4_0 -> bb.putShort(o, h((float) r.nextDouble(0.001, 0.1)));
+                case Q8_0, Q4_0, Q5_0, IQ4_NL -> bb.putShort(o, h((float) r.nextDouble(0.001, 0.1)));
+                case Q4_1, Q5_1, Q8_1 -> bb.putShort(o, h((float) r.nextDouble(0.001, 0.1))).putShort(o + 2, h((float) r.nextDouble(-0.1, 0.1)));
+                case IQ4_XS -> bb.putShort(o, h((float) r.nextDouble(0.0005, 0.01)));
+                case Q3_K -> bb.putShort(o + 108, h((float) r.nextDouble(0.0005, 0.01)));
+                case Q8_K -> bb.putFloat(o, (float) r.nextDouble(0.001, 0.1));
                 case Q2_K -> bb.putShort(o + 80, h((float) r.nextDouble(0.0005, 0.01))).putShort(o + 82, h((float) r.nextDouble(0.0005, 0.01)));
                 case Q4_K, Q5_K -> bb.putShort(o, h((float) r.nextDouble(0.0005, 0.01))).putShort(o + 2, h((float) r.nextDouble(0.0005, 0.01)));
                 case Q6_K -> bb.putShort(o + 208, h((float) r.nextDouble(0.0001, 0.002)));
@@ -295,29 +299,64 @@ class QuantKernelsTest {
         }
     }
 
+    /**
+     * Y = X·Wᵀ on the stored blocks against the float64 product with the dequantized matrix, for
+     * every type a GGUF model can hold: shapes whose rows split unevenly over any thread count,
+     * one activation row (decode) up to past the GEMM-path threshold (prefill), offsets in x and
+     * y, a row map, accumulation; at 1, 2 and 3 worker threads.
+     */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"F32", "Q8_0", "Q4_0", "Q4_K", "Q6_K"})
-    void matvecAndMatmulMatchRowDots(GgmlType t) {
-        SplittableRandom r = new SplittableRandom(t.id + 99L);
-        int rows = 37, cols = 2 * 256, batch = 3;
-        byte[] w = new byte[8 + (int) t.rowBytes(cols) * rows]; // an offset in front, like a tensor inside a file
-        for (int i = 0; i < rows; i++) System.arraycopy(randomRow(t, cols, r), 0, w, 8 + i * (int) t.rowBytes(cols), (int) t.rowBytes(cols));
-        MemorySegment seg = MemorySegment.ofArray(w);
-        float[] x = new float[batch * cols];
-        for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
-        float[] y = new float[rows + 2], yRef = new float[rows + 2];
-        QuantKernels.matvec(t, seg, 8, rows, cols, x, cols, y, 2);
-        QuantKernels.matvecScalar(t, seg, 8, rows, cols, x, cols, yRef, 2);
-        for (int i = 0; i < rows; i++) {
-            assertThat(y[i + 2]).isCloseTo(yRef[i + 2], org.assertj.core.data.Offset.offset(1e-3f * (1 + Math.abs(yRef[i + 2]))));
-        }
-        float[] yb = new float[batch * rows];
-        QuantKernels.matmul(t, seg, 8, rows, cols, x, batch, yb);
-        for (int b = 0; b < batch; b++) {
-            for (int i = 0; i < rows; i++) {
-                float ref = QuantKernels.dotScalar(t, seg, 8 + i * t.rowBytes(cols), x, b * cols, cols);
-                assertThat(yb[b * rows + i]).isCloseTo(ref, org.assertj.core.data.Offset.offset(1e-3f * (1 + Math.abs(ref))));
+    @EnumSource(value = GgmlType.class, names = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K",
+            "Q4_K", "Q5_K", "Q6_K", "Q8_K", "IQ4_NL", "IQ4_XS"})
+    void matmulOnStoredBlocksMatchesTheDequantizedProduct(GgmlType t) {
+        SplittableRandom r = new SplittableRandom(t.id * 7L + 5);
+        int before = dev.longspan.tensor.Parallel.threads();
+        try {
+            for (int[] shape : new int[][]{{1, 1, 1}, {7, 2, 3}, {37, 3, 1}, {131, 1, 8}, {29, 2, 13}, {300, 1, 2}}) {
+                int rows = shape[0], cols = shape[1] * (t.blockSize == 1 ? 96 : Math.max(t.blockSize, 64) / t.blockSize * t.blockSize), batch = shape[2];
+                long rb = t.rowBytes(cols);
+                byte[] w = new byte[8 + (int) rb * rows]; // an offset in front, like a tensor inside a file
+                for (int i = 0; i < rows; i++) System.arraycopy(randomRow(t, cols, r), 0, w, 8 + i * (int) rb, (int) rb);
+                MemorySegment seg = MemorySegment.ofArray(w);
+                float[] deq = new float[rows * cols];
+                QuantKernels.dequantize(t, seg, 8, deq, 0, rows * cols);
+                int[] map = new int[rows];
+                for (int i = 0; i < rows; i++) map[i] = (i * 5 + 3) % rows;
+                if (rows % 5 == 0) map = null;
+                float[] x = new float[5 + batch * cols];
+                for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+                float[] init = new float[3 + batch * rows];
+                for (int i = 0; i < init.length; i++) init[i] = (float) r.nextGaussian();
+                for (int threads = 1; threads <= 3; threads++) {
+                    dev.longspan.tensor.Parallel.setThreads(threads);
+                    for (boolean acc : new boolean[]{false, true}) {
+                        float[] y = init.clone();
+                        QuantKernels.matmul(t, seg, 8, map, rows, cols, x, 5, batch, y, 3, acc);
+                        for (int b = 0; b < batch; b++) {
+                            for (int i = 0; i < rows; i++) {
+                                int src = map == null ? i : map[i];
+                                double ref = acc ? init[3 + b * rows + i] : 0, mag = Math.abs(ref);
+                                for (int k = 0; k < cols; k++) {
+                                    double p = (double) deq[src * cols + k] * x[5 + b * cols + k];
+                                    ref += p;
+                                    mag += Math.abs(p);
+                                }
+                                assertThat((double) y[3 + b * rows + i]).as("%s rows=%d cols=%d batch=%d threads=%d acc=%b row %d", t, rows, cols, batch, threads, acc, i)
+                                        .isCloseTo(ref, org.assertj.core.data.Offset.offset(1e-5 * mag + 1e-6));
+                            }
+                        }
+                        for (int i = 0; i < 3; i++) assertThat(y[i]).isEqualTo(init[i]);
+                    }
+                }
+                float[] y = new float[rows + 2], yRef = new float[rows + 2];
+                QuantKernels.matvec(t, seg, 8, rows, cols, x, 5, y, 2);
+                QuantKernels.matvecScalar(t, seg, 8, rows, cols, x, 5, yRef, 2);
+                for (int i = 0; i < rows; i++) {
+                    assertThat(y[i + 2]).isCloseTo(yRef[i + 2], org.assertj.core.data.Offset.offset(1e-3f * (1 + Math.abs(yRef[i + 2]))));
+                }
             }
+        } finally {
+            dev.longspan.tensor.Parallel.setThreads(before);
         }
     }
 }
