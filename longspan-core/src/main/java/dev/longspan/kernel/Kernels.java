@@ -45,14 +45,28 @@ public final class Kernels {
 
     // out, x: [rows, dim], w: [dim], rstd: [rows]
     public static void rmsnormForward(float[] out, float[] rstd, float[] x, float[] w, int rows, int dim, float eps) {
-        if (Simd.ENABLED) VectorKernels.rmsnormForward(out, rstd, x, w, rows, dim, eps);
-        else ScalarKernels.rmsnormForward(out, rstd, x, w, rows, dim, eps);
+        rmsnormForward(out, 0, rstd, x, 0, w, 0, rows, dim, eps);
+    }
+
+    /**
+     * RMSNorm of rows x[xo..xo+rows·dim) into out at oo with the weight w[wo..wo+dim), which is read
+     * in place (a norm weight inside a parameter array needs no copy); rstd[0..rows) is saved for
+     * backward.
+     */
+    public static void rmsnormForward(float[] out, int oo, float[] rstd, float[] x, int xo, float[] w, int wo, int rows, int dim, float eps) {
+        if (Simd.ENABLED) VectorKernels.rmsnormForward(out, oo, rstd, x, xo, w, wo, rows, dim, eps);
+        else ScalarKernels.rmsnormForward(out, oo, rstd, x, xo, w, wo, rows, dim, eps);
     }
 
     // dx += ..., dw += ...; dout, x: [rows, dim]
     public static void rmsnormBackward(float[] dx, float[] dw, float[] dout, float[] x, float[] w, float[] rstd, int rows, int dim) {
-        if (Simd.ENABLED) VectorKernels.rmsnormBackward(dx, dw, dout, x, w, rstd, rows, dim);
-        else ScalarKernels.rmsnormBackward(dx, dw, dout, x, w, rstd, rows, dim);
+        rmsnormBackward(dx, dw, dout, x, w, 0, rstd, rows, dim);
+    }
+
+    /** Backward of {@link #rmsnormForward} with the weight at w[wo..wo+dim): dx (+=) [rows, dim], dw (+=) [dim]. */
+    public static void rmsnormBackward(float[] dx, float[] dw, float[] dout, float[] x, float[] w, int wo, float[] rstd, int rows, int dim) {
+        if (Simd.ENABLED) VectorKernels.rmsnormBackward(dx, dw, dout, x, w, wo, rstd, rows, dim);
+        else ScalarKernels.rmsnormBackward(dx, dw, dout, x, w, wo, rstd, rows, dim);
     }
 
     public static void siluForward(float[] out, float[] x, int n) {

@@ -101,27 +101,37 @@ public final class ScalarKernels {
     // out, x: [rows, dim], w: [dim], rstd: [rows] (saved for backward)
     // out[r,i] = x[r,i] * rstd[r] * w[i],  rstd[r] = 1 / sqrt(mean_i x[r,i]^2 + eps)
     public static void rmsnormForward(float[] out, float[] rstd, float[] x, float[] w, int rows, int dim, float eps) {
+        rmsnormForward(out, 0, rstd, x, 0, w, 0, rows, dim, eps);
+    }
+
+    // as above with out at oo, x at xo and w at wo (a norm weight read in place from a parameter array)
+    public static void rmsnormForward(float[] out, int oo, float[] rstd, float[] x, int xo, float[] w, int wo, int rows, int dim, float eps) {
         for (int r = 0; r < rows; r++) {
-            int o = r * dim;
+            int o = xo + r * dim, y = oo + r * dim;
             float ss = 0f;
             for (int i = 0; i < dim; i++) ss += x[o + i] * x[o + i];
             float s = (float) (1.0 / Math.sqrt(ss / dim + eps));
             rstd[r] = s;
-            for (int i = 0; i < dim; i++) out[o + i] = x[o + i] * s * w[i];
+            for (int i = 0; i < dim; i++) out[y + i] = x[o + i] * s * w[wo + i];
         }
     }
 
     // dx (+=), dw (+=): gradients of rmsnormForward given dout
     // dx[i] += rstd*w[i]*dout[i] - rstd^3/dim * x[i] * sum_j(w[j]*dout[j]*x[j]);  dw[i] += dout[i]*x[i]*rstd
     public static void rmsnormBackward(float[] dx, float[] dw, float[] dout, float[] x, float[] w, float[] rstd, int rows, int dim) {
+        rmsnormBackward(dx, dw, dout, x, w, 0, rstd, rows, dim);
+    }
+
+    // as above with w at wo
+    public static void rmsnormBackward(float[] dx, float[] dw, float[] dout, float[] x, float[] w, int wo, float[] rstd, int rows, int dim) {
         for (int r = 0; r < rows; r++) {
             int o = r * dim;
             float s = rstd[r];
             float c = 0f;
-            for (int i = 0; i < dim; i++) c += w[i] * dout[o + i] * x[o + i];
+            for (int i = 0; i < dim; i++) c += w[wo + i] * dout[o + i] * x[o + i];
             float k = s * s * s * c / dim;
             for (int i = 0; i < dim; i++) {
-                dx[o + i] += s * w[i] * dout[o + i] - k * x[o + i];
+                dx[o + i] += s * w[wo + i] * dout[o + i] - k * x[o + i];
                 dw[i] += dout[o + i] * x[o + i] * s;
             }
         }

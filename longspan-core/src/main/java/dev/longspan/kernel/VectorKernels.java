@@ -113,21 +113,21 @@ final class VectorKernels {
 
     // ---- RMSNorm -----------------------------------------------------------------------------
 
-    static void rmsnormForward(float[] out, float[] rstd, float[] x, float[] w, int rows, int dim, float eps) {
+    static void rmsnormForward(float[] out, int oo, float[] rstd, float[] x, int xo, float[] w, int wo, int rows, int dim, float eps) {
         for (int r = 0; r < rows; r++) {
-            int o = r * dim;
+            int o = xo + r * dim, y = oo + r * dim;
             float ss = dot(x, o, x, o, dim);
             float s = (float) (1.0 / Math.sqrt(ss / dim + eps));
             rstd[r] = s;
             int i = 0;
             for (int bound = dim - L; i <= bound; i += L) {
-                FloatVector.fromArray(S, x, o + i).mul(s).mul(FloatVector.fromArray(S, w, i)).intoArray(out, o + i);
+                FloatVector.fromArray(S, x, o + i).mul(s).mul(FloatVector.fromArray(S, w, wo + i)).intoArray(out, y + i);
             }
-            for (; i < dim; i++) out[o + i] = x[o + i] * s * w[i];
+            for (; i < dim; i++) out[y + i] = x[o + i] * s * w[wo + i];
         }
     }
 
-    static void rmsnormBackward(float[] dx, float[] dw, float[] dout, float[] x, float[] w, float[] rstd, int rows, int dim) {
+    static void rmsnormBackward(float[] dx, float[] dw, float[] dout, float[] x, float[] w, int wo, float[] rstd, int rows, int dim) {
         for (int r = 0; r < rows; r++) {
             int o = r * dim;
             float s = rstd[r];
@@ -135,22 +135,22 @@ final class VectorKernels {
             FloatVector acc = FloatVector.zero(S);
             int i = 0;
             for (int bound = dim - L; i <= bound; i += L) {
-                acc = FloatVector.fromArray(S, w, i).mul(FloatVector.fromArray(S, dout, o + i))
+                acc = FloatVector.fromArray(S, w, wo + i).mul(FloatVector.fromArray(S, dout, o + i))
                         .fma(FloatVector.fromArray(S, x, o + i), acc);
             }
             float c = VectorMath.sum(acc);
-            for (; i < dim; i++) c += w[i] * dout[o + i] * x[o + i];
+            for (; i < dim; i++) c += w[wo + i] * dout[o + i] * x[o + i];
             float k = s * s * s * c / dim;
             i = 0;
             for (int bound = dim - L; i <= bound; i += L) {
                 FloatVector vd = FloatVector.fromArray(S, dout, o + i);
                 FloatVector vx = FloatVector.fromArray(S, x, o + i);
-                FloatVector vw = FloatVector.fromArray(S, w, i);
+                FloatVector vw = FloatVector.fromArray(S, w, wo + i);
                 FloatVector.fromArray(S, dx, o + i).add(vw.mul(vd).mul(s)).sub(vx.mul(k)).intoArray(dx, o + i);
                 vd.mul(vx).mul(s).add(FloatVector.fromArray(S, dw, i)).intoArray(dw, i);
             }
             for (; i < dim; i++) {
-                dx[o + i] += s * w[i] * dout[o + i] - k * x[o + i];
+                dx[o + i] += s * w[wo + i] * dout[o + i] - k * x[o + i];
                 dw[i] += dout[o + i] * x[o + i] * s;
             }
         }

@@ -9,6 +9,10 @@ import dev.longspan.kernel.Kernels;
  * keys back (window, block) keeps a ring of R + {@link #MAX_CHUNK} positions, every other layer
  * keeps all of them; so a chunk's queries attend to every cached position their
  * layer's pattern reaches.
+ *
+ * <p>Each layer runs through {@link DecoderLayer}, the forward training uses. The working buffers
+ * are allocated by the first call, sized by its chunk, and reused by every later call no longer
+ * than it (decoding allocates only the logits it returns).
  */
 public final class InferenceSession {
     private final Transformer m;
@@ -21,6 +25,11 @@ public final class InferenceSession {
     private final KvStore[] kCache, vCache;   // per layer [Hkv, ring[l], D]
     private final int[] ring;                 // per layer: slots in its cache
     private int length;                        // positions fed so far
+    // working buffers of a chunk (buffersFor): activations, residual stream, positions
+    private DecoderLayer.Acts acts;
+    private float[] x;
+    private long[] pos;
+    private final DecoderLayer.Attend attend = this::attend;
 
     public InferenceSession(Transformer m, int capacity) {
         this(m, capacity, MAX_CHUNK, InferenceOptions.DEFAULT);
@@ -53,8 +62,6 @@ public final class InferenceSession {
             }
         }
     }
-
-
 
     public int length() { return length; }
 
@@ -97,58 +104,51 @@ public final class InferenceSession {
             }
             return out;
         }
-        int d = c.dim(), H = c.heads(), Hkv = c.kvHeads(), D = c.headDim();
-        float[] p = m.params;
-        float[] x = new float[T * d], xn = new float[T * d], rstd = new float[T];
-        float[] q = new float[T * c.qDim()], k = new float[T * c.kvDim()], v = new float[T * c.kvDim()];
-        float[] qh = new float[T * c.qDim()], kh = new float[T * c.kvDim()], vh = new float[T * c.kvDim()];
-        float[] oh = new float[T * c.qDim()], o = new float[T * c.qDim()];
-        float[] gate = new float[T * c.ffnDim()], up = new float[T * c.ffnDim()], h = new float[T * c.ffnDim()];
-        float[] w = new float[d];
-        long[] pos = new long[T];
+        int d = c.dim();
+        buffersFor(T);
         for (int t = 0; t < T; t++) pos[t] = length + t;
-        float[] lse = length == 0 ? new float[T * H] : null;
         m.embed(x, tokens, from, T);
-        for (int l = 0; l < c.layers(); l++) {
-            System.arraycopy(p, m.attnNorm[l], w, 0, d);
-            Kernels.rmsnormForward(xn, rstd, x, w, T, d, c.normEps());
-            m.projectQkv(l, xn, T, q, k, v);
-            Transformer.toHeads(qh, q, T, H, D);
-            Transformer.toHeads(kh, k, T, Hkv, D);
-            Transformer.toHeads(vh, v, T, Hkv, D);
-            ops[l].rotate(qh, H, T, pos, false);
-            ops[l].rotate(kh, Hkv, T, pos, false);
-            int rg = ring[l];
-            for (int hh = 0; hh < Hkv; hh++) {
-                for (int t = Math.max(0, T - rg); t < T; t++) {   // a long first chunk keeps only its last rg positions
-                    int slot = (int) ((length + t) % rg);
-                    kCache[l].put(hh * rg + slot, kh, (hh * T + t) * D);
-                    vCache[l].put(hh * rg + slot, vh, (hh * T + t) * D);
-                }
-            }
-            // an empty cache means the chunk is the whole prefix: the flash engine computes it in
-            // O(N·keys) with no N×N buffer; later chunks attend to the cache key by key
-            if (lognLength > 1) scaleQueries(qh, H, T, length, D);
-            ops[l].observe(kh, length, T);
-            if (length == 0) ops[l].attentionNoRope(qh, kh, vh, T, oh, lse);
-            else ops[l].cachedAttention(qh, T, length, kCache[l], vCache[l], rg, oh);
-            Transformer.fromHeads(o, oh, T, H, D);
-            m.oProj[l].apply(x, 0, o, 0, T, true);
-            System.arraycopy(p, m.ffnNorm[l], w, 0, d);
-            Kernels.rmsnormForward(xn, rstd, x, w, T, d, c.normEps());
-            m.gateProj[l].apply(gate, 0, xn, 0, T, false);
-            m.upProj[l].apply(up, 0, xn, 0, T, false);
-            Kernels.swigluForward(h, gate, up, T * c.ffnDim());
-            m.downProj[l].apply(x, 0, h, 0, T, true);
-        }
+        for (int l = 0; l < c.layers(); l++) DecoderLayer.forward(m, l, x, x, x, acts, T, attend);
         length += T;
-        float[] last = new float[lastRows * d], lastN = new float[lastRows * d], r1 = new float[lastRows];
-        System.arraycopy(x, (T - lastRows) * d, last, 0, lastRows * d);
-        System.arraycopy(p, m.finalNorm, w, 0, d);
-        Kernels.rmsnormForward(lastN, r1, last, w, lastRows, d, c.normEps());
+        // the final norm of the rows returned, into the (now free) normed-input buffer
+        float[] xf = acts.xn1;
+        Kernels.rmsnormForward(xf, 0, acts.rstd1, x, (T - lastRows) * d, m.params, m.finalNorm, lastRows, d, c.normEps());
         float[] logits = new float[lastRows * c.vocabSize()];
-        m.logits(logits, lastN, lastRows);
+        m.logits(logits, xf, lastRows);
         return logits;
+    }
+
+    // the working buffers of a chunk of T tokens: kept from call to call, replaced only by a longer
+    // chunk, or by a first chunk of another length (the attention engine takes arrays of its exact size)
+    private void buffersFor(int T) {
+        if (acts != null && acts.rows >= T && (length > 0 || acts.rows == T)) return;
+        acts = new DecoderLayer.Acts(c, T, false);
+        x = new float[T * c.dim()];
+        pos = new long[T];
+    }
+
+    /** The working buffers (tests check that decoding reuses them). */
+    Object buffers() { return acts; }
+
+    // attention of layer l for the chunk at positions length..length+T-1 (before RoPE on entry):
+    // rotate, cache the keys and values, attend; the whole prefix through the engine when the
+    // cache is empty (O(N·keys), no N×N buffer), else to the cache key by key
+    private void attend(int l, DecoderLayer.Acts a, int T) {
+        int H = c.heads(), Hkv = c.kvHeads(), D = c.headDim();
+        ops[l].rotate(a.qh, H, T, pos, false);
+        ops[l].rotate(a.kh, Hkv, T, pos, false);
+        int rg = ring[l];
+        for (int hh = 0; hh < Hkv; hh++) {
+            for (int t = Math.max(0, T - rg); t < T; t++) {   // a long first chunk keeps only its last rg positions
+                int slot = (int) ((length + t) % rg);
+                kCache[l].put(hh * rg + slot, a.kh, (hh * T + t) * D);
+                vCache[l].put(hh * rg + slot, a.vh, (hh * T + t) * D);
+            }
+        }
+        if (lognLength > 1) scaleQueries(a.qh, H, T, length, D);
+        ops[l].observe(a.kh, length, T);
+        if (length == 0) ops[l].attentionNoRope(a.qh, a.kh, a.vh, T, a.oh, a.lse);
+        else ops[l].cachedAttention(a.qh, T, length, kCache[l], vCache[l], rg, a.oh);
     }
 
     private final int lognLength;

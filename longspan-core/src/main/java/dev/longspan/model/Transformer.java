@@ -17,7 +17,8 @@ import java.util.SplittableRandom;
  * matrices stored [out, in] so that y = x·Wᵀ.
  *
  * <p>Forward and backward for training live in {@link TrainingPass}; incremental inference (KV
- * cache) in {@link InferenceSession}. This class owns the weights and their layout.
+ * cache) in {@link InferenceSession}; both run every layer through {@link DecoderLayer}. This class
+ * owns the weights and their layout.
  *
  * <p>Inference reads the matrices through {@link Weight}s: views of the parameter array, or, for a
  * model loaded with its weights kept as stored, the file's tensors themselves. Such a model's
@@ -223,37 +224,9 @@ public final class Transformer {
         }
     }
 
-    /**
-     * q, k, v projections of xn [T, dim] with the layer's optional biases and q/k head norms
-     * (before RoPE): q [T, qDim], k, v [T, kvDim]. Shared by training and inference.
-     */
-    void projectQkv(int l, float[] xn, int T, float[] q, float[] k, float[] v) {
-        ModelConfig c = config;
-        qProj[l].apply(q, 0, xn, 0, T, false);
-        kProj[l].apply(k, 0, xn, 0, T, false);
-        vProj[l].apply(v, 0, xn, 0, T, false);
-        if (c.qkvBias()) {
-            addBias(q, bq[l], T, c.qDim());
-            addBias(k, bk[l], T, c.kvDim());
-            addBias(v, bv[l], T, c.kvDim());
-        }
-        if (c.qkNorm()) {
-            headNorm(q, qNorm[l], T * c.heads());
-            headNorm(k, kNorm[l], T * c.kvHeads());
-        }
-    }
-
     // x[rows, n] += bias[n]
     void addBias(float[] x, int biasOff, int rows, int n) {
         for (int r = 0; r < rows; r++) Kernels.axpy(1f, params, biasOff, x, r * n, n);
-    }
-
-    // RMSNorm of each head vector in place: x [rows, headDim] (rows = T·heads)
-    void headNorm(float[] x, int wOff, int rows) {
-        int D = config.headDim();
-        float[] w = java.util.Arrays.copyOfRange(params, wOff, wOff + D);
-        float[] in = x.clone();
-        Kernels.rmsnormForward(x, new float[rows], in, w, rows, D, config.normEps());
     }
 
     /** logits[T, V] = x[T, dim] · headᵀ. */

@@ -121,6 +121,36 @@ class KernelsTest {
         assertCloseArrays(dw1, dw2, 1e-5 + dim * 2e-7);
     }
 
+    // a norm weight read in place inside a larger array, rows read and written at offsets: the same
+    // bits as the copied weight at offset 0 (what callers did before the offsets existed)
+    @ParameterizedTest
+    @MethodSource("sizes")
+    void rmsnormAtOffsetsEqualsCopiedWeight(int dim) {
+        SplittableRandom r = new SplittableRandom(300 + dim);
+        int rows = 3, wo = 5, xo = 7, oo = 2;
+        float[] params = random(r, wo + dim + 4, 0.5, 1.5), w = java.util.Arrays.copyOfRange(params, wo, wo + dim);
+        float[] x = random(r, xo + rows * dim, -3, 3), xs = java.util.Arrays.copyOfRange(x, xo, xo + rows * dim);
+        float[] dout = random(r, rows * dim, -1, 1);
+        float[] o1 = new float[oo + rows * dim + 3], o2 = new float[rows * dim], r1 = new float[rows], r2 = new float[rows];
+        Kernels.rmsnormForward(o1, oo, r1, x, xo, params, wo, rows, dim, 1e-5f);
+        Kernels.rmsnormForward(o2, r2, xs, w, rows, dim, 1e-5f);
+        assertThat(java.util.Arrays.copyOfRange(o1, oo, oo + rows * dim)).containsExactly(o2);
+        assertThat(r1).containsExactly(r2);
+        assertThat(o1[oo - 1]).isZero();
+        assertThat(o1[oo + rows * dim]).isZero();
+
+        float[] dx1 = random(r, rows * dim, -1, 1), dx2 = dx1.clone(), dw1 = new float[dim], dw2 = new float[dim];
+        Kernels.rmsnormBackward(dx1, dw1, dout, xs, params, wo, r2, rows, dim);
+        Kernels.rmsnormBackward(dx2, dw2, dout, xs, w, r2, rows, dim);
+        assertThat(dx1).containsExactly(dx2);
+        assertThat(dw1).containsExactly(dw2);
+        float[] dx3 = dx1.clone(), dw3 = new float[dim], dx4 = dx1.clone(), dw4 = new float[dim];
+        ScalarKernels.rmsnormBackward(dx3, dw3, dout, xs, params, wo, r2, rows, dim);
+        ScalarKernels.rmsnormBackward(dx4, dw4, dout, xs, w, r2, rows, dim);
+        assertThat(dx3).containsExactly(dx4);
+        assertThat(dw3).containsExactly(dw4);
+    }
+
     @ParameterizedTest
     @MethodSource("sizes")
     void activationsMatchScalar(int n) {

@@ -142,4 +142,44 @@ class InferenceSessionTest {
         }
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> new InferenceOptions(false, 1)).hasMessageContaining("log-n");
     }
+
+    @Test
+    void decodingReusesTheBuffersOfThePrefill() {
+        // q/k head norms and biases on: every buffer of the layer is in use
+        ModelConfig c = new ModelConfig(13, 8, 2, 2, 1, 4, 12, 1e-5f, false, "kind=rope,base=10000",
+                java.util.List.of("dense", "window:size=3"), "byte", 32, true, true);
+        SplittableRandom r = new SplittableRandom(5);
+        Transformer m = perturbed(c, 4, r, 0.2);
+        int T = 14;
+        int[] tokens = randomTokens(r, T, c.vocabSize());
+        float[] full = fullLogits(m, tokens, T);
+        InferenceSession s = new InferenceSession(m, T, 3, InferenceOptions.DEFAULT);
+        assertRow(s.feed(tokens, 0, 5), full, 4, c.vocabSize());
+        Object buffers = s.buffers();
+        for (int t = 5; t < 8; t++) {                                  // one token at a time
+            assertRow(s.feed(tokens, t, t + 1), full, t, c.vocabSize());
+            assertThat(s.buffers()).isSameAs(buffers);
+        }
+        float[] chunk = s.feed(tokens, 8, 14, 6);                      // chunks of 3, shorter than the prefill
+        for (int i = 0; i < 6; i++) assertRow(java.util.Arrays.copyOfRange(chunk, i * c.vocabSize(), (i + 1) * c.vocabSize()), full, 8 + i, c.vocabSize());
+        assertThat(s.buffers()).isSameAs(buffers);
+    }
+
+    @Test
+    void aLongerChunkThanThePrefillGetsBuffersOfItsLength() {
+        ModelConfig c = TrainingPassTest.tiny(false, 1, "dense");
+        SplittableRandom r = new SplittableRandom(7);
+        Transformer m = perturbed(c, 5, r, 0.2);
+        int T = 12;
+        int[] tokens = randomTokens(r, T, c.vocabSize());
+        float[] full = fullLogits(m, tokens, T);
+        InferenceSession s = new InferenceSession(m, T);
+        s.feed(tokens, 0, 2);
+        Object small = s.buffers();
+        assertRow(s.feed(tokens, 2, 8), full, 7, c.vocabSize());
+        assertThat(s.buffers()).isNotSameAs(small);
+        Object large = s.buffers();
+        for (int t = 8; t < T; t++) assertRow(s.feed(tokens, t, t + 1), full, t, c.vocabSize());
+        assertThat(s.buffers()).isSameAs(large);
+    }
 }
