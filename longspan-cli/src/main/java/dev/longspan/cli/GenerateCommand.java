@@ -5,11 +5,11 @@ import dev.longspan.io.Tokenizer;
 import dev.longspan.model.ChatFormat;
 import dev.longspan.model.ChatPrompts;
 import dev.longspan.model.ChatTemplate;
+import dev.longspan.model.Generator;
 import dev.longspan.model.InferenceOptions;
 import dev.longspan.model.InferenceSession;
 import dev.longspan.model.ModelLoader;
 import dev.longspan.model.Sampler;
-import dev.longspan.model.TextStream;
 import dev.longspan.util.Heap;
 import dev.longspan.util.LongspanException;
 import picocli.CommandLine.Command;
@@ -19,7 +19,6 @@ import picocli.CommandLine.Option;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -100,30 +99,12 @@ final class GenerateCommand implements Runnable {
         MemoryEstimate.requireInference(lm.model().config, (int) capacity, ids.length, 1, options.halfKv(),
                 "a context of " + capacity + " tokens (--prompt and --max-tokens)");
         InferenceSession s = new InferenceSession(lm.model(), (int) capacity, options);
-        long t0 = System.nanoTime();
-        float[] logits = s.feed(ids, 0, ids.length);
-        double prefill = (System.nanoTime() - t0) / 1e9;
-        int[] gen = new int[maxTokens];
-        int generated = 0;
-        String stopReason = "max_tokens";
-        TextStream stream = new TextStream(tok, ids);
-        List<Sampler.Choice> choices = new ArrayList<>();
-        long t1 = System.nanoTime();
-        int[] one = new int[1];
-        while (generated < maxTokens) {
-            int next = sampler.next(logits);
-            if (lm.isStop(next)) { stopReason = "stop_token"; break; }
-            if (logprobs != null) choices.add(Sampler.logprobs(logits, next, logprobs));
-            gen[generated++] = next;
-            String piece = stream.push(next);
-            if (!json) print(piece);
-            if (generated == maxTokens) break;
-            one[0] = next;
-            logits = s.feed(one, 0, 1);
-        }
-        double decode = (System.nanoTime() - t1) / 1e9;
-        String rest = stream.finish();
-        String text = stream.text();
+        Generator.Options o = Generator.Options.of(maxTokens).withStopIds(lm.stopIds());
+        if (logprobs != null) o = o.withLogprobs(logprobs);
+        Generator.Result g = new Generator(s, tok, sampler).generate(ids, o, json ? piece -> { } : GenerateCommand::print);
+        int generated = g.ids().length;
+        String text = g.text();
+        double prefill = g.prefillSeconds(), decode = g.decodeSeconds();
         if (json) {
             Map<String, Object> r = new LinkedHashMap<>();
             r.put("model", model.toString());
@@ -131,13 +112,13 @@ final class GenerateCommand implements Runnable {
             r.put("chat_template", chat.id());
             r.put("prompt_tokens", ids.length);
             r.put("generated_tokens", generated);
-            r.put("stop", stopReason);
+            r.put("stop", g.stop().id());
             r.put("text", text);
             r.put("prompt_ids", ids);
-            r.put("ids", Arrays.copyOf(gen, generated));
+            r.put("ids", g.ids());
             if (logprobs != null) {
                 List<Map<String, Object>> lp = new ArrayList<>();
-                for (Sampler.Choice c : choices) {
+                for (Sampler.Choice c : g.logprobs()) {
                     Map<String, Object> e = tokenEntry(tok, c.id(), c.logprob());
                     List<Map<String, Object>> top = new ArrayList<>();
                     for (Sampler.Alternative a : c.top()) top.add(tokenEntry(tok, a.id(), a.logprob()));
@@ -150,7 +131,6 @@ final class GenerateCommand implements Runnable {
             r.put("decode_tokens_per_s", generated / Math.max(decode, 1e-9));
             Json.print(r);
         } else {
-            print(rest);
             System.out.println();
             System.err.printf("%d prompt tokens (%.0f tok/s), %d generated (%.1f tok/s)%n", ids.length, ids.length / prefill,
                     generated, generated / Math.max(decode, 1e-9));

@@ -1,6 +1,7 @@
 package dev.longspan.eval;
 
 import dev.longspan.io.Tokenizer;
+import dev.longspan.model.Generator;
 import dev.longspan.model.InferenceOptions;
 import dev.longspan.model.InferenceSession;
 import dev.longspan.model.Sampler;
@@ -139,24 +140,11 @@ public final class PasskeyEval {
         int answerLen = key.length() + (tok instanceof dev.longspan.io.ByteTokenizer ? 1 : 3);
         MemoryProbe mem = MemoryProbe.start();
         InferenceSession s = new InferenceSession(model, L + answerLen + 1, options);
-        float[] logits = s.feed(ids, 0, L);
-        int[] ans = new int[answerLen];
-        int n = 0;
-        int[] one = new int[1];
-        int[] stops = tok.stopIds();
-        while (n < answerLen) {
-            int next = Sampler.argmax(logits);
-            boolean stop = false;
-            for (int st : stops) stop |= st == next;
-            if (stop) break;
-            ans[n++] = next;
-            if (n < answerLen) {
-                one[0] = next;
-                logits = s.feed(one, 0, 1);
-            }
-        }
+        Generator.Options greedyAnswer = Generator.Options.of(answerLen).withStopIds(tok.stopIds());
+        // ids only: the answer is decoded on its own below
+        int[] ans = new Generator(s, null, new Sampler(0f, 1f, 0)).generate(ids, greedyAnswer, piece -> { }).ids();
         long peak = mem.peak();
-        String answer = tok.decode(ans, 0, n).strip();
+        String answer = tok.decode(ans).strip();
         boolean correct = answer.startsWith(key) && (answer.length() == key.length() || !Character.isDigit(answer.charAt(key.length())));
         if (tok instanceof dev.longspan.io.ByteTokenizer) correct = answer.equals(key);
         return new Trial(L, depth, key, answer, correct, (System.nanoTime() - t0) / 1e9, peak, fillerOffset);
