@@ -12,7 +12,8 @@ import dev.longspan.kernel.Kernels;
  *
  * <p>Each layer runs through {@link DecoderLayer}, the forward training uses. The working buffers
  * are allocated by the first call, sized by its chunk, and reused by every later call no longer
- * than it (decoding allocates only the logits it returns).
+ * than it: beside the attention step's own scratch, a decoding step allocates only the logits it
+ * returns.
  */
 public final class InferenceSession {
     private final Transformer m;
