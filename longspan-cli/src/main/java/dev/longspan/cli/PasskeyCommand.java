@@ -58,8 +58,8 @@ final class PasskeyCommand implements Runnable {
                         t.correct() ? "ok" : "WRONG", t.answer(), t.seconds()));
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("model", model.toString());
-        result.put("attention", m.config.attention());
-        result.put("rope", m.config.rope());
+        result.put("attention", m.config.attentionSpecs());
+        result.put("rope", m.config.rope().toSpec());
         result.put("logn", options.lognLength());
         List<Map<String, Object>> rows = new ArrayList<>();
         int correct = 0, count = 0;

@@ -94,7 +94,7 @@ final class PerplexityCommand implements Runnable {
             rows.add(r);
         }
         result.put("points", rows);
-        String series = Plots.planLabel(m.config.attention()) + (options.lognLength() > 0 ? ", log-n " + options.lognLength() : "");
+        String series = Plots.planLabel(m.config.attentionSpecs()) + (options.lognLength() > 0 ? ", log-n " + options.lognLength() : "");
         // results that cannot be saved are still printed: the evaluation is not thrown away
         LongspanException unsaved = null;
         try {

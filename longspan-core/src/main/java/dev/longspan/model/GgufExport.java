@@ -1,5 +1,6 @@
 package dev.longspan.model;
 
+import dev.longspan.attention.Pattern;
 import dev.longspan.io.ByteTokenizer;
 import dev.longspan.io.GgufWriter;
 import dev.longspan.kernel.GgmlType;
@@ -80,7 +81,7 @@ public final class GgufExport {
         m.requireParams("export");
         ModelConfig c = m.config;
         if (!"byte".equals(c.tokenizer())) throw new LongspanException("export: only models with the byte tokenizer can be exported (this one has '" + c.tokenizer() + "')");
-        RopeConfig rope = RopeConfig.fromSpec(c.rope(), c.headDim());
+        RopeConfig rope = c.rope();
         GgufWriter w = header(c, name, type, rope);
         int[] perm = rope.pairing() == Pairing.HALF ? Pairing.permutation(Pairing.HALF, Pairing.INTERLEAVED, c.headDim(), rope.rotaryDims()) : null;
         for (Transformer.Tensor t : m.tensors()) {
@@ -109,7 +110,7 @@ public final class GgufExport {
      */
     public static void exportRandom(ModelConfig c, Path out, String name, GgmlType type, long seed) {
         if (!"byte".equals(c.tokenizer())) throw new LongspanException("export: a random model needs the byte tokenizer (the config names '" + c.tokenizer() + "')");
-        RopeConfig rope = RopeConfig.fromSpec(c.rope(), c.headDim());
+        RopeConfig rope = c.rope();
         GgufWriter w = header(c, name, type, rope);
         Transformer layout = new Transformer(c, true);
         double residualStd = 0.02 / Math.sqrt(2.0 * c.layers());
@@ -152,9 +153,9 @@ public final class GgufExport {
         if (!TYPES.contains(type)) {
             throw new LongspanException("export: tensor type " + type + " is not supported (" + TYPES + ")");
         }
-        for (String a : c.attention()) {
-            if (!a.equals("dense")) {
-                Log.warn("export: attention '" + a + "' is not expressible in GGUF; llama.cpp will run dense attention");
+        for (Pattern a : c.attention()) {
+            if (!(a instanceof Pattern.Dense)) {
+                Log.warn("export: attention '" + a.spec() + "' is not expressible in GGUF; llama.cpp will run dense attention");
                 break;
             }
         }

@@ -1,5 +1,6 @@
 package dev.longspan.model;
 
+import dev.longspan.attention.Pattern;
 import dev.longspan.io.BpeTokenizer;
 import dev.longspan.io.GgufFile;
 import dev.longspan.io.GgufTokenizers;
@@ -66,12 +67,9 @@ public final class ModelLoader {
                               Path source, String architecture) {
         /** The same model with other attention patterns and/or RoPE (null = unchanged); weights shared. */
         public LoadedModel withOverrides(String attention, String rope) {
-            ModelConfig c = model.config;
-            if (attention != null) c = c.withAttention(AttentionPlan.expand(attention, c.layers(), "--attention"));
-            if (rope != null) c = c.withRope(rope);
+            ModelConfig c = model.config.withOverrides(attention, rope);
             if (c == model.config) return this;
             Transformer t = model.withConfig(c);
-            new InferenceSession(t, 1);  // validates the rope and attention specs now
             return new LoadedModel(t, tokenizer, chat, stopIds, format, source, architecture);
         }
 
@@ -265,7 +263,7 @@ public final class ModelLoader {
         ModelConfig c;
         try {
             c = new ModelConfig((int) vocab, dim, layers, heads, kvHeads, headDim, ffn, eps, !g.hasTensor("output.weight"),
-                    rope.toSpec(), Collections.nCopies(layers, "dense"), g.path().getFileName().toString(), ctx, qkNorm, qkvBias);
+                    rope, Collections.nCopies(layers, new Pattern.Dense()), g.path().getFileName().toString(), ctx, qkNorm, qkvBias, 0);
         } catch (LongspanException e) {
             throw new LongspanException(src + ": " + e.getMessage());
         }
@@ -312,7 +310,7 @@ public final class ModelLoader {
     private static Map<String, Weight> storedMatrices(GgufFile g, Transformer layout, boolean permuted) {
         ModelConfig c = layout.config;
         int[] perm = permuted
-                ? Pairing.permutation(Pairing.INTERLEAVED, Pairing.HALF, c.headDim(), RopeConfig.fromSpec(c.rope(), c.headDim()).rotaryDims())
+                ? Pairing.permutation(Pairing.INTERLEAVED, Pairing.HALF, c.headDim(), c.rope().rotaryDims())
                 : null;
         java.lang.foreign.MemorySegment file;
         try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(g.path(), java.nio.file.StandardOpenOption.READ)) {
@@ -352,8 +350,7 @@ public final class ModelLoader {
      */
     static void interleavedToHalf(Transformer m) {
         ModelConfig c = m.config;
-        RopeConfig r = RopeConfig.fromSpec(c.rope(), c.headDim());
-        int[] perm = Pairing.permutation(Pairing.INTERLEAVED, Pairing.HALF, c.headDim(), r.rotaryDims());
+        int[] perm = Pairing.permutation(Pairing.INTERLEAVED, Pairing.HALF, c.headDim(), c.rope().rotaryDims());
         for (int l = 0; l < c.layers(); l++) {
             if (m.wq[l] >= 0) permuteHeads(m.params, m.wq[l], c.heads(), c.headDim(), c.dim(), perm);  // < 0: stored, reordered by its row map
             if (m.wk[l] >= 0) permuteHeads(m.params, m.wk[l], c.kvHeads(), c.headDim(), c.dim(), perm);
@@ -444,14 +441,14 @@ public final class ModelLoader {
         } catch (LongspanException e) {
             throw new LongspanException(src + ": " + e.getMessage());
         }
-        String attention = "dense";
+        Pattern attention = new Pattern.Dense();
         Object sw = cj.get("sliding_window");
         boolean useSw = type.equals("mistral") || Boolean.TRUE.equals(cj.get("use_sliding_window"));
         if (useSw && sw instanceof Long w && w > 0 && w < ctx) {
             if (!type.equals("mistral") && cj.get("max_window_layers") instanceof Long mwl && mwl < layers) {
                 throw new LongspanException(src + ": sliding window on only some layers (max_window_layers) is not supported");
             }
-            attention = "window:size=" + w;
+            attention = new Pattern.Window((int) (long) w);
         }
 
         // weights: one file or shards named by an index
@@ -482,8 +479,8 @@ public final class ModelLoader {
             boolean qkNorm = where.containsKey("model.layers.0.self_attn.q_norm.weight");
             ModelConfig c;
             try {
-                c = new ModelConfig(vocab, dim, layers, heads, kvHeads, headDim, ffn, (float) eps, tied, rope.toSpec(),
-                        Collections.nCopies(layers, attention), "tokenizer.json", ctx, qkNorm, qkvBias);
+                c = new ModelConfig(vocab, dim, layers, heads, kvHeads, headDim, ffn, (float) eps, tied, rope,
+                        Collections.nCopies(layers, attention), "tokenizer.json", ctx, qkNorm, qkvBias, 0);
             } catch (LongspanException e) {
                 throw new LongspanException(src + ": " + e.getMessage());
             }

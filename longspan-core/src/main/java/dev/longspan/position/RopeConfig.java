@@ -160,6 +160,29 @@ public record RopeConfig(
      * dim that differs from it is an error. Errors name the field.
      */
     public static RopeConfig fromSpec(String spec, int defaultHeadDim) {
+        return fromStrings(entries(spec), defaultHeadDim, "RoPE spec");
+    }
+
+    /**
+     * This configuration with the fields a spec names changed (a {@code --rope} override on a
+     * model): base, rot and pairing keep this config's values unless given, and so do the knobs
+     * that both this kind and the spec's kind have (factor, orig, ...); the new kind's other knobs
+     * take their defaults. {@code --rope kind=yarn,factor=8,orig=8192} on a model with base 500000
+     * keeps base 500000.
+     */
+    public RopeConfig overriddenBy(String spec) {
+        Map<String, String> given = entries(spec);
+        RopeKind to = given.containsKey("kind") ? RopeKind.parse(given.get("kind")) : kind;
+        Set<String> kept = new LinkedHashSet<>(List.of("base", "dim", "rot", "pairing"));
+        for (String f : fieldsOf(to)) if (fieldsOf(kind).contains(f)) kept.add(f);
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put("kind", to.id);
+        for (var e : toMap().entrySet()) if (kept.contains(e.getKey())) m.put(e.getKey(), stringOf(e.getValue()));
+        m.putAll(given);
+        return fromStrings(m, headDim, "RoPE spec");
+    }
+
+    private static Map<String, String> entries(String spec) {
         if (spec == null || spec.isBlank()) throw new LongspanException("RoPE spec is empty; expected e.g. kind=rope,base=10000");
         Map<String, String> m = new LinkedHashMap<>();
         for (String entry : spec.split(",", -1)) {
@@ -173,7 +196,7 @@ public record RopeConfig(
             if (m.containsKey(canon)) throw new LongspanException("RoPE spec: field '" + canon + "' given twice");
             m.put(canon, v);
         }
-        return fromStrings(m, defaultHeadDim, "RoPE spec");
+        return m;
     }
 
     /**
@@ -234,6 +257,20 @@ public record RopeConfig(
             }
         }
         return m;
+    }
+
+    /**
+     * The spec without dim, and without rot when it is the whole head: the form a model's
+     * config.json holds, where head_dim stands beside it.
+     */
+    public String toShortSpec() {
+        StringBuilder sb = new StringBuilder();
+        for (var e : toMap().entrySet()) {
+            if (e.getKey().equals("dim") || (e.getKey().equals("rot") && rotaryDims == headDim)) continue;
+            if (!sb.isEmpty()) sb.append(',');
+            sb.append(e.getKey()).append('=').append(e.getValue());
+        }
+        return sb.toString();
     }
 
     @Override

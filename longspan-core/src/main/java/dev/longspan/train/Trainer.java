@@ -75,7 +75,7 @@ public final class Trainer {
         this.opt = new AdamW(model.params.length, (float) tc.beta1(), (float) tc.beta2(), (float) tc.eps(), (float) tc.weightDecay());
         this.schedule = new LrSchedule(tc.lr(), tc.minLr(), tc.warmup(), tc.steps());
         this.decayMask = model.decayMask();
-        RopeConfig rc = RopeConfig.fromSpec(tc.model().rope(), tc.model().headDim());
+        RopeConfig rc = tc.model().rope();
         this.crd = rc.kind() == RopeKind.CRD_NTK ? new CrdNtk(rc) : null;
     }
 

@@ -1,5 +1,6 @@
 package dev.longspan.model;
 
+import dev.longspan.attention.Pattern;
 import dev.longspan.util.LongspanException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -16,6 +17,11 @@ class AttentionPlanTest {
 
     // which of 6 layers get full attention, as a string of F (full) and s (sparse); interleaved puts
     // the k full layers at the centres of k equal segments, rounding half up
+    // the canonical spec of each layer's pattern
+    static List<String> specs(List<Pattern> plan) {
+        return plan.stream().map(Pattern::spec).toList();
+    }
+
     static String shape(List<String> plan) {
         StringBuilder b = new StringBuilder();
         for (String p : plan) b.append(p.equals("dense") ? 'F' : 's');
@@ -26,27 +32,27 @@ class AttentionPlanTest {
     @CsvSource({"bottom,2,FFssss", "top,2,ssssFF", "interleaved,2,sFssFs", "interleaved,3,sFsFsF", "interleaved,1,sssFss",
             "bottom,0,ssssss", "top,6,FFFFFF"})
     void masformerPlacements(String placement, int full, String expected) {
-        List<String> plan = AttentionPlan.expand("masformer|full=" + full + "|placement=" + placement + "|sparse=" + W, 6, "t");
+        List<String> plan = specs(AttentionPlan.expand("masformer|full=" + full + "|placement=" + placement + "|sparse=" + W, 6, "t"));
         assertThat(shape(plan)).isEqualTo(expected);
         assertThat(plan).allMatch(p -> p.equals("dense") || p.equals(W));
         // the JSON form gives the same plan
-        assertThat(AttentionPlan.expand(Map.of("plan", "masformer", "full", (long) full, "placement", placement, "sparse", W), 6, "t"))
+        assertThat(specs(AttentionPlan.expand(Map.of("plan", "masformer", "full", (long) full, "placement", placement, "sparse", W), 6, "t")))
                 .isEqualTo(plan);
     }
 
     @Test
     void listedLayersAndCustomFullPattern() {
-        List<String> plan = AttentionPlan.expand("masformer|layers=0,3|dense=dilated:w=4,8;r=1,2|sparse=" + W, 5, "t");
+        List<String> plan = specs(AttentionPlan.expand("masformer|layers=0,3|dense=dilated:w=4,8;r=1,2|sparse=" + W, 5, "t"));
         assertThat(plan).containsExactly("dilated:w=4,8;r=1,2", W, W, "dilated:w=4,8;r=1,2", W);
-        assertThat(AttentionPlan.expand(Map.of("plan", "masformer", "layers", List.of(1L), "sparse", W), 3, "t"))
+        assertThat(specs(AttentionPlan.expand(Map.of("plan", "masformer", "layers", List.of(1L), "sparse", W), 3, "t")))
                 .containsExactly(W, "dense", W);
     }
 
     @Test
     void oneSpecOrAListPerLayer() {
-        assertThat(AttentionPlan.expand("block:size=4", 3, "t")).containsExactly("block:size=4", "block:size=4", "block:size=4");
-        assertThat(AttentionPlan.expand(List.of("dense", W), 2, "t")).containsExactly("dense", W);
-        assertThat(AttentionPlan.expand((Object) null, 2, "t")).containsExactly("dense", "dense");
+        assertThat(specs(AttentionPlan.expand("block:size=4", 3, "t"))).containsExactly("block:size=4", "block:size=4", "block:size=4");
+        assertThat(specs(AttentionPlan.expand(List.of("dense", W), 2, "t"))).containsExactly("dense", W);
+        assertThat(specs(AttentionPlan.expand((Object) null, 2, "t"))).containsExactly("dense", "dense");
     }
 
     @Test

@@ -171,7 +171,7 @@ class ModelLoaderTest {
         assertThat(lm.format()).isEqualTo(ModelLoader.Format.GGUF);
         assertThat(m.config.tiedEmbeddings()).isEqualTo(tied);
         assertThat(m.config.kvHeads()).isEqualTo(kvHeads);
-        assertThat(m.config.rope()).contains("pairing=half");
+        assertThat(m.config.rope().pairing()).isEqualTo(dev.longspan.position.Pairing.HALF);
         assertThat(m.config.qkvBias()).isEqualTo(arch.equals("qwen2"));
         assertThat(m.config.qkNorm()).isEqualTo(arch.equals("qwen3"));
         int[] toks = tokens(9, 5);
@@ -380,7 +380,7 @@ class ModelLoaderTest {
         assertThat(lm.chat()).isEqualTo(ChatTemplate.NONE);
         ModelLoader.LoadedModel o = lm.withOverrides("window:size=4", "kind=yarn,base=10000,factor=4,orig=64");
         assertThat(o.model().params).isSameAs(lm.model().params);
-        assertThat(o.model().config.attention()).containsExactly("window:size=4");
+        assertThat(o.model().config.attentionSpecs()).containsExactly("window:size=4");
     }
 
     // ---- bad input ----------------------------------------------------------------------------

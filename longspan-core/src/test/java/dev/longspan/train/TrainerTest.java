@@ -177,7 +177,7 @@ class TrainerTest {
         }
         String json = Json.write(tc.toJson()).replace("\"attention\":[\"dense\",\"dense\"]", "\"attention\":[\"window:size=4\",\"selectmerge:region=4,top=3,merge=1\"]");
         TrainConfig ft = TrainConfig.fromJson(Json.parseObject(json, "ft"), "ft");
-        assertThat(ft.model().attention()).containsExactly("window:size=4", "selectmerge:region=4,top=3,merge=1");
+        assertThat(ft.model().attentionSpecs()).containsExactly("window:size=4", "selectmerge:region=4,top=3,merge=1,score=bound");
         try (TextCorpus c = new TextCorpus(List.of(corpus()), 0.2)) {
             Trainer t = new Trainer(ft, c, dir.resolve("ft"), new Trainer.Listener() {});
             t.startFrom(base);
