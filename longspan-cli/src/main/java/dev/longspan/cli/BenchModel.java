@@ -4,7 +4,7 @@ import dev.longspan.eval.MemoryProbe;
 import dev.longspan.kernel.Simd;
 import dev.longspan.model.InferenceSession;
 import dev.longspan.model.ModelConfig;
-import dev.longspan.model.ModelLoader;
+import dev.longspan.format.ModelLoader;
 import dev.longspan.model.Sampler;
 import dev.longspan.tensor.Parallel;
 import dev.longspan.util.LongspanException;

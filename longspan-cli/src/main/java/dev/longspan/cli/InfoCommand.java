@@ -19,7 +19,7 @@ final class InfoCommand implements Runnable {
 
     @Override
     public void run() {
-        ModelConfig c = dev.longspan.model.ModelLoader.config(dir);
+        ModelConfig c = dev.longspan.format.ModelLoader.config(dir);
         TrainedLengths trained = TrainedLengths.of(dir);
         if (json) {
             Map<String, Object> m = new LinkedHashMap<>(c.toJson());

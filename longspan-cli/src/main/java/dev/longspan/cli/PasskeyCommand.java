@@ -1,7 +1,7 @@
 package dev.longspan.cli;
 
 import dev.longspan.eval.PasskeyEval;
-import dev.longspan.model.ModelLoader;
+import dev.longspan.format.ModelLoader;
 import dev.longspan.model.Transformer;
 import dev.longspan.train.PasskeyTask;
 import dev.longspan.util.LongspanException;

@@ -4,7 +4,7 @@ import dev.longspan.eval.PerplexityEval;
 import dev.longspan.eval.TextScorer;
 import dev.longspan.io.ByteTokenizer;
 import dev.longspan.model.InferenceOptions;
-import dev.longspan.model.ModelLoader;
+import dev.longspan.format.ModelLoader;
 import dev.longspan.model.Transformer;
 import dev.longspan.util.LongspanException;
 import picocli.CommandLine.Command;

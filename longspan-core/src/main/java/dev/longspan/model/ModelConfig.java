@@ -105,12 +105,12 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
 
     /**
      * The same config with CLI overrides applied on top of its own values (null = unchanged):
-     * {@code attention} replaces every layer's pattern ({@link AttentionPlan}); {@code rope} changes
+     * {@code attention} replaces every layer's pattern ({@link LayerPatterns}); {@code rope} changes
      * only the RoPE fields it names ({@link RopeConfig#overriddenBy}). Errors name the option.
      */
     public ModelConfig withOverrides(String attention, String rope) {
         ModelConfig c = this;
-        if (attention != null) c = c.withAttention(AttentionPlan.expand(attention, layers, "--attention"));
+        if (attention != null) c = c.withAttention(LayerPatterns.expand(attention, layers, "--attention"));
         if (rope != null) {
             try {
                 c = c.withRope(this.rope.overriddenBy(rope));
@@ -150,7 +150,7 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
                     (float) doubleField(m, "norm_eps", source, 1e-5),
                     boolField(m, "tied_embeddings", source, true),
                     rope(m.get("rope"), headDim, source),
-                    AttentionPlan.expand(m.get("attention"), layers, source + ": field attention"),
+                    LayerPatterns.expand(m.get("attention"), layers, source + ": field attention"),
                     stringField(m, "tokenizer", source, "byte"),
                     intField(m, "context_length", source, 2048),
                     boolField(m, "qk_norm", source, false),

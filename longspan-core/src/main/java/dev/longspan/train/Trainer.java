@@ -1,6 +1,7 @@
 package dev.longspan.train;
 
 import dev.longspan.eval.MemoryEstimate;
+import dev.longspan.format.LongspanFormat;
 import dev.longspan.io.AtomicFiles;
 import dev.longspan.io.Json;
 import dev.longspan.io.SafetensorsFile;
@@ -150,7 +151,7 @@ public final class Trainer {
      * may differ (that is what fine-tuning for long contexts changes).
      */
     public void startFrom(Path modelDir) {
-        Transformer src = Checkpoint.loadModel(modelDir);
+        Transformer src = LongspanFormat.read(modelDir);
         var a = src.config;
         var b = tc.model();
         if (a.vocabSize() != b.vocabSize() || a.dim() != b.dim() || a.layers() != b.layers() || a.heads() != b.heads()
@@ -310,7 +311,7 @@ public final class Trainer {
             }
             appendMetrics(line);
             if (step % tc.checkpointEvery() == 0 || step == end) {
-                Checkpoint.saveModel(out, model);
+                LongspanFormat.save(out, model);
                 Checkpoint.save(out, step, model, opt, tc);
                 listener.onCheckpoint(step);
             }

@@ -22,8 +22,8 @@ import java.util.Map;
  * Interleaved spreads the k full layers evenly: layer indices round((i + 0.5)·L/k − 0.5).
  * Every layer's spec is parsed here; an error names the field and the layer ({@code field[3]: ...}).
  */
-public final class AttentionPlan {
-    private AttentionPlan() {}
+public final class LayerPatterns {
+    private LayerPatterns() {}
 
     /** Expands a plan given as a JSON value (String, List or Map) into one pattern per layer. */
     public static List<Pattern> expand(Object plan, int layers, String field) {

@@ -1,9 +1,11 @@
-package dev.longspan.model;
+package dev.longspan.format;
 
 import dev.longspan.attention.Pattern;
 import dev.longspan.io.ByteTokenizer;
 import dev.longspan.io.GgufWriter;
 import dev.longspan.kernel.GgmlType;
+import dev.longspan.model.ModelConfig;
+import dev.longspan.model.Transformer;
 import dev.longspan.position.Pairing;
 import dev.longspan.position.Rope;
 import dev.longspan.position.RopeConfig;
@@ -88,14 +90,14 @@ public final class GgufExport {
             float[] data = Arrays.copyOfRange(m.params, t.offset(), t.offset() + t.size());
             String n = t.name();
             if (perm != null) {
-                if (n.endsWith("q_proj.weight")) ModelLoader.permuteHeads(data, 0, c.heads(), c.headDim(), c.dim(), perm);
-                if (n.endsWith("k_proj.weight")) ModelLoader.permuteHeads(data, 0, c.kvHeads(), c.headDim(), c.dim(), perm);
-                if (n.endsWith("q_proj.bias")) ModelLoader.permuteHeads(data, 0, c.heads(), c.headDim(), 1, perm);
-                if (n.endsWith("k_proj.bias")) ModelLoader.permuteHeads(data, 0, c.kvHeads(), c.headDim(), 1, perm);
+                if (n.endsWith("q_proj.weight")) GgufFormat.permuteHeads(data, 0, c.heads(), c.headDim(), c.dim(), perm);
+                if (n.endsWith("k_proj.weight")) GgufFormat.permuteHeads(data, 0, c.kvHeads(), c.headDim(), c.dim(), perm);
+                if (n.endsWith("q_proj.bias")) GgufFormat.permuteHeads(data, 0, c.heads(), c.headDim(), 1, perm);
+                if (n.endsWith("k_proj.bias")) GgufFormat.permuteHeads(data, 0, c.kvHeads(), c.headDim(), 1, perm);
             }
             long[] ne = ne(t);
             int cols = (int) ne[0];
-            w.tensor(ModelLoader.ggufName(n), ne.length == 1 ? GgmlType.F32 : type, ne, (r0, count, dst) -> System.arraycopy(data, (int) r0 * cols, dst, 0, count * cols));
+            w.tensor(GgufFormat.ggufName(n), ne.length == 1 ? GgmlType.F32 : type, ne, (r0, count, dst) -> System.arraycopy(data, (int) r0 * cols, dst, 0, count * cols));
         }
         w.write(out);
     }
@@ -120,14 +122,14 @@ public final class GgufExport {
             String n = t.name();
             if (ne.length == 1) {
                 float v = n.endsWith(".bias") ? 0f : 1f;
-                w.tensor(ModelLoader.ggufName(n), GgmlType.F32, ne, (r0, count, dst) -> Arrays.fill(dst, 0, count * cols, v));
+                w.tensor(GgufFormat.ggufName(n), GgmlType.F32, ne, (r0, count, dst) -> Arrays.fill(dst, 0, count * cols, v));
                 continue;
             }
             boolean residual = n.endsWith("o_proj.weight") || n.endsWith("down_proj.weight");
             // uniform on [-a, a] has standard deviation a/√3
             float a = (float) ((residual ? residualStd : 0.02) * Math.sqrt(3));
             long tensorSeed = seed * 0x9E3779B97F4A7C15L + n.hashCode();
-            w.tensor(ModelLoader.ggufName(n), type, ne, (r0, count, dst) -> {
+            w.tensor(GgufFormat.ggufName(n), type, ne, (r0, count, dst) -> {
                 for (int r = 0; r < count; r++) {
                     java.util.SplittableRandom rnd = new java.util.SplittableRandom(tensorSeed + 0x632BE59BD9B4E019L * (r0 + r));
                     for (int i = 0; i < cols; i++) dst[r * cols + i] = (rnd.nextFloat() * 2 - 1) * a;
