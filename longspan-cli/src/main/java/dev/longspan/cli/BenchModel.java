@@ -5,7 +5,7 @@ import dev.longspan.kernel.Simd;
 import dev.longspan.model.Generator;
 import dev.longspan.model.InferenceSession;
 import dev.longspan.model.ModelConfig;
-import dev.longspan.model.ModelLoader;
+import dev.longspan.format.ModelLoader;
 import dev.longspan.model.Sampler;
 import dev.longspan.tensor.Parallel;
 import dev.longspan.util.LongspanException;
@@ -99,13 +99,13 @@ final class BenchModel implements Runnable {
         out.put("weights", lm.model().keepsStoredWeights() ? "stored" : "float32");
         out.put("weight_bytes", lm.model().weightBytes());
         out.put("resident_bytes_after_load", rssLoaded);
-        out.put("attention", c.attention());
-        out.put("rope", c.rope());
+        out.put("attention", c.attentionSpecs());
+        out.put("rope", c.rope().toSpec());
         out.put("results", rows);
         if (json) Json.print(out);
         else {
             System.out.println("attention per layer:");
-            for (int l = 0; l < c.layers(); l++) System.out.printf("  layer %2d  %s%n", l, c.attention().get(l));
+            for (int l = 0; l < c.layers(); l++) System.out.printf("  layer %2d  %s%n", l, c.attention().get(l).spec());
         }
     }
 

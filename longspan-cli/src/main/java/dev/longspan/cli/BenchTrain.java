@@ -66,8 +66,8 @@ final class BenchTrain implements Runnable {
         for (int t = 0; t < n; t++) { tokens[t] = r.nextInt(c.vocabSize()); targets[t] = r.nextInt(c.vocabSize()); pos[t] = t; }
         // attention FLOPs per sequence: forward 4·D per (query, key) pair and head (QKᵀ and PV), backward 2× that
         double attnFlops = 0;
-        for (String spec : c.attention()) {
-            Plan plan = Plan.of(Pattern.parse(spec), n, c.heads(), c.kvHeads(), true);
+        for (Pattern pattern : c.attention()) {
+            Plan plan = Plan.of(pattern, n, c.heads(), c.kvHeads(), true);
             // select-and-merge's pairs depend on its selection: count them for random q, k
             float[] q = new float[c.heads() * n * c.headDim()], k = new float[c.kvHeads() * n * c.headDim()];
             for (int i = 0; i < q.length; i++) q[i] = (float) r.nextGaussian();

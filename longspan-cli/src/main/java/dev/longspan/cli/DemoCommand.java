@@ -5,8 +5,8 @@ import dev.longspan.attention.AttentionOptions;
 import dev.longspan.attention.Pattern;
 import dev.longspan.attention.Plan;
 import dev.longspan.eval.PasskeyEval;
+import dev.longspan.format.LongspanFormat;
 import dev.longspan.model.Transformer;
-import dev.longspan.train.Checkpoint;
 import dev.longspan.train.PasskeyTask;
 import dev.longspan.util.Heap;
 import dev.longspan.util.LongspanException;
@@ -62,7 +62,7 @@ final class DemoCommand implements Runnable {
         if (!Files.isDirectory(model)) {
             throw new LongspanException(model + ": the bundled model is missing (see docs/MODEL.md for the two-stage recipe in configs/bundled-stage1.json and bundled-stage2.json)");
         }
-        Transformer m = Checkpoint.loadModel(model);
+        Transformer m = LongspanFormat.read(model);
         int[] lengths = lengthsOption != null ? Sizes.parseList(lengthsOption, "--lengths")
                 : full ? new int[]{1024, 4096, 16384, 65536, 262144, 1048576} : new int[]{1024, 4096, 16384, 65536};
         double[] depths = {0.0, 0.5, 1.0};
@@ -73,7 +73,7 @@ final class DemoCommand implements Runnable {
         PasskeyEval.requireMemory(m, lengths, KvFlag.options(kv, logn, m.config));
         Heap.requireArray((long) heads * n * d, "--attention-length " + attentionLength);
         Heap.require(4 * 4L * heads * n * d, "--attention-length " + attentionLength);
-        System.err.printf("passkey retrieval with %s (%s), lengths %s, depths 0/0.5/1%n", model, String.join(", ", m.config.attention()),
+        System.err.printf("passkey retrieval with %s (%s), lengths %s, depths 0/0.5/1%n", model, String.join(", ", m.config.attentionSpecs()),
                 java.util.Arrays.stream(lengths).mapToObj(Sizes::format).toList());
         PasskeyEval.Listener progress = (t, done, total) ->
                 System.err.printf("  [%d/%d] %s at depth %.2f: %s (answer '%s') in %.1fs%n", done, total, Sizes.format(t.length()), t.depth(),
@@ -84,8 +84,9 @@ final class DemoCommand implements Runnable {
                 PasskeyEval.run(m, shortL, depths, 1, PasskeyTask.Filler.standard(), 1, KvFlag.options(kv, logn, m.config), progress));
         if (longL.length > 0) {
             // beyond 64K, full attention costs hours on a CPU: its layers switch to a linear pattern
-            List<String> plan = m.config.attention().stream().map(a -> a.equals("dense") ? longAttention : a).toList();
-            System.err.printf("beyond 64K: attention %s%n", plan);
+            Pattern linear = dev.longspan.model.LayerPatterns.expand(longAttention, 1, "--long-attention").get(0);
+            List<Pattern> plan = m.config.attention().stream().map(a -> a instanceof Pattern.Dense ? linear : a).toList();
+            System.err.printf("beyond 64K: attention %s%n", plan.stream().map(Pattern::spec).toList());
             Transformer longModel = new Transformer(m.config.withAttention(plan));
             System.arraycopy(m.params, 0, longModel.params, 0, m.params.length);
             cells.addAll(PasskeyEval.run(longModel, longL, depths, 1, PasskeyTask.Filler.standard(), 1, KvFlag.options(kv, logn, m.config), progress));

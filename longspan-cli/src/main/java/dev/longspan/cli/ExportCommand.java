@@ -1,10 +1,10 @@
 package dev.longspan.cli;
 
+import dev.longspan.format.GgufExport;
+import dev.longspan.format.LongspanFormat;
 import dev.longspan.kernel.GgmlType;
-import dev.longspan.model.GgufExport;
 import dev.longspan.model.ModelConfig;
 import dev.longspan.model.Transformer;
-import dev.longspan.train.Checkpoint;
 import dev.longspan.util.LongspanException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -45,7 +45,7 @@ final class ExportCommand implements Runnable {
             String n = name != null ? name : "random " + String.valueOf(random.getFileName()).replaceFirst("\\.json$", "");
             GgufExport.exportRandom(c, out, n, t, seed);
         } else {
-            Transformer m = Checkpoint.loadModel(model);
+            Transformer m = LongspanFormat.read(model);
             c = m.config;
             dev.longspan.io.AtomicFiles.checkWritable(out);
             String n = name != null ? name : String.valueOf(model.toAbsolutePath().normalize().getFileName());

@@ -19,7 +19,7 @@ final class InfoCommand implements Runnable {
 
     @Override
     public void run() {
-        ModelConfig c = dev.longspan.model.ModelLoader.config(dir);
+        ModelConfig c = dev.longspan.format.ModelLoader.config(dir);
         TrainedLengths trained = TrainedLengths.of(dir);
         if (json) {
             Map<String, Object> m = new LinkedHashMap<>(c.toJson());
@@ -40,7 +40,7 @@ final class InfoCommand implements Runnable {
                         trained.min() == trained.max() ? Integer.toString(trained.max()) : trained.min() + " to " + trained.max(), trained.steps()));
         if (c.logn() > 0) System.out.printf("log-n       queries beyond %d tokens scaled by ln(p)/ln(%d)%n", c.logn(), c.logn());
         System.out.println("attention plan:");
-        for (int l = 0; l < c.layers(); l++) System.out.printf("  layer %2d  %s%n", l, c.attention().get(l));
+        for (int l = 0; l < c.layers(); l++) System.out.printf("  layer %2d  %s%n", l, c.attention().get(l).spec());
     }
 
     /**

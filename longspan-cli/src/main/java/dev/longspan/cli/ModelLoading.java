@@ -1,6 +1,6 @@
 package dev.longspan.cli;
 
-import dev.longspan.model.ModelLoader;
+import dev.longspan.format.ModelLoader;
 
 import java.nio.file.Path;
 

@@ -1,7 +1,7 @@
 package dev.longspan.cli;
 
 import dev.longspan.eval.PasskeyEval;
-import dev.longspan.model.ModelLoader;
+import dev.longspan.format.ModelLoader;
 import dev.longspan.model.Transformer;
 import dev.longspan.train.PasskeyTask;
 import dev.longspan.util.LongspanException;
@@ -58,8 +58,8 @@ final class PasskeyCommand implements Runnable {
                         t.correct() ? "ok" : "WRONG", t.answer(), t.seconds()));
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("model", model.toString());
-        result.put("attention", m.config.attention());
-        result.put("rope", m.config.rope());
+        result.put("attention", m.config.attentionSpecs());
+        result.put("rope", m.config.rope().toSpec());
         result.put("logn", options.lognLength());
         List<Map<String, Object>> rows = new ArrayList<>();
         int correct = 0, count = 0;

@@ -4,7 +4,7 @@ import dev.longspan.eval.PerplexityEval;
 import dev.longspan.eval.TextScorer;
 import dev.longspan.io.ByteTokenizer;
 import dev.longspan.model.InferenceOptions;
-import dev.longspan.model.ModelLoader;
+import dev.longspan.format.ModelLoader;
 import dev.longspan.model.Transformer;
 import dev.longspan.util.LongspanException;
 import picocli.CommandLine.Command;
@@ -94,7 +94,7 @@ final class PerplexityCommand implements Runnable {
             rows.add(r);
         }
         result.put("points", rows);
-        String series = Plots.planLabel(m.config.attention()) + (options.lognLength() > 0 ? ", log-n " + options.lognLength() : "");
+        String series = Plots.planLabel(m.config.attentionSpecs()) + (options.lognLength() > 0 ? ", log-n " + options.lognLength() : "");
         // results that cannot be saved are still printed: the evaluation is not thrown away
         LongspanException unsaved = null;
         try {

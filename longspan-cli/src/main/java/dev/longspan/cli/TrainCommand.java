@@ -84,7 +84,7 @@ final class TrainCommand implements Runnable {
         long[] reached = {0};
         try (TextCorpus corpus = new TextCorpus(data, tc.heldOut())) {
             Trainer.checkData(tc, corpus);
-            System.err.printf("model: %,d parameters, %d layers, attention %s%n", tc.model().parameterCount(), tc.model().layers(), tc.model().attention());
+            System.err.printf("model: %,d parameters, %d layers, attention %s%n", tc.model().parameterCount(), tc.model().layers(), tc.model().attentionSpecs());
             System.err.printf("data: %,d training bytes, %,d held-out bytes from %d file(s)%n", corpus.trainBytes(), corpus.heldOutBytes(), data.size());
             try (ProgressBar bar = new ProgressBarBuilder().setTaskName("train").setInitialMax(tc.steps())
                     .setStyle(ProgressBarStyle.ASCII).setConsumer(new me.tongfei.progressbar.ConsoleProgressBarConsumer(System.err))

@@ -1,9 +1,9 @@
 package dev.longspan.cli;
 
+import dev.longspan.format.LongspanFormat;
 import dev.longspan.io.ByteTokenizer;
 import dev.longspan.model.ModelConfig;
 import dev.longspan.model.Transformer;
-import dev.longspan.train.Checkpoint;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -46,7 +46,7 @@ class BadInputCliTest {
                 Collections.nCopies(2, "dense"), "byte", 64);
         Transformer m = new Transformer(c);
         m.initialize(1);
-        Checkpoint.saveModel(model, m);
+        LongspanFormat.save(model, m);
         Path trunc = dir.resolve("truncated");
         Files.createDirectories(trunc);
         Files.copy(model.resolve("config.json"), trunc.resolve("config.json"));

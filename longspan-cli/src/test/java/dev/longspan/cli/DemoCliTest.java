@@ -1,10 +1,10 @@
 package dev.longspan.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.longspan.format.LongspanFormat;
 import dev.longspan.model.ModelConfig;
 import dev.longspan.model.Transformer;
-import dev.longspan.train.Checkpoint;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -24,7 +24,7 @@ class DemoCliTest {
         Transformer m = new Transformer(c);
         m.initialize(1);
         Path model = dir.resolve("model");
-        Checkpoint.saveModel(model, m);
+        LongspanFormat.save(model, m);
         Path out = dir.resolve("out");
         CliRun r = CliRun.of("demo", "--model", model.toString(), "--lengths", "300,400", "--attention-length", "512",
                 "--out", out.toString(), "--json");

@@ -1,11 +1,11 @@
 package dev.longspan.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.longspan.format.LongspanFormat;
 import dev.longspan.io.ByteTokenizer;
 import dev.longspan.model.ModelConfig;
 import dev.longspan.model.Transformer;
-import dev.longspan.train.Checkpoint;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -34,7 +34,7 @@ class ModelCliTest {
         SplittableRandom r = new SplittableRandom(2);
         for (int i = 0; i < m.params.length; i++) m.params[i] += (float) r.nextDouble(-0.2, 0.2);
         Path d = dir.resolve("ls");
-        Checkpoint.saveModel(d, m);
+        LongspanFormat.save(d, m);
         return d;
     }
 

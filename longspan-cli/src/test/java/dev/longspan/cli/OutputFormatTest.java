@@ -1,8 +1,8 @@
 package dev.longspan.cli;
 
+import dev.longspan.format.LongspanFormat;
 import dev.longspan.model.ModelConfig;
 import dev.longspan.model.Transformer;
-import dev.longspan.train.Checkpoint;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.knowm.xchart.XYChart;
@@ -32,7 +32,7 @@ class OutputFormatTest {
         Transformer m = new Transformer(c);
         m.initialize(1);
         Path model = dir.resolve("model");
-        Checkpoint.saveModel(model, m);
+        LongspanFormat.save(model, m);
         CliRun r = CliRun.of("demo", "--model", model.toString(), "--lengths", "300", "--attention-length", "256",
                 "--out", dir.resolve("out").toString());
         assertThat(r.exit()).as(r.err()).isZero();
@@ -78,7 +78,7 @@ class OutputFormatTest {
         Transformer m = new Transformer(c);
         m.initialize(1);
         Path model = dir.resolve("model");
-        Checkpoint.saveModel(model, m);
+        LongspanFormat.save(model, m);
         var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
         for (String[] extra : new String[][]{{}, {"--logn", "0"}, {"--logn", "2048"}}) {
             List<String> args = new java.util.ArrayList<>(List.of("passkey", "--model", model.toString(), "--lengths", "300", "--depths", "0.5",

@@ -1,10 +1,10 @@
 package dev.longspan.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.longspan.format.LongspanFormat;
 import dev.longspan.model.ModelConfig;
 import dev.longspan.model.Transformer;
-import dev.longspan.train.Checkpoint;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
@@ -29,7 +29,7 @@ class OutputsCliTest {
         Transformer m = new Transformer(c);
         m.initialize(1);
         Path d = dir.resolve("model");
-        Checkpoint.saveModel(d, m);
+        LongspanFormat.save(d, m);
         return d;
     }
 

@@ -97,7 +97,7 @@ public final class MemoryEstimate {
 
     // positions layer l keeps in its KV cache, as InferenceSession sizes its ring
     private static long ring(ModelConfig c, int l, int capacity) {
-        return Math.min(capacity, reach(Pattern.parse(c.attention().get(l))) + InferenceSession.MAX_CHUNK);
+        return Math.min(capacity, reach(c.attention().get(l)) + InferenceSession.MAX_CHUNK);
     }
 
     // how far back a pattern reaches (the query included); as the session's LayerOps counts it

@@ -7,7 +7,6 @@ import dev.longspan.attention.Pattern;
 import dev.longspan.attention.Plan;
 import dev.longspan.kernel.Kernels;
 import dev.longspan.position.Rope;
-import dev.longspan.position.RopeConfig;
 
 /**
  * RoPE and attention of one layer, bound to the layer's pattern and the model's RoPE config:
@@ -25,15 +24,8 @@ final class LayerOps {
     LayerOps(ModelConfig c, int layer) {
         this.c = c;
         this.layer = layer;
-        this.rope = new Rope(RopeConfig.fromSpec(c.rope(), c.headDim()));
-        try {
-            this.pattern = Pattern.parse(c.attention().get(layer));
-        } catch (dev.longspan.util.LongspanException e) {
-            throw new dev.longspan.util.LongspanException("layer " + layer + " attention: " + e.getMessage());
-        }
-        if (rope.headDim() != c.headDim()) {
-            throw new dev.longspan.util.LongspanException("rope: head_dim " + rope.headDim() + " differs from the model's head_dim " + c.headDim());
-        }
+        this.rope = new Rope(c.rope());
+        this.pattern = c.attention().get(layer);
     }
 
     void rotate(float[] x, int heads, int T, long[] pos, boolean inverse) {

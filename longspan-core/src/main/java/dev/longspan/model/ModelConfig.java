@@ -28,9 +28,9 @@ import java.util.Set;
  * @param ffnDim         SwiGLU hidden width
  * @param normEps        RMSNorm epsilon
  * @param tiedEmbeddings output head shares the token embedding
- * @param rope           RoPE spec, e.g. {@code kind=rope,base=10000,pairing=half}
- * @param attention      one attention pattern spec per layer
- * @param tokenizer      {@code byte} for Longspan's byte tokenizer
+ * @param rope           RoPE configuration (its head dimension is headDim)
+ * @param attention      one attention pattern per layer
+ * @param tokenizer      the tokenizer's name: {@code byte} for Longspan's byte tokenizer, else the file it came from
  * @param contextLength  the sequence length the model was trained at (informational)
  * @param qkNorm         RMSNorm over each head of q and k before RoPE (Qwen3; tensors q_norm, k_norm of [head_dim])
  * @param qkvBias        q, k, v projections have biases (Qwen2)
@@ -39,17 +39,25 @@ import java.util.Set;
  *                       every command uses it unless told otherwise
  */
 public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvHeads, int headDim, int ffnDim,
-                          float normEps, boolean tiedEmbeddings, String rope, List<String> attention,
+                          float normEps, boolean tiedEmbeddings, RopeConfig rope, List<Pattern> attention,
                           String tokenizer, int contextLength, boolean qkNorm, boolean qkvBias, int logn) {
 
-    /** Without log-n scaling. */
+    /** From spec strings (a RoPE spec without dim, one pattern spec per layer), parsed here. */
+    public ModelConfig(int vocabSize, int dim, int layers, int heads, int kvHeads, int headDim, int ffnDim,
+                       float normEps, boolean tiedEmbeddings, String rope, List<String> attention,
+                       String tokenizer, int contextLength, boolean qkNorm, boolean qkvBias, int logn) {
+        this(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, RopeConfig.fromSpec(rope, headDim),
+                attention.stream().map(Pattern::parse).toList(), tokenizer, contextLength, qkNorm, qkvBias, logn);
+    }
+
+    /** From spec strings, without log-n scaling. */
     public ModelConfig(int vocabSize, int dim, int layers, int heads, int kvHeads, int headDim, int ffnDim,
                        float normEps, boolean tiedEmbeddings, String rope, List<String> attention,
                        String tokenizer, int contextLength, boolean qkNorm, boolean qkvBias) {
         this(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, rope, attention, tokenizer, contextLength, qkNorm, qkvBias, 0);
     }
 
-    /** A plain Llama shape (no q/k norm, no biases). */
+    /** From spec strings: a plain Llama shape (no q/k norm, no biases). */
     public ModelConfig(int vocabSize, int dim, int layers, int heads, int kvHeads, int headDim, int ffnDim,
                        float normEps, boolean tiedEmbeddings, String rope, List<String> attention,
                        String tokenizer, int contextLength) {
@@ -58,6 +66,8 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
 
     public ModelConfig {
         attention = List.copyOf(attention);
+        check(rope != null, "rope is required");
+        check(tokenizer != null && !tokenizer.isBlank(), "tokenizer must name a tokenizer");
         check(vocabSize > 0, "vocab_size must be positive, got " + vocabSize);
         check(dim > 0, "dim must be positive, got " + dim);
         check(layers > 0, "layers must be positive, got " + layers);
@@ -67,6 +77,7 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
         check(ffnDim > 0, "ffn_dim must be positive, got " + ffnDim);
         check(normEps > 0, "norm_eps must be positive, got " + normEps);
         check(attention.size() == layers, "attention has " + attention.size() + " layer patterns for " + layers + " layers");
+        check(rope.headDim() == headDim, "rope dim " + rope.headDim() + " differs from head_dim " + headDim);
         check(contextLength > 0, "context_length must be positive, got " + contextLength);
         check(logn == 0 || logn >= 2, "logn must be 0 (off) or at least 2, got " + logn);
     }
@@ -78,13 +89,36 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
     public int qDim() { return heads * headDim; }
     public int kvDim() { return kvHeads * headDim; }
 
+    /** The canonical spec of every layer's pattern (what config.json holds). */
+    public List<String> attentionSpecs() {
+        return attention.stream().map(Pattern::spec).toList();
+    }
+
     /** The same config with other attention patterns (inference-time override). */
-    public ModelConfig withAttention(List<String> perLayer) {
+    public ModelConfig withAttention(List<Pattern> perLayer) {
         return new ModelConfig(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, rope, perLayer, tokenizer, contextLength, qkNorm, qkvBias, logn);
     }
 
-    public ModelConfig withRope(String ropeSpec) {
-        return new ModelConfig(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, ropeSpec, attention, tokenizer, contextLength, qkNorm, qkvBias, logn);
+    public ModelConfig withRope(RopeConfig r) {
+        return new ModelConfig(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, r, attention, tokenizer, contextLength, qkNorm, qkvBias, logn);
+    }
+
+    /**
+     * The same config with CLI overrides applied on top of its own values (null = unchanged):
+     * {@code attention} replaces every layer's pattern ({@link LayerPatterns}); {@code rope} changes
+     * only the RoPE fields it names ({@link RopeConfig#overriddenBy}). Errors name the option.
+     */
+    public ModelConfig withOverrides(String attention, String rope) {
+        ModelConfig c = this;
+        if (attention != null) c = c.withAttention(LayerPatterns.expand(attention, layers, "--attention"));
+        if (rope != null) {
+            try {
+                c = c.withRope(this.rope.overriddenBy(rope));
+            } catch (LongspanException e) {
+                throw new LongspanException("--rope: " + e.getMessage());
+            }
+        }
+        return c;
     }
 
     /** Number of parameters. */
@@ -106,41 +140,41 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
         int dim = intField(m, "dim", source, null);
         int heads = intField(m, "heads", source, null);
         int headDim = m.containsKey("head_dim") ? intField(m, "head_dim", source, null) : dim / Math.max(1, heads);
-        ModelConfig c;
         try {
-            c = new ModelConfig(
+            return new ModelConfig(
                     intField(m, "vocab_size", source, 259),
                     dim, layers, heads,
                     intField(m, "kv_heads", source, heads),
                     headDim,
                     intField(m, "ffn_dim", source, null),
                     (float) doubleField(m, "norm_eps", source, 1e-5),
-                    m.get("tied_embeddings") instanceof Boolean b ? b : true,
-                    m.get("rope") instanceof String r ? r : "kind=rope,base=10000,pairing=half",
-                    AttentionPlan.expand(m.get("attention"), layers, source + ": attention"),
-                    m.get("tokenizer") instanceof String t ? t : "byte",
+                    boolField(m, "tied_embeddings", source, true),
+                    rope(m.get("rope"), headDim, source),
+                    LayerPatterns.expand(m.get("attention"), layers, source + ": field attention"),
+                    stringField(m, "tokenizer", source, "byte"),
                     intField(m, "context_length", source, 2048),
-                    boolField(m, "qk_norm", source),
-                    boolField(m, "qkv_bias", source),
+                    boolField(m, "qk_norm", source, false),
+                    boolField(m, "qkv_bias", source, false),
                     intField(m, "logn", source, 0));
         } catch (LongspanException e) {
             if (e.getMessage().startsWith("model config: ")) throw new LongspanException(source + ": " + e.getMessage().substring(14));
             throw e;
         }
-        // the specs are parsed here, where the file and field can be named, not when a layer first runs
-        for (int l = 0; l < c.layers(); l++) {
-            try {
-                Pattern.parse(c.attention().get(l));
-            } catch (LongspanException e) {
-                throw new LongspanException(source + ": field attention[" + l + "]: " + e.getMessage());
-            }
-        }
+    }
+
+    /** The rope field: a spec string or an object of the same fields (absent: plain RoPE, base 10000). */
+    private static RopeConfig rope(Object v, int headDim, String source) {
         try {
-            RopeConfig.fromSpec(c.rope(), c.headDim());
+            if (v == null) return RopeConfig.plain(10000, headDim);
+            if (v instanceof String spec) return RopeConfig.fromSpec(spec, headDim);
+            if (v instanceof Map<?, ?> map) {
+                @SuppressWarnings("unchecked") Map<String, ?> fields = (Map<String, ?>) map;
+                return RopeConfig.fromMap(fields, headDim);
+            }
         } catch (LongspanException e) {
             throw new LongspanException(source + ": field rope: " + e.getMessage());
         }
-        return c;
+        throw new LongspanException(source + ": field rope: must be a spec string (kind=rope,base=10000) or an object of the same fields, got " + v);
     }
 
     private static int intField(Map<String, Object> m, String k, String source, Integer dflt) {
@@ -153,9 +187,16 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
         throw new LongspanException(source + ": field '" + k + "' must be an integer, got " + v);
     }
 
-    private static boolean boolField(Map<String, Object> m, String k, String source) {
+    private static String stringField(Map<String, Object> m, String k, String source, String dflt) {
         Object v = m.get(k);
-        if (v == null) return false;
+        if (v == null) return dflt;
+        if (v instanceof String s && !s.isBlank()) return s;
+        throw new LongspanException(source + ": field '" + k + "' must be a non-empty string, got " + v);
+    }
+
+    private static boolean boolField(Map<String, Object> m, String k, String source, boolean dflt) {
+        Object v = m.get(k);
+        if (v == null) return dflt;
         if (v instanceof Boolean b) return b;
         throw new LongspanException(source + ": field '" + k + "' must be true or false, got " + v);
     }
@@ -178,8 +219,8 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
         m.put("ffn_dim", (long) ffnDim);
         m.put("norm_eps", (double) normEps);
         m.put("tied_embeddings", tiedEmbeddings);
-        m.put("rope", rope);
-        m.put("attention", new ArrayList<Object>(attention));
+        m.put("rope", rope.toShortSpec());
+        m.put("attention", new ArrayList<Object>(attentionSpecs()));
         m.put("tokenizer", tokenizer);
         m.put("context_length", (long) contextLength);
         // written only when set, so plain Llama configs stay as they were

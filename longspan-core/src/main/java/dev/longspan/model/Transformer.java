@@ -65,7 +65,7 @@ public final class Transformer {
     }
 
     /** The tensor layout of a config, without parameters (params is empty). */
-    Transformer(ModelConfig c, boolean layoutOnly) {
+    public Transformer(ModelConfig c, boolean layoutOnly) {
         this(c, LAYOUT_ONLY, Map.of());
     }
 

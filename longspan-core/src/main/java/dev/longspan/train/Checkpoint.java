@@ -13,14 +13,10 @@ import java.util.Map;
 import java.util.zip.CRC32;
 
 /**
- * Model directories and training checkpoints.
- * <ul>
- *   <li>A model directory holds {@code config.json} and {@code model.safetensors} (Hugging Face
- *       Llama tensor names, F32, {@code format=pt} metadata so HF-style readers accept it).</li>
- *   <li>A checkpoint is one file, {@code checkpoint.safetensors}: parameters, AdamW moments and
- *       metadata (step, model config, train config, CRC32 of each array). One file written
- *       atomically means a checkpoint is either the old one or the new one, never a mix.</li>
- * </ul>
+ * Training checkpoints (model directories are {@link dev.longspan.format.LongspanFormat}'s). A
+ * checkpoint is one file, {@code checkpoint.safetensors}: parameters, AdamW moments and metadata
+ * (step, model config, train config, CRC32 of each array). One file written atomically means a
+ * checkpoint is either the old one or the new one, never a mix.
  */
 public final class Checkpoint {
     public static final String FILE = "checkpoint.safetensors";
@@ -87,36 +83,5 @@ public final class Checkpoint {
             }
             return new State(step, params, m, v, model, Json.parseObject(tcj, p + " (train_config)"));
         }
-    }
-
-    /** Writes a model directory: config.json and model.safetensors (each atomically). */
-    public static void saveModel(Path dir, Transformer model) {
-        SafetensorsWriter w = new SafetensorsWriter().metadata("format", "pt").metadata("longspan.config", Json.write(model.config.toJson()));
-        for (Transformer.Tensor t : model.tensors()) {
-            float[] data = java.util.Arrays.copyOfRange(model.params, t.offset(), t.offset() + t.size());
-            w.putF32(t.name(), t.shape(), data);
-        }
-        w.write(dir.resolve("model.safetensors"));
-        model.config.write(dir.resolve("config.json"));
-    }
-
-    /** Loads a Longspan model directory, checking every tensor's presence and shape. */
-    public static Transformer loadModel(Path dir) {
-        if (!Files.isDirectory(dir)) throw new LongspanException(dir + ": not a model directory");
-        ModelConfig c = ModelConfig.read(dir.resolve("config.json"));
-        Transformer m = new Transformer(c);
-        Path wp = dir.resolve("model.safetensors");
-        try (SafetensorsFile f = SafetensorsFile.open(wp)) {
-            for (Transformer.Tensor t : m.tensors()) {
-                if (!f.has(t.name())) throw new LongspanException(wp + ": missing tensor '" + t.name() + "'");
-                if (!java.util.Arrays.equals(f.shape(t.name()), t.shape())) {
-                    throw new LongspanException(wp + ": tensor '" + t.name() + "' has shape " + java.util.Arrays.toString(f.shape(t.name()))
-                            + " but config.json needs " + java.util.Arrays.toString(t.shape()));
-                }
-                float[] data = f.floats(t.name());
-                System.arraycopy(data, 0, m.params, t.offset(), t.size());
-            }
-        }
-        return m;
     }
 }

@@ -1,6 +1,7 @@
 package dev.longspan.train;
 
 import dev.longspan.eval.MemoryEstimate;
+import dev.longspan.format.LongspanFormat;
 import dev.longspan.io.AtomicFiles;
 import dev.longspan.io.Json;
 import dev.longspan.io.SafetensorsFile;
@@ -75,7 +76,7 @@ public final class Trainer {
         this.opt = new AdamW(model.params.length, (float) tc.beta1(), (float) tc.beta2(), (float) tc.eps(), (float) tc.weightDecay());
         this.schedule = new LrSchedule(tc.lr(), tc.minLr(), tc.warmup(), tc.steps());
         this.decayMask = model.decayMask();
-        RopeConfig rc = RopeConfig.fromSpec(tc.model().rope(), tc.model().headDim());
+        RopeConfig rc = tc.model().rope();
         this.crd = rc.kind() == RopeKind.CRD_NTK ? new CrdNtk(rc) : null;
     }
 
@@ -150,7 +151,7 @@ public final class Trainer {
      * may differ (that is what fine-tuning for long contexts changes).
      */
     public void startFrom(Path modelDir) {
-        Transformer src = Checkpoint.loadModel(modelDir);
+        Transformer src = LongspanFormat.read(modelDir);
         var a = src.config;
         var b = tc.model();
         if (a.vocabSize() != b.vocabSize() || a.dim() != b.dim() || a.layers() != b.layers() || a.heads() != b.heads()
@@ -310,7 +311,7 @@ public final class Trainer {
             }
             appendMetrics(line);
             if (step % tc.checkpointEvery() == 0 || step == end) {
-                Checkpoint.saveModel(out, model);
+                LongspanFormat.save(out, model);
                 Checkpoint.save(out, step, model, opt, tc);
                 listener.onCheckpoint(step);
             }

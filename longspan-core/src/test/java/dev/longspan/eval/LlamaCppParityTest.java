@@ -3,7 +3,7 @@ package dev.longspan.eval;
 import dev.longspan.io.Json;
 import dev.longspan.model.InferenceOptions;
 import dev.longspan.model.InferenceSession;
-import dev.longspan.model.ModelLoader;
+import dev.longspan.format.ModelLoader;
 import dev.longspan.model.Sampler;
 import dev.longspan.model.TextStream;
 import org.junit.jupiter.params.ParameterizedTest;

@@ -1,6 +1,6 @@
 package dev.longspan.io;
 
-import dev.longspan.model.ModelLoader;
+import dev.longspan.format.ModelLoader;
 import dev.longspan.util.LongspanException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

@@ -1,5 +1,6 @@
 package dev.longspan.model;
 
+import dev.longspan.format.ModelLoader;
 import dev.longspan.io.Json;
 import dev.longspan.train.TrainConfig;
 import dev.longspan.util.LongspanException;
@@ -42,7 +43,7 @@ class ModelConfigErrorsTest {
         Transformer m = new Transformer(c);
         m.initialize(1);
         Path d = dir.resolve("m");
-        dev.longspan.train.Checkpoint.saveModel(d, m);
+        dev.longspan.format.LongspanFormat.save(d, m);
         return d;
     }
 

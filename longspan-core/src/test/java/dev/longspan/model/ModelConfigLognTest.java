@@ -28,8 +28,8 @@ class ModelConfigLognTest {
         assertThat(c.logn()).isEqualTo(logn);
         assertThat(c.toJson()).containsEntry("logn", (long) logn);
         assertThat(ModelConfig.fromJson(c.toJson(), "again")).isEqualTo(c);
-        assertThat(c.withAttention(List.of("window:size=8")).logn()).isEqualTo(logn);
-        assertThat(c.withRope("kind=rope,base=500000").logn()).isEqualTo(logn);
+        assertThat(c.withAttention(List.of(new dev.longspan.attention.Pattern.Window(8))).logn()).isEqualTo(logn);
+        assertThat(c.withRope(dev.longspan.position.RopeConfig.plain(500000, c.headDim())).logn()).isEqualTo(logn);
         assertThat(InferenceOptions.forModel(c).lognLength()).isEqualTo(logn);
     }
 

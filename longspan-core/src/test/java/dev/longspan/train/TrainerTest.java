@@ -1,5 +1,6 @@
 package dev.longspan.train;
 
+import dev.longspan.format.LongspanFormat;
 import dev.longspan.io.Json;
 import dev.longspan.util.LongspanException;
 import org.junit.jupiter.api.Test;
@@ -128,12 +129,12 @@ class TrainerTest {
             Trainer t = new Trainer(tc, c, run, new Trainer.Listener() {});
             t.start(false);
             t.run();
-            var loaded = Checkpoint.loadModel(run);
+            var loaded = LongspanFormat.read(run);
             assertThat(loaded.params).containsExactly(t.model().params);
         }
         String cfg = Files.readString(run.resolve("config.json")).replace("\"ffn_dim\": 64", "\"ffn_dim\": 96");
         Files.writeString(run.resolve("config.json"), cfg);
-        assertThatThrownBy(() -> Checkpoint.loadModel(run)).isInstanceOf(LongspanException.class)
+        assertThatThrownBy(() -> LongspanFormat.read(run)).isInstanceOf(LongspanException.class)
                 .hasMessageContaining("model.safetensors").hasMessageContaining("shape");
     }
 
@@ -177,7 +178,7 @@ class TrainerTest {
         }
         String json = Json.write(tc.toJson()).replace("\"attention\":[\"dense\",\"dense\"]", "\"attention\":[\"window:size=4\",\"selectmerge:region=4,top=3,merge=1\"]");
         TrainConfig ft = TrainConfig.fromJson(Json.parseObject(json, "ft"), "ft");
-        assertThat(ft.model().attention()).containsExactly("window:size=4", "selectmerge:region=4,top=3,merge=1");
+        assertThat(ft.model().attentionSpecs()).containsExactly("window:size=4", "selectmerge:region=4,top=3,merge=1,score=bound");
         try (TextCorpus c = new TextCorpus(List.of(corpus()), 0.2)) {
             Trainer t = new Trainer(ft, c, dir.resolve("ft"), new Trainer.Listener() {});
             t.startFrom(base);

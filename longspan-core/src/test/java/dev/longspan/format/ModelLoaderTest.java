@@ -1,4 +1,4 @@
-package dev.longspan.model;
+package dev.longspan.format;
 
 import dev.longspan.io.ByteTokenizer;
 import dev.longspan.io.GgufFile;
@@ -6,7 +6,10 @@ import dev.longspan.io.GgufWriter;
 import dev.longspan.io.Json;
 import dev.longspan.io.SafetensorsWriter;
 import dev.longspan.kernel.GgmlType;
-import dev.longspan.train.Checkpoint;
+import dev.longspan.model.ChatTemplate;
+import dev.longspan.model.InferenceSession;
+import dev.longspan.model.ModelConfig;
+import dev.longspan.model.Transformer;
 import dev.longspan.util.LongspanException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -128,7 +131,7 @@ class ModelLoaderTest {
         for (var e : hf.entrySet()) {
             long[] s = shapeOf(e.getKey(), heads, kvHeads, D);
             long[] ne = s.length == 1 ? new long[]{s[0]} : new long[]{s[1], s[0]};
-            String gn = ModelLoader.ggufName(e.getKey());
+            String gn = GgufFormat.ggufName(e.getKey());
             if (s.length == 1 || type == GgmlType.F32) w.tensorF32(gn, ne, e.getValue());
             else if (type == GgmlType.F16) w.tensorF16(gn, ne, e.getValue());
             else w.tensorQ8_0(gn, ne, e.getValue());
@@ -171,7 +174,7 @@ class ModelLoaderTest {
         assertThat(lm.format()).isEqualTo(ModelLoader.Format.GGUF);
         assertThat(m.config.tiedEmbeddings()).isEqualTo(tied);
         assertThat(m.config.kvHeads()).isEqualTo(kvHeads);
-        assertThat(m.config.rope()).contains("pairing=half");
+        assertThat(m.config.rope().pairing()).isEqualTo(dev.longspan.position.Pairing.HALF);
         assertThat(m.config.qkvBias()).isEqualTo(arch.equals("qwen2"));
         assertThat(m.config.qkNorm()).isEqualTo(arch.equals("qwen3"));
         int[] toks = tokens(9, 5);
@@ -372,7 +375,7 @@ class ModelLoaderTest {
                 List.of("dense"), "byte", 64);
         Transformer m = new Transformer(c);
         m.initialize(1);
-        Checkpoint.saveModel(tmp, m);
+        LongspanFormat.save(tmp, m);
         ModelLoader.LoadedModel lm = ModelLoader.load(tmp);
         assertThat(lm.format()).isEqualTo(ModelLoader.Format.LONGSPAN);
         assertThat(lm.model().params).containsExactly(m.params);
@@ -380,7 +383,7 @@ class ModelLoaderTest {
         assertThat(lm.chat()).isEqualTo(ChatTemplate.NONE);
         ModelLoader.LoadedModel o = lm.withOverrides("window:size=4", "kind=yarn,base=10000,factor=4,orig=64");
         assertThat(o.model().params).isSameAs(lm.model().params);
-        assertThat(o.model().config.attention()).containsExactly("window:size=4");
+        assertThat(o.model().config.attentionSpecs()).containsExactly("window:size=4");
     }
 
     // ---- bad input ----------------------------------------------------------------------------
@@ -427,7 +430,7 @@ class ModelLoaderTest {
             GgufExport.putByteTokenizer(w);
         }
         for (var e : hf.entrySet()) {
-            String gn = ModelLoader.ggufName(e.getKey());
+            String gn = GgufFormat.ggufName(e.getKey());
             long[] s = shapeOf(e.getKey(), 4, 2, 16);
             long[] ne = s.length == 1 ? new long[]{s[0]} : new long[]{s[1], s[0]};
             if (gn.equals(tensor)) {

@@ -1,4 +1,4 @@
-package dev.longspan.model;
+package dev.longspan.format;
 
 import dev.longspan.io.GgufFile;
 import dev.longspan.io.Json;

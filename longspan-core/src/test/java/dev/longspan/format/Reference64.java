@@ -1,5 +1,6 @@
-package dev.longspan.model;
+package dev.longspan.format;
 
+import dev.longspan.model.Transformer;
 import java.util.function.Function;
 
 /**

@@ -1,5 +1,6 @@
 package dev.longspan.model;
 
+import dev.longspan.attention.Pattern;
 import dev.longspan.util.LongspanException;
 
 import java.util.ArrayList;
@@ -19,13 +20,14 @@ import java.util.Map;
  *       As JSON: {@code {"plan": "masformer", "full": 2, "placement": "bottom", "sparse": "..."}}.</li>
  * </ul>
  * Interleaved spreads the k full layers evenly: layer indices round((i + 0.5)·L/k − 0.5).
+ * Every layer's spec is parsed here; an error names the field and the layer ({@code field[3]: ...}).
  */
-public final class AttentionPlan {
-    private AttentionPlan() {}
+public final class LayerPatterns {
+    private LayerPatterns() {}
 
-    /** Expands a plan given as a JSON value (String, List or Map) into one spec per layer. */
-    public static List<String> expand(Object plan, int layers, String field) {
-        if (plan == null) return Collections.nCopies(layers, "dense");
+    /** Expands a plan given as a JSON value (String, List or Map) into one pattern per layer. */
+    public static List<Pattern> expand(Object plan, int layers, String field) {
+        if (plan == null) return Collections.nCopies(layers, new Pattern.Dense());
         if (plan instanceof String s) return expand(s, layers, field);
         if (plan instanceof List<?> l) {
             if (l.size() != layers) {
@@ -36,7 +38,7 @@ public final class AttentionPlan {
                 if (!(o instanceof String s) || s.isBlank()) throw new LongspanException(field + ": every entry must be a pattern spec string, got " + o);
                 out.add(s.trim());
             }
-            return List.copyOf(out);
+            return parse(out, field);
         }
         if (plan instanceof Map<?, ?> m) {
             Object kind = m.get("plan");
@@ -60,10 +62,10 @@ public final class AttentionPlan {
     }
 
     /** Expands a plan string: one spec for all layers, or {@code masformer|key=value|...}. */
-    public static List<String> expand(String plan, int layers, String field) {
+    public static List<Pattern> expand(String plan, int layers, String field) {
         String p = plan.trim();
         if (p.isEmpty()) throw new LongspanException(field + ": empty attention plan");
-        if (!p.startsWith("masformer")) return Collections.nCopies(layers, p);
+        if (!p.startsWith("masformer")) return parse(Collections.nCopies(layers, p), field);
         String[] parts = p.split("\\|");
         if (!parts[0].equals("masformer")) throw new LongspanException(field + ": expected 'masformer|full=K|placement=...|sparse=SPEC', got '" + p + "'");
         int full = -1;
@@ -98,7 +100,19 @@ public final class AttentionPlan {
         }
     }
 
-    private static List<String> masformer(int layers, int full, String placement, List<Integer> listed, String dense, String sparse, String field) {
+    private static List<Pattern> parse(List<String> specs, String field) {
+        List<Pattern> out = new ArrayList<>();
+        for (int l = 0; l < specs.size(); l++) {
+            try {
+                out.add(Pattern.parse(specs.get(l)));
+            } catch (LongspanException e) {
+                throw new LongspanException(field + "[" + l + "]: " + e.getMessage());
+            }
+        }
+        return List.copyOf(out);
+    }
+
+    private static List<Pattern> masformer(int layers, int full, String placement, List<Integer> listed, String dense, String sparse, String field) {
         if (sparse == null || sparse.isBlank()) throw new LongspanException(field + ": a masformer plan needs sparse=SPEC (e.g. window:size=256)");
         if (full < 0 || full > layers) throw new LongspanException(field + ": full must be between 0 and " + layers + ", got " + full);
         boolean[] isFull = new boolean[layers];
@@ -118,6 +132,6 @@ public final class AttentionPlan {
         }
         List<String> out = new ArrayList<>();
         for (int i = 0; i < layers; i++) out.add(isFull[i] ? dense : sparse.trim());
-        return List.copyOf(out);
+        return parse(out, field);
     }
 }

@@ -1,8 +1,11 @@
-package dev.longspan.model;
+package dev.longspan.format;
 
+import dev.longspan.attention.Pattern;
 import dev.longspan.io.ByteTokenizer;
 import dev.longspan.io.GgufWriter;
 import dev.longspan.kernel.GgmlType;
+import dev.longspan.model.ModelConfig;
+import dev.longspan.model.Transformer;
 import dev.longspan.position.Pairing;
 import dev.longspan.position.Rope;
 import dev.longspan.position.RopeConfig;
@@ -80,21 +83,21 @@ public final class GgufExport {
         m.requireParams("export");
         ModelConfig c = m.config;
         if (!"byte".equals(c.tokenizer())) throw new LongspanException("export: only models with the byte tokenizer can be exported (this one has '" + c.tokenizer() + "')");
-        RopeConfig rope = RopeConfig.fromSpec(c.rope(), c.headDim());
+        RopeConfig rope = c.rope();
         GgufWriter w = header(c, name, type, rope);
         int[] perm = rope.pairing() == Pairing.HALF ? Pairing.permutation(Pairing.HALF, Pairing.INTERLEAVED, c.headDim(), rope.rotaryDims()) : null;
         for (Transformer.Tensor t : m.tensors()) {
             float[] data = Arrays.copyOfRange(m.params, t.offset(), t.offset() + t.size());
             String n = t.name();
             if (perm != null) {
-                if (n.endsWith("q_proj.weight")) ModelLoader.permuteHeads(data, 0, c.heads(), c.headDim(), c.dim(), perm);
-                if (n.endsWith("k_proj.weight")) ModelLoader.permuteHeads(data, 0, c.kvHeads(), c.headDim(), c.dim(), perm);
-                if (n.endsWith("q_proj.bias")) ModelLoader.permuteHeads(data, 0, c.heads(), c.headDim(), 1, perm);
-                if (n.endsWith("k_proj.bias")) ModelLoader.permuteHeads(data, 0, c.kvHeads(), c.headDim(), 1, perm);
+                if (n.endsWith("q_proj.weight")) GgufFormat.permuteHeads(data, 0, c.heads(), c.headDim(), c.dim(), perm);
+                if (n.endsWith("k_proj.weight")) GgufFormat.permuteHeads(data, 0, c.kvHeads(), c.headDim(), c.dim(), perm);
+                if (n.endsWith("q_proj.bias")) GgufFormat.permuteHeads(data, 0, c.heads(), c.headDim(), 1, perm);
+                if (n.endsWith("k_proj.bias")) GgufFormat.permuteHeads(data, 0, c.kvHeads(), c.headDim(), 1, perm);
             }
             long[] ne = ne(t);
             int cols = (int) ne[0];
-            w.tensor(ModelLoader.ggufName(n), ne.length == 1 ? GgmlType.F32 : type, ne, (r0, count, dst) -> System.arraycopy(data, (int) r0 * cols, dst, 0, count * cols));
+            w.tensor(GgufFormat.ggufName(n), ne.length == 1 ? GgmlType.F32 : type, ne, (r0, count, dst) -> System.arraycopy(data, (int) r0 * cols, dst, 0, count * cols));
         }
         w.write(out);
     }
@@ -109,7 +112,7 @@ public final class GgufExport {
      */
     public static void exportRandom(ModelConfig c, Path out, String name, GgmlType type, long seed) {
         if (!"byte".equals(c.tokenizer())) throw new LongspanException("export: a random model needs the byte tokenizer (the config names '" + c.tokenizer() + "')");
-        RopeConfig rope = RopeConfig.fromSpec(c.rope(), c.headDim());
+        RopeConfig rope = c.rope();
         GgufWriter w = header(c, name, type, rope);
         Transformer layout = new Transformer(c, true);
         double residualStd = 0.02 / Math.sqrt(2.0 * c.layers());
@@ -119,14 +122,14 @@ public final class GgufExport {
             String n = t.name();
             if (ne.length == 1) {
                 float v = n.endsWith(".bias") ? 0f : 1f;
-                w.tensor(ModelLoader.ggufName(n), GgmlType.F32, ne, (r0, count, dst) -> Arrays.fill(dst, 0, count * cols, v));
+                w.tensor(GgufFormat.ggufName(n), GgmlType.F32, ne, (r0, count, dst) -> Arrays.fill(dst, 0, count * cols, v));
                 continue;
             }
             boolean residual = n.endsWith("o_proj.weight") || n.endsWith("down_proj.weight");
             // uniform on [-a, a] has standard deviation a/√3
             float a = (float) ((residual ? residualStd : 0.02) * Math.sqrt(3));
             long tensorSeed = seed * 0x9E3779B97F4A7C15L + n.hashCode();
-            w.tensor(ModelLoader.ggufName(n), type, ne, (r0, count, dst) -> {
+            w.tensor(GgufFormat.ggufName(n), type, ne, (r0, count, dst) -> {
                 for (int r = 0; r < count; r++) {
                     java.util.SplittableRandom rnd = new java.util.SplittableRandom(tensorSeed + 0x632BE59BD9B4E019L * (r0 + r));
                     for (int i = 0; i < cols; i++) dst[r * cols + i] = (rnd.nextFloat() * 2 - 1) * a;
@@ -152,9 +155,9 @@ public final class GgufExport {
         if (!TYPES.contains(type)) {
             throw new LongspanException("export: tensor type " + type + " is not supported (" + TYPES + ")");
         }
-        for (String a : c.attention()) {
-            if (!a.equals("dense")) {
-                Log.warn("export: attention '" + a + "' is not expressible in GGUF; llama.cpp will run dense attention");
+        for (Pattern a : c.attention()) {
+            if (!(a instanceof Pattern.Dense)) {
+                Log.warn("export: attention '" + a.spec() + "' is not expressible in GGUF; llama.cpp will run dense attention");
                 break;
             }
         }

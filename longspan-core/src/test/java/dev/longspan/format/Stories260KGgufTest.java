@@ -1,7 +1,8 @@
-package dev.longspan.model;
+package dev.longspan.format;
 
 import dev.longspan.io.GgufFile;
 import dev.longspan.kernel.GgmlType;
+import dev.longspan.model.InferenceSession;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;

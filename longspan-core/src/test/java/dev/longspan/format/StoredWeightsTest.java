@@ -1,6 +1,10 @@
-package dev.longspan.model;
+package dev.longspan.format;
 
 import dev.longspan.kernel.GgmlType;
+import dev.longspan.model.InferenceSession;
+import dev.longspan.model.ModelConfig;
+import dev.longspan.model.Transformer;
+import dev.longspan.model.Weight;
 import dev.longspan.util.LongspanException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
