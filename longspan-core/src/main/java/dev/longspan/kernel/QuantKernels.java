@@ -269,131 +269,151 @@ public final class QuantKernels {
 
     // ---- dot products ------------------------------------------------------------------------
 
-    /** Σ row[i]·x[xo+i] over n elements of a row of type t at byte off of w. */
-    public static float dot(GgmlType t, MemorySegment w, long off, float[] x, int xo, int n) {
+    /** Types whose dot with Q8 activations is an integer dot per block here (the others take the activations as floats). */
+    static boolean integerDot(GgmlType t) {
+        return switch (t) {
+            case Q8_0, Q4_0, Q4_K, Q6_K -> true;
+            default -> false;
+        };
+    }
+
+    /**
+     * The stored row of n elements of type t at byte off of w dotted with row r of a, which holds
+     * the activations in t's {@link Q8Activations#vecDotType}: ggml-cpu's {@code vec_dot} arithmetic
+     * (an exact integer sum per block scaled by both block scales) for the types of
+     * {@link #integerDot}, the weight row's values times the activations as ggml rounded them for
+     * the others (the same numbers up to float rounding).
+     */
+    public static float dot(GgmlType t, MemorySegment w, long off, Q8Activations a, int r, int n) {
+        checkDot(t, a, n);
         if (SIMD) {
+            int ao = r * n;
             switch (t) {
-                case F32: return VectorQuantKernels.dotF32(w, off, x, xo, n);
-                case Q8_0: checkRow(t, n); return VectorQuantKernels.dotQ8_0(w, off, x, xo, n);
-                case Q4_0: checkRow(t, n); return VectorQuantKernels.dotQ4_0(w, off, x, xo, n);
-                case Q4_K: checkRow(t, n); return VectorQuantKernels.dotQ4_K(w, off, x, xo, n);
-                case Q6_K: checkRow(t, n); return VectorQuantKernels.dotQ6_K(w, off, x, xo, n);
+                case Q8_0: return VectorQuantKernels.dotQ8_0(w, off, a.q, a.d, ao, n);
+                case Q4_0: return VectorQuantKernels.dotQ4_0(w, off, a.q, a.d, ao, n);
+                case Q4_K: return VectorQuantKernels.dotQ4_K(w, off, a.q, a.d, a.bsums, ao, n);
+                case Q6_K: return VectorQuantKernels.dotQ6_K(w, off, a.q, a.d, ao, n);
+                case F32: return VectorQuantKernels.dotF32(w, off, a.values(), ao, n);
                 default: break;
             }
         }
-        return dotScalar(t, w, off, x, xo, n);
+        return dotScalar(t, w, off, a, r, n);
     }
 
-    /** The scalar twin of {@link #dot}: per-block partial sums scaled once per block (or sub-block). */
-    public static float dotScalar(GgmlType t, MemorySegment w, long off, float[] x, int xo, int n) {
+    private static void checkDot(GgmlType t, Q8Activations a, int n) {
         checkRow(t, n);
+        if (a.type != Q8Activations.vecDotType(t) || a.cols != n) {
+            throw new IllegalArgumentException(t + " row of " + n + " with activations of type " + a.type + " and " + a.cols + " columns");
+        }
+    }
+
+    /** The scalar twin of {@link #dot}: the same integer sums, the float scaling in block order. */
+    public static float dotScalar(GgmlType t, MemorySegment w, long off, Q8Activations a, int r, int n) {
+        checkDot(t, a, n);
+        int ao = r * n;
         return switch (t) {
-            case F32 -> {
-                float s = 0;
-                for (int i = 0; i < n; i++) s += w.get(LE_FLOAT, off + 4L * i) * x[xo + i];
-                yield s;
-            }
-            case F16 -> {
-                float s = 0;
-                for (int i = 0; i < n; i++) s += half(w, off + 2L * i) * x[xo + i];
-                yield s;
-            }
-            case BF16 -> {
-                float s = 0;
-                for (int i = 0; i < n; i++) s += Float.intBitsToFloat((w.get(LE_SHORT, off + 2L * i) & 0xffff) << 16) * x[xo + i];
-                yield s;
-            }
-            case Q8_0 -> dotQ8_0Scalar(w, off, x, xo, n);
-            case Q4_0 -> dotQ4_0Scalar(w, off, x, xo, n);
-            case Q4_K -> dotQ4_KScalar(w, off, x, xo, n);
-            case Q6_K -> dotQ6_KScalar(w, off, x, xo, n);
+            case Q8_0 -> dotQ8_0Scalar(w, off, a.q, a.d, ao, n);
+            case Q4_0 -> dotQ4_0Scalar(w, off, a.q, a.d, ao, n);
+            case Q4_K -> dotQ4_KScalar(w, off, a.q, a.d, a.bsums, ao, n);
+            case Q6_K -> dotQ6_KScalar(w, off, a.q, a.d, ao, n);
             default -> {
-                // other types: dequantize block by block (still no full-row buffer)
+                float[] x = a.values();
+                if (t == GgmlType.F32) {
+                    float s = 0;
+                    for (int i = 0; i < n; i++) s += w.get(LE_FLOAT, off + 4L * i) * x[ao + i];
+                    yield s;
+                }
+                // dequantize block by block (no full-row buffer)
                 float[] tmp = new float[t.blockSize];
                 float s = 0;
                 for (int b = 0; b < n / t.blockSize; b++) {
                     dequantize(t, w, off + (long) b * t.typeSize, tmp, 0, t.blockSize);
-                    for (int j = 0; j < t.blockSize; j++) s += tmp[j] * x[xo + b * t.blockSize + j];
+                    for (int j = 0; j < t.blockSize; j++) s += tmp[j] * x[ao + b * t.blockSize + j];
                 }
                 yield s;
             }
         };
     }
 
-    static float dotQ8_0Scalar(MemorySegment w, long off, float[] x, int xo, int n) {
+    // Activation quants aq and block scales ad of one row start at element ao (a multiple of the
+    // block size), so its block b has scale ad[ao / blockSize + b].
+
+    static float dotQ8_0Scalar(MemorySegment w, long off, short[] aq, float[] ad, int ao, int n) {
         float total = 0;
         for (int b = 0; b < n / 32; b++) {
             long o = off + 34L * b;
-            int xb = xo + 32 * b;
-            float s = 0;
-            for (int j = 0; j < 32; j++) s += i8(w, o + 2 + j) * x[xb + j];
-            total += half(w, o) * s;
+            int xb = ao + 32 * b;
+            int sum = 0;
+            for (int j = 0; j < 32; j++) sum += i8(w, o + 2 + j) * aq[xb + j];
+            total += sum * (half(w, o) * ad[xb / 32]);
         }
         return total;
     }
 
-    static float dotQ4_0Scalar(MemorySegment w, long off, float[] x, int xo, int n) {
+    static float dotQ4_0Scalar(MemorySegment w, long off, short[] aq, float[] ad, int ao, int n) {
         float total = 0;
         for (int b = 0; b < n / 32; b++) {
             long o = off + 18L * b;
-            int xb = xo + 32 * b;
-            float s = 0;
+            int xb = ao + 32 * b;
+            int sum = 0;
             for (int j = 0; j < 16; j++) {
                 int q = u8(w, o + 2 + j);
-                s += ((q & 0x0F) - 8) * x[xb + j] + ((q >>> 4) - 8) * x[xb + j + 16];
+                sum += ((q & 0x0F) - 8) * aq[xb + j] + ((q >>> 4) - 8) * aq[xb + j + 16];
             }
-            total += half(w, o) * s;
+            total += sum * (half(w, o) * ad[xb / 32]);
         }
         return total;
     }
 
-    // per 32-element sub-block: d·sc·Σq·x − dmin·m·Σx
-    static float dotQ4_KScalar(MemorySegment w, long off, float[] x, int xo, int n) {
+    // per 256: d·da·Σ_j sc_j·Σ q·a − dmin·da·Σ_j m_j·Σ a over the eight 32-element sub-blocks j
+    static float dotQ4_KScalar(MemorySegment w, long off, short[] aq, float[] ad, int[] bsums, int ao, int n) {
         float total = 0;
         for (int b = 0; b < n / 256; b++) {
             long o = off + 144L * b;
-            float d = half(w, o), min = half(w, o + 2);
+            int xb = ao + 256 * b;
+            int isum = 0, msum = 0;
             for (int j = 0; j < 4; j++) {
-                int a = scaleMinK4(w, o + 4, 2 * j), c = scaleMinK4(w, o + 4, 2 * j + 1);
+                int sa = scaleMinK4(w, o + 4, 2 * j), sc = scaleMinK4(w, o + 4, 2 * j + 1);
                 long q = o + 16 + 32L * j;
-                int xb = xo + 256 * b + 64 * j;
-                float sq1 = 0, sx1 = 0, sq2 = 0, sx2 = 0;
+                int x = xb + 64 * j;
+                int s1 = 0, s2 = 0;
                 for (int l = 0; l < 32; l++) {
                     int v = u8(w, q + l);
-                    float x1 = x[xb + l], x2 = x[xb + 32 + l];
-                    sq1 += (v & 0xF) * x1;
-                    sx1 += x1;
-                    sq2 += (v >>> 4) * x2;
-                    sx2 += x2;
+                    s1 += (v & 0xF) * aq[x + l];
+                    s2 += (v >>> 4) * aq[x + 32 + l];
                 }
-                total += d * (a & 0xff) * sq1 - min * (a >>> 8) * sx1 + d * (c & 0xff) * sq2 - min * (c >>> 8) * sx2;
+                isum += (sa & 0xff) * s1 + (sc & 0xff) * s2;
+                int g = x / 16;
+                msum += (sa >>> 8) * (bsums[g] + bsums[g + 1]) + (sc >>> 8) * (bsums[g + 2] + bsums[g + 3]);
             }
+            float da = ad[xb / 256];
+            total += half(w, o) * da * isum - half(w, o + 2) * da * msum;
         }
         return total;
     }
 
-    // per 16-element group: d·sc·Σq·x
-    static float dotQ6_KScalar(MemorySegment w, long off, float[] x, int xo, int n) {
+    // per 256: d·da·Σ_g sc_g·Σ q·a over the sixteen 16-element groups g
+    static float dotQ6_KScalar(MemorySegment w, long off, short[] aq, float[] ad, int ao, int n) {
         float total = 0;
         for (int b = 0; b < n / 256; b++) {
             long o = off + 210L * b;
-            float d = half(w, o + 208);
+            int isum = 0;
             for (int h = 0; h < 2; h++) {
                 long ql = o + 64L * h, qh = o + 128 + 32L * h, sc = o + 192 + 8L * h;
-                int xb = xo + 256 * b + 128 * h;
+                int xb = ao + 256 * b + 128 * h;
                 for (int g = 0; g < 2; g++) {
-                    float s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+                    int s1 = 0, s2 = 0, s3 = 0, s4 = 0;
                     for (int l = 16 * g; l < 16 * g + 16; l++) {
                         int a = u8(w, ql + l), c = u8(w, ql + l + 32), hb = u8(w, qh + l);
-                        s1 += (((a & 0xF) | ((hb & 3) << 4)) - 32) * x[xb + l];
-                        s2 += (((c & 0xF) | (((hb >>> 2) & 3) << 4)) - 32) * x[xb + l + 32];
-                        s3 += (((a >>> 4) | (((hb >>> 4) & 3) << 4)) - 32) * x[xb + l + 64];
-                        s4 += (((c >>> 4) | (((hb >>> 6) & 3) << 4)) - 32) * x[xb + l + 96];
+                        s1 += (((a & 0xF) | ((hb & 3) << 4)) - 32) * aq[xb + l];
+                        s2 += (((c & 0xF) | (((hb >>> 2) & 3) << 4)) - 32) * aq[xb + l + 32];
+                        s3 += (((a >>> 4) | (((hb >>> 4) & 3) << 4)) - 32) * aq[xb + l + 64];
+                        s4 += (((c >>> 4) | (((hb >>> 6) & 3) << 4)) - 32) * aq[xb + l + 96];
                     }
-                    total += d * i8(w, sc + g) * s1 + d * i8(w, sc + g + 2) * s2
-                            + d * i8(w, sc + g + 4) * s3 + d * i8(w, sc + g + 6) * s4;
+                    isum += i8(w, sc + g) * s1 + i8(w, sc + g + 2) * s2 + i8(w, sc + g + 4) * s3 + i8(w, sc + g + 6) * s4;
                 }
             }
+            total += half(w, o + 208) * ad[(ao + 256 * b) / 256] * isum;
         }
         return total;
     }
@@ -421,14 +441,8 @@ public final class QuantKernels {
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
-
-    // types whose dot has a Vector API body; the others dequantize a row and take the float dot
-    private static boolean directDot(GgmlType t) {
-        return SIMD && switch (t) {
-            case F32, Q8_0, Q4_0, Q4_K, Q6_K -> true;
-            default -> false;
-        };
-    }
+    /** The calling thread's activations of its current product (a product never nests another on its thread). */
+    private static final ThreadLocal<Q8Activations> ACTIVATIONS = ThreadLocal.withInitial(Q8Activations::new);
 
     /** y[yo+r] = W[r]·x[xo..xo+cols) for r &lt; rows; W: [rows, cols] of type t at byte off of w. */
     public static void matvec(GgmlType t, MemorySegment w, long off, int rows, int cols, float[] x, int xo, float[] y, int yo) {
@@ -437,8 +451,11 @@ public final class QuantKernels {
 
     /** Scalar, single-threaded twin of {@link #matvec}. */
     public static void matvecScalar(GgmlType t, MemorySegment w, long off, int rows, int cols, float[] x, int xo, float[] y, int yo) {
+        checkRow(t, cols);
+        Q8Activations a = new Q8Activations();
+        a.quantize(Q8Activations.vecDotType(t), x, xo, 1, cols);
         long rb = t.rowBytes(cols);
-        for (int r = 0; r < rows; r++) y[yo + r] = dotScalar(t, w, off + rb * r, x, xo, cols);
+        for (int r = 0; r < rows; r++) y[yo + r] = dotScalar(t, w, off + rb * r, a, 0, cols);
     }
 
     /**
@@ -446,16 +463,27 @@ public final class QuantKernels {
      * [rows, cols] of type t at byte off of w, X at x[xo] and Y at y[yo] (row-major). Output row r
      * reads stored row {@code rowMap[r]} (null: row r), so a loader can reorder rows without copying.
      *
-     * <p>Few activation rows (decode): each weight row is read once and dotted with every activation
-     * row, rows split over the workers by bytes. Many (prefill): panels of weight rows are
-     * dequantized into per-thread scratch and multiplied by the float GEMM, one panel per task, so
-     * the dequantization is paid once per weight per call and the products run at GEMM speed.
+     * <p>As in ggml-cpu, X is first converted to t's {@link Q8Activations#vecDotType} (once per
+     * call, not per weight row), so that quantized models give llama.cpp's numbers. Few activation
+     * rows (decode): each weight row is read once and dotted with every activation row, integer
+     * dots per block for {@link #integerDot} types, rows split over the workers by bytes. Many
+     * (prefill): panels of weight rows are dequantized into per-thread scratch and multiplied by
+     * the float GEMM with the activations as ggml rounded them, one panel per task, so the
+     * dequantization is paid once per weight per call and the products run at GEMM speed (the
+     * same numbers as ggml's integer dots up to float rounding).
      */
     public static void matmul(GgmlType t, MemorySegment w, long off, int[] rowMap, int rows, int cols,
                               float[] x, int xo, int batch, float[] y, int yo, boolean accumulate) {
         checkRow(t, cols);
         if (rows <= 0 || batch <= 0) return;
         long rb = t.rowBytes(cols);
+        GgmlType vt = Q8Activations.vecDotType(t);
+        Q8Activations a = vt == GgmlType.F32 ? null : ACTIVATIONS.get();
+        if (a != null) a.quantize(vt, x, xo, batch, cols);
+        boolean integer = integerDot(t) && batch < GEMM_BATCH;
+        // the activations as floats, for the GEMM and for the dots of the other types
+        float[] xf = a == null ? x : integer ? null : a.values();
+        int xfo = a == null ? xo : 0;
         if (batch >= GEMM_BATCH) {
             int panel = Math.min(PANEL_ROWS, Math.max(16, (rows + Parallel.threads() - 1) / Parallel.threads()));
             int tasks = (rows + panel - 1) / panel;
@@ -464,7 +492,7 @@ public final class QuantKernels {
                 Scratch s = SCRATCH.get();
                 float[] tile = s.rows(n * cols), out = s.out(batch * n);
                 for (int j = 0; j < n; j++) dequantize(t, w, off + rb * stored(rowMap, r0 + j), tile, j * cols, cols);
-                Matmul.abT(out, 0, x, xo, tile, 0, batch, n, cols, false);
+                Matmul.abT(out, 0, xf, xfo, tile, 0, batch, n, cols, false);
                 for (int b = 0; b < batch; b++) {
                     int yr = yo + b * rows + r0;
                     if (accumulate) for (int j = 0; j < n; j++) y[yr + j] += out[b * n + j];
@@ -473,15 +501,18 @@ public final class QuantKernels {
             });
             return;
         }
-        boolean direct = directDot(t);
+        boolean f32 = SIMD && t == GgmlType.F32;
+        Q8Activations qa = a;
         int minRows = (int) Math.max(1, (PARALLEL_BYTES + rb - 1) / rb);
         Parallel.forChunks(0, rows, minRows, (c, s, e) -> {
-            float[] row = direct ? null : SCRATCH.get().rows(cols);
+            float[] row = integer || f32 ? null : SCRATCH.get().rows(cols);
             for (int r = s; r < e; r++) {
                 long ro = off + rb * stored(rowMap, r);
-                if (!direct) dequantize(t, w, ro, row, 0, cols);
+                if (row != null) dequantize(t, w, ro, row, 0, cols);
                 for (int b = 0; b < batch; b++) {
-                    float d = direct ? dot(t, w, ro, x, xo + b * cols, cols) : Kernels.dot(row, 0, x, xo + b * cols, cols);
+                    float d = integer ? dot(t, w, ro, qa, b, cols)
+                            : f32 ? VectorQuantKernels.dotF32(w, ro, xf, xfo + b * cols, cols)
+                            : Kernels.dot(row, 0, xf, xfo + b * cols, cols);
                     int yi = yo + b * rows + r;
                     y[yi] = accumulate ? y[yi] + d : d;
                 }

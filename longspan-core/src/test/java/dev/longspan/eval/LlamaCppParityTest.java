@@ -129,26 +129,30 @@ class LlamaCppParityTest {
     }
 
     static Stream<Arguments> perplexityFigures() {
-        // llama-perplexity -c 128 on text/story.txt (data README)
-        return Stream.of(Arguments.of(GGUF, 3.3011), Arguments.of(HF, 3.3011),
-                Arguments.of(DIR.resolve("quant/stories260K-F16.gguf"), 3.3013),
-                Arguments.of(DIR.resolve("quant/stories260K-BF16.gguf"), 3.3017),
-                // mostly Q8_0: llama.cpp's CPU dot products quantize the activations to Q8_0 too; with
-                // dequantized weights and F32 activations Longspan gets 3.3068 (0.16% off) until its
-                // matmuls keep weights quantized the way ggml does (model-structure issue)
-                Arguments.of(DIR.resolve("quant/stories260K-Q6_K.gguf"), 3.3120),
-                Arguments.of(DIR.resolve("quant/stories260K-Q4_K_M.gguf"), 3.3423),
-                Arguments.of(DIR.resolve("quant/stories260K-Q2_K.gguf"), 3.6130));
+        // llama-perplexity -c 128 on text/story.txt (data README), within 0.1% where the activations stay (nearly)
+        // float. Files whose products round the activations coarsely (BF16 rows: to BF16; Q8_0 / Q5_0 / IQ4_NL rows:
+        // each block of 32 to Q8_0; llama.cpp's CPU products do so, and Longspan's now do the same, matching ggml's
+        // mul_mat on the same blocks to ~1e-5) get 0.5%: with that rounding the figure moves by more than 0.1% on
+        // float-rounding-sized changes elsewhere (Longspan's scalar and SIMD kernels differ by 0.03% on BF16).
+        // llama.cpp itself, built on the development machine, gives BF16 3.3033 / 3.3041, Q6_K 3.3098 / 3.3117,
+        // Q4_K_M 3.3293 / 3.3377, Q2_K 3.6127 / 3.6140 with an F16 / F32 KV cache (Longspan, F32 attention:
+        // 3.3043, 3.3074, 3.3297, 3.6039), and the README's Q4_K_M 3.3423 with neither.
+        return Stream.of(Arguments.of(GGUF, 3.3011, 1e-3), Arguments.of(HF, 3.3011, 1e-3),
+                Arguments.of(DIR.resolve("quant/stories260K-F16.gguf"), 3.3013, 1e-3),
+                Arguments.of(DIR.resolve("quant/stories260K-BF16.gguf"), 3.3017, 5e-3),
+                Arguments.of(DIR.resolve("quant/stories260K-Q6_K.gguf"), 3.3120, 5e-3),
+                Arguments.of(DIR.resolve("quant/stories260K-Q4_K_M.gguf"), 3.3423, 5e-3),
+                Arguments.of(DIR.resolve("quant/stories260K-Q2_K.gguf"), 3.6130, 5e-3));
     }
 
     @ParameterizedTest
     @MethodSource("perplexityFigures")
-    void ctx128PerplexityIsLlamaPerplexitys(Path model, double expected) {
+    void ctx128PerplexityIsLlamaPerplexitys(Path model, double expected, double relTol) {
         ModelLoader.LoadedModel lm = load(model);
         int[] tokens = TextScorer.tokenize(lm.tokenizer(), story());
         TextScorer.Score sc = TextScorer.chunked(lm.model(), tokens, 128, lm.tokenizer().bosId(), InferenceOptions.DEFAULT);
         assertThat(sc.tokens()).isEqualTo(3 * 63);   // 468 tokens: 3 chunks of 128, positions 64..126 scored
-        assertThat(sc.perplexity()).isCloseTo(expected, within(expected * 1e-3));
+        assertThat(sc.perplexity()).isCloseTo(expected, within(expected * relTol));
     }
 
     static Stream<Arguments> quantizedFiles() {

@@ -21,9 +21,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * A GGUF loaded with its matrices kept as stored (memory-mapped, products on the blocks) gives the
- * logits of the same file dequantized at load, up to float summation order: prefill (GEMM path)
- * and decode (dot path), on llama.cpp's quantized stories260K files and on a model Longspan's own
- * exporter wrote.
+ * logits of the same file dequantized at load, up to the rounding of the activations that products
+ * on stored blocks do as ggml does (to F16, BF16 or 8 bits per block, {@code Q8Activations}):
+ * prefill (GEMM path) and decode (dot path), on llama.cpp's quantized stories260K files and on a
+ * model Longspan's own exporter wrote.
  */
 class StoredWeightsTest {
     @TempDir Path tmp;
@@ -49,6 +50,17 @@ class StoredWeightsTest {
         return new float[][]{prefill, decode};
     }
 
+    // largest relative logit change the activation rounding of a weight type's products may cause here:
+    // about 4x what stories260K and the random models show (F16 5e-4, BF16 3e-3, 8-bit kinds 6e-3 to 1.5e-2)
+    static double activationRounding(GgmlType t) {
+        return switch (dev.longspan.kernel.Q8Activations.vecDotType(t)) {
+            case F32 -> 1e-4;
+            case F16 -> 2e-3;
+            case BF16 -> 1.5e-2;
+            default -> 6e-2;
+        };
+    }
+
     static void assertSameLogits(Path p, int vocab, Set<GgmlType> expectStored) {
         ModelLoader.LoadedModel stored = ModelLoader.load(p, ModelLoader.Weights.STORED);
         ModelLoader.LoadedModel deq = ModelLoader.load(p, ModelLoader.Weights.DEQUANTIZED);
@@ -66,8 +78,9 @@ class StoredWeightsTest {
         int[] toks = new int[9];
         for (int i = 0; i < toks.length; i++) toks[i] = r.nextInt(vocab);
         float[][] got = run(m, toks), ref = run(deq.model(), toks);
-        assertThat(relMaxError(got[0], ref[0])).as("prefill " + p).isLessThan(1e-4);
-        assertThat(relMaxError(got[1], ref[1])).as("decode " + p).isLessThan(1e-4);
+        double tol = seen.stream().mapToDouble(StoredWeightsTest::activationRounding).max().orElse(1e-4);
+        assertThat(relMaxError(got[0], ref[0])).as("prefill " + p).isLessThan(tol);
+        assertThat(relMaxError(got[1], ref[1])).as("decode " + p).isLessThan(tol);
     }
 
     @ParameterizedTest

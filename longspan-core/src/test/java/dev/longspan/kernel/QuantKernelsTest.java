@@ -274,8 +274,13 @@ class QuantKernelsTest {
         return t.blockSize == 1 ? new int[]{1, 7, 8, 33, 256, 1000} : new int[]{t.blockSize, 2 * t.blockSize, 5 * t.blockSize, 4096 / t.blockSize * t.blockSize + t.blockSize};
     }
 
+    /**
+     * The dot of a stored row with activations in the row type's vec_dot_type is the float64 dot of
+     * the dequantized row with the activations as ggml rounded them (integer sums exact, float
+     * scaling within float rounding), SIMD equal to the scalar twin within the same bound.
+     */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K", "Q5_K", "Q2_K"})
+    @EnumSource(value = GgmlType.class, names = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "IQ4_NL", "Q4_K", "Q6_K", "Q5_K", "Q2_K"})
     void dotEqualsDotWithTheDequantizedRowAndSimdEqualsScalar(GgmlType t) {
         SplittableRandom r = new SplittableRandom(t.id * 31L + 1);
         for (int n : sizes(t)) {
@@ -283,20 +288,58 @@ class QuantKernelsTest {
             MemorySegment w = MemorySegment.ofArray(row);
             float[] x = new float[n + 3];
             for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+            Q8Activations a = new Q8Activations();
+            a.quantize(Q8Activations.vecDotType(t), x, 3, 1, n);
             float[] deq = new float[n];
             QuantKernels.dequantize(t, w, 0, deq, 0, n);
             double ref = 0, mag = 0;
             for (int i = 0; i < n; i++) {
-                ref += (double) deq[i] * x[i + 3];
-                mag += Math.abs((double) deq[i] * x[i + 3]);
+                ref += (double) deq[i] * a.values()[i];
+                mag += Math.abs((double) deq[i] * a.values()[i]);
             }
             double tol = 1e-5 * mag + 1e-6;
-            float scalar = QuantKernels.dotScalar(t, w, 0, x, 3, n);
-            float fast = QuantKernels.dot(t, w, 0, x, 3, n);
+            float scalar = QuantKernels.dotScalar(t, w, 0, a, 0, n);
+            float fast = QuantKernels.dot(t, w, 0, a, 0, n);
             assertThat((double) scalar).as("%s n=%d scalar", t, n).isCloseTo(ref, org.assertj.core.data.Offset.offset(tol));
             assertThat((double) fast).as("%s n=%d simd", t, n).isCloseTo(ref, org.assertj.core.data.Offset.offset(tol));
             assertThat((double) fast).as("%s n=%d simd vs scalar", t, n).isCloseTo(scalar, org.assertj.core.data.Offset.offset(tol));
         }
+    }
+
+    /** Integer dots of the extreme quants (-128 weights, ±127 activations) do not overflow their 16-bit products. */
+    @ParameterizedTest
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q4_K", "Q6_K"})
+    void extremeQuantsDoNotOverflow(GgmlType t) {
+        int n = 512;
+        byte[] row = new byte[(int) t.rowBytes(n)];
+        java.util.Arrays.fill(row, (byte) 0x80); // Q8_0 −128, Q4_0 nibbles −8 / 0, Q6_K −32 with scales −128
+        ByteBuffer bb = ByteBuffer.wrap(row).order(ByteOrder.LITTLE_ENDIAN);
+        for (int blk = 0; blk < n / t.blockSize; blk++) {
+            int o = blk * t.typeSize;
+            switch (t) {
+                case Q6_K -> bb.putShort(o + 208, h(0.5f));
+                case Q4_K -> { // scales and mins 63, nibbles 15
+                    java.util.Arrays.fill(row, o + 4, o + 144, (byte) 0xFF);
+                    bb.putShort(o, h(0.5f)).putShort(o + 2, h(0.25f));
+                }
+                default -> bb.putShort(o, h(0.5f));
+            }
+        }
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = i % 3 == 0 ? 1f : -1f;
+        Q8Activations a = new Q8Activations();
+        a.quantize(Q8Activations.vecDotType(t), x, 0, 1, n);
+        MemorySegment w = MemorySegment.ofArray(row);
+        float[] deq = new float[n];
+        QuantKernels.dequantize(t, w, 0, deq, 0, n);
+        double ref = 0, mag = 0;
+        for (int i = 0; i < n; i++) {
+            ref += (double) deq[i] * a.values()[i];
+            mag += Math.abs((double) deq[i] * a.values()[i]);
+        }
+        assertThat(mag).isGreaterThan(0);
+        assertThat((double) QuantKernels.dot(t, w, 0, a, 0, n)).isCloseTo(ref, org.assertj.core.data.Offset.offset(1e-5 * mag));
+        assertThat((double) QuantKernels.dotScalar(t, w, 0, a, 0, n)).isCloseTo(ref, org.assertj.core.data.Offset.offset(1e-5 * mag));
     }
 
     /**
@@ -325,6 +368,9 @@ class QuantKernelsTest {
                 if (rows % 5 == 0) map = null;
                 float[] x = new float[5 + batch * cols];
                 for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+                Q8Activations a = new Q8Activations();
+                a.quantize(Q8Activations.vecDotType(t), x, 5, batch, cols);
+                float[] xq = a.values().clone();
                 float[] init = new float[3 + batch * rows];
                 for (int i = 0; i < init.length; i++) init[i] = (float) r.nextGaussian();
                 for (int threads = 1; threads <= 3; threads++) {
@@ -337,7 +383,7 @@ class QuantKernelsTest {
                                 int src = map == null ? i : map[i];
                                 double ref = acc ? init[3 + b * rows + i] : 0, mag = Math.abs(ref);
                                 for (int k = 0; k < cols; k++) {
-                                    double p = (double) deq[src * cols + k] * x[5 + b * cols + k];
+                                    double p = (double) deq[src * cols + k] * xq[b * cols + k];
                                     ref += p;
                                     mag += Math.abs(p);
                                 }

@@ -1,0 +1,103 @@
+package dev.longspan.kernel;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.util.SplittableRandom;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+/** Activation rows are rounded the way ggml-cpu (x86) rounds src1 of a mul_mat into each vec_dot_type. */
+class Q8ActivationsTest {
+
+    @Test
+    void vecDotTypesAreGgmlCpus() {
+        for (GgmlType t : new GgmlType[]{GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q8_0, GgmlType.IQ4_NL}) assertThat(Q8Activations.vecDotType(t)).isEqualTo(GgmlType.Q8_0);
+        for (GgmlType t : new GgmlType[]{GgmlType.Q4_1, GgmlType.Q5_1}) assertThat(Q8Activations.vecDotType(t)).isEqualTo(GgmlType.Q8_1);
+        for (GgmlType t : new GgmlType[]{GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.IQ4_XS}) {
+            assertThat(Q8Activations.vecDotType(t)).isEqualTo(GgmlType.Q8_K);
+        }
+        assertThat(Q8Activations.vecDotType(GgmlType.F16)).isEqualTo(GgmlType.F16);
+        assertThat(Q8Activations.vecDotType(GgmlType.BF16)).isEqualTo(GgmlType.BF16);
+        assertThat(Q8Activations.vecDotType(GgmlType.F32)).isEqualTo(GgmlType.F32);
+    }
+
+    @Test
+    void q8_0RoundsHalfToEvenWithTheScaleInFp16() {
+        // amax 127 gives d = 1, id = 1: x·id lands on halves, which go to the even neighbour
+        float[] x = new float[32];
+        x[0] = 127f;
+        x[1] = 2.5f;
+        x[2] = 3.5f;
+        x[3] = -2.5f;
+        x[4] = 0.4f;
+        Q8Activations a = new Q8Activations();
+        a.quantize(GgmlType.Q8_0, x, 0, 1, 32);
+        assertThat(new int[]{a.q[0], a.q[1], a.q[2], a.q[3], a.q[4], a.q[5]}).containsExactly(127, 2, 4, -2, 0, 0);
+        assertThat(a.d[0]).isEqualTo(1f);
+        // a scale that fp16 cannot hold is rounded there, the quants use the unrounded one
+        for (int j = 0; j < 32; j++) x[j] = 0.1f * (j - 5) / 26;   // amax 0.1 at the last element
+        a.quantize(GgmlType.Q8_1, x, 0, 1, 32);
+        assertThat(a.d[0]).isEqualTo(Float.float16ToFloat(Float.floatToFloat16(0.1f / 127f)));
+        int sum = 0;
+        for (int j = 0; j < 32; j++) sum += a.q[j];
+        assertThat(a.s[0]).isEqualTo(Float.float16ToFloat(Float.floatToFloat16(0.1f / 127f * sum)));
+    }
+
+    @Test
+    void q8_KScalesBySignedMaxAndCapsAt127() {
+        float[] x = new float[512];
+        x[0] = -2f;   // the value of largest magnitude is negative: iscale = 127/2 > 0
+        x[1] = 1f;
+        x[2] = 2f;    // same magnitude, later: not the max; 2·(−127/−2)… → 127
+        x[3] = -0.0078740157f * 2; // −1/63.5 → −1
+        Q8Activations a = new Q8Activations();
+        a.quantize(GgmlType.Q8_K, x, 0, 2, 256);
+        assertThat(new int[]{a.q[0], a.q[1], a.q[2], a.q[3]}).containsExactly(-127, 64, 127, -1);
+        assertThat(a.d[0]).isEqualTo(1 / (-127f / -2f));
+        assertThat(a.bsums[0]).isEqualTo(-127 + 64 + 127 - 1);
+        // an all-zero block has scale 0 and zero quants
+        assertThat(a.d[1]).isZero();
+        for (int j = 256; j < 512; j++) assertThat(a.q[j]).isZero();
+        assertThat(a.values()[2]).isEqualTo(127 * a.d[0]);
+    }
+
+    @Test
+    void halfTypesRoundToNearestEven() {
+        float[] x = {1f + 0x1p-11f, 1f + 3 * 0x1p-11f, 1f + 0x1p-8f, 1f + 3 * 0x1p-8f, Float.NaN};
+        Q8Activations a = new Q8Activations();
+        a.quantize(GgmlType.F16, x, 0, 1, 5);
+        assertThat(a.values()[0]).isEqualTo(1f);
+        assertThat(a.values()[1]).isEqualTo(1f + 0x1p-9f);
+        a.quantize(GgmlType.BF16, x, 0, 1, 5);
+        assertThat(a.values()[2]).isEqualTo(1f);
+        assertThat(a.values()[3]).isEqualTo(1f + 0x1p-6f);
+        assertThat(a.values()[4]).isNaN();
+    }
+
+    /** The rounding error of each kind stays within half a quantization step of its block. */
+    @ParameterizedTest
+    @ValueSource(longs = {1, 2, 3})
+    void valuesAreWithinHalfAStep(long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        float[] x = new float[3 * 512 + 7];
+        for (int i = 0; i < x.length; i++) x[i] = (float) (r.nextGaussian() * (i % 31 == 0 ? 20 : 1));
+        Q8Activations a = new Q8Activations();
+        for (GgmlType t : new GgmlType[]{GgmlType.Q8_0, GgmlType.Q8_1, GgmlType.Q8_K}) {
+            a.quantize(t, x, 7, 3, 512);
+            int bs = t == GgmlType.Q8_K ? 256 : 32;
+            for (int b = 0; b < 3 * 512 / bs; b++) {
+                float amax = 0;
+                for (int j = 0; j < bs; j++) amax = Math.max(amax, Math.abs(x[7 + b * bs + j]));
+                for (int j = 0; j < bs; j++) {
+                    int i = b * bs + j;
+                    assertThat(Math.abs(a.q[i])).isLessThanOrEqualTo(127);
+                    // half a step of amax/127, plus fp16's rounding of the scale (2⁻¹¹ relative) times 127 steps
+                    assertThat((double) a.values()[i]).as("%s element %d", t, i).isCloseTo(x[7 + i], within(amax / 127.0 * (0.5 + 127 * 0x1p-11) + 1e-6));
+                }
+            }
+        }
+    }
+}
