@@ -75,6 +75,8 @@ public final class AttentionReference {
                         if (cand <= pick || pick == 0) {
                             check(sel.length == Math.min(cand, pick), h, p, "expected all " + Math.min(cand, pick) + " candidates, got " + sel.length);
                             for (int b = 0; b < sel.length; b++) check(sel[b] == b, h, p, "expected regions 0..cand-1");
+                        } else if (s.descends()) {
+                            checkDescent(sel, s.beam(), qs, ks, plan.heads, plan.kvHeads, n, dim, region, h, p, cand, pick);
                         } else {
                             checkBest(sel, regionScores(s.score(), qs, ks, plan.heads, plan.kvHeads, n, dim, region, h, p, cand), pick, h, p);
                         }
@@ -123,6 +125,76 @@ public final class AttentionReference {
         }
         return out;
     }
+
+    /**
+     * The bound of the tree node of the given level whose first region is {@code first} (it covers
+     * regions first..first+16^level−1) for the query at row p of head h, in double from the keys:
+     * {[bound, magnitude]} where magnitude = Σ_c |q_c|·max(|kmax_c|, |kmin_c|) sizes float rounding.
+     */
+    public static double[] nodeBound(float[] q, float[] k, int heads, int kvHeads, int n, int d, int region, int h, int p,
+                                     int level, int first) {
+        int kv = h / (heads / kvHeads), qo = (h * n + p) * d;
+        long from = (long) first * region, to = from + ((long) region << (4 * level));
+        double bound = 0, mag = 0;
+        for (int c = 0; c < d; c++) {
+            double mx = Double.NEGATIVE_INFINITY, mn = Double.POSITIVE_INFINITY;
+            for (long j = from; j < to; j++) {
+                double x = k[(int) ((kv * (long) n + j) * d + c)];
+                mx = Math.max(mx, x);
+                mn = Math.min(mn, x);
+            }
+            bound += Math.max(q[qo + c] * mx, q[qo + c] * mn);
+            mag += Math.abs(q[qo + c]) * Math.max(Math.abs(mx), Math.abs(mn));
+        }
+        return new double[]{bound, mag};
+    }
+
+    // score=bound with a beam (Pattern.SelectMerge): the descent in double. Where float rounding
+    // could reorder two nodes (scores within tolerance), both outcomes are allowed: per level, the
+    // nodes that may be kept (fewer than `keep` nodes of the smallest possible frontier surely beat
+    // them) and those that must be (fewer than `keep` nodes of the largest possible frontier may
+    // beat them); the selection must lie between the two at level 0.
+    private static void checkDescent(int[] sel, int beam, float[] q, float[] k, int heads, int kvHeads, int n, int d,
+                                     int region, int h, int p, int cand, int pick) {
+        int top = 0;
+        while ((cand >>> (4 * (top + 1))) > 0) top++;
+        List<Integer> mayKeep = List.of(), mustKeep = List.of();
+        int covered = 0;
+        for (int l = top; l >= 0; l--) {
+            int span = 1 << (4 * l), keep = l == 0 ? pick : beam;
+            List<Integer> roots = new ArrayList<>();
+            for (; covered + span <= cand; covered += span) roots.add(covered);
+            List<Integer> wide = children(mayKeep, span, roots), narrow = children(mustKeep, span, roots);
+            java.util.Map<Integer, double[]> b = new java.util.HashMap<>();
+            for (int f : wide) b.put(f, nodeBound(q, k, heads, kvHeads, n, d, region, h, p, l, f));
+            List<Integer> may = new ArrayList<>(), must = new ArrayList<>();
+            for (int x : wide) {
+                int surely = 0, maybe = 0;
+                for (int y : narrow) if (y != x && b.get(y)[0] > b.get(x)[0] + tolerance(b.get(x), b.get(y))) surely++;
+                for (int y : wide) if (y != x && b.get(y)[0] >= b.get(x)[0] - tolerance(b.get(x), b.get(y))) maybe++;
+                if (surely < keep) may.add(x);
+                if (narrow.contains(x) && maybe < keep) must.add(x);
+            }
+            mayKeep = may;
+            mustKeep = must;
+        }
+        check(sel.length == pick, h, p, "selected " + sel.length + " regions, expected " + pick);
+        for (int i = 0; i < sel.length; i++) {
+            check(i == 0 || sel[i] > sel[i - 1], h, p, "selection not ascending and distinct");
+            check(mayKeep.contains(sel[i]), h, p, "region " + sel[i] + " is not a possible outcome of the descent " + mayKeep);
+        }
+        for (int x : mustKeep) check(java.util.Arrays.binarySearch(sel, x) >= 0, h, p, "region " + x + " must be chosen by the descent");
+    }
+
+    // first regions of the children (span regions each) of the given nodes (span·16 each), and the roots
+    private static List<Integer> children(List<Integer> parents, int span, List<Integer> roots) {
+        List<Integer> out = new ArrayList<>();
+        for (int f : parents) for (int j = 0; j < 16; j++) out.add(f + j * span);
+        out.addAll(roots);
+        return out;
+    }
+
+    private static double tolerance(double[] x, double[] y) { return 1e-5 * (x[1] + y[1]); }
 
     // sel must be `pick` distinct candidates, none of them beaten by a region left out: a higher
     // score beyond float rounding, or an exactly equal score at a lower index

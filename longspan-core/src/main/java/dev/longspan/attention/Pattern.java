@@ -16,7 +16,7 @@ import java.util.Locale;
  *   block:size=B                            keys floor(p/B)·B..p   (bidirectional: the whole block)
  *   dilated:w=w1,w2,..;r=r1,r2,..[;offsets=mod|blocks]
  *                                           LongNet's mixture (see {@link Dilated})
- *   selectmerge:region=R,top=T,merge=M[,score=bound|max|mean]
+ *   selectmerge:region=R,top=T,merge=M[,score=bound|max|mean][,beam=B|all]
  *                                           query-aware select-and-merge (causal only; see {@link SelectMerge})
  *   A+B                                     both, merged by log-sum-exp (one softmax over the multiset union)
  * </pre>
@@ -107,16 +107,40 @@ public sealed interface Pattern {
      *       key/value head's keys), by {@link #score} (descending, ties to the lower index); all
      *       of them while there are at most T−M.</li>
      * </ul>
-     * A query's key set thus depends only on its own query and the keys before its block: it is
+     * With {@code score=bound} and a beam (the default: {@code beam} = T−M), "best" is found by a
+     * beam descent of a region tree instead of ranking every candidate: a node of level l covers
+     * the 16^l regions 16^l·i ..; its bound uses the per-channel max and min over all of them. The
+     * candidates 0..C−1 (C = B·M) are covered by maximal complete nodes, largest first (the
+     * roots); from the top level down, the {@code beam} best nodes of the level (its roots and the
+     * children of the nodes kept one level up; bound descending, ties to the lower first region)
+     * are kept, and at level 0 the T−M best regions of that frontier are chosen. Each query then
+     * scores O(16·beam·log C) nodes instead of C regions. {@code beam=all} ({@code beam} 0) ranks
+     * every candidate (exact, O(C) per query); {@code max} and {@code mean} always do.
+     *
+     * <p>A query's key set thus depends only on its own query and the keys before its block: it is
      * causal, and training, chunked prefill and cached decoding compute the same set. The
      * selection is not differentiated (gradients flow through the attention over what it chose).
      */
-    record SelectMerge(int region, int top, int merge, RegionScore score) implements Pattern {
-        /** The default score ({@link RegionScore#BOUND}). */
+    record SelectMerge(int region, int top, int merge, RegionScore score, int beam) implements Pattern {
+        public SelectMerge {
+            if (beam < 0 || (beam > 0 && (score != RegionScore.BOUND || beam < top - merge)))
+                throw new IllegalArgumentException("select-and-merge: beam " + beam + " with score " + score + " and top−merge " + (top - merge));
+        }
+
+        /** The default score ({@link RegionScore#BOUND}) and beam (T−M). */
         public SelectMerge(int region, int top, int merge) { this(region, top, merge, RegionScore.BOUND); }
 
+        /** The default beam for the score: T−M for {@code bound}, all for the others. */
+        public SelectMerge(int region, int top, int merge, RegionScore score) {
+            this(region, top, merge, score, score == RegionScore.BOUND ? top - merge : 0);
+        }
+
+        /** Whether the selection descends the region tree (else it ranks every candidate). */
+        public boolean descends() { return beam > 0 && top > merge; }
+
         public String spec() {
-            return "selectmerge:region=" + region + ",top=" + top + ",merge=" + merge + ",score=" + score.spec();
+            String s = "selectmerge:region=" + region + ",top=" + top + ",merge=" + merge + ",score=" + score.spec();
+            return score == RegionScore.BOUND ? s + ",beam=" + (beam == 0 ? "all" : beam) : s;
         }
     }
 
@@ -186,6 +210,7 @@ public sealed interface Pattern {
             }
             case "selectmerge" -> {
                 int region = -1, top = -1, merge = -1;
+                Integer beam = null;
                 RegionScore score = RegionScore.BOUND;
                 for (String[] kv : keyValues(spec, term, params, "[,;]")) {
                     switch (kv[0]) {
@@ -198,12 +223,16 @@ public sealed interface Pattern {
                             case "mean" -> RegionScore.MEAN;
                             default -> throw bad(spec, "score must be bound, max or mean, got '" + kv[1] + "'");
                         };
-                        default -> throw bad(spec, "unknown parameter '" + kv[0] + "' in '" + term + "' (expected region=, top=, merge=, score=)");
+                        case "beam" -> beam = kv[1].equalsIgnoreCase("all") ? 0 : positive(spec, term, kv);
+                        default -> throw bad(spec, "unknown parameter '" + kv[0] + "' in '" + term + "' (expected region=, top=, merge=, score=, beam=)");
                     }
                 }
                 if (region < 0 || top < 0 || merge < 0) throw bad(spec, "'selectmerge' needs region=R,top=T,merge=M, e.g. selectmerge:region=16,top=512,merge=64");
                 if (merge > top) throw bad(spec, "merge=" + merge + " exceeds top=" + top + " (top counts the group's own regions)");
-                return new SelectMerge(region, top, merge, score);
+                if (beam == null) return new SelectMerge(region, top, merge, score);
+                if (score != RegionScore.BOUND) throw bad(spec, "beam applies to score=bound only (" + score.spec() + " ranks every region)");
+                if (beam > 0 && beam < top - merge) throw bad(spec, "beam=" + beam + " is below top-merge=" + (top - merge) + " (the regions each query chooses); use beam=all to rank every region");
+                return new SelectMerge(region, top, merge, score, beam);
             }
             default -> throw bad(spec, "unknown pattern '" + name + "' (expected dense, window, block, dilated, selectmerge)");
         }

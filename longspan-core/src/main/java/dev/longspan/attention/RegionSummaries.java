@@ -9,9 +9,10 @@ import static dev.longspan.attention.TileOps.QB;
  * Select-and-merge's per-region key summaries of one layer, per key/value head, and the rule that
  * ranks regions for a query ({@link Pattern.SelectMerge}). The attention engine builds them from a
  * whole sequence; cached decoding appends keys as tokens arrive. Both go through the same code
- * (summaries accumulated in position order, scores by the flash kernel's own score tile, whose
- * result for a query does not depend on the other queries of the block), so they choose the same
- * regions bit for bit.
+ * (summaries accumulated in position order; {@code bound} scored per query in a fixed channel
+ * order, {@code mean} and {@code max} by the flash kernel's own score tile, whose result for a
+ * query does not depend on the other queries of the block), so they choose the same regions bit
+ * for bit.
  * <ul>
  *   <li>{@code bound}: per channel the max and min of the region's keys, [kmax, kmin] (2D floats);
  *       the score Σ_c max(q_c·kmax_c, q_c·kmin_c) is the dot product of [max(q,0), min(q,0)] with it;</li>
@@ -19,6 +20,14 @@ import static dev.longspan.attention.TileOps.QB;
  *   <li>{@code max}: nothing kept: the score max_j q·k_j reads the region's keys ({@link KeyRows}).</li>
  * </ul>
  * A region's summary is complete once its last token has arrived; only complete regions are ranked.
+ *
+ * <p>For {@code bound}, complete regions also form a tree of fan-out {@link #FAN}: a node's
+ * summary is the per-channel max of its children's kmax and min of their kmin (written once the
+ * node is complete, so the same whatever the chunking), which a query descends with a beam
+ * ({@link Pattern.SelectMerge}): O(FAN·beam·log C) node scores per query instead of C. (An exact
+ * branch-and-bound over the same tree opened nearly every node on the bundled model's keys: the
+ * (T−M)-th best region's score is a filler region's, and the bounds of larger nodes over filler
+ * exceed it; docs/ATTENTION.md.)
  */
 public final class RegionSummaries {
     /** Most key rows {@link KeyRows#rows} is asked for at once. */
@@ -26,9 +35,16 @@ public final class RegionSummaries {
     /** Most queries {@link #select} ranks for at once. */
     public static final int QUERY_BLOCK = QB;
 
+    /** Fan-out of {@code bound}'s region tree: a level-l node covers FAN^l regions. */
+    public static final int FAN = 16;
+    private static final int FAN_BITS = 4;
+
     final Pattern.RegionScore score;
-    final int region, kvHeads, d, width;
+    final int region, kvHeads, d, width, beam;
     private float[] data;          // [kvHeads][capacity][width]
+    // bound: tree levels 1.. (tree[l]: [kvHeads][treeCap[l]][width]); a node is written once complete
+    private float[][] tree = new float[1][];
+    private int[] treeCap = new int[1];
     private final float[] partial; // mean: running sums of the region in progress, [kvHeads][d]
     private int capacity;          // regions allocated per head
     private long tokens;           // positions appended
@@ -45,6 +61,7 @@ public final class RegionSummaries {
     public RegionSummaries(Pattern.SelectMerge pattern, int kvHeads, int d, int expectedRegions) {
         this.score = pattern.score();
         this.region = pattern.region();
+        this.beam = pattern.descends() ? pattern.beam() : 0;
         this.kvHeads = kvHeads;
         this.d = d;
         this.width = switch (score) {
@@ -64,7 +81,11 @@ public final class RegionSummaries {
     public int complete() { return (int) (tokens / region); }
 
     /** Bytes held. */
-    public long bytes() { return 4L * data.length + (partial == null ? 0 : 4L * partial.length); }
+    public long bytes() {
+        long b = 4L * data.length + (partial == null ? 0 : 4L * partial.length);
+        for (int l = 1; l < tree.length; l++) b += 4L * tree[l].length;
+        return b;
+    }
 
     /** Appends the keys of the next T positions, k: [Hkv, T, D] (rotated, exactly as attended). */
     public void append(float[] k, int T) {
@@ -88,6 +109,7 @@ public final class RegionSummaries {
                             data[o + d + c] = Math.min(data[o + d + c], k[x + c]);
                         }
                     }
+                    if (off == region - 1) completeNodes(h, b);
                 } else {
                     int po = h * d;
                     if (off == 0) System.arraycopy(k, x, partial, po, d);
@@ -100,6 +122,43 @@ public final class RegionSummaries {
             }
         }
         tokens += T;
+    }
+
+    // region b of head h is complete: builds every tree node that it completes, bottom-up
+    private void completeNodes(int h, int b) {
+        for (int l = 1; FAN_BITS * l < 31 && ((b + 1) & ((1 << (FAN_BITS * l)) - 1)) == 0; l++) {
+            int node = ((b + 1) >>> (FAN_BITS * l)) - 1;
+            if (l == tree.length) {
+                tree = Arrays.copyOf(tree, l + 1);
+                treeCap = Arrays.copyOf(treeCap, l + 1);
+                tree[l] = new float[0];
+            }
+            if (node >= treeCap[l]) {
+                int cap = Math.max(node + 1, Math.max(4, treeCap[l] * 2));
+                float[] nd = new float[kvHeads * cap * width];
+                for (int g = 0; g < kvHeads; g++) System.arraycopy(tree[l], g * treeCap[l] * width, nd, g * cap * width, treeCap[l] * width);
+                tree[l] = nd;
+                treeCap[l] = cap;
+            }
+            float[] dst = tree[l];
+            int o = (h * treeCap[l] + node) * width;
+            for (int j = 0; j < FAN; j++) {
+                int child = node * FAN + j, co = nodeOffset(l - 1, h, child);
+                float[] src = l == 1 ? data : tree[l - 1];
+                if (j == 0) {
+                    System.arraycopy(src, co, dst, o, width);
+                } else {
+                    for (int c = 0; c < d; c++) {
+                        dst[o + c] = Math.max(dst[o + c], src[co + c]);
+                        dst[o + d + c] = Math.min(dst[o + d + c], src[co + d + c]);
+                    }
+                }
+            }
+        }
+    }
+
+    private int nodeOffset(int level, int h, int node) {
+        return (h * (level == 0 ? capacity : treeCap[level]) + node) * width;
     }
 
     private void grow(int need) {
@@ -117,9 +176,13 @@ public final class RegionSummaries {
         final int[] koff = new int[BK];
         float[] hs = new float[0];   // per query: a min-heap of the best scores so far ...
         int[] hi = new int[0];       // ... and their region indices
+        final float[] qs;            // bound's descent: [max(q,0), min(q,0)] of one query ...
+        final int[] size = new int[1];
+        int[] parents = new int[0];  // ... and the first regions of the nodes kept one level up
 
         public Scratch(int d) {
             qt = new float[2 * d * QB];
+            qs = new float[2 * d];
         }
     }
 
@@ -135,6 +198,16 @@ public final class RegionSummaries {
         if (s.hs.length < QB * pick) {
             s.hs = new float[QB * pick];
             s.hi = new int[QB * pick];
+        }
+        if (beam > 0) {
+            int most = Math.max(pick, beam);
+            if (s.hs.length < most) {
+                s.hs = new float[most];
+                s.hi = new int[most];
+            }
+            if (s.parents.length < most) s.parents = new int[most];
+            for (int i = 0; i < n; i++) descend(s, q, qoff[i], kvh, cand, pick, out, outAt + i * pick);
+            return;
         }
         int[] size = new int[n];
         Arrays.fill(s.qt, 0f);
@@ -179,6 +252,48 @@ public final class RegionSummaries {
             System.arraycopy(s.hi, i * pick, out, o, pick);
             Arrays.sort(out, o, o + pick);
         }
+    }
+
+    // bound with a beam: the descent of the region tree for one query (Pattern.SelectMerge); the
+    // kept nodes of a level are a best-`keep` heap (offer), read back as the next level's parents
+    private void descend(Scratch s, float[] q, int qo, int kvh, int cand, int pick, int[] out, int o) {
+        for (int c = 0; c < d; c++) {
+            float v = q[qo + c];
+            s.qs[c] = Math.max(v, 0f);
+            s.qs[d + c] = Math.min(v, 0f);
+        }
+        int top = 0;
+        while (top + 1 < tree.length && cand >>> (FAN_BITS * (top + 1)) > 0) top++;
+        int kept = 0, covered = 0;
+        for (int l = top; l >= 0; l--) {
+            int span = 1 << (FAN_BITS * l), keep = l == 0 ? pick : beam;
+            System.arraycopy(s.hi, 0, s.parents, 0, kept);   // first regions of the nodes kept one level up
+            s.size[0] = 0;
+            for (int i = 0; i < kept; i++) {
+                int first = s.parents[i], node = first >>> (FAN_BITS * l);
+                for (int j = 0; j < FAN; j++) offer(s, s.size, 0, keep, bound(s.qs, l, kvh, node + j), first + j * span);
+            }
+            for (; covered + span <= cand; covered += span) offer(s, s.size, 0, keep, bound(s.qs, l, kvh, covered >>> (FAN_BITS * l)), covered);
+            kept = s.size[0];
+        }
+        System.arraycopy(s.hi, 0, out, o, pick);
+        Arrays.sort(out, o, o + pick);
+    }
+
+    // Σ_c max(q_c·max_c, q_c·min_c) as [max(q,0), min(q,0)]·[max, min]: four interleaved partial
+    // sums (independent chains for the CPU), added in a fixed order, so every caller gets the same float
+    private float bound(float[] qs, int level, int kvh, int node) {
+        float[] src = level == 0 ? data : tree[level];
+        int o = nodeOffset(level, kvh, node), c = 0;
+        float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f;
+        for (; c + 4 <= width; c += 4) {
+            a0 += qs[c] * src[o + c];
+            a1 += qs[c + 1] * src[o + c + 1];
+            a2 += qs[c + 2] * src[o + c + 2];
+            a3 += qs[c + 3] * src[o + c + 3];
+        }
+        for (; c < width; c++) a0 += qs[c] * src[o + c];
+        return (a0 + a1) + (a2 + a3);
     }
 
     // x ranks below y: lower score, or equal score and higher index

@@ -15,7 +15,8 @@ class PatternTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"dense", "window:size=256", "block:size=64", "dilated:w=2048,8192;r=1,4",
-            "dilated:w=16;r=4;offsets=blocks", "selectmerge:region=16,top=512,merge=64,score=bound",
+            "dilated:w=16;r=4;offsets=blocks", "selectmerge:region=16,top=512,merge=64,score=bound,beam=448",
+            "selectmerge:region=64,top=5,merge=1,score=bound,beam=all", "selectmerge:region=64,top=5,merge=1,score=bound,beam=9",
             "selectmerge:region=64,top=5,merge=1,score=max", "selectmerge:region=8,top=3,merge=2,score=mean",
             "window:size=256+dilated:w=8,16;r=2,4", "dense+block:size=3+window:size=1"})
     void canonicalSpecsRoundTrip(String spec) {
@@ -30,6 +31,9 @@ class PatternTest {
         assertThat(Pattern.parse("selectmerge:merge=2;top=4;region=3")).isEqualTo(new Pattern.SelectMerge(3, 4, 2));
         assertThat(Pattern.parse("selectmerge:merge=2;top=4;region=3;score=MAX"))
                 .isEqualTo(new Pattern.SelectMerge(3, 4, 2, Pattern.RegionScore.MAX));
+        // bound descends with a beam of top − merge unless told otherwise
+        assertThat(Pattern.parse("selectmerge:region=3,top=4,merge=1")).isEqualTo(new Pattern.SelectMerge(3, 4, 1, Pattern.RegionScore.BOUND, 3));
+        assertThat(Pattern.parse("selectmerge:region=3,top=4,merge=1,beam=ALL")).isEqualTo(new Pattern.SelectMerge(3, 4, 1, Pattern.RegionScore.BOUND, 0));
         assertThat(Pattern.parse("dilated:r=1,2;w=4,8;offsets=torchscale"))
                 .isEqualTo(new Pattern.Dilated(new int[]{4, 8}, new int[]{1, 2}, true));
         assertThat(Pattern.parse("dense+window:size=2")).isEqualTo(new Pattern.Sum(List.of(new Pattern.Dense(), new Pattern.Window(2))));
@@ -52,6 +56,9 @@ class PatternTest {
             "selectmerge:region=4,top=2|needs region=R,top=T,merge=M",
             "selectmerge:region=4,top=2,merge=3|merge=3 exceeds top=2",
             "selectmerge:region=4,top=2,merge=1,score=top|score must be bound, max or mean, got 'top'",
+            "selectmerge:region=4,top=5,merge=1,beam=3|beam=3 is below top-merge=4",
+            "selectmerge:region=4,top=5,merge=1,beam=0|beam must be a positive integer",
+            "selectmerge:region=4,top=5,merge=1,score=mean,beam=4|beam applies to score=bound only",
             "dense++window:size=2|empty term",
             "dense+|empty term"})
     void badSpecsNameTheBadPart(String spec, String message) {

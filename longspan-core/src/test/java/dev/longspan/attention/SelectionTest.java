@@ -15,53 +15,88 @@ import static org.assertj.core.api.Assertions.assertThat;
 /** Select-and-merge's query-aware region selection against its definition ({@link Pattern.SelectMerge}). */
 class SelectionTest {
 
+    /** The selection rules: the three scores ranking every region, and bound's beam descents. */
+    enum Rule {
+        BOUND_ALL("bound,beam=all"), MAX("max"), MEAN("mean"), BOUND_BEAM("bound"), BOUND_WIDE_BEAM("bound,beam=9");
+
+        final String score;
+
+        Rule(String score) { this.score = score; }
+    }
+
+    static String spec(int region, int top, int merge, Rule rule) {
+        return "selectmerge:region=" + region + ",top=" + top + ",merge=" + merge + ",score=" + rule.score;
+    }
+
     static String spec(int region, int top, int merge, Pattern.RegionScore score) {
         return "selectmerge:region=" + region + ",top=" + top + ",merge=" + merge + ",score=" + score.name().toLowerCase();
     }
 
-    /** The regions row p of head h selects, the obvious way: rank every region before its block in double. */
-    static int[] naive(Pattern.RegionScore score, float[] q, float[] k, int heads, int kvHeads, int n, int d,
-                       int region, int top, int merge, int h, int p) {
-        int pick = top - merge;
-        long blockRows = Math.min((long) merge * region, n);
+    /**
+     * The regions row p of head h selects, the obvious way, in double: rank every region before its
+     * block, or descend the tree level by level (Pattern.SelectMerge) keeping the beam best nodes.
+     */
+    static int[] naive(Pattern.SelectMerge s, float[] q, float[] k, int heads, int kvHeads, int n, int d, int h, int p) {
+        int region = s.region(), pick = s.top() - s.merge();
+        long blockRows = Math.min((long) s.merge() * region, n);
         int cand = (int) (p / blockRows * blockRows / region);
         List<Integer> order = new ArrayList<>();
-        for (int b = 0; b < cand; b++) order.add(b);
-        if (cand > pick && pick > 0) {
-            double[] s = AttentionReference.regionScores(score, q, k, heads, kvHeads, n, d, region, h, p, cand);
-            order.sort(Comparator.<Integer>comparingDouble(b -> -s[b]).thenComparingInt(b -> b));
+        if (cand <= pick || pick == 0 || !s.descends()) {
+            for (int b = 0; b < cand; b++) order.add(b);
+            if (cand > pick && pick > 0) {
+                double[] sc = AttentionReference.regionScores(s.score(), q, k, heads, kvHeads, n, d, region, h, p, cand);
+                order.sort(Comparator.<Integer>comparingDouble(b -> -sc[b]).thenComparingInt(b -> b));
+            }
+        } else {
+            int top = 0;
+            while (cand >= 1 << (4 * (top + 1))) top++;
+            int covered = 0;
+            for (int l = top; l >= 0; l--) {
+                int span = 1 << (4 * l), level = l;
+                List<Integer> frontier = new ArrayList<>();
+                for (int f : order) for (int j = 0; j < 16; j++) frontier.add(f + j * span);
+                for (; covered + span <= cand; covered += span) frontier.add(covered);
+                frontier.sort(Comparator.<Integer>comparingDouble(f -> -AttentionReference.nodeBound(q, k, heads, kvHeads, n, d, region, h, p, level, f)[0])
+                        .thenComparingInt(f -> f));
+                order = new ArrayList<>(frontier.subList(0, Math.min(frontier.size(), l == 0 ? pick : s.beam())));
+            }
         }
-        return order.subList(0, Math.min(pick, cand)).stream().mapToInt(Integer::intValue).sorted().toArray();
+        return order.subList(0, Math.min(pick, order.size())).stream().mapToInt(Integer::intValue).sorted().toArray();
     }
 
     @ParameterizedTest
-    @CsvSource({"1,1,128,4,4,6,2", "2,1,96,3,2,5,1", "4,2,200,5,8,7,3", "3,3,64,6,1,4,1", "2,2,70,2,4,3,3"})
+    @CsvSource({"1,1,128,4,4,6,2", "2,1,96,3,2,5,1", "4,2,200,5,8,7,3", "3,3,64,6,1,4,1", "2,2,70,2,4,3,3", "1,1,700,3,1,4,1"})
     void exactDataSelectsExactlyTheDefinition(int heads, int kvHeads, int n, int d, int region, int top, int merge) {
         // small integers and a power-of-two region: summaries and scores are exact in float and
         // double, so scores tie often and exactly; the engine must pick what the definition picks
-        for (Pattern.RegionScore score : Pattern.RegionScore.values()) {
+        // (700 regions of one token: two tree levels under the descent)
+        for (Rule rule : Rule.values()) {
+            if (rule == Rule.BOUND_WIDE_BEAM && top - merge > 9) continue;
             SplittableRandom r = new SplittableRandom(n * 7L + d);
             float[] q = new float[heads * n * d], k = new float[kvHeads * n * d];
             for (int i = 0; i < q.length; i++) q[i] = r.nextInt(5) - 2;
             for (int i = 0; i < k.length; i++) k[i] = r.nextInt(3) - 1;
-            String spec = spec(region, top, merge, score);
-            AttentionResult res = Attention.forward(q, k, new float[k.length], heads, kvHeads, n, d, Pattern.parse(spec), AttentionOptions.DEFAULT);
+            String spec = spec(region, top, merge, rule);
+            Pattern.SelectMerge sm = (Pattern.SelectMerge) Pattern.parse(spec);
+            AttentionResult res = Attention.forward(q, k, new float[k.length], heads, kvHeads, n, d, sm, AttentionOptions.DEFAULT);
             for (int h = 0; h < heads; h++)
                 for (int p = 0; p < n; p++) {
                     assertThat(res.plan().selection(0, h, p)).as(spec + " head " + h + " row " + p)
-                            .containsExactly(naive(score, q, k, heads, kvHeads, n, d, region, top, merge, h, p));
+                            .containsExactly(naive(sm, q, k, heads, kvHeads, n, d, h, p));
                 }
         }
     }
 
     @ParameterizedTest
-    @CsvSource({"1,1,300,8,4,12,3", "2,1,301,5,3,9,4", "3,3,257,16,1,70,1", "4,2,1000,12,7,20,5", "1,1,200,3,16,5,2", "2,2,150,7,5,6,6"})
+    @CsvSource({"1,1,300,8,4,12,3", "2,1,301,5,3,9,4", "3,3,257,16,1,70,1", "4,2,1000,12,7,20,5", "1,1,200,3,16,5,2", "2,2,150,7,5,6,6",
+            "1,1,900,6,1,5,1"})
     void randomSelectionIsABestChoice(int heads, int kvHeads, int n, int d, int region, int top, int merge) {
-        for (Pattern.RegionScore score : Pattern.RegionScore.values()) {
+        for (Rule rule : Rule.values()) {
+            if (rule == Rule.BOUND_WIDE_BEAM && top - merge > 9) continue;
             SplittableRandom r = new SplittableRandom(n * 31L + d);
             float[] q = AttentionTest.random(r, heads * n * d, 1), k = AttentionTest.random(r, kvHeads * n * d, 1);
             AttentionResult res = Attention.forward(q, k, new float[k.length], heads, kvHeads, n, d,
-                    Pattern.parse(spec(region, top, merge, score)), AttentionOptions.DEFAULT);
+                    Pattern.parse(spec(region, top, merge, rule)), AttentionOptions.DEFAULT);
             // the reference checks every row's choice against scores from the definition (it throws if one is not a best choice)
             int[][] counts = AttentionReference.counts(res.plan(), q, k, d);
             for (int h = 0; h < heads; h++) {
@@ -75,6 +110,39 @@ class SelectionTest {
                     }
                 }
             }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Rule.class)
+    void summariesAppendedInChunksSelectLikeTheWhole(Rule rule) {
+        // decoding appends keys as they arrive; the tree's nodes (two levels at 600 regions) and the
+        // choices must not depend on the chunking
+        int kvHeads = 2, d = 5, region = 2, n = 1200, queries = 70;
+        Pattern.SelectMerge sm = (Pattern.SelectMerge) Pattern.parse(spec(region, 6, 1, rule));
+        SplittableRandom r = new SplittableRandom(11);
+        float[] k = AttentionTest.random(r, kvHeads * n * d, 1), q = AttentionTest.random(r, queries * d, 2);
+        RegionSummaries whole = new RegionSummaries(sm, kvHeads, d, n / region), chunks = new RegionSummaries(sm, kvHeads, d, 1);
+        whole.append(k, n);
+        for (int t0 = 0; t0 < n; ) {
+            int len = Math.min(n - t0, 1 + r.nextInt(40));
+            float[] part = new float[kvHeads * len * d];
+            for (int h = 0; h < kvHeads; h++) System.arraycopy(k, (h * n + t0) * d, part, h * len * d, len * d);
+            chunks.append(part, len);
+            t0 += len;
+        }
+        RegionSummaries.KeyRows rows = (kvh, pos, count, off) -> {
+            for (int j = 0; j < count; j++) off[j] = (int) ((kvh * (long) n + pos + j) * d);
+            return k;
+        };
+        RegionSummaries.Scratch s = new RegionSummaries.Scratch(d);
+        int[] a = new int[5], b = new int[5], qoff = new int[1];
+        for (int i = 0; i < queries; i++) {
+            int cand = 6 + r.nextInt(n / region - 6);
+            qoff[0] = i * d;
+            whole.select(s, q, qoff, 1, i % kvHeads, cand, 5, rows, a, 0);
+            chunks.select(s, q, qoff, 1, i % kvHeads, cand, 5, rows, b, 0);
+            assertThat(b).as("query " + i + " over " + cand + " regions").containsExactly(a);
         }
     }
 

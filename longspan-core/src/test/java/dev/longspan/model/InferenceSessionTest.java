@@ -99,7 +99,8 @@ class InferenceSessionTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"selectmerge:region=2,top=3,merge=1", "selectmerge:region=3,top=4,merge=2", "window:size=2+selectmerge:region=2,top=3,merge=2",
-            "selectmerge:region=2,top=3,merge=1,score=max", "selectmerge:region=1,top=4,merge=2,score=mean", "selectmerge:region=3,top=3,merge=1,score=bound"})
+            "selectmerge:region=2,top=3,merge=1,score=max", "selectmerge:region=1,top=4,merge=2,score=mean", "selectmerge:region=3,top=3,merge=1,score=bound",
+            "selectmerge:region=1,top=3,merge=1", "selectmerge:region=1,top=4,merge=1,beam=5"})
     void selectMergeDecodingEqualsTheEngineOnEveryPrefix(String attention) {
         // select-and-merge in the last layer (2 query heads on 1 key/value head): its output at
         // position p must equal the engine's on the prefix 0..p, token by token and in chunks
