@@ -52,7 +52,7 @@ final class DemoCommand implements Runnable {
 
     @Option(names = "--long-attention", paramLabel = "SPEC",
             description = "Pattern that replaces full attention beyond 64K tokens, where dense would take hours (default: ${DEFAULT-VALUE}).")
-    String longAttention = "selectmerge:region=64,top=16,merge=4";
+    String longAttention = "selectmerge:region=64,top=5,merge=1";
     @Mixin
     Main.ComputeOptions compute;
 
