@@ -62,15 +62,7 @@ public final class GgufBpeTokenizer implements Tokenizer {
     // llama.cpp's token_to_piece: normal tokens are GPT-2 byte characters; user-defined, control and unknown
     // tokens print as their text
     private static byte[] decodeToken(String t, int type) {
-        if (type != LlamaSpecialTokens.NORMAL) return t.getBytes(StandardCharsets.UTF_8);
-        byte[] out = new byte[t.length()];
-        for (int k = 0; k < t.length(); k++) {
-            char c = t.charAt(k);
-            int b = c < BpeTokenizer.CHAR_TO_BYTE.length ? BpeTokenizer.CHAR_TO_BYTE[c] : -1;
-            if (b < 0) return t.getBytes(StandardCharsets.UTF_8);
-            out[k] = (byte) b;
-        }
-        return out;
+        return type == LlamaSpecialTokens.NORMAL ? BpeTokenizer.fromByteLevel(t) : t.getBytes(StandardCharsets.UTF_8);
     }
 
     @Override
@@ -80,7 +72,7 @@ public final class GgufBpeTokenizer implements Tokenizer {
 
     @Override
     public int[] encode(String text, boolean parseSpecial) {
-        BpeTokenizer.IntList out = new BpeTokenizer.IntList();
+        IntList out = new IntList();
         for (AddedTokens.Piece p : specials.split(text, parseSpecial)) {
             if (p.isToken()) {
                 out.add(p.id());
@@ -103,7 +95,7 @@ public final class GgufBpeTokenizer implements Tokenizer {
     private record Bigram(int left, int right, String text, int rank) {}
 
     private int[] bpe(String word) {
-        BpeTokenizer.IntList out = new BpeTokenizer.IntList();
+        IntList out = new IntList();
         if (ignoreMerges) {
             Integer whole = ids.get(word);
             if (whole != null) {

@@ -83,7 +83,7 @@ public final class SentencePieceTokenizer implements Tokenizer {
 
     @Override
     public int[] encode(String text, boolean parseSpecial) {
-        BpeTokenizer.IntList out = new BpeTokenizer.IntList();
+        IntList out = new IntList();
         boolean prevSpecial = true; // a space prefix at the start and after each special token
         for (AddedTokens.Piece p : specials.split(text, parseSpecial)) {
             if (p.isToken()) {
@@ -100,7 +100,7 @@ public final class SentencePieceTokenizer implements Tokenizer {
 
     private record Bigram(int left, int right, float score, int size) {}
 
-    private void encodeText(String s, BpeTokenizer.IntList out) {
+    private void encodeText(String s, IntList out) {
         // symbols: one per character (code point), as [start, length) in s, linked
         int n = s.codePointCount(0, s.length());
         int[] start = new int[n], len = new int[n], prev = new int[n], next = new int[n];

@@ -55,7 +55,7 @@ public final class WordPieceTokenizer implements Tokenizer {
 
     @Override
     public int[] encode(String text, boolean parseSpecial) {
-        BpeTokenizer.IntList out = new BpeTokenizer.IntList();
+        IntList out = new IntList();
         for (AddedTokens.Piece p : specials.split(text, parseSpecial)) {
             if (p.isToken()) out.add(p.id());
             else for (String w : words(p.text())) encodeWord(w, out);
@@ -96,7 +96,7 @@ public final class WordPieceTokenizer implements Tokenizer {
                 || (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
     }
 
-    private void encodeWord(String word, BpeTokenizer.IntList out) {
+    private void encodeWord(String word, IntList out) {
         String w = "\u2581" + word;
         int n = w.length();
         int mark = out.n;

@@ -1,0 +1,41 @@
+package dev.longspan.io;
+
+import dev.longspan.util.LongspanException;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** A bad tokenizer.json is refused with the file and the field that is wrong. */
+class TokenizerJsonTest {
+    @TempDir
+    Path dir;
+
+    private static final String MODEL = "\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2}, \"merges\": [\"a b\"]}";
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+            "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": -1}, \"merges\": []}}                                  | model.vocab[\"a\"]",
+            "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2}, \"merges\": [\"a b\", \"ab\"]}}  | model.merges[1]",
+            "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2}, \"merges\": [\"a b\", 7]}}     | model.merges[1]",
+            "{\"model\": {\"type\": \"Unigram\", \"vocab\": {}}}                                                      | model.type",
+            "{MODEL, \"added_tokens\": [{\"id\": 3, \"content\": \"<s>\"}, {\"id\": 4}]}                                | added_tokens[1]",
+            "{MODEL, \"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"NFC\"}, {\"type\": \"Strip\"}]}} | normalizer.normalizers[1].type",
+            "{MODEL, \"normalizer\": {\"type\": \"Replace\", \"pattern\": {\"Regex\": \" \"}, \"content\": \"_\"}}        | normalizer.pattern",
+            "{MODEL, \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Digits\"}, {\"type\": \"Whitespace\"}]}} | pre_tokenizer.pretokenizers[1].type",
+            "{MODEL, \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"(\"}, \"behavior\": \"Isolated\"}} | pre_tokenizer.pattern.Regex",
+            "{MODEL, \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"String\": \" \"}, \"behavior\": \"Sideways\"}} | pre_tokenizer.behavior",
+            "{MODEL, \"pre_tokenizer\": [1]}                                                                          | pre_tokenizer is not an object",
+    })
+    void errorsNameFileAndField(String json, String field) throws IOException {
+        Path p = dir.resolve("tokenizer.json");
+        Files.writeString(p, json.replace("MODEL", MODEL));
+        assertThatThrownBy(() -> BpeTokenizer.fromTokenizerJson(p)).isInstanceOf(LongspanException.class)
+                .hasMessageStartingWith(p + ": " + field);
+    }
+}
