@@ -4,6 +4,7 @@
 # tokens decoded one at a time / their seconds, starting at the beginning of the context.
 #
 #   scripts/bench-vs-llamacpp.sh LLAMA_BIN_DIR FILE.gguf...
+#   scripts/bench-vs-llamacpp.sh --table RAW.tsv...    (the table again, from kept samples)
 #
 # LLAMA_BIN_DIR holds llama-bench (a llama.cpp build's build/bin). llama.cpp is never part of
 # Longspan: build it anywhere outside the repository.
@@ -25,6 +26,40 @@ set -euo pipefail
 
 me=bench-vs-llamacpp.sh
 fail() { echo "$me: $*" >&2; exit 2; }
+
+# the Markdown table of the samples in the files given (lines: file, test, threads, side, tokens/s)
+table() {
+python3 - "$@" <<'EOF'
+import collections, statistics, sys
+samples = collections.defaultdict(list)  # (file, test, threads, side) -> tokens/s per round
+files = []
+for line in (l for f in sys.argv[1:] for l in open(f)):
+    name, test, threads, side, value = line.rstrip('\n').split('\t')
+    if name not in files: files.append(name)
+    samples[(name, test, int(threads), side)].append(float(value))
+others = sorted({k[3] for k in samples} - {'Longspan'})
+rows = sorted({k[:3] for k in samples}, key=lambda k: (files.index(k[0]), k[2], k[1][:2] != 'pp', int(k[1][2:])))
+def num(x): return f'{x:.1f}' if x >= 10 else f'{x:.2f}'
+def cell(v): return f'{num(statistics.median(v))} ({num(min(v))}–{num(max(v))})' if v else 'n/a'
+def ratio(a, b): return f'{statistics.median(a) / statistics.median(b):.2f}' if a and b else 'n/a'
+print('tokens/s, median (min–max) over rounds; ratios of the medians')
+print()
+print('| file | test | threads | ' + ' | '.join(others) + ' | Longspan | ' + ' | '.join('Longspan / ' + o for o in others) + ' |')
+print('|' + '---|' * (4 + 2 * len(others)))
+for k in rows:
+    ls = samples.get(k + ('Longspan',), [])
+    print(f'| {k[0]} | {k[1]} | {k[2]} | ' + ' | '.join(cell(samples.get(k + (o,), [])) for o in others)
+          + f' | {cell(ls)} | ' + ' | '.join(ratio(ls, samples.get(k + (o,), [])) for o in others) + ' |')
+EOF
+}
+
+if [ "${1:-}" = --table ]; then
+  shift
+  [ $# -ge 1 ] || fail "usage: $me --table RAW.tsv..."
+  for f in "$@"; do [ -f "$f" ] || fail "no such file: $f"; done
+  table "$@"
+  exit 0
+fi
 
 [ $# -ge 2 ] || fail "usage: $me LLAMA_BIN_DIR FILE.gguf... (LLAMA_BIN_DIR: the bin directory of a llama.cpp build)"
 llama=$1; shift
@@ -91,25 +126,4 @@ print('$name', 'tg$GEN', $t, 'Longspan', x['tg_tokens_per_s']['median'], sep='\t
 done
 echo "# $(date -u +%FT%TZ) load $(load); samples in $raw" >&2
 
-python3 - "$raw" <<'EOF'
-import collections, statistics, sys
-samples = collections.defaultdict(list)  # (file, test, threads, side) -> tokens/s per round
-files = []
-for line in open(sys.argv[1]):
-    name, test, threads, side, value = line.rstrip('\n').split('\t')
-    if name not in files: files.append(name)
-    samples[(name, test, int(threads), side)].append(float(value))
-others = sorted({k[3] for k in samples} - {'Longspan'})
-rows = sorted({k[:3] for k in samples}, key=lambda k: (files.index(k[0]), k[2], k[1][:2] != 'pp', int(k[1][2:])))
-def num(x): return f'{x:.1f}' if x >= 10 else f'{x:.2f}'
-def cell(v): return f'{num(statistics.median(v))} ({num(min(v))}–{num(max(v))})' if v else 'n/a'
-def ratio(a, b): return f'{statistics.median(a) / statistics.median(b):.2f}' if a and b else 'n/a'
-print('tokens/s, median (min–max) over rounds; ratios of the medians')
-print()
-print('| file | test | threads | ' + ' | '.join(others) + ' | Longspan | ' + ' | '.join('Longspan / ' + o for o in others) + ' |')
-print('|' + '---|' * (4 + 2 * len(others)))
-for k in rows:
-    ls = samples.get(k + ('Longspan',), [])
-    print(f'| {k[0]} | {k[1]} | {k[2]} | ' + ' | '.join(cell(samples.get(k + (o,), [])) for o in others)
-          + f' | {cell(ls)} | ' + ' | '.join(ratio(ls, samples.get(k + (o,), [])) for o in others) + ' |')
-EOF
+table "$raw"
