@@ -29,6 +29,8 @@ final class BenchModel implements Runnable {
     @Option(names = "--prompt-lengths", paramLabel = "L,...", description = "Prompt lengths (default: ${DEFAULT-VALUE}).") String lengths = "512,4k";
     @Option(names = "--gen", paramLabel = "N", description = "Tokens decoded after each prompt (default: ${DEFAULT-VALUE}).") int gen = 32;
     @Option(names = "--repeats", paramLabel = "R", description = "Timed repeats per length (default: ${DEFAULT-VALUE}).") int repeats = 1;
+    @Option(names = "--warmup", paramLabel = "W", description = {"Untimed runs at each prompt length before its timed repeats (default: ${DEFAULT-VALUE}).",
+            "llama-bench runs one; without it the first timed run also pays for the JIT compiling that length's paths."}) int warmup = 0;
     @Option(names = "--attention", paramLabel = "SPEC", description = "Override the attention plan (one pattern for every layer, or a masformer plan).") String attention;
     @Option(names = "--rope", paramLabel = "SPEC", description = "Override the RoPE config.") String rope;
     @Option(names = "--dequantize", description = "Widen a GGUF's weights to float32 at load instead of running on the stored blocks.") boolean dequantize;
@@ -41,6 +43,7 @@ final class BenchModel implements Runnable {
         int[] ls = Sizes.parseList(lengths, "--prompt-lengths");
         if (gen < 1) throw new LongspanException("--gen must be at least 1, got " + gen);
         if (repeats < 1) throw new LongspanException("--repeats must be at least 1, got " + repeats);
+        if (warmup < 0) throw new LongspanException("--warmup must be at least 0, got " + warmup);
         long l0 = System.nanoTime();
         ModelLoader.LoadedModel lm = ModelLoader.load(model, dequantize ? ModelLoader.Weights.DEQUANTIZED : ModelLoader.Weights.STORED)
                 .withOverrides(attention, rope);
@@ -64,6 +67,7 @@ final class BenchModel implements Runnable {
             double[] pp = new double[repeats], tg = new double[repeats];
             long peak = 0;
             InferenceSession last = null;
+            for (int w = 0; w < warmup; w++) run(lm, L, gen, V, -(w + 1));
             for (int r = 0; r < repeats; r++) {
                 MemoryProbe mem = MemoryProbe.start();
                 double[] t = run(lm, L, gen, V, r + 1);
@@ -96,6 +100,7 @@ final class BenchModel implements Runnable {
         out.put("threads", Parallel.threads());
         out.put("simd", Simd.REASON);
         out.put("load_seconds", loadSeconds);
+        out.put("warmup_runs", warmup);
         out.put("weights", lm.model().keepsStoredWeights() ? "stored" : "float32");
         out.put("weight_bytes", lm.model().weightBytes());
         out.put("resident_bytes_after_load", rssLoaded);

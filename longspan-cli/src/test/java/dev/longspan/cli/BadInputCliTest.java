@@ -199,6 +199,7 @@ class BadInputCliTest {
                 "bench model --model {missing}",
                 "bench model --model {model} --prompt-lengths 1024m",
                 "bench model --model {model} --prompt-lengths 64 --gen -1",
+                "bench model --model {model} --prompt-lengths 64 --warmup -1",
                 "bench frobnicate");
     }
 

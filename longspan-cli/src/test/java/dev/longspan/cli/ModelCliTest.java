@@ -96,7 +96,8 @@ class ModelCliTest {
                 "--windows", "1", "--out", dir.toString(), "--json"));
         assertThat(pp.get("points").get(0).get("perplexity").asDouble()).isGreaterThan(1.0);
         assertThat(pp.get("bytes_per_token").asDouble()).isGreaterThan(0.5);
-        JsonNode b = json(CliRun.of("bench", "model", "--model", m.toString(), "--prompt-lengths", "16,32", "--gen", "2", "--json"));
+        JsonNode b = json(CliRun.of("bench", "model", "--model", m.toString(), "--prompt-lengths", "16,32", "--gen", "2", "--warmup", "1", "--json"));
+        assertThat(b.get("warmup_runs").asInt()).isEqualTo(1);
         assertThat(b.get("results")).hasSize(2);
         assertThat(b.get("results").get(1).get("pp_tokens_per_s").get("median").asDouble()).isPositive();
         assertThat(b.get("attention")).hasSize(4);
