@@ -178,7 +178,7 @@ class TrainerTest {
         }
         String json = Json.write(tc.toJson()).replace("\"attention\":[\"dense\",\"dense\"]", "\"attention\":[\"window:size=4\",\"selectmerge:region=4,top=3,merge=1\"]");
         TrainConfig ft = TrainConfig.fromJson(Json.parseObject(json, "ft"), "ft");
-        assertThat(ft.model().attentionSpecs()).containsExactly("window:size=4", "selectmerge:region=4,top=3,merge=1,score=bound");
+        assertThat(ft.model().attentionSpecs()).containsExactly("window:size=4", "selectmerge:region=4,top=3,merge=1,score=bound,beam=2");
         try (TextCorpus c = new TextCorpus(List.of(corpus()), 0.2)) {
             Trainer t = new Trainer(ft, c, dir.resolve("ft"), new Trainer.Listener() {});
             t.startFrom(base);
