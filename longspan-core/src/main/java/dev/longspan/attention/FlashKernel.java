@@ -218,7 +218,7 @@ final class FlashKernel {
     static void backwardBlock(Problem p, Scratch s, Tile t, int h, int i0, int n, boolean detached,
                               float[] dk, float[] dv, int kbHead) {
         s.backwardBuffers();
-        int d = p.d, dp = s.dp, kvh = h / p.group;
+        int d = p.d, dp = s.dp;
         gatherQueries(p, s, t, h, i0, n);
         float[] dO = p.dO, o = p.o;
         TileOps.gatherT(s.dOt, dO, s.qoff, n, d, 1f);
@@ -256,6 +256,13 @@ final class FlashKernel {
             }
         }
         Arrays.fill(s.dqt, 0f);
+        if (n <= ROW_BLOCK_MAX) backwardRows(p, s, t, h, n, dk, dv, kbHead); else backwardKeys(p, s, t, h, n, dk, dv, kbHead);
+        TileOps.mergeT(p.dq, s.qoff, n, d, s.dqt, s.wa, s.wb);   // dq += scale · dQ_blk
+    }
+
+    // the transposed walk of the backward: dQ of the block into s.dqt, dK and dV rows added in place
+    static void backwardKeys(Problem p, Scratch s, Tile t, int h, int n, float[] dk, float[] dv, int kbHead) {
+        int d = p.d, dp = s.dp, kvh = h / p.group;
         int qmin = s.qpos[0], qmax = s.qpos[n - 1];
         int k0 = t.keys.lowerBound(qmin - t.hi), k1 = t.keys.lowerBound(qmax - t.lo + 1);
         int bufBase = kbHead * p.n;
@@ -277,7 +284,29 @@ final class FlashKernel {
             }
             TileOps.accumulate(s.dqt, p.k, s.koff, nk, s.dst, d);    // dQ_blk += dS K
         }
-        TileOps.mergeT(p.dq, s.qoff, n, d, s.dqt, s.wa, s.wb);   // dq += scale · dQ_blk
+    }
+
+    // backwardKeys one row at a time over the row's own band (D along the vector axis), for the
+    // same reason as forwardRows
+    static void backwardRows(Problem p, Scratch s, Tile t, int h, int n, float[] dk, float[] dv, int kbHead) {
+        int d = p.d, dp = s.dp, kvh = h / p.group, bufBase = kbHead * p.n;
+        float[] dqr = s.or;
+        for (int i = 0; i < n; i++) {
+            float lse = s.lseRow[i], delta = s.delta[i];
+            if (lse == Float.POSITIVE_INFINITY) continue;          // a row that reaches nothing: P = 0
+            int pos = s.qpos[i], ro = i * dp;
+            int k0 = t.keys.lowerBound(pos - t.hi), k1 = t.keys.lowerBound(pos - t.lo + 1);
+            Arrays.fill(dqr, 0f);
+            for (int j = k0; j < k1; j++) {
+                int kp = t.keys.pos(j), off = p.kOff(kvh, kp), to = (bufBase + kp) * d;
+                float pr = (float) Math.exp(Kernels.dot(s.qrow, ro, p.k, off, d) - lse);      // P
+                float ds = pr * (Kernels.dot(s.dorow, ro, p.v, off, d) - delta);               // dS = P (dP - delta)
+                Kernels.axpy(pr, s.dorow, ro, dv, to, d);                                     // dV += P dO
+                Kernels.axpy(ds, s.qrow, ro, dk, to, d);                                      // dK += dS (scale·q)
+                Kernels.axpy(ds, p.k, off, dqr, 0, d);                                        // dQ += dS K
+            }
+            for (int c = 0; c < d; c++) s.dqt[c * QB + i] = dqr[c];
+        }
     }
 
     // ---- shared ----------------------------------------------------------------------------------
