@@ -52,6 +52,7 @@ final class FlashKernel {
         final Tile tile = new Tile();
         final int[] qpos = new int[QB], qoff = new int[QB], kpos = new int[BK], koff = new int[BK];
         final float[] qt, st, ot, m = new float[QB], l = new float[QB], tmp = new float[3 * QB], wa = new float[QB], wb = new float[QB];
+        final float[] qr, or;           // one query row and its output row (the row-by-row path)
         // backward only (allocated on first use)
         float[] dOt, dst, dqt, qrow, dorow, kb, vb, lseRow, delta;
 
@@ -61,6 +62,8 @@ final class FlashKernel {
             qt = new float[d * QB];
             st = new float[BK * QB];
             ot = new float[d * QB];
+            qr = new float[d];
+            or = new float[d];
         }
 
         void backwardBuffers() {
@@ -77,7 +80,7 @@ final class FlashKernel {
         }
 
         long bytes() {
-            long b = 4L * (qt.length + st.length + ot.length + 2 * QB + 4 * QB + 3 * BK);
+            long b = 4L * (qt.length + st.length + ot.length + qr.length + or.length + 2 * QB + 4 * QB + 3 * BK);
             if (dOt != null) b += 4L * (dOt.length + dst.length + dqt.length + qrow.length + dorow.length + kb.length + vb.length + 2 * QB);
             return b;
         }
@@ -104,6 +107,18 @@ final class FlashKernel {
      * s.ot [D][QB], the running max in s.m and the sum in s.l.
      */
     static void forwardKeys(Problem p, Scratch s, Tile t, int h, int n) {
+        if (n <= ROW_BLOCK_MAX) forwardRows(p, s, t, h, n); else forwardBlock(p, s, t, h, n);
+    }
+
+    /**
+     * Blocks of at most this many rows go row by row ({@link #forwardRows}): the transposed kernel
+     * computes all QB lanes whatever n is, so a one-row tile (select-and-merge rows that each chose
+     * their own regions) would cost QB rows' work.
+     */
+    static final int ROW_BLOCK_MAX = Math.max(1, QB / 8);
+
+    // the transposed walk: all QB lanes of every key block at once
+    static void forwardBlock(Problem p, Scratch s, Tile t, int h, int n) {
         int kvh = h / p.group;
         Arrays.fill(s.ot, 0f);
         Arrays.fill(s.m, Float.NEGATIVE_INFINITY);
@@ -118,6 +133,49 @@ final class FlashKernel {
             if (mode == PARTIAL) mask(s, t, n, nk);
             TileOps.online(s.st, nk, s.m, s.l, s.ot, p.d, s.tmp);
             TileOps.accumulate(s.ot, p.v, s.koff, nk, s.st, p.d);
+        }
+    }
+
+    /**
+     * The same outputs as {@link #forwardBlock} (up to float rounding), one query row at a time with
+     * D along the vector axis: a row walks only its own band's keys (one contiguous index range, as
+     * keys ascend), scores by dot products, and adds p·v rows to its output row.
+     */
+    static void forwardRows(Problem p, Scratch s, Tile t, int h, int n) {
+        int kvh = h / p.group, d = p.d;
+        float[] qr = s.qr, or = s.or, sc = s.st;
+        Arrays.fill(s.ot, 0f);
+        for (int i = 0; i < n; i++) {
+            for (int c = 0; c < d; c++) qr[c] = s.qt[c * QB + i];
+            Arrays.fill(or, 0f);
+            float m = Float.NEGATIVE_INFINITY, l = 0f;
+            int pos = s.qpos[i];
+            int k0 = t.keys.lowerBound(pos - t.hi), k1 = t.keys.lowerBound(pos - t.lo + 1);
+            for (int kb = k0; kb < k1; kb += BK) {
+                int nk = Math.min(BK, k1 - kb);
+                float mx = m;
+                for (int j = 0; j < nk; j++) {
+                    int off = p.kOff(kvh, t.keys.pos(kb + j));
+                    s.koff[j] = off;
+                    sc[j] = Kernels.dot(qr, 0, p.k, off, d);
+                    mx = Math.max(mx, sc[j]);
+                }
+                if (mx == Float.NEGATIVE_INFINITY) continue;
+                if (l != 0f) {
+                    float alpha = (float) Math.exp(m - mx);
+                    l *= alpha;
+                    Kernels.scale(alpha, or, 0, d);
+                }
+                for (int j = 0; j < nk; j++) {
+                    float e = (float) Math.exp(sc[j] - mx);
+                    l += e;
+                    Kernels.axpy(e, p.v, s.koff[j], or, 0, d);
+                }
+                m = mx;
+            }
+            s.m[i] = m;
+            s.l[i] = l;
+            for (int c = 0; c < d; c++) s.ot[c * QB + i] = or[c];
         }
     }
 
@@ -160,7 +218,7 @@ final class FlashKernel {
     static void backwardBlock(Problem p, Scratch s, Tile t, int h, int i0, int n, boolean detached,
                               float[] dk, float[] dv, int kbHead) {
         s.backwardBuffers();
-        int d = p.d, dp = s.dp, kvh = h / p.group;
+        int d = p.d, dp = s.dp;
         gatherQueries(p, s, t, h, i0, n);
         float[] dO = p.dO, o = p.o;
         TileOps.gatherT(s.dOt, dO, s.qoff, n, d, 1f);
@@ -198,6 +256,13 @@ final class FlashKernel {
             }
         }
         Arrays.fill(s.dqt, 0f);
+        if (n <= ROW_BLOCK_MAX) backwardRows(p, s, t, h, n, dk, dv, kbHead); else backwardKeys(p, s, t, h, n, dk, dv, kbHead);
+        TileOps.mergeT(p.dq, s.qoff, n, d, s.dqt, s.wa, s.wb);   // dq += scale · dQ_blk
+    }
+
+    // the transposed walk of the backward: dQ of the block into s.dqt, dK and dV rows added in place
+    static void backwardKeys(Problem p, Scratch s, Tile t, int h, int n, float[] dk, float[] dv, int kbHead) {
+        int d = p.d, dp = s.dp, kvh = h / p.group;
         int qmin = s.qpos[0], qmax = s.qpos[n - 1];
         int k0 = t.keys.lowerBound(qmin - t.hi), k1 = t.keys.lowerBound(qmax - t.lo + 1);
         int bufBase = kbHead * p.n;
@@ -219,7 +284,29 @@ final class FlashKernel {
             }
             TileOps.accumulate(s.dqt, p.k, s.koff, nk, s.dst, d);    // dQ_blk += dS K
         }
-        TileOps.mergeT(p.dq, s.qoff, n, d, s.dqt, s.wa, s.wb);   // dq += scale · dQ_blk
+    }
+
+    // backwardKeys one row at a time over the row's own band (D along the vector axis), for the
+    // same reason as forwardRows
+    static void backwardRows(Problem p, Scratch s, Tile t, int h, int n, float[] dk, float[] dv, int kbHead) {
+        int d = p.d, dp = s.dp, kvh = h / p.group, bufBase = kbHead * p.n;
+        float[] dqr = s.or;
+        for (int i = 0; i < n; i++) {
+            float lse = s.lseRow[i], delta = s.delta[i];
+            if (lse == Float.POSITIVE_INFINITY) continue;          // a row that reaches nothing: P = 0
+            int pos = s.qpos[i], ro = i * dp;
+            int k0 = t.keys.lowerBound(pos - t.hi), k1 = t.keys.lowerBound(pos - t.lo + 1);
+            Arrays.fill(dqr, 0f);
+            for (int j = k0; j < k1; j++) {
+                int kp = t.keys.pos(j), off = p.kOff(kvh, kp), to = (bufBase + kp) * d;
+                float pr = (float) Math.exp(Kernels.dot(s.qrow, ro, p.k, off, d) - lse);      // P
+                float ds = pr * (Kernels.dot(s.dorow, ro, p.v, off, d) - delta);               // dS = P (dP - delta)
+                Kernels.axpy(pr, s.dorow, ro, dv, to, d);                                     // dV += P dO
+                Kernels.axpy(ds, s.qrow, ro, dk, to, d);                                      // dK += dS (scale·q)
+                Kernels.axpy(ds, p.k, off, dqr, 0, d);                                        // dQ += dS K
+            }
+            for (int c = 0; c < d; c++) s.dqt[c * QB + i] = dqr[c];
+        }
     }
 
     // ---- shared ----------------------------------------------------------------------------------
