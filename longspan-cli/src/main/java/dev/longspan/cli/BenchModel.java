@@ -33,7 +33,7 @@ final class BenchModel implements Runnable {
             "llama-bench runs one; without it the first timed run also pays for the JIT compiling that length's paths."}) int warmup = 0;
     @Option(names = "--attention", paramLabel = "SPEC", description = "Override the attention plan (one pattern for every layer, or a masformer plan).") String attention;
     @Option(names = "--rope", paramLabel = "SPEC", description = "Override the RoPE config.") String rope;
-    @Option(names = "--dequantize", description = "Widen a GGUF's weights to float32 at load instead of running on the stored blocks.") boolean dequantize;
+    @Option(names = "--dequantize", description = ModelLoading.DEQUANTIZE) boolean dequantize;
     @Option(names = "--json", description = "Print one JSON object on standard output.") boolean json;
     @Mixin Main.ComputeOptions compute;
 
@@ -45,8 +45,7 @@ final class BenchModel implements Runnable {
         if (repeats < 1) throw new LongspanException("--repeats must be at least 1, got " + repeats);
         if (warmup < 0) throw new LongspanException("--warmup must be at least 0, got " + warmup);
         long l0 = System.nanoTime();
-        ModelLoader.LoadedModel lm = ModelLoader.load(model, dequantize ? ModelLoader.Weights.DEQUANTIZED : ModelLoader.Weights.STORED)
-                .withOverrides(attention, rope);
+        ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope, dequantize);
         double loadSeconds = (System.nanoTime() - l0) / 1e9;
         long rssLoaded = residentBytes();
         ModelConfig c = lm.model().config;

@@ -8,7 +8,9 @@ import java.nio.file.Path;
 final class ModelLoading {
     private ModelLoading() {}
 
-    static ModelLoader.LoadedModel load(Path path, String attention, String rope) {
-        return ModelLoader.load(path).withOverrides(attention, rope);
+    static final String DEQUANTIZE = "Widen a GGUF's weights to float32 at load instead of running on the stored blocks.";
+
+    static ModelLoader.LoadedModel load(Path path, String attention, String rope, boolean dequantize) {
+        return ModelLoader.load(path, dequantize ? ModelLoader.Weights.DEQUANTIZED : ModelLoader.Weights.STORED).withOverrides(attention, rope);
     }
 }

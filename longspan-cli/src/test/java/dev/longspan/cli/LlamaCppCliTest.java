@@ -91,6 +91,18 @@ class LlamaCppCliTest {
         assertThat(Math.exp(p.get("mean_nll").asDouble())).isCloseTo(p.get("perplexity").asDouble(), within(1e-9));
     }
 
+    @Test
+    void dequantizeWidensTheStoredWeightsAtLoad() throws Exception {
+        // the Q6_K target is mostly Q8_0: stored, ggml's arithmetic (activations rounded to Q8_0);
+        // widened to float32, float products — close, but not the same numbers
+        String q = MODELS.resolve("quant/stories260K-Q6_K.gguf").toString();
+        double stored = json(CliRun.of("perplexity", "--model", q, "--data", STORY.toString(), "--ctx", "128", "--json")).get("perplexity").asDouble();
+        double widened = json(CliRun.of("perplexity", "--model", q, "--data", STORY.toString(), "--ctx", "128", "--json", "--dequantize")).get("perplexity").asDouble();
+        assertThat(widened).isNotEqualTo(stored).isCloseTo(stored, within(stored * 5e-3));
+        JsonNode g = json(CliRun.of("generate", "--model", q, "--prompt", "Once upon a time", "--raw", "--temperature", "0", "--max-tokens", "8", "--json", "--dequantize"));
+        assertThat(g.get("ids").size()).isEqualTo(8);
+    }
+
     @ParameterizedTest
     @MethodSource("models")
     void wholeModeWritesLlamaCppComparablePositions(Path model) throws Exception {
