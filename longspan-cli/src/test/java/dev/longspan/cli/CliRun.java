@@ -3,9 +3,17 @@ package dev.longspan.cli;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 
 /** Runs the CLI in-process, capturing standard output and error. */
 record CliRun(int exit, String out, String err) {
+    /** A file of ../shared/data (beside the checkout), or of /work/shared/data where the checkout has none beside it. */
+    static Path shared(String rel) {
+        Path p = Path.of(System.getProperty("user.dir")).resolve("../../shared/data").resolve(rel).normalize();
+        return Files.exists(p) ? p : Path.of("/work/shared/data").resolve(rel);
+    }
+
     static synchronized CliRun of(String... args) {
         PrintStream oldOut = System.out, oldErr = System.err;
         ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();

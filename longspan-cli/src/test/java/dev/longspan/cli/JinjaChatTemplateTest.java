@@ -1,5 +1,6 @@
 package dev.longspan.cli;
 
+import static dev.longspan.cli.CliRun.shared;
 import dev.longspan.io.Json;
 import dev.longspan.model.ChatFormat.Message;
 import dev.longspan.model.ChatTemplate;
@@ -19,11 +20,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * templates' code by hand (comments say which branch gives what).
  */
 class JinjaChatTemplateTest {
-    static Path shared(String rel) {
-        Path p = Path.of(System.getProperty("user.dir")).resolve("../../shared/data").resolve(rel).normalize();
-        return Files.exists(p) ? p : Path.of("/work/shared/data").resolve(rel);
-    }
-
     static JinjaChatTemplate template(String family) throws Exception {
         Path cfg = shared("tokenizers/" + family + "/tokenizer_config.json");
         Map<String, Object> json = Json.parseObject(Files.readString(cfg), cfg.toString());

@@ -1,5 +1,6 @@
 package dev.longspan.cli;
 
+import static dev.longspan.cli.CliRun.shared;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
@@ -18,11 +19,6 @@ import static org.assertj.core.api.Assertions.within;
 class LlamaCppCliTest {
     @TempDir
     Path dir;
-
-    static Path shared(String rel) {
-        Path p = Path.of(System.getProperty("user.dir")).resolve("../../shared/data").resolve(rel).normalize();
-        return Files.exists(p) ? p : Path.of("/work/shared/data").resolve(rel);
-    }
 
     static final Path MODELS = shared("models/stories260K"), STORY = shared("text/story.txt");
 

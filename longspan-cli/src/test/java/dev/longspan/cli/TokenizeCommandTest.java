@@ -1,5 +1,6 @@
 package dev.longspan.cli;
 
+import static dev.longspan.cli.CliRun.shared;
 import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -16,11 +17,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 class TokenizeCommandTest {
     record Result(int code, String out, String err) {}
-
-    static Path shared(String rel) {
-        Path p = Path.of(System.getProperty("user.dir")).resolve("../../shared/data").resolve(rel).normalize();
-        return Files.exists(p) ? p : Path.of("/work/shared/data").resolve(rel);
-    }
 
     static synchronized Result run(String stdin, String... args) {
         InputStream in = System.in;

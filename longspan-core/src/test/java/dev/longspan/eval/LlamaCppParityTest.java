@@ -1,5 +1,6 @@
 package dev.longspan.eval;
 
+import static dev.longspan.io.TestData.shared;
 import dev.longspan.io.Json;
 import dev.longspan.model.InferenceOptions;
 import dev.longspan.model.InferenceSession;
@@ -31,11 +32,6 @@ import static org.assertj.core.api.Assertions.within;
  * Hugging Face directory.
  */
 class LlamaCppParityTest {
-    static Path shared(String rel) {
-        Path p = Path.of(System.getProperty("user.dir")).resolve("../../shared/data").resolve(rel).normalize();
-        return Files.exists(p) ? p : Path.of("/work/shared/data").resolve(rel);
-    }
-
     static final Path DIR = shared("models/stories260K");
     static final Path GGUF = DIR.resolve("stories260K.gguf"), HF = DIR.resolve("hf");
     static final Map<Path, ModelLoader.LoadedModel> LOADED = new ConcurrentHashMap<>();

@@ -8,10 +8,11 @@ import java.util.List;
 import java.util.SplittableRandom;
 
 /** Paths of the shared test data and a corpus of varied text for tokenizer tests. */
-final class TestData {
+public final class TestData {
     private TestData() {}
 
-    static Path shared(String rel) {
+    /** A file of ../shared/data (beside the checkout), or of /work/shared/data where the checkout has none beside it. */
+    public static Path shared(String rel) {
         Path p = Path.of(System.getProperty("user.dir")).resolve("../../shared/data").resolve(rel).normalize();
         return Files.exists(p) ? p : Path.of("/work/shared/data").resolve(rel);
     }

@@ -1,5 +1,6 @@
 package dev.longspan.model;
 
+import static dev.longspan.io.TestData.shared;
 import dev.longspan.io.BpeTokenizer;
 import dev.longspan.io.GgufFile;
 import dev.longspan.io.GgufTokenizers;
@@ -7,7 +8,6 @@ import dev.longspan.io.Tokenizer;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -19,11 +19,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /** Incremental detokenizing: the pieces add up to exactly the text the ids add, one complete character at a time. */
 class TextStreamTest {
-    static Path shared(String rel) {
-        Path p = Path.of(System.getProperty("user.dir")).resolve("../../shared/data").resolve(rel).normalize();
-        return Files.exists(p) ? p : Path.of("/work/shared/data").resolve(rel);
-    }
-
     static Stream<Tokenizer> tokenizers() {
         try (GgufFile spm = GgufFile.open(shared("tokenizers/llamacpp-vocab/ggml-vocab-llama-spm.gguf"))) {
             return Stream.of(BpeTokenizer.fromTokenizerJson(shared("models/stories260K/hf/tokenizer.json")),  // Metaspace + byte fallback
