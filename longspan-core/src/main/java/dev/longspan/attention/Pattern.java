@@ -28,6 +28,19 @@ public sealed interface Pattern {
     /** The canonical spec string (parses back to an equal pattern). */
     String spec();
 
+    /**
+     * How far back (in positions, the query included) a causal query of this pattern can reach:
+     * what a KV cache must keep; {@link Integer#MAX_VALUE} when every earlier key can be read.
+     */
+    default long reach() {
+        return switch (this) {
+            case Window w -> w.size();
+            case Block b -> b.size();
+            case Sum sum -> sum.terms().stream().mapToLong(Pattern::reach).max().orElse(Integer.MAX_VALUE);
+            default -> Integer.MAX_VALUE;
+        };
+    }
+
     /** Dense attention: query p reaches every key k ≤ p (bidirectional: every key). */
     record Dense() implements Pattern {
         public String spec() { return "dense"; }

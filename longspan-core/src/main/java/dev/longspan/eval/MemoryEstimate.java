@@ -1,6 +1,5 @@
 package dev.longspan.eval;
 
-import dev.longspan.attention.Pattern;
 import dev.longspan.model.InferenceSession;
 import dev.longspan.model.ModelConfig;
 import dev.longspan.tensor.Parallel;
@@ -97,16 +96,6 @@ public final class MemoryEstimate {
 
     // positions layer l keeps in its KV cache, as InferenceSession sizes its ring
     private static long ring(ModelConfig c, int l, int capacity) {
-        return Math.min(capacity, reach(c.attention().get(l)) + InferenceSession.MAX_CHUNK);
-    }
-
-    // how far back a pattern reaches (the query included); as the session's LayerOps counts it
-    private static long reach(Pattern p) {
-        return switch (p) {
-            case Pattern.Window w -> w.size();
-            case Pattern.Block b -> b.size();
-            case Pattern.Sum sum -> sum.terms().stream().mapToLong(MemoryEstimate::reach).max().orElse(Integer.MAX_VALUE);
-            default -> Integer.MAX_VALUE;
-        };
+        return Math.min(capacity, c.attention().get(l).reach() + InferenceSession.MAX_CHUNK);
     }
 }

@@ -105,16 +105,7 @@ final class LayerOps {
     }
 
     /** How far back (in positions, the query included) this layer's pattern can reach; MAX_VALUE = all. */
-    long reach() { return reach(pattern); }
-
-    private static long reach(Pattern p) {
-        return switch (p) {
-            case Pattern.Window w -> w.size();
-            case Pattern.Block b -> b.size();
-            case Pattern.Sum sum -> sum.terms().stream().mapToLong(LayerOps::reach).max().orElse(Integer.MAX_VALUE);
-            default -> Integer.MAX_VALUE;
-        };
-    }
+    long reach() { return pattern.reach(); }
 
     // how many times a query can reach the same key at most (the terms of a sum, the pairs of a mixture)
     private static int multiplicity(Pattern p) {
