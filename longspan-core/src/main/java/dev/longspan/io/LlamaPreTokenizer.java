@@ -377,27 +377,33 @@ final class LlamaPreTokenizer {
                     add(pos);
                     continue;
                 }
-                if (number(pos)) {
-                    int start = pos;
-                    while (number(pos)) {
-                        if (++pos - start >= 3) { add(pos); start = pos; }
-                    }
-                    add(pos);
-                    continue;
-                }
-                int p2 = c == ' ' ? pos + 1 : pos;
-                if (other(p2)) {
-                    pos = p2;
-                    while (other(pos)) pos++;
-                    while (cpt(pos) == '\r' || cpt(pos) == '\n') pos++;
-                    add(pos);
-                    continue;
-                }
-                pos = whitespace(pos, true);
+                pos = digitsPunctuationOrSpace(pos, c);
             }
         }
 
         boolean nonHanLetter(int pos) { return letter(pos) && !LlamaUnicode.isHan(cpt(pos)); }
+
+        // the tail shared by the Llama 3 and Kimi K2 scanners: \p{N}{1,3} | ' '?[^\s\p{L}\p{N}]+[\r\n]* | whitespace;
+        // adds the piece(s) found at pos and returns the position after them
+        int digitsPunctuationOrSpace(int pos, int c) {
+            if (number(pos)) {
+                int start = pos;
+                while (number(pos)) {
+                    if (++pos - start >= 3) { add(pos); start = pos; }
+                }
+                add(pos);
+                return pos;
+            }
+            int p2 = c == ' ' ? pos + 1 : pos;
+            if (other(p2)) {
+                pos = p2;
+                while (other(pos)) pos++;
+                while (cpt(pos) == '\r' || cpt(pos) == '\n') pos++;
+                add(pos);
+                return pos;
+            }
+            return whitespace(pos, true);
+        }
 
         // Kimi K2: [\p{Han}]+ | letter words without Han, with optional contractions | \p{N}{1,3} | then as Llama 3
         void kimiK2() {
@@ -420,23 +426,7 @@ final class LlamaPreTokenizer {
                     }
                     pos = save;
                 }
-                if (number(pos)) {
-                    int start = pos;
-                    while (number(pos)) {
-                        if (++pos - start >= 3) { add(pos); start = pos; }
-                    }
-                    add(pos);
-                    continue;
-                }
-                int p2 = c == ' ' ? pos + 1 : pos;
-                if (other(p2)) {
-                    pos = p2;
-                    while (other(pos)) pos++;
-                    while (cpt(pos) == '\r' || cpt(pos) == '\n') pos++;
-                    add(pos);
-                    continue;
-                }
-                pos = whitespace(pos, true);
+                pos = digitsPunctuationOrSpace(pos, c);
             }
         }
 
