@@ -44,20 +44,39 @@ public final class Attention {
     /** Forward pass into caller buffers o [H, N, D] and lse [H, N] (overwritten). */
     public static AttentionResult forward(float[] q, float[] k, float[] v, int d, Plan plan, AttentionOptions opt,
                                           float[] o, float[] lse) {
+        checkShapes(q, k, v, plan.heads, plan.kvHeads, plan.n, plan.keys(), d);
+        require(o, (long) plan.heads * plan.n * d, "o");
+        require(lse, (long) plan.heads * plan.n, "lse");
+        return forward(q, KeyValues.of(k, v, plan.keyBase(), plan.keys(), d), d, plan, opt, o, lse);
+    }
+
+    /**
+     * Forward pass of a plan over its span ({@link Plan#of(Pattern, int, int, boolean, int, int, int, int, java.util.List)}):
+     * the queries q [H, tq, D] at positions [qBase, qBase + tq) against the keys and values kv holds at
+     * [kBase, kBase + tk), into o [H, tq, D] and lse [H, tq] (their first H·tq·D and H·tq entries,
+     * overwritten; LSE is -inf and O 0 for a row that reaches no key of the span). Chunked prefill and
+     * decoding run here against their KV cache; blocks of keys merge by {@link #merge}.
+     */
+    public static AttentionResult forward(float[] q, KeyValues kv, int d, Plan plan, AttentionOptions opt, float[] o, float[] lse) {
         int heads = plan.heads, kvHeads = plan.kvHeads, n = plan.n;
-        checkShapes(q, k, v, heads, kvHeads, n, d);
         if (plan.causal == opt.bidirectional()) throw new IllegalArgumentException("plan and options disagree on causality");
-        require(o, (long) heads * n * d, "o");
-        require(lse, (long) heads * n, "lse");
+        atLeast(q, (long) heads * n * d, "q");
+        atLeast(o, (long) heads * n * d, "o");
+        atLeast(lse, (long) heads * n, "lse");
         float scale = opt.scaleFor(d);
-        plan.prepare(q, k, d);
-        FlashKernel.Problem p = new FlashKernel.Problem(q, k, v, heads, kvHeads, n, d, scale);
+        FlashKernel.Problem p = new FlashKernel.Problem(q, plan.queryBase(), n, kv, plan.keyBase(), plan.keys(), heads, kvHeads, d, scale);
+        plan.prepare(p);
         p.o = o;
         p.lse = lse;
-        Parallel.forChunks(0, heads, 1, (c, h0, h1) -> {
-            Arrays.fill(o, h0 * n * d, h1 * n * d, 0f);
-            Arrays.fill(lse, h0 * n, h1 * n, Float.NEGATIVE_INFINITY);
-        });
+        if ((long) heads * n * d >= 1 << 16) {
+            Parallel.forChunks(0, heads, 1, (c, h0, h1) -> {
+                Arrays.fill(o, h0 * n * d, h1 * n * d, 0f);
+                Arrays.fill(lse, h0 * n, h1 * n, Float.NEGATIVE_INFINITY);
+            });
+        } else {                                    // a decoding step: not worth a parallel call
+            Arrays.fill(o, 0, heads * n * d, 0f);
+            Arrays.fill(lse, 0, heads * n, Float.NEGATIVE_INFINITY);
+        }
         for (Pass pass : plan.passes) {
             WorkList w = new WorkList(pass, heads);
             // most expensive blocks (last rows of causal tiles) first, for a balanced finish
@@ -75,25 +94,51 @@ public final class Attention {
         return new AttentionResult(o, lse, plan, heads, kvHeads, n, d, scale, opt);
     }
 
+    /**
+     * Merges the attention of the same queries over a second, disjoint set of keys into the first by
+     * log-sum-exp: o, lse [H, rows, D], [H, rows] become the attention over both (what a query gets
+     * from keys split into blocks, e.g. across workers). Rows with LSE -inf in one part take the
+     * other's as they are.
+     */
+    public static void merge(float[] o, float[] lse, float[] o2, float[] lse2, int heads, int rows, int d) {
+        for (int r = 0; r < heads * rows; r++) {
+            float a = lse[r], b = lse2[r];
+            if (b == Float.NEGATIVE_INFINITY) continue;
+            if (a == Float.NEGATIVE_INFINITY) {
+                System.arraycopy(o2, r * d, o, r * d, d);
+                lse[r] = b;
+                continue;
+            }
+            float mx = Math.max(a, b), wa = (float) Math.exp(a - mx), wb = (float) Math.exp(b - mx), sum = wa + wb;
+            for (int c = r * d, e = c + d; c < e; c++) o[c] = (wa * o[c] + wb * o2[c]) / sum;
+            lse[r] = mx + (float) Math.log(sum);
+        }
+    }
+
     /** Backward pass; allocates the gradients. */
     public static AttentionGradients backward(AttentionResult fwd, float[] q, float[] k, float[] v, float[] dO) {
-        int h = fwd.heads(), kvh = fwd.kvHeads(), n = fwd.length(), d = fwd.dim();
-        AttentionGradients g = new AttentionGradients(new float[h * n * d], new float[kvh * n * d], new float[kvh * n * d]);
+        int h = fwd.heads(), kvh = fwd.kvHeads(), n = fwd.length(), tk = fwd.plan().keys(), d = fwd.dim();
+        AttentionGradients g = new AttentionGradients(new float[h * n * d], new float[kvh * tk * d], new float[kvh * tk * d]);
         backward(fwd, q, k, v, dO, g.dq(), g.dk(), g.dv());
         return g;
     }
 
-    /** Backward pass into caller buffers dq [H, N, D], dk, dv [Hkv, N, D] (overwritten). */
+    /**
+     * Backward pass into caller buffers dq [H, tq, D], dk, dv [Hkv, tk, D] (overwritten), for a
+     * forward over a plan's span with its keys and values as arrays k, v [Hkv, tk, D]: the gradient
+     * of this block's O with respect to its queries, keys and values (whole sequences: tq = tk = N).
+     */
     public static void backward(AttentionResult fwd, float[] q, float[] k, float[] v, float[] dO,
                                 float[] dq, float[] dk, float[] dv) {
-        int heads = fwd.heads(), kvHeads = fwd.kvHeads(), n = fwd.length(), d = fwd.dim();
-        checkShapes(q, k, v, heads, kvHeads, n, d);
+        int heads = fwd.heads(), kvHeads = fwd.kvHeads(), n = fwd.length(), d = fwd.dim(), tk = fwd.plan().keys();
+        checkShapes(q, k, v, heads, kvHeads, n, tk, d);
         require(dO, (long) heads * n * d, "dO");
         require(dq, (long) heads * n * d, "dq");
-        require(dk, (long) kvHeads * n * d, "dk");
-        require(dv, (long) kvHeads * n * d, "dv");
+        require(dk, (long) kvHeads * tk * d, "dk");
+        require(dv, (long) kvHeads * tk * d, "dv");
         Plan plan = fwd.plan();
-        FlashKernel.Problem p = new FlashKernel.Problem(q, k, v, heads, kvHeads, n, d, fwd.scale());
+        FlashKernel.Problem p = new FlashKernel.Problem(q, plan.queryBase(), n, KeyValues.of(k, v, plan.keyBase(), tk, d),
+                plan.keyBase(), tk, heads, kvHeads, d, fwd.scale());
         p.o = fwd.o();
         p.lse = fwd.lse();
         p.dO = dO;
@@ -101,8 +146,8 @@ public final class Attention {
         boolean detached = fwd.options().detachedMerge() && plan.passes.size() > 1;
         int group = heads / kvHeads;
         // heads other than the first of their group accumulate dK/dV in a buffer of their own
-        float[] dkx = group > 1 ? new float[(heads - kvHeads) * n * d] : null;
-        float[] dvx = group > 1 ? new float[(heads - kvHeads) * n * d] : null;
+        float[] dkx = group > 1 ? new float[(heads - kvHeads) * tk * d] : null;
+        float[] dvx = group > 1 ? new float[(heads - kvHeads) * tk * d] : null;
         Arrays.fill(dq, 0f);
         Arrays.fill(dk, 0f);
         Arrays.fill(dv, 0f);
@@ -110,7 +155,7 @@ public final class Attention {
         for (int i = 0; i < lists.length; i++) lists[i] = new WorkList(plan.passes.get(i), heads);
         Parallel.forEachTask(heads, h -> {
             int gh = h % group, kv = h / group;
-            float[] tk = gh == 0 ? dk : dkx, tv = gh == 0 ? dv : dvx;
+            float[] gk = gh == 0 ? dk : dkx, gv = gh == 0 ? dv : dvx;
             int bufHead = gh == 0 ? kv : kv * (group - 1) + gh - 1;
             FlashKernel.Scratch s = scratch(d);
             for (int pi = 0; pi < lists.length; pi++) {
@@ -119,7 +164,7 @@ public final class Attention {
                 for (int e = w.headStart[h]; e < w.headStart[h + 1]; e++) {
                     pass.tile(h, w.tile[e], s.tile);
                     for (int i0 = 0; i0 < w.rows[e]; i0 += QB) {
-                        FlashKernel.backwardBlock(p, s, s.tile, h, i0, Math.min(QB, w.rows[e] - i0), detached, tk, tv, bufHead);
+                        FlashKernel.backwardBlock(p, s, s.tile, h, i0, Math.min(QB, w.rows[e] - i0), detached, gk, gv, bufHead);
                     }
                 }
             }
@@ -128,8 +173,8 @@ public final class Attention {
             // dK[kv] += Σ over the group's other heads, in head order (deterministic)
             Parallel.forEachTask(kvHeads, kv -> {
                 for (int gh = 1; gh < group; gh++) {
-                    int src = (kv * (group - 1) + gh - 1) * n * d, dst = kv * n * d;
-                    for (int i = 0; i < n * d; i++) {
+                    int src = (kv * (group - 1) + gh - 1) * tk * d, dst = kv * tk * d;
+                    for (int i = 0; i < tk * d; i++) {
                         dk[dst + i] += dkx[src + i];
                         dv[dst + i] += dvx[src + i];
                     }
@@ -146,16 +191,27 @@ public final class Attention {
     }
 
     static void checkShapes(float[] q, float[] k, float[] v, int heads, int kvHeads, int n, int d) {
+        checkShapes(q, k, v, heads, kvHeads, n, n, d);
+    }
+
+    // q: [H, n, D]; k, v: [Hkv, tk, D]
+    static void checkShapes(float[] q, float[] k, float[] v, int heads, int kvHeads, int n, int tk, int d) {
         if (n < 1 || d < 1) throw new LongspanException("attention: N and D must be at least 1, got N=" + n + ", D=" + d);
         if (heads < 1 || kvHeads < 1 || heads % kvHeads != 0) {
             throw new LongspanException("attention: query heads (" + heads + ") must be a positive multiple of key/value heads (" + kvHeads + ")");
         }
-        if ((long) heads * n * d > Integer.MAX_VALUE - 8) {
-            throw new LongspanException("attention: H·N·D = " + (long) heads * n * d + " exceeds a Java array (2^31 - 1 elements)");
+        if ((long) heads * Math.max(n, tk) * d > Integer.MAX_VALUE - 8) {
+            throw new LongspanException("attention: H·N·D = " + (long) heads * Math.max(n, tk) * d + " exceeds a Java array (2^31 - 1 elements)");
         }
         require(q, (long) heads * n * d, "q");
-        require(k, (long) kvHeads * n * d, "k");
-        require(v, (long) kvHeads * n * d, "v");
+        require(k, (long) kvHeads * tk * d, "k");
+        require(v, (long) kvHeads * tk * d, "v");
+    }
+
+    private static void atLeast(float[] a, long len, String name) {
+        if (a == null || a.length < len) {
+            throw new LongspanException("attention: " + name + " has " + (a == null ? 0 : a.length) + " elements, expected at least " + len);
+        }
     }
 
     private static void require(float[] a, long len, String name) {

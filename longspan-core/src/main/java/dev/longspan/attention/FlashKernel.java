@@ -20,37 +20,57 @@ import static dev.longspan.attention.TileOps.QB;
 final class FlashKernel {
     private FlashKernel() {}
 
-    /** The arrays and shape of one attention call. q, o: [H, N, D]; k, v: [Hkv, N, D]; lse: [H, N]. */
+    /**
+     * The arrays and shape of one attention call: queries at absolute positions
+     * [qBase, qBase + tq) against keys and values at [kBase, kBase + tk) of the same position axis.
+     * q, o: [H, tq, D]; lse: [H, tq]; keys and values from {@link KeyValues} (whole arrays
+     * [Hkv, tk, D] for training and the backward, a KV cache for inference).
+     */
     static final class Problem {
-        final float[] q, k, v;
-        final int heads, kvHeads, n, d, group;
+        final float[] q;
+        final KeyValues kv;
+        final float[] k, v;             // the arrays of an array source (the backward reads them in place), else null
+        final int heads, kvHeads, d, group, qBase, tq, kBase, tk;
         final float scale;
         float[] o, lse;                 // forward outputs / saved for the backward
         float[] dO, dq;                 // backward
         boolean detachedMerge;
 
+        /** One sequence of n positions: queries and keys both 0..n−1. */
         Problem(float[] q, float[] k, float[] v, int heads, int kvHeads, int n, int d, float scale) {
+            this(q, 0, n, KeyValues.of(k, v, 0, n, d), 0, n, heads, kvHeads, d, scale);
+        }
+
+        Problem(float[] q, int qBase, int tq, KeyValues kv, int kBase, int tk, int heads, int kvHeads, int d, float scale) {
             this.q = q;
-            this.k = k;
-            this.v = v;
+            this.kv = kv;
+            this.k = kv instanceof KeyValues.ArrayRows a ? a.k() : null;
+            this.v = kv instanceof KeyValues.ArrayRows a ? a.v() : null;
             this.heads = heads;
             this.kvHeads = kvHeads;
-            this.n = n;
+            this.qBase = qBase;
+            this.tq = tq;
+            this.kBase = kBase;
+            this.tk = tk;
             this.d = d;
             this.group = heads / kvHeads;
             this.scale = scale;
         }
 
-        int qOff(int h, int pos) { return (h * n + pos) * d; }
+        int qOff(int h, int pos) { return (h * tq + pos - qBase) * d; }
 
-        int kOff(int kvh, int pos) { return (kvh * n + pos) * d; }
+        int lseAt(int h, int pos) { return h * tq + pos - qBase; }
+
+        // keys and values held as arrays (the backward)
+        int kOff(int kvh, int pos) { return (kvh * tk + pos - kBase) * d; }
     }
 
     /** Per-worker scratch: every buffer one block needs (≈ 100 KB at D = 64). */
     static final class Scratch {
         final int d, dp;
         final Tile tile = new Tile();
-        final int[] qpos = new int[QB], qoff = new int[QB], kpos = new int[BK], koff = new int[BK];
+        final int[] qpos = new int[QB], qoff = new int[QB], kpos = new int[BK], koff = new int[BK], voff = new int[BK];
+        final float[] kw, vw;           // key and value rows of half-precision caches, widened
         final float[] qt, st, ot, m = new float[QB], l = new float[QB], tmp = new float[3 * QB], wa = new float[QB], wb = new float[QB];
         final float[] qr, or;           // one query row and its output row (the row-by-row path)
         // backward only (allocated on first use)
@@ -64,6 +84,8 @@ final class FlashKernel {
             ot = new float[d * QB];
             qr = new float[d];
             or = new float[d];
+            kw = new float[BK * d];
+            vw = new float[BK * d];
         }
 
         void backwardBuffers() {
@@ -80,7 +102,7 @@ final class FlashKernel {
         }
 
         long bytes() {
-            long b = 4L * (qt.length + st.length + ot.length + qr.length + or.length + 2 * QB + 4 * QB + 3 * BK);
+            long b = 4L * (qt.length + st.length + ot.length + qr.length + or.length + kw.length + vw.length + 2 * QB + 4 * QB + 4 * BK);
             if (dOt != null) b += 4L * (dOt.length + dst.length + dqt.length + qrow.length + dorow.length + kb.length + vb.length + 2 * QB);
             return b;
         }
@@ -127,12 +149,14 @@ final class FlashKernel {
         int k0 = t.keys.lowerBound(qmin - t.hi), k1 = t.keys.lowerBound(qmax - t.lo + 1);
         for (int kb = k0; kb < k1; kb += BK) {
             int nk = Math.min(BK, k1 - kb);
-            int mode = keyBlock(p, s, t, kvh, kb, nk, qmin, qmax);
+            int mode = keyBlock(s, t, kb, nk, qmin, qmax);
             if (mode == SKIP) continue;
-            TileOps.scores(s.st, p.k, s.koff, nk, s.qt, p.d);
+            float[] keys = p.kv.rows(false, kvh, s.kpos, nk, s.koff, s.kw);
+            TileOps.scores(s.st, keys, s.koff, nk, s.qt, p.d);
             if (mode == PARTIAL) mask(s, t, n, nk);
             TileOps.online(s.st, nk, s.m, s.l, s.ot, p.d, s.tmp);
-            TileOps.accumulate(s.ot, p.v, s.koff, nk, s.st, p.d);
+            float[] values = p.kv.rows(true, kvh, s.kpos, nk, s.voff, s.vw);
+            TileOps.accumulate(s.ot, values, s.voff, nk, s.st, p.d);
         }
     }
 
@@ -154,10 +178,10 @@ final class FlashKernel {
             for (int kb = k0; kb < k1; kb += BK) {
                 int nk = Math.min(BK, k1 - kb);
                 float mx = m;
+                for (int j = 0; j < nk; j++) s.kpos[j] = t.keys.pos(kb + j);
+                float[] keys = p.kv.rows(false, kvh, s.kpos, nk, s.koff, s.kw);
                 for (int j = 0; j < nk; j++) {
-                    int off = p.kOff(kvh, t.keys.pos(kb + j));
-                    s.koff[j] = off;
-                    sc[j] = Kernels.dot(qr, 0, p.k, off, d);
+                    sc[j] = Kernels.dot(qr, 0, keys, s.koff[j], d);
                     mx = Math.max(mx, sc[j]);
                 }
                 if (mx == Float.NEGATIVE_INFINITY) continue;
@@ -166,10 +190,11 @@ final class FlashKernel {
                     l *= alpha;
                     Kernels.scale(alpha, or, 0, d);
                 }
+                float[] values = p.kv.rows(true, kvh, s.kpos, nk, s.voff, s.vw);
                 for (int j = 0; j < nk; j++) {
                     float e = (float) Math.exp(sc[j] - mx);
                     l += e;
-                    Kernels.axpy(e, p.v, s.koff[j], or, 0, d);
+                    Kernels.axpy(e, values, s.voff[j], or, 0, d);
                 }
                 m = mx;
             }
@@ -184,7 +209,7 @@ final class FlashKernel {
         float[] lse = p.lse;
         for (int i = 0; i < n; i++) {
             float li = s.l[i];
-            int lo = h * p.n + s.qpos[i];
+            int lo = p.lseAt(h, s.qpos[i]);
             if (li == 0f) {                         // no key: this part adds nothing to the row
                 s.wa[i] = 1f;
                 s.wb[i] = 0f;
@@ -230,7 +255,7 @@ final class FlashKernel {
                     s.dorow[ro + c] = dO[qo + c];
                     s.qrow[ro + c] = p.q[qo + c] * p.scale;
                 }
-                float lse = p.lse[h * p.n + pos];
+                float lse = p.lse[p.lseAt(h, pos)];
                 // a row that reaches nothing has LSE = -inf; +inf makes its probabilities exact zeros
                 s.lseRow[i] = lse == Float.NEGATIVE_INFINITY ? Float.POSITIVE_INFINITY : lse;
                 float acc = 0f;                      // plain loop: same bits in every JIT tier
@@ -265,11 +290,12 @@ final class FlashKernel {
         int d = p.d, dp = s.dp, kvh = h / p.group;
         int qmin = s.qpos[0], qmax = s.qpos[n - 1];
         int k0 = t.keys.lowerBound(qmin - t.hi), k1 = t.keys.lowerBound(qmax - t.lo + 1);
-        int bufBase = kbHead * p.n;
+        int bufBase = kbHead * p.tk - p.kBase;
         for (int kb = k0; kb < k1; kb += BK) {
             int nk = Math.min(BK, k1 - kb);
-            int mode = keyBlock(p, s, t, kvh, kb, nk, qmin, qmax);
+            int mode = keyBlock(s, t, kb, nk, qmin, qmax);
             if (mode == SKIP) continue;
+            for (int j = 0; j < nk; j++) s.koff[j] = p.kOff(kvh, s.kpos[j]);
             TileOps.scores(s.st, p.k, s.koff, nk, s.qt, d);         // S
             if (mode == PARTIAL) mask(s, t, n, nk);
             TileOps.probs(s.st, nk, s.lseRow);                        // P = exp(S - LSE)
@@ -289,7 +315,7 @@ final class FlashKernel {
     // backwardKeys one row at a time over the row's own band (D along the vector axis), for the
     // same reason as forwardRows
     static void backwardRows(Problem p, Scratch s, Tile t, int h, int n, float[] dk, float[] dv, int kbHead) {
-        int d = p.d, dp = s.dp, kvh = h / p.group, bufBase = kbHead * p.n;
+        int d = p.d, dp = s.dp, kvh = h / p.group, bufBase = kbHead * p.tk - p.kBase;
         float[] dqr = s.or;
         for (int i = 0; i < n; i++) {
             float lse = s.lseRow[i], delta = s.delta[i];
@@ -313,13 +339,9 @@ final class FlashKernel {
 
     static final int SKIP = 0, FULL = 1, PARTIAL = 2;
 
-    // loads the key block's positions and row offsets; says whether the band masks none, some or all of it
-    private static int keyBlock(Problem p, Scratch s, Tile t, int kvh, int kb, int nk, int qmin, int qmax) {
-        for (int j = 0; j < nk; j++) {
-            int pos = t.keys.pos(kb + j);
-            s.kpos[j] = pos;
-            s.koff[j] = p.kOff(kvh, pos);
-        }
+    // loads the key block's positions; says whether the band masks none, some or all of it
+    private static int keyBlock(Scratch s, Tile t, int kb, int nk, int qmin, int qmax) {
+        for (int j = 0; j < nk; j++) s.kpos[j] = t.keys.pos(kb + j);
         long dmin = (long) qmin - s.kpos[nk - 1], dmax = (long) qmax - s.kpos[0];
         if (dmax < t.lo || dmin > t.hi) return SKIP;
         return dmin >= t.lo && dmax <= t.hi ? FULL : PARTIAL;

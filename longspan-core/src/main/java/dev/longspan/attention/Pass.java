@@ -19,7 +19,7 @@ interface Pass {
     default boolean reachesAllRows() { return true; }
 
     /** Data-dependent planning before the forward pass (select-and-merge's region selection). */
-    default void prepare(float[] q, float[] k, int d) {}
+    default void prepare(FlashKernel.Problem p) {}
 
     /** Extra bytes this pass holds (selection state), for the memory report. */
     default long stateBytes() { return 0; }

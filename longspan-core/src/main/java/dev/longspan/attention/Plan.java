@@ -8,37 +8,36 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * A pattern bound to a problem shape (N positions, H query heads, Hkv key/value heads, causal or
- * not): its passes of tiles, and after the forward pass any data-dependent state (the regions
- * select-and-merge chose), which the backward pass reuses.
+ * A pattern bound to a problem shape (H query heads, Hkv key/value heads, causal or not) and a span
+ * of one position axis: the queries at [qBase, qBase + tq) against the keys at [kBase, kBase + tk)
+ * (a whole sequence of N positions is 0..N−1 for both): its passes of tiles, and after the forward
+ * pass any data-dependent state (the regions select-and-merge chose), which the backward pass
+ * reuses.
  */
 public final class Plan {
     private static final Set<String> WARNED = ConcurrentHashMap.newKeySet();
 
     final Pattern pattern;
-    final int n, heads, kvHeads;
+    final int n, heads, kvHeads;     // n: query rows (tq)
+    final TilePlans.Span span;
     final boolean causal;
     final List<Pass> passes;
 
-    private Plan(Pattern pattern, int n, int heads, int kvHeads, boolean causal) {
+    private Plan(Pattern pattern, TilePlans.Span span, int heads, int kvHeads, boolean causal, List<RegionSummaries> summaries) {
         this.pattern = pattern;
-        this.n = n;
+        this.span = span;
+        this.n = span.tq();
         this.heads = heads;
         this.kvHeads = kvHeads;
         this.causal = causal;
-        this.passes = TilePlans.passes(pattern, n, heads, causal);
+        this.passes = TilePlans.passes(pattern, span, heads, causal, summaries);
     }
 
-    /** Binds pattern to a shape; checks the configuration and warns about rows no pair reaches. */
+    /** Binds pattern to a whole sequence of n positions; checks the configuration and warns about rows no pair reaches. */
     public static Plan of(Pattern pattern, int n, int heads, int kvHeads, boolean causal) {
         if (n < 1) throw new LongspanException("attention: sequence length must be at least 1, got " + n);
-        if (heads < 1 || kvHeads < 1 || heads % kvHeads != 0) {
-            throw new LongspanException("attention: query heads (" + heads + ") must be a positive multiple of key/value heads (" + kvHeads + ")");
-        }
-        if (!causal && containsSelectMerge(pattern)) {
-            throw new LongspanException("attention pattern '" + pattern.spec() + "': selectmerge is causal only (no bidirectional form)");
-        }
-        Plan plan = new Plan(pattern, n, heads, kvHeads, causal);
+        check(pattern, heads, kvHeads, causal);
+        Plan plan = new Plan(pattern, new TilePlans.Span(0, n, 0, n), heads, kvHeads, causal, null);
         long unreached = plan.unreachedRows();
         if (unreached > 0 && WARNED.add(pattern.spec() + "|" + n + "|" + heads + "|" + causal)) {
             Log.warn("attention pattern '" + pattern.spec() + "' reaches no key from " + unreached + " of " + (long) n * heads
@@ -46,6 +45,45 @@ public final class Plan {
                     + " (a row of head h is reached only by pairs whose offset for h matches its residue; add a pair with r=1)");
         }
         return plan;
+    }
+
+    /**
+     * Binds pattern to the queries at absolute positions [qBase, qBase + tq) against the keys at
+     * [kBase, kBase + tk) of the same axis: a chunk of a prompt or a decoded token against a KV
+     * cache, or one block of a sequence split across workers. Each query gets the pattern's keys
+     * that fall in the key span; blocks of keys merge by log-sum-exp ({@link Attention#merge}).
+     * Select-and-merge terms rank regions by {@code summaries} (one per term in pattern order, see
+     * {@link RegionSummaries#forTerms}), which must already hold every key before the span's last
+     * query; null summarises the span's own keys (then kBase must be 0).
+     */
+    public static Plan of(Pattern pattern, int heads, int kvHeads, boolean causal, int qBase, int tq, int kBase, int tk,
+                          List<RegionSummaries> summaries) {
+        if (tq < 1 || tk < 0 || qBase < 0 || kBase < 0 || (long) qBase + tq > Integer.MAX_VALUE || (long) kBase + tk > Integer.MAX_VALUE) {
+            throw new LongspanException("attention: query rows [" + qBase + ", +" + tq + ") or key rows [" + kBase + ", +" + tk + ") out of range");
+        }
+        check(pattern, heads, kvHeads, causal);
+        if (summaries != null && summaries.size() != selectMergeTerms(pattern)) {
+            throw new IllegalArgumentException("attention pattern '" + pattern.spec() + "': " + summaries.size() + " region summaries for "
+                    + selectMergeTerms(pattern) + " select-and-merge terms");
+        }
+        return new Plan(pattern, new TilePlans.Span(qBase, tq, kBase, tk), heads, kvHeads, causal, summaries);
+    }
+
+    private static void check(Pattern pattern, int heads, int kvHeads, boolean causal) {
+        if (heads < 1 || kvHeads < 1 || heads % kvHeads != 0) {
+            throw new LongspanException("attention: query heads (" + heads + ") must be a positive multiple of key/value heads (" + kvHeads + ")");
+        }
+        if (!causal && containsSelectMerge(pattern)) {
+            throw new LongspanException("attention pattern '" + pattern.spec() + "': selectmerge is causal only (no bidirectional form)");
+        }
+    }
+
+    static int selectMergeTerms(Pattern p) {
+        return switch (p) {
+            case Pattern.SelectMerge s -> 1;
+            case Pattern.Sum s -> s.terms().stream().mapToInt(Plan::selectMergeTerms).sum();
+            default -> 0;
+        };
     }
 
     private static boolean containsSelectMerge(Pattern p) {
@@ -57,7 +95,14 @@ public final class Plan {
     }
 
     public Pattern pattern() { return pattern; }
+    /** Query rows. */
     public int length() { return n; }
+    /** Position of the first query row. */
+    public int queryBase() { return span.qBase(); }
+    /** Position of the first key row. */
+    public int keyBase() { return span.kBase(); }
+    /** Key rows. */
+    public int keys() { return span.tk(); }
     public int heads() { return heads; }
     public int kvHeads() { return kvHeads; }
     public boolean causal() { return causal; }
@@ -78,7 +123,7 @@ public final class Plan {
                     p.tile(h, ti, t);
                     for (int i = 0; i < t.queries.count(); i++) {
                         int pos = t.queries.pos(i);
-                        if (keysOf(t, pos) > 0) reached[pos] = true;
+                        if (keysOf(t, pos) > 0) reached[pos - span.qBase()] = true;
                     }
                 }
             for (boolean r : reached) if (!r) missing++;
@@ -154,8 +199,15 @@ public final class Plan {
         throw new LongspanException("attention pattern '" + pattern.spec() + "' has no select-and-merge term #" + part);
     }
 
-    /** Computes what a data-dependent pattern (select-and-merge) needs from q [H,N,D] and k [Hkv,N,D]; no-op otherwise. */
+    /**
+     * Computes what a data-dependent pattern (select-and-merge) needs from q [H,N,D] and k [Hkv,N,D]
+     * of a whole sequence; no-op otherwise.
+     */
     public void prepare(float[] q, float[] k, int d) {
-        for (Pass p : passes) p.prepare(q, k, d);
+        prepare(new FlashKernel.Problem(q, span.qBase(), n, KeyValues.of(k, k, span.kBase(), span.tk(), d), span.kBase(), span.tk(), heads, kvHeads, d, 1f));
+    }
+
+    void prepare(FlashKernel.Problem p) {
+        for (Pass pass : passes) pass.prepare(p);
     }
 }

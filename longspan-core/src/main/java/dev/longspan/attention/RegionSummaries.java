@@ -1,6 +1,8 @@
 package dev.longspan.attention;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 import static dev.longspan.attention.TileOps.BK;
 import static dev.longspan.attention.TileOps.QB;
@@ -72,6 +74,24 @@ public final class RegionSummaries {
         this.partial = score == Pattern.RegionScore.MEAN ? new float[kvHeads * d] : null;
         this.capacity = Math.max(1, expectedRegions);
         this.data = new float[kvHeads * capacity * width];
+    }
+
+    /**
+     * Empty summaries for every select-and-merge term of pattern, in the order of its terms (what a
+     * KV cache keeps per layer and hands to {@link Plan#of(Pattern, int, int, boolean, int, int, int, int, List)}).
+     */
+    public static List<RegionSummaries> forTerms(Pattern pattern, int kvHeads, int d) {
+        List<RegionSummaries> out = new ArrayList<>();
+        addTerms(out, pattern, kvHeads, d);
+        return out;
+    }
+
+    private static void addTerms(List<RegionSummaries> out, Pattern p, int kvHeads, int d) {
+        switch (p) {
+            case Pattern.SelectMerge s -> out.add(new RegionSummaries(s, kvHeads, d, 16));
+            case Pattern.Sum s -> { for (Pattern t : s.terms()) addTerms(out, t, kvHeads, d); }
+            default -> { }
+        }
     }
 
     /** Positions appended so far. */

@@ -9,8 +9,9 @@ import static dev.longspan.attention.TileOps.QB;
 /**
  * Query-aware select-and-merge ({@link Pattern.SelectMerge}) as tiles. Regions of R tokens, own
  * blocks of M regions; pick = T−M regions are chosen per query row and head from the regions
- * before its own block. {@link #prepare} summarises the keys ({@link RegionSummaries}) and ranks
- * the regions for every row with its own query; the selection is kept here, so that the backward
+ * before its own block. {@link #prepare} ranks the regions for every query row of the span with its
+ * own query, by the region summaries ({@link RegionSummaries}) a KV cache keeps as tokens arrive, or
+ * (a whole sequence) by summaries of the span's own keys; the selection is kept here, so that the backward
  * pass reuses it (the selection is not differentiated).
  *
  * <p>Tiles are runs: consecutive rows of one own block that chose the same regions share one
@@ -20,24 +21,29 @@ import static dev.longspan.attention.TileOps.QB;
  */
 final class SelectMergePass implements Pass {
     final Pattern.SelectMerge pattern;
-    final int n, heads, region, pick;
-    final int blockRows, blocks;     // rows per own block (M·R, at most N), number of own blocks
+    final TilePlans.Span span;
+    final int heads, region, pick;
+    final long blockRows;            // rows per own block, M·R
+    final int firstBlock, blocks;    // the own blocks the span's queries touch
+    private final RegionSummaries given;   // kept by the caller (a KV cache), or null: summarise the span's keys
     // per head, its runs: rows [runStart, runEnd), selected regions runSel[runSelAt[r] .. runSelAt[r+1])
     private int[][] runStart, runEnd, runSelAt, runSel;
     private long summaryBytes;
 
-    SelectMergePass(Pattern.SelectMerge s, int n, int heads) {
+    SelectMergePass(Pattern.SelectMerge s, TilePlans.Span span, int heads, RegionSummaries summaries) {
         this.pattern = s;
-        this.n = n;
+        this.span = span;
         this.heads = heads;
         this.region = s.region();
         this.pick = s.top() - s.merge();
-        this.blockRows = (int) Math.min((long) s.merge() * region, n);
-        this.blocks = (n + blockRows - 1) / blockRows;
+        this.blockRows = (long) s.merge() * region;
+        this.given = summaries;
+        this.firstBlock = (int) (span.qBase() / blockRows);
+        this.blocks = span.tq() == 0 ? 0 : (int) ((span.qEnd() - 1) / blockRows) - firstBlock + 1;
     }
 
     // regions wholly before own block B: the candidates of its rows
-    private int candidates(int block) { return (int) ((long) block * blockRows / region); }
+    private int candidates(int block) { return (int) ((long) block * pattern.merge()); }
 
     public int tiles(int head) {
         requirePrepared();
@@ -49,17 +55,19 @@ final class SelectMergePass implements Pass {
     public void tile(int head, int tile, Tile out) {
         out.causal(true);
         int r0 = runStart[head][tile], r1 = runEnd[head][tile];
-        int start = r0 / blockRows * blockRows;
+        int kBase = span.kBase(), kEnd = span.kEnd();
+        int start = (int) Math.max(r0 / blockRows * blockRows, kBase), end = Math.min(r1, kEnd);
         out.queries.range(r0, 1, r1 - r0);
         int s0 = runSelAt[head][tile], s1 = runSelAt[head][tile + 1];
-        int[] buf = out.keys.buffer((s1 - s0) * region + r1 - start);
+        int[] buf = out.keys.buffer((s1 - s0) * region + Math.max(0, end - start));
         int c = 0;
         int[] sel = runSel[head];
         for (int i = s0; i < s1; i++) {
-            int b0 = sel[i] * region;     // candidates are whole regions before the block
-            for (int t = 0; t < region; t++) buf[c++] = b0 + t;
+            // candidates are whole regions before the block; a span of keys may hold part of one
+            int b0 = Math.max(sel[i] * region, kBase), b1 = Math.min(sel[i] * region + region, kEnd);
+            for (int p = b0; p < b1; p++) buf[c++] = p;
         }
-        for (int p = start; p < r1; p++) buf[c++] = p;
+        for (int p = start; p < end; p++) buf[c++] = p;
         out.keys.list(c);
     }
 
@@ -84,21 +92,25 @@ final class SelectMergePass implements Pass {
 
     // ---- the selection -------------------------------------------------------------------------
 
-    public void prepare(float[] q, float[] k, int d) {
-        int kvHeads = (int) (k.length / ((long) n * d)), group = heads / kvHeads;
-        RegionSummaries sum = new RegionSummaries(pattern, kvHeads, d, n / region);
-        sum.append(k, n);
-        summaryBytes = sum.bytes();
-        RegionSummaries.KeyRows keys = (kvh, pos, count, off) -> {
-            for (int j = 0; j < count; j++) off[j] = (int) ((kvh * (long) n + pos + j) * d);
-            return k;
-        };
+    public void prepare(FlashKernel.Problem p) {
+        int d = p.d, group = p.group;
+        RegionSummaries sum = given;
+        if (sum == null) {
+            if (p.k == null || p.kBase != 0) {
+                throw new IllegalStateException("select-and-merge: keys from position " + p.kBase + " need the region summaries of the keys before them");
+            }
+            sum = new RegionSummaries(pattern, p.kvHeads, d, p.tk / region);
+            sum.append(p.k, p.tk);
+            summaryBytes = sum.bytes();
+        }
+        RegionSummaries summaries = sum;
         // each (head, block) task writes its runs: starts, ends, selection offsets and regions
         int[][] starts = new int[heads * blocks][], ends = new int[heads * blocks][], sels = new int[heads * blocks][];
         ThreadLocal<RegionSummaries.Scratch> scratch = ThreadLocal.withInitial(() -> new RegionSummaries.Scratch(d));
         Parallel.forEachTask(heads * blocks, task -> {
-            int h = task / blocks, block = task % blocks;
-            int r0 = block * blockRows, r1 = Math.min(n, r0 + blockRows), cand = candidates(block);
+            int h = task / blocks, block = firstBlock + task % blocks;
+            int r0 = (int) Math.max(block * blockRows, span.qBase()), r1 = (int) Math.min((block + 1) * blockRows, span.qEnd());
+            int cand = candidates(block);
             if (cand <= pick || pick == 0) {      // all of them, or none (top = merge: block-local)
                 starts[task] = new int[]{r0};
                 ends[task] = new int[]{r1};
@@ -110,10 +122,11 @@ final class SelectMergePass implements Pass {
             int rows = r1 - r0;
             int[] chosen = new int[rows * pick], qoff = new int[QB];
             RegionSummaries.Scratch s = scratch.get();
+            RegionSummaries.KeyRows keys = pattern.score() == Pattern.RegionScore.MAX ? keyRows(p) : null;
             for (int i0 = 0; i0 < rows; i0 += QB) {
                 int nq = Math.min(QB, rows - i0);
-                for (int i = 0; i < nq; i++) qoff[i] = (h * n + r0 + i0 + i) * d;
-                sum.select(s, q, qoff, nq, h / group, cand, pick, keys, chosen, i0 * pick);
+                for (int i = 0; i < nq; i++) qoff[i] = p.qOff(h, r0 + i0 + i);
+                summaries.select(s, p.q, qoff, nq, h / group, cand, pick, keys, chosen, i0 * pick);
             }
             int runs = 1;
             for (int i = 1; i < rows; i++) if (!sameChoice(chosen, i - 1, i)) runs++;
@@ -159,6 +172,16 @@ final class SelectMergePass implements Pass {
             runSelAt[h] = at;
             runSel[h] = sl;
         }
+    }
+
+    // score=max reads the keys of every candidate region through the problem's key source
+    private static RegionSummaries.KeyRows keyRows(FlashKernel.Problem p) {
+        int[] pos = new int[RegionSummaries.KEY_BLOCK];
+        float[] wide = new float[RegionSummaries.KEY_BLOCK * p.d];
+        return (kvh, first, count, off) -> {
+            for (int j = 0; j < count; j++) pos[j] = (int) (first + j);
+            return p.kv.rows(false, kvh, pos, count, off, wide);
+        };
     }
 
     private boolean sameChoice(int[] chosen, int a, int b) {

@@ -1,14 +1,21 @@
 package dev.longspan.model;
 
+import dev.longspan.attention.RegionSummaries;
 import dev.longspan.kernel.Kernels;
+
+import java.util.List;
 
 /**
  * Incremental inference with a KV cache: feed a prompt in chunks, then one token at a time;
- * each call returns the logits of the last position fed. Keys are cached after RoPE, per layer,
- * in [Hkv, ring, D] layout (position p in slot p mod ring). A layer whose pattern reaches at most R
- * keys back (window, block) keeps a ring of R + {@link #MAX_CHUNK} positions, every other layer
- * keeps all of them; so a chunk's queries attend to every cached position their
- * layer's pattern reaches.
+ * each call returns the logits of the last position fed. Every chunk, the first included, runs in
+ * parts of at most maxChunk tokens through the one attention engine, its queries against the
+ * layer's cache ({@link LayerOps#attendCached}), so a prompt of any length costs the activations of
+ * one part plus the cache. Keys are cached after RoPE, per layer, in [Hkv, ring, D] layout
+ * (position p in slot p mod ring, {@link KvStore}). A layer whose pattern reaches at most R keys
+ * back (window, block) keeps a ring of R + maxChunk positions, every other layer keeps all of
+ * them; so a part's queries attend to every cached position their layer's pattern reaches.
+ * Select-and-merge's region summaries are kept per layer and term beside the cache, appended as
+ * keys arrive.
  *
  * <p>Each layer runs through {@link DecoderLayer}, the forward training uses. The working buffers
  * are allocated by the first call, sized by its chunk, and reused by every later call no longer
@@ -23,7 +30,8 @@ public final class InferenceSession {
     /** Default largest chunk fed at once to the cached path (longer chunks are split; results are the same). */
     public static final int MAX_CHUNK = 4096;
     private final int maxChunk;
-    private final KvStore[] kCache, vCache;   // per layer [Hkv, ring[l], D]
+    private final KvStore[] cache;            // per layer, keys and values [Hkv, ring[l], D]
+    private final List<RegionSummaries>[] summaries;   // per layer, one per select-and-merge term
     private final int[] ring;                 // per layer: slots in its cache
     private int length;                        // positions fed so far
     // working buffers of a chunk (buffersFor): activations, residual stream, positions
@@ -41,6 +49,7 @@ public final class InferenceSession {
     }
 
     /** With a smaller chunk limit, windowed layers keep fewer positions (tests use it to exercise eviction). */
+    @SuppressWarnings("unchecked")
     public InferenceSession(Transformer m, int capacity, int maxChunk, InferenceOptions options) {
         KvStore.Precision precision = options.halfKv() ? KvStore.Precision.F16 : KvStore.Precision.F32;
         this.lognLength = options.lognLength();
@@ -52,15 +61,12 @@ public final class InferenceSession {
         ops = new LayerOps[c.layers()];
         for (int l = 0; l < c.layers(); l++) ops[l] = new LayerOps(c, l);
         ring = new int[c.layers()];
-        kCache = new KvStore[c.layers()];
-        vCache = new KvStore[c.layers()];
-        {
-            for (int l = 0; l < c.layers(); l++) {
-                long reach = ops[l].reach();
-                ring[l] = (int) Math.min(capacity, reach + maxChunk);
-                kCache[l] = new KvStore(precision, c.kvHeads() * ring[l], c.headDim());
-                vCache[l] = new KvStore(precision, c.kvHeads() * ring[l], c.headDim());
-            }
+        cache = new KvStore[c.layers()];
+        summaries = new List[c.layers()];
+        for (int l = 0; l < c.layers(); l++) {
+            ring[l] = (int) Math.min(capacity, ops[l].reach() + maxChunk);
+            cache[l] = new KvStore(precision, c.kvHeads(), ring[l], c.headDim());
+            summaries[l] = RegionSummaries.forTerms(ops[l].pattern, c.kvHeads(), c.headDim());
         }
     }
 
@@ -74,7 +80,10 @@ public final class InferenceSession {
     /** Bytes held by the KV caches (select-and-merge's region summaries included). */
     public long cacheBytes() {
         long b = 0;
-        for (int l = 0; l < c.layers(); l++) if (kCache[l] != null) b += kCache[l].bytes() + vCache[l].bytes() + ops[l].summaryBytes();
+        for (int l = 0; l < c.layers(); l++) {
+            b += cache[l].bytes();
+            for (RegionSummaries s : summaries[l]) b += s.bytes();
+        }
         return b;
     }
 
@@ -94,8 +103,9 @@ public final class InferenceSession {
         if (length + T > capacity) {
             throw new dev.longspan.util.LongspanException("context of " + (length + T) + " tokens exceeds the session capacity " + capacity);
         }
-        if (length > 0 && T > maxChunk) {
-            // the ring of a windowed layer holds reach + maxChunk positions: feed long chunks in parts
+        if (T > maxChunk) {
+            // the ring of a windowed layer holds reach + maxChunk positions, and a part's activations
+            // are all a chunk needs beside the cache: feed long chunks in parts
             int V = c.vocabSize(), firstWanted = to - lastRows;
             float[] out = new float[lastRows * V];
             for (int a = from; a < to; a += maxChunk) {
@@ -119,10 +129,9 @@ public final class InferenceSession {
         return logits;
     }
 
-    // the working buffers of a chunk of T tokens: kept from call to call, replaced only by a longer
-    // chunk, or by a first chunk of another length (the attention engine takes arrays of its exact size)
+    // the working buffers of a chunk of T tokens: kept from call to call, replaced only by a longer chunk
     private void buffersFor(int T) {
-        if (acts != null && acts.rows >= T && (length > 0 || acts.rows == T)) return;
+        if (acts != null && acts.rows >= T) return;
         acts = new DecoderLayer.Acts(c, T, false);
         x = new float[T * c.dim()];
         pos = new long[T];
@@ -132,24 +141,15 @@ public final class InferenceSession {
     Object buffers() { return acts; }
 
     // attention of layer l for the chunk at positions length..length+T-1 (before RoPE on entry):
-    // rotate, cache the keys and values, attend; the whole prefix through the engine when the
-    // cache is empty (O(N·keys), no N×N buffer), else to the cache key by key
+    // rotate, cache the keys and values (and summarise them), attend to the cache
     private void attend(int l, DecoderLayer.Acts a, int T) {
         int H = c.heads(), Hkv = c.kvHeads(), D = c.headDim();
         ops[l].rotate(a.qh, H, T, pos, false);
         ops[l].rotate(a.kh, Hkv, T, pos, false);
-        int rg = ring[l];
-        for (int hh = 0; hh < Hkv; hh++) {
-            for (int t = Math.max(0, T - rg); t < T; t++) {   // a long first chunk keeps only its last rg positions
-                int slot = (int) ((length + t) % rg);
-                kCache[l].put(hh * rg + slot, a.kh, (hh * T + t) * D);
-                vCache[l].put(hh * rg + slot, a.vh, (hh * T + t) * D);
-            }
-        }
+        cache[l].put(a.kh, a.vh, T, length);
+        for (RegionSummaries s : summaries[l]) s.append(a.kh, T);
         if (lognLength > 1) scaleQueries(a.qh, H, T, length, D);
-        ops[l].observe(a.kh, length, T);
-        if (length == 0) ops[l].attentionNoRope(a.qh, a.kh, a.vh, T, a.oh, a.lse);
-        else ops[l].cachedAttention(a.qh, T, length, kCache[l], vCache[l], rg, a.oh);
+        ops[l].attendCached(a.qh, T, length, cache[l], ring[l], summaries[l], a.oh, a.lse);
     }
 
     private final int lognLength;

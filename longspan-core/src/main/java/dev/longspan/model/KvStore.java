@@ -1,58 +1,67 @@
 package dev.longspan.model;
 
+import dev.longspan.attention.KeyValues;
+
 /**
- * One layer's cached keys or values, [Hkv, ring, D], in float32 or IEEE half precision.
- * Half precision halves the memory of long contexts; rows are widened to float when read.
+ * One layer's cached keys and values, each [Hkv, ring, D], in float32 or IEEE half precision:
+ * position p lives in slot p mod ring (a layer whose pattern reaches all earlier keys has a ring
+ * as long as the session, so it never wraps). The attention kernel reads it as a {@link KeyValues}
+ * source, one block of rows at a time: float32 rows in place (ring slots are just offsets), half
+ * rows widened into the kernel's scratch, which halves the memory of long contexts for the cost of
+ * one conversion per row read.
  */
-final class KvStore {
+final class KvStore implements KeyValues {
     /** Storage precision of a KV cache. */
     enum Precision { F32, F16 }
 
-    private final float[] f;
-    private final short[] h;
-    final int d;
+    private final float[] kf, vf;
+    private final short[] kh, vh;
+    final int kvHeads, ring, d;
 
-    KvStore(Precision p, int rows, int d) {
+    KvStore(Precision p, int kvHeads, int ring, int d) {
+        this.kvHeads = kvHeads;
+        this.ring = ring;
         this.d = d;
-        long n = (long) rows * d;
+        long n = (long) kvHeads * ring * d;
         if (n > Integer.MAX_VALUE - 16) throw new dev.longspan.util.LongspanException("KV cache of " + n + " values is too large for one array (use fewer tokens or a windowed layer)");
-        this.f = p == Precision.F32 ? new float[(int) n] : null;
-        this.h = p == Precision.F16 ? new short[(int) n] : null;
+        kf = p == Precision.F32 ? new float[(int) n] : null;
+        vf = p == Precision.F32 ? new float[(int) n] : null;
+        kh = p == Precision.F16 ? new short[(int) n] : null;
+        vh = p == Precision.F16 ? new short[(int) n] : null;
     }
 
-    long bytes() { return f != null ? 4L * f.length : 2L * h.length; }
+    long bytes() { return kf != null ? 8L * kf.length : 4L * kh.length; }
 
-    /** Stores src[so..so+d) as row r. */
-    void put(int r, float[] src, int so) {
-        int o = r * d;
-        if (f != null) System.arraycopy(src, so, f, o, d);
-        else for (int i = 0; i < d; i++) h[o + i] = Float.floatToFloat16(src[so + i]);
-    }
-
-    /** The float array holding row r at {@link #offset}, widening half rows into scratch. */
-    float[] row(int r, float[] scratch) {
-        if (f != null) return f;
-        int o = r * d;
-        for (int i = 0; i < d; i++) scratch[i] = Float.float16ToFloat(h[o + i]);
-        return scratch;
-    }
-
-    int offset(int r) { return f != null ? r * d : 0; }
-
-    /**
-     * Points off[0..count) at rows r0..r0+count−1 in the returned array: this store's own for
-     * float32, else scratch [count·D] with the rows widened.
-     */
-    float[] rows(int r0, int count, int[] off, float[] scratch) {
-        for (int j = 0; j < count; j++) {
-            int o = (r0 + j) * d;
-            if (f != null) {
-                off[j] = o;
-            } else {
-                off[j] = j * d;
-                for (int i = 0; i < d; i++) scratch[j * d + i] = Float.float16ToFloat(h[o + i]);
+    /** Stores the keys and values k, v [Hkv, T, D] of positions start..start+T−1 (T ≤ ring). */
+    void put(float[] k, float[] v, int T, long start) {
+        for (int h = 0; h < kvHeads; h++)
+            for (int t = 0; t < T; t++) {
+                int src = (h * T + t) * d, dst = (h * ring + (int) ((start + t) % ring)) * d;
+                if (kf != null) {
+                    System.arraycopy(k, src, kf, dst, d);
+                    System.arraycopy(v, src, vf, dst, d);
+                } else {
+                    for (int i = 0; i < d; i++) {
+                        kh[dst + i] = Float.floatToFloat16(k[src + i]);
+                        vh[dst + i] = Float.floatToFloat16(v[src + i]);
+                    }
+                }
             }
+    }
+
+    @Override
+    public float[] rows(boolean values, int kvh, int[] pos, int n, int[] off, float[] scratch) {
+        int base = kvh * ring;
+        if (kf != null) {
+            for (int j = 0; j < n; j++) off[j] = (base + pos[j] % ring) * d;
+            return values ? vf : kf;
         }
-        return f != null ? f : scratch;
+        short[] src = values ? vh : kh;
+        for (int j = 0; j < n; j++) {
+            int o = (base + pos[j] % ring) * d, w = j * d;
+            off[j] = w;
+            for (int i = 0; i < d; i++) scratch[w + i] = Float.float16ToFloat(src[o + i]);
+        }
+        return scratch;
     }
 }
