@@ -1,0 +1,79 @@
+package dev.longspan.model;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+/**
+ * Chunked prefill and decoding ({@link InferenceSession}) run the training forward's engine and
+ * tile plans against the KV cache: for every pattern kind, head shape and way of cutting the
+ * sequence into chunks, the logits of every position fed equal the training forward
+ * ({@link TrainingPass}) over the prefix fed so far.
+ */
+class OneAttentionPathTest {
+
+    static final List<String> PATTERNS = List.of(
+            "dense", "window:size=5", "block:size=6", "dilated:w=4,8;r=1,2", "dilated:w=6,12;r=2,3;offsets=blocks+window:size=2",
+            "window:size=3+block:size=4+dense",
+            "selectmerge:region=2,top=4,merge=1,score=bound", "selectmerge:region=3,top=3,merge=1,score=max",
+            "selectmerge:region=2,top=4,merge=2,score=mean", "selectmerge:region=1,top=5,merge=2,score=bound,beam=all",
+            "window:size=4+selectmerge:region=2,top=3,merge=1");
+
+    /** (query heads, key/value heads, head dimension): small and awkward head dims, GQA and not. */
+    static final int[][] SHAPES = {{2, 1, 8}, {3, 3, 12}, {4, 2, 64}};
+
+    static Stream<Arguments> cases() {
+        List<Arguments> out = new ArrayList<>();
+        for (String p : PATTERNS) for (int[] s : SHAPES) out.add(Arguments.of(p, s[0], s[1], s[2]));
+        return out.stream();
+    }
+
+    static ModelConfig config(String pattern, int heads, int kvHeads, int headDim) {
+        return new ModelConfig(17, 16, 2, heads, kvHeads, headDim, 24, 1e-5f, false, "kind=rope,base=10000",
+                Collections.nCopies(2, pattern), "byte", 64);
+    }
+
+    @ParameterizedTest
+    @MethodSource("cases")
+    void everyChunkingEqualsTheTrainingForwardOnEveryPrefix(String pattern, int heads, int kvHeads, int headDim) {
+        ModelConfig c = config(pattern, heads, kvHeads, headDim);
+        SplittableRandom r = new SplittableRandom(pattern.hashCode() * 31L + headDim);
+        Transformer m = InferenceSessionTest.perturbed(c, 3, r, 0.3);
+        int T = 40;
+        int[] tokens = InferenceSessionTest.randomTokens(r, T, c.vocabSize());
+        float[][] prefix = new float[T + 1][];
+        // chunks of 1, 7 and 13 tokens; 13 with parts of at most 3 (a chunk longer than a window's ring)
+        check(m, tokens, prefix, new InferenceSession(m, T), 1, 1e-4f);
+        check(m, tokens, prefix, new InferenceSession(m, T), 7, 1e-4f);
+        check(m, tokens, prefix, new InferenceSession(m, T), 13, 1e-4f);
+        InferenceSession small = new InferenceSession(m, T, 3, InferenceOptions.DEFAULT);
+        if (c.attention().get(0).reach() < T) assertThat(small.cachedPositions(0)).isLessThan(13);
+        check(m, tokens, prefix, small, 13, 1e-4f);
+        // half-precision keys and values: close, not equal
+        check(m, tokens, prefix, new InferenceSession(m, T, 5, new InferenceOptions(true, 0)), 7, 2e-2f);
+    }
+
+    // feeds tokens in chunks of `chunk`, comparing every row fed with the forward over the prefix fed so far
+    private static void check(Transformer m, int[] tokens, float[][] prefix, InferenceSession s, int chunk, float tol) {
+        int T = tokens.length, V = m.config.vocabSize();
+        for (int a = 0; a < T; a += chunk) {
+            int b = Math.min(T, a + chunk);
+            float[] got = s.feed(tokens, a, b, b - a);
+            if (prefix[b] == null) prefix[b] = InferenceSessionTest.fullLogits(m, tokens, b);
+            for (int t = a; t < b; t++)
+                for (int i = 0; i < V; i++)
+                    assertThat(got[(t - a) * V + i]).as("chunk %d, position %d, logit %d", chunk, t, i)
+                            .isCloseTo(prefix[b][t * V + i], within(tol));
+        }
+        assertThat(s.length()).isEqualTo(T);
+    }
+}
