@@ -10,9 +10,9 @@ import static dev.longspan.attention.TileOps.QB;
 /**
  * The one flash-style kernel: a block of up to {@link TileOps#QB} query rows of a tile against the
  * tile's key rows, in blocks of {@link TileOps#BK} keys with online softmax (forward), or with
- * recomputed probabilities (backward). Rows are positions; a row's data sits at
- * {@code (head·N + position)·D} of q (and of k, v at the key/value head), so gathered and strided
- * rows are read in place.
+ * recomputed probabilities (backward). Rows are absolute positions: a query row's data sits at
+ * {@code (head·tq + position − qBase)·D} of q, so gathered and strided rows are read in place; key
+ * and value rows come from the problem's {@link KeyValues}, one block of at most BK rows at a time.
  *
  * <p>Keys outside the band of the block's first and last query are never visited (binary search
  * on the ascending key rows); key blocks entirely inside the band skip the mask.
