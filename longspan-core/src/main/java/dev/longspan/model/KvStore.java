@@ -52,13 +52,17 @@ final class KvStore implements KeyValues {
     @Override
     public float[] rows(boolean values, int kvh, int[] pos, int n, int[] off, float[] scratch) {
         int base = kvh * ring;
-        if (kf != null) {
-            for (int j = 0; j < n; j++) off[j] = (base + pos[j] % ring) * d;
-            return values ? vf : kf;
+        // slots by stepping (positions mostly run consecutively): no division per row
+        for (int j = 0, slot = 0, prev = -2; j < n; j++) {
+            int p = pos[j];
+            slot = p == prev + 1 ? (slot + 1 == ring ? 0 : slot + 1) : p % ring;
+            prev = p;
+            off[j] = (base + slot) * d;
         }
+        if (kf != null) return values ? vf : kf;
         short[] src = values ? vh : kh;
         for (int j = 0; j < n; j++) {
-            int o = (base + pos[j] % ring) * d, w = j * d;
+            int o = off[j], w = j * d;
             off[j] = w;
             for (int i = 0; i < d; i++) scratch[w + i] = Float.float16ToFloat(src[o + i]);
         }
