@@ -17,8 +17,31 @@ import java.util.concurrent.ConcurrentHashMap;
  * pairwise by merge rank (lowest first, leftmost on ties) over the characters; a word that is itself a
  * token is taken whole when the pre-tokenizer ignores merges (Llama 3, Tekken); a final symbol that is
  * not a token falls back to its one-byte tokens (skipping bytes the vocabulary lacks).
+ *
+ * <p>SentencePiece-style pre-tokenizers (Gemma 4, Sarvam, whitespace) merge the UTF-8 text itself and fall
+ * back to {@code <0xXX>} tokens; the {@link Session} covers llama.cpp's two tokenizer models that wrap the
+ * BPE: {@code whitespace} and {@code hybriddna}.
  */
 public final class GgufBpeTokenizer implements Tokenizer {
+    /** How a text fragment reaches the BPE: as is, or first cut the way llama.cpp's wrapping tokenizer models cut it. */
+    enum Session {
+        PLAIN,
+        /** {@code whitespace}: the runs between whitespace, each tokenized on its own (whitespace dropped). */
+        WHITESPACE,
+        /** {@code whitespace} with the normalizer's lowercasing. */
+        WHITESPACE_LOWERCASE,
+        /**
+         * {@code hybriddna}: text between {@code <dna>} and {@code </dna>} becomes 6-mers of its
+         * upper-cased bases (the last padded with A), each the token of the k-mer plus U+E000, else
+         * {@code <oov>}; the rest is plain BPE. Without those three tokens in the vocabulary: plain BPE.
+         */
+        HYBRID_DNA
+    }
+
+    /** The suffix that keeps a DNA k-mer's token apart from the same letters as ordinary text. */
+    static final String KMER_MARK = "\uE000";
+    private static final int KMER = 6;
+
     private final String name;
     private final String[] tokens;
     private final int[] types;
@@ -27,14 +50,15 @@ public final class GgufBpeTokenizer implements Tokenizer {
     private final byte[][] bytes;
     private final LlamaPreTokenizer pre;
     private final LlamaSpecialTokens specials;
-    private final boolean ignoreMerges;
+    private final boolean ignoreMerges, byteEncode, escapeSpaces, gemma4;
+    private final Session session;
     private final int bos, eos, pad;
     private final boolean addBos;
     private final int[] stopIds;
     private final Map<String, int[]> cache = new ConcurrentHashMap<>();
 
     GgufBpeTokenizer(String name, String[] tokens, int[] types, Map<String, Integer> ids, List<String[]> merges,
-                     LlamaPreTokenizer.Spec spec, LlamaSpecialTokens specials, int bos, int eos, int pad, boolean addBos,
+                     LlamaPreTokenizer.Spec spec, Session session, LlamaSpecialTokens specials, int bos, int eos, int pad, boolean addBos,
                      int[] stopIds, String src) {
         this.name = name;
         this.tokens = tokens;
@@ -44,6 +68,10 @@ public final class GgufBpeTokenizer implements Tokenizer {
         for (int r = 0; r < merges.size(); r++) ranks.putIfAbsent(key(merges.get(r)[0], merges.get(r)[1]), r);
         this.pre = new LlamaPreTokenizer(spec.regexes(), src);
         this.ignoreMerges = spec.ignoreMerges();
+        this.byteEncode = spec.byteEncode();
+        this.escapeSpaces = spec.escapeSpaces();
+        this.gemma4 = spec.gemma4();
+        this.session = session;
         this.specials = specials;
         this.bos = bos;
         this.eos = eos;
@@ -52,6 +80,14 @@ public final class GgufBpeTokenizer implements Tokenizer {
         this.stopIds = stopIds;
         this.bytes = new byte[tokens.length][];
         for (int i = 0; i < tokens.length; i++) bytes[i] = decodeToken(tokens[i], types[i]);
+        if (session == Session.HYBRID_DNA && ids.containsKey("<oov>")) {
+            // the k-mers follow <oov>: they print as their bases, without the mark
+            for (int i = ids.get("<oov>") + 1; i < tokens.length; i++) {
+                if (tokens[i].length() > 1 && tokens[i].endsWith(KMER_MARK)) {
+                    bytes[i] = tokens[i].substring(0, tokens[i].length() - 1).getBytes(StandardCharsets.UTF_8);
+                }
+            }
+        }
     }
 
     // unambiguous even when a token contains spaces
@@ -59,10 +95,21 @@ public final class GgufBpeTokenizer implements Tokenizer {
         return left.length() + ":" + left + right;
     }
 
-    // llama.cpp's token_to_piece: normal tokens are GPT-2 byte characters; user-defined, control and unknown
-    // tokens print as their text
-    private static byte[] decodeToken(String t, int type) {
-        return type == LlamaSpecialTokens.NORMAL ? BpeTokenizer.fromByteLevel(t) : t.getBytes(StandardCharsets.UTF_8);
+    // llama.cpp's token_to_piece: normal tokens are GPT-2 byte characters (or text with U+2581 for spaces);
+    // byte tokens <0xXX> their byte; user-defined, control and unknown tokens print as their text. A vocabulary
+    // merged as UTF-8 without the U+2581 escape (whitespace) prints its tokens as text: llama.cpp would read them
+    // as GPT-2 byte characters and garble every character outside that map.
+    private byte[] decodeToken(String t, int type) {
+        if (type == LlamaSpecialTokens.BYTE && t.length() == 6 && t.startsWith("<0x") && t.endsWith(">")) {
+            try {
+                return new byte[]{(byte) Integer.parseInt(t.substring(3, 5), 16)};
+            } catch (NumberFormatException e) {
+                // not a byte token's name: printed as its text below
+            }
+        }
+        if (type != LlamaSpecialTokens.NORMAL) return t.getBytes(StandardCharsets.UTF_8);
+        if (escapeSpaces) return t.replace('\u2581', ' ').getBytes(StandardCharsets.UTF_8);
+        return byteEncode ? BpeTokenizer.fromByteLevel(t) : t.getBytes(StandardCharsets.UTF_8);
     }
 
     @Override
@@ -78,18 +125,85 @@ public final class GgufBpeTokenizer implements Tokenizer {
                 out.add(p.id());
                 continue;
             }
-            for (String word : pre.split(p.text())) {
-                if (word.isEmpty()) continue;
-                int[] r = cache.get(word);
-                if (r == null) {
-                    r = bpe(BpeTokenizer.toByteLevel(word));
-                    if (cache.size() > 200_000) cache.clear();
-                    cache.put(word, r);
-                }
-                out.addAll(r);
+            String fragment = escapeSpaces ? p.text().replace(' ', '\u2581') : p.text();
+            switch (session) {
+                case PLAIN -> encodeWords(fragment, out);
+                case WHITESPACE, WHITESPACE_LOWERCASE -> encodeRuns(fragment, session == Session.WHITESPACE_LOWERCASE, out);
+                case HYBRID_DNA -> encodeDna(fragment, out);
             }
         }
         return out.toArray();
+    }
+
+    private void encodeWords(String text, IntList out) {
+        for (String word : pre.split(text)) {
+            if (word.isEmpty()) continue;
+            int[] r = cache.get(word);
+            if (r == null) {
+                r = word(word);
+                if (cache.size() > 200_000) cache.clear();
+                cache.put(word, r);
+            }
+            out.addAll(r);
+        }
+    }
+
+    private int[] word(String word) {
+        if (gemma4 && word.chars().allMatch(c -> c == '\n')) {
+            Integer whole = ids.get(word);
+            if (whole != null) return new int[]{whole};
+        }
+        return bpe(byteEncode ? BpeTokenizer.toByteLevel(word) : word);
+    }
+
+    private void encodeRuns(String text, boolean lowercase, IntList out) {
+        StringBuilder run = new StringBuilder();
+        for (int i = 0; i < text.length(); ) {
+            int cp = text.codePointAt(i);
+            i += Character.charCount(cp);
+            if (LlamaUnicode.isWhitespace(cp)) {
+                if (!run.isEmpty()) encodeWords(run.toString(), out);
+                run.setLength(0);
+            } else {
+                run.appendCodePoint(lowercase ? Character.toLowerCase(cp) : cp);
+            }
+        }
+        if (!run.isEmpty()) encodeWords(run.toString(), out);
+    }
+
+    private void encodeDna(String text, IntList out) {
+        Integer open = ids.get("<dna>"), close = ids.get("</dna>"), oov = ids.get("<oov>");
+        if (open == null || close == null || oov == null) {
+            encodeWords(text, out);
+            return;
+        }
+        int pos = 0;
+        while (pos < text.length()) {
+            int start = text.indexOf("<dna>", pos);
+            if (start < 0) {
+                encodeWords(text.substring(pos), out);
+                return;
+            }
+            if (start > pos) encodeWords(text.substring(pos, start), out);
+            out.add(open);
+            int from = start + "<dna>".length(), end = text.indexOf("</dna>", from);
+            kmers(text.substring(from, end < 0 ? text.length() : end), oov, out);
+            if (end < 0) return;
+            out.add(close);
+            pos = end + "</dna>".length();
+        }
+    }
+
+    // k-mers of the sequence's UTF-8 bytes (a-z upper-cased), as llama.cpp cuts them
+    private void kmers(String sequence, int oov, IntList out) {
+        byte[] seq = sequence.getBytes(StandardCharsets.UTF_8);
+        for (int i = 0; i < seq.length; i++) if (seq[i] >= 'a' && seq[i] <= 'z') seq[i] -= 32;
+        for (int i = 0; i < seq.length; i += KMER) {
+            byte[] k = java.util.Arrays.copyOfRange(seq, i, i + KMER); // zero-padded past the end
+            for (int j = seq.length - i; j < KMER; j++) k[j] = 'A';
+            Integer id = ids.get(new String(k, StandardCharsets.UTF_8) + KMER_MARK);
+            out.add(id != null ? id : oov);
+        }
     }
 
     private record Bigram(int left, int right, String text, int rank) {}
@@ -136,9 +250,16 @@ public final class GgufBpeTokenizer implements Tokenizer {
                 out.add(id);
                 continue;
             }
-            for (int k = 0; k < sym.length(); k++) {
-                Integer b = ids.get(String.valueOf(sym.charAt(k)));
-                if (b != null) out.add(b);
+            if (byteEncode) {
+                for (int k = 0; k < sym.length(); k++) {
+                    Integer b = ids.get(String.valueOf(sym.charAt(k)));
+                    if (b != null) out.add(b);
+                }
+            } else {
+                for (byte x : sym.getBytes(StandardCharsets.UTF_8)) {
+                    Integer b = ids.get(String.format("<0x%02X>", x & 0xff));
+                    if (b != null) out.add(b);
+                }
             }
         }
         return out.toArray();

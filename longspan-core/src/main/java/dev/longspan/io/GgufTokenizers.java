@@ -12,7 +12,8 @@ import java.util.Set;
 /**
  * Builds the tokenizer stored in a GGUF file's {@code tokenizer.ggml.*} metadata the way llama.cpp's
  * {@code llama_vocab::load} reads it: model {@code gpt2} (byte-level BPE, pre-tokenizer chosen by
- * {@code tokenizer.ggml.pre}: {@link GgufBpeTokenizer}), {@code llama} (SentencePiece-style:
+ * {@code tokenizer.ggml.pre}: {@link GgufBpeTokenizer}; also its variants {@code gemma4}, {@code hybriddna}
+ * and {@code whitespace}), {@code llama} (SentencePiece-style:
  * {@link SentencePieceTokenizer}) or {@code bert} (WordPiece: {@link WordPieceTokenizer}).
  *
  * <p>Special token ids start from llama.cpp's defaults for the model; a key overrides its default only
@@ -60,7 +61,9 @@ public final class GgufTokenizers {
                 return new SentencePieceTokenizer(name, tokens, java.util.Arrays.copyOf(scores, n), java.util.Arrays.copyOf(types, n), bos, eos, unk, pad,
                         addBos, g.getBool("tokenizer.ggml.add_space_prefix", true), strip[0], strip[1]);
             }
-            case "gpt2" -> {
+            case "gpt2", "hybriddna", "whitespace", "gemma4" -> {
+                // a gemma4 vocabulary always uses the gemma4 pre-tokenizer, whatever the key says
+                if (model.equals("gemma4")) pre = "gemma4";
                 LlamaPreTokenizer.Spec spec = LlamaPreTokenizer.forName(pre);
                 if (spec == null) {
                     throw new LongspanException(src + ": tokenizer.ggml.pre '" + pre + "' is not a pre-tokenizer llama.cpp knows (known: "
@@ -73,14 +76,28 @@ public final class GgufTokenizers {
                         // llama.cpp keeps a merge without a space as an (empty, empty) pair that never applies
                         if (sp >= 0) merges.add(new String[]{m.substring(0, sp), m.substring(sp + 1)});
                     }
-                } else if (!pre.equals("kimi-k2")) {
-                    throw new LongspanException(src + ": gpt2 tokenizer without tokenizer.ggml.merges");
+                } else if (model.equals("gemma4") || !pre.equals("kimi-k2")) {
+                    throw new LongspanException(src + ": " + model + " tokenizer without tokenizer.ggml.merges");
                 }
-                int bos = id(g, "tokenizer.ggml.bos_token_id", 11, n), eos = id(g, "tokenizer.ggml.eos_token_id", 11, n);
+                // llama.cpp's defaults: 11 for GPT-2-style vocabularies, none for Gemma 4's
+                int dfltBos = model.equals("gemma4") ? -1 : 11;
+                int bos = id(g, "tokenizer.ggml.bos_token_id", dfltBos, n), eos = id(g, "tokenizer.ggml.eos_token_id", dfltBos, n);
                 if (pre.equals("glm4") || pre.equals("chatglm-bpe")) bos = id(g, "tokenizer.ggml.bos_token_id", -1, n);
                 int pad = id(g, "tokenizer.ggml.padding_token_id", -1, n);
                 boolean addBos = addBos(g, spec.addBos(), bos);
-                return new GgufBpeTokenizer(name, tokens, java.util.Arrays.copyOf(types, n), ids, merges, spec, specials, bos, eos, pad, addBos,
+                if (spec.gemma4() && !addBos) {
+                    // llama.cpp adds Gemma 4's BOS even when the file says not to
+                    if (bos < 0) throw new LongspanException(src + ": the " + pre + " pre-tokenizer adds a BOS, but tokenizer.ggml.bos_token_id is not set");
+                    addBos = true;
+                }
+                GgufBpeTokenizer.Session session = switch (model) {
+                    case "hybriddna" -> GgufBpeTokenizer.Session.HYBRID_DNA;
+                    // llama.cpp's BertNormalizer default lowercases; the whitespace pre-tokenizer turns that off
+                    case "whitespace" -> g.getBool("tokenizer.ggml.normalizer.lowercase", !pre.equals("whitespace"))
+                            ? GgufBpeTokenizer.Session.WHITESPACE_LOWERCASE : GgufBpeTokenizer.Session.WHITESPACE;
+                    default -> GgufBpeTokenizer.Session.PLAIN;
+                };
+                return new GgufBpeTokenizer(name, tokens, java.util.Arrays.copyOf(types, n), ids, merges, spec, session, specials, bos, eos, pad, addBos,
                         stopIds(g, tokens, eos, n), src);
             }
             case "bert" -> {
@@ -92,7 +109,7 @@ public final class GgufTokenizers {
                 return new WordPieceTokenizer(name, tokens, ids, specials, lower, strip2, bos, eos, unk, sep, pad,
                         addBos(g, true, bos));
             }
-            default -> throw new LongspanException(src + ": tokenizer.ggml.model '" + model + "' is not supported (supported: gpt2, llama, bert)");
+            default -> throw new LongspanException(src + ": tokenizer.ggml.model '" + model + "' is not supported (supported: gpt2, llama, bert, gemma4, hybriddna, whitespace)");
         }
     }
 
@@ -125,7 +142,7 @@ public final class GgufTokenizers {
             if (id >= 0) s.add(id);
         }
         Set<String> eog = Set.of("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>",
-                "<|end_of_text|>", "<|return|>", "<|call|>");
+                "<|end_of_text|>", "<|return|>", "<|call|>", "<eos>", "<turn|>", "<|tool_response>");
         for (int i = 0; i < n; i++) if (eog.contains(tokens[i])) s.add(i);
         return s.stream().mapToInt(Integer::intValue).toArray();
     }

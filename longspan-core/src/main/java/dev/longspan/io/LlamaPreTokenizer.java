@@ -33,12 +33,24 @@ final class LlamaPreTokenizer {
     private static final String DEEPSEEK3 = "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
     private static final String BLOOM = " ?[^(\\s|.,!?\u2026\u3002\uff0c\u3001\u0964\u06d4\u060c)]+";
 
-    /** What a {@code tokenizer.ggml.pre} value means to llama.cpp's BPE tokenizer. */
-    record Spec(List<String> regexes, boolean ignoreMerges, boolean addBos, boolean byteEncode) {}
+    /**
+     * What a {@code tokenizer.ggml.pre} value means to llama.cpp's BPE tokenizer.
+     *
+     * @param byteEncode   words are mapped to GPT-2's byte characters before merging (false: merged as UTF-8
+     *                     text, a symbol that is no token falls back to {@code <0xXX>} byte tokens)
+     * @param escapeSpaces spaces become U+2581 before splitting and U+2581 a space again when decoding
+     *                     (SentencePiece-style BPE: Gemma 4, Sarvam)
+     * @param gemma4       llama.cpp's Gemma 4 rules: a word of newlines only that is a token is taken whole, and
+     *                     a BOS is always added
+     */
+    record Spec(List<String> regexes, boolean ignoreMerges, boolean addBos, boolean byteEncode, boolean escapeSpaces, boolean gemma4) {}
 
     private static Spec spec(boolean ignoreMerges, boolean addBos, String... regexes) {
-        return new Spec(List.of(regexes), ignoreMerges, addBos, true);
+        return new Spec(List.of(regexes), ignoreMerges, addBos, true, false, false);
     }
+
+    /** llama.cpp's split for SentencePiece-style BPE: merges run over whole lines, newline runs apart. */
+    private static final String LINES = "[^\\n]+|[\\n]+";
 
     /** The pre-tokenizer types, by their llama.cpp names, with the regex lists of llama-vocab.cpp. */
     private static final Map<String, Spec> TYPES;
@@ -97,6 +109,12 @@ final class LlamaPreTokenizer {
                 "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"));
         m.put("laguna", spec(false, false, "[^\\n]+|[\\n]+", QWEN2));
         m.put("exaone-moe", spec(false, false, "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?(?:\\p{L}\\p{M}*(?: \\p{L}\\p{M}*)*)+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]?|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+"));
+        Spec gemma4 = new Spec(List.of(LINES), false, true, false, true, true);
+        m.put("gemma4", gemma4);
+        m.put("granite-embed-multi-311m", gemma4);
+        m.put("sarvam-moe", new Spec(List.of(LINES), false, false, false, true, false));
+        // jina-embeddings-v2-base-zh: words are the runs of non-space, merged as UTF-8 text
+        m.put("whitespace", new Spec(List.of("\\S+"), false, false, false, false, false));
         m.put("minicpm5", spec(true, false, "\\p{N}{1,3}", "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}+| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"));
         TYPES = Map.copyOf(m);
     }

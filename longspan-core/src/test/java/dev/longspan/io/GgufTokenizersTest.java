@@ -132,7 +132,8 @@ class GgufTokenizersTest {
         Path p = dir.resolve("t5.gguf");
         new GgufWriter().putString("tokenizer.ggml.model", "t5").putStringArray("tokenizer.ggml.tokens", new String[]{"a"}).write(p);
         try (GgufFile f = GgufFile.open(p)) {
-            assertThatThrownBy(() -> GgufTokenizers.fromGguf(f)).isInstanceOf(LongspanException.class).hasMessageContaining("'t5' is not supported");
+            assertThatThrownBy(() -> GgufTokenizers.fromGguf(f)).isInstanceOf(LongspanException.class).hasMessageContaining("'t5' is not supported")
+                    .hasMessageNotContaining("\n");
         }
         Path d = dir.resolve("dup.gguf");
         new GgufWriter().putString("tokenizer.ggml.model", "gpt2").putStringArray("tokenizer.ggml.tokens", new String[]{"a", "b", "a"})
@@ -150,7 +151,8 @@ class GgufTokenizersTest {
         new GgufWriter().putString("tokenizer.ggml.model", "gpt2").putString("tokenizer.ggml.pre", "martian")
                 .putStringArray("tokenizer.ggml.tokens", new String[]{"a"}).putStringArray("tokenizer.ggml.merges", new String[0]).write(r);
         try (GgufFile f = GgufFile.open(r)) {
-            assertThatThrownBy(() -> GgufTokenizers.fromGguf(f)).isInstanceOf(LongspanException.class).hasMessageContaining("'martian'");
+            assertThatThrownBy(() -> GgufTokenizers.fromGguf(f)).isInstanceOf(LongspanException.class).hasMessageContaining("'martian'")
+                    .hasMessageContaining("sarvam-moe").hasMessageNotContaining("\n");
         }
     }
 
@@ -246,5 +248,116 @@ class GgufTokenizersTest {
         assertThat(t.decode(new int[]{4, 5, 9})).isEqualTo("hello world !");
         assertThat(t.bosId()).isEqualTo(2);
         assertThat(((WordPieceTokenizer) t).sepId()).isEqualTo(3);
+    }
+
+    /**
+     * A SentencePiece-style BPE vocabulary (Gemma 4, Sarvam): specials, the 256 {@code <0xXX>} byte tokens, and
+     * pieces with U+2581 for spaces whose merges can be followed on paper.
+     */
+    private Path spmBpeGguf(String file, String model, String pre, java.util.function.UnaryOperator<GgufWriter> extra) {
+        List<String> tok = new ArrayList<>(List.of("<pad>", "<eos>", "<bos>", "<unk>"));
+        List<Integer> ty = new ArrayList<>(List.of(3, 3, 3, 2));
+        for (int b = 0; b < 256; b++) { tok.add(String.format("<0x%02X>", b)); ty.add(6); }
+        String[] merges = {"h e", "l l", "he ll", "hell o", "\u2581 w", "\u2581w o", "\u2581wo r", "\u2581wor l", "\u2581worl d"};
+        for (String piece : List.of("\u2581", "h", "e", "l", "o", "w", "r", "d", "\n", "\n\n")) { tok.add(piece); ty.add(1); }
+        for (String m : merges) { tok.add(m.replace(" ", "")); ty.add(1); }
+        Path p = dir.resolve(file);
+        GgufWriter w = new GgufWriter().putString("tokenizer.ggml.model", model)
+                .putStringArray("tokenizer.ggml.tokens", tok.toArray(String[]::new)).putI32Array("tokenizer.ggml.token_type", ty.stream().mapToInt(Integer::intValue).toArray())
+                .putStringArray("tokenizer.ggml.merges", merges).putU32("tokenizer.ggml.bos_token_id", 2).putU32("tokenizer.ggml.eos_token_id", 1);
+        if (pre != null) w.putString("tokenizer.ggml.pre", pre);
+        extra.apply(w).write(p);
+        return p;
+    }
+
+    @Test
+    void gemma4MergesUtf8TextWithSpacesAsU2581() {
+        // model gemma4 takes the gemma4 pre-tokenizer whatever the key says, and always adds its BOS
+        Tokenizer t = load(spmBpeGguf("gemma4.gguf", "gemma4", "gpt-2", w -> w.putBool("tokenizer.ggml.add_bos_token", false)));
+        assertThat(t.addBos()).isTrue();
+        assertThat(t.bosId()).isEqualTo(2);
+        // "hello▁world" | "\n\n" | "hi▁é": merges by rank over the whole line; a run of newlines that is a token is
+        // taken whole (no "\n \n" merge exists); i and é are no tokens: their UTF-8 bytes
+        String text = "hello world\n\nhi é";
+        int[] ids = t.encode(text);
+        assertThat(pieces(t, ids)).containsExactly("hello", "\u2581world", "\n\n", "h", "<0x69>", "\u2581", "<0xC3>", "<0xA9>");
+        assertThat(t.decode(ids)).isEqualTo(text);
+        // three newlines are no token: plain merging, one per newline
+        assertThat(pieces(t, t.encode("\n\n\n"))).containsExactly("\n", "\n", "\n");
+        // the same for granite-embed-multi-311m, llama.cpp's other name for the gemma4 pre-tokenizer
+        Tokenizer g = load(spmBpeGguf("granite.gguf", "gpt2", "granite-embed-multi-311m", w -> w));
+        assertThat(g.encode(text)).containsExactly(ids);
+        assertThat(g.addBos()).isTrue();
+        // a Gemma 4 vocabulary without a BOS cannot add one: one line, as llama.cpp refuses it
+        Path noBos = dir.resolve("gemma4-nobos.gguf");
+        new GgufWriter().putString("tokenizer.ggml.model", "gemma4").putStringArray("tokenizer.ggml.tokens", new String[]{"a", "b"})
+                .putStringArray("tokenizer.ggml.merges", new String[0]).write(noBos);
+        try (GgufFile f = GgufFile.open(noBos)) {
+            assertThatThrownBy(() -> GgufTokenizers.fromGguf(f)).isInstanceOf(LongspanException.class)
+                    .hasMessageContaining("gemma4-nobos.gguf").hasMessageContaining("bos_token_id is not set").hasMessageNotContaining("\n");
+        }
+    }
+
+    @Test
+    void sarvamMoeIsGemma4sSplitWithoutItsNewlineRuleOrForcedBos() {
+        Tokenizer t = load(spmBpeGguf("sarvam.gguf", "gpt2", "sarvam-moe", w -> w));
+        assertThat(t.addBos()).isFalse();
+        int[] ids = t.encode("hello world\n\nhi é");
+        assertThat(pieces(t, ids)).containsExactly("hello", "\u2581world", "\n", "\n", "h", "<0x69>", "\u2581", "<0xC3>", "<0xA9>");
+        assertThat(t.decode(ids)).isEqualTo("hello world\n\nhi é");
+    }
+
+    @Test
+    void whitespaceModelTokenizesTheRunsBetweenWhitespace() {
+        // tokenizer model "whitespace" with pre "whitespace" (jina-embeddings-v2-base-zh): whitespace dropped, no lowercasing
+        Tokenizer t = load(spmBpeGguf("ws.gguf", "whitespace", "whitespace", w -> w));
+        assertThat(pieces(t, t.encode("hello \t wo\u3000Hé"))).containsExactly("hello", "w", "o", "<0x48>", "<0xC3>", "<0xA9>");
+        // the normalizer's lowercasing when the file asks for it
+        Tokenizer lower = load(spmBpeGguf("wsl.gguf", "whitespace", "whitespace", w -> w.putBool("tokenizer.ggml.normalizer.lowercase", true)));
+        assertThat(pieces(lower, lower.encode("HELLO  Dd"))).containsExactly("hello", "d", "d");
+        // pre "whitespace" under a gpt2 model: the regex \S+ keeps the spaces between words as words of their own
+        Tokenizer gpt2 = load(spmBpeGguf("wsg.gguf", "gpt2", "whitespace", w -> w));
+        assertThat(pieces(gpt2, gpt2.encode("hello  he"))).containsExactly("hello", "<0x20>", "<0x20>", "he");
+        assertThat(gpt2.decode(gpt2.encode("hello  he"))).isEqualTo("hello  he");
+    }
+
+    @Test
+    void hybridDnaCutsTaggedSequencesIntoSixMers() {
+        List<String> tok = new ArrayList<>();
+        for (int b = 0; b < 256; b++) tok.add(String.valueOf(BpeTokenizer.BYTE_TO_CHAR[b]));
+        tok.addAll(List.of("<dna>", "</dna>", "<oov>", "ACGTAC\uE000", "GTAAAA\uE000", "CCCCCC\uE000", "CCCCCC"));
+        int oov = 258, acgtac = 259, gtaaaa = 260, cccccc = 261, text = 262;
+        Path p = dir.resolve("dna.gguf");
+        new GgufWriter().putString("tokenizer.ggml.model", "hybriddna").putString("tokenizer.ggml.pre", "gpt-2")
+                .putStringArray("tokenizer.ggml.tokens", tok.toArray(String[]::new)).putStringArray("tokenizer.ggml.merges", new String[]{"C C", "CC CC", "CCCC CC"})
+                .write(p);
+        Tokenizer t = load(p);
+        // lower case is upper-cased; the last k-mer is padded with A; a k-mer the vocabulary lacks is <oov>; outside the
+        // tags plain BPE, where the same letters are the unmarked token
+        int[] ids = t.encode("x<dna>acgtacCCCCCCnnnnnnGT</dna>CCCCCC");
+        assertThat(ids).containsExactly('x', 256, acgtac, cccccc, oov, gtaaaa, 257, text);
+        // the k-mers print as their bases
+        assertThat(t.decode(new int[]{256, acgtac, cccccc, 257})).isEqualTo("<dna>ACGTACCCCCCC</dna>");
+        // an open tag runs to the end of the text
+        assertThat(t.encode("<dna>ACGTACccc")).containsExactly(256, acgtac, oov);
+    }
+
+    @Test
+    void everyPreTokenizerLlamaCppNamesIsKnown() {
+        // the tokenizer.ggml.pre names of llama.cpp's src/llama-vocab.cpp (newest snapshot read for this list)
+        List<String> llamaCpp = List.of("default", "minicpm5", "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0",
+                "lfm2", "jina-v5-nano", "deepseek-llm", "deepseek-coder", "deepseek-v3", "spark2_5", "youtu", "falcon", "mpt", "starcoder", "gpt-2",
+                "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum", "modern-bert", "jais-2", "gemma4",
+                "granite-embed-multi-311m", "sarvam-moe", "jina-v1-en", "jina-v2-code", "roberta-bpe", "whitespace", "refact", "command-r", "qwen2",
+                "deepseek-r1-qwen", "kormo", "f2llmv2", "qwen35", "stablelm2", "olmo", "dbrx", "smaug-bpe", "poro-chat", "glm4", "chatglm-bpe",
+                "viking", "jais", "tekken", "smollm", "codeshell", "bloom", "gpt3-finnish", "exaone", "exaone4", "exaone-moe", "chameleon",
+                "minerva-7b", "megrez", "gpt-4o", "llama4", "kanana2", "talkie", "granite-embed-multi-97m", "tiny_aya", "cohere2moe", "superbpe",
+                "trillion", "granite-docling", "bailingmoe", "bailingmoe2", "llada-moe", "seed-coder", "hunyuan", "hunyuan-dense", "hy_v4",
+                "joyai-llm", "kimi-k2", "ufakzeka", "grok-2", "afmoe", "laguna", "minimax-m2", "solar-open", "mellum2");
+        assertThat(LlamaPreTokenizer.names()).containsAll(llamaCpp);
+        for (String pre : List.of("gemma4", "granite-embed-multi-311m", "sarvam-moe", "whitespace")) {
+            Tokenizer t = load(spmBpeGguf(pre + ".gguf", "gpt2", pre, w -> w));
+            assertThat(t.decode(t.encode("hello world\n\nhe"))).as(pre).isEqualTo("hello world\n\nhe");
+        }
     }
 }
