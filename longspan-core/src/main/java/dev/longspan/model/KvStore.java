@@ -55,4 +55,34 @@ final class KvStore {
         }
         return f != null ? f : scratch;
     }
+
+    /** Writes rows r0..r0+count−1 (their stored precision, little-endian) for {@link #read}. */
+    void write(java.nio.channels.WritableByteChannel out, int r0, int count) throws java.io.IOException {
+        int per = f != null ? 4 : 2;
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(1 << 16).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        int rowsPer = Math.max(1, b.capacity() / (per * d));
+        for (int r = r0; r < r0 + count; r += rowsPer) {
+            int n = Math.min(rowsPer, r0 + count - r) * d;
+            b.clear();
+            if (f != null) b.asFloatBuffer().put(f, r * d, n); else b.asShortBuffer().put(h, r * d, n);
+            b.limit(n * per);
+            while (b.hasRemaining()) out.write(b);
+        }
+    }
+
+    /** Reads rows r0..r0+count−1 as {@link #write} wrote them. */
+    void read(java.nio.channels.ReadableByteChannel in, int r0, int count) throws java.io.IOException {
+        int per = f != null ? 4 : 2;
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(1 << 16).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        int rowsPer = Math.max(1, b.capacity() / (per * d));
+        for (int r = r0; r < r0 + count; r += rowsPer) {
+            int n = Math.min(rowsPer, r0 + count - r) * d;
+            b.clear().limit(n * per);
+            while (b.hasRemaining()) if (in.read(b) < 0) throw new java.io.EOFException("KV cache file ends early");
+            b.flip();
+            if (f != null) b.asFloatBuffer().get(f, r * d, n); else b.asShortBuffer().get(h, r * d, n);
+        }
+    }
+
+    boolean half() { return h != null; }
 }
