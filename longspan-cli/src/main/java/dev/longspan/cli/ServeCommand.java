@@ -108,6 +108,7 @@ final class ServeCommand implements Runnable {
         String name = modelName != null ? modelName : defaultName(model);
         if (name.isBlank()) throw new LongspanException("--model-name is empty");
         ServerOptions so = new ServerOptions(host, port, apiKey, name, body, parallel, queue, timeout * 1000L, context, budget, kvDir);
+        HELIDON_LOG.setLevel(java.util.logging.Level.WARNING);   // its start-up INFO lines; warnings still show
         OpenAiServer server = OpenAiServer.create(lm, chat, options, so, fingerprint(context, halfKv, options));
         try {
             server.start();
@@ -130,6 +131,9 @@ final class ServeCommand implements Runnable {
             Thread.currentThread().interrupt();
         }
     }
+
+    // held: java.util.logging keeps loggers weakly, a collected one would forget its level
+    private static final java.util.logging.Logger HELIDON_LOG = java.util.logging.Logger.getLogger("io.helidon");
 
     // the API's model name: the file or directory name, never the path to it
     static String defaultName(Path model) {

@@ -78,6 +78,8 @@ public final class OpenAiServer implements AutoCloseable {
         server = WebServer.builder()
                 .host(o.host())
                 .port(o.port())
+                // our own hook drains first (serve): Helidon's would stop the listener under running requests
+                .shutdownHook(false)
                 .routing(this::routes)
                 .build()
                 .start();
@@ -371,7 +373,7 @@ public final class OpenAiServer implements AutoCloseable {
     private Engine.Guard guard(long deadline, boolean[] gone) {
         return () -> {
             if (gone[0]) throw new Engine.Cancelled(null);
-            if (System.nanoTime() > deadline) throw new Engine.Cancelled(ApiError.timeout(o.timeoutMillis()));
+            if (System.nanoTime() >= deadline) throw new Engine.Cancelled(ApiError.timeout(o.timeoutMillis()));
         };
     }
 
