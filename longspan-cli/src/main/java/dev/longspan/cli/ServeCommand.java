@@ -21,7 +21,8 @@ import java.util.concurrent.CountDownLatch;
 import java.util.stream.Stream;
 
 @Command(name = "serve", mixinStandardHelpOptions = true,
-        description = "Serve a model over an OpenAI-compatible HTTP API (chat and text completions, streaming, metrics), reusing the KV cache of shared prompt prefixes.")
+        description = {"Serve a model over an OpenAI-compatible HTTP API, reusing the KV cache of shared prompt prefixes.",
+                "Chat and text completions (streamed or whole), /v1/models, /health and Prometheus /metrics."})
 final class ServeCommand implements Runnable {
     @Option(names = "--model", required = true, paramLabel = "PATH",
             description = "A GGUF file, a Hugging Face safetensors directory or a Longspan model directory.")
