@@ -41,9 +41,6 @@ final class Engine {
         void check();
     }
 
-    // prefill in pieces, so that a cancelled request stops within one piece
-    private static final int PREFILL_PIECE = InferenceSession.MAX_CHUNK;
-
     final ModelLoader.LoadedModel lm;
     final ChatFormat chat;
     final int context;
@@ -87,10 +84,15 @@ final class Engine {
         int[] fed = prompt;
         try {
             long t0 = System.nanoTime();
-            for (int a = lease.reused(); a < n - 1; a += PREFILL_PIECE) {
+            // an empty session takes the whole prompt in one engine pass (far faster than the cached
+            // path a later piece runs through); a cached prefix is continued piece by piece, the size
+            // the session feeds anyway, so that a cancelled request stops within one piece
+            int step = lease.reused() == 0 ? Integer.MAX_VALUE : InferenceSession.MAX_CHUNK;
+            for (int a = lease.reused(); a < n - 1; a = (int) Math.min(n - 1, (long) a + step)) {
                 guard.check();
-                s.feed(prompt, a, Math.min(n - 1, a + PREFILL_PIECE));
+                s.feed(prompt, a, (int) Math.min(n - 1, (long) a + step));
             }
+            guard.check();
             double prefill = (System.nanoTime() - t0) / 1e9;
             if (n - 1 - lease.reused() >= PERSIST_MIN_NEW && !lease.fromDisk()) cache.persist(s, prompt);
             Generator.Options o = Generator.Options.of(p.maxTokens()).withStopIds(lm.stopIds()).withStopStrings(p.stop());

@@ -67,16 +67,17 @@ final class PrefixCache {
                 int k = Math.min(common(e.tokens, prompt), limit);
                 if (best == null || k > bestLen || (k == bestLen && e.lastUsed > best.lastUsed)) { best = e; bestLen = k; }
             }
-            // a stored prefix counts only whole: its file holds exactly its tokens' positions
+            // a stored prefix is read whole, then cut back to what it shares with the prompt
             for (Stored s : stored) {
-                if (s.tokens.length > bestLen && s.tokens.length <= limit && common(s.tokens, prompt) == s.tokens.length) { disk = s; bestLen = s.tokens.length; }
+                int k = Math.min(common(s.tokens, prompt), limit);
+                if (k > bestLen) { disk = s; bestLen = k; }
             }
             if (disk != null) best = idle.isEmpty() ? null : oldest();
             if (best != null) idle.remove(best);
         }
         if (disk != null) {
             InferenceSession s = best != null && best.session.rewind(0) ? best.session : fresh.get();
-            if (load(disk, s)) return new Lease(s, disk.tokens.length, true);
+            if (load(disk, s) && s.rewind(bestLen)) return new Lease(s, bestLen, true);
             return new Lease(s.length() == 0 || s.rewind(0) ? s : fresh.get(), 0, false);
         }
         if (best != null) {

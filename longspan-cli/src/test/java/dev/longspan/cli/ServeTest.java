@@ -201,6 +201,14 @@ class ServeTest {
                     .isEqualTo(again.path("usage").path("prompt_tokens").asInt() - 1);
             assertThat(again.path("choices").get(0).path("text").asText()).isEqualTo(first.path("choices").get(0).path("text").asText());
         }
+        // another question about the same document after a restart: the stored prefix is cut back to the document
+        String q2 = completion(doc + "Then Lily", 12, "");
+        try (OpenAiServer s = start(options(1, 1, 600_000, null, 1L << 30, dir)); OpenAiServer fresh = start(options(1, 1, 600_000, null, 1, null))) {
+            JsonNode other = json(post(s, "/v1/completions", q2));
+            int cached = other.path("usage").path("prompt_tokens_details").path("cached_tokens").asInt();
+            assertThat(cached).isGreaterThan(other.path("usage").path("prompt_tokens").asInt() / 2);
+            assertThat(other.path("choices").get(0).path("text").asText()).isEqualTo(json(post(fresh, "/v1/completions", q2)).path("choices").get(0).path("text").asText());
+        }
     }
 
     @Test
