@@ -59,6 +59,7 @@ public class ServeLoad {
     static void load(String url, int clients, int seconds, String pid, int maxTokens, String model) throws Exception {
         String[] prompts = {"Once upon a time", "Tom had a dog.", "The sun was", "One day, Lily", "The cat", "A big tree", "Sam and Amy", "It was a rainy day"};
         long rss0 = rssKb(pid);
+        String heap0 = liveHeap(url, pid);
         long end = System.nanoTime() + seconds * 1_000_000_000L;
         List<Long> lat = Collections.synchronizedList(new ArrayList<>());
         AtomicLong errors = new AtomicLong(), tokens = new AtomicLong();
@@ -94,6 +95,17 @@ public class ServeLoad {
                 tokens.get(), tokens.get() / wall, errors.get());
         if (!l.isEmpty()) System.out.printf("latency ms: p50 %.1f, p99 %.1f, max %.1f%n", pct(l, 0.50), pct(l, 0.99), l.getLast() / 1e6);
         if (pid != null) System.out.printf("server RSS: start %d MiB, end %d MiB%n", rss0 / 1024, rss1 / 1024);
+        System.out.printf("server live heap (after a full GC): start %s, end %s%n", heap0, liveHeap(url, pid));
+    }
+
+    // the heap still reachable: a full collection in the server (jcmd, beside this JDK's java), then its gauge
+    static String liveHeap(String url, String pid) throws Exception {
+        if (pid == null) return "?";
+        Path jcmd = Path.of(ProcessHandle.current().info().command().orElseThrow()).resolveSibling("jcmd");
+        new ProcessBuilder(jcmd.toString(), pid, "GC.run").redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start().waitFor();
+        String m = HTTP.send(HttpRequest.newBuilder(URI.create(url + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+        for (String l : m.split("\n")) if (l.startsWith("longspan_jvm_heap_used_bytes ")) return (long) Double.parseDouble(l.substring(l.indexOf(' ') + 1)) / (1 << 20) + " MiB";
+        return "?";
     }
 
     static double pct(List<Long> sorted, double p) {

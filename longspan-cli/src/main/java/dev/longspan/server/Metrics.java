@@ -51,7 +51,12 @@ final class Metrics {
         gauge(b, "longspan_queue_length", "Requests waiting for a slot.", queued.getAsLong());
         gauge(b, "longspan_requests_running", "Requests generating now.", running.getAsLong());
         gauge(b, "longspan_kv_cache_bytes", "Bytes of KV caches held (in use and kept for prefix reuse).", kvBytes.getAsLong());
+        gauge(b, "longspan_jvm_heap_used_bytes", "Java heap in use now.", heapNow());
         return b.toString();
+    }
+
+    private static long heapNow() {
+        return java.lang.management.ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
     }
 
     private static void counter(StringBuilder b, String name, String help, double v) {

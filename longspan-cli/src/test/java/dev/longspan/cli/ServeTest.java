@@ -157,7 +157,7 @@ class ServeTest {
         String m = get(server, "/metrics").body();
         assertThat(m).contains("longspan_requests_total{endpoint=\"completions\",status=\"200\"}", "longspan_prompt_tokens_total",
                 "longspan_completion_tokens_total", "longspan_prefill_tokens_per_second", "longspan_decode_tokens_per_second",
-                "longspan_queue_length 0", "longspan_kv_cache_bytes");
+                "longspan_queue_length 0", "longspan_kv_cache_bytes", "longspan_jvm_heap_used_bytes");
     }
 
     @Test
