@@ -164,4 +164,79 @@ public final class InferenceSession {
             for (int h = 0; h < H; h++) Kernels.scale(s, q, (h * T + t) * D, D);
         }
     }
+
+    // ---- prefix reuse across requests (longspan serve): rewind, write and read the cache ----
+
+    /**
+     * Forgets the positions from newLength on: the next feed continues at newLength exactly as in
+     * a session that was fed only the first newLength tokens. Returns false, changing nothing,
+     * where that cannot be exact: a windowed layer's ring has already overwritten positions its
+     * next queries reach (more than ring − reach positions cut), or a layer keeps select-and-merge
+     * region summaries (they cannot be cut); feed a fresh session then.
+     */
+    public boolean rewind(int newLength) {
+        if (newLength < 0 || newLength > length) throw new IllegalArgumentException("rewind to " + newLength + " outside 0.." + length);
+        for (int l = 0; l < c.layers(); l++) {
+            if (!summaries[l].isEmpty()) return false;
+            if (newLength > 0 && ring[l] < length && (long) length - newLength > ring[l] - ops[l].reach()) return false;
+        }
+        length = newLength;
+        return true;
+    }
+
+    private static final int CACHE_MAGIC = 0x4c534b56;   // "LSKV"
+
+    /**
+     * Writes the cached positions (the length, then per layer the keys and values still in its
+     * ring) for {@link #readCache} into a session built like this one. Returns false, writing
+     * nothing, for layers with select-and-merge summaries (not written: such a prefix is re-fed).
+     */
+    public boolean writeCache(java.nio.channels.WritableByteChannel out) throws java.io.IOException {
+        for (int l = 0; l < c.layers(); l++) if (!summaries[l].isEmpty()) return false;
+        java.nio.ByteBuffer h = cacheHeader();
+        while (h.hasRemaining()) out.write(h);
+        int Hkv = c.kvHeads();
+        for (int l = 0; l < c.layers(); l++) {
+            int used = Math.min(length, ring[l]);
+            for (int hh = 0; hh < Hkv; hh++) cache[l].write(out, hh, used);
+        }
+        return true;
+    }
+
+    /**
+     * Reads what {@link #writeCache} wrote into this fresh session (same model, capacity, chunk
+     * limit and KV precision, else a LongspanException names the difference); afterwards the
+     * session continues as the written one would.
+     */
+    public void readCache(java.nio.channels.ReadableByteChannel in) throws java.io.IOException {
+        if (length != 0) throw new IllegalStateException("readCache needs a fresh session");
+        java.nio.ByteBuffer want = cacheHeader();
+        java.nio.ByteBuffer got = java.nio.ByteBuffer.allocate(want.remaining()).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        while (got.hasRemaining()) if (in.read(got) < 0) throw new java.io.EOFException("KV cache file ends early");
+        got.flip();
+        // the header's last field is the length, which may differ; every field before it must match
+        int n = want.remaining() - 4;
+        if (got.getInt(0) != CACHE_MAGIC) throw new dev.longspan.util.LongspanException("not a Longspan KV cache file");
+        if (!got.slice(0, n).equals(want.slice(0, n))) {
+            throw new dev.longspan.util.LongspanException("the KV cache file was written by a session of another shape (model, capacity, chunk or KV precision)");
+        }
+        int len = got.getInt(n);
+        if (len < 0 || len > capacity) throw new dev.longspan.util.LongspanException("KV cache file holds " + len + " positions, capacity " + capacity);
+        int Hkv = c.kvHeads();
+        for (int l = 0; l < c.layers(); l++) {
+            int used = Math.min(len, ring[l]);
+            for (int hh = 0; hh < Hkv; hh++) cache[l].read(in, hh, used);
+        }
+        length = len;
+    }
+
+    // magic, layers, KV heads, head dim, capacity, chunk limit, precision, each layer's ring, length
+    private java.nio.ByteBuffer cacheHeader() {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4 * (8 + c.layers())).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        b.putInt(CACHE_MAGIC).putInt(c.layers()).putInt(c.kvHeads()).putInt(c.headDim()).putInt(capacity).putInt(maxChunk)
+                .putInt(cache[0].half() ? 16 : 32);
+        for (int l = 0; l < c.layers(); l++) b.putInt(ring[l]);
+        b.putInt(length);
+        return b.flip();
+    }
 }

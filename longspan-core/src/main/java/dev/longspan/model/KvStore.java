@@ -68,4 +68,44 @@ final class KvStore implements KeyValues {
         }
         return scratch;
     }
+    /** Writes the keys, then the values, of head kvh's slots 0..count−1 (stored precision, little-endian) for {@link #read}. */
+    void write(java.nio.channels.WritableByteChannel out, int kvh, int count) throws java.io.IOException {
+        for (int values = 0; values < 2; values++) {
+            float[] f = values == 0 ? kf : vf;
+            short[] h = values == 0 ? kh : vh;
+            transfer(kvh, count, (b, o, n) -> {
+                if (f != null) b.asFloatBuffer().put(f, o, n); else b.asShortBuffer().put(h, o, n);
+                b.limit(n * (f != null ? 4 : 2));
+                while (b.hasRemaining()) out.write(b);
+            });
+        }
+    }
+
+    /** Reads head kvh's slots 0..count−1 as {@link #write} wrote them. */
+    void read(java.nio.channels.ReadableByteChannel in, int kvh, int count) throws java.io.IOException {
+        for (int values = 0; values < 2; values++) {
+            float[] f = values == 0 ? kf : vf;
+            short[] h = values == 0 ? kh : vh;
+            transfer(kvh, count, (b, o, n) -> {
+                b.limit(n * (f != null ? 4 : 2));
+                while (b.hasRemaining()) if (in.read(b) < 0) throw new java.io.EOFException("KV cache file ends early");
+                b.flip();
+                if (f != null) b.asFloatBuffer().get(f, o, n); else b.asShortBuffer().get(h, o, n);
+            });
+        }
+    }
+
+    private interface Chunk { void run(java.nio.ByteBuffer b, int offset, int values) throws java.io.IOException; }
+
+    // head kvh's slots 0..count−1 in pieces of a 64 KiB buffer: chunk(buffer, first value, values)
+    private void transfer(int kvh, int count, Chunk chunk) throws java.io.IOException {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(1 << 16).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        int rowsPer = Math.max(1, b.capacity() / (4 * d));
+        for (int r = 0; r < count; r += rowsPer) {
+            b.clear();
+            chunk.run(b, (kvh * ring + r) * d, Math.min(rowsPer, count - r) * d);
+        }
+    }
+
+    boolean half() { return kh != null; }
 }

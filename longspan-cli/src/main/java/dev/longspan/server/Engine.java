@@ -1,0 +1,123 @@
+package dev.longspan.server;
+
+import dev.longspan.format.ChatPrompts;
+import dev.longspan.format.ModelLoader;
+import dev.longspan.io.Tokenizer;
+import dev.longspan.model.ChatFormat;
+import dev.longspan.model.Generator;
+import dev.longspan.model.InferenceOptions;
+import dev.longspan.model.InferenceSession;
+import dev.longspan.model.Sampler;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.function.Consumer;
+
+/**
+ * The model side of the server: prompts to ids (the model's own chat template), and one
+ * generation per request on a session from the {@link PrefixCache}, through the engine's
+ * {@link Generator}.
+ */
+final class Engine {
+    /** What one request asks for. */
+    record Params(int maxTokens, float temperature, float topP, long seed, List<String> stop, boolean logprobs, int topLogprobs) {}
+
+    /** A finished generation and how much of its prompt came from the cache. */
+    record Outcome(Generator.Result result, int cachedTokens, double prefillSeconds) {}
+
+    /** Thrown from inside a generation to end it early (client gone, time up). */
+    static final class Cancelled extends RuntimeException {
+        final ApiError error;
+
+        Cancelled(ApiError error) {
+            super(error == null ? "cancelled" : error.getMessage(), null, false, false);
+            this.error = error;
+        }
+    }
+
+    /** Checked between prefill chunks and at every piece of text; throws {@link Cancelled} to stop. */
+    interface Guard {
+        void check();
+    }
+
+    final ModelLoader.LoadedModel lm;
+    final ChatFormat chat;
+    final int context;
+    final PrefixCache cache;
+    final Metrics metrics;
+
+    Engine(ModelLoader.LoadedModel lm, ChatFormat chat, InferenceOptions options, int context, long kvBudget, Path kvDir,
+           String fingerprint, Metrics metrics) {
+        this.lm = lm;
+        this.chat = chat;
+        this.context = context;
+        this.metrics = metrics;
+        this.cache = new PrefixCache(() -> {
+            InferenceSession s = new InferenceSession(lm.model(), context, options);
+            sessionBytes = s.cacheBytes();
+            return s;
+        }, kvBudget, kvDir, fingerprint);
+    }
+
+    private volatile long sessionBytes;
+
+    /** Bytes of one session's KV cache (0 before the first request). */
+    long sessionBytes() { return sessionBytes; }
+
+    Tokenizer tokenizer() { return lm.tokenizer(); }
+
+    int[] chatIds(List<ChatFormat.Message> turns) {
+        return ChatPrompts.ids(lm.tokenizer(), chat.render(turns, true));
+    }
+
+    int[] completionIds(String prompt) { return lm.promptIds(prompt, true); }
+
+    /**
+     * Generates for prompt; onText receives the completion's text in pieces. The session goes back
+     * to the cache afterwards holding what was fed (prompt and completion), whatever the outcome.
+     */
+    Outcome generate(int[] prompt, Params p, Consumer<String> onText, Guard guard) {
+        int n = prompt.length;
+        PrefixCache.Lease lease = cache.take(prompt);
+        InferenceSession s = lease.session();
+        int[] fed = prompt;
+        try {
+            long t0 = System.nanoTime();
+            // an empty session takes the whole prompt in one engine pass (far faster than the cached
+            // path a later piece runs through); a cached prefix is continued piece by piece, the size
+            // the session feeds anyway, so that a cancelled request stops within one piece
+            int step = lease.reused() == 0 ? Integer.MAX_VALUE : InferenceSession.MAX_CHUNK;
+            for (int a = lease.reused(); a < n - 1; a = (int) Math.min(n - 1, (long) a + step)) {
+                guard.check();
+                s.feed(prompt, a, (int) Math.min(n - 1, (long) a + step));
+            }
+            guard.check();
+            double prefill = (System.nanoTime() - t0) / 1e9;
+            if (n - 1 - lease.reused() >= PERSIST_MIN_NEW && !lease.fromDisk()) cache.persist(s, prompt);
+            Generator.Options o = Generator.Options.of(p.maxTokens()).withStopIds(lm.stopIds()).withStopStrings(p.stop());
+            if (p.logprobs()) o = o.withLogprobs(p.topLogprobs());
+            Generator g = new Generator(s, lm.tokenizer(), new Sampler(p.temperature(), p.topP(), p.seed()));
+            // the generator feeds the last prompt token: its logits choose the first new one
+            Generator.Result r = g.generate(new int[]{prompt[n - 1]}, o, piece -> {
+                guard.check();
+                onText.accept(piece);
+            });
+            fed = Arrays.copyOf(prompt, n + r.ids().length);
+            System.arraycopy(r.ids(), 0, fed, n, r.ids().length);
+            metrics.generated(n, lease.reused(), r.ids().length, prefill + r.prefillSeconds(), r.decodeSeconds());
+            return new Outcome(r, lease.reused(), prefill + r.prefillSeconds());
+        } catch (RuntimeException e) {
+            // a failure inside a feed may leave a windowed ring half written: that session goes
+            if (!(e instanceof Cancelled)) s = null;
+            throw e;
+        } finally {
+            // cut off anything fed that is not known (a generation that ended early): keep the prompt part
+            if (s != null && s.length() > fed.length && !s.rewind(Math.min(n, fed.length))) s = null;
+            if (s != null && s.length() <= fed.length) cache.give(s, fed);
+        }
+    }
+
+    /** Prompts that prefilled at least this many new tokens are written to --kv-dir. */
+    static final int PERSIST_MIN_NEW = 64;
+}

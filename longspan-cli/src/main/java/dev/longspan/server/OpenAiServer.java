@@ -1,0 +1,606 @@
+package dev.longspan.server;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.longspan.io.Tokenizer;
+import dev.longspan.model.ChatFormat;
+import dev.longspan.model.Generator;
+import dev.longspan.model.Sampler;
+import dev.longspan.util.Log;
+import dev.longspan.util.LongspanException;
+import dev.longspan.format.ModelLoader;
+import dev.longspan.model.InferenceOptions;
+import io.helidon.http.HeaderNames;
+import io.helidon.webserver.WebServer;
+import io.helidon.webserver.http.HttpRouting;
+import io.helidon.webserver.http.ServerRequest;
+import io.helidon.webserver.http.ServerResponse;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.OptionalLong;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The OpenAI-compatible HTTP API over one model, on Helidon SE's web server (a virtual thread per
+ * request): chat and text completions (streamed as server-sent events or whole), the model list,
+ * health and Prometheus metrics. Generation is limited to {@code parallel} requests at once, with
+ * a bounded queue behind them; everything else is answered in OpenAI's error JSON.
+ */
+public final class OpenAiServer implements AutoCloseable {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final int MAX_TOP_LOGPROBS = 20, MAX_STOP = 16;
+
+    private final Engine engine;
+    private final ServerOptions o;
+    private final Metrics metrics;
+    private final byte[] keyDigest;
+    private final Semaphore slots;
+    private final AtomicInteger waiting = new AtomicInteger(), active = new AtomicInteger(), running = new AtomicInteger();
+    private final long created = System.currentTimeMillis() / 1000;
+    private volatile boolean draining;
+    private WebServer server;
+
+    /**
+     * A server for one loaded model (not yet listening: {@link #start}); fingerprint names the
+     * model file and session settings, so that --kv-dir files of another model are never read.
+     */
+    public static OpenAiServer create(ModelLoader.LoadedModel lm, ChatFormat chat, InferenceOptions options, ServerOptions o, String fingerprint) {
+        Metrics metrics = new Metrics();
+        return new OpenAiServer(new Engine(lm, chat, options, o.context(), o.kvBudgetBytes(), o.kvDir(), fingerprint, metrics), o);
+    }
+
+    OpenAiServer(Engine engine, ServerOptions o) {
+        this.engine = engine;
+        this.o = o;
+        this.metrics = engine.metrics;
+        this.keyDigest = o.apiKey() == null ? null : sha256(o.apiKey());
+        this.slots = new Semaphore(o.parallel(), true);
+        metrics.queued = waiting::get;
+        metrics.running = running::get;
+        metrics.kvBytes = () -> engine.cache.idleBytes() + (long) running.get() * engine.sessionBytes();
+    }
+
+    /** Starts listening; returns this. */
+    public OpenAiServer start() {
+        server = WebServer.builder()
+                .host(o.host())
+                .port(o.port())
+                // our own hook drains first (serve): Helidon's would stop the listener under running requests
+                .shutdownHook(false)
+                .routing(this::routes)
+                .build()
+                .start();
+        return this;
+    }
+
+    /** The port listened on (the chosen one when asked for 0). */
+    public int port() { return server.port(); }
+
+    private void routes(HttpRouting.Builder r) {
+        r.post("/v1/chat/completions", (req, res) -> handle(req, res, "chat", true));
+        r.post("/v1/completions", (req, res) -> handle(req, res, "completions", false));
+        r.get("/v1/models", (req, res) -> simple(req, res, "models", true, () -> models()));
+        r.get("/v1/models/{id}", (req, res) -> simple(req, res, "models", true, () -> {
+            String id = req.path().pathParameters().get("id");
+            if (!id.equals(o.modelName())) throw ApiError.modelNotFound(id);
+            return model();
+        }));
+        r.get("/health", (req, res) -> {
+            int status = draining ? 503 : 200;
+            metrics.request("health", status);
+            res.status(status).header(HeaderNames.CONTENT_TYPE, "application/json")
+                    .send(("{\"status\":\"" + (draining ? "shutting_down" : "ok") + "\"}").getBytes(StandardCharsets.UTF_8));
+        });
+        r.get("/metrics", (req, res) -> {
+            metrics.request("metrics", 200);
+            res.header(HeaderNames.CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8").send(metrics.prometheus().getBytes(StandardCharsets.UTF_8));
+        });
+        r.any((req, res) -> simple(req, res, "other", false, () -> {
+            throw ApiError.notFound("Unknown request URL: " + req.prologue().method().text() + " " + req.path().path() + ".");
+        }));
+    }
+
+    private interface Body {
+        ObjectNode get();
+    }
+
+    private void simple(ServerRequest req, ServerResponse res, String endpoint, boolean auth, Body body) {
+        try {
+            if (auth) authorize(req);
+            send(res, 200, body.get());
+            metrics.request(endpoint, 200);
+        } catch (ApiError e) {
+            error(res, endpoint, e);
+        }
+    }
+
+    private ObjectNode models() {
+        ObjectNode n = JSON.createObjectNode();
+        n.put("object", "list");
+        n.putArray("data").add(model());
+        return n;
+    }
+
+    private ObjectNode model() {
+        ObjectNode m = JSON.createObjectNode();
+        m.put("id", o.modelName());
+        m.put("object", "model");
+        m.put("created", created);
+        m.put("owned_by", "longspan");
+        return m;
+    }
+
+    // ---- completions ----
+
+    /** A parsed completion request. */
+    private record Request(int[] prompt, Engine.Params params, boolean stream, boolean usageChunk) {}
+
+    private void handle(ServerRequest req, ServerResponse res, String endpoint, boolean chat) {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(o.timeoutMillis());
+        active.incrementAndGet();
+        try {
+            authorize(req);
+            if (draining) throw ApiError.shuttingDown();
+            Request r = parse(body(req), chat);
+            admit(deadline);
+            running.incrementAndGet();
+            try {
+                if (r.stream) stream(res, r, chat, deadline);
+                else whole(res, r, chat, deadline);
+            } finally {
+                running.decrementAndGet();
+                slots.release();
+            }
+            metrics.request(endpoint, 200);
+        } catch (ApiError e) {
+            error(res, endpoint, e);
+        } catch (LongspanException e) {
+            // the request's own content the engine refused (a chat template's raise_exception, a bad token)
+            error(res, endpoint, ApiError.badRequest(null, e.getMessage()));
+        } catch (RuntimeException e) {
+            Log.warn("internal error on " + endpoint + ": " + e);
+            error(res, endpoint, new ApiError(500, "server_error", null, null, "Internal error: " + e.getMessage()));
+        } finally {
+            active.decrementAndGet();
+        }
+    }
+
+    private void authorize(ServerRequest req) {
+        if (keyDigest == null) return;
+        String h = req.headers().first(HeaderNames.AUTHORIZATION).orElse("");
+        String given = h.regionMatches(true, 0, "Bearer ", 0, 7) ? h.substring(7).strip() : "";
+        // digests of equal length, compared in constant time: neither the key nor its length leaks
+        if (!MessageDigest.isEqual(sha256(given), keyDigest)) throw ApiError.unauthorized();
+    }
+
+    private byte[] body(ServerRequest req) {
+        OptionalLong declared = req.headers().contentLength();
+        if (declared.isPresent() && declared.getAsLong() > o.maxBodyBytes()) throw ApiError.tooLarge(o.maxBodyBytes());
+        try (InputStream in = req.content().inputStream()) {
+            byte[] b = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 16, o.maxBodyBytes() + 1));
+            if (b.length > o.maxBodyBytes()) throw ApiError.tooLarge(o.maxBodyBytes());
+            return b;
+        } catch (IOException e) {
+            throw ApiError.badRequest(null, "Could not read the request body: " + e.getMessage());
+        }
+    }
+
+    // a slot now, else a place in the queue until one frees (or the request's time is up)
+    private void admit(long deadline) {
+        if (slots.tryAcquire()) return;
+        if (waiting.incrementAndGet() > o.queue()) {
+            waiting.decrementAndGet();
+            throw ApiError.queueFull();
+        }
+        try {
+            if (!slots.tryAcquire(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) throw ApiError.timeout(o.timeoutMillis());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw ApiError.shuttingDown();
+        } finally {
+            waiting.decrementAndGet();
+        }
+        if (draining) {
+            slots.release();
+            throw ApiError.shuttingDown();
+        }
+    }
+
+    private Request parse(byte[] body, boolean chat) {
+        JsonNode j;
+        try {
+            j = JSON.readTree(body);
+        } catch (IOException e) {
+            throw ApiError.badRequest(null, "We could not parse the JSON body of your request: " + firstLine(e));
+        }
+        if (j == null || !j.isObject()) throw ApiError.badRequest(null, "The request body must be a JSON object.");
+        JsonNode model = j.get("model");
+        if (model != null && !model.isNull()) {
+            if (!model.isTextual()) throw ApiError.badRequest("model", "'model' must be a string.");
+            if (!model.asText().equals(o.modelName())) throw ApiError.modelNotFound(model.asText());
+        }
+        int n = intParam(j, "n", 1, 1, Integer.MAX_VALUE);
+        if (n != 1) throw ApiError.badRequest("n", "Only n=1 is supported, got " + n + ".");
+        if (!chat && intParam(j, "best_of", 1, 1, Integer.MAX_VALUE) != 1) throw ApiError.badRequest("best_of", "Only best_of=1 is supported.");
+        for (String penalty : List.of("presence_penalty", "frequency_penalty")) {
+            if (number(j, penalty, 0, -2, 2) != 0) throw ApiError.badRequest(penalty, "'" + penalty + "' is not supported (only 0).");
+        }
+        if (!chat && j.path("echo").asBoolean(false)) throw ApiError.badRequest("echo", "'echo' is not supported.");
+        if (!chat && j.hasNonNull("suffix")) throw ApiError.badRequest("suffix", "'suffix' is not supported.");
+        int[] prompt = chat ? engine.chatIds(messages(j)) : completionPrompt(j);
+        if (prompt.length == 0) throw ApiError.badRequest(chat ? "messages" : "prompt", "The prompt is empty.");
+        int context = engine.context;
+        if (prompt.length >= context) {
+            throw ApiError.contextLength("This model's maximum context length is " + context + " tokens; the prompt has " + prompt.length + " tokens.");
+        }
+        String maxName = j.hasNonNull("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+        int maxTokens = intParam(j, maxName, context - prompt.length, 1, Integer.MAX_VALUE);
+        if ((long) prompt.length + maxTokens > context) {
+            throw ApiError.contextLength("This model's maximum context length is " + context + " tokens; the prompt has " + prompt.length
+                    + " tokens and " + maxName + " asks for " + maxTokens + " more.");
+        }
+        float temperature = (float) number(j, "temperature", 1, 0, 2);
+        float topP = (float) number(j, "top_p", 1, 0, 1);
+        if (topP == 0) throw ApiError.badRequest("top_p", "'top_p' must be above 0.");
+        long seed = j.hasNonNull("seed") ? longParam(j, "seed") : ThreadLocalRandom.current().nextLong();
+        List<String> stop = stops(j.get("stop"));
+        boolean logprobs;
+        int top;
+        if (chat) {
+            JsonNode lp = j.get("logprobs");
+            if (lp != null && !lp.isNull() && !lp.isBoolean()) throw ApiError.badRequest("logprobs", "'logprobs' must be a boolean.");
+            logprobs = lp != null && lp.asBoolean();
+            top = intParam(j, "top_logprobs", 0, 0, MAX_TOP_LOGPROBS);
+            if (top > 0 && !logprobs) throw ApiError.badRequest("top_logprobs", "'top_logprobs' needs 'logprobs': true.");
+        } else {
+            logprobs = j.hasNonNull("logprobs");
+            top = intParam(j, "logprobs", 0, 0, MAX_TOP_LOGPROBS);
+        }
+        JsonNode st = j.get("stream");
+        if (st != null && !st.isNull() && !st.isBoolean()) throw ApiError.badRequest("stream", "'stream' must be a boolean.");
+        boolean stream = st != null && st.asBoolean();
+        JsonNode so = j.get("stream_options");
+        boolean usage = so != null && so.path("include_usage").asBoolean(false);
+        return new Request(prompt, new Engine.Params(maxTokens, temperature, topP, seed, stop, logprobs, top), stream, usage);
+    }
+
+    private static String firstLine(Exception e) {
+        String m = e instanceof JsonProcessingException jp ? jp.getOriginalMessage() : e.getMessage();
+        return m == null ? e.getClass().getSimpleName() : m.lines().findFirst().orElse(m);
+    }
+
+    private List<ChatFormat.Message> messages(JsonNode j) {
+        JsonNode ms = j.get("messages");
+        if (ms == null || !ms.isArray() || ms.isEmpty()) throw ApiError.badRequest("messages", "'messages' must be a non-empty array.");
+        List<ChatFormat.Message> turns = new ArrayList<>();
+        for (int i = 0; i < ms.size(); i++) {
+            JsonNode m = ms.get(i);
+            String where = "messages[" + i + "]";
+            if (!m.isObject() || !m.path("role").isTextual()) throw ApiError.badRequest(where + ".role", where + " needs a string 'role'.");
+            String role = m.get("role").asText();
+            if (role.equals("developer")) role = "system";   // OpenAI's newer name for the system turn
+            JsonNode c = m.get("content");
+            String content;
+            if (c == null || c.isNull()) content = "";
+            else if (c.isTextual()) content = c.asText();
+            else if (c.isArray()) {
+                StringBuilder b = new StringBuilder();
+                for (JsonNode part : c) {
+                    if (!part.path("type").asText().equals("text") || !part.path("text").isTextual()) {
+                        throw ApiError.badRequest(where + ".content", where + ": only text content parts are supported.");
+                    }
+                    b.append(part.get("text").asText());
+                }
+                content = b.toString();
+            } else throw ApiError.badRequest(where + ".content", where + ".content must be a string or an array of text parts.");
+            turns.add(new ChatFormat.Message(role, content));
+        }
+        return turns;
+    }
+
+    private int[] completionPrompt(JsonNode j) {
+        JsonNode p = j.get("prompt");
+        if (p == null || p.isNull()) throw ApiError.badRequest("prompt", "'prompt' is required.");
+        if (p.isTextual()) return engine.completionIds(p.asText());
+        if (p.isArray() && p.size() == 1 && p.get(0).isTextual()) return engine.completionIds(p.get(0).asText());
+        if (p.isArray() && !p.isEmpty() && p.get(0).isInt()) {
+            // token ids, fed as given
+            int V = engine.lm.model().config.vocabSize();
+            int[] ids = new int[p.size()];
+            for (int i = 0; i < ids.length; i++) {
+                JsonNode t = p.get(i);
+                if (!t.isInt() || t.asInt() < 0 || t.asInt() >= V) throw ApiError.badRequest("prompt", "prompt[" + i + "] is not a token id of this model (0.." + (V - 1) + ").");
+                ids[i] = t.asInt();
+            }
+            return ids;
+        }
+        throw ApiError.badRequest("prompt", "'prompt' must be a string, one string in an array, or an array of token ids.");
+    }
+
+    private static List<String> stops(JsonNode s) {
+        if (s == null || s.isNull()) return List.of();
+        List<String> out = new ArrayList<>();
+        if (s.isTextual()) out.add(s.asText());
+        else if (s.isArray()) for (JsonNode e : s) {
+            if (!e.isTextual()) throw ApiError.badRequest("stop", "'stop' must be a string or an array of strings.");
+            out.add(e.asText());
+        }
+        else throw ApiError.badRequest("stop", "'stop' must be a string or an array of strings.");
+        if (out.size() > MAX_STOP) throw ApiError.badRequest("stop", "At most " + MAX_STOP + " stop sequences.");
+        for (String x : out) if (x.isEmpty()) throw ApiError.badRequest("stop", "A stop sequence is empty.");
+        return out;
+    }
+
+    private static int intParam(JsonNode j, String name, int dflt, int min, int max) {
+        JsonNode v = j.get(name);
+        if (v == null || v.isNull()) return dflt;
+        if (!v.canConvertToInt() || !v.isIntegralNumber() || v.asInt() < min || v.asInt() > max) {
+            throw ApiError.badRequest(name, "'" + name + "' must be an integer" + (max == Integer.MAX_VALUE ? " ≥ " + min : " in " + min + ".." + max) + ", got " + v + ".");
+        }
+        return v.asInt();
+    }
+
+    private static long longParam(JsonNode j, String name) {
+        JsonNode v = j.get(name);
+        if (!v.isIntegralNumber() || !v.canConvertToLong()) throw ApiError.badRequest(name, "'" + name + "' must be an integer, got " + v + ".");
+        return v.asLong();
+    }
+
+    private static double number(JsonNode j, String name, double dflt, double min, double max) {
+        JsonNode v = j.get(name);
+        if (v == null || v.isNull()) return dflt;
+        if (!v.isNumber() || !(v.asDouble() >= min && v.asDouble() <= max)) {
+            throw ApiError.badRequest(name, "'" + name + "' must be a number in " + num(min) + ".." + num(max) + ", got " + v + ".");
+        }
+        return v.asDouble();
+    }
+
+    private static String num(double d) { return d == Math.rint(d) ? Long.toString((long) d) : Double.toString(d); }
+
+    private Engine.Guard guard(long deadline, boolean[] gone) {
+        return () -> {
+            if (gone[0]) throw new Engine.Cancelled(null);
+            if (System.nanoTime() >= deadline) throw new Engine.Cancelled(ApiError.timeout(o.timeoutMillis()));
+        };
+    }
+
+    private void whole(ServerResponse res, Request r, boolean chat, long deadline) {
+        Engine.Outcome out;
+        try {
+            out = engine.generate(r.prompt, r.params, piece -> { }, guard(deadline, new boolean[1]));
+        } catch (Engine.Cancelled c) {
+            throw c.error;
+        }
+        Generator.Result g = out.result();
+        String id = (chat ? "chatcmpl-" : "cmpl-") + Long.toHexString(ThreadLocalRandom.current().nextLong());
+        ObjectNode n = head(id, chat ? "chat.completion" : "text_completion");
+        ObjectNode c = n.putArray("choices").addObject();
+        c.put("index", 0);
+        if (chat) {
+            ObjectNode m = c.putObject("message");
+            m.put("role", "assistant");
+            m.put("content", g.text());
+            m.putNull("refusal");
+        } else c.put("text", g.text());
+        if (r.params.logprobs()) c.set("logprobs", logprobs(g.logprobs(), chat, 0));
+        else c.putNull("logprobs");
+        c.put("finish_reason", finish(g.stop()));
+        n.set("usage", usage(r.prompt.length, g.ids().length, out.cachedTokens()));
+        send(res, 200, n);
+    }
+
+    private void stream(ServerResponse res, Request r, boolean chat, long deadline) {
+        String id = (chat ? "chatcmpl-" : "cmpl-") + Long.toHexString(ThreadLocalRandom.current().nextLong());
+        String object = chat ? "chat.completion.chunk" : "text_completion";
+        res.status(200);
+        res.header(HeaderNames.CONTENT_TYPE, "text/event-stream; charset=utf-8");
+        res.header(HeaderNames.CACHE_CONTROL, "no-cache");
+        boolean[] gone = new boolean[1];
+        OutputStream os = res.outputStream();
+        Sse sse = new Sse(os, gone);
+        try {
+            if (chat) sse.event(chunk(id, object, true, r.usageChunk, c -> c.putObject("delta").put("role", "assistant").put("content", "")));
+            Engine.Outcome out = engine.generate(r.prompt, r.params, piece -> {
+                if (piece.isEmpty()) return;
+                sse.event(chunk(id, object, chat, r.usageChunk, c -> text(c, chat, piece)));
+                if (gone[0]) throw new Engine.Cancelled(null);
+            }, guard(deadline, gone));
+            Generator.Result g = out.result();
+            sse.event(chunk(id, object, chat, r.usageChunk, c -> {
+                text(c, chat, "");
+                if (r.params.logprobs()) c.set("logprobs", logprobs(g.logprobs(), chat, 0));
+                c.put("finish_reason", finish(g.stop()));
+            }));
+            // the usage chunk: always sent (OpenAI sends it with stream_options.include_usage); no choices
+            ObjectNode u = head(id, object);
+            u.putArray("choices");
+            u.set("usage", usage(r.prompt.length, g.ids().length, out.cachedTokens()));
+            sse.event(u);
+            sse.done();
+        } catch (Engine.Cancelled c) {
+            if (c.error != null && !gone[0]) {
+                ObjectNode e = JSON.createObjectNode();
+                e.set("error", errorBody(c.error));
+                sse.event(e);
+                sse.done();
+            }
+            if (gone[0]) Log.debug("client went away mid-stream; generation stopped");
+        } finally {
+            try { os.close(); } catch (IOException | RuntimeException e) { gone[0] = true; }
+        }
+    }
+
+    // server-sent events on the response; a failed write marks the client gone (generation then stops)
+    private record Sse(OutputStream os, boolean[] gone) {
+        void event(ObjectNode n) { write("data: " + n + "\n\n"); }
+
+        void done() { write("data: [DONE]\n\n"); }
+
+        private void write(String s) {
+            if (gone[0]) return;
+            try {
+                os.write(s.getBytes(StandardCharsets.UTF_8));
+                os.flush();
+            } catch (IOException | RuntimeException e) {
+                gone[0] = true;
+            }
+        }
+    }
+
+    private interface ChoiceFiller {
+        void fill(ObjectNode choice);
+    }
+
+    private ObjectNode chunk(String id, String object, boolean chat, boolean usageNull, ChoiceFiller f) {
+        ObjectNode n = head(id, object);
+        ObjectNode c = n.putArray("choices").addObject();
+        c.put("index", 0);
+        f.fill(c);
+        if (!c.has("logprobs")) c.putNull("logprobs");
+        if (!c.has("finish_reason")) c.putNull("finish_reason");
+        if (usageNull) n.putNull("usage");
+        return n;
+    }
+
+    private static void text(ObjectNode c, boolean chat, String piece) {
+        if (chat) {
+            ObjectNode d = c.putObject("delta");
+            if (!piece.isEmpty()) d.put("content", piece);
+        } else c.put("text", piece);
+    }
+
+    private ObjectNode head(String id, String object) {
+        ObjectNode n = JSON.createObjectNode();
+        n.put("id", id);
+        n.put("object", object);
+        n.put("created", System.currentTimeMillis() / 1000);
+        n.put("model", o.modelName());
+        n.put("system_fingerprint", "longspan");
+        return n;
+    }
+
+    private static String finish(Generator.Stop s) {
+        return s == Generator.Stop.MAX_TOKENS ? "length" : "stop";
+    }
+
+    private static ObjectNode usage(int prompt, int completion, int cached) {
+        ObjectNode u = JSON.createObjectNode();
+        u.put("prompt_tokens", prompt);
+        u.put("completion_tokens", completion);
+        u.put("total_tokens", prompt + completion);
+        u.putObject("prompt_tokens_details").put("cached_tokens", cached);
+        return u;
+    }
+
+    // chat: {"content":[{token, logprob, bytes, top_logprobs}]}; completions: tokens, token_logprobs, top_logprobs, text_offset
+    private ObjectNode logprobs(List<Sampler.Choice> choices, boolean chat, int offset) {
+        Tokenizer tok = engine.tokenizer();
+        ObjectNode n = JSON.createObjectNode();
+        if (chat) {
+            ArrayNode content = n.putArray("content");
+            for (Sampler.Choice c : choices) {
+                ObjectNode e = tokenEntry(tok, c.id(), c.logprob());
+                ArrayNode top = e.putArray("top_logprobs");
+                for (Sampler.Alternative a : c.top()) top.add(tokenEntry(tok, a.id(), a.logprob()));
+                content.add(e);
+            }
+            n.putNull("refusal");
+        } else {
+            ArrayNode tokens = n.putArray("tokens"), lps = n.putArray("token_logprobs"), tops = n.putArray("top_logprobs"),
+                    offsets = n.putArray("text_offset");
+            int at = offset;
+            for (Sampler.Choice c : choices) {
+                String t = tokenText(tok, c.id());
+                tokens.add(t);
+                lps.add(c.logprob());
+                ObjectNode top = tops.addObject();
+                for (Sampler.Alternative a : c.top()) top.put(tokenText(tok, a.id()), a.logprob());
+                offsets.add(at);
+                at += t.length();
+            }
+        }
+        return n;
+    }
+
+    private static ObjectNode tokenEntry(Tokenizer tok, int id, double logprob) {
+        ObjectNode e = JSON.createObjectNode();
+        byte[] b = tok.tokenBytes(id);
+        e.put("token", new String(b, StandardCharsets.UTF_8));
+        e.put("logprob", logprob);
+        ArrayNode bytes = e.putArray("bytes");
+        for (byte x : b) bytes.add(x & 0xff);
+        return e;
+    }
+
+    private static String tokenText(Tokenizer tok, int id) { return new String(tok.tokenBytes(id), StandardCharsets.UTF_8); }
+
+    // ---- responses ----
+
+    private void send(ServerResponse res, int status, ObjectNode body) {
+        res.status(status).header(HeaderNames.CONTENT_TYPE, "application/json").send(body.toString().getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static ObjectNode errorBody(ApiError e) {
+        ObjectNode err = JSON.createObjectNode();
+        err.put("message", e.getMessage());
+        err.put("type", e.type);
+        if (e.param == null) err.putNull("param"); else err.put("param", e.param);
+        if (e.code == null) err.putNull("code"); else err.put("code", e.code);
+        return err;
+    }
+
+    private void error(ServerResponse res, String endpoint, ApiError e) {
+        metrics.request(endpoint, e.status);
+        if (res.isSent()) return;
+        ObjectNode n = JSON.createObjectNode();
+        n.set("error", errorBody(e));
+        if (e.status == 429) res.header(HeaderNames.RETRY_AFTER, "1");
+        send(res, e.status, n);
+    }
+
+    // ---- shutdown ----
+
+    /**
+     * Stops taking requests (new ones get 503) and waits up to graceMillis for those admitted or
+     * queued to finish; returns whether they all did.
+     */
+    public boolean drain(long graceMillis) {
+        draining = true;
+        long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(graceMillis);
+        while (active.get() > 0 && System.nanoTime() < end) {
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
+        return active.get() == 0;
+    }
+
+    @Override
+    public void close() {
+        if (server != null) server.stop();
+    }
+
+    static byte[] sha256(String s) {
+        try {
+            return MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

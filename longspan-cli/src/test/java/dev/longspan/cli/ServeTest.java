@@ -1,0 +1,253 @@
+package dev.longspan.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.longspan.format.ModelLoader;
+import dev.longspan.model.InferenceOptions;
+import dev.longspan.server.OpenAiServer;
+import dev.longspan.server.ServerOptions;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.BufferedReader;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** longspan serve's HTTP API over stories260K, in-process on loopback. */
+class ServeTest {
+    static final ObjectMapper JSON = new ObjectMapper();
+    static final HttpClient HTTP = HttpClient.newHttpClient();
+    static ModelLoader.LoadedModel lm;
+    static OpenAiServer server;
+
+    static ServerOptions options(int parallel, int queue, long timeoutMillis, String key, long kvBudget, Path kvDir) {
+        return new ServerOptions("127.0.0.1", 0, key, "stories260K", 4096, parallel, queue, timeoutMillis, 2048, kvBudget, kvDir);
+    }
+
+    static OpenAiServer start(ServerOptions o) {
+        return OpenAiServer.create(lm, JinjaChatTemplate.forModel(lm), InferenceOptions.DEFAULT, o, "stories260K-test").start();
+    }
+
+    @BeforeAll
+    static void load() {
+        lm = ModelLoading.load(CliRun.shared("models/stories260K/stories260K.gguf"), null, null, false);
+        server = start(options(2, 8, 600_000, null, 1L << 30, null));
+    }
+
+    @AfterAll
+    static void stop() {
+        server.close();
+    }
+
+    static HttpResponse<String> post(OpenAiServer s, String path, String body, String... headers) throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + s.port() + path))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body));
+        for (int i = 0; i < headers.length; i += 2) b.header(headers[i], headers[i + 1]);
+        return HTTP.send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    static HttpResponse<String> get(OpenAiServer s, String path) throws Exception {
+        return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + s.port() + path)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    static JsonNode json(HttpResponse<String> r) throws Exception { return JSON.readTree(r.body()); }
+
+    static String completion(String prompt, int maxTokens, String extra) {
+        return "{\"model\":\"stories260K\",\"prompt\":" + JSON.valueToTree(prompt) + ",\"max_tokens\":" + maxTokens + ",\"temperature\":0" + extra + "}";
+    }
+
+    @Test
+    void greedyCompletionIsLlamaCppsContinuation() throws Exception {
+        HttpResponse<String> r = post(server, "/v1/completions", completion("Once upon a time", 20, ""));
+        assertThat(r.statusCode()).isEqualTo(200);
+        JsonNode j = json(r);
+        assertThat(j.path("choices").get(0).path("text").asText()).startsWith(", there was a little girl named Lily.");
+        assertThat(j.path("choices").get(0).path("finish_reason").asText()).isEqualTo("length");
+        assertThat(j.path("usage").path("completion_tokens").asInt()).isEqualTo(20);
+        assertThat(j.path("model").asText()).isEqualTo("stories260K");
+    }
+
+    @Test
+    void streamedChatEqualsTheWholeAnswerAndEndsWithUsageThenDone() throws Exception {
+        String body = "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"Once upon a time\"}],\"max_tokens\":24,\"temperature\":0";
+        JsonNode whole = json(post(server, "/v1/chat/completions", body + "}"));
+        String text = whole.path("choices").get(0).path("message").path("content").asText();
+        assertThat(whole.path("object").asText()).isEqualTo("chat.completion");
+        HttpResponse<String> s = post(server, "/v1/chat/completions", body + ",\"stream\":true}");
+        assertThat(s.headers().firstValue("content-type").orElse("")).startsWith("text/event-stream");
+        List<String> events = new ArrayList<>();
+        for (String line : s.body().split("\n")) if (line.startsWith("data: ")) events.add(line.substring(6));
+        assertThat(events.getLast()).isEqualTo("[DONE]");
+        JsonNode usage = JSON.readTree(events.get(events.size() - 2));
+        assertThat(usage.path("choices")).isEmpty();
+        assertThat(usage.path("usage").path("completion_tokens").asInt()).isEqualTo(24);
+        StringBuilder streamed = new StringBuilder();
+        String finish = null;
+        for (String e : events.subList(0, events.size() - 2)) {
+            JsonNode c = JSON.readTree(e).path("choices").get(0);
+            streamed.append(c.path("delta").path("content").asText(""));
+            if (!c.path("finish_reason").isNull()) finish = c.path("finish_reason").asText();
+        }
+        assertThat(streamed.toString()).isEqualTo(text);
+        assertThat(finish).isEqualTo("length");
+    }
+
+    @Test
+    void aStopSequenceEndsTheTextBeforeItAndIsNeverSent() throws Exception {
+        JsonNode j = json(post(server, "/v1/completions", completion("Once upon a time", 40, ",\"stop\":[\"Lily\"]")));
+        assertThat(j.path("choices").get(0).path("text").asText()).isEqualTo(", there was a little girl named ");
+        assertThat(j.path("choices").get(0).path("finish_reason").asText()).isEqualTo("stop");
+        HttpResponse<String> s = post(server, "/v1/completions", completion("Once upon a time", 40, ",\"stop\":\"Lily\",\"stream\":true"));
+        assertThat(s.body()).doesNotContain("Lily").contains("\"finish_reason\":\"stop\"");
+    }
+
+    @Test
+    void logprobsComeInOpenAisShapes() throws Exception {
+        JsonNode chat = json(post(server, "/v1/chat/completions",
+                "{\"messages\":[{\"role\":\"user\",\"content\":\"Once\"}],\"max_tokens\":3,\"temperature\":0,\"logprobs\":true,\"top_logprobs\":2}"));
+        JsonNode content = chat.path("choices").get(0).path("logprobs").path("content");
+        assertThat(content).hasSize(3);
+        assertThat(content.get(0).path("top_logprobs")).hasSize(2);
+        // greedy: the chosen token is the most likely one
+        assertThat(content.get(0).path("logprob").asDouble()).isEqualTo(content.get(0).path("top_logprobs").get(0).path("logprob").asDouble());
+        JsonNode text = json(post(server, "/v1/completions", completion("Once", 3, ",\"logprobs\":2")));
+        assertThat(text.path("choices").get(0).path("logprobs").path("token_logprobs")).hasSize(3);
+        assertThat(text.path("choices").get(0).path("logprobs").path("top_logprobs").get(0).size()).isEqualTo(2);
+    }
+
+    @Test
+    void badRequestsGetOpenAiErrorsWithTheirStatus() throws Exception {
+        assertError(post(server, "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"n\":2}"), 400, "n");
+        assertError(post(server, "/v1/chat/completions", "{not json"), 400, null);
+        assertError(post(server, "/v1/completions", completion("x", 4, ",\"temperature\":5")), 400, "temperature");
+        assertError(post(server, "/v1/completions", "{\"model\":\"/etc/passwd\",\"prompt\":\"x\"}"), 404, "model");
+        assertError(post(server, "/v1/completions", "{\"prompt\":\"" + "x".repeat(5000) + "\"}"), 413, null);
+        assertError(post(server, "/v1/completions", completion("Once upon a time", 5000, "")), 400, "messages");
+        assertThat(json(post(server, "/v1/completions", completion("Once upon a time", 5000, ""))).path("error").path("code").asText())
+                .isEqualTo("context_length_exceeded");
+        assertError(get(server, "/v1/nothing"), 404, null);
+        assertError(get(server, "/v1/models/other"), 404, "model");
+    }
+
+    static void assertError(HttpResponse<String> r, int status, String param) throws Exception {
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(status);
+        JsonNode e = json(r).path("error");
+        assertThat(e.path("message").asText()).isNotBlank();
+        assertThat(e.has("type") && e.has("param") && e.has("code")).isTrue();
+        if (param != null) assertThat(e.path("param").asText()).isEqualTo(param);
+    }
+
+    @Test
+    void modelsHealthAndMetrics() throws Exception {
+        assertThat(json(get(server, "/v1/models")).path("data").get(0).path("id").asText()).isEqualTo("stories260K");
+        assertThat(get(server, "/health").statusCode()).isEqualTo(200);
+        post(server, "/v1/completions", completion("Once", 2, ""));
+        String m = get(server, "/metrics").body();
+        assertThat(m).contains("longspan_requests_total{endpoint=\"completions\",status=\"200\"}", "longspan_prompt_tokens_total",
+                "longspan_completion_tokens_total", "longspan_prefill_tokens_per_second", "longspan_decode_tokens_per_second",
+                "longspan_queue_length 0", "longspan_kv_cache_bytes", "longspan_jvm_heap_used_bytes");
+    }
+
+    @Test
+    void theApiKeyIsRequiredWhenSet() throws Exception {
+        try (OpenAiServer s = start(options(1, 1, 600_000, "sekret", 1L << 30, null))) {
+            assertError(post(s, "/v1/completions", completion("Once", 2, "")), 401, null);
+            assertError(post(s, "/v1/completions", completion("Once", 2, ""), "Authorization", "Bearer sekreT"), 401, null);
+            assertThat(post(s, "/v1/completions", completion("Once", 2, ""), "Authorization", "Bearer sekret").statusCode()).isEqualTo(200);
+            assertThat(get(s, "/health").statusCode()).isEqualTo(200);
+        }
+    }
+
+    @Test
+    void aSecondQuestionReusesTheSharedPrefixAndAnswersAsAFreshServerWould() throws Exception {
+        String doc = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. "
+                + "One day, she saw a big red ball under a tree. ";
+        try (OpenAiServer fresh = start(options(1, 1, 600_000, null, 1, null))) {   // a budget of 1 byte keeps nothing
+            String q1 = completion(doc + "Lily said", 16, ""), q2 = completion(doc + "The ball was", 16, "");
+            JsonNode a1 = json(post(server, "/v1/completions", q1)), a2 = json(post(server, "/v1/completions", q2));
+            JsonNode f2 = json(post(fresh, "/v1/completions", q2));
+            int promptTokens = a2.path("usage").path("prompt_tokens").asInt();
+            assertThat(a2.path("usage").path("prompt_tokens_details").path("cached_tokens").asInt()).isGreaterThan(promptTokens / 2);
+            assertThat(f2.path("usage").path("prompt_tokens_details").path("cached_tokens").asInt()).isZero();
+            assertThat(a2.path("choices").get(0).path("text").asText()).isEqualTo(f2.path("choices").get(0).path("text").asText());
+            assertThat(a1.path("choices").get(0).path("text").asText()).isNotEmpty();
+        }
+    }
+
+    @Test
+    void aPrefilledPromptSurvivesARestartInTheKvDirectory(@TempDir Path dir) throws Exception {
+        String doc = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. "
+                + "One day, she saw a big red ball under a tree. She ran to get it and kicked it high. ";
+        String q = completion(doc, 12, "");
+        JsonNode first;
+        try (OpenAiServer s = start(options(1, 1, 600_000, null, 1L << 30, dir))) {
+            first = json(post(s, "/v1/completions", q));
+        }
+        try (OpenAiServer s = start(options(1, 1, 600_000, null, 1L << 30, dir))) {
+            JsonNode again = json(post(s, "/v1/completions", q));
+            assertThat(again.path("usage").path("prompt_tokens_details").path("cached_tokens").asInt())
+                    .isEqualTo(again.path("usage").path("prompt_tokens").asInt() - 1);
+            assertThat(again.path("choices").get(0).path("text").asText()).isEqualTo(first.path("choices").get(0).path("text").asText());
+        }
+        // another question about the same document after a restart: the stored prefix is cut back to the document
+        String q2 = completion(doc + "Then Lily", 12, "");
+        try (OpenAiServer s = start(options(1, 1, 600_000, null, 1L << 30, dir)); OpenAiServer fresh = start(options(1, 1, 600_000, null, 1, null))) {
+            JsonNode other = json(post(s, "/v1/completions", q2));
+            int cached = other.path("usage").path("prompt_tokens_details").path("cached_tokens").asInt();
+            assertThat(cached).isGreaterThan(other.path("usage").path("prompt_tokens").asInt() / 2);
+            assertThat(other.path("choices").get(0).path("text").asText()).isEqualTo(json(post(fresh, "/v1/completions", q2)).path("choices").get(0).path("text").asText());
+        }
+    }
+
+    @Test
+    void aFullQueueGets429AndAClientThatLeavesFreesItsSlot() throws Exception {
+        try (OpenAiServer s = start(options(1, 0, 600_000, null, 1L << 30, null))) {
+            HttpRequest long_ = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + s.port() + "/v1/completions"))
+                    .POST(HttpRequest.BodyPublishers.ofString(completion("Once upon a time", 2000, ",\"stream\":true"))).build();
+            HttpResponse<InputStream> held = HTTP.send(long_, HttpResponse.BodyHandlers.ofInputStream());
+            BufferedReader in = new BufferedReader(new InputStreamReader(held.body(), StandardCharsets.UTF_8));
+            assertThat(in.readLine()).startsWith("data: ");   // generating: the one slot is taken
+            HttpResponse<String> refused = post(s, "/v1/completions", completion("Once", 2, ""));
+            assertError(refused, 429, null);
+            assertThat(refused.headers().firstValue("retry-after")).isPresent();
+            in.close();   // the client goes away mid-stream
+            int status = 429;
+            for (int i = 0; i < 600 && status == 429; i++) {
+                Thread.sleep(50);
+                status = post(s, "/v1/completions", completion("Once", 2, "")).statusCode();
+            }
+            assertThat(status).isEqualTo(200);
+            assertThat(get(s, "/metrics").body()).contains("longspan_requests_running 0");
+        }
+    }
+
+    @Test
+    void aRequestPastItsTimeLimitGets503() throws Exception {
+        try (OpenAiServer s = start(options(1, 1, 0, null, 1L << 30, null))) {
+            HttpResponse<String> r = post(s, "/v1/completions", completion("Once upon a time", 8, ""));
+            assertError(r, 503, null);
+            assertThat(json(r).path("error").path("code").asText()).isEqualTo("timeout");
+        }
+    }
+
+    @Test
+    void drainingAnswers503ToNewRequests() throws Exception {
+        try (OpenAiServer s = start(options(1, 1, 600_000, null, 1L << 30, null))) {
+            assertThat(s.drain(1000)).isTrue();
+            assertError(post(s, "/v1/completions", completion("Once", 2, "")), 503, null);
+            assertThat(get(s, "/health").statusCode()).isEqualTo(503);
+        }
+    }
+}
