@@ -56,6 +56,7 @@ public final class Trainer {
     private final Map<Integer, TrainingPass> passes = new HashMap<>();
     private final boolean[] decayMask;
     private final CrdNtk crd;
+    private Replicas replicas = Replicas.SINGLE;
     private long step;              // steps completed
 
     public Trainer(TrainConfig tc, TextCorpus corpus, Path out, Listener listener) {
@@ -143,6 +144,19 @@ public final class Trainer {
     }
 
     public Transformer model() { return model; }
+
+    /**
+     * Data parallelism: this process trains micro-batches rank, rank + count, ... of every step and
+     * the gradients and losses are summed across processes before the (identical) update; only
+     * rank 0 writes files and evaluates. Call before {@link #start}.
+     */
+    public void distribute(Replicas r) {
+        if (r.count() > tc.batch()) {
+            throw new LongspanException("train.batch " + tc.batch() + " is smaller than the " + r.count()
+                    + " processes of --parallel data (each needs at least one micro-batch per step)");
+        }
+        replicas = r;
+    }
     public long step() { return step; }
 
     /**
@@ -176,11 +190,12 @@ public final class Trainer {
             System.arraycopy(s.v(), 0, opt.v, 0, opt.v.length);
             step = s.step();
             opt.step = s.step();
-            truncateMetrics(step);
+            if (replicas.rank() == 0) truncateMetrics(step);
             Log.info("resuming from step " + step);
         } else {
             model.initialize(tc.seed());
             step = 0;
+            if (replicas.rank() != 0) return;
             try {
                 Files.createDirectories(out);
                 Files.deleteIfExists(out.resolve("metrics.jsonl"));
@@ -241,13 +256,20 @@ public final class Trainer {
         TrainingPass pass = pass(n);
         int[] tokens = new int[n + 1], targets = new int[n];
         double lossSum = 0;
-        for (int micro = 0; micro < tc.batch(); micro++) {
+        int first = replicas.rank();
+        for (int micro = first; micro < tc.batch(); micro += replicas.count()) {
             sample(step, micro, n, tokens, targets);
             long[] pos = trainingPositions(step, micro, n);
             double l = pass.forward(tokens, targets, pos);
             int counted = Math.max(1, pass.counted);
             lossSum += l / counted;
-            pass.backward(tokens, targets, pos, 1f / (counted * tc.batch()), micro > 0);
+            pass.backward(tokens, targets, pos, 1f / (counted * tc.batch()), micro > first);
+        }
+        if (replicas.count() > 1) {
+            replicas.sum(pass.grads);
+            double[] total = {lossSum};
+            replicas.sum(total);
+            lossSum = total[0];
         }
         double norm = AdamW.clipGradNorm(pass.grads, tc.clip());
         double lr = schedule.at(step);
@@ -301,6 +323,7 @@ public final class Trainer {
             line.put("grad_norm", r.gradNorm());
             line.put("seq_len", (long) r.seqLen());
             line.put("tokens_per_s", r.tokens() / r.seconds());
+            if (replicas.rank() != 0) continue;
             listener.onStep(r);
             if (step % tc.evalEvery() == 0 || step == tc.steps()) {
                 double ev = evaluate();
