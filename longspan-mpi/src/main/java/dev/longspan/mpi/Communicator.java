@@ -38,6 +38,9 @@ public interface Communicator {
     /** Bytes this process has sent to other processes so far. */
     long bytesSent();
 
+    /** Nanoseconds this process has spent inside communication calls so far (waiting for slower ranks included). */
+    long transportNanos();
+
     /** The single-process communicator: every operation is a local copy, nothing is sent. */
     static Communicator solo() {
         return Solo.INSTANCE;
@@ -65,5 +68,6 @@ public interface Communicator {
         public void broadcast(byte[] buf, int root) {}
         public void barrier() {}
         public long bytesSent() { return 0; }
+        public long transportNanos() { return 0; }
     }
 }

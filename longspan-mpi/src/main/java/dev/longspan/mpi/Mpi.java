@@ -44,7 +44,7 @@ public final class Mpi implements Communicator {
     private final MethodHandle finalizeH, rankH, sizeH, allreduceH, alltoallvH, sendrecvH, allgatherH, bcastH, barrierH, abortH;
     private final MemorySegment world, floatT, doubleT, longT, byteT, sum;
     private final int rank, size;
-    private long bytesSent;
+    private long bytesSent, transportNanos;
     private boolean finalized;
 
     private Mpi(Path library) {
@@ -156,11 +156,15 @@ public final class Mpi implements Communicator {
 
     public long bytesSent() { return bytesSent; }
 
+    public long transportNanos() { return transportNanos; }
+
     public void allreduceSum(float[] buf) {
         if (size == 1 || buf.length == 0) return;
         try (Arena a = Arena.ofConfined()) {
             MemorySegment s = a.allocateFrom(JAVA_FLOAT, buf);
+            long t0 = System.nanoTime();
             check("MPI_Allreduce", (int) allreduceH.invokeExact(inPlace(), s, buf.length, floatT, sum, world));
+            transportNanos += System.nanoTime() - t0;
             MemorySegment.copy(s, JAVA_FLOAT, 0, buf, 0, buf.length);
         } catch (Throwable t) {
             throw rethrow(t);
@@ -172,7 +176,9 @@ public final class Mpi implements Communicator {
         if (size == 1 || buf.length == 0) return;
         try (Arena a = Arena.ofConfined()) {
             MemorySegment s = a.allocateFrom(JAVA_DOUBLE, buf);
+            long t0 = System.nanoTime();
             check("MPI_Allreduce", (int) allreduceH.invokeExact(inPlace(), s, buf.length, doubleT, sum, world));
+            transportNanos += System.nanoTime() - t0;
             MemorySegment.copy(s, JAVA_DOUBLE, 0, buf, 0, buf.length);
         } catch (Throwable t) {
             throw rethrow(t);
@@ -197,8 +203,10 @@ public final class Mpi implements Communicator {
             MemorySegment s = a.allocate(JAVA_FLOAT, Math.max(1, sendTotal));
             MemorySegment.copy(send, 0, s, JAVA_FLOAT, 0, sendTotal);
             MemorySegment r = a.allocate(JAVA_FLOAT, Math.max(1, recvTotal));
+            long t0 = System.nanoTime();
             check("MPI_Alltoallv", (int) alltoallvH.invokeExact(s, a.allocateFrom(JAVA_INT, sendCounts), a.allocateFrom(JAVA_INT, sdispl),
                     floatT, r, a.allocateFrom(JAVA_INT, recvCounts), a.allocateFrom(JAVA_INT, rdispl), floatT, world));
+            transportNanos += System.nanoTime() - t0;
             MemorySegment.copy(r, JAVA_FLOAT, 0, recv, 0, recvTotal);
             for (int j = 0; j < size; j++) if (j != rank) bytesSent += 4L * sendCounts[j];
         } catch (Throwable t) {
@@ -218,7 +226,9 @@ public final class Mpi implements Communicator {
             MemorySegment.copy(send, 0, s, JAVA_FLOAT, 0, sendCount);
             MemorySegment r = a.allocate(JAVA_FLOAT, Math.max(1, recvCount));
             // MPI_STATUS_IGNORE is NULL in Open MPI
+            long t0 = System.nanoTime();
             check("MPI_Sendrecv", (int) sendrecvH.invokeExact(s, sendCount, floatT, dest, 0, r, recvCount, floatT, source, 0, world, MemorySegment.NULL));
+            transportNanos += System.nanoTime() - t0;
             MemorySegment.copy(r, JAVA_FLOAT, 0, recv, 0, recvCount);
         } catch (Throwable t) {
             throw rethrow(t);
@@ -230,7 +240,9 @@ public final class Mpi implements Communicator {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment s = a.allocateFrom(JAVA_LONG, value);
             MemorySegment r = a.allocate(JAVA_LONG, size);
+            long t0 = System.nanoTime();
             check("MPI_Allgather", (int) allgatherH.invokeExact(s, 1, longT, r, 1, longT, world));
+            transportNanos += System.nanoTime() - t0;
             bytesSent += 8L * (size - 1);
             return r.toArray(JAVA_LONG);
         } catch (Throwable t) {
@@ -242,7 +254,9 @@ public final class Mpi implements Communicator {
         if (size == 1 || buf.length == 0) return;
         try (Arena a = Arena.ofConfined()) {
             MemorySegment s = a.allocateFrom(JAVA_BYTE, buf);
+            long t0 = System.nanoTime();
             check("MPI_Bcast", (int) bcastH.invokeExact(s, buf.length, byteT, root, world));
+            transportNanos += System.nanoTime() - t0;
             MemorySegment.copy(s, JAVA_BYTE, 0, buf, 0, buf.length);
         } catch (Throwable t) {
             throw rethrow(t);
@@ -252,7 +266,9 @@ public final class Mpi implements Communicator {
 
     public void barrier() {
         try {
+            long t0 = System.nanoTime();
             check("MPI_Barrier", (int) barrierH.invokeExact(world));
+            transportNanos += System.nanoTime() - t0;
         } catch (Throwable t) {
             throw rethrow(t);
         }
