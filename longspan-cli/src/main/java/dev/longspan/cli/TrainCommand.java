@@ -51,7 +51,9 @@ final class TrainCommand implements Runnable {
     @Option(names = "--json", description = "Print one JSON summary object on standard output.")
     boolean json;
 
-    @Option(names = "--parallel", paramLabel = "MODE", description = "data: under mpirun -np P, each process trains its share of every step's micro-batches and gradients are all-reduced (rank 0 writes the files).")
+    @Option(names = "--parallel", paramLabel = "MODE", description = {"data: under mpirun -np P, each process trains its share of every step's micro-batches;",
+            "sequence: each process trains its contiguous part of every sequence (sequence-parallel attention);",
+            "gradients are all-reduced, rank 0 writes the files."})
     String parallel;
 
     @Mixin
@@ -62,7 +64,7 @@ final class TrainCommand implements Runnable {
         compute.apply();
         dev.longspan.mpi.Mpi mpi = null;
         if (parallel != null) {
-            if (!parallel.equals("data")) throw new LongspanException("--parallel must be data (sequence-parallel training is not implemented), got '" + parallel + "'");
+            if (!parallel.equals("data") && !parallel.equals("sequence")) throw new LongspanException("--parallel must be data or sequence, got '" + parallel + "'");
             mpi = dev.longspan.mpi.Mpi.world();
         }
         boolean lead = mpi == null || mpi.rank() == 0;
@@ -108,7 +110,8 @@ final class TrainCommand implements Runnable {
                     @Override public void onEval(long step, double loss) { last[1] = loss; }
                     @Override public void onCheckpoint(long step) { Plots.lossCurve(out.resolve("loss.png"), Trainer.readMetrics(out)); }
                 });
-                if (mpi != null) trainer.distribute(new dev.longspan.mpi.DataParallel(mpi));
+                if (mpi != null && parallel.equals("data")) trainer.distribute(new dev.longspan.mpi.DataParallel(mpi));
+                if (mpi != null && parallel.equals("sequence")) trainer.distributeSequence(new dev.longspan.mpi.DataParallel(mpi), new dev.longspan.mpi.SequenceShards(mpi));
                 if (init != null) {
                     trainer.startFrom(init);
                 } else {

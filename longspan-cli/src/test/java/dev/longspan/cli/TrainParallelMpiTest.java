@@ -16,9 +16,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
 /**
- * {@code train --parallel data} under real Open MPI ({@code mpirun --oversubscribe -np 2}): the loss
- * curve equals the single-process run's within float tolerance, and a run stopped and resumed on
- * two processes continues on exactly the curve of an uninterrupted two-process run.
+ * {@code train --parallel data} and {@code --parallel sequence} under real Open MPI
+ * ({@code mpirun --oversubscribe -np 2}): the loss curve equals the single-process run's within
+ * float tolerance, and a data-parallel run stopped and resumed on two processes continues on
+ * exactly the curve of an uninterrupted two-process run.
  */
 class TrainParallelMpiTest {
     @TempDir
@@ -45,6 +46,22 @@ class TrainParallelMpiTest {
         assertThat(two).hasSize(6);
         for (int i = 0; i < one.length; i++) assertThat(two[i]).as("step %d", i + 1).isCloseTo(one[i], within(1e-5 * Math.abs(one[i])));
         assertThat(cut).containsExactly(two);
+    }
+
+    @Test
+    void sequenceParallelLossMatchesOneProcess() throws Exception {
+        String mpirun = findMpirun();
+        Assumptions.assumeTrue(mpirun != null, "mpirun not found (apt-get install -y openmpi-bin libopenmpi-dev)");
+        // a dilated pair whose segment (16) spans both shards (8 rows each), beside a local one
+        Path cfg = Files.writeString(dir.resolve("c.json"), CONFIG.replace("masformer|full=1|placement=top|sparse=dense", "dilated:w=4,16;r=1,2"));
+        Path text = Files.writeString(dir.resolve("t.txt"), "The quick brown fox jumps over the lazy dog. ".repeat(20));
+        String[] base = {"train", "--config", cfg.toString(), "--data", text.toString(), "--threads", "1", "--steps", "4"};
+        CliRun single = CliRun.of(TrainResumeCliTest.concat(base, "--out", dir.resolve("one").toString()));
+        assertThat(single.exit()).as(single.err()).isZero();
+        mpirun(mpirun, TrainResumeCliTest.concat(base, "--out", dir.resolve("seq").toString(), "--parallel", "sequence"));
+        double[] one = losses(dir.resolve("one")), seq = losses(dir.resolve("seq"));
+        assertThat(seq).hasSize(4);
+        for (int i = 0; i < one.length; i++) assertThat(seq[i]).as("step %d", i + 1).isCloseTo(one[i], within(1e-5 * Math.abs(one[i])));
     }
 
     private static double[] losses(Path run) throws Exception {
