@@ -19,9 +19,10 @@ import static org.assertj.core.api.Assertions.within;
  * {@code train --parallel data} and {@code --parallel sequence} under real Open MPI
  * ({@code mpirun --oversubscribe -np 2}): the loss curve equals the single-process run's within
  * float tolerance, and a data-parallel run stopped and resumed on two processes continues on
- * exactly the curve of an uninterrupted two-process run.
+ * exactly the curve of an uninterrupted two-process run; {@code bench attention --parallel sequence}
+ * reports the bytes each rank sent.
  */
-class TrainParallelMpiTest {
+class MpiCliTest {
     @TempDir
     Path dir;
 
@@ -64,6 +65,20 @@ class TrainParallelMpiTest {
         for (int i = 0; i < one.length; i++) assertThat(seq[i]).as("step %d", i + 1).isCloseTo(one[i], within(1e-5 * Math.abs(one[i])));
     }
 
+    @Test
+    void benchAttentionParallelSequenceCountsTheSparsifiedRowsEachRankSends() throws Exception {
+        String mpirun = findMpirun();
+        Assumptions.assumeTrue(mpirun != null, "mpirun not found (apt-get install -y openmpi-bin libopenmpi-dev)");
+        String out = mpirun(mpirun, "bench", "attention", "--parallel", "sequence", "--pattern", "dilated:w=64,512;r=1,8",
+                "--seq", "512", "--heads", "2", "--head-dim", "8", "--backward", "--repeats", "1", "--threads", "1", "--json");
+        var j = new ObjectMapper().readTree(out.substring(out.indexOf('{'))).get("results").get(0);
+        // only the w=512 pair spans the two shards of 256: rank 0 keeps 256/8 rows per head and
+        // sends their K and V (2 heads × 32 rows × 8 floats × 2 × 4 bytes) to rank 1, which sends
+        // their gradients back
+        assertThat(j.get("forward_bytes_sent_per_rank").toString()).isEqualTo("[4096,0]");
+        assertThat(j.get("backward_bytes_sent_per_rank").toString()).isEqualTo("[0,4096]");
+    }
+
     private static double[] losses(Path run) throws Exception {
         List<String> lines = Files.readAllLines(run.resolve("metrics.jsonl"));
         ObjectMapper m = new ObjectMapper();
@@ -72,7 +87,7 @@ class TrainParallelMpiTest {
         return out;
     }
 
-    private static void mpirun(String mpirun, String... args) throws Exception {
+    private static String mpirun(String mpirun, String... args) throws Exception {
         List<String> cmd = new ArrayList<>(List.of(mpirun, "--allow-run-as-root", "--oversubscribe", "-np", "2",
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xmx384m", "-XX:TieredStopAtLevel=1",
@@ -82,6 +97,7 @@ class TrainParallelMpiTest {
         byte[] output = p.getInputStream().readAllBytes();
         assertThat(p.waitFor(10, TimeUnit.MINUTES)).isTrue();
         assertThat(p.exitValue()).as(new String(output)).isZero();
+        return new String(output, java.nio.charset.StandardCharsets.UTF_8);
     }
 
     private static String findMpirun() {
