@@ -30,9 +30,6 @@ public interface Communicator {
     /** Every process's value, in rank order. */
     long[] allgather(long value);
 
-    /** Copies root's buffer into every process's buffer. */
-    void broadcast(byte[] buf, int root);
-
     void barrier();
 
     /** Bytes this process has sent to other processes so far. */
@@ -65,7 +62,6 @@ public interface Communicator {
         }
 
         public long[] allgather(long value) { return new long[]{value}; }
-        public void broadcast(byte[] buf, int root) {}
         public void barrier() {}
         public long bytesSent() { return 0; }
         public long transportNanos() { return 0; }

@@ -16,7 +16,6 @@ import java.util.ArrayList;
 import java.util.List;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
-import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -41,8 +40,8 @@ public final class Mpi implements Communicator {
 
     private static Mpi instance;
 
-    private final MethodHandle finalizeH, rankH, sizeH, allreduceH, alltoallvH, sendrecvH, allgatherH, bcastH, barrierH, abortH;
-    private final MemorySegment world, floatT, doubleT, longT, byteT, sum;
+    private final MethodHandle finalizeH, rankH, sizeH, allreduceH, alltoallvH, sendrecvH, allgatherH, barrierH;
+    private final MemorySegment world, floatT, doubleT, longT, sum;
     private final int rank, size;
     private long bytesSent, transportNanos;
     private boolean finalized;
@@ -66,14 +65,11 @@ public final class Mpi implements Communicator {
         // MPI_Allgather(sendbuf, sendcount, sendtype, recvbuf, recvcount, recvtype, comm)
         allgatherH = downcall(linker, lib, "MPI_Allgather", FunctionDescriptor.of(JAVA_INT,
                 ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS));
-        bcastH = downcall(linker, lib, "MPI_Bcast", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS));
         barrierH = downcall(linker, lib, "MPI_Barrier", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-        abortH = downcall(linker, lib, "MPI_Abort", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
         world = symbol(lib, "ompi_mpi_comm_world");
         floatT = symbol(lib, "ompi_mpi_float");
         doubleT = symbol(lib, "ompi_mpi_double");
         longT = symbol(lib, "ompi_mpi_long");
-        byteT = symbol(lib, "ompi_mpi_byte");
         sum = symbol(lib, "ompi_mpi_op_sum");
         try (Arena a = Arena.ofConfined()) {
             MemorySegment flag = a.allocate(JAVA_INT);
@@ -95,24 +91,23 @@ public final class Mpi implements Communicator {
         return instance;
     }
 
-    /** Whether this process was started by Open MPI's mpirun/mpiexec (it sets OMPI_COMM_WORLD_SIZE). */
-    public static boolean launchedByMpirun() {
-        return System.getenv("OMPI_COMM_WORLD_SIZE") != null;
+    static Path findLibrary() {
+        return findLibrary(System.getenv("LONGSPAN_MPI_LIB"), KNOWN_PATHS, Mpi::fromLdconfig);
     }
 
-    static Path findLibrary() {
-        String override = System.getenv("LONGSPAN_MPI_LIB");
+    /** LONGSPAN_MPI_LIB when set, else the first readable known path, else what ldconfig knows; one clear error otherwise. */
+    static Path findLibrary(String override, List<String> known, java.util.function.Supplier<List<Path>> ldconfig) {
         if (override != null && !override.isBlank()) {
             Path p = Path.of(override);
             if (Files.isReadable(p)) return p;
             throw new LongspanException("MPI: LONGSPAN_MPI_LIB=" + override + " is not a readable file");
         }
-        for (String s : KNOWN_PATHS) {
+        for (String s : known) {
             Path p = Path.of(s);
             if (Files.isReadable(p)) return p;
         }
-        for (Path p : fromLdconfig()) if (Files.isReadable(p)) return p;
-        throw new LongspanException("MPI: Open MPI's libmpi.so was not found (looked in " + KNOWN_PATHS.getFirst()
+        for (Path p : ldconfig.get()) if (Files.isReadable(p)) return p;
+        throw new LongspanException("MPI: Open MPI's libmpi.so was not found (looked in " + String.join(", ", known)
                 + " and the ldconfig cache); install it (Debian/Ubuntu: apt-get install -y openmpi-bin libopenmpi-dev)"
                 + " or set LONGSPAN_MPI_LIB to its path");
     }
@@ -250,20 +245,6 @@ public final class Mpi implements Communicator {
         }
     }
 
-    public void broadcast(byte[] buf, int root) {
-        if (size == 1 || buf.length == 0) return;
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment s = a.allocateFrom(JAVA_BYTE, buf);
-            long t0 = System.nanoTime();
-            check("MPI_Bcast", (int) bcastH.invokeExact(s, buf.length, byteT, root, world));
-            transportNanos += System.nanoTime() - t0;
-            MemorySegment.copy(s, JAVA_BYTE, 0, buf, 0, buf.length);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-        if (rank == root) bytesSent += (long) buf.length * (size - 1);
-    }
-
     public void barrier() {
         try {
             long t0 = System.nanoTime();
@@ -280,15 +261,6 @@ public final class Mpi implements Communicator {
         finalized = true;
         try {
             check("MPI_Finalize", (int) finalizeH.invokeExact());
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
-    /** Terminates every process of the job with the exit code (after a failure on this one). */
-    public void abort(int code) {
-        try {
-            int ignored = (int) abortH.invokeExact(world, code);
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -29,21 +29,16 @@ public final class DistributedCheck {
     static final List<String> BIDIRECTIONAL = List.of("dense", "window:size=30", "dilated:w=32,128,1000;r=1,4,8");
 
     public static void main(String[] args) {
-        Communicator comm = args.length > 0 && args[0].equals("solo") ? Communicator.solo() : Mpi.world();
-        List<String> failures = run(comm, 203, 4, 2, 16);
-        if (comm instanceof Mpi mpi) {
-            // every rank's verdict, so rank 0 can print one line for the job
-            long[] bad = comm.allgather(failures.size());
-            long total = 0;
-            for (long b : bad) total += b;
-            if (comm.rank() == 0) System.out.println(total == 0 ? "distributed attention: all cases within " + TOLERANCE + " on " + comm.size() + " ranks"
-                    : "distributed attention: " + total + " failures on " + comm.size() + " ranks");
-            for (String f : failures) System.out.println("rank " + comm.rank() + ": FAIL " + f);
-            mpi.finish();
-            System.exit(total == 0 ? 0 : 1);
-        }
-        for (String f : failures) System.out.println("FAIL " + f);
-        System.exit(failures.isEmpty() ? 0 : 1);
+        Mpi mpi = Mpi.world();
+        List<String> failures = run(mpi, 203, 4, 2, 16);
+        // every rank's verdict, so rank 0 can print one line for the job
+        long total = 0;
+        for (long b : mpi.allgather(failures.size())) total += b;
+        if (mpi.rank() == 0) System.out.println(total == 0 ? "distributed attention: all cases within " + TOLERANCE + " on " + mpi.size() + " ranks"
+                : "distributed attention: " + total + " failures on " + mpi.size() + " ranks");
+        for (String f : failures) System.out.println("rank " + mpi.rank() + ": FAIL " + f);
+        mpi.finish();
+        System.exit(total == 0 ? 0 : 1);
     }
 
     /** Runs every case on this rank; returns the failures it sees. */
