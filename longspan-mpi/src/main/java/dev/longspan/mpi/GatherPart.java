@@ -6,7 +6,9 @@ import dev.longspan.attention.Pattern;
 import dev.longspan.mpi.SequenceParallelAttention.Ctx;
 
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.function.IntUnaryOperator;
 
 /**
@@ -32,7 +34,14 @@ final class GatherPart implements SequenceParallelAttention.Part {
         }
     }
 
-    private final boolean perQueryHead;     // a stream per query head (dilated) or per key/value head (window)
+    /**
+     * Query heads that read the same rows of one key/value head: for a LongNet pair the heads of a
+     * GQA group with the same offset (so shared key rows are sent once), for a window the group.
+     */
+    record Stream(int kv, int offset, int[] heads) {}
+
+    private final boolean perOffset;     // dilated (rows of one residue) or window (all rows)
+    private final List<Stream> streams = new ArrayList<>();
     private final int segment, step, window;
     private final IntUnaryOperator offset;
     private final Pattern local;
@@ -42,13 +51,18 @@ final class GatherPart implements SequenceParallelAttention.Part {
     private boolean exchange;      // whether any rank sends any other rank anything (else both all-to-alls are skipped)
     private final int[] recvStart;
 
-    private GatherPart(Ctx c, boolean perQueryHead, int segment, int step, int window, IntUnaryOperator offset, Pattern local) {
-        this.perQueryHead = perQueryHead;
+    private GatherPart(Ctx c, boolean perOffset, int segment, int step, int window, IntUnaryOperator offset, Pattern local) {
+        this.perOffset = perOffset;
         this.segment = segment;
         this.step = step;
         this.window = window;
         this.offset = offset;
         this.local = local;
+        for (int kv = 0; kv < c.kvHeads; kv++) {
+            Map<Integer, List<Integer>> byOffset = new LinkedHashMap<>();
+            for (int h = kv * c.group; h < (kv + 1) * c.group; h++) byOffset.computeIfAbsent(offset.applyAsInt(h), x -> new ArrayList<>()).add(h);
+            for (var e : byOffset.entrySet()) streams.add(new Stream(kv, e.getKey(), e.getValue().stream().mapToInt(Integer::intValue).toArray()));
+        }
         for (int j = 0; j < c.ranks; j++) problems.add(problemsOf(c, j));
         recvStart = new int[c.ranks + 1];
     }
@@ -65,29 +79,25 @@ final class GatherPart implements SequenceParallelAttention.Part {
     private List<Problem> problemsOf(Ctx c, int rank) {
         int a = c.shards[rank].start(), b = c.shards[rank].end();
         List<Problem> out = new ArrayList<>();
-        if (perQueryHead) {
-            for (int h = 0; h < c.heads; h++) {
-                int s = offset.applyAsInt(h);
+        for (int e = 0; e < streams.size(); e++) {
+            if (perOffset) {
+                int s = streams.get(e).offset();
                 for (int g = a / segment; g * segment < b; g++) {
                     int segLo = g * segment, segHi = Math.min(segLo + segment, c.n);
                     int qLo = Math.max(a, segLo), qHi = Math.min(b, segHi);
-                    Problem p = new Problem(h, segLo, c.causal ? qHi : segHi, qLo, qHi, step, Math.floorMod(segLo + s, step));
+                    Problem p = new Problem(e, segLo, c.causal ? qHi : segHi, qLo, qHi, step, Math.floorMod(segLo + s, step));
                     if (s < segHi - segLo && p.count(qLo, qHi) > 0) out.add(p);
                 }
-            }
-        } else {
-            for (int kv = 0; kv < c.kvHeads; kv++) {
-                out.add(new Problem(kv, Math.max(0, a - window + 1), c.causal ? b : (int) Math.min(c.n, (long) b + window - 1), a, b, 1, 0));
+            } else {
+                out.add(new Problem(e, Math.max(0, a - window + 1), c.causal ? b : (int) Math.min(c.n, (long) b + window - 1), a, b, 1, 0));
             }
         }
         return out;
     }
 
-    private int kvHead(Ctx c, Problem p) { return perQueryHead ? p.stream() / c.group : p.stream(); }
+    private int kvHead(Problem p) { return streams.get(p.stream()).kv(); }
 
-    private int firstHead(Ctx c, Problem p) { return perQueryHead ? p.stream() : p.stream() * c.group; }
-
-    private int streamHeads(Ctx c) { return perQueryHead ? 1 : c.group; }
+    private int[] heads(Problem p) { return streams.get(p.stream()).heads(); }
 
     // floats rank `from` sends rank `to` (K then V rows of every problem of `to` that reads `from`'s rows)
     private int volume(Ctx c, int from, int to) {
@@ -118,15 +128,14 @@ final class GatherPart implements SequenceParallelAttention.Part {
             }
             c.comm.alltoallv(send, sendCounts, received, recvCounts);
         }
-        int hs = streamHeads(c);
         for (Problem p : problems.get(me)) {
             Compressed x = compress(c, p);
-            AttentionResult r = SequenceParallelAttention.engineForward(c, local, x.q, x.k, x.v, hs, 1, x.m);
-            int h0 = firstHead(c, p);
-            for (int e = 0; e < hs; e++) {
+            int[] hs = heads(p);
+            AttentionResult r = SequenceParallelAttention.engineForward(c, local, x.q, x.k, x.v, hs.length, 1, x.m);
+            for (int e = 0; e < hs.length; e++) {
                 int row = x.qFrom;
                 for (int pos = p.first(p.qLo()); pos < p.qHi(); pos += p.step(), row++) {
-                    int dst = (h0 + e) * c.len + pos - c.start;
+                    int dst = hs[e] * c.len + pos - c.start;
                     System.arraycopy(r.o(), (e * x.m + row) * d, o, dst * d, d);
                     lse[dst] = r.lse()[e * x.m + row];
                 }
@@ -135,27 +144,28 @@ final class GatherPart implements SequenceParallelAttention.Part {
     }
 
     public void backward(Ctx c, float[] o, float[] lse, float[] dO, float[] dq, float[] dk, float[] dv) {
-        int d = c.d, ranks = c.ranks, me = c.me, hs = streamHeads(c);
+        int d = c.d, ranks = c.ranks, me = c.me;
         float[] gradSend = new float[received.length];
         int[] gradAt = recvStart.clone();
         for (Problem p : problems.get(me)) {
             Compressed x = compress(c, p);
-            int h0 = firstHead(c, p), kv = kvHead(c, p);
-            float[] oc = new float[hs * x.m * d], lc = new float[hs * x.m], dc = new float[hs * x.m * d];
-            for (int e = 0; e < hs; e++) {
+            int[] hs = heads(p);
+            int kv = kvHead(p);
+            float[] oc = new float[hs.length * x.m * d], lc = new float[hs.length * x.m], dc = new float[hs.length * x.m * d];
+            for (int e = 0; e < hs.length; e++) {
                 int row = x.qFrom;
                 for (int pos = p.first(p.qLo()); pos < p.qHi(); pos += p.step(), row++) {
-                    int src = (h0 + e) * c.len + pos - c.start;
+                    int src = hs[e] * c.len + pos - c.start;
                     System.arraycopy(o, src * d, oc, (e * x.m + row) * d, d);
                     System.arraycopy(dO, src * d, dc, (e * x.m + row) * d, d);
                     lc[e * x.m + row] = lse[src];
                 }
             }
-            AttentionGradients g = SequenceParallelAttention.engineBackward(c, local, x.q, x.k, x.v, oc, lc, dc, hs, 1, x.m);
-            for (int e = 0; e < hs; e++) {
+            AttentionGradients g = SequenceParallelAttention.engineBackward(c, local, x.q, x.k, x.v, oc, lc, dc, hs.length, 1, x.m);
+            for (int e = 0; e < hs.length; e++) {
                 int row = x.qFrom;
                 for (int pos = p.first(p.qLo()); pos < p.qHi(); pos += p.step(), row++) {
-                    add(g.dq(), (e * x.m + row) * d, dq, ((h0 + e) * c.len + pos - c.start) * d, d);
+                    add(g.dq(), (e * x.m + row) * d, dq, (hs[e] * c.len + pos - c.start) * d, d);
                 }
             }
             // key rows in rank order, as compress() laid them out: own rows into dK/dV, the others' back to them
@@ -186,7 +196,7 @@ final class GatherPart implements SequenceParallelAttention.Part {
                 for (Problem p : problems.get(t)) {
                     int cnt = p.count(c.start, c.start + c.len);
                     if (cnt == 0) continue;
-                    int kv = kvHead(c, p);
+                    int kv = kvHead(p);
                     for (int pos = p.first(Math.max(p.keyLo(), c.start)), i = 0; i < cnt; i++, pos += p.step()) {
                         int dst = (kv * c.len + pos - c.start) * d;
                         add(gradRecv, at + i * d, dk, dst, d);
@@ -202,9 +212,10 @@ final class GatherPart implements SequenceParallelAttention.Part {
     private record Compressed(float[] q, float[] k, float[] v, int m, int qFrom) {}
 
     private Compressed compress(Ctx c, Problem p) {
-        int d = c.d, hs = streamHeads(c), kv = kvHead(c, p), h0 = firstHead(c, p);
+        int d = c.d, kv = kvHead(p);
+        int[] hs = heads(p);
         int m = p.count(p.keyLo(), p.keyHi()), qFrom = p.count(p.keyLo(), p.qLo());
-        float[] q = new float[hs * m * d], k = new float[m * d], v = new float[m * d];
+        float[] q = new float[hs.length * m * d], k = new float[m * d], v = new float[m * d];
         int row = 0;
         int[] at = recvStart.clone();
         for (int j = 0; j < c.ranks; j++) {
@@ -223,10 +234,10 @@ final class GatherPart implements SequenceParallelAttention.Part {
                 row += cnt;
             }
         }
-        for (int e = 0; e < hs; e++) {
+        for (int e = 0; e < hs.length; e++) {
             int r = qFrom;
             for (int pos = p.first(p.qLo()); pos < p.qHi(); pos += p.step(), r++) {
-                System.arraycopy(c.q, ((h0 + e) * c.len + pos - c.start) * d, q, (e * m + r) * d, d);
+                System.arraycopy(c.q, (hs[e] * c.len + pos - c.start) * d, q, (e * m + r) * d, d);
             }
         }
         return new Compressed(q, k, v, m, qFrom);
@@ -246,7 +257,7 @@ final class GatherPart implements SequenceParallelAttention.Part {
     private int pack(Ctx c, Problem p, float[] k, float[] v, float[] out, int at) {
         int cnt = p.count(c.start, c.start + c.len);
         if (cnt == 0) return at;
-        int kv = kvHead(c, p), d = c.d;
+        int kv = kvHead(p), d = c.d;
         for (int pos = p.first(Math.max(p.keyLo(), c.start)), i = 0; i < cnt; i++, pos += p.step()) {
             int src = (kv * c.len + pos - c.start) * d;
             System.arraycopy(k, src, out, at + i * d, d);

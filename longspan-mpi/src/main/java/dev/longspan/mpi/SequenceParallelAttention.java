@@ -21,8 +21,8 @@ import java.util.List;
  * <p>The pattern splits into parts merged by log-sum-exp (as the engine merges its passes):
  * <ul>
  *   <li>a LongNet pair (w, r), and a block (= pair (B, 1)): for every segment that meets this
- *       rank's shard, the kept rows of the segment (residue s(h) mod r, per query head) form a
- *       dense problem over the compressed rows; the kept key/value rows other ranks hold are
+ *       rank's shard, the kept rows of the segment (residue s(h) mod r) form a dense problem
+ *       over the compressed rows, for the query heads of a GQA group that share the offset; the kept key/value rows other ranks hold are
  *       exchanged in one all-to-all per pair (only ranks that share a segment send, only the
  *       sparsified rows, so with w/r bounded the volume stays constant as N grows with P), and
  *       the backward sends their gradients back the same way (a sparse reduce-scatter);</li>

@@ -46,6 +46,8 @@ public final class DistributedCheck {
         List<String> failures = new ArrayList<>();
         for (String spec : CAUSAL) check(comm, spec, AttentionOptions.DEFAULT, n, heads, kvHeads, d, failures);
         for (String spec : BIDIRECTIONAL) check(comm, spec, AttentionOptions.DEFAULT.withBidirectional(true), n, heads, kvHeads, d, failures);
+        // GQA groups larger than r: heads of a group that share an offset share one stream of rows
+        check(comm, "dilated:w=24,96;r=2,4", AttentionOptions.DEFAULT, n, 8, 1, d, failures);
         return failures;
     }
 
