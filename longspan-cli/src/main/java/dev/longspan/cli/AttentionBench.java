@@ -124,6 +124,10 @@ final class AttentionBench implements Runnable {
     private void sequenceParallel(Pattern p, int hkv) {
         if (!parallel.equals("sequence")) throw new LongspanException("--parallel must be sequence, got '" + parallel + "'");
         dev.longspan.mpi.Mpi mpi = dev.longspan.mpi.Mpi.world();
+        // no --threads (the pool still has every core): the processes on this machine share its cores
+        if (compute.threads == null && Parallel.threads() == Runtime.getRuntime().availableProcessors()) {
+            Parallel.setThreads(dev.longspan.mpi.Mpi.threadsPerProcess());
+        }
         boolean lead = mpi.rank() == 0;
         if (lead && !json) {
             System.out.printf("sequence-parallel attention %s on %d processes, H=%d, Hkv=%d, D=%d, %s, %d threads each%n", p.spec(), mpi.size(),

@@ -66,6 +66,10 @@ final class TrainCommand implements Runnable {
         if (parallel != null) {
             if (!parallel.equals("data") && !parallel.equals("sequence")) throw new LongspanException("--parallel must be data or sequence, got '" + parallel + "'");
             mpi = dev.longspan.mpi.Mpi.world();
+            // no --threads (the pool still has every core): the processes on this machine share its cores
+            if (compute.threads == null && dev.longspan.tensor.Parallel.threads() == Runtime.getRuntime().availableProcessors()) {
+                dev.longspan.tensor.Parallel.setThreads(dev.longspan.mpi.Mpi.threadsPerProcess());
+            }
         }
         boolean lead = mpi == null || mpi.rank() == 0;
         TrainConfig tc;

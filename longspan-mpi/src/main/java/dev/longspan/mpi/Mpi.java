@@ -91,6 +91,24 @@ public final class Mpi implements Communicator {
         return instance;
     }
 
+    /**
+     * Worker threads for each process when none were asked for: this machine's cores shared among
+     * the job's processes on it (mpirun sets OMPI_COMM_WORLD_LOCAL_SIZE), at least one.
+     */
+    public static int threadsPerProcess() {
+        return threadsPerProcess(Runtime.getRuntime().availableProcessors(), System.getenv("OMPI_COMM_WORLD_LOCAL_SIZE"));
+    }
+
+    static int threadsPerProcess(int cores, String localSize) {
+        int local = 1;
+        try {
+            if (localSize != null) local = Math.max(1, Integer.parseInt(localSize.trim()));
+        } catch (NumberFormatException e) {
+            // not started by mpirun: one process on this machine
+        }
+        return Math.max(1, cores / local);
+    }
+
     static Path findLibrary() {
         return findLibrary(System.getenv("LONGSPAN_MPI_LIB"), KNOWN_PATHS, Mpi::fromLdconfig);
     }

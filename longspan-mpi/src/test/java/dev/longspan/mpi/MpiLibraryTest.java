@@ -11,7 +11,7 @@ import java.util.List;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-/** Finding libmpi: the override, the known paths, ldconfig's cache, and one clear line when it is missing. */
+/** Finding libmpi (the override, the known paths, ldconfig's cache, one clear line when it is missing) and the threads per process. */
 class MpiLibraryTest {
     @TempDir
     Path dir;
@@ -24,6 +24,14 @@ class MpiLibraryTest {
                 .hasMessageContaining("LONGSPAN_MPI_LIB").hasMessageNotContaining("\n");
         assertThatThrownBy(() -> Mpi.findLibrary(dir.resolve("nope.so").toString(), List.of(), List::of))
                 .isInstanceOf(LongspanException.class).hasMessageContaining("LONGSPAN_MPI_LIB=" + dir.resolve("nope.so"));
+    }
+
+    @Test
+    void processesOnOneMachineShareItsCores() {
+        assertThat(Mpi.threadsPerProcess(16, "4")).isEqualTo(4);
+        assertThat(Mpi.threadsPerProcess(2, "4")).isEqualTo(1);
+        assertThat(Mpi.threadsPerProcess(8, null)).isEqualTo(8);
+        assertThat(Mpi.threadsPerProcess(8, "x")).isEqualTo(8);
     }
 
     @Test
