@@ -64,6 +64,10 @@ final class AttentionBench implements Runnable {
     @Option(names = "--json", description = "Print one JSON object on standard output.")
     boolean json;
 
+    @Option(names = "--parallel", paramLabel = "MODE", description = {"sequence: under mpirun -np P, each --seq length is split across the P processes",
+            "(LongNet's distributed attention; dense runs as ring attention); prints time per step, bytes sent per rank and the communication share."})
+    String parallel;
+
     @Mixin
     Main.ComputeOptions compute;
 
@@ -79,6 +83,10 @@ final class AttentionBench implements Runnable {
         for (int n : seqs) {
             if (n < 1) throw new LongspanException("--seq must be positive, got " + n);
             if ((long) heads * n * dim > Integer.MAX_VALUE - 8) throw new LongspanException("--seq " + n + ": H·N·D exceeds a Java array");
+        }
+        if (parallel != null) {
+            sequenceParallel(p, hkv);
+            return;
         }
         AttentionOptions opt = AttentionOptions.DEFAULT.withBidirectional(bidirectional);
         if (!json) {
@@ -111,6 +119,52 @@ final class AttentionBench implements Runnable {
             out.put("results", rows);
             Json.print(out);
         }
+    }
+
+    private void sequenceParallel(Pattern p, int hkv) {
+        if (!parallel.equals("sequence")) throw new LongspanException("--parallel must be sequence, got '" + parallel + "'");
+        dev.longspan.mpi.Mpi mpi = dev.longspan.mpi.Mpi.world();
+        // no --threads (the pool still has every core): the processes on this machine share its cores
+        if (compute.threads == null && Parallel.threads() == Runtime.getRuntime().availableProcessors()) {
+            Parallel.setThreads(dev.longspan.mpi.Mpi.threadsPerProcess());
+        }
+        boolean lead = mpi.rank() == 0;
+        if (lead && !json) {
+            System.out.printf("sequence-parallel attention %s on %d processes, H=%d, Hkv=%d, D=%d, %s, %d threads each%n", p.spec(), mpi.size(),
+                    heads, hkv, dim, bidirectional ? "bidirectional" : "causal", Parallel.threads());
+        }
+        // one untimed step on a short sequence: the JIT compiles the same paths
+        dev.longspan.mpi.SequenceParallelBench.measure(mpi, p, Math.min(seqs.getFirst(), 4096 * mpi.size()), heads, hkv, dim, bidirectional, backward, 1);
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (int n : seqs) {
+            Map<String, Object> r = dev.longspan.mpi.SequenceParallelBench.measure(mpi, p, n, heads, hkv, dim, bidirectional, backward, repeats);
+            rows.add(r);
+            if (lead && !json) {
+                double ft = (double) r.get("forward_seconds"), fc = (double) r.get("forward_comm_seconds");
+                System.out.printf(java.util.Locale.ROOT, "N=%d (%d per rank): forward %.3f s, %.1f%% communication, sent %s bytes per rank%n",
+                        n, n / mpi.size(), ft, 100 * fc / ft, java.util.Arrays.toString((long[]) r.get("forward_bytes_sent_per_rank")));
+                if (backward) {
+                    double bt = (double) r.get("backward_seconds"), bc = (double) r.get("backward_comm_seconds");
+                    System.out.printf(java.util.Locale.ROOT, "  backward %.3f s, %.1f%% communication, sent %s bytes per rank%n",
+                            bt, 100 * bc / bt, java.util.Arrays.toString((long[]) r.get("backward_bytes_sent_per_rank")));
+                }
+            }
+        }
+        if (lead && json) {
+            Map<String, Object> out = new LinkedHashMap<>();
+            out.put("benchmark", "attention");
+            out.put("parallel", "sequence");
+            out.put("processes", mpi.size());
+            out.put("pattern", p.spec());
+            out.put("heads", heads);
+            out.put("kv_heads", hkv);
+            out.put("head_dim", dim);
+            out.put("causal", !bidirectional);
+            out.put("threads", Parallel.threads());
+            out.put("results", rows);
+            Json.print(out);
+        }
+        mpi.finish();
     }
 
     private Map<String, Object> measure(Pattern p, int n, int hkv, AttentionOptions opt, Map<String, Object> gemm) {

@@ -51,12 +51,27 @@ final class TrainCommand implements Runnable {
     @Option(names = "--json", description = "Print one JSON summary object on standard output.")
     boolean json;
 
+    @Option(names = "--parallel", paramLabel = "MODE", description = {"data: under mpirun -np P, each process trains its share of every step's micro-batches;",
+            "sequence: each process trains its contiguous part of every sequence (sequence-parallel attention);",
+            "gradients are all-reduced, rank 0 writes the files."})
+    String parallel;
+
     @Mixin
     Main.ComputeOptions compute;
 
     @Override
     public void run() {
         compute.apply();
+        dev.longspan.mpi.Mpi mpi = null;
+        if (parallel != null) {
+            if (!parallel.equals("data") && !parallel.equals("sequence")) throw new LongspanException("--parallel must be data or sequence, got '" + parallel + "'");
+            mpi = dev.longspan.mpi.Mpi.world();
+            // no --threads (the pool still has every core): the processes on this machine share its cores
+            if (compute.threads == null && dev.longspan.tensor.Parallel.threads() == Runtime.getRuntime().availableProcessors()) {
+                dev.longspan.tensor.Parallel.setThreads(dev.longspan.mpi.Mpi.threadsPerProcess());
+            }
+        }
+        boolean lead = mpi == null || mpi.rank() == 0;
         TrainConfig tc;
         try {
             tc = TrainConfig.fromJson(dev.longspan.io.Json.parseObject(Files.readString(config), config.toString()), config.toString());
@@ -84,10 +99,10 @@ final class TrainCommand implements Runnable {
         long[] reached = {0};
         try (TextCorpus corpus = new TextCorpus(data, tc.heldOut())) {
             Trainer.checkData(tc, corpus);
-            System.err.printf("model: %,d parameters, %d layers, attention %s%n", tc.model().parameterCount(), tc.model().layers(), tc.model().attentionSpecs());
-            System.err.printf("data: %,d training bytes, %,d held-out bytes from %d file(s)%n", corpus.trainBytes(), corpus.heldOutBytes(), data.size());
+            if (lead) System.err.printf("model: %,d parameters, %d layers, attention %s%n", tc.model().parameterCount(), tc.model().layers(), tc.model().attentionSpecs());
+            if (lead) System.err.printf("data: %,d training bytes, %,d held-out bytes from %d file(s)%n", corpus.trainBytes(), corpus.heldOutBytes(), data.size());
             try (ProgressBar bar = new ProgressBarBuilder().setTaskName("train").setInitialMax(tc.steps())
-                    .setStyle(ProgressBarStyle.ASCII).setConsumer(new me.tongfei.progressbar.ConsoleProgressBarConsumer(System.err))
+                    .setStyle(ProgressBarStyle.ASCII).setConsumer(new me.tongfei.progressbar.ConsoleProgressBarConsumer(lead ? System.err : new java.io.PrintStream(java.io.OutputStream.nullOutputStream())))
                     .setUpdateIntervalMillis(500).showSpeed(speedFormat()).build()) {
                 Trainer trainer = new Trainer(tc, corpus, out, new Trainer.Listener() {
                     @Override public void onStart(long from, int total) { bar.stepTo(from); }
@@ -99,17 +114,21 @@ final class TrainCommand implements Runnable {
                     @Override public void onEval(long step, double loss) { last[1] = loss; }
                     @Override public void onCheckpoint(long step) { Plots.lossCurve(out.resolve("loss.png"), Trainer.readMetrics(out)); }
                 });
+                if (mpi != null && parallel.equals("data")) trainer.distribute(new dev.longspan.mpi.DataParallel(mpi));
+                if (mpi != null && parallel.equals("sequence")) trainer.distributeSequence(new dev.longspan.mpi.DataParallel(mpi), new dev.longspan.mpi.SequenceShards(mpi));
                 if (init != null) {
                     trainer.startFrom(init);
                 } else {
                     trainer.start(resume);
                 }
-                if (force) removeEarlierRun(earlier);
+                if (force && lead) removeEarlierRun(earlier);
                 trainer.run(stopAt != null ? stopAt : cfg.steps());
                 reached[0] = trainer.step();
             }
         }
         double secs = (System.nanoTime() - t0) / 1e9;
+        if (mpi != null) mpi.finish();
+        if (!lead) return;
         Map<String, Object> summary = new LinkedHashMap<>();
         summary.put("out", out.toString());
         summary.put("steps", reached[0]);

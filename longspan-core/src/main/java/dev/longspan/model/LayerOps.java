@@ -23,6 +23,9 @@ final class LayerOps {
     final Pattern pattern;
     private Plan plan;               // bound to the last sequence length
     private AttentionResult last;    // the last forward (its plan holds select-and-merge's selection)
+    ShardedAttention sharded;        // sequence parallelism: this process holds part of the sequence (null: all of it)
+    int shardedLength;               // the whole sequence's length then
+    private ShardedAttention.Handle lastSharded;
 
     LayerOps(ModelConfig c, int layer) {
         this.c = c;
@@ -40,6 +43,10 @@ final class LayerOps {
     void attentionForward(float[] q, float[] k, float[] v, int T, long[] pos, float[] o, float[] lse) {
         rotate(q, c.heads(), T, pos, false);
         rotate(k, c.kvHeads(), T, pos, false);
+        if (sharded != null) {
+            lastSharded = sharded.forward(pattern, q, k, v, c.heads(), c.kvHeads(), shardedLength, c.headDim(), o, lse);
+            return;
+        }
         last = Attention.forward(q, k, v, c.headDim(), plan(T), AttentionOptions.DEFAULT, o, lse);
     }
 
@@ -47,6 +54,12 @@ final class LayerOps {
     // reuses the plan of the last forward of this layer (select-and-merge keeps its selection)
     void attentionBackward(float[] q, float[] k, float[] v, float[] o, float[] lse, float[] dO, int T, long[] pos,
                            float[] dq, float[] dk, float[] dv) {
+        if (sharded != null) {
+            lastSharded.backward(dO, dq, dk, dv);
+            rotate(dq, c.heads(), T, pos, true);
+            rotate(dk, c.kvHeads(), T, pos, true);
+            return;
+        }
         if (last == null || last.length() != T || last.o() != o) {
             throw new IllegalStateException("layer " + layer + ": backward without the matching forward");
         }

@@ -55,6 +55,19 @@ public final class TrainingPass {
         grads = new float[m.params.length];
     }
 
+    /**
+     * Sequence parallelism: this pass's T rows are this process's part of a sequence of n
+     * positions, and every layer's attention goes through {@code attention} (the positions passed
+     * to forward and backward are then the rows' own, global positions).
+     */
+    public TrainingPass(Transformer m, int T, boolean recompute, ShardedAttention attention, int n) {
+        this(m, T, recompute);
+        for (LayerOps op : ops) {
+            op.sharded = attention;
+            op.shardedLength = n;
+        }
+    }
+
     private DecoderLayer.Acts acts(int l) { return acts[recompute ? 0 : l]; }
 
     /**

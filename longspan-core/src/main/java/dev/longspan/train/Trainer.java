@@ -5,6 +5,7 @@ import dev.longspan.format.LongspanFormat;
 import dev.longspan.io.AtomicFiles;
 import dev.longspan.io.Json;
 import dev.longspan.io.SafetensorsFile;
+import dev.longspan.model.ShardedAttention;
 import dev.longspan.model.Transformer;
 import dev.longspan.model.TrainingPass;
 import dev.longspan.position.CrdNtk;
@@ -20,6 +21,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -56,6 +58,9 @@ public final class Trainer {
     private final Map<Integer, TrainingPass> passes = new HashMap<>();
     private final boolean[] decayMask;
     private final CrdNtk crd;
+    private Replicas replicas = Replicas.SINGLE;
+    private ShardedAttention sharded;   // sequence parallelism: this process trains its rows of every sequence
+    private final Map<Integer, TrainingPass> shardedPasses = new HashMap<>();
     private long step;              // steps completed
 
     public Trainer(TrainConfig tc, TextCorpus corpus, Path out, Listener listener) {
@@ -143,6 +148,41 @@ public final class Trainer {
     }
 
     public Transformer model() { return model; }
+
+    /**
+     * Data parallelism: this process trains micro-batches rank, rank + count, ... of every step and
+     * the gradients and losses are summed across processes before the (identical) update; only
+     * rank 0 writes files and evaluates. Call before {@link #start}.
+     */
+    public void distribute(Replicas r) {
+        if (r.count() > tc.batch()) {
+            throw new LongspanException("train.batch " + tc.batch() + " is smaller than the " + r.count()
+                    + " processes of --parallel data (each needs at least one micro-batch per step)");
+        }
+        replicas = r;
+    }
+
+    /**
+     * Sequence parallelism: every process trains every micro-batch, on its rows of each sequence
+     * (attention through {@code attention}, all else token-local), and the partial gradients and
+     * losses are summed across processes; only rank 0 writes files and evaluates. Call before {@link #start}.
+     */
+    public void distributeSequence(Replicas r, ShardedAttention attention) {
+        replicas = r;
+        sharded = attention;
+    }
+
+    // one micro-batch of sequence parallelism: this process's rows; returns the sequence's mean loss
+    private double shardedMicro(TrainingPass pass, int n, int[] tokens, int[] targets, long[] pos, boolean accumulate) {
+        int a = sharded.start(n), t = sharded.length(n);
+        int[] tk = Arrays.copyOfRange(tokens, a, a + t), tg = Arrays.copyOfRange(targets, a, a + t);
+        long[] ps = Arrays.copyOfRange(pos, a, a + t);
+        double[] total = {pass.forward(tk, tg, ps), pass.counted};
+        replicas.sum(total);
+        int counted = Math.max(1, (int) total[1]);
+        pass.backward(tk, tg, ps, 1f / (counted * tc.batch()), accumulate);
+        return total[0] / counted;
+    }
     public long step() { return step; }
 
     /**
@@ -176,11 +216,12 @@ public final class Trainer {
             System.arraycopy(s.v(), 0, opt.v, 0, opt.v.length);
             step = s.step();
             opt.step = s.step();
-            truncateMetrics(step);
+            if (replicas.rank() == 0) truncateMetrics(step);
             Log.info("resuming from step " + step);
         } else {
             model.initialize(tc.seed());
             step = 0;
+            if (replicas.rank() != 0) return;
             try {
                 Files.createDirectories(out);
                 Files.deleteIfExists(out.resolve("metrics.jsonl"));
@@ -238,16 +279,30 @@ public final class Trainer {
     public StepReport trainStep() {
         long t0 = System.nanoTime();
         int n = tc.seqLenAt(step);
-        TrainingPass pass = pass(n);
+        TrainingPass pass = sharded == null ? pass(n)
+                : shardedPasses.computeIfAbsent(n, k -> new TrainingPass(model, sharded.length(k), tc.recompute(), sharded, k));
         int[] tokens = new int[n + 1], targets = new int[n];
         double lossSum = 0;
-        for (int micro = 0; micro < tc.batch(); micro++) {
+        int first = sharded == null ? replicas.rank() : 0, stride = sharded == null ? replicas.count() : 1;
+        for (int micro = first; micro < tc.batch(); micro += stride) {
             sample(step, micro, n, tokens, targets);
             long[] pos = trainingPositions(step, micro, n);
+            if (sharded != null) {
+                lossSum += shardedMicro(pass, n, tokens, targets, pos, micro > 0);
+                continue;
+            }
             double l = pass.forward(tokens, targets, pos);
             int counted = Math.max(1, pass.counted);
             lossSum += l / counted;
-            pass.backward(tokens, targets, pos, 1f / (counted * tc.batch()), micro > 0);
+            pass.backward(tokens, targets, pos, 1f / (counted * tc.batch()), micro > first);
+        }
+        if (replicas.count() > 1) {
+            replicas.sum(pass.grads);
+        }
+        if (replicas.count() > 1 && sharded == null) {
+            double[] total = {lossSum};
+            replicas.sum(total);
+            lossSum = total[0];
         }
         double norm = AdamW.clipGradNorm(pass.grads, tc.clip());
         double lr = schedule.at(step);
@@ -301,6 +356,7 @@ public final class Trainer {
             line.put("grad_norm", r.gradNorm());
             line.put("seq_len", (long) r.seqLen());
             line.put("tokens_per_s", r.tokens() / r.seconds());
+            if (replicas.rank() != 0) continue;
             listener.onStep(r);
             if (step % tc.evalEvery() == 0 || step == tc.steps()) {
                 double ev = evaluate();
