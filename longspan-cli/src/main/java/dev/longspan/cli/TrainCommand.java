@@ -46,13 +46,13 @@ final class TrainCommand implements Runnable {
     @Option(names = "--init", paramLabel = "MODEL", description = "Fine-tune: start from this model's weights (same shape; attention, rope and context length may differ); with --lora also a GGUF file or a Hugging Face directory.")
     Path init;
 
-    @Option(names = "--lora", paramLabel = "RANK", description = "LoRA: freeze the --init model (quantized weights stay quantized) and train adapters of this rank; saved as a PEFT adapter (adapter_model.safetensors, adapter_config.json).")
+    @Option(names = "--lora", paramLabel = "RANK", description = "LoRA: freeze the --init model (quantized weights stay quantized) and train adapters of this rank, saved in --out as a Hugging Face PEFT adapter.")
     Integer lora;
 
     @Option(names = "--lora-alpha", paramLabel = "A", description = "LoRA alpha: the adapters are scaled by alpha/rank as in PEFT (default: the rank, a scale of 1).")
     Double loraAlpha;
 
-    @Option(names = "--lora-targets", paramLabel = "LIST", description = "Matrices that get adapters, comma-separated from q,k,v,o,gate,up,down (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--lora-targets", paramLabel = "LIST", description = "Matrices that get adapters, a comma-separated list of q, k, v, o, gate, up, down (default: ${DEFAULT-VALUE}).")
     String loraTargets = "q,k,v,o";
 
     @Option(names = "--train-also", paramLabel = "LIST", description = "With --lora, also train these in full, comma-separated: embeddings, norms (default: nothing).")
