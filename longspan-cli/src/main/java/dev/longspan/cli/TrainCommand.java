@@ -99,7 +99,7 @@ final class TrainCommand implements Runnable {
             long at = Trainer.checkpointed(out).step();
             if (stopAt != null && stopAt <= at) throw new LongspanException("--stop-at " + stopAt + ": the run is already at step " + at);
         }
-        Trainer.requireMemory(tc);
+        if (loraSetup == null) Trainer.requireMemory(tc);   // a LoRA run checks once its base is loaded
         long t0 = System.nanoTime();
         final TrainConfig cfg = tc;
         double[] last = {Double.NaN, Double.NaN};

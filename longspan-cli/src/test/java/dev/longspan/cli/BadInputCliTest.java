@@ -123,6 +123,7 @@ class BadInputCliTest {
                 "train --config {cfg} --data {text} --out {out}/l8 --init {junk} --lora 4",
                 "train --config {cfg} --data {text} --out {out}/l9 --init {model} --lora 4 --resume",
                 "train --config {cfg} --data {text} --out {out}/l10 --init {model} --lora many",
+                "train --config {huge} --data {text} --out {out}/l11 --init {model} --lora 4",
                 "train --config {rope} --data {text} --out {out}/17",
                 "train --config {evalzero} --data {text} --out {out}/18",
                 "train --config {ckptzero} --data {text} --out {out}/19",

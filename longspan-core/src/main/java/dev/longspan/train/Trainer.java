@@ -72,7 +72,6 @@ public final class Trainer {
      */
     public Trainer(TrainConfig tc, TextCorpus corpus, Path out, Listener listener, LoraTraining.Setup loraSetup) {
         if (loraSetup == null) requireMemory(tc);
-        else requireLoraMemory(tc);
         checkData(tc, corpus);
         if (tc.warmup() > tc.steps()) {
             Log.warn("train.warmup " + tc.warmup() + " is longer than the " + tc.steps() + " steps: the learning rate never reaches train.lr");
@@ -86,6 +85,7 @@ public final class Trainer {
         this.out = out;
         this.listener = listener;
         this.lora = loraSetup == null ? null : new LoraTraining(loraSetup, tc.model());
+        if (lora != null) requireLoraMemory(tc, lora);
         this.model = lora == null ? new Transformer(tc.model()) : lora.model;
         this.trained = lora == null ? model.params : lora.trained;
         this.opt = new AdamW(trained.length, (float) tc.beta1(), (float) tc.beta2(), (float) tc.eps(), (float) tc.weightDecay());
@@ -109,10 +109,14 @@ public final class Trainer {
         }
     }
 
-    // a LoRA run holds the base (as loaded), a training pass, and four copies of what it trains (small)
-    private static void requireLoraMemory(TrainConfig tc) {
-        int longest = tc.seqLen();
-        MemoryEstimate.requireTrainingPass(tc.model(), longest, tc.recompute(), "LoRA training at train.seq_len " + longest);
+    // a LoRA run holds its base's parameter array (a GGUF's stored matrices are mapped, not in the
+    // heap), the training passes full training would, and four arrays of what it trains (values,
+    // gradients, two moments) instead of four of every parameter
+    private static void requireLoraMemory(TrainConfig tc, LoraTraining lora) {
+        dev.longspan.util.Heap.requireArray((long) tc.seqLen() * tc.model().vocabSize(), "LoRA training at train.seq_len " + tc.seqLen());
+        long passes = MemoryEstimate.training(tc) - 5 * 4L * tc.model().parameterCount();
+        long need = 4L * lora.model.params.length + 4 * 4L * lora.trained.length + passes;
+        dev.longspan.util.Heap.require(need, "LoRA training at train.seq_len " + tc.seqLen());
     }
 
     /**
