@@ -23,7 +23,8 @@ import java.util.Set;
 
 /**
  * LoRA against full fine-tuning of one model, in one JVM, the modes alternated round after round:
- * seconds per optimiser step (median of the timed steps after two warm-up steps) and the heap the
+ * seconds per optimiser step, wall and CPU (the process's CPU time, which a machine shared with
+ * other work disturbs less; median of the timed steps after two warm-up steps) and the heap the
  * run holds (live heap after a full GC with the trainer and its training pass alive, less the live
  * heap before it was made); medians over the rounds after the first, which warms the JIT up. Usage (scripts/lora-vs-full.sh wraps it):
  *   java -cp longspan.jar scripts/LoraVsFull.java MODEL_DIR|CONFIG.json SEQ_LEN STEPS ROUNDS TEXT...
@@ -76,7 +77,7 @@ public class LoraVsFull {
         TrainConfig tc = TrainConfig.fromJson(new LinkedHashMap<>(Map.of("model", c.toJson(), "train", train)), "lora-vs-full");
         System.out.printf("# %s: %,d parameters, seq_len %d, %d timed steps x %d rounds, %d threads%n",
                 model, c.parameterCount(), seq, steps, rounds, dev.longspan.tensor.Parallel.threads());
-        Map<String, List<Double>> secs = new LinkedHashMap<>();
+        Map<String, List<Double>> secs = new LinkedHashMap<>(), cpuSecs = new LinkedHashMap<>();
         Map<String, List<Double>> heap = new LinkedHashMap<>();
         Map<String, Long> trained = new LinkedHashMap<>();
         try (TextCorpus corpus = new TextCorpus(text, 0.01)) {
@@ -88,29 +89,47 @@ public class LoraVsFull {
                     else t.start(false);
                     t.trainStep();
                     t.trainStep();
-                    double[] s = new double[steps];
-                    for (int i = 0; i < steps; i++) s[i] = t.trainStep().seconds();
+                    double[] s = new double[steps], cpu = new double[steps];
+                    for (int i = 0; i < steps; i++) {
+                        long c0 = cpuNanos();
+                        s[i] = t.trainStep().seconds();
+                        cpu[i] = (cpuNanos() - c0) / 1e9;
+                    }
                     long held = live() - before;
                     Arrays.sort(s);
+                    Arrays.sort(cpu);
                     if (round > 0) {
                         secs.computeIfAbsent(m.name(), k -> new ArrayList<>()).add(s[steps / 2]);
+                        cpuSecs.computeIfAbsent(m.name(), k -> new ArrayList<>()).add(cpu[steps / 2]);
                         heap.computeIfAbsent(m.name(), k -> new ArrayList<>()).add((double) held);
                     }
                     trained.put(m.name(), (long) t.trained().length);
-                    System.out.printf("# round %d %-40s %.3f s/step  %,.1f MB%n", round, m.name(), s[steps / 2], held / 1048576.0);
+                    System.out.printf("# round %d %-40s %.3f s/step  %.3f CPU-s/step  %,.1f MB%n", round, m.name(), s[steps / 2], cpu[steps / 2], held / 1048576.0);
                 }
             }
         }
         String full = modes.get(0).name();
-        double fullS = median(secs.get(full));
+        double fullS = median(secs.get(full)), fullC = median(cpuSecs.get(full));
         double fullH = median(heap.get(full));
-        System.out.println("| run | trained parameters | s/step (median) | vs full | heap held | vs full |");
-        System.out.println("|---|---:|---:|---:|---:|---:|");
+        System.out.println("| run | trained parameters | s/step | vs full | CPU-s/step | vs full | heap held | vs full |");
+        System.out.println("|---|---:|---:|---:|---:|---:|---:|---:|");
         for (Mode m : modes) {
             double s = median(secs.get(m.name()));
             double h = median(heap.get(m.name()));
-            System.out.printf("| %s | %,d | %.3f | %.2f | %,.1f MB | %.2f |%n", m.name(), trained.get(m.name()), s, s / fullS, h / (1 << 20), h / fullH);
+            double cs = median(cpuSecs.get(m.name()));
+            System.out.printf("| %s | %,d | %.3f | %.2f | %.3f | %.2f | %,.1f MB | %.2f |%n", m.name(), trained.get(m.name()), s, s / fullS, cs, cs / fullC, h / (1 << 20), h / fullH);
         }
+        delete(tmp);
+    }
+
+    static void delete(Path p) throws java.io.IOException {
+        try (var s = Files.walk(p)) {
+            for (Path q : s.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(q);
+        }
+    }
+
+    static long cpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
     }
 
     static double median(List<Double> v) {
