@@ -19,9 +19,9 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.EnumSet;
 import java.util.Map;
 import java.util.Set;
 
@@ -147,7 +147,7 @@ final class TrainCommand implements Runnable {
             Json.print(summary);
         } else {
             System.out.printf("trained to step %d in %s: loss %.4f, held-out %.4f; %s in %s%n", reached[0],
-                    Duration.ofSeconds((long) secs).toString().substring(2).toLowerCase(), last[0], last[1], trained[0] < cfg.model().parameterCount() ? "adapter" : "model", out);
+                    Duration.ofSeconds((long) secs).toString().substring(2).toLowerCase(), last[0], last[1], loraSetup != null ? "adapter" : "model", out);
         }
     }
 
