@@ -25,6 +25,8 @@ final class ExportCommand implements Runnable {
     @Option(names = "--out", required = true, paramLabel = "FILE.gguf", description = "The GGUF file to write.") Path out;
     @Option(names = "--type", paramLabel = "T", description = "Type of the weight matrices: f32, f16, q8_0, q4_0 or q4_k (default: ${DEFAULT-VALUE}).") String type = "f32";
     @Option(names = "--name", paramLabel = "NAME", description = "general.name (default: the directory name).") String name;
+    @Option(names = "--merge-adapter", paramLabel = "DIR",
+            description = "Merge this PEFT LoRA adapter into --model's weights (W + alpha/r·B·A) before writing.") Path mergeAdapter;
     @Option(names = "--json", description = "Print one JSON object on standard output.") boolean json;
 
     @Override
@@ -38,6 +40,7 @@ final class ExportCommand implements Runnable {
             default -> throw new LongspanException("--type must be f32, f16, q8_0, q4_0 or q4_k, got '" + type + "'");
         };
         if ((model == null) == (random == null)) throw new LongspanException("give either --model DIR or --random CONFIG.json");
+        if (mergeAdapter != null && random != null) throw new LongspanException("--merge-adapter needs --model DIR (a random model has no adapter)");
         ModelConfig c;
         if (random != null) {
             c = ModelConfig.read(random);
@@ -46,6 +49,7 @@ final class ExportCommand implements Runnable {
             GgufExport.exportRandom(c, out, n, t, seed);
         } else {
             Transformer m = LongspanFormat.read(model);
+            if (mergeAdapter != null) m = dev.longspan.format.PeftAdapter.apply(mergeAdapter, m).mergedAdapters();
             c = m.config;
             dev.longspan.io.AtomicFiles.checkWritable(out);
             String n = name != null ? name : String.valueOf(model.toAbsolutePath().normalize().getFileName());
@@ -57,9 +61,11 @@ final class ExportCommand implements Runnable {
             r.put("out", out.toString());
             r.put("type", t.name());
             r.put("parameters", c.parameterCount());
+            if (mergeAdapter != null) r.put("merged_adapter", mergeAdapter.toString());
             Json.print(r);
         } else {
-            System.out.printf("wrote %s (llama, %s, %,d parameters%s)%n", out, t, c.parameterCount(), random != null ? ", random weights" : "");
+            System.out.printf("wrote %s (llama, %s, %,d parameters%s)%n", out, t, c.parameterCount(),
+                    random != null ? ", random weights" : mergeAdapter != null ? ", adapter " + mergeAdapter + " merged" : "");
         }
     }
 }

@@ -58,6 +58,7 @@ final class GenerateCommand implements Runnable {
     String rope;
 
     @Option(names = "--dequantize", description = ModelLoading.DEQUANTIZE) boolean dequantize;
+    @Option(names = "--adapter", paramLabel = "DIR", description = ModelLoading.ADAPTER) Path adapter;
 
     @Option(names = "--json", description = "Print one JSON object on standard output.")
     boolean json;
@@ -77,7 +78,7 @@ final class GenerateCommand implements Runnable {
         if (maxTokens < 0) throw new LongspanException("--max-tokens must be ≥ 0, got " + maxTokens);
         if (!Float.isFinite(temperature) || temperature < 0) throw new LongspanException("--temperature must be a number ≥ 0, got " + temperature);
         Sampler sampler = new Sampler(temperature, topP, seed);
-        ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope, dequantize);
+        ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope, dequantize, adapter);
         Tokenizer tok = lm.tokenizer();
         if (prompt.isEmpty()) throw new LongspanException("--prompt is empty");
         if (raw && system != null) throw new LongspanException("--system needs the chat template (drop --raw)");

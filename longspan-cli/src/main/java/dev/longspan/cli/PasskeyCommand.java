@@ -37,6 +37,7 @@ final class PasskeyCommand implements Runnable {
     @Option(names = "--attention", paramLabel = "SPEC", description = "Override the attention plan.") String attention;
     @Option(names = "--rope", paramLabel = "SPEC", description = "Override the RoPE config.") String rope;
     @Option(names = "--dequantize", description = ModelLoading.DEQUANTIZE) boolean dequantize;
+    @Option(names = "--adapter", paramLabel = "DIR", description = ModelLoading.ADAPTER) Path adapter;
     @Option(names = "--out", paramLabel = "DIR", description = "Where passkey.json and passkey.png go, relative to the current directory (default: ${DEFAULT-VALUE}).")
     Path out = Path.of("runs/passkey");
     @Option(names = "--json", description = "Print one JSON object on standard output.") boolean json;
@@ -51,7 +52,7 @@ final class PasskeyCommand implements Runnable {
         double[] ds = depths.stream().mapToDouble(Double::doubleValue).toArray();
         for (double d : ds) if (d < 0 || d > 1) throw new LongspanException("--depths: " + d + " is outside [0, 1]");
         dev.longspan.io.AtomicFiles.checkWritableDirectory(out);
-        ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope, dequantize);
+        ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope, dequantize, adapter);
         Transformer m = lm.model();
         dev.longspan.model.InferenceOptions options = KvFlag.options(kv, logn, m.config);
         List<PasskeyEval.Cell> cells = PasskeyEval.run(m, lm.tokenizer(), ls, ds, trials, haystack(lm.tokenizer(), filler), seed, options, (t, done, total) ->

@@ -35,6 +35,7 @@ final class PerplexityCommand implements Runnable {
     @Option(names = "--attention", paramLabel = "SPEC", description = "Override the attention plan.") String attention;
     @Option(names = "--rope", paramLabel = "SPEC", description = "Override the RoPE config.") String rope;
     @Option(names = "--dequantize", description = ModelLoading.DEQUANTIZE) boolean dequantize;
+    @Option(names = "--adapter", paramLabel = "DIR", description = ModelLoading.ADAPTER) Path adapter;
     @Option(names = "--out", paramLabel = "DIR", description = "Where perplexity.json and perplexity.png go, relative to the current directory (default: ${DEFAULT-VALUE}).")
     Path out = Path.of("runs/perplexity");
     @Option(names = "--json", description = "Print one JSON object on standard output.") boolean json;
@@ -62,7 +63,7 @@ final class PerplexityCommand implements Runnable {
         if (windows < 1) throw new LongspanException("--windows must be at least 1");
         int[] ls = Sizes.parseList(lengths, "--lengths");
         dev.longspan.io.AtomicFiles.checkWritableDirectory(out);
-        ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope, dequantize);
+        ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope, dequantize, adapter);
         Transformer m = lm.model();
         byte[] bytes;
         try {
@@ -122,7 +123,7 @@ final class PerplexityCommand implements Runnable {
         if (o.positions != null && !o.whole) throw new LongspanException("--positions needs --whole");
         if (o.logitsAt.length > 0 && o.positions == null) throw new LongspanException("--logits-at needs --positions FILE");
         if (o.positions != null && java.nio.file.Files.exists(o.positions)) throw new LongspanException(o.positions + " exists (not overwritten)");
-        ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope, dequantize);
+        ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope, dequantize, adapter);
         byte[] bytes;
         try {
             bytes = Files.readAllBytes(data);

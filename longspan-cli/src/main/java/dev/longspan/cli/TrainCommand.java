@@ -1,6 +1,8 @@
 package dev.longspan.cli;
 
 
+import dev.longspan.model.Lora;
+import dev.longspan.train.LoraTraining;
 import dev.longspan.train.TextCorpus;
 import dev.longspan.train.TrainConfig;
 import dev.longspan.train.Trainer;
@@ -17,9 +19,11 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 @Command(name = "train", mixinStandardHelpOptions = true,
         description = "Train a model from a JSON config on text files; checkpoints are atomic and --resume continues the exact same run.")
@@ -39,8 +43,20 @@ final class TrainCommand implements Runnable {
     @Option(names = "--stop-at", paramLabel = "STEP", description = "Stop (with a checkpoint) after this step; the schedule still runs to train.steps.")
     Integer stopAt;
 
-    @Option(names = "--init", paramLabel = "MODEL_DIR", description = "Fine-tune: start from this model's weights (same shape; attention, rope and context length may differ).")
+    @Option(names = "--init", paramLabel = "MODEL", description = "Fine-tune: start from this model's weights (same shape; attention, rope and context length may differ); with --lora also a GGUF file or a Hugging Face directory.")
     Path init;
+
+    @Option(names = "--lora", paramLabel = "RANK", description = "LoRA: freeze the --init model (quantized weights stay quantized) and train adapters of this rank, saved in --out as a Hugging Face PEFT adapter.")
+    Integer lora;
+
+    @Option(names = "--lora-alpha", paramLabel = "A", description = "LoRA alpha: the adapters are scaled by alpha/rank as in PEFT (default: the rank, a scale of 1).")
+    Double loraAlpha;
+
+    @Option(names = "--lora-targets", paramLabel = "LIST", description = "Matrices that get adapters, a comma-separated list of q, k, v, o, gate, up, down (default: ${DEFAULT-VALUE}).")
+    String loraTargets = "q,k,v,o";
+
+    @Option(names = "--train-also", paramLabel = "LIST", description = "With --lora, also train these in full, comma-separated: embeddings, norms (default: nothing).")
+    String trainAlso;
 
     @Option(names = "--resume", description = "Continue from DIR/checkpoint.safetensors.")
     boolean resume;
@@ -72,9 +88,16 @@ final class TrainCommand implements Runnable {
             }
         }
         boolean lead = mpi == null || mpi.rank() == 0;
+        LoraTraining.Setup loraSetup = loraSetup();
+        if (loraSetup != null && "sequence".equals(parallel)) throw new LongspanException("--lora with --parallel sequence is not supported (use --parallel data)");
         TrainConfig tc;
         try {
-            tc = TrainConfig.fromJson(dev.longspan.io.Json.parseObject(Files.readString(config), config.toString()), config.toString());
+            Map<String, Object> root = dev.longspan.io.Json.parseObject(Files.readString(config), config.toString());
+            if (loraSetup != null && !root.containsKey("model")) {
+                // a LoRA run's model is its base: a config may give only the training settings
+                root.put("model", dev.longspan.format.ModelLoader.config(loraSetup.base()).toJson());
+            }
+            tc = TrainConfig.fromJson(root, config.toString());
         } catch (NoSuchFileException e) {
             throw new LongspanException(config + ": no such file");
         } catch (IOException e) {
@@ -86,21 +109,23 @@ final class TrainCommand implements Runnable {
         }
         if (stopAt != null && stopAt < 1) throw new LongspanException("--stop-at must be at least 1, got " + stopAt);
         List<String> earlier = checkOut();
-        if (init != null && !Files.isDirectory(init)) throw new LongspanException("--init " + init + ": not a model directory");
+        if (init != null && loraSetup == null && !Files.isDirectory(init)) throw new LongspanException("--init " + init + ": not a model directory");
         if (resume) {
             tc = Trainer.resumed(tc, steps != null, out);
             long at = Trainer.checkpointed(out).step();
             if (stopAt != null && stopAt <= at) throw new LongspanException("--stop-at " + stopAt + ": the run is already at step " + at);
         }
-        Trainer.requireMemory(tc);
+        if (loraSetup == null) Trainer.requireMemory(tc);   // a LoRA run checks once its base is loaded
         long t0 = System.nanoTime();
         final TrainConfig cfg = tc;
         double[] last = {Double.NaN, Double.NaN};
+        long[] trained = {0};
         long[] reached = {0};
         try (TextCorpus corpus = new TextCorpus(data, tc.heldOut())) {
             Trainer.checkData(tc, corpus);
             if (lead) System.err.printf("model: %,d parameters, %d layers, attention %s%n", tc.model().parameterCount(), tc.model().layers(), tc.model().attentionSpecs());
             if (lead) System.err.printf("data: %,d training bytes, %,d held-out bytes from %d file(s)%n", corpus.trainBytes(), corpus.heldOutBytes(), data.size());
+            if (lead && loraSetup != null) System.err.println("fine-tuning " + loraSetup.base() + " with " + LoraTraining.describe(loraSetup));
             try (ProgressBar bar = new ProgressBarBuilder().setTaskName("train").setInitialMax(tc.steps())
                     .setStyle(ProgressBarStyle.ASCII).setConsumer(new me.tongfei.progressbar.ConsoleProgressBarConsumer(lead ? System.err : new java.io.PrintStream(java.io.OutputStream.nullOutputStream())))
                     .setUpdateIntervalMillis(500).showSpeed(speedFormat()).build()) {
@@ -113,10 +138,11 @@ final class TrainCommand implements Runnable {
                     }
                     @Override public void onEval(long step, double loss) { last[1] = loss; }
                     @Override public void onCheckpoint(long step) { Plots.lossCurve(out.resolve("loss.png"), Trainer.readMetrics(out)); }
-                });
+                }, loraSetup);
+                trained[0] = trainer.trained().length;
                 if (mpi != null && parallel.equals("data")) trainer.distribute(new dev.longspan.mpi.DataParallel(mpi));
                 if (mpi != null && parallel.equals("sequence")) trainer.distributeSequence(new dev.longspan.mpi.DataParallel(mpi), new dev.longspan.mpi.SequenceShards(mpi));
-                if (init != null) {
+                if (init != null && loraSetup == null) {
                     trainer.startFrom(init);
                 } else {
                     trainer.start(resume);
@@ -136,16 +162,42 @@ final class TrainCommand implements Runnable {
         summary.put("final_eval_loss", Double.isNaN(last[1]) ? null : last[1]);
         summary.put("seconds", secs);
         summary.put("parameters", cfg.model().parameterCount());
+        summary.put("trained_parameters", trained[0]);
         if (json) {
             Json.print(summary);
         } else {
-            System.out.printf("trained to step %d in %s: loss %.4f, held-out %.4f; model in %s%n", reached[0],
-                    Duration.ofSeconds((long) secs).toString().substring(2).toLowerCase(), last[0], last[1], out);
+            System.out.printf("trained to step %d in %s: loss %.4f, held-out %.4f; %s in %s%n", reached[0],
+                    Duration.ofSeconds((long) secs).toString().substring(2).toLowerCase(), last[0], last[1], loraSetup != null ? "adapter" : "model", out);
         }
     }
 
     /** Files a run writes into --out (what --force replaces). */
-    private static final List<String> RUN_FILES = List.of(dev.longspan.train.Checkpoint.FILE, "config.json", "model.safetensors", "metrics.jsonl", "loss.png");
+    private static final List<String> RUN_FILES = List.of(dev.longspan.train.Checkpoint.FILE, "config.json", "model.safetensors", "metrics.jsonl", "loss.png",
+            dev.longspan.format.PeftAdapter.CONFIG, dev.longspan.format.PeftAdapter.WEIGHTS);
+
+    /**
+     * The LoRA settings: from --lora and its options on a fresh run, from the checkpoint on
+     * --resume (null: full training).
+     */
+    private LoraTraining.Setup loraSetup() {
+        boolean loraOptions = loraAlpha != null || trainAlso != null || !"q,k,v,o".equals(loraTargets);
+        if (lora == null) {
+            if (loraOptions) throw new LongspanException("--lora-alpha, --lora-targets and --train-also need --lora RANK");
+            if (!resume || !Files.isRegularFile(out.resolve(dev.longspan.train.Checkpoint.FILE))) return null;
+            return Trainer.checkpointed(out).lora();
+        }
+        if (resume) throw new LongspanException("--lora with --resume: a LoRA run resumes with the settings its checkpoint holds (give --resume alone)");
+        if (init == null) throw new LongspanException("--lora needs --init MODEL (the model the adapters are trained on)");
+        if (lora < 1) throw new LongspanException("--lora must be at least 1, got " + lora);
+        double alpha = loraAlpha != null ? loraAlpha : lora;
+        if (!(alpha > 0) || Double.isInfinite(alpha)) throw new LongspanException("--lora-alpha must be a positive number, got " + loraAlpha);
+        Set<Lora.Target> targets = EnumSet.noneOf(Lora.Target.class);
+        for (String t : loraTargets.split(",", -1)) targets.add(Lora.Target.byFlag(t, "--lora-targets"));
+        Set<LoraTraining.Also> also = EnumSet.noneOf(LoraTraining.Also.class);
+        if (trainAlso != null) for (String a : trainAlso.split(",", -1)) also.add(LoraTraining.Also.parse(a));
+        dev.longspan.format.ModelLoader.formatOf(init);   // a missing or unrecognised model fails here, naming it
+        return new LoraTraining.Setup(init, new Lora.Spec(lora, alpha, targets), also);
+    }
 
     /**
      * Nothing a user made is overwritten unasked: a fresh run needs an --out that is new or empty

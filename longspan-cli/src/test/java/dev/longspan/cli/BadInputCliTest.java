@@ -56,7 +56,21 @@ class BadInputCliTest {
         Files.createDirectories(noWeights);
         Files.copy(model.resolve("config.json"), noWeights.resolve("config.json"));
         Files.createDirectories(dir.resolve("emptydir"));
+        // a PEFT adapter for {model}, one whose config is not LoRA, one for another model's shapes
+        var q = new dev.longspan.model.Lora.Spec(2, 4, java.util.EnumSet.of(dev.longspan.model.Lora.Target.Q));
+        Transformer adapted = m.withAdapters(new dev.longspan.model.Lora(c, q, new float[dev.longspan.model.Lora.size(c, q)]));
+        dev.longspan.format.PeftAdapter.save(dir.resolve("adapter"), adapted, List.of(), "model");
+        Path badAdapter = dir.resolve("badadapter");
+        dev.longspan.format.PeftAdapter.save(badAdapter, adapted, List.of(), "model");
+        Files.writeString(badAdapter.resolve("adapter_config.json"), Files.readString(badAdapter.resolve("adapter_config.json")).replace("\"LORA\"", "\"IA3\""));
+        ModelConfig wide = new ModelConfig(ByteTokenizer.VOCAB, 32, 2, 2, 2, 16, 32, 1e-5f, true, "kind=rope,base=10000,pairing=half",
+                Collections.nCopies(2, "dense"), "byte", 64);
+        dev.longspan.format.PeftAdapter.save(dir.resolve("wideadapter"), new Transformer(wide).withAdapters(
+                new dev.longspan.model.Lora(wide, q, new float[dev.longspan.model.Lora.size(wide, q)])), List.of(), "wide");
         fixtures = Map.ofEntries(
+                Map.entry("{adapter}", dir.resolve("adapter")),
+                Map.entry("{badadapter}", badAdapter),
+                Map.entry("{wideadapter}", dir.resolve("wideadapter")),
                 Map.entry("{model}", model),
                 Map.entry("{truncated}", trunc),
                 Map.entry("{noweights}", noWeights),
@@ -98,6 +112,18 @@ class BadInputCliTest {
                 "train --config {cfg} --data {text} --out {out}/14 --threads 0",
                 "train --config {huge} --data {text} --out {out}/15",
                 "train --config {pattern} --data {text} --out {out}/16",
+                // train --lora
+                "train --config {cfg} --data {text} --out {out}/l1 --lora 4",
+                "train --config {cfg} --data {text} --out {out}/l2 --init {model} --lora 0",
+                "train --config {cfg} --data {text} --out {out}/l3 --init {model} --lora 4 --lora-targets q,x",
+                "train --config {cfg} --data {text} --out {out}/l4 --init {model} --lora 4 --train-also heads",
+                "train --config {cfg} --data {text} --out {out}/l5 --init {model} --lora 4 --lora-alpha -1",
+                "train --config {cfg} --data {text} --out {out}/l6 --init {model} --lora-alpha 4",
+                "train --config {cfg} --data {text} --out {out}/l7 --init {missing} --lora 4",
+                "train --config {cfg} --data {text} --out {out}/l8 --init {junk} --lora 4",
+                "train --config {cfg} --data {text} --out {out}/l9 --init {model} --lora 4 --resume",
+                "train --config {cfg} --data {text} --out {out}/l10 --init {model} --lora many",
+                "train --config {huge} --data {text} --out {out}/l11 --init {model} --lora 4",
                 "train --config {rope} --data {text} --out {out}/17",
                 "train --config {evalzero} --data {text} --out {out}/18",
                 "train --config {ckptzero} --data {text} --out {out}/19",
@@ -120,6 +146,10 @@ class BadInputCliTest {
                 "generate --model {model} --prompt hello --kv f8",
                 "generate --model {model} --prompt hello --logn 1",
                 "generate --model {model}",
+                "generate --model {model} --prompt hello --adapter {missing}",
+                "generate --model {model} --prompt hello --adapter {dir}",
+                "generate --model {model} --prompt hello --adapter {badadapter}",
+                "generate --model {model} --prompt hello --adapter {wideadapter}",
                 // serve: refused before it listens
                 "serve --model {missing}",
                 "serve --model {junk}",
@@ -160,11 +190,13 @@ class BadInputCliTest {
                 "passkey --model {model} --lengths 1k --filler {empty}",
                 "passkey --model {model} --lengths 1k --attention foo",
                 "passkey --model {model} --lengths 1k --kv f8",
+                "passkey --model {model} --lengths 1k --adapter {badadapter}",
                 // perplexity
                 "perplexity --model {model} --data {missing}",
                 "perplexity --model {model} --data {dir}",
                 "perplexity --model {missing} --data {text}",
                 "perplexity --model {model} --data {text} --lengths 1024m",
+                "perplexity --model {model} --data {text} --lengths 64 --adapter {missing}",
                 "perplexity --model {model} --data {text} --lengths 64 --tail 0",
                 "perplexity --model {model} --data {text} --lengths 64 --tail 100",
                 "perplexity --model {model} --data {text} --lengths 64 --windows 0",
@@ -189,6 +221,9 @@ class BadInputCliTest {
                 "export --model {dir} --out {out}/m.gguf",
                 "export --model {model} --out {out}/m.gguf --type q9",
                 "export --model {truncated} --out {out}/m.gguf",
+                "export --model {model} --out {out}/m2.gguf --merge-adapter {badadapter}",
+                "export --model {model} --out {out}/m3.gguf --merge-adapter {wideadapter}",
+                "export --random {cfg} --out {out}/m4.gguf --merge-adapter {adapter}",
                 // demo
                 "demo --model {missing}",
                 "demo --model {model} --out {out}/demo1 --lengths 1024m",

@@ -69,6 +69,15 @@ public final class ModelLoader {
             return new LoadedModel(t, tokenizer, chat, stopIds, format, source, architecture);
         }
 
+        /**
+         * The same model with the PEFT LoRA adapter of {@code adapterDir} applied at every product
+         * (not merged: stored matrices stay as stored); null leaves it unchanged.
+         */
+        public LoadedModel withAdapter(Path adapterDir) {
+            if (adapterDir == null) return this;
+            return new LoadedModel(PeftAdapter.apply(adapterDir, model), tokenizer, chat, stopIds, format, source, architecture);
+        }
+
         /** Prompt ids: the text (wrapped in the chat template unless raw), BOS first when the model wants it. */
         public int[] promptIds(String text, boolean raw) {
             ChatTemplate t = raw ? ChatTemplate.NONE : chat;

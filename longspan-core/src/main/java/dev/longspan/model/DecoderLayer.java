@@ -11,8 +11,8 @@ import dev.longspan.kernel.Matmul;
  * <p>x → RMSNorm → q, k, v (biases, q/k head norms) → attention → xMid = x + o·Woᵀ → RMSNorm →
  * SwiGLU → out = xMid + h·W2ᵀ. Attention is the caller's ({@link Attend}): training runs the engine
  * over the whole sequence, inference attends to its KV cache. Matrices are applied through their
- * {@link Weight} (float32 slices or stored tensors) and differentiated by {@link #linearBackward}
- * (float32 slices only); norm weights and biases are read in place from the parameter array.
+ * {@link Weight} (float32 slices, stored tensors, either with a LoRA adapter) and differentiated
+ * by {@link #linearBackward} (a stored matrix only for its input, as a frozen base); norm weights and biases are read in place from the parameter array.
  */
 final class DecoderLayer {
     private DecoderLayer() {}
@@ -120,66 +120,76 @@ final class DecoderLayer {
      * attention run by {@code ops.attentionForward}): dx holds dLoss/d(layer output) on entry and
      * dLoss/d(x) on exit; the parameter gradients are added into grads.
      */
-    static void backward(Transformer m, int l, float[] x, Acts a, Grads g, float[] dx, float[] grads, int T, LayerOps ops, long[] pos) {
+    static void backward(Transformer m, int l, float[] x, Acts a, Grads g, float[] dx, float[] grads, GradientLayout gl, int T, LayerOps ops, long[] pos) {
         ModelConfig c = m.config;
         int d = c.dim(), F = c.ffnDim(), H = c.heads(), Hkv = c.kvHeads(), D = c.headDim();
         float[] p = m.params;
         // out = xMid + h·W2ᵀ
-        linearBackward(m.downProj[l], g.dh, false, dx, a.h, T, grads);
+        linearBackward(m.downProj[l], g.dh, false, dx, a.h, T, grads, gl);
         Kernels.swigluBackward(g.dgate, g.dup, g.dh, a.gate, a.up, T * F);
-        linearBackward(m.gateProj[l], g.dxn, false, g.dgate, a.xn2, T, grads);   // dxn2 = dgate·W1 + dup·W3
-        linearBackward(m.upProj[l], g.dxn, true, g.dup, a.xn2, T, grads);
+        linearBackward(m.gateProj[l], g.dxn, false, g.dgate, a.xn2, T, grads, gl);   // dxn2 = dgate·W1 + dup·W3
+        linearBackward(m.upProj[l], g.dxn, true, g.dup, a.xn2, T, grads, gl);
         System.arraycopy(dx, 0, g.dxMid, 0, T * d);                                 // residual
         float[] dw = g.dw(d);
         Kernels.rmsnormBackward(g.dxMid, dw, g.dxn, a.xMid, p, m.ffnNorm[l], a.rstd2, T, d);
-        Kernels.axpy(1f, dw, 0, grads, m.ffnNorm[l], d);
+        addGrad(dw, grads, gl.of(m.ffnNorm[l]), d);
         // xMid = x + o·Woᵀ
-        linearBackward(m.oProj[l], g.dO, false, g.dxMid, a.o, T, grads);
+        linearBackward(m.oProj[l], g.dO, false, g.dxMid, a.o, T, grads, gl);
         Transformer.toHeads(g.dOh, g.dO, T, H, D);
         ops.attentionBackward(a.qh, a.kh, a.vh, a.oh, a.lse, g.dOh, T, pos, g.dqh, g.dkh, g.dvh);
         Transformer.fromHeads(g.dq, g.dqh, T, H, D);
         Transformer.fromHeads(g.dk, g.dkh, T, Hkv, D);
         Transformer.fromHeads(g.dv, g.dvh, T, Hkv, D);
         if (c.qkNorm()) {
-            headNormBackward(c, g, g.dq, a.qRaw, p, m.qNorm[l], a.rstdq, T * H, grads);
-            headNormBackward(c, g, g.dk, a.kRaw, p, m.kNorm[l], a.rstdk, T * Hkv, grads);
+            headNormBackward(c, g, g.dq, a.qRaw, p, m.qNorm[l], a.rstdq, T * H, grads, gl.of(m.qNorm[l]));
+            headNormBackward(c, g, g.dk, a.kRaw, p, m.kNorm[l], a.rstdk, T * Hkv, grads, gl.of(m.kNorm[l]));
         }
         if (c.qkvBias()) {
-            biasBackward(g.dq, m.bq[l], T, c.qDim(), grads);
-            biasBackward(g.dk, m.bk[l], T, c.kvDim(), grads);
-            biasBackward(g.dv, m.bv[l], T, c.kvDim(), grads);
+            biasBackward(g.dq, gl.of(m.bq[l]), T, c.qDim(), grads);
+            biasBackward(g.dk, gl.of(m.bk[l]), T, c.kvDim(), grads);
+            biasBackward(g.dv, gl.of(m.bv[l]), T, c.kvDim(), grads);
         }
-        linearBackward(m.qProj[l], g.dxn, false, g.dq, a.xn1, T, grads);
-        linearBackward(m.kProj[l], g.dxn, true, g.dk, a.xn1, T, grads);
-        linearBackward(m.vProj[l], g.dxn, true, g.dv, a.xn1, T, grads);
+        linearBackward(m.qProj[l], g.dxn, false, g.dq, a.xn1, T, grads, gl);
+        linearBackward(m.kProj[l], g.dxn, true, g.dk, a.xn1, T, grads, gl);
+        linearBackward(m.vProj[l], g.dxn, true, g.dv, a.xn1, T, grads, gl);
         System.arraycopy(g.dxMid, 0, dx, 0, T * d);
         dw = g.dw(d);
         Kernels.rmsnormBackward(dx, dw, g.dxn, x, p, m.attnNorm[l], a.rstd1, T, d);
-        Kernels.axpy(1f, dw, 0, grads, m.attnNorm[l], d);
+        addGrad(dw, grads, gl.of(m.attnNorm[l]), d);
+    }
+
+    // grads[at ..] += dw[0 .. n); at -1: a frozen tensor
+    static void addGrad(float[] dw, float[] grads, int at, int n) {
+        if (at >= 0) Kernels.axpy(1f, dw, 0, grads, at, n);
     }
 
     /**
      * Backward of y[T, rows] = x[T, cols]·Wᵀ: dx[T, cols] (=, or += when accumulate) dy·W, and
-     * dW += dyᵀ·x into grads at W's offset in the parameter array (whose layout grads shares).
+     * dW += dyᵀ·x into grads where the layout puts W (nothing when W is frozen); an adapted matrix
+     * has its base frozen and its adapter's gradients added instead.
      */
-    static void linearBackward(Weight w, float[] dx, boolean accumulate, float[] dy, float[] x, int T, float[] grads) {
-        if (!(w instanceof Weight.Dense dw)) throw new IllegalStateException("no gradient for a weight kept as stored (" + w.type() + ")");
-        Matmul.ab(dx, 0, dy, 0, dw.params(), dw.offset(), T, dw.cols(), dw.rows(), accumulate);
-        Matmul.atB(grads, dw.offset(), dy, 0, x, 0, dw.rows(), dw.cols(), T, true);
+    static void linearBackward(Weight w, float[] dx, boolean accumulate, float[] dy, float[] x, int T, float[] grads, GradientLayout gl) {
+        if (w instanceof Weight.Adapted a) {
+            a.backward(dx, accumulate, dy, x, T, grads);
+            return;
+        }
+        int at = w instanceof Weight.Dense dw ? gl.of(dw.offset()) : -1;
+        w.applyTransposed(dx, 0, dy, 0, T, accumulate);
+        if (at >= 0) Matmul.atB(grads, at, dy, 0, x, 0, w.rows(), w.cols(), T, true);
     }
 
     // dy [rows, D] (grad of the normed heads) → replaced by the grad of the raw heads; the norm weight's grad accumulated
-    private static void headNormBackward(ModelConfig c, Grads g, float[] dy, float[] raw, float[] p, int wOff, float[] rstd, int rows, float[] grads) {
+    private static void headNormBackward(ModelConfig c, Grads g, float[] dy, float[] raw, float[] p, int wOff, float[] rstd, int rows, float[] grads, int at) {
         int D = c.headDim();
         float[] dRaw = g.dRaw, dw = g.dw(D);
         java.util.Arrays.fill(dRaw, 0, rows * D, 0f);
         Kernels.rmsnormBackward(dRaw, dw, dy, raw, p, wOff, rstd, rows, D);
         System.arraycopy(dRaw, 0, dy, 0, rows * D);
-        Kernels.axpy(1f, dw, 0, grads, wOff, D);
+        addGrad(dw, grads, at, D);
     }
 
-    // dBias[n] += column sums of dy [T, n]
-    private static void biasBackward(float[] dy, int biasOff, int T, int n, float[] grads) {
-        for (int t = 0; t < T; t++) Kernels.axpy(1f, dy, t * n, grads, biasOff, n);
+    // dBias[n] += column sums of dy [T, n], at `at` of grads (-1: frozen)
+    private static void biasBackward(float[] dy, int at, int T, int n, float[] grads) {
+        if (at >= 0) for (int t = 0; t < T; t++) Kernels.axpy(1f, dy, t * n, grads, at, n);
     }
 }

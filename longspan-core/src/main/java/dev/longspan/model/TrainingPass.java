@@ -26,14 +26,21 @@ public final class TrainingPass {
     // gradient scratch
     final float[] dx, dxf, dlogits;
     final DecoderLayer.Grads g;
+    final GradientLayout layout;
+    /** The gradients, laid out as {@link GradientLayout} says. */
     public final float[] grads;
     // positions of the sequence being run (read by the attention step)
     private long[] pos;
     private final DecoderLayer.Attend attend;
 
     public TrainingPass(Transformer m, int T, boolean recompute) {
-        m.requireParams("train");
+        this(m, T, recompute, GradientLayout.all(m));
+    }
+
+    /** A pass that differentiates only what {@code layout} names ({@link #grads} in its layout). */
+    public TrainingPass(Transformer m, int T, boolean recompute, GradientLayout layout) {
         this.m = m;
+        this.layout = layout;
         this.c = m.config;
         this.T = T;
         this.recompute = recompute;
@@ -52,7 +59,7 @@ public final class TrainingPass {
         dxf = new float[T * c.dim()];
         dlogits = new float[T * c.vocabSize()];
         g = new DecoderLayer.Grads(c, T);
-        grads = new float[m.params.length];
+        grads = new float[layout.size()];
     }
 
     /**
@@ -102,18 +109,19 @@ public final class TrainingPass {
         int d = c.dim(), V = c.vocabSize();
         // loss → logits → head and final norm
         Kernels.crossEntropyBackward(dlogits, logits, targets, T, V, lossScale);
-        DecoderLayer.linearBackward(m.head, dxf, false, dlogits, xf, T, grads);  // dxf = dlogits·head, dHead += dlogitsᵀ·xf
+        DecoderLayer.linearBackward(m.head, dxf, false, dlogits, xf, T, grads, layout);  // dxf = dlogits·head, dHead += dlogitsᵀ·xf
         Arrays.fill(dx, 0f);
         float[] dwf = g.dw(d);
         Kernels.rmsnormBackward(dx, dwf, dxf, layerIn[c.layers()], m.params, m.finalNorm, rstdf, T, d);
-        Kernels.axpy(1f, dwf, 0, grads, m.finalNorm, d);
+        DecoderLayer.addGrad(dwf, grads, layout.of(m.finalNorm), d);
         for (int l = c.layers() - 1; l >= 0; l--) {
             DecoderLayer.Acts a = acts(l);
             if (recompute) DecoderLayer.forward(m, l, layerIn[l], a.xMid, null, a, T, attend);
             // dx: grad of the layer's output in, grad of its input out
-            DecoderLayer.backward(m, l, layerIn[l], a, g, dx, grads, T, ops[l], pos);
+            DecoderLayer.backward(m, l, layerIn[l], a, g, dx, grads, layout, T, ops[l], pos);
         }
         // embedding
-        for (int t = 0; t < T; t++) Kernels.axpy(1f, dx, t * d, grads, m.tokEmb + tokens[t] * d, d);
+        int emb = layout.of(m.tokEmb);
+        if (emb >= 0) for (int t = 0; t < T; t++) Kernels.axpy(1f, dx, t * d, grads, emb + tokens[t] * d, d);
     }
 }

@@ -43,9 +43,11 @@ public final class Transformer {
     public final Weight[] qProj, kProj, vProj, oProj, gateProj, upProj, downProj;
     // matrices kept as their file stores them, by tensor name
     private final Map<String, Weight> stored;
+    /** The LoRA adapters on the matrices (applied, not merged); null when there are none. */
+    public final Lora lora;
 
     public Transformer(ModelConfig c) {
-        this(c, null, Map.of());
+        this(c, null, Map.of(), null);
     }
 
     /**
@@ -53,7 +55,7 @@ public final class Transformer {
      * memory-mapped file) instead of from the parameter array, which then holds everything else.
      */
     public Transformer(ModelConfig c, Map<String, Weight> stored) {
-        this(c, null, Map.copyOf(stored));
+        this(c, null, Map.copyOf(stored), null);
     }
 
     /**
@@ -61,19 +63,28 @@ public final class Transformer {
      * parameter array is shared, not copied.
      */
     public Transformer withConfig(ModelConfig c) {
-        return new Transformer(c, params, stored);
+        return new Transformer(c, params, stored, lora);
+    }
+
+    /**
+     * The same weights (shared, not copied) with LoRA adapters on the matrices they target, applied
+     * at every product; null removes them. The adapters must have been made for this config's shapes.
+     */
+    public Transformer withAdapters(Lora adapters) {
+        return new Transformer(config, params, stored, adapters);
     }
 
     /** The tensor layout of a config, without parameters (params is empty). */
     public Transformer(ModelConfig c, boolean layoutOnly) {
-        this(c, LAYOUT_ONLY, Map.of());
+        this(c, LAYOUT_ONLY, Map.of(), null);
     }
 
     private static final float[] LAYOUT_ONLY = new float[0];
 
-    private Transformer(ModelConfig c, float[] shared, Map<String, Weight> stored) {
+    private Transformer(ModelConfig c, float[] shared, Map<String, Weight> stored, Lora lora) {
         this.config = c;
         this.stored = stored;
+        this.lora = lora;
         int L = c.layers();
         attnNorm = new int[L]; wq = new int[L]; wk = new int[L]; wv = new int[L]; wo = new int[L];
         ffnNorm = new int[L]; w1 = new int[L]; w2 = new int[L]; w3 = new int[L];
@@ -134,6 +145,19 @@ public final class Transformer {
             upProj[l] = weight(p + "mlp.up_proj.weight");
             downProj[l] = weight(p + "mlp.down_proj.weight");
         }
+        if (lora != null) {
+            for (Lora.Adapter a : lora.adapters()) {
+                Weight[] ws = switch (a.target()) {
+                    case Q -> qProj; case K -> kProj; case V -> vProj; case O -> oProj;
+                    case GATE -> gateProj; case UP -> upProj; case DOWN -> downProj;
+                };
+                Weight base = ws[a.layer()];
+                if (base.rows() != a.out() || base.cols() != a.in()) {
+                    throw new IllegalArgumentException(a.module() + ": adapter for [" + a.out() + ", " + a.in() + "], the matrix is [" + base.rows() + ", " + base.cols() + "]");
+                }
+                ws[a.layer()] = lora.wrap(base, a);
+            }
+        }
     }
 
     private Weight weight(String name) {
@@ -141,6 +165,20 @@ public final class Transformer {
         if (w != null) return w;
         Tensor t = tensors.get(name);
         return new Weight.Dense(params, t.offset(), (int) t.shape()[0], (int) t.shape()[1]);
+    }
+
+    /**
+     * A new model without adapters whose matrices are this one's with the adapters merged in
+     * (W + s·B·A, in float32), for export; needs every weight in {@link #params}.
+     */
+    public Transformer mergedAdapters() {
+        requireParams("merge adapters into");
+        Transformer t = new Transformer(config);
+        System.arraycopy(params, 0, t.params, 0, params.length);
+        if (lora != null) {
+            for (Lora.Adapter a : lora.adapters()) lora.mergeInto(a, t.params, tensor(a.module() + ".weight").offset());
+        }
+        return t;
     }
 
     /** True when some matrices are kept as stored (outside {@link #params}): such a model runs but cannot train or be saved. */

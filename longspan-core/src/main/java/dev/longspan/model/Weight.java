@@ -29,6 +29,12 @@ public sealed interface Weight {
     /** dst[dstOff..dstOff+cols) = row r as floats. */
     void row(int r, float[] dst, int dstOff);
 
+    /**
+     * The transposed product, backward of {@link #apply} for its input: x[xo + t·cols + c] (=, or +=
+     * when accumulate) Σ_r y[yo + t·rows + r] · W[r, c], for t &lt; T.
+     */
+    void applyTransposed(float[] x, int xo, float[] y, int yo, int T, boolean accumulate);
+
     /** A float32 view of params[offset .. offset + rows·cols): the parameters themselves, not a copy. */
     record Dense(float[] params, int offset, int rows, int cols) implements Weight {
         public GgmlType type() { return GgmlType.F32; }
@@ -41,6 +47,10 @@ public sealed interface Weight {
 
         public void row(int r, float[] dst, int dstOff) {
             System.arraycopy(params, offset + r * cols, dst, dstOff, cols);
+        }
+
+        public void applyTransposed(float[] x, int xo, float[] y, int yo, int T, boolean accumulate) {
+            Matmul.ab(x, xo, y, yo, params, offset, T, cols, rows, accumulate);
         }
     }
 
@@ -65,6 +75,89 @@ public sealed interface Weight {
         public void row(int r, float[] dst, int dstOff) {
             int s = rowMap == null ? r : rowMap[r];
             QuantKernels.dequantize(type, data, offset + type.rowBytes(cols) * s, dst, dstOff, cols);
+        }
+
+        /**
+         * Panels of rows dequantized one after the other (a frozen base's input gradient: training
+         * never changes a stored matrix, so nothing is widened for longer than one panel).
+         */
+        public void applyTransposed(float[] x, int xo, float[] y, int yo, int T, boolean accumulate) {
+            int panel = Math.min(rows, PANEL_ROWS);
+            float[] tile = new float[panel * cols], yPanel = new float[T * panel];
+            for (int r0 = 0; r0 < rows; r0 += panel) {
+                int n = Math.min(panel, rows - r0), first = r0;
+                dev.longspan.tensor.Parallel.forRange(0, n, (s, e) -> { for (int j = s; j < e; j++) row(first + j, tile, j * cols); });
+                for (int t = 0; t < T; t++) System.arraycopy(y, yo + t * rows + r0, yPanel, t * n, n);
+                Matmul.ab(x, xo, yPanel, 0, tile, 0, T, cols, n, accumulate || r0 > 0);
+            }
+        }
+
+        private static final int PANEL_ROWS = 256;
+    }
+
+    /**
+     * A frozen matrix with a LoRA adapter (Hugging Face PEFT's): y = W x + s·B(A x), with A [r, cols]
+     * and B [rows, r] at {@code aOff} and {@code bOff} of {@code lora} and s = alpha / r. The
+     * adapter is applied, never merged, so W may be a stored (quantized) tensor.
+     */
+    record Adapted(Weight base, float[] lora, int aOff, int bOff, int rank, float scale) implements Weight {
+        public int rows() { return base.rows(); }
+
+        public int cols() { return base.cols(); }
+
+        public GgmlType type() { return base.type(); }
+
+        public long bytes() { return base.bytes() + 4L * rank * (base.rows() + base.cols()); }
+
+        // y[T, rows] (=/+=) x[T, cols]·Wᵀ + s·(x·Aᵀ)·Bᵀ
+        public void apply(float[] y, int yo, float[] x, int xo, int T, boolean accumulate) {
+            base.apply(y, yo, x, xo, T, accumulate);
+            float[] u = down(x, xo, T);
+            Matmul.abT(y, yo, u, 0, lora, bOff, T, rows(), rank, true);
+        }
+
+        // dst[cols] = W[r, :] + s·B[r, :]·A
+        public void row(int r, float[] dst, int dstOff) {
+            base.row(r, dst, dstOff);
+            int cols = cols();
+            for (int j = 0; j < rank; j++) {
+                dev.longspan.kernel.Kernels.axpy(scale * lora[bOff + r * rank + j], lora, aOff + j * cols, dst, dstOff, cols);
+            }
+        }
+
+        // x[T, cols] (=/+=) y[T, rows]·W + s·(y·B)·A
+        public void applyTransposed(float[] x, int xo, float[] y, int yo, int T, boolean accumulate) {
+            base.applyTransposed(x, xo, y, yo, T, accumulate);
+            Matmul.ab(x, xo, up(y, yo, T), 0, lora, aOff, T, cols(), rank, true);
+        }
+
+        /**
+         * Backward of {@link #apply} with the base frozen: dx (=, or += when accumulate) dy·W +
+         * s·(dy·B)·A; into grads at aOff and bOff (grads shares lora's layout): dA += s·(dy·B)ᵀ·x and
+         * dB += s·dyᵀ·(x·Aᵀ).
+         */
+        public void backward(float[] dx, boolean accumulate, float[] dy, float[] x, int T, float[] grads) {
+            float[] u = down(x, 0, T), du = up(dy, 0, T);
+            Matmul.atB(grads, bOff, dy, 0, u, 0, rows(), rank, T, true);     // dB [rows, r]
+            Matmul.atB(grads, aOff, du, 0, x, 0, rank, cols(), T, true);     // dA [r, cols]
+            base.applyTransposed(dx, 0, dy, 0, T, accumulate);
+            Matmul.ab(dx, 0, du, 0, lora, aOff, T, cols(), rank, true);
+        }
+
+        // s·x·Aᵀ [T, r]
+        private float[] down(float[] x, int xo, int T) {
+            float[] u = new float[T * rank];
+            Matmul.abT(u, 0, x, xo, lora, aOff, T, rank, cols(), false);
+            for (int i = 0; i < u.length; i++) u[i] *= scale;
+            return u;
+        }
+
+        // s·y·B [T, r]
+        private float[] up(float[] y, int yo, int T) {
+            float[] du = new float[T * rank];
+            Matmul.ab(du, 0, y, yo, lora, bOff, T, rank, rows(), false);
+            for (int i = 0; i < du.length; i++) du[i] *= scale;
+            return du;
         }
     }
 }

@@ -21,6 +21,8 @@ import java.util.zip.CRC32;
 public final class Checkpoint {
     public static final String FILE = "checkpoint.safetensors";
     public static final String FORMAT = "longspan-checkpoint-1";
+    /** Metadata key of a LoRA run's settings ({@link LoraTraining.Setup}); its "params" are then what the run trains. */
+    public static final String LORA = "lora";
 
     private Checkpoint() {}
 
@@ -41,19 +43,25 @@ public final class Checkpoint {
     }
 
     public static void save(Path dir, long step, Transformer model, AdamW opt, TrainConfig tc) {
-        long n = model.params.length;
-        new SafetensorsWriter()
-                .putF32("params", new long[]{n}, model.params)
+        save(dir, step, model.config, model.params, opt, tc, null);
+    }
+
+    /** A checkpoint of {@code params} (a LoRA run's trained values when {@code lora} gives its settings). */
+    static void save(Path dir, long step, ModelConfig config, float[] params, AdamW opt, TrainConfig tc, Map<String, Object> lora) {
+        long n = params.length;
+        SafetensorsWriter w = new SafetensorsWriter()
+                .putF32("params", new long[]{n}, params)
                 .putF32("adam.m", new long[]{n}, opt.m)
                 .putF32("adam.v", new long[]{n}, opt.v)
                 .metadata("format", FORMAT)
                 .metadata("step", Long.toString(step))
-                .metadata("model_config", Json.write(model.config.toJson()))
+                .metadata("model_config", Json.write(config.toJson()))
                 .metadata("train_config", Json.write(tc.toJson()))
-                .metadata("crc32.params", crc(model.params))
+                .metadata("crc32.params", crc(params))
                 .metadata("crc32.adam.m", crc(opt.m))
-                .metadata("crc32.adam.v", crc(opt.v))
-                .write(dir.resolve(FILE));
+                .metadata("crc32.adam.v", crc(opt.v));
+        if (lora != null) w.metadata(LORA, Json.write(lora));
+        w.write(dir.resolve(FILE));
     }
 
     public static State load(Path dir) {
@@ -72,7 +80,7 @@ public final class Checkpoint {
             if (mc == null || tcj == null) throw new LongspanException(p + ": metadata lacks the model or train config");
             ModelConfig model = ModelConfig.fromJson(Json.parseObject(mc, p + " (model_config)"), p + " (model_config)");
             float[] params = f.floats("params"), m = f.floats("adam.m"), v = f.floats("adam.v");
-            long expected = new Transformer(model).params.length;
+            long expected = meta.containsKey(LORA) ? params.length : new Transformer(model).params.length;
             if (params.length != expected || m.length != expected || v.length != expected) {
                 throw new LongspanException(p + ": holds " + params.length + " parameters but its config needs " + expected);
             }

@@ -56,6 +56,9 @@ public final class Trainer {
     private final AdamW opt;
     private final LrSchedule schedule;
     private final Map<Integer, TrainingPass> passes = new HashMap<>();
+    // what the optimiser updates: the parameter array, or a LoRA run's adapters and also-trained tensors
+    private final float[] trained;
+    private final LoraTraining lora;   // null: full training
     private final boolean[] decayMask;
     private final CrdNtk crd;
     private Replicas replicas = Replicas.SINGLE;
@@ -64,7 +67,16 @@ public final class Trainer {
     private long step;              // steps completed
 
     public Trainer(TrainConfig tc, TextCorpus corpus, Path out, Listener listener) {
-        requireMemory(tc);
+        this(tc, corpus, out, listener, null);
+    }
+
+    /**
+     * A LoRA run when {@code loraSetup} is given: its base model is loaded (frozen, a GGUF's
+     * matrices as stored) and only the adapters and the tensors it names are trained; else full
+     * training of a model of tc's config.
+     */
+    public Trainer(TrainConfig tc, TextCorpus corpus, Path out, Listener listener, LoraTraining.Setup loraSetup) {
+        if (loraSetup == null) requireMemory(tc);
         checkData(tc, corpus);
         if (tc.warmup() > tc.steps()) {
             Log.warn("train.warmup " + tc.warmup() + " is longer than the " + tc.steps() + " steps: the learning rate never reaches train.lr");
@@ -77,10 +89,13 @@ public final class Trainer {
         this.corpus = corpus;
         this.out = out;
         this.listener = listener;
-        this.model = new Transformer(tc.model());
-        this.opt = new AdamW(model.params.length, (float) tc.beta1(), (float) tc.beta2(), (float) tc.eps(), (float) tc.weightDecay());
+        this.lora = loraSetup == null ? null : new LoraTraining(loraSetup, tc.model());
+        if (lora != null) requireLoraMemory(tc, lora);
+        this.model = lora == null ? new Transformer(tc.model()) : lora.model;
+        this.trained = lora == null ? model.params : lora.trained;
+        this.opt = new AdamW(trained.length, (float) tc.beta1(), (float) tc.beta2(), (float) tc.eps(), (float) tc.weightDecay());
         this.schedule = new LrSchedule(tc.lr(), tc.minLr(), tc.warmup(), tc.steps());
-        this.decayMask = model.decayMask();
+        this.decayMask = lora == null ? model.decayMask() : lora.decayMask();
         RopeConfig rc = tc.model().rope();
         this.crd = rc.kind() == RopeKind.CRD_NTK ? new CrdNtk(rc) : null;
     }
@@ -99,8 +114,21 @@ public final class Trainer {
         }
     }
 
-    /** Where a checkpointed run stands: its step and its schedule's total (and the config file's) steps. */
-    public record Checkpointed(long step, int steps, int configSteps) {}
+    // a LoRA run holds its base's parameter array (a GGUF's stored matrices are mapped, not in the
+    // heap), the training passes full training would, and four arrays of what it trains (values,
+    // gradients, two moments) instead of four of every parameter
+    private static void requireLoraMemory(TrainConfig tc, LoraTraining lora) {
+        dev.longspan.util.Heap.requireArray((long) tc.seqLen() * tc.model().vocabSize(), "LoRA training at train.seq_len " + tc.seqLen());
+        long passes = MemoryEstimate.training(tc) - 5 * 4L * tc.model().parameterCount();
+        long need = 4L * lora.model.params.length + 4 * 4L * lora.trained.length + passes;
+        dev.longspan.util.Heap.require(need, "LoRA training at train.seq_len " + tc.seqLen());
+    }
+
+    /**
+     * Where a checkpointed run stands: its step and its schedule's total (and the config file's)
+     * steps; the LoRA settings of a LoRA run (null for full training).
+     */
+    public record Checkpointed(long step, int steps, int configSteps, LoraTraining.Setup lora) {}
 
     /** Reads only the checkpoint's metadata (no arrays). */
     public static Checkpointed checkpointed(Path out) {
@@ -121,7 +149,9 @@ public final class Trainer {
                 throw new LongspanException(p + ": its train config has no train.steps");
             }
             long configSteps = t.get(TrainConfig.CONFIG_STEPS) instanceof Long c ? c : steps;
-            return new Checkpointed(step, (int) (long) steps, (int) configSteps);
+            String lj = meta.get(Checkpoint.LORA);
+            LoraTraining.Setup setup = lj == null ? null : LoraTraining.Setup.fromJson(Json.parseObject(lj, p + " (lora)"), p + " (lora)");
+            return new Checkpointed(step, (int) (long) steps, (int) configSteps, setup);
         }
     }
 
@@ -183,6 +213,9 @@ public final class Trainer {
         pass.backward(tk, tg, ps, 1f / (counted * tc.batch()), accumulate);
         return total[0] / counted;
     }
+
+    /** What the optimiser updates: the parameters, or a LoRA run's adapters then its also-trained tensors. */
+    public float[] trained() { return trained; }
     public long step() { return step; }
 
     /**
@@ -191,6 +224,7 @@ public final class Trainer {
      * may differ (that is what fine-tuning for long contexts changes).
      */
     public void startFrom(Path modelDir) {
+        if (lora != null) throw new IllegalStateException("a LoRA run starts from its base model");
         Transformer src = LongspanFormat.read(modelDir);
         var a = src.config;
         var b = tc.model();
@@ -211,7 +245,12 @@ public final class Trainer {
             if (!s.model().equals(tc.model())) {
                 throw new LongspanException(out.resolve(Checkpoint.FILE) + ": its model config differs from --config's model (resume with the same config)");
             }
-            System.arraycopy(s.params(), 0, model.params, 0, model.params.length);
+            if (s.params().length != trained.length) {
+                throw new LongspanException(out.resolve(Checkpoint.FILE) + ": holds " + s.params().length + " trained values but this run trains " + trained.length
+                        + (lora == null ? " (a LoRA run's checkpoint?)" : " (its LoRA settings differ)"));
+            }
+            System.arraycopy(s.params(), 0, trained, 0, trained.length);
+            if (lora != null) lora.syncToModel();
             System.arraycopy(s.m(), 0, opt.m, 0, opt.m.length);
             System.arraycopy(s.v(), 0, opt.v, 0, opt.v.length);
             step = s.step();
@@ -219,7 +258,8 @@ public final class Trainer {
             if (replicas.rank() == 0) truncateMetrics(step);
             Log.info("resuming from step " + step);
         } else {
-            model.initialize(tc.seed());
+            if (lora == null) model.initialize(tc.seed());
+            else lora.initialize(tc.seed());
             step = 0;
             if (replicas.rank() != 0) return;
             try {
@@ -261,7 +301,7 @@ public final class Trainer {
     }
 
     private TrainingPass pass(int n) {
-        return passes.computeIfAbsent(n, k -> new TrainingPass(model, k, tc.recompute()));
+        return passes.computeIfAbsent(n, k -> lora == null ? new TrainingPass(model, k, tc.recompute()) : new TrainingPass(model, k, tc.recompute(), lora.layout));
     }
 
     private static long[] positions(int n) {
@@ -306,7 +346,8 @@ public final class Trainer {
         }
         double norm = AdamW.clipGradNorm(pass.grads, tc.clip());
         double lr = schedule.at(step);
-        opt.update(model.params, pass.grads, decayMask, (float) lr);
+        opt.update(trained, pass.grads, decayMask, (float) lr);
+        if (lora != null) lora.syncToModel();
         step++;
         double loss = lossSum / tc.batch();
         if (!Double.isFinite(loss)) {
@@ -367,8 +408,13 @@ public final class Trainer {
             }
             appendMetrics(line);
             if (step % tc.checkpointEvery() == 0 || step == end) {
-                LongspanFormat.save(out, model);
-                Checkpoint.save(out, step, model, opt, tc);
+                if (lora == null) {
+                    LongspanFormat.save(out, model);
+                    Checkpoint.save(out, step, model, opt, tc);
+                } else {
+                    lora.save(out);
+                    Checkpoint.save(out, step, model.config, trained, opt, tc, lora.setup.toJson());
+                }
                 listener.onCheckpoint(step);
             }
         }

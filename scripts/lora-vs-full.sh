@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# LoRA against full fine-tuning, time per step and heap (scripts/LoraVsFull.java; docs/LORA.md).
+# Usage: scripts/lora-vs-full.sh MODEL_DIR|CONFIG.json SEQ_LEN STEPS ROUNDS TEXT...
+# Builds the CLI jar if needed (through the launcher), runs nice -n 10 with the launcher's JVM flags.
+set -euo pipefail
+root="$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)"
+. "$root/scripts/jdk.sh"
+longspan_find_jdk || exit 2
+"$root/longspan" --version >/dev/null
+exec nice -n 10 "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
+  -Xmx${LONGSPAN_HEAP:-6g} -XX:+UseParallelGC -XX:+UseCountedLoopSafepoints -XX:LoopStripMiningIter=1000 \
+  -cp "$root/longspan-cli/target/longspan.jar" "$root/scripts/LoraVsFull.java" "$@" \
+  2> >(grep -v 'WARNING: Using incubator modules' >&2)
