@@ -56,6 +56,7 @@ public final class Trainer {
     private final Map<Integer, TrainingPass> passes = new HashMap<>();
     private final boolean[] decayMask;
     private final CrdNtk crd;
+    private final HaystackText haystacks;   // null without train.synthetic.text_filler
     private long step;              // steps completed
 
     public Trainer(TrainConfig tc, TextCorpus corpus, Path out, Listener listener) {
@@ -78,6 +79,24 @@ public final class Trainer {
         this.decayMask = model.decayMask();
         RopeConfig rc = tc.model().rope();
         this.crd = rc.kind() == RopeKind.CRD_NTK ? new CrdNtk(rc) : null;
+        this.haystacks = haystacks(tc, corpus);
+    }
+
+    // the text_filler files, after checking that --data does not train on the held-out file either
+    private static HaystackText haystacks(TrainConfig tc, TextCorpus corpus) {
+        TrainConfig.TextFiller tf = tc.textFiller();
+        if (tf == null) return null;
+        String field = "train.synthetic.text_filler";
+        Path heldOut = Path.of(tf.heldOut());
+        HaystackText h = HaystackText.open(tf.files().stream().map(Path::of).toList(), heldOut, field);
+        for (Path p : corpus.paths()) {
+            if (HaystackText.sameFile(p, heldOut)) {
+                throw new LongspanException("--data: " + p + " is the held-out text (" + field + ".held_out): leave it out of the training data");
+            }
+        }
+        Log.info("passkey haystacks: " + String.format("%.0f", 100 * tf.share()) + "% from " + h.files().size() + " text file(s), "
+                + h.bytes() + " bytes; held out: " + heldOut);
+        return h;
     }
 
     /** Refuses (before anything is allocated) a run that does not fit in the heap. */
@@ -195,7 +214,10 @@ public final class Trainer {
         SplittableRandom rnd = new SplittableRandom(mix(tc.seed(), s, micro));
         double u = rnd.nextDouble();
         if (u < tc.passkeyRate()) {
-            PasskeyTask.Filler filler = tc.realFiller() && rnd.nextBoolean()
+            // without text_filler no extra draw is made, so older runs' samples are unchanged
+            PasskeyTask.Filler filler = haystacks != null && rnd.nextDouble() < tc.textFiller().share()
+                    ? haystacks.stream(rnd)
+                    : tc.realFiller() && rnd.nextBoolean()
                     ? (dst, from, len) -> corpus.filler(rnd, dst, from, len)
                     : PasskeyTask.Filler.standard();
             if (n + 1 < PasskeyTask.minimumLength("00000") + 8) {
