@@ -57,6 +57,7 @@ public final class Trainer {
     private final boolean[] decayMask;
     private final CrdNtk crd;
     private final HaystackText haystacks;   // null without train.synthetic.text_filler
+    private RopeConfig passRope;            // the RoPE the cached passes were built with
     private long step;              // steps completed
 
     public Trainer(TrainConfig tc, TextCorpus corpus, Path out, Listener listener) {
@@ -241,8 +242,26 @@ public final class Trainer {
         return z ^ (z >>> 31);
     }
 
+    // the passes are bound to the RoPE of the step that built them: a new NTK factor drops them
     private TrainingPass pass(int n) {
-        return passes.computeIfAbsent(n, k -> new TrainingPass(model, k, tc.recompute()));
+        RopeConfig rope = ropeAt(step);
+        if (!rope.equals(passRope)) {
+            passes.clear();
+            passRope = rope;
+        }
+        Transformer m = rope.equals(tc.model().rope()) ? model : model.withConfig(tc.model().withRope(rope));
+        return passes.computeIfAbsent(n, k -> new TrainingPass(m, k, tc.recompute()));
+    }
+
+    /** The RoPE a step trains with: the model's, or with train.crd_ntk the NTK factor of that step. */
+    RopeConfig ropeAt(long s) {
+        return crd == null ? tc.model().rope() : crd.configAt(s, tc.factorGrowth());
+    }
+
+    // what the model directory holds: the weights under the RoPE of the last step trained
+    private Transformer trainedModel() {
+        RopeConfig rope = ropeAt(Math.max(0, step - 1));
+        return rope.equals(tc.model().rope()) ? model : model.withConfig(tc.model().withRope(rope));
     }
 
     private static long[] positions(int n) {
@@ -252,7 +271,7 @@ public final class Trainer {
     }
 
     // CRD-NTK: each training sequence gets its own random offset, from a range that grows with the step
-    private long[] trainingPositions(long s, int micro, int n) {
+    long[] trainingPositions(long s, int micro, int n) {
         return crd == null ? positions(n) : crd.trainingPositions(s, micro, n);
     }
 
@@ -333,7 +352,7 @@ public final class Trainer {
             }
             appendMetrics(line);
             if (step % tc.checkpointEvery() == 0 || step == end) {
-                LongspanFormat.save(out, model);
+                LongspanFormat.save(out, trainedModel());
                 Checkpoint.save(out, step, model, opt, tc);
                 listener.onCheckpoint(step);
             }
