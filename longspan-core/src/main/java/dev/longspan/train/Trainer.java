@@ -249,7 +249,7 @@ public final class Trainer {
             passes.clear();
             passRope = rope;
         }
-        Transformer m = rope.equals(tc.model().rope()) ? model : model.withConfig(tc.model().withRope(rope));
+        Transformer m = modelWith(rope);
         return passes.computeIfAbsent(n, k -> new TrainingPass(m, k, tc.recompute()));
     }
 
@@ -260,7 +260,11 @@ public final class Trainer {
 
     // what the model directory holds: the weights under the RoPE of the last step trained
     private Transformer trainedModel() {
-        RopeConfig rope = ropeAt(Math.max(0, step - 1));
+        return modelWith(ropeAt(Math.max(0, step - 1)));
+    }
+
+    // the weights (shared, not copied) under another RoPE
+    private Transformer modelWith(RopeConfig rope) {
         return rope.equals(tc.model().rope()) ? model : model.withConfig(tc.model().withRope(rope));
     }
 
