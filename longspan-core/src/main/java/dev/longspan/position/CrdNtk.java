@@ -19,6 +19,10 @@ import java.util.SplittableRandom;
  *   rotate with base' = base * factor^(d/(d-2))   (ntk=static)
  *            or the dynamic form with L_cur = max(pos)+1, L_train = orig   (ntk=dynamic)
  * </pre>
+ * <b>Growing NTK factor</b> (the draft's trainer variant, optional, {@link FactorGrowth}): the factor
+ * of step t is {@code s(t) = min(max, s0 · 2^floor(t / every))} and the rotation of that step uses
+ * it in place of the config's s0 ({@link #configAt}); the model then runs at inference with the
+ * factor of its last training step.
  * <b>Inference rule</b> (deterministic): positions 0..N-1 (or the cache position of each token),
  * wrapped modulo the period when period > 0, no offset, the same base' rule — that is exactly
  * {@code new Rope(config).forward(x, 0, heads, n, 0L)}; {@link #inferencePositions} spells it out.
@@ -70,6 +74,32 @@ public final class CrdNtk {
         long[] pos = new long[n];
         for (int i = 0; i < n; i++) pos[i] = wrap(start + i);
         return pos;
+    }
+
+    /**
+     * Dynamic growth of the NTK factor during training: it doubles every {@code every} steps up to
+     * {@code max} (the factor of the config is where it starts).
+     */
+    public record FactorGrowth(long every, double max) {
+        public FactorGrowth {
+            if (every < 1) throw new LongspanException("CRD-NTK factor growth: 'factor_grow' must be at least 1 (steps between doublings), got " + every);
+            if (!(max > 0) || !Double.isFinite(max)) throw new LongspanException("CRD-NTK factor growth: 'factor_max' must be a finite number > 0, got " + max);
+        }
+    }
+
+    /** s(t): the NTK factor of a training step under {@code growth} (the config's factor when null). */
+    public double factorAt(long step, FactorGrowth growth) {
+        if (step < 0) throw new LongspanException("CRD-NTK step must not be negative, got " + step);
+        double s = cfg.factor();
+        if (growth == null) return s;
+        // 2^doublings overflows to infinity long after the cap is reached: min() still gives the cap
+        return Math.min(growth.max(), s * Math.pow(2, step / growth.every()));
+    }
+
+    /** The RoPE config of a training step: this one with the NTK factor of that step. */
+    public RopeConfig configAt(long step, FactorGrowth growth) {
+        double s = factorAt(step, growth);
+        return s == cfg.factor() ? cfg : cfg.toBuilder().factor(s).build();
     }
 
     private long wrap(long p) { return cfg.period() > 0 ? Math.floorMod(p, cfg.period()) : p; }

@@ -1,6 +1,8 @@
 package dev.longspan.train;
 
 import dev.longspan.model.ModelConfig;
+import dev.longspan.position.CrdNtk;
+import dev.longspan.position.RopeKind;
 import dev.longspan.util.LongspanException;
 
 import java.util.ArrayList;
@@ -14,7 +16,12 @@ import java.util.Set;
  * <pre>{"model": {...ModelConfig...}, "train": {"seq_len": 512, "batch": 4, "steps": 1000, ...}}</pre>
  * {@code curriculum} is a list of [step, seq_len] pairs: from that step on, sequences have that
  * length (seq_len is the longest, the buffers are sized for it). {@code synthetic} mixes passkey
- * and key–value samples at the given rates. {@code configSteps} is the file's train.steps (steps
+ * and key–value samples at the given rates; their haystacks are the standard filler, or, with
+ * {@code real_filler}, text of the training data for half of them, and with {@code text_filler}
+ * (see {@link TextFiller}) the given share comes from other text files. {@code crd_ntk}
+ * {@code {"factor_grow": G, "factor_max": F}} doubles the NTK factor of a crd-ntk model's RoPE every
+ * G steps up to F ({@link CrdNtk.FactorGrowth}; the other CRD-NTK parts, cyclic wrap, random
+ * offsets and their growing range, are knobs of the RoPE spec). {@code configSteps} is the file's train.steps (steps
  * differs from it when {@code --steps} overrode it): a checkpoint remembers both, so that resuming
  * with the same file keeps the run's schedule.
  */
@@ -22,11 +29,29 @@ public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, d
                           double weightDecay, double beta1, double beta2, double eps, double clip,
                           int evalEvery, int evalWindows, int checkpointEvery, long seed, double heldOut,
                           boolean recompute, List<int[]> curriculum, double passkeyRate, double kvRate,
-                          boolean realFiller, String positions, int configSteps) {
+                          boolean realFiller, TextFiller textFiller, String positions, CrdNtk.FactorGrowth factorGrowth,
+                          int configSteps) {
+
+    /**
+     * {@code train.synthetic.text_filler}: {@code {"files": [paths], "held_out": path, "share": 0.5}}.
+     * That share of the passkey samples takes its haystack from the files (a directory stands for
+     * its *.txt files), never from the held-out file, which the config names so that the recipe
+     * says which text the model never saw. Relative paths are read from the working directory,
+     * like {@code --data}. Null when absent.
+     */
+    public record TextFiller(List<String> files, String heldOut, double share) {
+        public Map<String, Object> toJson() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("files", List.copyOf(files));
+            m.put("held_out", heldOut);
+            m.put("share", share);
+            return m;
+        }
+    }
 
     private static final Set<String> TRAIN_KEYS = Set.of("seq_len", "batch", "steps", "lr", "min_lr", "warmup",
             "weight_decay", "beta1", "beta2", "eps", "clip", "eval_every", "eval_windows", "checkpoint_every", "seed",
-            "held_out", "recompute", "curriculum", "synthetic", "positions");
+            "held_out", "recompute", "curriculum", "synthetic", "positions", "crd_ntk");
 
     /** Key of {@link #configSteps} in a checkpoint's train config (written only when --steps overrode it). */
     public static final String CONFIG_STEPS = "config_steps";
@@ -67,18 +92,26 @@ public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, d
         }
         double pk = 0, kv = 0;
         boolean realFiller = false;
+        TextFiller textFiller = null;
         if (t.get("synthetic") instanceof Map<?, ?> sm) {
             pk = sm.get("passkey") instanceof Number n ? n.doubleValue() : 0;
             kv = sm.get("kv") instanceof Number n ? n.doubleValue() : 0;
             realFiller = sm.get("real_filler") instanceof Boolean b && b;
             if (pk < 0 || kv < 0 || pk + kv > 1) throw new LongspanException(f + "synthetic: passkey and kv rates must be ≥ 0 and sum to ≤ 1");
+            for (Object k : sm.keySet()) {
+                if (!SYNTHETIC_KEYS.contains(k)) throw new LongspanException(f + "synthetic: unknown field '" + k + "' (known: " + String.join(", ", SYNTHETIC_KEYS) + ")");
+            }
+            if (sm.containsKey("text_filler")) textFiller = textFiller(sm.get("text_filler"), f + "synthetic.text_filler");
+        } else if (t.containsKey("synthetic")) {
+            throw new LongspanException(f + "synthetic: expected an object {\"passkey\": rate, ...}");
         }
+        CrdNtk.FactorGrowth growth = t.containsKey("crd_ntk") ? factorGrowth(t.get("crd_ntk"), model, f + "crd_ntk") : null;
         TrainConfig c = new TrainConfig(model, seqLen, i(t, "batch", 1, f), i(t, "steps", 100, f),
                 d(t, "lr", 1e-3, f), d(t, "min_lr", 1e-4, f), i(t, "warmup", 10, f),
                 d(t, "weight_decay", 0.1, f), d(t, "beta1", 0.9, f), d(t, "beta2", 0.95, f), d(t, "eps", 1e-8, f),
                 d(t, "clip", 1.0, f), i(t, "eval_every", 50, f), i(t, "eval_windows", 8, f), i(t, "checkpoint_every", 50, f),
                 (long) d(t, "seed", 1, f), d(t, "held_out", 0.05, f), t.get("recompute") instanceof Boolean b && b,
-                cur, pk, kv, realFiller, t.get("positions") instanceof String p ? p : "sequential", i(t, "steps", 100, f));
+                cur, pk, kv, realFiller, textFiller, t.get("positions") instanceof String p ? p : "sequential", growth, i(t, "steps", 100, f));
         if (c.seqLen < 2) throw new LongspanException(f + "seq_len must be at least 2");
         if (c.batch < 1) throw new LongspanException(f + "batch must be at least 1");
         if (c.steps < 1) throw new LongspanException(f + "steps must be at least 1");
@@ -96,7 +129,51 @@ public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, d
 
     public TrainConfig withSteps(int s) {
         return new TrainConfig(model, seqLen, batch, s, lr, minLr, warmup, weightDecay, beta1, beta2, eps, clip, evalEvery,
-                evalWindows, checkpointEvery, seed, heldOut, recompute, curriculum, passkeyRate, kvRate, realFiller, positions, configSteps);
+                evalWindows, checkpointEvery, seed, heldOut, recompute, curriculum, passkeyRate, kvRate, realFiller, textFiller, positions, factorGrowth, configSteps);
+    }
+
+    private static final List<String> SYNTHETIC_KEYS = List.of("passkey", "kv", "real_filler", "text_filler");
+
+    private static TextFiller textFiller(Object o, String f) {
+        if (!(o instanceof Map<?, ?> m)) throw new LongspanException(f + ": expected an object {\"files\": [...], \"held_out\": FILE, \"share\": rate}");
+        for (Object k : m.keySet()) {
+            if (!List.of("files", "held_out", "share").contains(k)) throw new LongspanException(f + ": unknown field '" + k + "' (known: files, held_out, share)");
+        }
+        List<String> files = new ArrayList<>();
+        if (m.get("files") instanceof List<?> l && !l.isEmpty()) {
+            for (Object x : l) {
+                if (!(x instanceof String s) || s.isBlank()) throw new LongspanException(f + ".files: expected paths (strings), got " + x);
+                files.add(s);
+            }
+        } else {
+            throw new LongspanException(f + ".files: expected a non-empty list of text files or directories");
+        }
+        if (!(m.get("held_out") instanceof String held) || held.isBlank()) {
+            throw new LongspanException(f + ".held_out: expected the path of the text file kept out of training");
+        }
+        double share = m.get("share") == null ? 1.0 : m.get("share") instanceof Number n ? n.doubleValue() : Double.NaN;
+        if (!(share > 0 && share <= 1)) throw new LongspanException(f + ".share: must be a number in (0, 1], got " + m.get("share"));
+        return new TextFiller(files, held, share);
+    }
+
+    private static CrdNtk.FactorGrowth factorGrowth(Object o, ModelConfig model, String f) {
+        if (!(o instanceof Map<?, ?> m)) throw new LongspanException(f + ": expected an object {\"factor_grow\": steps, \"factor_max\": F}");
+        for (Object k : m.keySet()) {
+            if (!List.of("factor_grow", "factor_max").contains(k)) throw new LongspanException(f + ": unknown field '" + k + "' (known: factor_grow, factor_max)");
+        }
+        if (model.rope().kind() != RopeKind.CRD_NTK) {
+            throw new LongspanException(f + ": needs a model rope of kind crd-ntk, got " + model.rope().kind());
+        }
+        if (!(m.get("factor_grow") instanceof Long g)) throw new LongspanException(f + ".factor_grow: expected an integer number of steps, got " + m.get("factor_grow"));
+        if (!(m.get("factor_max") instanceof Number mx)) throw new LongspanException(f + ".factor_max: expected a number, got " + m.get("factor_max"));
+        if (mx.doubleValue() < model.rope().factor()) {
+            throw new LongspanException(f + ".factor_max: " + mx + " is below the rope's factor " + model.rope().factor() + " (where the growth starts)");
+        }
+        try {
+            return new CrdNtk.FactorGrowth(g, mx.doubleValue());
+        } catch (LongspanException e) {
+            throw new LongspanException(f + ": " + e.getMessage());
+        }
     }
 
     private static int i(Map<String, Object> t, String k, int dflt, String f) {
@@ -127,8 +204,15 @@ public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, d
         t.put("curriculum", cl);
         Map<String, Object> syn = new LinkedHashMap<>();
         syn.put("passkey", passkeyRate); syn.put("kv", kvRate); syn.put("real_filler", realFiller);
+        if (textFiller != null) syn.put("text_filler", textFiller.toJson());
         t.put("synthetic", syn);
         t.put("positions", positions);
+        if (factorGrowth != null) {
+            Map<String, Object> g = new LinkedHashMap<>();
+            g.put("factor_grow", factorGrowth.every());
+            g.put("factor_max", factorGrowth.max());
+            t.put("crd_ntk", g);
+        }
         Map<String, Object> root = new LinkedHashMap<>();
         root.put("model", model.toJson());
         root.put("train", t);

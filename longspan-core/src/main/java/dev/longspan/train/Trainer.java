@@ -64,6 +64,8 @@ public final class Trainer {
     private Replicas replicas = Replicas.SINGLE;
     private ShardedAttention sharded;   // sequence parallelism: this process trains its rows of every sequence
     private final Map<Integer, TrainingPass> shardedPasses = new HashMap<>();
+    private final HaystackText haystacks;   // null without train.synthetic.text_filler
+    private RopeConfig passRope;            // the RoPE the cached passes were built with
     private long step;              // steps completed
 
     public Trainer(TrainConfig tc, TextCorpus corpus, Path out, Listener listener) {
@@ -98,6 +100,26 @@ public final class Trainer {
         this.decayMask = lora == null ? model.decayMask() : lora.decayMask();
         RopeConfig rc = tc.model().rope();
         this.crd = rc.kind() == RopeKind.CRD_NTK ? new CrdNtk(rc) : null;
+        this.haystacks = haystacks(tc, corpus);
+        // a growing NTK factor rebuilds the model under each step's RoPE; adapters stay bound to the base's
+        if (lora != null && tc.factorGrowth() != null) throw new LongspanException("train.crd_ntk (a growing NTK factor) cannot be combined with --lora");
+    }
+
+    // the text_filler files, after checking that --data does not train on the held-out file either
+    private static HaystackText haystacks(TrainConfig tc, TextCorpus corpus) {
+        TrainConfig.TextFiller tf = tc.textFiller();
+        if (tf == null) return null;
+        String field = "train.synthetic.text_filler";
+        Path heldOut = Path.of(tf.heldOut());
+        HaystackText h = HaystackText.open(tf.files().stream().map(Path::of).toList(), heldOut, field);
+        for (Path p : corpus.paths()) {
+            if (HaystackText.sameFile(p, heldOut)) {
+                throw new LongspanException("--data: " + p + " is the held-out text (" + field + ".held_out): leave it out of the training data");
+            }
+        }
+        Log.info("passkey haystacks: " + String.format("%.0f", 100 * tf.share()) + "% from " + h.files().size() + " text file(s), "
+                + h.bytes() + " bytes; held out: " + heldOut);
+        return h;
     }
 
     /** Refuses (before anything is allocated) a run that does not fit in the heap. */
@@ -198,6 +220,8 @@ public final class Trainer {
      * losses are summed across processes; only rank 0 writes files and evaluates. Call before {@link #start}.
      */
     public void distributeSequence(Replicas r, ShardedAttention attention) {
+        // the sharded passes are built once on the model's own RoPE
+        if (tc.factorGrowth() != null) throw new LongspanException("train.crd_ntk (a growing NTK factor) cannot be combined with --parallel sequence");
         replicas = r;
         sharded = attention;
     }
@@ -276,7 +300,10 @@ public final class Trainer {
         SplittableRandom rnd = new SplittableRandom(mix(tc.seed(), s, micro));
         double u = rnd.nextDouble();
         if (u < tc.passkeyRate()) {
-            PasskeyTask.Filler filler = tc.realFiller() && rnd.nextBoolean()
+            // without text_filler no extra draw is made, so older runs' samples are unchanged
+            PasskeyTask.Filler filler = haystacks != null && rnd.nextDouble() < tc.textFiller().share()
+                    ? haystacks.stream(rnd)
+                    : tc.realFiller() && rnd.nextBoolean()
                     ? (dst, from, len) -> corpus.filler(rnd, dst, from, len)
                     : PasskeyTask.Filler.standard();
             if (n + 1 < PasskeyTask.minimumLength("00000") + 8) {
@@ -300,8 +327,30 @@ public final class Trainer {
         return z ^ (z >>> 31);
     }
 
+    // the passes are bound to the RoPE of the step that built them: a new NTK factor drops them
     private TrainingPass pass(int n) {
-        return passes.computeIfAbsent(n, k -> lora == null ? new TrainingPass(model, k, tc.recompute()) : new TrainingPass(model, k, tc.recompute(), lora.layout));
+        RopeConfig rope = ropeAt(step);
+        if (!rope.equals(passRope)) {
+            passes.clear();
+            passRope = rope;
+        }
+        Transformer m = modelWith(rope);
+        return passes.computeIfAbsent(n, k -> lora == null ? new TrainingPass(m, k, tc.recompute()) : new TrainingPass(m, k, tc.recompute(), lora.layout));
+    }
+
+    /** The RoPE a step trains with: the model's, or with train.crd_ntk the NTK factor of that step. */
+    RopeConfig ropeAt(long s) {
+        return crd == null ? tc.model().rope() : crd.configAt(s, tc.factorGrowth());
+    }
+
+    // what the model directory holds: the weights under the RoPE of the last step trained
+    private Transformer trainedModel() {
+        return modelWith(ropeAt(Math.max(0, step - 1)));
+    }
+
+    // the weights (shared, not copied) under another RoPE
+    private Transformer modelWith(RopeConfig rope) {
+        return rope.equals(tc.model().rope()) ? model : model.withConfig(tc.model().withRope(rope));
     }
 
     private static long[] positions(int n) {
@@ -311,7 +360,7 @@ public final class Trainer {
     }
 
     // CRD-NTK: each training sequence gets its own random offset, from a range that grows with the step
-    private long[] trainingPositions(long s, int micro, int n) {
+    long[] trainingPositions(long s, int micro, int n) {
         return crd == null ? positions(n) : crd.trainingPositions(s, micro, n);
     }
 
@@ -409,7 +458,7 @@ public final class Trainer {
             appendMetrics(line);
             if (step % tc.checkpointEvery() == 0 || step == end) {
                 if (lora == null) {
-                    LongspanFormat.save(out, model);
+                    LongspanFormat.save(out, trainedModel());
                     Checkpoint.save(out, step, model, opt, tc);
                 } else {
                     lora.save(out);

@@ -121,6 +121,76 @@ class CrdNtkTest {
                 .isEqualTo(Arrays.stream(new Rope(RopeConfig.fromSpec("kind=rope,dim=64")).inverseFrequencies(0)).sum());
     }
 
+    // ---- the whole training rule against a plain reference ------------------------------------
+
+    // the rule of docs/POSITIONS.md written out in double: wrap, NTK base of the step's factor, rotate-half
+    static double[] referenceRotation(float[] x, int n, int d, long[] unwrapped, long period, double base, double factor) {
+        double b = base * Math.pow(factor, d / (d - 2.0));
+        double[] y = new double[n * d];
+        for (int t = 0; t < n; t++) {
+            long p = period > 0 ? Math.floorMod(unwrapped[t], period) : unwrapped[t];
+            for (int j = 0; j < d / 2; j++) {
+                double theta = p * Math.pow(b, -2.0 * j / d);
+                double a = x[t * d + j], c = x[t * d + j + d / 2];
+                y[t * d + j] = a * Math.cos(theta) - c * Math.sin(theta);
+                y[t * d + j + d / 2] = a * Math.sin(theta) + c * Math.cos(theta);
+            }
+        }
+        return y;
+    }
+
+    @Test
+    void trainingRotationEqualsThePlainReferenceAtEveryStep() {
+        // cyclic (period 300), randomly truncated (offset range 1000, doubling every 7 steps up to 16000),
+        // growing NTK factor (2, doubling every 5 steps up to 32)
+        CrdNtk c = new CrdNtk(RopeConfig.fromSpec("kind=crd-ntk,dim=16,factor=2,period=300,offset=1000,grow=7,offset_max=16000,seed=11"));
+        CrdNtk.FactorGrowth g = new CrdNtk.FactorGrowth(5, 32);
+        int n = 400, d = 16;
+        SplittableRandom rnd = new SplittableRandom(4);
+        for (long step : new long[]{0, 4, 5, 13, 21, 27, 40, 1000}) {
+            double factor = Math.min(32, 2 * Math.pow(2, step / 5));
+            long range = Math.min(16000, 1000L << Math.min(step / 7, 20));
+            assertThat(c.factorAt(step, g)).isEqualTo(factor);
+            assertThat(c.offsetRange(step)).isEqualTo(range);
+            for (int seq = 0; seq < 3; seq++) {
+                long off = c.offset(step, seq);
+                assertThat(off).isBetween(0L, range - 1);
+                long[] unwrapped = new long[n];
+                for (int i = 0; i < n; i++) unwrapped[i] = off + i;
+                long[] pos = c.trainingPositions(step, seq, n);
+                for (int i = 0; i < n; i++) assertThat(pos[i]).isEqualTo(Math.floorMod(off + i, 300L));
+                float[] x = RopeTest.randn(rnd, n * d), y = x.clone();
+                new Rope(c.configAt(step, g)).forward(y, 0, 1, n, pos);
+                double[] want = referenceRotation(x, n, d, unwrapped, 300, 10000, factor);
+                for (int i = 0; i < y.length; i++) {
+                    assertThat((double) y[i]).as("step %d seq %d element %d", step, seq, i).isCloseTo(want[i], org.assertj.core.data.Offset.offset(2e-5 * (1 + Math.abs(want[i]))));
+                }
+            }
+        }
+    }
+
+    @Test
+    void theNtkFactorDoublesOnItsScheduleUpToItsCap() {
+        CrdNtk c = crd("");   // factor 16
+        CrdNtk.FactorGrowth g = new CrdNtk.FactorGrowth(2000, 4096);
+        assertThat(c.factorAt(0, g)).isEqualTo(16);
+        assertThat(c.factorAt(1999, g)).isEqualTo(16);
+        assertThat(c.factorAt(2000, g)).isEqualTo(32);
+        assertThat(c.factorAt(9999, g)).isEqualTo(256);
+        assertThat(c.factorAt(12000, g)).isEqualTo(1024);
+        assertThat(c.factorAt(16000, g)).isEqualTo(4096);
+        assertThat(c.factorAt(Long.MAX_VALUE, g)).isEqualTo(4096);      // 2^huge is infinite: the cap holds
+        assertThat(c.factorAt(5000, null)).isEqualTo(16);              // no growth
+        assertThat(c.configAt(1999, g)).isSameAs(c.config());
+        assertThat(c.configAt(2000, g).factor()).isEqualTo(32);
+        assertThat(c.configAt(2000, g).toBuilder().factor(16).build()).isEqualTo(c.config());   // only the factor changes
+        assertThat(new Rope(c.configAt(2000, g)).inverseFrequencies(0))
+                .containsExactly(new Rope(RopeConfig.fromSpec("kind=ntk,factor=32,dim=64")).inverseFrequencies(0));
+        assertThatThrownBy(() -> new CrdNtk.FactorGrowth(0, 8)).isInstanceOf(LongspanException.class).hasMessageContaining("factor_grow");
+        assertThatThrownBy(() -> new CrdNtk.FactorGrowth(10, Double.NaN)).isInstanceOf(LongspanException.class).hasMessageContaining("factor_max");
+        assertThatThrownBy(() -> c.factorAt(-1, g)).isInstanceOf(LongspanException.class);
+    }
+
     @Test
     void needsACrdConfig() {
         assertThatThrownBy(() -> new CrdNtk(RopeConfig.fromSpec("kind=rope,dim=64")))
