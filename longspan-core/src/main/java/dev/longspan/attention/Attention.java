@@ -19,6 +19,13 @@ import static dev.longspan.attention.TileOps.QB;
  * block of {@link TileOps#QB} rows) inside a pass, and merges each part into O and LSE by
  * log-sum-exp. Extra memory: LSE plus per-worker scratch; no N×N buffer.
  *
+ * <p>A plan may also cover a span: the queries at [qBase, qBase + tq) against the keys at
+ * [kBase, kBase + tk) of one position axis, the keys read through {@link KeyValues} (a KV cache,
+ * or arrays of a block of keys). Training, chunked prefill and decoding all run here with the same
+ * tile plans; a distributed run can attend a block of queries to each block of keys, merge the
+ * results by {@link #merge}, and run each block's backward with the merged O and LSE (the
+ * gradients then add up to the whole sequence's).
+ *
  * <p>The backward runs in parallel over query heads: every head owns its dQ rows and its own dK/dV
  * accumulator (the key/value gradient itself for the first head of each group, a buffer for the
  * others, summed in head order at the end), so results are deterministic for any thread count.

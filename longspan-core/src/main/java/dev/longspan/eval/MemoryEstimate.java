@@ -2,7 +2,6 @@ package dev.longspan.eval;
 
 import dev.longspan.model.InferenceSession;
 import dev.longspan.model.ModelConfig;
-import dev.longspan.tensor.Parallel;
 import dev.longspan.train.TrainConfig;
 import dev.longspan.util.Heap;
 
@@ -54,17 +53,16 @@ public final class MemoryEstimate {
      * An inference session of {@code capacity} positions whose largest chunk is {@code chunk}
      * tokens and that returns logits for {@code lastRows} of them: the parameters, every layer's KV
      * cache (a ring of reach + {@link InferenceSession#MAX_CHUNK} positions for a layer whose
-     * pattern reaches a bounded distance back, all positions otherwise; f16 or f32), the chunk's
-     * activations and the per-thread key lists of the cached attention.
+     * pattern reaches a bounded distance back, all positions otherwise; f16 or f32) and the
+     * activations of one part of the chunk (the session feeds at most MAX_CHUNK tokens at once).
      */
     public static long inference(ModelConfig c, int capacity, int chunk, int lastRows, boolean halfKv) {
         long bytes = 4L * c.parameterCount();
         long kvBytes = halfKv ? 2 : 4;
         for (int l = 0; l < c.layers(); l++) bytes += 2 * kvBytes * c.kvDim() * ring(c, l, capacity);
         long d = c.dim(), q = c.qDim(), kv = c.kvDim(), f = c.ffnDim();
-        bytes += 4L * chunk * (2 * d + 4 * q + 4 * kv + 3 * f + c.heads() + 3);
-        bytes += 4L * lastRows * (2 * d + c.vocabSize());
-        return bytes + 8L * Parallel.threads() * capacity;
+        bytes += 4L * Math.min(chunk, InferenceSession.MAX_CHUNK) * (2 * d + 4 * q + 4 * kv + 3 * f + c.heads() + 3);
+        return bytes + 4L * lastRows * (2 * d + c.vocabSize());
     }
 
     /** Refuses a training run that does not fit in the heap or in Java arrays. */
@@ -82,7 +80,7 @@ public final class MemoryEstimate {
 
     /** Refuses an inference session that does not fit in the heap or in Java arrays. */
     public static void requireInference(ModelConfig c, int capacity, int chunk, int lastRows, boolean halfKv, String what) {
-        Heap.requireArray((long) chunk * widest(c), what);
+        Heap.requireArray((long) Math.min(chunk, InferenceSession.MAX_CHUNK) * widest(c), what);
         Heap.requireArray((long) lastRows * c.vocabSize(), what);
         for (int l = 0; l < c.layers(); l++) Heap.requireArray((long) c.kvDim() * ring(c, l, capacity), what + " (KV cache)");
         Heap.require(inference(c, capacity, chunk, lastRows, halfKv), what);

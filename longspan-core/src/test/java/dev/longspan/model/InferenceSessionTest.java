@@ -72,7 +72,7 @@ class InferenceSessionTest {
         // chunks of at most 2 queries: windowed layers keep reach + 2 positions in a ring
         InferenceSession s = new InferenceSession(m, T, 2, InferenceOptions.DEFAULT);
         if (!attention.equals("dense")) assertThat(s.cachedPositions(0)).isLessThan(T);
-        float[] logits = s.feed(tokens, 0, 9);                       // engine prefill, keeps the last ring positions
+        float[] logits = s.feed(tokens, 0, 9);                       // prefill in parts of 2, against the ring
         assertRow(logits, full, 8, c.vocabSize());
         logits = s.feed(tokens, 9, 16, 7);                            // split into chunks of 2 internally
         for (int i = 0; i < 7; i++) assertRow(java.util.Arrays.copyOfRange(logits, i * c.vocabSize(), (i + 1) * c.vocabSize()), full, 9 + i, c.vocabSize());
