@@ -28,16 +28,19 @@ import java.util.SplittableRandom;
  * then one line per attention kind comparing its speed and memory with dense attention.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = "Passkey retrieval with the bundled model up to 64K tokens (--full: up to 1M), and every attention kind against dense.")
+        description = "Passkey retrieval with the bundled model up to 1M tokens (--full: up to 4M) beside dense attention's time for the same length, and every attention kind against dense.")
 final class DemoCommand implements Runnable {
     @Option(names = "--model", paramLabel = "DIR", description = "Model directory (default: ${DEFAULT-VALUE}).")
     Path model = Path.of("models/longspan-passkey");
 
-    @Option(names = "--full", description = "Extend the passkey lengths to 1M tokens (slow, needs ~20 GB).")
+    @Option(names = "--full", description = "Also 4K, 256K and 4M tokens (4M: about 5 minutes per trial on 2 cores and 5 GB).")
     boolean full;
 
-    @Option(names = "--lengths", paramLabel = "L,...", description = "Passkey lengths instead of the defaults: 1k 4k 16k 64k, and with --full also 256k 1m.")
+    @Option(names = "--lengths", paramLabel = "L,...", description = "Passkey lengths instead of the defaults: 1k 16k 64k 1m, and with --full 1k 4k 16k 64k 256k 1m 4m.")
     String lengthsOption;
+
+    @Option(names = "--dense-lengths", paramLabel = "L1,L2", description = "Where dense attention's time is measured, to extrapolate it to the longest passkey length (default: ${DEFAULT-VALUE}).")
+    String denseLengths = "8k,16k";
 
     @Option(names = "--out", paramLabel = "DIR", description = "Where the heatmap and results go (default: ${DEFAULT-VALUE}).")
     Path out = Path.of("runs/demo");
@@ -65,13 +68,16 @@ final class DemoCommand implements Runnable {
         }
         Transformer m = LongspanFormat.read(model);
         int[] lengths = lengthsOption != null ? Sizes.parseList(lengthsOption, "--lengths")
-                : full ? new int[]{1024, 4096, 16384, 65536, 262144, 1048576} : new int[]{1024, 4096, 16384, 65536};
+                : full ? new int[]{1024, 4096, 16384, 65536, 262144, 1048576, 4194304} : new int[]{1024, 16384, 65536, 1048576};
+        int[] denseL = Sizes.parseList(denseLengths, "--dense-lengths");
+        if (denseL.length != 2 || denseL[0] >= denseL[1]) throw new LongspanException("--dense-lengths: two increasing lengths, got '" + denseLengths + "'");
         double[] depths = {0.0, 0.5, 1.0};
         dev.longspan.io.AtomicFiles.checkWritableDirectory(out);
         int n = Sizes.parse(attentionLength, "--attention-length");
         int heads = 8, d = 64;
         // refused now, not after the passkey runs: a length too long for the heap, and q, k, v, o of the comparison
         PasskeyEval.requireMemory(m, lengths, KvFlag.options(kv, logn, m.config));
+        PasskeyEval.requireMemory(m, denseL, KvFlag.options(kv, logn, m.config));
         Heap.requireArray((long) heads * n * d, "--attention-length " + attentionLength);
         Heap.require(4 * 4L * heads * n * d, "--attention-length " + attentionLength);
         System.err.printf("passkey retrieval with %s (%s), lengths %s, depths 0/0.5/1%n", model, String.join(", ", m.config.attentionSpecs()),
@@ -105,6 +111,7 @@ final class DemoCommand implements Runnable {
             }
             System.out.printf("passkey %d/%d correct%n%n", correct, cells.size());
         }
+        Map<String, Object> denseCost = denseCost(m, denseL, lengths[lengths.length - 1], cells);
 
         String[] kinds = {"dense", "window:size=1024", "block:size=1024", "dilated:w=2048,8192,32768;r=1,4,16",
                 "selectmerge:region=256,top=8,merge=2", "window:size=512+dilated:w=4096,16384;r=4,16"};
@@ -152,6 +159,7 @@ final class DemoCommand implements Runnable {
         result.put("passkey", pk);
         result.put("passkey_correct", correct);
         result.put("passkey_trials", cells.size());
+        result.put("dense_extrapolation", denseCost);
         result.put("attention", lines);
         result.put("heatmap", out.resolve("passkey.png").toString());
         // results that cannot be saved are still printed: the runs are not thrown away
@@ -169,6 +177,46 @@ final class DemoCommand implements Runnable {
         }
         if (unsaved != null) throw unsaved;
         System.out.printf("%nheatmap %s, results %s%n", out.resolve("passkey.png"), out.resolve("demo.json"));
+    }
+
+    /**
+     * Dense attention's time at the longest passkey length, where it is not affordable: one trial
+     * with every layer dense at L1 and L2, fitted by t(N) = a·N + b·N² (the linear layers and the
+     * quadratic attention) and extrapolated, beside the sparse plan's measured time there.
+     */
+    private Map<String, Object> denseCost(Transformer m, int[] denseL, int longest, List<PasskeyEval.Cell> cells) {
+        List<Pattern> dense = m.config.attention().stream().map(a -> (Pattern) new Pattern.Dense()).toList();
+        Transformer dm = new Transformer(m.config.withAttention(dense));
+        System.arraycopy(m.params, 0, dm.params, 0, m.params.length);
+        System.err.printf("dense attention for comparison at %s and %s%n", Sizes.format(denseL[0]), Sizes.format(denseL[1]));
+        double[] t = new double[2];
+        for (int i = 0; i < 2; i++) {
+            t[i] = PasskeyEval.run(dm, new int[]{denseL[i]}, new double[]{0.5}, 1, PasskeyTask.Filler.standard(), 1,
+                    KvFlag.options(kv, logn, m.config), (tr, done, total) -> { }).get(0).meanSeconds();
+        }
+        double l1 = denseL[0], l2 = denseL[1];
+        double b = Math.max(0, (t[1] / l2 - t[0] / l1) / (l2 - l1)), a = Math.max(0, t[0] / l1 - b * l1);
+        double estimate = a * longest + b * (double) longest * longest;
+        double sparse = cells.stream().filter(c -> c.length() == longest).mapToDouble(PasskeyEval.Cell::meanSeconds).average().orElse(Double.NaN);
+        String formula = String.format("t(N) = %.3g·N + %.3g·N² s, fitted to dense at %s (%.2f s) and %s (%.2f s)",
+                a, b, Sizes.format(denseL[0]), t[0], Sizes.format(denseL[1]), t[1]);
+        if (!json) {
+            System.out.printf("at %s tokens: the model's own plan %.1f s per trial (measured); dense attention everywhere ≈ %s (extrapolated: %s)%n%n",
+                    Sizes.format(longest), sparse, seconds(estimate), formula);
+        }
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("length", longest);
+        r.put("plan_seconds", sparse);
+        r.put("dense_seconds_estimate", estimate);
+        r.put("dense_measured", List.of(Map.of("length", denseL[0], "seconds", t[0]), Map.of("length", denseL[1], "seconds", t[1])));
+        r.put("formula", formula);
+        return r;
+    }
+
+    private static String seconds(double s) {
+        if (s >= 3600) return String.format("%.1f h", s / 3600);
+        if (s >= 60) return String.format("%.1f min", s / 60);
+        return String.format("%.1f s", s);
     }
 
     static String human(long bytes) {

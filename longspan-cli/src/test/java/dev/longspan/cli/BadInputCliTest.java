@@ -178,7 +178,7 @@ class BadInputCliTest {
                 // passkey
                 "passkey --model {missing}",
                 "passkey --model {model} --lengths 1024m",
-                "passkey --model {model} --lengths 8m",
+                "passkey --model {model} --lengths 512m",
                 "passkey --model {model} --lengths abc",
                 "passkey --model {model} --lengths 0",
                 "passkey --model {model} --lengths -4k",
@@ -231,6 +231,8 @@ class BadInputCliTest {
                 "demo --model {model} --out {out}/demo3 --lengths 1k --attention-length 1024m",
                 "demo --model {model} --out {out}/demo4 --lengths 1k --attention-length 0",
                 "demo --model {model} --out {out}/demo5 --kv f8",
+                "demo --model {model} --out {out}/demo6 --lengths 1k --dense-lengths 16k,8k",
+                "demo --model {model} --out {out}/demo7 --lengths 1k --dense-lengths 8k",
                 // bench
                 "bench gemm --size 0",
                 "bench gemm --size -3",
