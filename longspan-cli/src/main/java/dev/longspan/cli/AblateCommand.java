@@ -82,7 +82,7 @@ final class AblateCommand implements Runnable {
         @Option(names = "--config", required = true, paramLabel = "FILE.json", description = "The plan's training config (its file name is the row's name).") Path config;
         @Option(names = "--run", required = true, paramLabel = "DIR", description = "The trained run directory (metrics.jsonl).") Path run;
         @Option(names = "--perplexity", required = true, arity = "1..*", paramLabel = "FILE", description = "perplexity.json files of the run, one per held-out text.") List<Path> perplexity;
-        @Option(names = "--rows", paramLabel = "FILE", description = "The rows file, one JSON object a line (default: ${DEFAULT-VALUE}).") Path rows = Path.of("runs/ablate/rows.jsonl");
+        @Option(names = "--rows", paramLabel = "FILE", description = "The rows file, one JSON object a line (default: ${DEFAULT-VALUE}).") Path rows = Path.of("docs/ablations/rows.jsonl");
         @Option(names = "--json", description = "Print the row as one JSON object on standard output.") boolean json;
         @Mixin Main.ComputeOptions compute;
 
@@ -174,7 +174,7 @@ final class AblateCommand implements Runnable {
                     "verdict, go into the markdown file between its ablate markers (text",
                     "outside them is kept); the plots are PNG files."})
     static final class Render implements Runnable {
-        @Option(names = "--rows", paramLabel = "FILE", description = "The rows file of `longspan ablate row` (default: ${DEFAULT-VALUE}).") Path rows = Path.of("runs/ablate/rows.jsonl");
+        @Option(names = "--rows", paramLabel = "FILE", description = "The rows file of `longspan ablate row` (default: ${DEFAULT-VALUE}).") Path rows = Path.of("docs/ablations/rows.jsonl");
         @Option(names = "--out", paramLabel = "FILE.md", description = "The markdown file (default: ${DEFAULT-VALUE}).") Path out = Path.of("docs/ABLATIONS.md");
         @Option(names = "--img", paramLabel = "DIR", description = "Where the plots go, linked relative to the markdown file (default: ${DEFAULT-VALUE}).") Path img = Path.of("docs/ablations");
         @Option(names = "--json", description = "Print one JSON object (the files written) on standard output.") boolean json;

@@ -198,8 +198,8 @@ final class AblationReport {
         Map<String, XYChart> out = new TreeMap<>();
         for (var e : evaluatedLengths(rows).entrySet()) {
             XYChart c = new XYChartBuilder().width(900).height(560).title("Held-out perplexity vs context: " + e.getKey())
-                    .xAxisTitle("context length (bytes, log scale)").yAxisTitle("perplexity (log scale)").build();
-            c.getStyler().setYAxisLogarithmic(true).setYAxisDecimalPattern("#,##0.#");
+                    .xAxisTitle("context length (bytes, log scale)").yAxisTitle("perplexity per byte").build();
+            c.getStyler().setYAxisDecimalPattern("#,##0.#");
             c.getStyler().setLegendPosition(Styler.LegendPosition.OutsideE);
             c.getStyler().setXAxisMin(Math.floor(log2(e.getValue().first()) - 0.5)).setXAxisMax(Math.ceil(log2(e.getValue().last()) + 0.5));
             c.setCustomXAxisTickLabelsFormatter(Plots::powerOfTwoLabel);
