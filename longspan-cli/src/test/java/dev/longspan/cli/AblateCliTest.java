@@ -103,6 +103,7 @@ class AblateCliTest {
         assertThat(row("masformer-1-bottom", 10.3, 10, rows).exit()).isZero();    // +3%: competitive
         assertThat(row("masformer-1-top", 11, 10.5, rows).exit()).isZero();       // +10%: not; placements spread 6.8%
         assertThat(row("window", 12, 12, rows).exit()).isZero();                  // +20%: sparse alone falls short
+        assertThat(row("block", 9, 9, rows).exit()).isZero();                     // -10%: it does not
         assertThat(row("selectmerge-crdntk", 10.2, 10.4, rows).exit()).isZero(); // +2% beyond the training length: stable
         assertThat(row("selectmerge", 10.2, 13, rows).exit()).isZero();           // +27%: not stable
         Path md = tmp.resolve("docs/ABLATIONS.md"), img = tmp.resolve("docs/ablations");
@@ -121,6 +122,7 @@ class AblateCliTest {
         assertThat(doc).contains("| selectmerge-crdntk | kjv-nt 20.400 at 1K → 20.800 at 2K (+2.0%), pg98 10.200 at 1K → 10.400 at 2K (+2.0%) | held (+2.0%) |");
         assertThat(doc).contains("| selectmerge | kjv-nt 20.400 at 1K → 26.000 at 2K (+27.5%), pg98 10.200 at 1K → 13.000 at 2K (+27.5%) | (not stable: +27.5%) |")
                 .contains("| dense | kjv-nt 20.000 at 1K → 19.000 at 2K (-5.0%), pg98 10.000 at 1K → 9.500 at 2K (-5.0%) | (stable: -5.0%) |");
+        assertThat(doc).contains("| block | kjv-nt -10.0%, pg98 -10.0% vs dense, at 25% of its attention FLOPs | not held (-10.0%, not more than 5.0% worse) |");
         assertThat(doc).contains("| LongNet: longer training contexts help | – | every plan here trains at 1K only | not tested |");
         for (String png : List.of("perplexity-pg98.png", "perplexity-kjv-nt.png", "cost-quality.png")) {
             assertThat(Files.readAllBytes(img.resolve(png))).startsWith(new byte[]{(byte) 0x89, 'P', 'N', 'G'});
