@@ -254,7 +254,20 @@ class BadInputCliTest {
                 "bench model --model {model} --prompt-lengths 1024m",
                 "bench model --model {model} --prompt-lengths 64 --gen -1",
                 "bench model --model {model} --prompt-lengths 64 --warmup -1",
-                "bench frobnicate");
+                "bench frobnicate",
+                // ablate
+                "ablate",
+                "ablate split --data-dir {missing} --out {out}",
+                "ablate split --data-dir {dir} --out {out}",
+                "ablate split --hold-out '' --out {out}",
+                "ablate row --config {missing} --run {dir} --perplexity {text}",
+                "ablate row --config {cfg} --run {dir} --perplexity {text}",
+                "ablate row --config {cfg} --run {model} --perplexity {text}",
+                "ablate row --config {pattern} --run {dir} --perplexity {text}",
+                "ablate row --config {cfg} --run {dir} --perplexity {text} --rows {dir}",
+                "ablate render --rows {missing}",
+                "ablate render --rows {text}",
+                "ablate render --rows {empty}");
     }
 
     @ParameterizedTest(name = "{0}")

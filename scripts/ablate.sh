@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The ablations of docs/ABLATIONS.md, one row per config.
+#   scripts/ablate.sh CONFIG.json...   for each config: split the texts (once; kept when unchanged),
+#                                      train the plan, score the held-out texts, record its row
+#   scripts/ablate.sh --render         the tables and plots of docs/ABLATIONS.md from the rows
+# Every config of configs/ablations/ has the same model size, data and token budget, so a row
+# depends only on its config (and the machine's speed for tokens/s).
+# Environment: ABLATE_DIR (runs, default runs/ablate), ABLATE_DATA (the shared data, default
+# ../shared/data), ABLATE_ROWS (default docs/ablations/rows.jsonl), ABLATE_SKIP_TRAIN=1 (evaluate
+# a run already trained in ABLATE_DIR/NAME), LONGSPAN (the launcher, default ./longspan),
+# NICE (niceness of the long steps, default 10).
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")/.."
+dir=${ABLATE_DIR:-runs/ablate}
+data=${ABLATE_DATA:-../shared/data}
+rows=${ABLATE_ROWS:-docs/ablations/rows.jsonl}
+ls=${LONGSPAN:-./longspan}
+run() { nice -n "${NICE:-10}" "$ls" "$@"; }
+
+if [ $# -eq 0 ]; then
+  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+fi
+if [ "$1" = "--render" ]; then
+  exec "$ls" ablate render --rows "$rows" --out docs/ABLATIONS.md --img docs/ablations
+fi
+
+"$ls" ablate split --data-dir "$data" --hold-out pg98.txt --out "$dir/data" >/dev/null
+for cfg in "$@"; do
+  name=$(basename "$cfg" .json)
+  out="$dir/$name"
+  echo "== $name: $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')" >&2
+  if [ "${ABLATE_SKIP_TRAIN:-0}" != 1 ]; then
+    run train --config "$cfg" --data "$dir"/data/train/*.txt --out "$out" --force
+  fi
+  # the same scored bytes at every length: one window of 512 bytes ending at the same place for
+  # 1K..64K in the held-out novel, two in the held-out New Testament for 1K..16K
+  run perplexity --model "$out" --data "$dir/data/heldout/pg98.txt" --lengths 1k,4k,16k,64k --tail 512 --windows 1 --out "$out/ppl-pg98"
+  run perplexity --model "$out" --data "$dir/data/heldout/kjv-nt.txt" --lengths 1k,4k,16k --tail 512 --windows 2 --out "$out/ppl-kjv-nt"
+  "$ls" ablate row --config "$cfg" --run "$out" --perplexity "$out/ppl-pg98/perplexity.json" "$out/ppl-kjv-nt/perplexity.json" --rows "$rows"
+done
