@@ -28,7 +28,8 @@ import java.util.SplittableRandom;
  * then one line per attention kind comparing its speed and memory with dense attention.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = "Passkey retrieval with the bundled model up to 1M tokens (--full: up to 4M) beside dense attention's time for the same length, and every attention kind against dense.")
+        description = {"Passkey retrieval with the bundled model up to 1M tokens (--full: 4M), and every attention kind against dense.",
+                "Dense attention's time for the longest length is measured at --dense-lengths and extrapolated."})
 final class DemoCommand implements Runnable {
     @Option(names = "--model", paramLabel = "DIR", description = "Model directory (default: ${DEFAULT-VALUE}).")
     Path model = Path.of("models/longspan-passkey");
@@ -71,6 +72,8 @@ final class DemoCommand implements Runnable {
                 : full ? new int[]{1024, 4096, 16384, 65536, 262144, 1048576, 4194304} : new int[]{1024, 16384, 65536, 1048576};
         int[] denseL = Sizes.parseList(denseLengths, "--dense-lengths");
         if (denseL.length != 2 || denseL[0] >= denseL[1]) throw new LongspanException("--dense-lengths: two increasing lengths, got '" + denseLengths + "'");
+        PasskeyEval.requireLengths(dev.longspan.io.ByteTokenizer.INSTANCE, lengths, "--lengths");
+        PasskeyEval.requireLengths(dev.longspan.io.ByteTokenizer.INSTANCE, denseL, "--dense-lengths");
         double[] depths = {0.0, 0.5, 1.0};
         dev.longspan.io.AtomicFiles.checkWritableDirectory(out);
         int n = Sizes.parse(attentionLength, "--attention-length");

@@ -233,6 +233,7 @@ class BadInputCliTest {
                 "demo --model {model} --out {out}/demo5 --kv f8",
                 "demo --model {model} --out {out}/demo6 --lengths 1k --dense-lengths 16k,8k",
                 "demo --model {model} --out {out}/demo7 --lengths 1k --dense-lengths 8k",
+                "demo --model {model} --out {out}/demo8 --lengths 1k --dense-lengths 64,1k",
                 // bench
                 "bench gemm --size 0",
                 "bench gemm --size -3",

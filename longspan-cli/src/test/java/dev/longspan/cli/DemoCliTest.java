@@ -26,7 +26,7 @@ class DemoCliTest {
         Path model = dir.resolve("model");
         LongspanFormat.save(model, m);
         Path out = dir.resolve("out");
-        CliRun r = CliRun.of("demo", "--model", model.toString(), "--lengths", "300,400", "--attention-length", "512", "--dense-lengths", "128,256",
+        CliRun r = CliRun.of("demo", "--model", model.toString(), "--lengths", "300,400", "--attention-length", "512", "--dense-lengths", "300,600",
                 "--out", out.toString(), "--json");
         assertThat(r.exit()).as(r.err()).isZero();
         JsonNode j = new ObjectMapper().readTree(r.out());
@@ -40,7 +40,7 @@ class DemoCliTest {
         assertThat(dense.get("length").asInt()).isEqualTo(400);
         assertThat(dense.get("dense_measured")).hasSize(2);
         assertThat(dense.get("dense_seconds_estimate").asDouble()).isPositive();
-        assertThat(dense.get("formula").asText()).contains("fitted to dense at 128").contains("and 256");
+        assertThat(dense.get("formula").asText()).contains("fitted to dense at 300").contains("and 600");
         assertThat(out.resolve("passkey.png")).exists();
         assertThat(out.resolve("demo.json")).exists();
 

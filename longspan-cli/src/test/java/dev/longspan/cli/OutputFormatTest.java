@@ -33,7 +33,7 @@ class OutputFormatTest {
         m.initialize(1);
         Path model = dir.resolve("model");
         LongspanFormat.save(model, m);
-        CliRun r = CliRun.of("demo", "--model", model.toString(), "--lengths", "300", "--attention-length", "256", "--dense-lengths", "64,128",
+        CliRun r = CliRun.of("demo", "--model", model.toString(), "--lengths", "300", "--attention-length", "256", "--dense-lengths", "300,400",
                 "--out", dir.resolve("out").toString());
         assertThat(r.exit()).as(r.err()).isZero();
         String out = r.out();

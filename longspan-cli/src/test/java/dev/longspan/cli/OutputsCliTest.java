@@ -58,7 +58,7 @@ class OutputsCliTest {
                 new String[]{"passkey", "--model", model.toString(), "--lengths", "300", "--depths", "0.5", "--out", blocked.toString()},
                 new String[]{"perplexity", "--model", model.toString(), "--data", text.toString(), "--lengths", "32", "--tail", "8",
                         "--windows", "1", "--out", blocked.toString()},
-                new String[]{"demo", "--model", model.toString(), "--lengths", "300", "--attention-length", "256", "--dense-lengths", "64,128", "--out", blocked.toString()})) {
+                new String[]{"demo", "--model", model.toString(), "--lengths", "300", "--attention-length", "256", "--dense-lengths", "300,400", "--out", blocked.toString()})) {
             CliRun r = CliRun.of(args);
             assertOneLineExit2(r, "file is a file");
             assertThat(r.out()).as(args[0]).isEmpty();
@@ -92,7 +92,7 @@ class OutputsCliTest {
         assertThat(new ObjectMapper().readTree(perplexity.out()).get("points")).hasSize(1);
 
         Path demoOut = Files.createDirectories(dir.resolve("demo/passkey.png")).getParent();
-        CliRun demo = CliRun.of("demo", "--model", model.toString(), "--lengths", "300", "--attention-length", "256", "--dense-lengths", "64,128", "--out", demoOut.toString());
+        CliRun demo = CliRun.of("demo", "--model", model.toString(), "--lengths", "300", "--attention-length", "256", "--dense-lengths", "300,400", "--out", demoOut.toString());
         assertThat(demo.exit()).isEqualTo(2);
         assertThat(demo.err()).contains("passkey.png: is a directory");
         assertThat(demo.out()).contains("passkey accuracy by needle depth").contains("passkey 0/3 correct");

@@ -53,6 +53,14 @@ public final class PasskeyEval {
 
     private PasskeyEval() {}
 
+    /** Refuses, naming the option, a length shorter than the passkey prompt's fixed part (instructions, needle, question). */
+    public static void requireLengths(Tokenizer tok, int[] lengths, String option) {
+        int min = fixedTokens(tok, "00000");
+        for (int L : lengths) {
+            if (L < min) throw new LongspanException(option + ": " + L + " is shorter than the passkey prompt itself (" + min + " tokens)");
+        }
+    }
+
     /** Byte-level models (Longspan's byte tokenizer) with a byte filler, as before. */
     public static List<Cell> run(Transformer model, int[] lengths, double[] depths, int trials, PasskeyTask.Filler filler,
                                  long seed, Listener listener) {
@@ -78,10 +86,7 @@ public final class PasskeyEval {
     public static List<Cell> run(Transformer model, Tokenizer tok, int[] lengths, double[] depths, int trials, Haystack haystack,
                                  long seed, InferenceOptions options, Listener listener) {
         if (trials < 1) throw new LongspanException("--trials must be at least 1");
-        for (int L : lengths) {
-            int min = fixedTokens(tok, "00000");
-            if (L < min) throw new LongspanException("--lengths: " + L + " is shorter than the passkey prompt itself (" + min + " tokens)");
-        }
+        requireLengths(tok, lengths, "--lengths");
         requireMemory(model, lengths, options);
         List<Cell> cells = new ArrayList<>();
         int total = lengths.length * depths.length * trials, done = 0;
