@@ -141,7 +141,7 @@ final class PrefixCache {
             return false;
         }
         if (!ok[0]) {
-            // the session keeps state that cannot be written (select-and-merge): no file
+            // the session keeps state that cannot be written exactly (select-and-merge over a half-precision cache): no file
             try { Files.deleteIfExists(file); } catch (IOException ignored) { /* nothing was usable anyway */ }
             return false;
         }

@@ -31,7 +31,7 @@ public final class InferenceSession {
     public static final int MAX_CHUNK = 4096;
     private final int maxChunk;
     private final KvStore[] cache;            // per layer, keys and values [Hkv, ring[l], D]
-    private final List<RegionSummaries>[] summaries;   // per layer, one per select-and-merge term
+    private final List<RegionSummaries>[] summaries;   // per layer, one per select-and-merge term (rebuilt on rewind)
     private final int[] ring;                 // per layer: slots in its cache
     private int length;                        // positions fed so far
     // working buffers of a chunk (buffersFor): activations, residual stream, positions
@@ -172,27 +172,48 @@ public final class InferenceSession {
      * a session that was fed only the first newLength tokens. Returns false, changing nothing,
      * where that cannot be exact: a windowed layer's ring has already overwritten positions its
      * next queries reach (more than ring − reach positions cut), or a layer keeps select-and-merge
-     * region summaries (they cannot be cut); feed a fresh session then.
+     * region summaries in a half-precision cache (they are rebuilt from the cached keys, which
+     * only a float32 cache holds exactly as they were summarised); feed a fresh session then.
      */
     public boolean rewind(int newLength) {
         if (newLength < 0 || newLength > length) throw new IllegalArgumentException("rewind to " + newLength + " outside 0.." + length);
         for (int l = 0; l < c.layers(); l++) {
-            if (!summaries[l].isEmpty()) return false;
+            if (!summaries[l].isEmpty() && cache[l].half()) return false;
             if (newLength > 0 && ring[l] < length && (long) length - newLength > ring[l] - ops[l].reach()) return false;
         }
         length = newLength;
+        resummarize();
         return true;
+    }
+
+    // select-and-merge's region summaries of positions 0..length−1 rebuilt from the float32 cached
+    // keys (appended part by part as feed does, so bit for bit the summaries feeding them made;
+    // such layers reach every earlier key, so their ring never wraps)
+    private void resummarize() {
+        int Hkv = c.kvHeads(), D = c.headDim();
+        float[] k = null;
+        for (int l = 0; l < c.layers(); l++) {
+            if (summaries[l].isEmpty()) continue;
+            summaries[l] = RegionSummaries.forTerms(ops[l].pattern, Hkv, D);
+            if (k == null) k = new float[Hkv * maxChunk * D];
+            for (int a = 0; a < length; a += maxChunk) {
+                int T = Math.min(maxChunk, length - a);
+                cache[l].keys(a, T, k);
+                for (RegionSummaries s : summaries[l]) s.append(k, T);
+            }
+        }
     }
 
     private static final int CACHE_MAGIC = 0x4c534b56;   // "LSKV"
 
     /**
      * Writes the cached positions (the length, then per layer the keys and values still in its
-     * ring) for {@link #readCache} into a session built like this one. Returns false, writing
-     * nothing, for layers with select-and-merge summaries (not written: such a prefix is re-fed).
+     * ring) for {@link #readCache} into a session built like this one. Select-and-merge's summaries
+     * are not written but rebuilt from the keys on reading; with a half-precision cache they could
+     * not be rebuilt exactly, so such a session returns false, writing nothing (its prefix is re-fed).
      */
     public boolean writeCache(java.nio.channels.WritableByteChannel out) throws java.io.IOException {
-        for (int l = 0; l < c.layers(); l++) if (!summaries[l].isEmpty()) return false;
+        for (int l = 0; l < c.layers(); l++) if (!summaries[l].isEmpty() && cache[l].half()) return false;
         java.nio.ByteBuffer h = cacheHeader();
         while (h.hasRemaining()) out.write(h);
         int Hkv = c.kvHeads();
@@ -228,6 +249,7 @@ public final class InferenceSession {
             for (int hh = 0; hh < Hkv; hh++) cache[l].read(in, hh, used);
         }
         length = len;
+        resummarize();
     }
 
     // magic, layers, KV heads, head dim, capacity, chunk limit, precision, each layer's ring, length

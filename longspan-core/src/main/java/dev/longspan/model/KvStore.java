@@ -108,4 +108,11 @@ final class KvStore implements KeyValues {
     }
 
     boolean half() { return kh != null; }
+
+    /** Copies the float32 keys of positions start..start+T−1 (T ≤ ring, not wrapped out) into k [Hkv, T, D]. */
+    void keys(long start, int T, float[] k) {
+        if (kf == null) throw new IllegalStateException("half-precision keys are not the keys that were cached");
+        for (int h = 0; h < kvHeads; h++)
+            for (int t = 0; t < T; t++) System.arraycopy(kf, (h * ring + (int) ((start + t) % ring)) * d, k, (h * T + t) * d, d);
+    }
 }

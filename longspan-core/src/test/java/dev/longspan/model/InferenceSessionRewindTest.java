@@ -50,13 +50,40 @@ class InferenceSessionRewindTest {
         assertThat(s.rewind(0)).isTrue();
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = {"selectmerge:region=2,top=3,merge=1", "selectmerge:region=3,top=2,merge=2,score=mean",
+            "window:size=2+selectmerge:region=2,top=2,merge=1,score=max"})
+    void selectAndMergeSummariesAreRebuiltToTheCut(String attention) throws Exception {
+        ModelConfig c = TrainingPassTest.tiny(false, 1, attention);
+        SplittableRandom r = new SplittableRandom(5);
+        Transformer m = InferenceSessionTest.perturbed(c, 5, r, 0.2);
+        int[] doc = InferenceSessionTest.randomTokens(r, 13, c.vocabSize()), more = InferenceSessionTest.randomTokens(r, 6, c.vocabSize());
+        int[] next = InferenceSessionTest.randomTokens(r, 5, c.vocabSize());
+        // parts of 4: the rebuilt summaries must not depend on how the prefix was fed
+        InferenceSession reused = new InferenceSession(m, 32, 4, InferenceOptions.DEFAULT);
+        reused.feed(doc, 0, doc.length);
+        reused.feed(more, 0, more.length);
+        assertThat(reused.rewind(doc.length - 2)).isTrue();
+        InferenceSession fresh = new InferenceSession(m, 32, 4, InferenceOptions.DEFAULT);
+        fresh.feed(doc, 0, doc.length - 2);
+        assertThat(reused.feed(next, 0, next.length)).isEqualTo(fresh.feed(next, 0, next.length));
+        for (int t = 0; t < 3; t++) assertThat(reused.feed(new int[]{t + 2}, 0, 1)).isEqualTo(fresh.feed(new int[]{t + 2}, 0, 1));
+
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        assertThat(fresh.writeCache(Channels.newChannel(bytes))).isTrue();
+        InferenceSession read = new InferenceSession(m, 32, 4, InferenceOptions.DEFAULT);
+        read.readCache(Channels.newChannel(new ByteArrayInputStream(bytes.toByteArray())));
+        assertThat(read.feed(new int[]{9, 1}, 0, 2)).isEqualTo(fresh.feed(new int[]{9, 1}, 0, 2));
+    }
+
     @Test
-    void selectAndMergeSummariesCannotBeCut() throws Exception {
+    void selectAndMergeSummariesInAHalfCacheCannotBeCut() throws Exception {
         ModelConfig c = TrainingPassTest.tiny(false, 1, "selectmerge:region=2,top=3,merge=1");
         Transformer m = InferenceSessionTest.perturbed(c, 5, new SplittableRandom(1), 0.2);
-        InferenceSession s = new InferenceSession(m, 32);
+        InferenceSession s = new InferenceSession(m, 32, 8, new InferenceOptions(true, 0));
         s.feed(InferenceSessionTest.randomTokens(new SplittableRandom(2), 8, c.vocabSize()), 0, 8);
         assertThat(s.rewind(4)).isFalse();
+        assertThat(s.length()).isEqualTo(8);
         assertThat(s.writeCache(Channels.newChannel(new ByteArrayOutputStream()))).isFalse();
     }
 
