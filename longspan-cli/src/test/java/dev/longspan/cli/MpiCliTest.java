@@ -50,7 +50,7 @@ class MpiCliTest {
     }
 
     @Test
-    void sequenceParallelLossMatchesOneProcess() throws Exception {
+    void sequenceParallelLossMatchesOneProcessAndResumesOnTheSameCurve() throws Exception {
         String mpirun = findMpirun();
         Assumptions.assumeTrue(mpirun != null, "mpirun not found (apt-get install -y openmpi-bin libopenmpi-dev)");
         // a dilated pair whose segment (16) spans both shards (8 rows each), beside a local one
@@ -60,9 +60,12 @@ class MpiCliTest {
         CliRun single = CliRun.of(TrainResumeCliTest.concat(base, "--out", dir.resolve("one").toString()));
         assertThat(single.exit()).as(single.err()).isZero();
         mpirun(mpirun, TrainResumeCliTest.concat(base, "--out", dir.resolve("seq").toString(), "--parallel", "sequence"));
-        double[] one = losses(dir.resolve("one")), seq = losses(dir.resolve("seq"));
+        mpirun(mpirun, TrainResumeCliTest.concat(base, "--out", dir.resolve("cut").toString(), "--parallel", "sequence", "--stop-at", "2"));
+        mpirun(mpirun, TrainResumeCliTest.concat(base, "--out", dir.resolve("cut").toString(), "--parallel", "sequence", "--resume"));
+        double[] one = losses(dir.resolve("one")), seq = losses(dir.resolve("seq")), cut = losses(dir.resolve("cut"));
         assertThat(seq).hasSize(4);
         for (int i = 0; i < one.length; i++) assertThat(seq[i]).as("step %d", i + 1).isCloseTo(one[i], within(1e-5 * Math.abs(one[i])));
+        assertThat(cut).as("stopped at step 2 and resumed").containsExactly(seq);
     }
 
     @Test
