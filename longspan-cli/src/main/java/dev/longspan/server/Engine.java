@@ -84,10 +84,10 @@ final class Engine {
         int[] fed = prompt;
         try {
             long t0 = System.nanoTime();
-            // an empty session takes the whole prompt in one engine pass (far faster than the cached
-            // path a later piece runs through); a cached prefix is continued piece by piece, the size
-            // the session feeds anyway, so that a cancelled request stops within one piece
-            int step = lease.reused() == 0 ? Integer.MAX_VALUE : InferenceSession.MAX_CHUNK;
+            // piece by piece, the size the session feeds anyway (every piece, the first included,
+            // goes through the flash kernel against the cache), so that a cancelled or timed-out
+            // request stops within one piece
+            int step = InferenceSession.MAX_CHUNK;
             for (int a = lease.reused(); a < n - 1; a = (int) Math.min(n - 1, (long) a + step)) {
                 guard.check();
                 s.feed(prompt, a, (int) Math.min(n - 1, (long) a + step));
