@@ -103,14 +103,7 @@ final class AttentionBench implements Runnable {
         List<Map<String, Object>> rows = new ArrayList<>();
         for (int n : seqs) rows.add(measure(p, n, hkv, opt, gemm));
         if (json) {
-            Map<String, Object> out = new LinkedHashMap<>();
-            out.put("benchmark", "attention");
-            out.put("pattern", p.spec());
-            out.put("heads", heads);
-            out.put("kv_heads", hkv);
-            out.put("head_dim", dim);
-            out.put("causal", !bidirectional);
-            out.put("threads", Parallel.threads());
+            Map<String, Object> out = jsonHeader(p, hkv, null);
             out.put("kernels", Simd.REASON);
             out.put("vector_bits", Simd.VECTOR_BITS);
             out.put("jdk", Runtime.version().toString());
@@ -151,20 +144,28 @@ final class AttentionBench implements Runnable {
             }
         }
         if (lead && json) {
-            Map<String, Object> out = new LinkedHashMap<>();
-            out.put("benchmark", "attention");
-            out.put("parallel", "sequence");
-            out.put("processes", mpi.size());
-            out.put("pattern", p.spec());
-            out.put("heads", heads);
-            out.put("kv_heads", hkv);
-            out.put("head_dim", dim);
-            out.put("causal", !bidirectional);
-            out.put("threads", Parallel.threads());
+            Map<String, Object> out = jsonHeader(p, hkv, mpi.size());
             out.put("results", rows);
             Json.print(out);
         }
         mpi.finish();
+    }
+
+    // the fields every attention benchmark's JSON starts with (processes: null for one process)
+    private Map<String, Object> jsonHeader(Pattern p, int hkv, Integer processes) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("benchmark", "attention");
+        if (processes != null) {
+            out.put("parallel", "sequence");
+            out.put("processes", processes);
+        }
+        out.put("pattern", p.spec());
+        out.put("heads", heads);
+        out.put("kv_heads", hkv);
+        out.put("head_dim", dim);
+        out.put("causal", !bidirectional);
+        out.put("threads", Parallel.threads());
+        return out;
     }
 
     private Map<String, Object> measure(Pattern p, int n, int hkv, AttentionOptions opt, Map<String, Object> gemm) {
