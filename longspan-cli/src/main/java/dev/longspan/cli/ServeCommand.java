@@ -73,6 +73,7 @@ final class ServeCommand implements Runnable {
     String rope;
 
     @Option(names = "--dequantize", description = ModelLoading.DEQUANTIZE) boolean dequantize;
+    @Option(names = "--adapter", paramLabel = "DIR", description = ModelLoading.ADAPTER) Path adapter;
 
     @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: ${DEFAULT-VALUE}).") String kv = "f32";
     @Option(names = "--logn", paramLabel = "L", description = KvFlag.LOGN_DESCRIPTION) Integer logn;
@@ -99,7 +100,7 @@ final class ServeCommand implements Runnable {
             dev.longspan.io.AtomicFiles.checkWritableDirectory(kvDir);
         }
         boolean halfKv = KvFlag.half(kv);
-        ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope, dequantize);
+        ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope, dequantize, adapter);
         InferenceOptions options = KvFlag.options(kv, logn, lm.model().config);
         int context = ctx == null ? lm.model().config.contextLength() : Sizes.parse(ctx, "--ctx");
         if (context < 2) throw new LongspanException("--ctx must be at least 2, got " + context);

@@ -167,6 +167,8 @@ class BadInputCliTest {
                 "serve --model {model} --attention foo",
                 "serve --model {model} --api-key ''",
                 "serve --model {model} --model-name ''",
+                "serve --model {model} --adapter {badadapter}",
+                "serve --model {model} --adapter {missing}",
                 // info
                 "info {missing}",
                 "info {dir}",

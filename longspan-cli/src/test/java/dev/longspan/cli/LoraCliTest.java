@@ -71,6 +71,34 @@ class LoraCliTest {
         assertThat(gen.exit()).as(gen.err()).isZero();
         CliRun pk = CliRun.of("passkey", "--model", base.toString(), "--adapter", out.toString(), "--lengths", "300", "--trials", "1", "--depths", "0.5", "--out", dir.resolve("pk").toString(), "--json");
         assertThat(pk.exit()).as(pk.err()).isZero();
+
+        // serve --adapter: the served completion is the merged model's (same text, log-probabilities
+        // within float tolerance) and not the base's
+        JsonNode adapterServed = served(ModelLoading.load(base, null, null, false, out));
+        JsonNode mergedServed = served(ModelLoading.load(merged, null, null, false));
+        JsonNode baseServed = served(ModelLoading.load(base, null, null, false));
+        assertThat(adapterServed.path("text").asText()).isEqualTo(mergedServed.path("text").asText());
+        JsonNode la = adapterServed.path("logprobs").path("token_logprobs"), lm = mergedServed.path("logprobs").path("token_logprobs");
+        JsonNode lb = baseServed.path("logprobs").path("token_logprobs");
+        assertThat(la.size()).isEqualTo(8);
+        double differsFromBase = 0;
+        for (int i = 0; i < la.size(); i++) {
+            assertThat(la.get(i).asDouble()).isCloseTo(lm.get(i).asDouble(), org.assertj.core.api.Assertions.within(1e-3));
+            differsFromBase = Math.max(differsFromBase, Math.abs(la.get(i).asDouble() - lb.get(i).asDouble()));
+        }
+        assertThat(differsFromBase).isGreaterThan(1e-5);
+    }
+
+    // the first choice of a greedy 8-token completion of "The quick" through a real server, with log-probabilities
+    static JsonNode served(dev.longspan.format.ModelLoader.LoadedModel lm) throws Exception {
+        dev.longspan.server.ServerOptions o = ServeTest.options(1, 1, 600_000, null, 1L << 30, null);
+        try (dev.longspan.server.OpenAiServer s = dev.longspan.server.OpenAiServer.create(lm, JinjaChatTemplate.forModel(lm),
+                dev.longspan.model.InferenceOptions.DEFAULT, o, "lora-test").start()) {
+            var r = ServeTest.post(s, "/v1/completions",
+                    "{\"model\": \"stories260K\", \"prompt\": \"The quick\", \"max_tokens\": 8, \"temperature\": 0, \"logprobs\": 1}");
+            assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+            return new ObjectMapper().readTree(r.body()).path("choices").get(0);
+        }
     }
 
     static double perplexity(CliRun r) throws Exception {
