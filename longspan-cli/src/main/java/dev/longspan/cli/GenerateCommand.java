@@ -26,6 +26,9 @@ import java.util.Map;
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = "Generate text from a prompt with a KV cache; attention and RoPE can be overridden for training-free context extension.")
 final class GenerateCommand implements Runnable {
+    @Mixin
+    ModelOptions modelOptions;
+
     @Option(names = "--model", required = true, paramLabel = "PATH",
             description = "A GGUF file, a Hugging Face safetensors directory or a Longspan model directory.")
     Path model;
@@ -51,20 +54,12 @@ final class GenerateCommand implements Runnable {
     @Option(names = "--seed", paramLabel = "S", description = "Sampling seed (default: ${DEFAULT-VALUE}).")
     long seed = 1;
 
-    @Option(names = "--attention", paramLabel = "SPEC", description = "Attention pattern for every layer, or a masformer|... plan.")
-    String attention;
 
-    @Option(names = "--rope", paramLabel = "SPEC", description = "RoPE override, e.g. kind=yarn,factor=8,orig=4096.")
-    String rope;
 
-    @Option(names = "--dequantize", description = ModelLoading.DEQUANTIZE) boolean dequantize;
-    @Option(names = "--adapter", paramLabel = "DIR", description = ModelLoading.ADAPTER) Path adapter;
 
     @Option(names = "--json", description = "Print one JSON object on standard output.")
     boolean json;
 
-    @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: ${DEFAULT-VALUE}).") String kv = "f32";
-    @Option(names = "--logn", paramLabel = "L", description = KvFlag.LOGN_DESCRIPTION) Integer logn;
     @Option(names = "--logprobs", paramLabel = "N",
             description = "With --json: the log-probability of each generated token and the N most likely alternatives (softmax of the raw logits; default: off).")
     Integer logprobs;
@@ -78,7 +73,7 @@ final class GenerateCommand implements Runnable {
         if (maxTokens < 0) throw new LongspanException("--max-tokens must be ≥ 0, got " + maxTokens);
         if (!Float.isFinite(temperature) || temperature < 0) throw new LongspanException("--temperature must be a number ≥ 0, got " + temperature);
         Sampler sampler = new Sampler(temperature, topP, seed);
-        ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope, dequantize, adapter);
+        ModelLoader.LoadedModel lm = modelOptions.load(model);
         Tokenizer tok = lm.tokenizer();
         if (prompt.isEmpty()) throw new LongspanException("--prompt is empty");
         if (raw && system != null) throw new LongspanException("--system needs the chat template (drop --raw)");
@@ -96,7 +91,7 @@ final class GenerateCommand implements Runnable {
         if (logprobs != null && (logprobs < 0 || !json)) {
             throw new LongspanException(logprobs < 0 ? "--logprobs must be ≥ 0, got " + logprobs : "--logprobs needs --json");
         }
-        InferenceOptions options = KvFlag.options(kv, logn, lm.model().config);
+        InferenceOptions options = modelOptions.inference(lm.model().config);
         long capacity = (long) ids.length + maxTokens;
         if (capacity > Heap.MAX_ARRAY) throw new LongspanException("--max-tokens " + maxTokens + ": a context of " + capacity + " tokens is more than Longspan can index");
         MemoryEstimate.requireInference(lm.model().config, (int) capacity, ids.length, 1, options.halfKv(),

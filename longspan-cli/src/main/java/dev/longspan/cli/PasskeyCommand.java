@@ -22,6 +22,9 @@ import java.util.Map;
 @Command(name = "passkey", mixinStandardHelpOptions = true,
         description = "Passkey retrieval accuracy over prompt lengths × needle depths (table, results JSON, heatmap PNG).")
 final class PasskeyCommand implements Runnable {
+    @Mixin
+    ModelOptions modelOptions;
+
     @Option(names = "--model", required = true, paramLabel = "PATH",
             description = "A GGUF file, a Hugging Face safetensors directory or a Longspan model directory.") Path model;
     @Option(names = "--lengths", paramLabel = "L,...", description = "Prompt lengths in tokens (default: ${DEFAULT-VALUE}).")
@@ -34,15 +37,9 @@ final class PasskeyCommand implements Runnable {
                     + "the depth and the trial), the text after the needle continuing where the text before it stopped; "
                     + "a file shorter than the prompt wraps around."}) Path filler;
     @Option(names = "--seed", paramLabel = "S", description = "Seed of the keys and of the --filler offsets (default: ${DEFAULT-VALUE}).") long seed = 1;
-    @Option(names = "--attention", paramLabel = "SPEC", description = "Override the attention plan.") String attention;
-    @Option(names = "--rope", paramLabel = "SPEC", description = "Override the RoPE config.") String rope;
-    @Option(names = "--dequantize", description = ModelLoading.DEQUANTIZE) boolean dequantize;
-    @Option(names = "--adapter", paramLabel = "DIR", description = ModelLoading.ADAPTER) Path adapter;
     @Option(names = "--out", paramLabel = "DIR", description = "Where passkey.json and passkey.png go, relative to the current directory (default: ${DEFAULT-VALUE}).")
     Path out = Path.of("runs/passkey");
     @Option(names = "--json", description = "Print one JSON object on standard output.") boolean json;
-    @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: ${DEFAULT-VALUE}).") String kv = "f32";
-    @Option(names = "--logn", paramLabel = "L", description = KvFlag.LOGN_DESCRIPTION) Integer logn;
     @Mixin Main.ComputeOptions compute;
 
     @Override
@@ -52,9 +49,9 @@ final class PasskeyCommand implements Runnable {
         double[] ds = depths.stream().mapToDouble(Double::doubleValue).toArray();
         for (double d : ds) if (d < 0 || d > 1) throw new LongspanException("--depths: " + d + " is outside [0, 1]");
         dev.longspan.io.AtomicFiles.checkWritableDirectory(out);
-        ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope, dequantize, adapter);
+        ModelLoader.LoadedModel lm = modelOptions.load(model);
         Transformer m = lm.model();
-        dev.longspan.model.InferenceOptions options = KvFlag.options(kv, logn, m.config);
+        dev.longspan.model.InferenceOptions options = modelOptions.inference(m.config);
         List<PasskeyEval.Cell> cells = PasskeyEval.run(m, lm.tokenizer(), ls, ds, trials, haystack(lm.tokenizer(), filler), seed, options, (t, done, total) ->
                 System.err.printf("[%d/%d] length %s depth %.2f: %s (%s) %.1fs%n", done, total, Sizes.format(t.length()), t.depth(),
                         t.correct() ? "ok" : "WRONG", t.answer(), t.seconds()));

@@ -26,21 +26,18 @@ import java.util.Map;
                 "ending at the same positions for every length; each length feeds the L tokens that end there as context, so",
                 "the lengths differ only in how much text precedes the scored tokens."})
 final class PerplexityCommand implements Runnable {
+    @Mixin
+    ModelOptions modelOptions;
+
     @Option(names = "--model", required = true, paramLabel = "PATH",
             description = "A GGUF file, a Hugging Face safetensors directory or a Longspan model directory.") Path model;
     @Option(names = "--data", required = true, paramLabel = "FILE", description = "The text to score (UTF-8).") Path data;
     @Option(names = "--lengths", paramLabel = "L,...", description = "Context lengths (default: ${DEFAULT-VALUE}).") String lengths = "256,1k,4k";
     @Option(names = "--tail", paramLabel = "K", description = "Tokens scored in each window, at most the shortest length (default: ${DEFAULT-VALUE}).") int tail = 128;
     @Option(names = "--windows", paramLabel = "W", description = "Scored windows, fewer when the text is short (default: ${DEFAULT-VALUE}).") int windows = 4;
-    @Option(names = "--attention", paramLabel = "SPEC", description = "Override the attention plan.") String attention;
-    @Option(names = "--rope", paramLabel = "SPEC", description = "Override the RoPE config.") String rope;
-    @Option(names = "--dequantize", description = ModelLoading.DEQUANTIZE) boolean dequantize;
-    @Option(names = "--adapter", paramLabel = "DIR", description = ModelLoading.ADAPTER) Path adapter;
     @Option(names = "--out", paramLabel = "DIR", description = "Where perplexity.json and perplexity.png go, relative to the current directory (default: ${DEFAULT-VALUE}).")
     Path out = Path.of("runs/perplexity");
     @Option(names = "--json", description = "Print one JSON object on standard output.") boolean json;
-    @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: ${DEFAULT-VALUE}).") String kv = "f32";
-    @Option(names = "--logn", paramLabel = "L", description = KvFlag.LOGN_DESCRIPTION) Integer logn;
     @Mixin Main.ComputeOptions compute;
     @picocli.CommandLine.ArgGroup(exclusive = false, heading = "Scoring like llama.cpp:%n") LlamaCppOptions llamaCpp;
 
@@ -63,7 +60,7 @@ final class PerplexityCommand implements Runnable {
         if (windows < 1) throw new LongspanException("--windows must be at least 1");
         int[] ls = Sizes.parseList(lengths, "--lengths");
         dev.longspan.io.AtomicFiles.checkWritableDirectory(out);
-        ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope, dequantize, adapter);
+        ModelLoader.LoadedModel lm = modelOptions.load(model);
         Transformer m = lm.model();
         byte[] bytes;
         try {
@@ -78,7 +75,7 @@ final class PerplexityCommand implements Runnable {
                 : lm.tokenizer().encode(new String(bytes, java.nio.charset.StandardCharsets.UTF_8));
         // bits per byte from bits per token, with the text's average bytes per token
         double bytesPerToken = (double) bytes.length / Math.max(1, tokens.length);
-        InferenceOptions options = KvFlag.options(kv, logn, m.config);
+        InferenceOptions options = modelOptions.inference(m.config);
         List<PerplexityEval.Point> pts = PerplexityEval.run(m, tokens, ls, tail, windows, options,
                 (L, w, n) -> System.err.printf("length %s: window %d/%d%n", Sizes.format(L), w, n));
         Map<String, Object> result = new LinkedHashMap<>();
@@ -123,7 +120,7 @@ final class PerplexityCommand implements Runnable {
         if (o.positions != null && !o.whole) throw new LongspanException("--positions needs --whole");
         if (o.logitsAt.length > 0 && o.positions == null) throw new LongspanException("--logits-at needs --positions FILE");
         if (o.positions != null && java.nio.file.Files.exists(o.positions)) throw new LongspanException(o.positions + " exists (not overwritten)");
-        ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope, dequantize, adapter);
+        ModelLoader.LoadedModel lm = modelOptions.load(model);
         byte[] bytes;
         try {
             bytes = Files.readAllBytes(data);
@@ -140,11 +137,11 @@ final class PerplexityCommand implements Runnable {
         if (o.ctx != null) result.put("ctx", o.ctx);
         TextScorer.Score score;
         if (o.whole) {
-            TextScorer.Positions p = TextScorer.whole(lm.model(), tokens, KvFlag.options(kv, logn, lm.model().config), o.logitsAt);
+            TextScorer.Positions p = TextScorer.whole(lm.model(), tokens, modelOptions.inference(lm.model().config), o.logitsAt);
             score = p.score();
             if (o.positions != null) writePositions(o.positions, p);
         } else {
-            score = TextScorer.chunked(lm.model(), tokens, o.ctx, lm.tokenizer().addBos() ? lm.tokenizer().bosId() : -1, KvFlag.options(kv, logn, lm.model().config));
+            score = TextScorer.chunked(lm.model(), tokens, o.ctx, lm.tokenizer().addBos() ? lm.tokenizer().bosId() : -1, modelOptions.inference(lm.model().config));
         }
         result.put("text_tokens", tokens.length);
         result.put("tokens", score.tokens());

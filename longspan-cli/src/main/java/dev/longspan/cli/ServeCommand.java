@@ -24,6 +24,9 @@ import java.util.stream.Stream;
         description = {"Serve a model over an OpenAI-compatible HTTP API, reusing the KV cache of shared prompt prefixes.",
                 "Chat and text completions (streamed or whole), /v1/models, /health and Prometheus /metrics."})
 final class ServeCommand implements Runnable {
+    @Mixin
+    ModelOptions modelOptions;
+
     @Option(names = "--model", required = true, paramLabel = "PATH",
             description = "A GGUF file, a Hugging Face safetensors directory or a Longspan model directory.")
     Path model;
@@ -66,17 +69,9 @@ final class ServeCommand implements Runnable {
             description = "Keep prefilled prompts in this directory (within --kv-budget) so that they survive a restart (default: not kept).")
     Path kvDir;
 
-    @Option(names = "--attention", paramLabel = "SPEC", description = "Attention pattern for every layer, or a masformer|... plan.")
-    String attention;
 
-    @Option(names = "--rope", paramLabel = "SPEC", description = "RoPE override, e.g. kind=yarn,factor=8,orig=4096.")
-    String rope;
 
-    @Option(names = "--dequantize", description = ModelLoading.DEQUANTIZE) boolean dequantize;
-    @Option(names = "--adapter", paramLabel = "DIR", description = ModelLoading.ADAPTER) Path adapter;
 
-    @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: ${DEFAULT-VALUE}).") String kv = "f32";
-    @Option(names = "--logn", paramLabel = "L", description = KvFlag.LOGN_DESCRIPTION) Integer logn;
 
     @Mixin
     Main.ComputeOptions compute;
@@ -99,9 +94,9 @@ final class ServeCommand implements Runnable {
             }
             dev.longspan.io.AtomicFiles.checkWritableDirectory(kvDir);
         }
-        boolean halfKv = KvFlag.half(kv);
-        ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope, dequantize, adapter);
-        InferenceOptions options = KvFlag.options(kv, logn, lm.model().config);
+        boolean halfKv = KvFlag.half(modelOptions.kv);
+        ModelLoader.LoadedModel lm = modelOptions.load(model);
+        InferenceOptions options = modelOptions.inference(lm.model().config);
         int context = ctx == null ? lm.model().config.contextLength() : Sizes.parse(ctx, "--ctx");
         if (context < 2) throw new LongspanException("--ctx must be at least 2, got " + context);
         MemoryEstimate.requireInference(lm.model().config, context, Math.min(context, InferenceSession.MAX_CHUNK), 1, halfKv,
@@ -152,7 +147,7 @@ final class ServeCommand implements Runnable {
         } catch (IOException e) {
             throw new LongspanException("--model " + model + ": " + e.getMessage());
         }
-        b.append("|attention=").append(attention).append("|rope=").append(rope).append("|dequantize=").append(dequantize)
+        b.append("|attention=").append(modelOptions.attention).append("|rope=").append(modelOptions.rope).append("|dequantize=").append(modelOptions.dequantize)
                 .append("|kv=").append(halfKv ? "f16" : "f32").append("|logn=").append(options.lognLength()).append("|ctx=").append(context);
         return b.toString();
     }

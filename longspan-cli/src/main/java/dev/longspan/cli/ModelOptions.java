@@ -1,0 +1,31 @@
+package dev.longspan.cli;
+
+import dev.longspan.format.ModelLoader;
+import dev.longspan.model.InferenceOptions;
+import dev.longspan.model.ModelConfig;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+
+/**
+ * The options every command that runs a model shares (generate, passkey, perplexity, serve): the
+ * attention plan and RoPE it runs with, how its weights and adapter are loaded, and its KV cache.
+ */
+final class ModelOptions {
+    @Option(names = "--attention", paramLabel = "SPEC", description = "Attention pattern for every layer, or a masformer|... plan (default: the model's own).")
+    String attention;
+    @Option(names = "--rope", paramLabel = "SPEC", description = "RoPE override, e.g. kind=yarn,factor=8,orig=4096.")
+    String rope;
+    @Option(names = "--dequantize", description = ModelLoading.DEQUANTIZE) boolean dequantize;
+    @Option(names = "--adapter", paramLabel = "DIR", description = ModelLoading.ADAPTER) Path adapter;
+    @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: ${DEFAULT-VALUE}).") String kv = "f32";
+    @Option(names = "--logn", paramLabel = "L", description = KvFlag.LOGN_DESCRIPTION) Integer logn;
+
+    ModelLoader.LoadedModel load(Path model) {
+        return ModelLoading.load(model, attention, rope, dequantize, adapter);
+    }
+
+    InferenceOptions inference(ModelConfig c) {
+        return KvFlag.options(kv, logn, c);
+    }
+}
