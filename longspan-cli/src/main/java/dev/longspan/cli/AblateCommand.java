@@ -13,7 +13,6 @@ import picocli.CommandLine.Option;
 
 import java.io.IOException;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -225,13 +224,7 @@ final class AblateCommand implements Runnable {
     }
 
     static Map<String, Object> readJson(Path p) {
-        try {
-            return dev.longspan.io.Json.parseObject(Files.readString(p), p.toString());
-        } catch (NoSuchFileException e) {
-            throw new LongspanException(p + ": no such file");
-        } catch (IOException e) {
-            throw new LongspanException(p + ": cannot read: " + IoErrors.reason(e));
-        }
+        return dev.longspan.io.Json.parseObject(new String(IoErrors.readUserFile(p), java.nio.charset.StandardCharsets.UTF_8), p.toString());
     }
 
     /** The rows file, one JSON object a line; a missing file has no rows. */

@@ -11,9 +11,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.io.IOException;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -62,14 +60,7 @@ final class PerplexityCommand implements Runnable {
         dev.longspan.io.AtomicFiles.checkWritableDirectory(out);
         ModelLoader.LoadedModel lm = modelOptions.load(model);
         Transformer m = lm.model();
-        byte[] bytes;
-        try {
-            bytes = Files.readAllBytes(data);
-        } catch (NoSuchFileException e) {
-            throw new LongspanException(data + ": no such file");
-        } catch (IOException e) {
-            throw new LongspanException(data + ": cannot read: " + dev.longspan.io.IoErrors.reason(e));
-        }
+        byte[] bytes = dev.longspan.io.IoErrors.readUserFile(data);
         boolean byteLevel = lm.tokenizer() instanceof ByteTokenizer;
         int[] tokens = byteLevel ? ByteTokenizer.encodeBytes(bytes, 0, bytes.length)
                 : lm.tokenizer().encode(new String(bytes, java.nio.charset.StandardCharsets.UTF_8));
@@ -121,14 +112,7 @@ final class PerplexityCommand implements Runnable {
         if (o.logitsAt.length > 0 && o.positions == null) throw new LongspanException("--logits-at needs --positions FILE");
         if (o.positions != null && java.nio.file.Files.exists(o.positions)) throw new LongspanException(o.positions + " exists (not overwritten)");
         ModelLoader.LoadedModel lm = modelOptions.load(model);
-        byte[] bytes;
-        try {
-            bytes = Files.readAllBytes(data);
-        } catch (NoSuchFileException e) {
-            throw new LongspanException(data + ": no such file");
-        } catch (IOException e) {
-            throw new LongspanException(data + ": cannot read: " + e.getMessage());
-        }
+        byte[] bytes = dev.longspan.io.IoErrors.readUserFile(data);
         int[] tokens = TextScorer.tokenize(lm.tokenizer(), bytes);
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("model", model.toString());

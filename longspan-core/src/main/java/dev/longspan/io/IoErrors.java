@@ -13,6 +13,17 @@ import java.nio.file.NotDirectoryException;
 public final class IoErrors {
     private IoErrors() {}
 
+    /** The bytes of a file the user named; a missing or unreadable one is one line naming it (exit 2). */
+    public static byte[] readUserFile(java.nio.file.Path p) {
+        try {
+            return java.nio.file.Files.readAllBytes(p);
+        } catch (NoSuchFileException e) {
+            throw new dev.longspan.util.LongspanException(p + ": no such file");
+        } catch (IOException e) {
+            throw new dev.longspan.util.LongspanException(p + ": cannot read: " + reason(e));
+        }
+    }
+
     public static String reason(IOException e) {
         return switch (e) {
             case AccessDeniedException a -> "permission denied";
