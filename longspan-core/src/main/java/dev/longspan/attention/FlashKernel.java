@@ -75,6 +75,10 @@ final class FlashKernel {
         final float[] qr, or;           // one query row and its output row (the row-by-row path)
         // backward only (allocated on first use)
         float[] dOt, dst, dqt, qrow, dorow, kb, vb, lseRow, delta;
+        // pos=selected (allocated on first use): moved key rows, the block's query shifts, rotations
+        float[] km, krow, krow2;
+        final long[] qsh = new long[QB];
+        SelectedPositions.Rotator qRot, kRot;
 
         Scratch(int d) {
             this.d = d;
@@ -122,6 +126,36 @@ final class FlashKernel {
             s.qoff[i] = s.qoff[n - 1];
         }
         TileOps.gatherT(s.qt, p.q, s.qoff, n, p.d, p.scale);
+        if (t.moved != null) {
+            movers(s, t.moved);
+            for (int i = 0; i < n; i++) {
+                s.qsh[i] = t.qShift[i0 + i];
+                s.qRot.set(s.qsh[i]).apply(s.qt, i, QB, false);
+            }
+        }
+    }
+
+    // ---- pos=selected: rows moved to new positions by one more rotation (SelectedPositions) ----
+
+    // the worker's rotations and buffers for this RoPE
+    private static void movers(Scratch s, SelectedPositions sp) {
+        if (s.kRot != null && s.kRot.serves(sp)) return;
+        s.kRot = new SelectedPositions.Rotator(sp);
+        s.qRot = new SelectedPositions.Rotator(sp);
+        s.km = new float[BK * s.d];
+        s.krow = new float[s.d];
+        s.krow2 = new float[s.d];
+    }
+
+    // copies of key rows kb..kb+nk of the tile (at keys[koff[j]]) moved by their shifts into s.km;
+    // koff becomes j·D
+    private static float[] movedKeys(Scratch s, Tile t, int kb, int nk, float[] keys, int d) {
+        for (int j = 0; j < nk; j++) {
+            System.arraycopy(keys, s.koff[j], s.km, j * d, d);
+            s.koff[j] = j * d;
+            s.kRot.set(t.kShift[kb + j]).apply(s.km, j * d, 1, false);
+        }
+        return s.km;
     }
 
     /**
@@ -152,6 +186,7 @@ final class FlashKernel {
             int mode = keyBlock(s, t, kb, nk, qmin, qmax);
             if (mode == SKIP) continue;
             float[] keys = p.kv.rows(false, kvh, s.kpos, nk, s.koff, s.kw);
+            if (t.moved != null) keys = movedKeys(s, t, kb, nk, keys, p.d);
             TileOps.scores(s.st, keys, s.koff, nk, s.qt, p.d);
             if (mode == PARTIAL) mask(s, t, n, nk);
             TileOps.online(s.st, nk, s.m, s.l, s.ot, p.d, s.tmp);
@@ -180,6 +215,7 @@ final class FlashKernel {
                 float mx = m;
                 for (int j = 0; j < nk; j++) s.kpos[j] = t.keys.pos(kb + j);
                 float[] keys = p.kv.rows(false, kvh, s.kpos, nk, s.koff, s.kw);
+                if (t.moved != null) keys = movedKeys(s, t, kb, nk, keys, d);
                 for (int j = 0; j < nk; j++) {
                     sc[j] = dot(qr, keys, s.koff[j], d);
                     mx = Math.max(mx, sc[j]);
@@ -275,6 +311,7 @@ final class FlashKernel {
                     s.dorow[ro + c] = dO[qo + c];
                     s.qrow[ro + c] = p.q[qo + c] * p.scale;
                 }
+                if (t.moved != null) s.qRot.set(s.qsh[i]).apply(s.qrow, ro, 1, false);
                 float lse = p.lse[p.lseAt(h, pos)];
                 // a row that reaches nothing has LSE = -inf; +inf makes its probabilities exact zeros
                 s.lseRow[i] = lse == Float.NEGATIVE_INFINITY ? Float.POSITIVE_INFINITY : lse;
@@ -302,6 +339,8 @@ final class FlashKernel {
         }
         Arrays.fill(s.dqt, 0f);
         if (n <= ROW_BLOCK_MAX) backwardRows(p, s, t, h, n, dk, dv, kbHead); else backwardKeys(p, s, t, h, n, dk, dv, kbHead);
+        // moved queries: dQ of the moved copy, rotated back to the query's own position
+        if (t.moved != null) for (int i = 0; i < n; i++) s.qRot.set(s.qsh[i]).apply(s.dqt, i, QB, true);
         TileOps.mergeT(p.dq, s.qoff, n, d, s.dqt, s.wa, s.wb);   // dq += scale · dQ_blk
     }
 
@@ -315,20 +354,22 @@ final class FlashKernel {
             int nk = Math.min(BK, k1 - kb);
             int mode = keyBlock(s, t, kb, nk, qmin, qmax);
             if (mode == SKIP) continue;
-            for (int j = 0; j < nk; j++) s.koff[j] = p.kOff(kvh, s.kpos[j]);
-            TileOps.scores(s.st, p.k, s.koff, nk, s.qt, d);         // S
+            for (int j = 0; j < nk; j++) s.koff[j] = s.voff[j] = p.kOff(kvh, s.kpos[j]);
+            float[] keys = t.moved != null ? movedKeys(s, t, kb, nk, p.k, d) : p.k;
+            TileOps.scores(s.st, keys, s.koff, nk, s.qt, d);         // S
             if (mode == PARTIAL) mask(s, t, n, nk);
             TileOps.probs(s.st, nk, s.lseRow);                        // P = exp(S - LSE)
-            TileOps.scores(s.dst, p.v, s.koff, nk, s.dOt, d);        // dP = dO · Vᵀ
+            TileOps.scores(s.dst, p.v, s.voff, nk, s.dOt, d);        // dP = dO · Vᵀ
             TileOps.dsoft(s.dst, s.st, nk, s.delta);                  // dS = P ∘ (dP - delta)
             TileOps.rows(s.vb, s.st, nk, s.dorow, dp);               // dV_blk = Pᵀ dO
             TileOps.rows(s.kb, s.dst, nk, s.qrow, dp);               // dK_blk = dSᵀ (scale·Q)
             for (int j = 0; j < nk; j++) {
                 int to = (bufBase + s.kpos[j]) * d;
                 Kernels.axpy(1f, s.vb, j * dp, dv, to, d);
+                if (t.moved != null) s.kRot.set(t.kShift[kb + j]).apply(s.kb, j * dp, 1, true);   // back to the key's own position
                 Kernels.axpy(1f, s.kb, j * dp, dk, to, d);
             }
-            TileOps.accumulate(s.dqt, p.k, s.koff, nk, s.dst, d);    // dQ_blk += dS K
+            TileOps.accumulate(s.dqt, keys, s.koff, nk, s.dst, d);   // dQ_blk += dS K
         }
     }
 
@@ -345,11 +386,25 @@ final class FlashKernel {
             Arrays.fill(dqr, 0f);
             for (int j = k0; j < k1; j++) {
                 int kp = t.keys.pos(j), off = p.kOff(kvh, kp), to = (bufBase + kp) * d;
-                float pr = (float) Math.exp(Kernels.dot(s.qrow, ro, p.k, off, d) - lse);      // P
+                float[] key = p.k;
+                int ko = off;
+                if (t.moved != null) {                                                         // the key moved to its new position
+                    System.arraycopy(p.k, off, s.krow, 0, d);
+                    s.kRot.set(t.kShift[j]).apply(s.krow, 0, 1, false);
+                    key = s.krow;
+                    ko = 0;
+                }
+                float pr = (float) Math.exp(Kernels.dot(s.qrow, ro, key, ko, d) - lse);       // P
                 float ds = pr * (Kernels.dot(s.dorow, ro, p.v, off, d) - delta);               // dS = P (dP - delta)
                 Kernels.axpy(pr, s.dorow, ro, dv, to, d);                                     // dV += P dO
-                Kernels.axpy(ds, s.qrow, ro, dk, to, d);                                      // dK += dS (scale·q)
-                Kernels.axpy(ds, p.k, off, dqr, 0, d);                                        // dQ += dS K
+                if (t.moved == null) {
+                    Kernels.axpy(ds, s.qrow, ro, dk, to, d);                                  // dK += dS (scale·q)
+                } else {                                                                       // ... rotated back
+                    for (int c = 0; c < d; c++) s.krow2[c] = ds * s.qrow[ro + c];
+                    s.kRot.apply(s.krow2, 0, 1, true);
+                    Kernels.axpy(1f, s.krow2, 0, dk, to, d);
+                }
+                Kernels.axpy(ds, key, ko, dqr, 0, d);                                         // dQ += dS K
             }
             for (int c = 0; c < d; c++) s.dqt[c * QB + i] = dqr[c];
         }

@@ -110,6 +110,21 @@ public sealed interface Pattern {
     }
 
     /**
+     * Which positions select-and-merge's attention sees (ALGORITHMS.md §4.6). {@code ORIGINAL}:
+     * every key keeps the position it has in the sequence. {@code SELECTED} ("positions on selected
+     * tokens only"): the keys a query attends to are renumbered as if they were contiguous — the
+     * i-th selected region (ascending) holds positions i·R .. i·R+R−1, the own block follows at S·R
+     * (S regions selected), and the query takes its own key's new position — so relative distances
+     * stay below T·R at any length. The RoPE of the layer rotates those new positions (through its
+     * position map: a CRD-NTK period wraps them); the selection itself still ranks the keys as cached.
+     */
+    enum Positions {
+        ORIGINAL, SELECTED;
+
+        String spec() { return name().toLowerCase(Locale.ROOT); }
+    }
+
+    /**
      * Query-aware select-and-merge, per query row and head. Regions of R tokens (region b holds
      * positions bR..bR+R−1); own blocks of M regions (M·R positions). A query at position p, in own
      * block B = floor(p / (M·R)), attends to
@@ -134,10 +149,16 @@ public sealed interface Pattern {
      * causal, and training, chunked prefill and cached decoding compute the same set. The
      * selection is not differentiated (gradients flow through the attention over what it chose).
      */
-    record SelectMerge(int region, int top, int merge, RegionScore score, int beam) implements Pattern {
+    record SelectMerge(int region, int top, int merge, RegionScore score, int beam, Positions positions) implements Pattern {
         public SelectMerge {
             if (beam < 0 || (beam > 0 && (score != RegionScore.BOUND || beam < top - merge)))
                 throw new IllegalArgumentException("select-and-merge: beam " + beam + " with score " + score + " and top−merge " + (top - merge));
+            java.util.Objects.requireNonNull(positions, "positions");
+        }
+
+        /** Positions as the tokens had them ({@link Positions#ORIGINAL}). */
+        public SelectMerge(int region, int top, int merge, RegionScore score, int beam) {
+            this(region, top, merge, score, beam, Positions.ORIGINAL);
         }
 
         /** The default score ({@link RegionScore#BOUND}) and beam (T−M). */
@@ -153,7 +174,8 @@ public sealed interface Pattern {
 
         public String spec() {
             String s = "selectmerge:region=" + region + ",top=" + top + ",merge=" + merge + ",score=" + score.spec();
-            return score == RegionScore.BOUND ? s + ",beam=" + (beam == 0 ? "all" : beam) : s;
+            if (score == RegionScore.BOUND) s += ",beam=" + (beam == 0 ? "all" : beam);
+            return positions == Positions.SELECTED ? s + ",pos=selected" : s;
         }
     }
 
@@ -225,6 +247,7 @@ public sealed interface Pattern {
                 int region = -1, top = -1, merge = -1;
                 Integer beam = null;
                 RegionScore score = RegionScore.BOUND;
+                Positions positions = Positions.ORIGINAL;
                 for (String[] kv : keyValues(spec, term, params, "[,;]")) {
                     switch (kv[0]) {
                         case "region" -> region = positive(spec, term, kv);
@@ -237,15 +260,20 @@ public sealed interface Pattern {
                             default -> throw bad(spec, "score must be bound, max or mean, got '" + kv[1] + "'");
                         };
                         case "beam" -> beam = kv[1].equalsIgnoreCase("all") ? 0 : positive(spec, term, kv);
-                        default -> throw bad(spec, "unknown parameter '" + kv[0] + "' in '" + term + "' (expected region=, top=, merge=, score=, beam=)");
+                        case "pos" -> positions = switch (kv[1].toLowerCase(Locale.ROOT)) {
+                            case "original" -> Positions.ORIGINAL;
+                            case "selected" -> Positions.SELECTED;
+                            default -> throw bad(spec, "pos must be original or selected, got '" + kv[1] + "'");
+                        };
+                        default -> throw bad(spec, "unknown parameter '" + kv[0] + "' in '" + term + "' (expected region=, top=, merge=, score=, beam=, pos=)");
                     }
                 }
                 if (region < 0 || top < 0 || merge < 0) throw bad(spec, "'selectmerge' needs region=R,top=T,merge=M, e.g. selectmerge:region=16,top=512,merge=64");
                 if (merge > top) throw bad(spec, "merge=" + merge + " exceeds top=" + top + " (top counts the group's own regions)");
-                if (beam == null) return new SelectMerge(region, top, merge, score);
-                if (score != RegionScore.BOUND) throw bad(spec, "beam applies to score=bound only (" + score.spec() + " ranks every region)");
-                if (beam > 0 && beam < top - merge) throw bad(spec, "beam=" + beam + " is below top-merge=" + (top - merge) + " (the regions each query chooses); use beam=all to rank every region");
-                return new SelectMerge(region, top, merge, score, beam);
+                if (beam == null) beam = score == RegionScore.BOUND ? top - merge : 0;
+                else if (score != RegionScore.BOUND) throw bad(spec, "beam applies to score=bound only (" + score.spec() + " ranks every region)");
+                else if (beam > 0 && beam < top - merge) throw bad(spec, "beam=" + beam + " is below top-merge=" + (top - merge) + " (the regions each query chooses); use beam=all to rank every region");
+                return new SelectMerge(region, top, merge, score, beam, positions);
             }
             default -> throw bad(spec, "unknown pattern '" + name + "' (expected dense, window, block, dilated, selectmerge)");
         }

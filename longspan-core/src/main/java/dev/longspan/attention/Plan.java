@@ -180,6 +180,28 @@ public final class Plan {
         return t.keys.lowerBound(pos - t.lo + 1) - t.keys.lowerBound(pos - t.hi);
     }
 
+    /** True when a select-and-merge term of the pattern has {@code pos=selected} (it needs {@link #selectedPositions}). */
+    public boolean movesPositions() { return movesPositions(pattern); }
+
+    /** True when a select-and-merge term of p has {@code pos=selected}. */
+    public static boolean movesPositions(Pattern p) {
+        return switch (p) {
+            case Pattern.SelectMerge s -> s.positions() == Pattern.Positions.SELECTED;
+            case Pattern.Sum s -> s.terms().stream().anyMatch(Plan::movesPositions);
+            default -> false;
+        };
+    }
+
+    /**
+     * The layer's RoPE for select-and-merge's {@code pos=selected} terms: where each sequence index
+     * was rotated (training sets it per sequence, as the positions change with CRD-NTK's offset) and
+     * how to rotate; the rows of those terms move to their new positions in the kernel.
+     */
+    public Plan selectedPositions(SelectedPositions sp) {
+        for (Pass p : passes) if (p instanceof SelectMergePass s) s.positions = sp;
+        return this;
+    }
+
     /** Bytes of data-dependent state (select-and-merge's chosen regions). */
     public long stateBytes() {
         long b = 0;

@@ -29,6 +29,7 @@ final class SelectMergePass implements Pass {
     // per head, its runs: rows [runStart, runEnd), selected regions runSel[runSelAt[r] .. runSelAt[r+1])
     private int[][] runStart, runEnd, runSelAt, runSel;
     private long summaryBytes;
+    SelectedPositions positions;     // pos=selected: the layer's RoPE (set by the plan's owner before the forward)
 
     SelectMergePass(Pattern.SelectMerge s, TilePlans.Span span, int heads, RegionSummaries summaries) {
         this.pattern = s;
@@ -69,6 +70,27 @@ final class SelectMergePass implements Pass {
         }
         for (int p = start; p < end; p++) buf[c++] = p;
         out.keys.list(c);
+        if (pattern.positions() == Pattern.Positions.SELECTED) moveRows(out, r0, r1, sel, s0, s1, start, end);
+    }
+
+    /**
+     * pos=selected: the i-th selected region's key at p moves to i·R + (p − sel_i·R), the own block
+     * (from b0) to S·R + (p − b0) after the S selected regions, and each query with its own key; the
+     * shifts are differences of the positions RoPE rotates (CRD-NTK's period wraps them).
+     */
+    private void moveRows(Tile out, int r0, int r1, int[] sel, int s0, int s1, int start, int end) {
+        if (positions == null) throw new IllegalStateException("select-and-merge pos=selected: the layer's RoPE positions are not set");
+        java.util.function.LongUnaryOperator rot = positions.rotated();
+        out.move(positions, r1 - r0, out.keys.count());
+        long b0 = r0 / blockRows * blockRows, own = (long) (s1 - s0) * region - b0;
+        int j = 0;
+        for (int i = s0; i < s1; i++) {
+            long moveBy = (long) (i - s0) * region - (long) sel[i] * region;
+            int a = Math.max(sel[i] * region, span.kBase()), b = Math.min(sel[i] * region + region, span.kEnd());
+            for (int p = a; p < b; p++) out.kShift[j++] = rot.applyAsLong(p + moveBy) - rot.applyAsLong(p);
+        }
+        for (int p = start; p < end; p++) out.kShift[j++] = rot.applyAsLong(p + own) - rot.applyAsLong(p);
+        for (int p = r0; p < r1; p++) out.qShift[p - r0] = rot.applyAsLong(p + own) - rot.applyAsLong(p);
     }
 
     /** The regions query row pos of head h selected, ascending (a copy). */
@@ -93,6 +115,8 @@ final class SelectMergePass implements Pass {
     // ---- the selection -------------------------------------------------------------------------
 
     public void prepare(FlashKernel.Problem p) {
+        if (pattern.positions() == Pattern.Positions.SELECTED && positions == null)
+            throw new IllegalStateException("select-and-merge pos=selected: the layer's RoPE positions are not set (Plan.selectedPositions)");
         int d = p.d, group = p.group;
         RegionSummaries sum = given;
         if (sum == null) {

@@ -11,11 +11,26 @@ final class Tile {
     final Rows queries = new Rows();
     final Rows keys = new Rows();
     long lo, hi;
+    /**
+     * Select-and-merge with {@code pos=selected}: the tile's rows move to new positions, by
+     * qShift[i] (query i of the tile) and kShift[j] (key j) positions of the layer's RoPE
+     * ({@link SelectedPositions}); null when rows keep their positions.
+     */
+    SelectedPositions moved;
+    long[] qShift = new long[0], kShift = new long[0];
 
     Tile band(long lo, long hi) {
         this.lo = lo;
         this.hi = hi;
+        this.moved = null;
         return this;
+    }
+
+    /** Rows move by the shifts the caller writes into {@link #qShift} and {@link #kShift} (sized here). */
+    void move(SelectedPositions sp, int queries, int keys) {
+        moved = sp;
+        if (qShift.length < queries) qShift = new long[Math.max(queries, qShift.length * 3 / 2)];
+        if (kShift.length < keys) kShift = new long[Math.max(keys, kShift.length * 3 / 2)];
     }
 
     Tile causal(boolean causal) {

@@ -7,7 +7,9 @@ import dev.longspan.attention.KeyValues;
 import dev.longspan.attention.Pattern;
 import dev.longspan.attention.Plan;
 import dev.longspan.attention.RegionSummaries;
+import dev.longspan.attention.SelectedPositions;
 import dev.longspan.position.Rope;
+import dev.longspan.util.LongspanException;
 
 import java.util.List;
 
@@ -26,12 +28,29 @@ final class LayerOps {
     ShardedAttention sharded;        // sequence parallelism: this process holds part of the sequence (null: all of it)
     int shardedLength;               // the whole sequence's length then
     private ShardedAttention.Handle lastSharded;
+    private final boolean moves;     // select-and-merge with pos=selected: rows move to new positions in the kernel
 
     LayerOps(ModelConfig c, int layer) {
         this.c = c;
         this.layer = layer;
         this.rope = new Rope(c.rope());
         this.pattern = c.attention().get(layer);
+        this.moves = Plan.movesPositions(pattern);
+        if (moves && rope.lengthDependent()) {
+            throw new LongspanException("layer " + layer + ": attention '" + pattern.spec() + "' moves keys to new positions (pos=selected), which needs"
+                    + " RoPE frequencies that do not depend on the length; rope kind " + c.rope().kind() + " has them depend on it");
+        }
+    }
+
+    // pos=selected: where sequence index i was rotated, given the positions the rows were rotated at
+    private SelectedPositions selectedPositions(java.util.function.LongUnaryOperator positionOf) {
+        int half = rope.rotaryDims() / 2;
+        int[] first = new int[half], second = new int[half];
+        for (int i = 0; i < half; i++) {
+            first[i] = c.rope().pairing().first(i, rope.rotaryDims());
+            second[i] = c.rope().pairing().second(i, rope.rotaryDims());
+        }
+        return new SelectedPositions(i -> rope.mapPosition(positionOf.applyAsLong(i)), rope.inverseFrequencies(0), first, second);
     }
 
     void rotate(float[] x, int heads, int T, long[] pos, boolean inverse) {
@@ -47,7 +66,9 @@ final class LayerOps {
             lastSharded = sharded.forward(pattern, q, k, v, c.heads(), c.kvHeads(), shardedLength, c.headDim(), o, lse);
             return;
         }
-        last = Attention.forward(q, k, v, c.headDim(), plan(T), AttentionOptions.DEFAULT, o, lse);
+        Plan p = plan(T);
+        if (moves) p.selectedPositions(selectedPositions(i -> pos[(int) i]));
+        last = Attention.forward(q, k, v, c.headDim(), p, AttentionOptions.DEFAULT, o, lse);
     }
 
     // gradients of attentionForward w.r.t. the pre-rotation q, k and v (q, k here are rotated);
@@ -73,6 +94,8 @@ final class LayerOps {
         return plan;
     }
 
+    private SelectedPositions inference;   // pos=selected at inference: sequence index i was rotated at position i
+
     /** How far back (in positions, the query included) this layer's pattern can reach; MAX_VALUE = all. */
     long reach() { return pattern.reach(); }
 
@@ -86,6 +109,7 @@ final class LayerOps {
     void attendCached(float[] q, int T, int start, KeyValues kv, int ring, List<RegionSummaries> summaries, float[] o, float[] lse) {
         int kBase = (int) Math.max(0, (long) start + T - ring);
         Plan p = Plan.of(pattern, c.heads(), c.kvHeads(), true, start, T, kBase, start + T - kBase, summaries);
+        if (moves) p.selectedPositions(inference == null ? inference = selectedPositions(i -> i) : inference);
         Attention.forward(q, kv, c.headDim(), p, AttentionOptions.DEFAULT, o, lse);
     }
 }

@@ -36,10 +36,10 @@ public enum Pairing {
     }
 
     /** Index of the first element of pair i. */
-    int first(int i, int rot) { return this == HALF ? i : 2 * i; }
+    public int first(int i, int rot) { return this == HALF ? i : 2 * i; }
 
     /** Index of the second element of pair i. */
-    int second(int i, int rot) { return this == HALF ? i + rot / 2 : 2 * i + 1; }
+    public int second(int i, int rot) { return this == HALF ? i + rot / 2 : 2 * i + 1; }
 
     /**
      * The permutation that converts a head vector of length dim from layout {@code from} to

@@ -18,6 +18,7 @@ class PatternTest {
             "dilated:w=16;r=4;offsets=blocks", "selectmerge:region=16,top=512,merge=64,score=bound,beam=448",
             "selectmerge:region=64,top=5,merge=1,score=bound,beam=all", "selectmerge:region=64,top=5,merge=1,score=bound,beam=9",
             "selectmerge:region=64,top=5,merge=1,score=max", "selectmerge:region=8,top=3,merge=2,score=mean",
+            "selectmerge:region=64,top=5,merge=1,score=bound,beam=4,pos=selected", "selectmerge:region=8,top=3,merge=2,score=max,pos=selected",
             "window:size=256+dilated:w=8,16;r=2,4", "dense+block:size=3+window:size=1"})
     void canonicalSpecsRoundTrip(String spec) {
         Pattern p = Pattern.parse(spec);
@@ -34,6 +35,9 @@ class PatternTest {
         // bound descends with a beam of top − merge unless told otherwise
         assertThat(Pattern.parse("selectmerge:region=3,top=4,merge=1")).isEqualTo(new Pattern.SelectMerge(3, 4, 1, Pattern.RegionScore.BOUND, 3));
         assertThat(Pattern.parse("selectmerge:region=3,top=4,merge=1,beam=ALL")).isEqualTo(new Pattern.SelectMerge(3, 4, 1, Pattern.RegionScore.BOUND, 0));
+        assertThat(Pattern.parse("selectmerge:region=3,top=4,merge=1,pos=Selected"))
+                .isEqualTo(new Pattern.SelectMerge(3, 4, 1, Pattern.RegionScore.BOUND, 3, Pattern.Positions.SELECTED));
+        assertThat(Pattern.parse("selectmerge:region=3,top=4,merge=1,pos=original")).isEqualTo(Pattern.parse("selectmerge:region=3,top=4,merge=1"));
         assertThat(Pattern.parse("dilated:r=1,2;w=4,8;offsets=torchscale"))
                 .isEqualTo(new Pattern.Dilated(new int[]{4, 8}, new int[]{1, 2}, true));
         assertThat(Pattern.parse("dense+window:size=2")).isEqualTo(new Pattern.Sum(List.of(new Pattern.Dense(), new Pattern.Window(2))));
@@ -56,6 +60,7 @@ class PatternTest {
             "selectmerge:region=4,top=2|needs region=R,top=T,merge=M",
             "selectmerge:region=4,top=2,merge=3|merge=3 exceeds top=2",
             "selectmerge:region=4,top=2,merge=1,score=top|score must be bound, max or mean, got 'top'",
+            "selectmerge:region=4,top=2,merge=1,pos=near|pos must be original or selected, got 'near'",
             "selectmerge:region=4,top=5,merge=1,beam=3|beam=3 is below top-merge=4",
             "selectmerge:region=4,top=5,merge=1,beam=0|beam must be a positive integer",
             "selectmerge:region=4,top=5,merge=1,score=mean,beam=4|beam applies to score=bound only",

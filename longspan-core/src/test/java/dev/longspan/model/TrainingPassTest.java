@@ -26,7 +26,8 @@ class TrainingPassTest {
             "false|2|false|kind=crd-ntk,base=10000|dense",
             "true|1|false|kind=rope,base=10000|window:size=2+dilated:w=2,4;r=1,2",
             "false|2|true|kind=rope,base=10000|block:size=3",
-            "true|2|false|kind=rope,base=10000|selectmerge:region=1,top=2,merge=1"})
+            "true|2|false|kind=rope,base=10000|selectmerge:region=1,top=2,merge=1",
+            "false|1|false|kind=crd-ntk,base=10000,period=4|selectmerge:region=1,top=2,merge=1,pos=selected"})
     void fullModelGradientMatchesFiniteDifferences(boolean tied, int kvHeads, boolean recompute, String rope, String attention) {
         ModelConfig c = tiny(tied, kvHeads, attention == null ? "dense" : attention, rope);
         Transformer m = new Transformer(c);
