@@ -116,6 +116,26 @@ class ConfigAtLoadTest {
     }
 
     @Test
+    void theIssuesOverrideOnALlama3ModelKeepsBaseWidthAndOriginalContext() throws IOException {
+        // --rope kind=yarn,factor=8 as written, on a Llama 3.1-style model: orig is a knob llama3 and yarn share
+        RopeConfig want = RopeConfig.builder(RopeKind.YARN, 8).base(500000).rotaryDims(4).factor(8).originalContext(64).build();
+        ModelLoader.LoadedModel own = ModelLoader.load(save("kind=llama3,base=500000,rot=4,factor=8,orig=64"));
+        assertThat(own.withOverrides(null, "kind=yarn,factor=8").model().config.rope()).isEqualTo(want);
+        Path hf = tmp.resolve("hf3");
+        Files.createDirectories(hf);
+        Files.copy(save(ROPE).resolve("model.safetensors"), hf.resolve("model.safetensors"));
+        Files.writeString(hf.resolve("config.json"), """
+                {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 259, "hidden_size": 16,
+                 "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 8,
+                 "intermediate_size": 32, "rms_norm_eps": 1e-5, "rope_theta": 500000.0, "partial_rotary_factor": 0.5,
+                 "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                  "original_max_position_embeddings": 64},
+                 "max_position_embeddings": 512, "tie_word_embeddings": true}""");
+        ModelLoaderTest.writeTokenizerJson(hf);
+        assertThat(ModelLoader.load(hf).withOverrides(null, "kind=yarn,factor=8").model().config.rope()).isEqualTo(want);
+    }
+
+    @Test
     void aYarnOverrideKeepsAGgufModelsBaseAndRotaryWidth() {
         Transformer m = ModelLoader.load(save(ROPE)).model();
         Path gguf = tmp.resolve("m.gguf");
