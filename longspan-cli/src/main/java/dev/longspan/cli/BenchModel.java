@@ -50,7 +50,7 @@ final class BenchModel implements Runnable {
         long rssLoaded = residentBytes();
         ModelConfig c = lm.model().config;
         int longest = java.util.Arrays.stream(ls).max().orElse(0);
-        dev.longspan.eval.MemoryEstimate.requireInference(c, longest + gen, longest, 1, false, "--prompt-lengths: a prompt of " + longest + " tokens");
+        dev.longspan.model.MemoryEstimate.requireInference(c, longest + gen, longest, 1, false, "--prompt-lengths: a prompt of " + longest + " tokens");
         int V = Math.min(c.vocabSize(), lm.tokenizer().vocabSize());
         if (!json) {
             System.out.printf("%s: %s, %,d parameters, %d layers, dim %d, %d heads (%d kv) x %d; loaded in %.1f s%n", model, lm.format(),

@@ -56,7 +56,7 @@ final class BenchTrain implements Runnable {
         int n = seq != null ? seq : tc.seqLen();
         if (n < 2) throw new LongspanException("--seq must be at least 2");
         ModelConfig c = tc.model();
-        dev.longspan.eval.MemoryEstimate.requireTrainingPass(c, n, tc.recompute(), "a training step at --seq " + n);
+        dev.longspan.model.MemoryEstimate.requireTrainingPass(c, n, tc.recompute(), "a training step at --seq " + n);
         Transformer m = new Transformer(c);
         m.initialize(1);
         TrainingPass pass = new TrainingPass(m, n, tc.recompute());

@@ -1,6 +1,6 @@
 package dev.longspan.cli;
 
-import dev.longspan.eval.MemoryEstimate;
+import dev.longspan.model.MemoryEstimate;
 import dev.longspan.io.Tokenizer;
 import dev.longspan.model.ChatFormat;
 import dev.longspan.format.ChatPrompts;

@@ -1,6 +1,6 @@
 package dev.longspan.cli;
 
-import dev.longspan.eval.MemoryEstimate;
+import dev.longspan.model.MemoryEstimate;
 import dev.longspan.format.ModelLoader;
 import dev.longspan.model.ChatFormat;
 import dev.longspan.model.InferenceOptions;

@@ -56,6 +56,10 @@ class BadInputCliTest {
         Files.createDirectories(noWeights);
         Files.copy(model.resolve("config.json"), noWeights.resolve("config.json"));
         Files.createDirectories(dir.resolve("emptydir"));
+        // model directories whose config.json has a bad pattern, a wrong-typed tokenizer, a wrong-typed tied_embeddings
+        Path badPattern = copyModel(model, "badpattern", "\"dense\"]", "\"foo\"]");
+        Path badTokenizer = copyModel(model, "badtokenizer", "\"tokenizer\": \"byte\"", "\"tokenizer\": 7");
+        Path badTied = copyModel(model, "badtied", "\"tied_embeddings\": true", "\"tied_embeddings\": \"yes\"");
         // a PEFT adapter for {model}, one whose config is not LoRA, one for another model's shapes
         var q = new dev.longspan.model.Lora.Spec(2, 4, java.util.EnumSet.of(dev.longspan.model.Lora.Target.Q));
         Transformer adapted = m.withAdapters(new dev.longspan.model.Lora(c, q, new float[dev.longspan.model.Lora.size(c, q)]));
@@ -74,6 +78,9 @@ class BadInputCliTest {
                 Map.entry("{model}", model),
                 Map.entry("{truncated}", trunc),
                 Map.entry("{noweights}", noWeights),
+                Map.entry("{badpattern}", badPattern),
+                Map.entry("{badtokenizer}", badTokenizer),
+                Map.entry("{badtied}", badTied),
                 Map.entry("{dir}", dir.resolve("emptydir")),
                 Map.entry("{missing}", dir.resolve("no-such-file")),
                 Map.entry("{text}", Files.writeString(dir.resolve("text.txt"), "The quick brown fox jumps over the lazy dog. ".repeat(60))),
@@ -87,6 +94,17 @@ class BadInputCliTest {
                 Map.entry("{evalzero}", config("evalzero.json", CONFIG.replace("\"eval_every\": 2", "\"eval_every\": 0"))),
                 Map.entry("{ckptzero}", config("ckptzero.json", CONFIG.replace("\"checkpoint_every\": 2", "\"checkpoint_every\": 0"))),
                 Map.entry("{out}", dir.resolve("out")));
+    }
+
+    // a copy of a model directory with one edit of its config.json (the edit must apply)
+    static Path copyModel(Path model, String name, String from, String to) throws IOException {
+        Path d = dir.resolve(name);
+        Files.createDirectories(d);
+        Files.copy(model.resolve("model.safetensors"), d.resolve("model.safetensors"));
+        String cfg = Files.readString(model.resolve("config.json"));
+        assertThat(cfg).contains(from);
+        Files.writeString(d.resolve("config.json"), cfg.replace(from, to));
+        return d;
     }
 
     static Path config(String name, String text) throws IOException {
@@ -143,6 +161,11 @@ class BadInputCliTest {
                 "generate --model {model} --prompt hello --max-tokens 2147483647",
                 "generate --model {model} --prompt hello --attention foo",
                 "generate --model {model} --prompt hello --rope kind=bogus",
+                "generate --model {model} --prompt hello --rope kind=yarn,factor=8",
+                "generate --model {badpattern} --prompt hello",
+                "generate --model {badtokenizer} --prompt hello",
+                "generate --model {badtied} --prompt hello",
+                "info {badpattern}",
                 "generate --model {model} --prompt hello --kv f8",
                 "generate --model {model} --prompt hello --logn 1",
                 "generate --model {model}",

@@ -4,6 +4,7 @@ import dev.longspan.io.Tokenizer;
 import dev.longspan.model.Generator;
 import dev.longspan.model.InferenceOptions;
 import dev.longspan.model.InferenceSession;
+import dev.longspan.model.MemoryEstimate;
 import dev.longspan.model.Sampler;
 import dev.longspan.model.Transformer;
 import dev.longspan.train.PasskeyTask;

@@ -3,6 +3,7 @@ package dev.longspan.eval;
 import dev.longspan.kernel.Kernels;
 import dev.longspan.model.InferenceOptions;
 import dev.longspan.model.InferenceSession;
+import dev.longspan.model.MemoryEstimate;
 import dev.longspan.model.Transformer;
 import dev.longspan.util.LongspanException;
 

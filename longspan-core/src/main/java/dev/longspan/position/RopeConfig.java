@@ -2,21 +2,17 @@ package dev.longspan.position;
 
 import dev.longspan.util.LongspanException;
 
-import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
 
 /**
  * One immutable RoPE configuration: everything {@link Rope} needs, checked when built. Its text
  * forms (spec string {@code kind=yarn,base=10000,factor=8,orig=4096}, Longspan's config map, an
- * override) are parsed by {@link RopeSpec}; Hugging Face and GGUF configs are mapped in the format
- * package. Knobs that do not apply to the kind keep their defaults; {@link #toSpec()} writes only
- * the ones that apply, and {@code fromSpec(c.toSpec())} equals {@code c}.
+ * override) are read and written by {@link RopeSpec}; Hugging Face and GGUF configs are mapped in the format
+ * package. Knobs that do not apply to the kind hold their defaults (set to them when built);
+ * {@link #toSpec()} writes only the ones that apply, and {@code fromSpec(c.toSpec())} equals
+ * {@code c}. One flat record rather than one per kind: {@link Rope} reads each kind's knobs in one
+ * switch, and an override keeps the knobs two kinds share ({@link #fieldsOf}).
  *
  * <p>Field names in specs and messages: kind, base, dim, rot, pairing, factor, orig, beta_fast,
  * beta_slow, attn_factor, mscale, mscale_all_dim, truncate, low_freq_factor, high_freq_factor,
@@ -100,7 +96,30 @@ public record RopeConfig(
         if (offsetRange < 0) throw bad("offset", "must not be negative, got " + offsetRange);
         if (growSteps < 0) throw bad("grow", "must not be negative, got " + growSteps);
         if (offsetMax < 0) throw bad("offset_max", "must not be negative, got " + offsetMax);
+        // knobs that do not apply to the kind hold their defaults: Rope never reads them, so two
+        // configs that compute alike are equal, and fromSpec(c.toSpec()) equals c for every c
+        List<String> applies = fieldsOf(kind);
+        if (!applies.contains("factor")) factor = DEFAULT_FACTOR;
+        if (!applies.contains("orig")) originalContext = 0;
+        if (!applies.contains("beta_fast")) betaFast = DEFAULT_BETA_FAST;
+        if (!applies.contains("beta_slow")) betaSlow = DEFAULT_BETA_SLOW;
+        if (!applies.contains("attn_factor")) attnFactor = Double.NaN;
+        if (!applies.contains("mscale")) mscale = 0;
+        if (!applies.contains("mscale_all_dim")) mscaleAllDim = 0;
+        if (!applies.contains("truncate")) truncate = true;
+        if (!applies.contains("low_freq_factor")) lowFreqFactor = DEFAULT_LOW_FREQ_FACTOR;
+        if (!applies.contains("high_freq_factor")) highFreqFactor = DEFAULT_HIGH_FREQ_FACTOR;
+        if (!applies.contains("period")) period = 0;
+        if (!applies.contains("offset")) offsetRange = 0;
+        if (!applies.contains("grow")) growSteps = 0;
+        if (!applies.contains("offset_max")) offsetMax = 0;
+        if (!applies.contains("seed")) seed = 0;
+        if (!applies.contains("ntk")) dynamicBase = false;
     }
+
+    // Longspan's defaults of the knobs (the others default to 0, NaN for attn_factor, true for truncate)
+    private static final double DEFAULT_FACTOR = 1, DEFAULT_BETA_FAST = 32, DEFAULT_BETA_SLOW = 1,
+            DEFAULT_LOW_FREQ_FACTOR = 1, DEFAULT_HIGH_FREQ_FACTOR = 4;
 
     /** Plain RoPE with half pairing over the whole head. */
     public static RopeConfig plain(double base, int headDim) {
@@ -162,61 +181,17 @@ public record RopeConfig(
      */
     public RopeConfig overriddenBy(String spec) { return RopeSpec.override(this, spec); }
 
-    /** The canonical spec: kind, base, dim, rot, pairing, then the fields of the kind. */
-    public String toSpec() {
-        StringBuilder sb = new StringBuilder();
-        for (var e : toMap().entrySet()) {
-            if (!sb.isEmpty()) sb.append(',');
-            sb.append(e.getKey()).append('=').append(e.getValue());
-        }
-        return sb.toString();
-    }
+    /** The canonical spec: kind, base, dim, rot, pairing, then the fields of the kind ({@link RopeSpec#write}). */
+    public String toSpec() { return RopeSpec.write(this); }
 
-    /** The fields that apply to this kind, as an ordered map of canonical names to values (numbers as strings are avoided: Long, Double, Boolean, String). */
-    public Map<String, Object> toMap() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("kind", kind.id);
-        m.put("base", numObj(base));
-        m.put("dim", headDim);
-        m.put("rot", rotaryDims);
-        m.put("pairing", pairing.id);
-        for (String f : fieldsOf(kind)) {
-            switch (f) {
-                case "factor" -> m.put(f, numObj(factor));
-                case "orig" -> { if (originalContext > 0) m.put(f, originalContext); }
-                case "beta_fast" -> m.put(f, numObj(betaFast));
-                case "beta_slow" -> m.put(f, numObj(betaSlow));
-                case "attn_factor" -> { if (!Double.isNaN(attnFactor)) m.put(f, numObj(attnFactor)); }
-                case "mscale" -> { if (mscale != 0) m.put(f, numObj(mscale)); }
-                case "mscale_all_dim" -> { if (mscaleAllDim != 0) m.put(f, numObj(mscaleAllDim)); }
-                case "truncate" -> m.put(f, truncate);
-                case "low_freq_factor" -> m.put(f, numObj(lowFreqFactor));
-                case "high_freq_factor" -> m.put(f, numObj(highFreqFactor));
-                case "period" -> m.put(f, period);
-                case "offset" -> m.put(f, offsetRange);
-                case "grow" -> m.put(f, growSteps);
-                case "offset_max" -> m.put(f, offsetMax);
-                case "seed" -> m.put(f, seed);
-                case "ntk" -> m.put(f, dynamicBase ? "dynamic" : "static");
-                default -> throw new IllegalStateException(f);
-            }
-        }
-        return m;
-    }
+    /** The fields that apply to this kind, as an ordered map of canonical names to values ({@link RopeSpec#toMap}). */
+    public Map<String, Object> toMap() { return RopeSpec.toMap(this); }
 
     /**
      * The spec without dim, and without rot when it is the whole head: the form a model's
-     * config.json holds, where head_dim stands beside it.
+     * config.json holds, where head_dim stands beside it ({@link RopeSpec#writeShort}).
      */
-    public String toShortSpec() {
-        StringBuilder sb = new StringBuilder();
-        for (var e : toMap().entrySet()) {
-            if (e.getKey().equals("dim") || (e.getKey().equals("rot") && rotaryDims == headDim)) continue;
-            if (!sb.isEmpty()) sb.append(',');
-            sb.append(e.getKey()).append('=').append(e.getValue());
-        }
-        return sb.toString();
-    }
+    public String toShortSpec() { return RopeSpec.writeShort(this); }
 
     @Override
     public String toString() { return toSpec(); }
@@ -232,11 +207,6 @@ public record RopeConfig(
         return Double.toString(v);
     }
 
-    private static Object numObj(double v) {
-        if (v == Math.rint(v) && Math.abs(v) < 1e15) return (long) v;
-        return v;
-    }
-
     /** Mutable builder with Longspan's defaults (base 10000, half pairing, factor 1, beta 32/1, llama3 1/4). */
     public static final class Builder {
         private RopeKind kind;
@@ -244,12 +214,12 @@ public record RopeConfig(
         private int headDim;
         private int rotaryDims;
         private Pairing pairing = Pairing.HALF;
-        private double factor = 1.0;
+        private double factor = DEFAULT_FACTOR;
         private long originalContext;
-        private double betaFast = 32, betaSlow = 1;
+        private double betaFast = DEFAULT_BETA_FAST, betaSlow = DEFAULT_BETA_SLOW;
         private double attnFactor = Double.NaN, mscale, mscaleAllDim;
         private boolean truncate = true;
-        private double lowFreqFactor = 1, highFreqFactor = 4;
+        private double lowFreqFactor = DEFAULT_LOW_FREQ_FACTOR, highFreqFactor = DEFAULT_HIGH_FREQ_FACTOR;
         private long period, offsetRange, growSteps, offsetMax, seed;
         private boolean dynamicBase;
 

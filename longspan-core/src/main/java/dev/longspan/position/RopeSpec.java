@@ -10,10 +10,11 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * The text forms of a {@link RopeConfig}: a spec string ({@code kind=yarn,base=10000,factor=8,orig=4096}),
- * Longspan's own config map (the {@code rope} object of a config.json) and an override of a
- * config by a spec; field names, aliases, and the value parsers the format mappings share.
- * Errors name the field.
+ * The text forms of a {@link RopeConfig}, read and written: a spec string
+ * ({@code kind=yarn,base=10000,factor=8,orig=4096}), Longspan's own config map (the {@code rope}
+ * object of a config.json) and an override of a config by a spec; field names, aliases, and the
+ * value parsers the format mappings share. Errors name the field. What is written reads back
+ * equal: {@code parse(write(c), 0).equals(c)}.
  */
 public final class RopeSpec {
     private RopeSpec() {}
@@ -152,6 +153,67 @@ public final class RopeSpec {
             }
         }
         return b.build();
+    }
+
+    // ---- writing: the fields that apply to the kind, canonical names, canonical order ----------
+
+    /** The canonical spec: kind, base, dim, rot, pairing, then the fields of the kind. */
+    static String write(RopeConfig c) {
+        return join(toMap(c));
+    }
+
+    /** The spec without dim, and without rot when it is the whole head (the form a model's config.json holds). */
+    static String writeShort(RopeConfig c) {
+        Map<String, Object> m = toMap(c);
+        m.remove("dim");
+        if (c.rotaryDims() == c.headDim()) m.remove("rot");
+        return join(m);
+    }
+
+    private static String join(Map<String, Object> m) {
+        StringBuilder sb = new StringBuilder();
+        for (var e : m.entrySet()) {
+            if (!sb.isEmpty()) sb.append(',');
+            sb.append(e.getKey()).append('=').append(e.getValue());
+        }
+        return sb.toString();
+    }
+
+    /** The fields that apply to the kind, as an ordered map of canonical names to values (Long, Double, Boolean, String). */
+    static Map<String, Object> toMap(RopeConfig c) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("kind", c.kind().id);
+        m.put("base", numObj(c.base()));
+        m.put("dim", c.headDim());
+        m.put("rot", c.rotaryDims());
+        m.put("pairing", c.pairing().id);
+        for (String f : RopeConfig.fieldsOf(c.kind())) {
+            switch (f) {
+                case "factor" -> m.put(f, numObj(c.factor()));
+                case "orig" -> { if (c.originalContext() > 0) m.put(f, c.originalContext()); }
+                case "beta_fast" -> m.put(f, numObj(c.betaFast()));
+                case "beta_slow" -> m.put(f, numObj(c.betaSlow()));
+                case "attn_factor" -> { if (!Double.isNaN(c.attnFactor())) m.put(f, numObj(c.attnFactor())); }
+                case "mscale" -> { if (c.mscale() != 0) m.put(f, numObj(c.mscale())); }
+                case "mscale_all_dim" -> { if (c.mscaleAllDim() != 0) m.put(f, numObj(c.mscaleAllDim())); }
+                case "truncate" -> m.put(f, c.truncate());
+                case "low_freq_factor" -> m.put(f, numObj(c.lowFreqFactor()));
+                case "high_freq_factor" -> m.put(f, numObj(c.highFreqFactor()));
+                case "period" -> m.put(f, c.period());
+                case "offset" -> m.put(f, c.offsetRange());
+                case "grow" -> m.put(f, c.growSteps());
+                case "offset_max" -> m.put(f, c.offsetMax());
+                case "seed" -> m.put(f, c.seed());
+                case "ntk" -> m.put(f, c.dynamicBase() ? "dynamic" : "static");
+                default -> throw new IllegalStateException(f);
+            }
+        }
+        return m;
+    }
+
+    private static Object numObj(double v) {
+        if (v == Math.rint(v) && Math.abs(v) < 1e15) return (long) v;
+        return v;
     }
 
     // ---- values: numbers written as text, integral doubles as integers ----------------------

@@ -1,6 +1,5 @@
 package dev.longspan.train;
 
-import dev.longspan.eval.MemoryEstimate;
 import dev.longspan.format.LongspanFormat;
 import dev.longspan.io.AtomicFiles;
 import dev.longspan.io.Json;
@@ -124,7 +123,7 @@ public final class Trainer {
 
     /** Refuses (before anything is allocated) a run that does not fit in the heap. */
     public static void requireMemory(TrainConfig tc) {
-        MemoryEstimate.requireTraining(tc, "training at train.seq_len " + tc.seqLen());
+        TrainingMemory.require(tc, "training at train.seq_len " + tc.seqLen());
     }
 
     /** Refuses training text shorter than one sequence when the run draws text windows from it. */
@@ -141,7 +140,7 @@ public final class Trainer {
     // gradients, two moments) instead of four of every parameter
     private static void requireLoraMemory(TrainConfig tc, LoraTraining lora) {
         dev.longspan.util.Heap.requireArray((long) tc.seqLen() * tc.model().vocabSize(), "LoRA training at train.seq_len " + tc.seqLen());
-        long passes = MemoryEstimate.training(tc) - 5 * 4L * tc.model().parameterCount();
+        long passes = TrainingMemory.estimate(tc) - 5 * 4L * tc.model().parameterCount();
         long need = 4L * lora.model.params.length + 4 * 4L * lora.trained.length + passes;
         dev.longspan.util.Heap.require(need, "LoRA training at train.seq_len " + tc.seqLen());
     }

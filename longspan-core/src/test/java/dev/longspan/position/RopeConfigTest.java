@@ -75,6 +75,27 @@ class RopeConfigTest {
     }
 
     @Test
+    void knobsThatDoNotApplyToTheKindHoldTheirDefaultsSoBuiltConfigsRoundTripToo() {
+        // a builder can set any knob; the ones the kind does not read are reset when built
+        RopeConfig stray = RopeConfig.builder(RopeKind.ROPE, 64).base(500000).factor(8).originalContext(4096).betaFast(16)
+                .lowFreqFactor(2).period(256).seed(7).dynamicBase(true).truncate(false).build();
+        assertThat(stray).isEqualTo(RopeConfig.plain(500000, 64));
+        assertThat(RopeConfig.fromSpec(stray.toSpec())).isEqualTo(stray);
+        RopeConfig yarn = RopeConfig.builder(RopeKind.YARN, 64).factor(8).originalContext(4096).betaFast(16).period(256).seed(7).build();
+        assertThat(yarn.betaFast()).isEqualTo(16);
+        assertThat(yarn.period()).isZero();
+        assertThat(yarn.seed()).isZero();
+        assertThat(RopeConfig.fromSpec(yarn.toSpec())).isEqualTo(yarn);
+        // and what applies is kept exactly, including from a kind that shares knobs
+        RopeConfig crd = RopeConfig.builder(RopeKind.CRD_NTK, 64).factor(4).period(256).offsetRange(64).seed(7).build();
+        assertThat(crd.toBuilder().factor(2).build()).extracting(RopeConfig::period, RopeConfig::offsetRange, RopeConfig::seed, RopeConfig::factor)
+                .containsExactly(256L, 64L, 7L, 2.0);
+        // the short form leaves out dim, and rot when it is the whole head
+        assertThat(RopeConfig.fromSpec("kind=rope,dim=64,rot=32").toShortSpec()).isEqualTo("kind=rope,base=10000,rot=32,pairing=half");
+        assertThat(RopeConfig.fromSpec("kind=rope,dim=64").toShortSpec()).isEqualTo("kind=rope,base=10000,pairing=half");
+    }
+
+    @Test
     void badSpecErrorsNameTheField() {
         assertThatThrownBy(() -> RopeConfig.fromSpec("kind=yarn,factor=abc,orig=4096,dim=64"))
                 .isInstanceOf(LongspanException.class).hasMessageContaining("'factor'").hasMessageContaining("abc");

@@ -1,8 +1,5 @@
-package dev.longspan.eval;
+package dev.longspan.model;
 
-import dev.longspan.io.Json;
-import dev.longspan.model.ModelConfig;
-import dev.longspan.train.TrainConfig;
 import dev.longspan.util.LongspanException;
 import org.junit.jupiter.api.Test;
 
@@ -29,7 +26,7 @@ class MemoryEstimateTest {
             ModelConfig c = bundled("window:size=64", pattern);
             long est = MemoryEstimate.inference(c, 1 << 20, 1 << 20, 1, false);
             assertThat(est).as(pattern).isBetween(512L << 20, 600L << 20)
-                    .isEqualTo(MemoryEstimate.inference(c, 1 << 20, dev.longspan.model.InferenceSession.MAX_CHUNK, 1, false));
+                    .isEqualTo(MemoryEstimate.inference(c, 1 << 20, InferenceSession.MAX_CHUNK, 1, false));
         }
     }
 
@@ -42,30 +39,17 @@ class MemoryEstimateTest {
         assertThat(MemoryEstimate.inference(window, n, 1, 1, false)).isLessThan(f16);
     }
 
-    TrainConfig train(int seqLen, boolean recompute) {
-        String json = """
-                {"model": {"vocab_size": 259, "dim": 64, "layers": 4, "heads": 4, "ffn_dim": 192},
-                 "train": {"seq_len": %d, "recompute": %b}}""".formatted(seqLen, recompute);
-        return TrainConfig.fromJson(Json.parseObject(json, "t.json"), "t.json");
-    }
-
-    @Test
-    void trainingGrowsWithTheSequenceAndRecomputationSavesLayers() {
-        assertThat(MemoryEstimate.training(train(4096, false))).isGreaterThan(MemoryEstimate.training(train(1024, false)));
-        assertThat(MemoryEstimate.training(train(4096, true))).isLessThan(MemoryEstimate.training(train(4096, false)));
-    }
-
     @Test
     void aHundredMillionTokenSequenceIsRefusedBeforeAnyAllocation() {
-        assertThatThrownBy(() -> MemoryEstimate.requireTraining(train(100_000_000, false), "training at train.seq_len 100000000"))
-                .isInstanceOf(LongspanException.class).hasMessageStartingWith("training at train.seq_len 100000000: one buffer would hold");
+        assertThatThrownBy(() -> MemoryEstimate.requireTrainingPass(bundled("dense", "dense"), 100_000_000, false, "a training step at --seq 100000000"))
+                .isInstanceOf(LongspanException.class).hasMessageStartingWith("a training step at --seq 100000000: one buffer would hold");
         assertThatThrownBy(() -> MemoryEstimate.requireInference(bundled("dense", "dense"), 1 << 30, 1 << 30, 1, false, "--lengths"))
                 .isInstanceOf(LongspanException.class);
     }
 
     @Test
     void workWithinTheHeapPasses() {
-        MemoryEstimate.requireTraining(train(256, false), "t");
+        MemoryEstimate.requireTrainingPass(bundled("dense", "dense"), 256, false, "t");
         MemoryEstimate.requireInference(bundled("dense", "dense"), 4096, 4096, 1, false, "x");
     }
 }

@@ -1,44 +1,24 @@
-package dev.longspan.eval;
+package dev.longspan.model;
 
-import dev.longspan.model.InferenceSession;
-import dev.longspan.model.ModelConfig;
-import dev.longspan.train.TrainConfig;
 import dev.longspan.util.Heap;
-
-import java.util.TreeSet;
 
 /**
  * What a command will hold on the heap at its peak, counted from the buffers the training pass and
- * the inference session allocate (see {@code TrainingPass} and {@link InferenceSession}), so that
+ * the inference session allocate (see {@link TrainingPass} and {@link InferenceSession}), so that
  * work too large for the heap is refused with one line before anything is allocated. The counts
  * leave out small and transient buffers: an estimate stays below the real peak (it must never
- * refuse what fits) and within about 2x of it.
+ * refuse what fits) and within about 2x of it. A training run's total (optimizer state, the
+ * curriculum's lengths) is {@code train.TrainingMemory}, built on {@link #trainingPass}.
  */
 public final class MemoryEstimate {
     private MemoryEstimate() {}
-
-    /**
-     * A training run: parameters, gradients and the AdamW moments (4 floats per parameter), the
-     * copies a checkpoint makes while it is written, and one training pass per sequence length the
-     * run uses (the curriculum's and seq_len; each pass is kept once built).
-     */
-    public static long training(TrainConfig tc) {
-        ModelConfig c = tc.model();
-        long bytes = 5 * 4L * c.parameterCount();
-        TreeSet<Integer> lengths = new TreeSet<>();
-        lengths.add(tc.seqLen());
-        for (int[] step : tc.curriculum()) lengths.add(step[1]);
-        for (int n : lengths) bytes += trainingPass(c, n, tc.recompute());
-        // tokens, targets and positions of one micro-batch (the batch's sequences run one after another)
-        return bytes + 16L * tc.seqLen();
-    }
 
     /**
      * One training pass of T tokens: the residual stream of every layer, the activations of every
      * layer (of one layer when recomputing), the head's logits and their gradient, one layer's
      * gradient scratch and the attention backward's gradients.
      */
-    static long trainingPass(ModelConfig c, int T, boolean recompute) {
+    public static long trainingPass(ModelConfig c, int T, boolean recompute) {
         long d = c.dim(), q = c.qDim(), kv = c.kvDim(), f = c.ffnDim(), V = c.vocabSize(), H = c.heads(), L = c.layers();
         long layer = 3 * d + 4 * q + 4 * kv + 3 * f + H + 2 + (c.qkNorm() ? q + kv + H + c.kvHeads() : 0);
         long residual = (L + 1) * d;
@@ -65,16 +45,14 @@ public final class MemoryEstimate {
         return bytes + 4L * lastRows * (2 * d + c.vocabSize());
     }
 
-    /** Refuses a training run that does not fit in the heap or in Java arrays. */
-    public static void requireTraining(TrainConfig tc, String what) {
-        ModelConfig c = tc.model();
-        Heap.requireArray((long) tc.seqLen() * Math.max(widest(c), c.vocabSize()), what);
-        Heap.require(training(tc), what);
+    /** Refuses a training pass of T tokens whose widest buffer (a layer's or the logits) exceeds a Java array. */
+    public static void requireTrainingArrays(ModelConfig c, int T, String what) {
+        Heap.requireArray((long) T * Math.max(widest(c), c.vocabSize()), what);
     }
 
     /** Refuses one training pass of T tokens beside the parameters and their gradients (a benchmark's step). */
     public static void requireTrainingPass(ModelConfig c, int T, boolean recompute, String what) {
-        Heap.requireArray((long) T * Math.max(widest(c), c.vocabSize()), what);
+        requireTrainingArrays(c, T, what);
         Heap.require(2 * 4L * c.parameterCount() + trainingPass(c, T, recompute), what);
     }
 
