@@ -66,6 +66,13 @@ final class PasskeyCommand implements Runnable {
             Map<String, Object> r = new LinkedHashMap<>();
             r.put("length", c.length()); r.put("depth", c.depth()); r.put("trials", c.trials()); r.put("correct", c.correct());
             r.put("accuracy", c.accuracy()); r.put("mean_seconds", c.meanSeconds()); r.put("peak_heap_bytes", c.peakBytes());
+            List<Map<String, Object>> trials = new ArrayList<>();   // each key and what the model answered
+            for (PasskeyEval.Trial t : c.results()) {
+                Map<String, Object> tr = new LinkedHashMap<>();
+                tr.put("key", t.key()); tr.put("answer", t.answer()); tr.put("correct", t.correct()); tr.put("seconds", t.seconds());
+                trials.add(tr);
+            }
+            r.put("results", trials);
             rows.add(r);
             correct += c.correct(); count += c.trials();
         }

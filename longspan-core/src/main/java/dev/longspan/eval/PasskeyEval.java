@@ -45,7 +45,7 @@ public final class PasskeyEval {
     }
 
     /** One cell of the grid. */
-    public record Cell(int length, double depth, int trials, int correct, double meanSeconds, long peakBytes) {
+    public record Cell(int length, double depth, int trials, int correct, double meanSeconds, long peakBytes, List<Trial> results) {
         public double accuracy() { return trials == 0 ? 0 : (double) correct / trials; }
     }
 
@@ -96,16 +96,18 @@ public final class PasskeyEval {
                 int correct = 0;
                 double secs = 0;
                 long peak = 0;
+                List<Trial> results = new ArrayList<>();
                 for (int t = 0; t < trials; t++) {
                     SplittableRandom rnd = new SplittableRandom(seed * 1_000_003L + L * 31L + (long) (depth * 1000) * 7 + t);
                     String key = PasskeyTask.randomKey(rnd);
                     Trial tr = trial(model, tok, L, depth, key, haystack, haystack.offset(rnd), options);
                     if (tr.correct()) correct++;
+                    results.add(tr);
                     secs += tr.seconds();
                     peak = Math.max(peak, tr.peakBytes());
                     listener.onTrial(tr, ++done, total);
                 }
-                cells.add(new Cell(L, depth, trials, correct, secs / trials, peak));
+                cells.add(new Cell(L, depth, trials, correct, secs / trials, peak, List.copyOf(results)));
             }
         }
         return cells;
