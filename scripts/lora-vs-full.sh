@@ -8,6 +8,6 @@ root="$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)"
 longspan_find_jdk || exit 2
 "$root/longspan" --version >/dev/null
 exec nice -n 10 "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
-  -Xmx${LONGSPAN_HEAP:-6g} -XX:+UseParallelGC -XX:+UseCountedLoopSafepoints -XX:LoopStripMiningIter=1000 \
+  -Xmx${LONGSPAN_HEAP:-6g} -XX:+UseG1GC -XX:+UseCountedLoopSafepoints -XX:LoopStripMiningIter=1000 \
   -cp "$root/longspan-cli/target/longspan.jar" "$root/scripts/LoraVsFull.java" "$@" \
   2> >(grep -v 'WARNING: Using incubator modules' >&2)

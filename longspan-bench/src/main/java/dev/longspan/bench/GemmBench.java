@@ -32,7 +32,7 @@ import java.util.concurrent.TimeUnit;
 // the launcher's collector and C2 loop flags (see ./longspan): ParallelGC without the loop flags
 // makes the micro-kernel ~40 % slower on 16-register (AVX2) CPUs
 @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xmx4g",
-        "-XX:+UseParallelGC", "-XX:+UseCountedLoopSafepoints", "-XX:LoopStripMiningIter=1000"})
+        "-XX:+UseG1GC", "-XX:+UseCountedLoopSafepoints", "-XX:LoopStripMiningIter=1000"})
 public class GemmBench {
     @Param({"512", "1024", "2048"})
     int size;

@@ -30,7 +30,7 @@ import java.util.concurrent.TimeUnit;
 @Measurement(iterations = 5, time = 1)
 // the launcher's collector and C2 loop flags (see ./longspan and GemmBench)
 @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector",
-        "-XX:+UseParallelGC", "-XX:+UseCountedLoopSafepoints", "-XX:LoopStripMiningIter=1000"})
+        "-XX:+UseG1GC", "-XX:+UseCountedLoopSafepoints", "-XX:LoopStripMiningIter=1000"})
 public class KernelsBench {
     @Param({"64", "1024", "32768"})
     int n;

@@ -15,6 +15,8 @@ final class Reference64 {
     boolean interleaved, qkvBias, qkNorm;
     double[] invFreq;            // rot/2 inverse frequencies
     Function<String, float[]> w; // tensor by name
+    /** Applied to every key and value after RoPE, before attention (a KV cache's storage rounding); null: none. */
+    java.util.function.DoubleUnaryOperator kvRound;
     // names: {emb, head, finalNorm} and per layer via layerName(l, key) with keys
     // attn_norm, q, k, v, o, ffn_norm, gate, up, down, bq, bk, bv, qn, kn
     String emb, head, finalNorm;
@@ -70,6 +72,11 @@ final class Reference64 {
             default -> throw new IllegalArgumentException(k);
         };
         return r;
+    }
+
+    /** IEEE half precision, round to nearest even (the value as float32 first, as the float32 forward holds it). */
+    static double half(double x) {
+        return Float.float16ToFloat(Float.floatToFloat16((float) x));
     }
 
     Reference64 plainRope(double base) {
@@ -136,6 +143,12 @@ final class Reference64 {
                 for (int h = 0; h < kvHeads; h++) {
                     if (qkNorm) rmsnorm(k[s], h * D, D, lt(l, "kn"), eps);
                     rope(k[s], h * D, s);
+                }
+                if (kvRound != null) {
+                    for (int i = 0; i < kd; i++) {
+                        k[s][i] = kvRound.applyAsDouble(k[s][i]);
+                        v[s][i] = kvRound.applyAsDouble(v[s][i]);
+                    }
                 }
             }
             for (int s = 0; s < T; s++) {
