@@ -5,6 +5,9 @@ import dev.longspan.attention.AttentionOptions;
 import dev.longspan.attention.AttentionResult;
 import dev.longspan.attention.Pattern;
 import dev.longspan.attention.Plan;
+import dev.longspan.model.RopePositions;
+import dev.longspan.position.Rope;
+import dev.longspan.position.RopeConfig;
 import dev.longspan.kernel.Matmul;
 import dev.longspan.kernel.Simd;
 import dev.longspan.tensor.Parallel;
@@ -181,7 +184,7 @@ final class AttentionBench implements Runnable {
         }
 
         Inputs in = randomInputs(n, hkv, 42);
-        Plan plan = Plan.of(p, n, heads, hkv, !bidirectional);
+        Plan plan = plan(p, n, hkv, opt);
         float[] o = new float[heads * n * d], lse = new float[heads * n];
         // and one untimed run at the full length where that is cheap: a branch the short run never
         // took would otherwise deoptimise the kernel's callers inside the timing
@@ -285,8 +288,16 @@ final class AttentionBench implements Runnable {
 
     static final int WARMUP_RUNS = 8, MAX_WARMUP_RUNS = 200, FULL_WARMUP_MAX = 1 << 18;   // and at least --warmup seconds: C2 compiles in the background
 
+    // the pattern bound to n; pos=selected moves rows by RoPE rotations: timed with plain RoPE (base
+    // 10000) at positions 0..N−1
+    private Plan plan(Pattern p, int n, int hkv, AttentionOptions opt) {
+        Plan plan = Plan.of(p, n, heads, hkv, !opt.bidirectional());
+        if (plan.movesPositions()) plan.selectedPositions(RopePositions.of(new Rope(RopeConfig.plain(10000, dim)), i -> i));
+        return plan;
+    }
+
     private AttentionResult runOnce(Pattern p, int n, int hkv, AttentionOptions opt, Inputs in, boolean alsoBackward) {
-        AttentionResult r = Attention.forward(in.q, in.k, in.v, heads, hkv, n, dim, p, opt);
+        AttentionResult r = Attention.forward(in.q, in.k, in.v, dim, plan(p, n, hkv, opt), opt, new float[heads * n * dim], new float[heads * n]);
         if (alsoBackward && backward) Attention.backward(r, in.q, in.k, in.v, in.q);
         return r;
     }

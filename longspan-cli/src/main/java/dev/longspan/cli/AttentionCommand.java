@@ -59,6 +59,8 @@ final class AttentionCommand implements Runnable {
     public void run() {
         compute.apply();
         Pattern p = Pattern.parse(pattern);
+        if (dev.longspan.attention.Plan.movesPositions(p))
+            throw new LongspanException("--pattern: pos=selected moves keys to new RoPE positions and needs a model layer's RoPE; this command runs a pattern on bare q, k, v");
         if (scale != null && !(Float.isFinite(scale))) throw new LongspanException("--scale must be a finite number, got " + scale);
         float[] q, k, v, dO = null;
         int heads, kvHeads, n, d;

@@ -144,6 +144,10 @@ class AttentionCommandTest {
         Run run = run("bench", "attention", "--pattern", "window:size=16", "--seq", "64,100", "--heads", "2", "--head-dim", "8",
                 "--repeats", "1", "--gemm-size", "32", "--warmup", "0", "--backward", "--json");
         assertThat(run.code()).as(run.err()).isZero();
+        // positions on selected tokens: timed with plain RoPE (the engine needs a rotation to move rows)
+        Run moved = run("bench", "attention", "--pattern", "selectmerge:region=8,top=3,merge=1,pos=selected", "--seq", "200", "--heads", "2",
+                "--head-dim", "8", "--repeats", "1", "--gemm-size", "0", "--warmup", "0", "--backward", "--json");
+        assertThat(moved.code()).as(moved.err()).isZero();
         assertThat(run("bench", "attention", "--pattern", "bogus", "--seq", "64").code()).isEqualTo(Main.EXIT_BAD_INPUT);
         assertThat(run("bench", "attention", "--pattern", "dense", "--seq", "64", "--heads", "3", "--kv-heads", "2").code()).isEqualTo(Main.EXIT_BAD_INPUT);
     }

@@ -232,6 +232,7 @@ class BadInputCliTest {
                 "attention --in {dir} --out {out}/a.safetensors --pattern dense",
                 "attention --in {junk} --out {out}/a.safetensors --pattern foo",
                 "attention --in {missing} --out {out}/a.safetensors",
+                "attention --in {missing} --out {out}/a.safetensors --pattern selectmerge:region=4,top=3,merge=1,pos=selected",
                 "rope --in {missing} --out {out}/r.safetensors --spec kind=rope",
                 "rope --in {dir} --out {out}/r.safetensors --spec kind=rope",
                 "rope --in {junk} --out {out}/r.safetensors --spec kind=bogus",

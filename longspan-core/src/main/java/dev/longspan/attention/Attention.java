@@ -44,6 +44,10 @@ public final class Attention {
     /** Forward pass with a freshly bound plan; allocates O and LSE. */
     public static AttentionResult forward(float[] q, float[] k, float[] v, int heads, int kvHeads, int n, int d,
                                           Pattern pattern, AttentionOptions opt) {
+        if (Plan.movesPositions(pattern)) {
+            throw new LongspanException("attention pattern '" + pattern.spec() + "': pos=selected moves keys to new RoPE positions, so it runs"
+                    + " inside a model layer (or with Plan.selectedPositions), not on bare q, k, v");
+        }
         Plan plan = Plan.of(pattern, n, heads, kvHeads, !opt.bidirectional());
         return forward(q, k, v, d, plan, opt, new float[heads * n * d], new float[heads * n]);
     }

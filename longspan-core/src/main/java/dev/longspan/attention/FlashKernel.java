@@ -76,7 +76,7 @@ final class FlashKernel {
         // backward only (allocated on first use)
         float[] dOt, dst, dqt, qrow, dorow, kb, vb, lseRow, delta;
         // pos=selected (allocated on first use): moved key rows, the block's query shifts, rotations
-        float[] km, krow, krow2;
+        float[] km, qm, acc;
         final long[] qsh = new long[QB];
         SelectedPositions.Rotator qRot, kRot;
 
@@ -143,8 +143,15 @@ final class FlashKernel {
         s.kRot = new SelectedPositions.Rotator(sp);
         s.qRot = new SelectedPositions.Rotator(sp);
         s.km = new float[BK * s.d];
-        s.krow = new float[s.d];
-        s.krow2 = new float[s.d];
+        s.qm = new float[s.d];
+        s.acc = new float[s.d];
+    }
+
+    // s.qm = the query row q[qo..qo+D) rotated by −shift (a moved key's rotation, moved onto the query)
+    private static long counterRotate(Scratch s, float[] q, int qo, long shift, int d) {
+        System.arraycopy(q, qo, s.qm, 0, d);
+        s.kRot.set(shift).apply(s.qm, 0, 1, true);
+        return shift;
     }
 
     // copies of key rows kb..kb+nk of the tile (at keys[koff[j]]) moved by their shifts into s.km;
@@ -210,14 +217,20 @@ final class FlashKernel {
             float m = Float.NEGATIVE_INFINITY, l = 0f;
             int pos = s.qpos[i];
             int k0 = t.keys.lowerBound(pos - t.hi), k1 = t.keys.lowerBound(pos - t.lo + 1);
+            long shift = Long.MIN_VALUE;         // moved rows: the key shift s.qm is rotated for
             for (int kb = k0; kb < k1; kb += BK) {
                 int nk = Math.min(BK, k1 - kb);
                 float mx = m;
                 for (int j = 0; j < nk; j++) s.kpos[j] = t.keys.pos(kb + j);
                 float[] keys = p.kv.rows(false, kvh, s.kpos, nk, s.koff, s.kw);
-                if (t.moved != null) keys = movedKeys(s, t, kb, nk, keys, d);
                 for (int j = 0; j < nk; j++) {
-                    sc[j] = dot(qr, keys, s.koff[j], d);
+                    if (t.moved == null) {
+                        sc[j] = dot(qr, keys, s.koff[j], d);
+                    } else {
+                        // q'·R(δ)k = (R(−δ)q')·k: one rotation of the query per run of keys with one shift
+                        if (t.kShift[kb + j] != shift) shift = counterRotate(s, qr, 0, t.kShift[kb + j], d);
+                        sc[j] = dot(s.qm, keys, s.koff[j], d);
+                    }
                     mx = Math.max(mx, sc[j]);
                 }
                 if (mx == Float.NEGATIVE_INFINITY) continue;
@@ -384,30 +397,36 @@ final class FlashKernel {
             int pos = s.qpos[i], ro = i * dp;
             int k0 = t.keys.lowerBound(pos - t.hi), k1 = t.keys.lowerBound(pos - t.lo + 1);
             Arrays.fill(dqr, 0f);
+            long shift = Long.MIN_VALUE;         // moved rows: the key shift s.qm is rotated for; s.acc its dS·K sum
             for (int j = k0; j < k1; j++) {
                 int kp = t.keys.pos(j), off = p.kOff(kvh, kp), to = (bufBase + kp) * d;
-                float[] key = p.k;
-                int ko = off;
-                if (t.moved != null) {                                                         // the key moved to its new position
-                    System.arraycopy(p.k, off, s.krow, 0, d);
-                    s.kRot.set(t.kShift[j]).apply(s.krow, 0, 1, false);
-                    key = s.krow;
-                    ko = 0;
+                float[] qv = s.qrow;
+                int qo = ro;
+                if (t.moved != null) {
+                    // q'·R(δ)k = (R(−δ)q')·k; dK = R(δ)ᵀ(dS q') = dS·R(−δ)q'; dQ' = Σ dS·R(δ)k, summed per run of one δ
+                    if (t.kShift[j] != shift) {
+                        if (shift != Long.MIN_VALUE) addRotated(s, shift, dqr, d);
+                        shift = counterRotate(s, s.qrow, ro, t.kShift[j], d);
+                        Arrays.fill(s.acc, 0f);
+                    }
+                    qv = s.qm;
+                    qo = 0;
                 }
-                float pr = (float) Math.exp(Kernels.dot(s.qrow, ro, key, ko, d) - lse);       // P
+                float pr = (float) Math.exp(Kernels.dot(qv, qo, p.k, off, d) - lse);           // P
                 float ds = pr * (Kernels.dot(s.dorow, ro, p.v, off, d) - delta);               // dS = P (dP - delta)
                 Kernels.axpy(pr, s.dorow, ro, dv, to, d);                                     // dV += P dO
-                if (t.moved == null) {
-                    Kernels.axpy(ds, s.qrow, ro, dk, to, d);                                  // dK += dS (scale·q)
-                } else {                                                                       // ... rotated back
-                    for (int c = 0; c < d; c++) s.krow2[c] = ds * s.qrow[ro + c];
-                    s.kRot.apply(s.krow2, 0, 1, true);
-                    Kernels.axpy(1f, s.krow2, 0, dk, to, d);
-                }
-                Kernels.axpy(ds, key, ko, dqr, 0, d);                                         // dQ += dS K
+                Kernels.axpy(ds, qv, qo, dk, to, d);                                          // dK += dS (scale·q)
+                Kernels.axpy(ds, p.k, off, t.moved == null ? dqr : s.acc, 0, d);              // dQ += dS K
             }
+            if (shift != Long.MIN_VALUE) addRotated(s, shift, dqr, d);
             for (int c = 0; c < d; c++) s.dqt[c * QB + i] = dqr[c];
         }
+    }
+
+    // dqr += R(shift)·s.acc: one run's dS·K sum, moved with its keys
+    private static void addRotated(Scratch s, long shift, float[] dqr, int d) {
+        s.kRot.set(shift).apply(s.acc, 0, 1, false);
+        for (int c = 0; c < d; c++) dqr[c] += s.acc[c];
     }
 
     // ---- shared ----------------------------------------------------------------------------------

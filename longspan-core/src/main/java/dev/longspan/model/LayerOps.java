@@ -36,21 +36,18 @@ final class LayerOps {
         this.rope = new Rope(c.rope());
         this.pattern = c.attention().get(layer);
         this.moves = Plan.movesPositions(pattern);
-        if (moves && rope.lengthDependent()) {
-            throw new LongspanException("layer " + layer + ": attention '" + pattern.spec() + "' moves keys to new positions (pos=selected), which needs"
-                    + " RoPE frequencies that do not depend on the length; rope kind " + c.rope().kind() + " has them depend on it");
+        if (moves) {   // refused at load: a RoPE whose frequencies depend on the length
+            try {
+                RopePositions.of(rope, i -> i);
+            } catch (LongspanException e) {
+                throw new LongspanException("layer " + layer + ", attention '" + pattern.spec() + "': " + e.getMessage());
+            }
         }
     }
 
     // pos=selected: where sequence index i was rotated, given the positions the rows were rotated at
     private SelectedPositions selectedPositions(java.util.function.LongUnaryOperator positionOf) {
-        int half = rope.rotaryDims() / 2;
-        int[] first = new int[half], second = new int[half];
-        for (int i = 0; i < half; i++) {
-            first[i] = c.rope().pairing().first(i, rope.rotaryDims());
-            second[i] = c.rope().pairing().second(i, rope.rotaryDims());
-        }
-        return new SelectedPositions(i -> rope.mapPosition(positionOf.applyAsLong(i)), rope.inverseFrequencies(0), first, second);
+        return RopePositions.of(rope, positionOf);
     }
 
     void rotate(float[] x, int heads, int T, long[] pos, boolean inverse) {

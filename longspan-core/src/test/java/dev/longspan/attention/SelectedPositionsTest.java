@@ -24,13 +24,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 class SelectedPositionsTest {
 
     static SelectedPositions positionsOf(Rope rope) {
-        int half = rope.rotaryDims() / 2;
-        int[] first = new int[half], second = new int[half];
-        for (int i = 0; i < half; i++) {
-            first[i] = rope.config().pairing().first(i, rope.rotaryDims());
-            second[i] = rope.config().pairing().second(i, rope.rotaryDims());
-        }
-        return new SelectedPositions(rope::mapPosition, rope.inverseFrequencies(0), first, second);
+        return dev.longspan.model.RopePositions.of(rope, i -> i);
     }
 
     record Run(AttentionResult res, float[] qr, float[] kr, float[] v) {}
