@@ -18,11 +18,14 @@ import java.nio.ByteOrder;
  * type's block size. Rows are consecutive: row r starts at {@code offset + r·type.rowBytes(cols)}.
  */
 public final class QuantKernels {
-    /** SIMD bodies need 256-bit vectors (8 floats per 8 quantized bytes); narrower SIMD uses the scalar twins. */
-    public static final boolean SIMD = Simd.ENABLED && Simd.VECTOR_BITS >= 256;
+    /** The width-agnostic SIMD bodies (Q8_0, Q4_0, Q4_K) run whenever the Vector API is used. */
+    public static final boolean SIMD = Simd.ENABLED;
+    /** The Q6_K and F32 bodies need 256-bit vectors; narrower SIMD uses their scalar twins. */
+    static final boolean SIMD256 = Simd.ENABLED && Simd.VECTOR_BITS >= 256;
 
     static final ValueLayout.OfShort LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfInt LE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfLong LE_LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfFloat LE_FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfDouble LE_DOUBLE = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfByte BYTE = ValueLayout.JAVA_BYTE;
@@ -290,10 +293,11 @@ public final class QuantKernels {
             int ao = r * n;
             switch (t) {
                 case Q8_0: return VectorQuantKernels.dotQ8_0(w, off, a.q, a.d, ao, n);
-                case Q4_0: return VectorQuantKernels.dotQ4_0(w, off, a.q, a.d, ao, n);
-                case Q4_K: return VectorQuantKernels.dotQ4_K(w, off, a.q, a.d, a.bsums, ao, n);
-                case Q6_K: return VectorQuantKernels.dotQ6_K(w, off, a.q, a.d, ao, n);
-                case F32: return VectorQuantKernels.dotF32(w, off, a.values(), ao, n);
+                case Q4_0: return VectorQuantKernels.L <= 16 ? VectorQuantKernels.dotQ4_0(w, off, a.q, a.d, ao, n)
+                        : VectorQuantKernels.dotQ4_0_256(w, off, a.q, a.d, ao, n);
+                case Q4_K: return VectorQuantKernels.dotQ4_K(w, off, a.q, a.d, a.bsums32, ao, n);
+                case Q6_K: if (SIMD256) return VectorQuantKernels.dotQ6_K(w, off, a.q, a.d, ao, n); break;
+                case F32: if (SIMD256) return VectorQuantKernels.dotF32(w, off, a.values(), ao, n); break;
                 default: break;
             }
         }
@@ -501,7 +505,7 @@ public final class QuantKernels {
             });
             return;
         }
-        boolean f32 = SIMD && t == GgmlType.F32;
+        boolean f32 = SIMD256 && t == GgmlType.F32;
         Q8Activations qa = a;
         int minRows = (int) Math.max(1, (PARALLEL_BYTES + rb - 1) / rb);
         Parallel.forChunks(0, rows, minRows, (c, s, e) -> {
