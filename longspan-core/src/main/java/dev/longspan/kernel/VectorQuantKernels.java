@@ -109,14 +109,18 @@ final class VectorQuantKernels {
     }
 
     static float dotQ8_0(MemorySegment w, long off, short[] aq, float[] ad, int ao, int n) {
-        FloatVector acc = FloatVector.zero(SF);
-        int blocks = n / 32;
-        for (int b = 0; b < blocks; b++) {
-            long o = off + 34L * b;
-            int xb = ao + 32 * b;
-            acc = floats(blockQ8(w, o + 2, aq, xb)).fma(FloatVector.broadcast(SF, half(w, o) * ad[xb >> 5]), acc);
+        // two accumulators (even and odd blocks) so that consecutive FMAs do not wait for each other;
+        // running offsets keep the address arithmetic out of the loop body
+        FloatVector acc0 = FloatVector.zero(SF), acc1 = FloatVector.zero(SF);
+        int end = ao + n - 32;
+        long o = off;
+        int x = ao;
+        for (; x < end; x += 64, o += 68) {
+            acc0 = floats(blockQ8(w, o + 2, aq, x)).fma(FloatVector.broadcast(SF, half(w, o) * ad[x >> 5]), acc0);
+            acc1 = floats(blockQ8(w, o + 36, aq, x + 32)).fma(FloatVector.broadcast(SF, half(w, o + 34) * ad[(x >> 5) + 1]), acc1);
         }
-        return VectorMath.sum(acc);
+        if (x <= end) acc0 = floats(blockQ8(w, o + 2, aq, x)).fma(FloatVector.broadcast(SF, half(w, o) * ad[x >> 5]), acc0);
+        return VectorMath.sum(acc0.add(acc1));
     }
 
     // Σ (nibble − 8)·a over a Q4_0 block's 32 quants (16 bytes at q: low nibbles 0..15, high 16..31)
