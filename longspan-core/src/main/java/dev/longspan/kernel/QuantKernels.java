@@ -289,6 +289,12 @@ public final class QuantKernels {
      */
     public static float dot(GgmlType t, MemorySegment w, long off, Q8Activations a, int r, int n) {
         checkDot(t, a, n);
+        return dotChecked(t, w, off, a, r, n);
+    }
+
+    // dot without the checks (a division and a switch per row: a tenth of a decode step's time on
+    // 768-element rows), for callers that made them once for all rows
+    private static float dotChecked(GgmlType t, MemorySegment w, long off, Q8Activations a, int r, int n) {
         if (SIMD) {
             int ao = r * n;
             switch (t) {
@@ -301,7 +307,7 @@ public final class QuantKernels {
                 default: break;
             }
         }
-        return dotScalar(t, w, off, a, r, n);
+        return dotScalarChecked(t, w, off, a, r, n);
     }
 
     private static void checkDot(GgmlType t, Q8Activations a, int n) {
@@ -314,6 +320,10 @@ public final class QuantKernels {
     /** The scalar twin of {@link #dot}: the same integer sums, the float scaling in block order. */
     public static float dotScalar(GgmlType t, MemorySegment w, long off, Q8Activations a, int r, int n) {
         checkDot(t, a, n);
+        return dotScalarChecked(t, w, off, a, r, n);
+    }
+
+    private static float dotScalarChecked(GgmlType t, MemorySegment w, long off, Q8Activations a, int r, int n) {
         int ao = r * n;
         return switch (t) {
             case Q8_0 -> dotQ8_0Scalar(w, off, a.q, a.d, ao, n);
@@ -514,7 +524,7 @@ public final class QuantKernels {
                 long ro = off + rb * stored(rowMap, r);
                 if (row != null) dequantize(t, w, ro, row, 0, cols);
                 for (int b = 0; b < batch; b++) {
-                    float d = integer ? dot(t, w, ro, qa, b, cols)
+                    float d = integer ? dotChecked(t, w, ro, qa, b, cols)
                             : f32 ? VectorQuantKernels.dotF32(w, ro, xf, xfo + b * cols, cols)
                             : Kernels.dot(row, 0, xf, xfo + b * cols, cols);
                     int yi = yo + b * rows + r;
