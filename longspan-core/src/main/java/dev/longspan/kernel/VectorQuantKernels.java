@@ -176,9 +176,10 @@ final class VectorQuantKernels {
             int sc47 = (s8 & 0x0f0f0f0f) | ((lo >>> 2) & 0x30303030);
             int m47 = ((s8 >>> 4) & 0x0f0f0f0f) | ((hi >>> 2) & 0x30303030);
             // sub-blocks 2j (low nibbles) and 2j+1 (high) of chunk j; a loop keeps the compiled body small
+            long scales = (sc03 & 0xffffffffL) | ((long) sc47 << 32); // byte j: scale of sub-block j
             IntVector isum = IntVector.zero(SI);
             for (int j = 0; j < 4; j++) {
-                int sc = (j < 2 ? sc03 : sc47) >>> (16 * (j & 1));
+                int sc = (int) (scales >>> (16 * j));
                 isum = isum.add(chunkQ4K(w, o + 16 + 32L * j, aq, xb + 64 * j, sc & 0xff, (sc >>> 8) & 0xff));
             }
             int g = xb >> 5;
