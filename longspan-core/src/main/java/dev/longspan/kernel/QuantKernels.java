@@ -517,8 +517,13 @@ public final class QuantKernels {
         }
         boolean f32 = SIMD256 && t == GgmlType.F32;
         Q8Activations qa = a;
-        int minRows = (int) Math.max(1, (PARALLEL_BYTES + rb - 1) / rb);
-        Parallel.forChunks(0, rows, minRows, (c, s, e) -> {
+        // Row ranges of at least PARALLEL_BYTES handed out dynamically, up to 4 per thread: a worker
+        // that loses its core (a shared machine) holds up the product by one small range, not by
+        // half the matrix, and the others take the rest
+        long minRows = Math.max(1, (PARALLEL_BYTES + rb - 1) / rb);
+        int ranges = (int) Math.max(1, Math.min(rows / minRows, 4L * Parallel.threads()));
+        Parallel.forEachTask(ranges, task -> {
+            int s = (int) ((long) rows * task / ranges), e = (int) ((long) rows * (task + 1) / ranges);
             float[] row = integer || f32 ? null : SCRATCH.get().rows(cols);
             for (int r = s; r < e; r++) {
                 long ro = off + rb * stored(rowMap, r);
