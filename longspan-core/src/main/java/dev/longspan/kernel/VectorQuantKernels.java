@@ -23,8 +23,9 @@ import static dev.longspan.kernel.QuantKernels.i8;
  * half a vector of weight bytes is loaded and widened to a full vector of short lanes, nibbles are
  * unpacked with 16-bit and/shift, products are taken in short lanes (|w·a| ≤ 128·127, so two of
  * them still fit in 16 bits), and adjacent short lanes are summed into int lanes without any
- * lane-moving conversion: the short vector is viewed as ints and each int is split into its two
- * signed halves by shifts ({@link #pairs}, what x86's {@code pmaddwd} with ones does). Q8_0 and
+ * lane-moving conversion: the short vector is viewed as ints, each int added to itself shifted
+ * left by 16 and shifted back arithmetically ({@link #pairs}, what x86's {@code pmaddwd} with ones
+ * does). Q8_0 and
  * Q4_0 scale each block's int lanes into float lanes once; Q4_K multiplies each 32-element
  * sub-block's int lanes by its 6-bit scale and keeps them in int lanes over the whole 256-element
  * super-block (scales unpacked once per super-block), then scales once. The integer sums are
