@@ -28,6 +28,8 @@ public final class Q8Activations {
     float[] s = new float[0];
     /** Q8_K per 16 elements: Σq. */
     int[] bsums = new int[0];
+    /** Q8_K per 32 elements: Σq (bsums summed in pairs: the term a Q4_K/Q5_K sub-block's minimum multiplies). */
+    int[] bsums32 = new int[0];
     /** Every row as the dot sees it, row-major: q·d for the quantized kinds, the rounded floats for F16/BF16. */
     private float[] values = new float[0];
     private boolean valuesReady;
@@ -68,6 +70,7 @@ public final class Q8Activations {
                 if (q.length < n) q = new short[n];
                 if (d.length < n / 256) d = new float[n / 256];
                 if (bsums.length < n / 16) bsums = new int[n / 16];
+                if (bsums32.length < n / 32) bsums32 = new int[n / 32];
                 for (int b = 0; b < n / 256; b++) quantizeQ8K(x, xo + 256 * b, b);
             }
             case F32, F16, BF16 -> {
@@ -112,6 +115,7 @@ public final class Q8Activations {
         if (amax == 0) {
             java.util.Arrays.fill(q, qo, qo + 256, (short) 0);
             java.util.Arrays.fill(bsums, 16 * b, 16 * b + 16, 0);
+            java.util.Arrays.fill(bsums32, 8 * b, 8 * b + 8, 0);
             d[b] = 0;
             return;
         }
@@ -125,6 +129,7 @@ public final class Q8Activations {
             }
             bsums[16 * b + g] = sum;
         }
+        for (int j = 0; j < 8; j++) bsums32[8 * b + j] = bsums[16 * b + 2 * j] + bsums[16 * b + 2 * j + 1];
         d[b] = 1 / iscale;
     }
 

@@ -18,11 +18,14 @@ import java.nio.ByteOrder;
  * type's block size. Rows are consecutive: row r starts at {@code offset + r·type.rowBytes(cols)}.
  */
 public final class QuantKernels {
-    /** SIMD bodies need 256-bit vectors (8 floats per 8 quantized bytes); narrower SIMD uses the scalar twins. */
-    public static final boolean SIMD = Simd.ENABLED && Simd.VECTOR_BITS >= 256;
+    /** The width-agnostic SIMD bodies (Q8_0, Q4_0, Q4_K) run whenever the Vector API is used. */
+    public static final boolean SIMD = Simd.ENABLED;
+    /** The Q6_K and F32 bodies need 256-bit vectors; narrower SIMD uses their scalar twins. */
+    static final boolean SIMD256 = Simd.ENABLED && Simd.VECTOR_BITS >= 256;
 
     static final ValueLayout.OfShort LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfInt LE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfLong LE_LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfFloat LE_FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfDouble LE_DOUBLE = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfByte BYTE = ValueLayout.JAVA_BYTE;
@@ -286,18 +289,25 @@ public final class QuantKernels {
      */
     public static float dot(GgmlType t, MemorySegment w, long off, Q8Activations a, int r, int n) {
         checkDot(t, a, n);
+        return dotChecked(t, w, off, a, r, n);
+    }
+
+    // dot without the checks (a division and a switch per row: a tenth of a decode step's time on
+    // 768-element rows), for callers that made them once for all rows
+    private static float dotChecked(GgmlType t, MemorySegment w, long off, Q8Activations a, int r, int n) {
         if (SIMD) {
             int ao = r * n;
             switch (t) {
                 case Q8_0: return VectorQuantKernels.dotQ8_0(w, off, a.q, a.d, ao, n);
-                case Q4_0: return VectorQuantKernels.dotQ4_0(w, off, a.q, a.d, ao, n);
-                case Q4_K: return VectorQuantKernels.dotQ4_K(w, off, a.q, a.d, a.bsums, ao, n);
-                case Q6_K: return VectorQuantKernels.dotQ6_K(w, off, a.q, a.d, ao, n);
-                case F32: return VectorQuantKernels.dotF32(w, off, a.values(), ao, n);
+                case Q4_0: return VectorQuantKernels.L <= 16 ? VectorQuantKernels.dotQ4_0(w, off, a.q, a.d, ao, n)
+                        : VectorQuantKernels.dotQ4_0_256(w, off, a.q, a.d, ao, n);
+                case Q4_K: return VectorQuantKernels.dotQ4_K(w, off, a.q, a.d, a.bsums32, ao, n);
+                case Q6_K: if (SIMD256) return VectorQuantKernels.dotQ6_K(w, off, a.q, a.d, ao, n); break;
+                case F32: if (SIMD256) return VectorQuantKernels.dotF32(w, off, a.values(), ao, n); break;
                 default: break;
             }
         }
-        return dotScalar(t, w, off, a, r, n);
+        return dotScalarChecked(t, w, off, a, r, n);
     }
 
     private static void checkDot(GgmlType t, Q8Activations a, int n) {
@@ -310,6 +320,10 @@ public final class QuantKernels {
     /** The scalar twin of {@link #dot}: the same integer sums, the float scaling in block order. */
     public static float dotScalar(GgmlType t, MemorySegment w, long off, Q8Activations a, int r, int n) {
         checkDot(t, a, n);
+        return dotScalarChecked(t, w, off, a, r, n);
+    }
+
+    private static float dotScalarChecked(GgmlType t, MemorySegment w, long off, Q8Activations a, int r, int n) {
         int ao = r * n;
         return switch (t) {
             case Q8_0 -> dotQ8_0Scalar(w, off, a.q, a.d, ao, n);
@@ -501,16 +515,21 @@ public final class QuantKernels {
             });
             return;
         }
-        boolean f32 = SIMD && t == GgmlType.F32;
+        boolean f32 = SIMD256 && t == GgmlType.F32;
         Q8Activations qa = a;
-        int minRows = (int) Math.max(1, (PARALLEL_BYTES + rb - 1) / rb);
-        Parallel.forChunks(0, rows, minRows, (c, s, e) -> {
+        // Row ranges of at least PARALLEL_BYTES handed out dynamically, up to 4 per thread: a worker
+        // that loses its core (a shared machine) holds up the product by one small range, not by
+        // half the matrix, and the others take the rest
+        long minRows = Math.max(1, (PARALLEL_BYTES + rb - 1) / rb);
+        int ranges = (int) Math.max(1, Math.min(rows / minRows, 4L * Parallel.threads()));
+        Parallel.forEachTask(ranges, task -> {
+            int s = (int) ((long) rows * task / ranges), e = (int) ((long) rows * (task + 1) / ranges);
             float[] row = integer || f32 ? null : SCRATCH.get().rows(cols);
             for (int r = s; r < e; r++) {
                 long ro = off + rb * stored(rowMap, r);
                 if (row != null) dequantize(t, w, ro, row, 0, cols);
                 for (int b = 0; b < batch; b++) {
-                    float d = integer ? dot(t, w, ro, qa, b, cols)
+                    float d = integer ? dotChecked(t, w, ro, qa, b, cols)
                             : f32 ? VectorQuantKernels.dotF32(w, ro, xf, xfo + b * cols, cols)
                             : Kernels.dot(row, 0, xf, xfo + b * cols, cols);
                     int yi = yo + b * rows + r;

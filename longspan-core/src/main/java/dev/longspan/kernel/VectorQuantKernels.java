@@ -5,6 +5,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
@@ -12,23 +13,41 @@ import java.nio.ByteOrder;
 
 import static dev.longspan.kernel.QuantKernels.half;
 import static dev.longspan.kernel.QuantKernels.i8;
-import static dev.longspan.kernel.QuantKernels.scaleMinK4;
 
 /**
  * Vector API bodies of {@link QuantKernels#dot}: integer dots of stored weight quants with int8
- * activation quants ({@link Q8Activations}, already widened to shorts). 16 weight bytes are
- * loaded at a time and widened to 16 short lanes, where nibbles and bit fields are unpacked with
- * native 16-bit shifts; products are taken in short lanes, two of them summed before widening to
- * int lanes (|w·a| ≤ 128·127, so a sum of two fits in 16 bits), and the int lanes of a block (Q8_0,
- * Q4_0) or of a whole 256-element super-block, each sub-block's sums times its scale (Q4_K, Q6_K),
- * are scaled into float lanes once. The integer sums are exact: results equal the scalar twins'
- * up to the order of the float scaling. Only loaded when {@link QuantKernels#SIMD} is true
- * (256-bit vectors or wider; the species are fixed at 256 bits).
+ * activation quants ({@link Q8Activations}, already widened to shorts).
+ *
+ * <p>Q8_0, Q4_0 and Q4_K work at the machine's vector width ({@link #S}: as many short lanes as
+ * the preferred vector holds, 8 at 128 bits, 16 at 256, 32 at 512; wider machines use 512 bits):
+ * half a vector of weight bytes is loaded and widened to a full vector of short lanes, nibbles are
+ * unpacked with 16-bit and/shift, products are taken in short lanes (|w·a| ≤ 128·127, so two of
+ * them still fit in 16 bits), and adjacent short lanes are summed into int lanes without any
+ * lane-moving conversion: the short vector is viewed as ints, each int added to itself shifted
+ * left by 16 and shifted back arithmetically ({@link #pairs}, what x86's {@code pmaddwd} with ones
+ * does). Q8_0 and
+ * Q4_0 scale each block's int lanes into float lanes once; Q4_K multiplies each 32-element
+ * sub-block's int lanes by its 6-bit scale and keeps them in int lanes over the whole 256-element
+ * super-block (scales unpacked once per super-block), then scales once. The integer sums are
+ * exact, so results equal the scalar twins' up to the order of the float scaling.
+ *
+ * <p>Q6_K and F32 rows keep 256-bit bodies (fixed species, used when the machine has at least
+ * 256-bit vectors: {@link QuantKernels#SIMD256}).
  */
 final class VectorQuantKernels {
+    /** The shape of the width-agnostic bodies: the preferred one, at most 512 bits (Q8_0 blocks hold 32 values). */
+    static final VectorShape SHAPE = VectorShape.forBitSize(Math.min(512, Simd.VECTOR_BITS));
+    static final VectorSpecies<Short> S = ShortVector.SPECIES_PREFERRED.withShape(SHAPE);
+    static final VectorSpecies<Integer> SI = IntVector.SPECIES_PREFERRED.withShape(SHAPE);
+    static final VectorSpecies<Float> SF = FloatVector.SPECIES_PREFERRED.withShape(SHAPE);
+    /** Half a vector of bytes: widened to the short lanes of {@link #S}. */
+    static final VectorSpecies<Byte> SB = ByteVector.SPECIES_PREFERRED.withShape(VectorShape.forBitSize(SHAPE.vectorBitSize() / 2));
+    /** Short lanes per vector. */
+    static final int L = S.length();
+
     static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
     static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
-    static final VectorSpecies<Short> S = ShortVector.SPECIES_256;
+    static final VectorSpecies<Short> S256 = ShortVector.SPECIES_256;
     static final VectorSpecies<Byte> B = ByteVector.SPECIES_128;
     static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
@@ -54,9 +73,133 @@ final class VectorQuantKernels {
         return s;
     }
 
+    // ---- width-agnostic bodies (species S, L short lanes) -------------------------------------
+
+    // L signed weight bytes as L short lanes
+    private static ShortVector bytes(MemorySegment w, long off) {
+        return (ShortVector) ByteVector.fromMemorySegment(SB, w, off, LE).convertShape(VectorOperators.B2S, S, 0);
+    }
+
+    // L weight bytes as L unsigned short lanes (0..255), for unpacking nibbles
+    private static ShortVector ubytes(MemorySegment w, long off) {
+        return (ShortVector) ByteVector.fromMemorySegment(SB, w, off, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S, 0);
+    }
+
+    // L activation quants
+    private static ShortVector act(short[] a, int i) {
+        return ShortVector.fromArray(S, a, i);
+    }
+
+    // adjacent short lanes summed into int lanes, for sums that fit in 16 bits: each int of the same
+    // bits is hi·2¹⁶ + lo (lo unsigned); adding itself shifted left by 16 puts hi + lo (mod 2¹⁶) in the
+    // top half, which the arithmetic shift brings down sign-extended (x86's pmaddwd with ones)
+    private static IntVector pairs(ShortVector p) {
+        IntVector v = p.reinterpretAsInts();
+        return v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+    }
+
+    private static FloatVector floats(IntVector v) {
+        return (FloatVector) v.convertShape(VectorOperators.I2F, SF, 0);
+    }
+
+    // Σ w·a over the 32 quants of a Q8_0 block at byte q, activations from a[x], in int lanes
+    private static IntVector blockQ8(MemorySegment w, long q, short[] a, int x) {
+        IntVector s = pairs(bytes(w, q).mul(act(a, x)));
+        for (int k = L; k < 32; k += L) s = s.add(pairs(bytes(w, q + k).mul(act(a, x + k))));
+        return s;
+    }
+
+    static float dotQ8_0(MemorySegment w, long off, short[] aq, float[] ad, int ao, int n) {
+        // two accumulators (even and odd blocks) so that consecutive FMAs do not wait for each other;
+        // running offsets keep the address arithmetic out of the loop body
+        FloatVector acc0 = FloatVector.zero(SF), acc1 = FloatVector.zero(SF);
+        int end = ao + n - 32;
+        long o = off;
+        int x = ao;
+        for (; x < end; x += 64, o += 68) {
+            acc0 = floats(blockQ8(w, o + 2, aq, x)).fma(FloatVector.broadcast(SF, half(w, o) * ad[x >> 5]), acc0);
+            acc1 = floats(blockQ8(w, o + 36, aq, x + 32)).fma(FloatVector.broadcast(SF, half(w, o + 34) * ad[(x >> 5) + 1]), acc1);
+        }
+        if (x <= end) acc0 = floats(blockQ8(w, o + 2, aq, x)).fma(FloatVector.broadcast(SF, half(w, o) * ad[x >> 5]), acc0);
+        return VectorMath.sum(acc0.add(acc1));
+    }
+
+    // Σ (nibble − 8)·a over a Q4_0 block's 32 quants (16 bytes at q: low nibbles 0..15, high 16..31)
+    private static IntVector blockQ4(MemorySegment w, long q, short[] a, int x) {
+        IntVector s = IntVector.zero(SI);
+        for (int k = 0; k < 16; k += L) { // L ≤ 16 (dotQ4_0_256 otherwise)
+            ShortVector v = ubytes(w, q + k);
+            ShortVector lo = v.and((short) 0x0F).sub((short) 8), hi = v.lanewise(VectorOperators.LSHR, 4).sub((short) 8);
+            s = s.add(pairs(lo.mul(act(a, x + k)).add(hi.mul(act(a, x + 16 + k)))));
+        }
+        return s;
+    }
+
+    static float dotQ4_0(MemorySegment w, long off, short[] aq, float[] ad, int ao, int n) {
+        FloatVector acc = FloatVector.zero(SF);
+        int blocks = n / 32;
+        for (int b = 0; b < blocks; b++) {
+            long o = off + 18L * b;
+            int xb = ao + 32 * b;
+            acc = floats(blockQ4(w, o + 2, aq, xb)).fma(FloatVector.broadcast(SF, half(w, o) * ad[xb >> 5]), acc);
+        }
+        return VectorMath.sum(acc);
+    }
+
+    // one 64-element chunk of a Q4_K super-block (32 bytes at q: low nibbles are elements 0..31,
+    // high nibbles 32..63), sub-blocks with scales lo, hi. Σ nibble·a in short lanes (at most
+    // 4·15·127 per lane: 32/L ≤ 4 products), then in int lanes times the scale.
+    private static IntVector chunkQ4K(MemorySegment w, long q, short[] a, int x, int lo, int hi) {
+        ShortVector v = ubytes(w, q);
+        ShortVector sl = v.and((short) 0x0F).mul(act(a, x)), sh = v.lanewise(VectorOperators.LSHR, 4).mul(act(a, x + 32));
+        for (int k = L; k < 32; k += L) {
+            v = ubytes(w, q + k);
+            sl = sl.add(v.and((short) 0x0F).mul(act(a, x + k)));
+            sh = sh.add(v.lanewise(VectorOperators.LSHR, 4).mul(act(a, x + 32 + k)));
+        }
+        return pairs(sl).mul(lo).add(pairs(sh).mul(hi));
+    }
+
+    // per 256: d·da·Σ_j sc_j·Σ q·a − dmin·da·Σ_j m_j·Σ a, the Σ_j in int lanes across the super-block
+    static float dotQ4_K(MemorySegment w, long off, short[] aq, float[] ad, int[] bsums32, int ao, int n) {
+        FloatVector acc = FloatVector.zero(SF);
+        float mins = 0;
+        int blocks = n / 256;
+        for (int b = 0; b < blocks; b++) {
+            long o = off + 144L * b;
+            int xb = ao + 256 * b;
+            // the 12 scale bytes: 8 six-bit scales and 8 six-bit mins
+            long s0 = w.get(QuantKernels.LE_LONG, o + 4);
+            int s8 = w.get(QuantKernels.LE_INT, o + 12);
+            int lo = (int) s0, hi = (int) (s0 >>> 32);
+            // scales 0..3: bytes 0..3 & 63; 4..7: low nibbles of bytes 8..11 | top bits of bytes 0..3 << 4
+            int sc03 = lo & 0x3f3f3f3f, m03 = hi & 0x3f3f3f3f;
+            int sc47 = (s8 & 0x0f0f0f0f) | ((lo >>> 2) & 0x30303030);
+            int m47 = ((s8 >>> 4) & 0x0f0f0f0f) | ((hi >>> 2) & 0x30303030);
+            // sub-blocks 2j (low nibbles) and 2j+1 (high) of chunk j; a loop keeps the compiled body small
+            long scales = (sc03 & 0xffffffffL) | ((long) sc47 << 32); // byte j: scale of sub-block j
+            IntVector isum = IntVector.zero(SI);
+            for (int j = 0; j < 4; j++) {
+                int sc = (int) (scales >>> (16 * j));
+                isum = isum.add(chunkQ4K(w, o + 16 + 32L * j, aq, xb + 64 * j, sc & 0xff, (sc >>> 8) & 0xff));
+            }
+            int g = xb >> 5;
+            int msum = (m03 & 0xff) * bsums32[g] + ((m03 >>> 8) & 0xff) * bsums32[g + 1]
+                    + ((m03 >>> 16) & 0xff) * bsums32[g + 2] + (m03 >>> 24) * bsums32[g + 3]
+                    + (m47 & 0xff) * bsums32[g + 4] + ((m47 >>> 8) & 0xff) * bsums32[g + 5]
+                    + ((m47 >>> 16) & 0xff) * bsums32[g + 6] + (m47 >>> 24) * bsums32[g + 7];
+            float da = ad[xb >> 8];
+            acc = floats(isum).fma(FloatVector.broadcast(SF, half(w, o) * da), acc);
+            mins += half(w, o + 2) * da * msum;
+        }
+        return VectorMath.sum(acc) - mins;
+    }
+
+    // ---- 256-bit bodies -----------------------------------------------------------------------
+
     // 16 signed weight bytes as short lanes
     private static ShortVector signed(MemorySegment w, long off) {
-        return (ShortVector) ByteVector.fromMemorySegment(B, w, off, LE).convertShape(VectorOperators.B2S, S, 0);
+        return (ShortVector) ByteVector.fromMemorySegment(B, w, off, LE).convertShape(VectorOperators.B2S, S256, 0);
     }
 
     // 16 weight bytes as unsigned short lanes (0..255), for unpacking bit fields
@@ -65,7 +208,7 @@ final class VectorQuantKernels {
     }
 
     private static ShortVector aq(short[] a, int i) {
-        return ShortVector.fromArray(S, a, i);
+        return ShortVector.fromArray(S256, a, i);
     }
 
     // the 16 short lanes of p summed pairwise into 8 int lanes (lane i + lane i+8)
@@ -77,18 +220,8 @@ final class VectorQuantKernels {
         return (FloatVector) v.convert(VectorOperators.I2F, 0);
     }
 
-    static float dotQ8_0(MemorySegment w, long off, short[] aq, float[] ad, int ao, int n) {
-        FloatVector acc = FloatVector.zero(F);
-        for (int b = 0; b < n / 32; b++) {
-            long o = off + 34L * b;
-            int xb = ao + 32 * b;
-            ShortVector p = signed(w, o + 2).mul(aq(aq, xb)).add(signed(w, o + 18).mul(aq(aq, xb + 16)));
-            acc = toFloat(widen(p)).fma(FloatVector.broadcast(F, half(w, o) * ad[xb / 32]), acc);
-        }
-        return VectorMath.sum(acc);
-    }
-
-    static float dotQ4_0(MemorySegment w, long off, short[] aq, float[] ad, int ao, int n) {
+    /** Q4_0 with 256-bit vectors, for machines where {@link #L} &gt; 16 (a Q4_0 block has 16 quant bytes). */
+    static float dotQ4_0_256(MemorySegment w, long off, short[] aq, float[] ad, int ao, int n) {
         FloatVector acc = FloatVector.zero(F);
         for (int b = 0; b < n / 32; b++) {
             long o = off + 18L * b;
@@ -100,35 +233,6 @@ final class VectorQuantKernels {
             acc = toFloat(widen(p)).fma(FloatVector.broadcast(F, half(w, o) * ad[xb / 32]), acc);
         }
         return VectorMath.sum(acc);
-    }
-
-    // per 256: d·da·Σ_j sc_j·Σ q·a − dmin·da·Σ_j m_j·Σ a, the Σ_j in int lanes across the super-block
-    static float dotQ4_K(MemorySegment w, long off, short[] aq, float[] ad, int[] bsums, int ao, int n) {
-        FloatVector acc = FloatVector.zero(F);
-        float mins = 0;
-        for (int b = 0; b < n / 256; b++) {
-            long o = off + 144L * b;
-            int xb = ao + 256 * b;
-            IntVector isum = IntVector.zero(I);
-            int msum = 0;
-            for (int j = 0; j < 4; j++) {
-                int sa = scaleMinK4(w, o + 4, 2 * j), sc = scaleMinK4(w, o + 4, 2 * j + 1);
-                long q = o + 16 + 32L * j;
-                int x = xb + 64 * j;
-                ShortVector q0 = unsigned(w, q), q1 = unsigned(w, q + 16);
-                // low nibbles are elements 0..31 of this 64-chunk, high nibbles 32..63
-                ShortVector lo = q0.and((short) 0x0F).mul(aq(aq, x)).add(q1.and((short) 0x0F).mul(aq(aq, x + 16)));
-                ShortVector hi = q0.lanewise(VectorOperators.LSHR, 4).mul(aq(aq, x + 32))
-                        .add(q1.lanewise(VectorOperators.LSHR, 4).mul(aq(aq, x + 48)));
-                isum = widen(lo).mul(sa & 0xff).add(isum).add(widen(hi).mul(sc & 0xff));
-                int g = x / 16;
-                msum += (sa >>> 8) * (bsums[g] + bsums[g + 1]) + (sc >>> 8) * (bsums[g + 2] + bsums[g + 3]);
-            }
-            float da = ad[xb / 256];
-            acc = toFloat(isum).fma(FloatVector.broadcast(F, half(w, o) * da), acc);
-            mins += half(w, o + 2) * da * msum;
-        }
-        return VectorMath.sum(acc) - mins;
     }
 
     // (((ql >>> lshift) & 0xF) | (((qh >>> hshift) & 3) << 4)) - 32, 16 lanes

@@ -306,6 +306,52 @@ class QuantKernelsTest {
         }
     }
 
+    /**
+     * With every scale 1 (weight blocks' d and dmin, and activations whose largest magnitude is 127,
+     * so their quants are the inputs themselves and their scale is 1) a dot is a pure integer sum,
+     * exact in float: the SIMD body and the scalar twin must both give exactly the sum of the
+     * dequantized row times the integer activations, for random quants and bytes (Q4_K scales and
+     * mins of every 6-bit value), on row lengths of 1 to 33 blocks (odd and even block counts,
+     * whatever the vector width).
+     */
+    @ParameterizedTest
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q4_K", "Q6_K"})
+    void withUnitScalesSimdAndScalarDotsAreTheExactIntegerSum(GgmlType t) {
+        SplittableRandom r = new SplittableRandom(t.id * 101L + 7);
+        for (int blocks : new int[]{1, 2, 3, 5, 8, 17, 33}) {
+            if (t.blockSize == 256 && blocks > 8) continue; // keep the sums below 2^24
+            int n = blocks * t.blockSize;
+            byte[] row = new byte[(int) t.rowBytes(n)];
+            r.nextBytes(row);
+            ByteBuffer bb = ByteBuffer.wrap(row).order(ByteOrder.LITTLE_ENDIAN);
+            for (int b = 0; b < blocks; b++) {
+                int o = b * t.typeSize;
+                switch (t) {
+                    case Q6_K -> bb.putShort(o + 208, h(1f));
+                    case Q4_K -> bb.putShort(o, h(1f)).putShort(o + 2, h(1f));
+                    default -> bb.putShort(o, h(1f));
+                }
+            }
+            float[] x = new float[n];
+            for (int i = 0; i < n; i++) x[i] = r.nextInt(255) - 127;
+            for (int b = 0; b < n / 32; b++) x[32 * b + r.nextInt(32)] = -127; // every block's largest magnitude is 127
+            x[0] = -127; // Q8_K takes the first element of largest magnitude as its sign: −127 gives scale 1
+            Q8Activations a = new Q8Activations();
+            a.quantize(Q8Activations.vecDotType(t), x, 0, 1, n);
+            float[] deq = dequant(t, row, n);
+            long exact = 0;
+            for (int i = 0; i < n; i++) {
+                assertThat(a.values()[i]).isEqualTo(x[i]);
+                assertThat(deq[i]).isEqualTo((float) Math.rint(deq[i])); // integer weights: the scales are 1
+                exact += (long) deq[i] * (long) x[i];
+            }
+            assertThat(Math.abs(exact)).isLessThan(1L << 24);
+            MemorySegment w = MemorySegment.ofArray(row);
+            assertThat(QuantKernels.dotScalar(t, w, 0, a, 0, n)).as("%s n=%d scalar", t, n).isEqualTo((float) exact);
+            assertThat(QuantKernels.dot(t, w, 0, a, 0, n)).as("%s n=%d simd", t, n).isEqualTo((float) exact);
+        }
+    }
+
     /** Integer dots of the extreme quants (-128 weights, ±127 activations) do not overflow their 16-bit products. */
     @ParameterizedTest
     @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q4_K", "Q6_K"})
