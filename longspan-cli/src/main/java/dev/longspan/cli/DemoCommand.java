@@ -155,6 +155,11 @@ final class DemoCommand implements Runnable {
                         (double) pairs / heads / n, vsDense, human(extra), human(4L * heads * n * n));
             }
         }
+        if (!json && Arrays.stream(kinds).anyMatch(sp -> sp.startsWith("selectmerge"))) {
+            // random q and k are select-and-merge's worst case: say so beside its row
+            System.out.println("(random q, k: every selectmerge query picks its own regions, so none share a tile and each row runs alone;"
+                    + " in a trained model retrieval heads keep picking the same regions, and the bundled model's queries read at most 320 keys)");
+        }
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("model", model.toString());
         List<Map<String, Object>> pk = new ArrayList<>();
