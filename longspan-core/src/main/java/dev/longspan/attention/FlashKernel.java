@@ -75,7 +75,8 @@ final class FlashKernel {
         final float[] qr, or;           // one query row and its output row (the row-by-row path)
         // backward only (allocated on first use)
         float[] dOt, dst, dqt, qrow, dorow, kb, vb, lseRow, delta;
-        // pos=selected (allocated on first use): moved key rows, the block's query shifts, rotations
+        // pos=selected (allocated on first use): moved key rows, a counter-rotated query row and its
+        // dS·K sum (the rows paths), the block's query shifts, the rotations
         float[] km, qm, acc;
         final long[] qsh = new long[QB];
         SelectedPositions.Rotator qRot, kRot;
