@@ -45,11 +45,6 @@ final class LayerOps {
         }
     }
 
-    // pos=selected: where sequence index i was rotated, given the positions the rows were rotated at
-    private SelectedPositions selectedPositions(java.util.function.LongUnaryOperator positionOf) {
-        return RopePositions.of(rope, positionOf);
-    }
-
     void rotate(float[] x, int heads, int T, long[] pos, boolean inverse) {
         if (inverse) rope.backward(x, 0, heads, T, pos);
         else rope.forward(x, 0, heads, T, pos);
@@ -64,7 +59,15 @@ final class LayerOps {
             return;
         }
         Plan p = plan(T);
-        if (moves) p.selectedPositions(selectedPositions(i -> pos[(int) i]));
+        if (moves) {
+            // pos=selected: sequence index i was rotated at pos[i]; one object per positions array, so
+            // the kernel's per-worker rotations are not rebuilt every step
+            if (trainingPos != pos) {
+                trainingPos = pos;
+                training = RopePositions.of(rope, i -> pos[(int) i]);
+            }
+            p.selectedPositions(training);
+        }
         last = Attention.forward(q, k, v, c.headDim(), p, AttentionOptions.DEFAULT, o, lse);
     }
 
@@ -92,6 +95,8 @@ final class LayerOps {
     }
 
     private SelectedPositions inference;   // pos=selected at inference: sequence index i was rotated at position i
+    private SelectedPositions training;    // ... in training: at trainingPos[i]
+    private long[] trainingPos;
 
     /** How far back (in positions, the query included) this layer's pattern can reach; MAX_VALUE = all. */
     long reach() { return pattern.reach(); }
@@ -106,7 +111,7 @@ final class LayerOps {
     void attendCached(float[] q, int T, int start, KeyValues kv, int ring, List<RegionSummaries> summaries, float[] o, float[] lse) {
         int kBase = (int) Math.max(0, (long) start + T - ring);
         Plan p = Plan.of(pattern, c.heads(), c.kvHeads(), true, start, T, kBase, start + T - kBase, summaries);
-        if (moves) p.selectedPositions(inference == null ? inference = selectedPositions(i -> i) : inference);
+        if (moves) p.selectedPositions(inference == null ? inference = RopePositions.of(rope, i -> i) : inference);
         Attention.forward(q, kv, c.headDim(), p, AttentionOptions.DEFAULT, o, lse);
     }
 }
