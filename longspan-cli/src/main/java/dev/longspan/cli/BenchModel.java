@@ -34,6 +34,7 @@ final class BenchModel implements Runnable {
     @Option(names = "--attention", paramLabel = "SPEC", description = "Override the attention plan (one pattern for every layer, or a masformer plan).") String attention;
     @Option(names = "--rope", paramLabel = "SPEC", description = "Override the RoPE config.") String rope;
     @Option(names = "--dequantize", description = ModelLoading.DEQUANTIZE) boolean dequantize;
+    @Option(names = "--no-repack", description = ModelLoading.NO_REPACK) boolean noRepack;
     @Option(names = "--json", description = "Print one JSON object on standard output.") boolean json;
     @Mixin Main.ComputeOptions compute;
 
@@ -45,7 +46,7 @@ final class BenchModel implements Runnable {
         if (repeats < 1) throw new LongspanException("--repeats must be at least 1, got " + repeats);
         if (warmup < 0) throw new LongspanException("--warmup must be at least 0, got " + warmup);
         long l0 = System.nanoTime();
-        ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope, dequantize);
+        ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope, ModelLoading.weights(dequantize, noRepack), null);
         double loadSeconds = (System.nanoTime() - l0) / 1e9;
         long rssLoaded = residentBytes();
         ModelConfig c = lm.model().config;
@@ -56,7 +57,8 @@ final class BenchModel implements Runnable {
             System.out.printf("%s: %s, %,d parameters, %d layers, dim %d, %d heads (%d kv) x %d; loaded in %.1f s%n", model, lm.format(),
                     c.parameterCount(), c.layers(), c.dim(), c.heads(), c.kvHeads(), c.headDim(), loadSeconds);
             System.out.printf("weights %,d MB (%s), resident memory after load %,d MB%n", lm.model().weightBytes() >> 20,
-                    lm.model().keepsStoredWeights() ? "kept as stored, memory-mapped" : "float32 in the heap", rssLoaded >> 20);
+                    !lm.model().keepsStoredWeights() ? "float32 in the heap"
+                            : lm.model().keepsRepackedWeights() ? "in their stored types, Q8_0/Q4_K repacked" : "kept as stored, memory-mapped", rssLoaded >> 20);
             System.out.printf("%d threads, %s%n", Parallel.threads(), Simd.REASON);
         }
         // warm-up: JIT-compile the prefill and decode paths
@@ -100,7 +102,7 @@ final class BenchModel implements Runnable {
         out.put("simd", Simd.REASON);
         out.put("load_seconds", loadSeconds);
         out.put("warmup_runs", warmup);
-        out.put("weights", lm.model().keepsStoredWeights() ? "stored" : "float32");
+        out.put("weights", !lm.model().keepsStoredWeights() ? "float32" : lm.model().keepsRepackedWeights() ? "repacked" : "stored");
         out.put("weight_bytes", lm.model().weightBytes());
         out.put("resident_bytes_after_load", rssLoaded);
         out.put("attention", c.attentionSpecs());

@@ -10,14 +10,22 @@ final class ModelLoading {
 
     static final String DEQUANTIZE = "Widen a GGUF's weights to float32 at load instead of running on the stored blocks.";
 
+    static final String NO_REPACK = "Keep a GGUF's Q8_0 and Q4_K matrices in the memory-mapped file instead of repacking them at load for fast decoding (less memory, slower decode).";
+
     static final String ADAPTER = "A PEFT LoRA adapter directory (adapter_config.json, adapter_model.safetensors) to apply to the model, unmerged.";
 
+    /** Loads a model, dequantized or with its GGUF matrices in their stored types (Q8_0/Q4_K repacked). */
     static ModelLoader.LoadedModel load(Path path, String attention, String rope, boolean dequantize) {
-        return load(path, attention, rope, dequantize, null);
+        return load(path, attention, rope, weights(dequantize, false), null);
     }
 
-    /** As {@link #load(Path, String, String, boolean)}, with the LoRA adapter of {@code adapter} applied (null: none). */
-    static ModelLoader.LoadedModel load(Path path, String attention, String rope, boolean dequantize, Path adapter) {
-        return ModelLoader.load(path, dequantize ? ModelLoader.Weights.DEQUANTIZED : ModelLoader.Weights.STORED).withOverrides(attention, rope).withAdapter(adapter);
+    /** How a GGUF's matrices are held, from --dequantize and --no-repack. */
+    static ModelLoader.Weights weights(boolean dequantize, boolean noRepack) {
+        return dequantize ? ModelLoader.Weights.DEQUANTIZED : noRepack ? ModelLoader.Weights.STORED : ModelLoader.Weights.REPACKED;
+    }
+
+    /** Loads a model with its GGUF matrices held as {@code weights} and the LoRA adapter of {@code adapter} applied (null: none). */
+    static ModelLoader.LoadedModel load(Path path, String attention, String rope, ModelLoader.Weights weights, Path adapter) {
+        return ModelLoader.load(path, weights).withOverrides(attention, rope).withAdapter(adapter);
     }
 }

@@ -17,12 +17,13 @@ final class ModelOptions {
     @Option(names = "--rope", paramLabel = "SPEC", description = "RoPE override, e.g. kind=yarn,factor=8,orig=4096.")
     String rope;
     @Option(names = "--dequantize", description = ModelLoading.DEQUANTIZE) boolean dequantize;
+    @Option(names = "--no-repack", description = ModelLoading.NO_REPACK) boolean noRepack;
     @Option(names = "--adapter", paramLabel = "DIR", description = ModelLoading.ADAPTER) Path adapter;
     @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: ${DEFAULT-VALUE}).") String kv = "f32";
     @Option(names = "--logn", paramLabel = "L", description = KvFlag.LOGN_DESCRIPTION) Integer logn;
 
     ModelLoader.LoadedModel load(Path model) {
-        return ModelLoading.load(model, attention, rope, dequantize, adapter);
+        return ModelLoading.load(model, attention, rope, ModelLoading.weights(dequantize, noRepack), adapter);
     }
 
     InferenceOptions inference(ModelConfig c) {

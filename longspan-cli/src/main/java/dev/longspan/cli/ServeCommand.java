@@ -147,7 +147,7 @@ final class ServeCommand implements Runnable {
         } catch (IOException e) {
             throw new LongspanException("--model " + model + ": " + e.getMessage());
         }
-        b.append("|attention=").append(modelOptions.attention).append("|rope=").append(modelOptions.rope).append("|dequantize=").append(modelOptions.dequantize)
+        b.append("|attention=").append(modelOptions.attention).append("|rope=").append(modelOptions.rope).append("|dequantize=").append(modelOptions.dequantize).append("|no-repack=").append(modelOptions.noRepack)
                 .append("|kv=").append(halfKv ? "f16" : "f32").append("|logn=").append(options.lognLength()).append("|ctx=").append(context);
         return b.toString();
     }

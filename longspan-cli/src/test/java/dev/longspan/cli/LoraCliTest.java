@@ -1,5 +1,7 @@
 package dev.longspan.cli;
 
+import dev.longspan.format.ModelLoader;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.longspan.format.LongspanFormat;
@@ -74,9 +76,9 @@ class LoraCliTest {
 
         // serve --adapter: the served completion is the merged model's (same text, log-probabilities
         // within float tolerance) and not the base's
-        JsonNode adapterServed = served(ModelLoading.load(base, null, null, false, out));
-        JsonNode mergedServed = served(ModelLoading.load(merged, null, null, false));
-        JsonNode baseServed = served(ModelLoading.load(base, null, null, false));
+        JsonNode adapterServed = served(ModelLoading.load(base, null, null, ModelLoader.Weights.REPACKED, out));
+        JsonNode mergedServed = served(ModelLoading.load(merged, null, null, ModelLoader.Weights.REPACKED, null));
+        JsonNode baseServed = served(ModelLoading.load(base, null, null, ModelLoader.Weights.REPACKED, null));
         assertThat(adapterServed.path("text").asText()).isEqualTo(mergedServed.path("text").asText());
         JsonNode la = adapterServed.path("logprobs").path("token_logprobs"), lm = mergedServed.path("logprobs").path("token_logprobs");
         JsonNode lb = baseServed.path("logprobs").path("token_logprobs");

@@ -8,6 +8,7 @@ import dev.longspan.io.Json;
 import dev.longspan.io.SafetensorsFile;
 import dev.longspan.io.Tokenizer;
 import dev.longspan.io.TokenizerLoader;
+import dev.longspan.kernel.InterleavedQuant;
 import dev.longspan.kernel.QuantKernels;
 import dev.longspan.model.ChatTemplate;
 import dev.longspan.model.ModelConfig;
@@ -172,7 +173,7 @@ public final class GgufFormat implements ModelFormat {
             }
         }
         return new Checked(c, weights -> {
-            Transformer m = new Transformer(c, weights == Weights.STORED ? storedMatrices(g, layout, permuted) : Map.of());
+            Transformer m = new Transformer(c, weights != Weights.DEQUANTIZED ? storedMatrices(g, layout, permuted, weights == Weights.REPACKED) : Map.of());
             List<Transformer.Tensor> ts = m.tensors();
             Parallel.forEachTask(ts.size(), i -> {
                 Transformer.Tensor t = ts.get(i);
@@ -186,13 +187,14 @@ public final class GgufFormat implements ModelFormat {
     }
 
     /**
-     * The non-F32 matrices of a GGUF as {@link Weight.Stored} over a mapping of the whole file that
+     * The non-F32 matrices of a GGUF as {@link Weight.Stored} (or, when repack, Q8_0 and Q4_K as
+     * {@link Weight.Interleaved}) over a mapping of the whole file that
      * lives as long as the weights do (GgufFile's own mapping closes with it). F32 matrices are
      * copied into the parameter array, where the float GEMM reads them in place. Q/K rows of a
      * permuted (interleaved) file are reordered through each weight's row map, as
      * {@link #interleavedToHalf} does for copied rows.
      */
-    private static Map<String, Weight> storedMatrices(GgufFile g, Transformer layout, boolean permuted) {
+    private static Map<String, Weight> storedMatrices(GgufFile g, Transformer layout, boolean permuted, boolean repack) {
         ModelConfig c = layout.config;
         int[] perm = permuted
                 ? Pairing.permutation(Pairing.INTERLEAVED, Pairing.HALF, c.headDim(), c.rope().rotaryDims())
@@ -212,7 +214,13 @@ public final class GgufFormat implements ModelFormat {
             int[] rowMap = null;
             if (perm != null && t.name().endsWith("q_proj.weight")) rowMap = headRowMap(perm, c.heads(), c.headDim());
             if (perm != null && t.name().endsWith("k_proj.weight")) rowMap = headRowMap(perm, c.kvHeads(), c.headDim());
-            stored.put(t.name(), new Weight.Stored(gt.type(), file, gt.offset(), rows, cols, rowMap));
+            if (repack && InterleavedQuant.supports(gt.type())) {
+                stored.put(t.name(), new Weight.Interleaved(InterleavedQuant.pack(gt.type(), file, gt.offset(), rowMap, rows, cols)));
+                // the copy is what products read now: let the kernel drop the file's pages
+                file.asSlice(gt.offset(), gt.type().rowBytes(cols) * rows).unload();
+            } else {
+                stored.put(t.name(), new Weight.Stored(gt.type(), file, gt.offset(), rows, cols, rowMap));
+            }
         }
         return stored;
     }

@@ -47,12 +47,16 @@ public final class ModelLoader {
     public enum Format { LONGSPAN, GGUF, SAFETENSORS }
 
     /**
-     * How a GGUF's weight matrices are held: STORED keeps every non-F32 matrix in the memory-mapped
-     * file, in its own type (products run on its blocks; the page cache holds it once, no 2³¹-float
-     * limit); DEQUANTIZED widens every weight to float32 into the parameter array at load.
+     * How a GGUF's weight matrices are held: REPACKED (the default) keeps them in their own type,
+     * Q8_0 and Q4_K matrices repacked once at load into interleaved row groups for fast decoding
+     * ({@link dev.longspan.kernel.InterleavedQuant}: memory of their own, about the file's size;
+     * their pages of the file are released after the copy) and every other non-F32 matrix in the
+     * memory-mapped file; STORED keeps every non-F32 matrix in the memory-mapped file, in its own
+     * type (products run on its blocks; the page cache holds it once, no 2³¹-float limit);
+     * DEQUANTIZED widens every weight to float32 into the parameter array at load.
      * Other formats are always loaded into the parameter array.
      */
-    public enum Weights { STORED, DEQUANTIZED }
+    public enum Weights { REPACKED, STORED, DEQUANTIZED }
 
     /**
      * A loaded model with what generation needs.
@@ -99,9 +103,9 @@ public final class ModelLoader {
     /** The formats, asked in turn whether they recognise a path. */
     private static final List<ModelFormat> FORMATS = List.of(new LongspanFormat(), new HuggingFaceFormat(), new GgufFormat());
 
-    /** Loads a GGUF file (weights kept as stored), a Hugging Face safetensors directory or a Longspan model directory. */
+    /** Loads a GGUF file (weights kept in their own type, Q8_0/Q4_K repacked), a Hugging Face safetensors directory or a Longspan model directory. */
     public static LoadedModel load(Path path) {
-        return load(path, Weights.STORED);
+        return load(path, Weights.REPACKED);
     }
 
     /** Loads a model; {@code weights} says how a GGUF's matrices are held. */

@@ -33,6 +33,9 @@ public final class Q8Activations {
     /** Every row as the dot sees it, row-major: q·d for the quantized kinds, the rounded floats for F16/BF16. */
     private float[] values = new float[0];
     private boolean valuesReady;
+    /** The quants two by two as ints (even element in the low 16 bits), for {@link InterleavedQuant}'s broadcasts. */
+    private int[] pairs = new int[0];
+    private boolean pairsReady;
 
     /**
      * ggml-cpu's {@code vec_dot_type} of a weight type: what the activations are converted to
@@ -59,6 +62,7 @@ public final class Q8Activations {
         this.cols = cols;
         int n = rows * cols;
         valuesReady = false;
+        pairsReady = false;
         switch (type) {
             case Q8_0, Q8_1 -> {
                 if (q.length < n) q = new short[n];
@@ -80,6 +84,17 @@ public final class Q8Activations {
             }
             default -> throw new IllegalArgumentException(type + " is no vec_dot_type");
         }
+    }
+
+    /** The quants of every row two by two: int i holds q[2i] in its low and q[2i+1] in its high 16 bits. */
+    int[] pairs() {
+        if (!pairsReady) {
+            int n = rows * cols / 2;
+            if (pairs.length < n) pairs = new int[n];
+            for (int i = 0; i < n; i++) pairs[i] = (q[2 * i] & 0xFFFF) | (q[2 * i + 1] << 16);
+            pairsReady = true;
+        }
+        return pairs;
     }
 
     private float[] values(int n) {

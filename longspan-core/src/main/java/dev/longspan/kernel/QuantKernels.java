@@ -441,7 +441,7 @@ public final class QuantKernels {
      */
     static final long PARALLEL_BYTES = 1 << 17;
     /** From this many activation rows on, panels of weight rows are dequantized once and multiplied by the GEMM. */
-    static final int GEMM_BATCH = 8;
+    public static final int GEMM_BATCH = 8;
     /** Weight rows per dequantized panel of the GEMM path (fewer when that leaves a worker idle). */
     static final int PANEL_ROWS = 128;
 
@@ -456,7 +456,7 @@ public final class QuantKernels {
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
     /** The calling thread's activations of its current product (a product never nests another on its thread). */
-    private static final ThreadLocal<Q8Activations> ACTIVATIONS = ThreadLocal.withInitial(Q8Activations::new);
+    static final ThreadLocal<Q8Activations> ACTIVATIONS = ThreadLocal.withInitial(Q8Activations::new);
 
     /** y[yo+r] = W[r]·x[xo..xo+cols) for r &lt; rows; W: [rows, cols] of type t at byte off of w. */
     public static void matvec(GgmlType t, MemorySegment w, long off, int rows, int cols, float[] x, int xo, float[] y, int yo) {
@@ -499,20 +499,7 @@ public final class QuantKernels {
         float[] xf = a == null ? x : integer ? null : a.values();
         int xfo = a == null ? xo : 0;
         if (batch >= GEMM_BATCH) {
-            int panel = Math.min(PANEL_ROWS, Math.max(16, (rows + Parallel.threads() - 1) / Parallel.threads()));
-            int tasks = (rows + panel - 1) / panel;
-            Parallel.forEachTask(tasks, task -> {
-                int r0 = task * panel, n = Math.min(panel, rows - r0);
-                Scratch s = SCRATCH.get();
-                float[] tile = s.rows(n * cols), out = s.out(batch * n);
-                for (int j = 0; j < n; j++) dequantize(t, w, off + rb * stored(rowMap, r0 + j), tile, j * cols, cols);
-                Matmul.abT(out, 0, xf, xfo, tile, 0, batch, n, cols, false);
-                for (int b = 0; b < batch; b++) {
-                    int yr = yo + b * rows + r0;
-                    if (accumulate) for (int j = 0; j < n; j++) y[yr + j] += out[b * n + j];
-                    else System.arraycopy(out, b * n, y, yr, n);
-                }
-            });
+            gemm((r, dst, dstOff) -> dequantize(t, w, off + rb * stored(rowMap, r), dst, dstOff, cols), rows, cols, xf, xfo, batch, y, yo, accumulate);
             return;
         }
         boolean f32 = SIMD256 && t == GgmlType.F32;
@@ -537,6 +524,44 @@ public final class QuantKernels {
                 }
             }
         });
+    }
+
+    /** Reads row r of a matrix as floats into dst[dstOff..dstOff+cols). */
+    @FunctionalInterface
+    public interface RowReader {
+        void row(int r, float[] dst, int dstOff);
+    }
+
+    /**
+     * Y[batch, rows] (=, or += when accumulate) X[batch, cols] · Wᵀ with X already in floats (the
+     * activations as the weight type's vec_dot_type rounds them) and W read a panel of rows at a
+     * time: each panel is dequantized once into per-thread scratch and multiplied by the float GEMM,
+     * one panel per task.
+     */
+    public static void gemm(RowReader w, int rows, int cols, float[] x, int xo, int batch, float[] y, int yo, boolean accumulate) {
+        int panel = Math.min(PANEL_ROWS, Math.max(16, (rows + Parallel.threads() - 1) / Parallel.threads()));
+        int tasks = (rows + panel - 1) / panel;
+        Parallel.forEachTask(tasks, task -> {
+            int r0 = task * panel, n = Math.min(panel, rows - r0);
+            Scratch s = SCRATCH.get();
+            float[] tile = s.rows(n * cols), out = s.out(batch * n);
+            for (int j = 0; j < n; j++) w.row(r0 + j, tile, j * cols);
+            Matmul.abT(out, 0, x, xo, tile, 0, batch, n, cols, false);
+            for (int b = 0; b < batch; b++) {
+                int yr = yo + b * rows + r0;
+                if (accumulate) for (int j = 0; j < n; j++) y[yr + j] += out[b * n + j];
+                else System.arraycopy(out, b * n, y, yr, n);
+            }
+        });
+    }
+
+    /** X[batch, cols] in t's vec_dot_type, as floats (the activations the GEMM path multiplies). */
+    public static float[] roundedActivations(GgmlType t, float[] x, int xo, int batch, int cols) {
+        GgmlType vt = Q8Activations.vecDotType(t);
+        if (vt == GgmlType.F32) return java.util.Arrays.copyOfRange(x, xo, xo + batch * cols);
+        Q8Activations a = ACTIVATIONS.get();
+        a.quantize(vt, x, xo, batch, cols);
+        return a.values();
     }
 
     private static int stored(int[] rowMap, int r) {

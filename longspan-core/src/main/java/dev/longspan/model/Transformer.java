@@ -184,6 +184,12 @@ public final class Transformer {
     /** True when some matrices are kept as stored (outside {@link #params}): such a model runs but cannot train or be saved. */
     public boolean keepsStoredWeights() { return !stored.isEmpty(); }
 
+    /** True when some matrices were repacked at load ({@link Weight.Interleaved}). */
+    public boolean keepsRepackedWeights() {
+        for (Weight w : stored.values()) if (w instanceof Weight.Interleaved) return true;
+        return false;
+    }
+
     /** Bytes the weights occupy: the parameter array plus the stored matrices. */
     public long weightBytes() {
         long b = 4L * params.length;

@@ -1,6 +1,7 @@
 package dev.longspan.model;
 
 import dev.longspan.kernel.GgmlType;
+import dev.longspan.kernel.InterleavedQuant;
 import dev.longspan.kernel.Matmul;
 import dev.longspan.kernel.QuantKernels;
 
@@ -77,22 +78,60 @@ public sealed interface Weight {
             QuantKernels.dequantize(type, data, offset + type.rowBytes(cols) * s, dst, dstOff, cols);
         }
 
-        /**
-         * Panels of rows dequantized one after the other (a frozen base's input gradient: training
-         * never changes a stored matrix, so nothing is widened for longer than one panel).
-         */
         public void applyTransposed(float[] x, int xo, float[] y, int yo, int T, boolean accumulate) {
-            int panel = Math.min(rows, PANEL_ROWS);
-            float[] tile = new float[panel * cols], yPanel = new float[T * panel];
-            for (int r0 = 0; r0 < rows; r0 += panel) {
-                int n = Math.min(panel, rows - r0), first = r0;
-                dev.longspan.tensor.Parallel.forRange(0, n, (s, e) -> { for (int j = s; j < e; j++) row(first + j, tile, j * cols); });
-                for (int t = 0; t < T; t++) System.arraycopy(y, yo + t * rows + r0, yPanel, t * n, n);
-                Matmul.ab(x, xo, yPanel, 0, tile, 0, T, cols, n, accumulate || r0 > 0);
+            transposedByPanels(this, x, xo, y, yo, T, accumulate);
+        }
+    }
+
+    /**
+     * A Q8_0 or Q4_K matrix repacked at load into groups of rows interleaved for the decode
+     * product ({@link InterleavedQuant}): matrix-vector products run on the groups, a prefill's
+     * many rows on panels dequantized from them, with the numbers of {@link Stored}'s products up
+     * to float rounding.
+     */
+    record Interleaved(InterleavedQuant matrix) implements Weight {
+        public int rows() { return matrix.rows; }
+
+        public int cols() { return matrix.cols; }
+
+        public GgmlType type() { return matrix.type; }
+
+        public long bytes() { return matrix.bytes(); }
+
+        public void apply(float[] y, int yo, float[] x, int xo, int T, boolean accumulate) {
+            if (T <= 0 || matrix.rows == 0) return;
+            if (T < QuantKernels.GEMM_BATCH) {
+                matrix.matvec(x, xo, T, y, yo, accumulate, QuantKernels.SIMD);
+            } else {
+                float[] xf = QuantKernels.roundedActivations(matrix.type, x, xo, T, matrix.cols);
+                QuantKernels.gemm(matrix::row, matrix.rows, matrix.cols, xf, 0, T, y, yo, accumulate);
             }
         }
 
-        private static final int PANEL_ROWS = 256;
+        public void row(int r, float[] dst, int dstOff) {
+            matrix.row(r, dst, dstOff);
+        }
+
+        public void applyTransposed(float[] x, int xo, float[] y, int yo, int T, boolean accumulate) {
+            transposedByPanels(this, x, xo, y, yo, T, accumulate);
+        }
+    }
+
+    /**
+     * x (=/+=) y·W for a matrix that is read row by row: panels of rows dequantized one after the
+     * other (a frozen base's input gradient: training never changes a stored matrix, so nothing is
+     * widened for longer than one panel).
+     */
+    private static void transposedByPanels(Weight w, float[] x, int xo, float[] y, int yo, int T, boolean accumulate) {
+        int rows = w.rows(), cols = w.cols();
+        int panel = Math.min(rows, 256);
+        float[] tile = new float[panel * cols], yPanel = new float[T * panel];
+        for (int r0 = 0; r0 < rows; r0 += panel) {
+            int n = Math.min(panel, rows - r0), first = r0;
+            dev.longspan.tensor.Parallel.forRange(0, n, (s, e) -> { for (int j = s; j < e; j++) w.row(first + j, tile, j * cols); });
+            for (int t = 0; t < T; t++) System.arraycopy(y, yo + t * rows + r0, yPanel, t * n, n);
+            Matmul.ab(x, xo, yPanel, 0, tile, 0, T, cols, n, accumulate || r0 > 0);
+        }
     }
 
     /**

@@ -35,6 +35,7 @@ public final class Parallel {
     private static final ThreadLocal<Boolean> IN_WORKER = ThreadLocal.withInitial(() -> false);
     private static volatile int threads = initialThreads();
     private static volatile ForkJoinPool pool;
+    private static volatile Team team;
 
     private Parallel() {}
 
@@ -63,6 +64,9 @@ public final class Parallel {
             ForkJoinPool old = pool;
             pool = null;
             if (old != null) old.shutdown();
+            Team oldTeam = team;
+            team = null;
+            if (oldTeam != null) oldTeam.shutdown();
         }
     }
 
@@ -86,6 +90,130 @@ public final class Parallel {
         return p;
     }
 
+    private static Team team() {
+        Team t = team;
+        if (t == null && threads > 1) {
+            synchronized (Parallel.class) {
+                t = team;
+                if (t == null && threads > 1) team = t = new Team(threads - 1);
+            }
+        }
+        return t;
+    }
+
+    /**
+     * threads() − 1 worker threads that, with the calling thread, run the chunks of one parallel
+     * loop at a time. Between loops a worker spins for {@link #SPIN_NANOS} before it parks: a
+     * decoding step runs ~100 short matrix-vector products, each a parallel loop of tens of
+     * microseconds, and waking a parked thread costs about as much (measured: two threads decoded
+     * slower than one with a fork/join pool, whose idle workers park at once). Only one caller uses
+     * the team at a time; another caller meanwhile gets the fork/join pool.
+     */
+    static final class Team {
+        /** How long an idle worker (or a caller waiting for its workers) spins before parking. */
+        static final long SPIN_NANOS = 200_000;
+
+        private final Thread[] workers;
+        private final java.util.concurrent.atomic.AtomicBoolean busy = new java.util.concurrent.atomic.AtomicBoolean();
+        private final java.util.concurrent.atomic.AtomicIntegerArray parked;
+        private volatile Job job;
+        private volatile boolean stopped;
+
+        /** One parallel loop: chunks claimed one at a time, the caller told when the last is done. */
+        private static final class Job {
+            final int chunks;
+            final java.util.function.IntConsumer body;
+            final AtomicInteger next = new AtomicInteger(), done = new AtomicInteger();
+            final Thread caller = Thread.currentThread();
+            volatile Throwable failure;
+
+            Job(int chunks, java.util.function.IntConsumer body) {
+                this.chunks = chunks;
+                this.body = body;
+            }
+
+            void work() {
+                for (int c; (c = next.getAndIncrement()) < chunks; ) {
+                    try {
+                        body.accept(c);
+                    } catch (Throwable t) {
+                        if (failure == null) failure = t;
+                    }
+                    if (done.incrementAndGet() == chunks) java.util.concurrent.locks.LockSupport.unpark(caller);
+                }
+            }
+        }
+
+        Team(int n) {
+            workers = new Thread[n];
+            parked = new java.util.concurrent.atomic.AtomicIntegerArray(n);
+            for (int i = 0; i < n; i++) {
+                int id = i;
+                Thread w = new Thread(() -> loop(id), "longspan-worker-" + i);
+                w.setDaemon(true);
+                workers[i] = w;
+                w.start();
+            }
+        }
+
+        boolean tryAcquire() { return busy.compareAndSet(false, true); }
+
+        void release() { busy.set(false); }
+
+        void shutdown() {
+            stopped = true;
+            for (Thread w : workers) java.util.concurrent.locks.LockSupport.unpark(w);
+        }
+
+        private void loop(int id) {
+            IN_WORKER.set(true);
+            Job last = null;
+            while (!stopped) {
+                long spinStart = System.nanoTime();
+                Job j;
+                while ((j = job) == last || j == null) {
+                    if (stopped) return;
+                    if (System.nanoTime() - spinStart < SPIN_NANOS) {
+                        Thread.onSpinWait();
+                        continue;
+                    }
+                    // announce the park, then look once more: a job published in between is seen
+                    // here, or its publisher sees the flag and unparks this thread
+                    parked.set(id, 1);
+                    if ((j = job) != last && j != null) {
+                        parked.set(id, 0);
+                        break;
+                    }
+                    java.util.concurrent.locks.LockSupport.park(this);
+                    parked.set(id, 0);
+                    spinStart = System.nanoTime();
+                }
+                last = j;
+                j.work();
+            }
+        }
+
+        /** Runs body(c) for c in [0, chunks), the caller taking part; returns when all are done. */
+        void run(int chunks, java.util.function.IntConsumer body) {
+            Job j = new Job(chunks, body);
+            job = j;
+            for (int i = 0; i < workers.length; i++) if (parked.get(i) == 1) java.util.concurrent.locks.LockSupport.unpark(workers[i]);
+            IN_WORKER.set(true);
+            try {
+                j.work();
+            } finally {
+                IN_WORKER.set(false);
+            }
+            long spinStart = System.nanoTime();
+            while (j.done.get() < chunks) {
+                if (System.nanoTime() - spinStart < SPIN_NANOS) Thread.onSpinWait();
+                else java.util.concurrent.locks.LockSupport.parkNanos(this, 100_000);
+            }
+            job = null;
+            rethrow(j.failure);
+        }
+    }
+
     /** Runs body over [start, end) split into at most threads() contiguous chunks. */
     public static void forRange(int start, int end, RangeBody body) {
         forChunks(start, end, 1, (c, s, e) -> body.run(s, e));
@@ -102,6 +230,18 @@ public final class Parallel {
         int chunks = Math.max(1, Math.min(t, n / Math.max(1, minChunk)));
         if (chunks == 1 || IN_WORKER.get()) {
             body.run(0, start, end);
+            return;
+        }
+        Team team = team();
+        if (team != null && team.tryAcquire()) {
+            try {
+                team.run(chunks, (c) -> {
+                    int s = start + (int) ((long) n * c / chunks), e = start + (int) ((long) n * (c + 1) / chunks);
+                    body.run(c, s, e);
+                });
+            } finally {
+                team.release();
+            }
             return;
         }
         List<Future<?>> futures = new ArrayList<>(chunks - 1);
@@ -137,6 +277,10 @@ public final class Parallel {
                 if (failure == null) failure = e;
             }
         }
+        rethrow(failure);
+    }
+
+    private static void rethrow(Throwable failure) {
         if (failure instanceof RuntimeException re) throw re;
         if (failure instanceof Error er) throw er;
         if (failure != null) throw new RuntimeException(failure);

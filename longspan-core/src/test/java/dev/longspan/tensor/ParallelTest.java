@@ -98,4 +98,63 @@ class ParallelTest {
         Parallel.setThreads(3);
         assertThat(Parallel.threads()).isEqualTo(3);
     }
+
+    /**
+     * Callers on several threads at once: one holds the spinning team, the others fall back to the
+     * fork/join pool; every loop still covers its range exactly once, many times over (loops far
+     * shorter than a worker's spin, and pauses longer than it, so workers both catch a loop while
+     * spinning and are woken from a park).
+     */
+    @Test
+    void concurrentCallersAndParkedWorkersEachGetTheirLoopDone() throws Exception {
+        Parallel.setThreads(3);
+        int callers = 4, loops = 300;
+        java.util.concurrent.ExecutorService ex = java.util.concurrent.Executors.newFixedThreadPool(callers);
+        try {
+            java.util.List<java.util.concurrent.Future<Long>> results = new java.util.ArrayList<>();
+            for (int k = 0; k < callers; k++) {
+                int id = k;
+                results.add(ex.submit(() -> {
+                    long total = 0;
+                    for (int l = 0; l < loops; l++) {
+                        if (l % 100 == 99) Thread.sleep(2);  // longer than a worker spins: it parks
+                        int n = 1 + (l * 7 + id) % 50;
+                        java.util.concurrent.atomic.AtomicLongArray hits = new java.util.concurrent.atomic.AtomicLongArray(n);
+                        Parallel.forChunks(0, n, 1, (c, s, e) -> { for (int i = s; i < e; i++) hits.incrementAndGet(i); });
+                        for (int i = 0; i < n; i++) assertThat(hits.get(i)).isEqualTo(1);
+                        total += n;
+                    }
+                    return total;
+                }));
+            }
+            for (int k = 0; k < callers; k++) {
+                long want = 0;
+                for (int l = 0; l < loops; l++) want += 1 + (l * 7 + k) % 50;
+                assertThat(results.get(k).get(60, java.util.concurrent.TimeUnit.SECONDS)).isEqualTo(want);
+            }
+        } finally {
+            ex.shutdownNow();
+        }
+    }
+
+    /** Changing the thread count replaces the team; loops run on the new one. */
+    @Test
+    void aNewThreadCountGetsANewTeam() {
+        for (int t : new int[]{2, 4, 1, 3}) {
+            Parallel.setThreads(t);
+            Set<String> names = ConcurrentHashMap.newKeySet();
+            java.util.concurrent.CountDownLatch all = new java.util.concurrent.CountDownLatch(t);
+            Parallel.forChunks(0, t, 1, (c, s, e) -> {
+                names.add(Thread.currentThread().getName());
+                all.countDown();
+                try {
+                    // every chunk waits until all have started: only t threads at once can finish
+                    assertThat(all.await(20, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+                } catch (InterruptedException ie) {
+                    throw new AssertionError(ie);
+                }
+            });
+            assertThat(names).hasSize(t);
+        }
+    }
 }

@@ -1,0 +1,266 @@
+package dev.longspan.kernel;
+
+import dev.longspan.tensor.Parallel;
+import dev.longspan.util.LongspanException;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+import static dev.longspan.kernel.QuantKernels.BYTE;
+import static dev.longspan.kernel.QuantKernels.LE_FLOAT;
+import static dev.longspan.kernel.QuantKernels.half;
+import static dev.longspan.kernel.QuantKernels.u8;
+
+/**
+ * A Q8_0 or Q4_K matrix repacked once at load so that a matrix-vector product (decode) works on
+ * {@link #group} rows at a time, one row per vector lane: the rows of a group are interleaved two
+ * columns at a time, so one vector of weight bytes holds columns (c, c+1) of every row of the
+ * group and is multiplied by one broadcast pair of activations. Each row's integer sums then
+ * build up in its own int lane, the block scales of the group's rows are one vector (scaled once
+ * per block for all of them, not once per row), and the group's results are stored without a
+ * horizontal reduction. This is what llama.cpp's repacked CPU types (q4_0_8x8, q4_K_8x8, ...)
+ * do for x86's {@code pmaddubsw}; the Vector API has no widening multiply-add, so the per-row
+ * layout costs it several scalar and vector operations per block that this one shares.
+ *
+ * <p>The arithmetic is ggml's {@code vec_dot} with the activations in the weight type's
+ * vec_dot_type ({@link Q8Activations}): exact integer sums per block (Q8_0) or sub-block (Q4_K),
+ * scaled by the block scales, so products equal {@link QuantKernels#matvec}'s up to the order of
+ * the float scaling, and the SIMD body ({@code VectorInterleavedQuant}) equals its scalar twin
+ * here bit for bit (both scale block by block with one fused multiply-add per row and block).
+ *
+ * <p>Layout, per group g of G rows (rows past the end padded with zeros) and per block b, at byte
+ * {@code (g·blocks + b)·blockBytes}:
+ * <ul>
+ * <li>Q8_0 (blocks of 32, 36·G bytes): G float scales d, then for p = 0..15 the quants of columns
+ *     (32b + 2p, 32b + 2p + 1) of rows 0..G-1, two signed bytes per row.</li>
+ * <li>Q4_K (super-blocks of 256, 152·G bytes): G floats d, G floats dmin, 8 × G six-bit scales, 8 ×
+ *     G six-bit mins (one byte each, sub-block-major), then for chunk c = 0..3 and p = 0..15 the
+ *     bytes 2p, 2p+1 of the chunk's 32 quant bytes for rows 0..G-1 (low nibble: element 64c + k,
+ *     sub-block 2c; high nibble: element 64c + 32 + k, sub-block 2c + 1; as ggml stores them).</li>
+ * </ul>
+ * The group size is the machine's int lanes (16 at 512 bits, 8 at 256, 4 at 128; 8 without the
+ * Vector API), chosen once: the layout lives only in memory, never in a file.
+ */
+public final class InterleavedQuant {
+    /** Rows per group: the int lanes of the SIMD bodies' shape. */
+    public static final int GROUP = QuantKernels.SIMD ? VectorInterleavedQuant.G : 8;
+
+    public final GgmlType type;
+    public final int rows, cols, group, groups, blocks;
+    final long blockBytes;
+    final MemorySegment data;
+
+    private InterleavedQuant(GgmlType type, int rows, int cols, int group, MemorySegment data) {
+        this.type = type;
+        this.rows = rows;
+        this.cols = cols;
+        this.group = group;
+        this.groups = (rows + group - 1) / group;
+        this.blocks = cols / type.blockSize;
+        this.blockBytes = blockBytes(type, group);
+        this.data = data;
+    }
+
+    /** Whether matrices of type t can be repacked. */
+    public static boolean supports(GgmlType t) {
+        return t == GgmlType.Q8_0 || t == GgmlType.Q4_K;
+    }
+
+    static long blockBytes(GgmlType t, int group) {
+        return switch (t) {
+            case Q8_0 -> 36L * group;
+            case Q4_K -> 152L * group;
+            default -> throw new IllegalArgumentException(t + " cannot be interleaved");
+        };
+    }
+
+    /** Bytes the repacked matrix occupies. */
+    public long bytes() {
+        return data.byteSize();
+    }
+
+    /**
+     * The matrix W [rows, cols] of type t at byte off of src (output row r reads stored row
+     * {@code rowMap[r]}; null: r), repacked into groups of {@link #GROUP} rows in memory of its own.
+     */
+    public static InterleavedQuant pack(GgmlType t, MemorySegment src, long off, int[] rowMap, int rows, int cols) {
+        return pack(t, src, off, rowMap, rows, cols, GROUP);
+    }
+
+    static InterleavedQuant pack(GgmlType t, MemorySegment src, long off, int[] rowMap, int rows, int cols, int group) {
+        if (!supports(t)) throw new IllegalArgumentException(t + " cannot be interleaved");
+        if (cols % t.blockSize != 0) throw new LongspanException(t + " row of " + cols + " elements is not a multiple of the block size " + t.blockSize);
+        int groups = (rows + group - 1) / group, blocks = cols / t.blockSize;
+        // 8 bytes of slack: a 128-bit machine's scale loads read 8 bytes for its 4 lanes
+        MemorySegment data = Arena.ofAuto().allocate((long) groups * blocks * blockBytes(t, group) + 8, 64);
+        InterleavedQuant m = new InterleavedQuant(t, rows, cols, group, data);
+        long rb = t.rowBytes(cols);
+        Parallel.forRange(0, groups, (g0, g1) -> {
+            for (int g = g0; g < g1; g++) {
+                for (int i = 0; i < group && g * group + i < rows; i++) {
+                    int r = g * group + i;
+                    long row = off + rb * (rowMap == null ? r : rowMap[r]);
+                    for (int b = 0; b < blocks; b++) m.packBlock(src, row + (long) b * t.typeSize, m.at(g, b), i);
+                }
+            }
+        });
+        return m;
+    }
+
+    long at(int g, int b) {
+        return ((long) g * blocks + b) * blockBytes;
+    }
+
+    // row i of its group: the stored block at s into the group's block at o
+    private void packBlock(MemorySegment s, long src, long o, int i) {
+        int G = group;
+        if (type == GgmlType.Q8_0) {
+            data.set(LE_FLOAT, o + 4L * i, half(s, src));
+            for (int k = 0; k < 32; k++) data.set(BYTE, o + 4L * G + 2L * G * (k >> 1) + 2L * i + (k & 1), s.get(BYTE, src + 2 + k));
+        } else {
+            data.set(LE_FLOAT, o + 4L * i, half(s, src));
+            data.set(LE_FLOAT, o + 4L * G + 4L * i, half(s, src + 2));
+            for (int j = 0; j < 8; j++) {
+                int sm = QuantKernels.scaleMinK4(s, src + 4, j);
+                data.set(BYTE, o + 8L * G + (long) G * j + i, (byte) (sm & 0xff));
+                data.set(BYTE, o + 16L * G + (long) G * j + i, (byte) (sm >>> 8));
+            }
+            for (int c = 0; c < 4; c++) {
+                for (int k = 0; k < 32; k++) {
+                    data.set(BYTE, o + 24L * G + 32L * G * c + 2L * G * (k >> 1) + 2L * i + (k & 1), s.get(BYTE, src + 16 + 32L * c + k));
+                }
+            }
+        }
+    }
+
+    /** dst[dstOff..dstOff+cols) = row r as floats: the same values as ggml's dequantization of the stored row. */
+    public void row(int r, float[] dst, int dstOff) {
+        int g = r / group, i = r % group, G = group;
+        for (int b = 0; b < blocks; b++) {
+            long o = at(g, b);
+            int y = dstOff + b * type.blockSize;
+            if (type == GgmlType.Q8_0) {
+                float d = data.get(LE_FLOAT, o + 4L * i);
+                for (int k = 0; k < 32; k++) dst[y + k] = data.get(BYTE, o + 4L * G + 2L * G * (k >> 1) + 2L * i + (k & 1)) * d;
+            } else {
+                float d = data.get(LE_FLOAT, o + 4L * i), min = data.get(LE_FLOAT, o + 4L * G + 4L * i);
+                for (int c = 0; c < 4; c++) {
+                    float d1 = d * u8(data, o + 8L * G + (long) G * (2 * c) + i), m1 = min * u8(data, o + 16L * G + (long) G * (2 * c) + i);
+                    float d2 = d * u8(data, o + 8L * G + (long) G * (2 * c + 1) + i), m2 = min * u8(data, o + 16L * G + (long) G * (2 * c + 1) + i);
+                    long q = o + 24L * G + 32L * G * c + 2L * i;
+                    for (int k = 0; k < 32; k++) {
+                        int v = u8(data, q + 2L * G * (k >> 1) + (k & 1));
+                        dst[y + 64 * c + k] = d1 * (v & 0xF) - m1;
+                        dst[y + 64 * c + 32 + k] = d2 * (v >>> 4) - m2;
+                    }
+                }
+            }
+        }
+    }
+
+    /** Groups a worker takes at least: a matrix-vector product is bound by memory, so split by bytes. */
+    private int minGroups() {
+        return (int) Math.max(1, (QuantKernels.PARALLEL_BYTES + blocks * blockBytes - 1) / (blocks * blockBytes));
+    }
+
+    /**
+     * y[yo + t·rows + r] (=, or += when accumulate) W[r]·x[xo + t·cols ..) for t &lt; batch, with x
+     * converted to the weight type's vec_dot_type first as ggml does (few rows: decode).
+     */
+    public void matvec(float[] x, int xo, int batch, float[] y, int yo, boolean accumulate, boolean simd) {
+        Q8Activations a = QuantKernels.ACTIVATIONS.get();
+        a.quantize(Q8Activations.vecDotType(type), x, xo, batch, cols);
+        int[] pairs = a.pairs();
+        int ranges = (int) Math.max(1, Math.min(groups / minGroups(), 4L * Parallel.threads()));
+        Parallel.forEachTask(ranges, task -> {
+            int g0 = (int) ((long) groups * task / ranges), g1 = (int) ((long) groups * (task + 1) / ranges);
+            float[] out = new float[group];
+            for (int t = 0; t < batch; t++) {
+                for (int g = g0; g < g1; g++) {
+                    groupDot(g, a, pairs, t, out, simd);
+                    int n = Math.min(group, rows - g * group), yr = yo + t * rows + g * group;
+                    if (accumulate) for (int i = 0; i < n; i++) y[yr + i] += out[i];
+                    else System.arraycopy(out, 0, y, yr, n);
+                }
+            }
+        });
+    }
+
+    /** The scalar twin of {@link #matvec}, single-threaded. */
+    public void matvecScalar(float[] x, int xo, int batch, float[] y, int yo, boolean accumulate) {
+        Q8Activations a = new Q8Activations();
+        a.quantize(Q8Activations.vecDotType(type), x, xo, batch, cols);
+        int[] pairs = a.pairs();
+        float[] out = new float[group];
+        for (int t = 0; t < batch; t++) {
+            for (int g = 0; g < groups; g++) {
+                groupDot(g, a, pairs, t, out, false);
+                int n = Math.min(group, rows - g * group), yr = yo + t * rows + g * group;
+                for (int i = 0; i < n; i++) y[yr + i] = accumulate ? y[yr + i] + out[i] : out[i];
+            }
+        }
+    }
+
+    // out[0..group) = the dots of group g's rows with activation row t
+    private void groupDot(int g, Q8Activations a, int[] pairs, int t, float[] out, boolean simd) {
+        long o = at(g, 0);
+        if (simd && group == VectorInterleavedQuant.G) {
+            if (type == GgmlType.Q8_0) VectorInterleavedQuant.groupQ8_0(data, o, blocks, pairs, t * cols / 2, a.d, t * blocks, out);
+            else VectorInterleavedQuant.groupQ4_K(data, o, blocks, pairs, t * cols / 2, a.d, t * blocks, a.bsums32, t * cols / 32, out);
+        } else {
+            if (type == GgmlType.Q8_0) groupQ8_0Scalar(o, pairs, t * cols / 2, a.d, t * blocks, out);
+            else groupQ4_KScalar(o, pairs, t * cols / 2, a.d, t * blocks, a.bsums32, t * cols / 32, out);
+        }
+    }
+
+    // the two activation quants of a pair (low half: the even column)
+    private static int lo(int pair) { return (short) pair; }
+
+    private static int hi(int pair) { return pair >> 16; }
+
+    // per row and block: acc = fma(Σ w·a, d·da, acc), the integer sum exact
+    void groupQ8_0Scalar(long o, int[] ap, int apo, float[] ad, int ado, float[] out) {
+        int G = group;
+        for (int i = 0; i < G; i++) {
+            float acc = 0;
+            for (int b = 0; b < blocks; b++) {
+                long ob = o + b * blockBytes, q = ob + 4L * G + 2L * i;
+                int isum = 0;
+                for (int p = 0; p < 16; p++) {
+                    int pair = ap[apo + 16 * b + p];
+                    isum += data.get(BYTE, q + 2L * G * p) * lo(pair) + data.get(BYTE, q + 2L * G * p + 1) * hi(pair);
+                }
+                acc = Math.fma((float) isum, data.get(LE_FLOAT, ob + 4L * i) * ad[ado + b], acc);
+            }
+            out[i] = acc;
+        }
+    }
+
+    // per row and super-block: acc = fma(Σ_j sc_j·Σ q·a, d·da, acc), then fma(Σ_j m_j·Σa, −dmin·da, acc)
+    void groupQ4_KScalar(long o, int[] ap, int apo, float[] ad, int ado, int[] bsums32, int bso, float[] out) {
+        int G = group;
+        for (int i = 0; i < G; i++) {
+            float acc = 0;
+            for (int b = 0; b < blocks; b++) {
+                long ob = o + b * blockBytes;
+                int isum = 0, msum = 0;
+                for (int c = 0; c < 4; c++) {
+                    long q = ob + 24L * G + 32L * G * c + 2L * i;
+                    int s1 = 0, s2 = 0;
+                    for (int p = 0; p < 16; p++) {
+                        int v0 = u8(data, q + 2L * G * p), v1 = u8(data, q + 2L * G * p + 1);
+                        int pl = ap[apo + 128 * b + 32 * c + p], ph = ap[apo + 128 * b + 32 * c + 16 + p];
+                        s1 += (v0 & 0xF) * lo(pl) + (v1 & 0xF) * hi(pl);
+                        s2 += (v0 >>> 4) * lo(ph) + (v1 >>> 4) * hi(ph);
+                    }
+                    isum += u8(data, ob + 8L * G + (long) G * (2 * c) + i) * s1 + u8(data, ob + 8L * G + (long) G * (2 * c + 1) + i) * s2;
+                }
+                for (int j = 0; j < 8; j++) msum += u8(data, ob + 16L * G + (long) G * j + i) * bsums32[bso + 8 * b + j];
+                float da = ad[ado + b];
+                acc = Math.fma((float) isum, data.get(LE_FLOAT, ob + 4L * i) * da, acc);
+                acc = Math.fma((float) msum, -(data.get(LE_FLOAT, ob + 4L * G + 4L * i) * da), acc);
+            }
+            out[i] = acc;
+        }
+    }
+}

@@ -1,0 +1,109 @@
+package dev.longspan.kernel;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+
+/**
+ * Vector API bodies of {@link InterleavedQuant}: one group of G rows (G = int lanes), one row per
+ * lane. Per pair of columns: 2G weight bytes widened to 2G short lanes, times the broadcast pair of
+ * activation quants (an int broadcast viewed as shorts), products summed in short lanes over two
+ * pairs (Q8_0: |w·a| ≤ 128·127, two fit in 16 bits) or eight (Q4_K: nibbles, 8·15·127), then each
+ * int lane's two halves added into that row's int sum ({@link #widen}). Width-agnostic: the shape
+ * of {@link VectorQuantKernels#SHAPE}.
+ */
+final class VectorInterleavedQuant {
+    static final VectorSpecies<Short> S = VectorQuantKernels.S;
+    static final VectorSpecies<Integer> SI = VectorQuantKernels.SI;
+    static final VectorSpecies<Float> SF = VectorQuantKernels.SF;
+    static final VectorSpecies<Byte> SB = VectorQuantKernels.SB;
+    /** G bytes (at least 8: the narrowest byte species) whose first G lanes widen to the G int lanes. */
+    static final VectorSpecies<Byte> SB4 = ByteVector.SPECIES_PREFERRED.withShape(VectorShape.forBitSize(Math.max(64, SI.vectorBitSize() / 4)));
+    /** Rows per group: int lanes. */
+    static final int G = SI.length();
+    static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+    private VectorInterleavedQuant() {}
+
+    // The bodies call no helper of their own that takes or returns a vector: C2 inlines such a
+    // helper only while the caller's inlining budget lasts, and a helper compiled on its own sees an
+    // abstract vector type, so its Vector API calls fall back to Java code that boxes every vector
+    // (measured: a decode step 5x slower until recompiled). The JDK's vector methods used here are
+    // all force-inlined. Recurring pieces:
+    //   bytes:  2G weight bytes widened to the 2G short lanes (signed for Q8_0, zero-extended for Q4_K)
+    //   pair:   the activation pair (even column in the low half) broadcast to every int lane, as shorts
+    //   widen:  each int lane's two short halves summed as signed shorts: hi by an arithmetic shift,
+    //           lo by shifting up and back
+    //   scales: G six-bit scales (bytes) widened to the G int lanes
+
+    static void groupQ8_0(MemorySegment w, long o, int blocks, int[] ap, int apo, float[] ad, int ado, float[] out) {
+        FloatVector acc = FloatVector.zero(SF);
+        long step = 2L * G;
+        for (int b = 0; b < blocks; b++) {
+            FloatVector d = FloatVector.fromMemorySegment(SF, w, o, LE).mul(ad[ado + b]);
+            long q = o + 4L * G;
+            int a = apo + 16 * b;
+            IntVector isum = IntVector.zero(SI);
+            // Σ over the block's 32 columns for each row, two pairs of columns per short sum
+            for (int p = 0; p < 16; p += 2, q += 2 * step) {
+                ShortVector w0 = (ShortVector) ByteVector.fromMemorySegment(SB, w, q, LE).convertShape(VectorOperators.B2S, S, 0);
+                ShortVector w1 = (ShortVector) ByteVector.fromMemorySegment(SB, w, q + step, LE).convertShape(VectorOperators.B2S, S, 0);
+                ShortVector s = w0.mul(IntVector.broadcast(SI, ap[a + p]).reinterpretAsShorts())
+                        .add(w1.mul(IntVector.broadcast(SI, ap[a + p + 1]).reinterpretAsShorts()));
+                IntVector v = s.reinterpretAsInts();
+                isum = isum.add(v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)).add(v.lanewise(VectorOperators.ASHR, 16));
+            }
+            acc = ((FloatVector) isum.convertShape(VectorOperators.I2F, SF, 0)).fma(d, acc);
+            o = q;
+        }
+        acc.intoArray(out, 0);
+    }
+
+    // per super-block: Σ_j sc_j·Σ q·a over the eight 32-element sub-blocks (chunk c's low nibbles are
+    // sub-block 2c, its high nibbles 2c+1), short lanes holding at most 8 nibble products
+    static void groupQ4_K(MemorySegment w, long o, int blocks, int[] ap, int apo, float[] ad, int ado, int[] bsums32, int bso, float[] out) {
+        FloatVector acc = FloatVector.zero(SF);
+        long step = 2L * G;
+        for (int b = 0; b < blocks; b++) {
+            IntVector isum = IntVector.zero(SI);
+            long q = o + 24L * G;
+            for (int c = 0; c < 4; c++) {
+                int a = apo + 128 * b + 32 * c;
+                IntVector lo = IntVector.zero(SI), hi = IntVector.zero(SI);
+                for (int h = 0; h < 16; h += 8) {
+                    ShortVector sl = ShortVector.zero(S), sh = ShortVector.zero(S);
+                    for (int p = h; p < h + 8; p++, q += step) {
+                        ShortVector v = (ShortVector) ByteVector.fromMemorySegment(SB, w, q, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S, 0);
+                        sl = sl.add(v.and((short) 0x0F).mul(IntVector.broadcast(SI, ap[a + p]).reinterpretAsShorts()));
+                        sh = sh.add(v.lanewise(VectorOperators.LSHR, 4).mul(IntVector.broadcast(SI, ap[a + 16 + p]).reinterpretAsShorts()));
+                    }
+                    IntVector vl = sl.reinterpretAsInts(), vh = sh.reinterpretAsInts();
+                    lo = lo.add(vl.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)).add(vl.lanewise(VectorOperators.ASHR, 16));
+                    hi = hi.add(vh.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)).add(vh.lanewise(VectorOperators.ASHR, 16));
+                }
+                IntVector scLo = (IntVector) ByteVector.fromMemorySegment(SB4, w, o + 8L * G + 2L * G * c, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0);
+                IntVector scHi = (IntVector) ByteVector.fromMemorySegment(SB4, w, o + 9L * G + 2L * G * c, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0);
+                isum = isum.add(lo.mul(scLo)).add(hi.mul(scHi));
+            }
+            IntVector msum = IntVector.zero(SI);
+            for (int j = 0; j < 8; j++) {
+                IntVector m = (IntVector) ByteVector.fromMemorySegment(SB4, w, o + 16L * G + (long) G * j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0);
+                msum = msum.add(m.mul(bsums32[bso + 8 * b + j]));
+            }
+            float da = ad[ado + b];
+            FloatVector d = FloatVector.fromMemorySegment(SF, w, o, LE).mul(da);
+            FloatVector dmin = FloatVector.fromMemorySegment(SF, w, o + 4L * G, LE).mul(-da);
+            acc = ((FloatVector) isum.convertShape(VectorOperators.I2F, SF, 0)).fma(d, acc);
+            acc = ((FloatVector) msum.convertShape(VectorOperators.I2F, SF, 0)).fma(dmin, acc);
+            o = q;
+        }
+        acc.intoArray(out, 0);
+    }
+}

@@ -1,0 +1,163 @@
+package dev.longspan.kernel;
+
+import dev.longspan.tensor.Parallel;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.SplittableRandom;
+
+import static dev.longspan.kernel.QuantKernelsTest.h;
+import static dev.longspan.kernel.QuantKernelsTest.randomRow;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.data.Offset.offset;
+
+/**
+ * Q8_0 and Q4_K matrices repacked into interleaved row groups: the same rows, the same products as
+ * the stored blocks (ggml's arithmetic), the SIMD body equal to its scalar twin bit for bit, on
+ * awkward shapes (rows not a multiple of the group, one block, many), every group size the layout
+ * allows and at 1–3 worker threads. The pom runs this class at 512, 256 and 128 bits and scalar.
+ */
+class InterleavedQuantTest {
+
+    record Matrix(MemorySegment seg, long off, int rows, int cols) {}
+
+    static Matrix random(GgmlType t, int rows, int blocks, SplittableRandom r) {
+        int cols = blocks * t.blockSize;
+        long rb = t.rowBytes(cols);
+        byte[] w = new byte[8 + (int) rb * rows]; // an offset in front, like a tensor inside a file
+        for (int i = 0; i < rows; i++) System.arraycopy(randomRow(t, cols, r), 0, w, 8 + i * (int) rb, (int) rb);
+        return new Matrix(MemorySegment.ofArray(w), 8, rows, cols);
+    }
+
+    static float[] gaussian(int n, SplittableRandom r) {
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = (float) r.nextGaussian();
+        return x;
+    }
+
+    static int[] map(int rows) {
+        int[] m = new int[rows];
+        for (int i = 0; i < rows; i++) m[i] = (i * 7 + 2) % rows;
+        return rows % 7 == 0 ? null : m;
+    }
+
+    /** Rows come back as ggml dequantizes the stored rows, bit for bit, through a row map. */
+    @ParameterizedTest
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_K"})
+    void rowsAreTheStoredRowsDequantized(GgmlType t) {
+        SplittableRandom r = new SplittableRandom(t.id * 13L + 1);
+        for (int group : new int[]{4, 8, 16}) {
+            for (int[] shape : new int[][]{{1, 1}, {5, 2}, {17, 3}, {33, 1}}) {
+                Matrix m = random(t, shape[0], shape[1], r);
+                int[] map = map(m.rows);
+                InterleavedQuant p = InterleavedQuant.pack(t, m.seg, m.off, map, m.rows, m.cols, group);
+                float[] want = new float[m.cols], got = new float[m.cols + 2];
+                for (int i = 0; i < m.rows; i++) {
+                    QuantKernels.dequantize(t, m.seg, m.off + t.rowBytes(m.cols) * (map == null ? i : map[i]), want, 0, m.cols);
+                    p.row(i, got, 2);
+                    assertThat(java.util.Arrays.copyOfRange(got, 2, 2 + m.cols)).as("%s G=%d %s row %d", t, group, java.util.Arrays.toString(shape), i).isEqualTo(want);
+                }
+            }
+        }
+    }
+
+    /**
+     * Matrix-vector products (1 to 7 activation rows, offsets, accumulation) equal the stored
+     * blocks' products ({@link QuantKernels#matvecScalar}: the same integer sums) within float
+     * rounding of the scaling, and the SIMD body equals the scalar twin exactly; at 1, 2, 3 threads.
+     */
+    @ParameterizedTest
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_K"})
+    void productsAreTheStoredProductsAndSimdEqualsScalar(GgmlType t) {
+        SplittableRandom r = new SplittableRandom(t.id * 17L + 3);
+        int before = Parallel.threads();
+        try {
+            for (int threads = 1; threads <= 3; threads++) {
+                Parallel.setThreads(threads);
+                for (int[] shape : new int[][]{{1, 1, 1}, {3, 2, 1}, {16, 1, 2}, {17, 3, 1}, {45, 2, 7}, {300, 4, 1}}) {
+                    int batch = shape[2];
+                    Matrix m = random(t, shape[0], shape[1], r);
+                    int[] map = map(m.rows);
+                    InterleavedQuant p = InterleavedQuant.pack(t, m.seg, m.off, map, m.rows, m.cols);
+                    float[] x = gaussian(3 + batch * m.cols, r);
+                    float[] init = gaussian(5 + batch * m.rows, r);
+                    for (boolean accumulate : new boolean[]{false, true}) {
+                        float[] simd = init.clone(), scalar = init.clone();
+                        p.matvec(x, 3, batch, simd, 5, accumulate, QuantKernels.SIMD);
+                        p.matvecScalar(x, 3, batch, scalar, 5, accumulate);
+                        String what = t + " " + java.util.Arrays.toString(shape) + " threads " + threads + (accumulate ? " +=" : " =");
+                        assertThat(simd).as(what + " simd vs scalar").isEqualTo(scalar);
+                        for (int b = 0; b < batch; b++) {
+                            float[] stored = new float[m.rows];
+                            for (int i = 0; i < m.rows; i++) {
+                                Q8Activations a = new Q8Activations();
+                                a.quantize(Q8Activations.vecDotType(t), x, 3 + b * m.cols, 1, m.cols);
+                                stored[i] = QuantKernels.dotScalar(t, m.seg, m.off + t.rowBytes(m.cols) * (map == null ? i : map[i]), a, 0, m.cols);
+                            }
+                            for (int i = 0; i < m.rows; i++) {
+                                float want = (accumulate ? init[5 + b * m.rows + i] : 0) + stored[i];
+                                assertThat(scalar[5 + b * m.rows + i]).as("%s row %d of batch %d", what, i, b)
+                                        .isCloseTo(want, offset(1e-5f * (Math.abs(stored[i]) + Math.abs(want) + 1)));
+                            }
+                        }
+                        assertThat(simd[4]).isEqualTo(init[4]); // nothing before yo
+                        assertThat(simd[5 + batch * m.rows - 1 + 0]).isNotNaN();
+                    }
+                }
+            }
+        } finally {
+            Parallel.setThreads(before);
+        }
+    }
+
+    /**
+     * With every scale 1 the products are exact integer sums: extreme quants (Q8_0 −128..127, Q4_K
+     * nibbles 15 with six-bit scales and mins 63) and activations ±127 do not overflow the 16-bit
+     * products or the per-lane short sums, for every group size (exact where the sum fits a float).
+     */
+    @ParameterizedTest
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_K"})
+    void extremeQuantsGiveTheExactIntegerSums(GgmlType t) {
+        SplittableRandom r = new SplittableRandom(t.id * 19L + 5);
+        int blocks = t == GgmlType.Q8_0 ? 8 : 2, cols = blocks * t.blockSize, rows = 21;
+        long rb = t.rowBytes(cols);
+        byte[] w = new byte[(int) rb * rows];
+        ByteBuffer bb = ByteBuffer.wrap(w).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < rows; i++) {
+            for (int b = 0; b < blocks; b++) {
+                int o = (int) (i * rb) + b * t.typeSize;
+                if (t == GgmlType.Q8_0) {
+                    bb.putShort(o, h(1f));
+                    for (int k = 0; k < 32; k++) w[o + 2 + k] = (byte) (i % 3 == 0 ? -128 : i % 3 == 1 ? 127 : r.nextInt(256));
+                } else {
+                    bb.putShort(o, h(1f)).putShort(o + 2, h(1f));
+                    java.util.Arrays.fill(w, o + 4, o + 144, i % 2 == 0 ? (byte) 0xFF : (byte) r.nextInt(256));
+                }
+            }
+        }
+        float[] x = new float[cols];
+        for (int k = 0; k < cols; k++) x[k] = k % 5 == 0 ? -127 : 127;
+        x[0] = -127; // Q8_K's scale is 1 when its first largest-magnitude value is −127
+        MemorySegment seg = MemorySegment.ofArray(w);
+        float[] deq = new float[cols];
+        for (int group : new int[]{4, 8, 16}) {
+            InterleavedQuant p = InterleavedQuant.pack(t, seg, 0, null, rows, cols, group);
+            float[] y = new float[rows], ys = new float[rows];
+            p.matvecScalar(x, 0, 1, ys, 0, false);
+            p.matvec(x, 0, 1, y, 0, false, QuantKernels.SIMD);
+            for (int i = 0; i < rows; i++) {
+                QuantKernels.dequantize(t, seg, rb * i, deq, 0, cols);
+                long exact = 0;
+                for (int k = 0; k < cols; k++) exact += (long) deq[k] * (long) x[k];
+                // exact below 2^24; above, within the float rounding of the sums (an overflow of
+                // a 16-bit lane would be off by 65536 or more)
+                float tol = Math.abs(exact) < (1L << 24) ? 0 : Math.abs(exact) * 1e-6f;
+                assertThat(ys[i]).as("%s G=%d row %d scalar", t, group, i).isCloseTo((float) exact, offset(tol));
+                assertThat(y[i]).as("%s G=%d row %d", t, group, i).isCloseTo((float) exact, offset(tol));
+            }
+        }
+    }
+}
