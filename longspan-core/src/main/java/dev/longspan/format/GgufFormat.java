@@ -214,8 +214,10 @@ public final class GgufFormat implements ModelFormat {
             int[] rowMap = null;
             if (perm != null && t.name().endsWith("q_proj.weight")) rowMap = headRowMap(perm, c.heads(), c.headDim());
             if (perm != null && t.name().endsWith("k_proj.weight")) rowMap = headRowMap(perm, c.kvHeads(), c.headDim());
-            if (repack && InterleavedQuant.supports(gt.type())) {
-                stored.put(t.name(), new Weight.Interleaved(InterleavedQuant.pack(gt.type(), file, gt.offset(), rowMap, rows, cols)));
+            InterleavedQuant packed = repack && InterleavedQuant.supports(gt.type())
+                    ? InterleavedQuant.pack(gt.type(), file, gt.offset(), rowMap, rows, cols) : null;
+            if (packed != null) {
+                stored.put(t.name(), new Weight.Interleaved(packed));
                 // the copy is what products read now: let the kernel drop the file's pages
                 file.asSlice(gt.offset(), gt.type().rowBytes(cols) * rows).unload();
             } else {

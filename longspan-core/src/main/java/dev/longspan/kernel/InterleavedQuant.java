@@ -8,6 +8,7 @@ import java.lang.foreign.MemorySegment;
 
 import static dev.longspan.kernel.QuantKernels.BYTE;
 import static dev.longspan.kernel.QuantKernels.LE_FLOAT;
+import static dev.longspan.kernel.QuantKernels.LE_SHORT;
 import static dev.longspan.kernel.QuantKernels.half;
 import static dev.longspan.kernel.QuantKernels.u8;
 
@@ -31,13 +32,18 @@ import static dev.longspan.kernel.QuantKernels.u8;
  * <p>Layout, per group g of G rows (rows past the end padded with zeros) and per block b, at byte
  * {@code (g·blocks + b)·blockBytes}:
  * <ul>
- * <li>Q8_0 (blocks of 32, 36·G bytes): G float scales d, then for p = 0..15 the quants of columns
- *     (32b + 2p, 32b + 2p + 1) of rows 0..G-1, two signed bytes per row.</li>
- * <li>Q4_K (super-blocks of 256, 152·G bytes): G floats d, G floats dmin, 8 × G six-bit scales, 8 ×
- *     G six-bit mins (one byte each, sub-block-major), then for chunk c = 0..3 and p = 0..15 the
+ * <li>Q8_0 (blocks of 32, 36·G bytes): G float scales d, then for p = 0..15 the
+ *     quants of columns (32b + 2p, 32b + 2p + 1) of rows 0..G-1, two signed bytes per row.</li>
+ * <li>Q4_K (super-blocks of 256, 148·G bytes, the file's 144·G plus the six-bit scales and mins a
+ *     byte each): G fp16 d, G fp16 dmin, 8 × G scales, 8 × G mins (sub-block-major), then for chunk
+ *     c = 0..3 and p = 0..15 the
  *     bytes 2p, 2p+1 of the chunk's 32 quant bytes for rows 0..G-1 (low nibble: element 64c + k,
  *     sub-block 2c; high nibble: element 64c + 32 + k, sub-block 2c + 1; as ggml stores them).</li>
  * </ul>
+ * Q4_K's scales stay fp16 (decoding reads every weight byte once per token, so bytes count; widening
+ * two scale vectors per 256 elements costs little), Q8_0's are widened at load (measured: widening
+ * them per 32 elements made its decode 15% slower). A Q4_K matrix with a non-finite block scale is
+ * not repacked.
  * The group size is the machine's int lanes (16 at 512 bits, 8 at 256, 4 at 128; 8 without the
  * Vector API), chosen once: the layout lives only in memory, never in a file.
  */
@@ -69,7 +75,7 @@ public final class InterleavedQuant {
     static long blockBytes(GgmlType t, int group) {
         return switch (t) {
             case Q8_0 -> 36L * group;
-            case Q4_K -> 152L * group;
+            case Q4_K -> 148L * group;
             default -> throw new IllegalArgumentException(t + " cannot be interleaved");
         };
     }
@@ -81,7 +87,8 @@ public final class InterleavedQuant {
 
     /**
      * The matrix W [rows, cols] of type t at byte off of src (output row r reads stored row
-     * {@code rowMap[r]}; null: r), repacked into groups of {@link #GROUP} rows in memory of its own.
+     * {@code rowMap[r]}; null: r), repacked into groups of {@link #GROUP} rows in memory of its own;
+     * null for a Q4_K matrix with a non-finite block scale (such a matrix stays as stored).
      */
     public static InterleavedQuant pack(GgmlType t, MemorySegment src, long off, int[] rowMap, int rows, int cols) {
         return pack(t, src, off, rowMap, rows, cols, GROUP);
@@ -89,6 +96,7 @@ public final class InterleavedQuant {
 
     static InterleavedQuant pack(GgmlType t, MemorySegment src, long off, int[] rowMap, int rows, int cols, int group) {
         if (!supports(t)) throw new IllegalArgumentException(t + " cannot be interleaved");
+        if (t == GgmlType.Q4_K && !finiteScales(t, src, off, rows, cols)) return null;
         if (cols % t.blockSize != 0) throw new LongspanException(t + " row of " + cols + " elements is not a multiple of the block size " + t.blockSize);
         int groups = (rows + group - 1) / group, blocks = cols / t.blockSize;
         // 8 bytes of slack: a 128-bit machine's scale loads read 8 bytes for its 4 lanes
@@ -107,47 +115,66 @@ public final class InterleavedQuant {
         return m;
     }
 
+    // Byte offsets inside a group's block, in multiples of G: Q8_0 scales and quants; Q4_K d, dmin,
+    // scales, mins and quants
+    static final int Q8_D = 0, Q8_Q = 4, K4_D = 0, K4_DMIN = 2, K4_SC = 4, K4_M = 12, K4_Q = 20;
+
     long at(int g, int b) {
         return ((long) g * blocks + b) * blockBytes;
     }
 
     // row i of its group: the stored block at s into the group's block at o
     private void packBlock(MemorySegment s, long src, long o, int i) {
-        int G = group;
+        long G = group;
         if (type == GgmlType.Q8_0) {
-            data.set(LE_FLOAT, o + 4L * i, half(s, src));
-            for (int k = 0; k < 32; k++) data.set(BYTE, o + 4L * G + 2L * G * (k >> 1) + 2L * i + (k & 1), s.get(BYTE, src + 2 + k));
+            data.set(LE_FLOAT, o + Q8_D * G + 4L * i, half(s, src));
+            for (int k = 0; k < 32; k++) data.set(BYTE, o + Q8_Q * G + 2L * G * (k >> 1) + 2L * i + (k & 1), s.get(BYTE, src + 2 + k));
         } else {
-            data.set(LE_FLOAT, o + 4L * i, half(s, src));
-            data.set(LE_FLOAT, o + 4L * G + 4L * i, half(s, src + 2));
+            data.set(LE_SHORT, o + K4_D * G + 2L * i, s.get(LE_SHORT, src));
+            data.set(LE_SHORT, o + K4_DMIN * G + 2L * i, s.get(LE_SHORT, src + 2));
             for (int j = 0; j < 8; j++) {
                 int sm = QuantKernels.scaleMinK4(s, src + 4, j);
-                data.set(BYTE, o + 8L * G + (long) G * j + i, (byte) (sm & 0xff));
-                data.set(BYTE, o + 16L * G + (long) G * j + i, (byte) (sm >>> 8));
+                data.set(BYTE, o + K4_SC * G + G * j + i, (byte) (sm & 0xff));
+                data.set(BYTE, o + K4_M * G + G * j + i, (byte) (sm >>> 8));
             }
             for (int c = 0; c < 4; c++) {
                 for (int k = 0; k < 32; k++) {
-                    data.set(BYTE, o + 24L * G + 32L * G * c + 2L * G * (k >> 1) + 2L * i + (k & 1), s.get(BYTE, src + 16 + 32L * c + k));
+                    data.set(BYTE, o + K4_Q * G + 32L * G * c + 2L * G * (k >> 1) + 2L * i + (k & 1), s.get(BYTE, src + 16 + 32L * c + k));
                 }
             }
         }
     }
 
+    // whether every fp16 d and dmin of a Q4_K matrix is finite (the SIMD bodies widen them with integer
+    // arithmetic that is exact for finite values only)
+    private static boolean finiteScales(GgmlType t, MemorySegment s, long off, int rows, int cols) {
+        long rb = t.rowBytes(cols);
+        for (int r = 0; r < rows; r++) {
+            for (int b = 0; b < cols / t.blockSize; b++) {
+                for (int h = 0; h < 2; h++) {
+                    if ((s.get(LE_SHORT, off + rb * r + (long) t.typeSize * b + 2L * h) & 0x7C00) == 0x7C00) return false;
+                }
+            }
+        }
+        return true;
+    }
+
     /** dst[dstOff..dstOff+cols) = row r as floats: the same values as ggml's dequantization of the stored row. */
     public void row(int r, float[] dst, int dstOff) {
-        int g = r / group, i = r % group, G = group;
+        int g = r / group, i = r % group;
+        long G = group;
         for (int b = 0; b < blocks; b++) {
             long o = at(g, b);
             int y = dstOff + b * type.blockSize;
             if (type == GgmlType.Q8_0) {
-                float d = data.get(LE_FLOAT, o + 4L * i);
-                for (int k = 0; k < 32; k++) dst[y + k] = data.get(BYTE, o + 4L * G + 2L * G * (k >> 1) + 2L * i + (k & 1)) * d;
+                float d = data.get(LE_FLOAT, o + Q8_D * G + 4L * i);
+                for (int k = 0; k < 32; k++) dst[y + k] = data.get(BYTE, o + Q8_Q * G + 2L * G * (k >> 1) + 2L * i + (k & 1)) * d;
             } else {
-                float d = data.get(LE_FLOAT, o + 4L * i), min = data.get(LE_FLOAT, o + 4L * G + 4L * i);
+                float d = half(data, o + K4_D * G + 2L * i), min = half(data, o + K4_DMIN * G + 2L * i);
                 for (int c = 0; c < 4; c++) {
-                    float d1 = d * u8(data, o + 8L * G + (long) G * (2 * c) + i), m1 = min * u8(data, o + 16L * G + (long) G * (2 * c) + i);
-                    float d2 = d * u8(data, o + 8L * G + (long) G * (2 * c + 1) + i), m2 = min * u8(data, o + 16L * G + (long) G * (2 * c + 1) + i);
-                    long q = o + 24L * G + 32L * G * c + 2L * i;
+                    float d1 = d * u8(data, o + K4_SC * G + G * (2 * c) + i), m1 = min * u8(data, o + K4_M * G + G * (2 * c) + i);
+                    float d2 = d * u8(data, o + K4_SC * G + G * (2 * c + 1) + i), m2 = min * u8(data, o + K4_M * G + G * (2 * c + 1) + i);
+                    long q = o + K4_Q * G + 32L * G * c + 2L * i;
                     for (int k = 0; k < 32; k++) {
                         int v = u8(data, q + 2L * G * (k >> 1) + (k & 1));
                         dst[y + 64 * c + k] = d1 * (v & 0xF) - m1;
@@ -224,13 +251,13 @@ public final class InterleavedQuant {
         for (int i = 0; i < G; i++) {
             float acc = 0;
             for (int b = 0; b < blocks; b++) {
-                long ob = o + b * blockBytes, q = ob + 4L * G + 2L * i;
+                long ob = o + b * blockBytes, q = ob + Q8_Q * G + 2L * i;
                 int isum = 0;
                 for (int p = 0; p < 16; p++) {
                     int pair = ap[apo + 16 * b + p];
                     isum += data.get(BYTE, q + 2L * G * p) * lo(pair) + data.get(BYTE, q + 2L * G * p + 1) * hi(pair);
                 }
-                acc = Math.fma((float) isum, data.get(LE_FLOAT, ob + 4L * i) * ad[ado + b], acc);
+                acc = Math.fma((float) isum, data.get(LE_FLOAT, ob + Q8_D * G + 4L * i) * ad[ado + b], acc);
             }
             out[i] = acc;
         }
@@ -245,7 +272,7 @@ public final class InterleavedQuant {
                 long ob = o + b * blockBytes;
                 int isum = 0, msum = 0;
                 for (int c = 0; c < 4; c++) {
-                    long q = ob + 24L * G + 32L * G * c + 2L * i;
+                    long q = ob + K4_Q * G + 32L * G * c + 2L * i;
                     int s1 = 0, s2 = 0;
                     for (int p = 0; p < 16; p++) {
                         int v0 = u8(data, q + 2L * G * p), v1 = u8(data, q + 2L * G * p + 1);
@@ -253,12 +280,12 @@ public final class InterleavedQuant {
                         s1 += (v0 & 0xF) * lo(pl) + (v1 & 0xF) * hi(pl);
                         s2 += (v0 >>> 4) * lo(ph) + (v1 >>> 4) * hi(ph);
                     }
-                    isum += u8(data, ob + 8L * G + (long) G * (2 * c) + i) * s1 + u8(data, ob + 8L * G + (long) G * (2 * c + 1) + i) * s2;
+                    isum += u8(data, ob + K4_SC * G + (long) G * (2 * c) + i) * s1 + u8(data, ob + K4_SC * G + (long) G * (2 * c + 1) + i) * s2;
                 }
-                for (int j = 0; j < 8; j++) msum += u8(data, ob + 16L * G + (long) G * j + i) * bsums32[bso + 8 * b + j];
+                for (int j = 0; j < 8; j++) msum += u8(data, ob + K4_M * G + (long) G * j + i) * bsums32[bso + 8 * b + j];
                 float da = ad[ado + b];
-                acc = Math.fma((float) isum, data.get(LE_FLOAT, ob + 4L * i) * da, acc);
-                acc = Math.fma((float) msum, -(data.get(LE_FLOAT, ob + 4L * G + 4L * i) * da), acc);
+                acc = Math.fma((float) isum, half(data, ob + K4_D * G + 2L * i) * da, acc);
+                acc = Math.fma((float) msum, -(half(data, ob + K4_DMIN * G + 2L * i) * da), acc);
             }
             out[i] = acc;
         }

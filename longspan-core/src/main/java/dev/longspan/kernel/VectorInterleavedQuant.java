@@ -26,6 +26,8 @@ final class VectorInterleavedQuant {
     static final VectorSpecies<Byte> SB = VectorQuantKernels.SB;
     /** G bytes (at least 8: the narrowest byte species) whose first G lanes widen to the G int lanes. */
     static final VectorSpecies<Byte> SB4 = ByteVector.SPECIES_PREFERRED.withShape(VectorShape.forBitSize(Math.max(64, SI.vectorBitSize() / 4)));
+    /** G shorts: the fp16 block scales of a group's rows. */
+    static final VectorSpecies<Short> SH = ShortVector.SPECIES_PREFERRED.withShape(VectorShape.forBitSize(SI.vectorBitSize() / 2));
     /** Rows per group: int lanes. */
     static final int G = SI.length();
     static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
@@ -42,13 +44,15 @@ final class VectorInterleavedQuant {
     //   widen:  each int lane's two short halves summed as signed shorts: hi by an arithmetic shift,
     //           lo by shifting up and back
     //   scales: G six-bit scales (bytes) widened to the G int lanes
+    //   halves: G fp16 scales (Q4_K) as floats: the magnitude's bits shifted into a float's place read as a
+    //           float 2^-112 too small (exact, subnormals included), times 2^112, and the sign put back
 
     static void groupQ8_0(MemorySegment w, long o, int blocks, int[] ap, int apo, float[] ad, int ado, float[] out) {
         FloatVector acc = FloatVector.zero(SF);
         long step = 2L * G;
         for (int b = 0; b < blocks; b++) {
-            FloatVector d = FloatVector.fromMemorySegment(SF, w, o, LE).mul(ad[ado + b]);
-            long q = o + 4L * G;
+            FloatVector d = FloatVector.fromMemorySegment(SF, w, o + InterleavedQuant.Q8_D * G, LE).mul(ad[ado + b]);
+            long q = o + InterleavedQuant.Q8_Q * G;
             int a = apo + 16 * b;
             IntVector isum = IntVector.zero(SI);
             // Σ over the block's 32 columns for each row, two pairs of columns per short sum
@@ -73,7 +77,7 @@ final class VectorInterleavedQuant {
         long step = 2L * G;
         for (int b = 0; b < blocks; b++) {
             IntVector isum = IntVector.zero(SI);
-            long q = o + 24L * G;
+            long q = o + InterleavedQuant.K4_Q * G;
             for (int c = 0; c < 4; c++) {
                 int a = apo + 128 * b + 32 * c;
                 IntVector lo = IntVector.zero(SI), hi = IntVector.zero(SI);
@@ -88,18 +92,22 @@ final class VectorInterleavedQuant {
                     lo = lo.add(vl.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)).add(vl.lanewise(VectorOperators.ASHR, 16));
                     hi = hi.add(vh.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)).add(vh.lanewise(VectorOperators.ASHR, 16));
                 }
-                IntVector scLo = (IntVector) ByteVector.fromMemorySegment(SB4, w, o + 8L * G + 2L * G * c, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0);
-                IntVector scHi = (IntVector) ByteVector.fromMemorySegment(SB4, w, o + 9L * G + 2L * G * c, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0);
+                IntVector scLo = (IntVector) ByteVector.fromMemorySegment(SB4, w, o + InterleavedQuant.K4_SC * G + 2L * G * c, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0);
+                IntVector scHi = (IntVector) ByteVector.fromMemorySegment(SB4, w, o + InterleavedQuant.K4_SC * G + G + 2L * G * c, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0);
                 isum = isum.add(lo.mul(scLo)).add(hi.mul(scHi));
             }
             IntVector msum = IntVector.zero(SI);
             for (int j = 0; j < 8; j++) {
-                IntVector m = (IntVector) ByteVector.fromMemorySegment(SB4, w, o + 16L * G + (long) G * j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0);
+                IntVector m = (IntVector) ByteVector.fromMemorySegment(SB4, w, o + InterleavedQuant.K4_M * G + (long) G * j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0);
                 msum = msum.add(m.mul(bsums32[bso + 8 * b + j]));
             }
             float da = ad[ado + b];
-            FloatVector d = FloatVector.fromMemorySegment(SF, w, o, LE).mul(da);
-            FloatVector dmin = FloatVector.fromMemorySegment(SF, w, o + 4L * G, LE).mul(-da);
+            IntVector h = (IntVector) ShortVector.fromMemorySegment(SH, w, o + InterleavedQuant.K4_D * G, LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, SI, 0);
+            IntVector hm = (IntVector) ShortVector.fromMemorySegment(SH, w, o + InterleavedQuant.K4_DMIN * G, LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, SI, 0);
+            FloatVector d = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
+                    .reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().mul(da);
+            FloatVector dmin = hm.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
+                    .reinterpretAsInts().or(hm.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().mul(-da);
             acc = ((FloatVector) isum.convertShape(VectorOperators.I2F, SF, 0)).fma(d, acc);
             acc = ((FloatVector) msum.convertShape(VectorOperators.I2F, SF, 0)).fma(dmin, acc);
             o = q;

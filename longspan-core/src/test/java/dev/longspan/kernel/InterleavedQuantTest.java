@@ -160,4 +160,42 @@ class InterleavedQuantTest {
             }
         }
     }
+
+    /** A Q4_K matrix with an infinite or NaN block scale is not repacked (pack gives null: it stays as stored). */
+    @ParameterizedTest
+    @EnumSource(value = GgmlType.class, names = {"Q4_K"})
+    void nonFiniteScalesAreNotRepacked(GgmlType t) {
+        SplittableRandom r = new SplittableRandom(3);
+        for (short bad : new short[]{(short) 0x7C00, (short) 0xFC00, (short) 0x7E00}) {
+            Matrix m = random(t, 5, 2, r);
+            assertThat(InterleavedQuant.pack(t, m.seg, m.off, null, m.rows, m.cols)).isNotNull();
+            long at = m.off + t.rowBytes(m.cols) * 3 + t.typeSize + (t == GgmlType.Q4_K ? 2 : 0); // row 3, block 1 (Q4_K: dmin)
+            m.seg.set(QuantKernels.LE_SHORT, at, bad);
+            assertThat(InterleavedQuant.pack(t, m.seg, m.off, null, m.rows, m.cols)).isNull();
+        }
+    }
+
+    /** fp16 scales of every magnitude (subnormal, smallest normal, largest, negative) widen exactly in the SIMD body. */
+    @ParameterizedTest
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_K"})
+    void everyFiniteScaleWidensExactly(GgmlType t) {
+        SplittableRandom r = new SplittableRandom(9);
+        short[] scales = {0x0000, (short) 0x8000, 0x0001, 0x03FF, 0x0400, 0x3C00, (short) 0xBC00, 0x7BFF, (short) 0xFBFF, 0x1234, (short) 0x9234};
+        int rows = 2 * InterleavedQuant.GROUP + 3;
+        Matrix m = random(t, rows, 3, r);
+        long rb = t.rowBytes(m.cols);
+        int k = 0;
+        for (int i = 0; i < rows; i++) {
+            for (int b = 0; b < 3; b++) {
+                m.seg.set(QuantKernels.LE_SHORT, m.off + rb * i + (long) t.typeSize * b, scales[k++ % scales.length]);
+                if (t == GgmlType.Q4_K) m.seg.set(QuantKernels.LE_SHORT, m.off + rb * i + (long) t.typeSize * b + 2, scales[k++ % scales.length]);
+            }
+        }
+        InterleavedQuant p = InterleavedQuant.pack(t, m.seg, m.off, null, rows, m.cols);
+        float[] x = gaussian(m.cols, r), simd = new float[rows], scalar = new float[rows];
+        p.matvec(x, 0, 1, simd, 0, false, QuantKernels.SIMD);
+        p.matvecScalar(x, 0, 1, scalar, 0, false);
+        assertThat(simd).isEqualTo(scalar);
+        for (float v : simd) assertThat(v).isFinite();
+    }
 }
