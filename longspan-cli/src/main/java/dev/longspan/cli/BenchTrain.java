@@ -111,6 +111,7 @@ final class BenchTrain implements Runnable {
             o.put("tokens_per_s_min", st.min());
             o.put("tokens_per_s_median", st.median());
             o.put("tokens_per_s_max", st.max());
+            o.put("tokens_per_s_samples", java.util.Arrays.stream(tps).boxed().toList());
             o.put("model_gflops", modelGflops);
             o.put("gemm_gflops_median", gs.median());
             o.put("mfu", mfu);
