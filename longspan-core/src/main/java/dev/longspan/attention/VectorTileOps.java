@@ -401,6 +401,9 @@ final class VectorTileOps {
         }
     }
 
+    /** Rows in a partial last vector up to which gatherT/mergeT copy element by element. */
+    static final int FEW = Math.max(1, L / 4);
+
     // one gather per (d, query vector): lane i reads x[xoff[i] + c]
     static void gatherT(float[] qt, float[] x, int[] xoff, int n, int d, float scale) {
         for (int io = 0; io < QB; io += L) {
@@ -410,6 +413,12 @@ final class VectorTileOps {
             }
             if (io + L <= n) {
                 for (int c = 0; c < d; c++) FloatVector.fromArray(S, x, c, xoff, io).mul(scale).intoArray(qt, c * QB + io);
+            } else if (n - io <= FEW) {
+                // a few rows (decoding: one): scalar copies beat a masked gather per element
+                for (int c = 0; c < d; c++) {
+                    FloatVector.zero(S).intoArray(qt, c * QB + io);
+                    for (int i = io; i < n; i++) qt[c * QB + i] = x[xoff[i] + c] * scale;
+                }
             } else {
                 VectorMask<Float> m = S.indexInRange(io, n);
                 for (int c = 0; c < d; c++) FloatVector.fromArray(S, x, c, xoff, io, m).mul(scale).intoArray(qt, c * QB + io);
@@ -425,6 +434,14 @@ final class VectorTileOps {
                 for (int c = 0; c < d; c++) {
                     FloatVector old = FloatVector.fromArray(S, o, c, ooff, io);
                     old.mul(a).add(FloatVector.fromArray(S, ot, c * QB + io).mul(b)).intoArray(o, c, ooff, io);
+                }
+            } else if (n - io <= FEW) {
+                // a few rows: scalar, row by row (a masked gather and scatter per element cost more);
+                // the same products and sum as the vector lanes
+                for (int i = io; i < n; i++) {
+                    float ai = wa[i], bi = wb[i];
+                    int oo = ooff[i];
+                    for (int c = 0; c < d; c++) o[oo + c] = o[oo + c] * ai + ot[c * QB + i] * bi;
                 }
             } else {
                 VectorMask<Float> m = S.indexInRange(io, n);

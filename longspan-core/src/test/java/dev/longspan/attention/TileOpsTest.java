@@ -101,6 +101,9 @@ class TileOpsTest {
     static Stream<Arguments> blockFills() {
         return Stream.of(
                 Arguments.of(1, 1),
+                Arguments.of(1, 64),                 // decoding: one query row (the element-by-element path)
+                Arguments.of(2, 64),
+                Arguments.of(3, 8),
                 Arguments.of(QB / 4, 5),
                 Arguments.of(QB / 4 + 1, 64),
                 Arguments.of(QB, 33),
