@@ -63,15 +63,20 @@ class ModelCliTest {
     }
 
     @Test
-    void exportRandomWritesAQuantizedModelThatBenchRunsStoredOrDequantized() throws Exception {
+    void exportRandomWritesAQuantizedModelThatBenchRunsRepackedStoredOrDequantized() throws Exception {
         Path cfg = Files.writeString(dir.resolve("c.json"), "{\"vocab_size\": 300, \"dim\": 256, \"layers\": 1, \"heads\": 4, \"kv_heads\": 2,"
                 + " \"ffn_dim\": 256, \"tokenizer\": \"byte\", \"rope\": \"kind=rope,base=10000,pairing=half\", \"attention\": \"dense\", \"context_length\": 64}");
         Path gguf = dir.resolve("r.gguf");
         JsonNode e = json(CliRun.of("export", "--random", cfg.toString(), "--type", "q4_k", "--seed", "3", "--out", gguf.toString(), "--json"));
         assertThat(e.get("type").asText()).isEqualTo("Q4_K");
-        JsonNode stored = json(CliRun.of("bench", "model", "--model", gguf.toString(), "--prompt-lengths", "9", "--gen", "2", "--json"));
+        JsonNode repacked = json(CliRun.of("bench", "model", "--model", gguf.toString(), "--prompt-lengths", "9", "--gen", "2", "--json"));
+        assertThat(repacked.get("weights").asText()).isEqualTo("repacked");
+        JsonNode stored = json(CliRun.of("bench", "model", "--model", gguf.toString(), "--prompt-lengths", "9", "--gen", "2", "--no-repack", "--json"));
         assertThat(stored.get("weights").asText()).isEqualTo("stored");
         assertThat(stored.get("results").get(0).get("resident_bytes").asLong()).isPositive();
+        // Q4_K repacked: fp16 scales kept, six-bit scales and mins a byte each: 148 bytes per 256 against 144
+        assertThat(repacked.get("weight_bytes").asLong()).isGreaterThan(stored.get("weight_bytes").asLong());
+        assertThat((double) repacked.get("weight_bytes").asLong()).isLessThan(stored.get("weight_bytes").asLong() * 1.1);
         JsonNode deq = json(CliRun.of("bench", "model", "--model", gguf.toString(), "--prompt-lengths", "9", "--gen", "2", "--dequantize", "--json"));
         assertThat(deq.get("weights").asText()).isEqualTo("float32");
         assertThat(deq.get("weight_bytes").asLong()).isGreaterThan(stored.get("weight_bytes").asLong());

@@ -103,13 +103,19 @@ public final class InterleavedQuant {
         MemorySegment data = Arena.ofAuto().allocate((long) groups * blocks * blockBytes(t, group) + 8, 64);
         InterleavedQuant m = new InterleavedQuant(t, rows, cols, group, data);
         long rb = t.rowBytes(cols);
+        long groupBytes = blocks * m.blockBytes;
+        // a group at a time through heap arrays: bulk copies in and out, plain array indexing between
+        // (element-wise accesses to mapped memory cost bounds and liveness checks each)
         Parallel.forRange(0, groups, (g0, g1) -> {
+            byte[] in = new byte[Math.toIntExact(group * rb)], out = new byte[Math.toIntExact(groupBytes)];
             for (int g = g0; g < g1; g++) {
+                java.util.Arrays.fill(out, (byte) 0);
                 for (int i = 0; i < group && g * group + i < rows; i++) {
                     int r = g * group + i;
-                    long row = off + rb * (rowMap == null ? r : rowMap[r]);
-                    for (int b = 0; b < blocks; b++) m.packBlock(src, row + (long) b * t.typeSize, m.at(g, b), i);
+                    MemorySegment.copy(src, BYTE, off + rb * (rowMap == null ? r : rowMap[r]), in, (int) (i * rb), (int) rb);
+                    for (int b = 0; b < blocks; b++) m.packBlock(in, (int) (i * rb) + b * t.typeSize, out, (int) (b * m.blockBytes), i);
                 }
+                MemorySegment.copy(out, 0, data, BYTE, m.at(g, 0), out.length);
             }
         });
         return m;
@@ -123,24 +129,33 @@ public final class InterleavedQuant {
         return ((long) g * blocks + b) * blockBytes;
     }
 
-    // row i of its group: the stored block at s into the group's block at o
-    private void packBlock(MemorySegment s, long src, long o, int i) {
-        long G = group;
+    // row i of its group: the stored block at in[src..] into the group's block at out[o..]
+    private void packBlock(byte[] in, int src, byte[] out, int o, int i) {
+        int G = group;
         if (type == GgmlType.Q8_0) {
-            data.set(LE_FLOAT, o + Q8_D * G + 4L * i, half(s, src));
-            for (int k = 0; k < 32; k++) data.set(BYTE, o + Q8_Q * G + 2L * G * (k >> 1) + 2L * i + (k & 1), s.get(BYTE, src + 2 + k));
+            int bits = Float.floatToRawIntBits(Float.float16ToFloat((short) ((in[src] & 0xff) | (in[src + 1] << 8))));
+            for (int k = 0; k < 4; k++) out[o + Q8_D * G + 4 * i + k] = (byte) (bits >>> (8 * k));
+            for (int k = 0; k < 32; k++) out[o + Q8_Q * G + 2 * G * (k >> 1) + 2 * i + (k & 1)] = in[src + 2 + k];
         } else {
-            data.set(LE_SHORT, o + K4_D * G + 2L * i, s.get(LE_SHORT, src));
-            data.set(LE_SHORT, o + K4_DMIN * G + 2L * i, s.get(LE_SHORT, src + 2));
+            for (int k = 0; k < 2; k++) {
+                out[o + K4_D * G + 2 * i + k] = in[src + k];
+                out[o + K4_DMIN * G + 2 * i + k] = in[src + 2 + k];
+            }
             for (int j = 0; j < 8; j++) {
-                int sm = QuantKernels.scaleMinK4(s, src + 4, j);
-                data.set(BYTE, o + K4_SC * G + G * j + i, (byte) (sm & 0xff));
-                data.set(BYTE, o + K4_M * G + G * j + i, (byte) (sm >>> 8));
+                // the j-th six-bit (scale, min) of the 12 scale bytes, as QuantKernels.scaleMinK4 reads them
+                int sc = src + 4, d, mn;
+                if (j < 4) {
+                    d = in[sc + j] & 63;
+                    mn = in[sc + j + 4] & 63;
+                } else {
+                    d = (in[sc + j + 4] & 0xF) | (((in[sc + j - 4] & 0xff) >>> 6) << 4);
+                    mn = ((in[sc + j + 4] & 0xff) >>> 4) | (((in[sc + j] & 0xff) >>> 6) << 4);
+                }
+                out[o + K4_SC * G + G * j + i] = (byte) d;
+                out[o + K4_M * G + G * j + i] = (byte) mn;
             }
             for (int c = 0; c < 4; c++) {
-                for (int k = 0; k < 32; k++) {
-                    data.set(BYTE, o + K4_Q * G + 32L * G * c + 2L * G * (k >> 1) + 2L * i + (k & 1), s.get(BYTE, src + 16 + 32L * c + k));
-                }
+                for (int k = 0; k < 32; k++) out[o + K4_Q * G + 32 * G * c + 2 * G * (k >> 1) + 2 * i + (k & 1)] = in[src + 16 + 32 * c + k];
             }
         }
     }
