@@ -100,4 +100,83 @@ class Q8ActivationsTest {
             }
         }
     }
+
+    /**
+     * Q8_K (SIMD at any width, or the scalar loop) equals ggml's quantize_row_q8_K written out
+     * plainly here: the first value of largest magnitude sets the scale, products rounded half to
+     * even, capped at 127, sums per 16 and 32 — exactly, on blocks built to hit ties (values at half
+     * steps), a largest magnitude occurring with both signs, zeros, and random data.
+     */
+    @ParameterizedTest
+    @ValueSource(longs = {4, 5, 6, 7})
+    void q8_KEqualsTheReferenceExactly(long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int blocks = 6;
+        float[] x = new float[blocks * 256 + 3];
+        for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+        // block 1: half steps (max 127 so the scale is exact: values k + 0.5 are ties)
+        for (int j = 0; j < 256; j++) x[3 + 256 + j] = (j % 2 == 0 ? -1 : 1) * ((j % 120) + 0.5f);
+        x[3 + 256 + 7] = -127;
+        // block 2: the largest magnitude twice, with opposite signs: the first one's sign counts
+        x[3 + 512 + 10] = -9f;
+        x[3 + 512 + 200] = 9f;
+        // block 3: all zeros
+        java.util.Arrays.fill(x, 3 + 768, 3 + 1024, 0f);
+        Q8Activations a = new Q8Activations();
+        a.quantize(GgmlType.Q8_K, x, 3, blocks, 256);
+        for (int b = 0; b < blocks; b++) {
+            int xi = 3 + 256 * b;
+            float max = 0, amax = 0;
+            for (int j = 0; j < 256; j++) {
+                float ax = Math.abs(x[xi + j]);
+                if (ax > amax) { amax = ax; max = x[xi + j]; }
+            }
+            if (amax == 0) {
+                assertThat(a.d[b]).isZero();
+                for (int j = 0; j < 256; j++) assertThat(a.q[256 * b + j]).isZero();
+                continue;
+            }
+            float iscale = -127f / max;
+            for (int g = 0; g < 16; g++) {
+                int sum = 0;
+                for (int j = 16 * g; j < 16 * g + 16; j++) {
+                    int v = Math.min(127, (int) Math.rint(iscale * x[xi + j]));
+                    assertThat(a.q[256 * b + j]).as("block %d element %d", b, j).isEqualTo((short) v);
+                    sum += v;
+                }
+                assertThat(a.bsums[16 * b + g]).isEqualTo(sum);
+            }
+            for (int j = 0; j < 8; j++) assertThat(a.bsums32[8 * b + j]).isEqualTo(a.bsums[16 * b + 2 * j] + a.bsums[16 * b + 2 * j + 1]);
+            assertThat(a.d[b]).isEqualTo(1 / iscale);
+        }
+    }
+
+    /** Q8_0 and Q8_1 (SIMD or scalar) equal ggml's quantize_row_q8_0/q8_1 written out plainly, ties included. */
+    @ParameterizedTest
+    @ValueSource(longs = {8, 9})
+    void q8_0AndQ8_1EqualTheReferenceExactly(long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int blocks = 9;
+        float[] x = new float[blocks * 32 + 5];
+        for (int i = 0; i < x.length; i++) x[i] = (float) (r.nextGaussian() * (i % 7 == 0 ? 30 : 1));
+        for (int j = 0; j < 32; j++) x[5 + 32 + j] = (j % 2 == 0 ? 1 : -1) * (j * 3 + 0.5f);   // ties at amax 127
+        x[5 + 32 + 31] = 127f;
+        java.util.Arrays.fill(x, 5 + 64, 5 + 96, 0f);
+        for (GgmlType t : new GgmlType[]{GgmlType.Q8_0, GgmlType.Q8_1}) {
+            Q8Activations a = new Q8Activations();
+            a.quantize(t, x, 5, blocks, 32);
+            for (int b = 0; b < blocks; b++) {
+                float amax = 0;
+                for (int j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[5 + 32 * b + j]));
+                float id = amax != 0 ? 127f / amax : 0f;
+                int sum = 0;
+                for (int j = 0; j < 32; j++) {
+                    int v = (int) Math.rint(x[5 + 32 * b + j] * id);
+                    assertThat(a.q[32 * b + j]).as("%s block %d element %d", t, b, j).isEqualTo((short) v);
+                    sum += v;
+                }
+                if (t == GgmlType.Q8_1) assertThat(a.s[b]).isEqualTo(Float.float16ToFloat(Float.floatToFloat16(amax / 127f * sum)));
+            }
+        }
+    }
 }
