@@ -108,40 +108,22 @@ public final class Q8Activations {
         float db = amax / 127f;
         float id = amax != 0 ? 127f / amax : 0f;
         int sum = 0;
-        if (QuantKernels.SIMD) {
-            sum = VectorQuantKernels.quantizeQ8(x, xi, id, q, 32 * b);
-        } else {
-            for (int j = 0; j < 32; j++) {
-                int v = (int) Math.rint(x[xi + j] * id);
-                q[32 * b + j] = (short) v;
-                sum += v;
-            }
+        for (int j = 0; j < 32; j++) {
+            int v = (int) Math.rint(x[xi + j] * id);
+            q[32 * b + j] = (short) v;
+            sum += v;
         }
         d[b] = half(db);
         if (withSum) s[b] = half(db * sum);
     }
 
     private void quantizeQ8K(float[] x, int xi, int b) {
-        // the first value of largest magnitude: the largest magnitude (a reduction C2 vectorizes),
-        // then its first occurrence; NaNs (never in a sane model) take the element-wise scan
-        float amax = 0;
-        for (int j = 0; j < 256; j++) amax = Math.max(amax, Math.abs(x[xi + j]));
-        float max = 0;
-        if (Float.isNaN(amax)) {
-            amax = 0;
-            for (int j = 0; j < 256; j++) {
-                float ax = Math.abs(x[xi + j]);
-                if (ax > amax) {
-                    amax = ax;
-                    max = x[xi + j];
-                }
-            }
-        } else {
-            for (int j = 0; j < 256; j++) {
-                if (Math.abs(x[xi + j]) == amax) {
-                    max = x[xi + j];
-                    break;
-                }
+        float max = 0, amax = 0;
+        for (int j = 0; j < 256; j++) {
+            float ax = Math.abs(x[xi + j]);
+            if (ax > amax) {
+                amax = ax;
+                max = x[xi + j];
             }
         }
         int qo = 256 * b;
@@ -153,9 +135,7 @@ public final class Q8Activations {
             return;
         }
         float iscale = -127f / max;
-        if (QuantKernels.SIMD) {
-            VectorQuantKernels.quantizeQ8K(x, xi, iscale, q, qo, bsums, 16 * b);
-        } else for (int g = 0; g < 16; g++) {
+        for (int g = 0; g < 16; g++) {
             int sum = 0;
             for (int j = 16 * g; j < 16 * g + 16; j++) {
                 int v = Math.min(127, (int) Math.rint(iscale * x[xi + j]));

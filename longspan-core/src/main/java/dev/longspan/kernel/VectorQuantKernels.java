@@ -195,44 +195,6 @@ final class VectorQuantKernels {
         return VectorMath.sum(acc) - mins;
     }
 
-    /** Short lanes as many as {@link #SF}'s float lanes. */
-    static final VectorSpecies<Short> SQ = ShortVector.SPECIES_PREFERRED.withShape(VectorShape.forBitSize(SF.vectorBitSize() / 2));
-    private static final float ROUND_MAGIC = 12582912f; // 1.5·2^23: adding and subtracting it rounds half to even (|v| < 2^22)
-
-    /**
-     * Q8_K's quants of x[xi..xi+256): x·iscale rounded half to even (as {@code Math.rint} on the
-     * float product), capped at 127, into q[qo..]; their sums per 16 into bsums[bo..bo+16). The
-     * values and sums of {@link Q8Activations}' scalar loop exactly.
-     */
-    static void quantizeQ8K(float[] x, int xi, float iscale, short[] q, int qo, int[] bsums, int bo) {
-        int n = SF.length(); // ≤ 16, a divisor of 16
-        for (int g = 0; g < 16; g++) {
-            int sum = 0;
-            for (int j = 16 * g; j < 16 * g + 16; j += n) {
-                FloatVector v = FloatVector.fromArray(SF, x, xi + j).mul(iscale).add(ROUND_MAGIC).sub(ROUND_MAGIC).min(127f);
-                IntVector iv = (IntVector) v.convert(VectorOperators.F2I, 0);
-                ((ShortVector) iv.convertShape(VectorOperators.I2S, SQ, 0)).intoArray(q, qo + j);
-                sum += iv.reduceLanes(VectorOperators.ADD);
-            }
-            bsums[bo + g] = sum;
-        }
-    }
-
-    /**
-     * Q8_0's (and Q8_1's) quants of x[xi..xi+32): x·id rounded half to even (|x·id| ≤ 127), into
-     * q[qo..]; returns their sum. The values of {@link Q8Activations}' scalar loop exactly.
-     */
-    static int quantizeQ8(float[] x, int xi, float id, short[] q, int qo) {
-        int sum = 0;
-        for (int j = 0; j < 32; j += SF.length()) {
-            FloatVector v = FloatVector.fromArray(SF, x, xi + j).mul(id).add(ROUND_MAGIC).sub(ROUND_MAGIC);
-            IntVector iv = (IntVector) v.convert(VectorOperators.F2I, 0);
-            ((ShortVector) iv.convertShape(VectorOperators.I2S, SQ, 0)).intoArray(q, qo + j);
-            sum += iv.reduceLanes(VectorOperators.ADD);
-        }
-        return sum;
-    }
-
     // ---- 256-bit bodies -----------------------------------------------------------------------
 
     // 16 signed weight bytes as short lanes
