@@ -304,6 +304,11 @@ public final class QuantKernels {
                 case Q4_K: return VectorQuantKernels.dotQ4_K(w, off, a.q, a.d, a.bsums32, ao, n);
                 case Q6_K: if (SIMD256) return VectorQuantKernels.dotQ6_K(w, off, a.q, a.d, ao, n); break;
                 case F32: if (SIMD256) return VectorQuantKernels.dotF32(w, off, a.values(), ao, n); break;
+                case F16: {
+                    float d = VectorQuantKernels.dotF16(w, off, a.values(), ao, n);
+                    if (!Float.isNaN(d)) return d;
+                    break; // an inf or NaN in the row (or the activations): the scalar path's exact answer
+                }
                 default: break;
             }
         }
@@ -502,7 +507,7 @@ public final class QuantKernels {
             gemm((r, dst, dstOff) -> dequantize(t, w, off + rb * stored(rowMap, r), dst, dstOff, cols), rows, cols, xf, xfo, batch, y, yo, accumulate);
             return;
         }
-        boolean f32 = SIMD256 && t == GgmlType.F32;
+        boolean f32 = SIMD256 && t == GgmlType.F32, f16 = SIMD && t == GgmlType.F16;
         Q8Activations qa = a;
         // Row ranges of at least PARALLEL_BYTES handed out dynamically, up to 4 per thread: a worker
         // that loses its core (a shared machine) holds up the product by one small range, not by
@@ -511,19 +516,29 @@ public final class QuantKernels {
         int ranges = (int) Math.max(1, Math.min(rows / minRows, 4L * Parallel.threads()));
         Parallel.forEachTask(ranges, task -> {
             int s = (int) ((long) rows * task / ranges), e = (int) ((long) rows * (task + 1) / ranges);
-            float[] row = integer || f32 ? null : SCRATCH.get().rows(cols);
+            float[] row = integer || f32 || f16 ? null : SCRATCH.get().rows(cols);
             for (int r = s; r < e; r++) {
                 long ro = off + rb * stored(rowMap, r);
                 if (row != null) dequantize(t, w, ro, row, 0, cols);
                 for (int b = 0; b < batch; b++) {
                     float d = integer ? dotChecked(t, w, ro, qa, b, cols)
                             : f32 ? VectorQuantKernels.dotF32(w, ro, xf, xfo + b * cols, cols)
+                            : f16 ? dotF16(w, ro, xf, xfo + b * cols, cols)
                             : Kernels.dot(row, 0, xf, xfo + b * cols, cols);
                     int yi = yo + b * rows + r;
                     y[yi] = accumulate ? y[yi] + d : d;
                 }
             }
         });
+    }
+
+    // an F16 row with F16-rounded activations: the vector body, or the scalar one for a row with an inf or NaN
+    private static float dotF16(MemorySegment w, long ro, float[] x, int xo, int cols) {
+        float d = VectorQuantKernels.dotF16(w, ro, x, xo, cols);
+        if (!Float.isNaN(d)) return d;
+        float s = 0;
+        for (int i = 0; i < cols; i++) s += half(w, ro + 2L * i) * x[xo + i];
+        return s;
     }
 
     /** Reads row r of a matrix as floats into dst[dstOff..dstOff+cols). */

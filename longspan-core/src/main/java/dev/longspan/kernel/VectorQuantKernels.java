@@ -73,6 +73,38 @@ final class VectorQuantKernels {
         return s;
     }
 
+    /** Short lanes as many as {@link #SF}'s float lanes: a vector of fp16 weights widened to floats. */
+    static final VectorSpecies<Short> SQ = ShortVector.SPECIES_PREFERRED.withShape(VectorShape.forBitSize(SF.vectorBitSize() / 2));
+
+    /**
+     * An F16 row times activations already rounded to F16 (ggml's vec_dot_f16: both widened to
+     * float, products summed in float). Each fp16 value is widened with integer operations: sign-
+     * extended to an int, shifted so its exponent and mantissa sit in a float's place (the sign's
+     * copies cleared from the exponent), read as a float 2^-112 too small and multiplied by 2^112:
+     * exact for every finite value, subnormals included. A row holding an infinity or NaN (exponent
+     * all ones) is noticed and taken by the scalar path instead.
+     */
+    static float dotF16(MemorySegment w, long off, float[] x, int xo, int n) {
+        int L16 = SF.length();
+        FloatVector acc0 = FloatVector.zero(SF), acc1 = FloatVector.zero(SF);
+        IntVector special = IntVector.zero(SI);
+        int i = 0;
+        for (; i <= n - 2 * L16; i += 2 * L16) {
+            IntVector h0 = (IntVector) ShortVector.fromMemorySegment(SQ, w, off + 2L * i, LE).convertShape(VectorOperators.S2I, SI, 0);
+            IntVector h1 = (IntVector) ShortVector.fromMemorySegment(SQ, w, off + 2L * i + 2L * L16, LE).convertShape(VectorOperators.S2I, SI, 0);
+            special = special.or(h0.and(0x7C00).add(0x0400)).or(h1.and(0x7C00).add(0x0400));
+            FloatVector f0 = h0.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f);
+            FloatVector f1 = h1.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f);
+            acc0 = f0.fma(FloatVector.fromArray(SF, x, xo + i), acc0);
+            acc1 = f1.fma(FloatVector.fromArray(SF, x, xo + i + L16), acc1);
+        }
+        // an exponent of all ones (0x7C00) plus 0x0400 carries into bit 15: the row has an inf or NaN
+        if ((special.reduceLanes(VectorOperators.OR) & 0x8000) != 0) return Float.NaN;
+        float s = VectorMath.sum(acc0.add(acc1));
+        for (; i < n; i++) s += QuantKernels.half(w, off + 2L * i) * x[xo + i];
+        return s;
+    }
+
     // ---- width-agnostic bodies (species S, L short lanes) -------------------------------------
 
     // L signed weight bytes as L short lanes

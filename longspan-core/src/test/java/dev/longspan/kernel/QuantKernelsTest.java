@@ -451,4 +451,34 @@ class QuantKernelsTest {
             dev.longspan.tensor.Parallel.setThreads(before);
         }
     }
+
+    /**
+     * F16 rows: every finite fp16 value (subnormals, the largest, both signs) widens exactly in the
+     * vector body; a row holding an infinity or NaN gives what the scalar twin gives (inf, NaN), not
+     * a finite number from the widening trick.
+     */
+    @Test
+    void f16RowsWidenExactlyAndNonFiniteRowsGiveTheScalarAnswer() {
+        int n = 96;
+        short[] specials = {0x0001, (short) 0x8001, 0x03FF, 0x0400, 0x7BFF, (short) 0xFBFF, 0x3C00, (short) 0xBC00, 0};
+        byte[] row = new byte[2 * n];
+        ByteBuffer bb = ByteBuffer.wrap(row).order(ByteOrder.LITTLE_ENDIAN);
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            bb.putShort(2 * i, specials[i % specials.length]);
+            x[i] = hf(i % 2 == 0 ? 1f : -0.5f);
+        }
+        Q8Activations a = new Q8Activations();
+        a.quantize(GgmlType.F16, x, 0, 1, n);
+        MemorySegment w = MemorySegment.ofArray(row);
+        double ref = 0;
+        for (int i = 0; i < n; i++) ref += (double) Float.float16ToFloat(specials[i % specials.length]) * x[i];
+        assertThat((double) QuantKernels.dot(GgmlType.F16, w, 0, a, 0, n)).isCloseTo(ref, org.assertj.core.data.Offset.offset(Math.abs(ref) * 1e-6));
+        for (short bad : new short[]{0x7C00, (short) 0xFC00, 0x7E01}) {
+            bb.putShort(2 * 37, bad);
+            float fast = QuantKernels.dot(GgmlType.F16, w, 0, a, 0, n), scalar = QuantKernels.dotScalar(GgmlType.F16, w, 0, a, 0, n);
+            assertThat(Float.isFinite(scalar)).isFalse();
+            assertThat(Float.floatToIntBits(fast)).as("row with %04x", bad).isEqualTo(Float.floatToIntBits(scalar));
+        }
+    }
 }
