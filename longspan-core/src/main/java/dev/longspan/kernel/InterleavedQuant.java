@@ -13,7 +13,7 @@ import static dev.longspan.kernel.QuantKernels.half;
 import static dev.longspan.kernel.QuantKernels.u8;
 
 /**
- * A Q8_0 or Q4_K matrix repacked once at load so that a matrix-vector product (decode) works on
+ * A Q8_0, Q4_K or F16 matrix repacked once at load so that a matrix-vector product (decode) works on
  * {@link #group} rows at a time, one row per vector lane: the rows of a group are interleaved two
  * columns at a time, so one vector of weight bytes holds columns (c, c+1) of every row of the
  * group and is multiplied by one broadcast pair of activations. Each row's integer sums then
@@ -34,6 +34,8 @@ import static dev.longspan.kernel.QuantKernels.u8;
  * <ul>
  * <li>Q8_0 (blocks of 32, 36·G bytes): G float scales d, then for p = 0..15 the
  *     quants of columns (32b + 2p, 32b + 2p + 1) of rows 0..G-1, two signed bytes per row.</li>
+ * <li>F16 (2·G bytes per column): column c of rows 0..G-1, as stored; a matrix holding an infinity
+ *     or NaN is not repacked (the SIMD body widens fp16 with integer shifts, exact for finite values).</li>
  * <li>Q4_K (super-blocks of 256, 148·G bytes, the file's 144·G plus the six-bit scales and mins a
  *     byte each): G fp16 d, G fp16 dmin, 8 × G scales, 8 × G mins (sub-block-major), then for chunk
  *     c = 0..3 and p = 0..15 the
@@ -69,13 +71,14 @@ public final class InterleavedQuant {
 
     /** Whether matrices of type t can be repacked. */
     public static boolean supports(GgmlType t) {
-        return t == GgmlType.Q8_0 || t == GgmlType.Q4_K;
+        return t == GgmlType.Q8_0 || t == GgmlType.Q4_K || t == GgmlType.F16;
     }
 
     static long blockBytes(GgmlType t, int group) {
         return switch (t) {
             case Q8_0 -> 36L * group;
             case Q4_K -> 148L * group;
+            case F16 -> 2L * group;   // a "block" is one column
             default -> throw new IllegalArgumentException(t + " cannot be interleaved");
         };
     }
@@ -104,6 +107,7 @@ public final class InterleavedQuant {
         InterleavedQuant m = new InterleavedQuant(t, rows, cols, group, data);
         long rb = t.rowBytes(cols);
         long groupBytes = blocks * m.blockBytes;
+        java.util.concurrent.atomic.AtomicBoolean nonFinite = new java.util.concurrent.atomic.AtomicBoolean();
         // a group at a time through heap arrays: bulk copies in and out, plain array indexing between
         // (element-wise accesses to mapped memory cost bounds and liveness checks each)
         Parallel.forRange(0, groups, (g0, g1) -> {
@@ -113,12 +117,13 @@ public final class InterleavedQuant {
                 for (int i = 0; i < group && g * group + i < rows; i++) {
                     int r = g * group + i;
                     MemorySegment.copy(src, BYTE, off + rb * (rowMap == null ? r : rowMap[r]), in, (int) (i * rb), (int) rb);
+                    if (t == GgmlType.F16 && !finiteHalves(in, (int) (i * rb), cols)) nonFinite.set(true);
                     for (int b = 0; b < blocks; b++) m.packBlock(in, (int) (i * rb) + b * t.typeSize, out, (int) (b * m.blockBytes), i);
                 }
                 MemorySegment.copy(out, 0, data, BYTE, m.at(g, 0), out.length);
             }
         });
-        return m;
+        return nonFinite.get() ? null : m;
     }
 
     // Byte offsets inside a group's block, in multiples of G: Q8_0 scales and quants; Q4_K d, dmin,
@@ -129,10 +134,19 @@ public final class InterleavedQuant {
         return ((long) g * blocks + b) * blockBytes;
     }
 
+    // whether the n fp16 values at in[o..] are all finite (exponent not all ones)
+    private static boolean finiteHalves(byte[] in, int o, int n) {
+        for (int k = 0; k < n; k++) if ((in[o + 2 * k + 1] & 0x7C) == 0x7C) return false;
+        return true;
+    }
+
     // row i of its group: the stored block at in[src..] into the group's block at out[o..]
     private void packBlock(byte[] in, int src, byte[] out, int o, int i) {
         int G = group;
-        if (type == GgmlType.Q8_0) {
+        if (type == GgmlType.F16) {
+            out[o + 2 * i] = in[src];
+            out[o + 2 * i + 1] = in[src + 1];
+        } else if (type == GgmlType.Q8_0) {
             int bits = Float.floatToRawIntBits(Float.float16ToFloat((short) ((in[src] & 0xff) | (in[src + 1] << 8))));
             for (int k = 0; k < 4; k++) out[o + Q8_D * G + 4 * i + k] = (byte) (bits >>> (8 * k));
             for (int k = 0; k < 32; k++) out[o + Q8_Q * G + 2 * G * (k >> 1) + 2 * i + (k & 1)] = in[src + 2 + k];
@@ -181,7 +195,9 @@ public final class InterleavedQuant {
         for (int b = 0; b < blocks; b++) {
             long o = at(g, b);
             int y = dstOff + b * type.blockSize;
-            if (type == GgmlType.Q8_0) {
+            if (type == GgmlType.F16) {
+                dst[y] = half(data, o + 2L * i);
+            } else if (type == GgmlType.Q8_0) {
                 float d = data.get(LE_FLOAT, o + Q8_D * G + 4L * i);
                 for (int k = 0; k < 32; k++) dst[y + k] = data.get(BYTE, o + Q8_Q * G + 2L * G * (k >> 1) + 2L * i + (k & 1)) * d;
             } else {
@@ -212,7 +228,7 @@ public final class InterleavedQuant {
     public void matvec(float[] x, int xo, int batch, float[] y, int yo, boolean accumulate, boolean simd) {
         Q8Activations a = QuantKernels.ACTIVATIONS.get();
         a.quantize(Q8Activations.vecDotType(type), x, xo, batch, cols);
-        int[] pairs = a.pairs();
+        int[] pairs = type == GgmlType.F16 ? null : a.pairs();
         int ranges = (int) Math.max(1, Math.min(groups / minGroups(), 4L * Parallel.threads()));
         Parallel.forEachTask(ranges, task -> {
             int g0 = (int) ((long) groups * task / ranges), g1 = (int) ((long) groups * (task + 1) / ranges);
@@ -232,7 +248,7 @@ public final class InterleavedQuant {
     public void matvecScalar(float[] x, int xo, int batch, float[] y, int yo, boolean accumulate) {
         Q8Activations a = new Q8Activations();
         a.quantize(Q8Activations.vecDotType(type), x, xo, batch, cols);
-        int[] pairs = a.pairs();
+        int[] pairs = type == GgmlType.F16 ? null : a.pairs();
         float[] out = new float[group];
         for (int t = 0; t < batch; t++) {
             for (int g = 0; g < groups; g++) {
@@ -246,12 +262,26 @@ public final class InterleavedQuant {
     // out[0..group) = the dots of group g's rows with activation row t
     private void groupDot(int g, Q8Activations a, int[] pairs, int t, float[] out, boolean simd) {
         long o = at(g, 0);
-        if (simd && group == VectorInterleavedQuant.G) {
+        if (type == GgmlType.F16) {
+            if (simd && group == VectorInterleavedQuant.G) VectorInterleavedQuant.groupF16(data, o, cols, a.values(), t * cols, out);
+            else groupF16Scalar(o, a.values(), t * cols, out);
+        } else if (simd && group == VectorInterleavedQuant.G) {
             if (type == GgmlType.Q8_0) VectorInterleavedQuant.groupQ8_0(data, o, blocks, pairs, t * cols / 2, a.d, t * blocks, out);
             else VectorInterleavedQuant.groupQ4_K(data, o, blocks, pairs, t * cols / 2, a.d, t * blocks, a.bsums32, t * cols / 32, out);
         } else {
             if (type == GgmlType.Q8_0) groupQ8_0Scalar(o, pairs, t * cols / 2, a.d, t * blocks, out);
             else groupQ4_KScalar(o, pairs, t * cols / 2, a.d, t * blocks, a.bsums32, t * cols / 32, out);
+        }
+    }
+
+    // per row: four running sums over the columns (column c into sum c mod 4, one fused multiply-add
+    // each, as the SIMD body's four accumulators), then (s0 + s1) + (s2 + s3)
+    void groupF16Scalar(long o, float[] x, int xo, float[] out) {
+        int G = group;
+        for (int i = 0; i < G; i++) {
+            float[] acc = new float[4];
+            for (int c = 0; c < cols; c++) acc[c & 3] = Math.fma(half(data, o + 2L * G * c + 2L * i), x[xo + c], acc[c & 3]);
+            out[i] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
         }
     }
 
