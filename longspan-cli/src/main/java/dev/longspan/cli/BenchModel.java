@@ -58,7 +58,7 @@ final class BenchModel implements Runnable {
                     c.parameterCount(), c.layers(), c.dim(), c.heads(), c.kvHeads(), c.headDim(), loadSeconds);
             System.out.printf("weights %,d MB (%s), resident memory after load %,d MB%n", lm.model().weightBytes() >> 20,
                     !lm.model().keepsStoredWeights() ? "float32 in the heap"
-                            : lm.model().keepsRepackedWeights() ? "in their stored types, Q8_0/Q4_K repacked" : "kept as stored, memory-mapped", rssLoaded >> 20);
+                            : lm.model().keepsRepackedWeights() ? "in their stored types, Q8_0/Q4_K/F16 repacked" : "kept as stored, memory-mapped", rssLoaded >> 20);
             System.out.printf("%d threads, %s%n", Parallel.threads(), Simd.REASON);
         }
         // warm-up: JIT-compile the prefill and decode paths

@@ -187,7 +187,7 @@ public final class GgufFormat implements ModelFormat {
     }
 
     /**
-     * The non-F32 matrices of a GGUF as {@link Weight.Stored} (or, when repack, Q8_0 and Q4_K as
+     * The non-F32 matrices of a GGUF as {@link Weight.Stored} (or, when repack, Q8_0, Q4_K and F16 as
      * {@link Weight.Interleaved}) over a mapping of the whole file that
      * lives as long as the weights do (GgufFile's own mapping closes with it). F32 matrices are
      * copied into the parameter array, where the float GEMM reads them in place. Q/K rows of a

@@ -48,7 +48,7 @@ public final class ModelLoader {
 
     /**
      * How a GGUF's weight matrices are held: REPACKED (the default) keeps them in their own type,
-     * Q8_0 and Q4_K matrices repacked once at load into interleaved row groups for fast decoding
+     * Q8_0, Q4_K and F16 matrices repacked once at load into interleaved row groups for fast decoding
      * ({@link dev.longspan.kernel.InterleavedQuant}: memory of their own, about the file's size;
      * their pages of the file are released after the copy) and every other non-F32 matrix in the
      * memory-mapped file; STORED keeps every non-F32 matrix in the memory-mapped file, in its own
@@ -103,7 +103,7 @@ public final class ModelLoader {
     /** The formats, asked in turn whether they recognise a path. */
     private static final List<ModelFormat> FORMATS = List.of(new LongspanFormat(), new HuggingFaceFormat(), new GgufFormat());
 
-    /** Loads a GGUF file (weights kept in their own type, Q8_0/Q4_K repacked), a Hugging Face safetensors directory or a Longspan model directory. */
+    /** Loads a GGUF file (weights kept in their own type, Q8_0/Q4_K/F16 repacked), a Hugging Face safetensors directory or a Longspan model directory. */
     public static LoadedModel load(Path path) {
         return load(path, Weights.REPACKED);
     }

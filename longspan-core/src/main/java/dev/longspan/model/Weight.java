@@ -84,7 +84,7 @@ public sealed interface Weight {
     }
 
     /**
-     * A Q8_0 or Q4_K matrix repacked at load into groups of rows interleaved for the decode
+     * A Q8_0, Q4_K or F16 matrix repacked at load into groups of rows interleaved for the decode
      * product ({@link InterleavedQuant}): matrix-vector products run on the groups, a prefill's
      * many rows on panels dequantized from them, with the numbers of {@link Stored}'s products up
      * to float rounding.
