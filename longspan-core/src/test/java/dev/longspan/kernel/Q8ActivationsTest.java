@@ -179,4 +179,33 @@ class Q8ActivationsTest {
             }
         }
     }
+
+    /** A prefill's many rows are converted over the workers: the same quants, scales and values at 1 and 3 threads. */
+    @org.junit.jupiter.api.Test
+    void manyRowsConvertTheSameOnAnyThreadCount() {
+        SplittableRandom r = new SplittableRandom(11);
+        int rows = 70, cols = 1024;
+        float[] x = new float[rows * cols + 1];
+        for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+        int before = dev.longspan.tensor.Parallel.threads();
+        try {
+            for (GgmlType t : new GgmlType[]{GgmlType.Q8_0, GgmlType.Q8_1, GgmlType.Q8_K}) {
+                dev.longspan.tensor.Parallel.setThreads(1);
+                Q8Activations one = new Q8Activations();
+                one.quantize(t, x, 1, rows, cols);
+                float[] v1 = one.values().clone();
+                dev.longspan.tensor.Parallel.setThreads(3);
+                Q8Activations three = new Q8Activations();
+                three.quantize(t, x, 1, rows, cols);
+                assertThat(java.util.Arrays.copyOf(three.q, rows * cols)).as("%s quants", t).isEqualTo(java.util.Arrays.copyOf(one.q, rows * cols));
+                int nb = rows * cols / (t == GgmlType.Q8_K ? 256 : 32);
+                assertThat(java.util.Arrays.copyOf(three.d, nb)).isEqualTo(java.util.Arrays.copyOf(one.d, nb));
+                if (t == GgmlType.Q8_1) assertThat(java.util.Arrays.copyOf(three.s, nb)).isEqualTo(java.util.Arrays.copyOf(one.s, nb));
+                if (t == GgmlType.Q8_K) assertThat(java.util.Arrays.copyOf(three.bsums, rows * cols / 16)).isEqualTo(java.util.Arrays.copyOf(one.bsums, rows * cols / 16));
+                assertThat(java.util.Arrays.copyOf(three.values(), rows * cols)).isEqualTo(java.util.Arrays.copyOf(v1, rows * cols));
+            }
+        } finally {
+            dev.longspan.tensor.Parallel.setThreads(before);
+        }
+    }
 }
