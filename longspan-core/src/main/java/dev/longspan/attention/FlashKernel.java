@@ -241,11 +241,8 @@ final class FlashKernel {
                     Kernels.scale(alpha, or, 0, d);
                 }
                 float[] values = p.kv.rows(true, kvh, s.kpos, nk, s.voff, s.vw);
-                for (int j = 0; j < nk; j++) {
-                    float e = (float) Math.exp(sc[j] - mx);
-                    l += e;
-                    axpy(e, values, s.voff[j], or, d);
-                }
+                l += TileOps.expShift(sc, nk, mx);
+                for (int j = 0; j < nk; j++) axpy(sc[j], values, s.voff[j], or, d);
                 m = mx;
             }
             s.m[i] = m;

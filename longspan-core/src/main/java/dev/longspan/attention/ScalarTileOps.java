@@ -49,6 +49,16 @@ final class ScalarTileOps {
         }
     }
 
+    static float expShift(float[] x, int n, float m) {
+        float sum = 0f;
+        for (int j = 0; j < n; j++) {
+            float e = (float) Math.exp(x[j] - m);
+            x[j] = e;
+            sum += e;
+        }
+        return sum;
+    }
+
     static void probs(float[] st, int nk, float[] lse) {
         for (int j = 0; j < nk; j++)
             for (int i = 0; i < QB; i++) st[j * QB + i] = (float) Math.exp(st[j * QB + i] - lse[i]);

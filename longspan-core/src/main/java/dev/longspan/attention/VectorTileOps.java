@@ -294,6 +294,37 @@ final class VectorTileOps {
         }
     }
 
+    // x[j] = e^(x[j] - m) for j < n, n ≥ L; returns the sum (lanes summed, then the tail's scalars)
+    static float expShift(float[] x, int n, float m) {
+        FloatVector acc = FloatVector.zero(S), mv = FloatVector.broadcast(S, m);
+        int j = 0;
+        for (; j <= n - L; j += L) {
+            // exp written out (as in exp()): a helper taking a vector is boxed when C2 does not inline it
+            FloatVector xc = FloatVector.fromArray(S, x, j).sub(mv).max(-88f).min(88f);
+            FloatVector t = xc.fma(FloatVector.broadcast(S, LOG2E), FloatVector.broadcast(S, MAGIC));
+            FloatVector nn = t.sub(MAGIC);
+            FloatVector f = nn.fma(FloatVector.broadcast(S, -LN2_HI), xc);
+            f = nn.fma(FloatVector.broadcast(S, -LN2_LO), f);
+            FloatVector p = f.fma(FloatVector.broadcast(S, 1.9875691500E-4f), FloatVector.broadcast(S, 1.3981999507E-3f))
+                    .fma(f, FloatVector.broadcast(S, 8.3334519073E-3f))
+                    .fma(f, FloatVector.broadcast(S, 4.1665795894E-2f))
+                    .fma(f, FloatVector.broadcast(S, 1.6666665459E-1f))
+                    .fma(f, FloatVector.broadcast(S, 5.0000001201E-1f));
+            p = p.mul(f.mul(f)).add(f).add(1f);
+            IntVector bits = ((IntVector) t.reinterpretAsInts()).sub(MAGIC_BITS - 127).lanewise(VectorOperators.LSHL, 23);
+            FloatVector e = p.mul(bits.reinterpretAsFloats());
+            e.intoArray(x, j);
+            acc = acc.add(e);
+        }
+        float sum = acc.reduceLanes(VectorOperators.ADD);
+        for (; j < n; j++) {
+            float e = (float) Math.exp(x[j] - m);
+            x[j] = e;
+            sum += e;
+        }
+        return sum;
+    }
+
     // x[xo + i] = e^(x[xo + i] - y[yo + i]) for i < QB; with so ≥ 0 also sum[so + i] += the result.
     // Arrays in, arrays out: no vector crosses a call, so nothing is boxed if C2 declines to inline.
     private static void expRow(float[] x, int xo, float[] y, int yo, float[] sum, int so) {

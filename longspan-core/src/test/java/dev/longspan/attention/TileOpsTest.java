@@ -137,4 +137,21 @@ class TileOpsTest {
         for (int i = n; i < QB; i++)    // rows past n untouched
             for (int c = 0; c < d; c++) assertThat(o2[off[i] + c]).isEqualTo(x[off[i] + c]);
     }
+
+    /** One row's probabilities (the rows path): the vector exp against Math.exp within a few ulp, and their sum. */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(ints = {1, 5, 16, 19, 64, 100})
+    void expShiftMatchesMathExp(int n) {
+        SplittableRandom r = new SplittableRandom(n);
+        float[] x = random(r, n);
+        for (int j = 0; j < n; j++) x[j] = x[j] * 30f;
+        if (n > 3) x[3] = Float.NEGATIVE_INFINITY;   // a masked key
+        float m = Float.NEGATIVE_INFINITY;
+        for (float v : x) m = Math.max(m, v);
+        float[] a = x.clone(), b = x.clone();
+        float sa = TileOps.expShift(a, n, m), sb = ScalarTileOps.expShift(b, n, m);
+        for (int j = 0; j < n; j++) assertThat(a[j]).as("j=%d", j).isCloseTo(b[j], org.assertj.core.data.Offset.offset(Math.abs(b[j]) * 1e-6f + 1e-30f));
+        assertThat(sa).isCloseTo(sb, org.assertj.core.data.Offset.offset(sb * 1e-5f));
+        if (n > 3) assertThat(a[3]).isZero();
+    }
 }
