@@ -19,6 +19,9 @@
 #   THREADS  thread counts [1 2]
 #   PROMPTS  prompt lengths; those above a file's context_length are skipped [512 4096]
 #   GEN      decoded tokens of tg [128]
+#   REPEATS  timed repetitions inside each process (llama-bench -r, bench model --repeats), the
+#            process's median taken [1]; more than one lets the JIT settle on small files, whose
+#            whole tg128 lasts a few tens of milliseconds
 #   FA       llama.cpp flash attention settings, comma-separated [0,1]
 #   RAW      file to keep every sample in (TSV) [a temporary file]
 # Progress and the machine's load go to standard error, the table (Markdown) to standard output.
@@ -72,9 +75,11 @@ ROUNDS=${ROUNDS:-3}
 THREADS=${THREADS:-1 2}
 PROMPTS=${PROMPTS:-512 4096}
 GEN=${GEN:-128}
+REPEATS=${REPEATS:-1}
 FA=${FA:-0,1}
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || fail "ROUNDS must be a positive integer, got '$ROUNDS'"
 [[ $GEN =~ ^[1-9][0-9]*$ ]] || fail "GEN must be a positive integer, got '$GEN'"
+[[ $REPEATS =~ ^[1-9][0-9]*$ ]] || fail "REPEATS must be a positive integer, got '$REPEATS'"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 longspan=$root/longspan
@@ -87,7 +92,7 @@ raw=${RAW:-$(mktemp)}
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); $1"; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
-echo "# $(date -u +%FT%TZ) load $(load); rounds $ROUNDS, threads $THREADS, prompts $PROMPTS, gen $GEN, llama.cpp fa $FA" >&2
+echo "# $(date -u +%FT%TZ) load $(load); rounds $ROUNDS, threads $THREADS, prompts $PROMPTS, gen $GEN, repeats $REPEATS, llama.cpp fa $FA" >&2
 for f in "$@"; do
   name=$(basename "$f" .gguf)
   ctx=$("$longspan" info "$f" --json | json 'print(d["context_length"])')
@@ -99,22 +104,24 @@ for f in "$@"; do
   for t in $THREADS; do
     for r in $(seq 1 "$ROUNDS"); do
       run_llama() {
-        local args=(-m "$f" -n "$GEN" -t "$t" -fa "$FA" -r 1 -o json)
+        local args=(-m "$f" -n "$GEN" -t "$t" -fa "$FA" -r "$REPEATS" -o json)
         if [ -n "$plist" ]; then args+=(-p "$plist"); else args+=(-p 0); fi
         "$llama/llama-bench" "${args[@]}" 2> /dev/null | json "
 for x in d:
     test = 'pp%d' % x['n_prompt'] if x['n_prompt'] else 'tg%d' % x['n_gen']
-    print('$name', test, $t, 'llama.cpp fa=%d' % x['flash_attn'], x['avg_ts'], sep='\t')" >> "$raw"
+    import statistics
+    ts = statistics.median(x['samples_ts']) if x.get('samples_ts') else x['avg_ts']
+    print('$name', test, $t, 'llama.cpp fa=%d' % x['flash_attn'], ts, sep='\t')" >> "$raw"
       }
       run_longspan() {
         if [ -n "$plist" ]; then
-          "$longspan" bench model --model "$f" --prompt-lengths "$plist" --gen 1 --warmup 1 --threads "$t" --json | json "
+          "$longspan" bench model --model "$f" --prompt-lengths "$plist" --gen 1 --warmup 1 --repeats "$REPEATS" --threads "$t" --json | json "
 for x in d['results']:
     print('$name', 'pp%d' % x['prompt_tokens'], $t, 'Longspan', x['pp_tokens_per_s']['median'], sep='\t')" >> "$raw"
         fi
         # a one-token prompt, then GEN tokens: llama-bench's tg decodes from an empty cache, so
         # the two differ by one position of attention
-        "$longspan" bench model --model "$f" --prompt-lengths 1 --gen "$GEN" --warmup 1 --threads "$t" --json | json "
+        "$longspan" bench model --model "$f" --prompt-lengths 1 --gen "$GEN" --warmup 1 --repeats "$REPEATS" --threads "$t" --json | json "
 x = d['results'][0]
 print('$name', 'tg$GEN', $t, 'Longspan', x['tg_tokens_per_s']['median'], sep='\t')" >> "$raw"
       }
