@@ -54,12 +54,12 @@ final class TileOps {
         if (Simd.ENABLED) VectorTileOps.dsoft(dst, p, nk, delta); else ScalarTileOps.dsoft(dst, p, nk, delta);
     }
 
-    // qt: [D][QB] = scale · x[rows xoff]ᵀ for the first n rows; 0 in the padding lanes
     /** x[j] = e^(x[j] − m) for j &lt; n; returns their sum (one query row's probabilities in the rows path). */
     static float expShift(float[] x, int n, float m) {
         return Simd.ENABLED && n >= LANES ? VectorTileOps.expShift(x, n, m) : ScalarTileOps.expShift(x, n, m);
     }
 
+    // qt: [D][QB] = scale · x[rows xoff]ᵀ for the first n rows; 0 in the padding lanes
     static void gatherT(float[] qt, float[] x, int[] xoff, int n, int d, float scale) {
         if (Simd.ENABLED) VectorTileOps.gatherT(qt, x, xoff, n, d, scale); else ScalarTileOps.gatherT(qt, x, xoff, n, d, scale);
     }

@@ -8,7 +8,6 @@ import java.lang.foreign.MemorySegment;
 
 import static dev.longspan.kernel.QuantKernels.BYTE;
 import static dev.longspan.kernel.QuantKernels.LE_FLOAT;
-import static dev.longspan.kernel.QuantKernels.LE_SHORT;
 import static dev.longspan.kernel.QuantKernels.half;
 import static dev.longspan.kernel.QuantKernels.u8;
 
@@ -91,7 +90,8 @@ public final class InterleavedQuant {
     /**
      * The matrix W [rows, cols] of type t at byte off of src (output row r reads stored row
      * {@code rowMap[r]}; null: r), repacked into groups of {@link #GROUP} rows in memory of its own;
-     * null for a Q4_K matrix with a non-finite block scale (such a matrix stays as stored).
+     * null for a Q4_K matrix with a non-finite block scale or an F16 matrix with a non-finite value
+     * (such a matrix stays as stored).
      */
     public static InterleavedQuant pack(GgmlType t, MemorySegment src, long off, int[] rowMap, int rows, int cols) {
         return pack(t, src, off, rowMap, rows, cols, GROUP);
@@ -99,7 +99,6 @@ public final class InterleavedQuant {
 
     static InterleavedQuant pack(GgmlType t, MemorySegment src, long off, int[] rowMap, int rows, int cols, int group) {
         if (!supports(t)) throw new IllegalArgumentException(t + " cannot be interleaved");
-        if (t == GgmlType.Q4_K && !finiteScales(t, src, off, rows, cols)) return null;
         if (cols % t.blockSize != 0) throw new LongspanException(t + " row of " + cols + " elements is not a multiple of the block size " + t.blockSize);
         int groups = (rows + group - 1) / group, blocks = cols / t.blockSize;
         // 8 bytes of slack: a 128-bit machine's scale loads read 8 bytes for its 4 lanes
@@ -117,7 +116,7 @@ public final class InterleavedQuant {
                 for (int i = 0; i < group && g * group + i < rows; i++) {
                     int r = g * group + i;
                     MemorySegment.copy(src, BYTE, off + rb * (rowMap == null ? r : rowMap[r]), in, (int) (i * rb), (int) rb);
-                    if (t == GgmlType.F16 && !finiteHalves(in, (int) (i * rb), cols)) nonFinite.set(true);
+                    if (!m.finite(in, (int) (i * rb))) nonFinite.set(true);
                     for (int b = 0; b < blocks; b++) m.packBlock(in, (int) (i * rb) + b * t.typeSize, out, (int) (b * m.blockBytes), i);
                 }
                 MemorySegment.copy(out, 0, data, BYTE, m.at(g, 0), out.length);
@@ -134,9 +133,14 @@ public final class InterleavedQuant {
         return ((long) g * blocks + b) * blockBytes;
     }
 
-    // whether the n fp16 values at in[o..] are all finite (exponent not all ones)
-    private static boolean finiteHalves(byte[] in, int o, int n) {
-        for (int k = 0; k < n; k++) if ((in[o + 2 * k + 1] & 0x7C) == 0x7C) return false;
+    // whether the fp16 values the SIMD bodies widen with integer shifts (exact for finite values only)
+    // are finite in the stored row at in[o..]: every value of an F16 row, each block's d and dmin of a
+    // Q4_K row (Q8_0's scales are widened here at load)
+    private boolean finite(byte[] in, int o) {
+        int halves = type == GgmlType.F16 ? 1 : type == GgmlType.Q4_K ? 2 : 0;
+        for (int b = 0; b < blocks; b++) {
+            for (int h = 0; h < halves; h++) if ((in[o + b * type.typeSize + 2 * h + 1] & 0x7C) == 0x7C) return false;
+        }
         return true;
     }
 
@@ -155,37 +159,16 @@ public final class InterleavedQuant {
                 out[o + K4_D * G + 2 * i + k] = in[src + k];
                 out[o + K4_DMIN * G + 2 * i + k] = in[src + 2 + k];
             }
+            MemorySegment scales = MemorySegment.ofArray(in);
             for (int j = 0; j < 8; j++) {
-                // the j-th six-bit (scale, min) of the 12 scale bytes, as QuantKernels.scaleMinK4 reads them
-                int sc = src + 4, d, mn;
-                if (j < 4) {
-                    d = in[sc + j] & 63;
-                    mn = in[sc + j + 4] & 63;
-                } else {
-                    d = (in[sc + j + 4] & 0xF) | (((in[sc + j - 4] & 0xff) >>> 6) << 4);
-                    mn = ((in[sc + j + 4] & 0xff) >>> 4) | (((in[sc + j] & 0xff) >>> 6) << 4);
-                }
-                out[o + K4_SC * G + G * j + i] = (byte) d;
-                out[o + K4_M * G + G * j + i] = (byte) mn;
+                int sm = QuantKernels.scaleMinK4(scales, src + 4, j);
+                out[o + K4_SC * G + G * j + i] = (byte) (sm & 0xff);
+                out[o + K4_M * G + G * j + i] = (byte) (sm >>> 8);
             }
             for (int c = 0; c < 4; c++) {
                 for (int k = 0; k < 32; k++) out[o + K4_Q * G + 32 * G * c + 2 * G * (k >> 1) + 2 * i + (k & 1)] = in[src + 16 + 32 * c + k];
             }
         }
-    }
-
-    // whether every fp16 d and dmin of a Q4_K matrix is finite (the SIMD bodies widen them with integer
-    // arithmetic that is exact for finite values only)
-    private static boolean finiteScales(GgmlType t, MemorySegment s, long off, int rows, int cols) {
-        long rb = t.rowBytes(cols);
-        for (int r = 0; r < rows; r++) {
-            for (int b = 0; b < cols / t.blockSize; b++) {
-                for (int h = 0; h < 2; h++) {
-                    if ((s.get(LE_SHORT, off + rb * r + (long) t.typeSize * b + 2L * h) & 0x7C00) == 0x7C00) return false;
-                }
-            }
-        }
-        return true;
     }
 
     /** dst[dstOff..dstOff+cols) = row r as floats: the same values as ggml's dequantization of the stored row. */
@@ -225,17 +208,18 @@ public final class InterleavedQuant {
      * y[yo + t·rows + r] (=, or += when accumulate) W[r]·x[xo + t·cols ..) for t &lt; batch, with x
      * converted to the weight type's vec_dot_type first as ggml does (few rows: decode).
      */
-    public void matvec(float[] x, int xo, int batch, float[] y, int yo, boolean accumulate, boolean simd) {
+    public void matvec(float[] x, int xo, int batch, float[] y, int yo, boolean accumulate) {
         Q8Activations a = QuantKernels.ACTIVATIONS.get();
         a.quantize(Q8Activations.vecDotType(type), x, xo, batch, cols);
         int[] pairs = type == GgmlType.F16 ? null : a.pairs();
         int ranges = (int) Math.max(1, Math.min(groups / minGroups(), 4L * Parallel.threads()));
         Parallel.forEachTask(ranges, task -> {
             int g0 = (int) ((long) groups * task / ranges), g1 = (int) ((long) groups * (task + 1) / ranges);
-            float[] out = new float[group];
+            float[] out = OUT.get();
+            if (out.length < group) OUT.set(out = new float[group]);
             for (int t = 0; t < batch; t++) {
                 for (int g = g0; g < g1; g++) {
-                    groupDot(g, a, pairs, t, out, simd);
+                    groupDot(g, a, pairs, t, out, QuantKernels.SIMD);
                     int n = Math.min(group, rows - g * group), yr = yo + t * rows + g * group;
                     if (accumulate) for (int i = 0; i < n; i++) y[yr + i] += out[i];
                     else System.arraycopy(out, 0, y, yr, n);
@@ -243,6 +227,9 @@ public final class InterleavedQuant {
             }
         });
     }
+
+    /** Each worker's results of one group (a decoding step runs ~100 products: nothing allocated per call). */
+    private static final ThreadLocal<float[]> OUT = ThreadLocal.withInitial(() -> new float[GROUP]);
 
     /** The scalar twin of {@link #matvec}, single-threaded. */
     public void matvecScalar(float[] x, int xo, int batch, float[] y, int yo, boolean accumulate) {

@@ -304,11 +304,7 @@ public final class QuantKernels {
                 case Q4_K: return VectorQuantKernels.dotQ4_K(w, off, a.q, a.d, a.bsums32, ao, n);
                 case Q6_K: if (SIMD256) return VectorQuantKernels.dotQ6_K(w, off, a.q, a.d, ao, n); break;
                 case F32: if (SIMD256) return VectorQuantKernels.dotF32(w, off, a.values(), ao, n); break;
-                case F16: {
-                    float d = VectorQuantKernels.dotF16(w, off, a.values(), ao, n);
-                    if (!Float.isNaN(d)) return d;
-                    break; // an inf or NaN in the row (or the activations): the scalar path's exact answer
-                }
+                case F16: return dotF16(w, off, a.values(), ao, n);
                 default: break;
             }
         }
@@ -532,7 +528,8 @@ public final class QuantKernels {
         });
     }
 
-    // an F16 row with F16-rounded activations: the vector body, or the scalar one for a row with an inf or NaN
+    // an F16 row with F16-rounded activations: the vector body, or for a row (or activations) with an
+    // inf or NaN the scalar sum, in order, as dotScalar takes it
     private static float dotF16(MemorySegment w, long ro, float[] x, int xo, int cols) {
         float d = VectorQuantKernels.dotF16(w, ro, x, xo, cols);
         if (!Float.isNaN(d)) return d;

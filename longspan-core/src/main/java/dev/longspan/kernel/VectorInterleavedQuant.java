@@ -16,7 +16,7 @@ import java.nio.ByteOrder;
  * lane. Per pair of columns: 2G weight bytes widened to 2G short lanes, times the broadcast pair of
  * activation quants (an int broadcast viewed as shorts), products summed in short lanes over two
  * pairs (Q8_0: |w·a| ≤ 128·127, two fit in 16 bits) or eight (Q4_K: nibbles, 8·15·127), then each
- * int lane's two halves added into that row's int sum ({@link #widen}). Width-agnostic: the shape
+ * int lane's two halves added into that row's int sum ("widen" below). Width-agnostic: the shape
  * of {@link VectorQuantKernels#SHAPE}.
  */
 final class VectorInterleavedQuant {

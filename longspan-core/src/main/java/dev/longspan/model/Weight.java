@@ -101,7 +101,7 @@ public sealed interface Weight {
         public void apply(float[] y, int yo, float[] x, int xo, int T, boolean accumulate) {
             if (T <= 0 || matrix.rows == 0) return;
             if (T < QuantKernels.GEMM_BATCH) {
-                matrix.matvec(x, xo, T, y, yo, accumulate, QuantKernels.SIMD);
+                matrix.matvec(x, xo, T, y, yo, accumulate);
             } else {
                 float[] xf = QuantKernels.roundedActivations(matrix.type, x, xo, T, matrix.cols);
                 QuantKernels.gemm(matrix::row, matrix.rows, matrix.cols, xf, 0, T, y, yo, accumulate);

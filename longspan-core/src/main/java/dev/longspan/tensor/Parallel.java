@@ -4,7 +4,11 @@ import dev.longspan.util.Log;
 import dev.longspan.util.LongspanException;
 
 import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicIntegerArray;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.IntConsumer;
 import java.util.concurrent.Future;
 import java.util.ArrayList;
 import java.util.List;
@@ -114,20 +118,20 @@ public final class Parallel {
         static final long SPIN_NANOS = 200_000;
 
         private final Thread[] workers;
-        private final java.util.concurrent.atomic.AtomicBoolean busy = new java.util.concurrent.atomic.AtomicBoolean();
-        private final java.util.concurrent.atomic.AtomicIntegerArray parked;
+        private final AtomicBoolean busy = new AtomicBoolean();
+        private final AtomicIntegerArray parked;
         private volatile Job job;
         private volatile boolean stopped;
 
         /** One parallel loop: chunks claimed one at a time, the caller told when the last is done. */
         private static final class Job {
             final int chunks;
-            final java.util.function.IntConsumer body;
+            final IntConsumer body;
             final AtomicInteger next = new AtomicInteger(), done = new AtomicInteger();
             final Thread caller = Thread.currentThread();
             volatile Throwable failure;
 
-            Job(int chunks, java.util.function.IntConsumer body) {
+            Job(int chunks, IntConsumer body) {
                 this.chunks = chunks;
                 this.body = body;
             }
@@ -139,14 +143,14 @@ public final class Parallel {
                     } catch (Throwable t) {
                         if (failure == null) failure = t;
                     }
-                    if (done.incrementAndGet() == chunks) java.util.concurrent.locks.LockSupport.unpark(caller);
+                    if (done.incrementAndGet() == chunks) LockSupport.unpark(caller);
                 }
             }
         }
 
         Team(int n) {
             workers = new Thread[n];
-            parked = new java.util.concurrent.atomic.AtomicIntegerArray(n);
+            parked = new AtomicIntegerArray(n);
             for (int i = 0; i < n; i++) {
                 int id = i;
                 Thread w = new Thread(() -> loop(id), "longspan-worker-" + i);
@@ -162,7 +166,7 @@ public final class Parallel {
 
         void shutdown() {
             stopped = true;
-            for (Thread w : workers) java.util.concurrent.locks.LockSupport.unpark(w);
+            for (Thread w : workers) LockSupport.unpark(w);
         }
 
         private void loop(int id) {
@@ -184,7 +188,7 @@ public final class Parallel {
                         parked.set(id, 0);
                         break;
                     }
-                    java.util.concurrent.locks.LockSupport.park(this);
+                    LockSupport.park(this);
                     parked.set(id, 0);
                     spinStart = System.nanoTime();
                 }
@@ -194,10 +198,10 @@ public final class Parallel {
         }
 
         /** Runs body(c) for c in [0, chunks), the caller taking part; returns when all are done. */
-        void run(int chunks, java.util.function.IntConsumer body) {
+        void run(int chunks, IntConsumer body) {
             Job j = new Job(chunks, body);
             job = j;
-            for (int i = 0; i < workers.length; i++) if (parked.get(i) == 1) java.util.concurrent.locks.LockSupport.unpark(workers[i]);
+            for (int i = 0; i < workers.length; i++) if (parked.get(i) == 1) LockSupport.unpark(workers[i]);
             IN_WORKER.set(true);
             try {
                 j.work();
@@ -207,7 +211,7 @@ public final class Parallel {
             long spinStart = System.nanoTime();
             while (j.done.get() < chunks) {
                 if (System.nanoTime() - spinStart < SPIN_NANOS) Thread.onSpinWait();
-                else java.util.concurrent.locks.LockSupport.parkNanos(this, 100_000);
+                else LockSupport.parkNanos(this, 100_000);
             }
             job = null;
             rethrow(j.failure);
@@ -297,7 +301,7 @@ public final class Parallel {
      * Dynamic scheduling: runs body(i) for i in [0, tasks), handing out tasks one at a time to
      * threads() workers. For uneven work (attention tiles). Each task must write disjoint memory.
      */
-    public static void forEachTask(int tasks, java.util.function.IntConsumer body) {
+    public static void forEachTask(int tasks, IntConsumer body) {
         if (tasks <= 0) return;
         int t = Math.min(threads, tasks);
         if (t == 1 || IN_WORKER.get()) {

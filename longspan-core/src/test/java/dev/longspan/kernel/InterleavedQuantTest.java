@@ -86,7 +86,7 @@ class InterleavedQuantTest {
                     float[] init = gaussian(5 + batch * m.rows, r);
                     for (boolean accumulate : new boolean[]{false, true}) {
                         float[] simd = init.clone(), scalar = init.clone();
-                        p.matvec(x, 3, batch, simd, 5, accumulate, QuantKernels.SIMD);
+                        p.matvec(x, 3, batch, simd, 5, accumulate);
                         p.matvecScalar(x, 3, batch, scalar, 5, accumulate);
                         String what = t + " " + java.util.Arrays.toString(shape) + " threads " + threads + (accumulate ? " +=" : " =");
                         assertThat(simd).as(what + " simd vs scalar").isEqualTo(scalar);
@@ -147,7 +147,7 @@ class InterleavedQuantTest {
             InterleavedQuant p = InterleavedQuant.pack(t, seg, 0, null, rows, cols, group);
             float[] y = new float[rows], ys = new float[rows];
             p.matvecScalar(x, 0, 1, ys, 0, false);
-            p.matvec(x, 0, 1, y, 0, false, QuantKernels.SIMD);
+            p.matvec(x, 0, 1, y, 0, false);
             for (int i = 0; i < rows; i++) {
                 QuantKernels.dequantize(t, seg, rb * i, deq, 0, cols);
                 long exact = 0;
@@ -193,7 +193,7 @@ class InterleavedQuantTest {
         }
         InterleavedQuant p = InterleavedQuant.pack(t, m.seg, m.off, null, rows, m.cols);
         float[] x = gaussian(m.cols, r), simd = new float[rows], scalar = new float[rows];
-        p.matvec(x, 0, 1, simd, 0, false, QuantKernels.SIMD);
+        p.matvec(x, 0, 1, simd, 0, false);
         p.matvecScalar(x, 0, 1, scalar, 0, false);
         assertThat(simd).isEqualTo(scalar);
         for (float v : simd) assertThat(v).isFinite();
