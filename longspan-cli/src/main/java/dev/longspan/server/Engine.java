@@ -88,6 +88,8 @@ final class Engine {
             // goes through the flash kernel against the cache), so that a cancelled or timed-out
             // request stops within one piece
             int step = InferenceSession.MAX_CHUNK;
+            // a fresh session takes the position phase of this prompt; a reused prefix keeps the one it was fed with
+            if (s.length() == 0) s.alignPositions(n);
             for (int a = lease.reused(); a < n - 1; a = (int) Math.min(n - 1, (long) a + step)) {
                 guard.check();
                 s.feed(prompt, a, (int) Math.min(n - 1, (long) a + step));

@@ -1,5 +1,7 @@
 package dev.longspan.model;
 
+import dev.longspan.position.CrdNtk;
+
 import dev.longspan.attention.RegionSummaries;
 import dev.longspan.kernel.Kernels;
 
@@ -34,6 +36,7 @@ public final class InferenceSession {
     private final List<RegionSummaries>[] summaries;   // per layer, one per select-and-merge term (rebuilt on rewind)
     private final int[] ring;                 // per layer: slots in its cache
     private int length;                        // positions fed so far
+    private long phase;                        // CRD-NTK: position of the first token (alignPositions)
     // working buffers of a chunk (buffersFor): activations, residual stream, positions
     private DecoderLayer.Acts acts;
     private float[] x;
@@ -71,6 +74,25 @@ public final class InferenceSession {
     }
 
     public int length() { return length; }
+
+    /**
+     * Before anything is fed: rotates token i at position phase + i, with the phase that
+     * {@link CrdNtk#inferencePhase} gives for a prompt of that many tokens — for a cyclic CRD-NTK
+     * RoPE it keeps the wrap of the cycle away from the prompt's end and the answer; for every other
+     * RoPE the phase is 0 and nothing changes. Generation calls it; scoring keeps phase 0.
+     */
+    public void alignPositions(int promptLength) {
+        if (length != 0) throw new IllegalStateException("alignPositions needs an empty session");
+        setPhase(CrdNtk.inferencePhase(c.rope(), promptLength));
+    }
+
+    /** The position of the session's first token (0 unless {@link #alignPositions} moved it). */
+    public long phase() { return phase; }
+
+    private void setPhase(long p) {
+        phase = p;
+        for (LayerOps op : ops) op.inferencePhase(p);
+    }
 
     public int capacity() { return capacity; }
 
@@ -117,7 +139,7 @@ public final class InferenceSession {
         }
         int d = c.dim();
         buffersFor(T);
-        for (int t = 0; t < T; t++) pos[t] = length + t;
+        for (int t = 0; t < T; t++) pos[t] = phase + length + t;
         m.embed(x, tokens, from, T);
         for (int l = 0; l < c.layers(); l++) DecoderLayer.forward(m, l, x, x, x, acts, T, attend);
         length += T;
@@ -235,13 +257,18 @@ public final class InferenceSession {
         java.nio.ByteBuffer got = java.nio.ByteBuffer.allocate(want.remaining()).order(java.nio.ByteOrder.LITTLE_ENDIAN);
         while (got.hasRemaining()) if (in.read(got) < 0) throw new java.io.EOFException("KV cache file ends early");
         got.flip();
-        // the header's last field is the length, which may differ; every field before it must match
-        int n = want.remaining() - 4;
+        // the header's last fields are the phase and the length, which may differ; every field before them must match
+        int n = want.remaining() - 12;
         if (got.getInt(0) != CACHE_MAGIC) throw new dev.longspan.util.LongspanException("not a Longspan KV cache file");
         if (!got.slice(0, n).equals(want.slice(0, n))) {
             throw new dev.longspan.util.LongspanException("the KV cache file was written by a session of another shape (model, capacity, chunk or KV precision)");
         }
-        int len = got.getInt(n);
+        long ph = got.getLong(n);
+        int len = got.getInt(n + 8);
+        long cycle = c.rope().kind() == dev.longspan.position.RopeKind.CRD_NTK && c.rope().period() > 0 ? c.rope().period() : 1;
+        if (ph < 0 || ph >= cycle) {
+            throw new dev.longspan.util.LongspanException("KV cache file has position phase " + ph + ", outside this model's RoPE cycle");
+        }
         if (len < 0 || len > capacity) throw new dev.longspan.util.LongspanException("KV cache file holds " + len + " positions, capacity " + capacity);
         int Hkv = c.kvHeads();
         for (int l = 0; l < c.layers(); l++) {
@@ -249,16 +276,17 @@ public final class InferenceSession {
             for (int hh = 0; hh < Hkv; hh++) cache[l].read(in, hh, used);
         }
         length = len;
+        setPhase(ph);
         resummarize();
     }
 
-    // magic, layers, KV heads, head dim, capacity, chunk limit, precision, each layer's ring, length
+    // magic, layers, KV heads, head dim, capacity, chunk limit, precision, each layer's ring, phase (8 bytes), length
     private java.nio.ByteBuffer cacheHeader() {
-        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4 * (8 + c.layers())).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4 * (8 + c.layers()) + 8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
         b.putInt(CACHE_MAGIC).putInt(c.layers()).putInt(c.kvHeads()).putInt(c.headDim()).putInt(capacity).putInt(maxChunk)
                 .putInt(cache[0].half() ? 16 : 32);
         for (int l = 0; l < c.layers(); l++) b.putInt(ring[l]);
-        b.putInt(length);
+        b.putLong(phase).putInt(length);
         return b.flip();
     }
 }

@@ -94,7 +94,13 @@ final class LayerOps {
         return plan;
     }
 
-    private SelectedPositions inference;   // pos=selected at inference: sequence index i was rotated at position i
+    private SelectedPositions inference;   // pos=selected at inference: sequence index i was rotated at position phase + i
+    private long phase;
+
+    void inferencePhase(long p) {
+        if (p != phase) inference = null;
+        phase = p;
+    }
     private SelectedPositions training;    // ... in training: at trainingPos[i]
     private long[] trainingPos;
 
@@ -111,7 +117,7 @@ final class LayerOps {
     void attendCached(float[] q, int T, int start, KeyValues kv, int ring, List<RegionSummaries> summaries, float[] o, float[] lse) {
         int kBase = (int) Math.max(0, (long) start + T - ring);
         Plan p = Plan.of(pattern, c.heads(), c.kvHeads(), true, start, T, kBase, start + T - kBase, summaries);
-        if (moves) p.selectedPositions(inference == null ? inference = RopePositions.of(rope, i -> i) : inference);
+        if (moves) p.selectedPositions(inference == null ? inference = RopePositions.of(rope, i -> i + phase) : inference);
         Attention.forward(q, kv, c.headDim(), p, AttentionOptions.DEFAULT, o, lse);
     }
 }

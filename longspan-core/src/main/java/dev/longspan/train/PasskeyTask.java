@@ -30,6 +30,26 @@ public final class PasskeyTask {
                 for (int i = 0; i < n; i++) dst[from + i] = f[i % f.length];
             };
         }
+
+        /**
+         * This filler with decoy numbers written over it: about {@code perKb} numbers per 1,000
+         * bytes, each starting where a word starts, 1–6 digits long, a third of them 5 digits like a
+         * key. A haystack of words alone never shows the copying head another number to tell apart
+         * from the key; text the model never saw (licences, reports, dates in a novel) does.
+         */
+        default Filler withNumbers(SplittableRandom rnd, double perKb) {
+            Filler base = this;
+            return (dst, from, n) -> {
+                base.fill(dst, from, n);
+                int count = (int) Math.round(n * perKb / 1000.0);
+                for (int c = 0; c < count; c++) {
+                    int at = from + rnd.nextInt(Math.max(1, n));
+                    while (at < from + n && at > from && dst[at - 1] != ' ') at++;   // the next word start
+                    int digits = rnd.nextInt(3) == 0 ? 5 : 1 + rnd.nextInt(6);
+                    for (int d = 0; d < digits && at < from + n; d++, at++) dst[at] = (byte) ('0' + rnd.nextInt(10));
+                }
+            };
+        }
     }
 
     /** A built prompt: bytes of the prompt, the answer bytes, and where the needle sits. */

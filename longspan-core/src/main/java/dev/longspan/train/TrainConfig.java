@@ -18,7 +18,8 @@ import java.util.Set;
  * length (seq_len is the longest, the buffers are sized for it). {@code synthetic} mixes passkey
  * and key–value samples at the given rates; their haystacks are the standard filler, or, with
  * {@code real_filler}, text of the training data for half of them, and with {@code text_filler}
- * (see {@link TextFiller}) the given share comes from other text files. {@code crd_ntk}
+ * (see {@link TextFiller}) the given share comes from other text files; {@code numbers} writes about that many
+ * decoy numbers per 1,000 haystack bytes over every passkey haystack ({@link PasskeyTask.Filler#withNumbers}). {@code crd_ntk}
  * {@code {"factor_grow": G, "factor_max": F}} doubles the NTK factor of a crd-ntk model's RoPE every
  * G steps up to F ({@link CrdNtk.FactorGrowth}; the other CRD-NTK parts, cyclic wrap, random
  * offsets and their growing range, are knobs of the RoPE spec). {@code configSteps} is the file's train.steps (steps
@@ -29,7 +30,7 @@ public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, d
                           double weightDecay, double beta1, double beta2, double eps, double clip,
                           int evalEvery, int evalWindows, int checkpointEvery, long seed, double heldOut,
                           boolean recompute, List<int[]> curriculum, double passkeyRate, double kvRate,
-                          boolean realFiller, TextFiller textFiller, String positions, CrdNtk.FactorGrowth factorGrowth,
+                          boolean realFiller, TextFiller textFiller, double decoyNumbers, String positions, CrdNtk.FactorGrowth factorGrowth,
                           int configSteps) {
 
     /**
@@ -93,6 +94,7 @@ public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, d
         double pk = 0, kv = 0;
         boolean realFiller = false;
         TextFiller textFiller = null;
+        double numbers = 0;
         if (t.get("synthetic") instanceof Map<?, ?> sm) {
             pk = sm.get("passkey") instanceof Number n ? n.doubleValue() : 0;
             kv = sm.get("kv") instanceof Number n ? n.doubleValue() : 0;
@@ -102,6 +104,12 @@ public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, d
                 if (!SYNTHETIC_KEYS.contains(k)) throw new LongspanException(f + "synthetic: unknown field '" + k + "' (known: " + String.join(", ", SYNTHETIC_KEYS) + ")");
             }
             if (sm.containsKey("text_filler")) textFiller = textFiller(sm.get("text_filler"), f + "synthetic.text_filler");
+            if (sm.containsKey("numbers")) {
+                numbers = sm.get("numbers") instanceof Number n ? n.doubleValue() : Double.NaN;
+                if (!(numbers >= 0 && numbers <= 100)) {
+                    throw new LongspanException(f + "synthetic.numbers: decoy numbers per 1,000 haystack bytes must be a number in [0, 100], got " + sm.get("numbers"));
+                }
+            }
         } else if (t.containsKey("synthetic")) {
             throw new LongspanException(f + "synthetic: expected an object {\"passkey\": rate, ...}");
         }
@@ -111,7 +119,7 @@ public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, d
                 d(t, "weight_decay", 0.1, f), d(t, "beta1", 0.9, f), d(t, "beta2", 0.95, f), d(t, "eps", 1e-8, f),
                 d(t, "clip", 1.0, f), i(t, "eval_every", 50, f), i(t, "eval_windows", 8, f), i(t, "checkpoint_every", 50, f),
                 (long) d(t, "seed", 1, f), d(t, "held_out", 0.05, f), t.get("recompute") instanceof Boolean b && b,
-                cur, pk, kv, realFiller, textFiller, t.get("positions") instanceof String p ? p : "sequential", growth, i(t, "steps", 100, f));
+                cur, pk, kv, realFiller, textFiller, numbers, t.get("positions") instanceof String p ? p : "sequential", growth, i(t, "steps", 100, f));
         if (c.seqLen < 2) throw new LongspanException(f + "seq_len must be at least 2");
         if (c.batch < 1) throw new LongspanException(f + "batch must be at least 1");
         if (c.steps < 1) throw new LongspanException(f + "steps must be at least 1");
@@ -129,10 +137,10 @@ public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, d
 
     public TrainConfig withSteps(int s) {
         return new TrainConfig(model, seqLen, batch, s, lr, minLr, warmup, weightDecay, beta1, beta2, eps, clip, evalEvery,
-                evalWindows, checkpointEvery, seed, heldOut, recompute, curriculum, passkeyRate, kvRate, realFiller, textFiller, positions, factorGrowth, configSteps);
+                evalWindows, checkpointEvery, seed, heldOut, recompute, curriculum, passkeyRate, kvRate, realFiller, textFiller, decoyNumbers, positions, factorGrowth, configSteps);
     }
 
-    private static final List<String> SYNTHETIC_KEYS = List.of("passkey", "kv", "real_filler", "text_filler");
+    private static final List<String> SYNTHETIC_KEYS = List.of("passkey", "kv", "real_filler", "text_filler", "numbers");
 
     private static TextFiller textFiller(Object o, String f) {
         if (!(o instanceof Map<?, ?> m)) throw new LongspanException(f + ": expected an object {\"files\": [...], \"held_out\": FILE, \"share\": rate}");
@@ -205,6 +213,7 @@ public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, d
         Map<String, Object> syn = new LinkedHashMap<>();
         syn.put("passkey", passkeyRate); syn.put("kv", kvRate); syn.put("real_filler", realFiller);
         if (textFiller != null) syn.put("text_filler", textFiller.toJson());
+        if (decoyNumbers > 0) syn.put("numbers", decoyNumbers);
         t.put("synthetic", syn);
         t.put("positions", positions);
         if (factorGrowth != null) {

@@ -305,6 +305,8 @@ public final class Trainer {
                     : tc.realFiller() && rnd.nextBoolean()
                     ? (dst, from, len) -> corpus.filler(rnd, dst, from, len)
                     : PasskeyTask.Filler.standard();
+            // like text_filler: no extra draw without numbers, so older runs' samples are unchanged
+            if (tc.decoyNumbers() > 0) filler = filler.withNumbers(rnd, tc.decoyNumbers());
             if (n + 1 < PasskeyTask.minimumLength("00000") + 8) {
                 corpus.trainWindow(rnd, tokens, n + 1);
                 for (int t = 0; t < n; t++) targets[t] = tokens[t + 1];

@@ -55,6 +55,61 @@ class OneAttentionPathTest {
         everyChunkingEqualsTheTrainingForwardOnEveryPrefix(config(pattern, 4, 2, 8, "kind=crd-ntk,base=10000,period=5,offset=0"), pattern.hashCode());
     }
 
+    /**
+     * Generation's position phase (alignPositions, a cyclic CRD-NTK RoPE): every row equals the
+     * training forward with positions phase + i, decoding one token at a time and in chunks; a cache
+     * written and read back keeps the phase.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"dense", "window:size=4+selectmerge:region=2,top=3,merge=1", "selectmerge:region=3,top=4,merge=1,pos=selected"})
+    void anAlignedSessionEqualsTheForwardAtShiftedPositions(String pattern) throws java.io.IOException {
+        ModelConfig c = config(pattern, 4, 2, 8, "kind=crd-ntk,base=10000,period=16,offset=16");
+        SplittableRandom r = new SplittableRandom(pattern.hashCode());
+        Transformer m = InferenceSessionTest.perturbed(c, 3, r, 0.3);
+        int T = 40, V = c.vocabSize();
+        int[] tokens = InferenceSessionTest.randomTokens(r, T, V);
+        for (int prompt : new int[]{29, 32}) {
+            InferenceSession one = new InferenceSession(m, T), chunks = new InferenceSession(m, T);
+            one.alignPositions(prompt);
+            chunks.alignPositions(prompt);
+            long phase = one.phase();
+            assertThat(phase).isEqualTo(dev.longspan.position.CrdNtk.inferencePhase(c.rope(), prompt));
+            assertThat(phase + prompt - 1).as("the prompt's last position, mod 16").matches(p -> Math.floorMod(p, 16) == 11);
+            float[] all = chunks.feed(tokens, 0, T, T);
+            for (int t = 0; t < T; t++) {
+                float[] got = one.feed(tokens, t, t + 1);
+                TrainingPass full = new TrainingPass(m, t + 1, false);
+                long[] pos = new long[t + 1];
+                for (int i = 0; i <= t; i++) pos[i] = phase + i;
+                full.forward(java.util.Arrays.copyOf(tokens, t + 1), new int[t + 1], pos);
+                for (int i = 0; i < V; i++) {
+                    assertThat(got[i]).as("prompt %d, position %d, logit %d", prompt, t, i).isCloseTo(full.logits[t * V + i], within(1e-4f));
+                    assertThat(all[t * V + i]).as("chunk of %d, position %d, logit %d", T, t, i).isCloseTo(full.logits[t * V + i], within(1e-4f));
+                }
+            }
+            // the phase travels with a cache file, and a fed session cannot be re-aligned
+            var buf = new java.io.ByteArrayOutputStream();
+            InferenceSession half = new InferenceSession(m, T);
+            half.alignPositions(prompt);
+            half.feed(tokens, 0, 20);
+            assertThat(half.writeCache(java.nio.channels.Channels.newChannel(buf))).isTrue();
+            InferenceSession back = new InferenceSession(m, T);
+            back.readCache(java.nio.channels.Channels.newChannel(new java.io.ByteArrayInputStream(buf.toByteArray())));
+            assertThat(back.phase()).isEqualTo(phase);
+            float[] cont = back.feed(tokens, 20, 21);
+            InferenceSession ref = new InferenceSession(m, T);
+            ref.alignPositions(prompt);
+            ref.feed(tokens, 0, 20);
+            float[] want = ref.feed(tokens, 20, 21);
+            assertThat(cont).containsExactly(want);
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> back.alignPositions(prompt)).isInstanceOf(IllegalStateException.class);
+        }
+        // a RoPE that is not cyclic is never shifted
+        InferenceSession plain = new InferenceSession(InferenceSessionTest.perturbed(config(pattern, 4, 2, 8), 3, r, 0.3), T);
+        plain.alignPositions(29);
+        assertThat(plain.phase()).isZero();
+    }
+
     @ParameterizedTest
     @MethodSource("cases")
     void everyChunkingEqualsTheTrainingForwardOnEveryPrefix(String pattern, int heads, int kvHeads, int headDim) {

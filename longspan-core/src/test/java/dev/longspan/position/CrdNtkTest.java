@@ -87,7 +87,22 @@ class CrdNtkTest {
             }
         }
         assertThat(wrapped).isTrue();
-        assertThat(c.inferencePositions(4090, 10)).containsExactly(4090, 4091, 4092, 4093, 4094, 4095, 0, 1, 2, 3);
+        assertThat(c.inferencePositions(0, 4090, 10)).containsExactly(4090, 4091, 4092, 4093, 4094, 4095, 0, 1, 2, 3);
+    }
+
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(ints = {1, 7, 255, 256, 257, 1000, 1024, 2048, 65536, 1_048_576})
+    void theGenerationPhasePutsThePromptsEndThreeQuartersIntoACycle(int promptLength) {
+        CrdNtk c = crd(",period=256,offset=256,seed=1");
+        long phase = CrdNtk.inferencePhase(c.config(), promptLength);
+        assertThat(phase).isBetween(0L, 255L);
+        long[] pos = c.inferencePositions(phase, 0, promptLength + 64);
+        assertThat(pos[promptLength - 1]).isEqualTo(191);
+        // no wrap among the prompt's last 64 tokens and the answer's first 64
+        for (int i = Math.max(1, promptLength - 64); i < promptLength + 64; i++) assertThat(pos[i]).isEqualTo(pos[i - 1] + 1);
+        // other ropes are never shifted: a phase would change their absolute positions
+        assertThat(CrdNtk.inferencePhase(RopeConfig.fromSpec("kind=rope,dim=64"), promptLength)).isZero();
+        assertThat(CrdNtk.inferencePhase(crd(",period=0,offset=256").config(), promptLength)).isZero();
     }
 
     @Test
@@ -97,7 +112,7 @@ class CrdNtkTest {
         int n = 250, d = 64;
         float[] x = RopeTest.randn(new SplittableRandom(1), n * d), a = x.clone(), b = x.clone();
         r.forward(a, 0, 1, n, 0L);                               // positions 0..N-1, wrapped inside
-        r.forward(b, 0, 1, n, c.inferencePositions(0, n));       // the documented rule spelled out
+        r.forward(b, 0, 1, n, c.inferencePositions(0, 0, n));       // the documented rule spelled out
         assertThat(a).containsExactly(b);
         // and the base is the static NTK base
         double[] ntk = new Rope(RopeConfig.fromSpec("kind=ntk,factor=16,dim=64")).inverseFrequencies(0);

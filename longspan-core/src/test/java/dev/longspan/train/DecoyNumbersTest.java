@@ -1,0 +1,113 @@
+package dev.longspan.train;
+
+import dev.longspan.io.Json;
+import dev.longspan.util.LongspanException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** train.synthetic.numbers: decoy numbers written over passkey haystacks. */
+class DecoyNumbersTest {
+    @TempDir
+    Path dir;
+
+    static final Pattern NUMBER = Pattern.compile("[0-9]+");
+
+    @ParameterizedTest
+    @ValueSource(doubles = {2, 10, 40})
+    void aboutTheRequestedNumbersPerKilobyteAtWordStartsTheRestUntouched(double perKb) {
+        int n = 50_000;
+        byte[] plain = new byte[n], decoyed = new byte[n];
+        PasskeyTask.Filler.standard().fill(plain, 0, n);
+        PasskeyTask.Filler.standard().withNumbers(new SplittableRandom(11), perKb).fill(decoyed, 0, n);
+        String s = new String(decoyed, StandardCharsets.US_ASCII);
+        int numbers = 0, fives = 0;
+        Matcher m = NUMBER.matcher(s);
+        while (m.find()) {
+            numbers++;
+            if (m.end() - m.start() == 5) fives++;
+            // a number starts a word (the standard filler has no digits, so every digit is a decoy's)
+            assertThat(m.start() == 0 || s.charAt(m.start() - 1) == ' ').as("number at %d starts a word", m.start()).isTrue();
+        }
+        // overlapping draws merge or overwrite: a little under count, never above it
+        int count = (int) Math.round(n * perKb / 1000);
+        assertThat(numbers).isBetween((int) (0.8 * count), count);
+        assertThat(fives).isGreaterThan(numbers / 5);
+        // every byte that is not a digit is the filler's own byte
+        for (int i = 0; i < n; i++) if (decoyed[i] < '0' || decoyed[i] > '9') assertThat(decoyed[i]).isEqualTo(plain[i]);
+    }
+
+    @Test
+    void writesOnlyInsideItsRangeAndIsSeeded() {
+        byte[] a = new byte[3000], b = new byte[3000];
+        java.util.Arrays.fill(a, (byte) '#');
+        java.util.Arrays.fill(b, (byte) '#');
+        PasskeyTask.Filler.standard().withNumbers(new SplittableRandom(5), 30).fill(a, 1000, 500);
+        PasskeyTask.Filler.standard().withNumbers(new SplittableRandom(5), 30).fill(b, 1000, 500);
+        assertThat(b).containsExactly(a);
+        for (int i = 0; i < 3000; i++) if (i < 1000 || i >= 1500) assertThat(a[i]).as("byte %d", i).isEqualTo((byte) '#');
+        assertThat(new String(a, 1000, 500, StandardCharsets.US_ASCII)).containsPattern("[0-9]");
+    }
+
+    TrainConfig config(String numbers) {
+        String json = """
+                {"model": {"vocab_size": 259, "dim": 16, "layers": 1, "heads": 2, "kv_heads": 2, "ffn_dim": 32,
+                           "attention": "dense", "context_length": 512},
+                 "train": {"seq_len": 512, "batch": 2, "steps": 10, "seed": 7, "held_out": 0.1,
+                           "synthetic": {"passkey": 1.0, "kv": 0.0, "real_filler": false%s}}}""".formatted(numbers);
+        return TrainConfig.fromJson(Json.parseObject(json, "n.json"), "n.json");
+    }
+
+    @Test
+    void trainingSamplesCarryDecoysButKeepTheKeyAndItsTargets() throws IOException {
+        Path kjv = Files.writeString(dir.resolve("kjv.txt"), "In the beginning God created the heaven and the earth. ".repeat(80));
+        try (TextCorpus c = new TextCorpus(List.of(kjv), 0.1)) {
+            Trainer with = new Trainer(config(", \"numbers\": 20"), c, dir.resolve("w"), new Trainer.Listener() {});
+            Trainer without = new Trainer(config(""), c, dir.resolve("o"), new Trainer.Listener() {});
+            int n = 512;
+            int[] tok = new int[n + 1], tgt = new int[n];
+            for (int s = 0; s < 30; s++) {
+                with.sample(s, 0, n, tok, tgt);
+                String p = TextFillerTest.str(tok);
+                int at = p.indexOf(" The pass key is ");
+                String key = p.substring(at + 17, at + 22);
+                assertThat(p).contains(PasskeyTask.needle(key)).endsWith(PasskeyTask.QUESTION + " " + key + ".");
+                String hay = p.substring(PasskeyTask.TASK.length(), at) + p.substring(at + PasskeyTask.needle(key).length(), p.length() - PasskeyTask.QUESTION.length() - 7);
+                assertThat(hay).containsPattern("[0-9]");
+                assertThat(java.util.Arrays.stream(tgt).filter(x -> x >= 0).count()).isEqualTo(7);
+                // numbers = 0 (absent) leaves the standard filler without a digit
+                without.sample(s, 0, n, tok, tgt);
+                String q = TextFillerTest.str(tok);
+                int qa = q.indexOf(" The pass key is ");
+                assertThat(q.substring(0, qa)).doesNotContainPattern("[0-9]");
+            }
+        }
+    }
+
+    @Test
+    void configRoundTripsAndBadValuesNameTheField() {
+        TrainConfig tc = config(", \"numbers\": 8");
+        assertThat(tc.decoyNumbers()).isEqualTo(8.0);
+        TrainConfig back = TrainConfig.fromJson(Json.parseObject(Json.write(tc.toJson()), "b.json"), "b.json");
+        assertThat(back.decoyNumbers()).isEqualTo(8.0);
+        assertThat(config("").decoyNumbers()).isZero();
+        assertThat(((java.util.Map<?, ?>) ((java.util.Map<?, ?>) config("").toJson().get("train")).get("synthetic")).containsKey("numbers")).isFalse();
+        for (String bad : List.of("-1", "101", "\"many\"")) {
+            assertThatThrownBy(() -> config(", \"numbers\": " + bad)).isInstanceOf(LongspanException.class)
+                    .hasMessageContaining("synthetic.numbers");
+        }
+    }
+}
