@@ -22,7 +22,8 @@ import java.util.Map;
         description = {"Perplexity of a text against context length, with a curve PNG.",
                 "The same tokens are scored at every length: --windows spans of --tail tokens, evenly spaced over the text and",
                 "ending at the same positions for every length; each length feeds the L tokens that end there as context, so",
-                "the lengths differ only in how much text precedes the scored tokens."})
+                "the lengths differ only in how much text precedes the scored tokens. Where the windows end depends on",
+                "the longest of --lengths and on --windows: compare lengths within one run."})
 final class PerplexityCommand implements Runnable {
     @Mixin
     ModelOptions modelOptions;
