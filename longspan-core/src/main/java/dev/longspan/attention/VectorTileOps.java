@@ -294,7 +294,7 @@ final class VectorTileOps {
         }
     }
 
-    // x[j] = e^(x[j] - m) for j < n, n ≥ L; returns the sum (lanes summed, then the tail's scalars)
+    // x[j] = e^(x[j] - m) for j < n, n ≥ L; returns the sum (lanes summed in a fixed order, then the tail's scalars)
     static float expShift(float[] x, int n, float m) {
         FloatVector acc = FloatVector.zero(S), mv = FloatVector.broadcast(S, m);
         int j = 0;
@@ -316,7 +316,8 @@ final class VectorTileOps {
             e.intoArray(x, j);
             acc = acc.add(e);
         }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
+        // a fixed tree of lane adds: reduceLanes(ADD) sums in an order that differs between JIT tiers
+        float sum = dev.longspan.kernel.VectorMath.sum(acc);
         for (; j < n; j++) {
             float e = (float) Math.exp(x[j] - m);
             x[j] = e;

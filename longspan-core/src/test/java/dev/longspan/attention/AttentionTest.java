@@ -3,6 +3,7 @@ package dev.longspan.attention;
 import dev.longspan.tensor.Parallel;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -210,25 +211,35 @@ class AttentionTest {
         }
     }
 
-    @Test
-    void backwardIsDeterministicAcrossThreadCounts() {
+    // the forward and backward give the same bits at 1, 2 and 3 threads and on every repeat: the
+    // first run is interpreted or C1-compiled, later ones C2, so a reduction whose order depends on
+    // the JIT tier (reduceLanes(ADD) in select-and-merge's one-row tiles did) fails here
+    @ParameterizedTest(name = "{0} N={1}")
+    @CsvSource(delimiter = '|', value = {
+            "dilated:w=64,300;r=1,4+window:size=40 | 300",
+            "selectmerge:region=16,top=5,merge=1 | 1000",
+            "window:size=16+selectmerge:region=16,top=5,merge=1,beam=all | 1000",
+            "selectmerge:region=8,top=6,merge=2,score=max | 700"})
+    void backwardIsDeterministicAcrossThreadCounts(String spec, int N) {
         SplittableRandom r = new SplittableRandom(21);
-        int H = 6, Hkv = 2, N = 300, D = 16;
+        int H = 6, Hkv = 2, D = 16;
         float[] q = random(r, H * N * D, 1), k = random(r, Hkv * N * D, 1), v = random(r, Hkv * N * D, 1), dO = random(r, H * N * D, 1);
-        Pattern p = Pattern.parse("dilated:w=64,300;r=1,4+window:size=40");
+        Pattern p = Pattern.parse(spec);
         int before = Parallel.threads();
         try {
             Parallel.setThreads(1);
             AttentionResult a = Attention.forward(q, k, v, H, Hkv, N, D, p, AttentionOptions.DEFAULT);
             AttentionGradients ga = Attention.backward(a, q, k, v, dO);
-            Parallel.setThreads(3);
-            AttentionResult b = Attention.forward(q, k, v, H, Hkv, N, D, p, AttentionOptions.DEFAULT);
-            AttentionGradients gb = Attention.backward(b, q, k, v, dO);
-            assertThat(b.o()).containsExactly(a.o());
-            assertThat(b.lse()).containsExactly(a.lse());
-            assertThat(gb.dq()).containsExactly(ga.dq());
-            assertThat(gb.dk()).containsExactly(ga.dk());
-            assertThat(gb.dv()).containsExactly(ga.dv());
+            for (int threads : new int[]{2, 2, 3}) {
+                Parallel.setThreads(threads);
+                AttentionResult b = Attention.forward(q, k, v, H, Hkv, N, D, p, AttentionOptions.DEFAULT);
+                AttentionGradients gb = Attention.backward(b, q, k, v, dO);
+                assertThat(b.o()).as("o, %d threads", threads).containsExactly(a.o());
+                assertThat(b.lse()).as("lse, %d threads", threads).containsExactly(a.lse());
+                assertThat(gb.dq()).as("dq, %d threads", threads).containsExactly(ga.dq());
+                assertThat(gb.dk()).as("dk, %d threads", threads).containsExactly(ga.dk());
+                assertThat(gb.dv()).as("dv, %d threads", threads).containsExactly(ga.dv());
+            }
         } finally {
             Parallel.setThreads(before);
         }
