@@ -26,8 +26,28 @@ public final class AttentionReference {
     public static List<int[][]> partCounts(Plan plan, float[] q, float[] k, int d) {
         List<int[][]> parts = new ArrayList<>();
         int[] smIndex = {0};
-        addParts(parts, plan.pattern, plan, smIndex, q, k, d);
+        addParts(parts, new ArrayList<>(), plan.pattern, plan, smIndex, q, k, d);
         return parts;
+    }
+
+    /**
+     * The weight matrix per head: Σ over parts of count · e^bias, where select-and-merge's selected
+     * regions carry the pattern's logit bias (every other key weight 1, so without a bias these are
+     * the {@link #counts}). Softmax(S + ln W)·V is the attention.
+     */
+    public static double[][] weights(Plan plan, float[] q, float[] k, int d) {
+        List<int[][]> parts = new ArrayList<>();
+        List<double[][]> bias = new ArrayList<>();
+        addParts(parts, bias, plan.pattern, plan, new int[]{0}, q, k, d);
+        int n = plan.n;
+        double[][] w = new double[plan.heads][n * n];
+        for (int i = 0; i < parts.size(); i++)
+            for (int h = 0; h < plan.heads; h++)
+                for (int j = 0; j < n * n; j++) {
+                    int c = parts.get(i)[h][j];
+                    if (c != 0) w[h][j] += c * (bias.get(i) == null ? 1.0 : Math.exp(bias.get(i)[h][j]));
+                }
+        return w;
     }
 
     /** The total count matrix per head: the sum over parts (patterns without select-and-merge). */
@@ -45,7 +65,8 @@ public final class AttentionReference {
         return total;
     }
 
-    private static void addParts(List<int[][]> parts, Pattern pattern, Plan plan, int[] smIndex, float[] qs, float[] ks, int dim) {
+    // parts, and beside each its per-key logit bias (null: none)
+    private static void addParts(List<int[][]> parts, List<double[][]> bias, Pattern pattern, Plan plan, int[] smIndex, float[] qs, float[] ks, int dim) {
         int n = plan.n, heads = plan.heads;
         boolean causal = plan.causal;
         switch (pattern) {
@@ -53,6 +74,7 @@ public final class AttentionReference {
             case Pattern.Window w -> parts.add(fill(heads, n, (h, p, k) -> causal ? k <= p && p - k < w.size() : Math.abs(p - k) < w.size()));
             case Pattern.Block b -> parts.add(fill(heads, n, (h, p, k) -> p / b.size() == k / b.size() && (!causal || k <= p)));
             case Pattern.Dilated d -> {
+                for (int i = 0; i < d.pairs() - 1; i++) bias.add(null);
                 for (int i = 0; i < d.pairs(); i++) {
                     int seg = Math.min(d.w()[i], n), r = d.r()[i], pair = i;
                     parts.add(fill(heads, n, (h, p, k) -> {
@@ -87,11 +109,19 @@ public final class AttentionReference {
                     long start = p / blockRows * blockRows;
                     return k >= start || chosen[h][p][k / region];   // own block causal + selected regions
                 }));
+                double[][] b = new double[heads][n * n];              // the bias on the selected regions' keys
+                for (int h = 0; h < heads; h++)
+                    for (int p = 0; p < n; p++)
+                        for (int k = 0; k < p / blockRows * blockRows; k++) b[h][p * n + k] = s.bias();
+                bias.add(b);
+                return;
             }
             case Pattern.Sum sum -> {
-                for (Pattern t : sum.terms()) addParts(parts, t, plan, smIndex, qs, ks, dim);
+                for (Pattern t : sum.terms()) addParts(parts, bias, t, plan, smIndex, qs, ks, dim);
+                return;
             }
         }
+        bias.add(null);
     }
 
     /**
@@ -241,6 +271,11 @@ public final class AttentionReference {
     public record Grads(double[] dq, double[] dk, double[] dv) {}
 
     public static Output forward(float[] q, float[] k, float[] v, int heads, int kvHeads, int n, int d, int[][] counts, double scale) {
+        return forward(q, k, v, heads, kvHeads, n, d, widen(counts), scale);
+    }
+
+    /** As above with weights W (softmax(S + ln W)·V), e.g. {@link #weights}. */
+    public static Output forward(float[] q, float[] k, float[] v, int heads, int kvHeads, int n, int d, double[][] counts, double scale) {
         double[] o = new double[heads * n * d], lse = new double[heads * n];
         int group = heads / kvHeads;
         double[] s = new double[n];
@@ -249,7 +284,7 @@ public final class AttentionReference {
             for (int p = 0; p < n; p++) {
                 double mx = Double.NEGATIVE_INFINITY;
                 for (int j = 0; j < n; j++) {
-                    int c = counts[h][p * n + j];
+                    double c = counts[h][p * n + j];
                     s[j] = c == 0 ? Double.NEGATIVE_INFINITY : scale * dot(q, (h * n + p) * d, k, (kv * n + j) * d, d) + Math.log(c);
                     mx = Math.max(mx, s[j]);
                 }
@@ -274,6 +309,12 @@ public final class AttentionReference {
     /** The exact gradient of sum(dO ∘ O) for O = softmax(S + ln C)·V. */
     public static Grads backward(float[] q, float[] k, float[] v, float[] dO, int heads, int kvHeads, int n, int d,
                                  int[][] counts, double scale) {
+        return backward(q, k, v, dO, heads, kvHeads, n, d, widen(counts), scale);
+    }
+
+    /** As above with weights W, e.g. {@link #weights}. */
+    public static Grads backward(float[] q, float[] k, float[] v, float[] dO, int heads, int kvHeads, int n, int d,
+                                 double[][] counts, double scale) {
         Output f = forward(q, k, v, heads, kvHeads, n, d, counts, scale);
         Grads g = new Grads(new double[heads * n * d], new double[kvHeads * n * d], new double[kvHeads * n * d]);
         accumulateBackward(g, q, k, v, dO, 1.0, f.o, f.lse, heads, kvHeads, n, d, counts, scale);
@@ -292,11 +333,12 @@ public final class AttentionReference {
         Grads g = new Grads(new double[heads * n * d], new double[kvHeads * n * d], new double[kvHeads * n * d]);
         for (int[][] part : parts) {
             Output f = forward(q, k, v, heads, kvHeads, n, d, part, scale);
+            double[][] partW = widen(part);
             double[] w = new double[heads * n];
             for (int i = 0; i < w.length; i++) {
                 w[i] = f.lse[i] == Double.NEGATIVE_INFINITY ? 0 : Math.exp(f.lse[i] - all.lse[i]);
             }
-            accumulateBackwardWeighted(g, q, k, v, dO, w, f.o, f.lse, heads, kvHeads, n, d, part, scale);
+            accumulateBackwardWeighted(g, q, k, v, dO, w, f.o, f.lse, heads, kvHeads, n, d, partW, scale);
         }
         return g;
     }
@@ -304,7 +346,7 @@ public final class AttentionReference {
     // softmax backward with P = C·exp(S − lse), delta = dO·oForDelta
     private static void accumulateBackward(Grads g, float[] q, float[] k, float[] v, float[] dO, double weight,
                                            double[] oForDelta, double[] lse, int heads, int kvHeads, int n, int d,
-                                           int[][] counts, double scale) {
+                                           double[][] counts, double scale) {
         double[] w = new double[heads * n];
         java.util.Arrays.fill(w, weight);
         accumulateBackwardWeighted(g, q, k, v, dO, w, oForDelta, lse, heads, kvHeads, n, d, counts, scale);
@@ -313,7 +355,7 @@ public final class AttentionReference {
     // gradient of sum(w ∘ dO ∘ o) where o = softmax(S + ln C)·V with the given lse, w constant per row
     private static void accumulateBackwardWeighted(Grads g, float[] q, float[] k, float[] v, float[] dO, double[] w,
                                                    double[] o, double[] lse, int heads, int kvHeads, int n, int d,
-                                                   int[][] counts, double scale) {
+                                                   double[][] counts, double scale) {
         int group = heads / kvHeads;
         for (int h = 0; h < heads; h++) {
             int kv = h / group;
@@ -323,7 +365,7 @@ public final class AttentionReference {
                 double delta = 0;
                 for (int c = 0; c < d; c++) delta += w[row] * dO[qo + c] * o[qo + c];
                 for (int j = 0; j < n; j++) {
-                    int cnt = counts[h][p * n + j];
+                    double cnt = counts[h][p * n + j];
                     if (cnt == 0) continue;
                     int ko = (kv * n + j) * d;
                     double prob = cnt * Math.exp(scale * dot(q, qo, k, ko, d) - lse[row]);
@@ -338,6 +380,15 @@ public final class AttentionReference {
                 }
             }
         }
+    }
+
+    private static double[][] widen(int[][] counts) {
+        double[][] w = new double[counts.length][];
+        for (int h = 0; h < counts.length; h++) {
+            w[h] = new double[counts[h].length];
+            for (int i = 0; i < w[h].length; i++) w[h][i] = counts[h][i];
+        }
+        return w;
     }
 
     private static double dot(float[] a, int ao, float[] b, int bo, int d) {

@@ -196,6 +196,7 @@ final class FlashKernel {
             float[] keys = p.kv.rows(false, kvh, s.kpos, nk, s.koff, s.kw);
             if (t.moved != null) keys = movedKeys(s, t, kb, nk, keys, p.d);
             TileOps.scores(s.st, keys, s.koff, nk, s.qt, p.d);
+            if (kb < t.biased) addBias(s.st, Math.min(nk, t.biased - kb), t.bias);
             if (mode == PARTIAL) mask(s, t, n, nk);
             TileOps.online(s.st, nk, s.m, s.l, s.ot, p.d, s.tmp);
             float[] values = p.kv.rows(true, kvh, s.kpos, nk, s.voff, s.vw);
@@ -232,6 +233,7 @@ final class FlashKernel {
                         if (t.kShift[kb + j] != shift) shift = counterRotate(s, qr, 0, t.kShift[kb + j], d);
                         sc[j] = dot(s.qm, keys, s.koff[j], d);
                     }
+                    sc[j] += t.bias(kb + j);
                     mx = Math.max(mx, sc[j]);
                 }
                 if (mx == Float.NEGATIVE_INFINITY) continue;
@@ -368,6 +370,7 @@ final class FlashKernel {
             for (int j = 0; j < nk; j++) s.koff[j] = s.voff[j] = p.kOff(kvh, s.kpos[j]);
             float[] keys = t.moved != null ? movedKeys(s, t, kb, nk, p.k, d) : p.k;
             TileOps.scores(s.st, keys, s.koff, nk, s.qt, d);         // S
+            if (kb < t.biased) addBias(s.st, Math.min(nk, t.biased - kb), t.bias);
             if (mode == PARTIAL) mask(s, t, n, nk);
             TileOps.probs(s.st, nk, s.lseRow);                        // P = exp(S - LSE)
             TileOps.scores(s.dst, p.v, s.voff, nk, s.dOt, d);        // dP = dO · Vᵀ
@@ -410,7 +413,7 @@ final class FlashKernel {
                     qv = s.qm;
                     qo = 0;
                 }
-                float pr = (float) Math.exp(Kernels.dot(qv, qo, p.k, off, d) - lse);           // P
+                float pr = (float) Math.exp(Kernels.dot(qv, qo, p.k, off, d) + t.bias(j) - lse); // P
                 float ds = pr * (Kernels.dot(s.dorow, ro, p.v, off, d) - delta);               // dS = P (dP - delta)
                 Kernels.axpy(pr, s.dorow, ro, dv, to, d);                                     // dV += P dO
                 Kernels.axpy(ds, qv, qo, dk, to, d);                                          // dK += dS (scale·q)
@@ -428,6 +431,11 @@ final class FlashKernel {
     }
 
     // ---- shared ----------------------------------------------------------------------------------
+
+    // select-and-merge's bias on the selected keys' logits: the first nb key rows of a score block
+    private static void addBias(float[] st, int nb, float bias) {
+        for (int i = 0, e = nb * QB; i < e; i++) st[i] += bias;
+    }
 
     static final int SKIP = 0, FULL = 1, PARTIAL = 2;
 

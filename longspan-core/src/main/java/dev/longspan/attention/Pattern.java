@@ -16,7 +16,7 @@ import java.util.Locale;
  *   block:size=B                            keys floor(p/B)·B..p   (bidirectional: the whole block)
  *   dilated:w=w1,w2,..;r=r1,r2,..[;offsets=mod|blocks]
  *                                           LongNet's mixture (see {@link Dilated})
- *   selectmerge:region=R,top=T,merge=M[,score=bound|max|mean][,beam=B|all]
+ *   selectmerge:region=R,top=T,merge=M[,score=bound|max|mean][,beam=B|all][,pos=selected][,bias=B]
  *                                           query-aware select-and-merge (causal only; see {@link SelectMerge})
  *   A+B                                     both, merged by log-sum-exp (one softmax over the multiset union)
  * </pre>
@@ -148,12 +148,23 @@ public sealed interface Pattern {
      * <p>A query's key set thus depends only on its own query and the keys before its block: it is
      * causal, and training, chunked prefill and cached decoding compute the same set. The
      * selection is not differentiated (gradients flow through the attention over what it chose).
+     *
+     * <p>{@code bias} (default 0) is added to the attention logit of every key in a selected region
+     * (not the own block's): softmax over own block and selected keys with the selected ones
+     * weighted by e^bias, a prior against far text that a query does not need (the best of many
+     * candidate regions scores well against any query; see docs/MODEL.md).
      */
-    record SelectMerge(int region, int top, int merge, RegionScore score, int beam, Positions positions) implements Pattern {
+    record SelectMerge(int region, int top, int merge, RegionScore score, int beam, Positions positions, float bias) implements Pattern {
         public SelectMerge {
             if (beam < 0 || (beam > 0 && (score != RegionScore.BOUND || beam < top - merge)))
                 throw new IllegalArgumentException("select-and-merge: beam " + beam + " with score " + score + " and top−merge " + (top - merge));
             java.util.Objects.requireNonNull(positions, "positions");
+            if (!Float.isFinite(bias)) throw new IllegalArgumentException("select-and-merge: bias " + bias + " is not finite");
+        }
+
+        /** No bias on the selected regions' logits. */
+        public SelectMerge(int region, int top, int merge, RegionScore score, int beam, Positions positions) {
+            this(region, top, merge, score, beam, positions, 0f);
         }
 
         /** Positions as the tokens had them ({@link Positions#ORIGINAL}). */
@@ -175,7 +186,8 @@ public sealed interface Pattern {
         public String spec() {
             String s = "selectmerge:region=" + region + ",top=" + top + ",merge=" + merge + ",score=" + score.spec();
             if (score == RegionScore.BOUND) s += ",beam=" + (beam == 0 ? "all" : beam);
-            return positions == Positions.SELECTED ? s + ",pos=selected" : s;
+            if (positions == Positions.SELECTED) s += ",pos=selected";
+            return bias == 0f ? s : s + ",bias=" + bias;
         }
     }
 
@@ -248,6 +260,7 @@ public sealed interface Pattern {
                 Integer beam = null;
                 RegionScore score = RegionScore.BOUND;
                 Positions positions = Positions.ORIGINAL;
+                float bias = 0f;
                 for (String[] kv : keyValues(spec, term, params, "[,;]")) {
                     switch (kv[0]) {
                         case "region" -> region = positive(spec, term, kv);
@@ -265,7 +278,8 @@ public sealed interface Pattern {
                             case "selected" -> Positions.SELECTED;
                             default -> throw bad(spec, "pos must be original or selected, got '" + kv[1] + "'");
                         };
-                        default -> throw bad(spec, "unknown parameter '" + kv[0] + "' in '" + term + "' (expected region=, top=, merge=, score=, beam=, pos=)");
+                        case "bias" -> bias = finite(spec, term, kv);
+                        default -> throw bad(spec, "unknown parameter '" + kv[0] + "' in '" + term + "' (expected region=, top=, merge=, score=, beam=, pos=, bias=)");
                     }
                 }
                 if (region < 0 || top < 0 || merge < 0) throw bad(spec, "'selectmerge' needs region=R,top=T,merge=M, e.g. selectmerge:region=16,top=512,merge=64");
@@ -273,7 +287,7 @@ public sealed interface Pattern {
                 if (beam == null) beam = score == RegionScore.BOUND ? top - merge : 0;
                 else if (score != RegionScore.BOUND) throw bad(spec, "beam applies to score=bound only (" + score.spec() + " ranks every region)");
                 else if (beam > 0 && beam < top - merge) throw bad(spec, "beam=" + beam + " is below top-merge=" + (top - merge) + " (the regions each query chooses); use beam=all to rank every region");
-                return new SelectMerge(region, top, merge, score, beam, positions);
+                return new SelectMerge(region, top, merge, score, beam, positions, bias);
             }
             default -> throw bad(spec, "unknown pattern '" + name + "' (expected dense, window, block, dilated, selectmerge)");
         }
@@ -297,6 +311,16 @@ public sealed interface Pattern {
             return v;
         } catch (NumberFormatException e) {
             throw bad(spec, kv[0] + " must be a positive integer, got '" + kv[1] + "' in '" + term + "'");
+        }
+    }
+
+    private static float finite(String spec, String term, String[] kv) {
+        try {
+            float v = Float.parseFloat(kv[1]);
+            if (!Float.isFinite(v) || kv[1].strip().matches("(?i).*[a-z].*")) throw new NumberFormatException();
+            return v;
+        } catch (NumberFormatException e) {
+            throw bad(spec, kv[0] + " must be a finite number, got '" + kv[1] + "' in '" + term + "'");
         }
     }
 

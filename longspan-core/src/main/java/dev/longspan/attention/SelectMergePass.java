@@ -68,6 +68,10 @@ final class SelectMergePass implements Pass {
             int b0 = Math.max(sel[i] * region, kBase), b1 = Math.min(sel[i] * region + region, kEnd);
             for (int p = b0; p < b1; p++) buf[c++] = p;
         }
+        if (pattern.bias() != 0f) {          // the selected regions' keys come first (ascending, before the own block)
+            out.biased = c;
+            out.bias = pattern.bias();
+        }
         for (int p = start; p < end; p++) buf[c++] = p;
         out.keys.list(c);
         if (pattern.positions() == Pattern.Positions.SELECTED) moveRows(out, r0, r1, sel, s0, s1, start, end);

@@ -18,13 +18,20 @@ final class Tile {
      */
     SelectedPositions moved;
     long[] qShift = new long[0], kShift = new long[0];
+    /** The first {@code biased} keys of the tile (select-and-merge's selected regions) get {@code bias} added to their logits. */
+    int biased;
+    float bias;
 
     Tile band(long lo, long hi) {
         this.lo = lo;
         this.hi = hi;
         this.moved = null;
+        this.biased = 0;
         return this;
     }
+
+    /** The logit bias of key j of the tile (0 for all but the first {@link #biased}). */
+    float bias(int j) { return j < biased ? bias : 0f; }
 
     /** Rows move by the shifts the caller writes into {@link #qShift} and {@link #kShift} (sized here). */
     void move(SelectedPositions sp, int queries, int keys) {

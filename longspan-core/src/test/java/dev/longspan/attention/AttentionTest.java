@@ -73,7 +73,10 @@ class AttentionTest {
         // fixed cases: every kind at a size with several query and key blocks
         for (String spec : new String[]{"dense", "window:size=70", "block:size=96", "dilated:w=64,130,1000;r=1,2,5",
                 "selectmerge:region=8,top=6,merge=2", "selectmerge:region=7,top=5,merge=1,score=max", "selectmerge:region=3,top=9,merge=4,score=mean",
-                "window:size=20+dilated:w=40,200;r=2,3", "dilated:w=50;r=3;offsets=blocks", "window:size=5+selectmerge:region=4,top=4,merge=1"}) {
+                "window:size=20+dilated:w=40,200;r=2,3", "dilated:w=50;r=3;offsets=blocks", "window:size=5+selectmerge:region=4,top=4,merge=1",
+                // a logit bias on the selected regions' keys: one-row runs and whole-block runs, with a window term
+                "selectmerge:region=8,top=6,merge=2,bias=-1.5", "selectmerge:region=5,top=4,merge=1,score=max,bias=0.75",
+                "window:size=9+selectmerge:region=4,top=4,merge=1,bias=-3"}) {
             out.add(Arguments.of(new Case(spec, 4, 2, 211, 19, false), 7L));
         }
         for (String spec : new String[]{"dense", "window:size=33", "block:size=64", "dilated:w=64,150;r=1,4+window:size=5"}) {
@@ -90,7 +93,7 @@ class AttentionTest {
         float[] q = random(r, H * N * D, 1.5), k = random(r, Hkv * N * D, 1.5), v = random(r, Hkv * N * D, 1), dO = random(r, H * N * D, 1);
         AttentionOptions opt = AttentionOptions.DEFAULT.withBidirectional(c.bidirectional);
         AttentionResult res = Attention.forward(q, k, v, H, Hkv, N, D, Pattern.parse(c.spec), opt);
-        int[][] counts = AttentionReference.counts(res.plan(), q, k, D);
+        double[][] counts = AttentionReference.weights(res.plan(), q, k, D);
         double scale = 1 / Math.sqrt(D);
         AttentionReference.Output ref = AttentionReference.forward(q, k, v, H, Hkv, N, D, counts, scale);
         assertClose(res.o(), ref.o(), 2e-5, "o");
