@@ -74,7 +74,6 @@ public final class AttentionReference {
             case Pattern.Window w -> parts.add(fill(heads, n, (h, p, k) -> causal ? k <= p && p - k < w.size() : Math.abs(p - k) < w.size()));
             case Pattern.Block b -> parts.add(fill(heads, n, (h, p, k) -> p / b.size() == k / b.size() && (!causal || k <= p)));
             case Pattern.Dilated d -> {
-                for (int i = 0; i < d.pairs() - 1; i++) bias.add(null);
                 for (int i = 0; i < d.pairs(); i++) {
                     int seg = Math.min(d.w()[i], n), r = d.r()[i], pair = i;
                     parts.add(fill(heads, n, (h, p, k) -> {
@@ -114,14 +113,12 @@ public final class AttentionReference {
                     for (int p = 0; p < n; p++)
                         for (int k = 0; k < p / blockRows * blockRows; k++) b[h][p * n + k] = s.bias();
                 bias.add(b);
-                return;
             }
             case Pattern.Sum sum -> {
                 for (Pattern t : sum.terms()) addParts(parts, bias, t, plan, smIndex, qs, ks, dim);
-                return;
             }
         }
-        bias.add(null);
+        while (bias.size() < parts.size()) bias.add(null);      // the parts just added carry no bias
     }
 
     /**

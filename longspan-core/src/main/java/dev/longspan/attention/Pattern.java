@@ -316,8 +316,10 @@ public sealed interface Pattern {
 
     private static float finite(String spec, String term, String[] kv) {
         try {
+            // plain decimals only: Float.parseFloat would also take "NaN", "Infinity", hex and a trailing f or d
+            if (!kv[1].strip().matches("[+-]?(\\d+\\.?\\d*|\\.\\d+)")) throw new NumberFormatException();
             float v = Float.parseFloat(kv[1]);
-            if (!Float.isFinite(v) || kv[1].strip().matches("(?i).*[a-z].*")) throw new NumberFormatException();
+            if (!Float.isFinite(v)) throw new NumberFormatException();   // too large for a float
             return v;
         } catch (NumberFormatException e) {
             throw bad(spec, kv[0] + " must be a finite number, got '" + kv[1] + "' in '" + term + "'");

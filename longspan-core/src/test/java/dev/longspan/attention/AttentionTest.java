@@ -93,14 +93,14 @@ class AttentionTest {
         float[] q = random(r, H * N * D, 1.5), k = random(r, Hkv * N * D, 1.5), v = random(r, Hkv * N * D, 1), dO = random(r, H * N * D, 1);
         AttentionOptions opt = AttentionOptions.DEFAULT.withBidirectional(c.bidirectional);
         AttentionResult res = Attention.forward(q, k, v, H, Hkv, N, D, Pattern.parse(c.spec), opt);
-        double[][] counts = AttentionReference.weights(res.plan(), q, k, D);
+        double[][] weights = AttentionReference.weights(res.plan(), q, k, D);
         double scale = 1 / Math.sqrt(D);
-        AttentionReference.Output ref = AttentionReference.forward(q, k, v, H, Hkv, N, D, counts, scale);
+        AttentionReference.Output ref = AttentionReference.forward(q, k, v, H, Hkv, N, D, weights, scale);
         assertClose(res.o(), ref.o(), 2e-5, "o");
         assertLse(res.lse(), ref.lse());
 
         AttentionGradients g = Attention.backward(res, q, k, v, dO);
-        AttentionReference.Grads rg = AttentionReference.backward(q, k, v, dO, H, Hkv, N, D, counts, scale);
+        AttentionReference.Grads rg = AttentionReference.backward(q, k, v, dO, H, Hkv, N, D, weights, scale);
         assertClose(g.dq(), rg.dq(), 5e-5, "dq");
         assertClose(g.dk(), rg.dk(), 5e-5, "dk");
         assertClose(g.dv(), rg.dv(), 5e-5, "dv");
