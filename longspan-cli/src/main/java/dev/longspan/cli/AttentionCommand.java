@@ -34,7 +34,7 @@ final class AttentionCommand implements Runnable {
 
     @Option(names = "--pattern", required = true, paramLabel = "SPEC",
             description = {"Attention pattern, one of:", "  dense", "  window:size=W", "  block:size=B", "  dilated:w=W1,W2;r=R1,R2[;offsets=blocks]",
-                    "  selectmerge:region=R,top=T,merge=M  (options: score=bound|max|mean, beam=B|all, pos=original|selected, bias=B)", "  A+B (patterns merged by log-sum-exp)"})
+                    "  selectmerge:region=R,top=T,merge=M  (options: local=L, score=bound|max|mean, beam=B|all, pos=original|selected, bias=B)", "  A+B (patterns merged by log-sum-exp)"})
     String pattern;
 
     @Option(names = "--bidirectional", description = "Non-causal form of the pattern (not for selectmerge).")

@@ -90,7 +90,7 @@ public final class AttentionReference {
                 boolean[][][] chosen = new boolean[heads][n][];
                 for (int h = 0; h < heads; h++)
                     for (int p = 0; p < n; p++) {
-                        int cand = (int) (p / blockRows * blockRows / region);
+                        int cand = s.candidates(p / blockRows);
                         chosen[h][p] = new boolean[cand];
                         int[] sel = plan.selection(part, h, p);
                         if (cand <= pick || pick == 0) {
@@ -105,13 +105,13 @@ public final class AttentionReference {
                     }
                 parts.add(fill(heads, n, (h, p, k) -> {
                     if (k > p) return false;
-                    long start = p / blockRows * blockRows;
-                    return k >= start || chosen[h][p][k / region];   // own block causal + selected regions
+                    long start = s.nearStart(p / blockRows);
+                    return k >= start || chosen[h][p][k / region];   // local regions and own block causal + selected regions
                 }));
                 double[][] b = new double[heads][n * n];              // the bias on the selected regions' keys
                 for (int h = 0; h < heads; h++)
                     for (int p = 0; p < n; p++)
-                        for (int k = 0; k < p / blockRows * blockRows; k++) b[h][p * n + k] = s.bias();
+                        for (int k = 0; k < s.nearStart(p / blockRows); k++) b[h][p * n + k] = s.bias();
                 bias.add(b);
             }
             case Pattern.Sum sum -> {

@@ -16,7 +16,7 @@ import java.util.Locale;
  *   block:size=B                            keys floor(p/B)·B..p   (bidirectional: the whole block)
  *   dilated:w=w1,w2,..;r=r1,r2,..[;offsets=mod|blocks]
  *                                           LongNet's mixture (see {@link Dilated})
- *   selectmerge:region=R,top=T,merge=M[,score=bound|max|mean][,beam=B|all][,pos=selected][,bias=B]
+ *   selectmerge:region=R,top=T,merge=M[,local=L][,score=bound|max|mean][,beam=B|all][,pos=selected][,bias=B]
  *                                           query-aware select-and-merge (causal only; see {@link SelectMerge})
  *   A+B                                     both, merged by log-sum-exp (one softmax over the multiset union)
  * </pre>
@@ -153,13 +153,24 @@ public sealed interface Pattern {
      * (not the own block's): softmax over own block and selected keys with the selected ones
      * weighted by e^bias, a prior against far text that a query does not need (the best of many
      * candidate regions scores well against any query; see docs/MODEL.md).
+     *
+     * <p>{@code local} keeps the L regions before the own block out of the selection and in every
+     * query's key set: without it a query early in its block reads few near tokens unless the
+     * selection happens to pick the region before it, and at long contexts, among many more
+     * candidates, it picks it less often, so prose reads worse the longer the context (docs/MODEL.md).
      */
-    record SelectMerge(int region, int top, int merge, RegionScore score, int beam, Positions positions, float bias) implements Pattern {
+    record SelectMerge(int region, int top, int merge, RegionScore score, int beam, Positions positions, float bias, int local) implements Pattern {
         public SelectMerge {
+            if (local < 0) throw new IllegalArgumentException("select-and-merge: local " + local + " is negative");
             if (beam < 0 || (beam > 0 && (score != RegionScore.BOUND || beam < top - merge)))
                 throw new IllegalArgumentException("select-and-merge: beam " + beam + " with score " + score + " and top−merge " + (top - merge));
             java.util.Objects.requireNonNull(positions, "positions");
             if (!Float.isFinite(bias)) throw new IllegalArgumentException("select-and-merge: bias " + bias + " is not finite");
+        }
+
+        /** No local regions beyond the own block. */
+        public SelectMerge(int region, int top, int merge, RegionScore score, int beam, Positions positions, float bias) {
+            this(region, top, merge, score, beam, positions, bias, 0);
         }
 
         /** No bias on the selected regions' logits. */
@@ -183,8 +194,15 @@ public sealed interface Pattern {
         /** Whether the selection descends the region tree (else it ranks every candidate). */
         public boolean descends() { return beam > 0 && top > merge; }
 
+        /** The first position own block B's queries read without selecting: (B·M − L)·R, at least 0. */
+        public long nearStart(long block) { return Math.max(0L, (block * merge - local) * region); }
+
+        /** The regions own block B's queries choose from: 0 .. B·M − L − 1. */
+        public int candidates(long block) { return (int) Math.max(0L, block * merge - local); }
+
         public String spec() {
-            String s = "selectmerge:region=" + region + ",top=" + top + ",merge=" + merge + ",score=" + score.spec();
+            String s = "selectmerge:region=" + region + ",top=" + top + ",merge=" + merge
+                    + (local == 0 ? "" : ",local=" + local) + ",score=" + score.spec();
             if (score == RegionScore.BOUND) s += ",beam=" + (beam == 0 ? "all" : beam);
             if (positions == Positions.SELECTED) s += ",pos=selected";
             return bias == 0f ? s : s + ",bias=" + bias;
@@ -261,11 +279,13 @@ public sealed interface Pattern {
                 RegionScore score = RegionScore.BOUND;
                 Positions positions = Positions.ORIGINAL;
                 float bias = 0f;
+                int local = 0;
                 for (String[] kv : keyValues(spec, term, params, "[,;]")) {
                     switch (kv[0]) {
                         case "region" -> region = positive(spec, term, kv);
                         case "top" -> top = positive(spec, term, kv);
                         case "merge" -> merge = positive(spec, term, kv);
+                        case "local" -> local = nonNegative(spec, term, kv);
                         case "score" -> score = switch (kv[1].toLowerCase(Locale.ROOT)) {
                             case "bound" -> RegionScore.BOUND;
                             case "max" -> RegionScore.MAX;
@@ -279,7 +299,7 @@ public sealed interface Pattern {
                             default -> throw bad(spec, "pos must be original or selected, got '" + kv[1] + "'");
                         };
                         case "bias" -> bias = finite(spec, term, kv);
-                        default -> throw bad(spec, "unknown parameter '" + kv[0] + "' in '" + term + "' (expected region=, top=, merge=, score=, beam=, pos=, bias=)");
+                        default -> throw bad(spec, "unknown parameter '" + kv[0] + "' in '" + term + "' (expected region=, top=, merge=, local=, score=, beam=, pos=, bias=)");
                     }
                 }
                 if (region < 0 || top < 0 || merge < 0) throw bad(spec, "'selectmerge' needs region=R,top=T,merge=M, e.g. selectmerge:region=16,top=512,merge=64");
@@ -287,7 +307,7 @@ public sealed interface Pattern {
                 if (beam == null) beam = score == RegionScore.BOUND ? top - merge : 0;
                 else if (score != RegionScore.BOUND) throw bad(spec, "beam applies to score=bound only (" + score.spec() + " ranks every region)");
                 else if (beam > 0 && beam < top - merge) throw bad(spec, "beam=" + beam + " is below top-merge=" + (top - merge) + " (the regions each query chooses); use beam=all to rank every region");
-                return new SelectMerge(region, top, merge, score, beam, positions, bias);
+                return new SelectMerge(region, top, merge, score, beam, positions, bias, local);
             }
             default -> throw bad(spec, "unknown pattern '" + name + "' (expected dense, window, block, dilated, selectmerge)");
         }
@@ -305,12 +325,20 @@ public sealed interface Pattern {
     }
 
     private static int positive(String spec, String term, String[] kv) {
+        return atLeast(1, "a positive", spec, term, kv);
+    }
+
+    private static int nonNegative(String spec, String term, String[] kv) {
+        return atLeast(0, "a non-negative", spec, term, kv);
+    }
+
+    private static int atLeast(int min, String what, String spec, String term, String[] kv) {
         try {
             int v = Integer.parseInt(kv[1]);
-            if (v < 1) throw new NumberFormatException();
+            if (v < min) throw new NumberFormatException();
             return v;
         } catch (NumberFormatException e) {
-            throw bad(spec, kv[0] + " must be a positive integer, got '" + kv[1] + "' in '" + term + "'");
+            throw bad(spec, kv[0] + " must be " + what + " integer, got '" + kv[1] + "' in '" + term + "'");
         }
     }
 

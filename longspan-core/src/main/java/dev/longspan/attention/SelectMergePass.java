@@ -43,8 +43,8 @@ final class SelectMergePass implements Pass {
         this.blocks = span.tq() == 0 ? 0 : (int) ((span.qEnd() - 1) / blockRows) - firstBlock + 1;
     }
 
-    // regions wholly before own block B: the candidates of its rows
-    private int candidates(int block) { return (int) ((long) block * pattern.merge()); }
+    // regions wholly before own block B and its local regions: the candidates of its rows
+    private int candidates(int block) { return pattern.candidates(block); }
 
     public int tiles(int head) {
         requirePrepared();
@@ -57,7 +57,7 @@ final class SelectMergePass implements Pass {
         out.causal(true);
         int r0 = runStart[head][tile], r1 = runEnd[head][tile];
         int kBase = span.kBase(), kEnd = span.kEnd();
-        int start = (int) Math.max(r0 / blockRows * blockRows, kBase), end = Math.min(r1, kEnd);
+        int start = (int) Math.max(pattern.nearStart(r0 / blockRows), kBase), end = Math.min(r1, kEnd);
         out.queries.range(r0, 1, r1 - r0);
         int s0 = runSelAt[head][tile], s1 = runSelAt[head][tile + 1];
         int[] buf = out.keys.buffer((s1 - s0) * region + Math.max(0, end - start));
@@ -68,7 +68,7 @@ final class SelectMergePass implements Pass {
             int b0 = Math.max(sel[i] * region, kBase), b1 = Math.min(sel[i] * region + region, kEnd);
             for (int p = b0; p < b1; p++) buf[c++] = p;
         }
-        if (pattern.bias() != 0f) {          // the selected regions' keys come first (ascending, before the own block)
+        if (pattern.bias() != 0f) {          // the selected regions' keys come first (ascending, before the local regions and own block)
             out.biased = c;
             out.bias = pattern.bias();
         }
@@ -86,7 +86,7 @@ final class SelectMergePass implements Pass {
         if (positions == null) throw new IllegalStateException("select-and-merge pos=selected: the layer's RoPE positions are not set");
         java.util.function.LongUnaryOperator rot = positions.rotated();
         out.move(positions, r1 - r0, out.keys.count());
-        long b0 = r0 / blockRows * blockRows, own = (long) (s1 - s0) * region - b0;
+        long b0 = pattern.nearStart(r0 / blockRows), own = (long) (s1 - s0) * region - b0;
         int j = 0;
         for (int i = s0; i < s1; i++) {
             long moveBy = (long) (i - s0) * region - (long) sel[i] * region;

@@ -32,7 +32,7 @@ class AttentionSpanTest {
         }
         for (String spec : List.of("dense", "window:size=7", "block:size=9", "dilated:w=8,16;r=2,4;offsets=blocks+dense",
                 "selectmerge:region=4,top=5,merge=2", "selectmerge:region=3,top=4,merge=1,score=max", "window:size=3+selectmerge:region=2,top=6,merge=3,score=mean",
-                "selectmerge:region=4,top=5,merge=2,bias=-1.25"))
+                "selectmerge:region=4,top=5,merge=2,bias=-1.25", "selectmerge:region=4,top=4,merge=1,local=2,bias=-2"))
             out.add(Arguments.of(spec, 4, 2, 150, 8, (long) spec.hashCode()));
         return out.stream();
     }

@@ -50,7 +50,7 @@ class AttentionTest {
             default -> {
                 int top = 2 + r.nextInt(6);
                 yield "selectmerge:region=" + pick(r, 1, 2, 3, 5, 8) + ",top=" + top + ",merge=" + (1 + r.nextInt(top))
-                        + ",score=" + pick(r, "bound", "max", "mean");
+                        + ",score=" + pick(r, "bound", "max", "mean") + (r.nextInt(3) == 0 ? ",local=" + r.nextInt(4) : "");
             }
         };
     }
@@ -76,7 +76,10 @@ class AttentionTest {
                 "window:size=20+dilated:w=40,200;r=2,3", "dilated:w=50;r=3;offsets=blocks", "window:size=5+selectmerge:region=4,top=4,merge=1",
                 // a logit bias on the selected regions' keys: one-row runs and whole-block runs, with a window term
                 "selectmerge:region=8,top=6,merge=2,bias=-1.5", "selectmerge:region=5,top=4,merge=1,score=max,bias=0.75",
-                "window:size=9+selectmerge:region=4,top=4,merge=1,bias=-3"}) {
+                "window:size=9+selectmerge:region=4,top=4,merge=1,bias=-3",
+                // local regions before the own block: read by every query, never candidates
+                "selectmerge:region=8,top=6,merge=2,local=3", "selectmerge:region=5,top=4,merge=1,local=2,score=max,bias=-1",
+                "selectmerge:region=4,top=5,merge=1,local=60", "selectmerge:region=6,top=4,merge=1,local=1,score=mean"}) {
             out.add(Arguments.of(new Case(spec, 4, 2, 211, 19, false), 7L));
         }
         for (String spec : new String[]{"dense", "window:size=33", "block:size=64", "dilated:w=64,150;r=1,4+window:size=5"}) {
@@ -222,7 +225,8 @@ class AttentionTest {
             "dilated:w=64,300;r=1,4+window:size=40 | 300",
             "selectmerge:region=16,top=5,merge=1 | 1000",
             "window:size=16+selectmerge:region=16,top=5,merge=1,beam=all | 1000",
-            "selectmerge:region=8,top=6,merge=2,score=max | 700"})
+            "selectmerge:region=8,top=6,merge=2,score=max | 700",
+            "selectmerge:region=16,top=5,merge=1,local=3,bias=-2 | 1000"})
     void backwardIsDeterministicAcrossThreadCounts(String spec, int N) {
         SplittableRandom r = new SplittableRandom(21);
         int H = 6, Hkv = 2, D = 16;

@@ -20,6 +20,7 @@ class PatternTest {
             "selectmerge:region=64,top=5,merge=1,score=max", "selectmerge:region=8,top=3,merge=2,score=mean",
             "selectmerge:region=64,top=5,merge=1,score=bound,beam=4,pos=selected", "selectmerge:region=8,top=3,merge=2,score=max,pos=selected",
             "selectmerge:region=64,top=5,merge=1,score=bound,beam=4,bias=-2.0", "selectmerge:region=8,top=3,merge=2,score=mean,pos=selected,bias=0.5",
+            "selectmerge:region=64,top=5,merge=1,local=3,score=bound,beam=4,bias=-2.0", "selectmerge:region=8,top=3,merge=2,local=1,score=max,pos=selected",
             "window:size=256+dilated:w=8,16;r=2,4", "dense+block:size=3+window:size=1"})
     void canonicalSpecsRoundTrip(String spec) {
         Pattern p = Pattern.parse(spec);
@@ -42,6 +43,9 @@ class PatternTest {
         assertThat(Pattern.parse("selectmerge:region=3,top=4,merge=1,bias=-2")).isEqualTo(
                 new Pattern.SelectMerge(3, 4, 1, Pattern.RegionScore.BOUND, 3, Pattern.Positions.ORIGINAL, -2f));
         assertThat(Pattern.parse("selectmerge:region=3,top=4,merge=1,bias=0")).isEqualTo(Pattern.parse("selectmerge:region=3,top=4,merge=1"));
+        assertThat(Pattern.parse("selectmerge:local=2,region=3,top=4,merge=1")).isEqualTo(
+                new Pattern.SelectMerge(3, 4, 1, Pattern.RegionScore.BOUND, 3, Pattern.Positions.ORIGINAL, 0f, 2));
+        assertThat(Pattern.parse("selectmerge:region=3,top=4,merge=1,local=0")).isEqualTo(Pattern.parse("selectmerge:region=3,top=4,merge=1"));
         assertThat(Pattern.parse("dilated:r=1,2;w=4,8;offsets=torchscale"))
                 .isEqualTo(new Pattern.Dilated(new int[]{4, 8}, new int[]{1, 2}, true));
         assertThat(Pattern.parse("dense+window:size=2")).isEqualTo(new Pattern.Sum(List.of(new Pattern.Dense(), new Pattern.Window(2))));
@@ -66,6 +70,8 @@ class PatternTest {
             "selectmerge:region=4,top=2,merge=1,bias=NaN|bias must be a finite number, got 'NaN'",
             "selectmerge:region=4,top=2,merge=1,bias=-Infinity|bias must be a finite number",
             "selectmerge:region=4,top=2,merge=3|merge=3 exceeds top=2",
+            "selectmerge:region=4,top=2,merge=1,local=-1|local must be a non-negative integer, got '-1'",
+            "selectmerge:region=4,top=2,merge=1,local=near|local must be a non-negative integer, got 'near'",
             "selectmerge:region=4,top=2,merge=1,score=top|score must be bound, max or mean, got 'top'",
             "selectmerge:region=4,top=2,merge=1,pos=near|pos must be original or selected, got 'near'",
             "selectmerge:region=4,top=5,merge=1,beam=3|beam=3 is below top-merge=4",

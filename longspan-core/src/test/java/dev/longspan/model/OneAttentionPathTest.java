@@ -29,7 +29,8 @@ class OneAttentionPathTest {
             "selectmerge:region=2,top=4,merge=2,score=mean", "selectmerge:region=1,top=5,merge=2,score=bound,beam=all",
             "window:size=4+selectmerge:region=2,top=3,merge=1",
             "selectmerge:region=2,top=4,merge=1,pos=selected", "window:size=3+selectmerge:region=3,top=3,merge=2,pos=selected",
-            "selectmerge:region=2,top=4,merge=1,bias=-1.5", "selectmerge:region=3,top=3,merge=1,pos=selected,bias=-2");
+            "selectmerge:region=2,top=4,merge=1,bias=-1.5", "selectmerge:region=3,top=3,merge=1,pos=selected,bias=-2",
+            "selectmerge:region=2,top=4,merge=1,local=2,bias=-1", "selectmerge:region=3,top=3,merge=1,local=1,pos=selected");
 
     /** (query heads, key/value heads, head dimension): small and awkward head dims, GQA and not. */
     static final int[][] SHAPES = {{2, 1, 8}, {3, 3, 12}, {4, 2, 64}};
