@@ -82,6 +82,15 @@ final class PerplexityCommand implements Runnable {
             Map<String, Object> r = new LinkedHashMap<>();
             r.put("length", p.length()); r.put("windows", p.windows()); r.put("tokens_scored", p.tokensScored());
             r.put("loss", p.loss()); r.put("perplexity", p.perplexity()); r.put("bits_per_byte", p.loss() / Math.log(2) / bytesPerToken); r.put("seconds", p.seconds());
+            r.put("window_losses", java.util.Arrays.stream(p.windowLosses()).boxed().toList());
+            if (p != pts.get(0)) {
+                PerplexityEval.Paired d = p.minus(pts.get(0));
+                Map<String, Object> vs = new LinkedHashMap<>();
+                vs.put("length", pts.get(0).length());
+                vs.put("loss_diff", d.lossDiff());
+                if (!Double.isNaN(d.standardError())) vs.put("standard_error", d.standardError());   // one window: none
+                r.put("vs_first", vs);
+            }
             rows.add(r);
         }
         result.put("points", rows);
@@ -100,8 +109,15 @@ final class PerplexityCommand implements Runnable {
             if (unsaved != null) throw unsaved;
             return;
         }
-        System.out.printf("%-8s %10s %10s %8s%n", "length", "perplexity", "bits/byte", "seconds");
-        for (PerplexityEval.Point p : pts) System.out.printf("%-8s %10.3f %10.3f %8.1f%n", Sizes.format(p.length()), p.perplexity(), p.loss() / Math.log(2) / bytesPerToken, p.seconds());
+        System.out.printf("%-8s %10s %10s %8s   %s%n", "length", "perplexity", "bits/byte", "seconds", "loss − first length's (paired over windows ± standard error)");
+        for (PerplexityEval.Point p : pts) {
+            String vs = "";
+            if (p != pts.get(0)) {
+                PerplexityEval.Paired d = p.minus(pts.get(0));
+                vs = Double.isNaN(d.standardError()) ? String.format("%+.5f", d.lossDiff()) : String.format("%+.5f ± %.5f", d.lossDiff(), d.standardError());
+            }
+            System.out.printf("%-8s %10.3f %10.3f %8.1f   %s%n", Sizes.format(p.length()), p.perplexity(), p.loss() / Math.log(2) / bytesPerToken, p.seconds(), vs);
+        }
         if (unsaved != null) throw unsaved;
         System.out.println("wrote " + out.resolve("perplexity.json") + " and " + out.resolve("perplexity.png"));
     }

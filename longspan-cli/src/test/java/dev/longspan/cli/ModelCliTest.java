@@ -97,9 +97,17 @@ class ModelCliTest {
         assertThat(pk.get("cells").get(0).get("length").asInt()).isEqualTo(400);
         assertThat(pk.get("accuracy").asDouble()).isBetween(0.0, 1.0);
         Path text = Files.writeString(dir.resolve("t.txt"), "In the beginning God created the heaven and the earth. ".repeat(20));
-        JsonNode pp = json(CliRun.of("perplexity", "--model", m.toString(), "--data", text.toString(), "--lengths", "64", "--tail", "8",
-                "--windows", "1", "--out", dir.toString(), "--json"));
+        JsonNode pp = json(CliRun.of("perplexity", "--model", m.toString(), "--data", text.toString(), "--lengths", "32,64", "--tail", "8",
+                "--windows", "3", "--out", dir.toString(), "--json"));
         assertThat(pp.get("points").get(0).get("perplexity").asDouble()).isGreaterThan(1.0);
+        // per-window losses, and the longer context against the first on the same windows
+        JsonNode p0 = pp.get("points").get(0), p1 = pp.get("points").get(1);
+        assertThat(p0.get("window_losses")).hasSize(3);
+        assertThat(p0.has("vs_first")).isFalse();
+        assertThat(p1.get("vs_first").get("length").asInt()).isEqualTo(32);
+        assertThat(p1.get("vs_first").get("loss_diff").asDouble())
+                .isCloseTo(p1.get("loss").asDouble() - p0.get("loss").asDouble(), org.assertj.core.data.Offset.offset(1e-9));
+        assertThat(p1.get("vs_first").get("standard_error").asDouble()).isGreaterThanOrEqualTo(0.0);
         assertThat(pp.get("bytes_per_token").asDouble()).isGreaterThan(0.5);
         JsonNode b = json(CliRun.of("bench", "model", "--model", m.toString(), "--prompt-lengths", "16,32", "--gen", "2", "--warmup", "1", "--json"));
         assertThat(b.get("warmup_runs").asInt()).isEqualTo(1);

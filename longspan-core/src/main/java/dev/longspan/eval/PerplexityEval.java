@@ -19,7 +19,32 @@ import java.util.List;
  * which bytes happened to be scored.
  */
 public final class PerplexityEval {
-    public record Point(int length, int windows, long tokensScored, double loss, double perplexity, double seconds) {}
+    /** One context length: mean loss (nats per token) over every scored token, and each window's mean loss. */
+    public record Point(int length, int windows, long tokensScored, double loss, double perplexity, double seconds, double[] windowLosses) {
+
+        /**
+         * This length against another on the same windows (the same scored tokens): the mean of the
+         * per-window loss differences (this − other) and its standard error over the windows
+         * (NaN with one window). A difference within about two standard errors is as likely to
+         * come from which bytes were scored as from the context length.
+         */
+        public Paired minus(Point other) {
+            if (other.windowLosses.length != windowLosses.length) throw new IllegalArgumentException("different windows");
+            int n = windowLosses.length;
+            double mean = 0;
+            for (int w = 0; w < n; w++) mean += windowLosses[w] - other.windowLosses[w];
+            mean /= n;
+            double ss = 0;
+            for (int w = 0; w < n; w++) {
+                double e = windowLosses[w] - other.windowLosses[w] - mean;
+                ss += e * e;
+            }
+            return new Paired(mean, n > 1 ? Math.sqrt(ss / (n - 1) / n) : Double.NaN);
+        }
+    }
+
+    /** A paired difference of mean losses and its standard error. */
+    public record Paired(double lossDiff, double standardError) {}
 
     public interface Listener { void onWindow(int length, int window, int windows); }
 
@@ -41,6 +66,7 @@ public final class PerplexityEval {
         int[] targets = new int[tail];
         for (int L : lengths) {
             double sum = 0;
+            double[] perWindow = new double[ends.length];
             long t0 = System.nanoTime();
             for (int w = 0; w < ends.length; w++) {
                 int start = ends[w] - L;  // the window is tokens[start .. start+L]: L fed, the last tail of them scored
@@ -48,11 +74,13 @@ public final class PerplexityEval {
                 if (L - tail > 0) s.feed(tokens, start, start + L - tail);
                 float[] logits = s.feed(tokens, start + L - tail, start + L, tail);
                 System.arraycopy(tokens, start + L - tail + 1, targets, 0, tail);
-                sum += Kernels.crossEntropyForward(losses, logits, targets, tail, V);
+                double windowSum = Kernels.crossEntropyForward(losses, logits, targets, tail, V);
+                perWindow[w] = windowSum / tail;
+                sum += windowSum;
                 listener.onWindow(L, w + 1, ends.length);
             }
             double loss = sum / ((double) ends.length * tail);
-            out.add(new Point(L, ends.length, (long) ends.length * tail, loss, Math.exp(loss), (System.nanoTime() - t0) / 1e9));
+            out.add(new Point(L, ends.length, (long) ends.length * tail, loss, Math.exp(loss), (System.nanoTime() - t0) / 1e9, perWindow));
         }
         return out;
     }
