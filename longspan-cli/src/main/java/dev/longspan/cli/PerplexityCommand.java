@@ -77,14 +77,16 @@ final class PerplexityCommand implements Runnable {
         result.put("tokenizer", lm.tokenizer().describe());
         result.put("bytes_per_token", bytesPerToken);
         result.put("logn", options.lognLength());
+        // each length against the first, paired over the same windows (null for the first)
+        List<PerplexityEval.Paired> vsFirst = pts.stream().map(p -> p == pts.get(0) ? null : p.minus(pts.get(0))).toList();
         List<Map<String, Object>> rows = new ArrayList<>();
         for (PerplexityEval.Point p : pts) {
             Map<String, Object> r = new LinkedHashMap<>();
             r.put("length", p.length()); r.put("windows", p.windows()); r.put("tokens_scored", p.tokensScored());
             r.put("loss", p.loss()); r.put("perplexity", p.perplexity()); r.put("bits_per_byte", p.loss() / Math.log(2) / bytesPerToken); r.put("seconds", p.seconds());
             r.put("window_losses", java.util.Arrays.stream(p.windowLosses()).boxed().toList());
-            if (p != pts.get(0)) {
-                PerplexityEval.Paired d = p.minus(pts.get(0));
+            PerplexityEval.Paired d = vsFirst.get(rows.size());
+            if (d != null) {
                 Map<String, Object> vs = new LinkedHashMap<>();
                 vs.put("length", pts.get(0).length());
                 vs.put("loss_diff", d.lossDiff());
@@ -110,10 +112,11 @@ final class PerplexityCommand implements Runnable {
             return;
         }
         System.out.printf("%-8s %10s %10s %8s   %s%n", "length", "perplexity", "bits/byte", "seconds", "loss − first length's (paired over windows ± standard error)");
-        for (PerplexityEval.Point p : pts) {
+        for (int i = 0; i < pts.size(); i++) {
+            PerplexityEval.Point p = pts.get(i);
+            PerplexityEval.Paired d = vsFirst.get(i);
             String vs = "";
-            if (p != pts.get(0)) {
-                PerplexityEval.Paired d = p.minus(pts.get(0));
+            if (d != null) {
                 vs = Double.isNaN(d.standardError()) ? String.format("%+.5f", d.lossDiff()) : String.format("%+.5f ± %.5f", d.lossDiff(), d.standardError());
             }
             System.out.printf("%-8s %10.3f %10.3f %8.1f   %s%n", Sizes.format(p.length()), p.perplexity(), p.loss() / Math.log(2) / bytesPerToken, p.seconds(), vs);

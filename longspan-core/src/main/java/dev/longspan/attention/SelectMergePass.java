@@ -43,9 +43,6 @@ final class SelectMergePass implements Pass {
         this.blocks = span.tq() == 0 ? 0 : (int) ((span.qEnd() - 1) / blockRows) - firstBlock + 1;
     }
 
-    // regions wholly before own block B and its local regions: the candidates of its rows
-    private int candidates(int block) { return pattern.candidates(block); }
-
     public int tiles(int head) {
         requirePrepared();
         return runStart[head].length;
@@ -138,7 +135,7 @@ final class SelectMergePass implements Pass {
         Parallel.forEachTask(heads * blocks, task -> {
             int h = task / blocks, block = firstBlock + task % blocks;
             int r0 = (int) Math.max(block * blockRows, span.qBase()), r1 = (int) Math.min((block + 1) * blockRows, span.qEnd());
-            int cand = candidates(block);
+            int cand = pattern.candidates(block);   // regions wholly before the block's local regions
             if (cand <= pick || pick == 0) {      // all of them, or none (top = merge: block-local)
                 starts[task] = new int[]{r0};
                 ends[task] = new int[]{r1};
