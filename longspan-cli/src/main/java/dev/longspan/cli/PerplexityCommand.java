@@ -14,6 +14,7 @@ import picocli.CommandLine.Option;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -80,12 +81,13 @@ final class PerplexityCommand implements Runnable {
         // each length against the first, paired over the same windows (null for the first)
         List<PerplexityEval.Paired> vsFirst = pts.stream().map(p -> p == pts.get(0) ? null : p.minus(pts.get(0))).toList();
         List<Map<String, Object>> rows = new ArrayList<>();
-        for (PerplexityEval.Point p : pts) {
+        for (int i = 0; i < pts.size(); i++) {
+            PerplexityEval.Point p = pts.get(i);
             Map<String, Object> r = new LinkedHashMap<>();
             r.put("length", p.length()); r.put("windows", p.windows()); r.put("tokens_scored", p.tokensScored());
             r.put("loss", p.loss()); r.put("perplexity", p.perplexity()); r.put("bits_per_byte", p.loss() / Math.log(2) / bytesPerToken); r.put("seconds", p.seconds());
-            r.put("window_losses", java.util.Arrays.stream(p.windowLosses()).boxed().toList());
-            PerplexityEval.Paired d = vsFirst.get(rows.size());
+            r.put("window_losses", Arrays.stream(p.windowLosses()).boxed().toList());   // the Json writer takes lists, not double[]
+            PerplexityEval.Paired d = vsFirst.get(i);
             if (d != null) {
                 Map<String, Object> vs = new LinkedHashMap<>();
                 vs.put("length", pts.get(0).length());
