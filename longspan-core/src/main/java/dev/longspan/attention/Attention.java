@@ -77,6 +77,7 @@ public final class Attention {
         float scale = opt.scaleFor(d);
         FlashKernel.Problem p = new FlashKernel.Problem(q, plan.queryBase(), n, kv, plan.keyBase(), plan.keys(), heads, kvHeads, d, scale);
         plan.prepare(p);
+        if (plan.selects()) p.transposeKeyValues();
         p.o = o;
         p.lse = lse;
         if ((long) heads * n * d >= 1 << 16) {
@@ -150,6 +151,7 @@ public final class Attention {
         Plan plan = fwd.plan();
         FlashKernel.Problem p = new FlashKernel.Problem(q, plan.queryBase(), n, KeyValues.of(k, v, plan.keyBase(), tk, d),
                 plan.keyBase(), tk, heads, kvHeads, d, fwd.scale());
+        if (plan.selects()) p.transposeKeyValues();
         p.o = fwd.o();
         p.lse = fwd.lse();
         p.dO = dO;

@@ -1,6 +1,7 @@
 package dev.longspan.attention;
 
 import dev.longspan.kernel.Kernels;
+import dev.longspan.tensor.Parallel;
 
 import java.util.Arrays;
 
@@ -26,6 +27,9 @@ final class FlashKernel {
      * q, o: [H, tq, D]; lse: [H, tq]; keys and values from {@link KeyValues} (whole arrays
      * [Hkv, tk, D] for training and the backward, a KV cache for inference).
      */
+    /** Largest K (and V) the rows paths copy transposed: 16M floats, 64 MB each. */
+    static final long TRANSPOSE_MAX_FLOATS = 1L << 24;
+
     static final class Problem {
         final float[] q;
         final KeyValues kv;
@@ -35,6 +39,8 @@ final class FlashKernel {
         float[] o, lse;                 // forward outputs / saved for the backward
         float[] dO, dq;                 // backward
         boolean detachedMerge;
+        /** K and V transposed, [Hkv][D][tk] (null unless {@link #transposeKeyValues} ran): the rows paths' scores without a lane reduction per key. */
+        float[] kT, vT;
 
         /** One sequence of n positions: queries and keys both 0..n−1. */
         Problem(float[] q, float[] k, float[] v, int heads, int kvHeads, int n, int d, float scale) {
@@ -63,6 +69,32 @@ final class FlashKernel {
 
         // keys and values held as arrays (the backward)
         int kOff(int kvh, int pos) { return (kvh * tk + pos - kBase) * d; }
+
+        // where key position pos of head kvh starts in kT and vT (column c at + c·tk)
+        int kTOff(int kvh, int pos) { return kvh * d * tk + pos - kBase; }
+
+        /**
+         * Keys and values held as arrays, transposed once into kT and vT for the rows paths (a query
+         * row against a run of consecutive keys by broadcast FMAs along the keys), when they take at
+         * most {@link #TRANSPOSE_MAX_FLOATS} floats each: select-and-merge reads each key from
+         * hundreds of queries, so the copy costs little against the reductions it saves. Beyond the
+         * cap (a very long prefill held as arrays) the rows paths keep their dot products.
+         */
+        void transposeKeyValues() {
+            if (k == null || (long) kvHeads * tk * d > TRANSPOSE_MAX_FLOATS) return;
+            float[] kt = new float[kvHeads * tk * d], vt = new float[kvHeads * tk * d];
+            Parallel.forChunks(0, kvHeads * tk, 256, (c, r0, r1) -> {
+                for (int r = r0; r < r1; r++) {
+                    int kvh = r / tk, at = kvh * d * tk + r % tk;
+                    for (int x = 0, o = r * d; x < d; x++) {
+                        kt[at + x * tk] = k[o + x];
+                        vt[at + x * tk] = v[o + x];
+                    }
+                }
+            });
+            kT = kt;
+            vT = vt;
+        }
     }
 
     /** Per-worker scratch: every buffer one block needs (≈ 100 KB at D = 64). */
@@ -224,17 +256,26 @@ final class FlashKernel {
                 int nk = Math.min(BK, k1 - kb);
                 float mx = m;
                 for (int j = 0; j < nk; j++) s.kpos[j] = t.keys.pos(kb + j);
-                float[] keys = p.kv.rows(false, kvh, s.kpos, nk, s.koff, s.kw);
-                for (int j = 0; j < nk; j++) {
-                    if (t.moved == null) {
-                        sc[j] = dot(qr, keys, s.koff[j], d);
-                    } else {
-                        // q'·R(δ)k = (R(−δ)q')·k: one rotation of the query per run of keys with one shift
-                        if (t.kShift[kb + j] != shift) shift = counterRotate(s, qr, 0, t.kShift[kb + j], d);
-                        sc[j] = dot(s.qm, keys, s.koff[j], d);
+                if (p.kT != null && s.kpos[nk - 1] - s.kpos[0] == nk - 1 && unmoved(t, kb, nk)) {
+                    // consecutive keys in place: scores from the transposed copy, no lane reduction per key
+                    TileOps.rowDots(sc, qr, 0, p.kT, p.kTOff(kvh, s.kpos[0]), p.tk, nk, d);
+                    for (int j = 0; j < nk; j++) {
+                        sc[j] += t.bias(kb + j);
+                        mx = Math.max(mx, sc[j]);
                     }
-                    sc[j] += t.bias(kb + j);
-                    mx = Math.max(mx, sc[j]);
+                } else {
+                    float[] keys = p.kv.rows(false, kvh, s.kpos, nk, s.koff, s.kw);
+                    for (int j = 0; j < nk; j++) {
+                        if (t.moved == null) {
+                            sc[j] = dot(qr, keys, s.koff[j], d);
+                        } else {
+                            // q'·R(δ)k = (R(−δ)q')·k: one rotation of the query per run of keys with one shift
+                            if (t.kShift[kb + j] != shift) shift = counterRotate(s, qr, 0, t.kShift[kb + j], d);
+                            sc[j] = dot(s.qm, keys, s.koff[j], d);
+                        }
+                        sc[j] += t.bias(kb + j);
+                        mx = Math.max(mx, sc[j]);
+                    }
                 }
                 if (mx == Float.NEGATIVE_INFINITY) continue;
                 if (l != 0f) {
@@ -251,6 +292,13 @@ final class FlashKernel {
             s.l[i] = l;
             for (int c = 0; c < d; c++) s.ot[c * QB + i] = or[c];
         }
+    }
+
+    // whether keys kb..kb+nk of the tile sit at their own positions (pos=selected moves only some)
+    private static boolean unmoved(Tile t, int kb, int nk) {
+        if (t.moved == null) return true;
+        for (int j = kb; j < kb + nk; j++) if (t.kShift[j] != 0) return false;
+        return true;
     }
 
     // a query row against one key or value row: Kernels' vector bodies once D fills a vector, else
@@ -398,30 +446,67 @@ final class FlashKernel {
             int pos = s.qpos[i], ro = i * dp;
             int k0 = t.keys.lowerBound(pos - t.hi), k1 = t.keys.lowerBound(pos - t.lo + 1);
             Arrays.fill(dqr, 0f);
-            long shift = Long.MIN_VALUE;         // moved rows: the key shift s.qm is rotated for; s.acc its dS·K sum
-            for (int j = k0; j < k1; j++) {
-                int kp = t.keys.pos(j), off = p.kOff(kvh, kp), to = (bufBase + kp) * d;
-                float[] qv = s.qrow;
-                int qo = ro;
-                if (t.moved != null) {
-                    // q'·R(δ)k = (R(−δ)q')·k; dK = R(δ)ᵀ(dS q') = dS·R(−δ)q'; dQ' = Σ dS·R(δ)k, summed per run of one δ
-                    if (t.kShift[j] != shift) {
-                        if (shift != Long.MIN_VALUE) addRotated(s, shift, dqr, d);
-                        shift = counterRotate(s, s.qrow, ro, t.kShift[j], d);
-                        Arrays.fill(s.acc, 0f);
-                    }
-                    qv = s.qm;
-                    qo = 0;
-                }
-                float pr = (float) Math.exp(Kernels.dot(qv, qo, p.k, off, d) + t.bias(j) - lse); // P
-                float ds = pr * (Kernels.dot(s.dorow, ro, p.v, off, d) - delta);               // dS = P (dP - delta)
-                Kernels.axpy(pr, s.dorow, ro, dv, to, d);                                     // dV += P dO
-                Kernels.axpy(ds, qv, qo, dk, to, d);                                          // dK += dS (scale·q)
-                Kernels.axpy(ds, p.k, off, t.moved == null ? dqr : s.acc, 0, d);              // dQ += dS K
-            }
-            if (shift != Long.MIN_VALUE) addRotated(s, shift, dqr, d);
+            if (t.moved == null) backwardRow(p, s, t, kvh, ro, k0, k1, lse, delta, dk, dv, bufBase);
+            else backwardRowMoved(p, s, t, kvh, ro, k0, k1, lse, delta, dk, dv, bufBase);
             for (int c = 0; c < d; c++) s.dqt[c * QB + i] = dqr[c];
         }
+    }
+
+    // one query row (s.qrow/s.dorow at ro) against its band [k0, k1) of the tile's keys, BK keys at a
+    // time: scores and dP of the block first — from the head's transposed K and V where the keys are
+    // consecutive positions (a region, a band: no lane reduction per key), by dot products where
+    // they are not — then P = exp(S − LSE) by the vector exp, then the dV, dK and dQ rows
+    private static void backwardRow(Problem p, Scratch s, Tile t, int kvh, int ro, int k0, int k1, float lse, float delta,
+                                    float[] dk, float[] dv, int bufBase) {
+        int d = p.d;
+        float[] sc = s.st, dpr = s.dst, dqr = s.or;
+        for (int kb = k0; kb < k1; kb += BK) {
+            int nk = Math.min(BK, k1 - kb), first = t.keys.pos(kb);
+            if (p.kT != null && t.keys.pos(kb + nk - 1) - first == nk - 1) {
+                int at = p.kTOff(kvh, first);
+                TileOps.rowDots(sc, s.qrow, ro, p.kT, at, p.tk, nk, d);              // S
+                TileOps.rowDots(dpr, s.dorow, ro, p.vT, at, p.tk, nk, d);            // dP = dO · Vᵀ
+            } else {
+                for (int j = 0; j < nk; j++) {
+                    int off = p.kOff(kvh, t.keys.pos(kb + j));
+                    sc[j] = Kernels.dot(s.qrow, ro, p.k, off, d);
+                    dpr[j] = Kernels.dot(s.dorow, ro, p.v, off, d);
+                }
+            }
+            for (int j = 0, e = Math.min(nk, t.biased - kb); j < e; j++) sc[j] += t.bias;
+            TileOps.expShift(sc, nk, lse);                                            // P
+            for (int j = 0; j < nk; j++) {
+                int kp = t.keys.pos(kb + j), off = p.kOff(kvh, kp), to = (bufBase + kp) * d;
+                float pr = sc[j], ds = pr * (dpr[j] - delta);                         // dS = P (dP - delta)
+                Kernels.axpy(pr, s.dorow, ro, dv, to, d);                             // dV += P dO
+                Kernels.axpy(ds, s.qrow, ro, dk, to, d);                              // dK += dS (scale·q)
+                Kernels.axpy(ds, p.k, off, dqr, 0, d);                                // dQ += dS K
+            }
+        }
+    }
+
+    // the same for a tile whose keys move (pos=selected): key by key, the query counter-rotated per
+    // run of keys with one shift
+    private static void backwardRowMoved(Problem p, Scratch s, Tile t, int kvh, int ro, int k0, int k1, float lse, float delta,
+                                         float[] dk, float[] dv, int bufBase) {
+        int d = p.d;
+        float[] dqr = s.or;
+        long shift = Long.MIN_VALUE;         // the key shift s.qm is rotated for; s.acc its dS·K sum
+        for (int j = k0; j < k1; j++) {
+            int kp = t.keys.pos(j), off = p.kOff(kvh, kp), to = (bufBase + kp) * d;
+            // q'·R(δ)k = (R(−δ)q')·k; dK = R(δ)ᵀ(dS q') = dS·R(−δ)q'; dQ' = Σ dS·R(δ)k, summed per run of one δ
+            if (t.kShift[j] != shift) {
+                if (shift != Long.MIN_VALUE) addRotated(s, shift, dqr, d);
+                shift = counterRotate(s, s.qrow, ro, t.kShift[j], d);
+                Arrays.fill(s.acc, 0f);
+            }
+            float pr = (float) Math.exp(Kernels.dot(s.qm, 0, p.k, off, d) + t.bias(j) - lse); // P
+            float ds = pr * (Kernels.dot(s.dorow, ro, p.v, off, d) - delta);                // dS = P (dP - delta)
+            Kernels.axpy(pr, s.dorow, ro, dv, to, d);                                      // dV += P dO
+            Kernels.axpy(ds, s.qm, 0, dk, to, d);                                          // dK += dS (scale·q)
+            Kernels.axpy(ds, p.k, off, s.acc, 0, d);                                       // dQ += dS K
+        }
+        if (shift != Long.MIN_VALUE) addRotated(s, shift, dqr, d);
     }
 
     // dqr += R(shift)·s.acc: one run's dS·K sum, moved with its keys

@@ -183,6 +183,12 @@ public final class Plan {
     /** True when a select-and-merge term of the pattern has {@code pos=selected} (it needs {@link #selectedPositions}). */
     public boolean movesPositions() { return movesPositions(pattern); }
 
+    /** Whether a pass selects keys per query (select-and-merge): its tiles are mostly a row or two. */
+    boolean selects() {
+        for (Pass p : passes) if (p instanceof SelectMergePass) return true;
+        return false;
+    }
+
     /** True when a select-and-merge term of p has {@code pos=selected}. */
     public static boolean movesPositions(Pattern p) {
         return switch (p) {

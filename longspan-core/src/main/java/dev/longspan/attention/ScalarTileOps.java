@@ -49,6 +49,14 @@ final class ScalarTileOps {
         }
     }
 
+    static void rowDots(float[] out, float[] x, int xo, float[] yt, int yo, int stride, int n, int d) {
+        for (int j = 0; j < n; j++) {
+            float acc = 0f;
+            for (int c = 0; c < d; c++) acc += x[xo + c] * yt[yo + c * stride + j];
+            out[j] = acc;
+        }
+    }
+
     static float expShift(float[] x, int n, float m) {
         float sum = 0f;
         for (int j = 0; j < n; j++) {

@@ -54,6 +54,12 @@ final class TileOps {
         if (Simd.ENABLED) VectorTileOps.dsoft(dst, p, nk, delta); else ScalarTileOps.dsoft(dst, p, nk, delta);
     }
 
+    // out[j] = Σ_c x[xo + c] · yt[yo + c·stride + j] for j < n: one row against n rows held transposed
+    // (the rows path's scores over consecutive keys: lanes along the keys, no reduction per key)
+    static void rowDots(float[] out, float[] x, int xo, float[] yt, int yo, int stride, int n, int d) {
+        if (Simd.ENABLED) VectorTileOps.rowDots(out, x, xo, yt, yo, stride, n, d); else ScalarTileOps.rowDots(out, x, xo, yt, yo, stride, n, d);
+    }
+
     /** x[j] = e^(x[j] − m) for j &lt; n; returns their sum (one query row's probabilities in the rows path). */
     static float expShift(float[] x, int n, float m) {
         return Simd.ENABLED && n >= LANES ? VectorTileOps.expShift(x, n, m) : ScalarTileOps.expShift(x, n, m);

@@ -295,6 +295,35 @@ final class VectorTileOps {
     }
 
     // x[j] = e^(x[j] - m) for j < n, n ≥ L; returns the sum (lanes summed in a fixed order, then the tail's scalars)
+    static void rowDots(float[] out, float[] x, int xo, float[] yt, int yo, int stride, int n, int d) {
+        int j = 0;
+        // four vectors of keys: four independent FMA chains over the head dimension
+        for (; j + 4 * L <= n; j += 4 * L) {
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+            for (int c = 0, o = yo + j; c < d; c++, o += stride) {
+                FloatVector xc = FloatVector.broadcast(S, x[xo + c]);
+                a0 = FloatVector.fromArray(S, yt, o).fma(xc, a0);
+                a1 = FloatVector.fromArray(S, yt, o + L).fma(xc, a1);
+                a2 = FloatVector.fromArray(S, yt, o + 2 * L).fma(xc, a2);
+                a3 = FloatVector.fromArray(S, yt, o + 3 * L).fma(xc, a3);
+            }
+            a0.intoArray(out, j);
+            a1.intoArray(out, j + L);
+            a2.intoArray(out, j + 2 * L);
+            a3.intoArray(out, j + 3 * L);
+        }
+        for (; j + L <= n; j += L) {
+            FloatVector a0 = FloatVector.zero(S);
+            for (int c = 0, o = yo + j; c < d; c++, o += stride) a0 = FloatVector.fromArray(S, yt, o).fma(FloatVector.broadcast(S, x[xo + c]), a0);
+            a0.intoArray(out, j);
+        }
+        for (; j < n; j++) {
+            float acc = 0f;
+            for (int c = 0; c < d; c++) acc += x[xo + c] * yt[yo + c * stride + j];
+            out[j] = acc;
+        }
+    }
+
     static float expShift(float[] x, int n, float m) {
         FloatVector acc = FloatVector.zero(S), mv = FloatVector.broadcast(S, m);
         int j = 0;

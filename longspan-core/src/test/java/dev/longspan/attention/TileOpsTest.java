@@ -154,4 +154,28 @@ class TileOpsTest {
         assertThat(sa).isCloseTo(sb, org.assertj.core.data.Offset.offset(sb * 1e-5f));
         if (n > 3) assertThat(a[3]).isZero();
     }
+
+    /** One row against rows held transposed (the backward's rows path): every key count around the vector blocks, any D, a stride wider than the keys. */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource({"1,1", "3,8", "16,16", "17,5", "31,32", "64,32", "65,7", "100,64", "129,3"})
+    void rowDotsMatchPlainLoop(int n, int d) {
+        SplittableRandom r = new SplittableRandom(31L * n + d);
+        int stride = n + 11, yo = 5;
+        float[] x = random(r, d + 3), yt = random(r, yo + d * stride), out = new float[n + 2], want = new float[n];
+        for (int j = 0; j < n; j++) {
+            double acc = 0;
+            for (int c = 0; c < d; c++) acc += (double) x[3 + c] * yt[yo + c * stride + j];
+            want[j] = (float) acc;
+        }
+        out[n] = out[n + 1] = 42f;
+        TileOps.rowDots(out, x, 3, yt, yo, stride, n, d);
+        float[] scalar = new float[n];
+        ScalarTileOps.rowDots(scalar, x, 3, yt, yo, stride, n, d);
+        for (int j = 0; j < n; j++) {
+            assertThat(out[j]).as("vector j=%d", j).isCloseTo(want[j], org.assertj.core.data.Offset.offset(1e-5f * d));
+            assertThat(scalar[j]).as("scalar j=%d", j).isCloseTo(want[j], org.assertj.core.data.Offset.offset(1e-5f * d));
+        }
+        assertThat(out[n]).as("nothing written past n").isEqualTo(42f);
+        assertThat(out[n + 1]).isEqualTo(42f);
+    }
 }
