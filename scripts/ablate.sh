@@ -2,28 +2,37 @@
 # The ablations of docs/ABLATIONS.md, one row per config.
 #   scripts/ablate.sh CONFIG.json...   for each config: split the texts (once; kept when unchanged),
 #                                      train the plan, score the held-out texts, record its row
-#   scripts/ablate.sh --render         the tables and plots of docs/ABLATIONS.md from the rows
-# Every config of configs/ablations/ has the same model size, data and token budget, so a row
+#   scripts/ablate.sh --render [1k]    the tables and plots of docs/ABLATIONS.md (the 4K family of
+#                                      configs/ablations-4k) or, with 1k, of the 1K pilot
+#                                      (configs/ablations, docs/ablations/PILOT-1K.md)
+# Every config of one family directory has the same model size, data and token budget, so a row
 # depends only on its config (and the machine's speed for tokens/s).
-# Environment: ABLATE_DIR (runs, default runs/ablate), ABLATE_DATA (the shared data, default
-# ../shared/data), ABLATE_ROWS (default docs/ablations/rows.jsonl), ABLATE_SKIP_TRAIN=1 (evaluate
-# a run already trained in ABLATE_DIR/NAME), LONGSPAN (the launcher, default ./longspan),
-# NICE (niceness of the long steps, default 10).
+# Environment: ABLATE_DIR (runs, default runs/ablate-4k or runs/ablate for the pilot), ABLATE_DATA
+# (the shared data, default ../shared/data), ABLATE_ROWS (default docs/ablations/rows-4k.jsonl, or
+# docs/ablations/rows.jsonl for the pilot), ABLATE_SKIP_TRAIN=1 (evaluate a run already trained in
+# ABLATE_DIR/NAME), LONGSPAN (the launcher, default ./longspan), NICE (niceness of the long steps,
+# default 10).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
-dir=${ABLATE_DIR:-runs/ablate}
 data=${ABLATE_DATA:-../shared/data}
-rows=${ABLATE_ROWS:-docs/ablations/rows.jsonl}
 ls=${LONGSPAN:-./longspan}
 run() { nice -n "${NICE:-10}" "$ls" "$@"; }
 
 if [ $# -eq 0 ]; then
-  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 fi
 if [ "$1" = "--render" ]; then
-  exec "$ls" ablate render --rows "$rows" --out docs/ABLATIONS.md --img docs/ablations
+  if [ "${2:-}" = 1k ]; then
+    exec "$ls" ablate render --rows "${ABLATE_ROWS:-docs/ablations/rows.jsonl}" --out docs/ablations/PILOT-1K.md --img docs/ablations
+  fi
+  exec "$ls" ablate render --rows "${ABLATE_ROWS:-docs/ablations/rows-4k.jsonl}" --out docs/ABLATIONS.md --img docs/ablations/4k
 fi
+# the family is the config's directory: configs/ablations (the 1K pilot) or configs/ablations-4k
+case "$(basename "$(dirname "$(readlink -f "$1")")")" in
+  ablations) dir=${ABLATE_DIR:-runs/ablate}; rows=${ABLATE_ROWS:-docs/ablations/rows.jsonl} ;;
+  *) dir=${ABLATE_DIR:-runs/ablate-4k}; rows=${ABLATE_ROWS:-docs/ablations/rows-4k.jsonl} ;;
+esac
 
 "$ls" ablate split --data-dir "$data" --hold-out pg98.txt --out "$dir/data" >/dev/null
 for cfg in "$@"; do

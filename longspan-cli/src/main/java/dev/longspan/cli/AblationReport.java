@@ -43,9 +43,9 @@ final class AblationReport {
         int trainLength = intOf(rows.getFirst(), "train_length");
         int longest = rows.stream().flatMap(r -> attention(r).keySet().stream()).max(Integer::compare).orElse(trainLength);
         md.append("| plan | attention | FLOPs/token at ").append(Sizes.format(trainLength)).append(" | vs dense | at ")
-                .append(Sizes.format(longest)).append(" vs dense | train tok/s | train loss |");
+                .append(Sizes.format(longest)).append(" vs dense | train tok/s | train loss | held-out loss |");
         files.forEach((f, ls) -> ls.forEach(l -> md.append(' ').append(f).append(' ').append(Sizes.format(l)).append(" |")));
-        md.append("\n|---|---|--:|--:|--:|--:|--:|");
+        md.append("\n|---|---|--:|--:|--:|--:|--:|--:|");
         files.forEach((f, ls) -> ls.forEach(l -> md.append("--:|")));
         md.append('\n');
         for (Map<String, Object> r : rows) {
@@ -53,7 +53,8 @@ final class AblationReport {
                     .append(flops(attention(r).get(trainLength))).append(" | ")
                     .append(share(r, dense, trainLength)).append(" | ").append(share(r, dense, longest)).append(" | ")
                     .append(String.format(Locale.ROOT, "%,.0f", number(r, "tokens_per_s"))).append(" | ")
-                    .append(String.format(Locale.ROOT, "%.3f", number(r, "final_loss"))).append(" |");
+                    .append(String.format(Locale.ROOT, "%.3f", number(r, "final_loss"))).append(" | ")
+                    .append(r.get("final_eval_loss") instanceof Number e ? String.format(Locale.ROOT, "%.3f", e.doubleValue()) : "–").append(" |");
             files.forEach((f, ls) -> ls.forEach(l -> {
                 Double p = perplexity(r, f, l);
                 md.append(' ').append(p == null ? "–" : String.format(Locale.ROOT, "%.3f", p)).append(" |");
@@ -61,7 +62,8 @@ final class AblationReport {
             md.append('\n');
         }
         md.append("\nAttention FLOPs are the forward pass's, 4·head_dim per (query, key) pair, the pairs counted from each layer's")
-                .append(" tile plan (all heads, all layers); train loss is the mean of the last 10 steps (nats/byte).\n\n");
+                .append(" tile plan (all heads, all layers); train loss is the mean of the last 10 steps, held-out loss the trainer's")
+                .append(" last evaluation on the held-out tails of the training files (nats/byte).\n\n");
         for (String f : files.keySet()) md.append("![perplexity vs context on ").append(f).append("](").append(img).append("/perplexity-").append(f).append(".png)\n");
         md.append("![quality vs attention compute](").append(img).append("/cost-quality.png)\n");
         md.append("\n### The papers' claims beside the measurements\n\n");

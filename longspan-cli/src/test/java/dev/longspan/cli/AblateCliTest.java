@@ -113,6 +113,8 @@ class AblateCliTest {
         assertThat(r.exit()).as(r.err()).isZero();
         String doc = Files.readString(md);
         assertThat(doc).startsWith("# Ablations\n\nHand-written prose.\n" + AblationReport.BEGIN).contains("](ablations/perplexity-pg98.png)");
+        assertThat(doc).contains("| train tok/s | train loss | held-out loss |");
+        assertThat(doc).containsPattern("\\| dense \\| `dense` \\|[^\\n]*\\| 2\\.000 \\| 2\\.500 \\|");   // the last 10 steps' loss, the trainer's last eval
         assertThat(doc.indexOf("| dense |")).isLessThan(doc.indexOf("| window |")).isLessThan(doc.indexOf("| masformer-1-bottom |"))
                 .isLessThan(doc.indexOf("| selectmerge |"));
         assertThat(doc).contains("| masformer-1-bottom | kjv-nt +3.0%, pg98 +3.0% vs dense, at 51% of its attention FLOPs | held (+3.0%) |");
