@@ -40,7 +40,7 @@ final class AblationReport {
         md.append(BEGIN).append("\n\n### Measurements\n\n");
         Map<String, TreeSet<Integer>> files = evaluatedLengths(rows);
         Map<String, Object> dense = find(rows, "dense");
-        int trainLength = intOf(rows.getFirst(), "train_length");
+        int trainLength = familyLength(rows);
         int longest = rows.stream().flatMap(r -> attention(r).keySet().stream()).max(Integer::compare).orElse(trainLength);
         md.append("| plan | attention | FLOPs/token at ").append(Sizes.format(trainLength)).append(" | vs dense | at ")
                 .append(Sizes.format(longest)).append(" vs dense | train tok/s | train loss | held-out loss |");
@@ -89,8 +89,9 @@ final class AblationReport {
 
     // ---- claims ---------------------------------------------------------------------------------
 
-    private static List<String[]> claims(List<Map<String, Object>> rows, Map<String, Object> dense, Map<String, TreeSet<Integer>> files, int trainLength) {
+    private static List<String[]> claims(List<Map<String, Object>> all, Map<String, Object> dense, Map<String, TreeSet<Integer>> files, int trainLength) {
         List<String[]> out = new ArrayList<>();
+        List<Map<String, Object>> rows = all.stream().filter(r -> intOf(r, "train_length") == trainLength).toList();
         String masformer = "MASFormer: a few full layers, sparse elsewhere, competitive with dense at up to 75% less attention compute";
         for (Map<String, Object> r : matching(rows, n -> n.startsWith("masformer"))) out.add(competitive(masformer, r, dense, files, trainLength));
         for (int full : new int[]{1, 2, 4}) {
@@ -125,7 +126,32 @@ final class AblationReport {
                     : "(reference) select-and-merge without CRD-NTK beyond the training length";
             out.add(stable(claim, claimed, r, files, trainLength));
         }
-        out.add(new String[]{"LongNet: longer training contexts help", "–", "every plan here trains at " + Sizes.format(trainLength) + " only", "not tested"});
+        out.addAll(longerTraining(all, rows, files, trainLength));
+        return out;
+    }
+
+    /**
+     * LongNet's "longer training contexts help": each plan also trained at a shorter length (same
+     * attention, same tokens) against its run at the family's length, by perplexity at the family's
+     * length (mean over the texts); held when the longer-trained run is lower.
+     */
+    private static List<String[]> longerTraining(List<Map<String, Object>> all, List<Map<String, Object>> main, Map<String, TreeSet<Integer>> files, int trainLength) {
+        String claim = "LongNet: longer training contexts help";
+        List<String[]> out = new ArrayList<>();
+        for (Map<String, Object> shorter : all) {
+            int l = intOf(shorter, "train_length");
+            if (l >= trainLength) continue;
+            Map<String, Object> longer = main.stream().filter(r -> r.get("attention").equals(shorter.get("attention"))).findFirst().orElse(null);
+            if (longer == null) continue;
+            double a = quality(shorter, files, trainLength), b = quality(longer, files, trainLength);
+            if (Double.isNaN(a) || Double.isNaN(b)) continue;
+            double change = b / a - 1;
+            out.add(new String[]{claim, longer.get("name") + " vs " + shorter.get("name"),
+                    String.format(Locale.ROOT, "perplexity at %s: trained at %s %.3f, at %s %.3f (%s)", Sizes.format(trainLength),
+                            Sizes.format(l), a, Sizes.format(trainLength), b, signedPct(change)),
+                    change < 0 ? "held (" + signedPct(change) + ")" : "not held (" + signedPct(change) + ")"});
+        }
+        if (out.isEmpty()) out.add(new String[]{claim, "–", "every plan here trains at " + Sizes.format(trainLength) + " only", "not tested"});
         return out;
     }
 
@@ -220,7 +246,7 @@ final class AblationReport {
 
     /** Perplexity at the training length against attention FLOPs per token there, one point per plan. */
     static XYChart costQualityChart(List<Map<String, Object>> rows) {
-        int trainLength = intOf(rows.getFirst(), "train_length");
+        int trainLength = familyLength(rows);
         Map<String, TreeSet<Integer>> files = evaluatedLengths(rows);
         XYChart c = new XYChartBuilder().width(900).height(560).title("Quality vs attention compute at " + Sizes.format(trainLength))
                 .xAxisTitle("attention MFLOP per token (forward, all layers)").yAxisTitle("held-out perplexity at " + Sizes.format(trainLength) + " (mean over texts)").build();
@@ -237,6 +263,12 @@ final class AblationReport {
     }
 
     // ---- row access -----------------------------------------------------------------------------
+
+    // the family's training length: dense's (rows trained shorter test "longer training contexts help")
+    private static int familyLength(List<Map<String, Object>> rows) {
+        Map<String, Object> dense = find(rows, "dense");
+        return intOf(dense != null ? dense : rows.getFirst(), "train_length");
+    }
 
     // per held-out text, every length scored for it in some row
     private static Map<String, TreeSet<Integer>> evaluatedLengths(List<Map<String, Object>> rows) {

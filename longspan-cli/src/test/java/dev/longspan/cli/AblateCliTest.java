@@ -138,6 +138,31 @@ class AblateCliTest {
     }
 
     @Test
+    void aPlanAlsoTrainedShorterTestsLongNetsLongerTrainingClaim() throws Exception {
+        Path rows = tmp.resolve("rows.jsonl");
+        assertThat(row("dense", 10, 9.5, rows).exit()).isZero();
+        assertThat(row("dilated", 10, 10, rows).exit()).isZero();
+        // the same plan and tokens trained at 512: its own config, a row of the same family
+        Path shorter = tmp.resolve("dilated-512.json");
+        Files.writeString(shorter, Files.readString(CONFIGS.resolve("dilated.json")).replace("\"seq_len\": 1024", "\"seq_len\": 512"));
+        assertThat(Files.readString(shorter)).contains("\"seq_len\": 512");
+        Path run = fakeRun("dilated-512", 11, 12);
+        CliRun r = CliRun.of("ablate", "row", "--config", shorter.toString(), "--run", run.toString(),
+                "--perplexity", run.resolve("ppl-pg98/perplexity.json").toString(), run.resolve("ppl-kjv-nt/perplexity.json").toString(),
+                "--rows", rows.toString());
+        assertThat(r.exit()).as(r.err()).isZero();
+        Path md = tmp.resolve("A.md");
+        r = CliRun.of("ablate", "render", "--rows", rows.toString(), "--out", md.toString(), "--img", tmp.resolve("img").toString());
+        assertThat(r.exit()).as(r.err()).isZero();
+        String doc = Files.readString(md);
+        // quality at the family's 1K: (10 + 20) / 2 = 15 against (11 + 22) / 2 = 16.5
+        assertThat(doc).contains("| LongNet: longer training contexts help | dilated vs dilated-512 | perplexity at 1K: trained at 512 16.500, at 1K 15.000 (-9.1%) | held (-9.1%) |")
+                .doesNotContain("every plan here trains at");
+        // the shorter run is no second LongNet row of the competitive claim
+        assertThat(doc.split("LongNet: a dilated mixture", -1)).hasSize(2);
+    }
+
+    @Test
     void spliceRefusesBrokenMarkers() {
         assertThat(AblationReport.splice("", "G\n")).isEqualTo("G\n");
         assertThat(AblationReport.splice("text", "G\n")).isEqualTo("text\nG\n");
