@@ -21,15 +21,15 @@ import static dev.longspan.attention.TileOps.QB;
 final class FlashKernel {
     private FlashKernel() {}
 
+    /** Largest K (and V) the rows paths copy transposed: 16M floats, 64 MB each. */
+    static final long TRANSPOSE_MAX_FLOATS = 1L << 24;
+
     /**
      * The arrays and shape of one attention call: queries at absolute positions
      * [qBase, qBase + tq) against keys and values at [kBase, kBase + tk) of the same position axis.
      * q, o: [H, tq, D]; lse: [H, tq]; keys and values from {@link KeyValues} (whole arrays
      * [Hkv, tk, D] for training and the backward, a KV cache for inference).
      */
-    /** Largest K (and V) the rows paths copy transposed: 16M floats, 64 MB each. */
-    static final long TRANSPOSE_MAX_FLOATS = 1L << 24;
-
     static final class Problem {
         final float[] q;
         final KeyValues kv;
