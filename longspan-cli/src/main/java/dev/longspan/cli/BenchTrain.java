@@ -5,8 +5,11 @@ import dev.longspan.attention.Plan;
 import dev.longspan.kernel.Matmul;
 import dev.longspan.kernel.Simd;
 import dev.longspan.model.ModelConfig;
+import dev.longspan.model.RopePositions;
 import dev.longspan.model.TrainingPass;
 import dev.longspan.model.Transformer;
+import dev.longspan.position.Rope;
+import dev.longspan.position.RopeConfig;
 import dev.longspan.tensor.Parallel;
 import dev.longspan.train.TrainConfig;
 import dev.longspan.util.LongspanException;
@@ -68,6 +71,9 @@ final class BenchTrain implements Runnable {
         double attnFlops = 0;
         for (Pattern pattern : c.attention()) {
             Plan plan = Plan.of(pattern, n, c.heads(), c.kvHeads(), true);
+            // pos=selected moves rows by RoPE rotations: counted with plain RoPE at positions 0..N−1
+            // (the pairs depend on the selection, not on the rotation)
+            if (plan.movesPositions()) plan.selectedPositions(RopePositions.of(new Rope(RopeConfig.plain(10000, c.headDim())), i -> i));
             // select-and-merge's pairs depend on its selection: count them for random q, k
             float[] q = new float[c.heads() * n * c.headDim()], k = new float[c.kvHeads() * n * c.headDim()];
             for (int i = 0; i < q.length; i++) q[i] = (float) r.nextGaussian();
