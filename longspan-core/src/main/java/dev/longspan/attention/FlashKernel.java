@@ -256,9 +256,16 @@ final class FlashKernel {
                 int nk = Math.min(BK, k1 - kb);
                 float mx = m;
                 for (int j = 0; j < nk; j++) s.kpos[j] = t.keys.pos(kb + j);
-                if (p.kT != null && s.kpos[nk - 1] - s.kpos[0] == nk - 1 && unmoved(t, kb, nk)) {
-                    // consecutive keys in place: scores from the transposed copy, no lane reduction per key
-                    TileOps.rowDots(sc, qr, 0, p.kT, p.kTOff(kvh, s.kpos[0]), p.tk, nk, d);
+                boolean run = p.kT != null && s.kpos[nk - 1] - s.kpos[0] == nk - 1;
+                if (run && (unmoved(t, kb, nk) || oneShift(t, kb, nk))) {
+                    // consecutive keys, in place or moved by one shift (a region pos=selected moved):
+                    // scores from the transposed copy, no lane reduction per key
+                    float[] x = qr;
+                    if (!unmoved(t, kb, nk)) {
+                        if (t.kShift[kb] != shift) shift = counterRotate(s, qr, 0, t.kShift[kb], d);
+                        x = s.qm;
+                    }
+                    TileOps.rowDots(sc, x, 0, p.kT, p.kTOff(kvh, s.kpos[0]), p.tk, nk, d);
                     for (int j = 0; j < nk; j++) {
                         sc[j] += t.bias(kb + j);
                         mx = Math.max(mx, sc[j]);
@@ -298,6 +305,12 @@ final class FlashKernel {
     private static boolean unmoved(Tile t, int kb, int nk) {
         if (t.moved == null) return true;
         for (int j = kb; j < kb + nk; j++) if (t.kShift[j] != 0) return false;
+        return true;
+    }
+
+    // whether keys kb..kb+nk of a moved tile all move by one shift (one region, moved as a whole)
+    private static boolean oneShift(Tile t, int kb, int nk) {
+        for (int j = kb + 1; j < kb + nk; j++) if (t.kShift[j] != t.kShift[kb]) return false;
         return true;
     }
 
@@ -485,26 +498,48 @@ final class FlashKernel {
         }
     }
 
-    // the same for a tile whose keys move (pos=selected): key by key, the query counter-rotated per
-    // run of keys with one shift
+    // the same for a tile whose keys move (pos=selected): the query counter-rotated per run of keys
+    // with one shift (q'·R(δ)k = (R(−δ)q')·k; dK = R(δ)ᵀ(dS q') = dS·R(−δ)q'; dQ' = Σ dS·R(δ)k, summed
+    // per run in s.acc); a block of consecutive keys with one shift is scored from the transposed
+    // copy, other blocks key by key
     private static void backwardRowMoved(Problem p, Scratch s, Tile t, int kvh, int ro, int k0, int k1, float lse, float delta,
                                          float[] dk, float[] dv, int bufBase) {
         int d = p.d;
-        float[] dqr = s.or;
+        float[] sc = s.st, dpr = s.dst, dqr = s.or;
         long shift = Long.MIN_VALUE;         // the key shift s.qm is rotated for; s.acc its dS·K sum
-        for (int j = k0; j < k1; j++) {
-            int kp = t.keys.pos(j), off = p.kOff(kvh, kp), to = (bufBase + kp) * d;
-            // q'·R(δ)k = (R(−δ)q')·k; dK = R(δ)ᵀ(dS q') = dS·R(−δ)q'; dQ' = Σ dS·R(δ)k, summed per run of one δ
-            if (t.kShift[j] != shift) {
-                if (shift != Long.MIN_VALUE) addRotated(s, shift, dqr, d);
-                shift = counterRotate(s, s.qrow, ro, t.kShift[j], d);
-                Arrays.fill(s.acc, 0f);
+        for (int kb = k0; kb < k1; kb += BK) {
+            int nk = Math.min(BK, k1 - kb), first = t.keys.pos(kb);
+            boolean block = p.kT != null && t.keys.pos(kb + nk - 1) - first == nk - 1 && oneShift(t, kb, nk);
+            for (int j = 0; j < nk; j++) {
+                if (t.kShift[kb + j] != shift) {
+                    if (shift != Long.MIN_VALUE) addRotated(s, shift, dqr, d);
+                    shift = counterRotate(s, s.qrow, ro, t.kShift[kb + j], d);
+                    Arrays.fill(s.acc, 0f);
+                }
+                if (block) break;                // one shift for the whole block: s.qm serves it
+                int off = p.kOff(kvh, t.keys.pos(kb + j));
+                sc[j] = Kernels.dot(s.qm, 0, p.k, off, d);
+                dpr[j] = Kernels.dot(s.dorow, ro, p.v, off, d);
             }
-            float pr = (float) Math.exp(Kernels.dot(s.qm, 0, p.k, off, d) + t.bias(j) - lse); // P
-            float ds = pr * (Kernels.dot(s.dorow, ro, p.v, off, d) - delta);                // dS = P (dP - delta)
-            Kernels.axpy(pr, s.dorow, ro, dv, to, d);                                      // dV += P dO
-            Kernels.axpy(ds, s.qm, 0, dk, to, d);                                          // dK += dS (scale·q)
-            Kernels.axpy(ds, p.k, off, s.acc, 0, d);                                       // dQ += dS K
+            if (block) {
+                int at = p.kTOff(kvh, first);
+                TileOps.rowDots(sc, s.qm, 0, p.kT, at, p.tk, nk, d);                 // S
+                TileOps.rowDots(dpr, s.dorow, ro, p.vT, at, p.tk, nk, d);            // dP = dO · Vᵀ
+            }
+            for (int j = 0, e = Math.min(nk, t.biased - kb); j < e; j++) sc[j] += t.bias;
+            TileOps.expShift(sc, nk, lse);                                            // P
+            for (int j = 0; j < nk; j++) {
+                if (t.kShift[kb + j] != shift) {                                      // a new run inside a mixed block
+                    addRotated(s, shift, dqr, d);
+                    shift = counterRotate(s, s.qrow, ro, t.kShift[kb + j], d);
+                    Arrays.fill(s.acc, 0f);
+                }
+                int kp = t.keys.pos(kb + j), off = p.kOff(kvh, kp), to = (bufBase + kp) * d;
+                float pr = sc[j], ds = pr * (dpr[j] - delta);                         // dS = P (dP - delta)
+                Kernels.axpy(pr, s.dorow, ro, dv, to, d);                             // dV += P dO
+                Kernels.axpy(ds, s.qm, 0, dk, to, d);                                 // dK += dS (scale·q)
+                Kernels.axpy(ds, p.k, off, s.acc, 0, d);                              // dQ += dS K
+            }
         }
         if (shift != Long.MIN_VALUE) addRotated(s, shift, dqr, d);
     }
