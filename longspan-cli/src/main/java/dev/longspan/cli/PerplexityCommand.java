@@ -14,7 +14,6 @@ import picocli.CommandLine.Option;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -86,7 +85,7 @@ final class PerplexityCommand implements Runnable {
             Map<String, Object> r = new LinkedHashMap<>();
             r.put("length", p.length()); r.put("windows", p.windows()); r.put("tokens_scored", p.tokensScored());
             r.put("loss", p.loss()); r.put("perplexity", p.perplexity()); r.put("bits_per_byte", p.loss() / Math.log(2) / bytesPerToken); r.put("seconds", p.seconds());
-            r.put("window_losses", Arrays.stream(p.windowLosses()).boxed().toList());   // the Json writer takes lists, not double[]
+            r.put("window_losses", p.windowLosses());
             PerplexityEval.Paired d = vsFirst.get(i);
             if (d != null) {
                 Map<String, Object> vs = new LinkedHashMap<>();

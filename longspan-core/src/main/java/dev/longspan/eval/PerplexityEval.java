@@ -20,7 +20,10 @@ import java.util.List;
  */
 public final class PerplexityEval {
     /** One context length: mean loss (nats per token) over every scored token, and each window's mean loss. */
-    public record Point(int length, int windows, long tokensScored, double loss, double perplexity, double seconds, double[] windowLosses) {
+    public record Point(int length, int windows, long tokensScored, double loss, double perplexity, double seconds, List<Double> windowLosses) {
+        public Point {
+            windowLosses = List.copyOf(windowLosses);   // a value: equal points compare equal
+        }
 
         /**
          * This length against another on the same windows (the same scored tokens): the mean of the
@@ -29,14 +32,14 @@ public final class PerplexityEval {
          * come from which bytes were scored as from the context length.
          */
         public Paired minus(Point other) {
-            if (other.windowLosses.length != windowLosses.length) throw new IllegalArgumentException("different windows");
-            int n = windowLosses.length;
+            if (other.windowLosses.size() != windowLosses.size()) throw new IllegalArgumentException("different windows");
+            int n = windowLosses.size();
             double mean = 0;
-            for (int w = 0; w < n; w++) mean += windowLosses[w] - other.windowLosses[w];
+            for (int w = 0; w < n; w++) mean += windowLosses.get(w) - other.windowLosses.get(w);
             mean /= n;
             double ss = 0;
             for (int w = 0; w < n; w++) {
-                double e = windowLosses[w] - other.windowLosses[w] - mean;
+                double e = windowLosses.get(w) - other.windowLosses.get(w) - mean;
                 ss += e * e;
             }
             return new Paired(mean, n > 1 ? Math.sqrt(ss / (n - 1) / n) : Double.NaN);
@@ -80,7 +83,8 @@ public final class PerplexityEval {
                 listener.onWindow(L, w + 1, ends.length);
             }
             double loss = sum / ((double) ends.length * tail);
-            out.add(new Point(L, ends.length, (long) ends.length * tail, loss, Math.exp(loss), (System.nanoTime() - t0) / 1e9, perWindow));
+            out.add(new Point(L, ends.length, (long) ends.length * tail, loss, Math.exp(loss), (System.nanoTime() - t0) / 1e9,
+                    Arrays.stream(perWindow).boxed().toList()));
         }
         return out;
     }

@@ -80,14 +80,15 @@ class PasskeyEvalTest {
 
     @Test
     void pairedDifferenceIsTheMeanOfPerWindowDifferencesWithItsStandardError() {
-        var a = new PerplexityEval.Point(4096, 4, 4 * 8, 2.5, Math.exp(2.5), 1, new double[]{2.0, 3.0, 2.5, 2.5});
-        var b = new PerplexityEval.Point(262144, 4, 4 * 8, 2.55, Math.exp(2.55), 1, new double[]{2.1, 3.0, 2.6, 2.5});
+        var a = new PerplexityEval.Point(4096, 4, 4 * 8, 2.5, Math.exp(2.5), 1, List.of(2.0, 3.0, 2.5, 2.5));
+        var b = new PerplexityEval.Point(262144, 4, 4 * 8, 2.55, Math.exp(2.55), 1, List.of(2.1, 3.0, 2.6, 2.5));
         PerplexityEval.Paired d = b.minus(a);
         // differences 0.1, 0, 0.1, 0: mean 0.05, sample sd 0.0577, standard error 0.0577 / 2
         assertThat(d.lossDiff()).isCloseTo(0.05, org.assertj.core.data.Offset.offset(1e-12));
         assertThat(d.standardError()).isCloseTo(Math.sqrt(0.01 / 3) / 2, org.assertj.core.data.Offset.offset(1e-12));
         assertThat(a.minus(a).lossDiff()).isZero();
-        var one = new PerplexityEval.Point(64, 1, 8, 2, Math.exp(2), 1, new double[]{2});
+        assertThat(new PerplexityEval.Point(4096, 4, 4 * 8, 2.5, Math.exp(2.5), 1, List.of(2.0, 3.0, 2.5, 2.5))).isEqualTo(a).isNotEqualTo(b);
+        var one = new PerplexityEval.Point(64, 1, 8, 2, Math.exp(2), 1, List.of(2.0));
         assertThat(one.minus(one).standardError()).isNaN();
         assertThatThrownBy(() -> b.minus(one)).isInstanceOf(IllegalArgumentException.class);
     }
