@@ -196,6 +196,15 @@ public final class Attention {
         }
     }
 
+    /**
+     * Bytes of the transient transposed copy of keys and values that a call of a selecting plan
+     * over {@code keys} key rows of {@code kvDim} floats held as arrays makes (none beyond the cap).
+     */
+    public static long transposedKeyValueBytes(long kvDim, long keys) {
+        long floats = kvDim * keys;
+        return floats > FlashKernel.TRANSPOSE_MAX_FLOATS ? 0 : 2 * 4 * floats;
+    }
+
     /** Bytes of per-worker scratch the kernel uses at head dimension d (forward and backward). */
     public static long scratchBytesPerWorker(int d) {
         FlashKernel.Scratch s = new FlashKernel.Scratch(d);

@@ -189,6 +189,15 @@ public final class Plan {
         return false;
     }
 
+    /** True when p has a select-and-merge term (a call of its plan over keys held as arrays copies them transposed). */
+    public static boolean selects(Pattern p) {
+        return switch (p) {
+            case Pattern.SelectMerge s -> true;
+            case Pattern.Sum s -> s.terms().stream().anyMatch(Plan::selects);
+            default -> false;
+        };
+    }
+
     /** True when a select-and-merge term of p has {@code pos=selected}. */
     public static boolean movesPositions(Pattern p) {
         return switch (p) {

@@ -16,7 +16,8 @@ public final class MemoryEstimate {
     /**
      * One training pass of T tokens: the residual stream of every layer, the activations of every
      * layer (of one layer when recomputing), the head's logits and their gradient, one layer's
-     * gradient scratch and the attention backward's gradients.
+     * gradient scratch and the attention backward's gradients; with a select-and-merge layer, the
+     * transposed copy of one layer's keys and values its kernel makes.
      */
     public static long trainingPass(ModelConfig c, int T, boolean recompute) {
         long d = c.dim(), q = c.qDim(), kv = c.kvDim(), f = c.ffnDim(), V = c.vocabSize(), H = c.heads(), L = c.layers();
@@ -26,7 +27,8 @@ public final class MemoryEstimate {
         long grads = 2 * d + 4 * q + 4 * kv + 3 * f;
         long attentionBackward = q + 2 * kv + 2 * (q - kv);
         long perToken = residual + (recompute ? 1 : L) * layer + head + grads + attentionBackward;
-        return 4L * T * perToken;
+        boolean selects = c.attention().stream().anyMatch(dev.longspan.attention.Plan::selects);
+        return 4L * T * perToken + (selects ? dev.longspan.attention.Attention.transposedKeyValueBytes(kv, T) : 0);
     }
 
     /**

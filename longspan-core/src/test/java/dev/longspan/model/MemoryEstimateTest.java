@@ -40,6 +40,16 @@ class MemoryEstimateTest {
     }
 
     @Test
+    void aSelectingLayerAddsItsTransposedKeysAndValuesUpToTheCap() {
+        ModelConfig window = bundled("window:size=64", "window:size=64"), select = bundled("window:size=64", "selectmerge:region=64,top=4,merge=1");
+        int t = 4096;
+        // the kernel copies one layer's k and v (kv_dim 64 × T floats each) transposed
+        assertThat(MemoryEstimate.trainingPass(select, t, false) - MemoryEstimate.trainingPass(window, t, false)).isEqualTo(2L * 4 * 64 * t);
+        int beyond = (1 << 24) / 64 + 1;   // past 2^24 floats the rows paths read k and v in place
+        assertThat(MemoryEstimate.trainingPass(select, beyond, false)).isEqualTo(MemoryEstimate.trainingPass(window, beyond, false));
+    }
+
+    @Test
     void aHundredMillionTokenSequenceIsRefusedBeforeAnyAllocation() {
         assertThatThrownBy(() -> MemoryEstimate.requireTrainingPass(bundled("dense", "dense"), 100_000_000, false, "a training step at --seq 100000000"))
                 .isInstanceOf(LongspanException.class).hasMessageStartingWith("a training step at --seq 100000000: one buffer would hold");
