@@ -4,6 +4,7 @@ import dev.longspan.eval.AttentionCost;
 import dev.longspan.eval.HeldOutSplit;
 import dev.longspan.io.AtomicFiles;
 import dev.longspan.io.IoErrors;
+import dev.longspan.model.ModelConfig;
 import dev.longspan.train.TrainConfig;
 import dev.longspan.train.Trainer;
 import dev.longspan.util.LongspanException;
@@ -82,14 +83,22 @@ final class AblateCommand implements Runnable {
         @Option(names = "--run", required = true, paramLabel = "DIR", description = "The trained run directory (metrics.jsonl).") Path run;
         @Option(names = "--perplexity", required = true, arity = "1..*", paramLabel = "FILE", description = "perplexity.json files of the run, one per held-out text.") List<Path> perplexity;
         @Option(names = "--rows", paramLabel = "FILE", description = "The rows file, one JSON object a line (default: ${DEFAULT-VALUE}).") Path rows = Path.of("docs/ablations/rows.jsonl");
+        @Option(names = "--attention", paramLabel = "SPEC",
+                description = {"The plan the perplexities were scored with when it is not the config's (the trained weights read another way,",
+                        "e.g. with pos=selected): recorded as the row's attention beside the trained one, its pairs counted. Needs --name."})
+        String readAs;
+        @Option(names = "--name", paramLabel = "NAME", description = "The row's name (default: the config's file name).") String name;
         @Option(names = "--json", description = "Print the row as one JSON object on standard output.") boolean json;
         @Mixin Main.ComputeOptions compute;
 
         @Override
         public void run() {
             compute.apply();
+            if (readAs != null && name == null) throw new LongspanException("--attention: give the row a --name of its own (the trained plan keeps the config's)");
             Map<String, Object> root = readJson(config);
             TrainConfig tc = TrainConfig.fromJson(root, config.toString());
+            ModelConfig scored = readAs == null ? tc.model()
+                    : tc.model().withAttention(dev.longspan.model.LayerPatterns.expand(readAs, tc.model().layers(), "--attention"));
             List<Map<String, Object>> existing = readRows(rows);
             List<Map<String, Object>> metrics = Trainer.readMetrics(run);
             if (metrics.isEmpty()) throw new LongspanException(run.resolve("metrics.jsonl") + ": no training metrics (train the plan first)");
@@ -129,7 +138,7 @@ final class AblateCommand implements Runnable {
             }
             List<Object> cost = new ArrayList<>();
             for (int length : lengths) {
-                AttentionCost.Cost c = AttentionCost.of(tc.model(), length);
+                AttentionCost.Cost c = AttentionCost.of(scored, length);
                 Map<String, Object> a = new LinkedHashMap<>();
                 a.put("length", length);
                 a.put("pairs_per_token", c.pairsPerToken());
@@ -137,10 +146,14 @@ final class AblateCommand implements Runnable {
                 cost.add(a);
             }
             Map<String, Object> row = new LinkedHashMap<>();
-            row.put("name", stem(config));
+            // the config's plan as written (e.g. one masformer spec for all layers; dense when it names none)
+            Object written = root.get("model") instanceof Map<?, ?> model ? model.get("attention") : null;
+            String trainedAttention = written != null ? written.toString() : String.join(",", tc.model().attentionSpecs());
+            row.put("name", name != null ? name : stem(config));
             row.put("config", config.toString());
-            row.put("attention", ((Map<?, ?>) root.get("model")).get("attention").toString());
-            row.put("layers", tc.model().attentionSpecs());
+            row.put("attention", readAs != null ? readAs : trainedAttention);
+            if (readAs != null) row.put("trained_attention", trainedAttention);
+            row.put("layers", scored.attentionSpecs());
             row.put("rope", String.valueOf(((Map<?, ?>) root.get("model")).get("rope")));
             row.put("parameters", tc.model().parameterCount());
             row.put("train_length", tc.seqLen());
@@ -162,7 +175,7 @@ final class AblateCommand implements Runnable {
                 Json.print(row);
             } else {
                 System.out.printf("row %s: %,.0f training tokens/s, attention %.2f MFLOP/token at %s; written to %s%n", row.get("name"),
-                        tokens / seconds, AttentionCost.of(tc.model(), tc.seqLen()).flopsPerToken() / 1e6, Sizes.format(tc.seqLen()), rows);
+                        tokens / seconds, AttentionCost.of(scored, tc.seqLen()).flopsPerToken() / 1e6, Sizes.format(tc.seqLen()), rows);
             }
         }
     }

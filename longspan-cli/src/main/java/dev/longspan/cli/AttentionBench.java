@@ -6,8 +6,6 @@ import dev.longspan.attention.AttentionResult;
 import dev.longspan.attention.Pattern;
 import dev.longspan.attention.Plan;
 import dev.longspan.model.RopePositions;
-import dev.longspan.position.Rope;
-import dev.longspan.position.RopeConfig;
 import dev.longspan.kernel.Matmul;
 import dev.longspan.kernel.Simd;
 import dev.longspan.tensor.Parallel;
@@ -292,7 +290,7 @@ final class AttentionBench implements Runnable {
     // 10000) at positions 0..N−1
     private Plan plan(Pattern p, int n, int hkv, AttentionOptions opt) {
         Plan plan = Plan.of(p, n, heads, hkv, !opt.bidirectional());
-        if (plan.movesPositions()) plan.selectedPositions(RopePositions.of(new Rope(RopeConfig.plain(10000, dim)), i -> i));
+        if (plan.movesPositions()) plan.selectedPositions(RopePositions.plain(dim));
         return plan;
     }
 

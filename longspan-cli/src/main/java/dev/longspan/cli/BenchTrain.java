@@ -1,15 +1,11 @@
 package dev.longspan.cli;
 
-import dev.longspan.attention.Pattern;
-import dev.longspan.attention.Plan;
+import dev.longspan.eval.AttentionCost;
 import dev.longspan.kernel.Matmul;
 import dev.longspan.kernel.Simd;
 import dev.longspan.model.ModelConfig;
-import dev.longspan.model.RopePositions;
 import dev.longspan.model.TrainingPass;
 import dev.longspan.model.Transformer;
-import dev.longspan.position.Rope;
-import dev.longspan.position.RopeConfig;
 import dev.longspan.tensor.Parallel;
 import dev.longspan.train.TrainConfig;
 import dev.longspan.util.LongspanException;
@@ -67,20 +63,9 @@ final class BenchTrain implements Runnable {
         int[] tokens = new int[n], targets = new int[n];
         long[] pos = new long[n];
         for (int t = 0; t < n; t++) { tokens[t] = r.nextInt(c.vocabSize()); targets[t] = r.nextInt(c.vocabSize()); pos[t] = t; }
-        // attention FLOPs per sequence: forward 4·D per (query, key) pair and head (QKᵀ and PV), backward 2× that
-        double attnFlops = 0;
-        for (Pattern pattern : c.attention()) {
-            Plan plan = Plan.of(pattern, n, c.heads(), c.kvHeads(), true);
-            // pos=selected moves rows by RoPE rotations: counted with plain RoPE at positions 0..N−1
-            // (the pairs depend on the selection, not on the rotation)
-            if (plan.movesPositions()) plan.selectedPositions(RopePositions.of(new Rope(RopeConfig.plain(10000, c.headDim())), i -> i));
-            // select-and-merge's pairs depend on its selection: count them for random q, k
-            float[] q = new float[c.heads() * n * c.headDim()], k = new float[c.kvHeads() * n * c.headDim()];
-            for (int i = 0; i < q.length; i++) q[i] = (float) r.nextGaussian();
-            for (int i = 0; i < k.length; i++) k[i] = (float) r.nextGaussian();
-            plan.prepare(q, k, c.headDim());
-            attnFlops += 3.0 * 4.0 * c.headDim() * plan.pairs();
-        }
+        // attention FLOPs per sequence: forward 4·D per (query, key) pair and head (QKᵀ and PV), counted
+        // from the tile plans (select-and-merge's on random q, k), backward 2× that
+        double attnFlops = 3.0 * AttentionCost.of(c, n).flopsPerToken() * n;
         long matmulParams = c.parameterCount() - (long) c.vocabSize() * c.dim() * (c.tiedEmbeddings() ? 0 : 1);
         System.err.printf("model %,d parameters, seq %d, %d threads; warming up%n", c.parameterCount(), n, Parallel.threads());
         pass.forward(tokens, targets, pos);

@@ -77,6 +77,8 @@ final class PerplexityCommand implements Runnable {
         result.put("tokenizer", lm.tokenizer().describe());
         result.put("bytes_per_token", bytesPerToken);
         result.put("logn", options.lognLength());
+        result.put("attention", m.config.attentionSpecs());   // the plan scored with: the model's own or --attention's
+        result.put("rope", m.config.rope().toSpec());
         // each length against the first, paired over the same windows (null for the first)
         List<PerplexityEval.Paired> vsFirst = pts.stream().map(p -> p == pts.get(0) ? null : p.minus(pts.get(0))).toList();
         List<Map<String, Object>> rows = new ArrayList<>();

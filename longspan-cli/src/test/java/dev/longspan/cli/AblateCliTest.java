@@ -138,6 +138,37 @@ class AblateCliTest {
     }
 
     @Test
+    void aRowReadWithAnotherPlanKeepsTheTrainedOneAndGetsItsOwnVerdict() throws Exception {
+        Path rows = tmp.resolve("rows.jsonl");
+        assertThat(row("dense", 10, 9.5, rows).exit()).isZero();
+        assertThat(row("selectmerge-crdntk", 10.2, 13, rows).exit()).isZero();   // +27% with the trained plan
+        // the same weights scored with positions on selected tokens: a second row of its own name
+        String spec = "selectmerge:region=64,top=5,merge=1,pos=selected";
+        Path run = fakeRun("selectmerge-crdntk-read", 10.2, 10.3);
+        CliRun r = CliRun.of("ablate", "row", "--config", CONFIGS.resolve("selectmerge-crdntk.json").toString(), "--run", run.toString(),
+                "--perplexity", run.resolve("ppl-pg98/perplexity.json").toString(), run.resolve("ppl-kjv-nt/perplexity.json").toString(),
+                "--rows", rows.toString(), "--attention", spec, "--name", "selectmerge-crdntk-read-selected", "--json");
+        assertThat(r.exit()).as(r.err()).isZero();
+        Map<String, Object> row = dev.longspan.io.Json.parseObject(r.out(), "row");
+        assertThat(row).containsEntry("name", "selectmerge-crdntk-read-selected").containsEntry("attention", spec)
+                .containsEntry("trained_attention", "selectmerge:region=64,top=5,merge=1");
+        assertThat((List<?>) row.get("layers")).allSatisfy(l -> assertThat(l.toString()).contains("pos=selected"));
+        assertThat(Files.readAllLines(rows)).hasSize(3);
+        Path md = tmp.resolve("A.md");
+        assertThat(CliRun.of("ablate", "render", "--rows", rows.toString(), "--out", md.toString(), "--img", tmp.resolve("img").toString()).exit()).isZero();
+        String doc = Files.readString(md);
+        assertThat(doc).contains("| selectmerge-crdntk | kjv-nt 20.400 at 1K → 26.000 at 2K (+27.5%), pg98 10.200 at 1K → 13.000 at 2K (+27.5%) | not held (+27.5%, more than 5.0%) |")
+                .contains("| selectmerge-crdntk-read-selected | kjv-nt 20.400 at 1K → 20.600 at 2K (+1.0%), pg98 10.200 at 1K → 10.300 at 2K (+1.0%) | held (+1.0%) |")
+                .contains("| selectmerge-crdntk-read-selected | `" + spec + "` |");
+
+        CliRun unnamed = CliRun.of("ablate", "row", "--config", CONFIGS.resolve("selectmerge-crdntk.json").toString(), "--run", run.toString(),
+                "--perplexity", run.resolve("ppl-pg98/perplexity.json").toString(), "--rows", rows.toString(), "--attention", spec);
+        assertThat(unnamed.exit()).isEqualTo(2);
+        assertThat(unnamed.err()).contains("--name");
+        assertThat(Files.readAllLines(rows)).hasSize(3);
+    }
+
+    @Test
     void aPlanAlsoTrainedShorterTestsLongNetsLongerTrainingClaim() throws Exception {
         Path rows = tmp.resolve("rows.jsonl");
         assertThat(row("dense", 10, 9.5, rows).exit()).isZero();

@@ -3,6 +3,7 @@ package dev.longspan.eval;
 import dev.longspan.attention.Pattern;
 import dev.longspan.attention.Plan;
 import dev.longspan.model.ModelConfig;
+import dev.longspan.model.RopePositions;
 
 import java.util.HashMap;
 import java.util.List;
@@ -46,7 +47,8 @@ public final class AttentionCost {
     /** (query, key) pairs over all heads that pattern computes on a causal sequence of n tokens. */
     public static long pairs(Pattern pattern, int n, int heads, int kvHeads, int headDim) {
         Plan plan = Plan.of(pattern, n, heads, kvHeads, true);
-        if (selects(pattern)) {
+        if (plan.movesPositions()) plan.selectedPositions(RopePositions.plain(headDim));
+        if (Plan.selects(pattern)) {
             // the count does not depend on which regions are chosen, only that the choice is made
             SplittableRandom rnd = new SplittableRandom(1);
             float[] q = new float[Math.multiplyExact(Math.multiplyExact(heads, n), headDim)];
@@ -56,13 +58,5 @@ public final class AttentionCost {
             plan.prepare(q, k, headDim);
         }
         return plan.pairs();
-    }
-
-    private static boolean selects(Pattern p) {
-        return switch (p) {
-            case Pattern.SelectMerge s -> true;
-            case Pattern.Sum s -> s.terms().stream().anyMatch(AttentionCost::selects);
-            default -> false;
-        };
     }
 }

@@ -2,6 +2,7 @@ package dev.longspan.model;
 
 import dev.longspan.attention.SelectedPositions;
 import dev.longspan.position.Rope;
+import dev.longspan.position.RopeConfig;
 import dev.longspan.util.LongspanException;
 
 import java.util.function.LongUnaryOperator;
@@ -9,6 +10,14 @@ import java.util.function.LongUnaryOperator;
 /** A layer's RoPE as the attention engine needs it for select-and-merge's {@code pos=selected}. */
 public final class RopePositions {
     private RopePositions() {}
+
+    /**
+     * Plain RoPE (base 10000) at positions 0..N−1: for a {@code pos=selected} plan counted or timed
+     * outside a model, where the pairs depend on the selection and not on the rotation.
+     */
+    public static SelectedPositions plain(int headDim) {
+        return of(new Rope(RopeConfig.plain(10000, headDim)), i -> i);
+    }
 
     /**
      * The rotation of {@code rope}, with sequence index i rotated at position

@@ -65,6 +65,16 @@ class AttentionCostTest {
     }
 
     @Test
+    void positionsOnSelectedTokensMoveKeysButReadTheSamePairs() {
+        // pos=selected rotates the chosen regions to other positions; which keys are read stays the count
+        for (String spec : new String[]{"selectmerge:region=4,top=4,merge=1", "selectmerge:region=8,top=2,merge=1,local=2,bias=-4"}) {
+            Pattern plain = Pattern.parse(spec), moved = Pattern.parse(spec + ",pos=selected");
+            assertThat(Plan.of(moved, 96, 2, 2, true).movesPositions()).isTrue();
+            assertThat(AttentionCost.pairs(moved, 96, 2, 2, 8)).as(spec).isEqualTo(AttentionCost.pairs(plain, 96, 2, 2, 8)).isPositive();
+        }
+    }
+
+    @Test
     void modelCostSumsItsLayersAndCountsFourDFlopsPerPair() {
         ModelConfig c = new ModelConfig(259, 64, 4, 4, 2, 16, 128, 1e-5f, true, "kind=rope,base=10000",
                 List.of("dense", "window:size=8", "window:size=8", "dilated:w=16,32;r=1,2"), "byte", 256);
