@@ -58,6 +58,21 @@ final class DemoCommand implements Runnable {
     @Option(names = "--long-attention", paramLabel = "SPEC",
             description = "Pattern that replaces full attention beyond 64K tokens, where dense would take hours (default: ${DEFAULT-VALUE}).")
     String longAttention = "selectmerge:region=64,top=5,merge=1";
+    @Option(names = "--lm", paramLabel = "DIR|none",
+            description = "Language model of the perplexity-vs-context section (default: ${DEFAULT-VALUE}; skipped with a note when the default is absent; none skips it).")
+    String lm = DEFAULT_LM;
+    @Option(names = "--lm-text", paramLabel = "FILE",
+            description = "Text the language model never trained on (default: ${DEFAULT-VALUE}, the novel its recipe holds out).")
+    Path lmText = DEFAULT_LM_TEXT;
+    @Option(names = "--lm-lengths", paramLabel = "L,...",
+            description = "Context lengths of the language model's perplexity (default: 1k,4k,16k; with --full 1k,4k,16k,64k,256k).")
+    String lmLengths;
+
+    static final String DEFAULT_LM = "models/longspan-lm";
+    static final Path DEFAULT_LM_TEXT = Path.of("data/gutenberg/pg98.txt");
+    /** Bytes scored at every length of the language model's section: the same bytes, more text before them. */
+    static final int LM_TAIL = 512;
+
     @Mixin
     Main.ComputeOptions compute;
 
@@ -75,6 +90,7 @@ final class DemoCommand implements Runnable {
         PasskeyEval.requireLengths(dev.longspan.io.ByteTokenizer.INSTANCE, lengths, "--lengths");
         PasskeyEval.requireLengths(dev.longspan.io.ByteTokenizer.INSTANCE, denseL, "--dense-lengths");
         double[] depths = {0.0, 0.5, 1.0};
+        LmSection lmSection = lmSection();
         dev.longspan.io.AtomicFiles.checkWritableDirectory(out);
         int n = Sizes.parse(attentionLength, "--attention-length");
         int heads = 8, d = 64;
@@ -115,6 +131,8 @@ final class DemoCommand implements Runnable {
             System.out.printf("passkey %d/%d correct%n%n", correct, cells.size());
         }
         Map<String, Object> denseCost = denseCost(m, denseL, lengths[lengths.length - 1], cells);
+        if (lmSkipped != null) System.err.println(lmSkipped);
+        Map<String, Object> lmResult = lmSection == null ? null : lmSection.run();
 
         String[] kinds = {"dense", "window:size=1024", "block:size=1024", "dilated:w=2048,8192,32768;r=1,4,16",
                 "selectmerge:region=256,top=8,merge=2", "window:size=512+dilated:w=4096,16384;r=4,16"};
@@ -168,6 +186,7 @@ final class DemoCommand implements Runnable {
         result.put("passkey_correct", correct);
         result.put("passkey_trials", cells.size());
         result.put("dense_extrapolation", denseCost);
+        if (lmResult != null) result.put("language_model", lmResult);
         result.put("attention", lines);
         result.put("heatmap", out.resolve("passkey.png").toString());
         // results that cannot be saved are still printed: the runs are not thrown away
@@ -185,6 +204,78 @@ final class DemoCommand implements Runnable {
         }
         if (unsaved != null) throw unsaved;
         System.out.printf("%nheatmap %s, results %s%n", out.resolve("passkey.png"), out.resolve("demo.json"));
+    }
+
+    /**
+     * The language model of the perplexity section, loaded and checked before any work runs: null
+     * when it is turned off, or when the defaults (the model in models/, the held-out novel in the
+     * shared data) are absent — the demo runs on what a checkout has; a path the user gave that
+     * does not exist is an error.
+     */
+    private String lmSkipped;   // said where the section would have run, not among the checks of the arguments
+
+    private LmSection lmSection() {
+        if (lm.equals("none")) return null;
+        Path dir = Path.of(lm);
+        boolean defaults = lm.equals(DEFAULT_LM) && lmText.equals(DEFAULT_LM_TEXT);
+        if (!Files.isDirectory(dir) || !Files.isRegularFile(lmText)) {
+            if (!defaults) {
+                throw new LongspanException(!Files.isDirectory(dir) ? "--lm: " + dir + " is not a model directory"
+                        : "--lm-text: " + lmText + " is not a readable file");
+            }
+            lmSkipped = "(language-model section skipped: " + (!Files.isDirectory(dir) ? dir : lmText) + " not found)";
+            return null;
+        }
+        int[] ls = Sizes.parseList(lmLengths != null ? lmLengths : full ? "1k,4k,16k,64k,256k" : "1k,4k,16k", "--lm-lengths");
+        Transformer model = LongspanFormat.read(dir);
+        if (!(model.config.tokenizer().equals("byte"))) throw new LongspanException("--lm: " + dir + " is not a byte-level model");
+        byte[] bytes = dev.longspan.io.IoErrors.readUserFile(lmText);
+        int longest = Arrays.stream(ls).max().orElseThrow();
+        if (longest + 1 > bytes.length) {
+            throw new LongspanException("--lm-lengths: " + Sizes.format(longest) + " needs " + (longest + 1) + " bytes of --lm-text, " + lmText + " has " + bytes.length);
+        }
+        int tail = Math.min(LM_TAIL, Arrays.stream(ls).min().orElseThrow());
+        dev.longspan.model.MemoryEstimate.requireInference(model.config, longest, longest, tail, false, "--lm-lengths: a window of " + longest + " bytes");
+        return new LmSection(dir, model, dev.longspan.io.ByteTokenizer.encodeBytes(bytes, 0, bytes.length), ls, tail);
+    }
+
+    /** Perplexity of one language model on a text it never saw, the same scored bytes at every context length. */
+    private final class LmSection {
+        final Path dir;
+        final Transformer model;
+        final int[] tokens, lengths;
+        final int tail;
+
+        LmSection(Path dir, Transformer model, int[] tokens, int[] lengths, int tail) {
+            this.dir = dir; this.model = model; this.tokens = tokens; this.lengths = lengths; this.tail = tail;
+        }
+
+        Map<String, Object> run() {
+            var c = model.config;
+            List<String> specs = c.attentionSpecs();
+            String plan = specs.stream().distinct().count() == 1 ? specs.size() + " layers of " + specs.get(0) : String.join(", ", specs);
+            System.err.printf("language model %s (%s) on %s, context %s%n", dir, plan, lmText,
+                    Arrays.stream(lengths).mapToObj(Sizes::format).toList());
+            List<dev.longspan.eval.PerplexityEval.Point> pts = dev.longspan.eval.PerplexityEval.run(model, tokens, lengths, tail, 1,
+                    dev.longspan.model.InferenceOptions.forModel(c), (L, w, n) -> System.err.printf("  perplexity at %s%n", Sizes.format(L)));
+            List<Map<String, Object>> points = new ArrayList<>();
+            for (var p : pts) points.add(Map.of("length", p.length(), "perplexity", p.perplexity(), "seconds", p.seconds()));
+            if (!json) {
+                System.out.printf("language model %s: %.1fM parameters, trained at %s bytes, on %s (never trained on), the same %d bytes scored at every context:%n",
+                        dir, c.parameterCount() / 1e6, Sizes.format(c.contextLength()), lmText.getFileName(), tail);
+                System.out.printf("%-8s %10s %8s%n", "context", "perplexity", "seconds");
+                for (var p : pts) System.out.printf("%-8s %10.3f %8.1f%n", Sizes.format(p.length()), p.perplexity(), p.seconds());
+                double first = pts.get(0).perplexity(), last = pts.get(pts.size() - 1).perplexity();
+                System.out.printf("perplexity %s → %s context: %+.1f%%%n%n",
+                        Sizes.format(pts.get(0).length()), Sizes.format(pts.get(pts.size() - 1).length()), 100 * (last / first - 1));
+            }
+            Map<String, Object> r = new LinkedHashMap<>();
+            r.put("model", dir.toString());
+            r.put("text", lmText.toString());
+            r.put("scored_bytes", tail);
+            r.put("points", points);
+            return r;
+        }
     }
 
     /**

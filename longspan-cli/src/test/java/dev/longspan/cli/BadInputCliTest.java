@@ -260,6 +260,10 @@ class BadInputCliTest {
                 "demo --model {model} --out {out}/demo6 --lengths 1k --dense-lengths 16k,8k",
                 "demo --model {model} --out {out}/demo7 --lengths 1k --dense-lengths 8k",
                 "demo --model {model} --out {out}/demo8 --lengths 1k --dense-lengths 64,1k",
+                "demo --model {model} --out {out}/demo9 --lengths 1k --lm {missing}",
+                "demo --model {model} --out {out}/demo10 --lengths 1k --lm {model} --lm-text {missing}",
+                "demo --model {model} --out {out}/demo11 --lengths 1k --lm {model} --lm-text {text} --lm-lengths 64k",
+                "demo --model {model} --out {out}/demo12 --lengths 1k --lm {model} --lm-text {text} --lm-lengths abc",
                 // bench
                 "bench gemm --size 0",
                 "bench gemm --size -3",
