@@ -206,14 +206,14 @@ final class DemoCommand implements Runnable {
         System.out.printf("%nheatmap %s, results %s%n", out.resolve("passkey.png"), out.resolve("demo.json"));
     }
 
-    /**
-     * The language model of the perplexity section, loaded and checked before any work runs: null
-     * when it is turned off, or when the defaults (the model in models/, the held-out novel in the
-     * shared data) are absent — the demo runs on what a checkout has; a path the user gave that
-     * does not exist is an error.
-     */
     private String lmSkipped;   // said where the section would have run, not among the checks of the arguments
 
+    /**
+     * The language model of the perplexity section, loaded and checked before any work runs: null
+     * when it is turned off, or when the defaults (models/longspan-lm, the novel its recipe held
+     * out in data/gutenberg) are absent — the demo runs on what a checkout has; a path the user
+     * gave that does not exist is an error.
+     */
     private LmSection lmSection() {
         if (lm.equals("none")) return null;
         Path dir = Path.of(lm);
@@ -261,8 +261,10 @@ final class DemoCommand implements Runnable {
             List<Map<String, Object>> points = new ArrayList<>();
             for (var p : pts) points.add(Map.of("length", p.length(), "perplexity", p.perplexity(), "seconds", p.seconds()));
             if (!json) {
-                System.out.printf("language model %s: %.1fM parameters, trained at %s bytes, on %s (never trained on), the same %d bytes scored at every context:%n",
-                        dir, c.parameterCount() / 1e6, Sizes.format(c.contextLength()), lmText.getFileName(), tail);
+                // the default text is the novel the default model's recipe held out; another text may have been trained on
+                String unseen = lmText.equals(DEFAULT_LM_TEXT) && lm.equals(DEFAULT_LM) ? " (never trained on)" : "";
+                System.out.printf("language model %s: %.1fM parameters, trained at %s bytes, on %s%s, the same %d bytes scored at every context:%n",
+                        dir, c.parameterCount() / 1e6, Sizes.format(c.contextLength()), lmText.getFileName(), unseen, tail);
                 System.out.printf("%-8s %10s %8s%n", "context", "perplexity", "seconds");
                 for (var p : pts) System.out.printf("%-8s %10.3f %8.1f%n", Sizes.format(p.length()), p.perplexity(), p.seconds());
                 double first = pts.get(0).perplexity(), last = pts.get(pts.size() - 1).perplexity();
