@@ -65,7 +65,7 @@ final class DemoCommand implements Runnable {
             description = "Text the language model never trained on (default: ${DEFAULT-VALUE}, the novel its recipe holds out).")
     Path lmText = DEFAULT_LM_TEXT;
     @Option(names = "--lm-lengths", paramLabel = "L,...",
-            description = "Context lengths of the language model's perplexity (default: 1k,4k,16k; with --full 1k,4k,16k,64k,256k).")
+            description = "Context lengths of the language model's perplexity (default: 1k,4k,16k; with --full up to 256k).")
     String lmLengths;
 
     static final String DEFAULT_LM = "models/longspan-lm";
