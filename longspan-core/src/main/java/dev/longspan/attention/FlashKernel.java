@@ -105,6 +105,7 @@ final class FlashKernel {
         final float[] kw, vw;           // key and value rows of half-precision caches, widened
         final float[] qt, st, ot, m = new float[QB], l = new float[QB], tmp = new float[3 * QB], wa = new float[QB], wb = new float[QB];
         final float[] qr, or;           // one query row and its output row (the row-by-row path)
+        final int[] hullLo = new int[(BK + SLICE - 1) / SLICE], hullHi = new int[(BK + SLICE - 1) / SLICE];  // query lanes per key slice
         // backward only (allocated on first use)
         float[] dOt, dst, dqt, qrow, dorow, kb, vb, lseRow, delta;
         // pos=selected (allocated on first use): moved key rows, a counter-rotated query row and its
@@ -227,13 +228,81 @@ final class FlashKernel {
             if (mode == SKIP) continue;
             float[] keys = p.kv.rows(false, kvh, s.kpos, nk, s.koff, s.kw);
             if (t.moved != null) keys = movedKeys(s, t, kb, nk, keys, p.d);
-            TileOps.scores(s.st, keys, s.koff, nk, s.qt, p.d);
+            boolean sliced = mode == PARTIAL && hulls(s, t, n, nk);
+            if (sliced) {
+                for (int j = 0, sl = 0; j < nk; j += SLICE, sl++)
+                    if (s.hullLo[sl] < s.hullHi[sl]) TileOps.scores(s.st, keys, s.koff, j, Math.min(nk, j + SLICE), s.qt, p.d, s.hullLo[sl], s.hullHi[sl]);
+            } else {
+                TileOps.scores(s.st, keys, s.koff, nk, s.qt, p.d);
+            }
             if (kb < t.biased) addBias(s.st, Math.min(nk, t.biased - kb), t.bias);
             if (mode == PARTIAL) mask(s, t, n, nk);
             TileOps.online(s.st, nk, s.m, s.l, s.ot, p.d, s.tmp);
             float[] values = p.kv.rows(true, kvh, s.kpos, nk, s.voff, s.vw);
-            TileOps.accumulate(s.ot, values, s.voff, nk, s.st, p.d);
+            if (sliced) {
+                for (int j = 0, sl = 0; j < nk; j += SLICE, sl++)
+                    if (s.hullLo[sl] < s.hullHi[sl]) TileOps.accumulate(s.ot, values, s.voff, j, Math.min(nk, j + SLICE), s.st, p.d, s.hullLo[sl], s.hullHi[sl]);
+            } else {
+                TileOps.accumulate(s.ot, values, s.voff, nk, s.st, p.d);
+            }
         }
+    }
+
+    /**
+     * Keys per slice of a partial key block: on a causal diagonal (or a window's far edge) the key
+     * slice j reaches only the query vectors at or after (before) it, so each slice is scored and
+     * accumulated on those query lanes only. A window or block of 256 against 64-query blocks has
+     * two such key blocks in five (four in ten): 80 % of the computed slots are useful without
+     * slicing, ≈ 94 % with it.
+     */
+    static final int SLICE = Math.max(4, TileOps.LANES);
+
+    /**
+     * For each slice of SLICE keys of a partial block, the hull of the query lanes (rounded out to
+     * whole vectors, within the n real rows) that see any of its keys, in s.hullLo/hullHi (empty:
+     * lo ≥ hi). The lanes outside a slice's hull are masked anyway, so skipping them changes no
+     * result. Returns false when every slice needs the whole block (nothing to gain).
+     */
+    private static boolean hulls(Scratch s, Tile t, int n, int nk) {
+        return hulls(s.qpos, n, s.kpos, nk, t.lo, t.hi, s.hullLo, s.hullHi);
+    }
+
+    /**
+     * {@link #hulls(Scratch, Tile, int, int)} on plain arrays: queries at ascending positions
+     * qpos[0..n), keys at ascending positions kpos[0..nk), a key visible from the queries whose
+     * distance to it lies in [lo, hi]. Also used by {@link Plan#computedPairs()} to count the slots.
+     */
+    static boolean hulls(int[] qpos, int n, int[] kpos, int nk, long lo, long hi, int[] hullLo, int[] hullHi) {
+        int vl = TileOps.LANES, nUp = Math.min(QB, (n + vl - 1) / vl * vl);
+        boolean narrower = false;
+        int ia = 0, ib = 0;
+        for (int j0 = 0, sl = 0; j0 < nk; j0 += SLICE, sl++) {
+            int a = Integer.MAX_VALUE, b = 0;
+            for (int j = j0; j < Math.min(nk, j0 + SLICE); j++) {
+                long first = kpos[j] + lo, last = kpos[j] + hi;    // visible query positions
+                while (ia < n && qpos[ia] < first) ia++;
+                while (ib < n && qpos[ib] <= last) ib++;
+                if (ib > ia) {
+                    a = Math.min(a, ia);
+                    b = Math.max(b, ib);
+                }
+            }
+            if (a >= b) {
+                hullLo[sl] = 0;
+                hullHi[sl] = 0;
+            } else {
+                hullLo[sl] = a / vl * vl;
+                hullHi[sl] = Math.min(nUp, (b + vl - 1) / vl * vl);
+                // three vectors of four or more: the register tile over the whole block does them
+                // with fewer loads per FMA than the narrower kernels (the extra lanes are masked)
+                if (nUp == QB && 4 * (hullHi[sl] - hullLo[sl]) >= 3 * QB) {
+                    hullLo[sl] = 0;
+                    hullHi[sl] = QB;
+                }
+            }
+            if (hullHi[sl] - hullLo[sl] < nUp) narrower = true;
+        }
+        return narrower;
     }
 
     /**
@@ -430,11 +499,22 @@ final class FlashKernel {
             if (mode == SKIP) continue;
             for (int j = 0; j < nk; j++) s.koff[j] = s.voff[j] = p.kOff(kvh, s.kpos[j]);
             float[] keys = t.moved != null ? movedKeys(s, t, kb, nk, p.k, d) : p.k;
-            TileOps.scores(s.st, keys, s.koff, nk, s.qt, d);         // S
+            // a block the band cuts: S, dP and dQ per key slice on the query lanes that reach it (the
+            // other lanes get P = 0, hence dS = 0, as before)
+            boolean sliced = mode == PARTIAL && hulls(s, t, n, nk);
+            if (sliced) {
+                for (int j = 0, sl = 0; j < nk; j += SLICE, sl++)
+                    if (s.hullLo[sl] < s.hullHi[sl]) {
+                        TileOps.scores(s.st, keys, s.koff, j, Math.min(nk, j + SLICE), s.qt, d, s.hullLo[sl], s.hullHi[sl]);
+                        TileOps.scores(s.dst, p.v, s.voff, j, Math.min(nk, j + SLICE), s.dOt, d, s.hullLo[sl], s.hullHi[sl]);
+                    }
+            } else {
+                TileOps.scores(s.st, keys, s.koff, nk, s.qt, d);         // S
+            }
             if (kb < t.biased) addBias(s.st, Math.min(nk, t.biased - kb), t.bias);
             if (mode == PARTIAL) mask(s, t, n, nk);
             TileOps.probs(s.st, nk, s.lseRow);                        // P = exp(S - LSE)
-            TileOps.scores(s.dst, p.v, s.voff, nk, s.dOt, d);        // dP = dO · Vᵀ
+            if (!sliced) TileOps.scores(s.dst, p.v, s.voff, nk, s.dOt, d);   // dP = dO · Vᵀ
             TileOps.dsoft(s.dst, s.st, nk, s.delta);                  // dS = P ∘ (dP - delta)
             TileOps.rows(s.vb, s.st, nk, s.dorow, dp);               // dV_blk = Pᵀ dO
             TileOps.rows(s.kb, s.dst, nk, s.qrow, dp);               // dK_blk = dSᵀ (scale·Q)
@@ -444,7 +524,12 @@ final class FlashKernel {
                 if (t.moved != null) s.kRot.set(t.kShift[kb + j]).apply(s.kb, j * dp, 1, true);   // back to the key's own position
                 Kernels.axpy(1f, s.kb, j * dp, dk, to, d);
             }
-            TileOps.accumulate(s.dqt, keys, s.koff, nk, s.dst, d);   // dQ_blk += dS K
+            if (sliced) {
+                for (int j = 0, sl = 0; j < nk; j += SLICE, sl++)
+                    if (s.hullLo[sl] < s.hullHi[sl]) TileOps.accumulate(s.dqt, keys, s.koff, j, Math.min(nk, j + SLICE), s.dst, d, s.hullLo[sl], s.hullHi[sl]);
+            } else {
+                TileOps.accumulate(s.dqt, keys, s.koff, nk, s.dst, d);   // dQ_blk += dS K
+            }
         }
     }
 

@@ -150,25 +150,46 @@ public final class Plan {
     /**
      * (query, key) slots the kernel computes: for every block of {@link TileOps#QB} query rows, the
      * real rows times the keys of every key block it visits (visible pairs plus the masked slots of
-     * blocks the band cuts). {@link #pairs()} divided by this is the kernel's useful fraction.
+     * blocks the band cuts), where a block the band cuts counts each slice of
+     * {@link FlashKernel#SLICE} keys on the query vectors that reach it; blocks of at most
+     * {@link FlashKernel#ROW_BLOCK_MAX} rows, walked row by row, count their visible pairs.
+     * {@link #pairs()} divided by this is the kernel's useful fraction.
      */
     public long computedPairs() {
         long total = 0;
         Tile t = new Tile();
         int qb = TileOps.QB, bk = TileOps.BK;
+        int[] qpos = new int[qb], kpos = new int[bk];
+        int[] hullLo = new int[(bk + FlashKernel.SLICE - 1) / FlashKernel.SLICE], hullHi = hullLo.clone();
         for (Pass p : passes)
             for (int h = 0; h < heads; h++)
                 for (int ti = 0; ti < p.tiles(h); ti++) {
                     p.tile(h, ti, t);
                     for (int i0 = 0; i0 < t.queries.count(); i0 += qb) {
                         int n1 = Math.min(qb, t.queries.count() - i0);
+                        if (n1 <= FlashKernel.ROW_BLOCK_MAX) {
+                            // rows walked one by one: each reads exactly its own keys
+                            for (int i = i0; i < i0 + n1; i++) total += keysOf(t, t.queries.pos(i));
+                            continue;
+                        }
                         int qmin = t.queries.pos(i0), qmax = t.queries.pos(i0 + n1 - 1);
                         int k0 = t.keys.lowerBound(qmin - t.hi), k1 = t.keys.lowerBound(qmax - t.lo + 1);
                         for (int kb = k0; kb < k1; kb += bk) {
                             int nk = Math.min(bk, k1 - kb);
                             long dmin = (long) qmin - t.keys.pos(kb + nk - 1), dmax = (long) qmax - t.keys.pos(kb);
                             if (dmax < t.lo || dmin > t.hi) continue;
-                            total += (long) n1 * nk;
+                            if (dmin >= t.lo && dmax <= t.hi) {
+                                total += (long) n1 * nk;        // a whole block
+                                continue;
+                            }
+                            for (int i = 0; i < n1; i++) qpos[i] = t.queries.pos(i0 + i);
+                            for (int j = 0; j < nk; j++) kpos[j] = t.keys.pos(kb + j);
+                            if (!FlashKernel.hulls(qpos, n1, kpos, nk, t.lo, t.hi, hullLo, hullHi)) {
+                                total += (long) n1 * nk;
+                                continue;
+                            }
+                            for (int j = 0, sl = 0; j < nk; j += FlashKernel.SLICE, sl++)
+                                total += (long) Math.max(0, Math.min(hullHi[sl], n1) - hullLo[sl]) * Math.min(FlashKernel.SLICE, nk - j);
                         }
                     }
                 }

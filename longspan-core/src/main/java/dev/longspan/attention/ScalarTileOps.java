@@ -29,6 +29,29 @@ final class ScalarTileOps {
         }
     }
 
+    static void scores(float[] st, float[] x, int[] xoff, int j0, int j1, float[] yt, int d, int q0, int q1) {
+        for (int j = j0; j < j1; j++) {
+            int xo = xoff[j], so = j * QB;
+            for (int i = q0; i < q1; i++) st[so + i] = 0f;
+            for (int c = 0; c < d; c++) {
+                float xv = x[xo + c];
+                int yo = c * QB;
+                for (int i = q0; i < q1; i++) st[so + i] += xv * yt[yo + i];
+            }
+        }
+    }
+
+    static void accumulate(float[] ct, float[] x, int[] xoff, int j0, int j1, float[] p, int d, int q0, int q1) {
+        for (int j = j0; j < j1; j++) {
+            int xo = xoff[j], po = j * QB;
+            for (int c = 0; c < d; c++) {
+                float xv = x[xo + c];
+                int co = c * QB;
+                for (int i = q0; i < q1; i++) ct[co + i] += xv * p[po + i];
+            }
+        }
+    }
+
     static void online(float[] st, int nk, float[] m, float[] l, float[] ot, int d, float[] tmp) {
         for (int i = 0; i < QB; i++) {
             float mx = Float.NEGATIVE_INFINITY;

@@ -38,6 +38,17 @@ final class TileOps {
         if (Simd.ENABLED) VectorTileOps.accumulate(ct, x, xoff, nk, p, d); else ScalarTileOps.accumulate(ct, x, xoff, nk, p, d);
     }
 
+    // st rows [j0, j1) = x[rows xoff[j]] · yt on query lanes [q0, q1) only (multiples of LANES); the
+    // other lanes of those rows are left as they were (a partial block masks them afterwards)
+    static void scores(float[] st, float[] x, int[] xoff, int j0, int j1, float[] yt, int d, int q0, int q1) {
+        if (Simd.ENABLED) VectorTileOps.scores(st, x, xoff, j0, j1, yt, d, q0, q1); else ScalarTileOps.scores(st, x, xoff, j0, j1, yt, d, q0, q1);
+    }
+
+    // ct: [D][QB] += x[rows xoff[j0..j1)]ᵀ · p[j0..j1) on query lanes [q0, q1) only (multiples of LANES)
+    static void accumulate(float[] ct, float[] x, int[] xoff, int j0, int j1, float[] p, int d, int q0, int q1) {
+        if (Simd.ENABLED) VectorTileOps.accumulate(ct, x, xoff, j0, j1, p, d, q0, q1); else ScalarTileOps.accumulate(ct, x, xoff, j0, j1, p, d, q0, q1);
+    }
+
     // online softmax step: st: [nk][QB] scores → probabilities exp(s - m'), m, l: [QB] updated, ot: [D][QB] rescaled;
     // tmp: [3·QB] scratch
     static void online(float[] st, int nk, float[] m, float[] l, float[] ot, int d, float[] tmp) {

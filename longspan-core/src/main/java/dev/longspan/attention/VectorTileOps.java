@@ -58,17 +58,17 @@ final class VectorTileOps {
     private static final int MAGIC_BITS = 0x4B400000;         // its bit pattern
 
     static void scores(float[] st, float[] x, int[] xoff, int nk, float[] yt, int d) {
-        if (WIDE) scores4x4(st, x, xoff, nk, yt, d); else scores6x2(st, x, xoff, nk, yt, d);
+        if (WIDE) scores4x4(st, x, xoff, 0, nk, yt, d); else scores6x2(st, x, xoff, 0, nk, yt, d);
     }
 
     /** {@link #scores} with the given tiles (tests run both on any machine). */
     static void scores(float[] st, float[] x, int[] xoff, int nk, float[] yt, int d, Simd.Tiles tiles) {
-        if (tiles == Simd.Tiles.WIDE) scores4x4(st, x, xoff, nk, yt, d); else scores6x2(st, x, xoff, nk, yt, d);
+        if (tiles == Simd.Tiles.WIDE) scores4x4(st, x, xoff, 0, nk, yt, d); else scores6x2(st, x, xoff, 0, nk, yt, d);
     }
 
-    private static void scores4x4(float[] st, float[] x, int[] xoff, int nk, float[] yt, int d) {
-        int j = 0;
-        for (; j + 4 <= nk; j += 4) {
+    private static void scores4x4(float[] st, float[] x, int[] xoff, int j0, int j1, float[] yt, int d) {
+        int j = j0;
+        for (; j + 4 <= j1; j += 4) {
             int x0 = xoff[j], x1 = xoff[j + 1], x2 = xoff[j + 2], x3 = xoff[j + 3];
             FloatVector a00 = FloatVector.zero(S), a01 = a00, a02 = a00, a03 = a00;
             FloatVector a10 = a00, a11 = a00, a12 = a00, a13 = a00;
@@ -98,12 +98,12 @@ final class VectorTileOps {
             so += QB;
             a30.intoArray(st, so); a31.intoArray(st, so + L); a32.intoArray(st, so + 2 * L); a33.intoArray(st, so + 3 * L);
         }
-        scoresTail(st, x, xoff, j, nk, yt, d);
+        scoresTail(st, x, xoff, j, j1, yt, d);
     }
 
-    private static void scores6x2(float[] st, float[] x, int[] xoff, int nk, float[] yt, int d) {
-        int j = 0;
-        for (; j + 6 <= nk; j += 6) {
+    private static void scores6x2(float[] st, float[] x, int[] xoff, int j0, int j1, float[] yt, int d) {
+        int j = j0;
+        for (; j + 6 <= j1; j += 6) {
             int x0 = xoff[j], x1 = xoff[j + 1], x2 = xoff[j + 2], x3 = xoff[j + 3], x4 = xoff[j + 4], x5 = xoff[j + 5];
             for (int h = 0; h < QB; h += 2 * L) {
                 FloatVector a00 = FloatVector.zero(S), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
@@ -135,7 +135,7 @@ final class VectorTileOps {
             }
         }
         // up to five keys left: two at a time over the whole block (8 accumulators + 4 + 1 fit in 16)
-        for (; j + 2 <= nk; j += 2) {
+        for (; j + 2 <= j1; j += 2) {
             int x0 = xoff[j], x1 = xoff[j + 1];
             FloatVector a00 = FloatVector.zero(S), a01 = a00, a02 = a00, a03 = a00;
             FloatVector a10 = a00, a11 = a00, a12 = a00, a13 = a00;
@@ -155,7 +155,7 @@ final class VectorTileOps {
             so += QB;
             a10.intoArray(st, so); a11.intoArray(st, so + L); a12.intoArray(st, so + 2 * L); a13.intoArray(st, so + 3 * L);
         }
-        scoresTail(st, x, xoff, j, nk, yt, d);
+        scoresTail(st, x, xoff, j, j1, yt, d);
     }
 
     // keys [j, nk) one at a time
@@ -177,15 +177,15 @@ final class VectorTileOps {
     }
 
     static void accumulate(float[] ct, float[] x, int[] xoff, int nk, float[] p, int d) {
-        if (WIDE) accumulate4x4(ct, x, xoff, nk, p, d); else accumulate5x2(ct, x, xoff, nk, p, d);
+        if (WIDE) accumulate4x4(ct, x, xoff, 0, nk, p, d); else accumulate5x2(ct, x, xoff, 0, nk, p, d);
     }
 
     /** {@link #accumulate} with the given tiles (tests run both on any machine). */
     static void accumulate(float[] ct, float[] x, int[] xoff, int nk, float[] p, int d, Simd.Tiles tiles) {
-        if (tiles == Simd.Tiles.WIDE) accumulate4x4(ct, x, xoff, nk, p, d); else accumulate5x2(ct, x, xoff, nk, p, d);
+        if (tiles == Simd.Tiles.WIDE) accumulate4x4(ct, x, xoff, 0, nk, p, d); else accumulate5x2(ct, x, xoff, 0, nk, p, d);
     }
 
-    private static void accumulate4x4(float[] ct, float[] x, int[] xoff, int nk, float[] p, int d) {
+    private static void accumulate4x4(float[] ct, float[] x, int[] xoff, int j0, int j1, float[] p, int d) {
         int c = 0;
         for (; c + 4 <= d; c += 4) {
             int o0 = c * QB, o1 = o0 + QB, o2 = o1 + QB, o3 = o2 + QB;
@@ -197,7 +197,7 @@ final class VectorTileOps {
             FloatVector a22 = FloatVector.fromArray(S, ct, o2 + 2 * L), a23 = FloatVector.fromArray(S, ct, o2 + 3 * L);
             FloatVector a30 = FloatVector.fromArray(S, ct, o3), a31 = FloatVector.fromArray(S, ct, o3 + L);
             FloatVector a32 = FloatVector.fromArray(S, ct, o3 + 2 * L), a33 = FloatVector.fromArray(S, ct, o3 + 3 * L);
-            for (int j = 0; j < nk; j++) {
+            for (int j = j0; j < j1; j++) {
                 int po = j * QB, xo = xoff[j] + c;
                 FloatVector p0 = FloatVector.fromArray(S, p, po);
                 FloatVector p1 = FloatVector.fromArray(S, p, po + L);
@@ -217,10 +217,10 @@ final class VectorTileOps {
             a20.intoArray(ct, o2); a21.intoArray(ct, o2 + L); a22.intoArray(ct, o2 + 2 * L); a23.intoArray(ct, o2 + 3 * L);
             a30.intoArray(ct, o3); a31.intoArray(ct, o3 + L); a32.intoArray(ct, o3 + 2 * L); a33.intoArray(ct, o3 + 3 * L);
         }
-        accumulateTail(ct, x, xoff, nk, p, c, d);
+        accumulateTail(ct, x, xoff, j0, j1, p, c, d);
     }
 
-    private static void accumulate5x2(float[] ct, float[] x, int[] xoff, int nk, float[] p, int d) {
+    private static void accumulate5x2(float[] ct, float[] x, int[] xoff, int j0, int j1, float[] p, int d) {
         int c = 0;
         for (; c + 5 <= d; c += 5) {
             for (int h = 0; h < QB; h += 2 * L) {
@@ -230,7 +230,7 @@ final class VectorTileOps {
                 FloatVector a20 = FloatVector.fromArray(S, ct, o2), a21 = FloatVector.fromArray(S, ct, o2 + L);
                 FloatVector a30 = FloatVector.fromArray(S, ct, o3), a31 = FloatVector.fromArray(S, ct, o3 + L);
                 FloatVector a40 = FloatVector.fromArray(S, ct, o4), a41 = FloatVector.fromArray(S, ct, o4 + L);
-                for (int j = 0; j < nk; j++) {
+                for (int j = j0; j < j1; j++) {
                     int po = j * QB + h, xo = xoff[j] + c;
                     FloatVector p0 = FloatVector.fromArray(S, p, po);
                     FloatVector p1 = FloatVector.fromArray(S, p, po + L);
@@ -259,7 +259,7 @@ final class VectorTileOps {
             FloatVector a02 = FloatVector.fromArray(S, ct, o0 + 2 * L), a03 = FloatVector.fromArray(S, ct, o0 + 3 * L);
             FloatVector a10 = FloatVector.fromArray(S, ct, o1), a11 = FloatVector.fromArray(S, ct, o1 + L);
             FloatVector a12 = FloatVector.fromArray(S, ct, o1 + 2 * L), a13 = FloatVector.fromArray(S, ct, o1 + 3 * L);
-            for (int j = 0; j < nk; j++) {
+            for (int j = j0; j < j1; j++) {
                 int po = j * QB, xo = xoff[j] + c;
                 FloatVector p0 = FloatVector.fromArray(S, p, po);
                 FloatVector p1 = FloatVector.fromArray(S, p, po + L);
@@ -273,16 +273,16 @@ final class VectorTileOps {
             a00.intoArray(ct, o0); a01.intoArray(ct, o0 + L); a02.intoArray(ct, o0 + 2 * L); a03.intoArray(ct, o0 + 3 * L);
             a10.intoArray(ct, o1); a11.intoArray(ct, o1 + L); a12.intoArray(ct, o1 + 2 * L); a13.intoArray(ct, o1 + 3 * L);
         }
-        accumulateTail(ct, x, xoff, nk, p, c, d);
+        accumulateTail(ct, x, xoff, j0, j1, p, c, d);
     }
 
     // head dimensions [c, d) one at a time
-    private static void accumulateTail(float[] ct, float[] x, int[] xoff, int nk, float[] p, int c, int d) {
+    private static void accumulateTail(float[] ct, float[] x, int[] xoff, int j0, int j1, float[] p, int c, int d) {
         for (; c < d; c++) {
             int o0 = c * QB;
             FloatVector a0 = FloatVector.fromArray(S, ct, o0), a1 = FloatVector.fromArray(S, ct, o0 + L);
             FloatVector a2 = FloatVector.fromArray(S, ct, o0 + 2 * L), a3 = FloatVector.fromArray(S, ct, o0 + 3 * L);
-            for (int j = 0; j < nk; j++) {
+            for (int j = j0; j < j1; j++) {
                 int po = j * QB;
                 FloatVector b = FloatVector.broadcast(S, x[xoff[j] + c]);
                 a0 = FloatVector.fromArray(S, p, po).fma(b, a0);
@@ -291,6 +291,125 @@ final class VectorTileOps {
                 a3 = FloatVector.fromArray(S, p, po + 3 * L).fma(b, a3);
             }
             a0.intoArray(ct, o0); a1.intoArray(ct, o0 + L); a2.intoArray(ct, o0 + 2 * L); a3.intoArray(ct, o0 + 3 * L);
+        }
+    }
+
+    /**
+     * {@link #scores} for rows [j0, j1) on the query lanes [q0, q1) (multiples of L): the key slices
+     * of a partial block that only some query vectors reach. The whole block goes to the register
+     * tile; fewer vectors four keys × two vectors at a time (8 accumulators: fits 16 registers as
+     * well as 32), then one vector, then single keys.
+     */
+    static void scores(float[] st, float[] x, int[] xoff, int j0, int j1, float[] yt, int d, int q0, int q1) {
+        if (q0 == 0 && q1 == QB) {
+            if (WIDE) scores4x4(st, x, xoff, j0, j1, yt, d); else scores6x2(st, x, xoff, j0, j1, yt, d);
+            return;
+        }
+        int j = j0;
+        for (; j + 4 <= j1; j += 4) {
+            int x0 = xoff[j], x1 = xoff[j + 1], x2 = xoff[j + 2], x3 = xoff[j + 3], so = j * QB;
+            int h = q0;
+            for (; h + 2 * L <= q1; h += 2 * L) {
+                FloatVector a00 = FloatVector.zero(S), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+                for (int c = 0; c < d; c++) {
+                    int yo = c * QB + h;
+                    FloatVector y0 = FloatVector.fromArray(S, yt, yo);
+                    FloatVector y1 = FloatVector.fromArray(S, yt, yo + L);
+                    FloatVector b = FloatVector.broadcast(S, x[x0 + c]);
+                    a00 = y0.fma(b, a00); a01 = y1.fma(b, a01);
+                    b = FloatVector.broadcast(S, x[x1 + c]);
+                    a10 = y0.fma(b, a10); a11 = y1.fma(b, a11);
+                    b = FloatVector.broadcast(S, x[x2 + c]);
+                    a20 = y0.fma(b, a20); a21 = y1.fma(b, a21);
+                    b = FloatVector.broadcast(S, x[x3 + c]);
+                    a30 = y0.fma(b, a30); a31 = y1.fma(b, a31);
+                }
+                a00.intoArray(st, so + h); a01.intoArray(st, so + h + L);
+                a10.intoArray(st, so + QB + h); a11.intoArray(st, so + QB + h + L);
+                a20.intoArray(st, so + 2 * QB + h); a21.intoArray(st, so + 2 * QB + h + L);
+                a30.intoArray(st, so + 3 * QB + h); a31.intoArray(st, so + 3 * QB + h + L);
+            }
+            if (h < q1) {
+                FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+                for (int c = 0; c < d; c++) {
+                    FloatVector y0 = FloatVector.fromArray(S, yt, c * QB + h);
+                    a0 = y0.fma(FloatVector.broadcast(S, x[x0 + c]), a0);
+                    a1 = y0.fma(FloatVector.broadcast(S, x[x1 + c]), a1);
+                    a2 = y0.fma(FloatVector.broadcast(S, x[x2 + c]), a2);
+                    a3 = y0.fma(FloatVector.broadcast(S, x[x3 + c]), a3);
+                }
+                a0.intoArray(st, so + h); a1.intoArray(st, so + QB + h); a2.intoArray(st, so + 2 * QB + h); a3.intoArray(st, so + 3 * QB + h);
+            }
+        }
+        for (; j < j1; j++) {
+            int x0 = xoff[j];
+            for (int h = q0; h < q1; h += L) {
+                FloatVector a0 = FloatVector.zero(S);
+                for (int c = 0; c < d; c++) a0 = FloatVector.fromArray(S, yt, c * QB + h).fma(FloatVector.broadcast(S, x[x0 + c]), a0);
+                a0.intoArray(st, j * QB + h);
+            }
+        }
+    }
+
+    /**
+     * {@link #accumulate} for rows [j0, j1) of p on the query lanes [q0, q1) (multiples of L): four
+     * head dimensions × two vectors at a time, then one vector, then single head dimensions. Each
+     * lane adds the same products in the same key order as the whole-block kernel.
+     */
+    static void accumulate(float[] ct, float[] x, int[] xoff, int j0, int j1, float[] p, int d, int q0, int q1) {
+        if (q0 == 0 && q1 == QB) {
+            if (WIDE) accumulate4x4(ct, x, xoff, j0, j1, p, d); else accumulate5x2(ct, x, xoff, j0, j1, p, d);
+            return;
+        }
+        int c = 0;
+        for (; c + 4 <= d; c += 4) {
+            int h = q0;
+            for (; h + 2 * L <= q1; h += 2 * L) {
+                int o0 = c * QB + h, o1 = o0 + QB, o2 = o1 + QB, o3 = o2 + QB;
+                FloatVector a00 = FloatVector.fromArray(S, ct, o0), a01 = FloatVector.fromArray(S, ct, o0 + L);
+                FloatVector a10 = FloatVector.fromArray(S, ct, o1), a11 = FloatVector.fromArray(S, ct, o1 + L);
+                FloatVector a20 = FloatVector.fromArray(S, ct, o2), a21 = FloatVector.fromArray(S, ct, o2 + L);
+                FloatVector a30 = FloatVector.fromArray(S, ct, o3), a31 = FloatVector.fromArray(S, ct, o3 + L);
+                for (int j = j0; j < j1; j++) {
+                    int po = j * QB + h, xo = xoff[j] + c;
+                    FloatVector p0 = FloatVector.fromArray(S, p, po);
+                    FloatVector p1 = FloatVector.fromArray(S, p, po + L);
+                    FloatVector b = FloatVector.broadcast(S, x[xo]);
+                    a00 = p0.fma(b, a00); a01 = p1.fma(b, a01);
+                    b = FloatVector.broadcast(S, x[xo + 1]);
+                    a10 = p0.fma(b, a10); a11 = p1.fma(b, a11);
+                    b = FloatVector.broadcast(S, x[xo + 2]);
+                    a20 = p0.fma(b, a20); a21 = p1.fma(b, a21);
+                    b = FloatVector.broadcast(S, x[xo + 3]);
+                    a30 = p0.fma(b, a30); a31 = p1.fma(b, a31);
+                }
+                a00.intoArray(ct, o0); a01.intoArray(ct, o0 + L);
+                a10.intoArray(ct, o1); a11.intoArray(ct, o1 + L);
+                a20.intoArray(ct, o2); a21.intoArray(ct, o2 + L);
+                a30.intoArray(ct, o3); a31.intoArray(ct, o3 + L);
+            }
+            if (h < q1) {
+                int o0 = c * QB + h, o1 = o0 + QB, o2 = o1 + QB, o3 = o2 + QB;
+                FloatVector a0 = FloatVector.fromArray(S, ct, o0), a1 = FloatVector.fromArray(S, ct, o1);
+                FloatVector a2 = FloatVector.fromArray(S, ct, o2), a3 = FloatVector.fromArray(S, ct, o3);
+                for (int j = j0; j < j1; j++) {
+                    int xo = xoff[j] + c;
+                    FloatVector p0 = FloatVector.fromArray(S, p, j * QB + h);
+                    a0 = p0.fma(FloatVector.broadcast(S, x[xo]), a0);
+                    a1 = p0.fma(FloatVector.broadcast(S, x[xo + 1]), a1);
+                    a2 = p0.fma(FloatVector.broadcast(S, x[xo + 2]), a2);
+                    a3 = p0.fma(FloatVector.broadcast(S, x[xo + 3]), a3);
+                }
+                a0.intoArray(ct, o0); a1.intoArray(ct, o1); a2.intoArray(ct, o2); a3.intoArray(ct, o3);
+            }
+        }
+        for (; c < d; c++) {
+            for (int h = q0; h < q1; h += L) {
+                int o0 = c * QB + h;
+                FloatVector a0 = FloatVector.fromArray(S, ct, o0);
+                for (int j = j0; j < j1; j++) a0 = FloatVector.fromArray(S, p, j * QB + h).fma(FloatVector.broadcast(S, x[xoff[j] + c]), a0);
+                a0.intoArray(ct, o0);
+            }
         }
     }
 

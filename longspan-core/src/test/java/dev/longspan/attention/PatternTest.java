@@ -116,19 +116,34 @@ class PatternTest {
     }
 
     @Test
-    void computedPairsOfDenseCausalAreTheBlockTriangle() {
-        // N = 128 in blocks of QB queries (QB follows the vector width): a block whose last row is
-        // q visits the keys 0..q, so it computes (rows in the block) × (q + 1) slots, the masked
-        // upper corner of its diagonal key block included. With QB = 64: 64·64 + 64·128 = 3·64².
-        int n = 128, qb = TileOps.QB;
+    void computedPairsOfDenseCausalAreTheBlockTriangleWithSlicedDiagonals() {
+        // N = 128 in blocks of QB queries (QB follows the vector width): a block whose first row is
+        // i0 visits the keys 0..i0+rows-1 in key blocks of BK. A key block every row sees is computed
+        // whole (rows × keys); one the diagonal cuts is computed in slices of SLICE keys, each on the
+        // query vectors from the first row that sees the slice's first key on (causal: row ≥ key), or
+        // on the whole block when that is three quarters of it or more.
+        // With QB = BK = 64 and slices of 16: each diagonal block 16·(64+64+32+16), the second query block's first key block 64·64.
+        int n = 128, qb = TileOps.QB, bk = TileOps.BK, lanes = TileOps.LANES, slice = FlashKernel.SLICE;
         long expected = 0;
         for (int i0 = 0; i0 < n; i0 += qb) {
-            int rows = Math.min(qb, n - i0);
-            expected += (long) rows * (i0 + rows);
+            int rows = Math.min(qb, n - i0), end = i0 + rows;
+            for (int kb = 0; kb < end; kb += bk) {
+                int nk = Math.min(bk, end - kb);
+                if (kb + nk - 1 <= i0) {
+                    expected += (long) rows * nk;
+                    continue;
+                }
+                for (int j = 0; j < nk; j += slice) {
+                    int lo = Math.max(0, kb + j - i0) / lanes * lanes;
+                    if (rows == qb && 4 * (rows - lo) >= 3 * qb) lo = 0;    // three vectors of four: the whole block
+                    expected += (long) (rows - lo) * Math.min(slice, nk - j);
+                }
+            }
         }
         Plan plan = Plan.of(Pattern.parse("dense"), n, 1, 1, true);
         assertThat(plan.computedPairs()).isEqualTo(expected);
         assertThat(plan.pairs()).isEqualTo(128L * 129 / 2);
+        if (qb == 64 && bk == 64 && slice == 16) assertThat(expected).isEqualTo(64L * 64 + 2L * 16 * (64 + 64 + 32 + 16));
     }
 
     @Test

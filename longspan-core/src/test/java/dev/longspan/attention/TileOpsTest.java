@@ -97,6 +97,63 @@ class TileOpsTest {
         close(r2, r1);
     }
 
+    /** Key ranges [j0, j1) and query vector ranges [v0, v1) of a block, with d on both sides of the 4-wide steps. */
+    static Stream<Arguments> laneRanges() {
+        int v = QB / TileOps.LANES;     // vectors per block (4 when vectorised, QB lanes when scalar)
+        return Stream.of(
+                Arguments.of(0, 16, 0, v, 64), Arguments.of(0, 16, 1, v, 64), Arguments.of(16, 32, 2, v, 33),
+                Arguments.of(48, 64, v - 1, v, 16), Arguments.of(0, 16, 0, 1, 64), Arguments.of(16, 32, 0, 2, 7),
+                Arguments.of(3, 10, 1, 3, 5), Arguments.of(60, 63, 0, 3, 2), Arguments.of(5, 6, 1, 2, 1),
+                Arguments.of(0, 64, 0, v, 128), Arguments.of(32, 48, 1, 2, 11));
+    }
+
+    /**
+     * The lane-range forms of scores and P·V (the key slices of a partial block) equal the whole-block
+     * kernels bit for bit on their lanes (the same products in the same order: skipping the lanes a
+     * slice cannot reach changes no result), leave every other lane as it was, and match the scalar twins.
+     */
+    @ParameterizedTest(name = "keys [{0},{1}) vectors [{2},{3}) d={4}")
+    @MethodSource("laneRanges")
+    void laneRangeKernelsMatchTheWholeBlock(int j0, int j1, int v0, int v1, int d) {
+        SplittableRandom r = new SplittableRandom(j0 * 1000L + j1 * 100L + v0 * 10L + v1 + d);
+        int q0 = v0 * TileOps.LANES, q1 = v1 * TileOps.LANES;
+        int rows = 3 * BK;
+        float[] x = random(r, rows * d);
+        int[] xoff = new int[BK];
+        for (int j = 0; j < BK; j++) xoff[j] = r.nextInt(rows) * d;
+        float[] yt = random(r, d * QB);
+
+        float[] whole = new float[BK * QB];
+        TileOps.scores(whole, x, xoff, BK, yt, d);
+        float[] before = random(r, BK * QB), part = before.clone(), scalar = before.clone();
+        TileOps.scores(part, x, xoff, j0, j1, yt, d, q0, q1);
+        ScalarTileOps.scores(scalar, x, xoff, j0, j1, yt, d, q0, q1);
+        for (int j = 0; j < BK; j++)
+            for (int i = 0; i < QB; i++) {
+                int at = j * QB + i;
+                boolean inside = j >= j0 && j < j1 && i >= q0 && i < q1;
+                assertThat(part[at]).as("scores [%d][%d]", j, i).isEqualTo(inside ? whole[at] : before[at]);
+            }
+        close(part, scalar);
+
+        float[] p = random(r, BK * QB), ct = random(r, d * QB);
+        // the whole-block kernel over the same keys, with zero probabilities outside the lanes
+        float[] pz = new float[BK * QB];
+        for (int j = j0; j < j1; j++) System.arraycopy(p, j * QB + q0, pz, j * QB + q0, q1 - q0);
+        int[] xs = java.util.Arrays.copyOfRange(xoff, j0, j1);
+        float[] pShift = java.util.Arrays.copyOfRange(pz, j0 * QB, j1 * QB);
+        float[] wholeC = ct.clone(), partC = ct.clone(), scalarC = ct.clone();
+        TileOps.accumulate(wholeC, x, xs, j1 - j0, pShift, d);
+        TileOps.accumulate(partC, x, xoff, j0, j1, p, d, q0, q1);
+        ScalarTileOps.accumulate(scalarC, x, xoff, j0, j1, p, d, q0, q1);
+        for (int c = 0; c < d; c++)
+            for (int i = 0; i < QB; i++) {
+                int at = c * QB + i;
+                assertThat(partC[at]).as("P·V [%d][%d]", c, i).isEqualTo(i >= q0 && i < q1 ? wholeC[at] : ct[at]);
+            }
+        close(partC, scalarC);
+    }
+
     /** Block fills relative to the running QB (4 vectors: 16 floats at 128 bits, 32 at 256, 64 at 512). */
     static Stream<Arguments> blockFills() {
         return Stream.of(
