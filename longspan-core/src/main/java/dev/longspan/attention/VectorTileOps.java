@@ -610,7 +610,10 @@ final class VectorTileOps {
     static void mergeT(float[] o, int[] ooff, int n, int d, float[] ot, float[] wa, float[] wb) {
         for (int io = 0; io < n; io += L) {
             FloatVector a = FloatVector.fromArray(S, wa, io), b = FloatVector.fromArray(S, wb, io);
-            if (io + L <= n) {
+            if (io + L <= n && !a.compare(VectorOperators.NE, 0f).anyTrue()) {
+                // the rows' first part (one-part patterns: their only one): nothing to read back
+                for (int c = 0; c < d; c++) FloatVector.fromArray(S, ot, c * QB + io).mul(b).intoArray(o, c, ooff, io);
+            } else if (io + L <= n) {
                 for (int c = 0; c < d; c++) {
                     FloatVector old = FloatVector.fromArray(S, o, c, ooff, io);
                     old.mul(a).add(FloatVector.fromArray(S, ot, c * QB + io).mul(b)).intoArray(o, c, ooff, io);

@@ -193,6 +193,15 @@ class TileOpsTest {
         close(o2, o1);
         for (int i = n; i < QB; i++)    // rows past n untouched
             for (int c = 0; c < d; c++) assertThat(o2[off[i] + c]).isEqualTo(x[off[i] + c]);
+
+        // a first part (wa = 0 for every row: the vector path does not read the old rows back)
+        java.util.Arrays.fill(wa, 0f);
+        float[] o3 = x.clone(), o4 = x.clone();
+        ScalarTileOps.mergeT(o3, off, n, d, ot, wa, wb);
+        VectorTileOps.mergeT(o4, off, n, d, ot, wa, wb);
+        close(o4, o3);
+        for (int i = n; i < QB; i++)
+            for (int c = 0; c < d; c++) assertThat(o4[off[i] + c]).isEqualTo(x[off[i] + c]);
     }
 
     /** One row's probabilities (the rows path): the vector exp against Math.exp within a few ulp, and their sum. */
