@@ -583,6 +583,11 @@ final class VectorTileOps {
 
     /** Rows in a partial last vector up to which gatherT/mergeT copy element by element. */
     static final int FEW = Math.max(1, L / 4);
+    /** Offsets of one lane's L consecutive head dimensions in a [D][QB] tile: a column, read by a gather. */
+    private static final int[] COLUMN = new int[L];
+    static {
+        for (int i = 0; i < L; i++) COLUMN[i] = i * QB;
+    }
 
     // one gather per (d, query vector): lane i reads x[xoff[i] + c]
     static void gatherT(float[] qt, float[] x, int[] xoff, int n, int d, float scale) {
@@ -611,8 +616,16 @@ final class VectorTileOps {
         for (int io = 0; io < n; io += L) {
             FloatVector a = FloatVector.fromArray(S, wa, io), b = FloatVector.fromArray(S, wb, io);
             if (io + L <= n && !a.compare(VectorOperators.NE, 0f).anyTrue()) {
-                // the rows' first part (one-part patterns: their only one): nothing to read back
-                for (int c = 0; c < d; c++) FloatVector.fromArray(S, ot, c * QB + io).mul(b).intoArray(o, c, ooff, io);
+                // the rows' first part (one-part patterns: their only one): nothing to read back, and
+                // each output row is written whole: a strided gather from ot per vector of the row and
+                // a contiguous store (a scatter per head dimension costs more, on AMD especially)
+                int c0 = d / L * L;
+                for (int i = io; i < io + L; i++) {
+                    float bi = wb[i];
+                    int oo = ooff[i];
+                    for (int c = 0; c < c0; c += L) FloatVector.fromArray(S, ot, c * QB + i, COLUMN, 0).mul(bi).intoArray(o, oo + c);
+                    for (int c = c0; c < d; c++) o[oo + c] = ot[c * QB + i] * bi;
+                }
             } else if (io + L <= n) {
                 for (int c = 0; c < d; c++) {
                     FloatVector old = FloatVector.fromArray(S, o, c, ooff, io);
