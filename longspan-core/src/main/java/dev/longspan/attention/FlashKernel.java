@@ -229,23 +229,33 @@ final class FlashKernel {
             float[] keys = p.kv.rows(false, kvh, s.kpos, nk, s.koff, s.kw);
             if (t.moved != null) keys = movedKeys(s, t, kb, nk, keys, p.d);
             boolean sliced = mode == PARTIAL && hulls(s, t, n, nk);
-            if (sliced) {
-                for (int j = 0, sl = 0; j < nk; j += SLICE, sl++)
-                    if (s.hullLo[sl] < s.hullHi[sl]) TileOps.scores(s.st, keys, s.koff, j, Math.min(nk, j + SLICE), s.qt, p.d, s.hullLo[sl], s.hullHi[sl]);
-            } else {
-                TileOps.scores(s.st, keys, s.koff, nk, s.qt, p.d);
-            }
+            scores(s, sliced, s.st, keys, s.koff, nk, s.qt, p.d);
             if (kb < t.biased) addBias(s.st, Math.min(nk, t.biased - kb), t.bias);
             if (mode == PARTIAL) mask(s, t, n, nk);
             TileOps.online(s.st, nk, s.m, s.l, s.ot, p.d, s.tmp);
             float[] values = p.kv.rows(true, kvh, s.kpos, nk, s.voff, s.vw);
-            if (sliced) {
-                for (int j = 0, sl = 0; j < nk; j += SLICE, sl++)
-                    if (s.hullLo[sl] < s.hullHi[sl]) TileOps.accumulate(s.ot, values, s.voff, j, Math.min(nk, j + SLICE), s.st, p.d, s.hullLo[sl], s.hullHi[sl]);
-            } else {
-                TileOps.accumulate(s.ot, values, s.voff, nk, s.st, p.d);
-            }
+            accumulate(s, sliced, s.ot, values, s.voff, nk, s.st, p.d);
         }
+    }
+
+    // st: [nk][QB] = x[rows xoff] · yt (TileOps.scores); sliced: each slice of keys on its hull of query lanes only
+    private static void scores(Scratch s, boolean sliced, float[] st, float[] x, int[] xoff, int nk, float[] yt, int d) {
+        if (!sliced) {
+            TileOps.scores(st, x, xoff, nk, yt, d);
+            return;
+        }
+        for (int j = 0, sl = 0; j < nk; j += SLICE, sl++)
+            if (s.hullLo[sl] < s.hullHi[sl]) TileOps.scores(st, x, xoff, j, Math.min(nk, j + SLICE), yt, d, s.hullLo[sl], s.hullHi[sl]);
+    }
+
+    // ct: [D][QB] += x[rows xoff]ᵀ · pr (TileOps.accumulate); sliced: each slice of keys on its hull of query lanes only
+    private static void accumulate(Scratch s, boolean sliced, float[] ct, float[] x, int[] xoff, int nk, float[] pr, int d) {
+        if (!sliced) {
+            TileOps.accumulate(ct, x, xoff, nk, pr, d);
+            return;
+        }
+        for (int j = 0, sl = 0; j < nk; j += SLICE, sl++)
+            if (s.hullLo[sl] < s.hullHi[sl]) TileOps.accumulate(ct, x, xoff, j, Math.min(nk, j + SLICE), pr, d, s.hullLo[sl], s.hullHi[sl]);
     }
 
     /**
@@ -502,19 +512,11 @@ final class FlashKernel {
             // a block the band cuts: S, dP and dQ per key slice on the query lanes that reach it (the
             // other lanes get P = 0, hence dS = 0, as before)
             boolean sliced = mode == PARTIAL && hulls(s, t, n, nk);
-            if (sliced) {
-                for (int j = 0, sl = 0; j < nk; j += SLICE, sl++)
-                    if (s.hullLo[sl] < s.hullHi[sl]) {
-                        TileOps.scores(s.st, keys, s.koff, j, Math.min(nk, j + SLICE), s.qt, d, s.hullLo[sl], s.hullHi[sl]);
-                        TileOps.scores(s.dst, p.v, s.voff, j, Math.min(nk, j + SLICE), s.dOt, d, s.hullLo[sl], s.hullHi[sl]);
-                    }
-            } else {
-                TileOps.scores(s.st, keys, s.koff, nk, s.qt, d);         // S
-            }
+            scores(s, sliced, s.st, keys, s.koff, nk, s.qt, d);       // S
             if (kb < t.biased) addBias(s.st, Math.min(nk, t.biased - kb), t.bias);
             if (mode == PARTIAL) mask(s, t, n, nk);
             TileOps.probs(s.st, nk, s.lseRow);                        // P = exp(S - LSE)
-            if (!sliced) TileOps.scores(s.dst, p.v, s.voff, nk, s.dOt, d);   // dP = dO · Vᵀ
+            scores(s, sliced, s.dst, p.v, s.voff, nk, s.dOt, d);     // dP = dO · Vᵀ
             TileOps.dsoft(s.dst, s.st, nk, s.delta);                  // dS = P ∘ (dP - delta)
             TileOps.rows(s.vb, s.st, nk, s.dorow, dp);               // dV_blk = Pᵀ dO
             TileOps.rows(s.kb, s.dst, nk, s.qrow, dp);               // dK_blk = dSᵀ (scale·Q)
@@ -524,12 +526,7 @@ final class FlashKernel {
                 if (t.moved != null) s.kRot.set(t.kShift[kb + j]).apply(s.kb, j * dp, 1, true);   // back to the key's own position
                 Kernels.axpy(1f, s.kb, j * dp, dk, to, d);
             }
-            if (sliced) {
-                for (int j = 0, sl = 0; j < nk; j += SLICE, sl++)
-                    if (s.hullLo[sl] < s.hullHi[sl]) TileOps.accumulate(s.dqt, keys, s.koff, j, Math.min(nk, j + SLICE), s.dst, d, s.hullLo[sl], s.hullHi[sl]);
-            } else {
-                TileOps.accumulate(s.dqt, keys, s.koff, nk, s.dst, d);   // dQ_blk += dS K
-            }
+            accumulate(s, sliced, s.dqt, keys, s.koff, nk, s.dst, d);  // dQ_blk += dS K
         }
     }
 
