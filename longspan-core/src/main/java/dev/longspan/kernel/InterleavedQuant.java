@@ -37,9 +37,12 @@ import static dev.longspan.kernel.QuantKernels.u8;
  *     or NaN is not repacked (the SIMD body widens fp16 with integer shifts, exact for finite values).</li>
  * <li>Q4_K (super-blocks of 256, 148·G bytes, the file's 144·G plus the six-bit scales and mins a
  *     byte each): G fp16 d, G fp16 dmin, 8 × G scales, 8 × G mins (sub-block-major), then for chunk
- *     c = 0..3 and p = 0..15 the
- *     bytes 2p, 2p+1 of the chunk's 32 quant bytes for rows 0..G-1 (low nibble: element 64c + k,
- *     sub-block 2c; high nibble: element 64c + 32 + k, sub-block 2c + 1; as ggml stores them).</li>
+ *     c = 0..3 and u = 0..7 a "quad" of 4·G bytes: for rows 0..G-1 the chunk's quant bytes 2u, 2u+16,
+ *     2u+1, 2u+17 (byte k: low nibble element 64c + k, sub-block 2c; high nibble element 64c + 32 + k,
+ *     sub-block 2c + 1; as ggml stores them). Read as 2G shorts, short lane 2i + h of a quad holds
+ *     byte 2u + h of row i in its low byte and byte 2u + 16 + h in its high byte, so four shifts and
+ *     masks give the four nibbles of pairs u and u + 8 already in the row's int lane, with no
+ *     widening of bytes across the vector.</li>
  * </ul>
  * Q4_K's scales stay fp16 (decoding reads every weight byte once per token, so bytes count; widening
  * two scale vectors per 256 elements costs little), Q8_0's are widened at load (measured: widening
@@ -129,6 +132,12 @@ public final class InterleavedQuant {
     // scales, mins and quants
     static final int Q8_D = 0, Q8_Q = 4, K4_D = 0, K4_DMIN = 2, K4_SC = 4, K4_M = 12, K4_Q = 20;
 
+    // where byte k (0..31) of row i's quant chunk lies in the group's chunk: quad u = (k >> 1) & 7,
+    // row i's four bytes in it, the byte's column parity picking the short, pair u + 8 its high byte
+    static int k4Offset(int G, int i, int k) {
+        return 4 * G * ((k >> 1) & 7) + 4 * i + 2 * (k & 1) + (k >> 4);
+    }
+
     long at(int g, int b) {
         return ((long) g * blocks + b) * blockBytes;
     }
@@ -166,7 +175,7 @@ public final class InterleavedQuant {
                 out[o + K4_M * G + G * j + i] = (byte) (sm >>> 8);
             }
             for (int c = 0; c < 4; c++) {
-                for (int k = 0; k < 32; k++) out[o + K4_Q * G + 32 * G * c + 2 * G * (k >> 1) + 2 * i + (k & 1)] = in[src + 16 + 32 * c + k];
+                for (int k = 0; k < 32; k++) out[o + K4_Q * G + 32 * G * c + k4Offset(G, i, k)] = in[src + 16 + 32 * c + k];
             }
         }
     }
@@ -188,9 +197,9 @@ public final class InterleavedQuant {
                 for (int c = 0; c < 4; c++) {
                     float d1 = d * u8(data, o + K4_SC * G + G * (2 * c) + i), m1 = min * u8(data, o + K4_M * G + G * (2 * c) + i);
                     float d2 = d * u8(data, o + K4_SC * G + G * (2 * c + 1) + i), m2 = min * u8(data, o + K4_M * G + G * (2 * c + 1) + i);
-                    long q = o + K4_Q * G + 32L * G * c + 2L * i;
+                    long q = o + K4_Q * G + 32L * G * c;
                     for (int k = 0; k < 32; k++) {
-                        int v = u8(data, q + 2L * G * (k >> 1) + (k & 1));
+                        int v = u8(data, q + k4Offset(group, i, k));
                         dst[y + 64 * c + k] = d1 * (v & 0xF) - m1;
                         dst[y + 64 * c + 32 + k] = d2 * (v >>> 4) - m2;
                     }
@@ -304,10 +313,10 @@ public final class InterleavedQuant {
                 long ob = o + b * blockBytes;
                 int isum = 0, msum = 0;
                 for (int c = 0; c < 4; c++) {
-                    long q = ob + K4_Q * G + 32L * G * c + 2L * i;
+                    long q = ob + K4_Q * G + 32L * G * c;
                     int s1 = 0, s2 = 0;
                     for (int p = 0; p < 16; p++) {
-                        int v0 = u8(data, q + 2L * G * p), v1 = u8(data, q + 2L * G * p + 1);
+                        int v0 = u8(data, q + k4Offset(G, i, 2 * p)), v1 = u8(data, q + k4Offset(G, i, 2 * p + 1));
                         int pl = ap[apo + 128 * b + 32 * c + p], ph = ap[apo + 128 * b + 32 * c + 16 + p];
                         s1 += (v0 & 0xF) * lo(pl) + (v1 & 0xF) * hi(pl);
                         s2 += (v0 >>> 4) * lo(ph) + (v1 >>> 4) * hi(ph);

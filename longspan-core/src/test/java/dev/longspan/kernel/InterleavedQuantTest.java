@@ -7,6 +7,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.List;
 import java.util.SplittableRandom;
 
 import static dev.longspan.kernel.QuantKernelsTest.h;
@@ -138,11 +139,16 @@ class InterleavedQuantTest {
                 }
             }
         }
-        float[] x = new float[cols];
-        for (int k = 0; k < cols; k++) x[k] = k % 5 == 0 ? -127 : 127;
-        x[0] = -127; // Q8_K's scale is 1 when its first largest-magnitude value is −127
+        float[] mixed = new float[cols];
+        for (int k = 0; k < cols; k++) mixed[k] = k % 5 == 0 ? -127 : 127;
+        mixed[0] = -127; // Q8_K's scale is 1 when its first largest-magnitude value is −127
+        // Q4_K's worst case: every activation −128 (Q8_K's scale is 1 again), so a short lane's sixteen
+        // nibble products reach 16·15·(−128) = −30720
+        float[] lowest = new float[cols];
+        java.util.Arrays.fill(lowest, -128);
         MemorySegment seg = MemorySegment.ofArray(w);
         float[] deq = new float[cols];
+        for (float[] x : t == GgmlType.Q4_K ? List.of(mixed, lowest) : List.of(mixed))
         for (int group : new int[]{4, 8, 16}) {
             InterleavedQuant p = InterleavedQuant.pack(t, seg, 0, null, rows, cols, group);
             float[] y = new float[rows], ys = new float[rows];
