@@ -7,7 +7,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 import static dev.longspan.kernel.QuantKernels.BYTE;
-import static dev.longspan.kernel.QuantKernels.LE_FLOAT;
 import static dev.longspan.kernel.QuantKernels.half;
 import static dev.longspan.kernel.QuantKernels.u8;
 
@@ -31,8 +30,8 @@ import static dev.longspan.kernel.QuantKernels.u8;
  * <p>Layout, per group g of G rows (rows past the end padded with zeros) and per block b, at byte
  * {@code (g·blocks + b)·blockBytes}:
  * <ul>
- * <li>Q8_0 (blocks of 32, 36·G bytes): G float scales d, then for p = 0..15 the
- *     quants of columns (32b + 2p, 32b + 2p + 1) of rows 0..G-1, two signed bytes per row.</li>
+ * <li>Q8_0 (blocks of 32, 34·G bytes, as many as the file's): G fp16 scales d, then eight quads (as
+ *     Q4_K's below) of the block's 32 signed quants.</li>
  * <li>F16 (2·G bytes per column): column c of rows 0..G-1, as stored; a matrix holding an infinity
  *     or NaN is not repacked (the SIMD body widens fp16 with integer shifts, exact for finite values).</li>
  * <li>Q4_K (super-blocks of 256, 148·G bytes, the file's 144·G plus the six-bit scales and mins a
@@ -44,10 +43,11 @@ import static dev.longspan.kernel.QuantKernels.u8;
  *     masks give the four nibbles of pairs u and u + 8 already in the row's int lane, with no
  *     widening of bytes across the vector.</li>
  * </ul>
- * Q4_K's scales stay fp16 (decoding reads every weight byte once per token, so bytes count; widening
- * two scale vectors per 256 elements costs little), Q8_0's are widened at load (measured: widening
- * them per 32 elements made its decode 15% slower). A Q4_K matrix with a non-finite block scale is
- * not repacked.
+ * The scales stay fp16 (decoding reads every weight byte once per token, so bytes count) and are
+ * widened in the kernel by integer shifts. (Q8_0's were widened to floats at load while its kernel
+ * widened bytes across the vector: then widening them per 32 elements cost 15 %; with the quads it
+ * is faster than the float scales' 6 % more bytes.) A Q8_0 or Q4_K matrix with a non-finite block
+ * scale is not repacked.
  * The group size is the machine's int lanes (16 at 512 bits, 8 at 256, 4 at 128; 8 without the
  * Vector API), chosen once: the layout lives only in memory, never in a file.
  */
@@ -78,7 +78,7 @@ public final class InterleavedQuant {
 
     static long blockBytes(GgmlType t, int group) {
         return switch (t) {
-            case Q8_0 -> 36L * group;
+            case Q8_0 -> 34L * group;
             case Q4_K -> 148L * group;
             case F16 -> 2L * group;   // a "block" is one column
             default -> throw new IllegalArgumentException(t + " cannot be interleaved");
@@ -93,7 +93,7 @@ public final class InterleavedQuant {
     /**
      * The matrix W [rows, cols] of type t at byte off of src (output row r reads stored row
      * {@code rowMap[r]}; null: r), repacked into groups of {@link #GROUP} rows in memory of its own;
-     * null for a Q4_K matrix with a non-finite block scale or an F16 matrix with a non-finite value
+     * null for a Q8_0 or Q4_K matrix with a non-finite block scale or an F16 matrix with a non-finite value
      * (such a matrix stays as stored).
      */
     public static InterleavedQuant pack(GgmlType t, MemorySegment src, long off, int[] rowMap, int rows, int cols) {
@@ -130,11 +130,12 @@ public final class InterleavedQuant {
 
     // Byte offsets inside a group's block, in multiples of G: Q8_0 scales and quants; Q4_K d, dmin,
     // scales, mins and quants
-    static final int Q8_D = 0, Q8_Q = 4, K4_D = 0, K4_DMIN = 2, K4_SC = 4, K4_M = 12, K4_Q = 20;
+    static final int Q8_D = 0, Q8_Q = 2, K4_D = 0, K4_DMIN = 2, K4_SC = 4, K4_M = 12, K4_Q = 20;
 
-    // where byte k (0..31) of row i's quant chunk lies in the group's chunk: quad u = (k >> 1) & 7,
-    // row i's four bytes in it, the byte's column parity picking the short, pair u + 8 its high byte
-    static int k4Offset(int G, int i, int k) {
+    // where byte k (0..31) of row i's 32 quant bytes (a Q8_0 block, a Q4_K chunk) lies in the group's:
+    // quad u = (k >> 1) & 7, row i's four bytes in it, the byte's column parity picking the short,
+    // pair u + 8 its high byte
+    static int quadOffset(int G, int i, int k) {
         return 4 * G * ((k >> 1) & 7) + 4 * i + 2 * (k & 1) + (k >> 4);
     }
 
@@ -143,10 +144,10 @@ public final class InterleavedQuant {
     }
 
     // whether the fp16 values the SIMD bodies widen with integer shifts (exact for finite values only)
-    // are finite in the stored row at in[o..]: every value of an F16 row, each block's d and dmin of a
-    // Q4_K row (Q8_0's scales are widened here at load)
+    // are finite in the stored row at in[o..]: every value of an F16 row, each block's d of a Q8_0 row,
+    // each super-block's d and dmin of a Q4_K row
     private boolean finite(byte[] in, int o) {
-        int halves = type == GgmlType.F16 ? 1 : type == GgmlType.Q4_K ? 2 : 0;
+        int halves = type == GgmlType.Q4_K ? 2 : 1;
         for (int b = 0; b < blocks; b++) {
             for (int h = 0; h < halves; h++) if ((in[o + b * type.typeSize + 2 * h + 1] & 0x7C) == 0x7C) return false;
         }
@@ -160,9 +161,9 @@ public final class InterleavedQuant {
             out[o + 2 * i] = in[src];
             out[o + 2 * i + 1] = in[src + 1];
         } else if (type == GgmlType.Q8_0) {
-            int bits = Float.floatToRawIntBits(Float.float16ToFloat((short) ((in[src] & 0xff) | (in[src + 1] << 8))));
-            for (int k = 0; k < 4; k++) out[o + Q8_D * G + 4 * i + k] = (byte) (bits >>> (8 * k));
-            for (int k = 0; k < 32; k++) out[o + Q8_Q * G + 2 * G * (k >> 1) + 2 * i + (k & 1)] = in[src + 2 + k];
+            out[o + Q8_D * G + 2 * i] = in[src];
+            out[o + Q8_D * G + 2 * i + 1] = in[src + 1];
+            for (int k = 0; k < 32; k++) out[o + Q8_Q * G + quadOffset(G, i, k)] = in[src + 2 + k];
         } else {
             for (int k = 0; k < 2; k++) {
                 out[o + K4_D * G + 2 * i + k] = in[src + k];
@@ -175,7 +176,7 @@ public final class InterleavedQuant {
                 out[o + K4_M * G + G * j + i] = (byte) (sm >>> 8);
             }
             for (int c = 0; c < 4; c++) {
-                for (int k = 0; k < 32; k++) out[o + K4_Q * G + 32 * G * c + k4Offset(G, i, k)] = in[src + 16 + 32 * c + k];
+                for (int k = 0; k < 32; k++) out[o + K4_Q * G + 32 * G * c + quadOffset(G, i, k)] = in[src + 16 + 32 * c + k];
             }
         }
     }
@@ -190,8 +191,8 @@ public final class InterleavedQuant {
             if (type == GgmlType.F16) {
                 dst[y] = half(data, o + 2L * i);
             } else if (type == GgmlType.Q8_0) {
-                float d = data.get(LE_FLOAT, o + Q8_D * G + 4L * i);
-                for (int k = 0; k < 32; k++) dst[y + k] = data.get(BYTE, o + Q8_Q * G + 2L * G * (k >> 1) + 2L * i + (k & 1)) * d;
+                float d = half(data, o + Q8_D * G + 2L * i);
+                for (int k = 0; k < 32; k++) dst[y + k] = data.get(BYTE, o + Q8_Q * G + quadOffset(group, i, k)) * d;
             } else {
                 float d = half(data, o + K4_D * G + 2L * i), min = half(data, o + K4_DMIN * G + 2L * i);
                 for (int c = 0; c < 4; c++) {
@@ -199,7 +200,7 @@ public final class InterleavedQuant {
                     float d2 = d * u8(data, o + K4_SC * G + G * (2 * c + 1) + i), m2 = min * u8(data, o + K4_M * G + G * (2 * c + 1) + i);
                     long q = o + K4_Q * G + 32L * G * c;
                     for (int k = 0; k < 32; k++) {
-                        int v = u8(data, q + k4Offset(group, i, k));
+                        int v = u8(data, q + quadOffset(group, i, k));
                         dst[y + 64 * c + k] = d1 * (v & 0xF) - m1;
                         dst[y + 64 * c + 32 + k] = d2 * (v >>> 4) - m2;
                     }
@@ -292,13 +293,13 @@ public final class InterleavedQuant {
         for (int i = 0; i < G; i++) {
             float acc = 0;
             for (int b = 0; b < blocks; b++) {
-                long ob = o + b * blockBytes, q = ob + Q8_Q * G + 2L * i;
+                long ob = o + b * blockBytes, q = ob + Q8_Q * G;
                 int isum = 0;
                 for (int p = 0; p < 16; p++) {
                     int pair = ap[apo + 16 * b + p];
-                    isum += data.get(BYTE, q + 2L * G * p) * lo(pair) + data.get(BYTE, q + 2L * G * p + 1) * hi(pair);
+                    isum += data.get(BYTE, q + quadOffset(G, i, 2 * p)) * lo(pair) + data.get(BYTE, q + quadOffset(G, i, 2 * p + 1)) * hi(pair);
                 }
-                acc = Math.fma((float) isum, data.get(LE_FLOAT, ob + Q8_D * G + 4L * i) * ad[ado + b], acc);
+                acc = Math.fma((float) isum, half(data, ob + Q8_D * G + 2L * i) * ad[ado + b], acc);
             }
             out[i] = acc;
         }
@@ -316,7 +317,7 @@ public final class InterleavedQuant {
                     long q = ob + K4_Q * G + 32L * G * c;
                     int s1 = 0, s2 = 0;
                     for (int p = 0; p < 16; p++) {
-                        int v0 = u8(data, q + k4Offset(G, i, 2 * p)), v1 = u8(data, q + k4Offset(G, i, 2 * p + 1));
+                        int v0 = u8(data, q + quadOffset(G, i, 2 * p)), v1 = u8(data, q + quadOffset(G, i, 2 * p + 1));
                         int pl = ap[apo + 128 * b + 32 * c + p], ph = ap[apo + 128 * b + 32 * c + 16 + p];
                         s1 += (v0 & 0xF) * lo(pl) + (v1 & 0xF) * hi(pl);
                         s2 += (v0 >>> 4) * lo(ph) + (v1 >>> 4) * hi(ph);

@@ -47,25 +47,31 @@ final class VectorInterleavedQuant {
     //   halves: G fp16 scales (Q4_K) as floats: the magnitude's bits shifted into a float's place read as a
     //           float 2^-112 too small (exact, subnormals included), times 2^112, and the sign put back
 
+    // per block: Σ w·a over its 8 quads, each quad's 2G shorts holding two signed quants per short
+    // (pairs u and u + 8), sign-extended in place; short lanes hold two products (|Σ| ≤ 2·128·127)
     static void groupQ8_0(MemorySegment w, long o, int blocks, int[] ap, int apo, float[] ad, int ado, float[] out) {
         FloatVector acc = FloatVector.zero(SF);
-        long step = 2L * G;
-        for (int b = 0; b < blocks; b++) {
-            FloatVector d = FloatVector.fromMemorySegment(SF, w, o + InterleavedQuant.Q8_D * G, LE).mul(ad[ado + b]);
-            long q = o + InterleavedQuant.Q8_Q * G;
-            int a = apo + 16 * b;
-            IntVector isum = IntVector.zero(SI);
-            // Σ over the block's 32 columns for each row, two pairs of columns per short sum
-            for (int p = 0; p < 16; p += 2, q += 2 * step) {
-                ShortVector w0 = (ShortVector) ByteVector.fromMemorySegment(SB, w, q, LE).convertShape(VectorOperators.B2S, S, 0);
-                ShortVector w1 = (ShortVector) ByteVector.fromMemorySegment(SB, w, q + step, LE).convertShape(VectorOperators.B2S, S, 0);
-                ShortVector s = w0.mul(IntVector.broadcast(SI, ap[a + p]).reinterpretAsShorts())
-                        .add(w1.mul(IntVector.broadcast(SI, ap[a + p + 1]).reinterpretAsShorts()));
-                IntVector v = s.reinterpretAsInts();
-                isum = isum.add(v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)).add(v.lanewise(VectorOperators.ASHR, 16));
+        long quad = 4L * G;
+        IntVector isum = IntVector.zero(SI);
+        long q = o + InterleavedQuant.Q8_Q * G;
+        int a = apo;
+        // one loop over all quads of the row group, a block's sum scaled after its eighth quad (a
+        // loop per block would pay C2's loop set-up every 8 quads)
+        for (int u = 0, n = 8 * blocks; u < n; u++, q += quad, a++) {
+            ShortVector v = ShortVector.fromMemorySegment(S, w, q, LE);
+            ShortVector s = v.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 8).mul(IntVector.broadcast(SI, ap[a]).reinterpretAsShorts())
+                    .add(v.lanewise(VectorOperators.ASHR, 8).mul(IntVector.broadcast(SI, ap[a + 8]).reinterpretAsShorts()));
+            IntVector x = s.reinterpretAsInts();
+            isum = isum.add(x.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)).add(x.lanewise(VectorOperators.ASHR, 16));
+            if ((u & 7) == 7) {
+                IntVector h = (IntVector) ShortVector.fromMemorySegment(SH, w, o + InterleavedQuant.Q8_D * G, LE).convertShape(VectorOperators.S2I, SI, 0);
+                FloatVector d = h.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).mul(ad[ado + (u >> 3)]);
+                acc = ((FloatVector) isum.convertShape(VectorOperators.I2F, SF, 0)).fma(d, acc);
+                isum = IntVector.zero(SI);
+                o = q + quad;                                // the next block
+                q = o + InterleavedQuant.Q8_Q * G - quad;
+                a += 8;                                      // its 16 activation pairs
             }
-            acc = ((FloatVector) isum.convertShape(VectorOperators.I2F, SF, 0)).fma(d, acc);
-            o = q;
         }
         acc.intoArray(out, 0);
     }

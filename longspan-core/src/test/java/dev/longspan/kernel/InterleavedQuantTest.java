@@ -167,9 +167,9 @@ class InterleavedQuantTest {
         }
     }
 
-    /** A Q4_K matrix with an infinite or NaN block scale, or an F16 one with such a value, is not repacked (pack gives null: it stays as stored). */
+    /** A Q8_0 or Q4_K matrix with an infinite or NaN block scale, or an F16 one with such a value, is not repacked (pack gives null: it stays as stored). */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q4_K", "F16"})
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_K", "F16"})
     void nonFiniteScalesAreNotRepacked(GgmlType t) {
         SplittableRandom r = new SplittableRandom(3);
         for (short bad : new short[]{(short) 0x7C00, (short) 0xFC00, (short) 0x7E00}) {
