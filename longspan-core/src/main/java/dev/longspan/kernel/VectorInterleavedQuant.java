@@ -13,17 +13,17 @@ import java.nio.ByteOrder;
 
 /**
  * Vector API bodies of {@link InterleavedQuant}: one group of G rows (G = int lanes), one row per
- * lane. Per pair of columns: 2G weight bytes widened to 2G short lanes, times the broadcast pair of
- * activation quants (an int broadcast viewed as shorts), products summed in short lanes over two
- * pairs (Q8_0: |w·a| ≤ 128·127, two fit in 16 bits) or eight (Q4_K: nibbles, 8·15·127), then each
- * int lane's two halves added into that row's int sum ("widen" below). Width-agnostic: the shape
- * of {@link VectorQuantKernels#SHAPE}.
+ * lane. Per quad (4·G weight bytes read as 2G shorts, see {@link InterleavedQuant}): the quants of
+ * two pairs of columns taken apart by shifts and masks inside each short, each times the broadcast
+ * pair of activation quants (an int broadcast viewed as shorts), products summed in short lanes
+ * (Q8_0: two, |w·a| ≤ 128·127; Q4_K: sixteen nibble products, 16·15·128), then each int lane's two
+ * halves added into that row's int sum ("widen" below). Width-agnostic: the shape of
+ * {@link VectorQuantKernels#SHAPE}.
  */
 final class VectorInterleavedQuant {
     static final VectorSpecies<Short> S = VectorQuantKernels.S;
     static final VectorSpecies<Integer> SI = VectorQuantKernels.SI;
     static final VectorSpecies<Float> SF = VectorQuantKernels.SF;
-    static final VectorSpecies<Byte> SB = VectorQuantKernels.SB;
     /** G bytes (at least 8: the narrowest byte species) whose first G lanes widen to the G int lanes. */
     static final VectorSpecies<Byte> SB4 = ByteVector.SPECIES_PREFERRED.withShape(VectorShape.forBitSize(Math.max(64, SI.vectorBitSize() / 4)));
     /** G shorts: the fp16 block scales of a group's rows. */
@@ -39,13 +39,14 @@ final class VectorInterleavedQuant {
     // abstract vector type, so its Vector API calls fall back to Java code that boxes every vector
     // (measured: a decode step 5x slower until recompiled). The JDK's vector methods used here are
     // all force-inlined. Recurring pieces:
-    //   bytes:  2G weight bytes widened to the 2G short lanes (signed for Q8_0, zero-extended for Q4_K)
+    //   quad:   2G shorts, each two quant bytes of one row (pairs u and u + 8 of a block or chunk)
     //   pair:   the activation pair (even column in the low half) broadcast to every int lane, as shorts
     //   widen:  each int lane's two short halves summed as signed shorts: hi by an arithmetic shift,
     //           lo by shifting up and back
     //   scales: G six-bit scales (bytes) widened to the G int lanes
-    //   halves: G fp16 scales (Q4_K) as floats: the magnitude's bits shifted into a float's place read as a
+    //   halves: G fp16 scales as floats: the magnitude's bits shifted into a float's place read as a
     //           float 2^-112 too small (exact, subnormals included), times 2^112, and the sign put back
+    //           (Q8_0: sign-extended, shifted and the sign's copies masked off the exponent, as groupF16)
 
     // per block: Σ w·a over its 8 quads, each quad's 2G shorts holding two signed quants per short
     // (pairs u and u + 8), sign-extended in place; short lanes hold two products (|Σ| ≤ 2·128·127)
