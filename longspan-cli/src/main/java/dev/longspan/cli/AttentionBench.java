@@ -3,6 +3,7 @@ package dev.longspan.cli;
 import dev.longspan.attention.Attention;
 import dev.longspan.attention.AttentionOptions;
 import dev.longspan.attention.AttentionResult;
+import dev.longspan.attention.KeyValues;
 import dev.longspan.attention.Pattern;
 import dev.longspan.attention.Plan;
 import dev.longspan.model.RopePositions;
@@ -65,6 +66,10 @@ final class AttentionBench implements Runnable {
     @Option(names = "--json", description = "Print one JSON object on standard output.")
     boolean json;
 
+    @Option(names = "--decode", description = {"Time one decoding step instead: one query per head at position N−1 against N cached",
+            "float32 keys and values (the engine's decode path); reports µs per step and the GB/s of keys and values the step reads."})
+    boolean decode;
+
     @Option(names = "--parallel", paramLabel = "MODE", description = {"sequence: under mpirun -np P, each --seq length is split across the P processes",
             "(LongNet's distributed attention; dense runs as ring attention); prints time per step, bytes sent per rank and the communication share."})
     String parallel;
@@ -87,6 +92,10 @@ final class AttentionBench implements Runnable {
         }
         if (parallel != null) {
             sequenceParallel(p, hkv);
+            return;
+        }
+        if (decode) {
+            decodeSteps(p, hkv);
             return;
         }
         AttentionOptions opt = AttentionOptions.DEFAULT.withBidirectional(bidirectional);
@@ -153,6 +162,100 @@ final class AttentionBench implements Runnable {
     }
 
     // the fields every attention benchmark's JSON starts with (processes: null for one process)
+    // --decode: a step's query row per head at position N−1 over the N cached rows (KeyValues over
+    // float32 arrays, as a float32 KV cache serves them), through the same engine call as decoding
+    private void decodeSteps(Pattern p, int hkv) {
+        if (backward || bidirectional) throw new LongspanException("--decode times a causal forward step: drop --backward and --bidirectional");
+        if (Plan.selects(p)) {
+            throw new LongspanException("--decode: '" + p.spec() + "' selects by the KV cache's region summaries; time it with `bench model` on a model");
+        }
+        if (!json) System.out.printf("attention decode step %s, H=%d, Hkv=%d, D=%d, %d threads, %s%n", p.spec(), heads, hkv, dim, Parallel.threads(), Simd.REASON);
+        Map<String, Object> read = readBandwidth();
+        if (!json) System.out.printf(java.util.Locale.ROOT, "memory read (yardstick): %.1f GB/s (sum of a %s array on %d threads, median of 5)%n",
+                read.get("gbytes_per_second_median"), bytes((long) read.get("bytes")), Parallel.threads());
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (int n : seqs) {
+            float[] q = new float[heads * dim], k = new float[hkv * n * dim], v = new float[hkv * n * dim], o = new float[heads * dim], lse = new float[heads];
+            SplittableRandom rnd = new SplittableRandom(n);
+            for (int i = 0; i < q.length; i++) q[i] = (float) rnd.nextDouble(-1, 1);
+            Parallel.forChunks(0, hkv, 1, (c, h0, h1) -> {
+                SplittableRandom r = new SplittableRandom(31L * n + h0);
+                for (int i = h0 * n * dim; i < h1 * n * dim; i++) { k[i] = (float) r.nextDouble(-1, 1); v[i] = (float) r.nextDouble(-1, 1); }
+            });
+            KeyValues kv = KeyValues.of(k, v, 0, n, dim);
+            Plan plan = Plan.of(p, heads, hkv, true, n - 1, 1, 0, n, null);
+            // warm-up, which also sizes a timed repeat (≥ 0.1 s of steps, so short caches are not timer noise)
+            long w0 = System.nanoTime();
+            int warm = 0;
+            while (warm < 20 || (System.nanoTime() - w0 < warmupSeconds * 1e9 && warm < 1_000_000)) {
+                Attention.forward(q, kv, dim, plan, AttentionOptions.DEFAULT, o, lse);
+                warm++;
+            }
+            double perStep = (System.nanoTime() - w0) / 1e9 / warm;
+            int steps = (int) Math.max(1, Math.min(1_000_000, 0.1 / perStep));
+            double[] t = new double[repeats];
+            for (int i = 0; i < repeats; i++) {
+                long t0 = System.nanoTime();
+                for (int s2 = 0; s2 < steps; s2++) Attention.forward(q, kv, dim, plan, AttentionOptions.DEFAULT, o, lse);
+                t[i] = (System.nanoTime() - t0) / 1e9 / steps;
+            }
+            Stats st = Stats.of(t);
+            if (json) System.err.printf(java.util.Locale.ROOT, "  N=%d decode: %d repeats of %d steps, median %.1f µs per step%n", n, repeats, steps, st.median() * 1e6);
+            double keysPerQuery = plan.pairs() / (double) heads;
+            // bytes of the keys and values the step reaches: each key/value head's rows once
+            double bytes = 2.0 * Float.BYTES * dim * hkv * keysPerQuery;
+            Map<String, Object> row = new LinkedHashMap<>();
+            row.put("n", n);
+            row.put("keys_per_query", keysPerQuery);
+            row.put("steps_per_repeat", steps);
+            row.put("step_seconds", Map.of("min", st.min(), "median", st.median(), "max", st.max()));
+            row.put("kv_bytes_per_step", (long) bytes);
+            row.put("kv_gbytes_per_second_median", bytes / st.median() / 1e9);
+            row.put("of_memory_read", bytes / st.median() / 1e9 / (double) read.get("gbytes_per_second_median"));
+            rows.add(row);
+            if (!json) {
+                System.out.printf(java.util.Locale.ROOT, "N=%8d  keys/query %9.1f  step µs min %.1f median %.1f max %.1f  K+V %s per step, %.1f GB/s (%.0f%% of the memory read)%n",
+                        n, keysPerQuery, st.min() * 1e6, st.median() * 1e6, st.max() * 1e6, bytes((long) bytes), bytes / st.median() / 1e9,
+                        100 * (double) row.get("of_memory_read"));
+            }
+        }
+        if (json) {
+            Map<String, Object> out = jsonHeader(p, hkv, null);
+            out.put("mode", "decode");
+            out.put("kernels", Simd.REASON);
+            out.put("vector_bits", Simd.VECTOR_BITS);
+            out.put("jdk", Runtime.version().toString());
+            out.put("memory_read", read);
+            out.put("results", rows);
+            Json.print(out);
+        }
+    }
+
+    // the yardstick of --decode: GB/s of summing a 512 MiB float array (far past any cache) split over
+    // the worker threads, as a decoding step's threads read the cache
+    private static Map<String, Object> readBandwidth() {
+        float[] x = new float[128 << 20];
+        java.util.Arrays.fill(x, 1f);
+        int chunks = 64;
+        int per = x.length / chunks;
+        double[] gb = new double[5];
+        for (int r = -3; r < gb.length; r++) {
+            float[] parts = new float[chunks];
+            long t0 = System.nanoTime();
+            Parallel.forChunks(0, chunks, 1, (c, i0, i1) -> {
+                for (int i = i0; i < i1; i++) parts[i] = dev.longspan.kernel.Kernels.sum(x, i * per, per);
+            });
+            double s = (System.nanoTime() - t0) / 1e9;
+            if (r >= 0) gb[r] = 4.0 * x.length / s / 1e9;
+        }
+        Stats st = Stats.of(gb);
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("bytes", 4L * x.length);
+        m.put("gbytes_per_second_median", st.median());
+        m.put("gbytes_per_second_max", st.max());
+        return m;
+    }
+
     private Map<String, Object> jsonHeader(Pattern p, int hkv, Integer processes) {
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("benchmark", "attention");

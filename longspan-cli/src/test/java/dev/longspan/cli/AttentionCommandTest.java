@@ -31,16 +31,18 @@ class AttentionCommandTest {
         return x;
     }
 
-    record Run(int code, String err) {}
+    record Run(int code, String out, String err) {}
 
-    static Run run(String... args) {
-        PrintStream oldErr = System.err;
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
+    static synchronized Run run(String... args) {
+        PrintStream oldOut = System.out, oldErr = System.err;
+        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
         System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
         try {
             int code = Main.execute(args);
-            return new Run(code, err.toString(StandardCharsets.UTF_8));
+            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
         } finally {
+            System.setOut(oldOut);
             System.setErr(oldErr);
         }
     }
@@ -150,6 +152,37 @@ class AttentionCommandTest {
         assertThat(moved.code()).as(moved.err()).isZero();
         assertThat(run("bench", "attention", "--pattern", "bogus", "--seq", "64").code()).isEqualTo(Main.EXIT_BAD_INPUT);
         assertThat(run("bench", "attention", "--pattern", "dense", "--seq", "64", "--heads", "3", "--kv-heads", "2").code()).isEqualTo(Main.EXIT_BAD_INPUT);
+    }
+
+    /** --decode: one query row per head at the last position against the whole cache, bytes read per step. */
+    @Test
+    void benchAttentionTimesDecodeSteps() throws Exception {
+        Run run = run("bench", "attention", "--decode", "--pattern", "dense", "--seq", "100,300", "--heads", "4", "--kv-heads", "2",
+                "--head-dim", "8", "--repeats", "2", "--warmup", "0", "--json");
+        assertThat(run.code()).as(run.err()).isZero();
+        com.fasterxml.jackson.databind.JsonNode j = Json.MAPPER.readTree(run.out());
+        assertThat(j.get("mode").asText()).isEqualTo("decode");
+        assertThat(j.get("results")).hasSize(2);
+        // dense: the step reaches all N keys of each of the 2 key/value heads, K and V, 8 floats each
+        assertThat(j.get("results").get(1).get("keys_per_query").asDouble()).isEqualTo(300.0);
+        assertThat(j.get("results").get(1).get("kv_bytes_per_step").asLong()).isEqualTo(2L * 4 * 8 * 2 * 300);
+        assertThat(j.get("results").get(0).get("step_seconds").get("median").asDouble()).isPositive();
+        // a window reaches only its last keys
+        Run window = run("bench", "attention", "--decode", "--pattern", "window:size=16", "--seq", "300", "--heads", "2",
+                "--head-dim", "8", "--repeats", "1", "--warmup", "0", "--json");
+        assertThat(Json.MAPPER.readTree(window.out()).get("results").get(0).get("keys_per_query").asDouble()).isEqualTo(16.0);
+        Run text = run("bench", "attention", "--decode", "--pattern", "dense", "--seq", "64", "--heads", "2", "--head-dim", "8",
+                "--repeats", "1", "--warmup", "0");
+        assertThat(text.code()).as(text.err()).isZero();
+        assertThat(text.out()).contains("GB/s");
+        for (String[] bad : new String[][]{{"--backward"}, {"--bidirectional"}}) {
+            Run r = run("bench", "attention", "--decode", bad[0], "--pattern", "dense", "--seq", "64", "--warmup", "0");
+            assertThat(r.code()).as(r.err()).isEqualTo(Main.EXIT_BAD_INPUT);
+            assertThat(r.err()).contains("--decode");
+        }
+        Run sel = run("bench", "attention", "--decode", "--pattern", "selectmerge:region=8,top=3,merge=1", "--seq", "64", "--warmup", "0");
+        assertThat(sel.code()).isEqualTo(Main.EXIT_BAD_INPUT);
+        assertThat(sel.err()).contains("bench model");
     }
 
     static void close(float[] actual, double[] expected) {
