@@ -231,10 +231,11 @@ final class AttentionBench implements Runnable {
         }
     }
 
-    // the yardstick of --decode: GB/s of summing a 512 MiB float array (far past any cache) split over
-    // the worker threads, as a decoding step's threads read the cache
+    // the yardstick of --decode: GB/s of summing a large float array split over the worker threads, as
+    // a decoding step's threads read the cache
     private static Map<String, Object> readBandwidth() {
-        float[] x = new float[128 << 20];
+        // 512 MiB, or a quarter of the heap where that is less (still far past the caches)
+        float[] x = new float[(int) Math.min(128 << 20, Runtime.getRuntime().maxMemory() / 16)];
         java.util.Arrays.fill(x, 1f);
         int chunks = 64;
         int per = x.length / chunks;
