@@ -247,11 +247,11 @@ final class AttentionBench implements Runnable {
                 for (int i = i0; i < i1; i++) parts[i] = dev.longspan.kernel.Kernels.sum(x, i * per, per);
             });
             double s = (System.nanoTime() - t0) / 1e9;
-            if (r >= 0) gb[r] = 4.0 * x.length / s / 1e9;
+            if (r >= 0) gb[r] = 4.0 * per * chunks / s / 1e9;
         }
         Stats st = Stats.of(gb);
         Map<String, Object> m = new LinkedHashMap<>();
-        m.put("bytes", 4L * x.length);
+        m.put("bytes", 4L * per * chunks);
         m.put("gbytes_per_second_median", st.median());
         m.put("gbytes_per_second_max", st.max());
         return m;
