@@ -90,6 +90,19 @@ public final class Attention {
             Arrays.fill(lse, 0, heads * n, Float.NEGATIVE_INFINITY);
         }
         for (Pass pass : plan.passes) {
+            if (n == 1 && p.group > 1 && p.group <= TileOps.QB && p.kT == null && pass.sameTilesForAllHeads()) {
+                // a grouped-query decoding step: the heads sharing a key/value head read its keys once
+                int tiles = pass.tiles(0);
+                Parallel.forEachTask(kvHeads * tiles, task -> {
+                    int kvh = task / tiles, ti = task % tiles;
+                    if (pass.queryRows(0, ti) == 0) return;
+                    FlashKernel.Scratch s = scratch(d);
+                    pass.tile(0, ti, s.tile);
+                    FlashKernel.forwardGroupRow(p, s, s.tile, kvh, s.tile.queries.pos(0));
+                    FlashKernel.mergeGroupOut(p, s, kvh);
+                });
+                continue;
+            }
             WorkList w = new WorkList(pass, heads);
             // most expensive blocks (last rows of causal tiles) first, for a balanced finish
             Parallel.forEachTask(w.total, task -> {

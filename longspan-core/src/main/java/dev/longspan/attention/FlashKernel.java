@@ -111,6 +111,8 @@ final class FlashKernel {
         // pos=selected (allocated on first use): moved key rows, a counter-rotated query row and its
         // dS·K sum (the rows paths), the block's query shifts, the rotations
         float[] km, qm, acc;
+        // grouped-query decoding (allocated on first use): the group's query rows and output rows, row-major
+        float[] groupQ, groupOut;
         final long[] qsh = new long[QB];
         SelectedPositions.Rotator qRot, kRot;
 
@@ -124,6 +126,14 @@ final class FlashKernel {
             or = new float[d];
             kw = new float[BK * d];
             vw = new float[BK * d];
+        }
+
+        float[] groupRows(int g) {
+            if (groupQ == null || groupQ.length < g * d) {
+                groupQ = new float[g * d];
+                groupOut = new float[g * d];
+            }
+            return groupQ;
         }
 
         void backwardBuffers() {
@@ -380,6 +390,87 @@ final class FlashKernel {
         }
     }
 
+    /**
+     * A decoding step of grouped-query attention: the query rows of the G heads that share key/value
+     * head kvh, all at position pos, in one pass over the tile's keys (a head at a time, each key
+     * block would be read from memory G times: a long cache is far larger than the caches). Row g
+     * of the gathered block is head kvh·G + g; each row does exactly what {@link #forwardRows} does
+     * for it (the same products in the same order: the same bits), the rows taking turns per key
+     * block. For tiles that are the same for every head, nothing moved, no transposed keys.
+     */
+    static void forwardGroupRow(Problem p, Scratch s, Tile t, int kvh, int pos) {
+        int g = p.group, d = p.d;
+        for (int i = 0; i < g; i++) {
+            s.qpos[i] = pos;
+            s.qoff[i] = p.qOff(kvh * g + i, pos);
+        }
+        for (int i = g; i < QB; i++) {
+            s.qpos[i] = pos;
+            s.qoff[i] = s.qoff[g - 1];
+        }
+        TileOps.gatherT(s.qt, p.q, s.qoff, g, d, p.scale);
+        float[] qs = s.groupRows(g), acc = s.groupOut, sc = s.st;
+        for (int i = 0; i < g; i++) for (int c = 0; c < d; c++) qs[i * d + c] = s.qt[c * QB + i];
+        Arrays.fill(acc, 0, g * d, 0f);
+        Arrays.fill(s.m, 0, g, Float.NEGATIVE_INFINITY);
+        Arrays.fill(s.l, 0, g, 0f);
+        int k0 = t.keys.lowerBound(pos - t.hi), k1 = t.keys.lowerBound(pos - t.lo + 1);
+        for (int kb = k0; kb < k1; kb += BK) {
+            int nk = Math.min(BK, k1 - kb);
+            for (int j = 0; j < nk; j++) s.kpos[j] = t.keys.pos(kb + j);
+            float[] keys = p.kv.rows(false, kvh, s.kpos, nk, s.koff, s.kw), values = null;
+            for (int i = 0; i < g; i++) {
+                float m = s.m[i], mx = m, l = s.l[i];
+                for (int j = 0; j < nk; j++) {
+                    sc[j] = dot(qs, i * d, keys, s.koff[j], d);
+                    sc[j] += t.bias(kb + j);
+                    mx = Math.max(mx, sc[j]);
+                }
+                if (mx == Float.NEGATIVE_INFINITY) continue;
+                if (l != 0f) {
+                    float alpha = (float) Math.exp(m - mx);
+                    l *= alpha;
+                    Kernels.scale(alpha, acc, i * d, d);
+                }
+                if (values == null) values = p.kv.rows(true, kvh, s.kpos, nk, s.voff, s.vw);
+                l += TileOps.expShift(sc, nk, mx);
+                for (int j = 0; j < nk; j++) axpy(sc[j], values, s.voff[j], acc, i * d, d);
+                s.m[i] = mx;
+                s.l[i] = l;
+            }
+        }
+        for (int i = 0; i < g; i++) for (int c = 0; c < d; c++) s.ot[c * QB + i] = acc[i * d + c];
+    }
+
+    /** {@link #mergeOut} for the rows of {@link #forwardGroupRow}: row i is head kvh·G + i. */
+    static void mergeGroupOut(Problem p, Scratch s, int kvh) {
+        int g = p.group;
+        float[] lse = p.lse;
+        for (int i = 0; i < g; i++) {
+            float li = s.l[i];
+            int lo = p.lseAt(kvh * g + i, s.qpos[i]);
+            if (li == 0f) {
+                s.wa[i] = 1f;
+                s.wb[i] = 0f;
+                continue;
+            }
+            float part = s.m[i] + (float) Math.log(li);
+            float old = lse[lo];
+            if (old == Float.NEGATIVE_INFINITY) {
+                s.wa[i] = 0f;
+                s.wb[i] = 1f / li;
+                lse[lo] = part;
+            } else {
+                float mx = Math.max(old, part);
+                float a = (float) Math.exp(old - mx), b = (float) Math.exp(part - mx), sum = a + b;
+                s.wa[i] = a / sum;
+                s.wb[i] = b / (sum * li);
+                lse[lo] = mx + (float) Math.log(sum);
+            }
+        }
+        TileOps.mergeT(p.o, s.qoff, g, p.d, s.ot, s.wa, s.wb);
+    }
+
     // whether keys kb..kb+nk of the tile sit at their own positions (pos=selected moves only some)
     private static boolean unmoved(Tile t, int kb, int nk) {
         if (t.moved == null) return true;
@@ -397,20 +488,28 @@ final class FlashKernel {
     // plain loops (with D below the vector length a vector body is all tail plus a lane reduction,
     // several times slower: decoding at D = 8 on 16-float vectors)
     private static float dot(float[] q, float[] k, int ko, int d) {
-        if (d >= TileOps.LANES) return Kernels.dot(q, 0, k, ko, d);
+        return dot(q, 0, k, ko, d);
+    }
+
+    private static float dot(float[] q, int qo, float[] k, int ko, int d) {
+        if (d >= TileOps.LANES) return Kernels.dot(q, qo, k, ko, d);
         float s0 = 0f, s1 = 0f;
         int c = 0;
         for (; c + 2 <= d; c += 2) {
-            s0 += q[c] * k[ko + c];
-            s1 += q[c + 1] * k[ko + c + 1];
+            s0 += q[qo + c] * k[ko + c];
+            s1 += q[qo + c + 1] * k[ko + c + 1];
         }
-        if (c < d) s0 += q[c] * k[ko + c];
+        if (c < d) s0 += q[qo + c] * k[ko + c];
         return s0 + s1;
     }
 
     private static void axpy(float a, float[] v, int vo, float[] out, int d) {
-        if (d >= TileOps.LANES) Kernels.axpy(a, v, vo, out, 0, d);
-        else for (int c = 0; c < d; c++) out[c] += a * v[vo + c];
+        axpy(a, v, vo, out, 0, d);
+    }
+
+    private static void axpy(float a, float[] v, int vo, float[] out, int oo, int d) {
+        if (d >= TileOps.LANES) Kernels.axpy(a, v, vo, out, oo, d);
+        else for (int c = 0; c < d; c++) out[oo + c] += a * v[vo + c];
     }
 
     /** Merges the block's result (one part) into O and LSE by log-sum-exp. */

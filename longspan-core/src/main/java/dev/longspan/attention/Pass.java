@@ -15,6 +15,12 @@ interface Pass {
     /** Fills out with tile t of head h. */
     void tile(int head, int tile, Tile out);
 
+    /**
+     * True when every head's tiles are the same (same rows, band and bias; nothing moved), so that
+     * a decoding step can run the query heads sharing a key/value head together over its keys.
+     */
+    default boolean sameTilesForAllHeads() { return false; }
+
     /** True when every query row reaches at least one key through this pass. */
     default boolean reachesAllRows() { return true; }
 

@@ -63,6 +63,8 @@ final class TilePlans {
 
         public int tiles(int head) { return 1; }
 
+        public boolean sameTilesForAllHeads() { return true; }
+
         public int queryRows(int head, int tile) { return span.tq(); }
 
         public void tile(int head, int tile, Tile out) {
@@ -86,6 +88,8 @@ final class TilePlans {
         }
 
         public int tiles(int head) { return span.tq() == 0 ? 0 : (span.qEnd() - 1) / b - first + 1; }
+
+        public boolean sameTilesForAllHeads() { return true; }
 
         public int queryRows(int head, int tile) {
             long start = (long) (first + tile) * b;
