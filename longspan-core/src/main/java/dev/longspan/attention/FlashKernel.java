@@ -445,29 +445,7 @@ final class FlashKernel {
     /** {@link #mergeOut} for the rows of {@link #forwardGroupRow}: row i is head kvh·G + i. */
     static void mergeGroupOut(Problem p, Scratch s, int kvh) {
         int g = p.group;
-        float[] lse = p.lse;
-        for (int i = 0; i < g; i++) {
-            float li = s.l[i];
-            int lo = p.lseAt(kvh * g + i, s.qpos[i]);
-            if (li == 0f) {
-                s.wa[i] = 1f;
-                s.wb[i] = 0f;
-                continue;
-            }
-            float part = s.m[i] + (float) Math.log(li);
-            float old = lse[lo];
-            if (old == Float.NEGATIVE_INFINITY) {
-                s.wa[i] = 0f;
-                s.wb[i] = 1f / li;
-                lse[lo] = part;
-            } else {
-                float mx = Math.max(old, part);
-                float a = (float) Math.exp(old - mx), b = (float) Math.exp(part - mx), sum = a + b;
-                s.wa[i] = a / sum;
-                s.wb[i] = b / (sum * li);
-                lse[lo] = mx + (float) Math.log(sum);
-            }
-        }
+        for (int i = 0; i < g; i++) mergeWeights(p, s, i, p.lseAt(kvh * g + i, s.qpos[i]));
         TileOps.mergeT(p.o, s.qoff, g, p.d, s.ot, s.wa, s.wb);
     }
 
@@ -514,30 +492,31 @@ final class FlashKernel {
 
     /** Merges the block's result (one part) into O and LSE by log-sum-exp. */
     static void mergeOut(Problem p, Scratch s, int h, int n) {
-        float[] lse = p.lse;
-        for (int i = 0; i < n; i++) {
-            float li = s.l[i];
-            int lo = p.lseAt(h, s.qpos[i]);
-            if (li == 0f) {                         // no key: this part adds nothing to the row
-                s.wa[i] = 1f;
-                s.wb[i] = 0f;
-                continue;
-            }
-            float part = s.m[i] + (float) Math.log(li);
-            float old = lse[lo];
-            if (old == Float.NEGATIVE_INFINITY) {
-                s.wa[i] = 0f;
-                s.wb[i] = 1f / li;
-                lse[lo] = part;
-            } else {
-                float mx = Math.max(old, part);
-                float a = (float) Math.exp(old - mx), b = (float) Math.exp(part - mx), sum = a + b;
-                s.wa[i] = a / sum;
-                s.wb[i] = b / (sum * li);
-                lse[lo] = mx + (float) Math.log(sum);
-            }
-        }
+        for (int i = 0; i < n; i++) mergeWeights(p, s, i, p.lseAt(h, s.qpos[i]));
         TileOps.mergeT(p.o, s.qoff, n, p.d, s.ot, s.wa, s.wb);
+    }
+
+    // row i of the block: the weights of the old output and of this part (s.wa, s.wb) and the merged LSE at lse[at]
+    private static void mergeWeights(Problem p, Scratch s, int i, int at) {
+        float li = s.l[i];
+        if (li == 0f) {                         // no key: this part adds nothing to the row
+            s.wa[i] = 1f;
+            s.wb[i] = 0f;
+            return;
+        }
+        float part = s.m[i] + (float) Math.log(li);
+        float old = p.lse[at];
+        if (old == Float.NEGATIVE_INFINITY) {
+            s.wa[i] = 0f;
+            s.wb[i] = 1f / li;
+            p.lse[at] = part;
+        } else {
+            float mx = Math.max(old, part);
+            float a = (float) Math.exp(old - mx), b = (float) Math.exp(part - mx), sum = a + b;
+            s.wa[i] = a / sum;
+            s.wb[i] = b / (sum * li);
+            p.lse[at] = mx + (float) Math.log(sum);
+        }
     }
 
     // ---- backward --------------------------------------------------------------------------------
