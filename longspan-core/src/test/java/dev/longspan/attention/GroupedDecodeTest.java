@@ -1,5 +1,7 @@
 package dev.longspan.attention;
 
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -19,6 +21,18 @@ import static org.assertj.core.api.Assertions.within;
  * and values (one head per group, the per-head path), and the float64 reference within rounding.
  */
 class GroupedDecodeTest {
+    private static long minBytes;
+
+    @BeforeAll
+    static void everyCacheRunsGrouped() {
+        minBytes = Attention.groupDecodeMinBytes;
+        Attention.groupDecodeMinBytes = 0;
+    }
+
+    @AfterAll
+    static void restore() {
+        Attention.groupDecodeMinBytes = minBytes;
+    }
 
     static Stream<Arguments> cases() {
         SplittableRandom r = new SplittableRandom(5);
