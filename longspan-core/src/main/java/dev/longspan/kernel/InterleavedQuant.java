@@ -7,6 +7,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 import static dev.longspan.kernel.QuantKernels.BYTE;
+import static dev.longspan.kernel.QuantKernels.LE_INT;
 import static dev.longspan.kernel.QuantKernels.half;
 import static dev.longspan.kernel.QuantKernels.u8;
 
@@ -192,17 +193,28 @@ public final class InterleavedQuant {
                 dst[y] = half(data, o + 2L * i);
             } else if (type == GgmlType.Q8_0) {
                 float d = half(data, o + Q8_D * G + 2L * i);
-                for (int k = 0; k < 32; k++) dst[y + k] = data.get(BYTE, o + Q8_Q * G + quadOffset(group, i, k)) * d;
+                for (int u = 0; u < 8; u++) {
+                    // the row's four bytes of quad u: quants 2u, 2u+16, 2u+1, 2u+17 (see quadOffset)
+                    int w = data.get(LE_INT, o + Q8_Q * G + 4 * G * u + 4L * i);
+                    dst[y + 2 * u] = (byte) w * d;
+                    dst[y + 2 * u + 16] = (byte) (w >> 8) * d;
+                    dst[y + 2 * u + 1] = (byte) (w >> 16) * d;
+                    dst[y + 2 * u + 17] = (byte) (w >> 24) * d;
+                }
             } else {
                 float d = half(data, o + K4_D * G + 2L * i), min = half(data, o + K4_DMIN * G + 2L * i);
                 for (int c = 0; c < 4; c++) {
                     float d1 = d * u8(data, o + K4_SC * G + G * (2 * c) + i), m1 = min * u8(data, o + K4_M * G + G * (2 * c) + i);
                     float d2 = d * u8(data, o + K4_SC * G + G * (2 * c + 1) + i), m2 = min * u8(data, o + K4_M * G + G * (2 * c + 1) + i);
                     long q = o + K4_Q * G + 32L * G * c;
-                    for (int k = 0; k < 32; k++) {
-                        int v = u8(data, q + quadOffset(group, i, k));
-                        dst[y + 64 * c + k] = d1 * (v & 0xF) - m1;
-                        dst[y + 64 * c + 32 + k] = d2 * (v >>> 4) - m2;
+                    int z = y + 64 * c;
+                    for (int u = 0; u < 8; u++) {
+                        int w = data.get(LE_INT, q + 4 * G * u + 4L * i);
+                        for (int e = 0; e < 4; e++) {
+                            int v = (w >>> (8 * e)) & 0xFF, k = 2 * u + (e >> 1) + 16 * (e & 1);   // bytes 2u, 2u+16, 2u+1, 2u+17
+                            dst[z + k] = d1 * (v & 0xF) - m1;
+                            dst[z + 32 + k] = d2 * (v >>> 4) - m2;
+                        }
                     }
                 }
             }
