@@ -381,7 +381,7 @@ final class FlashKernel {
                 }
                 float[] values = p.kv.rows(true, kvh, s.kpos, nk, s.voff, s.vw);
                 l += TileOps.expShift(sc, nk, mx);
-                for (int j = 0; j < nk; j++) axpy(sc[j], values, s.voff[j], or, d);
+                axpyRows(sc, nk, values, s.voff, or, 0, d);
                 m = mx;
             }
             s.m[i] = m;
@@ -434,7 +434,7 @@ final class FlashKernel {
                 }
                 if (values == null) values = p.kv.rows(true, kvh, s.kpos, nk, s.voff, s.vw);
                 l += TileOps.expShift(sc, nk, mx);
-                for (int j = 0; j < nk; j++) axpy(sc[j], values, s.voff[j], acc, i * d, d);
+                axpyRows(sc, nk, values, s.voff, acc, i * d, d);
                 s.m[i] = mx;
                 s.l[i] = l;
             }
@@ -481,13 +481,15 @@ final class FlashKernel {
         return s0 + s1;
     }
 
-    private static void axpy(float a, float[] v, int vo, float[] out, int d) {
-        axpy(a, v, vo, out, 0, d);
-    }
-
     private static void axpy(float a, float[] v, int vo, float[] out, int oo, int d) {
         if (d >= TileOps.LANES) Kernels.axpy(a, v, vo, out, oo, d);
         else for (int c = 0; c < d; c++) out[oo + c] += a * v[vo + c];
+    }
+
+    // out[oo..oo+d) += Σ_j p[j]·v row j: axpy per row, the output row kept in registers once D fills a vector
+    private static void axpyRows(float[] p, int n, float[] v, int[] voff, float[] out, int oo, int d) {
+        if (d >= TileOps.LANES) Kernels.axpyRows(p, n, v, voff, out, oo, d);
+        else for (int j = 0; j < n; j++) axpy(p[j], v, voff[j], out, oo, d);
     }
 
     /** Merges the block's result (one part) into O and LSE by log-sum-exp. */

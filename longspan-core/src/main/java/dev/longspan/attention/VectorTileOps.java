@@ -4,6 +4,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 import dev.longspan.kernel.Simd;
@@ -24,6 +25,7 @@ import static dev.longspan.attention.TileOps.QB;
  */
 final class VectorTileOps {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final VectorShuffle<Float>[] HALVES = dev.longspan.kernel.VectorMath.halvingShuffles();
     static final int L = S.length();
     private static final boolean WIDE = Simd.TILES == Simd.Tiles.WIDE;
 
@@ -464,8 +466,11 @@ final class VectorTileOps {
             e.intoArray(x, j);
             acc = acc.add(e);
         }
-        // a fixed tree of lane adds: reduceLanes(ADD) sums in an order that differs between JIT tiers
-        float sum = dev.longspan.kernel.VectorMath.sum(acc);
+        // a fixed tree of lane adds (VectorMath.sum's: reduceLanes(ADD) sums in an order that differs
+        // between JIT tiers), written out: VectorMath.sum(acc) ran boxed in decoding, where C2 did not
+        // inline it into forwardRows' expShift (7 % of a decode step after a 2K prompt)
+        for (VectorShuffle<Float> h : HALVES) acc = acc.add(acc.rearrange(h));
+        float sum = acc.lane(0);
         for (; j < n; j++) {
             float e = (float) Math.exp(x[j] - m);
             x[j] = e;

@@ -19,6 +19,15 @@ public final class Kernels {
         if (Simd.ENABLED) VectorKernels.axpy(alpha, x, xo, y, yo, n); else ScalarKernels.axpy(alpha, x, xo, y, yo, n);
     }
 
+    /**
+     * y[yo..yo+d) += Σ_j a[j]·x[xoff[j]..xoff[j]+d) for j &lt; n: the same result, bit for bit, as n
+     * calls of {@link #axpy} in order, with the output row kept in registers (a decoding step's
+     * attention weights times its value rows).
+     */
+    public static void axpyRows(float[] a, int n, float[] x, int[] xoff, float[] y, int yo, int d) {
+        if (Simd.ENABLED) VectorKernels.axpyRows(a, n, x, xoff, y, yo, d); else ScalarKernels.axpyRows(a, n, x, xoff, y, yo, d);
+    }
+
     /** x[xo..xo+n) *= alpha. */
     public static void scale(float alpha, float[] x, int xo, int n) {
         if (Simd.ENABLED) VectorKernels.scale(alpha, x, xo, n); else ScalarKernels.scale(alpha, x, xo, n);

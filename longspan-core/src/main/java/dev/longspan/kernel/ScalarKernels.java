@@ -22,6 +22,10 @@ public final class ScalarKernels {
         for (int i = 0; i < n; i++) y[yo + i] += alpha * x[xo + i];
     }
 
+    public static void axpyRows(float[] a, int n, float[] x, int[] xoff, float[] y, int yo, int d) {
+        for (int j = 0; j < n; j++) axpy(a[j], x, xoff[j], y, yo, d);
+    }
+
     // x[xo..xo+n) *= alpha
     public static void scale(float alpha, float[] x, int xo, int n) {
         for (int i = 0; i < n; i++) x[xo + i] *= alpha;

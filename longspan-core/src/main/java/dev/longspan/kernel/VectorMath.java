@@ -36,6 +36,15 @@ public final class VectorMath {
     private VectorMath() {}
 
     /**
+     * The shuffles of {@link #sum}'s tree (lane j to lane j^k for k = L/2 … 1), for a kernel that
+     * writes the tree out itself: {@code sum} takes a vector, and a helper taking a vector that C2
+     * does not inline into a large caller runs boxed.
+     */
+    public static VectorShuffle<Float>[] halvingShuffles() {
+        return HALVES.clone();
+    }
+
+    /**
      * Sum of lanes in a fixed order: a pairwise tree (lane j + lane j^k for k = L/2 … 1) for the
      * preferred species, lane 0 to lane n−1 for any other.
      */

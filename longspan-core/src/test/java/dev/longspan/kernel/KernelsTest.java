@@ -57,6 +57,24 @@ class KernelsTest {
         }
     }
 
+    /** axpyRows is n calls of axpy in order, bit for bit (the registers only keep the row), and the scalar twin within rounding. */
+    @ParameterizedTest
+    @MethodSource("sizes")
+    void axpyRowsIsAxpyPerRow(int d) {
+        SplittableRandom r = new SplittableRandom(31L * d + 7);
+        for (int n : new int[]{0, 1, 3, 17, 64}) {
+            float[] a = random(r, n, -1, 1), x = random(r, 70 * (d + 3) + 5, -2, 2), y = random(r, d + 9, -2, 2);
+            int[] xoff = new int[n];
+            for (int j = 0; j < n; j++) xoff[j] = r.nextInt(70) * (d + 3) + r.nextInt(3);   // rows in any order, repeated too
+            float[] want = y.clone(), got = y.clone(), scalar = y.clone();
+            for (int j = 0; j < n; j++) Kernels.axpy(a[j], x, xoff[j], want, 4, d);
+            Kernels.axpyRows(a, n, x, xoff, got, 4, d);
+            ScalarKernels.axpyRows(a, n, x, xoff, scalar, 4, d);
+            assertThat(got).as("n=%d d=%d", n, d).isEqualTo(want);
+            assertCloseArrays(scalar, want, 1e-5);
+        }
+    }
+
     @ParameterizedTest
     @MethodSource("sizes")
     void blas1MatchesScalar(int n) {
