@@ -35,6 +35,8 @@ final class BenchModel implements Runnable {
     @Option(names = "--rope", paramLabel = "SPEC", description = "Override the RoPE config.") String rope;
     @Option(names = "--dequantize", description = ModelLoading.DEQUANTIZE) boolean dequantize;
     @Option(names = "--no-repack", description = ModelLoading.NO_REPACK) boolean noRepack;
+    @Option(names = "--kv", paramLabel = "P", description = {"KV cache precision: f32 or f16 (default: ${DEFAULT-VALUE}).",
+            "f16 is llama.cpp's default: half the bytes a decoding step reads after a prompt."}) String kv = "f32";
     @Option(names = "--json", description = "Print one JSON object on standard output.") boolean json;
     @Mixin Main.ComputeOptions compute;
 
@@ -45,13 +47,15 @@ final class BenchModel implements Runnable {
         if (gen < 1) throw new LongspanException("--gen must be at least 1, got " + gen);
         if (repeats < 1) throw new LongspanException("--repeats must be at least 1, got " + repeats);
         if (warmup < 0) throw new LongspanException("--warmup must be at least 0, got " + warmup);
+        boolean halfKv = KvFlag.half(kv);
         long l0 = System.nanoTime();
         ModelLoader.LoadedModel lm = ModelLoading.load(model, attention, rope, ModelLoading.weights(dequantize, noRepack), null);
         double loadSeconds = (System.nanoTime() - l0) / 1e9;
         long rssLoaded = residentBytes();
         ModelConfig c = lm.model().config;
+        dev.longspan.model.InferenceOptions options = new dev.longspan.model.InferenceOptions(halfKv, c.logn());
         int longest = java.util.Arrays.stream(ls).max().orElse(0);
-        dev.longspan.model.MemoryEstimate.requireInference(c, longest + gen, longest, 1, false, "--prompt-lengths: a prompt of " + longest + " tokens");
+        dev.longspan.model.MemoryEstimate.requireInference(c, longest + gen, longest, 1, halfKv, "--prompt-lengths: a prompt of " + longest + " tokens");
         int V = Math.min(c.vocabSize(), lm.tokenizer().vocabSize());
         if (!json) {
             System.out.printf("%s: %s, %,d parameters, %d layers, dim %d, %d heads (%d kv) x %d; loaded in %.1f s%n", model, lm.format(),
@@ -62,21 +66,21 @@ final class BenchModel implements Runnable {
             System.out.printf("%d threads, %s%n", Parallel.threads(), Simd.REASON);
         }
         // warm-up: JIT-compile the prefill and decode paths
-        run(lm, Math.min(64, ls[0]), 4, V, 0);
+        run(lm, Math.min(64, ls[0]), 4, V, 0, options);
         List<Map<String, Object>> rows = new ArrayList<>();
         for (int L : ls) {
             double[] pp = new double[repeats], tg = new double[repeats];
             long peak = 0;
             InferenceSession last = null;
-            for (int w = 0; w < warmup; w++) run(lm, L, gen, V, -(w + 1));
+            for (int w = 0; w < warmup; w++) run(lm, L, gen, V, -(w + 1), options);
             for (int r = 0; r < repeats; r++) {
                 MemoryProbe mem = MemoryProbe.start();
-                double[] t = run(lm, L, gen, V, r + 1);
+                double[] t = run(lm, L, gen, V, r + 1, options);
                 peak = Math.max(peak, mem.peak());
                 pp[r] = L / t[0];
                 tg[r] = gen / t[1];
             }
-            last = new InferenceSession(lm.model(), L + gen, dev.longspan.model.InferenceOptions.forModel(lm.model().config));
+            last = new InferenceSession(lm.model(), L + gen, options);
             Stats p = Stats.of(pp), g = Stats.of(tg);
             Map<String, Object> row = new LinkedHashMap<>();
             row.put("prompt_tokens", L);
@@ -107,6 +111,7 @@ final class BenchModel implements Runnable {
         out.put("resident_bytes_after_load", rssLoaded);
         out.put("attention", c.attentionSpecs());
         out.put("rope", c.rope().toSpec());
+        out.put("kv", options.halfKv() ? "f16" : "f32");
         out.put("results", rows);
         if (json) Json.print(out);
         else {
@@ -134,11 +139,11 @@ final class BenchModel implements Runnable {
     }
 
     // {prefill seconds, decode seconds} for a random prompt of L tokens then n greedy steps
-    private static double[] run(ModelLoader.LoadedModel lm, int L, int n, int V, long seed) {
+    private static double[] run(ModelLoader.LoadedModel lm, int L, int n, int V, long seed, dev.longspan.model.InferenceOptions options) {
         SplittableRandom rnd = new SplittableRandom(seed);
         int[] ids = new int[L];
         for (int i = 0; i < L; i++) ids[i] = rnd.nextInt(V);
-        InferenceSession s = new InferenceSession(lm.model(), L + n, dev.longspan.model.InferenceOptions.forModel(lm.model().config));
+        InferenceSession s = new InferenceSession(lm.model(), L + n, options);
         // n + 1 tokens: the last is chosen but not fed, so exactly n decode steps are timed; ids only, no stop
         Generator.Result r = new Generator(s, null, new Sampler(0f, 1f, 0)).generate(ids, Generator.Options.of(n + 1), piece -> { });
         return new double[]{r.prefillSeconds(), r.decodeSeconds()};

@@ -77,6 +77,14 @@ class ModelCliTest {
         // Q4_K repacked: fp16 scales kept, six-bit scales and mins a byte each: 148 bytes per 256 against 144
         assertThat(repacked.get("weight_bytes").asLong()).isGreaterThan(stored.get("weight_bytes").asLong());
         assertThat((double) repacked.get("weight_bytes").asLong()).isLessThan(stored.get("weight_bytes").asLong() * 1.1);
+        // --kv f16: the cache in half precision, half the bytes of the default f32 one
+        JsonNode half = json(CliRun.of("bench", "model", "--model", gguf.toString(), "--prompt-lengths", "9", "--gen", "2", "--kv", "f16", "--json"));
+        assertThat(repacked.get("kv").asText()).isEqualTo("f32");
+        assertThat(half.get("kv").asText()).isEqualTo("f16");
+        assertThat(half.get("results").get(0).get("kv_cache_bytes").asLong() * 2).isEqualTo(repacked.get("results").get(0).get("kv_cache_bytes").asLong());
+        CliRun badKv = CliRun.of("bench", "model", "--model", gguf.toString(), "--prompt-lengths", "9", "--kv", "q8");
+        assertThat(badKv.exit()).isEqualTo(2);
+        assertThat(badKv.err()).contains("--kv");
         JsonNode deq = json(CliRun.of("bench", "model", "--model", gguf.toString(), "--prompt-lengths", "9", "--gen", "2", "--dequantize", "--json"));
         assertThat(deq.get("weights").asText()).isEqualTo("float32");
         assertThat(deq.get("weight_bytes").asLong()).isGreaterThan(stored.get("weight_bytes").asLong());
