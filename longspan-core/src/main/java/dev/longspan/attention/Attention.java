@@ -62,13 +62,6 @@ public final class Attention {
     }
 
     /**
-     * Forward pass of a plan over its span ({@link Plan#of(Pattern, int, int, boolean, int, int, int, int, java.util.List)}):
-     * the queries q [H, tq, D] at positions [qBase, qBase + tq) against the keys and values kv holds at
-     * [kBase, kBase + tk), into o [H, tq, D] and lse [H, tq] (their first H·tq·D and H·tq entries,
-     * overwritten; LSE is -inf and O 0 for a row that reaches no key of the span). Chunked prefill and
-     * decoding run here against their KV cache; blocks of keys merge by {@link #merge}.
-     */
-    /**
      * Keys and values per key/value head from which a grouped-query decoding step runs a group's
      * query heads together ({@link FlashKernel#forwardGroupRow}). Below it a head's rows stay in
      * cache for the group's next head and per-head tasks spread better over the threads (measured,
@@ -77,6 +70,13 @@ public final class Attention {
      */
     static long groupDecodeMinBytes = 8L << 20;
 
+    /**
+     * Forward pass of a plan over its span ({@link Plan#of(Pattern, int, int, boolean, int, int, int, int, java.util.List)}):
+     * the queries q [H, tq, D] at positions [qBase, qBase + tq) against the keys and values kv holds at
+     * [kBase, kBase + tk), into o [H, tq, D] and lse [H, tq] (their first H·tq·D and H·tq entries,
+     * overwritten; LSE is -inf and O 0 for a row that reaches no key of the span). Chunked prefill and
+     * decoding run here against their KV cache; blocks of keys merge by {@link #merge}.
+     */
     public static AttentionResult forward(float[] q, KeyValues kv, int d, Plan plan, AttentionOptions opt, float[] o, float[] lse) {
         int heads = plan.heads, kvHeads = plan.kvHeads, n = plan.n;
         if (plan.causal == opt.bidirectional()) throw new IllegalArgumentException("plan and options disagree on causality");
