@@ -152,6 +152,7 @@ final class FlashKernel {
         long bytes() {
             long b = 4L * (qt.length + st.length + ot.length + qr.length + or.length + kw.length + vw.length + 2 * QB + 4 * QB + 4 * BK);
             if (dOt != null) b += 4L * (dOt.length + dst.length + dqt.length + qrow.length + dorow.length + kb.length + vb.length + 2 * QB);
+            if (groupQ != null) b += 4L * (groupQ.length + groupOut.length);
             return b;
         }
     }
