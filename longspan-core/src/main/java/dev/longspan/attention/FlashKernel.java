@@ -362,9 +362,10 @@ final class FlashKernel {
                     }
                 } else {
                     float[] keys = p.kv.rows(false, kvh, s.kpos, nk, s.koff, s.kw);
+                    if (t.moved == null && d >= TileOps.LANES) TileOps.rowScores(sc, qr, 0, keys, s.koff, nk, d);
                     for (int j = 0; j < nk; j++) {
                         if (t.moved == null) {
-                            sc[j] = dot(qr, keys, s.koff[j], d);
+                            if (d < TileOps.LANES) sc[j] = dot(qr, keys, s.koff[j], d);
                         } else {
                             // q'·R(δ)k = (R(−δ)q')·k: one rotation of the query per run of keys with one shift
                             if (t.kShift[kb + j] != shift) shift = counterRotate(s, qr, 0, t.kShift[kb + j], d);
@@ -422,8 +423,9 @@ final class FlashKernel {
             float[] keys = p.kv.rows(false, kvh, s.kpos, nk, s.koff, s.kw), values = null;
             for (int i = 0; i < g; i++) {
                 float m = s.m[i], mx = m, l = s.l[i];
+                if (d >= TileOps.LANES) TileOps.rowScores(sc, qs, i * d, keys, s.koff, nk, d);
                 for (int j = 0; j < nk; j++) {
-                    sc[j] = dot(qs, i * d, keys, s.koff[j], d);
+                    if (d < TileOps.LANES) sc[j] = dot(qs, i * d, keys, s.koff[j], d);
                     sc[j] += t.bias(kb + j);
                     mx = Math.max(mx, sc[j]);
                 }

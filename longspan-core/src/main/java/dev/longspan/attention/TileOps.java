@@ -65,6 +65,12 @@ final class TileOps {
         if (Simd.ENABLED) VectorTileOps.dsoft(dst, p, nk, delta); else ScalarTileOps.dsoft(dst, p, nk, delta);
     }
 
+    // out[j] = q[qo..qo+d) · x[xoff[j]..xoff[j]+d) for j < n: one query row against n key rows in place
+    // (the rows path's scores over a block of cached keys), the query held in registers across the keys
+    static void rowScores(float[] out, float[] q, int qo, float[] x, int[] xoff, int n, int d) {
+        if (Simd.ENABLED) VectorTileOps.rowScores(out, q, qo, x, xoff, n, d); else ScalarTileOps.rowScores(out, q, qo, x, xoff, n, d);
+    }
+
     // out[j] = Σ_c x[xo + c] · yt[yo + c·stride + j] for j < n: one row against n rows held transposed
     // (the rows path's scores over consecutive keys: lanes along the keys, no reduction per key)
     static void rowDots(float[] out, float[] x, int xo, float[] yt, int yo, int stride, int n, int d) {

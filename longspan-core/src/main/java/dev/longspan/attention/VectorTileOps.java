@@ -416,6 +416,32 @@ final class VectorTileOps {
     }
 
     // x[j] = e^(x[j] - m) for j < n, n ≥ L; returns the sum (lanes summed in a fixed order, then the tail's scalars)
+    static void rowScores(float[] out, float[] q, int qo, float[] x, int[] xoff, int n, int d) {
+        int dv = d / L * L;
+        if (dv == 0 || dv > 4 * L) {
+            // beyond four vectors of query: one key at a time (dot products whose lanes the tree sums)
+            for (int j = 0; j < n; j++) out[j] = dev.longspan.kernel.Kernels.dot(q, qo, x, xoff[j], d);
+            return;
+        }
+        // up to four vectors of the query in registers; per key one chain of multiply-adds, then the
+        // fixed tree of lane adds (VectorMath.sum's order) and the tail
+        FloatVector q0 = FloatVector.fromArray(S, q, qo);
+        FloatVector q1 = dv > L ? FloatVector.fromArray(S, q, qo + L) : q0;
+        FloatVector q2 = dv > 2 * L ? FloatVector.fromArray(S, q, qo + 2 * L) : q0;
+        FloatVector q3 = dv > 3 * L ? FloatVector.fromArray(S, q, qo + 3 * L) : q0;
+        for (int j = 0; j < n; j++) {
+            int o = xoff[j];
+            FloatVector a = FloatVector.fromArray(S, x, o).mul(q0);
+            if (dv > L) a = FloatVector.fromArray(S, x, o + L).fma(q1, a);
+            if (dv > 2 * L) a = FloatVector.fromArray(S, x, o + 2 * L).fma(q2, a);
+            if (dv > 3 * L) a = FloatVector.fromArray(S, x, o + 3 * L).fma(q3, a);
+            for (VectorShuffle<Float> h : HALVES) a = a.add(a.rearrange(h));
+            float s = a.lane(0);
+            for (int c = dv; c < d; c++) s += q[qo + c] * x[o + c];
+            out[j] = s;
+        }
+    }
+
     static void rowDots(float[] out, float[] x, int xo, float[] yt, int yo, int stride, int n, int d) {
         int j = 0;
         // four vectors of keys: four independent FMA chains over the head dimension

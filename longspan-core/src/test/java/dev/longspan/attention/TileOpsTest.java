@@ -244,4 +244,29 @@ class TileOpsTest {
         assertThat(out[n]).as("nothing written past n").isEqualTo(42f);
         assertThat(out[n + 1]).isEqualTo(42f);
     }
+
+    /** rowScores: one query row against key rows at any offsets, the float64 dot within rounding, at every d around the vector widths. */
+    @ParameterizedTest(name = "d={0}")
+    @org.junit.jupiter.params.provider.ValueSource(ints = {1, 3, 7, 8, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65, 100, 128, 129, 200})
+    void rowScoresAreTheDotProducts(int d) {
+        SplittableRandom r = new SplittableRandom(d * 7L + 1);
+        for (int n : new int[]{0, 1, 5, BK}) {
+            float[] q = new float[d + 3], x = new float[(BK + 2) * (d + 1)], out = new float[BK + 1];
+            for (int i = 0; i < q.length; i++) q[i] = (float) r.nextDouble(-2, 2);
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextDouble(-2, 2);
+            int[] xoff = new int[BK];
+            for (int j = 0; j < n; j++) xoff[j] = r.nextInt(BK + 1) * (d + 1) + r.nextInt(2);
+            java.util.Arrays.fill(out, Float.NaN);
+            TileOps.rowScores(out, q, 2, x, xoff, n, d);
+            for (int j = 0; j < n; j++) {
+                double want = 0, abs = 0;
+                for (int c = 0; c < d; c++) {
+                    want += (double) q[2 + c] * x[xoff[j] + c];
+                    abs += Math.abs((double) q[2 + c] * x[xoff[j] + c]);
+                }
+                assertThat((double) out[j]).as("n=%d j=%d", n, j).isCloseTo(want, within(1e-6 * abs + 1e-7));
+            }
+            assertThat(out[n]).as("nothing written past n").isNaN();
+        }
+    }
 }
