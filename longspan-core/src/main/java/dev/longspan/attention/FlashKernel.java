@@ -362,14 +362,12 @@ final class FlashKernel {
                     }
                 } else {
                     float[] keys = p.kv.rows(false, kvh, s.kpos, nk, s.koff, s.kw);
-                    if (t.moved == null && d >= TileOps.LANES) TileOps.rowScores(sc, qr, 0, keys, s.koff, nk, d);
+                    if (t.moved == null) rowScores(sc, qr, 0, keys, s.koff, nk, d);
                     for (int j = 0; j < nk; j++) {
-                        if (t.moved == null) {
-                            if (d < TileOps.LANES) sc[j] = dot(qr, keys, s.koff[j], d);
-                        } else {
+                        if (t.moved != null) {
                             // q'·R(δ)k = (R(−δ)q')·k: one rotation of the query per run of keys with one shift
                             if (t.kShift[kb + j] != shift) shift = counterRotate(s, qr, 0, t.kShift[kb + j], d);
-                            sc[j] = dot(s.qm, keys, s.koff[j], d);
+                            sc[j] = dot(s.qm, 0, keys, s.koff[j], d);
                         }
                         sc[j] += t.bias(kb + j);
                         mx = Math.max(mx, sc[j]);
@@ -423,9 +421,8 @@ final class FlashKernel {
             float[] keys = p.kv.rows(false, kvh, s.kpos, nk, s.koff, s.kw), values = null;
             for (int i = 0; i < g; i++) {
                 float m = s.m[i], mx = m, l = s.l[i];
-                if (d >= TileOps.LANES) TileOps.rowScores(sc, qs, i * d, keys, s.koff, nk, d);
+                rowScores(sc, qs, i * d, keys, s.koff, nk, d);
                 for (int j = 0; j < nk; j++) {
-                    if (d < TileOps.LANES) sc[j] = dot(qs, i * d, keys, s.koff[j], d);
                     sc[j] += t.bias(kb + j);
                     mx = Math.max(mx, sc[j]);
                 }
@@ -468,10 +465,6 @@ final class FlashKernel {
     // a query row against one key or value row: Kernels' vector bodies once D fills a vector, else
     // plain loops (with D below the vector length a vector body is all tail plus a lane reduction,
     // several times slower: decoding at D = 8 on 16-float vectors)
-    private static float dot(float[] q, float[] k, int ko, int d) {
-        return dot(q, 0, k, ko, d);
-    }
-
     private static float dot(float[] q, int qo, float[] k, int ko, int d) {
         if (d >= TileOps.LANES) return Kernels.dot(q, qo, k, ko, d);
         float s0 = 0f, s1 = 0f;
@@ -487,6 +480,12 @@ final class FlashKernel {
     private static void axpy(float a, float[] v, int vo, float[] out, int oo, int d) {
         if (d >= TileOps.LANES) Kernels.axpy(a, v, vo, out, oo, d);
         else for (int c = 0; c < d; c++) out[oo + c] += a * v[vo + c];
+    }
+
+    // sc[j] = q[qo..qo+d) · keys row j for j < nk: the query in registers over the block once D fills a vector
+    private static void rowScores(float[] sc, float[] q, int qo, float[] keys, int[] koff, int nk, int d) {
+        if (d >= TileOps.LANES) TileOps.rowScores(sc, q, qo, keys, koff, nk, d);
+        else for (int j = 0; j < nk; j++) sc[j] = dot(q, qo, keys, koff[j], d);
     }
 
     // out[oo..oo+d) += Σ_j p[j]·v row j: axpy per row, the output row kept in registers once D fills a vector

@@ -73,11 +73,7 @@ final class ScalarTileOps {
     }
 
     static void rowScores(float[] out, float[] q, int qo, float[] x, int[] xoff, int n, int d) {
-        for (int j = 0; j < n; j++) {
-            float s = 0f;
-            for (int c = 0; c < d; c++) s += q[qo + c] * x[xoff[j] + c];
-            out[j] = s;
-        }
+        for (int j = 0; j < n; j++) out[j] = dev.longspan.kernel.ScalarKernels.dot(q, qo, x, xoff[j], d);
     }
 
     static void rowDots(float[] out, float[] x, int xo, float[] yt, int yo, int stride, int n, int d) {
