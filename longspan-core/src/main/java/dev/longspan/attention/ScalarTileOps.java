@@ -76,6 +76,15 @@ final class ScalarTileOps {
         for (int j = 0; j < n; j++) out[j] = dev.longspan.kernel.ScalarKernels.dot(q, qo, x, xoff[j], d);
     }
 
+    static void groupScores(float[] out, int stride, float[] q, int g, float[] x, int[] xoff, int n, int d) {
+        for (int i = 0; i < g; i++)
+            for (int j = 0; j < n; j++) out[i * stride + j] = dev.longspan.kernel.ScalarKernels.dot(q, i * d, x, xoff[j], d);
+    }
+
+    static void groupAxpy(float[] p, int stride, int g, int n, float[] x, int[] xoff, float[] y, int d) {
+        for (int i = 0; i < g; i++) dev.longspan.kernel.ScalarKernels.axpyRows(p, i * stride, n, x, xoff, y, i * d, d);
+    }
+
     static void rowDots(float[] out, float[] x, int xo, float[] yt, int yo, int stride, int n, int d) {
         for (int j = 0; j < n; j++) {
             float acc = 0f;
@@ -84,11 +93,11 @@ final class ScalarTileOps {
         }
     }
 
-    static float expShift(float[] x, int n, float m) {
+    static float expShift(float[] x, int xo, int n, float m) {
         float sum = 0f;
         for (int j = 0; j < n; j++) {
-            float e = (float) Math.exp(x[j] - m);
-            x[j] = e;
+            float e = (float) Math.exp(x[xo + j] - m);
+            x[xo + j] = e;
             sum += e;
         }
         return sum;

@@ -79,7 +79,25 @@ final class TileOps {
 
     /** x[j] = e^(x[j] − m) for j &lt; n; returns their sum (one query row's probabilities in the rows path). */
     static float expShift(float[] x, int n, float m) {
-        return Simd.ENABLED && n >= LANES ? VectorTileOps.expShift(x, n, m) : ScalarTileOps.expShift(x, n, m);
+        return expShift(x, 0, n, m);
+    }
+
+    /** {@link #expShift(float[], int, float)} on x[xo..xo+n). */
+    static float expShift(float[] x, int xo, int n, float m) {
+        return Simd.ENABLED && n >= LANES ? VectorTileOps.expShift(x, xo, n, m) : ScalarTileOps.expShift(x, xo, n, m);
+    }
+
+    // out[i·stride + j] = rowScores of query row i (q[i·d..]) against key j, for i < g, j < n: the G
+    // query heads of a grouped-query decoding step over one key block, each key row read once for
+    // all of them; per (row, key) bit for bit what rowScores gives
+    static void groupScores(float[] out, int stride, float[] q, int g, float[] x, int[] xoff, int n, int d) {
+        if (Simd.ENABLED) VectorTileOps.groupScores(out, stride, q, g, x, xoff, n, d); else ScalarTileOps.groupScores(out, stride, q, g, x, xoff, n, d);
+    }
+
+    // y[i·d..i·d+d) += Σ_j p[i·stride + j] · x row j for i < g: the P·V of those G rows, each value row
+    // read once for all of them; per element bit for bit what Kernels.axpyRows gives
+    static void groupAxpy(float[] p, int stride, int g, int n, float[] x, int[] xoff, float[] y, int d) {
+        if (Simd.ENABLED) VectorTileOps.groupAxpy(p, stride, g, n, x, xoff, y, d); else ScalarTileOps.groupAxpy(p, stride, g, n, x, xoff, y, d);
     }
 
     // qt: [D][QB] = scale · x[rows xoff]ᵀ for the first n rows; 0 in the padding lanes

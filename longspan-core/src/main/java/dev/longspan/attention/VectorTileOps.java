@@ -417,10 +417,28 @@ final class VectorTileOps {
 
     // x[j] = e^(x[j] - m) for j < n, n ≥ L; returns the sum (lanes summed in a fixed order, then the tail's scalars)
     static void rowScores(float[] out, float[] q, int qo, float[] x, int[] xoff, int n, int d) {
+        rowScores(out, 0, q, qo, x, xoff, n, d);
+    }
+
+    // rowScores into out[oo..oo+n)
+    private static void rowScores(float[] out, int oo, float[] q, int qo, float[] x, int[] xoff, int n, int d) {
         int dv = d / L * L;
-        if (dv == 0 || dv > 4 * L) {
-            // beyond four vectors of query: one key at a time (dot products whose lanes the tree sums)
-            for (int j = 0; j < n; j++) out[j] = dev.longspan.kernel.Kernels.dot(q, qo, x, xoff[j], d);
+        if (dv == 0) {
+            // D below one vector: plain dot products
+            for (int j = 0; j < n; j++) out[oo + j] = dev.longspan.kernel.Kernels.dot(q, qo, x, xoff[j], d);
+            return;
+        }
+        if (dv > 4 * L) {
+            // beyond four vectors of query: the query from L1 per key, the same chain and tree
+            for (int j = 0; j < n; j++) {
+                int o = xoff[j];
+                FloatVector a = FloatVector.fromArray(S, x, o).mul(FloatVector.fromArray(S, q, qo));
+                for (int c = L; c < dv; c += L) a = FloatVector.fromArray(S, x, o + c).fma(FloatVector.fromArray(S, q, qo + c), a);
+                for (VectorShuffle<Float> h : HALVES) a = a.add(a.rearrange(h));
+                float s = a.lane(0);
+                for (int c = dv; c < d; c++) s += q[qo + c] * x[o + c];
+                out[oo + j] = s;
+            }
             return;
         }
         // up to four vectors of the query in registers; per key one chain of multiply-adds, then the
@@ -438,8 +456,133 @@ final class VectorTileOps {
             for (VectorShuffle<Float> h : HALVES) a = a.add(a.rearrange(h));
             float s = a.lane(0);
             for (int c = dv; c < d; c++) s += q[qo + c] * x[o + c];
-            out[j] = s;
+            out[oo + j] = s;
         }
+    }
+
+    static void groupScores(float[] out, int stride, float[] q, int g, float[] x, int[] xoff, int n, int d) {
+        int dv = d / L * L, i = 0;
+        if (dv == 0) {
+            for (; i < g; i++) rowScores(out, i * stride, q, i * d, x, xoff, n, d);
+            return;
+        }
+        // two rows × two keys: each key vector loaded once for both rows, each query vector once for
+        // both keys; per (row, key) the chain and the tree of rowScores (the same bits)
+        for (; i + 2 <= g; i += 2) {
+            int qa = i * d, qb = qa + d, oa = i * stride, ob = oa + stride, j = 0;
+            for (; j + 2 <= n; j += 2) {
+                int o0 = xoff[j], o1 = xoff[j + 1];
+                FloatVector x0 = FloatVector.fromArray(S, x, o0), x1 = FloatVector.fromArray(S, x, o1);
+                FloatVector qva = FloatVector.fromArray(S, q, qa), qvb = FloatVector.fromArray(S, q, qb);
+                FloatVector a0 = x0.mul(qva), a1 = x1.mul(qva), b0 = x0.mul(qvb), b1 = x1.mul(qvb);
+                for (int c = L; c < dv; c += L) {
+                    x0 = FloatVector.fromArray(S, x, o0 + c);
+                    x1 = FloatVector.fromArray(S, x, o1 + c);
+                    qva = FloatVector.fromArray(S, q, qa + c);
+                    qvb = FloatVector.fromArray(S, q, qb + c);
+                    a0 = x0.fma(qva, a0);
+                    a1 = x1.fma(qva, a1);
+                    b0 = x0.fma(qvb, b0);
+                    b1 = x1.fma(qvb, b1);
+                }
+                for (VectorShuffle<Float> h : HALVES) {
+                    a0 = a0.add(a0.rearrange(h));
+                    a1 = a1.add(a1.rearrange(h));
+                    b0 = b0.add(b0.rearrange(h));
+                    b1 = b1.add(b1.rearrange(h));
+                }
+                float sa0 = a0.lane(0), sa1 = a1.lane(0), sb0 = b0.lane(0), sb1 = b1.lane(0);
+                for (int c = dv; c < d; c++) {
+                    sa0 += q[qa + c] * x[o0 + c];
+                    sa1 += q[qa + c] * x[o1 + c];
+                    sb0 += q[qb + c] * x[o0 + c];
+                    sb1 += q[qb + c] * x[o1 + c];
+                }
+                out[oa + j] = sa0;
+                out[oa + j + 1] = sa1;
+                out[ob + j] = sb0;
+                out[ob + j + 1] = sb1;
+            }
+            for (; j < n; j++) {
+                int o = xoff[j];
+                FloatVector a = FloatVector.fromArray(S, x, o).mul(FloatVector.fromArray(S, q, qa));
+                FloatVector b = FloatVector.fromArray(S, x, o).mul(FloatVector.fromArray(S, q, qb));
+                for (int c = L; c < dv; c += L) {
+                    FloatVector xc = FloatVector.fromArray(S, x, o + c);
+                    a = xc.fma(FloatVector.fromArray(S, q, qa + c), a);
+                    b = xc.fma(FloatVector.fromArray(S, q, qb + c), b);
+                }
+                for (VectorShuffle<Float> h : HALVES) {
+                    a = a.add(a.rearrange(h));
+                    b = b.add(b.rearrange(h));
+                }
+                float sa = a.lane(0), sb = b.lane(0);
+                for (int c = dv; c < d; c++) {
+                    sa += q[qa + c] * x[o + c];
+                    sb += q[qb + c] * x[o + c];
+                }
+                out[oa + j] = sa;
+                out[ob + j] = sb;
+            }
+        }
+        if (i < g) rowScores(out, i * stride, q, i * d, x, xoff, n, d);       // an odd last row on its own
+    }
+
+    static void groupAxpy(float[] p, int stride, int g, int n, float[] x, int[] xoff, float[] y, int d) {
+        int i = 0;
+        // two output rows × four vectors of D in registers across the keys: each value vector loaded
+        // once for both rows; per element the fused multiply-adds of Kernels.axpyRows, in key order
+        for (; i + 2 <= g; i += 2) {
+            int pa = i * stride, pb = pa + stride, ya = i * d, yb = ya + d, c = 0;
+            for (; c + 4 * L <= d; c += 4 * L) {
+                FloatVector a0 = FloatVector.fromArray(S, y, ya + c), a1 = FloatVector.fromArray(S, y, ya + c + L);
+                FloatVector a2 = FloatVector.fromArray(S, y, ya + c + 2 * L), a3 = FloatVector.fromArray(S, y, ya + c + 3 * L);
+                FloatVector b0 = FloatVector.fromArray(S, y, yb + c), b1 = FloatVector.fromArray(S, y, yb + c + L);
+                FloatVector b2 = FloatVector.fromArray(S, y, yb + c + 2 * L), b3 = FloatVector.fromArray(S, y, yb + c + 3 * L);
+                for (int j = 0; j < n; j++) {
+                    FloatVector wa = FloatVector.broadcast(S, p[pa + j]), wb = FloatVector.broadcast(S, p[pb + j]);
+                    int o = xoff[j] + c;
+                    FloatVector x0 = FloatVector.fromArray(S, x, o), x1 = FloatVector.fromArray(S, x, o + L);
+                    FloatVector x2 = FloatVector.fromArray(S, x, o + 2 * L), x3 = FloatVector.fromArray(S, x, o + 3 * L);
+                    a0 = x0.fma(wa, a0);
+                    a1 = x1.fma(wa, a1);
+                    a2 = x2.fma(wa, a2);
+                    a3 = x3.fma(wa, a3);
+                    b0 = x0.fma(wb, b0);
+                    b1 = x1.fma(wb, b1);
+                    b2 = x2.fma(wb, b2);
+                    b3 = x3.fma(wb, b3);
+                }
+                a0.intoArray(y, ya + c);
+                a1.intoArray(y, ya + c + L);
+                a2.intoArray(y, ya + c + 2 * L);
+                a3.intoArray(y, ya + c + 3 * L);
+                b0.intoArray(y, yb + c);
+                b1.intoArray(y, yb + c + L);
+                b2.intoArray(y, yb + c + 2 * L);
+                b3.intoArray(y, yb + c + 3 * L);
+            }
+            for (; c + L <= d; c += L) {
+                FloatVector a0 = FloatVector.fromArray(S, y, ya + c), b0 = FloatVector.fromArray(S, y, yb + c);
+                for (int j = 0; j < n; j++) {
+                    FloatVector x0 = FloatVector.fromArray(S, x, xoff[j] + c);
+                    a0 = x0.fma(FloatVector.broadcast(S, p[pa + j]), a0);
+                    b0 = x0.fma(FloatVector.broadcast(S, p[pb + j]), b0);
+                }
+                a0.intoArray(y, ya + c);
+                b0.intoArray(y, yb + c);
+            }
+            for (; c < d; c++) {
+                float sa = y[ya + c], sb = y[yb + c];
+                for (int j = 0; j < n; j++) {
+                    sa += p[pa + j] * x[xoff[j] + c];
+                    sb += p[pb + j] * x[xoff[j] + c];
+                }
+                y[ya + c] = sa;
+                y[yb + c] = sb;
+            }
+        }
+        if (i < g) dev.longspan.kernel.Kernels.axpyRows(p, i * stride, n, x, xoff, y, i * d, d);   // an odd last row on its own
     }
 
     static void rowDots(float[] out, float[] x, int xo, float[] yt, int yo, int stride, int n, int d) {
@@ -471,12 +614,12 @@ final class VectorTileOps {
         }
     }
 
-    static float expShift(float[] x, int n, float m) {
+    static float expShift(float[] x, int xo, int n, float m) {
         FloatVector acc = FloatVector.zero(S), mv = FloatVector.broadcast(S, m);
         int j = 0;
         for (; j <= n - L; j += L) {
             // exp written out (as in exp()): a helper taking a vector is boxed when C2 does not inline it
-            FloatVector xc = FloatVector.fromArray(S, x, j).sub(mv).max(-88f).min(88f);
+            FloatVector xc = FloatVector.fromArray(S, x, xo + j).sub(mv).max(-88f).min(88f);
             FloatVector t = xc.fma(FloatVector.broadcast(S, LOG2E), FloatVector.broadcast(S, MAGIC));
             FloatVector nn = t.sub(MAGIC);
             FloatVector f = nn.fma(FloatVector.broadcast(S, -LN2_HI), xc);
@@ -489,7 +632,7 @@ final class VectorTileOps {
             p = p.mul(f.mul(f)).add(f).add(1f);
             IntVector bits = ((IntVector) t.reinterpretAsInts()).sub(MAGIC_BITS - 127).lanewise(VectorOperators.LSHL, 23);
             FloatVector e = p.mul(bits.reinterpretAsFloats());
-            e.intoArray(x, j);
+            e.intoArray(x, xo + j);
             acc = acc.add(e);
         }
         // a fixed tree of lane adds (VectorMath.sum's: reduceLanes(ADD) sums in an order that differs
@@ -498,8 +641,8 @@ final class VectorTileOps {
         for (VectorShuffle<Float> h : HALVES) acc = acc.add(acc.rearrange(h));
         float sum = acc.lane(0);
         for (; j < n; j++) {
-            float e = (float) Math.exp(x[j] - m);
-            x[j] = e;
+            float e = (float) Math.exp(x[xo + j] - m);
+            x[xo + j] = e;
             sum += e;
         }
         return sum;

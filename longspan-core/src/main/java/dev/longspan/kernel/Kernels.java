@@ -24,8 +24,8 @@ public final class Kernels {
      * calls of {@link #axpy} in order, with the output row kept in registers (a decoding step's
      * attention weights times its value rows).
      */
-    public static void axpyRows(float[] a, int n, float[] x, int[] xoff, float[] y, int yo, int d) {
-        if (Simd.ENABLED) VectorKernels.axpyRows(a, n, x, xoff, y, yo, d); else ScalarKernels.axpyRows(a, n, x, xoff, y, yo, d);
+    public static void axpyRows(float[] a, int ao, int n, float[] x, int[] xoff, float[] y, int yo, int d) {
+        if (Simd.ENABLED) VectorKernels.axpyRows(a, ao, n, x, xoff, y, yo, d); else ScalarKernels.axpyRows(a, ao, n, x, xoff, y, yo, d);
     }
 
     /** x[xo..xo+n) *= alpha. */

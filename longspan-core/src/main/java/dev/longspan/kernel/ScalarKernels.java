@@ -22,8 +22,8 @@ public final class ScalarKernels {
         for (int i = 0; i < n; i++) y[yo + i] += alpha * x[xo + i];
     }
 
-    public static void axpyRows(float[] a, int n, float[] x, int[] xoff, float[] y, int yo, int d) {
-        for (int j = 0; j < n; j++) axpy(a[j], x, xoff[j], y, yo, d);
+    public static void axpyRows(float[] a, int ao, int n, float[] x, int[] xoff, float[] y, int yo, int d) {
+        for (int j = 0; j < n; j++) axpy(a[ao + j], x, xoff[j], y, yo, d);
     }
 
     // x[xo..xo+n) *= alpha

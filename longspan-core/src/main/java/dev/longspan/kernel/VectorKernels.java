@@ -46,13 +46,13 @@ final class VectorKernels {
 
     // the output row held in registers across the rows (axpy per row reads and writes it each time);
     // per element the same fused multiply-adds in the same order as n calls of axpy
-    static void axpyRows(float[] a, int n, float[] x, int[] xoff, float[] y, int yo, int d) {
+    static void axpyRows(float[] a, int ao, int n, float[] x, int[] xoff, float[] y, int yo, int d) {
         int i = 0;
         for (; i + 4 * L <= d; i += 4 * L) {
             FloatVector y0 = FloatVector.fromArray(S, y, yo + i), y1 = FloatVector.fromArray(S, y, yo + i + L);
             FloatVector y2 = FloatVector.fromArray(S, y, yo + i + 2 * L), y3 = FloatVector.fromArray(S, y, yo + i + 3 * L);
             for (int j = 0; j < n; j++) {
-                FloatVector aj = FloatVector.broadcast(S, a[j]);
+                FloatVector aj = FloatVector.broadcast(S, a[ao + j]);
                 int xo = xoff[j] + i;
                 y0 = FloatVector.fromArray(S, x, xo).fma(aj, y0);
                 y1 = FloatVector.fromArray(S, x, xo + L).fma(aj, y1);
@@ -66,12 +66,12 @@ final class VectorKernels {
         }
         for (; i + L <= d; i += L) {
             FloatVector y0 = FloatVector.fromArray(S, y, yo + i);
-            for (int j = 0; j < n; j++) y0 = FloatVector.fromArray(S, x, xoff[j] + i).fma(FloatVector.broadcast(S, a[j]), y0);
+            for (int j = 0; j < n; j++) y0 = FloatVector.fromArray(S, x, xoff[j] + i).fma(FloatVector.broadcast(S, a[ao + j]), y0);
             y0.intoArray(y, yo + i);
         }
         for (; i < d; i++) {
             float s = y[yo + i];
-            for (int j = 0; j < n; j++) s += a[j] * x[xoff[j] + i];
+            for (int j = 0; j < n; j++) s += a[ao + j] * x[xoff[j] + i];
             y[yo + i] = s;
         }
     }

@@ -215,7 +215,7 @@ class TileOpsTest {
         float m = Float.NEGATIVE_INFINITY;
         for (float v : x) m = Math.max(m, v);
         float[] a = x.clone(), b = x.clone();
-        float sa = TileOps.expShift(a, n, m), sb = ScalarTileOps.expShift(b, n, m);
+        float sa = TileOps.expShift(a, n, m), sb = ScalarTileOps.expShift(b, 0, n, m);
         for (int j = 0; j < n; j++) assertThat(a[j]).as("j=%d", j).isCloseTo(b[j], org.assertj.core.data.Offset.offset(Math.abs(b[j]) * 1e-6f + 1e-30f));
         assertThat(sa).isCloseTo(sb, org.assertj.core.data.Offset.offset(sb * 1e-5f));
         if (n > 3) assertThat(a[3]).isZero();
@@ -267,6 +267,42 @@ class TileOpsTest {
                 assertThat((double) out[j]).as("n=%d j=%d", n, j).isCloseTo(want, within(1e-6 * abs + 1e-7));
             }
             assertThat(out[n]).as("nothing written past n").isNaN();
+        }
+    }
+
+    /**
+     * The grouped-query decode step's kernels: groupScores and groupAxpy give, row by row, exactly
+     * the bits of rowScores and Kernels.axpyRows (the step must equal the per-head path), for odd
+     * and even group sizes, key counts around the pairs and D around the vector widths.
+     */
+    @ParameterizedTest(name = "d={0}")
+    @org.junit.jupiter.params.provider.ValueSource(ints = {1, 3, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 128, 129, 200, 256})
+    void groupKernelsAreTheRowKernelsBitForBit(int d) {
+        SplittableRandom r = new SplittableRandom(d * 13L + 5);
+        for (int g : new int[]{1, 2, 3, 4, 5, 8}) {
+            for (int n : new int[]{0, 1, 2, 7, BK}) {
+                float[] q = new float[g * d], x = new float[(BK + 2) * (d + 1)];
+                for (int i = 0; i < q.length; i++) q[i] = (float) r.nextDouble(-2, 2);
+                for (int i = 0; i < x.length; i++) x[i] = (float) r.nextDouble(-2, 2);
+                int[] xoff = new int[BK];
+                for (int j = 0; j < n; j++) xoff[j] = r.nextInt(BK + 1) * (d + 1) + r.nextInt(2);
+                float[] got = new float[g * BK + 1], row = new float[BK];
+                java.util.Arrays.fill(got, Float.NaN);
+                TileOps.groupScores(got, BK, q, g, x, xoff, n, d);
+                for (int i = 0; i < g; i++) {
+                    float[] qi = java.util.Arrays.copyOfRange(q, i * d, i * d + d);
+                    TileOps.rowScores(row, qi, 0, x, xoff, n, d);
+                    for (int j = 0; j < n; j++) assertThat(got[i * BK + j]).as("scores g=%d n=%d row %d key %d", g, n, i, j).isEqualTo(row[j]);
+                    for (int j = n; j < BK; j++) assertThat(got[i * BK + j]).as("nothing written past n").isNaN();
+                }
+                float[] p = new float[g * BK], y = new float[g * d];
+                for (int i = 0; i < p.length; i++) p[i] = (float) r.nextDouble(0, 1);
+                for (int i = 0; i < y.length; i++) y[i] = (float) r.nextDouble(-1, 1);
+                float[] want = y.clone();
+                TileOps.groupAxpy(p, BK, g, n, x, xoff, y, d);
+                for (int i = 0; i < g; i++) dev.longspan.kernel.Kernels.axpyRows(p, i * BK, n, x, xoff, want, i * d, d);
+                assertThat(y).as("P·V g=%d n=%d", g, n).isEqualTo(want);
+            }
         }
     }
 }

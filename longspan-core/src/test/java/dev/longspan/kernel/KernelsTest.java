@@ -68,8 +68,8 @@ class KernelsTest {
             for (int j = 0; j < n; j++) xoff[j] = r.nextInt(70) * (d + 3) + r.nextInt(3);   // rows in any order, repeated too
             float[] want = y.clone(), got = y.clone(), scalar = y.clone();
             for (int j = 0; j < n; j++) Kernels.axpy(a[j], x, xoff[j], want, 4, d);
-            Kernels.axpyRows(a, n, x, xoff, got, 4, d);
-            ScalarKernels.axpyRows(a, n, x, xoff, scalar, 4, d);
+            Kernels.axpyRows(a, 0, n, x, xoff, got, 4, d);
+            ScalarKernels.axpyRows(a, 0, n, x, xoff, scalar, 4, d);
             assertThat(got).as("n=%d d=%d", n, d).isEqualTo(want);
             assertCloseArrays(scalar, want, 1e-5);
         }
