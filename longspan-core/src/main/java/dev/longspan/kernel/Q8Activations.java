@@ -124,7 +124,7 @@ public final class Q8Activations {
         float id = amax != 0 ? 127f / amax : 0f;
         int sum = 0;
         for (int j = 0; j < 32; j++) {
-            int v = (int) Math.rint(x[xi + j] * id);
+            int v = rint(x[xi + j] * id);
             q[32 * b + j] = (short) v;
             sum += v;
         }
@@ -153,7 +153,7 @@ public final class Q8Activations {
         for (int g = 0; g < 16; g++) {
             int sum = 0;
             for (int j = 16 * g; j < 16 * g + 16; j++) {
-                int v = Math.min(127, (int) Math.rint(iscale * x[xi + j]));
+                int v = Math.min(127, rint(iscale * x[xi + j]));
                 q[qo + j] = (short) v;
                 sum += v;
             }
@@ -161,6 +161,14 @@ public final class Q8Activations {
         }
         for (int j = 0; j < 8; j++) bsums32[8 * b + j] = bsums[16 * b + 2 * j] + bsums[16 * b + 2 * j + 1];
         d[b] = 1 / iscale;
+    }
+
+    // round half to even, as Math.rint, for |t| ≤ 2^22 (the quants' ±127, and NaN-free: amax is finite
+    // here or the block is zero): adding and removing 1.5·2^23 leaves no fraction bits, and float
+    // addition rounds to nearest even; a float loop the JIT vectorizes, unlike Math.rint's
+    // double round trip
+    private static int rint(float t) {
+        return (int) ((t + 0x1.8p23f) - 0x1.8p23f);
     }
 
     static float half(float v) {
@@ -189,7 +197,12 @@ public final class Q8Activations {
         int n = rows * cols;
         float[] v = values(n);
         int bs = type == GgmlType.Q8_K ? 256 : 32;
-        blocks(n / bs, bs, (b0, b1) -> { for (int i = b0 * bs; i < b1 * bs; i++) v[i] = q[i] * d[i / bs]; });
+        blocks(n / bs, bs, (b0, b1) -> {
+            for (int b = b0; b < b1; b++) {
+                float db = d[b];
+                for (int i = b * bs; i < (b + 1) * bs; i++) v[i] = q[i] * db;
+            }
+        });
         valuesReady = true;
         return v;
     }

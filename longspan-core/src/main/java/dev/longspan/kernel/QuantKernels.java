@@ -553,6 +553,34 @@ public final class QuantKernels {
     public static void gemm(RowReader w, int rows, int cols, float[] x, int xo, int batch, float[] y, int yo, boolean accumulate) {
         int panel = Math.min(PANEL_ROWS, Math.max(16, (rows + Parallel.threads() - 1) / Parallel.threads()));
         int tasks = (rows + panel - 1) / panel;
+        if (Simd.ENABLED) {
+            // the activations packed once as the GEMM's B operand, each dequantized panel of weight
+            // rows multiplied in place as A: out[j][b] = W[r0 + j]·x[b], the same products in the
+            // same order as x·panelᵀ, without transposing every panel into B's layout (a fifth of a
+            // Q8_0 prefill when each panel was packed)
+            VectorMatmul.PackedB xb = VectorMatmul.packBT(x, xo, batch, cols);
+            Parallel.forEachTask(tasks, task -> {
+                int r0 = task * panel, n = Math.min(panel, rows - r0);
+                Scratch s = SCRATCH.get();
+                float[] tile = s.rows(n * cols), out = s.out(batch * n);
+                for (int j = 0; j < n; j++) w.row(r0 + j, tile, j * cols);
+                VectorMatmul.gemmPacked(out, 0, tile, 0, n, xb, false);
+                // y[b][r0 + j] = out[j][b], in 16 × 16 blocks that stay in L1 (a row of out
+                // written down a column of y touches a new line of y per element)
+                for (int j0 = 0; j0 < n; j0 += 16) {
+                    int j1 = Math.min(n, j0 + 16);
+                    for (int b0 = 0; b0 < batch; b0 += 16) {
+                        int b1 = Math.min(batch, b0 + 16);
+                        for (int b = b0; b < b1; b++) {
+                            int yr = yo + b * rows + r0;
+                            if (accumulate) for (int j = j0; j < j1; j++) y[yr + j] += out[j * batch + b];
+                            else for (int j = j0; j < j1; j++) y[yr + j] = out[j * batch + b];
+                        }
+                    }
+                }
+            });
+            return;
+        }
         Parallel.forEachTask(tasks, task -> {
             int r0 = task * panel, n = Math.min(panel, rows - r0);
             Scratch s = SCRATCH.get();

@@ -66,6 +66,9 @@ final class VectorMatmul {
         gemm(c, co, a, ao, aT, b, bo, bT, m, n, k, acc, Simd.TILES);
     }
 
+    /** Floats per vector of the GEMM's species. */
+    static int lanes() { return L; }
+
     private static int nv(Simd.Tiles tiles) {
         return tiles == Simd.Tiles.WIDE ? 4 : 2;
     }
@@ -130,12 +133,20 @@ final class VectorMatmul {
     // one task: rows [i0, i1) × columns [j0, j1) of C, all of k
     private static void block(int nv, float[] c, int co, float[] a, int ao, boolean aT, float[] b, int bo, boolean bT,
                               int m, int n, int k, boolean acc, int i0, int i1, int j0, int j1) {
+        block(nv, c, co, a, ao, aT, b, bo, bT, m, n, k, acc, i0, i1, j0, j1, null);
+    }
+
+    // the same, B taken from packed (every column's panels, packBAll's layout) when not null
+    private static void block(int nv, float[] c, int co, float[] a, int ao, boolean aT, float[] b, int bo, boolean bT,
+                              int m, int n, int k, boolean acc, int i0, int i1, int j0, int j1, PackedB packed) {
         Scratch s = SCRATCH.get();
-        float[] bp = s.bPack, ap = s.aPack, tile = s.tile;
+        float[] bp = packed != null ? packed.panels : s.bPack, ap = s.aPack, tile = s.tile;
         int nr = nv * L;
         for (int pc = 0; pc < k; pc += KC) {
             int kc = Math.min(KC, k - pc);
-            packB(nr, bp, s.idx, b, bo, bT, n, k, pc, kc, j0, j1);
+            // where column j's panel of this k block starts in bp
+            int pcBase = packed != null ? pc * packed.columns : -j0 * kc;
+            if (packed == null) packB(nr, bp, s.idx, b, bo, bT, n, k, pc, kc, j0, j1, 0);
             boolean add = acc || pc > 0;
             for (int i = i0; i < i1; i += MR) {
                 int rows = Math.min(MR, i1 - i);
@@ -149,7 +160,7 @@ final class VectorMatmul {
                     lda = kc;
                 }
                 for (int j = j0; j < j1; j += nr) {
-                    int cols = Math.min(nr, j1 - j), bOff = (j - j0) * kc;
+                    int cols = Math.min(nr, j1 - j), bOff = pcBase + j * kc;
                     if (rows == MR && cols == nr) {
                         kernel(nv, kc, as, aOff, lda, bp, bOff, c, co + i * n + j, n, add);
                     } else {
@@ -164,10 +175,62 @@ final class VectorMatmul {
         }
     }
 
+    /**
+     * A B operand packed once for many products with different A (a prefill's activations, each
+     * multiplied by every panel of a weight's rows): per k block of {@link #KC}, the panels of all
+     * columns, k-major ({@link #packB}'s layout); column j of k block pc starts at pc·columns + j·kc.
+     */
+    static final class PackedB {
+        final int n, k, nr, columns;
+        final float[] panels;
+
+        PackedB(int n, int k, int nr, float[] panels) {
+            this.n = n;
+            this.k = k;
+            this.nr = nr;
+            this.columns = roundUp(n, nr);
+            this.panels = panels;
+        }
+    }
+
+    // the calling thread's packed-B buffer, reused from product to product (a prefill's activations
+    // are megabytes: allocated per product they would be humongous objects for G1)
+    private static final ThreadLocal<float[][]> PACKED = ThreadLocal.withInitial(() -> new float[][]{new float[0]});
+
+    /**
+     * B[N,K] (bT) packed for {@link #gemmPacked}, column panels packed in parallel, into the calling
+     * thread's buffer: valid until that thread's next packBT.
+     */
+    static PackedB packBT(float[] b, int bo, int n, int k) {
+        int nr = nv(Simd.TILES) * L;
+        float[][] held = PACKED.get();
+        int size = roundUp(n, nr) * k;
+        if (held[0].length < size) held[0] = new float[size];
+        PackedB p = new PackedB(n, k, nr, held[0]);
+        int panels = p.columns / nr;
+        Parallel.forChunks(0, panels, 1, (chunk, q0, q1) -> {
+            int[] idx = new int[L];
+            for (int pc = 0; pc < k; pc += KC) {
+                int kc = Math.min(KC, k - pc);
+                packB(nr, p.panels, idx, b, bo, true, n, k, pc, kc, q0 * nr, Math.min(n, q1 * nr), pc * p.columns + q0 * nr * kc);
+            }
+        });
+        return p;
+    }
+
+    /**
+     * C[m, n] (= or +=) A[m, k] · Bᵀ on the calling thread, A read in place (row stride lda = k),
+     * B packed by {@link #packBT}: the product of one panel of weight rows with activations packed
+     * once for all panels.
+     */
+    static void gemmPacked(float[] c, int co, float[] a, int ao, int m, PackedB b, boolean acc) {
+        block(b.nr / L, c, co, a, ao, false, null, 0, true, m, b.n, b.k, acc, 0, m, 0, b.n, b);
+    }
+
     // bp[panel][p][jj] = B(pc + p, j0 + panel·NR + jj), zero past j1; panel stride kc·NR
-    private static void packB(int nr, float[] bp, int[] idx, float[] b, int bo, boolean bT, int n, int k, int pc, int kc, int j0, int j1) {
+    private static void packB(int nr, float[] bp, int[] idx, float[] b, int bo, boolean bT, int n, int k, int pc, int kc, int j0, int j1, int bpo) {
         for (int j = j0; j < j1; j += nr) {
-            int base = (j - j0) * kc, cols = Math.min(nr, j1 - j);
+            int base = bpo + (j - j0) * kc, cols = Math.min(nr, j1 - j);
             if (bT) {
                 // B is [N, K]: a transpose. Full panels gather L values of one k from L rows of B
                 // (idx = row offsets) and store them contiguously; the source lines stay in L1

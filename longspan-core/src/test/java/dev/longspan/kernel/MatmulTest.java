@@ -160,4 +160,36 @@ class MatmulTest {
         Matmul.abTReference(ref, 0, a, 0, b, 0, m, n, k, false);
         for (int i = 0; i < c.length; i++) assertThat((double) c[i]).isCloseTo(ref[i], org.assertj.core.api.Assertions.within(1e-3));
     }
+
+    /**
+     * The prefill's quantized-weight product: a panel of weight rows W [m, k] times activations X
+     * [n, k] packed once ({@code packBT}) gives, transposed, exactly the bits of X·Wᵀ by abT — the same
+     * products in the same order — on shapes around the tiles and the k blocks, at 1 and 2 threads.
+     */
+    @ParameterizedTest(name = "m={0} n={1} k={2} threads={3}")
+    @org.junit.jupiter.params.provider.CsvSource({"1,8,7,1", "6,64,256,1", "7,65,257,2", "13,100,300,2", "128,512,96,2", "5,9,600,1", "130,17,513,2"})
+    void packedActivationsGiveTheBitsOfAbT(int m, int n, int k, int threads) {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Simd.ENABLED, "the packed path is the vector GEMM's");
+        Parallel.setThreads(threads);
+        SplittableRandom r = new SplittableRandom(7L * m + 3L * n + k);
+        float[] w = random(r, 2 + m * k), x = random(r, 5 + n * k), want = new float[n * m], ref = new float[n * m], got = new float[m * n + 3];
+        Matmul.abT(want, 0, x, 5, w, 2, n, m, k, false);
+        Matmul.abTReference(ref, 0, x, 5, w, 2, n, m, k, false);
+        // abT runs the register-tiled kernel (rather than plain dot products) from L weight rows and MR activations
+        boolean tiled = m >= VectorMatmul.lanes() && n >= VectorMatmul.MR;
+        VectorMatmul.PackedB xb = VectorMatmul.packBT(x, 5, n, k);
+        got[m * n] = got[m * n + 1] = got[m * n + 2] = 42f;
+        VectorMatmul.gemmPacked(got, 0, w, 2, m, xb, false);
+        for (int j = 0; j < m; j++)
+            for (int b = 0; b < n; b++) {
+                if (tiled) assertThat(got[j * n + b]).as("row %d, activation %d", j, b).isEqualTo(want[b * m + j]);
+                else assertThat((double) got[j * n + b]).as("row %d, activation %d", j, b).isCloseTo(ref[b * m + j], org.assertj.core.api.Assertions.within(1e-4 * k));
+            }
+        assertThat(got[m * n]).as("nothing written past C").isEqualTo(42f);
+        // accumulate: C + the same products
+        float[] again = got.clone();
+        VectorMatmul.gemmPacked(again, 0, w, 2, m, xb, true);
+        for (int j = 0; j < m; j++)
+            for (int b = 0; b < n; b++) assertThat((double) again[j * n + b]).isCloseTo(2.0 * ref[b * m + j], org.assertj.core.api.Assertions.within(2e-4 * k));
+    }
 }
