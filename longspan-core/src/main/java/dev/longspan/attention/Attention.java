@@ -62,11 +62,15 @@ public final class Attention {
     }
 
     /**
-     * Keys and values per key/value head from which a grouped-query decoding step runs a group's
-     * query heads together ({@link FlashKernel#forwardGroupRow}). Below it a head's rows stay in
-     * cache for the group's next head and per-head tasks spread better over the threads (measured,
-     * 100M model, 4,096 cached positions, 2 MB per head, 2 threads: 41 against 47–50 tokens/s); at
-     * 32 MB per head the grouped step is 1.2–1.9× faster. Tests lower it to run the grouped path.
+     * A grouped-query decoding step runs a group's query heads together ({@link
+     * FlashKernel#forwardGroupRow}: each key block read once, the rows sharing its loads) when
+     * there are at least as many key/value heads as threads, or from this many bytes of keys and
+     * values per key/value head on. With fewer key/value heads than threads, per-head tasks spread
+     * better over the threads while a head's rows are small enough to stay in cache for its group's
+     * next head. Measured (100M model, 12 / 4 heads, D = 64, 2,048 cached positions, 1 MB per head,
+     * Zen 4): the attention step alone 223 against 254 µs on one thread, 116–119 against 131–196 µs
+     * on two; the model's decode 77–81 against 56–75 tokens/s on one thread, level on two (88–104
+     * both); at 32 MB per head the grouped step is 1.3–1.6× faster. Tests lower it to 0.
      */
     static long groupDecodeMinBytes = 8L << 20;
 
@@ -100,9 +104,8 @@ public final class Attention {
         }
         for (Pass pass : plan.passes) {
             if (n == 1 && p.group > 1 && p.group <= TileOps.QB && p.kT == null && pass.sameTilesForAllHeads()
-                    && 2L * Float.BYTES * d * plan.keys() >= groupDecodeMinBytes) {
-                // a grouped-query decoding step over a long cache: the heads sharing a key/value head
-                // read its keys once
+                    && (kvHeads >= Parallel.threads() || 2L * Float.BYTES * d * plan.keys() >= groupDecodeMinBytes)) {
+                // a grouped-query decoding step: the heads sharing a key/value head read its keys once
                 int tiles = pass.tiles(0);
                 Parallel.forEachTask(kvHeads * tiles, task -> {
                     int kvh = task / tiles, ti = task % tiles;
