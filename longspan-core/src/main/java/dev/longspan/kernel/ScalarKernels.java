@@ -26,6 +26,10 @@ public final class ScalarKernels {
         for (int j = 0; j < n; j++) axpy(a[ao + j], x, xoff[j], y, yo, d);
     }
 
+    public static void widenHalf(short[] x, int xo, float[] y, int yo, int n) {
+        for (int i = 0; i < n; i++) y[yo + i] = Float.float16ToFloat(x[xo + i]);
+    }
+
     // x[xo..xo+n) *= alpha
     public static void scale(float alpha, float[] x, int xo, int n) {
         for (int i = 0; i < n; i++) x[xo + i] *= alpha;

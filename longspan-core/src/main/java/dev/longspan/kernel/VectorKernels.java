@@ -1,7 +1,11 @@
 package dev.longspan.kernel;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -12,6 +16,9 @@ import jdk.incubator.vector.VectorSpecies;
 final class VectorKernels {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     static final int L = S.length();
+    // shorts and ints with the float species' lane count (half widening)
+    private static final VectorSpecies<Short> SH = ShortVector.SPECIES_PREFERRED.withShape(VectorShape.forBitSize(16 * L)).check(short.class);
+    private static final VectorSpecies<Integer> SI = IntVector.SPECIES_PREFERRED.withShape(S.vectorShape()).check(int.class);
 
     private VectorKernels() {}
 
@@ -74,6 +81,27 @@ final class VectorKernels {
             for (int j = 0; j < n; j++) s += a[ao + j] * x[xoff[j] + i];
             y[yo + i] = s;
         }
+    }
+
+    // half → float without a conversion instruction the Vector API exposes: the half's bits
+    // sign-extended and shifted into a float's place, the sign's copies cleared from the exponent,
+    // times 2^112 (exact for normal and subnormal halves); infinities and NaNs (half exponent 31)
+    // get a float exponent of all ones instead (NaNs quieted)
+    static void widenHalf(short[] x, int xo, float[] y, int yo, int n) {
+        int i = 0;
+        for (int bound = n - L; i <= bound; i += L) {
+            IntVector h = (IntVector) ShortVector.fromArray(SH, x, xo + i).convertShape(VectorOperators.S2I, SI, 0);
+            IntVector bits = h.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000);
+            FloatVector f = bits.reinterpretAsFloats().mul(0x1p112f);
+            VectorMask<Integer> special = h.and(0x7C00).compare(VectorOperators.EQ, 0x7C00);
+            if (special.anyTrue()) {
+                // all-ones exponent; a NaN also gets the quiet bit, as Float.float16ToFloat gives it
+                IntVector quiet = ((IntVector) h.and(0x3FF).compare(VectorOperators.NE, 0).toVector()).and(0x00400000);
+                f = f.blend(bits.or(0x7F800000).or(quiet).reinterpretAsFloats(), special.cast(S));
+            }
+            f.intoArray(y, yo + i);
+        }
+        for (; i < n; i++) y[yo + i] = Float.float16ToFloat(x[xo + i]);
     }
 
     static void scale(float alpha, float[] x, int xo, int n) {

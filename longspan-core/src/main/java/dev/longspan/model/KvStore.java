@@ -64,7 +64,7 @@ final class KvStore implements KeyValues {
         for (int j = 0; j < n; j++) {
             int o = off[j], w = j * d;
             off[j] = w;
-            for (int i = 0; i < d; i++) scratch[w + i] = Float.float16ToFloat(src[o + i]);
+            dev.longspan.kernel.Kernels.widenHalf(src, o, scratch, w, d);
         }
         return scratch;
     }

@@ -329,4 +329,22 @@ class KernelsTest {
             }
         }
     }
+
+    /** Every one of the 65,536 half-precision values (zeros, subnormals, infinities, NaNs) widens to Float.float16ToFloat's bits, at offsets and a length that leaves a tail. */
+    @org.junit.jupiter.api.Test
+    void widenHalfIsFloat16ToFloatForEveryHalf() {
+        int n = 65536;
+        short[] h = new short[n + 7];
+        for (int i = 0; i < n; i++) h[3 + i] = (short) i;
+        float[] got = new float[n + 5], scalar = new float[n + 5];
+        got[n + 2] = 42f;
+        Kernels.widenHalf(h, 3, got, 2, n);
+        ScalarKernels.widenHalf(h, 3, scalar, 2, n);
+        for (int i = 0; i < n; i++) {
+            int want = Float.floatToRawIntBits(Float.float16ToFloat((short) i));
+            assertThat(Float.floatToRawIntBits(got[2 + i])).as("half 0x%04x", i).isEqualTo(want);
+            assertThat(Float.floatToRawIntBits(scalar[2 + i])).as("scalar, half 0x%04x", i).isEqualTo(want);
+        }
+        assertThat(got[n + 2]).as("nothing written past n").isEqualTo(42f);
+    }
 }
