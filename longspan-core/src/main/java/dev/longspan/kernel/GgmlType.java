@@ -36,8 +36,8 @@ public enum GgmlType {
     F64(28, 1, 8),
     IQ1_M(29, 256, 56),
     BF16(30, 1, 2),
-    TQ1_0(34, 256, 54),
-    TQ2_0(35, 256, 66),
+    TQ1_0(34, 256, 54),    // u8 qs[48] (5 base-3 digits each); u8 qh[4] (4 digits each); half d   x = (digit - 1)·d
+    TQ2_0(35, 256, 66),    // u8 qs[64] (4 two-bit values each); half d                          x = (pair - 1)·d
     MXFP4(39, 32, 17);
 
     /** ggml's type id (the number stored in a GGUF tensor info). */
@@ -72,7 +72,7 @@ public enum GgmlType {
     /** True when {@link QuantKernels#dequantize} can turn this type into floats. */
     public boolean dequantizable() {
         return switch (this) {
-            case F32, F16, BF16, F64, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, IQ4_NL, IQ4_XS -> true;
+            case F32, F16, BF16, F64, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, IQ4_NL, IQ4_XS, TQ1_0, TQ2_0 -> true;
             default -> false;
         };
     }

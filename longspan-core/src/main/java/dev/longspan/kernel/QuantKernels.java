@@ -74,6 +74,8 @@ public final class QuantKernels {
             case Q6_K -> { for (int b = 0; b < nb; b++) dequantQ6_K(src, off + 210L * b, dst, dstOff + 256 * b); }
             case IQ4_NL -> { for (int b = 0; b < nb; b++) dequantIq4Nl(src, off + 18L * b, dst, dstOff + 32 * b); }
             case IQ4_XS -> { for (int b = 0; b < nb; b++) dequantIq4Xs(src, off + 136L * b, dst, dstOff + 256 * b); }
+            case TQ1_0 -> { for (int b = 0; b < nb; b++) dequantTq1_0(src, off + 54L * b, dst, dstOff + 256 * b); }
+            case TQ2_0 -> { for (int b = 0; b < nb; b++) dequantTq2_0(src, off + 66L * b, dst, dstOff + 256 * b); }
             case Q8_K -> {
                 for (int b = 0; b < nb; b++) {
                     long o = off + 292L * b;
@@ -81,7 +83,7 @@ public final class QuantKernels {
                     for (int j = 0; j < 256; j++) dst[dstOff + 256 * b + j] = d * i8(src, o + 4 + j);
                 }
             }
-            default -> throw new LongspanException("cannot dequantize tensors of type " + t + " (supported: F32, F16, BF16, F64, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q8_K, IQ4_NL, IQ4_XS)");
+            default -> throw new LongspanException("cannot dequantize tensors of type " + t + " (supported: F32, F16, BF16, F64, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q8_K, IQ4_NL, IQ4_XS, TQ1_0, TQ2_0)");
         }
     }
 
@@ -157,6 +159,38 @@ public final class QuantKernels {
                 y[yo + 32 * ib + j + 16] = dl * IQ4_LEVELS[v >>> 4];
             }
         }
+    }
+
+    // TQ2_0 (ternary, 2 bits): u8 qs[64]; half d. Per group of 32 bytes, bit pair l of byte m is element
+    // 128·group + 32·l + m; the value is (pair − 1)·d, so −d, 0 or +d.
+    private static void dequantTq2_0(MemorySegment s, long o, float[] y, int yo) {
+        float d = half(s, o + 64);
+        for (int g = 0; g < 2; g++)
+            for (int l = 0; l < 4; l++)
+                for (int m = 0; m < 32; m++) y[yo++] = (((u8(s, o + 32L * g + m) >>> (2 * l)) & 3) - 1) * d;
+    }
+
+    // TQ1_0 (ternary, 1.6875 bits): u8 qs[48]; u8 qh[4]; half d. Five base-3 digits per byte of qs and
+    // four per byte of qh, stored as a fraction of 256 (byte = ⌈Σ digit·3^(4−i) · 256 / 243⌉): digit n
+    // of byte b is ((u8)(b·3^n) · 3) >> 8. Elements: for the first 32 bytes of qs digit-major (digit
+    // n of byte m is element 32n + m), then the next 16 (element 160 + 16n + m), then qh's four bytes
+    // (element 240 + 4n + j); the value is (digit − 1)·d.
+    private static void dequantTq1_0(MemorySegment s, long o, float[] y, int yo) {
+        float d = half(s, o + 52);
+        for (int n = 0; n < 5; n++)
+            for (int m = 0; m < 32; m++) y[yo++] = (ternaryDigit(u8(s, o + m), n) - 1) * d;
+        for (int n = 0; n < 5; n++)
+            for (int m = 0; m < 16; m++) y[yo++] = (ternaryDigit(u8(s, o + 32 + m), n) - 1) * d;
+        for (int n = 0; n < 4; n++)
+            for (int j = 0; j < 4; j++) y[yo++] = (ternaryDigit(u8(s, o + 48 + j), n) - 1) * d;
+    }
+
+    private static final int[] POW3 = {1, 3, 9, 27, 81};
+
+    // digit n (0 = most significant) of a TQ1_0 byte: the byte times 3^n keeps its low 8 bits, then
+    // times 3 over 256
+    private static int ternaryDigit(int b, int n) {
+        return (((b * POW3[n]) & 0xFF) * 3) >>> 8;
     }
 
     // u8 scales[16] (low nibble scale, high nibble min); u8 qs[64] (2-bit); half d, dmin
