@@ -47,17 +47,8 @@ class Iq4QuantTest {
                 for (int j = 0; j < 32; j++) expected[256 * blk + 32 * ib + j] = dl * LEVELS[nib[ib][j]];
             }
         }
-        float[] got = new float[256 * blocks];
-        QuantKernels.dequantize(GgmlType.IQ4_XS, MemorySegment.ofArray(b.array()), 0, got, 0, got.length);
-        assertThat(got).containsExactly(expected);
-        // the row dot works through the same blocks, with the activations rounded to Q8_K as ggml does
-        float[] x = new float[got.length];
-        for (int i = 0; i < x.length; i++) x[i] = (float) r.nextDouble(-1, 1);
-        Q8Activations a = new Q8Activations();
-        a.quantize(GgmlType.Q8_K, x, 0, 1, x.length);
-        double ref = 0;
-        for (int i = 0; i < x.length; i++) ref += (double) expected[i] * a.values()[i];
-        assertThat((double) QuantKernels.dot(GgmlType.IQ4_XS, MemorySegment.ofArray(b.array()), 0, a, 0, x.length)).isCloseTo(ref, org.assertj.core.data.Offset.offset(1e-3));
+        // the blocks dequantized, and the row dot with the activations rounded to Q8_K as ggml does
+        TernaryQuantTest.checkBlocks(GgmlType.IQ4_XS, b, expected, r);
     }
 
     @ParameterizedTest

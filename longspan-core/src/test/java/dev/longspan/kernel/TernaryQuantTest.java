@@ -48,7 +48,7 @@ class TernaryQuantTest {
             b.putShort(o + 52, dBits);
             for (int i = 0; i < 256; i++) expected[e + i] = (digit[i] - 1) * d;
         }
-        check(GgmlType.TQ1_0, b, expected, r);
+        checkBlocks(GgmlType.TQ1_0, b, expected, r);
     }
 
     @ParameterizedTest
@@ -74,10 +74,11 @@ class TernaryQuantTest {
             b.putShort(o + 64, dBits);
             for (int i = 0; i < 256; i++) expected[256 * blk + i] = (value[i] - 1) * d;
         }
-        check(GgmlType.TQ2_0, b, expected, r);
+        checkBlocks(GgmlType.TQ2_0, b, expected, r);
     }
 
-    private static void check(GgmlType t, ByteBuffer b, float[] expected, SplittableRandom r) {
+    /** Blocks b of a Q8_K-dot type dequantize to expected exactly, and a row dot matches the float64 one on them. */
+    static void checkBlocks(GgmlType t, ByteBuffer b, float[] expected, SplittableRandom r) {
         assertThat(t.dequantizable()).isTrue();
         assertThat(Q8Activations.vecDotType(t)).isEqualTo(GgmlType.Q8_K);
         float[] got = new float[expected.length];
