@@ -764,14 +764,41 @@ final class VectorTileOps {
     }
 
     // one gather per (d, query vector): lane i reads x[xoff[i] + c]
+    // the butterfly transpose's lane moves: stage s (distance k = 2^s) shifts lanes down (lane j takes
+    // lane j − k) or up (j + k), and HIGH[s] marks the lanes whose bit s is set
+    private static final VectorShuffle<Float>[] DOWN = new VectorShuffle[Integer.numberOfTrailingZeros(L)];
+    private static final VectorShuffle<Float>[] UP = new VectorShuffle[Integer.numberOfTrailingZeros(L)];
+    private static final VectorMask<Float>[] HIGH = new VectorMask[Integer.numberOfTrailingZeros(L)];
+
+    static {
+        for (int s = 0; s < DOWN.length; s++) {
+            final int k = 1 << s;
+            DOWN[s] = VectorShuffle.fromOp(S, j -> (j - k) & (L - 1));
+            UP[s] = VectorShuffle.fromOp(S, j -> (j + k) & (L - 1));
+            boolean[] high = new boolean[L];
+            for (int j = 0; j < L; j++) high[j] = (j & k) != 0;
+            HIGH[s] = VectorMask.fromArray(S, high, 0);
+        }
+    }
+
+    /** Whether gatherT transposes whole L × L tiles in registers (16 and 8 lanes; other widths gather). */
+    static final boolean TILE_TRANSPOSE = L == 16 || L == 8;
+
     static void gatherT(float[] qt, float[] x, int[] xoff, int n, int d, float scale) {
+        int dt = TILE_TRANSPOSE ? d / L * L : 0;
         for (int io = 0; io < QB; io += L) {
             if (io >= n) {
                 for (int c = 0; c < d; c++) FloatVector.zero(S).intoArray(qt, c * QB + io);
                 continue;
             }
             if (io + L <= n) {
-                for (int c = 0; c < d; c++) FloatVector.fromArray(S, x, c, xoff, io).mul(scale).intoArray(qt, c * QB + io);
+                // whole tiles of L rows × L columns transposed in registers (a gather per column
+                // costs several times more), then the remaining columns gathered
+                for (int c0 = 0; c0 < dt; c0 += L) {
+                    if (L == 16) transposeStore16(qt, x, xoff, io, c0, scale);
+                    else transposeStore8(qt, x, xoff, io, c0, scale);
+                }
+                for (int c = dt; c < d; c++) FloatVector.fromArray(S, x, c, xoff, io).mul(scale).intoArray(qt, c * QB + io);
             } else if (n - io <= FEW) {
                 // a few rows (decoding: one): scalar copies beat a masked gather per element
                 for (int c = 0; c < d; c++) {
@@ -783,6 +810,115 @@ final class VectorTileOps {
                 for (int c = 0; c < d; c++) FloatVector.fromArray(S, x, c, xoff, io, m).mul(scale).intoArray(qt, c * QB + io);
             }
         }
+    }
+
+    // rows x[xoff[io + r] + c0 ..+16) for r < 16, transposed in registers (a butterfly: at distance k, rows i and
+    // i + k swap the lanes whose bit k differs) and stored times scale as qt[(c0 + c)·QB + io ..+16)
+    private static void transposeStore16(float[] qt, float[] x, int[] xoff, int io, int c0, float scale) {
+        FloatVector v0 = FloatVector.fromArray(S, x, xoff[io + 0] + c0);
+        FloatVector v1 = FloatVector.fromArray(S, x, xoff[io + 1] + c0);
+        FloatVector v2 = FloatVector.fromArray(S, x, xoff[io + 2] + c0);
+        FloatVector v3 = FloatVector.fromArray(S, x, xoff[io + 3] + c0);
+        FloatVector v4 = FloatVector.fromArray(S, x, xoff[io + 4] + c0);
+        FloatVector v5 = FloatVector.fromArray(S, x, xoff[io + 5] + c0);
+        FloatVector v6 = FloatVector.fromArray(S, x, xoff[io + 6] + c0);
+        FloatVector v7 = FloatVector.fromArray(S, x, xoff[io + 7] + c0);
+        FloatVector v8 = FloatVector.fromArray(S, x, xoff[io + 8] + c0);
+        FloatVector v9 = FloatVector.fromArray(S, x, xoff[io + 9] + c0);
+        FloatVector v10 = FloatVector.fromArray(S, x, xoff[io + 10] + c0);
+        FloatVector v11 = FloatVector.fromArray(S, x, xoff[io + 11] + c0);
+        FloatVector v12 = FloatVector.fromArray(S, x, xoff[io + 12] + c0);
+        FloatVector v13 = FloatVector.fromArray(S, x, xoff[io + 13] + c0);
+        FloatVector v14 = FloatVector.fromArray(S, x, xoff[io + 14] + c0);
+        FloatVector v15 = FloatVector.fromArray(S, x, xoff[io + 15] + c0);
+        // distance 1
+        { FloatVector a = v0, b = v1; v0 = a.blend(b.rearrange(DOWN[0]), HIGH[0]); v1 = a.rearrange(UP[0]).blend(b, HIGH[0]); }
+        { FloatVector a = v2, b = v3; v2 = a.blend(b.rearrange(DOWN[0]), HIGH[0]); v3 = a.rearrange(UP[0]).blend(b, HIGH[0]); }
+        { FloatVector a = v4, b = v5; v4 = a.blend(b.rearrange(DOWN[0]), HIGH[0]); v5 = a.rearrange(UP[0]).blend(b, HIGH[0]); }
+        { FloatVector a = v6, b = v7; v6 = a.blend(b.rearrange(DOWN[0]), HIGH[0]); v7 = a.rearrange(UP[0]).blend(b, HIGH[0]); }
+        { FloatVector a = v8, b = v9; v8 = a.blend(b.rearrange(DOWN[0]), HIGH[0]); v9 = a.rearrange(UP[0]).blend(b, HIGH[0]); }
+        { FloatVector a = v10, b = v11; v10 = a.blend(b.rearrange(DOWN[0]), HIGH[0]); v11 = a.rearrange(UP[0]).blend(b, HIGH[0]); }
+        { FloatVector a = v12, b = v13; v12 = a.blend(b.rearrange(DOWN[0]), HIGH[0]); v13 = a.rearrange(UP[0]).blend(b, HIGH[0]); }
+        { FloatVector a = v14, b = v15; v14 = a.blend(b.rearrange(DOWN[0]), HIGH[0]); v15 = a.rearrange(UP[0]).blend(b, HIGH[0]); }
+        // distance 2
+        { FloatVector a = v0, b = v2; v0 = a.blend(b.rearrange(DOWN[1]), HIGH[1]); v2 = a.rearrange(UP[1]).blend(b, HIGH[1]); }
+        { FloatVector a = v1, b = v3; v1 = a.blend(b.rearrange(DOWN[1]), HIGH[1]); v3 = a.rearrange(UP[1]).blend(b, HIGH[1]); }
+        { FloatVector a = v4, b = v6; v4 = a.blend(b.rearrange(DOWN[1]), HIGH[1]); v6 = a.rearrange(UP[1]).blend(b, HIGH[1]); }
+        { FloatVector a = v5, b = v7; v5 = a.blend(b.rearrange(DOWN[1]), HIGH[1]); v7 = a.rearrange(UP[1]).blend(b, HIGH[1]); }
+        { FloatVector a = v8, b = v10; v8 = a.blend(b.rearrange(DOWN[1]), HIGH[1]); v10 = a.rearrange(UP[1]).blend(b, HIGH[1]); }
+        { FloatVector a = v9, b = v11; v9 = a.blend(b.rearrange(DOWN[1]), HIGH[1]); v11 = a.rearrange(UP[1]).blend(b, HIGH[1]); }
+        { FloatVector a = v12, b = v14; v12 = a.blend(b.rearrange(DOWN[1]), HIGH[1]); v14 = a.rearrange(UP[1]).blend(b, HIGH[1]); }
+        { FloatVector a = v13, b = v15; v13 = a.blend(b.rearrange(DOWN[1]), HIGH[1]); v15 = a.rearrange(UP[1]).blend(b, HIGH[1]); }
+        // distance 4
+        { FloatVector a = v0, b = v4; v0 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v4 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
+        { FloatVector a = v1, b = v5; v1 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v5 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
+        { FloatVector a = v2, b = v6; v2 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v6 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
+        { FloatVector a = v3, b = v7; v3 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v7 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
+        { FloatVector a = v8, b = v12; v8 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v12 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
+        { FloatVector a = v9, b = v13; v9 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v13 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
+        { FloatVector a = v10, b = v14; v10 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v14 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
+        { FloatVector a = v11, b = v15; v11 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v15 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
+        // distance 8
+        { FloatVector a = v0, b = v8; v0 = a.blend(b.rearrange(DOWN[3]), HIGH[3]); v8 = a.rearrange(UP[3]).blend(b, HIGH[3]); }
+        { FloatVector a = v1, b = v9; v1 = a.blend(b.rearrange(DOWN[3]), HIGH[3]); v9 = a.rearrange(UP[3]).blend(b, HIGH[3]); }
+        { FloatVector a = v2, b = v10; v2 = a.blend(b.rearrange(DOWN[3]), HIGH[3]); v10 = a.rearrange(UP[3]).blend(b, HIGH[3]); }
+        { FloatVector a = v3, b = v11; v3 = a.blend(b.rearrange(DOWN[3]), HIGH[3]); v11 = a.rearrange(UP[3]).blend(b, HIGH[3]); }
+        { FloatVector a = v4, b = v12; v4 = a.blend(b.rearrange(DOWN[3]), HIGH[3]); v12 = a.rearrange(UP[3]).blend(b, HIGH[3]); }
+        { FloatVector a = v5, b = v13; v5 = a.blend(b.rearrange(DOWN[3]), HIGH[3]); v13 = a.rearrange(UP[3]).blend(b, HIGH[3]); }
+        { FloatVector a = v6, b = v14; v6 = a.blend(b.rearrange(DOWN[3]), HIGH[3]); v14 = a.rearrange(UP[3]).blend(b, HIGH[3]); }
+        { FloatVector a = v7, b = v15; v7 = a.blend(b.rearrange(DOWN[3]), HIGH[3]); v15 = a.rearrange(UP[3]).blend(b, HIGH[3]); }
+        v0.mul(scale).intoArray(qt, (c0 + 0) * QB + io);
+        v1.mul(scale).intoArray(qt, (c0 + 1) * QB + io);
+        v2.mul(scale).intoArray(qt, (c0 + 2) * QB + io);
+        v3.mul(scale).intoArray(qt, (c0 + 3) * QB + io);
+        v4.mul(scale).intoArray(qt, (c0 + 4) * QB + io);
+        v5.mul(scale).intoArray(qt, (c0 + 5) * QB + io);
+        v6.mul(scale).intoArray(qt, (c0 + 6) * QB + io);
+        v7.mul(scale).intoArray(qt, (c0 + 7) * QB + io);
+        v8.mul(scale).intoArray(qt, (c0 + 8) * QB + io);
+        v9.mul(scale).intoArray(qt, (c0 + 9) * QB + io);
+        v10.mul(scale).intoArray(qt, (c0 + 10) * QB + io);
+        v11.mul(scale).intoArray(qt, (c0 + 11) * QB + io);
+        v12.mul(scale).intoArray(qt, (c0 + 12) * QB + io);
+        v13.mul(scale).intoArray(qt, (c0 + 13) * QB + io);
+        v14.mul(scale).intoArray(qt, (c0 + 14) * QB + io);
+        v15.mul(scale).intoArray(qt, (c0 + 15) * QB + io);
+    }
+
+    // rows x[xoff[io + r] + c0 ..+8) for r < 8, transposed in registers (a butterfly: at distance k, rows i and
+    // i + k swap the lanes whose bit k differs) and stored times scale as qt[(c0 + c)·QB + io ..+8)
+    private static void transposeStore8(float[] qt, float[] x, int[] xoff, int io, int c0, float scale) {
+        FloatVector v0 = FloatVector.fromArray(S, x, xoff[io + 0] + c0);
+        FloatVector v1 = FloatVector.fromArray(S, x, xoff[io + 1] + c0);
+        FloatVector v2 = FloatVector.fromArray(S, x, xoff[io + 2] + c0);
+        FloatVector v3 = FloatVector.fromArray(S, x, xoff[io + 3] + c0);
+        FloatVector v4 = FloatVector.fromArray(S, x, xoff[io + 4] + c0);
+        FloatVector v5 = FloatVector.fromArray(S, x, xoff[io + 5] + c0);
+        FloatVector v6 = FloatVector.fromArray(S, x, xoff[io + 6] + c0);
+        FloatVector v7 = FloatVector.fromArray(S, x, xoff[io + 7] + c0);
+        // distance 1
+        { FloatVector a = v0, b = v1; v0 = a.blend(b.rearrange(DOWN[0]), HIGH[0]); v1 = a.rearrange(UP[0]).blend(b, HIGH[0]); }
+        { FloatVector a = v2, b = v3; v2 = a.blend(b.rearrange(DOWN[0]), HIGH[0]); v3 = a.rearrange(UP[0]).blend(b, HIGH[0]); }
+        { FloatVector a = v4, b = v5; v4 = a.blend(b.rearrange(DOWN[0]), HIGH[0]); v5 = a.rearrange(UP[0]).blend(b, HIGH[0]); }
+        { FloatVector a = v6, b = v7; v6 = a.blend(b.rearrange(DOWN[0]), HIGH[0]); v7 = a.rearrange(UP[0]).blend(b, HIGH[0]); }
+        // distance 2
+        { FloatVector a = v0, b = v2; v0 = a.blend(b.rearrange(DOWN[1]), HIGH[1]); v2 = a.rearrange(UP[1]).blend(b, HIGH[1]); }
+        { FloatVector a = v1, b = v3; v1 = a.blend(b.rearrange(DOWN[1]), HIGH[1]); v3 = a.rearrange(UP[1]).blend(b, HIGH[1]); }
+        { FloatVector a = v4, b = v6; v4 = a.blend(b.rearrange(DOWN[1]), HIGH[1]); v6 = a.rearrange(UP[1]).blend(b, HIGH[1]); }
+        { FloatVector a = v5, b = v7; v5 = a.blend(b.rearrange(DOWN[1]), HIGH[1]); v7 = a.rearrange(UP[1]).blend(b, HIGH[1]); }
+        // distance 4
+        { FloatVector a = v0, b = v4; v0 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v4 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
+        { FloatVector a = v1, b = v5; v1 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v5 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
+        { FloatVector a = v2, b = v6; v2 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v6 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
+        { FloatVector a = v3, b = v7; v3 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v7 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
+        v0.mul(scale).intoArray(qt, (c0 + 0) * QB + io);
+        v1.mul(scale).intoArray(qt, (c0 + 1) * QB + io);
+        v2.mul(scale).intoArray(qt, (c0 + 2) * QB + io);
+        v3.mul(scale).intoArray(qt, (c0 + 3) * QB + io);
+        v4.mul(scale).intoArray(qt, (c0 + 4) * QB + io);
+        v5.mul(scale).intoArray(qt, (c0 + 5) * QB + io);
+        v6.mul(scale).intoArray(qt, (c0 + 6) * QB + io);
+        v7.mul(scale).intoArray(qt, (c0 + 7) * QB + io);
     }
 
     // gather, blend, scatter per (d, query vector); masked where the block has fewer than QB rows
