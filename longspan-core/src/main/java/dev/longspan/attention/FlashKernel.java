@@ -401,17 +401,17 @@ final class FlashKernel {
      */
     static void forwardGroupRow(Problem p, Scratch s, Tile t, int kvh, int pos) {
         int g = p.group, d = p.d;
+        float[] qs = s.groupRows(g), acc = s.groupOut, sc = s.st;
+        // the group's query rows, scaled, row-major (the values forwardRows takes from gatherT's tile)
         for (int i = 0; i < g; i++) {
             s.qpos[i] = pos;
             s.qoff[i] = p.qOff(kvh * g + i, pos);
+            for (int c = 0; c < d; c++) qs[i * d + c] = p.q[s.qoff[i] + c] * p.scale;
         }
-        for (int i = g; i < QB; i++) {
+        for (int i = g; i < QB; i++) {                // the padding rows mergeT's masked lanes may index
             s.qpos[i] = pos;
             s.qoff[i] = s.qoff[g - 1];
         }
-        TileOps.gatherT(s.qt, p.q, s.qoff, g, d, p.scale);
-        float[] qs = s.groupRows(g), acc = s.groupOut, sc = s.st;
-        for (int i = 0; i < g; i++) for (int c = 0; c < d; c++) qs[i * d + c] = s.qt[c * QB + i];
         Arrays.fill(acc, 0, g * d, 0f);
         Arrays.fill(s.m, 0, g, Float.NEGATIVE_INFINITY);
         Arrays.fill(s.l, 0, g, 0f);

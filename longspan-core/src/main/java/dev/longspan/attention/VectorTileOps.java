@@ -415,7 +415,6 @@ final class VectorTileOps {
         }
     }
 
-    // x[j] = e^(x[j] - m) for j < n, n ≥ L; returns the sum (lanes summed in a fixed order, then the tail's scalars)
     static void rowScores(float[] out, float[] q, int qo, float[] x, int[] xoff, int n, int d) {
         rowScores(out, 0, q, qo, x, xoff, n, d);
     }
@@ -614,6 +613,7 @@ final class VectorTileOps {
         }
     }
 
+    // x[xo + j] = e^(x[xo + j] - m) for j < n, n ≥ L; returns the sum (lanes summed in a fixed order, then the tail's scalars)
     static float expShift(float[] x, int xo, int n, float m) {
         FloatVector acc = FloatVector.zero(S), mv = FloatVector.broadcast(S, m);
         int j = 0;
@@ -763,7 +763,6 @@ final class VectorTileOps {
         for (int i = 0; i < L; i++) COLUMN[i] = i * QB;
     }
 
-    // one gather per (d, query vector): lane i reads x[xoff[i] + c]
     // the butterfly transpose's lane moves: stage s (distance k = 2^s) shifts lanes down (lane j takes
     // lane j − k) or up (j + k), and HIGH[s] marks the lanes whose bit s is set
     private static final VectorShuffle<Float>[] DOWN = new VectorShuffle[Integer.numberOfTrailingZeros(L)];
@@ -784,6 +783,8 @@ final class VectorTileOps {
     /** Whether gatherT transposes whole L × L tiles in registers (16 and 8 lanes; other widths gather). */
     static final boolean TILE_TRANSPOSE = L == 16 || L == 8;
 
+    // whole L × L tiles transposed in registers where they fit, else one gather per (d, query vector):
+    // lane i reads x[xoff[i] + c]
     static void gatherT(float[] qt, float[] x, int[] xoff, int n, int d, float scale) {
         int dt = TILE_TRANSPOSE ? d / L * L : 0;
         for (int io = 0; io < QB; io += L) {

@@ -28,12 +28,12 @@ public final class Kernels {
         if (Simd.ENABLED) VectorKernels.axpyRows(a, ao, n, x, xoff, y, yo, d); else ScalarKernels.axpyRows(a, ao, n, x, xoff, y, yo, d);
     }
 
-    /** x[xo..xo+n) *= alpha. */
     /** y[yo..yo+n) = the IEEE half-precision values x[xo..xo+n) widened to float (exactly, as {@link Float#float16ToFloat}). */
     public static void widenHalf(short[] x, int xo, float[] y, int yo, int n) {
         if (Simd.ENABLED) VectorKernels.widenHalf(x, xo, y, yo, n); else ScalarKernels.widenHalf(x, xo, y, yo, n);
     }
 
+    /** x[xo..xo+n) *= alpha. */
     public static void scale(float alpha, float[] x, int xo, int n) {
         if (Simd.ENABLED) VectorKernels.scale(alpha, x, xo, n); else ScalarKernels.scale(alpha, x, xo, n);
     }

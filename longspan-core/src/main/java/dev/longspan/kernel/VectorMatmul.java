@@ -136,7 +136,7 @@ final class VectorMatmul {
         block(nv, c, co, a, ao, aT, b, bo, bT, m, n, k, acc, i0, i1, j0, j1, null);
     }
 
-    // the same, B taken from packed (every column's panels, packBAll's layout) when not null
+    // the same, B taken from packed (every column's panels, packBT's layout) when not null
     private static void block(int nv, float[] c, int co, float[] a, int ao, boolean aT, float[] b, int bo, boolean bT,
                               int m, int n, int k, boolean acc, int i0, int i1, int j0, int j1, PackedB packed) {
         Scratch s = SCRATCH.get();
