@@ -16,9 +16,13 @@ import jdk.incubator.vector.VectorSpecies;
  *     for each MR rows of the row block:                            (A micro-panel stays in L1)
  *       for each NR-wide panel: the MR×NR micro-kernel, C tile held in registers, FMA over k
  * </pre>
- * A is read in place when its rows are contiguous in k (abT, ab) and packed MR rows at a time
- * when it is transposed (atB). Edge tiles clamp the A rows (the duplicates are computed and
- * dropped) and zero-pad the B panel, then go through a small per-thread tile buffer.
+ * A is read in place when its rows are contiguous in k (abT, ab). Transposed (atB, the weight
+ * gradient), the 6×4 kernel reads it in place too (the MR values of one k are adjacent: one base
+ * address for the six broadcasts); the 6×2 kernel and edge strips get MR rows packed. When rows
+ * are split over several tasks and B's packing is a copy (ab, atB), B is packed once for all of
+ * them, panels in parallel, instead of once per row block (atB's B is the layer input, T × n).
+ * Edge tiles clamp the A rows (the duplicates are computed and dropped) and zero-pad the B panel,
+ * then go through a small per-thread tile buffer.
  * Tiny shapes take direct paths: m &lt; MR (decode matvec) and abT with n &lt; one vector.
  */
 final class VectorMatmul {
@@ -120,11 +124,21 @@ final class VectorMatmul {
                         rb * rowStep, Math.min(m, rb * rowStep + rowStep), cb * colStep, Math.min(n, cb * colStep + colStep));
             }
         } else {
+            // B split by rows only would be packed by every row block: pack it once, shared
+            PackedB shared = !bT && rowBlocks > 1 ? packB(SHARED_B, b, bo, false, n, k, nr) : null;
             Parallel.forEachTask(tasks, t -> {
                 int rb = t / cbs, cb = t % cbs;
                 block(nv, c, co, a, ao, aT, b, bo, bT, m, n, k, acc,
-                        rb * rowStep, Math.min(m, rb * rowStep + rowStep), cb * colStep, Math.min(n, cb * colStep + colStep));
+                        rb * rowStep, Math.min(m, rb * rowStep + rowStep), cb * colStep, Math.min(n, cb * colStep + colStep), shared);
             });
+        }
+    }
+
+    // C[rows, cols] at co (row stride n) (+)= the edge tile computed into tile (row stride nr)
+    private static void storeTile(float[] c, int co, int n, float[] tile, int nr, int rows, int cols, boolean add) {
+        for (int r = 0; r < rows; r++) {
+            int ci = co + r * n;
+            for (int q = 0; q < cols; q++) c[ci + q] = add ? c[ci + q] + tile[r * nr + q] : tile[r * nr + q];
         }
     }
 
@@ -152,6 +166,20 @@ final class VectorMatmul {
                 int rows = Math.min(MR, i1 - i);
                 float[] as = a;
                 int aOff = ao + i * k + pc, lda = k;
+                if (aT && rows == MR && nv == 4) {
+                    // atB at 6×4: the strip read transposed in place, A(r, p) = a[(pc + p)·m + i + r]
+                    // (packing it cost ~15 % of the weight gradient at m = 384, k = 2048; the 6×2
+                    // kernel keeps packing: a k-major A at 16 registers made C2 spill, see PERFORMANCE.md)
+                    for (int j = j0; j < j1; j += nr) {
+                        int cols = Math.min(nr, j1 - j), bOff = pcBase + j * kc;
+                        if (cols == nr) kernel6x4(kc, a, ao + pc * m + i, 1, m, bp, bOff, c, co + i * n + j, n, add);
+                        else {
+                            kernel6x4(kc, a, ao + pc * m + i, 1, m, bp, bOff, tile, 0, nr, false);
+                            storeTile(c, co + i * n + j, n, tile, nr, rows, cols, add);
+                        }
+                    }
+                    continue;
+                }
                 if (aT || rows < MR) {
                     // transposed A, or the last rows: copy MR rows (the last one repeated) to scratch
                     packA(ap, a, ao, aT, m, k, pc, kc, i, rows);
@@ -165,10 +193,7 @@ final class VectorMatmul {
                         kernel(nv, kc, as, aOff, lda, bp, bOff, c, co + i * n + j, n, add);
                     } else {
                         kernel(nv, kc, as, aOff, lda, bp, bOff, tile, 0, nr, false);
-                        for (int r = 0; r < rows; r++) {
-                            int ci = co + (i + r) * n + j;
-                            for (int q = 0; q < cols; q++) c[ci + q] = add ? c[ci + q] + tile[r * nr + q] : tile[r * nr + q];
-                        }
+                        storeTile(c, co + i * n + j, n, tile, nr, rows, cols, add);
                     }
                 }
             }
@@ -202,8 +227,15 @@ final class VectorMatmul {
      * thread's buffer: valid until that thread's next packBT.
      */
     static PackedB packBT(float[] b, int bo, int n, int k) {
-        int nr = nv(Simd.TILES) * L;
-        float[][] held = PACKED.get();
+        return packB(PACKED, b, bo, true, n, k, nv(Simd.TILES) * L);
+    }
+
+    // the calling thread's buffer for a B that gemm packs once for all its tasks
+    private static final ThreadLocal<float[][]> SHARED_B = ThreadLocal.withInitial(() -> new float[][]{new float[0]});
+
+    // B (bT: [N, K], else [K, N]) packed into the calling thread's buffer `buffer`, panels in parallel
+    private static PackedB packB(ThreadLocal<float[][]> buffer, float[] b, int bo, boolean bT, int n, int k, int nr) {
+        float[][] held = buffer.get();
         int size = roundUp(n, nr) * k;
         if (held[0].length < size) held[0] = new float[size];
         PackedB p = new PackedB(n, k, nr, held[0]);
@@ -212,7 +244,7 @@ final class VectorMatmul {
             int[] idx = new int[L];
             for (int pc = 0; pc < k; pc += KC) {
                 int kc = Math.min(KC, k - pc);
-                packB(nr, p.panels, idx, b, bo, true, n, k, pc, kc, q0 * nr, Math.min(n, q1 * nr), pc * p.columns + q0 * nr * kc);
+                packB(nr, p.panels, idx, b, bo, bT, n, k, pc, kc, q0 * nr, Math.min(n, q1 * nr), pc * p.columns + q0 * nr * kc);
             }
         });
         return p;
@@ -285,35 +317,36 @@ final class VectorMatmul {
      * accumulators held in registers. A row r is a[ao + r·lda + p]; the B panel is k-major, stride NR.
      */
     private static void kernel(int nv, int kc, float[] a, int ao, int lda, float[] bp, int bo, float[] c, int co, int ldc, boolean add) {
-        if (nv == 4) kernel6x4(kc, a, ao, lda, bp, bo, c, co, ldc, add);
+        if (nv == 4) kernel6x4(kc, a, ao, lda, 1, bp, bo, c, co, ldc, add);
         else kernel6x2(kc, a, ao, lda, bp, bo, c, co, ldc, add);
     }
 
-    private static void kernel6x4(int kc, float[] a, int ao, int lda, float[] bp, int bo, float[] c, int co, int ldc, boolean add) {
-        int a0 = ao, a1 = ao + 1 * lda, a2 = ao + 2 * lda, a3 = ao + 3 * lda, a4 = ao + 4 * lda, a5 = ao + 5 * lda;
+    // A(r, p) = a[ao + r·rs + p·ps]: rows of A (rs = lda, ps = 1) or atB's A read transposed in place (rs = 1, ps = m)
+    private static void kernel6x4(int kc, float[] a, int ao, int rs, int ps, float[] bp, int bo, float[] c, int co, int ldc, boolean add) {
+        int o1 = rs, o2 = 2 * rs, o3 = 3 * rs, o4 = 4 * rs, o5 = 5 * rs;
         FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S), c0_2 = FloatVector.zero(S), c0_3 = FloatVector.zero(S);
         FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S), c1_2 = FloatVector.zero(S), c1_3 = FloatVector.zero(S);
         FloatVector c2_0 = FloatVector.zero(S), c2_1 = FloatVector.zero(S), c2_2 = FloatVector.zero(S), c2_3 = FloatVector.zero(S);
         FloatVector c3_0 = FloatVector.zero(S), c3_1 = FloatVector.zero(S), c3_2 = FloatVector.zero(S), c3_3 = FloatVector.zero(S);
         FloatVector c4_0 = FloatVector.zero(S), c4_1 = FloatVector.zero(S), c4_2 = FloatVector.zero(S), c4_3 = FloatVector.zero(S);
         FloatVector c5_0 = FloatVector.zero(S), c5_1 = FloatVector.zero(S), c5_2 = FloatVector.zero(S), c5_3 = FloatVector.zero(S);
-        for (int p = 0; p < kc; p++) {
+        for (int p = 0, ai = ao; p < kc; p++, ai += ps) {
             int bi = bo + p * (4 * L);
             FloatVector b0 = FloatVector.fromArray(S, bp, bi);
             FloatVector b1 = FloatVector.fromArray(S, bp, bi + L);
             FloatVector b2 = FloatVector.fromArray(S, bp, bi + 2 * L);
             FloatVector b3 = FloatVector.fromArray(S, bp, bi + 3 * L);
-            FloatVector x = FloatVector.broadcast(S, a[a0 + p]);
+            FloatVector x = FloatVector.broadcast(S, a[ai]);
             c0_0 = x.fma(b0, c0_0); c0_1 = x.fma(b1, c0_1); c0_2 = x.fma(b2, c0_2); c0_3 = x.fma(b3, c0_3);
-            x = FloatVector.broadcast(S, a[a1 + p]);
+            x = FloatVector.broadcast(S, a[ai + o1]);
             c1_0 = x.fma(b0, c1_0); c1_1 = x.fma(b1, c1_1); c1_2 = x.fma(b2, c1_2); c1_3 = x.fma(b3, c1_3);
-            x = FloatVector.broadcast(S, a[a2 + p]);
+            x = FloatVector.broadcast(S, a[ai + o2]);
             c2_0 = x.fma(b0, c2_0); c2_1 = x.fma(b1, c2_1); c2_2 = x.fma(b2, c2_2); c2_3 = x.fma(b3, c2_3);
-            x = FloatVector.broadcast(S, a[a3 + p]);
+            x = FloatVector.broadcast(S, a[ai + o3]);
             c3_0 = x.fma(b0, c3_0); c3_1 = x.fma(b1, c3_1); c3_2 = x.fma(b2, c3_2); c3_3 = x.fma(b3, c3_3);
-            x = FloatVector.broadcast(S, a[a4 + p]);
+            x = FloatVector.broadcast(S, a[ai + o4]);
             c4_0 = x.fma(b0, c4_0); c4_1 = x.fma(b1, c4_1); c4_2 = x.fma(b2, c4_2); c4_3 = x.fma(b3, c4_3);
-            x = FloatVector.broadcast(S, a[a5 + p]);
+            x = FloatVector.broadcast(S, a[ai + o5]);
             c5_0 = x.fma(b0, c5_0); c5_1 = x.fma(b1, c5_1); c5_2 = x.fma(b2, c5_2); c5_3 = x.fma(b3, c5_3);
         }
         // stores written out here, not in a helper: a call the JIT declines to inline would box

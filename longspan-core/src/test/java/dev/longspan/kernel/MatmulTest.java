@@ -148,17 +148,22 @@ class MatmulTest {
         assertThat(c).containsExactly(0, 0, 0);
     }
 
-    @ParameterizedTest
-    @org.junit.jupiter.params.provider.EnumSource(Simd.Tiles.class)
-    void largeShapeAtTwoThreadsMatchesReference(Simd.Tiles tiles) {
-        // large enough for several cache blocks in every dimension and the parallel path
+    static Stream<Arguments> largeShapes() {
+        return Stream.of(Op.values()).flatMap(op -> Stream.of(Simd.Tiles.values()).map(t -> Arguments.of(op, t)));
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("largeShapes")
+    void largeShapeAtTwoThreadsMatchesReference(Op op, Simd.Tiles tiles) {
+        // large enough for several cache blocks in every dimension and the parallel path (for ab and
+        // atB: B packed once for several row blocks; atB's A read transposed in place)
         Parallel.setThreads(2);
         int m = 150, n = 700, k = 700;
         SplittableRandom r = new SplittableRandom(5);
-        float[] a = random(r, m * k), b = random(r, n * k), c = new float[m * n], ref = new float[m * n];
-        run(Op.AB_T, tiles, c, 0, a, 0, b, 0, m, n, k, false);
-        Matmul.abTReference(ref, 0, a, 0, b, 0, m, n, k, false);
-        for (int i = 0; i < c.length; i++) assertThat((double) c[i]).isCloseTo(ref[i], org.assertj.core.api.Assertions.within(1e-3));
+        float[] a = random(r, m * k), b = random(r, n * k), c = random(r, m * n), ref = c.clone();
+        run(op, tiles, c, 0, a, 0, b, 0, m, n, k, true);
+        run(op, true, ref, 0, a, 0, b, 0, m, n, k, true);
+        for (int i = 0; i < c.length; i++) assertThat((double) c[i]).as("%s [%d]", op, i).isCloseTo(ref[i], org.assertj.core.api.Assertions.within(1e-3));
     }
 
     /**
