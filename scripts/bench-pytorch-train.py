@@ -170,6 +170,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", required=True, help="a Longspan train config (its model and train.seq_len)")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--blas-threads", type=int, default=None,
+                    help="threads of the BLAS PyTorch calls (OPENBLAS_NUM_THREADS; default: --threads)")
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--with-longspan", action="store_true")
@@ -180,6 +182,8 @@ def main():
         fail("--threads must be at least 1")
     if a.steps < 1:
         fail("--steps must be at least 1")
+    if a.blas_threads is not None and a.blas_threads < 1:
+        fail("--blas-threads must be at least 1")
     if a.rounds < 1:
         fail("--rounds must be at least 1")
     m, att, seq = read_config(a.config)
@@ -188,6 +192,13 @@ def main():
     # tokens/s with both threads, 1,222 with one; 1,473 with both and passive waiting). Passive
     # waiting is PyTorch's best setting here, so it is the default unless the caller sets it.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # torch.set_num_threads sizes PyTorch's own OpenMP pool only: Debian's PyTorch multiplies through
+    # the system OpenBLAS, whose pthreads default to every core. Without this, "--threads 1" ran its
+    # matmuls on both cores of a 2-core machine (user time 1.5x the wall time; 1,590 tokens/s against
+    # 989 with one BLAS thread). It must be set before torch (and so OpenBLAS) is loaded.
+    blas = str(a.blas_threads or a.threads)
+    for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = blas
     try:
         import torch  # noqa: F401
     except ImportError:
@@ -210,7 +221,7 @@ def main():
             per_round.append(statistics.median(got["longspan"]) / statistics.median(got["torch"]))
             print(f"  round {r + 1}/{rounds}: Longspan / PyTorch = {per_round[-1]:.2f}", file=sys.stderr)
     doc = {"config": a.config, "seq": seq, "threads": a.threads, "attention_in_pytorch": a.attention, "pytorch": version,
-           "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
+           "omp_wait_policy": os.environ["OMP_WAIT_POLICY"], "blas_threads": int(blas),
            "pytorch_tokens_per_s": stats(torch_all)}
     if a.with_longspan:
         doc["longspan_tokens_per_s"] = stats(ls_all)
@@ -220,7 +231,7 @@ def main():
         print(json.dumps(doc))
     else:
         t = doc["pytorch_tokens_per_s"]
-        print(f"PyTorch {version}: {t['median']:,.0f} tokens/s (min {t['min']:,.0f}, max {t['max']:,.0f})")
+        print(f"PyTorch {version} ({a.threads} threads, BLAS {blas}): {t['median']:,.0f} tokens/s (min {t['min']:,.0f}, max {t['max']:,.0f})")
         if a.with_longspan:
             s = doc["longspan_tokens_per_s"]
             print(f"Longspan: {s['median']:,.0f} tokens/s (min {s['min']:,.0f}, max {s['max']:,.0f})")

@@ -1,5 +1,7 @@
 package dev.longspan.kernel;
 
+import dev.longspan.tensor.Parallel;
+
 /**
  * The kernels every layer uses, over flat float arrays with explicit offsets and sizes.
  * Each call goes to the Vector API body when {@link Simd#ENABLED}, else to its scalar twin in
@@ -68,8 +70,10 @@ public final class Kernels {
      * backward.
      */
     public static void rmsnormForward(float[] out, int oo, float[] rstd, float[] x, int xo, float[] w, int wo, int rows, int dim, float eps) {
-        if (Simd.ENABLED) VectorKernels.rmsnormForward(out, oo, rstd, x, xo, w, wo, rows, dim, eps);
-        else ScalarKernels.rmsnormForward(out, oo, rstd, x, xo, w, wo, rows, dim, eps);
+        rowChunks(rows, dim, (r0, r1) -> {
+            if (Simd.ENABLED) VectorKernels.rmsnormForward(out, oo, rstd, x, xo, w, wo, r0, r1, dim, eps);
+            else ScalarKernels.rmsnormForward(out, oo, rstd, x, xo, w, wo, r0, r1, dim, eps);
+        });
     }
 
     // dx += ..., dw += ...; dout, x: [rows, dim]
@@ -77,10 +81,20 @@ public final class Kernels {
         rmsnormBackward(dx, dw, dout, x, w, 0, rstd, rows, dim);
     }
 
-    /** Backward of {@link #rmsnormForward} with the weight at w[wo..wo+dim): dx (+=) [rows, dim], dw (+=) [dim]. */
+    /**
+     * Backward of {@link #rmsnormForward} with the weight at w[wo..wo+dim): dx (+=) [rows, dim], dw
+     * (+=) [dim]; dx must not alias dout or x. dx goes by rows and dw by columns (each column summed
+     * over the rows in order), so the bits do not depend on the thread count.
+     */
     public static void rmsnormBackward(float[] dx, float[] dw, float[] dout, float[] x, float[] w, int wo, float[] rstd, int rows, int dim) {
-        if (Simd.ENABLED) VectorKernels.rmsnormBackward(dx, dw, dout, x, w, wo, rstd, rows, dim);
-        else ScalarKernels.rmsnormBackward(dx, dw, dout, x, w, wo, rstd, rows, dim);
+        rowChunks(rows, dim, (r0, r1) -> {
+            if (Simd.ENABLED) VectorKernels.rmsnormBackward(dx, dout, x, w, wo, rstd, r0, r1, dim);
+            else ScalarKernels.rmsnormBackward(dx, dout, x, w, wo, rstd, r0, r1, dim);
+        });
+        elementChunks(dim, rows, (i0, i1) -> {
+            if (Simd.ENABLED) VectorKernels.rmsnormWeightGrad(dw, dout, x, rstd, rows, dim, i0, i1);
+            else ScalarKernels.rmsnormWeightGrad(dw, dout, x, rstd, rows, dim, i0, i1);
+        });
     }
 
     public static void siluForward(float[] out, float[] x, int n) {
@@ -92,22 +106,59 @@ public final class Kernels {
     }
 
     public static void swigluForward(float[] out, float[] gate, float[] up, int n) {
-        if (Simd.ENABLED) VectorKernels.swigluForward(out, gate, up, n); else ScalarKernels.swigluForward(out, gate, up, n);
+        elementChunks(n, 1, (from, to) -> {
+            if (Simd.ENABLED) VectorKernels.swigluForward(out, gate, up, from, to); else ScalarKernels.swigluForward(out, gate, up, from, to);
+        });
     }
 
     public static void swigluBackward(float[] dgate, float[] dup, float[] dout, float[] gate, float[] up, int n) {
-        if (Simd.ENABLED) VectorKernels.swigluBackward(dgate, dup, dout, gate, up, n);
-        else ScalarKernels.swigluBackward(dgate, dup, dout, gate, up, n);
+        elementChunks(n, 1, (from, to) -> {
+            if (Simd.ENABLED) VectorKernels.swigluBackward(dgate, dup, dout, gate, up, from, to);
+            else ScalarKernels.swigluBackward(dgate, dup, dout, gate, up, from, to);
+        });
     }
 
     // logits: [rows, vocab]; returns the summed loss over rows whose target is ≥ 0
     public static double crossEntropyForward(float[] losses, float[] logits, int[] targets, int rows, int vocab) {
-        return Simd.ENABLED ? VectorKernels.crossEntropyForward(losses, logits, targets, rows, vocab)
-                : ScalarKernels.crossEntropyForward(losses, logits, targets, rows, vocab);
+        rowChunks(rows, vocab, (r0, r1) -> {
+            if (Simd.ENABLED) VectorKernels.crossEntropyForward(losses, logits, targets, r0, r1, vocab);
+            else ScalarKernels.crossEntropyForward(losses, logits, targets, r0, r1, vocab);
+        });
+        return countedLoss(losses, targets, rows);
+    }
+
+    // Σ losses[r] over rows whose target is ≥ 0, in row order, in double
+    static double countedLoss(float[] losses, int[] targets, int rows) {
+        double total = 0;
+        for (int r = 0; r < rows; r++) if (targets[r] >= 0) total += losses[r];
+        return total;
     }
 
     public static void crossEntropyBackward(float[] dlogits, float[] logits, int[] targets, int rows, int vocab, float scale) {
-        if (Simd.ENABLED) VectorKernels.crossEntropyBackward(dlogits, logits, targets, rows, vocab, scale);
-        else ScalarKernels.crossEntropyBackward(dlogits, logits, targets, rows, vocab, scale);
+        rowChunks(rows, vocab, (r0, r1) -> {
+            if (Simd.ENABLED) VectorKernels.crossEntropyBackward(dlogits, logits, targets, r0, r1, vocab, scale);
+            else ScalarKernels.crossEntropyBackward(dlogits, logits, targets, r0, r1, vocab, scale);
+        });
+    }
+
+    // ---- splitting the row-wise and element-wise kernels over threads ---------------------------
+
+    /** Below this many floats of work a row-wise or element-wise kernel stays on the calling thread. */
+    private static final int PARALLEL_FLOATS = 1 << 15;
+
+    // rows [0, rows) of `width` floats each, in contiguous chunks over the threads (one chunk on
+    // the calling thread when small); every row is computed exactly as in one call over all rows
+    private static void rowChunks(int rows, int width, Parallel.RangeBody body) {
+        if ((long) rows * width < PARALLEL_FLOATS || Parallel.threads() == 1) body.run(0, rows);
+        else Parallel.forChunks(0, rows, 1, (c, r0, r1) -> body.run(r0, r1));
+    }
+
+    // elements [0, n), each costing about `weight` floats of work, in chunks whose bounds are
+    // multiples of 64: every element then takes the same vector-body or scalar-tail path as in one
+    // call over [0, n), so the bits do not depend on the thread count
+    private static void elementChunks(int n, int weight, Parallel.RangeBody body) {
+        int blocks = (n + 63) / 64;
+        if ((long) n * weight < PARALLEL_FLOATS || Parallel.threads() == 1 || blocks < 2) body.run(0, n);
+        else Parallel.forChunks(0, blocks, 1, (c, b0, b1) -> body.run(b0 * 64, Math.min(n, b1 * 64)));
     }
 }

@@ -114,7 +114,12 @@ public final class ScalarKernels {
 
     // as above with out at oo, x at xo and w at wo (a norm weight read in place from a parameter array)
     public static void rmsnormForward(float[] out, int oo, float[] rstd, float[] x, int xo, float[] w, int wo, int rows, int dim, float eps) {
-        for (int r = 0; r < rows; r++) {
+        rmsnormForward(out, oo, rstd, x, xo, w, wo, 0, rows, dim, eps);
+    }
+
+    // rows [r0, r1)
+    static void rmsnormForward(float[] out, int oo, float[] rstd, float[] x, int xo, float[] w, int wo, int r0, int r1, int dim, float eps) {
+        for (int r = r0; r < r1; r++) {
             int o = xo + r * dim, y = oo + r * dim;
             float ss = 0f;
             for (int i = 0; i < dim; i++) ss += x[o + i] * x[o + i];
@@ -124,7 +129,7 @@ public final class ScalarKernels {
         }
     }
 
-    // dx (+=), dw (+=): gradients of rmsnormForward given dout
+    // dx (+=), dw (+=): gradients of rmsnormForward given dout (dx must not alias dout or x)
     // dx[i] += rstd*w[i]*dout[i] - rstd^3/dim * x[i] * sum_j(w[j]*dout[j]*x[j]);  dw[i] += dout[i]*x[i]*rstd
     public static void rmsnormBackward(float[] dx, float[] dw, float[] dout, float[] x, float[] w, float[] rstd, int rows, int dim) {
         rmsnormBackward(dx, dw, dout, x, w, 0, rstd, rows, dim);
@@ -132,16 +137,28 @@ public final class ScalarKernels {
 
     // as above with w at wo
     public static void rmsnormBackward(float[] dx, float[] dw, float[] dout, float[] x, float[] w, int wo, float[] rstd, int rows, int dim) {
-        for (int r = 0; r < rows; r++) {
+        rmsnormBackward(dx, dout, x, w, wo, rstd, 0, rows, dim);
+        rmsnormWeightGrad(dw, dout, x, rstd, rows, dim, 0, dim);
+    }
+
+    // dx (+=) of rows [r0, r1)
+    static void rmsnormBackward(float[] dx, float[] dout, float[] x, float[] w, int wo, float[] rstd, int r0, int r1, int dim) {
+        for (int r = r0; r < r1; r++) {
             int o = r * dim;
             float s = rstd[r];
             float c = 0f;
             for (int i = 0; i < dim; i++) c += w[wo + i] * dout[o + i] * x[o + i];
             float k = s * s * s * c / dim;
-            for (int i = 0; i < dim; i++) {
-                dx[o + i] += s * w[wo + i] * dout[o + i] - k * x[o + i];
-                dw[i] += dout[o + i] * x[o + i] * s;
-            }
+            for (int i = 0; i < dim; i++) dx[o + i] += s * w[wo + i] * dout[o + i] - k * x[o + i];
+        }
+    }
+
+    // dw[i] += Σ_r dout[r, i]·x[r, i]·rstd[r] for columns [i0, i1), rows in order
+    static void rmsnormWeightGrad(float[] dw, float[] dout, float[] x, float[] rstd, int rows, int dim, int i0, int i1) {
+        for (int i = i0; i < i1; i++) {
+            float acc = dw[i];
+            for (int r = 0, o = i; r < rows; r++, o += dim) acc += dout[o] * x[o] * rstd[r];
+            dw[i] = acc;
         }
     }
 
@@ -164,12 +181,22 @@ public final class ScalarKernels {
 
     // out = silu(gate) * up, n elements (the SwiGLU hidden state)
     public static void swigluForward(float[] out, float[] gate, float[] up, int n) {
-        for (int i = 0; i < n; i++) out[i] = gate[i] * sigmoid(gate[i]) * up[i];
+        swigluForward(out, gate, up, 0, n);
+    }
+
+    // elements [from, to)
+    static void swigluForward(float[] out, float[] gate, float[] up, int from, int to) {
+        for (int i = from; i < to; i++) out[i] = gate[i] * sigmoid(gate[i]) * up[i];
     }
 
     // dgate, dup (overwritten): gradients of swigluForward given dout
     public static void swigluBackward(float[] dgate, float[] dup, float[] dout, float[] gate, float[] up, int n) {
-        for (int i = 0; i < n; i++) {
+        swigluBackward(dgate, dup, dout, gate, up, 0, n);
+    }
+
+    // elements [from, to)
+    static void swigluBackward(float[] dgate, float[] dup, float[] dout, float[] gate, float[] up, int from, int to) {
+        for (int i = from; i < to; i++) {
             float g = gate[i];
             float s = sigmoid(g);
             float silu = g * s;
@@ -183,20 +210,26 @@ public final class ScalarKernels {
     // logits: [rows, vocab], targets: [rows] (a negative target is ignored), losses: [rows]
     // losses[r] = logsumexp(logits[r]) - logits[r, targets[r]]; returns the sum over counted rows
     public static double crossEntropyForward(float[] losses, float[] logits, int[] targets, int rows, int vocab) {
-        double total = 0;
-        for (int r = 0; r < rows; r++) {
+        crossEntropyForward(losses, logits, targets, 0, rows, vocab);
+        return Kernels.countedLoss(losses, targets, rows);
+    }
+
+    // losses of rows [r0, r1) (0 where the target is negative)
+    static void crossEntropyForward(float[] losses, float[] logits, int[] targets, int r0, int r1, int vocab) {
+        for (int r = r0; r < r1; r++) {
             int t = targets[r];
-            if (t < 0) { losses[r] = 0f; continue; }
-            float l = logSumExp(logits, r * vocab, vocab) - logits[r * vocab + t];
-            losses[r] = l;
-            total += l;
+            losses[r] = t < 0 ? 0f : logSumExp(logits, r * vocab, vocab) - logits[r * vocab + t];
         }
-        return total;
     }
 
     // dlogits[r] = scale * (softmax(logits[r]) - onehot(targets[r])); rows with a negative target get 0
     public static void crossEntropyBackward(float[] dlogits, float[] logits, int[] targets, int rows, int vocab, float scale) {
-        for (int r = 0; r < rows; r++) {
+        crossEntropyBackward(dlogits, logits, targets, 0, rows, vocab, scale);
+    }
+
+    // rows [r0, r1)
+    static void crossEntropyBackward(float[] dlogits, float[] logits, int[] targets, int r0, int r1, int vocab, float scale) {
+        for (int r = r0; r < r1; r++) {
             int o = r * vocab;
             int t = targets[r];
             if (t < 0) { java.util.Arrays.fill(dlogits, o, o + vocab, 0f); continue; }

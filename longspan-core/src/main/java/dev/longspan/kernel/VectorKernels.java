@@ -173,8 +173,9 @@ final class VectorKernels {
 
     // ---- RMSNorm -----------------------------------------------------------------------------
 
-    static void rmsnormForward(float[] out, int oo, float[] rstd, float[] x, int xo, float[] w, int wo, int rows, int dim, float eps) {
-        for (int r = 0; r < rows; r++) {
+    // rows [r0, r1)
+    static void rmsnormForward(float[] out, int oo, float[] rstd, float[] x, int xo, float[] w, int wo, int r0, int r1, int dim, float eps) {
+        for (int r = r0; r < r1; r++) {
             int o = xo + r * dim, y = oo + r * dim;
             float ss = dot(x, o, x, o, dim);
             float s = (float) (1.0 / Math.sqrt(ss / dim + eps));
@@ -187,8 +188,9 @@ final class VectorKernels {
         }
     }
 
-    static void rmsnormBackward(float[] dx, float[] dw, float[] dout, float[] x, float[] w, int wo, float[] rstd, int rows, int dim) {
-        for (int r = 0; r < rows; r++) {
+    // dx (+=) of rows [r0, r1); the weight's gradient is rmsnormWeightGrad's
+    static void rmsnormBackward(float[] dx, float[] dout, float[] x, float[] w, int wo, float[] rstd, int r0, int r1, int dim) {
+        for (int r = r0; r < r1; r++) {
             int o = r * dim;
             float s = rstd[r];
             // c = sum_j w[j] * dout[j] * x[j]
@@ -207,12 +209,24 @@ final class VectorKernels {
                 FloatVector vx = FloatVector.fromArray(S, x, o + i);
                 FloatVector vw = FloatVector.fromArray(S, w, wo + i);
                 FloatVector.fromArray(S, dx, o + i).add(vw.mul(vd).mul(s)).sub(vx.mul(k)).intoArray(dx, o + i);
-                vd.mul(vx).mul(s).add(FloatVector.fromArray(S, dw, i)).intoArray(dw, i);
             }
-            for (; i < dim; i++) {
-                dx[o + i] += s * w[wo + i] * dout[o + i] - k * x[o + i];
-                dw[i] += dout[o + i] * x[o + i] * s;
-            }
+            for (; i < dim; i++) dx[o + i] += s * w[wo + i] * dout[o + i] - k * x[o + i];
+        }
+    }
+
+    // dw[i] += Σ_r dout[r, i]·x[r, i]·rstd[r] for columns [i0, i1) (i0 a multiple of L), rows in order
+    static void rmsnormWeightGrad(float[] dw, float[] dout, float[] x, float[] rstd, int rows, int dim, int i0, int i1) {
+        int i = i0;
+        for (int bound = i1 - L; i <= bound; i += L) {
+            FloatVector acc = FloatVector.fromArray(S, dw, i);
+            for (int r = 0, o = i; r < rows; r++, o += dim)
+                acc = FloatVector.fromArray(S, dout, o).mul(FloatVector.fromArray(S, x, o)).mul(rstd[r]).add(acc);
+            acc.intoArray(dw, i);
+        }
+        for (; i < i1; i++) {
+            float acc = dw[i];
+            for (int r = 0, o = i; r < rows; r++, o += dim) acc += dout[o] * x[o] * rstd[r];
+            dw[i] = acc;
         }
     }
 
@@ -248,8 +262,9 @@ final class VectorKernels {
         }
     }
 
-    static void swigluForward(float[] out, float[] gate, float[] up, int n) {
-        int i = 0;
+    // elements [from, to)
+    static void swigluForward(float[] out, float[] gate, float[] up, int from, int to) {
+        int i = from, n = to;
         for (int bound = n - L; i <= bound; i += L) {
             FloatVector g = FloatVector.fromArray(S, gate, i);
             g.mul(sigmoid(g)).mul(FloatVector.fromArray(S, up, i)).intoArray(out, i);
@@ -257,8 +272,9 @@ final class VectorKernels {
         for (; i < n; i++) out[i] = gate[i] * ScalarKernels.sigmoid(gate[i]) * up[i];
     }
 
-    static void swigluBackward(float[] dgate, float[] dup, float[] dout, float[] gate, float[] up, int n) {
-        int i = 0;
+    // elements [from, to)
+    static void swigluBackward(float[] dgate, float[] dup, float[] dout, float[] gate, float[] up, int from, int to) {
+        int i = from, n = to;
         for (int bound = n - L; i <= bound; i += L) {
             FloatVector g = FloatVector.fromArray(S, gate, i);
             FloatVector s = sigmoid(g);
@@ -276,20 +292,17 @@ final class VectorKernels {
 
     // ---- cross-entropy -----------------------------------------------------------------------
 
-    static double crossEntropyForward(float[] losses, float[] logits, int[] targets, int rows, int vocab) {
-        double total = 0;
-        for (int r = 0; r < rows; r++) {
+    // losses of rows [r0, r1): logsumexp - the target's logit, 0 where the target is negative
+    static void crossEntropyForward(float[] losses, float[] logits, int[] targets, int r0, int r1, int vocab) {
+        for (int r = r0; r < r1; r++) {
             int t = targets[r];
-            if (t < 0) { losses[r] = 0f; continue; }
-            float l = logSumExp(logits, r * vocab, vocab) - logits[r * vocab + t];
-            losses[r] = l;
-            total += l;
+            losses[r] = t < 0 ? 0f : logSumExp(logits, r * vocab, vocab) - logits[r * vocab + t];
         }
-        return total;
     }
 
-    static void crossEntropyBackward(float[] dlogits, float[] logits, int[] targets, int rows, int vocab, float scale) {
-        for (int r = 0; r < rows; r++) {
+    // rows [r0, r1)
+    static void crossEntropyBackward(float[] dlogits, float[] logits, int[] targets, int r0, int r1, int vocab, float scale) {
+        for (int r = r0; r < r1; r++) {
             int o = r * vocab;
             int t = targets[r];
             if (t < 0) { java.util.Arrays.fill(dlogits, o, o + vocab, 0f); continue; }

@@ -169,6 +169,55 @@ class KernelsTest {
         assertThat(dw3).containsExactly(dw4);
     }
 
+    /**
+     * The row-wise and element-wise kernels split over threads above a size (rows for RMSNorm's
+     * forward and dx and for cross-entropy, columns for RMSNorm's dw, 64-element blocks for SwiGLU):
+     * the same bits on one thread and on three, on shapes above the split size with ragged ends, and
+     * (scalar twin) the same values within float error.
+     */
+    @ParameterizedTest(name = "rows={0} dim={1}")
+    @org.junit.jupiter.params.provider.CsvSource({"1000,97", "257,384", "3000,17", "64,1025"})
+    void splitKernelsGiveTheSameBitsOnAnyThreadCount(int rows, int dim) {
+        int saved = dev.longspan.tensor.Parallel.threads();
+        try {
+            float[][] one = splitKernels(rows, dim, 1), three = splitKernels(rows, dim, 3);
+            for (int i = 0; i < one.length; i++) assertThat(three[i]).as("output %d", i).containsExactly(one[i]);
+            float[][] scalar = splitKernels(rows, dim, 0);
+            for (int i = 0; i < one.length; i++) assertCloseArrays(one[i], scalar[i], 2e-4 + dim * 1e-6);
+        } finally {
+            dev.longspan.tensor.Parallel.setThreads(saved);
+        }
+    }
+
+    // threads 0: the scalar twins
+    static float[][] splitKernels(int rows, int dim, int threads) {
+        if (threads > 0) dev.longspan.tensor.Parallel.setThreads(threads);
+        boolean scalar = threads == 0;
+        SplittableRandom r = new SplittableRandom(rows * 31L + dim);
+        int n = rows * dim;
+        float[] x = random(r, n, -3, 3), w = random(r, dim, 0.5, 1.5), dout = random(r, n, -1, 1), up = random(r, n, -2, 2);
+        int[] targets = r.ints(rows, -1, dim).toArray();
+        float[] out = new float[n], rstd = new float[rows], dx = random(r, n, -1, 1), dw = random(r, dim, -1, 1);
+        float[] h = new float[n], dg = new float[n], du = new float[n], losses = new float[rows], dl = new float[n];
+        double loss;
+        if (scalar) {
+            ScalarKernels.rmsnormForward(out, rstd, x, w, rows, dim, 1e-5f);
+            ScalarKernels.rmsnormBackward(dx, dw, dout, x, w, rstd, rows, dim);
+            ScalarKernels.swigluForward(h, x, up, n);
+            ScalarKernels.swigluBackward(dg, du, dout, x, up, n);
+            loss = ScalarKernels.crossEntropyForward(losses, x, targets, rows, dim);
+            ScalarKernels.crossEntropyBackward(dl, x, targets, rows, dim, 0.5f);
+        } else {
+            Kernels.rmsnormForward(out, rstd, x, w, rows, dim, 1e-5f);
+            Kernels.rmsnormBackward(dx, dw, dout, x, w, rstd, rows, dim);
+            Kernels.swigluForward(h, x, up, n);
+            Kernels.swigluBackward(dg, du, dout, x, up, n);
+            loss = Kernels.crossEntropyForward(losses, x, targets, rows, dim);
+            Kernels.crossEntropyBackward(dl, x, targets, rows, dim, 0.5f);
+        }
+        return new float[][]{out, rstd, dx, dw, h, dg, du, losses, dl, {(float) loss}};
+    }
+
     @ParameterizedTest
     @MethodSource("sizes")
     void activationsMatchScalar(int n) {
