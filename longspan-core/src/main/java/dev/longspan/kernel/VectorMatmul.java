@@ -172,9 +172,9 @@ final class VectorMatmul {
                     // kernel keeps packing: a k-major A at 16 registers made C2 spill, see PERFORMANCE.md)
                     for (int j = j0; j < j1; j += nr) {
                         int cols = Math.min(nr, j1 - j), bOff = pcBase + j * kc;
-                        if (cols == nr) kernel6x4(kc, a, ao + pc * m + i, 1, m, bp, bOff, c, co + i * n + j, n, add);
+                        if (cols == nr) kernel6x4T(kc, a, ao + pc * m + i, m, bp, bOff, c, co + i * n + j, n, add);
                         else {
-                            kernel6x4(kc, a, ao + pc * m + i, 1, m, bp, bOff, tile, 0, nr, false);
+                            kernel6x4T(kc, a, ao + pc * m + i, m, bp, bOff, tile, 0, nr, false);
                             storeTile(c, co + i * n + j, n, tile, nr, rows, cols, add);
                         }
                     }
@@ -317,20 +317,67 @@ final class VectorMatmul {
      * accumulators held in registers. A row r is a[ao + r·lda + p]; the B panel is k-major, stride NR.
      */
     private static void kernel(int nv, int kc, float[] a, int ao, int lda, float[] bp, int bo, float[] c, int co, int ldc, boolean add) {
-        if (nv == 4) kernel6x4(kc, a, ao, lda, 1, bp, bo, c, co, ldc, add);
+        if (nv == 4) kernel6x4(kc, a, ao, lda, bp, bo, c, co, ldc, add);
         else kernel6x2(kc, a, ao, lda, bp, bo, c, co, ldc, add);
     }
 
-    // A(r, p) = a[ao + r·rs + p·ps]: rows of A (rs = lda, ps = 1) or atB's A read transposed in place (rs = 1, ps = m)
-    private static void kernel6x4(int kc, float[] a, int ao, int rs, int ps, float[] bp, int bo, float[] c, int co, int ldc, boolean add) {
-        int o1 = rs, o2 = 2 * rs, o3 = 3 * rs, o4 = 4 * rs, o5 = 5 * rs;
+    private static void kernel6x4(int kc, float[] a, int ao, int lda, float[] bp, int bo, float[] c, int co, int ldc, boolean add) {
+        int a0 = ao, a1 = ao + 1 * lda, a2 = ao + 2 * lda, a3 = ao + 3 * lda, a4 = ao + 4 * lda, a5 = ao + 5 * lda;
         FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S), c0_2 = FloatVector.zero(S), c0_3 = FloatVector.zero(S);
         FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S), c1_2 = FloatVector.zero(S), c1_3 = FloatVector.zero(S);
         FloatVector c2_0 = FloatVector.zero(S), c2_1 = FloatVector.zero(S), c2_2 = FloatVector.zero(S), c2_3 = FloatVector.zero(S);
         FloatVector c3_0 = FloatVector.zero(S), c3_1 = FloatVector.zero(S), c3_2 = FloatVector.zero(S), c3_3 = FloatVector.zero(S);
         FloatVector c4_0 = FloatVector.zero(S), c4_1 = FloatVector.zero(S), c4_2 = FloatVector.zero(S), c4_3 = FloatVector.zero(S);
         FloatVector c5_0 = FloatVector.zero(S), c5_1 = FloatVector.zero(S), c5_2 = FloatVector.zero(S), c5_3 = FloatVector.zero(S);
-        for (int p = 0, ai = ao; p < kc; p++, ai += ps) {
+        for (int p = 0; p < kc; p++) {
+            int bi = bo + p * (4 * L);
+            FloatVector b0 = FloatVector.fromArray(S, bp, bi);
+            FloatVector b1 = FloatVector.fromArray(S, bp, bi + L);
+            FloatVector b2 = FloatVector.fromArray(S, bp, bi + 2 * L);
+            FloatVector b3 = FloatVector.fromArray(S, bp, bi + 3 * L);
+            FloatVector x = FloatVector.broadcast(S, a[a0 + p]);
+            c0_0 = x.fma(b0, c0_0); c0_1 = x.fma(b1, c0_1); c0_2 = x.fma(b2, c0_2); c0_3 = x.fma(b3, c0_3);
+            x = FloatVector.broadcast(S, a[a1 + p]);
+            c1_0 = x.fma(b0, c1_0); c1_1 = x.fma(b1, c1_1); c1_2 = x.fma(b2, c1_2); c1_3 = x.fma(b3, c1_3);
+            x = FloatVector.broadcast(S, a[a2 + p]);
+            c2_0 = x.fma(b0, c2_0); c2_1 = x.fma(b1, c2_1); c2_2 = x.fma(b2, c2_2); c2_3 = x.fma(b3, c2_3);
+            x = FloatVector.broadcast(S, a[a3 + p]);
+            c3_0 = x.fma(b0, c3_0); c3_1 = x.fma(b1, c3_1); c3_2 = x.fma(b2, c3_2); c3_3 = x.fma(b3, c3_3);
+            x = FloatVector.broadcast(S, a[a4 + p]);
+            c4_0 = x.fma(b0, c4_0); c4_1 = x.fma(b1, c4_1); c4_2 = x.fma(b2, c4_2); c4_3 = x.fma(b3, c4_3);
+            x = FloatVector.broadcast(S, a[a5 + p]);
+            c5_0 = x.fma(b0, c5_0); c5_1 = x.fma(b1, c5_1); c5_2 = x.fma(b2, c5_2); c5_3 = x.fma(b3, c5_3);
+        }
+        // stores written out here, not in a helper: a call the JIT declines to inline would box
+        // the accumulators (the kernel is close to C2's inlining node budget)
+        if (add) {
+            c0_0 = c0_0.add(FloatVector.fromArray(S, c, co + 0 * ldc)); c0_1 = c0_1.add(FloatVector.fromArray(S, c, co + 0 * ldc + L)); c0_2 = c0_2.add(FloatVector.fromArray(S, c, co + 0 * ldc + 2 * L)); c0_3 = c0_3.add(FloatVector.fromArray(S, c, co + 0 * ldc + 3 * L));
+            c1_0 = c1_0.add(FloatVector.fromArray(S, c, co + 1 * ldc)); c1_1 = c1_1.add(FloatVector.fromArray(S, c, co + 1 * ldc + L)); c1_2 = c1_2.add(FloatVector.fromArray(S, c, co + 1 * ldc + 2 * L)); c1_3 = c1_3.add(FloatVector.fromArray(S, c, co + 1 * ldc + 3 * L));
+            c2_0 = c2_0.add(FloatVector.fromArray(S, c, co + 2 * ldc)); c2_1 = c2_1.add(FloatVector.fromArray(S, c, co + 2 * ldc + L)); c2_2 = c2_2.add(FloatVector.fromArray(S, c, co + 2 * ldc + 2 * L)); c2_3 = c2_3.add(FloatVector.fromArray(S, c, co + 2 * ldc + 3 * L));
+            c3_0 = c3_0.add(FloatVector.fromArray(S, c, co + 3 * ldc)); c3_1 = c3_1.add(FloatVector.fromArray(S, c, co + 3 * ldc + L)); c3_2 = c3_2.add(FloatVector.fromArray(S, c, co + 3 * ldc + 2 * L)); c3_3 = c3_3.add(FloatVector.fromArray(S, c, co + 3 * ldc + 3 * L));
+            c4_0 = c4_0.add(FloatVector.fromArray(S, c, co + 4 * ldc)); c4_1 = c4_1.add(FloatVector.fromArray(S, c, co + 4 * ldc + L)); c4_2 = c4_2.add(FloatVector.fromArray(S, c, co + 4 * ldc + 2 * L)); c4_3 = c4_3.add(FloatVector.fromArray(S, c, co + 4 * ldc + 3 * L));
+            c5_0 = c5_0.add(FloatVector.fromArray(S, c, co + 5 * ldc)); c5_1 = c5_1.add(FloatVector.fromArray(S, c, co + 5 * ldc + L)); c5_2 = c5_2.add(FloatVector.fromArray(S, c, co + 5 * ldc + 2 * L)); c5_3 = c5_3.add(FloatVector.fromArray(S, c, co + 5 * ldc + 3 * L));
+        }
+        c0_0.intoArray(c, co + 0 * ldc); c0_1.intoArray(c, co + 0 * ldc + L); c0_2.intoArray(c, co + 0 * ldc + 2 * L); c0_3.intoArray(c, co + 0 * ldc + 3 * L);
+        c1_0.intoArray(c, co + 1 * ldc); c1_1.intoArray(c, co + 1 * ldc + L); c1_2.intoArray(c, co + 1 * ldc + 2 * L); c1_3.intoArray(c, co + 1 * ldc + 3 * L);
+        c2_0.intoArray(c, co + 2 * ldc); c2_1.intoArray(c, co + 2 * ldc + L); c2_2.intoArray(c, co + 2 * ldc + 2 * L); c2_3.intoArray(c, co + 2 * ldc + 3 * L);
+        c3_0.intoArray(c, co + 3 * ldc); c3_1.intoArray(c, co + 3 * ldc + L); c3_2.intoArray(c, co + 3 * ldc + 2 * L); c3_3.intoArray(c, co + 3 * ldc + 3 * L);
+        c4_0.intoArray(c, co + 4 * ldc); c4_1.intoArray(c, co + 4 * ldc + L); c4_2.intoArray(c, co + 4 * ldc + 2 * L); c4_3.intoArray(c, co + 4 * ldc + 3 * L);
+        c5_0.intoArray(c, co + 5 * ldc); c5_1.intoArray(c, co + 5 * ldc + L); c5_2.intoArray(c, co + 5 * ldc + 2 * L); c5_3.intoArray(c, co + 5 * ldc + 3 * L);
+    }
+
+    // kernel6x4 with A read transposed in place, A(r, p) = a[ao + p·lda + r] (atB). A separate copy:
+    // with the k stride a variable C2 keeps a range check per broadcast, which the row-major kernel
+    // (stride 1, its checks hoisted out of the loop) must not pay on machines whose two 512-bit FMA
+    // pipes leave the front end no slack
+    private static void kernel6x4T(int kc, float[] a, int ao, int lda, float[] bp, int bo, float[] c, int co, int ldc, boolean add) {
+                FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S), c0_2 = FloatVector.zero(S), c0_3 = FloatVector.zero(S);
+        FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S), c1_2 = FloatVector.zero(S), c1_3 = FloatVector.zero(S);
+        FloatVector c2_0 = FloatVector.zero(S), c2_1 = FloatVector.zero(S), c2_2 = FloatVector.zero(S), c2_3 = FloatVector.zero(S);
+        FloatVector c3_0 = FloatVector.zero(S), c3_1 = FloatVector.zero(S), c3_2 = FloatVector.zero(S), c3_3 = FloatVector.zero(S);
+        FloatVector c4_0 = FloatVector.zero(S), c4_1 = FloatVector.zero(S), c4_2 = FloatVector.zero(S), c4_3 = FloatVector.zero(S);
+        FloatVector c5_0 = FloatVector.zero(S), c5_1 = FloatVector.zero(S), c5_2 = FloatVector.zero(S), c5_3 = FloatVector.zero(S);
+        for (int p = 0, ai = ao; p < kc; p++, ai += lda) {
             int bi = bo + p * (4 * L);
             FloatVector b0 = FloatVector.fromArray(S, bp, bi);
             FloatVector b1 = FloatVector.fromArray(S, bp, bi + L);
@@ -338,15 +385,15 @@ final class VectorMatmul {
             FloatVector b3 = FloatVector.fromArray(S, bp, bi + 3 * L);
             FloatVector x = FloatVector.broadcast(S, a[ai]);
             c0_0 = x.fma(b0, c0_0); c0_1 = x.fma(b1, c0_1); c0_2 = x.fma(b2, c0_2); c0_3 = x.fma(b3, c0_3);
-            x = FloatVector.broadcast(S, a[ai + o1]);
+            x = FloatVector.broadcast(S, a[ai + 1]);
             c1_0 = x.fma(b0, c1_0); c1_1 = x.fma(b1, c1_1); c1_2 = x.fma(b2, c1_2); c1_3 = x.fma(b3, c1_3);
-            x = FloatVector.broadcast(S, a[ai + o2]);
+            x = FloatVector.broadcast(S, a[ai + 2]);
             c2_0 = x.fma(b0, c2_0); c2_1 = x.fma(b1, c2_1); c2_2 = x.fma(b2, c2_2); c2_3 = x.fma(b3, c2_3);
-            x = FloatVector.broadcast(S, a[ai + o3]);
+            x = FloatVector.broadcast(S, a[ai + 3]);
             c3_0 = x.fma(b0, c3_0); c3_1 = x.fma(b1, c3_1); c3_2 = x.fma(b2, c3_2); c3_3 = x.fma(b3, c3_3);
-            x = FloatVector.broadcast(S, a[ai + o4]);
+            x = FloatVector.broadcast(S, a[ai + 4]);
             c4_0 = x.fma(b0, c4_0); c4_1 = x.fma(b1, c4_1); c4_2 = x.fma(b2, c4_2); c4_3 = x.fma(b3, c4_3);
-            x = FloatVector.broadcast(S, a[ai + o5]);
+            x = FloatVector.broadcast(S, a[ai + 5]);
             c5_0 = x.fma(b0, c5_0); c5_1 = x.fma(b1, c5_1); c5_2 = x.fma(b2, c5_2); c5_3 = x.fma(b3, c5_3);
         }
         // stores written out here, not in a helper: a call the JIT declines to inline would box
