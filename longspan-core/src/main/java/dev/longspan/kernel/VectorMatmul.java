@@ -230,7 +230,8 @@ final class VectorMatmul {
         return packB(PACKED, b, bo, true, n, k, nv(Simd.TILES) * L);
     }
 
-    // the calling thread's buffer for a B that gemm packs once for all its tasks
+    // the calling thread's buffer for a B that gemm packs once for all its tasks, kept for its next
+    // product (as large as the largest such B: T × n floats for a training step's weight gradients)
     private static final ThreadLocal<float[][]> SHARED_B = ThreadLocal.withInitial(() -> new float[][]{new float[0]});
 
     // B (bT: [N, K], else [K, N]) packed into the calling thread's buffer `buffer`, panels in parallel
