@@ -171,6 +171,10 @@ final class FlashKernel {
             s.qpos[i] = s.qpos[n - 1];
             s.qoff[i] = s.qoff[n - 1];
         }
+        // the block's query rows read in first, a load per line issued back to back: gatherT's
+        // transposing loads then hit the caches (block:256 forward +2-5 %, dense unchanged, since a
+        // block's few key tiles do not hide its rows' misses); not for the rows path's few rows
+        if (n > ROW_BLOCK_MAX) s.sink += touch(p.q, s.qoff, n, p.d);
         TileOps.gatherT(s.qt, p.q, s.qoff, n, p.d, p.scale);
         if (t.moved != null) {
             movers(s, t.moved);
@@ -503,7 +507,8 @@ final class FlashKernel {
     // over it from the caches: with G rows of work between its loads, a grouped step left to the
     // hardware prefetcher read a long cache at about a third of that rate (a kernel harness, 32 MiB
     // of keys: scores 19 ns per query row and key, 12 with this, 5.6 in cache). Not in the one-row
-    // path: there the prefetcher keeps up at D = 64 (touching cost a fifth of a step). The sum only
+    // path: there the prefetcher keeps up at D = 64 (touching cost a fifth of a step). Also used for
+    // a query block's rows before they are transposed (gatherQueries, backwardBlock). The sum only
     // keeps the loads alive.
     private static float touch(float[] x, int[] off, int n, int d) {
         float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
@@ -582,6 +587,7 @@ final class FlashKernel {
         int d = p.d, dp = s.dp;
         gatherQueries(p, s, t, h, i0, n);
         float[] dO = p.dO, o = p.o;
+        if (n > ROW_BLOCK_MAX) s.sink += touch(dO, s.qoff, n, d) + touch(o, s.qoff, n, d);   // as gatherQueries
         TileOps.gatherT(s.dOt, dO, s.qoff, n, d, 1f);
         for (int i = 0; i < QB; i++) {
             int ro = i * dp;
