@@ -50,6 +50,55 @@ public final class PasskeyTask {
                 }
             };
         }
+
+        /**
+         * This filler with the numbers technical text is full of written over it: about {@code perKb}
+         * snippets per 1,000 bytes, each where a word starts — section references ({@code |02.3|},
+         * {@code 12.4}), versions ({@code 3.13.0}), dates ({@code 2022 Jun 03}, {@code 2024-10-15}),
+         * times ({@code 10:45:07}), issue numbers ({@code gh-120083}, {@code #4512}), counts with
+         * units ({@code 78 lines}), commands with counts ({@code :set tw=78}, {@code 5dd}) and
+         * tab-separated rows of numbers. {@link #withNumbers}' decoys are random digits in random
+         * places; manuals and release notes put numbers in these shapes, often the same one many times,
+         * and among them the bundled model miscopied keys (docs/MODEL.md, "Known weakness").
+         */
+        default Filler withTechnical(SplittableRandom rnd, double perKb) {
+            Filler base = this;
+            return (dst, from, n) -> {
+                base.fill(dst, from, n);
+                int count = (int) Math.round(n * perKb / 1000.0);
+                for (int c = 0; c < count; c++) {
+                    int at = from + rnd.nextInt(Math.max(1, n));
+                    while (at < from + n && at > from && dst[at - 1] != ' ' && dst[at - 1] != '\n') at++;   // the next word start
+                    byte[] snippet = technicalSnippet(rnd).getBytes(StandardCharsets.US_ASCII);
+                    for (int i = 0; i < snippet.length && at < from + n; i++, at++) dst[at] = snippet[i];
+                }
+            };
+        }
+    }
+
+    private static final String[] MONTHS = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    private static final String[] UNITS = {"lines", "MB", "KB", "bytes", "ms", "columns", "times", "%", "x", "files"};
+
+    /** One number in a shape technical text uses ({@link Filler#withTechnical}). */
+    static String technicalSnippet(SplittableRandom rnd) {
+        int a = rnd.nextInt(100), b = rnd.nextInt(10), y = 1990 + rnd.nextInt(40);
+        return switch (rnd.nextInt(10)) {
+            case 0 -> rnd.nextBoolean() ? String.format(java.util.Locale.ROOT, "|%02d.%d| ", a % 50, b) : String.format(java.util.Locale.ROOT, "%02d.%d ", a % 50, b);
+            case 1 -> rnd.nextBoolean() ? a % 10 + "." + b + " " : "v" + a % 10 + "." + rnd.nextInt(40) + "." + rnd.nextInt(20) + " ";
+            case 2 -> rnd.nextBoolean() ? y + " " + MONTHS[rnd.nextInt(12)] + String.format(java.util.Locale.ROOT, " %02d ", 1 + rnd.nextInt(28))
+                    : String.format(java.util.Locale.ROOT, "%d-%02d-%02d ", y, 1 + rnd.nextInt(12), 1 + rnd.nextInt(28));
+            case 3 -> String.format(java.util.Locale.ROOT, "%02d:%02d%s ", rnd.nextInt(24), rnd.nextInt(60), rnd.nextBoolean() ? String.format(java.util.Locale.ROOT, ":%02d", rnd.nextInt(60)) : "");
+            case 4 -> switch (rnd.nextInt(3)) {
+                case 0 -> "gh-" + (10000 + rnd.nextInt(190000)) + ": ";
+                case 1 -> "bpo-" + (1000 + rnd.nextInt(49000)) + " ";
+                default -> "#" + (1 + rnd.nextInt(99999)) + " ";
+            };
+            case 5 -> (1 + rnd.nextInt(rnd.nextBoolean() ? 100 : 100000)) + " " + UNITS[rnd.nextInt(UNITS.length)] + " ";
+            case 6 -> rnd.nextBoolean() ? ":set tw=" + (40 + rnd.nextInt(80)) + " " : (1 + rnd.nextInt(20)) + "dd ";
+            case 7 -> "\t" + rnd.nextInt(1000) + "\t" + rnd.nextInt(100000) + "\t" + rnd.nextInt(100) + "\n";
+            case 8 -> "line " + (1 + rnd.nextInt(5000)) + ", col " + (1 + rnd.nextInt(120)) + " ";
+            default -> "\t\t";
+        };
     }
 
     /** A built prompt: bytes of the prompt, the answer bytes, and where the needle sits. */

@@ -19,7 +19,7 @@ import java.util.regex.Pattern;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-/** train.synthetic.numbers: decoy numbers written over passkey haystacks. */
+/** train.synthetic.numbers and .technical: decoy numbers written over passkey haystacks. */
 class DecoyNumbersTest {
     @TempDir
     Path dir;
@@ -108,6 +108,58 @@ class DecoyNumbersTest {
         for (String bad : List.of("-1", "101", "\"many\"")) {
             assertThatThrownBy(() -> config(", \"numbers\": " + bad)).isInstanceOf(LongspanException.class)
                     .hasMessageContaining("synthetic.numbers");
+        }
+    }
+    @Test
+    void technicalSnippetsAreNumbersInTheirShapesAtWordStartsInsideTheRange() {
+        byte[] a = new byte[60_000], b = new byte[60_000];
+        java.util.Arrays.fill(a, (byte) '#');
+        java.util.Arrays.fill(b, (byte) '#');
+        PasskeyTask.Filler.standard().withTechnical(new SplittableRandom(3), 8).fill(a, 1000, 50_000);
+        PasskeyTask.Filler.standard().withTechnical(new SplittableRandom(3), 8).fill(b, 1000, 50_000);
+        assertThat(b).as("seeded").containsExactly(a);
+        for (int i = 0; i < a.length; i++) if (i < 1000 || i >= 51_000) assertThat(a[i]).as("byte %d", i).isEqualTo((byte) '#');
+        String s = new String(a, 1000, 50_000, StandardCharsets.US_ASCII);
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            assertThat(c == '\t' || c == '\n' || (c >= 32 && c < 127)).as("printable ASCII or tab/newline at %d", i).isTrue();
+        }
+        // the shapes: section references, versions, dates, times, issue numbers, tab rows
+        assertThat(s).containsPattern("\\|[0-9]{2}\\.[0-9]\\|").containsPattern("v[0-9]\\.[0-9]+\\.[0-9]+")
+                .containsPattern("(19|20)[0-9]{2}-[01][0-9]-[0-3][0-9]").containsPattern("[0-2][0-9]:[0-5][0-9]")
+                .containsPattern("gh-[0-9]{5,6}: ").containsPattern("\t[0-9]+\t[0-9]+\t[0-9]+\n").contains(":set tw=");
+        // about 8 per KB: 400 snippets drawn; each starts a word and holds a digit, except the tab runs
+        int digitsRuns = 0;
+        Matcher m = NUMBER.matcher(s);
+        while (m.find()) digitsRuns++;
+        assertThat(digitsRuns).isBetween(300, 1600);
+    }
+
+    @Test
+    void technicalRoundTripsAndBadValuesNameTheField() throws IOException {
+        TrainConfig tc = config(", \"technical\": 5");
+        assertThat(tc.technicalNumbers()).isEqualTo(5.0);
+        TrainConfig back = TrainConfig.fromJson(Json.parseObject(Json.write(tc.toJson()), "b.json"), "b.json");
+        assertThat(back.technicalNumbers()).isEqualTo(5.0);
+        assertThat(config("").technicalNumbers()).isZero();
+        for (String bad : List.of("-1", "101", "\"lots\"")) {
+            assertThatThrownBy(() -> config(", \"technical\": " + bad)).isInstanceOf(LongspanException.class)
+                    .hasMessageContaining("synthetic.technical");
+        }
+        // training samples keep their key and its targets among the snippets
+        Path kjv = Files.writeString(dir.resolve("kjv.txt"), "In the beginning God created the heaven and the earth. ".repeat(80));
+        try (TextCorpus c = new TextCorpus(List.of(kjv), 0.1)) {
+            Trainer with = new Trainer(tc, c, dir.resolve("t"), new Trainer.Listener() {});
+            int n = 1024;
+            int[] tok = new int[n + 1], tgt = new int[n];
+            for (int step = 0; step < 20; step++) {
+                with.sample(step, 0, n, tok, tgt);
+                String p = TextFillerTest.str(tok);
+                int at = p.indexOf(" The pass key is ");
+                String key = p.substring(at + 17, at + 22);
+                assertThat(p).contains(PasskeyTask.needle(key)).endsWith(PasskeyTask.QUESTION + " " + key + ".");
+                assertThat(java.util.Arrays.stream(tgt).filter(x -> x >= 0).count()).isEqualTo(7);
+            }
         }
     }
 }
