@@ -41,13 +41,10 @@ public final class PasskeyTask {
             Filler base = this;
             return (dst, from, n) -> {
                 base.fill(dst, from, n);
-                int count = (int) Math.round(n * perKb / 1000.0);
-                for (int c = 0; c < count; c++) {
-                    int at = from + rnd.nextInt(Math.max(1, n));
-                    while (at < from + n && at > from && dst[at - 1] != ' ') at++;   // the next word start
+                atWordStarts(rnd, dst, from, n, perKb, false, (at, end) -> {
                     int digits = rnd.nextInt(3) == 0 ? 5 : 1 + rnd.nextInt(6);
-                    for (int d = 0; d < digits && at < from + n; d++, at++) dst[at] = (byte) ('0' + rnd.nextInt(10));
-                }
+                    for (int d = 0; d < digits && at < end; d++, at++) dst[at] = (byte) ('0' + rnd.nextInt(10));
+                });
             };
         }
 
@@ -65,14 +62,31 @@ public final class PasskeyTask {
             Filler base = this;
             return (dst, from, n) -> {
                 base.fill(dst, from, n);
-                int count = (int) Math.round(n * perKb / 1000.0);
-                for (int c = 0; c < count; c++) {
-                    int at = from + rnd.nextInt(Math.max(1, n));
-                    while (at < from + n && at > from && dst[at - 1] != ' ' && dst[at - 1] != '\n') at++;   // the next word start
+                atWordStarts(rnd, dst, from, n, perKb, true, (at, end) -> {
                     byte[] snippet = technicalSnippet(rnd).getBytes(StandardCharsets.US_ASCII);
-                    for (int i = 0; i < snippet.length && at < from + n; i++, at++) dst[at] = snippet[i];
-                }
+                    for (int i = 0; i < snippet.length && at < end; i++, at++) dst[at] = snippet[i];
+                });
             };
+        }
+    }
+
+    /** Writes one thing over the haystack at {@code at}, stopping at {@code end}. */
+    @FunctionalInterface
+    private interface WordWriter {
+        void write(int at, int end);
+    }
+
+    /**
+     * About perKb things per 1,000 bytes written over dst[from, from+n): each at a random place
+     * moved on to the next word start (after a space, or also a newline). The draws' order (place,
+     * then what write draws) is the one the recipes' decoys were trained with.
+     */
+    private static void atWordStarts(SplittableRandom rnd, byte[] dst, int from, int n, double perKb, boolean afterNewline, WordWriter write) {
+        int count = (int) Math.round(n * perKb / 1000.0);
+        for (int c = 0; c < count; c++) {
+            int at = from + rnd.nextInt(Math.max(1, n));
+            while (at < from + n && at > from && dst[at - 1] != ' ' && !(afterNewline && dst[at - 1] == '\n')) at++;
+            write.write(at, from + n);
         }
     }
 

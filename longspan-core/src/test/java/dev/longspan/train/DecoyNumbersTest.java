@@ -162,4 +162,17 @@ class DecoyNumbersTest {
             }
         }
     }
+    /**
+     * The committed recipes (stages 6–12) were trained on these decoys: the same seed must keep
+     * giving the same bytes (the draws' order included), or the recipe no longer reproduces the
+     * shipped weights. The digest was taken from the code that trained them.
+     */
+    @Test
+    void decoysAreTheBytesTheRecipesTrainedOn() throws Exception {
+        byte[] b = new byte[200_000];
+        PasskeyTask.Filler.standard().withNumbers(new SplittableRandom(42), 10).fill(b, 100, 150_000);
+        PasskeyTask.Filler.standard().withNumbers(new SplittableRandom(43), 37).fill(b, 150_100, 49_000);
+        String digest = java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(b));
+        assertThat(digest).isEqualTo("125bb9c30edd5e5d1d33d8cfafb41bf2e212f5603388ee5bcdfa63ae149fe80f");
+    }
 }
