@@ -146,6 +146,24 @@ public final class PasskeyTask {
         return new Prompt(p, (" " + key).getBytes(StandardCharsets.US_ASCII), needleAt);
     }
 
+    // count copies of the key with one digit changed, at word starts of the haystack (the task line,
+    // the needle and the question left alone)
+    private static void writeNearMisses(SplittableRandom rnd, Prompt p, String key, int count) {
+        byte[] b = p.prompt();
+        int lo = TASK.length(), hi = b.length - QUESTION.length() - key.length() - 1;
+        int needleFrom = p.needleAt() - key.length() - 1, needleTo = p.needleAt() + needle(key).length();
+        if (hi <= lo) return;
+        for (int c = 0; c < count; c++) {
+            int at = lo + rnd.nextInt(hi - lo);
+            while (at < hi && b[at - 1] != ' ') at++;
+            byte[] miss = key.getBytes(StandardCharsets.US_ASCII);
+            int pos = rnd.nextInt(miss.length);
+            miss[pos] = (byte) ('0' + (miss[pos] - '0' + 1 + rnd.nextInt(9)) % 10);
+            if (at >= hi || (at + miss.length > needleFrom && at < needleTo)) continue;
+            System.arraycopy(miss, 0, b, at, miss.length);
+        }
+    }
+
     public static int minimumLength(String key) {
         return TASK.length() + needle(key).length() + QUESTION.length();
     }
@@ -160,10 +178,23 @@ public final class PasskeyTask {
      * only the answer bytes (and the final '.'), so the model learns retrieval, not filler.
      */
     public static void trainingSample(SplittableRandom rnd, int n, Filler filler, int[] tokens, int[] targets) {
+        trainingSample(rnd, n, filler, 0, tokens, targets);
+    }
+
+    /**
+     * {@link #trainingSample(SplittableRandom, int, Filler, int[], int[])} with {@code nearMisses}
+     * near misses of the key written over the haystack (outside the needle), each where a word
+     * starts: the key with one digit changed. The bundled model's misses on text it never saw are
+     * exactly such numbers (the key with its third digit wrong, docs/MODEL.md): a haystack that holds
+     * them makes the copy tell the key from its neighbours. No draws when 0 (older recipes' samples
+     * are unchanged).
+     */
+    public static void trainingSample(SplittableRandom rnd, int n, Filler filler, int nearMisses, int[] tokens, int[] targets) {
         String key = randomKey(rnd);
         byte[] ans = (" " + key + ".").getBytes(StandardCharsets.US_ASCII);
         int promptLen = n + 1 - ans.length;
         Prompt p = build(key, promptLen, rnd.nextDouble(), filler);
+        if (nearMisses > 0) writeNearMisses(rnd, p, key, nearMisses);
         for (int i = 0; i < promptLen; i++) tokens[i] = p.prompt()[i] & 0xff;
         for (int i = 0; i < ans.length; i++) tokens[promptLen + i] = ans[i] & 0xff;
         // targets[t] predicts tokens[t+1]

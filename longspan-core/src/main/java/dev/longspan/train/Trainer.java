@@ -313,7 +313,7 @@ public final class Trainer {
                 for (int t = 0; t < n; t++) targets[t] = tokens[t + 1];
                 return;
             }
-            PasskeyTask.trainingSample(rnd, n, filler, tokens, targets);
+            PasskeyTask.trainingSample(rnd, n, filler, tc.nearMisses(), tokens, targets);
         } else if (u < tc.passkeyRate() + tc.kvRate()) {
             KeyValueTask.trainingSample(rnd, n, tokens, targets);
         } else {

@@ -175,4 +175,45 @@ class DecoyNumbersTest {
         String digest = java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(b));
         assertThat(digest).isEqualTo("125bb9c30edd5e5d1d33d8cfafb41bf2e212f5603388ee5bcdfa63ae149fe80f");
     }
+    @Test
+    void nearMissesAreTheKeyWithOneDigitChangedOutsideTheNeedle() {
+        int n = 4096, seen = 0;
+        for (int seed = 0; seed < 40; seed++) {
+            int[] tok = new int[n + 1], tgt = new int[n], tok0 = new int[n + 1], tgt0 = new int[n];
+            PasskeyTask.trainingSample(new SplittableRandom(seed), n, PasskeyTask.Filler.standard(), 6, tok, tgt);
+            String p = TextFillerTest.str(tok);
+            int at = p.indexOf(" The pass key is ");
+            String key = p.substring(at + 17, at + 22);
+            assertThat(p).contains(PasskeyTask.needle(key)).endsWith(PasskeyTask.QUESTION + " " + key + ".");
+            assertThat(java.util.Arrays.stream(tgt).filter(x -> x >= 0).count()).isEqualTo(7);
+            String hay = p.substring(PasskeyTask.TASK.length(), at) + "|" + p.substring(at + PasskeyTask.needle(key).length(), p.length() - PasskeyTask.QUESTION.length() - 7);
+            Matcher m = NUMBER.matcher(hay);
+            while (m.find()) {
+                String miss = m.group();
+                if (miss.length() != 5) continue;      // two misses that met (a word of four letters or fewer between)
+                int differ = 0;
+                for (int i = 0; i < 5; i++) if (miss.charAt(i) != key.charAt(i)) differ++;
+                assertThat(differ).as("%s against key %s", miss, key).isEqualTo(1);
+                seen++;
+            }
+            // none: the sample of the plain overload, draw for draw
+            PasskeyTask.trainingSample(new SplittableRandom(seed), n, PasskeyTask.Filler.standard(), 0, tok, tgt);
+            PasskeyTask.trainingSample(new SplittableRandom(seed), n, PasskeyTask.Filler.standard(), tok0, tgt0);
+            assertThat(tok).containsExactly(tok0);
+        }
+        assertThat(seen).as("near misses written (some met another or would touch the needle)").isBetween(150, 240);
+    }
+
+    @Test
+    void nearMissRoundTripsAndBadValuesNameTheField() {
+        TrainConfig tc = config(", \"near_miss\": 4");
+        assertThat(tc.nearMisses()).isEqualTo(4);
+        TrainConfig back = TrainConfig.fromJson(Json.parseObject(Json.write(tc.toJson()), "b.json"), "b.json");
+        assertThat(back.nearMisses()).isEqualTo(4);
+        assertThat(config("").nearMisses()).isZero();
+        for (String bad : List.of("-1", "1001", "2.5", "\"some\"")) {
+            assertThatThrownBy(() -> config(", \"near_miss\": " + bad)).isInstanceOf(LongspanException.class)
+                    .hasMessageContaining("synthetic.near_miss");
+        }
+    }
 }
