@@ -53,8 +53,8 @@ final class PasskeyCommand implements Runnable {
         Transformer m = lm.model();
         dev.longspan.model.InferenceOptions options = modelOptions.inference(m.config);
         List<PasskeyEval.Cell> cells = PasskeyEval.run(m, lm.tokenizer(), ls, ds, trials, haystack(lm.tokenizer(), filler), seed, options, (t, done, total) ->
-                System.err.printf("[%d/%d] length %s depth %.2f: %s (%s) %.1fs%n", done, total, Sizes.format(t.length()), t.depth(),
-                        t.correct() ? "ok" : "WRONG", t.answer(), t.seconds()));
+                System.err.printf("[%d/%d] length %s depth %.2f: %s %.1fs%n", done, total, Sizes.format(t.length()), t.depth(),
+                        t.correct() ? "ok (" + t.answer() + ")" : "WRONG (answered " + t.answer() + ", the key is " + t.key() + ")", t.seconds()));
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("model", model.toString());
         result.put("attention", m.config.attentionSpecs());

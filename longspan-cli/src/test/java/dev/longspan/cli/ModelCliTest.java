@@ -101,9 +101,15 @@ class ModelCliTest {
         Path m = tinyLlama();
         JsonNode g = json(CliRun.of("generate", "--model", m.toString(), "--prompt", "Hello", "--max-tokens", "3", "--temperature", "0", "--json"));
         assertThat(g.get("generated_tokens").asInt()).isEqualTo(3);
-        JsonNode pk = json(CliRun.of("passkey", "--model", m.toString(), "--lengths", "400", "--depths", "0.5", "--out", dir.toString(), "--json"));
+        CliRun pkRun = CliRun.of("passkey", "--model", m.toString(), "--lengths", "400", "--depths", "0.5", "--out", dir.toString(), "--json");
+        JsonNode pk = json(pkRun);
         assertThat(pk.get("cells").get(0).get("length").asInt()).isEqualTo(400);
         assertThat(pk.get("accuracy").asDouble()).isBetween(0.0, 1.0);
+        // the progress line of each trial says what was answered and, when wrong, what the key was
+        JsonNode trial = pk.get("cells").get(0).get("results").get(0);
+        String said = trial.get("correct").asBoolean() ? "ok (" + trial.get("answer").asText() + ")"
+                : "WRONG (answered " + trial.get("answer").asText() + ", the key is " + trial.get("key").asText() + ")";
+        assertThat(pkRun.err()).contains("[1/1] length 400 depth 0.50: " + said);
         Path text = Files.writeString(dir.resolve("t.txt"), "In the beginning God created the heaven and the earth. ".repeat(20));
         JsonNode pp = json(CliRun.of("perplexity", "--model", m.toString(), "--data", text.toString(), "--lengths", "32,64", "--tail", "8",
                 "--windows", "3", "--out", dir.toString(), "--json"));
