@@ -68,6 +68,24 @@ public final class PasskeyTask {
                 });
             };
         }
+
+        /**
+         * This filler with about {@code perKb} marks per 1,000 bytes: a few digits fenced by the
+         * punctuation and whitespace of manuals — {@code *02.2*⇥}, {@code |12|}, {@code 3*⇥},
+         * {@code =05=}, {@code (7)⇥}, {@code ~21~} — written where words start. The bundled model's
+         * copy head (layer 1, head 3) took such a mark's tab for the key's third digit
+         * (docs/MODEL.md, "Known weakness"); prose haystacks never show it one.
+         */
+        default Filler withMarks(SplittableRandom rnd, double perKb) {
+            Filler base = this;
+            return (dst, from, n) -> {
+                base.fill(dst, from, n);
+                atWordStarts(rnd, dst, from, n, perKb, true, (at, end) -> {
+                    byte[] mark = markSnippet(rnd).getBytes(StandardCharsets.US_ASCII);
+                    for (int i = 0; i < mark.length && at < end; i++, at++) dst[at] = mark[i];
+                });
+            };
+        }
     }
 
     /** Writes one thing over the haystack at {@code at}, stopping at {@code end}. */
@@ -92,6 +110,25 @@ public final class PasskeyTask {
 
     private static final String[] MONTHS = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     private static final String[] UNITS = {"lines", "MB", "KB", "bytes", "ms", "columns", "times", "%", "x", "files"};
+
+    private static final String FENCES = "*|=~#<>[]()_-+:";
+    private static final String[] AFTER = {"\t", "\t", " ", "\n", "\t\t", ""};
+
+    /** A mark of {@link Filler#withMarks}: 1–4 digits (sometimes with a dot), fenced, then whitespace. */
+    static String markSnippet(SplittableRandom rnd) {
+        StringBuilder b = new StringBuilder();
+        char open = FENCES.charAt(rnd.nextInt(FENCES.length()));
+        char close = rnd.nextInt(3) == 0 ? FENCES.charAt(rnd.nextInt(FENCES.length())) : open;
+        if (rnd.nextInt(4) != 0) b.append(open);
+        int digits = 1 + rnd.nextInt(4);
+        for (int i = 0; i < digits; i++) {
+            b.append((char) ('0' + rnd.nextInt(10)));
+            if (i == 1 && digits > 2 && rnd.nextBoolean()) b.append('.');
+        }
+        b.append(close);
+        b.append(AFTER[rnd.nextInt(AFTER.length)]);
+        return b.toString();
+    }
 
     /** One number in a shape technical text uses ({@link Filler#withTechnical}). */
     static String technicalSnippet(SplittableRandom rnd) {

@@ -22,7 +22,8 @@ import java.util.Set;
  * decoy numbers per 1,000 haystack bytes over every passkey haystack ({@link PasskeyTask.Filler#withNumbers}) and
  * {@code technical} that many snippets of numbers in the shapes of manuals and release notes
  * ({@link PasskeyTask.Filler#withTechnical}); {@code near_miss} writes that many copies of the key with
- * one digit changed over each passkey haystack. {@code crd_ntk}
+ * one digit changed over each passkey haystack, {@code marks} that many fenced digits per 1,000
+ * bytes ({@link PasskeyTask.Filler#withMarks}). {@code crd_ntk}
  * {@code {"factor_grow": G, "factor_max": F}} doubles the NTK factor of a crd-ntk model's RoPE every
  * G steps up to F ({@link CrdNtk.FactorGrowth}; the other CRD-NTK parts, cyclic wrap, random
  * offsets and their growing range, are knobs of the RoPE spec). {@code configSteps} is the file's train.steps (steps
@@ -33,7 +34,7 @@ public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, d
                           double weightDecay, double beta1, double beta2, double eps, double clip,
                           int evalEvery, int evalWindows, int checkpointEvery, long seed, double heldOut,
                           boolean recompute, List<int[]> curriculum, double passkeyRate, double kvRate,
-                          boolean realFiller, TextFiller textFiller, double decoyNumbers, double technicalNumbers, int nearMisses, String positions, CrdNtk.FactorGrowth factorGrowth,
+                          boolean realFiller, TextFiller textFiller, double decoyNumbers, double technicalNumbers, int nearMisses, double marks, String positions, CrdNtk.FactorGrowth factorGrowth,
                           int configSteps) {
 
     /**
@@ -97,7 +98,7 @@ public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, d
         double pk = 0, kv = 0;
         boolean realFiller = false;
         TextFiller textFiller = null;
-        double numbers = 0, technical = 0;
+        double numbers = 0, technical = 0, marks = 0;
         int nearMiss = 0;
         if (t.get("synthetic") instanceof Map<?, ?> sm) {
             pk = sm.get("passkey") instanceof Number n ? n.doubleValue() : 0;
@@ -120,6 +121,12 @@ public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, d
                     throw new LongspanException(f + "synthetic.near_miss: copies of the key with one digit changed per haystack must be a whole number in [0, 1000], got " + sm.get("near_miss"));
                 }
             }
+            if (sm.containsKey("marks")) {
+                marks = sm.get("marks") instanceof Number n ? n.doubleValue() : Double.NaN;
+                if (!(marks >= 0 && marks <= 100)) {
+                    throw new LongspanException(f + "synthetic.marks: fenced digits per 1,000 haystack bytes must be a number in [0, 100], got " + sm.get("marks"));
+                }
+            }
             if (sm.containsKey("technical")) {
                 technical = sm.get("technical") instanceof Number n ? n.doubleValue() : Double.NaN;
                 if (!(technical >= 0 && technical <= 100)) {
@@ -135,7 +142,7 @@ public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, d
                 d(t, "weight_decay", 0.1, f), d(t, "beta1", 0.9, f), d(t, "beta2", 0.95, f), d(t, "eps", 1e-8, f),
                 d(t, "clip", 1.0, f), i(t, "eval_every", 50, f), i(t, "eval_windows", 8, f), i(t, "checkpoint_every", 50, f),
                 (long) d(t, "seed", 1, f), d(t, "held_out", 0.05, f), t.get("recompute") instanceof Boolean b && b,
-                cur, pk, kv, realFiller, textFiller, numbers, technical, nearMiss, t.get("positions") instanceof String p ? p : "sequential", growth, i(t, "steps", 100, f));
+                cur, pk, kv, realFiller, textFiller, numbers, technical, nearMiss, marks, t.get("positions") instanceof String p ? p : "sequential", growth, i(t, "steps", 100, f));
         if (c.seqLen < 2) throw new LongspanException(f + "seq_len must be at least 2");
         if (c.batch < 1) throw new LongspanException(f + "batch must be at least 1");
         if (c.steps < 1) throw new LongspanException(f + "steps must be at least 1");
@@ -153,10 +160,10 @@ public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, d
 
     public TrainConfig withSteps(int s) {
         return new TrainConfig(model, seqLen, batch, s, lr, minLr, warmup, weightDecay, beta1, beta2, eps, clip, evalEvery,
-                evalWindows, checkpointEvery, seed, heldOut, recompute, curriculum, passkeyRate, kvRate, realFiller, textFiller, decoyNumbers, technicalNumbers, nearMisses, positions, factorGrowth, configSteps);
+                evalWindows, checkpointEvery, seed, heldOut, recompute, curriculum, passkeyRate, kvRate, realFiller, textFiller, decoyNumbers, technicalNumbers, nearMisses, marks, positions, factorGrowth, configSteps);
     }
 
-    private static final List<String> SYNTHETIC_KEYS = List.of("passkey", "kv", "real_filler", "text_filler", "numbers", "technical", "near_miss");
+    private static final List<String> SYNTHETIC_KEYS = List.of("passkey", "kv", "real_filler", "text_filler", "numbers", "technical", "near_miss", "marks");
 
     private static TextFiller textFiller(Object o, String f) {
         if (!(o instanceof Map<?, ?> m)) throw new LongspanException(f + ": expected an object {\"files\": [...], \"held_out\": FILE, \"share\": rate}");
@@ -232,6 +239,7 @@ public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, d
         if (decoyNumbers > 0) syn.put("numbers", decoyNumbers);
         if (technicalNumbers > 0) syn.put("technical", technicalNumbers);
         if (nearMisses > 0) syn.put("near_miss", (long) nearMisses);
+        if (marks > 0) syn.put("marks", marks);
         t.put("synthetic", syn);
         t.put("positions", positions);
         if (factorGrowth != null) {

@@ -308,6 +308,7 @@ public final class Trainer {
             // like text_filler: no extra draw without numbers, so older runs' samples are unchanged
             if (tc.decoyNumbers() > 0) filler = filler.withNumbers(rnd, tc.decoyNumbers());
             if (tc.technicalNumbers() > 0) filler = filler.withTechnical(rnd, tc.technicalNumbers());
+            if (tc.marks() > 0) filler = filler.withMarks(rnd, tc.marks());
             if (n + 1 < PasskeyTask.minimumLength("00000") + 8) {
                 corpus.trainWindow(rnd, tokens, n + 1);
                 for (int t = 0; t < n; t++) targets[t] = tokens[t + 1];

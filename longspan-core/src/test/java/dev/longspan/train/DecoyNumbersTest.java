@@ -216,4 +216,37 @@ class DecoyNumbersTest {
                     .hasMessageContaining("synthetic.near_miss");
         }
     }
+    @Test
+    void marksAreFencedDigitsInsideTheRangeSeeded() {
+        byte[] a = new byte[40_000], b = new byte[40_000];
+        java.util.Arrays.fill(a, (byte) '#');
+        java.util.Arrays.fill(b, (byte) '#');
+        PasskeyTask.Filler.standard().withMarks(new SplittableRandom(8), 20).fill(a, 500, 30_000);
+        PasskeyTask.Filler.standard().withMarks(new SplittableRandom(8), 20).fill(b, 500, 30_000);
+        assertThat(b).as("seeded").containsExactly(a);
+        for (int i = 0; i < a.length; i++) if (i < 500 || i >= 30_500) assertThat(a[i]).as("byte %d", i).isEqualTo((byte) '#');
+        String s = new String(a, 500, 30_000, StandardCharsets.US_ASCII);
+        // the standard filler has no digits: every digit run is a mark's, fenced by its punctuation
+        Matcher m = Pattern.compile("[0-9]+(\\.[0-9]+)?").matcher(s);
+        int marks = 0, fenced = 0;
+        while (m.find()) {
+            marks++;
+            if (m.end() < s.length() && "*|=~#<>[]()_-+:".indexOf(s.charAt(m.end())) >= 0) fenced++;
+        }
+        assertThat(marks).as("about 20 per KB: 600 drawn, some merged").isBetween(400, 600);
+        assertThat(fenced).as("closed by a fence").isGreaterThan(marks * 9 / 10);
+        assertThat(s).contains("*\t").containsPattern("[0-9]\\.[0-9]");
+        for (int i = 0; i < 200; i++) assertThat(PasskeyTask.markSnippet(new SplittableRandom(i))).matches("[^0-9]?[0-9]{1,2}(\\.?[0-9]{1,2})?[^0-9][\t \n]*");
+    }
+
+    @Test
+    void marksRoundTripAndBadValuesNameTheField() {
+        TrainConfig tc = config(", \"marks\": 20");
+        assertThat(tc.marks()).isEqualTo(20.0);
+        assertThat(TrainConfig.fromJson(Json.parseObject(Json.write(tc.toJson()), "b.json"), "b.json").marks()).isEqualTo(20.0);
+        assertThat(config("").marks()).isZero();
+        for (String bad : List.of("-1", "101", "\"x\"")) {
+            assertThatThrownBy(() -> config(", \"marks\": " + bad)).isInstanceOf(LongspanException.class).hasMessageContaining("synthetic.marks");
+        }
+    }
 }
