@@ -59,14 +59,7 @@ public final class PasskeyTask {
          * and among them the bundled model miscopied keys (docs/MODEL.md, "Known weakness").
          */
         default Filler withTechnical(SplittableRandom rnd, double perKb) {
-            Filler base = this;
-            return (dst, from, n) -> {
-                base.fill(dst, from, n);
-                atWordStarts(rnd, dst, from, n, perKb, true, (at, end) -> {
-                    byte[] snippet = technicalSnippet(rnd).getBytes(StandardCharsets.US_ASCII);
-                    for (int i = 0; i < snippet.length && at < end; i++, at++) dst[at] = snippet[i];
-                });
-            };
+            return withSnippets(rnd, perKb, PasskeyTask::technicalSnippet);
         }
 
         /**
@@ -77,12 +70,17 @@ public final class PasskeyTask {
          * (docs/MODEL.md, "Known weakness"); prose haystacks never show it one.
          */
         default Filler withMarks(SplittableRandom rnd, double perKb) {
+            return withSnippets(rnd, perKb, PasskeyTask::markSnippet);
+        }
+
+        // about perKb snippets per 1,000 bytes written where words start (after a space or a newline)
+        private Filler withSnippets(SplittableRandom rnd, double perKb, java.util.function.Function<SplittableRandom, String> snippet) {
             Filler base = this;
             return (dst, from, n) -> {
                 base.fill(dst, from, n);
                 atWordStarts(rnd, dst, from, n, perKb, true, (at, end) -> {
-                    byte[] mark = markSnippet(rnd).getBytes(StandardCharsets.US_ASCII);
-                    for (int i = 0; i < mark.length && at < end; i++, at++) dst[at] = mark[i];
+                    byte[] b = snippet.apply(rnd).getBytes(StandardCharsets.US_ASCII);
+                    for (int i = 0; i < b.length && at < end; i++, at++) dst[at] = b[i];
                 });
             };
         }
