@@ -43,7 +43,7 @@ final class TrainCommand implements Runnable {
     @Option(names = "--stop-at", paramLabel = "STEP", description = "Stop (with a checkpoint) after this step; the schedule still runs to train.steps.")
     Integer stopAt;
 
-    @Option(names = "--init", paramLabel = "MODEL", description = "Fine-tune: start from this model's weights (same shape; attention, rope and context length may differ); with --lora also a GGUF file or a Hugging Face directory.")
+    @Option(names = "--init", paramLabel = "MODEL", description = "Fine-tune: start from this model's weights (same shape; attention, rope and context length may differ, head_dim may grow by a whole multiple: the wider model starts as the same function); with --lora also a GGUF file or a Hugging Face directory.")
     Path init;
 
     @Option(names = "--lora", paramLabel = "RANK", description = "LoRA: freeze the --init model (quantized weights stay quantized) and train adapters of this rank, saved in --out as a Hugging Face PEFT adapter.")

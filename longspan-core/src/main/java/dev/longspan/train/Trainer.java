@@ -251,10 +251,17 @@ public final class Trainer {
         Transformer src = LongspanFormat.read(modelDir);
         var a = src.config;
         var b = tc.model();
+        int widen = dev.longspan.model.HeadWidening.multiple(a, b);
+        if (widen >= 2 && src.params.length > 0) {
+            start(false);
+            dev.longspan.model.HeadWidening.widen(src, model, tc.seed() ^ 0x5eedL, modelDir.toString());
+            Log.info("fine-tuning from " + modelDir + ", head_dim widened " + a.headDim() + " -> " + b.headDim() + " (the same function at step 0)");
+            return;
+        }
         if (a.vocabSize() != b.vocabSize() || a.dim() != b.dim() || a.layers() != b.layers() || a.heads() != b.heads()
                 || a.kvHeads() != b.kvHeads() || a.headDim() != b.headDim() || a.ffnDim() != b.ffnDim()
                 || a.tiedEmbeddings() != b.tiedEmbeddings() || src.params.length != model.params.length) {
-            throw new LongspanException(modelDir + ": its shape differs from --config's model (only attention, rope and context_length may change when fine-tuning)");
+            throw new LongspanException(modelDir + ": its shape differs from --config's model (only attention, rope and context_length may change when fine-tuning, and head_dim may grow by a whole multiple)");
         }
         start(false);
         System.arraycopy(src.params, 0, model.params, 0, model.params.length);

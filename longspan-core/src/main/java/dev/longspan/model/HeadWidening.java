@@ -1,0 +1,125 @@
+package dev.longspan.model;
+
+import dev.longspan.position.Pairing;
+import dev.longspan.position.Rope;
+import dev.longspan.position.RopeConfig;
+import dev.longspan.util.LongspanException;
+
+import java.util.SplittableRandom;
+
+/**
+ * Fine-tuning into wider heads: copies a model's weights into a config whose {@code head_dim} is m
+ * times larger (m ≥ 2, everything else of the shape the same) so that the wider model computes
+ * exactly what the narrow one did, then lets training use the new dimensions (Net2Net-style growth).
+ *
+ * <p>Why it is exact: with RoPE's inverse frequencies theta_i = base^(-2i/D), pair i of a head of
+ * width D turns at the same rate as pair m·i of a head of width m·D, so each old q/k row goes to the
+ * row of pair m·i (same layout: {@link Pairing}); the new q rows are zero, so the new key rows
+ * (random) add nothing to q·k; q is scaled by sqrt(m) because the scores are divided by sqrt(m·D)
+ * instead of sqrt(D). v keeps its old rows first and random new rows whose o-projection columns are
+ * zero. Training then moves the zeros (q's new rows get gradient through the random key rows).
+ */
+public final class HeadWidening {
+    private HeadWidening() {}
+
+    /** The width multiple m that takes {@code from} to {@code to}, or 0 when {@code to} is not such a widening. */
+    public static int multiple(ModelConfig from, ModelConfig to) {
+        if (from.vocabSize() != to.vocabSize() || from.dim() != to.dim() || from.layers() != to.layers()
+                || from.heads() != to.heads() || from.kvHeads() != to.kvHeads() || from.ffnDim() != to.ffnDim()
+                || from.tiedEmbeddings() != to.tiedEmbeddings()) return 0;
+        if (to.headDim() <= from.headDim() || to.headDim() % from.headDim() != 0) return 0;
+        return to.headDim() / from.headDim();
+    }
+
+    /**
+     * Fills {@code dst}'s parameters from {@code src} (see the class comment); {@code what} names the
+     * source in errors. New key and value rows are drawn N(0, 0.02) from {@code seed}.
+     */
+    public static void widen(Transformer src, Transformer dst, long seed, String what) {
+        ModelConfig a = src.config, b = dst.config;
+        int m = multiple(a, b);
+        if (m < 2) throw new LongspanException(what + ": head_dim " + a.headDim() + " cannot be widened to " + b.headDim()
+                + " (a multiple of it, with every other size of the shape the same)");
+        if (a.qkNorm() || b.qkNorm() || a.qkvBias() || b.qkvBias()) {
+            throw new LongspanException(what + ": widening head_dim is supported without q/k norms and q/k/v biases");
+        }
+        RopeConfig ra = a.rope(), rb = b.rope();
+        if (ra.rotaryDims() != a.headDim() || rb.rotaryDims() != b.headDim() || ra.pairing() != rb.pairing()) {
+            throw new LongspanException(what + ": widening head_dim needs RoPE over the whole head, the same pairing in both");
+        }
+        checkFrequencies(new Rope(ra), new Rope(rb), m, what);
+        src.requireParams("widen");
+        dst.requireParams("widen");
+
+        // everything but the attention projections keeps its shape
+        for (Transformer.Tensor t : src.tensors()) {
+            if (t.name().contains(".self_attn.")) continue;
+            Transformer.Tensor u = dst.tensor(t.name());
+            System.arraycopy(src.params, t.offset(), dst.params, u.offset(), t.size());
+        }
+        int D = a.headDim(), Dw = b.headDim(), dim = a.dim();
+        float qScale = (float) Math.sqrt(m);
+        SplittableRandom rnd = new SplittableRandom(seed);
+        for (int l = 0; l < a.layers(); l++) {
+            // q: [heads·D, dim] → [heads·Dw, dim]; zero rows except each old row at its pair's new place
+            java.util.Arrays.fill(dst.params, dst.wq[l], dst.wq[l] + a.heads() * Dw * dim, 0f);
+            copyRows(src.params, src.wq[l], dst.params, dst.wq[l], a.heads(), D, Dw, dim, ra.pairing(), m, qScale);
+            // k: random rows, the old ones at their pairs' new places
+            fillRandom(dst.params, dst.wk[l], a.kvHeads() * Dw * dim, rnd);
+            copyRows(src.params, src.wk[l], dst.params, dst.wk[l], a.kvHeads(), D, Dw, dim, ra.pairing(), m, 1f);
+            // v: old rows first in each head, random rows after them
+            fillRandom(dst.params, dst.wv[l], a.kvHeads() * Dw * dim, rnd);
+            for (int h = 0; h < a.kvHeads(); h++) {
+                System.arraycopy(src.params, src.wv[l] + h * D * dim, dst.params, dst.wv[l] + h * Dw * dim, D * dim);
+            }
+            // o: [dim, heads·D] → [dim, heads·Dw]; the new value dimensions' columns zero
+            for (int r = 0; r < dim; r++) {
+                for (int h = 0; h < a.heads(); h++) {
+                    int so = src.wo[l] + r * a.heads() * D + h * D, dOff = dst.wo[l] + r * a.heads() * Dw + h * Dw;
+                    System.arraycopy(src.params, so, dst.params, dOff, D);
+                    java.util.Arrays.fill(dst.params, dOff + D, dOff + Dw, 0f);
+                }
+            }
+        }
+    }
+
+    // rows of each head: old row first(i)/second(i) → new row first(m·i)/second(m·i)
+    private static void copyRows(float[] s, int so, float[] d, int dOff, int heads, int D, int Dw, int dim,
+                                 Pairing pairing, int m, float scale) {
+        for (int h = 0; h < heads; h++) {
+            for (int i = 0; i < D / 2; i++) {
+                copyRow(s, so + (h * D + pairing.first(i, D)) * dim, d, dOff + (h * Dw + pairing.first(m * i, Dw)) * dim, dim, scale);
+                copyRow(s, so + (h * D + pairing.second(i, D)) * dim, d, dOff + (h * Dw + pairing.second(m * i, Dw)) * dim, dim, scale);
+            }
+        }
+    }
+
+    private static void copyRow(float[] s, int so, float[] d, int dOff, int n, float scale) {
+        for (int j = 0; j < n; j++) d[dOff + j] = s[so + j] * scale;
+    }
+
+    private static void fillRandom(float[] p, int off, int n, SplittableRandom rnd) {
+        for (int i = 0; i < n; i++) {
+            // Box-Muller: one normal per pair of uniforms is enough here
+            double u = 1 - rnd.nextDouble(), v = rnd.nextDouble();
+            p[off + i] = (float) (0.02 * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v));
+        }
+    }
+
+    // the widened RoPE must turn pair m·i as the narrow one turns pair i, at short and long lengths
+    private static void checkFrequencies(Rope narrow, Rope wide, int m, String what) {
+        for (long len : new long[] {1, 1L << 12, 1L << 22}) {
+            double[] fa = narrow.inverseFrequencies(len), fb = wide.inverseFrequencies(len);
+            for (int i = 0; i < fa.length; i++) {
+                if (Math.abs(fa[i] - fb[m * i]) > 1e-9 * Math.abs(fa[i])) {
+                    throw new LongspanException(what + ": its RoPE frequencies do not carry over to head_dim " + wide.headDim()
+                            + " (pair " + i + " turns at " + fa[i] + ", pair " + (m * i) + " of the wider head at " + fb[m * i]
+                            + "); widening needs a kind whose frequencies depend on 2i/D only, such as rope or crd-ntk with factor 1");
+                }
+            }
+        }
+        if (narrow.rotationScale() != wide.rotationScale()) {
+            throw new LongspanException(what + ": its RoPE attention factor changes with head_dim; cannot widen exactly");
+        }
+    }
+}

@@ -1,0 +1,94 @@
+package dev.longspan.model;
+
+import dev.longspan.util.LongspanException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.util.Collections;
+import java.util.SplittableRandom;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * {@link HeadWidening}: the model with m times wider heads computes the same logits as the narrow
+ * one (every position, the training forward), for both RoPE pairings, GQA, sparse patterns and a
+ * cyclic CRD-NTK; and after widening, training reaches the new dimensions (their gradient is not zero).
+ */
+class HeadWideningTest {
+
+    static ModelConfig config(int headDim, String rope, String pattern, int heads, int kvHeads) {
+        return new ModelConfig(19, 16, 2, heads, kvHeads, headDim, 24, 1e-5f, true, rope,
+                Collections.nCopies(2, pattern), "byte", 64);
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = ';', value = {
+            "8; 2; kind=rope,base=10000; dense; 4; 4",
+            "8; 3; kind=rope,base=10000,pairing=interleaved; window:size=5; 4; 2",
+            "6; 2; kind=crd-ntk,base=10000,period=16,offset=16,seed=1; selectmerge:region=3,top=3,merge=1,score=bound; 2; 1",
+            "16; 2; kind=crd-ntk,base=10000,period=256,offset=256,seed=1; window:size=4+selectmerge:region=2,top=4,merge=1,local=2,bias=-4; 4; 4"})
+    void theWiderModelComputesTheSameLogits(int headDim, int m, String rope, String pattern, int heads, int kvHeads) {
+        SplittableRandom r = new SplittableRandom(headDim * 31L + m);
+        ModelConfig narrowC = config(headDim, rope, pattern, heads, kvHeads), wideC = config(headDim * m, rope, pattern, heads, kvHeads);
+        assertThat(HeadWidening.multiple(narrowC, wideC)).isEqualTo(m);
+        Transformer narrow = InferenceSessionTest.perturbed(narrowC, 5, r, 0.2);
+        Transformer wide = new Transformer(wideC);
+        HeadWidening.widen(narrow, wide, 7, "test");
+        int T = 48;
+        int[] tokens = InferenceSessionTest.randomTokens(r, T, narrowC.vocabSize());
+        float[] a = InferenceSessionTest.fullLogits(narrow, tokens, T), b = InferenceSessionTest.fullLogits(wide, tokens, T);
+        float maxAbs = 0;
+        for (float v : a) maxAbs = Math.max(maxAbs, Math.abs(v));
+        for (int i = 0; i < a.length; i++) {
+            assertThat(Math.abs(a[i] - b[i])).as("logit %d", i).isLessThanOrEqualTo(2e-5f * Math.max(1, maxAbs));
+        }
+        // the new dimensions are not left at a saddle: some new q row and some new o column get gradient
+        TrainingPass pass = new TrainingPass(wide, T, false);
+        long[] pos = new long[T];
+        for (int t = 0; t < T; t++) pos[t] = t;
+        int[] targets = InferenceSessionTest.randomTokens(r, T, narrowC.vocabSize());
+        pass.forward(tokens, targets, pos);
+        pass.backward(tokens, targets, pos, 1f, false);
+        float[] g = pass.grads;
+        int D = wideC.headDim(), dim = wideC.dim();
+        double newQ = 0, newO = 0;
+        for (int l = 0; l < 2; l++) {
+            for (int h = 0; h < heads; h++) {
+                for (int e = 0; e < D; e++) {
+                    if (isOldRow(e, headDim, m, wideC)) continue;
+                    for (int j = 0; j < dim; j++) newQ += Math.abs(g[wide.wq[l] + (h * D + e) * dim + j]);
+                }
+                for (int row = 0; row < dim; row++) {
+                    for (int e = headDim; e < D; e++) newO += Math.abs(g[wide.wo[l] + row * heads * D + h * D + e]);
+                }
+            }
+        }
+        assertThat(newQ).as("gradient on the new q rows").isGreaterThan(0);
+        assertThat(newO).as("gradient on the new o columns").isGreaterThan(0);
+    }
+
+    private static boolean isOldRow(int e, int D, int m, ModelConfig wide) {
+        var p = wide.rope().pairing();
+        for (int i = 0; i < D / 2; i++) {
+            if (e == p.first(m * i, D * m) || e == p.second(m * i, D * m)) return true;
+        }
+        return false;
+    }
+
+    @Test
+    void refusesWhatIsNotAWholeMultipleOrChangesFrequencies() {
+        ModelConfig narrow = config(8, "kind=rope,base=10000", "dense", 2, 2);
+        Transformer n = InferenceSessionTest.perturbed(narrow, 1, new SplittableRandom(1), 0.1);
+        assertThat(HeadWidening.multiple(narrow, config(12, "kind=rope,base=10000", "dense", 2, 2))).isZero();
+        assertThat(HeadWidening.multiple(narrow, config(16, "kind=rope,base=10000", "dense", 4, 4))).isZero();
+        assertThatThrownBy(() -> HeadWidening.widen(n, new Transformer(config(12, "kind=rope,base=10000", "dense", 2, 2)), 1, "m.safetensors"))
+                .isInstanceOf(LongspanException.class).hasMessageContaining("m.safetensors").hasMessageContaining("cannot be widened");
+        // NTK with a factor: base·s^(D/(D-2)) changes with D, so pair 2i of the wider head turns at another rate
+        ModelConfig ntk = config(8, "kind=ntk,base=10000,factor=4", "dense", 2, 2);
+        Transformer nn = InferenceSessionTest.perturbed(ntk, 1, new SplittableRandom(2), 0.1);
+        assertThatThrownBy(() -> HeadWidening.widen(nn, new Transformer(config(16, "kind=ntk,base=10000,factor=4", "dense", 2, 2)), 1, "ntk-model"))
+                .isInstanceOf(LongspanException.class).hasMessageContaining("ntk-model").hasMessageContaining("frequencies");
+    }
+}
