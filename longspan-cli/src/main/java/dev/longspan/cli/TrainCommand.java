@@ -2,6 +2,7 @@ package dev.longspan.cli;
 
 
 import dev.longspan.model.Lora;
+import dev.longspan.model.ModelConfig;
 import dev.longspan.train.LoraTraining;
 import dev.longspan.train.TextCorpus;
 import dev.longspan.train.TrainConfig;
@@ -43,8 +44,11 @@ final class TrainCommand implements Runnable {
     @Option(names = "--stop-at", paramLabel = "STEP", description = "Stop (with a checkpoint) after this step; the schedule still runs to train.steps.")
     Integer stopAt;
 
-    @Option(names = "--init", paramLabel = "MODEL", description = "Fine-tune: start from this model's weights (same shape; attention, rope and context length may differ, head_dim may grow by a whole multiple: the wider model starts as the same function); with --lora also a GGUF file or a Hugging Face directory.")
+    @Option(names = "--init", paramLabel = "MODEL", description = "Fine-tune: start from this model's weights (same shape; attention, rope and context length may differ, head_dim may grow by a whole multiple and layers may be added (--insert-layers-at): the grown model starts as the same function); with --lora also a GGUF file or a Hugging Face directory.")
     Path init;
+
+    @Option(names = "--insert-layers-at", paramLabel = "K", description = "With --init into a config with more layers: insert the new layers before the --init model's layer K (default: before its last layer); they start with zero output projections, so the grown model starts as the same function.")
+    Integer insertLayersAt;
 
     @Option(names = "--lora", paramLabel = "RANK", description = "LoRA: freeze the --init model (quantized weights stay quantized) and train adapters of this rank, saved in --out as a Hugging Face PEFT adapter.")
     Integer lora;
@@ -110,6 +114,10 @@ final class TrainCommand implements Runnable {
         if (stopAt != null && stopAt < 1) throw new LongspanException("--stop-at must be at least 1, got " + stopAt);
         List<String> earlier = checkOut();
         if (init != null && loraSetup == null && !Files.isDirectory(init)) throw new LongspanException("--init " + init + ": not a model directory");
+        if (init != null && loraSetup == null) {
+            ModelConfig initConfig = ModelConfig.read(init.resolve("config.json"));
+            Trainer.checkInit(initConfig, tc.model(), init, insertLayersAt == null ? initConfig.layers() - 1 : insertLayersAt);
+        }
         if (resume) {
             tc = Trainer.resumed(tc, steps != null, out);
             long at = Trainer.checkpointed(out).step();
@@ -143,7 +151,7 @@ final class TrainCommand implements Runnable {
                 if (mpi != null && parallel.equals("data")) trainer.distribute(new dev.longspan.mpi.DataParallel(mpi));
                 if (mpi != null && parallel.equals("sequence")) trainer.distributeSequence(new dev.longspan.mpi.DataParallel(mpi), new dev.longspan.mpi.SequenceShards(mpi));
                 if (init != null && loraSetup == null) {
-                    trainer.startFrom(init);
+                    trainer.startFrom(init, insertLayersAt == null ? -1 : insertLayersAt);
                 } else {
                     trainer.start(resume);
                 }
@@ -204,6 +212,8 @@ final class TrainCommand implements Runnable {
      * (or --force). Returns what --out holds.
      */
     private List<String> checkOut() {
+        if (insertLayersAt != null && (init == null || lora != null)) throw new LongspanException("--insert-layers-at needs --init MODEL without --lora (it places the layers a grown config adds)");
+        if (insertLayersAt != null && insertLayersAt < 0) throw new LongspanException("--insert-layers-at must be 0 or more, got " + insertLayersAt);
         if (init != null && resume) throw new LongspanException("--init and --resume exclude each other (--resume continues a run that --init started)");
         if (force && resume) throw new LongspanException("--force and --resume exclude each other (--resume continues the run in --out, --force starts over)");
         if (Files.exists(out) && !Files.isDirectory(out)) throw new LongspanException(out + ": is a file, not a directory");

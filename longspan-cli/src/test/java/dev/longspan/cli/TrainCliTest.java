@@ -135,4 +135,41 @@ class TrainCliTest {
         assertThat(resumed.exit()).as(resumed.err()).isZero();
         assertThat(Files.readAllLines(fresh.resolve("metrics.jsonl"))).hasSize(4);
     }
+
+    /**
+     * --init into a grown config: a layer more (placed by --insert-layers-at) or heads twice as wide;
+     * the first step's loss equals the base model's own loss on that step's batch (the same function).
+     */
+    @Test
+    void initGrowsAModelIntoMoreLayersOrWiderHeads() throws Exception {
+        String dense = CONFIG.replace("\"attention\": \"masformer|full=1|placement=top|sparse=dense\"", "\"attention\": \"dense\"");
+        Path cfg = Files.writeString(dir.resolve("c.json"), dense);
+        Path text = Files.writeString(dir.resolve("t.txt"), "The quick brown fox jumps over the lazy dog. ".repeat(20));
+        Path base = dir.resolve("base");
+        assertThat(CliRun.of("train", "--config", cfg.toString(), "--data", text.toString(), "--out", base.toString(), "--steps", "3").exit()).isZero();
+        // the base model's loss on the first batch, taken before the first update (seed 3: the same batches in every run below)
+        CliRun same = CliRun.of("train", "--config", cfg.toString(), "--data", text.toString(), "--out", dir.resolve("same").toString(), "--init", base.toString(), "--steps", "1", "--json");
+        assertThat(same.exit()).as(same.err()).isZero();
+        double baseLoss = new ObjectMapper().readTree(same.out()).get("final_loss").asDouble();
+
+        Path deeper = Files.writeString(dir.resolve("deeper.json"), dense.replace("\"layers\": 2", "\"layers\": 3"));
+        CliRun grown = CliRun.of("train", "--config", deeper.toString(), "--data", text.toString(), "--out", dir.resolve("deep").toString(),
+                "--init", base.toString(), "--insert-layers-at", "1", "--steps", "1", "--json");
+        assertThat(grown.exit()).as(grown.err()).isZero();
+        assertThat(new ObjectMapper().readTree(grown.out()).get("final_loss").asDouble()).isCloseTo(baseLoss, org.assertj.core.api.Assertions.within(1e-4));
+
+        Path wider = Files.writeString(dir.resolve("wider.json"), dense.replace("\"heads\": 2,", "\"heads\": 2, \"head_dim\": 16,"));
+        CliRun wide = CliRun.of("train", "--config", wider.toString(), "--data", text.toString(), "--out", dir.resolve("wide").toString(),
+                "--init", base.toString(), "--steps", "1", "--json");
+        assertThat(wide.exit()).as(wide.err()).isZero();
+        assertThat(new ObjectMapper().readTree(wide.out()).get("final_loss").asDouble()).isCloseTo(baseLoss, org.assertj.core.api.Assertions.within(1e-4));
+
+        assertOneLine(CliRun.of("train", "--config", deeper.toString(), "--data", text.toString(), "--out", dir.resolve("far").toString(),
+                "--init", base.toString(), "--insert-layers-at", "5", "--steps", "1"), "--insert-layers-at 5", "0..2");
+        assertOneLine(CliRun.of("train", "--config", deeper.toString(), "--data", text.toString(), "--out", dir.resolve("noinit").toString(),
+                "--insert-layers-at", "1", "--steps", "1"), "--insert-layers-at needs --init");
+        Path odd = Files.writeString(dir.resolve("odd.json"), dense.replace("\"heads\": 2,", "\"heads\": 2, \"head_dim\": 12,"));
+        assertOneLine(CliRun.of("train", "--config", odd.toString(), "--data", text.toString(), "--out", dir.resolve("odd").toString(),
+                "--init", base.toString(), "--steps", "1"), "shape differs");
+    }
 }

@@ -4,6 +4,8 @@ import dev.longspan.format.LongspanFormat;
 import dev.longspan.io.AtomicFiles;
 import dev.longspan.io.Json;
 import dev.longspan.io.SafetensorsFile;
+import dev.longspan.model.ModelConfig;
+import dev.longspan.model.ModelGrowth;
 import dev.longspan.model.ShardedAttention;
 import dev.longspan.model.Transformer;
 import dev.longspan.model.TrainingPass;
@@ -246,26 +248,61 @@ public final class Trainer {
      * directory. Its shapes must equal this config's; the attention plan, RoPE and context length
      * may differ (that is what fine-tuning for long contexts changes).
      */
-    public void startFrom(Path modelDir) {
+    public void startFrom(Path modelDir) { startFrom(modelDir, -1); }
+
+    /**
+     * As {@link #startFrom(Path)}; when this config has more layers than the model, the new ones are
+     * inserted before the model's layer {@code insertAt} (-1: before its last layer), see {@link dev.longspan.model.ModelGrowth}.
+     */
+    public void startFrom(Path modelDir, int insertAt) {
         if (lora != null) throw new IllegalStateException("a LoRA run starts from its base model");
         Transformer src = LongspanFormat.read(modelDir);
         var a = src.config;
-        var b = tc.model();
-        int widen = dev.longspan.model.HeadWidening.multiple(a, b);
-        if (widen >= 2 && src.params.length > 0) {
-            start(false);
-            dev.longspan.model.HeadWidening.widen(src, model, tc.seed() ^ 0x5eedL, modelDir.toString());
-            Log.info("fine-tuning from " + modelDir + ", head_dim widened " + a.headDim() + " -> " + b.headDim() + " (the same function at step 0)");
-            return;
+        int at = insertAt >= 0 ? insertAt : a.layers() - 1;
+        Growth g = checkInit(a, tc.model(), modelDir, at);
+        start(false);
+        switch (g) {
+            case WIDER_HEADS -> {
+                ModelGrowth.widenHeads(src, model, tc.seed() ^ 0x5eedL, modelDir.toString());
+                Log.info("fine-tuning from " + modelDir + ", head_dim widened " + a.headDim() + " -> " + tc.model().headDim() + " (the same function at step 0)");
+            }
+            case MORE_LAYERS -> {
+                int added = tc.model().layers() - a.layers();
+                ModelGrowth.insertLayers(src, model, at, tc.seed() ^ 0x1a7e5L, modelDir.toString());
+                Log.info("fine-tuning from " + modelDir + ", " + added + " new layer(s) at " + at + ".." + (at + added - 1)
+                        + " (zero output projections: the same function at step 0)");
+            }
+            case NONE -> {
+                System.arraycopy(src.params, 0, model.params, 0, model.params.length);
+                Log.info("fine-tuning from " + modelDir);
+            }
+        }
+    }
+
+    /** How a fine-tune's config grows the model it starts from. */
+    public enum Growth { NONE, WIDER_HEADS, MORE_LAYERS }
+
+    /**
+     * Checks, before any work, that a model of config {@code a} (in {@code modelDir}) can start a run
+     * of config {@code b}: the same shape (attention, RoPE and context length may differ), heads a
+     * whole multiple wider, or more layers inserted before layer {@code insertAt}; one line otherwise.
+     */
+    public static Growth checkInit(ModelConfig a, ModelConfig b, Path modelDir, int insertAt) {
+        String what = modelDir.toString();
+        if (ModelGrowth.widening(a, b) >= 2) {
+            ModelGrowth.checkWidening(a, b, what);
+            return Growth.WIDER_HEADS;
+        }
+        if (ModelGrowth.insertion(a, b) >= 1) {
+            ModelGrowth.checkInsertion(a, b, insertAt, what);
+            return Growth.MORE_LAYERS;
         }
         if (a.vocabSize() != b.vocabSize() || a.dim() != b.dim() || a.layers() != b.layers() || a.heads() != b.heads()
                 || a.kvHeads() != b.kvHeads() || a.headDim() != b.headDim() || a.ffnDim() != b.ffnDim()
-                || a.tiedEmbeddings() != b.tiedEmbeddings() || src.params.length != model.params.length) {
-            throw new LongspanException(modelDir + ": its shape differs from --config's model (only attention, rope and context_length may change when fine-tuning, and head_dim may grow by a whole multiple)");
+                || a.tiedEmbeddings() != b.tiedEmbeddings() || a.qkNorm() != b.qkNorm() || a.qkvBias() != b.qkvBias()) {
+            throw new LongspanException(what + ": its shape differs from --config's model (only attention, rope and context_length may change when fine-tuning; head_dim may grow by a whole multiple, layers may be added)");
         }
-        start(false);
-        System.arraycopy(src.params, 0, model.params, 0, model.params.length);
-        Log.info("fine-tuning from " + modelDir);
+        return Growth.NONE;
     }
 
     /** Fresh start (initialised weights) or resume from {@code out/checkpoint.safetensors}. */

@@ -6,17 +6,19 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import java.util.Collections;
+import java.util.List;
 import java.util.SplittableRandom;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
- * {@link HeadWidening}: the model with m times wider heads computes the same logits as the narrow
+ * {@link ModelGrowth}: a model with inserted layers computes the same logits as the one it grew from;
+ * the model with m times wider heads computes the same logits as the narrow
  * one (every position, the training forward), for both RoPE pairings, GQA, sparse patterns and a
  * cyclic CRD-NTK; and after widening, training reaches the new dimensions (their gradient is not zero).
  */
-class HeadWideningTest {
+class ModelGrowthTest {
 
     static ModelConfig config(int headDim, String rope, String pattern, int heads, int kvHeads) {
         return new ModelConfig(19, 16, 2, heads, kvHeads, headDim, 24, 1e-5f, true, rope,
@@ -32,10 +34,10 @@ class HeadWideningTest {
     void theWiderModelComputesTheSameLogits(int headDim, int m, String rope, String pattern, int heads, int kvHeads) {
         SplittableRandom r = new SplittableRandom(headDim * 31L + m);
         ModelConfig narrowC = config(headDim, rope, pattern, heads, kvHeads), wideC = config(headDim * m, rope, pattern, heads, kvHeads);
-        assertThat(HeadWidening.multiple(narrowC, wideC)).isEqualTo(m);
+        assertThat(ModelGrowth.widening(narrowC, wideC)).isEqualTo(m);
         Transformer narrow = InferenceSessionTest.perturbed(narrowC, 5, r, 0.2);
         Transformer wide = new Transformer(wideC);
-        HeadWidening.widen(narrow, wide, 7, "test");
+        ModelGrowth.widenHeads(narrow, wide, 7, "test");
         int T = 48;
         int[] tokens = InferenceSessionTest.randomTokens(r, T, narrowC.vocabSize());
         float[] a = InferenceSessionTest.fullLogits(narrow, tokens, T), b = InferenceSessionTest.fullLogits(wide, tokens, T);
@@ -77,18 +79,64 @@ class HeadWideningTest {
         return false;
     }
 
+    static ModelConfig layered(List<String> patterns) {
+        return new ModelConfig(19, 16, patterns.size(), 4, 2, 8, 24, 1e-5f, false, "kind=crd-ntk,base=10000,period=16,offset=16,seed=1",
+                patterns, "byte", 64);
+    }
+
+    @ParameterizedTest
+    @CsvSource({"0, 1", "1, 1", "2, 1", "1, 2"})
+    void insertedLayersLeaveTheLogitsAsTheyWereAndLearn(int at, int added) {
+        SplittableRandom r = new SplittableRandom(at * 7L + added);
+        List<String> old = List.of("window:size=4", "selectmerge:region=3,top=3,merge=1,local=1");
+        List<String> grown = new java.util.ArrayList<>(old);
+        for (int i = 0; i < added; i++) grown.add(at, "window:size=6");
+        Transformer narrow = InferenceSessionTest.perturbed(layered(old), 3, r, 0.2);
+        Transformer deep = new Transformer(layered(grown));
+        assertThat(ModelGrowth.insertion(narrow.config, deep.config)).isEqualTo(added);
+        ModelGrowth.insertLayers(narrow, deep, at, 11, "test");
+        int T = 40;
+        int[] tokens = InferenceSessionTest.randomTokens(r, T, 19);
+        float[] a = InferenceSessionTest.fullLogits(narrow, tokens, T), b = InferenceSessionTest.fullLogits(deep, tokens, T);
+        for (int i = 0; i < a.length; i++) assertThat(b[i]).as("logit %d", i).isEqualTo(a[i]);
+        // the old layers sit where they should: old layer `at` is now at `at + added`
+        int l = Math.min(at, old.size() - 1), moved = l < at ? l : l + added;
+        assertThat(java.util.Arrays.copyOfRange(deep.params, deep.wq[moved], deep.wq[moved] + 16))
+                .containsExactly(java.util.Arrays.copyOfRange(narrow.params, narrow.wq[l], narrow.wq[l] + 16));
+        // the new layers' output projections get gradient
+        TrainingPass pass = new TrainingPass(deep, T, false);
+        long[] pos = new long[T];
+        for (int t = 0; t < T; t++) pos[t] = t;
+        int[] targets = InferenceSessionTest.randomTokens(r, T, 19);
+        pass.forward(tokens, targets, pos);
+        pass.backward(tokens, targets, pos, 1f, false);
+        double go = 0, gd = 0;
+        for (int i = 0; i < 16 * 32; i++) go += Math.abs(pass.grads[deep.wo[at] + i]);
+        for (int i = 0; i < 16 * 24; i++) gd += Math.abs(pass.grads[deep.w2[at] + i]);
+        assertThat(go).as("gradient on the new attention output").isGreaterThan(0);
+        assertThat(gd).as("gradient on the new MLP output").isGreaterThan(0);
+    }
+
+    @Test
+    void refusesALayerPlaceOutsideTheModel() {
+        Transformer n = InferenceSessionTest.perturbed(layered(List.of("dense", "dense")), 1, new SplittableRandom(3), 0.1);
+        Transformer d = new Transformer(layered(List.of("dense", "dense", "dense")));
+        assertThatThrownBy(() -> ModelGrowth.insertLayers(n, d, 3, 1, "m")).isInstanceOf(LongspanException.class).hasMessageContaining("--insert-layers-at 3");
+        assertThatThrownBy(() -> ModelGrowth.insertLayers(d, n, 0, 1, "m3")).isInstanceOf(LongspanException.class).hasMessageContaining("m3");
+    }
+
     @Test
     void refusesWhatIsNotAWholeMultipleOrChangesFrequencies() {
         ModelConfig narrow = config(8, "kind=rope,base=10000", "dense", 2, 2);
         Transformer n = InferenceSessionTest.perturbed(narrow, 1, new SplittableRandom(1), 0.1);
-        assertThat(HeadWidening.multiple(narrow, config(12, "kind=rope,base=10000", "dense", 2, 2))).isZero();
-        assertThat(HeadWidening.multiple(narrow, config(16, "kind=rope,base=10000", "dense", 4, 4))).isZero();
-        assertThatThrownBy(() -> HeadWidening.widen(n, new Transformer(config(12, "kind=rope,base=10000", "dense", 2, 2)), 1, "m.safetensors"))
+        assertThat(ModelGrowth.widening(narrow, config(12, "kind=rope,base=10000", "dense", 2, 2))).isZero();
+        assertThat(ModelGrowth.widening(narrow, config(16, "kind=rope,base=10000", "dense", 4, 4))).isZero();
+        assertThatThrownBy(() -> ModelGrowth.widenHeads(n, new Transformer(config(12, "kind=rope,base=10000", "dense", 2, 2)), 1, "m.safetensors"))
                 .isInstanceOf(LongspanException.class).hasMessageContaining("m.safetensors").hasMessageContaining("cannot be widened");
         // NTK with a factor: base·s^(D/(D-2)) changes with D, so pair 2i of the wider head turns at another rate
         ModelConfig ntk = config(8, "kind=ntk,base=10000,factor=4", "dense", 2, 2);
         Transformer nn = InferenceSessionTest.perturbed(ntk, 1, new SplittableRandom(2), 0.1);
-        assertThatThrownBy(() -> HeadWidening.widen(nn, new Transformer(config(16, "kind=ntk,base=10000,factor=4", "dense", 2, 2)), 1, "ntk-model"))
+        assertThatThrownBy(() -> ModelGrowth.widenHeads(nn, new Transformer(config(16, "kind=ntk,base=10000,factor=4", "dense", 2, 2)), 1, "ntk-model"))
                 .isInstanceOf(LongspanException.class).hasMessageContaining("ntk-model").hasMessageContaining("frequencies");
     }
 }

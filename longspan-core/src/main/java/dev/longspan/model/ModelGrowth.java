@@ -8,7 +8,11 @@ import dev.longspan.util.LongspanException;
 import java.util.SplittableRandom;
 
 /**
- * Fine-tuning into wider heads: copies a model's weights into a config whose {@code head_dim} is m
+ * Growing a trained model for fine-tuning, so that the grown model starts as exactly the same
+ * function and training then uses what was added (Net2Net-style): wider heads
+ * ({@link #widenHeads}) or more layers ({@link #insertLayers}).
+ *
+ * <p>Wider heads: copies a model's weights into a config whose {@code head_dim} is m
  * times larger (m ≥ 2, everything else of the shape the same) so that the wider model computes
  * exactly what the narrow one did, then lets training use the new dimensions (Net2Net-style growth).
  *
@@ -18,12 +22,16 @@ import java.util.SplittableRandom;
  * (random) add nothing to q·k; q is scaled by sqrt(m) because the scores are divided by sqrt(m·D)
  * instead of sqrt(D). v keeps its old rows first and random new rows whose o-projection columns are
  * zero. Training then moves the zeros (q's new rows get gradient through the random key rows).
+ *
+ * <p>More layers: new layers are inserted before a given old layer with the usual random weights
+ * except their output projections (attention's o and the MLP's down), which are zero, so each new
+ * layer adds nothing to the residual stream until training moves them.
  */
-public final class HeadWidening {
-    private HeadWidening() {}
+public final class ModelGrowth {
+    private ModelGrowth() {}
 
     /** The width multiple m that takes {@code from} to {@code to}, or 0 when {@code to} is not such a widening. */
-    public static int multiple(ModelConfig from, ModelConfig to) {
+    public static int widening(ModelConfig from, ModelConfig to) {
         if (from.vocabSize() != to.vocabSize() || from.dim() != to.dim() || from.layers() != to.layers()
                 || from.heads() != to.heads() || from.kvHeads() != to.kvHeads() || from.ffnDim() != to.ffnDim()
                 || from.tiedEmbeddings() != to.tiedEmbeddings()) return 0;
@@ -31,13 +39,9 @@ public final class HeadWidening {
         return to.headDim() / from.headDim();
     }
 
-    /**
-     * Fills {@code dst}'s parameters from {@code src} (see the class comment); {@code what} names the
-     * source in errors. New key and value rows are drawn N(0, 0.02) from {@code seed}.
-     */
-    public static void widen(Transformer src, Transformer dst, long seed, String what) {
-        ModelConfig a = src.config, b = dst.config;
-        int m = multiple(a, b);
+    /** Refuses, in one line naming {@code what}, a widening that {@link #widenHeads} cannot make exact. */
+    public static void checkWidening(ModelConfig a, ModelConfig b, String what) {
+        int m = widening(a, b);
         if (m < 2) throw new LongspanException(what + ": head_dim " + a.headDim() + " cannot be widened to " + b.headDim()
                 + " (a multiple of it, with every other size of the shape the same)");
         if (a.qkNorm() || b.qkNorm() || a.qkvBias() || b.qkvBias()) {
@@ -48,6 +52,16 @@ public final class HeadWidening {
             throw new LongspanException(what + ": widening head_dim needs RoPE over the whole head, the same pairing in both");
         }
         checkFrequencies(new Rope(ra), new Rope(rb), m, what);
+    }
+
+    /**
+     * Fills {@code dst}'s parameters from {@code src} (see the class comment); {@code what} names the
+     * source in errors. New key and value rows are drawn N(0, 0.02) from {@code seed}.
+     */
+    public static void widenHeads(Transformer src, Transformer dst, long seed, String what) {
+        ModelConfig a = src.config, b = dst.config;
+        checkWidening(a, b, what);
+        int m = widening(a, b);
         src.requireParams("widen");
         dst.requireParams("widen");
 
@@ -63,10 +77,10 @@ public final class HeadWidening {
         for (int l = 0; l < a.layers(); l++) {
             // q: [heads·D, dim] → [heads·Dw, dim]; zero rows except each old row at its pair's new place
             java.util.Arrays.fill(dst.params, dst.wq[l], dst.wq[l] + a.heads() * Dw * dim, 0f);
-            copyRows(src.params, src.wq[l], dst.params, dst.wq[l], a.heads(), D, Dw, dim, ra.pairing(), m, qScale);
+            copyRows(src.params, src.wq[l], dst.params, dst.wq[l], a.heads(), D, Dw, dim, a.rope().pairing(), m, qScale);
             // k: random rows, the old ones at their pairs' new places
             fillRandom(dst.params, dst.wk[l], a.kvHeads() * Dw * dim, rnd);
-            copyRows(src.params, src.wk[l], dst.params, dst.wk[l], a.kvHeads(), D, Dw, dim, ra.pairing(), m, 1f);
+            copyRows(src.params, src.wk[l], dst.params, dst.wk[l], a.kvHeads(), D, Dw, dim, a.rope().pairing(), m, 1f);
             // v: old rows first in each head, random rows after them
             fillRandom(dst.params, dst.wv[l], a.kvHeads() * Dw * dim, rnd);
             for (int h = 0; h < a.kvHeads(); h++) {
@@ -80,6 +94,51 @@ public final class HeadWidening {
                     java.util.Arrays.fill(dst.params, dOff + D, dOff + Dw, 0f);
                 }
             }
+        }
+    }
+
+    /** The number of layers {@code to} adds to {@code from} with every other size the same, or 0. */
+    public static int insertion(ModelConfig from, ModelConfig to) {
+        if (from.vocabSize() != to.vocabSize() || from.dim() != to.dim() || from.heads() != to.heads()
+                || from.kvHeads() != to.kvHeads() || from.headDim() != to.headDim() || from.ffnDim() != to.ffnDim()
+                || from.tiedEmbeddings() != to.tiedEmbeddings() || from.qkNorm() != to.qkNorm() || from.qkvBias() != to.qkvBias()) return 0;
+        return Math.max(0, to.layers() - from.layers());
+    }
+
+    /** Refuses, in one line naming {@code what}, an insertion of layers that {@link #insertLayers} cannot make. */
+    public static void checkInsertion(ModelConfig a, ModelConfig b, int at, String what) {
+        if (insertion(a, b) < 1) throw new LongspanException(what + ": " + a.layers() + " layers cannot grow into " + b.layers()
+                + " (more layers, with every other size of the shape the same)");
+        if (at < 0 || at > a.layers()) throw new LongspanException("--insert-layers-at " + at + " is outside 0.." + a.layers() + " (the layers of " + what + ")");
+    }
+
+    /**
+     * Fills {@code dst} (the shape of {@code src} with more layers) from {@code src}: old layers 0..at-1
+     * keep their places, old layers at.. move up by the number inserted, and the new layers at
+     * at..at+n-1 get the initialisation of {@link Transformer#initialize} from {@code seed} with zero
+     * output projections. {@code what} names the source in errors.
+     */
+    public static void insertLayers(Transformer src, Transformer dst, int at, long seed, String what) {
+        ModelConfig a = src.config, b = dst.config;
+        checkInsertion(a, b, at, what);
+        int n = insertion(a, b);
+        src.requireParams("grow");
+        dst.requireParams("grow");
+        dst.initialize(seed);
+        String layer = "model.layers.";
+        for (Transformer.Tensor t : src.tensors()) {
+            String name = t.name();
+            if (name.startsWith(layer)) {
+                int dot = name.indexOf('.', layer.length());
+                int l = Integer.parseInt(name.substring(layer.length(), dot));
+                name = layer + (l < at ? l : l + n) + name.substring(dot);
+            }
+            Transformer.Tensor u = dst.tensor(name);
+            System.arraycopy(src.params, t.offset(), dst.params, u.offset(), t.size());
+        }
+        for (int l = at; l < at + n; l++) {
+            java.util.Arrays.fill(dst.params, dst.wo[l], dst.wo[l] + b.dim() * b.qDim(), 0f);
+            java.util.Arrays.fill(dst.params, dst.w2[l], dst.w2[l] + b.dim() * b.ffnDim(), 0f);
         }
     }
 
