@@ -114,10 +114,8 @@ final class TrainCommand implements Runnable {
         if (stopAt != null && stopAt < 1) throw new LongspanException("--stop-at must be at least 1, got " + stopAt);
         List<String> earlier = checkOut();
         if (init != null && loraSetup == null && !Files.isDirectory(init)) throw new LongspanException("--init " + init + ": not a model directory");
-        if (init != null && loraSetup == null) {
-            ModelConfig initConfig = ModelConfig.read(init.resolve("config.json"));
-            Trainer.checkInit(initConfig, tc.model(), init, insertLayersAt == null ? initConfig.layers() - 1 : insertLayersAt);
-        }
+        int insertAt = insertLayersAt == null ? -1 : insertLayersAt;
+        if (init != null && loraSetup == null) Trainer.checkInit(ModelConfig.read(init.resolve("config.json")), tc.model(), init, insertAt);
         if (resume) {
             tc = Trainer.resumed(tc, steps != null, out);
             long at = Trainer.checkpointed(out).step();
@@ -151,7 +149,7 @@ final class TrainCommand implements Runnable {
                 if (mpi != null && parallel.equals("data")) trainer.distribute(new dev.longspan.mpi.DataParallel(mpi));
                 if (mpi != null && parallel.equals("sequence")) trainer.distributeSequence(new dev.longspan.mpi.DataParallel(mpi), new dev.longspan.mpi.SequenceShards(mpi));
                 if (init != null && loraSetup == null) {
-                    trainer.startFrom(init, insertLayersAt == null ? -1 : insertLayersAt);
+                    trainer.startFrom(init, insertAt);
                 } else {
                     trainer.start(resume);
                 }

@@ -158,11 +158,7 @@ public final class ModelGrowth {
     }
 
     private static void fillRandom(float[] p, int off, int n, SplittableRandom rnd) {
-        for (int i = 0; i < n; i++) {
-            // Box-Muller: one normal per pair of uniforms is enough here
-            double u = 1 - rnd.nextDouble(), v = rnd.nextDouble();
-            p[off + i] = (float) (0.02 * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v));
-        }
+        for (int i = 0; i < n; i++) p[off + i] = (float) (0.02 * Transformer.gaussian(rnd));
     }
 
     // the widened RoPE must turn pair m·i as the narrow one turns pair i, at short and long lengths

@@ -248,7 +248,7 @@ public final class Transformer {
         }
     }
 
-    private static double gaussian(SplittableRandom r) {
+    static double gaussian(SplittableRandom r) {
         // Box-Muller, deterministic for a seed
         double u1 = r.nextDouble(), u2 = r.nextDouble();
         return Math.sqrt(-2 * Math.log(Math.max(u1, 1e-300))) * Math.cos(2 * Math.PI * u2);

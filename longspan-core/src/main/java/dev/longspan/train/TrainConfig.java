@@ -109,30 +109,15 @@ public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, d
                 if (!SYNTHETIC_KEYS.contains(k)) throw new LongspanException(f + "synthetic: unknown field '" + k + "' (known: " + String.join(", ", SYNTHETIC_KEYS) + ")");
             }
             if (sm.containsKey("text_filler")) textFiller = textFiller(sm.get("text_filler"), f + "synthetic.text_filler");
-            if (sm.containsKey("numbers")) {
-                numbers = sm.get("numbers") instanceof Number n ? n.doubleValue() : Double.NaN;
-                if (!(numbers >= 0 && numbers <= 100)) {
-                    throw new LongspanException(f + "synthetic.numbers: decoy numbers per 1,000 haystack bytes must be a number in [0, 100], got " + sm.get("numbers"));
-                }
-            }
+            numbers = perKb(sm, "numbers", "decoy numbers", f);
             if (sm.containsKey("near_miss")) {
                 nearMiss = sm.get("near_miss") instanceof Number n && n.doubleValue() == Math.rint(n.doubleValue()) ? n.intValue() : -1;
                 if (nearMiss < 0 || nearMiss > 1000) {
                     throw new LongspanException(f + "synthetic.near_miss: copies of the key with one digit changed per haystack must be a whole number in [0, 1000], got " + sm.get("near_miss"));
                 }
             }
-            if (sm.containsKey("marks")) {
-                marks = sm.get("marks") instanceof Number n ? n.doubleValue() : Double.NaN;
-                if (!(marks >= 0 && marks <= 100)) {
-                    throw new LongspanException(f + "synthetic.marks: fenced digits per 1,000 haystack bytes must be a number in [0, 100], got " + sm.get("marks"));
-                }
-            }
-            if (sm.containsKey("technical")) {
-                technical = sm.get("technical") instanceof Number n ? n.doubleValue() : Double.NaN;
-                if (!(technical >= 0 && technical <= 100)) {
-                    throw new LongspanException(f + "synthetic.technical: snippets of technical numbers per 1,000 haystack bytes must be a number in [0, 100], got " + sm.get("technical"));
-                }
-            }
+            marks = perKb(sm, "marks", "fenced digits", f);
+            technical = perKb(sm, "technical", "snippets of technical numbers", f);
         } else if (t.containsKey("synthetic")) {
             throw new LongspanException(f + "synthetic: expected an object {\"passkey\": rate, ...}");
         }
@@ -164,6 +149,16 @@ public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, d
     }
 
     private static final List<String> SYNTHETIC_KEYS = List.of("passkey", "kv", "real_filler", "text_filler", "numbers", "technical", "near_miss", "marks");
+
+    // an optional rate per 1,000 haystack bytes of train.synthetic, in [0, 100] (0 when absent)
+    private static double perKb(Map<?, ?> sm, String key, String what, String f) {
+        if (!sm.containsKey(key)) return 0;
+        double v = sm.get(key) instanceof Number n ? n.doubleValue() : Double.NaN;
+        if (!(v >= 0 && v <= 100)) {
+            throw new LongspanException(f + "synthetic." + key + ": " + what + " per 1,000 haystack bytes must be a number in [0, 100], got " + sm.get(key));
+        }
+        return v;
+    }
 
     private static TextFiller textFiller(Object o, String f) {
         if (!(o instanceof Map<?, ?> m)) throw new LongspanException(f + ": expected an object {\"files\": [...], \"held_out\": FILE, \"share\": rate}");

@@ -258,8 +258,8 @@ public final class Trainer {
         if (lora != null) throw new IllegalStateException("a LoRA run starts from its base model");
         Transformer src = LongspanFormat.read(modelDir);
         var a = src.config;
-        int at = insertAt >= 0 ? insertAt : a.layers() - 1;
-        Growth g = checkInit(a, tc.model(), modelDir, at);
+        int at = insertPlace(a, insertAt);
+        Growth g = checkInit(a, tc.model(), modelDir, insertAt);
         start(false);
         switch (g) {
             case WIDER_HEADS -> {
@@ -279,13 +279,17 @@ public final class Trainer {
         }
     }
 
+    // where inserted layers go: before layer insertAt, by default (-1) before the last layer
+    private static int insertPlace(ModelConfig a, int insertAt) { return insertAt >= 0 ? insertAt : a.layers() - 1; }
+
     /** How a fine-tune's config grows the model it starts from. */
     public enum Growth { NONE, WIDER_HEADS, MORE_LAYERS }
 
     /**
      * Checks, before any work, that a model of config {@code a} (in {@code modelDir}) can start a run
      * of config {@code b}: the same shape (attention, RoPE and context length may differ), heads a
-     * whole multiple wider, or more layers inserted before layer {@code insertAt}; one line otherwise.
+     * whole multiple wider, or more layers inserted before layer {@code insertAt} (-1: before its last
+     * layer); one line otherwise.
      */
     public static Growth checkInit(ModelConfig a, ModelConfig b, Path modelDir, int insertAt) {
         String what = modelDir.toString();
@@ -294,7 +298,7 @@ public final class Trainer {
             return Growth.WIDER_HEADS;
         }
         if (ModelGrowth.insertion(a, b) >= 1) {
-            ModelGrowth.checkInsertion(a, b, insertAt, what);
+            ModelGrowth.checkInsertion(a, b, insertPlace(a, insertAt), what);
             return Growth.MORE_LAYERS;
         }
         if (a.vocabSize() != b.vocabSize() || a.dim() != b.dim() || a.layers() != b.layers() || a.heads() != b.heads()

@@ -52,14 +52,24 @@ class DecoyNumbersTest {
 
     @Test
     void writesOnlyInsideItsRangeAndIsSeeded() {
-        byte[] a = new byte[3000], b = new byte[3000];
+        byte[] a = seededFillInside(r -> PasskeyTask.Filler.standard().withNumbers(r, 30), 5, 3000, 1000, 500);
+        assertThat(new String(a, 1000, 500, StandardCharsets.US_ASCII)).containsPattern("[0-9]");
+    }
+
+    /**
+     * Bytes [from, from+n) of a {@code '#'}-filled array of {@code len} bytes filled by the filler
+     * {@code make} builds from a generator seeded {@code seed}; asserts that a second fill from the same
+     * seed gives the same bytes and that nothing outside the range was written.
+     */
+    static byte[] seededFillInside(java.util.function.Function<SplittableRandom, PasskeyTask.Filler> make, long seed, int len, int from, int n) {
+        byte[] a = new byte[len], b = new byte[len];
         java.util.Arrays.fill(a, (byte) '#');
         java.util.Arrays.fill(b, (byte) '#');
-        PasskeyTask.Filler.standard().withNumbers(new SplittableRandom(5), 30).fill(a, 1000, 500);
-        PasskeyTask.Filler.standard().withNumbers(new SplittableRandom(5), 30).fill(b, 1000, 500);
-        assertThat(b).containsExactly(a);
-        for (int i = 0; i < 3000; i++) if (i < 1000 || i >= 1500) assertThat(a[i]).as("byte %d", i).isEqualTo((byte) '#');
-        assertThat(new String(a, 1000, 500, StandardCharsets.US_ASCII)).containsPattern("[0-9]");
+        make.apply(new SplittableRandom(seed)).fill(a, from, n);
+        make.apply(new SplittableRandom(seed)).fill(b, from, n);
+        assertThat(b).as("seeded").containsExactly(a);
+        for (int i = 0; i < len; i++) if (i < from || i >= from + n) assertThat(a[i]).as("byte %d", i).isEqualTo((byte) '#');
+        return a;
     }
 
     TrainConfig config(String numbers) {
@@ -112,13 +122,7 @@ class DecoyNumbersTest {
     }
     @Test
     void technicalSnippetsAreNumbersInTheirShapesAtWordStartsInsideTheRange() {
-        byte[] a = new byte[60_000], b = new byte[60_000];
-        java.util.Arrays.fill(a, (byte) '#');
-        java.util.Arrays.fill(b, (byte) '#');
-        PasskeyTask.Filler.standard().withTechnical(new SplittableRandom(3), 8).fill(a, 1000, 50_000);
-        PasskeyTask.Filler.standard().withTechnical(new SplittableRandom(3), 8).fill(b, 1000, 50_000);
-        assertThat(b).as("seeded").containsExactly(a);
-        for (int i = 0; i < a.length; i++) if (i < 1000 || i >= 51_000) assertThat(a[i]).as("byte %d", i).isEqualTo((byte) '#');
+        byte[] a = seededFillInside(r -> PasskeyTask.Filler.standard().withTechnical(r, 8), 3, 60_000, 1000, 50_000);
         String s = new String(a, 1000, 50_000, StandardCharsets.US_ASCII);
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);
@@ -218,13 +222,7 @@ class DecoyNumbersTest {
     }
     @Test
     void marksAreFencedDigitsInsideTheRangeSeeded() {
-        byte[] a = new byte[40_000], b = new byte[40_000];
-        java.util.Arrays.fill(a, (byte) '#');
-        java.util.Arrays.fill(b, (byte) '#');
-        PasskeyTask.Filler.standard().withMarks(new SplittableRandom(8), 20).fill(a, 500, 30_000);
-        PasskeyTask.Filler.standard().withMarks(new SplittableRandom(8), 20).fill(b, 500, 30_000);
-        assertThat(b).as("seeded").containsExactly(a);
-        for (int i = 0; i < a.length; i++) if (i < 500 || i >= 30_500) assertThat(a[i]).as("byte %d", i).isEqualTo((byte) '#');
+        byte[] a = seededFillInside(r -> PasskeyTask.Filler.standard().withMarks(r, 20), 8, 40_000, 500, 30_000);
         String s = new String(a, 500, 30_000, StandardCharsets.US_ASCII);
         // the standard filler has no digits: every digit run is a mark's, fenced by its punctuation
         Matcher m = Pattern.compile("[0-9]+(\\.[0-9]+)?").matcher(s);
