@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The whole check a passkey model must pass before it is shipped as models/longspan-passkey
+# (issue 11's targets, docs/MODEL.md "Results of the shipped model"), in one command:
+#
+#   scripts/validate-passkey-model.sh MODEL OUT [--quick] [--4m]
+#
+#   MODEL    a Longspan model directory (e.g. runs/stage19)
+#   OUT      a new directory for the JSON results and summary.md (refused if it exists)
+#   --quick  1K-64K only (about 10 minutes on 2 cores) instead of 1K-1M (about 50 minutes)
+#   --4m     also 4M tokens, 10 keys over the five depths (about 30 more minutes)
+#
+# Haystacks: the standard filler, the held-out novel (data/gutenberg/pg1661.txt), and text no stage
+# trained on, built from files a Debian machine has (each skipped with a line if missing): the
+# licences in /usr/share/common-licenses, Vim's user manual, GNU change logs, Python's reference
+# topics. Then held-out perplexity 4K / 256K (novel) and 4K / 256K / 1M (the Bible's held-out tail),
+# the same scored bytes at every length. summary.md gets one line per run: correct / trials and
+# every wrong answer (key -> answer, length, depth).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage() { echo "usage: scripts/validate-passkey-model.sh MODEL OUT [--quick] [--4m]" >&2; exit 2; }
+[[ $# -ge 2 ]] || usage
+MODEL=$1; OUT=$2; shift 2
+LENGTHS=1k,4k,16k,64k,256k,1m; FOUR_M=0
+for a in "$@"; do
+  case "$a" in
+    --quick) LENGTHS=1k,4k,16k,64k ;;
+    --4m) FOUR_M=1 ;;
+    *) echo "validate-passkey-model: unknown option '$a'" >&2; usage ;;
+  esac
+done
+[[ -f "$MODEL/config.json" ]] || { echo "validate-passkey-model: MODEL '$MODEL' has no config.json" >&2; exit 2; }
+[[ -e "$OUT" ]] && { echo "validate-passkey-model: OUT '$OUT' exists; choose a new directory" >&2; exit 2; }
+mkdir -p "$OUT/texts"
+
+# Unseen texts (never in any training recipe), built as docs/MODEL.md describes.
+T="$OUT/texts"
+if ls /usr/share/common-licenses/GPL-3 /usr/share/common-licenses/Apache-2.0 /usr/share/common-licenses/Artistic >/dev/null 2>&1; then
+  cat /usr/share/common-licenses/{GPL-3,Apache-2.0,Artistic} > "$T/licences.txt"
+fi
+VIMDOC=$(ls -d /usr/share/vim/vim*/doc 2>/dev/null | head -1 || true)
+if [[ -n "$VIMDOC" ]]; then cat "$VIMDOC"/usr_0*.txt "$VIMDOC"/usr_1*.txt > "$T/vim-manual.txt"; fi
+CL=""
+for p in gzip zstd file procps libelf1; do
+  [[ -f /usr/share/doc/$p/changelog.gz ]] && CL="$CL /usr/share/doc/$p/changelog.gz"
+done
+if [[ -n "$CL" ]]; then zcat $CL > "$T/changelogs.txt"; fi
+python3 -c "import pydoc_data.topics as t; print('\n\n'.join(t.topics[k] for k in sorted(t.topics)))" > "$T/pydoc-topics.txt" 2>/dev/null \
+  || rm -f "$T/pydoc-topics.txt"
+
+run_passkey() {   # NAME LENGTHS [passkey options...]
+  local name=$1 lengths=$2; shift 2
+  echo "== $name: lengths $lengths $* ($(date -u +%H:%M:%S))" >&2
+  ./longspan passkey --model "$MODEL" --lengths "$lengths" --trials 3 --out "$OUT/$name" --json "$@" > "$OUT/$name.json"
+}
+run_passkey standard "$LENGTHS"
+run_passkey heldout-novel "$LENGTHS" --filler data/gutenberg/pg1661.txt
+[[ -f "$T/licences.txt" ]] && run_passkey licences "$LENGTHS" --filler "$T/licences.txt"
+for f in vim-manual changelogs pydoc-topics; do
+  [[ -f "$T/$f.txt" ]] && run_passkey "$f" 1k,4k,16k,64k --filler "$T/$f.txt"
+done
+if [[ $FOUR_M == 1 ]]; then
+  echo "== 4M: 10 keys ($(date -u +%H:%M:%S))" >&2
+  ./longspan passkey --model "$MODEL" --lengths 4m --trials 2 --out "$OUT/standard-4m" --json > "$OUT/standard-4m.json"
+fi
+echo "== held-out perplexity ($(date -u +%H:%M:%S))" >&2
+./longspan perplexity --model "$MODEL" --data data/gutenberg/pg1661.txt --lengths 4k,256k --tail 256 --windows 8 --out "$OUT/ppl-novel" --json > "$OUT/ppl-novel.json"
+[[ $LENGTHS == *1m* ]] && ./longspan perplexity --model "$MODEL" --data data/kjv-verses.txt --lengths 4k,256k,1m --tail 256 --windows 8 --out "$OUT/ppl-kjv" --json > "$OUT/ppl-kjv.json"
+
+python3 - "$OUT" "$MODEL" > "$OUT/summary.md" <<'PY'
+import glob, json, os, sys
+out, model = sys.argv[1], sys.argv[2]
+print(f"# {model}\n")
+print("| haystack | correct | misses (key -> answer, length, depth) |\n|---|---|---|")
+for f in sorted(glob.glob(os.path.join(out, "*.json"))):
+    name = os.path.basename(f)[:-5]
+    j = json.load(open(f))
+    if "cells" not in j:
+        continue
+    tot = sum(c["trials"] for c in j["cells"]); ok = sum(c["correct"] for c in j["cells"])
+    miss = [f"{r['key']} -> {r['answer']} ({c['length']}, {c['depth']})" for c in j["cells"] for r in c["results"] if not r["correct"]]
+    print(f"| {name} | {ok}/{tot} | {'; '.join(miss) or '-'} |")
+for f in sorted(glob.glob(os.path.join(out, "ppl-*.json"))):
+    j = json.load(open(f))
+    pts = ", ".join(f"{p['length']}: {p['perplexity']:.4f}" + (f" (vs first {p['vs_first']})" if 'vs_first' in p else "") for p in j["points"])
+    print(f"\n{os.path.basename(f)[:-5]} ({j['data']}, {j['points'][0]['windows']} windows): {pts}")
+PY
+cat "$OUT/summary.md"
