@@ -91,6 +91,8 @@ public final class PasskeyEval {
         requireMemory(model, lengths, options);
         List<Cell> cells = new ArrayList<>();
         int total = lengths.length * depths.length * trials, done = 0;
+        // one session for every trial, cleared between them: a long prompt's cache is allocated once
+        InferenceSession session = new InferenceSession(model, java.util.Arrays.stream(lengths).max().orElse(0) + ANSWER_ROOM, options);
         for (int L : lengths) {
             for (double depth : depths) {
                 int correct = 0;
@@ -100,7 +102,7 @@ public final class PasskeyEval {
                 for (int t = 0; t < trials; t++) {
                     SplittableRandom rnd = new SplittableRandom(seed * 1_000_003L + L * 31L + (long) (depth * 1000) * 7 + t);
                     String key = PasskeyTask.randomKey(rnd);
-                    Trial tr = trial(model, tok, L, depth, key, haystack, haystack.offset(rnd), options);
+                    Trial tr = trial(session, tok, L, depth, key, haystack, haystack.offset(rnd));
                     if (tr.correct()) correct++;
                     results.add(tr);
                     secs += tr.seconds();
@@ -142,12 +144,17 @@ public final class PasskeyEval {
     /** One prompt of L tokens with the needle at the depth; greedy answer compared with the key. */
     public static Trial trial(Transformer model, Tokenizer tok, int L, double depth, String key, Haystack haystack, int fillerOffset,
                               InferenceOptions options) {
+        return trial(new InferenceSession(model, L + ANSWER_ROOM, options), tok, L, depth, key, haystack, fillerOffset);
+    }
+
+    /** {@link #trial}, in a session of capacity at least L + 9 that is cleared first (its cache is reused). */
+    public static Trial trial(InferenceSession s, Tokenizer tok, int L, double depth, String key, Haystack haystack, int fillerOffset) {
         long t0 = System.nanoTime();
         int[] ids = prompt(tok, L, depth, key, haystack, fillerOffset);
         // byte models answer " 12345" in exactly key+1 tokens; others may split digits or add a space token
         int answerLen = key.length() + (tok instanceof dev.longspan.io.ByteTokenizer ? 1 : 3);
         MemoryProbe mem = MemoryProbe.start();
-        InferenceSession s = new InferenceSession(model, L + answerLen + 1, options);
+        s.clear();
         Generator.Options greedyAnswer = Generator.Options.of(answerLen).withStopIds(tok.stopIds());
         // ids only: the answer is decoded on its own below
         int[] ans = new Generator(s, null, new Sampler(0f, 1f, 0)).generate(ids, greedyAnswer, piece -> { }).ids();

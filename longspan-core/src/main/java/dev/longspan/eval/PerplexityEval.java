@@ -67,13 +67,15 @@ public final class PerplexityEval {
         List<Point> out = new ArrayList<>();
         float[] losses = new float[tail];
         int[] targets = new int[tail];
+        // one session for every window, cleared between them: a long window's cache is allocated once
+        InferenceSession s = max > 0 ? new InferenceSession(model, max, options) : null;
         for (int L : lengths) {
             double sum = 0;
             double[] perWindow = new double[ends.length];
             long t0 = System.nanoTime();
             for (int w = 0; w < ends.length; w++) {
                 int start = ends[w] - L;  // the window is tokens[start .. start+L]: L fed, the last tail of them scored
-                InferenceSession s = new InferenceSession(model, L, options);
+                s.clear();
                 if (L - tail > 0) s.feed(tokens, start, start + L - tail);
                 float[] logits = s.feed(tokens, start + L - tail, start + L, tail);
                 System.arraycopy(tokens, start + L - tail + 1, targets, 0, tail);

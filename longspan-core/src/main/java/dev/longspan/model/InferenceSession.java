@@ -187,6 +187,21 @@ public final class InferenceSession {
         }
     }
 
+    /**
+     * Empties the session for another sequence, as if it were new: length 0, position phase 0, no
+     * region summaries. The caches stay allocated and are overwritten as tokens arrive (no position
+     * at or after the length is ever read), so evaluations that run many long prompts hold one cache
+     * instead of leaving the collector one per prompt (a 4M-token prompt's cache is gigabytes, and
+     * G1 grows the heap rather than collect a dead one before the next is allocated).
+     */
+    public void clear() {
+        length = 0;
+        setPhase(0);
+        for (int l = 0; l < c.layers(); l++) {
+            if (!summaries[l].isEmpty()) summaries[l] = RegionSummaries.forTerms(ops[l].pattern, c.kvHeads(), c.headDim());
+        }
+    }
+
     // ---- prefix reuse across requests (longspan serve): rewind, write and read the cache ----
 
     /**

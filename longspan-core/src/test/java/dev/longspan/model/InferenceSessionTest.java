@@ -125,6 +125,33 @@ class InferenceSessionTest {
         }
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = {"window:size=3+selectmerge:region=2,top=3,merge=1,local=1,bias=-1", "block:size=4+dense",
+            "window:size=2+selectmerge:region=3,top=2,merge=1,pos=selected"})
+    void aClearedSessionIsAFreshOneBitForBit(String attention) {
+        // passkey and perplexity runs reuse one session (its cache is gigabytes at 4M): after a
+        // longer sequence at another CRD-NTK phase, clear() must leave nothing of it behind
+        java.util.List<String> specs = java.util.Arrays.asList(attention.split("\\+"));
+        ModelConfig c = new ModelConfig(13, 8, 2, 2, 1, 4, 12, 1e-5f, false, "kind=crd-ntk,base=10000,period=8,offset=8",
+                specs, "byte", 16);
+        SplittableRandom r = new SplittableRandom(17);
+        Transformer m = perturbed(c, 5, r, 0.3);
+        int[] first = randomTokens(r, 37, c.vocabSize()), second = randomTokens(r, 23, c.vocabSize());
+        InferenceSession reused = new InferenceSession(m, 40, 4, InferenceOptions.DEFAULT);
+        reused.alignPositions(first.length);
+        reused.feed(first, 0, first.length);
+        reused.feed(new int[]{3}, 0, 1);
+        reused.clear();
+        assertThat(reused.length()).isZero();
+        assertThat(reused.phase()).isZero();
+        InferenceSession fresh = new InferenceSession(m, 40, 4, InferenceOptions.DEFAULT);
+        for (InferenceSession s : new InferenceSession[]{reused, fresh}) s.alignPositions(second.length);
+        assertThat(reused.phase()).isEqualTo(fresh.phase());
+        float[] a = reused.feed(second, 0, 13, 13), b = fresh.feed(second, 0, 13, 13);
+        assertThat(a).containsExactly(b);
+        for (int t = 13; t < second.length; t++) assertThat(reused.feed(second, t, t + 1)).containsExactly(fresh.feed(second, t, t + 1));
+    }
+
     @Test
     void lognScalingLeavesTheTrainedLengthAloneAndSharpensBeyondIt() {
         ModelConfig c = TrainingPassTest.tiny(false, 1, "dense");
