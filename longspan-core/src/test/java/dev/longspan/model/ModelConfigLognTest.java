@@ -49,7 +49,7 @@ class ModelConfigLognTest {
     @Test
     void theBundledModelsSparsePlanRunsWithoutLogn() {
         // since stage 5 (docs/MODEL.md) its retrieval layer is select-and-merge, whose queries read at
-        // most 320 keys at any length: log-n scaling (which the full-attention stage-4 model needed)
+        // most 512 keys at any length (320 before stage 10): log-n scaling (which the full-attention stage-4 model needed)
         // cost keys there, so the config has none, and no layer is dense
         Path config = Path.of(System.getProperty("user.dir")).getParent().resolve("models/longspan-passkey/config.json");
         ModelConfig c = ModelConfig.read(config);
