@@ -6,14 +6,15 @@
 #
 #   MODEL    a Longspan model directory (e.g. runs/stage19)
 #   OUT      a new directory for the JSON results and summary.md (refused if it exists)
-#   --quick  1K-64K only (about 10 minutes on 2 cores) instead of 1K-1M (about 50 minutes)
+#   --quick  1K-64K only (about 5 minutes on 2 cores) instead of 1K-1M (about 25 minutes)
 #   --4m     also 4M tokens, 10 keys over the five depths (about 30 more minutes)
 #
 # Haystacks: the standard filler, the held-out novel (data/gutenberg/pg1661.txt), and text no stage
 # trained on, built from files a Debian machine has (each skipped with a line if missing): the
 # licences in /usr/share/common-licenses, Vim's user manual, GNU change logs, Python's reference
-# topics. Then held-out perplexity 4K / 256K (novel) and 4K / 256K / 1M (the Bible's held-out tail),
-# the same scored bytes at every length. summary.md gets one line per run: correct / trials and
+# topics, IDLE's release notes (where python3 ships them), and this repository's Java sources; and one
+# needle position (64K, depth 0.25) that earlier fine-tunes lost, 60 keys. Then held-out perplexity
+# 4K / 256K (novel) and 4K / 256K / 1M (the Bible's held-out tail), the same scored bytes at every length. summary.md gets one line per run: correct / trials and
 # every wrong answer (key -> answer, length, depth).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +48,11 @@ done
 if [[ -n "$CL" ]]; then zcat $CL > "$T/changelogs.txt"; fi
 python3 -c "import pydoc_data.topics as t; print('\n\n'.join(t.topics[k] for k in sorted(t.topics)))" > "$T/pydoc-topics.txt" 2>/dev/null \
   || rm -f "$T/pydoc-topics.txt"
+# this repository's own Java sources (code: identifiers, numbers in literals and comments)
+find longspan-core/src/main/java -name '*.java' | sort | xargs cat > "$T/java-src.txt"
+# IDLE's release notes (issue numbers of 5-6 digits), where this python3 ships them
+IDLE=$(python3 -c "import idlelib, os; print(os.path.dirname(idlelib.__file__))" 2>/dev/null || true)
+if [[ -n "$IDLE" && -f "$IDLE/News3.txt" && -f "$IDLE/NEWS2x.txt" ]]; then cat "$IDLE/News3.txt" "$IDLE/NEWS2x.txt" > "$T/idle-notes.txt"; fi
 
 run_passkey() {   # NAME LENGTHS [passkey options...]
   local name=$1 lengths=$2; shift 2
@@ -56,8 +62,15 @@ run_passkey() {   # NAME LENGTHS [passkey options...]
 run_passkey standard "$LENGTHS"
 run_passkey heldout-novel "$LENGTHS" --filler data/gutenberg/pg1661.txt
 [[ -f "$T/licences.txt" ]] && run_passkey licences "$LENGTHS" --filler "$T/licences.txt"
-for f in vim-manual changelogs pydoc-topics; do
+for f in vim-manual changelogs pydoc-topics java-src; do
   [[ -f "$T/$f.txt" ]] && run_passkey "$f" 1k,4k,16k,64k --filler "$T/$f.txt"
+done
+[[ -f "$T/idle-notes.txt" ]] && run_passkey idle-notes 16k,64k --depths 0,0.25,0.5 --filler "$T/idle-notes.txt"
+# one needle position that fine-tunes of the stage-12 lineage tipped over (docs/MODEL.md, "Stage 12 results"):
+# 64K, depth 0.25, the standard filler, 20 keys for each of three seeds
+for S in 12 1 7; do
+  echo "== weak place: 64K depth 0.25, seed $S ($(date -u +%H:%M:%S))" >&2
+  ./longspan passkey --model "$MODEL" --lengths 64k --depths 0.25 --trials 20 --seed $S --out "$OUT/weak-place-$S" --json > "$OUT/weak-place-$S.json"
 done
 if [[ $FOUR_M == 1 ]]; then
   echo "== 4M: 10 keys ($(date -u +%H:%M:%S))" >&2
