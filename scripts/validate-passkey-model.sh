@@ -14,8 +14,9 @@
 # licences in /usr/share/common-licenses, Vim's user manual, GNU change logs, Python's reference
 # topics, IDLE's release notes (where python3 ships them), and this repository's Java sources; and one
 # needle position (64K, depth 0.25) that earlier fine-tunes lost, 60 keys. Then held-out perplexity
-# 4K / 256K (novel) and 4K / 256K / 1M (the Bible's held-out tail), the same scored bytes at every length. summary.md gets one line per run: correct / trials and
-# every wrong answer (key -> answer, length, depth).
+# 4K / 256K (novel) and 4K / 256K / 1M (the Bible's held-out tail), the same scored bytes at every
+# length. summary.md gets one line per run: correct / trials and every wrong answer (key -> answer,
+# length, depth).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

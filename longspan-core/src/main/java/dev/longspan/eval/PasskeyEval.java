@@ -141,13 +141,10 @@ public final class PasskeyEval {
                 + segment(tok, PasskeyTask.needle(key)).length + segment(tok, PasskeyTask.QUESTION).length;
     }
 
-    /** One prompt of L tokens with the needle at the depth; greedy answer compared with the key. */
-    public static Trial trial(Transformer model, Tokenizer tok, int L, double depth, String key, Haystack haystack, int fillerOffset,
-                              InferenceOptions options) {
-        return trial(new InferenceSession(model, L + ANSWER_ROOM, options), tok, L, depth, key, haystack, fillerOffset);
-    }
-
-    /** {@link #trial}, in a session of capacity at least L + 9 that is cleared first (its cache is reused). */
+    /**
+     * One prompt of L tokens with the needle at the depth; greedy answer compared with the key. Runs
+     * in session s (capacity at least L + ANSWER_ROOM, 9), which it clears first: its cache is reused.
+     */
     public static Trial trial(InferenceSession s, Tokenizer tok, int L, double depth, String key, Haystack haystack, int fillerOffset) {
         long t0 = System.nanoTime();
         int[] ids = prompt(tok, L, depth, key, haystack, fillerOffset);
