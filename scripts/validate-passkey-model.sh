@@ -11,8 +11,9 @@
 #
 # Haystacks: the standard filler, the held-out novel (data/gutenberg/pg1661.txt), and text no stage
 # trained on, built from files a Debian machine has (each skipped with a line if missing): the
-# licences in /usr/share/common-licenses, Vim's user manual, GNU change logs, Python's reference
-# topics, IDLE's release notes (where python3 ships them), and this repository's Java sources; and one
+# licences in /usr/share/common-licenses, Vim's user manual, the change logs of five packages (gzip,
+# zstd, file, procps, libelf1; data/changelogs holds others'), Python's reference topics, IDLE's
+# release notes (where python3 ships them), GNU info manuals, man pages and this repository's Java sources; and one
 # needle position (64K, depth 0.25) that earlier fine-tunes lost, 60 keys. Then held-out perplexity
 # 4K / 256K (novel) and 4K / 256K / 1M (the Bible's held-out tail), the same scored bytes at every
 # length. summary.md gets one line per run: correct / trials and every wrong answer (key -> answer,
@@ -54,6 +55,13 @@ find longspan-core/src/main/java -name '*.java' | sort | xargs cat > "$T/java-sr
 # IDLE's release notes (issue numbers of 5-6 digits), where this python3 ships them
 IDLE=$(python3 -c "import idlelib, os; print(os.path.dirname(idlelib.__file__))" 2>/dev/null || true)
 if [[ -n "$IDLE" && -f "$IDLE/News3.txt" && -f "$IDLE/NEWS2x.txt" ]]; then cat "$IDLE/News3.txt" "$IDLE/NEWS2x.txt" > "$T/idle-notes.txt"; fi
+# GNU info manuals (coreutils, grep, find, m4, gnupg, ...: option tables, examples, version numbers)
+if ls /usr/share/info/*.info*.gz >/dev/null 2>&1; then zcat $(ls /usr/share/info/*.info*.gz | sort) > "$T/info-manuals.txt"; fi
+# section-1 man pages as `man` renders them (the first 80 in name order)
+if command -v man >/dev/null && ls /usr/share/man/man1/*.1.gz >/dev/null 2>&1; then
+  for f in $(ls /usr/share/man/man1/*.1.gz | sort | head -80); do MANWIDTH=80 man -P cat -l "$f" 2>/dev/null || true; done > "$T/man-pages.txt"
+  [[ -s "$T/man-pages.txt" ]] || rm -f "$T/man-pages.txt"
+fi
 
 run_passkey() {   # NAME LENGTHS [passkey options...]
   local name=$1 lengths=$2; shift 2
@@ -63,7 +71,7 @@ run_passkey() {   # NAME LENGTHS [passkey options...]
 run_passkey standard "$LENGTHS"
 run_passkey heldout-novel "$LENGTHS" --filler data/gutenberg/pg1661.txt
 [[ -f "$T/licences.txt" ]] && run_passkey licences "$LENGTHS" --filler "$T/licences.txt"
-for f in vim-manual changelogs pydoc-topics java-src; do
+for f in vim-manual changelogs pydoc-topics java-src info-manuals man-pages; do
   [[ -f "$T/$f.txt" ]] && run_passkey "$f" 1k,4k,16k,64k --filler "$T/$f.txt"
 done
 [[ -f "$T/idle-notes.txt" ]] && run_passkey idle-notes 16k,64k --depths 0,0.25,0.5 --filler "$T/idle-notes.txt"
