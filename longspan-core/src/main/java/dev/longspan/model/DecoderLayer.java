@@ -87,9 +87,7 @@ final class DecoderLayer {
         Kernels.rmsnormForward(a.xn1, 0, a.rstd1, x, 0, p, m.attnNorm[l], T, d, eps);
         // with head norms, q and k are projected into their raw buffers and normed from there
         float[] q = c.qkNorm() ? a.qRaw : a.q, k = c.qkNorm() ? a.kRaw : a.k;
-        m.qProj[l].apply(q, 0, a.xn1, 0, T, false);
-        m.kProj[l].apply(k, 0, a.xn1, 0, T, false);
-        m.vProj[l].apply(a.v, 0, a.xn1, 0, T, false);
+        Weight.applyEach(a.xn1, 0, T, new Weight[]{m.qProj[l], m.kProj[l], m.vProj[l]}, new float[][]{q, k, a.v});
         if (c.qkvBias()) {
             m.addBias(q, m.bq[l], T, c.qDim());
             m.addBias(k, m.bk[l], T, c.kvDim());
@@ -107,8 +105,7 @@ final class DecoderLayer {
         if (xMid != x) System.arraycopy(x, 0, xMid, 0, T * d);
         m.oProj[l].apply(xMid, 0, a.o, 0, T, true);
         Kernels.rmsnormForward(a.xn2, 0, a.rstd2, xMid, 0, p, m.ffnNorm[l], T, d, eps);
-        m.gateProj[l].apply(a.gate, 0, a.xn2, 0, T, false);
-        m.upProj[l].apply(a.up, 0, a.xn2, 0, T, false);
+        Weight.applyEach(a.xn2, 0, T, new Weight[]{m.gateProj[l], m.upProj[l]}, new float[][]{a.gate, a.up});
         Kernels.swigluForward(a.h, a.gate, a.up, T * c.ffnDim());
         if (out == null) return;
         if (out != xMid) System.arraycopy(xMid, 0, out, 0, T * d);

@@ -36,6 +36,29 @@ public sealed interface Weight {
      */
     void applyTransposed(float[] x, int xo, float[] y, int yo, int T, boolean accumulate);
 
+    /**
+     * y[i] = x · w[i]ᵀ (overwritten; y[i] is [T, w[i].rows()]) for matrices that read one input: a
+     * layer's q, k and v, or gate and up. Repacked quantized matrices of one type in a prefill round
+     * the input to their vec_dot type and pack it once for all of them ({@link QuantKernels#gemmEach});
+     * anything else runs {@link #apply} on each. The same numbers either way.
+     */
+    static void applyEach(float[] x, int xo, int T, Weight[] w, float[][] y) {
+        boolean shared = T >= QuantKernels.GEMM_BATCH && w.length > 1 && w[0].rows() > 0;
+        for (Weight wi : w) shared &= wi instanceof Interleaved && wi.type() == w[0].type() && wi.cols() == w[0].cols() && wi.rows() > 0;
+        if (!shared) {
+            for (int i = 0; i < w.length; i++) w[i].apply(y[i], 0, x, xo, T, false);
+            return;
+        }
+        QuantKernels.RowReader[] readers = new QuantKernels.RowReader[w.length];
+        int[] rows = new int[w.length];
+        for (int i = 0; i < w.length; i++) {
+            InterleavedQuant m = ((Interleaved) w[i]).matrix();
+            readers[i] = m::row;
+            rows[i] = m.rows;
+        }
+        QuantKernels.gemmEach(w[0].type(), readers, rows, w[0].cols(), x, xo, T, y);
+    }
+
     /** A float32 view of params[offset .. offset + rows·cols): the parameters themselves, not a copy. */
     record Dense(float[] params, int offset, int rows, int cols) implements Weight {
         public GgmlType type() { return GgmlType.F32; }

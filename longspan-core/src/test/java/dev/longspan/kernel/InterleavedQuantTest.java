@@ -204,4 +204,68 @@ class InterleavedQuantTest {
         assertThat(simd).isEqualTo(scalar);
         for (float v : simd) assertThat(v).isFinite();
     }
+
+    /**
+     * A prefill's products of one input with several matrices (q, k, v; gate, up): the input rounded
+     * and packed once ({@link QuantKernels#gemmEach}, {@code Weight.applyEach}) gives each matrix the
+     * bits of its own product ({@code Weight.apply}), for batches below and above the GEMM threshold,
+     * awkward row counts, at 1–3 threads; a mix it cannot share (another type, a float matrix) falls
+     * back to each product.
+     */
+    @ParameterizedTest
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_K", "F16"})
+    void productsOfOneInputSharedEqualEachProduct(GgmlType t) {
+        SplittableRandom r = new SplittableRandom(t.id * 29L + 5);
+        int before = Parallel.threads();
+        try {
+            for (int threads = 1; threads <= 3; threads++) {
+                Parallel.setThreads(threads);
+                for (int batch : new int[]{3, QuantKernels.GEMM_BATCH, 37}) {
+                    int blocks = 2;
+                    int[] rowCounts = {17, 45, 300};
+                    dev.longspan.model.Weight[] w = new dev.longspan.model.Weight[rowCounts.length];
+                    QuantKernels.RowReader[] readers = new QuantKernels.RowReader[rowCounts.length];
+                    int cols = 0;
+                    for (int i = 0; i < w.length; i++) {
+                        Matrix m = random(t, rowCounts[i], blocks, r);
+                        cols = m.cols;
+                        InterleavedQuant p = InterleavedQuant.pack(t, m.seg, m.off, map(m.rows), m.rows, m.cols);
+                        w[i] = new dev.longspan.model.Weight.Interleaved(p);
+                        readers[i] = p::row;
+                    }
+                    float[] x = gaussian(4 + batch * cols, r);
+                    float[][] shared = new float[w.length][], each = new float[w.length][], kernel = new float[w.length][];
+                    for (int i = 0; i < w.length; i++) {
+                        shared[i] = new float[batch * rowCounts[i]];
+                        kernel[i] = new float[batch * rowCounts[i]];
+                        each[i] = new float[batch * rowCounts[i]];
+                        java.util.Arrays.fill(shared[i], Float.NaN);   // overwritten, not accumulated
+                        w[i].apply(each[i], 0, x, 4, batch, false);
+                    }
+                    dev.longspan.model.Weight.applyEach(x, 4, batch, w, shared);
+                    String what = t + " batch " + batch + " threads " + threads;
+                    for (int i = 0; i < w.length; i++) assertThat(shared[i]).as(what + " matrix " + i).isEqualTo(each[i]);
+                    if (batch >= QuantKernels.GEMM_BATCH) {
+                        QuantKernels.gemmEach(t, readers, rowCounts, cols, x, 4, batch, kernel);
+                        for (int i = 0; i < w.length; i++) {
+                            float[] one = new float[batch * rowCounts[i]];
+                            QuantKernels.gemm(readers[i], rowCounts[i], cols, QuantKernels.roundedActivations(t, x, 4, batch, cols), 0, batch, one, 0, false);
+                            assertThat(kernel[i]).as(what + " gemmEach matrix " + i).isEqualTo(one);
+                        }
+                    }
+                    // a float matrix among them: no sharing, each product as apply gives it
+                    float[] dense = gaussian(rowCounts[0] * cols, r);
+                    dev.longspan.model.Weight[] mixed = {w[0], new dev.longspan.model.Weight.Dense(dense, 0, rowCounts[0], cols)};
+                    float[][] got = {new float[batch * rowCounts[0]], new float[batch * rowCounts[0]]};
+                    float[] wantDense = new float[batch * rowCounts[0]];
+                    mixed[1].apply(wantDense, 0, x, 4, batch, false);
+                    dev.longspan.model.Weight.applyEach(x, 4, batch, mixed, got);
+                    assertThat(got[0]).as(what + " mixed, quantized").isEqualTo(each[0]);
+                    assertThat(got[1]).as(what + " mixed, float").isEqualTo(wantDense);
+                }
+            }
+        } finally {
+            Parallel.setThreads(before);
+        }
+    }
 }
