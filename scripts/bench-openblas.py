@@ -84,6 +84,8 @@ def main():
         compare(np, sizes, args)
         return
     rows = []
+    if not args.json:
+        print(f"numpy {np.__version__} / {blas_name(np)}", file=sys.stderr)
     for n in sizes:
         gf = numpy_samples(np, n, args.repeats, args.warmup, args.clock == "cpu")
         row = {"n": n, **stats(gf), "gflops": gf}
@@ -96,11 +98,47 @@ def main():
 
 
 def blas_name(np):
+    """The BLAS numpy calls, and for OpenBLAS the kernel set it picked at run time: an OpenBLAS older than
+    the CPU falls back silently (0.3.21 runs its Haswell/AVX2 kernels on Zen 5, at half the speed of its
+    SkylakeX ones; OPENBLAS_CORETYPE chooses)."""
     try:
         cfg = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        return cfg.get("name", "?") + " " + cfg.get("version", "?")
+        name = cfg.get("name", "?") + " " + cfg.get("version", "?")
     except Exception:  # older numpy: no dict mode
-        return "unknown"
+        name = "unknown"
+    core = openblas_core()
+    if core and avx512_cpu() and not any(k in core for k in ("SkylakeX", "Cooperlake", "SapphireRapids")):
+        print(f"note: OpenBLAS runs its {core.split()[-1]} kernels (256-bit) on this AVX-512 CPU; "
+              "OPENBLAS_CORETYPE=SkylakeX selects its AVX-512 ones", file=sys.stderr)
+    return name + (f", OpenBLAS {core}" if core else "")
+
+
+def avx512_cpu():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("flags") and " avx512f" in line for line in f)
+    except OSError:
+        return False
+
+
+def openblas_core():
+    """OpenBLAS's config and core name from the library this process loaded (None if it is not OpenBLAS)."""
+    import ctypes
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if len(line.split()) >= 6}
+        libs = sorted(p for p in paths if "openblas" in os.path.basename(p).lower() and ".so" in os.path.basename(p))
+    except OSError:
+        return None
+    for path in libs:
+        try:
+            lib = ctypes.CDLL(path)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            lib.openblas_get_config.restype = ctypes.c_char_p
+            return f"{lib.openblas_get_config().decode().strip()} core {lib.openblas_get_corename().decode()}"
+        except (OSError, AttributeError):
+            continue
+    return None
 
 
 def compare(np, sizes, args):
