@@ -18,7 +18,8 @@
 #   ROUNDS   rounds per file and thread count [3]
 #   THREADS  thread counts [1 2]
 #   PROMPTS  prompt lengths; those above a file's context_length are skipped [512 4096]
-#   GEN      decoded tokens of tg [128]
+#   GEN      decoded tokens of tg [128]; shorter runs time the JIT's warm-up as much as the decode
+#            (on a Zen 5, tg32 with REPEATS=2 read 0.56-0.82 of llama.cpp where tg128 with 3 read 0.94-1.03)
 #   REPEATS  timed repetitions inside each process (llama-bench -r, bench model --repeats), the
 #            process's median taken [1]; more than one lets the JIT settle on small files, whose
 #            whole tg128 lasts a few tens of milliseconds
