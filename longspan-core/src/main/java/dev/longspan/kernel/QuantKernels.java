@@ -585,13 +585,12 @@ public final class QuantKernels {
      * one panel per task.
      */
     public static void gemm(RowReader w, int rows, int cols, float[] x, int xo, int batch, float[] y, int yo, boolean accumulate) {
-        int panel = Math.min(PANEL_ROWS, Math.max(16, (rows + Parallel.threads() - 1) / Parallel.threads()));
-        int tasks = (rows + panel - 1) / panel;
         if (Simd.ENABLED) {
             gemmPanels(w, rows, cols, VectorMatmul.packBT(x, xo, batch, cols), batch, y, yo, accumulate);
             return;
         }
-        Parallel.forEachTask(tasks, task -> {
+        int panel = panelRows(rows);
+        Parallel.forEachTask((rows + panel - 1) / panel, task -> {
             int r0 = task * panel, n = Math.min(panel, rows - r0);
             Scratch s = SCRATCH.get();
             float[] tile = s.rows(n * cols), out = s.out(batch * n);
@@ -627,9 +626,8 @@ public final class QuantKernels {
     // order as x·panelᵀ, without transposing every panel into B's layout (a fifth of a Q8_0 prefill
     // when each panel was packed)
     private static void gemmPanels(RowReader w, int rows, int cols, VectorMatmul.PackedB xb, int batch, float[] y, int yo, boolean accumulate) {
-        int panel = Math.min(PANEL_ROWS, Math.max(16, (rows + Parallel.threads() - 1) / Parallel.threads()));
-        int tasks = (rows + panel - 1) / panel;
-        Parallel.forEachTask(tasks, task -> {
+        int panel = panelRows(rows);
+        Parallel.forEachTask((rows + panel - 1) / panel, task -> {
             int r0 = task * panel, n = Math.min(panel, rows - r0);
             Scratch s = SCRATCH.get();
             float[] tile = s.rows(n * cols), out = s.out(batch * n);
@@ -649,6 +647,11 @@ public final class QuantKernels {
                 }
             }
         });
+    }
+
+    // weight rows per task of gemm: an even share of the threads, at least 16, at most PANEL_ROWS
+    private static int panelRows(int rows) {
+        return Math.min(PANEL_ROWS, Math.max(16, (rows + Parallel.threads() - 1) / Parallel.threads()));
     }
 
     /** X[batch, cols] in t's vec_dot_type, as floats (the activations the GEMM path multiplies). */

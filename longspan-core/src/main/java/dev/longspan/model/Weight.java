@@ -43,7 +43,7 @@ public sealed interface Weight {
      * anything else runs {@link #apply} on each. The same numbers either way.
      */
     static void applyEach(float[] x, int xo, int T, Weight[] w, float[][] y) {
-        boolean shared = T >= QuantKernels.GEMM_BATCH && w.length > 1 && w[0].rows() > 0;
+        boolean shared = T >= QuantKernels.GEMM_BATCH && w.length > 1;
         for (Weight wi : w) shared &= wi instanceof Interleaved && wi.type() == w[0].type() && wi.cols() == w[0].cols() && wi.rows() > 0;
         if (!shared) {
             for (int i = 0; i < w.length; i++) w[i].apply(y[i], 0, x, xo, T, false);
