@@ -107,6 +107,23 @@ public final class Rope {
 
     /** Inverse frequencies of a config; {@code length} = max(pos)+1 for the dynamic forms. */
     static double[] computeInvFreq(RopeConfig c, long length) {
+        double[] inv = kindInvFreq(c, length);
+        if (c.harmonic()) snapToHarmonics(inv, c.period());
+        return inv;
+    }
+
+    /**
+     * Rounds each inverse frequency to the nearest multiple of 2π/period (0 included: those pairs no
+     * longer turn). Positions wrapped modulo the period then rotate exactly as unwrapped ones would —
+     * (p mod P)·k·2π/P ≡ p·k·2π/P — so a query just after a wrap sees the keys just before it at their
+     * true distance, not a period away: the result no longer depends on where the wraps fall.
+     */
+    static void snapToHarmonics(double[] inv, long period) {
+        double unit = 2 * Math.PI / period;
+        for (int i = 0; i < inv.length; i++) inv[i] = Math.rint(inv[i] / unit) * unit;
+    }
+
+    private static double[] kindInvFreq(RopeConfig c, long length) {
         int d = c.rotaryDims();
         double base = c.base(), s = c.factor();
         switch (c.kind()) {

@@ -16,7 +16,7 @@ import java.util.Map;
  *
  * <p>Field names in specs and messages: kind, base, dim, rot, pairing, factor, orig, beta_fast,
  * beta_slow, attn_factor, mscale, mscale_all_dim, truncate, low_freq_factor, high_freq_factor,
- * period, offset, grow, offset_max, seed, ntk. See docs/POSITIONS.md.
+ * period, offset, grow, offset_max, seed, ntk, harmonic. See docs/POSITIONS.md.
  *
  * @param kind            which encoding
  * @param base            RoPE base theta (rope_theta, freq_base)
@@ -39,6 +39,9 @@ import java.util.Map;
  * @param offsetMax       crd-ntk: cap on the offset range (0 = no cap)
  * @param seed            crd-ntk: seed of the offset sampling
  * @param dynamicBase     crd-ntk: false = static NTK base; true = dynamic form with L_cur = max(pos)+1
+ * @param harmonic        crd-ntk with a period: each frequency rounded to the nearest multiple of 2π/period
+ *                        (0 included), so a rotation repeats exactly every period and the wrap is not a
+ *                        discontinuity: relative positions are exact modulo the period everywhere
  */
 public record RopeConfig(
         RopeKind kind,
@@ -61,7 +64,8 @@ public record RopeConfig(
         long growSteps,
         long offsetMax,
         long seed,
-        boolean dynamicBase) {
+        boolean dynamicBase,
+        boolean harmonic) {
 
     public RopeConfig {
         if (kind == null) throw bad("kind", "is required; valid kinds: " + RopeKind.validNames());
@@ -96,6 +100,8 @@ public record RopeConfig(
         if (offsetRange < 0) throw bad("offset", "must not be negative, got " + offsetRange);
         if (growSteps < 0) throw bad("grow", "must not be negative, got " + growSteps);
         if (offsetMax < 0) throw bad("offset_max", "must not be negative, got " + offsetMax);
+        if (harmonic && kind == RopeKind.CRD_NTK && period <= 0)
+            throw bad("harmonic", "needs a period (harmonics of what?): set period > 0 or harmonic=false");
         // knobs that do not apply to the kind hold their defaults: Rope never reads them, so two
         // configs that compute alike are equal, and fromSpec(c.toSpec()) equals c for every c
         List<String> applies = fieldsOf(kind);
@@ -115,6 +121,7 @@ public record RopeConfig(
         if (!applies.contains("offset_max")) offsetMax = 0;
         if (!applies.contains("seed")) seed = 0;
         if (!applies.contains("ntk")) dynamicBase = false;
+        if (!applies.contains("harmonic")) harmonic = false;
     }
 
     // Longspan's defaults of the knobs (the others default to 0, NaN for attn_factor, true for truncate)
@@ -154,7 +161,7 @@ public record RopeConfig(
             case DYNAMIC_NTK -> List.of("factor", "orig");
             case YARN -> List.of("factor", "orig", "beta_fast", "beta_slow", "attn_factor", "mscale", "mscale_all_dim", "truncate");
             case LLAMA3 -> List.of("factor", "orig", "low_freq_factor", "high_freq_factor");
-            case CRD_NTK -> List.of("factor", "orig", "period", "offset", "grow", "offset_max", "seed", "ntk");
+            case CRD_NTK -> List.of("factor", "orig", "period", "offset", "grow", "offset_max", "seed", "ntk", "harmonic");
         };
     }
 
@@ -221,7 +228,7 @@ public record RopeConfig(
         private boolean truncate = true;
         private double lowFreqFactor = DEFAULT_LOW_FREQ_FACTOR, highFreqFactor = DEFAULT_HIGH_FREQ_FACTOR;
         private long period, offsetRange, growSteps, offsetMax, seed;
-        private boolean dynamicBase;
+        private boolean dynamicBase, harmonic;
 
         private Builder(RopeKind kind, int headDim) {
             this.kind = kind;
@@ -235,7 +242,7 @@ public record RopeConfig(
             attnFactor = c.attnFactor; mscale = c.mscale; mscaleAllDim = c.mscaleAllDim; truncate = c.truncate;
             lowFreqFactor = c.lowFreqFactor; highFreqFactor = c.highFreqFactor; period = c.period;
             offsetRange = c.offsetRange; growSteps = c.growSteps; offsetMax = c.offsetMax; seed = c.seed;
-            dynamicBase = c.dynamicBase;
+            dynamicBase = c.dynamicBase; harmonic = c.harmonic;
         }
 
         public Builder kind(RopeKind v) { kind = v; return this; }
@@ -260,11 +267,12 @@ public record RopeConfig(
         public Builder offsetMax(long v) { offsetMax = v; return this; }
         public Builder seed(long v) { seed = v; return this; }
         public Builder dynamicBase(boolean v) { dynamicBase = v; return this; }
+        public Builder harmonic(boolean v) { harmonic = v; return this; }
 
         public RopeConfig build() {
             return new RopeConfig(kind, base, headDim, rotaryDims, pairing, factor, originalContext, betaFast, betaSlow,
                     attnFactor, mscale, mscaleAllDim, truncate, lowFreqFactor, highFreqFactor, period, offsetRange,
-                    growSteps, offsetMax, seed, dynamicBase);
+                    growSteps, offsetMax, seed, dynamicBase, harmonic);
         }
     }
 }

@@ -24,7 +24,7 @@ public final class RopeSpec {
             "kind", "base", "dim", "rot", "pairing", "factor", "orig",
             "beta_fast", "beta_slow", "attn_factor", "mscale", "mscale_all_dim", "truncate",
             "low_freq_factor", "high_freq_factor",
-            "period", "offset", "grow", "offset_max", "seed", "ntk");
+            "period", "offset", "grow", "offset_max", "seed", "ntk", "harmonic");
 
     private static final Map<String, String> ALIASES = Map.ofEntries(
             Map.entry("theta", "base"), Map.entry("rope_theta", "base"), Map.entry("freq_base", "base"),
@@ -149,6 +149,7 @@ public final class RopeSpec {
                     case "dynamic" -> true;
                     default -> throw new LongspanException(where + ": field 'ntk' must be static or dynamic, got '" + v + "'");
                 });
+                case "harmonic" -> b.harmonic(parseBool(v, k, where));
                 default -> throw new IllegalStateException(k);
             }
         }
@@ -205,6 +206,7 @@ public final class RopeSpec {
                 case "offset_max" -> m.put(f, c.offsetMax());
                 case "seed" -> m.put(f, c.seed());
                 case "ntk" -> m.put(f, c.dynamicBase() ? "dynamic" : "static");
+                case "harmonic" -> { if (c.harmonic()) m.put(f, true); }   // written only when on: older specs read back equal
                 default -> throw new IllegalStateException(f);
             }
         }

@@ -112,6 +112,35 @@ class OneAttentionPathTest {
         assertThat(plain.phase()).isZero();
     }
 
+    /**
+     * Harmonic CRD-NTK frequencies (whole turns per period): the wraps are invisible, so the logits do not
+     * depend on the phase — two sessions aligned for different prompt lengths agree on every row, where
+     * the same weights with the plain frequencies do not. (Select-and-merge's {@code score=bound} ranks
+     * regions by per-channel key maxima and minima, which a rotation does not preserve, so its choice of
+     * distant regions can still change with the phase; max and mean scores are dot products and do not.)
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"dense", "window:size=4", "window:size=4+selectmerge:region=2,top=3,merge=1,score=max",
+            "selectmerge:region=3,top=4,merge=1,local=1,bias=-1,score=mean"})
+    void withHarmonicFrequenciesThePhaseDoesNotMatter(String pattern) {
+        int T = 40;
+        double[] worst = new double[2];
+        for (int h = 0; h < 2; h++) {
+            ModelConfig c = config(pattern, 4, 2, 8, "kind=crd-ntk,base=10000,period=16,offset=16,harmonic=" + (h == 0));
+            SplittableRandom r = new SplittableRandom(pattern.hashCode());
+            Transformer m = InferenceSessionTest.perturbed(c, 3, r, 0.3);
+            int[] tokens = InferenceSessionTest.randomTokens(r, T, c.vocabSize());
+            InferenceSession a = new InferenceSession(m, T), b = new InferenceSession(m, T);
+            a.alignPositions(29);
+            b.alignPositions(34);
+            assertThat(a.phase()).isNotEqualTo(b.phase());
+            float[] la = a.feed(tokens, 0, T, T), lb = b.feed(tokens, 0, T, T);
+            for (int i = 0; i < la.length; i++) worst[h] = Math.max(worst[h], Math.abs(la[i] - lb[i]));
+        }
+        assertThat(worst[0]).as("harmonic: largest logit difference between phases").isLessThan(1e-4);
+        assertThat(worst[1]).as("plain frequencies: the phase shows").isGreaterThan(1e-2);
+    }
+
     @ParameterizedTest
     @MethodSource("cases")
     void everyChunkingEqualsTheTrainingForwardOnEveryPrefix(String pattern, int heads, int kvHeads, int headDim) {

@@ -66,12 +66,27 @@ class RopeConfigTest {
             "kind=llama3,factor=8,orig=8192,dim=128,base=500000,low_freq_factor=1,high_freq_factor=4",
             "kind=crd-ntk,factor=16,period=32768,offset=1024,grow=2000,dim=128,seed=3",
             "kind=crd-ntk,factor=16,orig=4096,ntk=dynamic,dim=128",
+            "kind=crd-ntk,period=256,offset=256,dim=32,seed=1,harmonic=true",
     })
     void specRoundTrips(String spec) {
         RopeConfig c = RopeConfig.fromSpec(spec);
         assertThat(RopeConfig.fromSpec(c.toSpec())).isEqualTo(c);
         assertThat(RopeConfig.fromMap(c.toMap())).isEqualTo(c);
         assertThat(c.toSpec()).startsWith("kind=" + c.kind().id + ",");
+    }
+
+    @Test
+    void harmonicIsWrittenOnlyWhenOnSoSpecsWrittenBeforeItReadBackEqual() {
+        String before = "kind=crd-ntk,base=10000,pairing=half,factor=1,period=256,offset=256,grow=0,offset_max=0,seed=1,ntk=static";
+        RopeConfig old = RopeConfig.fromSpec(before, 32);
+        assertThat(old.harmonic()).isFalse();
+        assertThat(old.toShortSpec()).isEqualTo(before);
+        RopeConfig on = RopeConfig.fromSpec(before + ",harmonic=true", 32);
+        assertThat(on.harmonic()).isTrue();
+        assertThat(on.toShortSpec()).isEqualTo(before + ",harmonic=true");
+        assertThat(on).isNotEqualTo(old);
+        // a kind without a period ignores the knob, as every knob that does not apply
+        assertThat(RopeConfig.builder(RopeKind.ROPE, 32).harmonic(true).build().harmonic()).isFalse();
     }
 
     @Test
@@ -127,6 +142,10 @@ class RopeConfigTest {
                 .isInstanceOf(LongspanException.class).hasMessageContaining("'ntk'");
         assertThatThrownBy(() -> RopeConfig.fromSpec("kind=crd-ntk,dim=64,factor=8,period=-1"))
                 .isInstanceOf(LongspanException.class).hasMessageContaining("'period'");
+        assertThatThrownBy(() -> RopeConfig.fromSpec("kind=crd-ntk,dim=64,harmonic=true"))
+                .isInstanceOf(LongspanException.class).hasMessageContaining("'harmonic'").hasMessageContaining("period");
+        assertThatThrownBy(() -> RopeConfig.fromSpec("kind=crd-ntk,dim=64,period=256,harmonic=maybe"))
+                .isInstanceOf(LongspanException.class).hasMessageContaining("'harmonic'");
         assertThatThrownBy(() -> RopeConfig.fromSpec(" "))
                 .isInstanceOf(LongspanException.class).hasMessageContaining("empty");
     }

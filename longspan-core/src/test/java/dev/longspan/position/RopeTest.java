@@ -267,6 +267,51 @@ class RopeTest {
     }
 
     @Test
+    void harmonicFrequenciesAreWholeTurnsPerPeriodAndTheNearestOnes() {
+        RopeConfig c = RopeConfig.fromSpec("kind=crd-ntk,base=10000,period=256,dim=32,harmonic=true");
+        double[] f = new Rope(c).inverseFrequencies(0);
+        double[] plain = new Rope(c.toBuilder().harmonic(false).build()).inverseFrequencies(0);
+        double unit = 2 * Math.PI / 256;
+        for (int i = 0; i < f.length; i++) {
+            double turns = f[i] / unit;
+            assertThat(turns).as("pair %d", i).isCloseTo(Math.rint(turns), within(1e-9));
+            assertThat(Math.abs(f[i] - plain[i])).as("pair %d", i).isLessThanOrEqualTo(unit / 2 + 1e-15);
+        }
+        // by hand: theta_0 = 1 rad per token = 40.74 turns per period -> 41; theta_6 = 10000^(-6/16) = 0.0316 -> 1;
+        // theta_8 = 0.01 (0.41 of a turn per period) -> 0: that pair stops turning
+        assertThat(f[0] / unit).isCloseTo(41, within(1e-9));
+        assertThat(f[6] / unit).isCloseTo(1, within(1e-9));
+        assertThat(f[8]).isZero();
+        assertThat(f[15]).isZero();
+    }
+
+    @ParameterizedTest
+    @ValueSource(longs = {256, 1000})
+    void harmonicFrequenciesMakeTheWrapInvisible(long period) {
+        // a query just after a wrap and a key just before it: with harmonic frequencies their score is
+        // that of the same distance anywhere else in the cycle; with the plain ones it is not
+        for (boolean harmonic : new boolean[]{true, false}) {
+            Rope r = new Rope(RopeConfig.fromSpec("kind=crd-ntk,base=10000,dim=32,period=" + period + ",harmonic=" + harmonic));
+            SplittableRandom rnd = new SplittableRandom(period);
+            float[] q = randn(rnd, 32), k = randn(rnd, 32);
+            double worst = 0;
+            for (int dist = 1; dist <= 40; dist += 3) {
+                for (int after = 0; after < dist; after += 2) {
+                    long pq = 5 * period + after, pk = pq - dist;       // pk wraps to the end of the previous cycle
+                    float[] qa = q.clone(), ka = k.clone(), qb = q.clone(), kb = k.clone();
+                    r.forwardRow(qa, 0, pq);
+                    r.forwardRow(ka, 0, pk);
+                    r.forwardRow(qb, 0, dist + 17);
+                    r.forwardRow(kb, 0, 17);
+                    worst = Math.max(worst, Math.abs(dot(qa, 0, ka, 0, 32) - dot(qb, 0, kb, 0, 32)));
+                }
+            }
+            if (harmonic) assertThat(worst).as("harmonic, period %d", period).isLessThan(1e-4);
+            else assertThat(worst).as("plain, period %d", period).isGreaterThan(0.1);
+        }
+    }
+
+    @Test
     void float32AnglesWouldBreakShiftInvariance() {
         // the failure mode the double path avoids: the same check with float angles fails at 2^32
         int d = 64;
