@@ -44,7 +44,7 @@ final class TrainCommand implements Runnable {
     @Option(names = "--stop-at", paramLabel = "STEP", description = "Stop (with a checkpoint) after this step; the schedule still runs to train.steps.")
     Integer stopAt;
 
-    @Option(names = "--init", paramLabel = "MODEL", description = "Fine-tune: start from this model's weights (same shape; attention, rope and context length may differ, head_dim may grow by a whole multiple and layers may be added (--insert-layers-at): the grown model starts as the same function); with --lora also a GGUF file or a Hugging Face directory.")
+    @Option(names = "--init", paramLabel = "MODEL", description = "Fine-tune: start from this model's weights (same shape; attention, rope and context length may differ, head_dim may grow by a whole multiple, layers may be added (--insert-layers-at), dim and ffn_dim may grow: the grown model starts as the same function); with --lora also a GGUF file or a Hugging Face directory.")
     Path init;
 
     @Option(names = "--insert-layers-at", paramLabel = "K", description = "With --init into a config with more layers: insert the new layers before the --init model's layer K (default: before its last layer); they start with zero output projections, so the grown model starts as the same function.")

@@ -10,7 +10,8 @@ import java.util.SplittableRandom;
 /**
  * Growing a trained model for fine-tuning, so that the grown model starts as exactly the same
  * function and training then uses what was added (Net2Net-style): wider heads
- * ({@link #widenHeads}) or more layers ({@link #insertLayers}).
+ * ({@link #widenHeads}), more layers ({@link #insertLayers}) or a wider residual stream and MLP
+ * ({@link #widenResidual}).
  *
  * <p>Wider heads: copies a model's weights into a config whose {@code head_dim} is m
  * times larger (m ≥ 2, everything else of the shape the same) so that the wider model computes
@@ -26,6 +27,16 @@ import java.util.SplittableRandom;
  * <p>More layers: new layers are inserted before a given old layer with the usual random weights
  * except their output projections (attention's o and the MLP's down), which are zero, so each new
  * layer adds nothing to the residual stream until training moves them.
+ *
+ * <p>A wider residual stream (dim d → d') and MLP (ffn f → f'): every matrix keeps its old block;
+ * what writes into the new residual dimensions is zero (the embedding's new columns, o's and down's
+ * new rows), so they hold 0 at every layer; what reads them (q, k, v, gate, up, an untied head) gets
+ * random new columns, which read those zeros, and the new MLP units random gate/up rows with zero
+ * down columns. RMSNorm then divides by a mean square over d' that is d/d' of the old one, so every
+ * norm gain is multiplied by sqrt(d/d'); the ε under the root becomes ε'·d'/d, so with the wider
+ * config's norm_eps ε' = ε·d/d' it is exactly the same function (with ε' = ε, the same up to ε's
+ * share of the mean square, logged). Training moves the zeros: the new columns of q/k/v/gate/up give the new
+ * dimensions a gradient, and through them the embedding's new columns.
  */
 public final class ModelGrowth {
     private ModelGrowth() {}
@@ -95,6 +106,60 @@ public final class ModelGrowth {
                 }
             }
         }
+    }
+
+    /** True when {@code to} widens {@code from}'s residual stream and/or MLP (neither narrower, one wider) with every other size the same. */
+    public static boolean residualWidening(ModelConfig from, ModelConfig to) {
+        if (from.vocabSize() != to.vocabSize() || from.layers() != to.layers() || from.heads() != to.heads()
+                || from.kvHeads() != to.kvHeads() || from.headDim() != to.headDim() || from.tiedEmbeddings() != to.tiedEmbeddings()
+                || from.qkNorm() != to.qkNorm() || from.qkvBias() != to.qkvBias()) return false;
+        return to.dim() >= from.dim() && to.ffnDim() >= from.ffnDim() && (to.dim() > from.dim() || to.ffnDim() > from.ffnDim());
+    }
+
+    /**
+     * Fills {@code dst} (the shape of {@code src} with a wider dim and/or ffn_dim) from {@code src}, as
+     * the class comment says; new reading weights are drawn as {@link Transformer#initialize} draws them
+     * from {@code seed}. {@code what} names the source in errors.
+     */
+    public static void widenResidual(Transformer src, Transformer dst, long seed, String what) {
+        ModelConfig a = src.config, b = dst.config;
+        if (!residualWidening(a, b)) {
+            throw new LongspanException(what + ": dim " + a.dim() + " / ffn_dim " + a.ffnDim() + " cannot widen into dim " + b.dim()
+                    + " / ffn_dim " + b.ffnDim() + " (neither smaller, every other size of the shape the same)");
+        }
+        src.requireParams("widen");
+        dst.requireParams("widen");
+        dst.initialize(seed);
+        // every tensor's old block at its place: rows and columns keep their indices
+        for (Transformer.Tensor t : src.tensors()) {
+            Transformer.Tensor u = dst.tensor(t.name());
+            if (t.shape().length == 1) {
+                System.arraycopy(src.params, t.offset(), dst.params, u.offset(), t.size());
+            } else {
+                int rows = (int) t.shape()[0], cols = (int) t.shape()[1], wide = (int) u.shape()[1];
+                for (int r = 0; r < rows; r++) System.arraycopy(src.params, t.offset() + r * cols, dst.params, u.offset() + r * wide, cols);
+            }
+        }
+        int d = a.dim(), dw = b.dim(), f = a.ffnDim(), fw = b.ffnDim();
+        // writers into the residual stream: nothing in the new dimensions
+        zeroBlock(dst.params, dst.tensor("model.embed_tokens.weight").offset(), b.vocabSize(), dw, 0, b.vocabSize(), d, dw);
+        for (int l = 0; l < b.layers(); l++) {
+            zeroBlock(dst.params, dst.wo[l], dw, b.qDim(), d, dw, 0, b.qDim());
+            zeroBlock(dst.params, dst.w2[l], dw, fw, d, dw, 0, fw);      // new rows
+            zeroBlock(dst.params, dst.w2[l], dw, fw, 0, dw, f, fw);      // the new units' columns
+        }
+        // RMSNorm over dw dimensions of which dw − d are zero
+        float g = (float) Math.sqrt((double) d / dw);
+        for (Transformer.Tensor u : dst.tensors()) {
+            String n = u.name();
+            if (!n.endsWith("input_layernorm.weight") && !n.endsWith("post_attention_layernorm.weight") && !n.equals("model.norm.weight")) continue;
+            for (int i = 0; i < dw; i++) dst.params[u.offset() + i] = (i < d ? dst.params[u.offset() + i] : 1f) * g;
+        }
+    }
+
+    // zeroes rows [r0, r1) × columns [c0, c1) of a [rows, cols] matrix at off
+    private static void zeroBlock(float[] p, int off, int rows, int cols, int r0, int r1, int c0, int c1) {
+        for (int r = r0; r < r1; r++) java.util.Arrays.fill(p, off + r * cols + c0, off + r * cols + c1, 0f);
     }
 
     /** The number of layers {@code to} adds to {@code from} with every other size the same, or 0. */

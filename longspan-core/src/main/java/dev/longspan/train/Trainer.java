@@ -266,6 +266,13 @@ public final class Trainer {
                 ModelGrowth.widenHeads(src, model, tc.seed() ^ 0x5eedL, modelDir.toString());
                 Log.info("fine-tuning from " + modelDir + ", head_dim widened " + a.headDim() + " -> " + tc.model().headDim() + " (the same function at step 0)");
             }
+            case WIDER_RESIDUAL -> {
+                ModelGrowth.widenResidual(src, model, tc.seed() ^ 0x3d1de5L, modelDir.toString());
+                Log.info("fine-tuning from " + modelDir + ", dim " + a.dim() + " -> " + tc.model().dim() + ", ffn_dim " + a.ffnDim() + " -> "
+                        + tc.model().ffnDim() + " (the new dimensions start at zero: the same function at step 0"
+                        + (tc.model().dim() == a.dim() || Math.abs(tc.model().normEps() * tc.model().dim() - a.normEps() * a.dim()) <= 1e-3 * a.normEps() * a.dim()
+                            ? ")" : ", up to RMSNorm's epsilon: norm_eps " + (a.normEps() * a.dim() / tc.model().dim()) + " would make it exact)"));
+            }
             case MORE_LAYERS -> {
                 int added = tc.model().layers() - a.layers();
                 ModelGrowth.insertLayers(src, model, at, tc.seed() ^ 0x1a7e5L, modelDir.toString());
@@ -283,7 +290,7 @@ public final class Trainer {
     private static int insertPlace(ModelConfig a, int insertAt) { return insertAt >= 0 ? insertAt : a.layers() - 1; }
 
     /** How a fine-tune's config grows the model it starts from. */
-    public enum Growth { NONE, WIDER_HEADS, MORE_LAYERS }
+    public enum Growth { NONE, WIDER_HEADS, MORE_LAYERS, WIDER_RESIDUAL }
 
     /**
      * Checks, before any work, that a model of config {@code a} (in {@code modelDir}) can start a run
@@ -301,10 +308,14 @@ public final class Trainer {
             ModelGrowth.checkInsertion(a, b, insertPlace(a, insertAt), what);
             return Growth.MORE_LAYERS;
         }
+        if (ModelGrowth.residualWidening(a, b)) {
+            if (insertAt >= 0) throw new LongspanException("--insert-layers-at: " + what + " has as many layers as --config's model (it widens dim/ffn_dim; grow one way per run)");
+            return Growth.WIDER_RESIDUAL;
+        }
         if (a.vocabSize() != b.vocabSize() || a.dim() != b.dim() || a.layers() != b.layers() || a.heads() != b.heads()
                 || a.kvHeads() != b.kvHeads() || a.headDim() != b.headDim() || a.ffnDim() != b.ffnDim()
                 || a.tiedEmbeddings() != b.tiedEmbeddings() || a.qkNorm() != b.qkNorm() || a.qkvBias() != b.qkvBias()) {
-            throw new LongspanException(what + ": its shape differs from --config's model (only attention, rope and context_length may change when fine-tuning; head_dim may grow by a whole multiple, layers may be added)");
+            throw new LongspanException(what + ": its shape differs from --config's model (only attention, rope and context_length may change when fine-tuning; head_dim may grow by a whole multiple, layers may be added, dim and ffn_dim may grow)");
         }
         return Growth.NONE;
     }

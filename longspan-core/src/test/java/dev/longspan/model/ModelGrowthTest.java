@@ -117,6 +117,63 @@ class ModelGrowthTest {
         assertThat(gd).as("gradient on the new MLP output").isGreaterThan(0);
     }
 
+    static ModelConfig shaped(int dim, int ffn, boolean tied) { return shaped(dim, ffn, tied, 1e-5f); }
+
+    static ModelConfig shaped(int dim, int ffn, boolean tied, float eps) {
+        return new ModelConfig(19, dim, 2, 4, 2, 8, ffn, eps, tied, "kind=crd-ntk,base=10000,period=16,offset=16,seed=1",
+                List.of("window:size=4", "selectmerge:region=3,top=3,merge=1,local=1,score=bound"), "byte", 64);
+    }
+
+    @ParameterizedTest
+    @CsvSource({"16, 24, 32, 48, true", "16, 24, 24, 24, true", "16, 24, 16, 40, true", "16, 24, 40, 56, false"})
+    void aWiderResidualStreamAndMlpComputeTheSameLogitsAndLearn(int dim, int ffn, int dimW, int ffnW, boolean tied) {
+        SplittableRandom r = new SplittableRandom(dim * 131L + dimW * 7L + ffnW);
+        // the wider model's ε scaled by d/d' makes RMSNorm's ε·d'/d the old ε: then the function is the same
+        ModelConfig nc = shaped(dim, ffn, tied), wc = shaped(dimW, ffnW, tied, 1e-5f * dim / dimW);
+        assertThat(ModelGrowth.residualWidening(nc, wc)).isTrue();
+        Transformer narrow = InferenceSessionTest.perturbed(nc, 5, r, 0.2);
+        Transformer wide = new Transformer(wc);
+        ModelGrowth.widenResidual(narrow, wide, 9, "test");
+        int T = 40;
+        int[] tokens = InferenceSessionTest.randomTokens(r, T, 19);
+        float[] a = InferenceSessionTest.fullLogits(narrow, tokens, T), b = InferenceSessionTest.fullLogits(wide, tokens, T);
+        float maxAbs = 0;
+        for (float v : a) maxAbs = Math.max(maxAbs, Math.abs(v));
+        for (int i = 0; i < a.length; i++) {
+            assertThat(Math.abs(a[i] - b[i])).as("logit %d", i).isLessThanOrEqualTo(2e-5f * Math.max(1, maxAbs));
+        }
+        // the new dimensions and units get gradient: the embedding's new columns, o's new rows, down's new columns
+        TrainingPass pass = new TrainingPass(wide, T, false);
+        long[] pos = new long[T];
+        for (int t = 0; t < T; t++) pos[t] = t;
+        int[] targets = InferenceSessionTest.randomTokens(r, T, 19);
+        pass.forward(tokens, targets, pos);
+        pass.backward(tokens, targets, pos, 1f, false);
+        float[] g = pass.grads;
+        double emb = 0, o = 0, down = 0;
+        int e0 = wide.tensor("model.embed_tokens.weight").offset();
+        for (int v = 0; v < 19; v++) for (int j = dim; j < dimW; j++) emb += Math.abs(g[e0 + v * dimW + j]);
+        for (int l = 0; l < 2; l++) {
+            for (int row = dim; row < dimW; row++) for (int j = 0; j < wc.qDim(); j++) o += Math.abs(g[wide.wo[l] + row * wc.qDim() + j]);
+            for (int row = 0; row < dimW; row++) for (int j = ffn; j < ffnW; j++) down += Math.abs(g[wide.w2[l] + row * ffnW + j]);
+        }
+        if (dimW > dim) {
+            assertThat(emb).as("gradient on the embedding's new columns").isGreaterThan(0);
+            assertThat(o).as("gradient on o's new rows").isGreaterThan(0);
+        }
+        if (ffnW > ffn) assertThat(down).as("gradient on the new units' down columns").isGreaterThan(0);
+    }
+
+    @Test
+    void refusesAResidualThatIsNotWiderOrChangesAnotherSize() {
+        Transformer n = InferenceSessionTest.perturbed(shaped(16, 24, true), 1, new SplittableRandom(4), 0.1);
+        assertThat(ModelGrowth.residualWidening(shaped(16, 24, true), shaped(16, 24, true))).isFalse();
+        assertThat(ModelGrowth.residualWidening(shaped(16, 24, true), shaped(32, 16, true))).isFalse();   // ffn narrower
+        assertThat(ModelGrowth.residualWidening(shaped(16, 24, true), shaped(32, 48, false))).isFalse();  // untied now
+        assertThatThrownBy(() -> ModelGrowth.widenResidual(n, new Transformer(shaped(8, 24, true)), 1, "m8"))
+                .isInstanceOf(LongspanException.class).hasMessageContaining("m8").hasMessageContaining("dim 16");
+    }
+
     @Test
     void refusesALayerPlaceOutsideTheModel() {
         Transformer n = InferenceSessionTest.perturbed(layered(List.of("dense", "dense")), 1, new SplittableRandom(3), 0.1);
