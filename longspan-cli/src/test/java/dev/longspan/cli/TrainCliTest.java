@@ -137,11 +137,11 @@ class TrainCliTest {
     }
 
     /**
-     * --init into a grown config: a layer more (placed by --insert-layers-at) or heads twice as wide;
+     * --init into a grown config: a layer more (placed by --insert-layers-at), heads twice as wide, or dim and ffn_dim twice as wide;
      * the first step's loss equals the base model's own loss on that step's batch (the same function).
      */
     @Test
-    void initGrowsAModelIntoMoreLayersOrWiderHeads() throws Exception {
+    void initGrowsAModelIntoMoreLayersWiderHeadsOrAWiderResidual() throws Exception {
         String dense = CONFIG.replace("\"attention\": \"masformer|full=1|placement=top|sparse=dense\"", "\"attention\": \"dense\"");
         Path cfg = Files.writeString(dir.resolve("c.json"), dense);
         Path text = Files.writeString(dir.resolve("t.txt"), "The quick brown fox jumps over the lazy dog. ".repeat(20));
@@ -163,6 +163,19 @@ class TrainCliTest {
                 "--init", base.toString(), "--steps", "1", "--json");
         assertThat(wide.exit()).as(wide.err()).isZero();
         assertThat(new ObjectMapper().readTree(wide.out()).get("final_loss").asDouble()).isCloseTo(baseLoss, org.assertj.core.api.Assertions.within(1e-4));
+
+        // a residual stream and MLP twice as wide (norm_eps halved: exactly the same function)
+        Path broad = Files.writeString(dir.resolve("broad.json"), dense.replace("\"dim\": 16,", "\"dim\": 32, \"head_dim\": 8, \"norm_eps\": 5e-6,")
+                .replace("\"ffn_dim\": 32", "\"ffn_dim\": 64"));
+        CliRun broadRun = CliRun.of("train", "--config", broad.toString(), "--data", text.toString(), "--out", dir.resolve("broad").toString(),
+                "--init", base.toString(), "--steps", "1", "--json");
+        assertThat(broadRun.exit()).as(broadRun.err()).isZero();
+        assertThat(new ObjectMapper().readTree(broadRun.out()).get("final_loss").asDouble()).isCloseTo(baseLoss, org.assertj.core.api.Assertions.within(1e-4));
+        assertOneLine(CliRun.of("train", "--config", broad.toString(), "--data", text.toString(), "--out", dir.resolve("broad2").toString(),
+                "--init", base.toString(), "--insert-layers-at", "1", "--steps", "1"), "--insert-layers-at", "grow one way per run");
+        Path narrow = Files.writeString(dir.resolve("narrow.json"), dense.replace("\"dim\": 16,", "\"dim\": 8, \"head_dim\": 8,"));
+        assertOneLine(CliRun.of("train", "--config", narrow.toString(), "--data", text.toString(), "--out", dir.resolve("narrow").toString(),
+                "--init", base.toString(), "--steps", "1"), "shape differs", "dim and ffn_dim may grow");
 
         assertOneLine(CliRun.of("train", "--config", deeper.toString(), "--data", text.toString(), "--out", dir.resolve("far").toString(),
                 "--init", base.toString(), "--insert-layers-at", "5", "--steps", "1"), "--insert-layers-at 5", "0..2");
