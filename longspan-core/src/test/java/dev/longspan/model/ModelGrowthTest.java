@@ -40,20 +40,9 @@ class ModelGrowthTest {
         ModelGrowth.widenHeads(narrow, wide, 7, "test");
         int T = 48;
         int[] tokens = InferenceSessionTest.randomTokens(r, T, narrowC.vocabSize());
-        float[] a = InferenceSessionTest.fullLogits(narrow, tokens, T), b = InferenceSessionTest.fullLogits(wide, tokens, T);
-        float maxAbs = 0;
-        for (float v : a) maxAbs = Math.max(maxAbs, Math.abs(v));
-        for (int i = 0; i < a.length; i++) {
-            assertThat(Math.abs(a[i] - b[i])).as("logit %d", i).isLessThanOrEqualTo(2e-5f * Math.max(1, maxAbs));
-        }
+        assertSameLogits(narrow, wide, tokens);
         // the new dimensions are not left at a saddle: some new q row and some new o column get gradient
-        TrainingPass pass = new TrainingPass(wide, T, false);
-        long[] pos = new long[T];
-        for (int t = 0; t < T; t++) pos[t] = t;
-        int[] targets = InferenceSessionTest.randomTokens(r, T, narrowC.vocabSize());
-        pass.forward(tokens, targets, pos);
-        pass.backward(tokens, targets, pos, 1f, false);
-        float[] g = pass.grads;
+        float[] g = gradients(wide, tokens, r);
         int D = wideC.headDim(), dim = wideC.dim();
         double newQ = 0, newO = 0;
         for (int l = 0; l < 2; l++) {
@@ -69,6 +58,28 @@ class ModelGrowthTest {
         }
         assertThat(newQ).as("gradient on the new q rows").isGreaterThan(0);
         assertThat(newO).as("gradient on the new o columns").isGreaterThan(0);
+    }
+
+    // the grown model computes the narrow one's logits at every position (the training forward)
+    private static void assertSameLogits(Transformer narrow, Transformer wide, int[] tokens) {
+        float[] a = InferenceSessionTest.fullLogits(narrow, tokens, tokens.length), b = InferenceSessionTest.fullLogits(wide, tokens, tokens.length);
+        float maxAbs = 0;
+        for (float v : a) maxAbs = Math.max(maxAbs, Math.abs(v));
+        for (int i = 0; i < a.length; i++) {
+            assertThat(Math.abs(a[i] - b[i])).as("logit %d", i).isLessThanOrEqualTo(2e-5f * Math.max(1, maxAbs));
+        }
+    }
+
+    // the parameter gradient of one training step on these tokens and random targets
+    private static float[] gradients(Transformer m, int[] tokens, SplittableRandom r) {
+        int T = tokens.length;
+        TrainingPass pass = new TrainingPass(m, T, false);
+        long[] pos = new long[T];
+        for (int t = 0; t < T; t++) pos[t] = t;
+        int[] targets = InferenceSessionTest.randomTokens(r, T, m.config.vocabSize());
+        pass.forward(tokens, targets, pos);
+        pass.backward(tokens, targets, pos, 1f, false);
+        return pass.grads;
     }
 
     private static boolean isOldRow(int e, int D, int m, ModelConfig wide) {
@@ -136,20 +147,9 @@ class ModelGrowthTest {
         ModelGrowth.widenResidual(narrow, wide, 9, "test");
         int T = 40;
         int[] tokens = InferenceSessionTest.randomTokens(r, T, 19);
-        float[] a = InferenceSessionTest.fullLogits(narrow, tokens, T), b = InferenceSessionTest.fullLogits(wide, tokens, T);
-        float maxAbs = 0;
-        for (float v : a) maxAbs = Math.max(maxAbs, Math.abs(v));
-        for (int i = 0; i < a.length; i++) {
-            assertThat(Math.abs(a[i] - b[i])).as("logit %d", i).isLessThanOrEqualTo(2e-5f * Math.max(1, maxAbs));
-        }
+        assertSameLogits(narrow, wide, tokens);
         // the new dimensions and units get gradient: the embedding's new columns, o's new rows, down's new columns
-        TrainingPass pass = new TrainingPass(wide, T, false);
-        long[] pos = new long[T];
-        for (int t = 0; t < T; t++) pos[t] = t;
-        int[] targets = InferenceSessionTest.randomTokens(r, T, 19);
-        pass.forward(tokens, targets, pos);
-        pass.backward(tokens, targets, pos, 1f, false);
-        float[] g = pass.grads;
+        float[] g = gradients(wide, tokens, r);
         double emb = 0, o = 0, down = 0;
         int e0 = wide.tensor("model.embed_tokens.weight").offset();
         for (int v = 0; v < 19; v++) for (int j = dim; j < dimW; j++) emb += Math.abs(g[e0 + v * dimW + j]);
