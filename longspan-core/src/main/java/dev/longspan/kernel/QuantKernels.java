@@ -74,6 +74,13 @@ public final class QuantKernels {
             case Q6_K -> { for (int b = 0; b < nb; b++) dequantQ6_K(src, off + 210L * b, dst, dstOff + 256 * b); }
             case IQ4_NL -> { for (int b = 0; b < nb; b++) dequantIq4Nl(src, off + 18L * b, dst, dstOff + 32 * b); }
             case IQ4_XS -> { for (int b = 0; b < nb; b++) dequantIq4Xs(src, off + 136L * b, dst, dstOff + 256 * b); }
+            case IQ2_XXS -> { for (int b = 0; b < nb; b++) IqQuants.dequantIq2Xxs(src, off + 66L * b, dst, dstOff + 256 * b); }
+            case IQ2_XS -> { for (int b = 0; b < nb; b++) IqQuants.dequantIq2Xs(src, off + 74L * b, dst, dstOff + 256 * b); }
+            case IQ2_S -> { for (int b = 0; b < nb; b++) IqQuants.dequantIq2S(src, off + 82L * b, dst, dstOff + 256 * b); }
+            case IQ3_XXS -> { for (int b = 0; b < nb; b++) IqQuants.dequantIq3Xxs(src, off + 98L * b, dst, dstOff + 256 * b); }
+            case IQ3_S -> { for (int b = 0; b < nb; b++) IqQuants.dequantIq3S(src, off + 110L * b, dst, dstOff + 256 * b); }
+            case IQ1_S -> { for (int b = 0; b < nb; b++) IqQuants.dequantIq1S(src, off + 50L * b, dst, dstOff + 256 * b); }
+            case IQ1_M -> { for (int b = 0; b < nb; b++) IqQuants.dequantIq1M(src, off + 56L * b, dst, dstOff + 256 * b); }
             case TQ1_0 -> { for (int b = 0; b < nb; b++) dequantTq1_0(src, off + 54L * b, dst, dstOff + 256 * b); }
             case TQ2_0 -> { for (int b = 0; b < nb; b++) dequantTq2_0(src, off + 66L * b, dst, dstOff + 256 * b); }
             case Q8_K -> {
@@ -83,7 +90,7 @@ public final class QuantKernels {
                     for (int j = 0; j < 256; j++) dst[dstOff + 256 * b + j] = d * i8(src, o + 4 + j);
                 }
             }
-            default -> throw new LongspanException("cannot dequantize tensors of type " + t + " (supported: F32, F16, BF16, F64, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q8_K, IQ4_NL, IQ4_XS, TQ1_0, TQ2_0)");
+            default -> throw new LongspanException("cannot dequantize tensors of type " + t + " (supported: F32, F16, BF16, F64, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q8_K, IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ4_NL, IQ4_XS, TQ1_0, TQ2_0)");
         }
     }
 
