@@ -111,9 +111,10 @@ class IqQuantsTest {
     }
 
     @Test
-    void activationsForTheCodebookTypesAreRoundedToQ8_KAsInGgml() {
+    void codebookTypesLoadAndTheirActivationsAreRoundedToQ8_KAsInGgml() {
         for (GgmlType t : new GgmlType[]{GgmlType.IQ1_S, GgmlType.IQ1_M, GgmlType.IQ2_XXS, GgmlType.IQ2_XS, GgmlType.IQ2_S, GgmlType.IQ3_XXS, GgmlType.IQ3_S}) {
             assertThat(Q8Activations.vecDotType(t)).as("%s", t).isEqualTo(GgmlType.Q8_K);
+            assertThat(t.dequantizable()).as("%s loads from a GGUF", t).isTrue();
         }
     }
 }
