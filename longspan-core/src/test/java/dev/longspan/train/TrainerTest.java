@@ -187,8 +187,9 @@ class TrainerTest {
             t.trainStep();
             assertThat(t.model().params).isNotEqualTo(trained);
         }
-        String wider = Json.write(tc.toJson()).replace("\"ffn_dim\":64", "\"ffn_dim\":96");
-        TrainConfig bad = TrainConfig.fromJson(Json.parseObject(wider, "w"), "w");
+        // a narrower MLP is not a growth (a wider one is: ModelGrowth.widenResidual)
+        String narrower = Json.write(tc.toJson()).replace("\"ffn_dim\":64", "\"ffn_dim\":48");
+        TrainConfig bad = TrainConfig.fromJson(Json.parseObject(narrower, "w"), "w");
         try (TextCorpus c = new TextCorpus(List.of(corpus()), 0.2)) {
             Trainer t = new Trainer(bad, c, dir.resolve("bad"), new Trainer.Listener() {});
             assertThatThrownBy(() -> t.startFrom(base)).isInstanceOf(LongspanException.class).hasMessageContaining("shape differs");
