@@ -182,21 +182,21 @@ final class IqQuants {
     // sign); u8 scales[8] read as four u16: 3-bit scales, two per 16 weights' pair, and the fp16 super-
     // scale d spread over the four top nibbles.
     static void dequantIq1M(MemorySegment s, long o, float[] y, int yo) {
-        int[] sc = new int[4];
-        for (int i = 0; i < 4; i++) sc[i] = s.get(LE_SHORT, o + 48 + 2L * i) & 0xFFFF;
-        int dBits = (sc[0] >>> 12) | ((sc[1] >>> 8) & 0x00F0) | ((sc[2] >>> 4) & 0x0F00) | (sc[3] & 0xF000);
+        int sc0 = scale16(s, o, 0), sc1 = scale16(s, o, 1), sc2 = scale16(s, o, 2), sc3 = scale16(s, o, 3);
+        int dBits = (sc0 >>> 12) | ((sc1 >>> 8) & 0x00F0) | ((sc2 >>> 4) & 0x0F00) | (sc3 & 0xF000);
         float d = Float.float16ToFloat((short) dBits);
         for (int ib = 0; ib < 8; ib++) {
-            int w = sc[ib / 2], shift = 6 * (ib % 2);
+            int w = scale16(s, o, ib / 2), shift = 6 * (ib % 2);
             float dl1 = d * (2 * ((w >>> shift) & 7) + 1), dl2 = d * (2 * ((w >>> (shift + 3)) & 7) + 1);
-            int qh0 = u8(s, o + 32 + 2 * ib), qh1 = u8(s, o + 32 + 2 * ib + 1);
-            int[] idx = {
-                    u8(s, o + 4 * ib) | ((qh0 << 8) & 0x700), u8(s, o + 4 * ib + 1) | ((qh0 << 4) & 0x700),
-                    u8(s, o + 4 * ib + 2) | ((qh1 << 8) & 0x700), u8(s, o + 4 * ib + 3) | ((qh1 << 4) & 0x700)};
-            float[] delta = {
-                    (qh0 & 0x08) != 0 ? -IQ1_DELTA : IQ1_DELTA, (qh0 & 0x80) != 0 ? -IQ1_DELTA : IQ1_DELTA,
-                    (qh1 & 0x08) != 0 ? -IQ1_DELTA : IQ1_DELTA, (qh1 & 0x80) != 0 ? -IQ1_DELTA : IQ1_DELTA};
-            for (int l = 0; l < 4; l++) put8Iq1(y, yo + 32 * ib + 8 * l, l < 2 ? dl1 : dl2, IQ1S[idx[l]], delta[l]);
+            for (int l = 0; l < 4; l++) {
+                // group l's high index bits and delta sign: the low (l even) or high nibble of qh[2·ib + l/2]
+                int qh = u8(s, o + 32 + 2 * ib + l / 2) >>> (4 * (l & 1));
+                int idx = u8(s, o + 4 * ib + l) | ((qh & 7) << 8);
+                put8Iq1(y, yo + 32 * ib + 8 * l, l < 2 ? dl1 : dl2, IQ1S[idx], (qh & 8) != 0 ? -IQ1_DELTA : IQ1_DELTA);
+            }
         }
     }
+
+    // IQ1_M's scales as four little-endian u16
+    private static int scale16(MemorySegment s, long o, int i) { return s.get(LE_SHORT, o + 48 + 2L * i) & 0xFFFF; }
 }
