@@ -81,6 +81,7 @@ public final class QuantKernels {
             case IQ3_S -> { for (int b = 0; b < nb; b++) IqQuants.dequantIq3S(src, off + 110L * b, dst, dstOff + 256 * b); }
             case IQ1_S -> { for (int b = 0; b < nb; b++) IqQuants.dequantIq1S(src, off + 50L * b, dst, dstOff + 256 * b); }
             case IQ1_M -> { for (int b = 0; b < nb; b++) IqQuants.dequantIq1M(src, off + 56L * b, dst, dstOff + 256 * b); }
+            case MXFP4 -> { for (int b = 0; b < nb; b++) dequantMxfp4(src, off + 17L * b, dst, dstOff + 32 * b); }
             case TQ1_0 -> { for (int b = 0; b < nb; b++) dequantTq1_0(src, off + 54L * b, dst, dstOff + 256 * b); }
             case TQ2_0 -> { for (int b = 0; b < nb; b++) dequantTq2_0(src, off + 66L * b, dst, dstOff + 256 * b); }
             case Q8_K -> {
@@ -90,7 +91,7 @@ public final class QuantKernels {
                     for (int j = 0; j < 256; j++) dst[dstOff + 256 * b + j] = d * i8(src, o + 4 + j);
                 }
             }
-            default -> throw new LongspanException("cannot dequantize tensors of type " + t + " (supported: F32, F16, BF16, F64, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q8_K, IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ4_NL, IQ4_XS, TQ1_0, TQ2_0)");
+            default -> throw new LongspanException("cannot dequantize tensors of type " + t + " (supported: F32, F16, BF16, F64, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q8_K, IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ4_NL, IQ4_XS, MXFP4, TQ1_0, TQ2_0)");
         }
     }
 
@@ -167,6 +168,22 @@ public final class QuantKernels {
             }
         }
     }
+
+    // MXFP4 (17 bytes per 32): u8 e (an E8M0 power of two); u8 qs[16], element j the low nibble of qs[j], j + 16 the
+    // high one, each an E2M1 value held doubled as an integer (MXFP4_LEVELS); the scale is half of 2^(e − 127), so
+    // the product is the value itself: x = level·2^(e − 128), for e < 2 a subnormal float (ggml's e8m0_to_fp32_half)
+    private static void dequantMxfp4(MemorySegment s, long o, float[] y, int yo) {
+        int e = u8(s, o);
+        float d = Float.intBitsToFloat(e < 2 ? 0x00200000 << e : (e - 1) << 23);
+        for (int j = 0; j < 16; j++) {
+            int v = u8(s, o + 1 + j);
+            y[yo + j] = MXFP4_LEVELS[v & 0xF] * d;
+            y[yo + j + 16] = MXFP4_LEVELS[v >>> 4] * d;
+        }
+    }
+
+    /** E2M1's sixteen values times two (0, ±0.5, ±1, ±1.5, ±2, ±3, ±4, ±6 as integers), ggml's kvalues_mxfp4. */
+    private static final int[] MXFP4_LEVELS = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 
     // TQ2_0 (ternary, 2 bits): u8 qs[64]; half d. Per group of 32 bytes, bit pair l of byte m is element
     // 128·group + 32·l + m; the value is (pair − 1)·d, so −d, 0 or +d.

@@ -72,6 +72,27 @@ class IqQuantsTest {
                 .isEqualTo(floatsHash);
     }
 
+    /**
+     * MXFP4 (E8M0 block scale, E2M1 values) against ggml's to_float of the unslothai/llama.cpp fork at d32676d (the
+     * type is newer than c392e50): 4,096 blocks of splitmix64 bytes (seed 2000), every scale byte included —
+     * the subnormal ones (0, 1) and those whose products overflow to infinity.
+     */
+    @Test
+    void mxfp4DequantizesAsGgmlDoesBitForBit() {
+        int nb = 4096;
+        byte[] b = new byte[nb * GgmlType.MXFP4.typeSize];
+        state = 2000;
+        for (int i = 0; i < b.length; i++) b[i] = (byte) (next() >>> 56);
+        assertThat(Long.toHexString(fnv(b))).isEqualTo("98271beb5a9aa35d");
+        float[] y = new float[32 * nb];
+        QuantKernels.dequantize(GgmlType.MXFP4, MemorySegment.ofArray(b), 0, y, 0, y.length);
+        byte[] out = new byte[4 * y.length];
+        java.nio.ByteBuffer.wrap(out).order(java.nio.ByteOrder.LITTLE_ENDIAN).asFloatBuffer().put(y);
+        assertThat(Long.toHexString(fnv(out))).as("first values %s", java.util.Arrays.toString(java.util.Arrays.copyOf(y, 8))).isEqualTo("c5d8afa8ee796411");
+        assertThat(Q8Activations.vecDotType(GgmlType.MXFP4)).isEqualTo(GgmlType.Q8_0);
+        assertThat(GgmlType.MXFP4.dequantizable()).isTrue();
+    }
+
     @Test
     void codebooksHoldEachFormatsLevelsAndNoEntryTwice() {
         checkLongs(IqQuants.IQ2XXS, 256, Set.of(8, 25, 43), false);

@@ -235,8 +235,8 @@ class QuantKernelsTest {
         assertThat(y[0]).isEqualTo(3.25f);
         assertThatThrownBy(() -> QuantKernels.dequantize(GgmlType.Q8_0, MemorySegment.ofArray(new byte[34]), 0, new float[31], 0, 31))
                 .isInstanceOf(LongspanException.class).hasMessageContaining("block size");
-        assertThatThrownBy(() -> QuantKernels.dequantize(GgmlType.MXFP4, MemorySegment.ofArray(new byte[17]), 0, new float[32], 0, 32))
-                .isInstanceOf(LongspanException.class).hasMessageContaining("MXFP4");
+        assertThatThrownBy(() -> QuantKernels.dequantize(GgmlType.I32, MemorySegment.ofArray(new byte[4]), 0, new float[1], 0, 1))
+                .isInstanceOf(LongspanException.class).hasMessageContaining("I32");
         assertThat(GgmlType.byId(30)).isEqualTo(GgmlType.BF16);
         assertThat(GgmlType.byId(14)).isEqualTo(GgmlType.Q6_K);
         assertThat(GgmlType.byId(4)).isNull();
@@ -262,6 +262,7 @@ class QuantKernelsTest {
                 case Q4_K, Q5_K -> bb.putShort(o, h((float) r.nextDouble(0.0005, 0.01))).putShort(o + 2, h((float) r.nextDouble(0.0005, 0.01)));
                 case Q6_K -> bb.putShort(o + 208, h((float) r.nextDouble(0.0001, 0.002)));
                 case IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S -> bb.putShort(o, h((float) r.nextDouble(0.0005, 0.01)));
+                case MXFP4 -> b[o] = (byte) (118 + r.nextInt(6));   // scales 2^-10 .. 2^-5
                 case IQ1_M -> {   // the super-scale's 16 bits are the top nibbles of the four 16-bit scales
                     int d = h((float) r.nextDouble(0.0005, 0.01)) & 0xFFFF;
                     for (int q = 0; q < 4; q++) b[o + 49 + 2 * q] = (byte) ((b[o + 49 + 2 * q] & 0x0F) | (((d >>> (4 * q)) & 0xF) << 4));
@@ -401,7 +402,7 @@ class QuantKernelsTest {
      */
     @ParameterizedTest
     @EnumSource(value = GgmlType.class, names = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K",
-            "Q4_K", "Q5_K", "Q6_K", "Q8_K", "IQ4_NL", "IQ4_XS", "IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S"})
+            "Q4_K", "Q5_K", "Q6_K", "Q8_K", "IQ4_NL", "IQ4_XS", "IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "MXFP4"})
     void matmulOnStoredBlocksMatchesTheDequantizedProduct(GgmlType t) {
         SplittableRandom r = new SplittableRandom(t.id * 7L + 5);
         int before = dev.longspan.tensor.Parallel.threads();
