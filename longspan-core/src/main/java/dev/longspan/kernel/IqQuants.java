@@ -118,6 +118,14 @@ final class IqQuants {
         }
     }
 
+    // eight IQ3 weights from two codebook entries of four: j < 4 from g1, the rest from g2 (ggml's y[j], y[j+4] order)
+    private static void put4x2(float[] y, int at, float db, int g1, int g2, int signs) {
+        for (int j = 0; j < 4; j++) {
+            y[at + j] = db * mag(g1, j) * ((signs & (1 << j)) != 0 ? -1f : 1f);
+            y[at + j + 4] = db * mag(g2, j) * ((signs & (1 << (j + 4))) != 0 ? -1f : 1f);
+        }
+    }
+
     // IQ3_XXS (98 bytes): half d; u8 qs[96]: 64 grid indices (4 magnitudes each), then per 32 weights a
     // u32 of four 7-bit sign groups and a 4-bit scale s on top: d·(0.5 + s)·0.5.
     static void dequantIq3Xxs(MemorySegment s, long o, float[] y, int yo) {
@@ -128,11 +136,7 @@ final class IqQuants {
             for (int l = 0; l < 4; l++) {
                 int sg = signs((aux >>> (7 * l)) & 127);
                 int g1 = IQ3XXS[u8(s, o + 2 + 8 * ib + 2 * l)], g2 = IQ3XXS[u8(s, o + 2 + 8 * ib + 2 * l + 1)];
-                int at = yo + 32 * ib + 8 * l;
-                for (int j = 0; j < 4; j++) {
-                    y[at + j] = db * mag(g1, j) * ((sg & (1 << j)) != 0 ? -1f : 1f);
-                    y[at + j + 4] = db * mag(g2, j) * ((sg & (1 << (j + 4))) != 0 ? -1f : 1f);
-                }
+                put4x2(y, yo + 32 * ib + 8 * l, db, g1, g2, sg);
             }
         }
     }
@@ -149,11 +153,7 @@ final class IqQuants {
                 int sg = u8(s, o + 74 + 4 * ib + l);
                 int g1 = IQ3S[u8(s, o + 2 + 8 * ib + 2 * l) | ((qh << (8 - 2 * l)) & 256)];
                 int g2 = IQ3S[u8(s, o + 2 + 8 * ib + 2 * l + 1) | ((qh << (7 - 2 * l)) & 256)];
-                int at = yo + 32 * ib + 8 * l;
-                for (int j = 0; j < 4; j++) {
-                    y[at + j] = db * mag(g1, j) * ((sg & (1 << j)) != 0 ? -1f : 1f);
-                    y[at + j + 4] = db * mag(g2, j) * ((sg & (1 << (j + 4))) != 0 ? -1f : 1f);
-                }
+                put4x2(y, yo + 32 * ib + 8 * l, db, g1, g2, sg);
             }
         }
     }

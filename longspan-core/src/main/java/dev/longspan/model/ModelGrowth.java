@@ -142,24 +142,29 @@ public final class ModelGrowth {
         }
         int d = a.dim(), dw = b.dim(), f = a.ffnDim(), fw = b.ffnDim();
         // writers into the residual stream: nothing in the new dimensions
-        zeroBlock(dst.params, dst.tensor("model.embed_tokens.weight").offset(), b.vocabSize(), dw, 0, b.vocabSize(), d, dw);
+        zeroBlock(dst.params, dst.tokEmb, dw, 0, b.vocabSize(), d, dw);
         for (int l = 0; l < b.layers(); l++) {
-            zeroBlock(dst.params, dst.wo[l], dw, b.qDim(), d, dw, 0, b.qDim());
-            zeroBlock(dst.params, dst.w2[l], dw, fw, d, dw, 0, fw);      // new rows
-            zeroBlock(dst.params, dst.w2[l], dw, fw, 0, dw, f, fw);      // the new units' columns
+            zeroBlock(dst.params, dst.wo[l], b.qDim(), d, dw, 0, b.qDim());
+            zeroBlock(dst.params, dst.w2[l], fw, d, dw, 0, fw);      // new rows
+            zeroBlock(dst.params, dst.w2[l], fw, 0, dw, f, fw);      // the new units' columns
         }
         // RMSNorm over dw dimensions of which dw − d are zero
         float g = (float) Math.sqrt((double) d / dw);
-        for (Transformer.Tensor u : dst.tensors()) {
-            String n = u.name();
-            if (!n.endsWith("input_layernorm.weight") && !n.endsWith("post_attention_layernorm.weight") && !n.equals("model.norm.weight")) continue;
-            for (int i = 0; i < dw; i++) dst.params[u.offset() + i] = (i < d ? dst.params[u.offset() + i] : 1f) * g;
+        for (int l = 0; l < b.layers(); l++) {
+            scaleNorm(dst.params, dst.attnNorm[l], d, dw, g);
+            scaleNorm(dst.params, dst.ffnNorm[l], d, dw, g);
         }
+        scaleNorm(dst.params, dst.finalNorm, d, dw, g);
     }
 
-    // zeroes rows [r0, r1) × columns [c0, c1) of a [rows, cols] matrix at off
-    private static void zeroBlock(float[] p, int off, int rows, int cols, int r0, int r1, int c0, int c1) {
+    // zeroes rows [r0, r1) × columns [c0, c1) of a matrix of `cols` columns at off
+    private static void zeroBlock(float[] p, int off, int cols, int r0, int r1, int c0, int c1) {
         for (int r = r0; r < r1; r++) java.util.Arrays.fill(p, off + r * cols + c0, off + r * cols + c1, 0f);
+    }
+
+    // a norm gain of dw entries: the d old ones and 1 for the new, all times g
+    private static void scaleNorm(float[] p, int off, int d, int dw, float g) {
+        for (int i = 0; i < dw; i++) p[off + i] = (i < d ? p[off + i] : 1f) * g;
     }
 
     /** The number of layers {@code to} adds to {@code from} with every other size the same, or 0. */

@@ -268,10 +268,12 @@ public final class Trainer {
             }
             case WIDER_RESIDUAL -> {
                 ModelGrowth.widenResidual(src, model, tc.seed() ^ 0x3d1de5L, modelDir.toString());
-                Log.info("fine-tuning from " + modelDir + ", dim " + a.dim() + " -> " + tc.model().dim() + ", ffn_dim " + a.ffnDim() + " -> "
-                        + tc.model().ffnDim() + " (the new dimensions start at zero: the same function at step 0"
-                        + (tc.model().dim() == a.dim() || Math.abs(tc.model().normEps() * tc.model().dim() - a.normEps() * a.dim()) <= 1e-3 * a.normEps() * a.dim()
-                            ? ")" : ", up to RMSNorm's epsilon: norm_eps " + (a.normEps() * a.dim() / tc.model().dim()) + " would make it exact)"));
+                var b = tc.model();
+                double exactEps = (double) a.normEps() * a.dim() / b.dim();   // the ε that keeps RMSNorm's ε·d'/d the old one
+                boolean exact = Math.abs(b.normEps() - exactEps) <= 1e-3 * exactEps;
+                Log.info("fine-tuning from " + modelDir + ", dim " + a.dim() + " -> " + b.dim() + ", ffn_dim " + a.ffnDim() + " -> " + b.ffnDim()
+                        + " (the new dimensions start at zero: the same function at step 0"
+                        + (exact ? ")" : ", up to RMSNorm's epsilon: norm_eps " + exactEps + " would make it exact)"));
             }
             case MORE_LAYERS -> {
                 int added = tc.model().layers() - a.layers();
