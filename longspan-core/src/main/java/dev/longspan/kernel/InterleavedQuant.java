@@ -234,63 +234,77 @@ public final class InterleavedQuant {
         Q8Activations a = QuantKernels.ACTIVATIONS.get();
         a.quantize(Q8Activations.vecDotType(type), x, xo, batch, cols);
         int[] pairs = type == GgmlType.F16 ? null : a.pairs();
-        int ranges = (int) Math.max(1, Math.min(groups / minGroups(), 4L * Parallel.threads()));
+        // one range per worker's share; one thread takes the matrix whole (a split only restarts
+        // its two streams of weight bytes)
+        int ranges = Parallel.threads() == 1 ? 1 : (int) Math.max(1, Math.min(groups / minGroups(), 4L * Parallel.threads()));
         Parallel.forEachTask(ranges, task -> {
             int g0 = (int) ((long) groups * task / ranges), g1 = (int) ((long) groups * (task + 1) / ranges);
             float[] out = OUT.get();
-            if (out.length < group) OUT.set(out = new float[group]);
-            for (int t = 0; t < batch; t++) {
-                for (int g = g0; g < g1; g++) {
-                    groupDot(g, a, pairs, t, out, QuantKernels.SIMD);
-                    int n = Math.min(group, rows - g * group), yr = yo + t * rows + g * group;
-                    if (accumulate) for (int i = 0; i < n; i++) y[yr + i] += out[i];
-                    else System.arraycopy(out, 0, y, yr, n);
-                }
-            }
+            if (out.length < 2 * group) OUT.set(out = new float[2 * group]);
+            for (int t = 0; t < batch; t++) rangeDot(g0, g1, a, pairs, t, y, yo, accumulate, out, QuantKernels.SIMD);
         });
     }
 
-    /** Each worker's results of one group (a decoding step runs ~100 products: nothing allocated per call). */
-    private static final ThreadLocal<float[]> OUT = ThreadLocal.withInitial(() -> new float[GROUP]);
+    /** Each worker's results of two groups (a decoding step runs ~100 products: nothing allocated per call). */
+    private static final ThreadLocal<float[]> OUT = ThreadLocal.withInitial(() -> new float[2 * GROUP]);
 
     /** The scalar twin of {@link #matvec}, single-threaded. */
     public void matvecScalar(float[] x, int xo, int batch, float[] y, int yo, boolean accumulate) {
         Q8Activations a = new Q8Activations();
         a.quantize(Q8Activations.vecDotType(type), x, xo, batch, cols);
         int[] pairs = type == GgmlType.F16 ? null : a.pairs();
-        float[] out = new float[group];
-        for (int t = 0; t < batch; t++) {
-            for (int g = 0; g < groups; g++) {
-                groupDot(g, a, pairs, t, out, false);
-                int n = Math.min(group, rows - g * group), yr = yo + t * rows + g * group;
-                for (int i = 0; i < n; i++) y[yr + i] = accumulate ? y[yr + i] + out[i] : out[i];
-            }
+        float[] out = new float[2 * group];
+        for (int t = 0; t < batch; t++) rangeDot(0, groups, a, pairs, t, y, yo, accumulate, out, false);
+    }
+
+    // groups g0..g1 of activation row t into y: group g side by side with group g + half (two streams
+    // of weight bytes, VectorInterleavedQuant), an odd last group on its own
+    private void rangeDot(int g0, int g1, Q8Activations a, int[] pairs, int t, float[] y, int yo, boolean accumulate, float[] out, boolean simd) {
+        int half = (g1 - g0) / 2;
+        for (int g = g0; g < g0 + half; g++) {
+            groupDot(g, g + half, a, pairs, t, out, simd);
+            store(g, out, 0, t, y, yo, accumulate);
+            store(g + half, out, group, t, y, yo, accumulate);
+        }
+        if (g0 + 2 * half < g1) {
+            groupDot(g1 - 1, g1 - 1, a, pairs, t, out, simd);
+            store(g1 - 1, out, 0, t, y, yo, accumulate);
         }
     }
 
-    // out[0..group) = the dots of group g's rows with activation row t
-    private void groupDot(int g, Q8Activations a, int[] pairs, int t, float[] out, boolean simd) {
-        long o = at(g, 0);
-        if (type == GgmlType.F16) {
-            if (simd && group == VectorInterleavedQuant.G) VectorInterleavedQuant.groupF16(data, o, cols, a.values(), t * cols, out);
-            else groupF16Scalar(o, a.values(), t * cols, out);
-        } else if (simd && group == VectorInterleavedQuant.G) {
-            if (type == GgmlType.Q8_0) VectorInterleavedQuant.groupQ8_0(data, o, blocks, pairs, t * cols / 2, a.d, t * blocks, out);
-            else VectorInterleavedQuant.groupQ4_K(data, o, blocks, pairs, t * cols / 2, a.d, t * blocks, a.bsums32, t * cols / 32, out);
-        } else {
-            if (type == GgmlType.Q8_0) groupQ8_0Scalar(o, pairs, t * cols / 2, a.d, t * blocks, out);
-            else groupQ4_KScalar(o, pairs, t * cols / 2, a.d, t * blocks, a.bsums32, t * cols / 32, out);
+    // group g's results (out[from..from + group)) into its rows of y's row t
+    private void store(int g, float[] out, int from, int t, float[] y, int yo, boolean accumulate) {
+        int n = Math.min(group, rows - g * group), yr = yo + t * rows + g * group;
+        if (accumulate) for (int i = 0; i < n; i++) y[yr + i] += out[from + i];
+        else System.arraycopy(out, from, y, yr, n);
+    }
+
+    // out[0..group) = the dots of group g's rows with activation row t, out[group..2·group) group g2's
+    private void groupDot(int g, int g2, Q8Activations a, int[] pairs, int t, float[] out, boolean simd) {
+        long o = at(g, 0), o2 = at(g2, 0);
+        if (simd && group == VectorInterleavedQuant.G) {
+            if (type == GgmlType.F16) VectorInterleavedQuant.groupF16(data, o, o2, cols, a.values(), t * cols, out);
+            else if (type == GgmlType.Q8_0) VectorInterleavedQuant.groupQ8_0(data, o, o2, blocks, pairs, t * cols / 2, a.d, t * blocks, out);
+            else VectorInterleavedQuant.groupQ4_K(data, o, o2, blocks, pairs, t * cols / 2, a.d, t * blocks, a.bsums32, t * cols / 32, out);
+            return;
+        }
+        // the scalar twins, one group at a time
+        for (int k = 0; k < 2; k++) {
+            long ok = k == 0 ? o : o2;
+            if (type == GgmlType.F16) groupF16Scalar(ok, a.values(), t * cols, out, k * group);
+            else if (type == GgmlType.Q8_0) groupQ8_0Scalar(ok, pairs, t * cols / 2, a.d, t * blocks, out, k * group);
+            else groupQ4_KScalar(ok, pairs, t * cols / 2, a.d, t * blocks, a.bsums32, t * cols / 32, out, k * group);
         }
     }
 
     // per row: four running sums over the columns (column c into sum c mod 4, one fused multiply-add
     // each, as the SIMD body's four accumulators), then (s0 + s1) + (s2 + s3)
-    void groupF16Scalar(long o, float[] x, int xo, float[] out) {
+    void groupF16Scalar(long o, float[] x, int xo, float[] out, int oo) {
         int G = group;
         for (int i = 0; i < G; i++) {
             float[] acc = new float[4];
             for (int c = 0; c < cols; c++) acc[c & 3] = Math.fma(half(data, o + 2L * G * c + 2L * i), x[xo + c], acc[c & 3]);
-            out[i] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+            out[oo + i] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
         }
     }
 
@@ -300,7 +314,7 @@ public final class InterleavedQuant {
     private static int hi(int pair) { return pair >> 16; }
 
     // per row and block: acc = fma(Σ w·a, d·da, acc), the integer sum exact
-    void groupQ8_0Scalar(long o, int[] ap, int apo, float[] ad, int ado, float[] out) {
+    void groupQ8_0Scalar(long o, int[] ap, int apo, float[] ad, int ado, float[] out, int oo) {
         int G = group;
         for (int i = 0; i < G; i++) {
             float acc = 0;
@@ -313,12 +327,12 @@ public final class InterleavedQuant {
                 }
                 acc = Math.fma((float) isum, half(data, ob + Q8_D * G + 2L * i) * ad[ado + b], acc);
             }
-            out[i] = acc;
+            out[oo + i] = acc;
         }
     }
 
     // per row and super-block: acc = fma(Σ_j sc_j·Σ q·a, d·da, acc), then fma(Σ_j m_j·Σa, −dmin·da, acc)
-    void groupQ4_KScalar(long o, int[] ap, int apo, float[] ad, int ado, int[] bsums32, int bso, float[] out) {
+    void groupQ4_KScalar(long o, int[] ap, int apo, float[] ad, int ado, int[] bsums32, int bso, float[] out, int oo) {
         int G = group;
         for (int i = 0; i < G; i++) {
             float acc = 0;
@@ -341,7 +355,7 @@ public final class InterleavedQuant {
                 acc = Math.fma((float) isum, half(data, ob + K4_D * G + 2L * i) * da, acc);
                 acc = Math.fma((float) msum, -(half(data, ob + K4_DMIN * G + 2L * i) * da), acc);
             }
-            out[i] = acc;
+            out[oo + i] = acc;
         }
     }
 }

@@ -48,116 +48,157 @@ final class VectorInterleavedQuant {
     //           float 2^-112 too small (exact, subnormals included), times 2^112, and the sign put back
     //           (Q8_0: sign-extended, shifted and the sign's copies masked off the exponent, as groupF16)
 
+    // Every body works on two groups at once, at byte offsets o and o2 of w, their results in
+    // out[0..G) and out[G..2G): the same operations per group as one group alone (a single group
+    // passes o2 = o), the activations broadcast once for both, and two streams of weight bytes read
+    // side by side. One core keeps more cache lines in flight from two distant places than from
+    // one: a Java loop summing 512 MiB reads 35 GB/s as one stream and 43 GB/s as two on Zen 5, and
+    // the 100M model's Q8_0 decode went from 250 to 317 tokens/s on one thread (docs/PERFORMANCE.md).
+
     // per block: Σ w·a over its 8 quads, each quad's 2G shorts holding two signed quants per short
     // (pairs u and u + 8), sign-extended in place; short lanes hold two products (|Σ| ≤ 2·128·127)
-    static void groupQ8_0(MemorySegment w, long o, int blocks, int[] ap, int apo, float[] ad, int ado, float[] out) {
-        FloatVector acc = FloatVector.zero(SF);
+    static void groupQ8_0(MemorySegment w, long o, long o2, int blocks, int[] ap, int apo, float[] ad, int ado, float[] out) {
+        FloatVector acc = FloatVector.zero(SF), acc2 = acc;
         long quad = 4L * G;
-        IntVector isum = IntVector.zero(SI);
-        long q = o + InterleavedQuant.Q8_Q * G;
+        IntVector isum = IntVector.zero(SI), isum2 = isum;
+        long q = o + InterleavedQuant.Q8_Q * G, q2 = o2 + InterleavedQuant.Q8_Q * G;
         int a = apo;
-        // one loop over all quads of the row group, a block's sum scaled after its eighth quad (a
+        // one loop over all quads of the row groups, a block's sums scaled after its eighth quad (a
         // loop per block would pay C2's loop set-up every 8 quads)
-        for (int u = 0, n = 8 * blocks; u < n; u++, q += quad, a++) {
-            ShortVector v = ShortVector.fromMemorySegment(S, w, q, LE);
-            ShortVector s = v.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 8).mul(IntVector.broadcast(SI, ap[a]).reinterpretAsShorts())
-                    .add(v.lanewise(VectorOperators.ASHR, 8).mul(IntVector.broadcast(SI, ap[a + 8]).reinterpretAsShorts()));
-            IntVector x = s.reinterpretAsInts();
+        for (int u = 0, n = 8 * blocks; u < n; u++, q += quad, q2 += quad, a++) {
+            ShortVector v = ShortVector.fromMemorySegment(S, w, q, LE), v2 = ShortVector.fromMemorySegment(S, w, q2, LE);
+            ShortVector lo = IntVector.broadcast(SI, ap[a]).reinterpretAsShorts(), hi = IntVector.broadcast(SI, ap[a + 8]).reinterpretAsShorts();
+            IntVector x = v.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 8).mul(lo).add(v.lanewise(VectorOperators.ASHR, 8).mul(hi)).reinterpretAsInts();
+            IntVector x2 = v2.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 8).mul(lo).add(v2.lanewise(VectorOperators.ASHR, 8).mul(hi)).reinterpretAsInts();
             isum = isum.add(x.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)).add(x.lanewise(VectorOperators.ASHR, 16));
+            isum2 = isum2.add(x2.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)).add(x2.lanewise(VectorOperators.ASHR, 16));
             if ((u & 7) == 7) {
+                float da = ad[ado + (u >> 3)];
                 IntVector h = (IntVector) ShortVector.fromMemorySegment(SH, w, o + InterleavedQuant.Q8_D * G, LE).convertShape(VectorOperators.S2I, SI, 0);
-                FloatVector d = h.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).mul(ad[ado + (u >> 3)]);
+                IntVector h2 = (IntVector) ShortVector.fromMemorySegment(SH, w, o2 + InterleavedQuant.Q8_D * G, LE).convertShape(VectorOperators.S2I, SI, 0);
+                FloatVector d = h.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).mul(da);
+                FloatVector d2 = h2.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).mul(da);
                 acc = ((FloatVector) isum.convertShape(VectorOperators.I2F, SF, 0)).fma(d, acc);
+                acc2 = ((FloatVector) isum2.convertShape(VectorOperators.I2F, SF, 0)).fma(d2, acc2);
                 isum = IntVector.zero(SI);
-                o = q + quad;                                // the next block
+                isum2 = IntVector.zero(SI);
+                o = q + quad;                                // the next blocks
+                o2 = q2 + quad;
                 q = o + InterleavedQuant.Q8_Q * G - quad;
-                a += 8;                                      // its 16 activation pairs
+                q2 = o2 + InterleavedQuant.Q8_Q * G - quad;
+                a += 8;                                      // their 16 activation pairs
             }
         }
         acc.intoArray(out, 0);
+        acc2.intoArray(out, G);
     }
 
     // per super-block: Σ_j sc_j·Σ q·a over the eight 32-element sub-blocks (chunk c's low nibbles are
     // sub-block 2c, its high nibbles 2c+1). A quad's 2G shorts (see InterleavedQuant's layout) give,
     // by shifts and masks within each short, the nibbles of pairs u and u + 8 of both sub-blocks;
     // short lanes sum all 16 pairs of a sub-block (|Σ| ≤ 16·15·128 = 30720) before one widening
-    static void groupQ4_K(MemorySegment w, long o, int blocks, int[] ap, int apo, float[] ad, int ado, int[] bsums32, int bso, float[] out) {
-        FloatVector acc = FloatVector.zero(SF);
+    static void groupQ4_K(MemorySegment w, long o, long o2, int blocks, int[] ap, int apo, float[] ad, int ado, int[] bsums32, int bso, float[] out) {
+        FloatVector acc = FloatVector.zero(SF), acc2 = acc;
         long quad = 4L * G;
         for (int b = 0; b < blocks; b++) {
-            IntVector isum = IntVector.zero(SI);
-            long q = o + InterleavedQuant.K4_Q * G;
+            IntVector isum = IntVector.zero(SI), isum2 = isum;
+            long q = o + InterleavedQuant.K4_Q * G, q2 = o2 + InterleavedQuant.K4_Q * G;
             int a = apo + 128 * b;
-            ShortVector sl = ShortVector.zero(S), sh = ShortVector.zero(S);
+            ShortVector sl = ShortVector.zero(S), sh = sl, sl2 = sl, sh2 = sl;
             // one loop over the super-block's 32 quads, a chunk's sums widened and scaled after its
             // eighth: a loop per chunk (8 trips) paid C2's range-check set-up every 8 quads (~14 %)
-            for (int u = 0; u < 32; u++, q += quad, a++) {
-                ShortVector v = ShortVector.fromMemorySegment(S, w, q, LE);
-                sl = sl.add(v.and((short) 0x0F).mul(IntVector.broadcast(SI, ap[a]).reinterpretAsShorts()))
-                        .add(v.lanewise(VectorOperators.LSHR, 8).and((short) 0x0F).mul(IntVector.broadcast(SI, ap[a + 8]).reinterpretAsShorts()));
-                sh = sh.add(v.lanewise(VectorOperators.LSHR, 4).and((short) 0x0F).mul(IntVector.broadcast(SI, ap[a + 16]).reinterpretAsShorts()))
-                        .add(v.lanewise(VectorOperators.LSHR, 12).mul(IntVector.broadcast(SI, ap[a + 24]).reinterpretAsShorts()));
+            for (int u = 0; u < 32; u++, q += quad, q2 += quad, a++) {
+                ShortVector v = ShortVector.fromMemorySegment(S, w, q, LE), v2 = ShortVector.fromMemorySegment(S, w, q2, LE);
+                ShortVector p0 = IntVector.broadcast(SI, ap[a]).reinterpretAsShorts(), p1 = IntVector.broadcast(SI, ap[a + 8]).reinterpretAsShorts();
+                ShortVector p2 = IntVector.broadcast(SI, ap[a + 16]).reinterpretAsShorts(), p3 = IntVector.broadcast(SI, ap[a + 24]).reinterpretAsShorts();
+                sl = sl.add(v.and((short) 0x0F).mul(p0)).add(v.lanewise(VectorOperators.LSHR, 8).and((short) 0x0F).mul(p1));
+                sh = sh.add(v.lanewise(VectorOperators.LSHR, 4).and((short) 0x0F).mul(p2)).add(v.lanewise(VectorOperators.LSHR, 12).mul(p3));
+                sl2 = sl2.add(v2.and((short) 0x0F).mul(p0)).add(v2.lanewise(VectorOperators.LSHR, 8).and((short) 0x0F).mul(p1));
+                sh2 = sh2.add(v2.lanewise(VectorOperators.LSHR, 4).and((short) 0x0F).mul(p2)).add(v2.lanewise(VectorOperators.LSHR, 12).mul(p3));
                 if ((u & 7) == 7) {
-                    int c = u >> 3;
-                    IntVector vl = sl.reinterpretAsInts(), vh = sh.reinterpretAsInts();
+                    long sc = InterleavedQuant.K4_SC * G + 2L * G * (u >> 3);
+                    IntVector vl = sl.reinterpretAsInts(), vh = sh.reinterpretAsInts(), vl2 = sl2.reinterpretAsInts(), vh2 = sh2.reinterpretAsInts();
                     IntVector lo = vl.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(vl.lanewise(VectorOperators.ASHR, 16));
                     IntVector hi = vh.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(vh.lanewise(VectorOperators.ASHR, 16));
-                    IntVector scLo = (IntVector) ByteVector.fromMemorySegment(SB4, w, o + InterleavedQuant.K4_SC * G + 2L * G * c, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0);
-                    IntVector scHi = (IntVector) ByteVector.fromMemorySegment(SB4, w, o + InterleavedQuant.K4_SC * G + G + 2L * G * c, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0);
+                    IntVector lo2 = vl2.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(vl2.lanewise(VectorOperators.ASHR, 16));
+                    IntVector hi2 = vh2.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(vh2.lanewise(VectorOperators.ASHR, 16));
+                    IntVector scLo = (IntVector) ByteVector.fromMemorySegment(SB4, w, o + sc, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0);
+                    IntVector scHi = (IntVector) ByteVector.fromMemorySegment(SB4, w, o + sc + G, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0);
+                    IntVector scLo2 = (IntVector) ByteVector.fromMemorySegment(SB4, w, o2 + sc, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0);
+                    IntVector scHi2 = (IntVector) ByteVector.fromMemorySegment(SB4, w, o2 + sc + G, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0);
                     isum = isum.add(lo.mul(scLo)).add(hi.mul(scHi));
+                    isum2 = isum2.add(lo2.mul(scLo2)).add(hi2.mul(scHi2));
                     sl = ShortVector.zero(S);
-                    sh = ShortVector.zero(S);
+                    sh = sl;
+                    sl2 = sl;
+                    sh2 = sl;
                     a += 24;   // the next chunk's 32 activation pairs
                 }
             }
-            IntVector msum = IntVector.zero(SI);
+            IntVector msum = IntVector.zero(SI), msum2 = msum;
             for (int j = 0; j < 8; j++) {
-                IntVector m = (IntVector) ByteVector.fromMemorySegment(SB4, w, o + InterleavedQuant.K4_M * G + (long) G * j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0);
-                msum = msum.add(m.mul(bsums32[bso + 8 * b + j]));
+                long mo = InterleavedQuant.K4_M * G + (long) G * j;
+                int bs = bsums32[bso + 8 * b + j];
+                msum = msum.add(((IntVector) ByteVector.fromMemorySegment(SB4, w, o + mo, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0)).mul(bs));
+                msum2 = msum2.add(((IntVector) ByteVector.fromMemorySegment(SB4, w, o2 + mo, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0)).mul(bs));
             }
             float da = ad[ado + b];
             IntVector h = (IntVector) ShortVector.fromMemorySegment(SH, w, o + InterleavedQuant.K4_D * G, LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, SI, 0);
             IntVector hm = (IntVector) ShortVector.fromMemorySegment(SH, w, o + InterleavedQuant.K4_DMIN * G, LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, SI, 0);
+            IntVector h2 = (IntVector) ShortVector.fromMemorySegment(SH, w, o2 + InterleavedQuant.K4_D * G, LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, SI, 0);
+            IntVector hm2 = (IntVector) ShortVector.fromMemorySegment(SH, w, o2 + InterleavedQuant.K4_DMIN * G, LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, SI, 0);
             FloatVector d = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
                     .reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().mul(da);
             FloatVector dmin = hm.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
                     .reinterpretAsInts().or(hm.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().mul(-da);
+            FloatVector d2 = h2.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
+                    .reinterpretAsInts().or(h2.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().mul(da);
+            FloatVector dmin2 = hm2.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
+                    .reinterpretAsInts().or(hm2.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().mul(-da);
             acc = ((FloatVector) isum.convertShape(VectorOperators.I2F, SF, 0)).fma(d, acc);
             acc = ((FloatVector) msum.convertShape(VectorOperators.I2F, SF, 0)).fma(dmin, acc);
+            acc2 = ((FloatVector) isum2.convertShape(VectorOperators.I2F, SF, 0)).fma(d2, acc2);
+            acc2 = ((FloatVector) msum2.convertShape(VectorOperators.I2F, SF, 0)).fma(dmin2, acc2);
             o = q;
+            o2 = q2;
         }
         acc.intoArray(out, 0);
+        acc2.intoArray(out, G);
     }
 
     /**
      * F16: per column, the G rows' fp16 values widened to floats (sign-extended, shifted into a
      * float's place with the sign's copies cleared from the exponent, times 2^112: exact for finite
-     * values) times the broadcast activation, into four accumulators by column mod 4 (fused
-     * multiply-adds have a latency of several cycles).
+     * values) times the broadcast activation, into four accumulators per group by column mod 4
+     * (fused multiply-adds have a latency of several cycles).
      */
-    static void groupF16(MemorySegment w, long o, int cols, float[] x, int xo, float[] out) {
-        FloatVector a0 = FloatVector.zero(SF), a1 = FloatVector.zero(SF), a2 = FloatVector.zero(SF), a3 = FloatVector.zero(SF);
+    static void groupF16(MemorySegment w, long o, long o2, int cols, float[] x, int xo, float[] out) {
+        FloatVector a0 = FloatVector.zero(SF), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
         long step = 2L * G;
         int c = 0;
-        for (; c + 4 <= cols; c += 4, o += 4 * step) {
-            IntVector h0 = (IntVector) ShortVector.fromMemorySegment(SH, w, o, LE).convertShape(VectorOperators.S2I, SI, 0);
-            IntVector h1 = (IntVector) ShortVector.fromMemorySegment(SH, w, o + step, LE).convertShape(VectorOperators.S2I, SI, 0);
-            IntVector h2 = (IntVector) ShortVector.fromMemorySegment(SH, w, o + 2 * step, LE).convertShape(VectorOperators.S2I, SI, 0);
-            IntVector h3 = (IntVector) ShortVector.fromMemorySegment(SH, w, o + 3 * step, LE).convertShape(VectorOperators.S2I, SI, 0);
-            a0 = h0.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).fma(FloatVector.broadcast(SF, x[xo + c]), a0);
-            a1 = h1.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).fma(FloatVector.broadcast(SF, x[xo + c + 1]), a1);
-            a2 = h2.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).fma(FloatVector.broadcast(SF, x[xo + c + 2]), a2);
-            a3 = h3.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).fma(FloatVector.broadcast(SF, x[xo + c + 3]), a3);
+        for (; c + 4 <= cols; c += 4, o += 4 * step, o2 += 4 * step) {
+            FloatVector x0 = FloatVector.broadcast(SF, x[xo + c]), x1 = FloatVector.broadcast(SF, x[xo + c + 1]);
+            FloatVector x2 = FloatVector.broadcast(SF, x[xo + c + 2]), x3 = FloatVector.broadcast(SF, x[xo + c + 3]);
+            a0 = ((IntVector) ShortVector.fromMemorySegment(SH, w, o, LE).convertShape(VectorOperators.S2I, SI, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).fma(x0, a0);
+            b0 = ((IntVector) ShortVector.fromMemorySegment(SH, w, o2, LE).convertShape(VectorOperators.S2I, SI, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).fma(x0, b0);
+            a1 = ((IntVector) ShortVector.fromMemorySegment(SH, w, o + step, LE).convertShape(VectorOperators.S2I, SI, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).fma(x1, a1);
+            b1 = ((IntVector) ShortVector.fromMemorySegment(SH, w, o2 + step, LE).convertShape(VectorOperators.S2I, SI, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).fma(x1, b1);
+            a2 = ((IntVector) ShortVector.fromMemorySegment(SH, w, o + 2 * step, LE).convertShape(VectorOperators.S2I, SI, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).fma(x2, a2);
+            b2 = ((IntVector) ShortVector.fromMemorySegment(SH, w, o2 + 2 * step, LE).convertShape(VectorOperators.S2I, SI, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).fma(x2, b2);
+            a3 = ((IntVector) ShortVector.fromMemorySegment(SH, w, o + 3 * step, LE).convertShape(VectorOperators.S2I, SI, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).fma(x3, a3);
+            b3 = ((IntVector) ShortVector.fromMemorySegment(SH, w, o2 + 3 * step, LE).convertShape(VectorOperators.S2I, SI, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).fma(x3, b3);
         }
-        for (; c < cols; c++, o += step) {
-            IntVector h = (IntVector) ShortVector.fromMemorySegment(SH, w, o, LE).convertShape(VectorOperators.S2I, SI, 0);
-            FloatVector f = h.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f);
+        for (; c < cols; c++, o += step, o2 += step) {
+            FloatVector xc = FloatVector.broadcast(SF, x[xo + c]);
+            FloatVector f = ((IntVector) ShortVector.fromMemorySegment(SH, w, o, LE).convertShape(VectorOperators.S2I, SI, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f);
+            FloatVector f2 = ((IntVector) ShortVector.fromMemorySegment(SH, w, o2, LE).convertShape(VectorOperators.S2I, SI, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f);
             switch (c & 3) {
-                case 0 -> a0 = f.fma(FloatVector.broadcast(SF, x[xo + c]), a0);
-                case 1 -> a1 = f.fma(FloatVector.broadcast(SF, x[xo + c]), a1);
-                default -> a2 = f.fma(FloatVector.broadcast(SF, x[xo + c]), a2);
+                case 0 -> { a0 = f.fma(xc, a0); b0 = f2.fma(xc, b0); }
+                case 1 -> { a1 = f.fma(xc, a1); b1 = f2.fma(xc, b1); }
+                default -> { a2 = f.fma(xc, a2); b2 = f2.fma(xc, b2); }
             }
         }
         a0.add(a1).add(a2.add(a3)).intoArray(out, 0);
+        b0.add(b1).add(b2.add(b3)).intoArray(out, G);
     }
 }

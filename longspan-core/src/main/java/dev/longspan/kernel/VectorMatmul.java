@@ -486,6 +486,41 @@ final class VectorMatmul {
     private static void dotColumns(float[] c, int co, float[] a, int ao, float[] b, int bo,
                                    int i0, int i1, int j0, int j1, int n, int k, boolean acc) {
         int j = j0;
+        if (i1 - i0 == 1) {
+            // one row of C (decode): columns j..j+3 side by side with j+h..j+h+3, two streams of B's
+            // rows (InterleavedQuant's reason), each column's sum as below
+            int h = (j1 - j0) / 8 * 4, ai = ao + i0 * k;
+            for (; j < j0 + h; j += 4) {
+                int b0 = bo + j * k, b1 = b0 + k, b2 = b1 + k, b3 = b2 + k;
+                int e0 = b0 + h * k, e1 = e0 + k, e2 = e1 + k, e3 = e2 + k;
+                FloatVector s0 = FloatVector.zero(S), s1 = s0, s2 = s0, s3 = s0, t0 = s0, t1 = s0, t2 = s0, t3 = s0;
+                int p = 0;
+                for (int bound = k - L; p <= bound; p += L) {
+                    FloatVector x = FloatVector.fromArray(S, a, ai + p);
+                    s0 = x.fma(FloatVector.fromArray(S, b, b0 + p), s0);
+                    t0 = x.fma(FloatVector.fromArray(S, b, e0 + p), t0);
+                    s1 = x.fma(FloatVector.fromArray(S, b, b1 + p), s1);
+                    t1 = x.fma(FloatVector.fromArray(S, b, e1 + p), t1);
+                    s2 = x.fma(FloatVector.fromArray(S, b, b2 + p), s2);
+                    t2 = x.fma(FloatVector.fromArray(S, b, e2 + p), t2);
+                    s3 = x.fma(FloatVector.fromArray(S, b, b3 + p), s3);
+                    t3 = x.fma(FloatVector.fromArray(S, b, e3 + p), t3);
+                }
+                float[] d = {VectorMath.sum(s0), VectorMath.sum(s1), VectorMath.sum(s2), VectorMath.sum(s3),
+                        VectorMath.sum(t0), VectorMath.sum(t1), VectorMath.sum(t2), VectorMath.sum(t3)};
+                for (; p < k; p++) {
+                    float x = a[ai + p];
+                    d[0] += x * b[b0 + p]; d[1] += x * b[b1 + p]; d[2] += x * b[b2 + p]; d[3] += x * b[b3 + p];
+                    d[4] += x * b[e0 + p]; d[5] += x * b[e1 + p]; d[6] += x * b[e2 + p]; d[7] += x * b[e3 + p];
+                }
+                int ci = co + i0 * n + j;
+                for (int q = 0; q < 8; q++) {
+                    int cq = ci + (q & 3) + (q >= 4 ? h : 0);
+                    c[cq] = acc ? c[cq] + d[q] : d[q];
+                }
+            }
+            j += h;
+        }
         for (; j + 4 <= j1; j += 4) {
             int b0 = bo + j * k, b1 = b0 + k, b2 = b1 + k, b3 = b2 + k;
             for (int i = i0; i < i1; i++) {

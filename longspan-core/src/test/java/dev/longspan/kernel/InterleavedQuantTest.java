@@ -78,7 +78,7 @@ class InterleavedQuantTest {
         try {
             for (int threads = 1; threads <= 3; threads++) {
                 Parallel.setThreads(threads);
-                for (int[] shape : new int[][]{{1, 1, 1}, {3, 2, 1}, {16, 1, 2}, {17, 3, 1}, {45, 2, 7}, {300, 4, 1}}) {
+                for (int[] shape : new int[][]{{1, 1, 1}, {3, 2, 1}, {16, 1, 2}, {17, 3, 1}, {45, 2, 7}, {300, 4, 1}, {1500, 9, 1}}) {
                     int batch = shape[2];
                     Matrix m = random(t, shape[0], shape[1], r);
                     int[] map = map(m.rows);
@@ -92,16 +92,20 @@ class InterleavedQuantTest {
                         String what = t + " " + java.util.Arrays.toString(shape) + " threads " + threads + (accumulate ? " +=" : " =");
                         assertThat(simd).as(what + " simd vs scalar").isEqualTo(scalar);
                         for (int b = 0; b < batch; b++) {
-                            float[] stored = new float[m.rows];
+                            float[] stored = new float[m.rows], magnitude = new float[m.rows], deq = new float[m.cols];
                             for (int i = 0; i < m.rows; i++) {
                                 Q8Activations a = new Q8Activations();
                                 a.quantize(Q8Activations.vecDotType(t), x, 3 + b * m.cols, 1, m.cols);
-                                stored[i] = QuantKernels.dotScalar(t, m.seg, m.off + t.rowBytes(m.cols) * (map == null ? i : map[i]), a, 0, m.cols);
+                                long row = m.off + t.rowBytes(m.cols) * (map == null ? i : map[i]);
+                                stored[i] = QuantKernels.dotScalar(t, m.seg, row, a, 0, m.cols);
+                                // Σ |w·x|: the scale of the float rounding of a sum in another order
+                                QuantKernels.dequantize(t, m.seg, row, deq, 0, m.cols);
+                                for (int k = 0; k < m.cols; k++) magnitude[i] += Math.abs(deq[k] * x[3 + b * m.cols + k]);
                             }
                             for (int i = 0; i < m.rows; i++) {
                                 float want = (accumulate ? init[5 + b * m.rows + i] : 0) + stored[i];
                                 assertThat(scalar[5 + b * m.rows + i]).as("%s row %d of batch %d", what, i, b)
-                                        .isCloseTo(want, offset(1e-5f * (Math.abs(stored[i]) + Math.abs(want) + 1)));
+                                        .isCloseTo(want, offset(1e-5f * (magnitude[i] + Math.abs(want) + 1)));
                             }
                         }
                         assertThat(simd[4]).isEqualTo(init[4]); // nothing before yo

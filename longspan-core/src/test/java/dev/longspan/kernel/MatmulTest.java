@@ -38,7 +38,7 @@ class MatmulTest {
                 new int[]{1, 1000, 33}, new int[]{1, 17, 300}, new int[]{2, 70, 129}, new int[]{5, 33, 17},
                 new int[]{1000, 1, 7}, new int[]{300, 3, 65}, new int[]{6, 32, 16}, new int[]{7, 33, 1},
                 new int[]{64, 64, 64}, new int[]{65, 63, 31}, new int[]{130, 64, 64}, new int[]{97, 130, 300},
-                new int[]{200, 70, 513}, new int[]{33, 600, 129}, new int[]{16, 16, 1024}, new int[]{300, 300, 40}));
+                new int[]{200, 70, 513}, new int[]{33, 600, 129}, new int[]{16, 16, 1024}, new int[]{300, 300, 40}, new int[]{1, 43, 100}));
         SplittableRandom r = new SplittableRandom(2024);
         int[] dims = {1, 2, 3, 5, 6, 7, 8, 13, 15, 16, 17, 31, 32, 33, 47, 48, 49, 95, 97, 127};
         for (int i = 0; i < 12; i++) mnk.add(new int[]{dims[r.nextInt(dims.length)], dims[r.nextInt(dims.length)], dims[r.nextInt(dims.length)]});
