@@ -347,12 +347,22 @@ final class FlashKernel {
             int pos = s.qpos[i];
             int k0 = t.keys.lowerBound(pos - t.hi), k1 = t.keys.lowerBound(pos - t.lo + 1);
             long shift = Long.MIN_VALUE;         // moved rows: the key shift s.qm is rotated for
+            // The last block's P·V waits for the next block's scores (rowScoresAxpy: both read in
+            // one loop, two streams from memory) and is added before anything else touches or: its
+            // probabilities at sc[pend..pend + pendN), its value rows in pendV at s.voff. The same
+            // operations in the same order as scores, softmax, P·V block after block.
+            int pend = -1, pendN = 0;
+            float[] pendV = null;
+            boolean fuse = TileOps.fusesScoresAndAxpy(d);
             for (int kb = k0; kb < k1; kb += BK) {
-                int nk = Math.min(BK, k1 - kb);
+                int nk = Math.min(BK, k1 - kb), cur = pend == 0 ? BK : 0;
                 float mx = m;
                 for (int j = 0; j < nk; j++) s.kpos[j] = t.keys.pos(kb + j);
                 boolean run = p.kT != null && s.kpos[nk - 1] - s.kpos[0] == nk - 1;
                 if (run && (unmoved(t, kb, nk) || oneShift(t, kb, nk))) {
+                    if (pend >= 0) axpyRows(sc, pend, pendN, pendV, s.voff, or, 0, d);
+                    pend = -1;
+                    cur = 0;
                     // consecutive keys, in place or moved by one shift (a region pos=selected moved):
                     // scores from the transposed copy, no lane reduction per key
                     float[] x = qr;
@@ -367,15 +377,21 @@ final class FlashKernel {
                     }
                 } else {
                     float[] keys = p.kv.rows(false, kvh, s.kpos, nk, s.koff, s.kw);
-                    if (t.moved == null) rowScores(sc, qr, 0, keys, s.koff, nk, d);
+                    if (t.moved == null && pend >= 0 && fuse) {
+                        TileOps.rowScoresAxpy(sc, cur, qr, 0, keys, s.koff, nk, sc, pend, pendN, pendV, s.voff, or, 0, d);
+                    } else {
+                        if (pend >= 0) axpyRows(sc, pend, pendN, pendV, s.voff, or, 0, d);
+                        if (t.moved == null) rowScores(sc, cur, qr, 0, keys, s.koff, nk, d);
+                    }
+                    pend = -1;
                     for (int j = 0; j < nk; j++) {
                         if (t.moved != null) {
                             // q'·R(δ)k = (R(−δ)q')·k: one rotation of the query per run of keys with one shift
                             if (t.kShift[kb + j] != shift) shift = counterRotate(s, qr, 0, t.kShift[kb + j], d);
-                            sc[j] = dot(s.qm, 0, keys, s.koff[j], d);
+                            sc[cur + j] = dot(s.qm, 0, keys, s.koff[j], d);
                         }
-                        sc[j] += t.bias(kb + j);
-                        mx = Math.max(mx, sc[j]);
+                        sc[cur + j] += t.bias(kb + j);
+                        mx = Math.max(mx, sc[cur + j]);
                     }
                 }
                 if (mx == Float.NEGATIVE_INFINITY) continue;
@@ -384,11 +400,13 @@ final class FlashKernel {
                     l *= alpha;
                     Kernels.scale(alpha, or, 0, d);
                 }
-                float[] values = p.kv.rows(true, kvh, s.kpos, nk, s.voff, s.vw);
-                l += TileOps.expShift(sc, nk, mx);
-                axpyRows(sc, nk, values, s.voff, or, 0, d);
+                pendV = p.kv.rows(true, kvh, s.kpos, nk, s.voff, s.vw);
+                l += TileOps.expShift(sc, cur, nk, mx);
+                pend = cur;
+                pendN = nk;
                 m = mx;
             }
+            if (pend >= 0) axpyRows(sc, pend, pendN, pendV, s.voff, or, 0, d);
             s.m[i] = m;
             s.l[i] = l;
             for (int c = 0; c < d; c++) s.ot[c * QB + i] = or[c];
@@ -496,10 +514,10 @@ final class FlashKernel {
         else for (int c = 0; c < d; c++) out[oo + c] += a * v[vo + c];
     }
 
-    // sc[j] = q[qo..qo+d) · keys row j for j < nk: the query in registers over the block once D fills a vector
-    private static void rowScores(float[] sc, float[] q, int qo, float[] keys, int[] koff, int nk, int d) {
-        if (d >= TileOps.LANES) TileOps.rowScores(sc, q, qo, keys, koff, nk, d);
-        else for (int j = 0; j < nk; j++) sc[j] = dot(q, qo, keys, koff[j], d);
+    // sc[so + j] = q[qo..qo+d) · keys row j for j < nk: the query in registers over the block once D fills a vector
+    private static void rowScores(float[] sc, int so, float[] q, int qo, float[] keys, int[] koff, int nk, int d) {
+        if (d >= TileOps.LANES) TileOps.rowScores(sc, so, q, qo, keys, koff, nk, d);
+        else for (int j = 0; j < nk; j++) sc[so + j] = dot(q, qo, keys, koff[j], d);
     }
 
     // Reads a float of every 64-byte line of the block's rows, loads issued back to back, so that
@@ -507,7 +525,8 @@ final class FlashKernel {
     // over it from the caches: with G rows of work between its loads, a grouped step left to the
     // hardware prefetcher read a long cache at about a third of that rate (a kernel harness, 32 MiB
     // of keys: scores 19 ns per query row and key, 12 with this, 5.6 in cache). Not in the one-row
-    // path: there the prefetcher keeps up at D = 64 (touching cost a fifth of a step). Also used for
+    // path: there the prefetcher kept up at D = 64 on Zen 4 (touching cost a fifth of a step), and
+    // its scores and P·V now read keys and values in one loop (rowScoresAxpy). Also used for
     // a query block's rows before they are transposed (gatherQueries, backwardBlock). The sum only
     // keeps the loads alive.
     private static float touch(float[] x, int[] off, int n, int d) {
@@ -538,10 +557,10 @@ final class FlashKernel {
         else for (int i = 0; i < g; i++) for (int j = 0; j < n; j++) axpy(p[i * BK + j], v, voff[j], out, i * d, d);
     }
 
-    // out[oo..oo+d) += Σ_j p[j]·v row j: axpy per row, the output row kept in registers once D fills a vector
-    private static void axpyRows(float[] p, int n, float[] v, int[] voff, float[] out, int oo, int d) {
-        if (d >= TileOps.LANES) Kernels.axpyRows(p, 0, n, v, voff, out, oo, d);
-        else for (int j = 0; j < n; j++) axpy(p[j], v, voff[j], out, oo, d);
+    // out[oo..oo+d) += Σ_j p[po + j]·v row j: axpy per row, the output row kept in registers once D fills a vector
+    private static void axpyRows(float[] p, int po, int n, float[] v, int[] voff, float[] out, int oo, int d) {
+        if (d >= TileOps.LANES) Kernels.axpyRows(p, po, n, v, voff, out, oo, d);
+        else for (int j = 0; j < n; j++) axpy(p[po + j], v, voff[j], out, oo, d);
     }
 
     /** Merges the block's result (one part) into O and LSE by log-sum-exp. */

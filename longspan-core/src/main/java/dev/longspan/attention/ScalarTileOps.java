@@ -72,8 +72,8 @@ final class ScalarTileOps {
         }
     }
 
-    static void rowScores(float[] out, float[] q, int qo, float[] x, int[] xoff, int n, int d) {
-        for (int j = 0; j < n; j++) out[j] = dev.longspan.kernel.ScalarKernels.dot(q, qo, x, xoff[j], d);
+    static void rowScores(float[] out, int oo, float[] q, int qo, float[] x, int[] xoff, int n, int d) {
+        for (int j = 0; j < n; j++) out[oo + j] = dev.longspan.kernel.ScalarKernels.dot(q, qo, x, xoff[j], d);
     }
 
     static void groupScores(float[] out, int stride, float[] q, int g, float[] x, int[] xoff, int n, int d) {

@@ -68,7 +68,26 @@ final class TileOps {
     // out[j] = q[qo..qo+d) · x[xoff[j]..xoff[j]+d) for j < n: one query row against n key rows in place
     // (the rows path's scores over a block of cached keys), the query held in registers across the keys
     static void rowScores(float[] out, float[] q, int qo, float[] x, int[] xoff, int n, int d) {
-        if (Simd.ENABLED) VectorTileOps.rowScores(out, q, qo, x, xoff, n, d); else ScalarTileOps.rowScores(out, q, qo, x, xoff, n, d);
+        rowScores(out, 0, q, qo, x, xoff, n, d);
+    }
+
+    /** {@link #rowScores(float[], float[], int, float[], int[], int, int)} into out[oo..oo+n). */
+    static void rowScores(float[] out, int oo, float[] q, int qo, float[] x, int[] xoff, int n, int d) {
+        if (Simd.ENABLED) VectorTileOps.rowScores(out, oo, q, qo, x, xoff, n, d); else ScalarTileOps.rowScores(out, oo, q, qo, x, xoff, n, d);
+    }
+
+    /** Whether {@link #rowScoresAxpy} runs as one loop: D a whole number of vectors, at most four. */
+    static boolean fusesScoresAndAxpy(int d) {
+        return Simd.ENABLED && d % LANES == 0 && d <= 4 * LANES;
+    }
+
+    // rowScores of one key block into out[oo..oo+n) and Kernels.axpyRows of the block before
+    // (y[yo..yo+d) += Σ_j p[po + j]·v row j, j < nv) in one loop where fusesScoresAndAxpy(d): the
+    // keys and the values stream in side by side (a decoding step over a long cache reads both
+    // from memory); each result bit for bit what the two kernels give
+    static void rowScoresAxpy(float[] out, int oo, float[] q, int qo, float[] x, int[] xoff, int n,
+                              float[] p, int po, int nv, float[] v, int[] voff, float[] y, int yo, int d) {
+        VectorTileOps.rowScoresAxpy(out, oo, q, qo, x, xoff, n, p, po, nv, v, voff, y, yo, d);
     }
 
     // out[j] = Σ_c x[xo + c] · yt[yo + c·stride + j] for j < n: one row against n rows held transposed

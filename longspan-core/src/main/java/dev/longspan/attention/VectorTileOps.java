@@ -415,12 +415,8 @@ final class VectorTileOps {
         }
     }
 
-    static void rowScores(float[] out, float[] q, int qo, float[] x, int[] xoff, int n, int d) {
-        rowScores(out, 0, q, qo, x, xoff, n, d);
-    }
-
     // rowScores into out[oo..oo+n)
-    private static void rowScores(float[] out, int oo, float[] q, int qo, float[] x, int[] xoff, int n, int d) {
+    static void rowScores(float[] out, int oo, float[] q, int qo, float[] x, int[] xoff, int n, int d) {
         int dv = d / L * L;
         if (dv == 0) {
             // D below one vector: plain dot products
@@ -456,6 +452,64 @@ final class VectorTileOps {
             float s = a.lane(0);
             for (int c = dv; c < d; c++) s += q[qo + c] * x[o + c];
             out[oo + j] = s;
+        }
+    }
+
+    // rowScores into out[oo..oo+n) for the keys of one block and, in the same loop, y[yo..yo+d) +=
+    // Σ_j p[po + j]·v row j over the nv value rows of the block before (Kernels.axpyRows): two
+    // streams from memory at once, each result in the order of its own kernel (the same bits).
+    // For D a whole number of vectors, at most four (TileOps.fusesScoresAndAxpy).
+    static void rowScoresAxpy(float[] out, int oo, float[] q, int qo, float[] x, int[] xoff, int n,
+                              float[] p, int po, int nv, float[] v, int[] voff, float[] y, int yo, int d) {
+        FloatVector q0 = FloatVector.fromArray(S, q, qo);
+        FloatVector q1 = d > L ? FloatVector.fromArray(S, q, qo + L) : q0;
+        FloatVector q2 = d > 2 * L ? FloatVector.fromArray(S, q, qo + 2 * L) : q0;
+        FloatVector q3 = d > 3 * L ? FloatVector.fromArray(S, q, qo + 3 * L) : q0;
+        FloatVector y0 = FloatVector.fromArray(S, y, yo);
+        FloatVector y1 = d > L ? FloatVector.fromArray(S, y, yo + L) : y0;
+        FloatVector y2 = d > 2 * L ? FloatVector.fromArray(S, y, yo + 2 * L) : y0;
+        FloatVector y3 = d > 3 * L ? FloatVector.fromArray(S, y, yo + 3 * L) : y0;
+        int both = Math.min(n, nv), j = 0;
+        for (; j < both; j++) {
+            int o = xoff[j], vo = voff[j];
+            FloatVector a = FloatVector.fromArray(S, x, o).mul(q0);
+            FloatVector pj = FloatVector.broadcast(S, p[po + j]);
+            y0 = FloatVector.fromArray(S, v, vo).fma(pj, y0);
+            if (d > L) {
+                a = FloatVector.fromArray(S, x, o + L).fma(q1, a);
+                y1 = FloatVector.fromArray(S, v, vo + L).fma(pj, y1);
+            }
+            if (d > 2 * L) {
+                a = FloatVector.fromArray(S, x, o + 2 * L).fma(q2, a);
+                y2 = FloatVector.fromArray(S, v, vo + 2 * L).fma(pj, y2);
+            }
+            if (d > 3 * L) {
+                a = FloatVector.fromArray(S, x, o + 3 * L).fma(q3, a);
+                y3 = FloatVector.fromArray(S, v, vo + 3 * L).fma(pj, y3);
+            }
+            for (VectorShuffle<Float> h : HALVES) a = a.add(a.rearrange(h));
+            out[oo + j] = a.lane(0);
+        }
+        for (int k = j; k < nv; k++) {
+            FloatVector pk = FloatVector.broadcast(S, p[po + k]);
+            int vo = voff[k];
+            y0 = FloatVector.fromArray(S, v, vo).fma(pk, y0);
+            if (d > L) y1 = FloatVector.fromArray(S, v, vo + L).fma(pk, y1);
+            if (d > 2 * L) y2 = FloatVector.fromArray(S, v, vo + 2 * L).fma(pk, y2);
+            if (d > 3 * L) y3 = FloatVector.fromArray(S, v, vo + 3 * L).fma(pk, y3);
+        }
+        y0.intoArray(y, yo);
+        if (d > L) y1.intoArray(y, yo + L);
+        if (d > 2 * L) y2.intoArray(y, yo + 2 * L);
+        if (d > 3 * L) y3.intoArray(y, yo + 3 * L);
+        for (; j < n; j++) {
+            int o = xoff[j];
+            FloatVector a = FloatVector.fromArray(S, x, o).mul(q0);
+            if (d > L) a = FloatVector.fromArray(S, x, o + L).fma(q1, a);
+            if (d > 2 * L) a = FloatVector.fromArray(S, x, o + 2 * L).fma(q2, a);
+            if (d > 3 * L) a = FloatVector.fromArray(S, x, o + 3 * L).fma(q3, a);
+            for (VectorShuffle<Float> h : HALVES) a = a.add(a.rearrange(h));
+            out[oo + j] = a.lane(0);
         }
     }
 

@@ -308,4 +308,46 @@ class TileOpsTest {
             }
         }
     }
+
+    /**
+     * The decoding step's fused loop: rowScoresAxpy gives exactly the bits of rowScores for one key
+     * block and Kernels.axpyRows for the block before, for more, fewer and as many value rows as
+     * keys, at every D it takes (a whole number of vectors, at most four); the scores land at the
+     * offset and nowhere else.
+     */
+    @org.junit.jupiter.api.Test
+    void fusedScoresAndPvAreTheTwoKernelsBitForBit() {
+        SplittableRandom r = new SplittableRandom(77);
+        int tested = 0;
+        for (int d = 1; d <= 4 * TileOps.LANES + 1; d++) {
+            if (!TileOps.fusesScoresAndAxpy(d)) continue;
+            tested++;
+            for (int[] nn : new int[][]{{0, 0}, {1, 0}, {0, 1}, {1, 1}, {5, 9}, {9, 5}, {BK, BK}, {BK, 3}, {2, BK}}) {
+                int n = nn[0], nv = nn[1];
+                float[] q = new float[d + 3], x = new float[(BK + 2) * (d + 1)], v = new float[(BK + 2) * (d + 1)];
+                for (int i = 0; i < q.length; i++) q[i] = (float) r.nextDouble(-2, 2);
+                for (int i = 0; i < x.length; i++) x[i] = (float) r.nextDouble(-2, 2);
+                for (int i = 0; i < v.length; i++) v[i] = (float) r.nextDouble(-2, 2);
+                int[] xoff = new int[BK], voff = new int[BK];
+                for (int j = 0; j < BK; j++) {
+                    xoff[j] = r.nextInt(BK + 1) * (d + 1) + r.nextInt(2);
+                    voff[j] = r.nextInt(BK + 1) * (d + 1) + r.nextInt(2);
+                }
+                float[] p = new float[2 * BK];
+                for (int i = 0; i < p.length; i++) p[i] = (float) r.nextDouble(0, 1);
+                float[] y = new float[d + 4];
+                for (int i = 0; i < y.length; i++) y[i] = (float) r.nextDouble(-1, 1);
+                float[] out = new float[3 * BK], wantOut = new float[3 * BK], wantY = y.clone();
+                java.util.Arrays.fill(out, Float.NaN);
+                java.util.Arrays.fill(wantOut, Float.NaN);
+                TileOps.rowScoresAxpy(out, BK, q, 2, x, xoff, n, p, 7, nv, v, voff, y, 3, d);
+                TileOps.rowScores(wantOut, BK, q, 2, x, xoff, n, d);
+                dev.longspan.kernel.Kernels.axpyRows(p, 7, nv, v, voff, wantY, 3, d);
+                assertThat(out).as("scores d=%d n=%d nv=%d", d, n, nv).isEqualTo(wantOut);
+                assertThat(y).as("P·V d=%d n=%d nv=%d", d, n, nv).isEqualTo(wantY);
+            }
+        }
+        // scalar kernels fuse nothing (FlashKernel calls the two kernels); vector ones D = L..4L
+        assertThat(tested).isEqualTo(Simd.ENABLED ? 4 : 0);
+    }
 }
