@@ -76,9 +76,13 @@ final class TileOps {
         if (Simd.ENABLED) VectorTileOps.rowScores(out, oo, q, qo, x, xoff, n, d); else ScalarTileOps.rowScores(out, oo, q, qo, x, xoff, n, d);
     }
 
-    /** Whether {@link #rowScoresAxpy} runs as one loop: D a whole number of vectors, at most four. */
+    /**
+     * Whether {@link #rowScoresAxpy} runs as one loop: D a whole number of vectors, at most a quarter
+     * of the vector registers (8 of 32, 4 of 16): the output row's vectors stay in registers with
+     * the query's (up to four) and the loads.
+     */
     static boolean fusesScoresAndAxpy(int d) {
-        return Simd.ENABLED && d % LANES == 0 && d <= 4 * LANES;
+        return Simd.ENABLED && d % LANES == 0 && d <= Math.min(8, Simd.VECTOR_REGISTERS / 4) * LANES;
     }
 
     // rowScores of one key block into out[oo..oo+n) and Kernels.axpyRows of the block before

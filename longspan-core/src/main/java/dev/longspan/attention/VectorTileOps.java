@@ -458,9 +458,14 @@ final class VectorTileOps {
     // rowScores into out[oo..oo+n) for the keys of one block and, in the same loop, y[yo..yo+d) +=
     // Σ_j p[po + j]·v row j over the nv value rows of the block before (Kernels.axpyRows): two
     // streams from memory at once, each result in the order of its own kernel (the same bits).
-    // For D a whole number of vectors, at most four (TileOps.fusesScoresAndAxpy).
+    // For D a whole number of vectors, at most eight (TileOps.fusesScoresAndAxpy); beyond four the
+    // query is read from L1 per key (rowScoresAxpyWide).
     static void rowScoresAxpy(float[] out, int oo, float[] q, int qo, float[] x, int[] xoff, int n,
                               float[] p, int po, int nv, float[] v, int[] voff, float[] y, int yo, int d) {
+        if (d > 4 * L) {
+            rowScoresAxpyWide(out, oo, q, qo, x, xoff, n, p, po, nv, v, voff, y, yo, d);
+            return;
+        }
         FloatVector q0 = FloatVector.fromArray(S, q, qo);
         FloatVector q1 = d > L ? FloatVector.fromArray(S, q, qo + L) : q0;
         FloatVector q2 = d > 2 * L ? FloatVector.fromArray(S, q, qo + 2 * L) : q0;
@@ -508,6 +513,74 @@ final class VectorTileOps {
             if (d > L) a = FloatVector.fromArray(S, x, o + L).fma(q1, a);
             if (d > 2 * L) a = FloatVector.fromArray(S, x, o + 2 * L).fma(q2, a);
             if (d > 3 * L) a = FloatVector.fromArray(S, x, o + 3 * L).fma(q3, a);
+            for (VectorShuffle<Float> h : HALVES) a = a.add(a.rearrange(h));
+            out[oo + j] = a.lane(0);
+        }
+    }
+
+    // rowScoresAxpy for D of five to eight vectors: the query read from L1 per key (as rowScores
+    // does beyond four), the output row's vectors in registers across the keys
+    private static void rowScoresAxpyWide(float[] out, int oo, float[] q, int qo, float[] x, int[] xoff, int n,
+                                          float[] p, int po, int nv, float[] v, int[] voff, float[] y, int yo, int d) {
+        FloatVector y0 = FloatVector.fromArray(S, y, yo), y1 = FloatVector.fromArray(S, y, yo + L);
+        FloatVector y2 = FloatVector.fromArray(S, y, yo + 2 * L), y3 = FloatVector.fromArray(S, y, yo + 3 * L);
+        FloatVector y4 = FloatVector.fromArray(S, y, yo + 4 * L);
+        FloatVector y5 = d > 5 * L ? FloatVector.fromArray(S, y, yo + 5 * L) : y0;
+        FloatVector y6 = d > 6 * L ? FloatVector.fromArray(S, y, yo + 6 * L) : y0;
+        FloatVector y7 = d > 7 * L ? FloatVector.fromArray(S, y, yo + 7 * L) : y0;
+        int both = Math.min(n, nv), j = 0;
+        for (; j < both; j++) {
+            int o = xoff[j], vo = voff[j];
+            FloatVector pj = FloatVector.broadcast(S, p[po + j]);
+            FloatVector a = FloatVector.fromArray(S, x, o).mul(FloatVector.fromArray(S, q, qo));
+            y0 = FloatVector.fromArray(S, v, vo).fma(pj, y0);
+            a = FloatVector.fromArray(S, x, o + L).fma(FloatVector.fromArray(S, q, qo + L), a);
+            y1 = FloatVector.fromArray(S, v, vo + L).fma(pj, y1);
+            a = FloatVector.fromArray(S, x, o + 2 * L).fma(FloatVector.fromArray(S, q, qo + 2 * L), a);
+            y2 = FloatVector.fromArray(S, v, vo + 2 * L).fma(pj, y2);
+            a = FloatVector.fromArray(S, x, o + 3 * L).fma(FloatVector.fromArray(S, q, qo + 3 * L), a);
+            y3 = FloatVector.fromArray(S, v, vo + 3 * L).fma(pj, y3);
+            a = FloatVector.fromArray(S, x, o + 4 * L).fma(FloatVector.fromArray(S, q, qo + 4 * L), a);
+            y4 = FloatVector.fromArray(S, v, vo + 4 * L).fma(pj, y4);
+            if (d > 5 * L) {
+                a = FloatVector.fromArray(S, x, o + 5 * L).fma(FloatVector.fromArray(S, q, qo + 5 * L), a);
+                y5 = FloatVector.fromArray(S, v, vo + 5 * L).fma(pj, y5);
+            }
+            if (d > 6 * L) {
+                a = FloatVector.fromArray(S, x, o + 6 * L).fma(FloatVector.fromArray(S, q, qo + 6 * L), a);
+                y6 = FloatVector.fromArray(S, v, vo + 6 * L).fma(pj, y6);
+            }
+            if (d > 7 * L) {
+                a = FloatVector.fromArray(S, x, o + 7 * L).fma(FloatVector.fromArray(S, q, qo + 7 * L), a);
+                y7 = FloatVector.fromArray(S, v, vo + 7 * L).fma(pj, y7);
+            }
+            for (VectorShuffle<Float> h : HALVES) a = a.add(a.rearrange(h));
+            out[oo + j] = a.lane(0);
+        }
+        for (int k = j; k < nv; k++) {
+            FloatVector pk = FloatVector.broadcast(S, p[po + k]);
+            int vo = voff[k];
+            y0 = FloatVector.fromArray(S, v, vo).fma(pk, y0);
+            y1 = FloatVector.fromArray(S, v, vo + L).fma(pk, y1);
+            y2 = FloatVector.fromArray(S, v, vo + 2 * L).fma(pk, y2);
+            y3 = FloatVector.fromArray(S, v, vo + 3 * L).fma(pk, y3);
+            y4 = FloatVector.fromArray(S, v, vo + 4 * L).fma(pk, y4);
+            if (d > 5 * L) y5 = FloatVector.fromArray(S, v, vo + 5 * L).fma(pk, y5);
+            if (d > 6 * L) y6 = FloatVector.fromArray(S, v, vo + 6 * L).fma(pk, y6);
+            if (d > 7 * L) y7 = FloatVector.fromArray(S, v, vo + 7 * L).fma(pk, y7);
+        }
+        y0.intoArray(y, yo);
+        y1.intoArray(y, yo + L);
+        y2.intoArray(y, yo + 2 * L);
+        y3.intoArray(y, yo + 3 * L);
+        y4.intoArray(y, yo + 4 * L);
+        if (d > 5 * L) y5.intoArray(y, yo + 5 * L);
+        if (d > 6 * L) y6.intoArray(y, yo + 6 * L);
+        if (d > 7 * L) y7.intoArray(y, yo + 7 * L);
+        for (; j < n; j++) {
+            int o = xoff[j];
+            FloatVector a = FloatVector.fromArray(S, x, o).mul(FloatVector.fromArray(S, q, qo));
+            for (int c = L; c < d; c += L) a = FloatVector.fromArray(S, x, o + c).fma(FloatVector.fromArray(S, q, qo + c), a);
             for (VectorShuffle<Float> h : HALVES) a = a.add(a.rearrange(h));
             out[oo + j] = a.lane(0);
         }
