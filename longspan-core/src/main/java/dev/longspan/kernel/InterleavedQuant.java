@@ -51,6 +51,10 @@ import static dev.longspan.kernel.QuantKernels.u8;
  * scale is not repacked.
  * The group size is the machine's int lanes (16 at 512 bits, 8 at 256, 4 at 128; 8 without the
  * Vector API), chosen once: the layout lives only in memory, never in a file.
+ *
+ * <p>A product walks a worker's range of groups two at a time, g beside g + half the range, so
+ * that one core reads two streams of weight bytes (more cache lines in flight than one stream
+ * gets; docs/PERFORMANCE.md, "Two streams per core"); one thread takes the whole matrix as one range.
  */
 public final class InterleavedQuant {
     /** Rows per group: the int lanes of the SIMD bodies' shape. */
