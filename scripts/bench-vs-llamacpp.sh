@@ -11,7 +11,7 @@
 #
 # The two sides alternate (round 1 llama.cpp then Longspan, round 2 Longspan then llama.cpp, ...)
 # so that a change in the machine's load falls on both; each run is one process with one untimed
-# warm-up of the same size (llama-bench's own, `bench model --warmup 1`) and one timed run. The
+# warm-up of the same size (llama-bench's own, `bench model --warmup WARMUP`) and one timed run. The
 # table gives median / min / max over the rounds and the ratio of the medians Longspan/llama.cpp.
 #
 # Environment (defaults in brackets):
@@ -20,6 +20,10 @@
 #   PROMPTS  prompt lengths; those above a file's context_length are skipped [512 4096]
 #   GEN      decoded tokens of tg [128]; shorter runs time the JIT's warm-up as much as the decode
 #            (on a Zen 5, tg32 with REPEATS=2 read 0.56-0.82 of llama.cpp where tg128 with 3 read 0.94-1.03)
+#   WARMUP   Longspan's untimed runs before its timed ones (bench model --warmup) [1]; the JIT
+#            compiles during the first runs, so on tiny files (stories260K's tg128 lasts ~7 ms) use
+#            e.g. WARMUP=20 REPEATS=20 to time the steady state (with WARMUP=1 REPEATS=5 stories260K
+#            read 0.32-0.37 of llama.cpp's decode, with 5 / 60 it read 1.39-1.43 on a Zen 5)
 #   REPEATS  timed repetitions inside each process (llama-bench -r, bench model --repeats), the
 #            process's median taken [1]; more than one lets the JIT settle on small files, whose
 #            whole tg128 lasts a few tens of milliseconds
@@ -77,10 +81,12 @@ THREADS=${THREADS:-1 2}
 PROMPTS=${PROMPTS:-512 4096}
 GEN=${GEN:-128}
 REPEATS=${REPEATS:-1}
+WARMUP=${WARMUP:-1}
 FA=${FA:-0,1}
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || fail "ROUNDS must be a positive integer, got '$ROUNDS'"
 [[ $GEN =~ ^[1-9][0-9]*$ ]] || fail "GEN must be a positive integer, got '$GEN'"
 [[ $REPEATS =~ ^[1-9][0-9]*$ ]] || fail "REPEATS must be a positive integer, got '$REPEATS'"
+[[ $WARMUP =~ ^[0-9]+$ ]] || fail "WARMUP must be a whole number, got '$WARMUP'"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 longspan=$root/longspan
@@ -93,7 +99,7 @@ raw=${RAW:-$(mktemp)}
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); $1"; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
-echo "# $(date -u +%FT%TZ) load $(load); rounds $ROUNDS, threads $THREADS, prompts $PROMPTS, gen $GEN, repeats $REPEATS, llama.cpp fa $FA" >&2
+echo "# $(date -u +%FT%TZ) load $(load); rounds $ROUNDS, threads $THREADS, prompts $PROMPTS, gen $GEN, repeats $REPEATS, warmup $WARMUP, llama.cpp fa $FA" >&2
 for f in "$@"; do
   name=$(basename "$f" .gguf)
   ctx=$("$longspan" info "$f" --json | json 'print(d["context_length"])')
@@ -116,13 +122,13 @@ for x in d:
       }
       run_longspan() {
         if [ -n "$plist" ]; then
-          "$longspan" bench model --model "$f" --prompt-lengths "$plist" --gen 1 --warmup 1 --repeats "$REPEATS" --threads "$t" --json | json "
+          "$longspan" bench model --model "$f" --prompt-lengths "$plist" --gen 1 --warmup "$WARMUP" --repeats "$REPEATS" --threads "$t" --json | json "
 for x in d['results']:
     print('$name', 'pp%d' % x['prompt_tokens'], $t, 'Longspan', x['pp_tokens_per_s']['median'], sep='\t')" >> "$raw"
         fi
         # a one-token prompt, then GEN tokens: llama-bench's tg decodes from an empty cache, so
         # the two differ by one position of attention
-        "$longspan" bench model --model "$f" --prompt-lengths 1 --gen "$GEN" --warmup 1 --repeats "$REPEATS" --threads "$t" --json | json "
+        "$longspan" bench model --model "$f" --prompt-lengths 1 --gen "$GEN" --warmup "$WARMUP" --repeats "$REPEATS" --threads "$t" --json | json "
 x = d['results'][0]
 print('$name', 'tg$GEN', $t, 'Longspan', x['tg_tokens_per_s']['median'], sep='\t')" >> "$raw"
       }
