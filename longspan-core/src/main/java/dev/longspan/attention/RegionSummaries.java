@@ -300,20 +300,11 @@ public final class RegionSummaries {
         Arrays.sort(out, o, o + pick);
     }
 
-    // Σ_c max(q_c·max_c, q_c·min_c) as [max(q,0), min(q,0)]·[max, min]: four interleaved partial
-    // sums (independent chains for the CPU), added in a fixed order, so every caller gets the same float
+    // Σ_c max(q_c·max_c, q_c·min_c) as [max(q,0), min(q,0)]·[max, min]: the kernels' dot product (a
+    // fixed order per machine, so the engine and decoding get the same float). A scalar loop with four
+    // partial sums took a quarter of a 1M-token passkey trial; the vector dot is ~3× faster.
     private float bound(float[] qs, int level, int kvh, int node) {
-        float[] src = level == 0 ? data : tree[level];
-        int o = nodeOffset(level, kvh, node), c = 0;
-        float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f;
-        for (; c + 4 <= width; c += 4) {
-            a0 += qs[c] * src[o + c];
-            a1 += qs[c + 1] * src[o + c + 1];
-            a2 += qs[c + 2] * src[o + c + 2];
-            a3 += qs[c + 3] * src[o + c + 3];
-        }
-        for (; c < width; c++) a0 += qs[c] * src[o + c];
-        return (a0 + a1) + (a2 + a3);
+        return dev.longspan.kernel.Kernels.dot(qs, 0, level == 0 ? data : tree[level], nodeOffset(level, kvh, node), width);
     }
 
     // x ranks below y: lower score, or equal score and higher index
