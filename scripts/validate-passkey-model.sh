@@ -51,7 +51,16 @@ if [[ -n "$CL" ]]; then zcat $CL > "$T/changelogs.txt"; fi
 python3 -c "import pydoc_data.topics as t; print('\n\n'.join(t.topics[k] for k in sorted(t.topics)))" > "$T/pydoc-topics.txt" 2>/dev/null \
   || rm -f "$T/pydoc-topics.txt"
 # this repository's own Java sources (code: identifiers, numbers in literals and comments)
-find longspan-core/src/main/java -name '*.java' | sort | xargs cat > "$T/java-src.txt"
+# at a fixed commit (d908bb1, the one docs/MODEL.md's figures use), so the haystack does not change as the
+# code does; the working tree's sources where the checkout lacks that commit (a shallow clone: said below)
+JAVA_AT=d908bb1
+if git cat-file -e "$JAVA_AT^{commit}" 2>/dev/null; then
+  git ls-tree -r --name-only "$JAVA_AT" -- longspan-core/src/main/java | grep '\.java$' | sort \
+    | while read -r f; do git show "$JAVA_AT:$f"; done > "$T/java-src.txt"
+else
+  echo "validate-passkey-model: commit $JAVA_AT not in this checkout: java-src from the working tree (not comparable with docs/MODEL.md)" >&2
+  find longspan-core/src/main/java -name '*.java' | sort | xargs cat > "$T/java-src.txt"
+fi
 # IDLE's release notes (issue numbers of 5-6 digits), where this python3 ships them
 IDLE=$(python3 -c "import idlelib, os; print(os.path.dirname(idlelib.__file__))" 2>/dev/null || true)
 if [[ -n "$IDLE" && -f "$IDLE/News3.txt" && -f "$IDLE/NEWS2x.txt" ]]; then cat "$IDLE/News3.txt" "$IDLE/NEWS2x.txt" > "$T/idle-notes.txt"; fi

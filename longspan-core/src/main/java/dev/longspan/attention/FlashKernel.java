@@ -395,7 +395,7 @@ final class FlashKernel {
                     }
                 }
                 if (mx == Float.NEGATIVE_INFINITY) continue;
-                if (l != 0f) {
+                if (l != 0f && mx != m) {                 // (an unchanged max rescales by e^0 = 1: skipped)
                     float alpha = (float) Math.exp(m - mx);
                     l *= alpha;
                     Kernels.scale(alpha, or, 0, d);
@@ -457,7 +457,7 @@ final class FlashKernel {
                     continue;
                 }
                 any = true;
-                if (l != 0f) {
+                if (l != 0f && mx != m) {                 // (an unchanged max rescales by e^0 = 1: skipped)
                     float alpha = (float) Math.exp(m - mx);
                     l *= alpha;
                     Kernels.scale(alpha, acc, i * d, d);

@@ -52,12 +52,12 @@ final class KvStore implements KeyValues {
     @Override
     public float[] rows(boolean values, int kvh, int[] pos, int n, int[] off, float[] scratch) {
         int base = kvh * ring;
-        // slots by stepping (positions mostly run consecutively): no division per row
-        for (int j = 0, slot = 0, prev = -2; j < n; j++) {
-            int p = pos[j];
-            slot = p == prev + 1 ? (slot + 1 == ring ? 0 : slot + 1) : p % ring;
-            prev = p;
-            off[j] = (base + slot) * d;
+        if (n > 0 && pos[n - 1] - pos[0] == n - 1 && pos[0] % ring + n <= ring) {
+            // consecutive positions in consecutive slots (the usual block): one offset plus a stride
+            int o = (base + pos[0] % ring) * d;
+            for (int j = 0; j < n; j++) off[j] = o + j * d;
+        } else {
+            slotOffsets(base, pos, n, off);
         }
         if (kf != null) return values ? vf : kf;
         short[] src = values ? vh : kh;
@@ -68,6 +68,18 @@ final class KvStore implements KeyValues {
         }
         return scratch;
     }
+
+    // off[j] = the offset of position pos[j]'s slot, by stepping (positions mostly run
+    // consecutively): no division per row
+    private void slotOffsets(int base, int[] pos, int n, int[] off) {
+        for (int j = 0, slot = 0, prev = -2; j < n; j++) {
+            int p = pos[j];
+            slot = p == prev + 1 ? (slot + 1 == ring ? 0 : slot + 1) : p % ring;
+            prev = p;
+            off[j] = (base + slot) * d;
+        }
+    }
+
     /** Writes the keys, then the values, of head kvh's slots 0..count−1 (stored precision, little-endian) for {@link #read}. */
     void write(java.nio.channels.WritableByteChannel out, int kvh, int count) throws java.io.IOException {
         for (int values = 0; values < 2; values++) {
