@@ -290,21 +290,32 @@ public final class RegionSummaries {
             System.arraycopy(s.hi, 0, s.parents, 0, kept);   // first regions of the nodes kept one level up
             s.size[0] = 0;
             for (int i = 0; i < kept; i++) {
-                int first = s.parents[i], node = first >>> (FAN_BITS * l);
-                for (int j = 0; j < FAN; j++) offer(s, s.size, 0, keep, bound(s.qs, l, kvh, node + j), first + j * span);
+                int first = s.parents[i];
+                bounds(s, l, kvh, first >>> (FAN_BITS * l), FAN);
+                for (int j = 0; j < FAN; j++) offer(s, s.size, 0, keep, s.st[j], first + j * span);
             }
-            for (; covered + span <= cand; covered += span) offer(s, s.size, 0, keep, bound(s.qs, l, kvh, covered >>> (FAN_BITS * l)), covered);
+            int roots = 0;
+            while (covered + (roots + 1) * span <= cand) roots++;
+            if (roots > 0) {
+                bounds(s, l, kvh, covered >>> (FAN_BITS * l), roots);
+                for (int j = 0; j < roots; j++) offer(s, s.size, 0, keep, s.st[j], covered + j * span);
+                covered += roots * span;
+            }
             kept = s.size[0];
         }
         System.arraycopy(s.hi, 0, out, o, pick);
         Arrays.sort(out, o, o + pick);
     }
 
-    // Σ_c max(q_c·max_c, q_c·min_c) as [max(q,0), min(q,0)]·[max, min]: the kernels' dot product (a
-    // fixed order per machine, so the engine and decoding get the same float). A scalar loop with four
-    // partial sums took a quarter of a 1M-token passkey trial; the vector dot is ~3× faster.
-    private float bound(float[] qs, int level, int kvh, int node) {
-        return dev.longspan.kernel.Kernels.dot(qs, 0, level == 0 ? data : tree[level], nodeOffset(level, kvh, node), width);
+    // s.st[j] = Σ_c max(q_c·max_c, q_c·min_c) for nodes node..node+count−1 of the level (at most 16,
+    // contiguous), as [max(q,0), min(q,0)]·[max, min]: one query row against count summary rows
+    // (TileOps.rowScores, the query in registers; a fixed order per machine, so the engine and
+    // decoding get the same floats). One scalar dot product per node took a quarter of a 1M-token
+    // passkey trial.
+    private void bounds(Scratch s, int level, int kvh, int node, int count) {
+        int o = nodeOffset(level, kvh, node);
+        for (int j = 0; j < count; j++) s.koff[j] = o + j * width;
+        TileOps.rowScores(s.st, 0, s.qs, 0, level == 0 ? data : tree[level], s.koff, count, width);
     }
 
     // x ranks below y: lower score, or equal score and higher index
