@@ -88,10 +88,16 @@ final class TileOps {
     // rowScores of one key block into out[oo..oo+n) and Kernels.axpyRows of the block before
     // (y[yo..yo+d) += Σ_j p[po + j]·v row j, j < nv) in one loop where fusesScoresAndAxpy(d): the
     // keys and the values stream in side by side (a decoding step over a long cache reads both
-    // from memory); each result bit for bit what the two kernels give
+    // from memory); each result bit for bit what the two kernels give. Elsewhere (the scalar twin,
+    // or a D the vector loop does not take) the two kernels one after the other.
     static void rowScoresAxpy(float[] out, int oo, float[] q, int qo, float[] x, int[] xoff, int n,
                               float[] p, int po, int nv, float[] v, int[] voff, float[] y, int yo, int d) {
-        VectorTileOps.rowScoresAxpy(out, oo, q, qo, x, xoff, n, p, po, nv, v, voff, y, yo, d);
+        if (fusesScoresAndAxpy(d)) {
+            VectorTileOps.rowScoresAxpy(out, oo, q, qo, x, xoff, n, p, po, nv, v, voff, y, yo, d);
+        } else {
+            dev.longspan.kernel.Kernels.axpyRows(p, po, nv, v, voff, y, yo, d);
+            rowScores(out, oo, q, qo, x, xoff, n, d);
+        }
     }
 
     // out[j] = Σ_c x[xo + c] · yt[yo + c·stride + j] for j < n: one row against n rows held transposed

@@ -51,10 +51,10 @@ final class KvStore implements KeyValues {
 
     @Override
     public float[] rows(boolean values, int kvh, int[] pos, int n, int[] off, float[] scratch) {
-        int base = kvh * ring;
-        if (n > 0 && pos[n - 1] - pos[0] == n - 1 && pos[0] % ring + n <= ring) {
+        int base = kvh * ring, slot0 = n > 0 ? pos[0] % ring : 0;
+        if (n > 0 && pos[n - 1] - pos[0] == n - 1 && slot0 + n <= ring) {
             // consecutive positions in consecutive slots (the usual block): one offset plus a stride
-            int o = (base + pos[0] % ring) * d;
+            int o = (base + slot0) * d;
             for (int j = 0; j < n; j++) off[j] = o + j * d;
         } else {
             slotOffsets(base, pos, n, off);
