@@ -593,6 +593,9 @@ final class VectorTileOps {
             for (; i < g; i++) rowScores(out, i * stride, q, i * d, x, xoff, n, d);
             return;
         }
+        // with 32 registers, four rows at a time: the block's key rows read once for four query rows
+        // (the pairs below read it once per pair, the later passes from the caches)
+        if (WIDE) for (; i + 4 <= g; i += 4) scoresFourRows(out, i * stride, stride, q, i * d, x, xoff, n, d, dv);
         // two rows × two keys: each key vector loaded once for both rows, each query vector once for
         // both keys; per (row, key) the chain and the tree of rowScores (the same bits)
         for (; i + 2 <= g; i += 2) {
@@ -655,8 +658,78 @@ final class VectorTileOps {
         if (i < g) rowScores(out, i * stride, q, i * d, x, xoff, n, d);       // an odd last row on its own
     }
 
+    // four rows × two keys: eight chains, two key vectors, four query vectors; per (row, key) the
+    // chain, the tree and the tail of rowScores (the same bits)
+    private static void scoresFourRows(float[] out, int oa, int stride, float[] q, int qa, float[] x, int[] xoff, int n, int d, int dv) {
+        int qb = qa + d, qc = qb + d, qd = qc + d, ob = oa + stride, oc = ob + stride, od = oc + stride, j = 0;
+        for (; j + 2 <= n; j += 2) {
+            int o0 = xoff[j], o1 = xoff[j + 1];
+            FloatVector x0 = FloatVector.fromArray(S, x, o0), x1 = FloatVector.fromArray(S, x, o1);
+            FloatVector u = FloatVector.fromArray(S, q, qa), v = FloatVector.fromArray(S, q, qb);
+            FloatVector a0 = x0.mul(u), a1 = x1.mul(u), b0 = x0.mul(v), b1 = x1.mul(v);
+            u = FloatVector.fromArray(S, q, qc);
+            v = FloatVector.fromArray(S, q, qd);
+            FloatVector c0 = x0.mul(u), c1 = x1.mul(u), e0 = x0.mul(v), e1 = x1.mul(v);
+            for (int c = L; c < dv; c += L) {
+                x0 = FloatVector.fromArray(S, x, o0 + c);
+                x1 = FloatVector.fromArray(S, x, o1 + c);
+                u = FloatVector.fromArray(S, q, qa + c);
+                v = FloatVector.fromArray(S, q, qb + c);
+                a0 = x0.fma(u, a0);
+                a1 = x1.fma(u, a1);
+                b0 = x0.fma(v, b0);
+                b1 = x1.fma(v, b1);
+                u = FloatVector.fromArray(S, q, qc + c);
+                v = FloatVector.fromArray(S, q, qd + c);
+                c0 = x0.fma(u, c0);
+                c1 = x1.fma(u, c1);
+                e0 = x0.fma(v, e0);
+                e1 = x1.fma(v, e1);
+            }
+            out[oa + j] = tail(tree(a0), q, qa, x, o0, dv, d);
+            out[oa + j + 1] = tail(tree(a1), q, qa, x, o1, dv, d);
+            out[ob + j] = tail(tree(b0), q, qb, x, o0, dv, d);
+            out[ob + j + 1] = tail(tree(b1), q, qb, x, o1, dv, d);
+            out[oc + j] = tail(tree(c0), q, qc, x, o0, dv, d);
+            out[oc + j + 1] = tail(tree(c1), q, qc, x, o1, dv, d);
+            out[od + j] = tail(tree(e0), q, qd, x, o0, dv, d);
+            out[od + j + 1] = tail(tree(e1), q, qd, x, o1, dv, d);
+        }
+        if (j < n) {                                            // an odd last key
+            int o = xoff[j];
+            FloatVector x0 = FloatVector.fromArray(S, x, o);
+            FloatVector a = x0.mul(FloatVector.fromArray(S, q, qa)), b = x0.mul(FloatVector.fromArray(S, q, qb));
+            FloatVector c0 = x0.mul(FloatVector.fromArray(S, q, qc)), e = x0.mul(FloatVector.fromArray(S, q, qd));
+            for (int c = L; c < dv; c += L) {
+                x0 = FloatVector.fromArray(S, x, o + c);
+                a = x0.fma(FloatVector.fromArray(S, q, qa + c), a);
+                b = x0.fma(FloatVector.fromArray(S, q, qb + c), b);
+                c0 = x0.fma(FloatVector.fromArray(S, q, qc + c), c0);
+                e = x0.fma(FloatVector.fromArray(S, q, qd + c), e);
+            }
+            out[oa + j] = tail(tree(a), q, qa, x, o, dv, d);
+            out[ob + j] = tail(tree(b), q, qb, x, o, dv, d);
+            out[oc + j] = tail(tree(c0), q, qc, x, o, dv, d);
+            out[od + j] = tail(tree(e), q, qd, x, o, dv, d);
+        }
+    }
+
+    // VectorMath.sum's fixed tree of lane adds
+    private static float tree(FloatVector a) {
+        for (VectorShuffle<Float> h : HALVES) a = a.add(a.rearrange(h));
+        return a.lane(0);
+    }
+
+    // s plus the dot product's columns past the last whole vector, in rowScores' order
+    private static float tail(float s, float[] q, int qo, float[] x, int o, int dv, int d) {
+        for (int c = dv; c < d; c++) s += q[qo + c] * x[o + c];
+        return s;
+    }
+
     static void groupAxpy(float[] p, int stride, int g, int n, float[] x, int[] xoff, float[] y, int d) {
         int i = 0;
+        // with 32 registers, four rows at a time: the block's value rows read once for four rows
+        if (WIDE) for (; i + 4 <= g; i += 4) axpyFourRows(p, i * stride, stride, n, x, xoff, y, i * d, d);
         // two output rows × four vectors of D in registers across the keys: each value vector loaded
         // once for both rows; per element the fused multiply-adds of Kernels.axpyRows, in key order
         for (; i + 2 <= g; i += 2) {
@@ -710,6 +783,57 @@ final class VectorTileOps {
             }
         }
         if (i < g) dev.longspan.kernel.Kernels.axpyRows(p, i * stride, n, x, xoff, y, i * d, d);   // an odd last row on its own
+    }
+
+    // y rows r..r+3 (at yo + r·d) += Σ_j p[po + r·stride + j]·x row j: four keys at a time, sixteen
+    // weights in registers, each output vector loaded, given the four keys' multiply-adds in key
+    // order and stored (the output rows stay in L1: four rows of D do not fit in registers); per
+    // element the fused multiply-adds of Kernels.axpyRows in key order, its plain sum past the last
+    // whole vector (the same bits)
+    private static void axpyFourRows(float[] p, int pa, int stride, int n, float[] x, int[] xoff, float[] y, int ya, int d) {
+        int pb = pa + stride, pc = pb + stride, pd = pc + stride, yb = ya + d, yc = yb + d, yd = yc + d;
+        int dv = d / L * L, j = 0;
+        for (; j + 4 <= n; j += 4) {
+            int o0 = xoff[j], o1 = xoff[j + 1], o2 = xoff[j + 2], o3 = xoff[j + 3];
+            FloatVector a0 = FloatVector.broadcast(S, p[pa + j]), a1 = FloatVector.broadcast(S, p[pa + j + 1]);
+            FloatVector a2 = FloatVector.broadcast(S, p[pa + j + 2]), a3 = FloatVector.broadcast(S, p[pa + j + 3]);
+            FloatVector b0 = FloatVector.broadcast(S, p[pb + j]), b1 = FloatVector.broadcast(S, p[pb + j + 1]);
+            FloatVector b2 = FloatVector.broadcast(S, p[pb + j + 2]), b3 = FloatVector.broadcast(S, p[pb + j + 3]);
+            FloatVector c0 = FloatVector.broadcast(S, p[pc + j]), c1 = FloatVector.broadcast(S, p[pc + j + 1]);
+            FloatVector c2 = FloatVector.broadcast(S, p[pc + j + 2]), c3 = FloatVector.broadcast(S, p[pc + j + 3]);
+            FloatVector e0 = FloatVector.broadcast(S, p[pd + j]), e1 = FloatVector.broadcast(S, p[pd + j + 1]);
+            FloatVector e2 = FloatVector.broadcast(S, p[pd + j + 2]), e3 = FloatVector.broadcast(S, p[pd + j + 3]);
+            for (int c = 0; c < dv; c += L) {
+                FloatVector x0 = FloatVector.fromArray(S, x, o0 + c), x1 = FloatVector.fromArray(S, x, o1 + c);
+                FloatVector x2 = FloatVector.fromArray(S, x, o2 + c), x3 = FloatVector.fromArray(S, x, o3 + c);
+                FloatVector ta = FloatVector.fromArray(S, y, ya + c), tb = FloatVector.fromArray(S, y, yb + c);
+                FloatVector tc = FloatVector.fromArray(S, y, yc + c), td = FloatVector.fromArray(S, y, yd + c);
+                x3.fma(a3, x2.fma(a2, x1.fma(a1, x0.fma(a0, ta)))).intoArray(y, ya + c);
+                x3.fma(b3, x2.fma(b2, x1.fma(b1, x0.fma(b0, tb)))).intoArray(y, yb + c);
+                x3.fma(c3, x2.fma(c2, x1.fma(c1, x0.fma(c0, tc)))).intoArray(y, yc + c);
+                x3.fma(e3, x2.fma(e2, x1.fma(e1, x0.fma(e0, td)))).intoArray(y, yd + c);
+            }
+        }
+        for (; j < n; j++) {                                    // the last keys one at a time
+            int o = xoff[j];
+            FloatVector a = FloatVector.broadcast(S, p[pa + j]), b = FloatVector.broadcast(S, p[pb + j]);
+            FloatVector c0 = FloatVector.broadcast(S, p[pc + j]), e = FloatVector.broadcast(S, p[pd + j]);
+            for (int c = 0; c < dv; c += L) {
+                FloatVector x0 = FloatVector.fromArray(S, x, o + c);
+                x0.fma(a, FloatVector.fromArray(S, y, ya + c)).intoArray(y, ya + c);
+                x0.fma(b, FloatVector.fromArray(S, y, yb + c)).intoArray(y, yb + c);
+                x0.fma(c0, FloatVector.fromArray(S, y, yc + c)).intoArray(y, yc + c);
+                x0.fma(e, FloatVector.fromArray(S, y, yd + c)).intoArray(y, yd + c);
+            }
+        }
+        for (int r = 0; r < 4; r++) {
+            int po = pa + r * stride, yo = ya + r * d;
+            for (int c = dv; c < d; c++) {
+                float s = y[yo + c];
+                for (int k = 0; k < n; k++) s += p[po + k] * x[xoff[k] + c];
+                y[yo + c] = s;
+            }
+        }
     }
 
     static void rowDots(float[] out, float[] x, int xo, float[] yt, int yo, int stride, int n, int d) {
