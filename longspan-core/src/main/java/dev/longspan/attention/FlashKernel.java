@@ -25,6 +25,16 @@ final class FlashKernel {
     static final long TRANSPOSE_MAX_FLOATS = 1L << 24;
 
     /**
+     * Head dimensions from which the rows paths score by dot products rather than from the
+     * transposed copy: select-and-merge at 16K, region 64, one thread, AMD Zen 5, GFLOP/s forward /
+     * backward, copy → dot products: D = 64 at 512 bits 24.1 / 20.1 → 34.1 / 21.3, at 256 bits 14.5 /
+     * 16.0 → 20.5 / 18.8; D = 128 at 512 bits 17.0 / 15.2 → 26.6 / 24.0, at 256 bits 14.7 / 17.1 →
+     * 23.8 / 25.6. At D = 32 the copy still wins the backward (512 bits 14.7 → 11.4) and with it a
+     * training step (the reason it was built, measured on Zen 4).
+     */
+    static final int TRANSPOSE_BELOW_D = 64;
+
+    /**
      * The arrays and shape of one attention call: queries at absolute positions
      * [qBase, qBase + tq) against keys and values at [kBase, kBase + tk) of the same position axis.
      * q, o: [H, tq, D]; lse: [H, tq]; keys and values from {@link KeyValues} (whole arrays
@@ -81,7 +91,9 @@ final class FlashKernel {
          * cap (a very long prefill held as arrays) the rows paths keep their dot products.
          */
         void transposeKeyValues() {
-            if (k == null || (long) kvHeads * tk * d > TRANSPOSE_MAX_FLOATS) return;
+            // (not at D ≥ TRANSPOSE_BELOW_D: there a key's lane reduction is shared by enough
+            // multiply-adds that the dot products win, and the copy's columns lie tk floats apart)
+            if (k == null || d >= TRANSPOSE_BELOW_D || (long) kvHeads * tk * d > TRANSPOSE_MAX_FLOATS) return;
             float[] kt = new float[kvHeads * tk * d], vt = new float[kvHeads * tk * d];
             Parallel.forChunks(0, kvHeads * tk, 256, (c, r0, r1) -> {
                 for (int r = r0; r < r1; r++) {
