@@ -88,11 +88,11 @@ final class FlashKernel {
          * row against a run of consecutive keys by broadcast FMAs along the keys), when they take at
          * most {@link #TRANSPOSE_MAX_FLOATS} floats each: select-and-merge reads each key from
          * hundreds of queries, so the copy costs little against the reductions it saves. Beyond the
-         * cap (a very long prefill held as arrays) the rows paths keep their dot products.
+         * cap (a very long prefill held as arrays), and from D = {@link #TRANSPOSE_BELOW_D} on (a
+         * key's lane reduction is then shared by enough multiply-adds, and the copy's columns lie tk
+         * floats apart), the rows paths keep their dot products.
          */
         void transposeKeyValues() {
-            // (not at D ≥ TRANSPOSE_BELOW_D: there a key's lane reduction is shared by enough
-            // multiply-adds that the dot products win, and the copy's columns lie tk floats apart)
             if (k == null || d >= TRANSPOSE_BELOW_D || (long) kvHeads * tk * d > TRANSPOSE_MAX_FLOATS) return;
             float[] kt = new float[kvHeads * tk * d], vt = new float[kvHeads * tk * d];
             Parallel.forChunks(0, kvHeads * tk, 256, (c, r0, r1) -> {
@@ -475,7 +475,7 @@ final class FlashKernel {
             for (int i = 0; i < g; i++) {
                 int so = i * BK;
                 float m = s.m[i], l = s.l[i];
-                for (int j = 0; j < nk && kb + j < t.biased; j++) sc[so + j] += t.bias(kb + j);
+                for (int j = 0, e = Math.min(nk, t.biased - kb); j < e; j++) sc[so + j] += t.bias;
                 float mx = Math.max(m, Kernels.max(sc, so, nk));
                 if (mx == Float.NEGATIVE_INFINITY) {
                     Arrays.fill(sc, so, so + nk, 0f);                 // this row takes nothing from the block

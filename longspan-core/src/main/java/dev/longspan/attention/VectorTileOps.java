@@ -714,7 +714,8 @@ final class VectorTileOps {
         }
     }
 
-    // VectorMath.sum's fixed tree of lane adds
+    // VectorMath.sum's fixed tree of lane adds, written here: calling VectorMath.sum instead made the
+    // grouped decoding step 5-10 % slower (Zen 5, 32/8 heads, D = 128, alternated runs)
     private static float tree(FloatVector a) {
         for (VectorShuffle<Float> h : HALVES) a = a.add(a.rearrange(h));
         return a.lane(0);
