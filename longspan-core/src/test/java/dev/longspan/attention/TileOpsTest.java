@@ -207,6 +207,33 @@ class TileOpsTest {
             for (int c = 0; c < d; c++) assertThat(o4[off[i] + c]).isEqualTo(x[off[i] + c]);
     }
 
+    /**
+     * The softmax's vector e^x over its whole domain (x ≤ 0): within 2 ulp of Math.exp wherever the
+     * result is normal, exactly 1 at 0 (a row's max), exactly 0 at or below -88 and for -inf (masked).
+     */
+    @org.junit.jupiter.api.Test
+    void softmaxExpWithinTwoUlpOfMathExp() {
+        int lanes = VectorTileOps.L, n = 1 << 20;
+        float[] x = new float[lanes], y = new float[lanes];
+        double worst = 0;
+        for (int i = 0; i < n; i += lanes) {
+            for (int l = 0; l < lanes; l++) x[l] = -87.3f * (i + l) / n;   // down to just above the smallest normal result
+            VectorTileOps.exp(jdk.incubator.vector.FloatVector.fromArray(VectorTileOps.S, x, 0)).intoArray(y, 0);
+            for (int l = 0; l < lanes; l++) {
+                double ref = Math.exp(x[l]);
+                worst = Math.max(worst, Math.abs(y[l] - ref) / Math.ulp((float) ref));
+            }
+        }
+        assertThat(worst).as("max error in ulp").isLessThanOrEqualTo(2.0);
+        float[] edges = {0f, -0f, -88f, -100f, -1e30f, Float.NEGATIVE_INFINITY};
+        float[] want = {1f, 1f, 0f, 0f, 0f, 0f};
+        for (int e = 0; e < edges.length; e++) {
+            java.util.Arrays.fill(x, edges[e]);
+            VectorTileOps.exp(jdk.incubator.vector.FloatVector.fromArray(VectorTileOps.S, x, 0)).intoArray(y, 0);
+            assertThat(y[0]).as("e^%s", edges[e]).isEqualTo(want[e]);
+        }
+    }
+
     /** One row's probabilities (the rows path): the vector exp against Math.exp within a few ulp, and their sum. */
     @ParameterizedTest
     @org.junit.jupiter.params.provider.ValueSource(ints = {1, 5, 16, 19, 64, 100})
