@@ -275,7 +275,8 @@ final class FlashKernel {
             scores(s, sliced, s.st, keys, s.koff, nk, s.qt, p.d);
             if (kb < t.biased) addBias(s.st, Math.min(nk, t.biased - kb), t.bias);
             if (mode == PARTIAL) mask(s, t, n, nk);
-            TileOps.online(s.st, nk, s.m, s.l, s.ot, p.d, s.tmp);
+            if (sliced) TileOps.online(s.st, nk, s.m, s.l, s.ot, p.d, s.tmp, SLICE, s.hullLo, s.hullHi);
+            else TileOps.online(s.st, nk, s.m, s.l, s.ot, p.d, s.tmp);
             accumulate(s, sliced, s.ot, values, s.voff, nk, s.st, p.d);
         }
     }

@@ -53,18 +53,28 @@ final class ScalarTileOps {
     }
 
     static void online(float[] st, int nk, float[] m, float[] l, float[] ot, int d, float[] tmp) {
+        online(st, nk, m, l, ot, d, tmp, nk, null, null);
+    }
+
+    static void online(float[] st, int nk, float[] m, float[] l, float[] ot, int d, float[] tmp, int slice, int[] hullLo, int[] hullHi) {
         for (int i = 0; i < QB; i++) {
             float mx = Float.NEGATIVE_INFINITY;
-            for (int j = 0; j < nk; j++) mx = Math.max(mx, st[j * QB + i]);
+            for (int j0 = 0, sl = 0; j0 < nk; j0 += slice, sl++) {
+                if (hullLo != null && (i < hullLo[sl] || i >= hullHi[sl])) continue;
+                for (int j = j0; j < Math.min(nk, j0 + slice); j++) mx = Math.max(mx, st[j * QB + i]);
+            }
             float mNew = Math.max(m[i], mx);
             // a row with no visible key so far keeps m = -inf; exp against 0 then gives exact zeros
             float mUse = mNew == Float.NEGATIVE_INFINITY ? 0f : mNew;
             float alpha = (float) Math.exp(m[i] - mUse);
             float sum = 0f;
-            for (int j = 0; j < nk; j++) {
-                float p = (float) Math.exp(st[j * QB + i] - mUse);
-                st[j * QB + i] = p;
-                sum += p;
+            for (int j0 = 0, sl = 0; j0 < nk; j0 += slice, sl++) {
+                if (hullLo != null && (i < hullLo[sl] || i >= hullHi[sl])) continue;
+                for (int j = j0; j < Math.min(nk, j0 + slice); j++) {
+                    float p = (float) Math.exp(st[j * QB + i] - mUse);
+                    st[j * QB + i] = p;
+                    sum += p;
+                }
             }
             l[i] = l[i] * alpha + sum;
             m[i] = mNew;

@@ -55,6 +55,17 @@ final class TileOps {
         if (Simd.ENABLED) VectorTileOps.online(st, nk, m, l, ot, d, tmp); else ScalarTileOps.online(st, nk, m, l, ot, d, tmp);
     }
 
+    /**
+     * {@link #online} on a cut tile: each slice of {@code slice} keys on its hull of query lanes
+     * [hullLo, hullHi) only (the hulls of the sliced scores and P·V). An entry outside its slice's hull
+     * must be masked (-inf): it is left as it is, neither in the max nor in the sums (where it would
+     * add an exact 0), and the sliced P·V never reads it.
+     */
+    static void online(float[] st, int nk, float[] m, float[] l, float[] ot, int d, float[] tmp, int slice, int[] hullLo, int[] hullHi) {
+        if (Simd.ENABLED) VectorTileOps.online(st, nk, m, l, ot, d, tmp, slice, hullLo, hullHi);
+        else ScalarTileOps.online(st, nk, m, l, ot, d, tmp, slice, hullLo, hullHi);
+    }
+
     // st: [nk][QB] scores → probabilities exp(s - lse[q])
     static void probs(float[] st, int nk, float[] lse) {
         if (Simd.ENABLED) VectorTileOps.probs(st, nk, lse); else ScalarTileOps.probs(st, nk, lse);

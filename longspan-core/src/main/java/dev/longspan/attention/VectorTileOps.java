@@ -913,11 +913,19 @@ final class VectorTileOps {
     }
 
     static void online(float[] st, int nk, float[] m, float[] l, float[] ot, int d, float[] tmp) {
+        online(st, nk, m, l, ot, d, tmp, nk, null, null);
+    }
+
+    // with hullLo != null: each slice of `slice` keys on its hull of query lanes only (TileOps.online's cut tiles)
+    static void online(float[] st, int nk, float[] m, float[] l, float[] ot, int d, float[] tmp, int slice, int[] hullLo, int[] hullHi) {
         // tmp: [0, QB) what each row subtracts (its max), [QB, 2QB) alpha, [2QB, 3QB) the block's sums
         final int mu = 0, al = QB, su = 2 * QB;
         for (int io = 0; io < QB; io += L) {
             FloatVector mx = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
-            for (int j = 0; j < nk; j++) mx = mx.max(FloatVector.fromArray(S, st, j * QB + io));
+            for (int j0 = 0, sl = 0; j0 < nk; j0 += slice, sl++) {
+                if (hullLo != null && (io < hullLo[sl] || io >= hullHi[sl])) continue;
+                for (int j = j0, j1 = Math.min(nk, j0 + slice); j < j1; j++) mx = mx.max(FloatVector.fromArray(S, st, j * QB + io));
+            }
             FloatVector mOld = FloatVector.fromArray(S, m, io);
             FloatVector mNew = mOld.max(mx);
             // rows with no visible key so far keep m = -inf; exp against -MAX then gives exact zeros
@@ -931,10 +939,13 @@ final class VectorTileOps {
         // (one load and one store per 16 scores fewer than a pass per key row; the same sums, in the same order)
         for (int io = 0; io < QB; io += L) {
             FloatVector mv = FloatVector.fromArray(S, tmp, mu + io), acc = FloatVector.zero(S);
-            for (int j = 0, so = io; j < nk; j++, so += QB) {
-                FloatVector e = exp(FloatVector.fromArray(S, st, so).sub(mv));
-                e.intoArray(st, so);
-                acc = acc.add(e);
+            for (int j0 = 0, sl = 0; j0 < nk; j0 += slice, sl++) {
+                if (hullLo != null && (io < hullLo[sl] || io >= hullHi[sl])) continue;
+                for (int j = j0, j1 = Math.min(nk, j0 + slice), so = j0 * QB + io; j < j1; j++, so += QB) {
+                    FloatVector e = exp(FloatVector.fromArray(S, st, so).sub(mv));
+                    e.intoArray(st, so);
+                    acc = acc.add(e);
+                }
             }
             acc.intoArray(tmp, su + io);
         }
