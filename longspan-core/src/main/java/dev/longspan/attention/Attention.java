@@ -117,6 +117,10 @@ public final class Attention {
                 });
                 continue;
             }
+            if (n > 1 && p.kT == null && pass.tiles(0) > 0 && pass.group(0, 0) >= 0) {
+                forwardGroups(p, pass, heads, d);
+                continue;
+            }
             WorkList w = new WorkList(pass, heads);
             // most expensive blocks (last rows of causal tiles) first, for a balanced finish
             Parallel.forEachTask(w.total, task -> {
@@ -132,6 +136,65 @@ public final class Attention {
         }
         return new AttentionResult(o, lse, plan, heads, kvHeads, n, d, scale, opt);
     }
+
+    /**
+     * A pass whose tiles come in groups ({@link Pass#group}): one task per run of a head's tiles with
+     * the same group (the last first), its tiles of more than {@link FlashKernel#ROW_BLOCK_MAX} rows
+     * block by block as in every pass, its shorter tiles together ({@link FlashKernel#forwardRowsGrouped},
+     * in batches of at most {@link #GROUP_KEYS} key positions in all).
+     */
+    private static void forwardGroups(FlashKernel.Problem p, Pass pass, int heads, int d) {
+        int[] starts = new int[16];
+        int runs = 0;
+        for (int h = 0; h < heads; h++) {
+            for (int t = 0, nt = pass.tiles(h); t < nt; ) {
+                int g = pass.group(h, t), t1 = t + 1;
+                while (t1 < nt && pass.group(h, t1) == g) t1++;
+                if (3 * runs + 3 > starts.length) starts = Arrays.copyOf(starts, starts.length * 2);
+                starts[3 * runs] = h;
+                starts[3 * runs + 1] = t;
+                starts[3 * runs + 2] = t1;
+                runs++;
+                t = t1;
+            }
+        }
+        final int[] task = starts;
+        final int total = runs;
+        Parallel.forEachTask(total, k -> {
+            int at = 3 * (total - 1 - k), h = task[at], t0 = task[at + 1], t1 = task[at + 2];
+            FlashKernel.Scratch s = scratch(d);
+            int count = 0;
+            long keys = 0;
+            for (int t = t0; t < t1; t++) {
+                int rows = pass.queryRows(h, t);
+                if (rows <= 0) continue;
+                if (rows > FlashKernel.ROW_BLOCK_MAX) {
+                    pass.tile(h, t, s.tile);
+                    for (int i0 = 0; i0 < rows; i0 += QB) {
+                        int n1 = Math.min(QB, rows - i0);
+                        FlashKernel.gatherQueries(p, s, s.tile, h, i0, n1);
+                        FlashKernel.forwardKeys(p, s, s.tile, h, n1);
+                        FlashKernel.mergeOut(p, s, h, n1);
+                    }
+                    continue;
+                }
+                Tile tile = s.runTile(count);
+                pass.tile(h, t, tile);
+                if (tile.moved != null) throw new IllegalStateException("a grouped pass moved rows");
+                count++;
+                keys += tile.keys.count();
+                if (keys >= GROUP_KEYS) {
+                    FlashKernel.forwardRowsGrouped(p, s, s.runTiles, count, h);
+                    count = 0;
+                    keys = 0;
+                }
+            }
+            if (count > 0) FlashKernel.forwardRowsGrouped(p, s, s.runTiles, count, h);
+        });
+    }
+
+    /** Key positions (all the tiles' lists together) a batch of short tiles holds at most: 4 MB of ints per worker. */
+    static final int GROUP_KEYS = 1 << 20;
 
     /**
      * Merges the attention of the same queries over a second, disjoint set of keys into the first by

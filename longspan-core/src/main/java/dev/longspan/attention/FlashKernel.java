@@ -125,6 +125,12 @@ final class FlashKernel {
         float[] km, qm, acc;
         // grouped-query decoding (allocated on first use): the group's query rows and output rows, row-major
         float[] groupQ, groupOut;
+        // short select-and-merge runs taken together (forwardRowsGrouped; allocated on first use): one
+        // tile per run, per row its query, output row, max, sum, next key, end, tile and bucket link, the buckets' first rows
+        Tile[] runTiles = new Tile[0];
+        float[] gq, gor, gm, gl;
+        int[] gcur, gend, gtile, gnext, gfirst;
+        long[] gused;
         float sink;                     // what FlashKernel.touch read (kept so its loads are not dropped)
         final long[] qsh = new long[QB];
         SelectedPositions.Rotator qRot, kRot;
@@ -139,6 +145,30 @@ final class FlashKernel {
             or = new float[d];
             kw = new float[BK * d];
             vw = new float[BK * d];
+        }
+
+        Tile runTile(int i) {
+            if (i >= runTiles.length) {
+                int was = runTiles.length;
+                runTiles = Arrays.copyOf(runTiles, Math.max(i + 1, was * 2));
+                for (int j = was; j < runTiles.length; j++) runTiles[j] = new Tile();
+            }
+            return runTiles[i];
+        }
+
+        void groupedRows(int rows, int buckets, int words) {
+            if (gfirst == null || gfirst.length < buckets) gfirst = new int[Math.max(buckets, gfirst == null ? 0 : gfirst.length * 3 / 2)];
+            if (gused == null || gused.length < words) gused = new long[Math.max(words, gused == null ? 0 : gused.length * 3 / 2)];
+            if (gm != null && gm.length >= rows) return;
+            int n = Math.max(rows, gm == null ? 64 : gm.length * 2);
+            gq = new float[n * d];
+            gor = new float[n * d];
+            gm = new float[n];
+            gl = new float[n];
+            gcur = new int[n];
+            gend = new int[n];
+            gtile = new int[n];
+            gnext = new int[n];
         }
 
         float[] groupRows(int g) {
@@ -166,6 +196,8 @@ final class FlashKernel {
             long b = 4L * (qt.length + st.length + ot.length + qr.length + or.length + kw.length + vw.length + 2 * QB + 4 * QB + 4 * BK);
             if (dOt != null) b += 4L * (dOt.length + dst.length + dqt.length + qrow.length + dorow.length + kb.length + vb.length + 2 * QB);
             if (groupQ != null) b += 4L * (groupQ.length + groupOut.length);
+            if (gm != null) b += 4L * (gq.length + gor.length + 6L * gm.length + gfirst.length + 2L * gused.length);
+            for (Tile t : runTiles) b += 4L * t.keys.capacity();
             return b;
         }
     }
@@ -438,6 +470,128 @@ final class FlashKernel {
             s.l[i] = l;
             for (int c = 0; c < d; c++) s.ot[c * QB + i] = or[c];
         }
+    }
+
+    /**
+     * Short select-and-merge runs (query rows that each chose their own regions), several together:
+     * their rows take key blocks in the order of the blocks' first positions, so a region's blocks,
+     * read from memory once, serve every row of the group that selected it from the caches — row
+     * after row, each over all its keys, read every selected region from memory or L3 again. Each
+     * row does exactly what {@link #forwardRows} does for it (the same scores, max, rescale,
+     * exponentials and P·V in the same order: the same bits; the P·V of a block is added right after
+     * its exponentials instead of fused into the next block's scores), only interleaved with the
+     * other rows. For tiles of at most {@link #ROW_BLOCK_MAX} rows, nothing moved, no transposed keys.
+     */
+    static void forwardRowsGrouped(Problem p, Scratch s, Tile[] tiles, int count, int h) {
+        int d = p.d, kvh = h / p.group;
+        int rows = 0, lo = Integer.MAX_VALUE, hi = 0;
+        for (int ti = 0; ti < count; ti++) {
+            Tile t = tiles[ti];
+            rows += t.queries.count();
+            if (t.keys.count() > 0) {
+                lo = Math.min(lo, t.keys.pos(0) / BK);
+                hi = Math.max(hi, t.keys.pos(t.keys.count() - 1) / BK);
+            }
+        }
+        if (lo > hi) lo = hi = 0;
+        int words = (hi - lo + 64) >>> 6;
+        s.groupedRows(rows, hi - lo + 1, words);
+        float[] gq = s.gq, gor = s.gor, gm = s.gm, gl = s.gl, sc = s.st;
+        int[] cur = s.gcur, end = s.gend, tileOf = s.gtile, next = s.gnext, first = s.gfirst;
+        long[] used = s.gused;
+        // rows waiting for their next key block, in buckets by the block's first position / BK (a row's
+        // blocks hold BK ascending positions each, so each next block lies in a later bucket), the
+        // non-empty buckets marked in a bit set: a long prefill's keys span many buckets, few in use
+        Arrays.fill(used, 0, words, 0L);
+        int r = 0;
+        for (int ti = 0; ti < count; ti++) {
+            Tile t = tiles[ti];
+            int n = t.queries.count();
+            gatherQueries(p, s, t, h, 0, n);
+            for (int i = 0; i < n; i++, r++) {
+                for (int c = 0; c < d; c++) gq[r * d + c] = s.qt[c * QB + i];
+                Arrays.fill(gor, r * d, r * d + d, 0f);
+                gm[r] = Float.NEGATIVE_INFINITY;
+                gl[r] = 0f;
+                tileOf[r] = ti;
+                int pos = s.qpos[i];
+                cur[r] = t.keys.lowerBound(pos - t.hi);
+                end[r] = t.keys.lowerBound(pos - t.lo + 1);
+                if (cur[r] < end[r]) wait(used, first, next, t.keys.pos(cur[r]) / BK - lo, r);
+            }
+        }
+        for (int b = nextUsed(used, 0, words); b >= 0; b = nextUsed(used, b + 1, words)) {
+            used[b >>> 6] &= ~(1L << b);
+            for (int row = first[b]; row >= 0; ) {
+                int after = next[row];
+                Tile t = tiles[tileOf[row]];
+                int kb = cur[row], nk = Math.min(BK, end[row] - kb), ro = row * d;
+                for (int j = 0; j < nk; j++) s.kpos[j] = t.keys.pos(kb + j);
+                float[] keys = p.kv.rows(false, kvh, s.kpos, nk, s.koff, s.kw);
+                rowScores(sc, 0, gq, ro, keys, s.koff, nk, d);
+                float m = gm[row], mx = m;
+                for (int j = 0; j < nk; j++) {
+                    sc[j] += t.bias(kb + j);
+                    mx = Math.max(mx, sc[j]);
+                }
+                if (mx != Float.NEGATIVE_INFINITY) {
+                    float l = gl[row];
+                    if (l != 0f && mx != m) {
+                        float alpha = (float) Math.exp(m - mx);
+                        l *= alpha;
+                        Kernels.scale(alpha, gor, ro, d);
+                    }
+                    float[] values = p.kv.rows(true, kvh, s.kpos, nk, s.voff, s.vw);
+                    l += TileOps.expShift(sc, 0, nk, mx);
+                    axpyRows(sc, 0, nk, values, s.voff, gor, ro, d);
+                    gl[row] = l;
+                    gm[row] = mx;
+                }
+                cur[row] = kb + nk;
+                if (cur[row] < end[row]) wait(used, first, next, t.keys.pos(cur[row]) / BK - lo, row);
+                row = after;
+            }
+        }
+        r = 0;
+        for (int ti = 0; ti < count; ti++) {
+            Tile t = tiles[ti];
+            int n = t.queries.count();
+            Arrays.fill(s.ot, 0f);
+            for (int i = 0; i < QB; i++) {
+                int pos = t.queries.pos(Math.min(i, n - 1));
+                s.qpos[i] = pos;
+                s.qoff[i] = p.qOff(h, pos);
+            }
+            for (int i = 0; i < n; i++, r++) {
+                s.m[i] = gm[r];
+                s.l[i] = gl[r];
+                for (int c = 0; c < d; c++) s.ot[c * QB + i] = gor[r * d + c];
+            }
+            mergeOut(p, s, h, n);
+        }
+    }
+
+    // row joins bucket b (marked used, its list started if it was empty)
+    private static void wait(long[] used, int[] first, int[] next, int b, int row) {
+        long bit = 1L << b;
+        if ((used[b >>> 6] & bit) == 0) {
+            used[b >>> 6] |= bit;
+            first[b] = -1;
+        }
+        next[row] = first[b];
+        first[b] = row;
+    }
+
+    // the first used bucket at or after from, or -1
+    private static int nextUsed(long[] used, int from, int words) {
+        int w = from >>> 6;
+        if (w >= words) return -1;
+        long word = used[w] & (-1L << from);
+        while (word == 0) {
+            if (++w == words) return -1;
+            word = used[w];
+        }
+        return (w << 6) + Long.numberOfTrailingZeros(word);
     }
 
     /**

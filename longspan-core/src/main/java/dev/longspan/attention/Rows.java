@@ -34,6 +34,9 @@ final class Rows {
 
     int count() { return count; }
 
+    /** Ints held for a list (0 for a range that never held one). */
+    int capacity() { return list == null ? 0 : list.length; }
+
     int pos(int i) { return isList ? list[i] : start + i * stride; }
 
     /** Index of the first position ≥ p (count when none). */

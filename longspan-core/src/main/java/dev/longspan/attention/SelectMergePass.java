@@ -50,6 +50,12 @@ final class SelectMergePass implements Pass {
 
     public int queryRows(int head, int tile) { return runEnd[head][tile] - runStart[head][tile]; }
 
+    // the runs of one own block choose among the same regions; pos=selected moves each run's keys its own way
+    @Override
+    public int group(int head, int tile) {
+        return pattern.positions() == Pattern.Positions.SELECTED ? -1 : (int) (runStart[head][tile] / blockRows);
+    }
+
     public void tile(int head, int tile, Tile out) {
         out.causal(true);
         int r0 = runStart[head][tile], r1 = runEnd[head][tile];
