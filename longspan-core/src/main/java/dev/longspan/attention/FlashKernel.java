@@ -129,7 +129,7 @@ final class FlashKernel {
         // tile per run, per row its query, output row, max, sum, next key, end, tile and bucket link, the buckets' first rows
         Tile[] runTiles = new Tile[0];
         float[] gq, gor, gm, gl;
-        int[] gcur, gend, gtile, gnext, gfirst;
+        int[] gcur, gend, gtile, gnext, gfirst, gbatch;
         long[] gused;
         float sink;                     // what FlashKernel.touch read (kept so its loads are not dropped)
         final long[] qsh = new long[QB];
@@ -169,6 +169,7 @@ final class FlashKernel {
             gend = new int[n];
             gtile = new int[n];
             gnext = new int[n];
+            gbatch = new int[n];
         }
 
         float[] groupRows(int g) {
@@ -520,36 +521,35 @@ final class FlashKernel {
                 if (cur[r] < end[r]) wait(used, first, next, t.keys.pos(cur[r]) / BK - lo, r);
             }
         }
+        int[] batch = s.gbatch;
         for (int b = nextUsed(used, 0, words); b >= 0; b = nextUsed(used, b + 1, words)) {
             used[b >>> 6] &= ~(1L << b);
-            for (int row = first[b]; row >= 0; ) {
-                int after = next[row];
-                Tile t = tiles[tileOf[row]];
-                int kb = cur[row], nk = Math.min(BK, end[row] - kb), ro = row * d;
-                for (int j = 0; j < nk; j++) s.kpos[j] = t.keys.pos(kb + j);
-                float[] keys = p.kv.rows(false, kvh, s.kpos, nk, s.koff, s.kw);
-                rowScores(sc, 0, gq, ro, keys, s.koff, nk, d);
-                float m = gm[row], mx = m;
-                for (int j = 0; j < nk; j++) {
-                    sc[j] += t.bias(kb + j);
-                    mx = Math.max(mx, sc[j]);
-                }
-                if (mx != Float.NEGATIVE_INFINITY) {
-                    float l = gl[row];
-                    if (l != 0f && mx != m) {
-                        float alpha = (float) Math.exp(m - mx);
-                        l *= alpha;
-                        Kernels.scale(alpha, gor, ro, d);
+            int waiting = 0;
+            for (int row = first[b]; row >= 0; row = next[row]) batch[waiting++] = row;
+            // rows whose next blocks are the same keys (one run of positions) go through the group
+            // kernels together, at most QB at a time (the same bits as the row kernels)
+            for (int i = 0; i < waiting; i++) {
+                int lead = batch[i];
+                if (lead < 0) continue;
+                int start = blockRun(tiles[tileOf[lead]], cur[lead], end[lead]), g = 1;
+                if (start >= 0) {
+                    int nk = Math.min(BK, end[lead] - cur[lead]);
+                    for (int j = i + 1; j < waiting && g < QB; j++) {
+                        int row = batch[j];
+                        if (row >= 0 && Math.min(BK, end[row] - cur[row]) == nk && blockRun(tiles[tileOf[row]], cur[row], end[row]) == start) {
+                            int tmp = batch[i + g];          // (a row scanned without a match: it leads later)
+                            batch[i + g] = row;
+                            batch[j] = tmp;
+                            g++;
+                        }
                     }
-                    float[] values = p.kv.rows(true, kvh, s.kpos, nk, s.voff, s.vw);
-                    l += TileOps.expShift(sc, 0, nk, mx);
-                    axpyRows(sc, 0, nk, values, s.voff, gor, ro, d);
-                    gl[row] = l;
-                    gm[row] = mx;
                 }
-                cur[row] = kb + nk;
-                if (cur[row] < end[row]) wait(used, first, next, t.keys.pos(cur[row]) / BK - lo, row);
-                row = after;
+                rowsStep(p, s, tiles, batch, i, g, kvh);
+                for (int j = i; j < i + g; j++) {
+                    int row = batch[j];
+                    batch[j] = -1;
+                    if (cur[row] < end[row]) wait(used, first, next, tiles[tileOf[row]].keys.pos(cur[row]) / BK - lo, row);
+                }
             }
         }
         r = 0;
@@ -568,6 +568,84 @@ final class FlashKernel {
                 for (int c = 0; c < d; c++) s.ot[c * QB + i] = gor[r * d + c];
             }
             mergeOut(p, s, h, n);
+        }
+    }
+
+    // the first position of the row's next key block when its positions are consecutive, else -1
+    private static int blockRun(Tile t, int kb, int end) {
+        int nk = Math.min(BK, end - kb), p0 = t.keys.pos(kb);
+        return t.keys.pos(kb + nk - 1) - p0 == nk - 1 ? p0 : -1;
+    }
+
+    // one key block for the g rows batch[i0..i0+g) of forwardRowsGrouped (g > 1: the same keys): what
+    // forwardRows does with a block, for each row; advances their next-key cursors
+    private static void rowsStep(Problem p, Scratch s, Tile[] tiles, int[] batch, int i0, int g, int kvh) {
+        int d = p.d;
+        float[] gq = s.gq, gor = s.gor, gm = s.gm, gl = s.gl, sc = s.st;
+        int[] cur = s.gcur, end = s.gend, tileOf = s.gtile;
+        int lead = batch[i0], nk = Math.min(BK, end[lead] - cur[lead]);
+        Tile lt = tiles[tileOf[lead]];
+        for (int j = 0; j < nk; j++) s.kpos[j] = lt.keys.pos(cur[lead] + j);
+        float[] keys = p.kv.rows(false, kvh, s.kpos, nk, s.koff, s.kw);
+        float[] values = null;
+        if (g == 1) {
+            int ro = lead * d;
+            rowScores(sc, 0, gq, ro, keys, s.koff, nk, d);
+            float m = gm[lead], mx = m;
+            for (int j = 0; j < nk; j++) {
+                sc[j] += lt.bias(cur[lead] + j);
+                mx = Math.max(mx, sc[j]);
+            }
+            if (mx != Float.NEGATIVE_INFINITY) {
+                float l = gl[lead];
+                if (l != 0f && mx != m) {
+                    float alpha = (float) Math.exp(m - mx);
+                    l *= alpha;
+                    Kernels.scale(alpha, gor, ro, d);
+                }
+                values = p.kv.rows(true, kvh, s.kpos, nk, s.voff, s.vw);
+                l += TileOps.expShift(sc, 0, nk, mx);
+                axpyRows(sc, 0, nk, values, s.voff, gor, ro, d);
+                gl[lead] = l;
+                gm[lead] = mx;
+            }
+            cur[lead] += nk;
+            return;
+        }
+        float[] bq = s.groupRows(g), bo = s.groupOut;
+        for (int i = 0; i < g; i++) {
+            int row = batch[i0 + i];
+            System.arraycopy(gq, row * d, bq, i * d, d);
+            System.arraycopy(gor, row * d, bo, i * d, d);
+        }
+        groupScores(sc, bq, g, keys, s.koff, nk, d);
+        for (int i = 0; i < g; i++) {
+            int row = batch[i0 + i], so = i * BK;
+            Tile t = tiles[tileOf[row]];
+            float m = gm[row], mx = m;
+            for (int j = 0; j < nk; j++) {
+                sc[so + j] += t.bias(cur[row] + j);
+                mx = Math.max(mx, sc[so + j]);
+            }
+            if (mx == Float.NEGATIVE_INFINITY) {        // nothing visible: no weight (forwardRows skips the block)
+                Arrays.fill(sc, so, so + nk, 0f);
+                continue;
+            }
+            float l = gl[row];
+            if (l != 0f && mx != m) {
+                float alpha = (float) Math.exp(m - mx);
+                l *= alpha;
+                Kernels.scale(alpha, bo, i * d, d);
+            }
+            gl[row] = l + TileOps.expShift(sc, so, nk, mx);
+            gm[row] = mx;
+        }
+        values = p.kv.rows(true, kvh, s.kpos, nk, s.voff, s.vw);
+        groupAxpy(sc, g, nk, values, s.voff, bo, d);
+        for (int i = 0; i < g; i++) {
+            int row = batch[i0 + i];
+            System.arraycopy(bo, i * d, gor, row * d, d);
+            cur[row] += nk;
         }
     }
 
