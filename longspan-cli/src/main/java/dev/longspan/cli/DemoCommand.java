@@ -175,8 +175,9 @@ final class DemoCommand implements Runnable {
         }
         if (!json && Arrays.stream(kinds).anyMatch(sp -> sp.startsWith("selectmerge"))) {
             // random q and k are select-and-merge's worst case: say so beside its row
-            System.out.println("(random q, k: every selectmerge query picks its own regions, so none share a tile and each row runs alone;"
-                    + " in a trained model retrieval heads keep picking the same regions, and the bundled model's queries read at most 512 keys)");
+            System.out.println("(random q, k: every selectmerge query picks its own regions, so no two rows share a tile; the rows of an own block"
+                    + " still read each chosen region together. In a trained model retrieval heads keep picking the same regions, and the bundled"
+                    + " model's queries read at most 512 keys)");
         }
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("model", model.toString());
