@@ -38,17 +38,7 @@ class GroupedRowsTest {
                 v = AttentionTest.random(r, heads * n * d, 1);
         Plan wholePlan = Plan.of(pattern, n, heads, heads, true);
         AttentionResult whole = Attention.forward(q, k, v, d, wholePlan, AttentionOptions.DEFAULT, new float[heads * n * d], new float[heads * n]);
-        // the rows that ran grouped: those of runs (consecutive rows with the same selection) of at most
-        // ROW_BLOCK_MAX rows; longer runs (the first blocks take every earlier region) ran as blocks
-        SelectMergePass sm = wholePlan.passes.get(wholePlan.passes.size() - 1) instanceof SelectMergePass x ? x : null;
-        boolean[][] grouped = new boolean[heads][n];
-        for (int h = 0; h < heads && sm != null && !spec.contains("+"); h++)
-            for (int a = 0; a < n; ) {
-                int b = a + 1;
-                while (b < n && sm.selection(h, b).length > 0 && java.util.Arrays.equals(sm.selection(h, b), sm.selection(h, a)) && b / sm.blockRows == a / sm.blockRows) b++;
-                for (int i = a; i < b; i++) grouped[h][i] = b - a <= FlashKernel.ROW_BLOCK_MAX && sm.selection(h, a).length > 0;
-                a = b;
-            }
+        boolean[][] grouped = groupedRows(wholePlan, spec, heads, n);
         List<RegionSummaries> summaries = RegionSummaries.forTerms(pattern, heads, d);
         for (RegionSummaries s : summaries) s.append(k, n);
         int bitwise = 0;
@@ -69,5 +59,78 @@ class GroupedRowsTest {
             }
         }
         assertThat(bitwise).isGreaterThan(spec.contains("+") ? -1 : 30);
+    }
+
+    /**
+     * The backward of the same rows (they still go row after row, run after run): each row's dQ bit
+     * for bit what a one-query span's backward gives it, and dK, dV the sum of every row's share
+     * within float noise. (A grouped backward, rows interleaved block by block as forward, measured
+     * no faster: its dot products and axpys, not memory, bound it.)
+     */
+    @ParameterizedTest(name = "{0} D={1}")
+    @CsvSource(delimiter = '|', value = {
+            "selectmerge:region=8,top=6,merge=2|64",
+            "selectmerge:region=8,top=6,merge=2|80",                       // D not a whole number of vectors at 512 bits
+            "selectmerge:region=16,top=5,merge=1,score=max|128",
+            "selectmerge:region=8,top=6,merge=2,bias=-1.5|64",
+            "selectmerge:region=8,top=6,merge=2,local=2,score=mean|64",
+            "window:size=5+selectmerge:region=6,top=7,merge=1|64",        // two passes: the window's rows run as blocks in the whole forward (within noise only)
+            "selectmerge:region=10,top=4,merge=2|8",                       // below D = 64: the transposed copy, no grouping
+            "selectmerge:region=64,top=4,merge=1|64",                      // whole key blocks shared: the group kernels, many rows at once
+            "selectmerge:region=64,top=5,merge=1,bias=-0.5|80",
+            "selectmerge:region=128,top=5,merge=2|128"})
+    void eachGroupedRowsGradientIsTheRowsAlone(String spec, int d) {
+        int heads = 2, n = spec.contains("region=128") ? 1200 : 400;
+        SplittableRandom r = new SplittableRandom(spec.hashCode() * 17L + d);
+        Pattern pattern = Pattern.parse(spec);
+        float[] q = AttentionTest.random(r, heads * n * d, 2), k = AttentionTest.random(r, heads * n * d, 2),
+                v = AttentionTest.random(r, heads * n * d, 1), dO = AttentionTest.random(r, heads * n * d, 1);
+        Plan wholePlan = Plan.of(pattern, n, heads, heads, true);
+        AttentionResult whole = Attention.forward(q, k, v, d, wholePlan, AttentionOptions.DEFAULT, new float[heads * n * d], new float[heads * n]);
+        AttentionGradients g = Attention.backward(whole, q, k, v, dO);
+        boolean[][] grouped = groupedRows(wholePlan, spec, heads, n);
+        List<RegionSummaries> summaries = RegionSummaries.forTerms(pattern, heads, d);
+        for (RegionSummaries s : summaries) s.append(k, n);
+        float[] dkSum = new float[heads * n * d], dvSum = new float[heads * n * d];
+        int bitwise = 0;
+        for (int pos = 0; pos < n; pos++) {
+            Plan plan = Plan.of(pattern, heads, heads, true, pos, 1, 0, n, summaries);
+            float[] qr = AttentionSpanTest.rows(q, heads, n, d, pos, 1);
+            AttentionResult one = Attention.forward(qr, KeyValues.of(k, v, 0, n, d), d, plan, AttentionOptions.DEFAULT, new float[heads * d], new float[heads]);
+            float[] dq = new float[heads * d], dk = new float[heads * n * d], dv = new float[heads * n * d];
+            Attention.backward(one, qr, k, v, AttentionSpanTest.rows(dO, heads, n, d, pos, 1), dq, dk, dv);
+            for (int i = 0; i < dk.length; i++) {
+                dkSum[i] += dk[i];
+                dvSum[i] += dv[i];
+            }
+            for (int h = 0; h < heads; h++) {
+                int at = (h * n + pos) * d;
+                for (int c = 0; c < d; c++) {
+                    assertThat(dq[h * d + c]).as("dq head %d position %d dim %d", h, pos, c).isCloseTo(g.dq()[at + c], within(1e-4f));
+                    if (grouped[h][pos]) assertThat(dq[h * d + c]).as("bits: dq head %d position %d dim %d", h, pos, c).isEqualTo(g.dq()[at + c]);
+                }
+                if (grouped[h][pos]) bitwise++;
+            }
+        }
+        for (int i = 0; i < dkSum.length; i++) {
+            assertThat(g.dk()[i]).as("dk[%d]", i).isCloseTo(dkSum[i], within(2e-4f * (1 + Math.abs(dkSum[i]))));
+            assertThat(g.dv()[i]).as("dv[%d]", i).isCloseTo(dvSum[i], within(2e-4f * (1 + Math.abs(dvSum[i]))));
+        }
+        assertThat(bitwise).isGreaterThan(spec.contains("+") ? -1 : 90);
+    }
+
+    // the rows that ran grouped: those of runs (consecutive rows of an own block with the same selection)
+    // of at most ROW_BLOCK_MAX rows; longer runs (the first blocks take every earlier region) ran as blocks
+    static boolean[][] groupedRows(Plan wholePlan, String spec, int heads, int n) {
+        SelectMergePass sm = wholePlan.passes.get(wholePlan.passes.size() - 1) instanceof SelectMergePass x ? x : null;
+        boolean[][] grouped = new boolean[heads][n];
+        for (int h = 0; h < heads && sm != null && !spec.contains("+"); h++)
+            for (int a = 0; a < n; ) {
+                int b = a + 1;
+                while (b < n && sm.selection(h, b).length > 0 && java.util.Arrays.equals(sm.selection(h, b), sm.selection(h, a)) && b / sm.blockRows == a / sm.blockRows) b++;
+                for (int i = a; i < b; i++) grouped[h][i] = b - a <= FlashKernel.ROW_BLOCK_MAX && sm.selection(h, a).length > 0;
+                a = b;
+            }
+        return grouped;
     }
 }
