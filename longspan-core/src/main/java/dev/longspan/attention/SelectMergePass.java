@@ -87,18 +87,31 @@ final class SelectMergePass implements Pass {
      */
     private void moveRows(Tile out, int r0, int r1, int[] sel, int s0, int s1, int start, int end) {
         if (positions == null) throw new IllegalStateException("select-and-merge pos=selected: the layer's RoPE positions are not set");
-        java.util.function.LongUnaryOperator rot = positions.rotated();
         out.move(positions, r1 - r0, out.keys.count());
         long b0 = pattern.nearStart(r0 / blockRows), own = (long) (s1 - s0) * region - b0;
         int j = 0;
         for (int i = s0; i < s1; i++) {
             long moveBy = (long) (i - s0) * region - (long) sel[i] * region;
             int a = Math.max(sel[i] * region, span.kBase()), b = Math.min(sel[i] * region + region, span.kEnd());
-            for (int p = a; p < b; p++) out.kShift[j++] = rot.applyAsLong(p + moveBy) - rot.applyAsLong(p);
+            for (int p = a; p < b; p++) out.kShift[j++] = rotated(p + moveBy) - rotated(p);
         }
-        for (int p = start; p < end; p++) out.kShift[j++] = rot.applyAsLong(p + own) - rot.applyAsLong(p);
-        for (int p = r0; p < r1; p++) out.qShift[p - r0] = rot.applyAsLong(p + own) - rot.applyAsLong(p);
+        for (int p = start; p < end; p++) out.kShift[j++] = rotated(p + own) - rotated(p);
+        for (int p = r0; p < r1; p++) out.qShift[p - r0] = rotated(p + own) - rotated(p);
     }
+
+    // the position RoPE rotated sequence index x at: from the table prepare() filled (every tile asks
+    // for the same few thousand positions again and again: two calls through the RoPE's mapping per
+    // key of every row cost the bundled language model a sixth of its 16K perplexity), else computed
+    private long rotated(long x) {
+        long[] t = rotatedTable;
+        return x >= 0 && x < t.length && rotatedFor == positions ? t[(int) x] : positions.rotated().applyAsLong(x);
+    }
+
+    private long[] rotatedTable = new long[0];
+    private SelectedPositions rotatedFor;        // the positions the table was made from
+
+    /** Positions [0, n) whose rotated positions prepare() tabulates at most (8 bytes each). */
+    static final int ROTATED_TABLE_MAX = 1 << 22;
 
     /** The regions query row pos of head h selected, ascending (a copy). */
     int[] selection(int head, int pos) {
@@ -124,6 +137,18 @@ final class SelectMergePass implements Pass {
     public void prepare(FlashKernel.Problem p) {
         if (pattern.positions() == Pattern.Positions.SELECTED && positions == null)
             throw new IllegalStateException("select-and-merge pos=selected: the layer's RoPE positions are not set (Plan.selectedPositions)");
+        if (pattern.positions() == Pattern.Positions.SELECTED) {
+            // every index a tile moves a row from or to lies below the span's end (moved positions are
+            // small: the selected regions and the own block packed from 0)
+            int n = (int) Math.min(Math.max(span.qEnd(), span.kEnd()), ROTATED_TABLE_MAX);
+            long[] t = new long[n];
+            java.util.function.LongUnaryOperator rot = positions.rotated();
+            Parallel.forChunks(0, n, 1 << 14, (c, i0, i1) -> {
+                for (int i = i0; i < i1; i++) t[i] = rot.applyAsLong(i);
+            });
+            rotatedTable = t;
+            rotatedFor = positions;
+        }
         int d = p.d, group = p.group;
         RegionSummaries sum = given;
         if (sum == null) {

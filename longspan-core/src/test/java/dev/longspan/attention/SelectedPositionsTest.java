@@ -132,6 +132,31 @@ class SelectedPositionsTest {
         }
     }
 
+    /** The rotator's cache of recent shifts gives the rotation a fresh rotator computes, bit for bit, through colliding and repeated shifts. */
+    @Test
+    void cachedRotationsAreTheComputedOnes() {
+        int d = 32, half = d / 2;
+        double[] inv = new double[half];
+        int[] first = new int[half], second = new int[half];
+        for (int i = 0; i < half; i++) {
+            inv[i] = Math.pow(10000, -2.0 * i / d);
+            first[i] = i;
+            second[i] = i + half;
+        }
+        SelectedPositions sp = new SelectedPositions(x -> x, inv, first, second);
+        SelectedPositions.Rotator cached = new SelectedPositions.Rotator(sp);
+        SplittableRandom r = new SplittableRandom(5);
+        float[] x0 = AttentionTest.random(r, d, 1);
+        for (int t = 0; t < 5000; t++) {
+            // multiples of 64 (what regions move by) and arbitrary shifts, many repeated, many sharing a slot
+            long delta = t % 3 == 0 ? r.nextLong(-300, 300) * 64 : r.nextLong(-5000, 5000);
+            float[] a = x0.clone(), b = x0.clone();
+            cached.set(delta).apply(a, 0, 1, t % 2 == 0);
+            new SelectedPositions.Rotator(sp).set(delta).apply(b, 0, 1, t % 2 == 0);
+            assertThat(a).as("delta %d", delta).isEqualTo(b);
+        }
+    }
+
     @Test
     void aPlanWithoutItsPositionsIsRefused() {
         int H = 1, N = 20, D = 4;
