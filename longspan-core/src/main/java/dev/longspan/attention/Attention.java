@@ -180,7 +180,6 @@ public final class Attention {
                 }
                 Tile tile = s.runTile(count);
                 pass.tile(h, t, tile);
-                if (tile.moved != null) throw new IllegalStateException("a grouped pass moved rows");
                 count++;
                 keys += tile.keys.count();
                 if (keys >= GROUP_KEYS) {

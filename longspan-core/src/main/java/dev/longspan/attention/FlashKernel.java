@@ -490,7 +490,8 @@ final class FlashKernel {
      * row does exactly what {@link #forwardRows} does for it (the same scores, max, rescale,
      * exponentials and P·V in the same order: the same bits; the P·V of a block is added right after
      * its exponentials instead of fused into the next block's scores), only interleaved with the
-     * other rows. For tiles of at most {@link #ROW_BLOCK_MAX} rows, nothing moved, no transposed keys.
+     * other rows. For tiles of at most {@link #ROW_BLOCK_MAX} rows and no transposed keys; in moved
+     * tiles (pos=selected) each row's query is counter-rotated per block as forwardRows does.
      */
     static void forwardRowsGrouped(Problem p, Scratch s, Tile[] tiles, int count, int h) {
         int d = p.d, kvh = h / p.group;
@@ -580,10 +581,28 @@ final class FlashKernel {
         }
     }
 
-    // the first position of the row's next key block when its positions are consecutive, else -1
+    // the first position of the row's next key block when its positions are consecutive (and, in a
+    // moved tile, all move by one shift), else -1
     private static int blockRun(Tile t, int kb, int end) {
         int nk = Math.min(BK, end - kb), p0 = t.keys.pos(kb);
+        if (t.moved != null && !oneShift(t, kb, nk)) return -1;
         return t.keys.pos(kb + nk - 1) - p0 == nk - 1 ? p0 : -1;
+    }
+
+    // sc[0..nk) = scores of a moved tile's keys kb..kb+nk (rows at koff) against query row q[qo..qo+D):
+    // what forwardRows computes for them (one shift: the query counter-rotated once and rowScores;
+    // else a counter-rotation per change of shift and a dot product per key)
+    private static void movedScores(Scratch s, Tile t, int kb, int nk, float[] q, int qo, float[] keys, float[] sc, int d) {
+        if (oneShift(t, kb, nk)) {
+            counterRotate(s, q, qo, t.kShift[kb], d);
+            rowScores(sc, 0, s.qm, 0, keys, s.koff, nk, d);
+            return;
+        }
+        long shift = Long.MIN_VALUE;
+        for (int j = 0; j < nk; j++) {
+            if (t.kShift[kb + j] != shift) shift = counterRotate(s, q, qo, t.kShift[kb + j], d);
+            sc[j] = dot(s.qm, 0, keys, s.koff[j], d);
+        }
     }
 
     // one key block for the g rows batch[i0..i0+g) of forwardRowsGrouped (g > 1: the same keys): what
@@ -599,7 +618,8 @@ final class FlashKernel {
         float[] values = null;
         if (g == 1) {
             int ro = lead * d;
-            rowScores(sc, 0, gq, ro, keys, s.koff, nk, d);
+            if (lt.moved == null) rowScores(sc, 0, gq, ro, keys, s.koff, nk, d);
+            else movedScores(s, lt, cur[lead], nk, gq, ro, keys, sc, d);
             float m = gm[lead], mx = m;
             for (int j = 0; j < nk; j++) {
                 sc[j] += lt.bias(cur[lead] + j);
@@ -624,7 +644,13 @@ final class FlashKernel {
         float[] bq = s.groupRows(g), bo = s.groupOut;
         for (int i = 0; i < g; i++) {
             int row = batch[i0 + i];
-            System.arraycopy(gq, row * d, bq, i * d, d);
+            Tile t = tiles[tileOf[row]];
+            if (t.moved == null) {
+                System.arraycopy(gq, row * d, bq, i * d, d);
+            } else {                                    // the row's query counter-rotated by its block's one shift
+                counterRotate(s, gq, row * d, t.kShift[cur[row]], d);
+                System.arraycopy(s.qm, 0, bq, i * d, d);
+            }
             System.arraycopy(gor, row * d, bo, i * d, d);
         }
         groupScores(sc, bq, g, keys, s.koff, nk, d);

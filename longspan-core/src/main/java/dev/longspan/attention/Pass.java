@@ -24,8 +24,7 @@ interface Pass {
     /**
      * The group of tile t of head h, or -1: consecutive tiles of one head with the same group read
      * mostly the same keys (select-and-merge: the runs of one own block choose among the same earlier
-     * regions), so their short tiles run together ({@link FlashKernel#forwardRowsGrouped}). Only
-     * for tiles that move nothing.
+     * regions), so their short tiles run together ({@link FlashKernel#forwardRowsGrouped}).
      */
     default int group(int head, int tile) { return -1; }
 

@@ -50,10 +50,11 @@ final class SelectMergePass implements Pass {
 
     public int queryRows(int head, int tile) { return runEnd[head][tile] - runStart[head][tile]; }
 
-    // the runs of one own block choose among the same regions; pos=selected moves each run's keys its own way
+    // the runs of one own block choose among the same regions (pos=selected moves each run's keys its own
+    // way: the rows path counter-rotates each row's query instead, so they group too)
     @Override
     public int group(int head, int tile) {
-        return pattern.positions() == Pattern.Positions.SELECTED ? -1 : (int) (runStart[head][tile] / blockRows);
+        return (int) (runStart[head][tile] / blockRows);
     }
 
     public void tile(int head, int tile, Tile out) {

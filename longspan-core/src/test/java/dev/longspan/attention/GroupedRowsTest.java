@@ -29,21 +29,23 @@ class GroupedRowsTest {
             "selectmerge:region=10,top=4,merge=2|8",                       // below D = 64: the transposed copy, no grouping
             "selectmerge:region=64,top=4,merge=1|64",                      // whole key blocks shared: the group kernels, many rows at once
             "selectmerge:region=64,top=5,merge=1,bias=-0.5|80",
-            "selectmerge:region=128,top=5,merge=2|128"})
+            "selectmerge:region=128,top=5,merge=2|128",
+            "selectmerge:region=64,top=4,merge=1,pos=selected|64",        // moved rows: each query counter-rotated per block
+            "selectmerge:region=16,top=6,merge=2,pos=selected,bias=-1|64"})
     void eachGroupedRowIsTheRowAlone(String spec, int d) {
         int heads = 2, n = spec.contains("region=128") ? 1200 : 400;
         SplittableRandom r = new SplittableRandom(spec.hashCode() * 31L + d);
         Pattern pattern = Pattern.parse(spec);
         float[] q = AttentionTest.random(r, heads * n * d, 2), k = AttentionTest.random(r, heads * n * d, 2),
                 v = AttentionTest.random(r, heads * n * d, 1);
-        Plan wholePlan = Plan.of(pattern, n, heads, heads, true);
+        Plan wholePlan = withPositions(Plan.of(pattern, n, heads, heads, true), spec, d);
         AttentionResult whole = Attention.forward(q, k, v, d, wholePlan, AttentionOptions.DEFAULT, new float[heads * n * d], new float[heads * n]);
         boolean[][] grouped = groupedRows(wholePlan, spec, heads, n);
         List<RegionSummaries> summaries = RegionSummaries.forTerms(pattern, heads, d);
         for (RegionSummaries s : summaries) s.append(k, n);
         int bitwise = 0;
         for (int pos = 0; pos < n; pos += 3) {
-            Plan plan = Plan.of(pattern, heads, heads, true, pos, 1, 0, n, summaries);
+            Plan plan = withPositions(Plan.of(pattern, heads, heads, true, pos, 1, 0, n, summaries), spec, d);
             float[] o = new float[heads * d], lse = new float[heads];
             Attention.forward(AttentionSpanTest.rows(q, heads, n, d, pos, 1), KeyValues.of(k, v, 0, n, d), d, plan, AttentionOptions.DEFAULT, o, lse);
             for (int h = 0; h < heads; h++) {
@@ -78,14 +80,16 @@ class GroupedRowsTest {
             "selectmerge:region=10,top=4,merge=2|8",                       // below D = 64: the transposed copy, no grouping
             "selectmerge:region=64,top=4,merge=1|64",                      // whole key blocks shared: the group kernels, many rows at once
             "selectmerge:region=64,top=5,merge=1,bias=-0.5|80",
-            "selectmerge:region=128,top=5,merge=2|128"})
+            "selectmerge:region=128,top=5,merge=2|128",
+            "selectmerge:region=64,top=4,merge=1,pos=selected|64",        // moved rows: each query counter-rotated per block
+            "selectmerge:region=16,top=6,merge=2,pos=selected,bias=-1|64"})
     void eachGroupedRowsGradientIsTheRowsAlone(String spec, int d) {
         int heads = 2, n = spec.contains("region=128") ? 1200 : 400;
         SplittableRandom r = new SplittableRandom(spec.hashCode() * 17L + d);
         Pattern pattern = Pattern.parse(spec);
         float[] q = AttentionTest.random(r, heads * n * d, 2), k = AttentionTest.random(r, heads * n * d, 2),
                 v = AttentionTest.random(r, heads * n * d, 1), dO = AttentionTest.random(r, heads * n * d, 1);
-        Plan wholePlan = Plan.of(pattern, n, heads, heads, true);
+        Plan wholePlan = withPositions(Plan.of(pattern, n, heads, heads, true), spec, d);
         AttentionResult whole = Attention.forward(q, k, v, d, wholePlan, AttentionOptions.DEFAULT, new float[heads * n * d], new float[heads * n]);
         AttentionGradients g = Attention.backward(whole, q, k, v, dO);
         boolean[][] grouped = groupedRows(wholePlan, spec, heads, n);
@@ -94,7 +98,7 @@ class GroupedRowsTest {
         float[] dkSum = new float[heads * n * d], dvSum = new float[heads * n * d];
         int bitwise = 0;
         for (int pos = 0; pos < n; pos++) {
-            Plan plan = Plan.of(pattern, heads, heads, true, pos, 1, 0, n, summaries);
+            Plan plan = withPositions(Plan.of(pattern, heads, heads, true, pos, 1, 0, n, summaries), spec, d);
             float[] qr = AttentionSpanTest.rows(q, heads, n, d, pos, 1);
             AttentionResult one = Attention.forward(qr, KeyValues.of(k, v, 0, n, d), d, plan, AttentionOptions.DEFAULT, new float[heads * d], new float[heads]);
             float[] dq = new float[heads * d], dk = new float[heads * n * d], dv = new float[heads * n * d];
@@ -117,6 +121,21 @@ class GroupedRowsTest {
             assertThat(g.dv()[i]).as("dv[%d]", i).isCloseTo(dvSum[i], within(2e-4f * (1 + Math.abs(dvSum[i]))));
         }
         assertThat(bitwise).isGreaterThan(spec.contains("+") ? -1 : 90);
+    }
+
+    // pos=selected needs the positions RoPE rotated each index at: here a wrap every 100 positions (as
+    // CRD-NTK's period), so some key blocks mix two shifts and take the per-key path
+    static Plan withPositions(Plan plan, String spec, int d) {
+        if (!spec.contains("pos=selected")) return plan;
+        int half = d / 2;
+        double[] inv = new double[half];
+        int[] first = new int[half], second = new int[half];
+        for (int i = 0; i < half; i++) {
+            inv[i] = Math.pow(10000, -2.0 * i / d);
+            first[i] = i;
+            second[i] = i + half;
+        }
+        return plan.selectedPositions(new SelectedPositions(x -> Math.floorMod(x, 100), inv, first, second));
     }
 
     // the rows that ran grouped: those of runs (consecutive rows of an own block with the same selection)
