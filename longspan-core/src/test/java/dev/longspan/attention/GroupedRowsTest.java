@@ -1,10 +1,12 @@
 package dev.longspan.attention;
 
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
@@ -18,20 +20,24 @@ import static org.assertj.core.api.Assertions.within;
  */
 class GroupedRowsTest {
 
+    static Stream<Arguments> cases() {
+        return Stream.of(
+                Arguments.of("selectmerge:region=8,top=6,merge=2", 64),
+                Arguments.of("selectmerge:region=8,top=6,merge=2", 80),   // D not a whole number of vectors at 512 bits
+                Arguments.of("selectmerge:region=16,top=5,merge=1,score=max", 128),
+                Arguments.of("selectmerge:region=8,top=6,merge=2,bias=-1.5", 64),
+                Arguments.of("selectmerge:region=8,top=6,merge=2,local=2,score=mean", 64),
+                Arguments.of("window:size=5+selectmerge:region=6,top=7,merge=1", 64),   // two passes: the window's rows run as blocks in the whole forward (within noise only)
+                Arguments.of("selectmerge:region=10,top=4,merge=2", 8),   // below D = 64: the transposed copy, no grouping
+                Arguments.of("selectmerge:region=64,top=4,merge=1", 64),   // whole key blocks shared: the group kernels, many rows at once
+                Arguments.of("selectmerge:region=64,top=5,merge=1,bias=-0.5", 80),
+                Arguments.of("selectmerge:region=128,top=5,merge=2", 128),
+                Arguments.of("selectmerge:region=64,top=4,merge=1,pos=selected", 64),   // moved rows: each query counter-rotated per block
+                Arguments.of("selectmerge:region=16,top=6,merge=2,pos=selected,bias=-1", 64));
+    }
+
     @ParameterizedTest(name = "{0} D={1}")
-    @CsvSource(delimiter = '|', value = {
-            "selectmerge:region=8,top=6,merge=2|64",
-            "selectmerge:region=8,top=6,merge=2|80",                       // D not a whole number of vectors at 512 bits
-            "selectmerge:region=16,top=5,merge=1,score=max|128",
-            "selectmerge:region=8,top=6,merge=2,bias=-1.5|64",
-            "selectmerge:region=8,top=6,merge=2,local=2,score=mean|64",
-            "window:size=5+selectmerge:region=6,top=7,merge=1|64",        // two passes: the window's rows run as blocks in the whole forward (within noise only)
-            "selectmerge:region=10,top=4,merge=2|8",                       // below D = 64: the transposed copy, no grouping
-            "selectmerge:region=64,top=4,merge=1|64",                      // whole key blocks shared: the group kernels, many rows at once
-            "selectmerge:region=64,top=5,merge=1,bias=-0.5|80",
-            "selectmerge:region=128,top=5,merge=2|128",
-            "selectmerge:region=64,top=4,merge=1,pos=selected|64",        // moved rows: each query counter-rotated per block
-            "selectmerge:region=16,top=6,merge=2,pos=selected,bias=-1|64"})
+    @MethodSource("cases")
     void eachGroupedRowIsTheRowAlone(String spec, int d) {
         int heads = 2, n = spec.contains("region=128") ? 1200 : 400;
         SplittableRandom r = new SplittableRandom(spec.hashCode() * 31L + d);
@@ -70,19 +76,7 @@ class GroupedRowsTest {
      * no faster: its dot products and axpys, not memory, bound it.)
      */
     @ParameterizedTest(name = "{0} D={1}")
-    @CsvSource(delimiter = '|', value = {
-            "selectmerge:region=8,top=6,merge=2|64",
-            "selectmerge:region=8,top=6,merge=2|80",                       // D not a whole number of vectors at 512 bits
-            "selectmerge:region=16,top=5,merge=1,score=max|128",
-            "selectmerge:region=8,top=6,merge=2,bias=-1.5|64",
-            "selectmerge:region=8,top=6,merge=2,local=2,score=mean|64",
-            "window:size=5+selectmerge:region=6,top=7,merge=1|64",        // two passes: the window's rows run as blocks in the whole forward (within noise only)
-            "selectmerge:region=10,top=4,merge=2|8",                       // below D = 64: the transposed copy, no grouping
-            "selectmerge:region=64,top=4,merge=1|64",                      // whole key blocks shared: the group kernels, many rows at once
-            "selectmerge:region=64,top=5,merge=1,bias=-0.5|80",
-            "selectmerge:region=128,top=5,merge=2|128",
-            "selectmerge:region=64,top=4,merge=1,pos=selected|64",        // moved rows: each query counter-rotated per block
-            "selectmerge:region=16,top=6,merge=2,pos=selected,bias=-1|64"})
+    @MethodSource("cases")
     void eachGroupedRowsGradientIsTheRowsAlone(String spec, int d) {
         int heads = 2, n = spec.contains("region=128") ? 1200 : 400;
         SplittableRandom r = new SplittableRandom(spec.hashCode() * 17L + d);
@@ -126,7 +120,11 @@ class GroupedRowsTest {
     // pos=selected needs the positions RoPE rotated each index at: here a wrap every 100 positions (as
     // CRD-NTK's period), so some key blocks mix two shifts and take the per-key path
     static Plan withPositions(Plan plan, String spec, int d) {
-        if (!spec.contains("pos=selected")) return plan;
+        return spec.contains("pos=selected") ? plan.selectedPositions(positions(x -> Math.floorMod(x, 100), d)) : plan;
+    }
+
+    /** Half-pairing RoPE positions over D dimensions, base 10000, with the given position map. */
+    static SelectedPositions positions(java.util.function.LongUnaryOperator rotated, int d) {
         int half = d / 2;
         double[] inv = new double[half];
         int[] first = new int[half], second = new int[half];
@@ -135,7 +133,7 @@ class GroupedRowsTest {
             first[i] = i;
             second[i] = i + half;
         }
-        return plan.selectedPositions(new SelectedPositions(x -> Math.floorMod(x, 100), inv, first, second));
+        return new SelectedPositions(rotated, inv, first, second);
     }
 
     // the rows that ran grouped: those of runs (consecutive rows of an own block with the same selection)

@@ -135,15 +135,8 @@ class SelectedPositionsTest {
     /** The rotator's cache of recent shifts gives the rotation a fresh rotator computes, bit for bit, through colliding and repeated shifts. */
     @Test
     void cachedRotationsAreTheComputedOnes() {
-        int d = 32, half = d / 2;
-        double[] inv = new double[half];
-        int[] first = new int[half], second = new int[half];
-        for (int i = 0; i < half; i++) {
-            inv[i] = Math.pow(10000, -2.0 * i / d);
-            first[i] = i;
-            second[i] = i + half;
-        }
-        SelectedPositions sp = new SelectedPositions(x -> x, inv, first, second);
+        int d = 32;
+        SelectedPositions sp = GroupedRowsTest.positions(x -> x, d);
         SelectedPositions.Rotator cached = new SelectedPositions.Rotator(sp);
         SplittableRandom r = new SplittableRandom(5);
         float[] x0 = AttentionTest.random(r, d, 1);
