@@ -117,7 +117,7 @@ public final class Attention {
                 });
                 continue;
             }
-            if (n > 1 && p.kT == null && pass.tiles(0) > 0 && pass.group(0, 0) >= 0) {
+            if (n > 1 && pass.tiles(0) > 0 && pass.group(0, 0) >= 0) {
                 forwardGroups(p, pass, heads, d);
                 continue;
             }

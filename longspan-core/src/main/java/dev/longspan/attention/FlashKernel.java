@@ -490,8 +490,9 @@ final class FlashKernel {
      * row does exactly what {@link #forwardRows} does for it (the same scores, max, rescale,
      * exponentials and P·V in the same order: the same bits; the P·V of a block is added right after
      * its exponentials instead of fused into the next block's scores), only interleaved with the
-     * other rows. For tiles of at most {@link #ROW_BLOCK_MAX} rows and no transposed keys; in moved
-     * tiles (pos=selected) each row's query is counter-rotated per block as forwardRows does.
+     * other rows. For tiles of at most {@link #ROW_BLOCK_MAX} rows; in moved tiles (pos=selected) each
+     * row's query is counter-rotated per block as forwardRows does, and with the transposed copy of K
+     * (D < 64, keys as arrays) runs of keys are scored from it as there.
      */
     static void forwardRowsGrouped(Problem p, Scratch s, Tile[] tiles, int count, int h) {
         int d = p.d, kvh = h / p.group;
@@ -541,7 +542,8 @@ final class FlashKernel {
             for (int i = 0; i < waiting; i++) {
                 int lead = batch[i];
                 if (lead < 0) continue;
-                int start = blockRun(tiles[tileOf[lead]], cur[lead], end[lead]), g = 1;
+                // (with the transposed copy the rows score through rowDots one at a time: no group kernel)
+                int start = p.kT != null ? -1 : blockRun(tiles[tileOf[lead]], cur[lead], end[lead]), g = 1;
                 if (start >= 0) {
                     int nk = Math.min(BK, end[lead] - cur[lead]);
                     for (int j = i + 1; j < waiting && g < QB; j++) {
@@ -617,9 +619,22 @@ final class FlashKernel {
         float[] keys = p.kv.rows(false, kvh, s.kpos, nk, s.koff, s.kw);
         float[] values = null;
         if (g == 1) {
-            int ro = lead * d;
-            if (lt.moved == null) rowScores(sc, 0, gq, ro, keys, s.koff, nk, d);
-            else movedScores(s, lt, cur[lead], nk, gq, ro, keys, sc, d);
+            int ro = lead * d, kb = cur[lead];
+            if (p.kT != null && s.kpos[nk - 1] - s.kpos[0] == nk - 1 && (unmoved(lt, kb, nk) || oneShift(lt, kb, nk))) {
+                // consecutive keys with the transposed copy, as forwardRows: no lane reduction per key
+                float[] x = gq;
+                int xo = ro;
+                if (!unmoved(lt, kb, nk)) {
+                    counterRotate(s, gq, ro, lt.kShift[kb], d);
+                    x = s.qm;
+                    xo = 0;
+                }
+                TileOps.rowDots(sc, x, xo, p.kT, p.kTOff(kvh, s.kpos[0]), p.tk, nk, d);
+            } else if (lt.moved == null) {
+                rowScores(sc, 0, gq, ro, keys, s.koff, nk, d);
+            } else {
+                movedScores(s, lt, kb, nk, gq, ro, keys, sc, d);
+            }
             float m = gm[lead], mx = m;
             for (int j = 0; j < nk; j++) {
                 sc[j] += lt.bias(cur[lead] + j);

@@ -28,7 +28,9 @@ class GroupedRowsTest {
                 Arguments.of("selectmerge:region=8,top=6,merge=2,bias=-1.5", 64),
                 Arguments.of("selectmerge:region=8,top=6,merge=2,local=2,score=mean", 64),
                 Arguments.of("window:size=5+selectmerge:region=6,top=7,merge=1", 64),   // two passes: the window's rows run as blocks in the whole forward (within noise only)
-                Arguments.of("selectmerge:region=10,top=4,merge=2", 8),   // below D = 64: the transposed copy, no grouping
+                Arguments.of("selectmerge:region=10,top=4,merge=2", 8),   // below D = 64: the transposed copy (rowDots), grouped one row at a time
+                Arguments.of("selectmerge:region=64,top=4,merge=1", 32),
+                Arguments.of("selectmerge:region=64,top=4,merge=1,local=1,pos=selected,bias=-2", 32),
                 Arguments.of("selectmerge:region=64,top=4,merge=1", 64),   // whole key blocks shared: the group kernels, many rows at once
                 Arguments.of("selectmerge:region=64,top=5,merge=1,bias=-0.5", 80),
                 Arguments.of("selectmerge:region=128,top=5,merge=2", 128),
