@@ -197,7 +197,7 @@ final class FlashKernel {
             long b = 4L * (qt.length + st.length + ot.length + qr.length + or.length + kw.length + vw.length + 2 * QB + 4 * QB + 4 * BK);
             if (dOt != null) b += 4L * (dOt.length + dst.length + dqt.length + qrow.length + dorow.length + kb.length + vb.length + 2 * QB);
             if (groupQ != null) b += 4L * (groupQ.length + groupOut.length);
-            if (gm != null) b += 4L * (gq.length + gor.length + 6L * gm.length + gfirst.length + 2L * gused.length);
+            if (gm != null) b += 4L * (gq.length + gor.length + 7L * gm.length + gfirst.length + 2L * gused.length);
             for (Tile t : runTiles) b += 4L * t.keys.capacity();
             return b;
         }
@@ -406,7 +406,6 @@ final class FlashKernel {
             float m = Float.NEGATIVE_INFINITY, l = 0f;
             int pos = s.qpos[i];
             int k0 = t.keys.lowerBound(pos - t.hi), k1 = t.keys.lowerBound(pos - t.lo + 1);
-            long shift = Long.MIN_VALUE;         // moved rows: the key shift s.qm is rotated for
             // The last block's P·V waits for the next block's scores (rowScoresAxpy: both read in
             // one loop, two streams from memory) and is added before anything else touches or: its
             // probabilities at sc[pend..pend + pendN), its value rows in pendV at s.voff. The same
@@ -418,19 +417,11 @@ final class FlashKernel {
                 int nk = Math.min(BK, k1 - kb), cur = pend == 0 ? BK : 0;
                 float mx = m;
                 for (int j = 0; j < nk; j++) s.kpos[j] = t.keys.pos(kb + j);
-                boolean run = p.kT != null && s.kpos[nk - 1] - s.kpos[0] == nk - 1;
-                if (run && (unmoved(t, kb, nk) || oneShift(t, kb, nk))) {
+                if (fromCopy(p, s, t, kb, nk)) {
                     if (pend >= 0) axpyRows(sc, pend, pendN, pendV, s.voff, or, 0, d);
                     pend = -1;
                     cur = 0;
-                    // consecutive keys, in place or moved by one shift (a region pos=selected moved):
-                    // scores from the transposed copy, no lane reduction per key
-                    float[] x = qr;
-                    if (!unmoved(t, kb, nk)) {
-                        if (t.kShift[kb] != shift) shift = counterRotate(s, qr, 0, t.kShift[kb], d);
-                        x = s.qm;
-                    }
-                    TileOps.rowDots(sc, x, 0, p.kT, p.kTOff(kvh, s.kpos[0]), p.tk, nk, d);
+                    copyScores(p, s, t, kvh, kb, nk, qr, 0, sc);
                     for (int j = 0; j < nk; j++) {
                         sc[j] += t.bias(kb + j);
                         mx = Math.max(mx, sc[j]);
@@ -441,24 +432,11 @@ final class FlashKernel {
                         TileOps.rowScoresAxpy(sc, cur, qr, 0, keys, s.koff, nk, sc, pend, pendN, pendV, s.voff, or, 0, d);
                     } else {
                         if (pend >= 0) axpyRows(sc, pend, pendN, pendV, s.voff, or, 0, d);
-                        if (t.moved == null) {
-                            rowScores(sc, cur, qr, 0, keys, s.koff, nk, d);
-                        } else if (oneShift(t, kb, nk)) {
-                            // a region moved as a whole: the query counter-rotated once, then the
-                            // block's scores with it in registers (a dot product per key spent 30 % of
-                            // the bundled language model's 16K perplexity in its calls and reductions)
-                            if (t.kShift[kb] != shift) shift = counterRotate(s, qr, 0, t.kShift[kb], d);
-                            rowScores(sc, cur, s.qm, 0, keys, s.koff, nk, d);
-                        }
+                        if (t.moved == null) rowScores(sc, cur, qr, 0, keys, s.koff, nk, d);
+                        else movedScores(s, t, kb, nk, qr, 0, keys, sc, cur, d);
                     }
                     pend = -1;
-                    boolean scored = t.moved == null || oneShift(t, kb, nk);
                     for (int j = 0; j < nk; j++) {
-                        if (!scored) {
-                            // q'·R(δ)k = (R(−δ)q')·k: one rotation of the query per run of keys with one shift
-                            if (t.kShift[kb + j] != shift) shift = counterRotate(s, qr, 0, t.kShift[kb + j], d);
-                            sc[cur + j] = dot(s.qm, 0, keys, s.koff[j], d);
-                        }
                         sc[cur + j] += t.bias(kb + j);
                         mx = Math.max(mx, sc[cur + j]);
                     }
@@ -591,20 +569,40 @@ final class FlashKernel {
         return t.keys.pos(kb + nk - 1) - p0 == nk - 1 ? p0 : -1;
     }
 
-    // sc[0..nk) = scores of a moved tile's keys kb..kb+nk (rows at koff) against query row q[qo..qo+D):
-    // what forwardRows computes for them (one shift: the query counter-rotated once and rowScores;
-    // else a counter-rotation per change of shift and a dot product per key)
-    private static void movedScores(Scratch s, Tile t, int kb, int nk, float[] q, int qo, float[] keys, float[] sc, int d) {
+    // sc[so..so+nk) = scores of a moved tile's keys kb..kb+nk (rows at koff) against query row
+    // q[qo..qo+D), q'·R(δ)k = (R(−δ)q')·k: for a region moved as a whole (one shift) the query
+    // counter-rotated once and rowScores (a dot-product call per key spent 30 % of the bundled
+    // language model's 16K perplexity), else a counter-rotation per change of shift and a dot per key
+    private static void movedScores(Scratch s, Tile t, int kb, int nk, float[] q, int qo, float[] keys, float[] sc, int so, int d) {
         if (oneShift(t, kb, nk)) {
             counterRotate(s, q, qo, t.kShift[kb], d);
-            rowScores(sc, 0, s.qm, 0, keys, s.koff, nk, d);
+            rowScores(sc, so, s.qm, 0, keys, s.koff, nk, d);
             return;
         }
         long shift = Long.MIN_VALUE;
         for (int j = 0; j < nk; j++) {
             if (t.kShift[kb + j] != shift) shift = counterRotate(s, q, qo, t.kShift[kb + j], d);
-            sc[j] = dot(s.qm, 0, keys, s.koff[j], d);
+            sc[so + j] = dot(s.qm, 0, keys, s.koff[j], d);
         }
+    }
+
+    // whether keys kb..kb+nk of t (positions in s.kpos) are scored from the transposed copy: consecutive,
+    // in place or moved by one shift (a region pos=selected moved)
+    private static boolean fromCopy(Problem p, Scratch s, Tile t, int kb, int nk) {
+        return p.kT != null && s.kpos[nk - 1] - s.kpos[0] == nk - 1 && (unmoved(t, kb, nk) || oneShift(t, kb, nk));
+    }
+
+    // sc[0..nk) = their scores against query row q[qo..qo+D) from the transposed copy (fromCopy): no lane
+    // reduction per key; a moved run with the query counter-rotated once
+    private static void copyScores(Problem p, Scratch s, Tile t, int kvh, int kb, int nk, float[] q, int qo, float[] sc) {
+        float[] x = q;
+        int xo = qo;
+        if (!unmoved(t, kb, nk)) {
+            counterRotate(s, q, qo, t.kShift[kb], p.d);
+            x = s.qm;
+            xo = 0;
+        }
+        TileOps.rowDots(sc, x, xo, p.kT, p.kTOff(kvh, s.kpos[0]), p.tk, nk, p.d);
     }
 
     // one key block for the g rows batch[i0..i0+g) of forwardRowsGrouped (g > 1: the same keys): what
@@ -620,21 +618,9 @@ final class FlashKernel {
         float[] values = null;
         if (g == 1) {
             int ro = lead * d, kb = cur[lead];
-            if (p.kT != null && s.kpos[nk - 1] - s.kpos[0] == nk - 1 && (unmoved(lt, kb, nk) || oneShift(lt, kb, nk))) {
-                // consecutive keys with the transposed copy, as forwardRows: no lane reduction per key
-                float[] x = gq;
-                int xo = ro;
-                if (!unmoved(lt, kb, nk)) {
-                    counterRotate(s, gq, ro, lt.kShift[kb], d);
-                    x = s.qm;
-                    xo = 0;
-                }
-                TileOps.rowDots(sc, x, xo, p.kT, p.kTOff(kvh, s.kpos[0]), p.tk, nk, d);
-            } else if (lt.moved == null) {
-                rowScores(sc, 0, gq, ro, keys, s.koff, nk, d);
-            } else {
-                movedScores(s, lt, kb, nk, gq, ro, keys, sc, d);
-            }
+            if (fromCopy(p, s, lt, kb, nk)) copyScores(p, s, lt, kvh, kb, nk, gq, ro, sc);
+            else if (lt.moved == null) rowScores(sc, 0, gq, ro, keys, s.koff, nk, d);
+            else movedScores(s, lt, kb, nk, gq, ro, keys, sc, 0, d);
             float m = gm[lead], mx = m;
             for (int j = 0; j < nk; j++) {
                 sc[j] += lt.bias(cur[lead] + j);

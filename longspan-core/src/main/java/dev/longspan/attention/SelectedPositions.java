@@ -36,6 +36,7 @@ public record SelectedPositions(LongUnaryOperator rotated, double[] invFreq, int
             sin = new float[sp.invFreq.length];
             cachedCos = new float[(1 << CACHE_BITS) * cos.length];
             cachedSin = new float[(1 << CACHE_BITS) * cos.length];
+            java.util.Arrays.fill(cachedDelta, Long.MIN_VALUE);
             java.util.Arrays.fill(cos, 1f);          // delta 0: the identity
         }
 
@@ -49,7 +50,7 @@ public record SelectedPositions(LongUnaryOperator rotated, double[] invFreq, int
             if (delta == this.delta) return this;
             this.delta = delta;
             int slot = (int) ((delta * 0x9E3779B97F4A7C15L) >>> (64 - CACHE_BITS)), h = cos.length;
-            if (cached[slot] && cachedDelta[slot] == delta) {
+            if (cachedDelta[slot] == delta) {
                 System.arraycopy(cachedCos, slot * h, cos, 0, h);
                 System.arraycopy(cachedSin, slot * h, sin, 0, h);
                 return this;
@@ -59,7 +60,6 @@ public record SelectedPositions(LongUnaryOperator rotated, double[] invFreq, int
                 cos[i] = (float) Math.cos(a);
                 sin[i] = (float) Math.sin(a);
             }
-            cached[slot] = true;
             cachedDelta[slot] = delta;
             System.arraycopy(cos, 0, cachedCos, slot * h, h);
             System.arraycopy(sin, 0, cachedSin, slot * h, h);
@@ -67,8 +67,7 @@ public record SelectedPositions(LongUnaryOperator rotated, double[] invFreq, int
         }
 
         private static final int CACHE_BITS = 10;
-        private final boolean[] cached = new boolean[1 << CACHE_BITS];
-        private final long[] cachedDelta = new long[1 << CACHE_BITS];
+        private final long[] cachedDelta = new long[1 << CACHE_BITS];     // Long.MIN_VALUE: an empty slot (no shift is)
         private final float[] cachedCos, cachedSin;
 
         /** Rotates the D-vector whose element c sits at x[off + c·stride]; inverse: by −delta. */
