@@ -16,12 +16,14 @@ import jinjava.javax.el.ELResolver;
 import java.beans.FeatureDescriptor;
 import java.time.LocalDate;
 import java.time.format.DateTimeFormatter;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -71,8 +73,57 @@ public final class JinjaChatTemplate implements ChatFormat {
 
     @Override public String id() { return "jinja"; }
 
+    /**
+     * The conversation as the template renders it. A template that refuses a system turn or drops
+     * its content (Gemma, Mistral v0.2, Phi-3 mini, ...) gets the system content in front of the
+     * first user turn instead, as llama.cpp's chat templates do (Hugging Face would raise, or
+     * silently lose the system prompt).
+     */
     @Override
     public String render(List<Message> messages, boolean addGenerationPrompt) {
+        boolean system = messages.stream().anyMatch(m -> m.role().equals("system"));
+        return renderAsIs(system && !showsSystemTurns() ? systemIntoUser(messages) : messages, addGenerationPrompt);
+    }
+
+    private volatile Boolean systemTurns;
+
+    // whether a system turn's content reaches the output (probed once, as llama.cpp probes a template's capabilities)
+    private boolean showsSystemTurns() {
+        if (systemTurns == null) {
+            String needle = "<System Needle>";
+            boolean shows;
+            try {
+                shows = renderAsIs(List.of(new Message("system", needle), new Message("user", "<User Needle>")), false).contains(needle);
+            } catch (LongspanException e) {
+                shows = false;
+            }
+            systemTurns = shows;
+        }
+        return systemTurns;
+    }
+
+    /** System contents (joined by newlines) put in front of the next user turn's, or as a user turn of their own. */
+    static List<Message> systemIntoUser(List<Message> messages) {
+        List<Message> out = new ArrayList<>();
+        String pending = null;
+        for (Message m : messages) {
+            if (m.role().equals("system")) {
+                pending = pending == null ? m.content() : pending + "\n" + m.content();
+                continue;
+            }
+            if (pending != null && m.role().equals("user")) {
+                m = new Message("user", m.content().isEmpty() ? pending : pending + "\n" + m.content());
+            } else if (pending != null) {
+                out.add(new Message("user", pending));
+            }
+            pending = null;
+            out.add(m);
+        }
+        if (pending != null) out.add(new Message("user", pending));
+        return out;
+    }
+
+    private String renderAsIs(List<Message> messages, boolean addGenerationPrompt) {
         List<Map<String, Object>> ms = new ArrayList<>();
         for (Message m : messages) {
             Map<String, Object> o = new LinkedHashMap<>();
@@ -85,6 +136,9 @@ public final class JinjaChatTemplate implements ChatFormat {
         vars.put("add_generation_prompt", addGenerationPrompt);
         vars.put("bos_token", bosToken);
         vars.put("eos_token", eosToken);
+        // templates ask "strftime_now is defined" before calling it (Llama 3.2); jinjava's functions are not variables
+        vars.put("strftime_now", true);
+        vars.put("raise_exception", true);
         RAISED.remove();
         RenderResult r = jinjava.renderForResult(template, vars);
         String raised = RAISED.get();
@@ -158,7 +212,110 @@ public final class JinjaChatTemplate implements ChatFormat {
             }
             from = close;
         }
-        return b.append(t.substring(from)).toString();
+        return notBindsLoosely(b.append(t.substring(from)).toString());
+    }
+
+    /**
+     * Jinja2's unary {@code not} binds more loosely than comparisons, {@code in}, {@code is} tests and
+     * filters ({@code not x is defined} is {@code not (x is defined)}); jinjava binds it to the next
+     * operand alone, so DeepSeek's {@code {% if not add_generation_prompt is defined %}} would always
+     * set the variable to false. Inside every tag, the operand of each unary not (up to the next
+     * and / or / if / else, comma or closing bracket of its level) is put in parentheses. Text
+     * outside tags, comments and string literals are copied as they are.
+     */
+    static String notBindsLoosely(String t) {
+        StringBuilder b = new StringBuilder(t.length() + 16);
+        int i = 0;
+        while (i < t.length()) {
+            int open = nextTag(t, i);
+            if (open < 0) break;
+            b.append(t, i, open + 2);
+            i = open + 2;
+            if (t.charAt(open + 1) == '#') {
+                int end = t.indexOf("#}", i);
+                end = end < 0 ? t.length() : end + 2;
+                b.append(t, i, end);
+                i = end;
+                continue;
+            }
+            i = notsInCode(t, i, t.charAt(open + 1) == '%' ? '%' : '}', b);
+        }
+        return b.append(t.substring(i)).toString();
+    }
+
+    // the next "{{", "{%" or "{#" at or after from, or -1
+    private static int nextTag(String t, int from) {
+        for (int i = t.indexOf('{', from); i >= 0 && i + 1 < t.length(); i = t.indexOf('{', i + 1)) {
+            char c = t.charAt(i + 1);
+            if (c == '{' || c == '%' || c == '#') return i;
+        }
+        return -1;
+    }
+
+    private static final Set<String> NOT_ENDS = Set.of("and", "or", "if", "else");
+
+    // copies a tag's code from i up to and including its closing "%}" / "}}" (end: '%' or '}'),
+    // with each unary not's operand in parentheses; returns the index after the tag
+    private static int notsInCode(String t, int i, char end, StringBuilder b) {
+        int depth = 0;                                           // brackets open inside the tag
+        ArrayDeque<Integer> nots = new ArrayDeque<>();   // depths of open "not ("
+        String prev = "";
+        while (i < t.length()) {
+            char c = t.charAt(i);
+            if (depth == 0 && c == end && i + 1 < t.length() && t.charAt(i + 1) == '}') break;
+            if (depth == 0 && c == '-' && i + 2 < t.length() && t.charAt(i + 1) == end && t.charAt(i + 2) == '}') break;
+            if (c == '\'' || c == '"') {
+                int j = i + 1;
+                while (j < t.length() && t.charAt(j) != c) j += t.charAt(j) == '\\' ? 2 : 1;
+                j = Math.min(j + 1, t.length());
+                b.append(t, i, j);
+                i = j;
+                prev = "'";
+                continue;
+            }
+            if (Character.isLetter(c) || c == '_') {
+                int j = i;
+                while (j < t.length() && (Character.isLetterOrDigit(t.charAt(j)) || t.charAt(j) == '_')) j++;
+                String word = t.substring(i, j);
+                if (NOT_ENDS.contains(word)) closeNots(nots, depth, b);
+                if (word.equals("not") && !prev.equals("is") && !nextWordIs(t, j, "in")) {
+                    b.append("not (");
+                    nots.push(depth);
+                } else {
+                    b.append(word);
+                }
+                prev = word;
+                i = j;
+                continue;
+            }
+            if (c == ',') closeNots(nots, depth, b);
+            if (c == ')' || c == ']' || c == '}') {
+                closeNots(nots, depth, b);
+                depth--;
+            }
+            if (c == '(' || c == '[' || c == '{') depth++;
+            if (!Character.isWhitespace(c)) prev = String.valueOf(c);
+            b.append(c);
+            i++;
+        }
+        closeNots(nots, 0, b);
+        int close = Math.min(t.length(), i + (i < t.length() && t.charAt(i) == '-' ? 3 : 2));
+        b.append(t, i, close);
+        return close;
+    }
+
+    // closes every "not (" opened at this bracket depth or deeper
+    private static void closeNots(ArrayDeque<Integer> nots, int depth, StringBuilder b) {
+        while (!nots.isEmpty() && nots.peek() >= depth) {
+            nots.pop();
+            b.append(')');
+        }
+    }
+
+    private static boolean nextWordIs(String t, int from, String word) {
+        int i = from;
+        while (i < t.length() && Character.isWhitespace(t.charAt(i))) i++;
+        return t.startsWith(word, i) && (i + word.length() == t.length() || !Character.isLetterOrDigit(t.charAt(i + word.length())) && t.charAt(i + word.length()) != '_');
     }
 
     // index of the ')' closing the call whose arguments start at open (quotes and brackets skipped), or -1

@@ -6,6 +6,8 @@ import dev.longspan.model.ChatFormat.Message;
 import dev.longspan.model.ChatTemplate;
 import dev.longspan.util.LongspanException;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -98,5 +100,59 @@ class JinjaChatTemplateTest {
                 + "<|start_header_id|>user<|end_header_id|>\n\nU<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
         assertThat(ChatTemplate.LLAMA2.render(conv, true)).isEqualTo("[INST] <<SYS>>\nS\n<</SYS>>\n\nU [/INST]");
         assertThat(ChatTemplate.NONE.render(List.of(m("user", "U")), true)).isEqualTo("U");
+    }
+
+    /**
+     * Jinja2's unary not binds more loosely than is-tests, in, comparisons and filters. The expected
+     * values are Jinja2 3.1's (rendered with x = 1, s = 'abc', m = {'k': 'v'}).
+     */
+    @ParameterizedTest
+    @CsvSource(delimiter = '#', quoteCharacter = '"', value = {
+            "not x is defined#false", "not y is defined#true", "not x is none#true", "not x is not none#false",
+            "not 'a' in s#false", "not 'z' in s#true", "not x == 1#false", "not x != 1#true", "not x > 0#false",
+            "x is defined and not y is defined#true", "not m['k'] is defined#false", "not x in [1, 2]#false",
+            "x not in [1, 2]#false", "1 if not x is defined else 2#2", "x == 1 and not x is none#true",
+            "not [1]|length > 1#true", "not not x#true", "not (x is defined)#false", "[not x is none, not y is defined]#[true, true]",
+            "'not x is defined'#not x is defined", "notes is defined#false", "not loopx is defined or x == 1#true"})
+    void unaryNotBindsAsInJinja2(String expr, String expected) {
+        JinjaChatTemplate t = new JinjaChatTemplate("{% set x = 1 %}{% set s = 'abc' %}{% set m = {'k': 'v'} %}{# not x is y #}{{ (" + expr + ") }}", "", "", "t");
+        assertThat(t.render(List.of(), false).toLowerCase(java.util.Locale.ROOT)).isEqualTo(expected);
+    }
+
+    @Test
+    void deepSeekStyleDefaultsKeepTheGenerationPrompt() {
+        // DeepSeek's templates (V2, coder, R1) open with this guard; read as (not x) is defined it would drop the prompt
+        JinjaChatTemplate t = new JinjaChatTemplate("{% if not add_generation_prompt is defined %}{% set add_generation_prompt = false %}{% endif %}"
+                + "{% for message in messages %}User: {{ message['content'] }}\n\n{% endfor %}{% if add_generation_prompt %}Assistant:{% endif %}", "", "", "t");
+        assertThat(t.render(List.of(m("user", "Hi")), true)).isEqualTo("User: Hi\n\nAssistant:");
+        assertThat(t.render(List.of(m("user", "Hi")), false)).isEqualTo("User: Hi\n\n");
+        // text outside the tags is left alone
+        assertThat(new JinjaChatTemplate("not a is b {{ 'x' }}", "", "", "t").render(List.of(), false)).isEqualTo("not a is b x");
+    }
+
+    @Test
+    void strftimeNowIsDefinedForTemplatesThatAsk() {
+        // Llama 3.2's template falls back to a fixed date when strftime_now is not defined
+        JinjaChatTemplate t = new JinjaChatTemplate("{% if strftime_now is defined %}{{ strftime_now('%Y') }}{% else %}26 Jul 2024{% endif %}", "", "", "t");
+        assertThat(t.render(List.of(), false)).isEqualTo(Integer.toString(java.time.LocalDate.now().getYear()));
+    }
+
+    @Test
+    void templatesWithoutASystemTurnGetTheSystemContentInTheFirstUserTurn() {
+        List<Message> conv = List.of(m("system", "Be brief."), m("user", "Hi"), m("assistant", "Hello"), m("user", "Bye"));
+        // refuses a system turn (Gemma's template)
+        JinjaChatTemplate refuses = new JinjaChatTemplate("{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"
+                + "{% for message in messages %}<{{ message['role'] }}>{{ message['content'] }}{% endfor %}", "", "", "t");
+        assertThat(refuses.render(conv, false)).isEqualTo("<user>Be brief.\nHi<assistant>Hello<user>Bye");
+        // drops it silently (Phi-3 mini's template)
+        JinjaChatTemplate drops = new JinjaChatTemplate("{% for message in messages %}{% if message['role'] != 'system' %}<{{ message['role'] }}>"
+                + "{{ message['content'] }}{% endif %}{% endfor %}", "", "", "t");
+        assertThat(drops.render(conv, false)).isEqualTo("<user>Be brief.\nHi<assistant>Hello<user>Bye");
+        // a template with system turns renders them as they are
+        JinjaChatTemplate shows = new JinjaChatTemplate("{% for message in messages %}<{{ message['role'] }}>{{ message['content'] }}{% endfor %}", "", "", "t");
+        assertThat(shows.render(conv, false)).isEqualTo("<system>Be brief.<user>Hi<assistant>Hello<user>Bye");
+        // two system turns join; a system turn before an assistant turn becomes a user turn of its own
+        assertThat(JinjaChatTemplate.systemIntoUser(List.of(m("system", "a"), m("system", "b"), m("assistant", "c"), m("system", "d"))))
+                .containsExactly(m("user", "a\nb"), m("assistant", "c"), m("user", "d"));
     }
 }
