@@ -238,6 +238,7 @@ public final class OpenAiServer implements AutoCloseable {
         for (String penalty : List.of("presence_penalty", "frequency_penalty")) {
             if (number(j, penalty, 0, -2, 2) != 0) throw ApiError.badRequest(penalty, "'" + penalty + "' is not supported (only 0).");
         }
+        unsupported(j);
         if (!chat && j.path("echo").asBoolean(false)) throw ApiError.badRequest("echo", "'echo' is not supported.");
         if (!chat && j.hasNonNull("suffix")) throw ApiError.badRequest("suffix", "'suffix' is not supported.");
         int[] prompt = chat ? engine.chatIds(messages(j)) : completionPrompt(j);
@@ -275,6 +276,26 @@ public final class OpenAiServer implements AutoCloseable {
         JsonNode so = j.get("stream_options");
         boolean usage = so != null && so.path("include_usage").asBoolean(false);
         return new Request(prompt, new Engine.Params(maxTokens, temperature, topP, seed, stop, logprobs, top), stream, usage);
+    }
+
+    /**
+     * Parameters that would change the answer and that this server does not implement are refused
+     * rather than ignored (an ignored tool list or JSON mode would be a silently wrong answer);
+     * their empty or default values pass, as do the ones that change nothing here (user, metadata, store, ...).
+     */
+    private static void unsupported(JsonNode j) {
+        for (String p : List.of("tools", "functions", "logit_bias")) {
+            JsonNode v = j.get(p);
+            if (v != null && !v.isNull() && !(v.isContainerNode() && v.isEmpty())) throw ApiError.badRequest(p, "'" + p + "' is not supported.");
+        }
+        for (String p : List.of("tool_choice", "function_call")) {
+            JsonNode v = j.get(p);
+            if (v != null && !v.isNull() && !(v.isTextual() && (v.asText().equals("none") || v.asText().equals("auto"))))
+                throw ApiError.badRequest(p, "'" + p + "' is not supported (there are no tools).");
+        }
+        JsonNode rf = j.get("response_format");
+        if (rf != null && !rf.isNull() && !rf.path("type").asText("").equals("text"))
+            throw ApiError.badRequest("response_format", "'response_format' is not supported (only {\"type\": \"text\"}).");
     }
 
     private static String firstLine(Exception e) {

@@ -137,6 +137,14 @@ class ServeTest {
         assertError(post(server, "/v1/completions", completion("Once upon a time", 5000, "")), 400, "messages");
         assertThat(json(post(server, "/v1/completions", completion("Once upon a time", 5000, ""))).path("error").path("code").asText())
                 .isEqualTo("context_length_exceeded");
+        // what would change the answer and is not implemented is refused, not ignored; empty or default values pass
+        String chatX = "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":1";
+        assertError(post(server, "/v1/chat/completions", chatX + ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}"), 400, "tools");
+        assertError(post(server, "/v1/chat/completions", chatX + ",\"tool_choice\":\"required\"}"), 400, "tool_choice");
+        assertError(post(server, "/v1/chat/completions", chatX + ",\"response_format\":{\"type\":\"json_object\"}}"), 400, "response_format");
+        assertError(post(server, "/v1/completions", completion("x", 1, ",\"logit_bias\":{\"5\":100}")), 400, "logit_bias");
+        assertThat(post(server, "/v1/chat/completions", chatX + ",\"tools\":[],\"tool_choice\":\"none\",\"response_format\":{\"type\":\"text\"},"
+                + "\"logit_bias\":{},\"user\":\"u\"}").statusCode()).isEqualTo(200);
         assertError(get(server, "/v1/nothing"), 404, null);
         assertError(get(server, "/v1/models/other"), 404, "model");
     }
