@@ -38,7 +38,10 @@ public enum GgmlType {
     BF16(30, 1, 2),
     TQ1_0(34, 256, 54),    // u8 qs[48] (5 base-3 digits each); u8 qh[4] (4 digits each); half d   x = (digit - 1)·d
     TQ2_0(35, 256, 66),    // u8 qs[64] (4 two-bit values each); half d                          x = (pair - 1)·d
-    MXFP4(39, 32, 17);
+    MXFP4(39, 32, 17),
+    NVFP4(40, 64, 36),     // u8 d[4] (UE4M3 per 16); u8 qs[32] (E2M1)   x = level·d[sub]
+    Q1_0(41, 128, 18),     // half d; u8 qs[16] (one bit each)          x = bit ? d : −d
+    Q2_0(42, 64, 18);      // half d; u8 qs[16] (two bits each)         x = (pair − 1)·d
 
     /** ggml's type id (the number stored in a GGUF tensor info). */
     public final int id;
@@ -73,7 +76,7 @@ public enum GgmlType {
     public boolean dequantizable() {
         return switch (this) {
             case F32, F16, BF16, F64, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, IQ4_NL, IQ4_XS, TQ1_0, TQ2_0,
-                 IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, MXFP4 -> true;
+                 IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, MXFP4, NVFP4, Q1_0, Q2_0 -> true;
             default -> false;
         };
     }

@@ -43,7 +43,7 @@ public final class Q8Activations {
      */
     public static GgmlType vecDotType(GgmlType weight) {
         return switch (weight) {
-            case Q4_0, Q5_0, Q8_0, IQ4_NL, MXFP4 -> GgmlType.Q8_0;
+            case Q4_0, Q5_0, Q8_0, IQ4_NL, MXFP4, NVFP4, Q1_0, Q2_0 -> GgmlType.Q8_0;
             case Q4_1, Q5_1, Q8_1 -> GgmlType.Q8_1;
             case Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS, TQ1_0, TQ2_0, IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S -> GgmlType.Q8_K;
             case F16 -> GgmlType.F16;

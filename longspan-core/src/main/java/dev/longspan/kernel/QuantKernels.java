@@ -82,6 +82,9 @@ public final class QuantKernels {
             case IQ1_S -> { for (int b = 0; b < nb; b++) IqQuants.dequantIq1S(src, off + 50L * b, dst, dstOff + 256 * b); }
             case IQ1_M -> { for (int b = 0; b < nb; b++) IqQuants.dequantIq1M(src, off + 56L * b, dst, dstOff + 256 * b); }
             case MXFP4 -> { for (int b = 0; b < nb; b++) dequantMxfp4(src, off + 17L * b, dst, dstOff + 32 * b); }
+            case NVFP4 -> { for (int b = 0; b < nb; b++) dequantNvfp4(src, off + 36L * b, dst, dstOff + 64 * b); }
+            case Q1_0 -> { for (int b = 0; b < nb; b++) dequantQ1_0(src, off + 18L * b, dst, dstOff + 128 * b); }
+            case Q2_0 -> { for (int b = 0; b < nb; b++) dequantQ2_0(src, off + 18L * b, dst, dstOff + 64 * b); }
             case TQ1_0 -> { for (int b = 0; b < nb; b++) dequantTq1_0(src, off + 54L * b, dst, dstOff + 256 * b); }
             case TQ2_0 -> { for (int b = 0; b < nb; b++) dequantTq2_0(src, off + 66L * b, dst, dstOff + 256 * b); }
             case Q8_K -> {
@@ -91,7 +94,7 @@ public final class QuantKernels {
                     for (int j = 0; j < 256; j++) dst[dstOff + 256 * b + j] = d * i8(src, o + 4 + j);
                 }
             }
-            default -> throw new LongspanException("cannot dequantize tensors of type " + t + " (supported: F32, F16, BF16, F64, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q8_K, IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ4_NL, IQ4_XS, MXFP4, TQ1_0, TQ2_0)");
+            default -> throw new LongspanException("cannot dequantize tensors of type " + t + " (supported: F32, F16, BF16, F64, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q8_K, IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ4_NL, IQ4_XS, MXFP4, NVFP4, Q1_0, Q2_0, TQ1_0, TQ2_0)");
         }
     }
 
@@ -180,6 +183,39 @@ public final class QuantKernels {
             y[yo + j] = MXFP4_LEVELS[v & 0xF] * d;
             y[yo + j + 16] = MXFP4_LEVELS[v >>> 4] * d;
         }
+    }
+
+    // NVFP4 (36 bytes per 64): u8 d[4], a UE4M3 scale per 16 elements; u8 qs[32], sub-block s's element j the low
+    // nibble of qs[8s + j], j + 8 the high one, E2M1 levels as in MXFP4 (doubled; the scale is halved to match)
+    private static void dequantNvfp4(MemorySegment s, long o, float[] y, int yo) {
+        for (int sub = 0; sub < 4; sub++) {
+            float d = ue4m3Half(u8(s, o + sub));
+            for (int j = 0; j < 8; j++) {
+                int v = u8(s, o + 4 + 8 * sub + j);
+                y[yo + 16 * sub + j] = MXFP4_LEVELS[v & 0xF] * d;
+                y[yo + 16 * sub + j + 8] = MXFP4_LEVELS[v >>> 4] * d;
+            }
+        }
+    }
+
+    // ggml's ue4m3_to_fp32, halved: 4 exponent bits (bias 7) and 3 mantissa bits, the top bit ignored; 0 and 0x7F are 0
+    static float ue4m3Half(int x) {
+        if (x == 0 || x == 0x7F) return 0f;
+        int exp = (x >>> 3) & 0xF, man = x & 7;
+        float raw = exp == 0 ? Math.scalb((float) man, -9) : Math.scalb(1f + man / 8f, exp - 7);
+        return raw * 0.5f;
+    }
+
+    // Q1_0 (18 bytes per 128): half d; u8 qs[16], element j bit j % 8 of qs[j / 8]: +d when set, −d when not
+    private static void dequantQ1_0(MemorySegment s, long o, float[] y, int yo) {
+        float d = half(s, o), nd = -d;
+        for (int j = 0; j < 128; j++) y[yo + j] = ((u8(s, o + 2 + (j >>> 3)) >>> (j & 7)) & 1) != 0 ? d : nd;
+    }
+
+    // Q2_0 (18 bytes per 64): half d; u8 qs[16], element j bits 2(j % 4) of qs[j / 4]: (pair − 1)·d, so −d, 0, d or 2d
+    private static void dequantQ2_0(MemorySegment s, long o, float[] y, int yo) {
+        float d = half(s, o);
+        for (int j = 0; j < 64; j++) y[yo + j] = (((u8(s, o + 2 + (j >>> 2)) >>> (2 * (j & 3))) & 3) - 1) * d;
     }
 
     /** E2M1's sixteen values times two (0, ±0.5, ±1, ±1.5, ±2, ±3, ±4, ±6 as integers), ggml's kvalues_mxfp4. */

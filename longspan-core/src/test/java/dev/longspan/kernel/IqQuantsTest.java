@@ -93,6 +93,38 @@ class IqQuantsTest {
         assertThat(GgmlType.MXFP4.dequantizable()).isTrue();
     }
 
+    /**
+     * The types newer llama.cpp writes (Q1_0 and Q2_0 from llama-quantize, NVFP4 from its converter) against ggml's
+     * to_float of the unslothai/llama.cpp fork at d32676d: 4,096 blocks of splitmix64 bytes (seed 3000 + index), the
+     * fp16 scales of Q1_0/Q2_0 then set to finite values of either sign; NVFP4's UE4M3 scales take every byte
+     * (0 and 0x7F are zero, the top bit is ignored).
+     */
+    @ParameterizedTest
+    @CsvSource({"0, Q1_0, c2d44c51deeb3d1c, d7cb6ded97728ba5", "1, Q2_0, d165d6fe663f3162, 8d9cd66036161b30",
+            "2, NVFP4, 918f74d87ccb8f57, 451427d8729f989d"})
+    void newerTypesDequantizeAsGgmlDoesBitForBit(int index, GgmlType t, String bytesHash, String floatsHash) {
+        int nb = 4096, ts = t.typeSize;
+        byte[] b = new byte[nb * ts];
+        state = 3000 + index;
+        for (int i = 0; i < b.length; i++) b[i] = (byte) (next() >>> 56);
+        if (t != GgmlType.NVFP4) {
+            for (int i = 0; i < nb; i++) {
+                int h = (int) (0x2000 | (next() & 0x0FFF));
+                if ((next() & 1) != 0) h |= 0x8000;
+                b[i * ts] = (byte) h;
+                b[i * ts + 1] = (byte) (h >>> 8);
+            }
+        }
+        assertThat(Long.toHexString(fnv(b))).isEqualTo(bytesHash);
+        float[] y = new float[t.blockSize * nb];
+        QuantKernels.dequantize(t, MemorySegment.ofArray(b), 0, y, 0, y.length);
+        byte[] out = new byte[4 * y.length];
+        java.nio.ByteBuffer.wrap(out).order(java.nio.ByteOrder.LITTLE_ENDIAN).asFloatBuffer().put(y);
+        assertThat(Long.toHexString(fnv(out))).as("%s first values %s", t, java.util.Arrays.toString(java.util.Arrays.copyOf(y, 8))).isEqualTo(floatsHash);
+        assertThat(Q8Activations.vecDotType(t)).isEqualTo(GgmlType.Q8_0);
+        assertThat(t.dequantizable()).isTrue();
+    }
+
     @Test
     void codebooksHoldEachFormatsLevelsAndNoEntryTwice() {
         checkLongs(IqQuants.IQ2XXS, 256, Set.of(8, 25, 43), false);
