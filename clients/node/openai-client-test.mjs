@@ -1,5 +1,5 @@
 // Drives a running `longspan serve` with the official openai package: chat, completion, streaming,
-// stop sequences, errors, concurrent requests, a cancelled stream, prefix reuse.
+// stop sequences, logprobs, errors (unimplemented parameters refused), concurrent requests, a cancelled stream, prefix reuse.
 // Environment: LONGSPAN_BASE_URL (e.g. http://127.0.0.1:8080/v1), LONGSPAN_API_KEY, LONGSPAN_MODEL.
 // Prints one line per check and "N passed, N failed"; exits 1 when a check fails.
 import assert from "node:assert/strict";
@@ -90,6 +90,28 @@ const checks = {
     await expectError(client.completions.create({ ...greedy, prompt: "Once", temperature: 9 }), 400);
     const wrongKey = new OpenAI({ baseURL, apiKey: apiKey + "x", maxRetries: 0 });
     await expectError(wrongKey.models.list(), 401, "invalid_api_key");
+  },
+
+  async chatLogprobs() {
+    const r = await client.chat.completions.create({ ...greedy, messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 6, logprobs: true, top_logprobs: 3 });
+    const content = r.choices[0].logprobs.content;
+    assert.equal(content.length, r.usage.completion_tokens);
+    assert.equal(content.map((e) => e.token).join(""), r.choices[0].message.content);
+    for (const e of content) {
+      assert.ok(e.logprob <= 0, `logprob ${e.logprob}`);
+      assert.equal(e.top_logprobs.length, 3);
+      // greedy: the chosen token is the most likely one
+      assert.equal(e.top_logprobs[0].token, e.token);
+      assert.ok(e.top_logprobs[0].logprob >= e.top_logprobs[1].logprob);
+    }
+  },
+
+  async unimplementedParametersAreRefusedNotIgnored() {
+    const msg = [{ role: "user", content: "x" }];
+    await expectError(client.chat.completions.create({ ...greedy, messages: msg, tools: [{ type: "function", function: { name: "f", parameters: {} } }] }), 400);
+    await expectError(client.chat.completions.create({ ...greedy, messages: msg, response_format: { type: "json_object" } }), 400);
+    const ok = await client.chat.completions.create({ ...greedy, messages: msg, max_completion_tokens: 2, response_format: { type: "text" } });
+    assert.equal(ok.usage.completion_tokens, 2);
   },
 
   async concurrentRequests() {

@@ -46,7 +46,8 @@ class OpenAiClientTest {
             String log = out.toString(StandardCharsets.UTF_8);
             assertThat(ended).as(log).isTrue();
             assertThat(p.exitValue()).as(log).isZero();
-            assertThat(log).contains("ok - prefixReuse", "ok - cancelledStreamFreesItsSlot", " 0 failed");
+            assertThat(log).contains("ok - prefixReuse", "ok - cancelledStreamFreesItsSlot", "ok - chatLogprobs",
+                    "ok - unimplementedParametersAreRefusedNotIgnored", " 0 failed");
         }
     }
 
