@@ -182,9 +182,22 @@ class LlamaCppCliTest {
 
     @Test
     void aTemplatesRaiseExceptionIsOneClearLine() throws Exception {
-        Path model = withTemplate("{% if messages[0].role == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}{{ messages[0].content }}");
+        Path model = withTemplate("{% if messages[-1].role == 'user' %}{{ raise_exception('The last turn must be the assistant') }}{% endif %}{{ messages[0].content }}");
         CliRun r = CliRun.of("generate", "--model", model.toString(), "--system", "x", "--prompt", "y", "--max-tokens", "1");
         assertThat(r.exit()).isEqualTo(2);
-        assertThat(r.err().strip()).doesNotContain("\n").contains("tokenizer_config.json").contains("System role not supported");
+        assertThat(r.err().strip()).doesNotContain("\n").contains("tokenizer_config.json").contains("The last turn must be the assistant");
+    }
+
+    @Test
+    void aTemplateWithoutSystemTurnsGetsTheSystemTextInTheUserTurn() throws Exception {
+        // Gemma-style: a system turn is refused; llama.cpp (and Longspan) put its text before the user's
+        Path model = withTemplate("{% if messages[0].role == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"
+                + "{% for m in messages %}[{{ m.role }}] {{ m.content }}{% endfor %}");
+        CliRun r = CliRun.of("generate", "--model", model.toString(), "--system", "Be brief.", "--prompt", "Hi", "--max-tokens", "1", "--json");
+        assertThat(r.exit()).as(r.err()).isZero();
+        CliRun raw = CliRun.of("generate", "--model", model.toString(), "--raw", "--prompt", "[user] Be brief.\nHi", "--max-tokens", "1", "--json");
+        assertThat(raw.exit()).as(raw.err()).isZero();
+        var json = new com.fasterxml.jackson.databind.ObjectMapper();
+        assertThat(json.readTree(r.out()).path("prompt_ids")).isEqualTo(json.readTree(raw.out()).path("prompt_ids"));
     }
 }
