@@ -218,8 +218,9 @@ final class FlashKernel {
         }
         // the block's query rows read in first, a load per line issued back to back: gatherT's
         // transposing loads then hit the caches (block:256 forward +2-5 %, dense unchanged, since a
-        // block's few key tiles do not hide its rows' misses); not for the rows path's few rows
-        if (n > ROW_BLOCK_MAX) s.sink += touch(p.q, s.qoff, n, p.d);
+        // block's few key tiles do not hide its rows' misses); the output rows with them (two
+        // streams), so that mergeT's stores hit the caches too; not for the rows path's few rows
+        if (n > ROW_BLOCK_MAX) s.sink += touch(p.q, s.qoff, p.o, s.qoff, n, p.d);
         TileOps.gatherT(s.qt, p.q, s.qoff, n, p.d, p.scale);
         if (t.moved != null) {
             movers(s, t.moved);

@@ -1197,6 +1197,115 @@ final class VectorTileOps {
         v7.mul(scale).intoArray(qt, (c0 + 7) * QB + io);
     }
 
+    // ot[(c0 + r)·QB + io ..+16) for r < 16 (query lanes io.. of dimension c0 + r), transposed in registers into
+    // the rows' dimensions c0 ..+16 and stored times wb[row] as o[ooff[io + k] + c0 ..+16). The butterfly is
+    // transposeStore16's, written out again: its vectors must stay in locals (an array of them would be boxed)
+    private static void transposeMerge16(float[] o, int[] ooff, int io, int c0, float[] ot, float[] wb) {
+        FloatVector v0 = FloatVector.fromArray(S, ot, (c0 + 0) * QB + io);
+        FloatVector v1 = FloatVector.fromArray(S, ot, (c0 + 1) * QB + io);
+        FloatVector v2 = FloatVector.fromArray(S, ot, (c0 + 2) * QB + io);
+        FloatVector v3 = FloatVector.fromArray(S, ot, (c0 + 3) * QB + io);
+        FloatVector v4 = FloatVector.fromArray(S, ot, (c0 + 4) * QB + io);
+        FloatVector v5 = FloatVector.fromArray(S, ot, (c0 + 5) * QB + io);
+        FloatVector v6 = FloatVector.fromArray(S, ot, (c0 + 6) * QB + io);
+        FloatVector v7 = FloatVector.fromArray(S, ot, (c0 + 7) * QB + io);
+        FloatVector v8 = FloatVector.fromArray(S, ot, (c0 + 8) * QB + io);
+        FloatVector v9 = FloatVector.fromArray(S, ot, (c0 + 9) * QB + io);
+        FloatVector v10 = FloatVector.fromArray(S, ot, (c0 + 10) * QB + io);
+        FloatVector v11 = FloatVector.fromArray(S, ot, (c0 + 11) * QB + io);
+        FloatVector v12 = FloatVector.fromArray(S, ot, (c0 + 12) * QB + io);
+        FloatVector v13 = FloatVector.fromArray(S, ot, (c0 + 13) * QB + io);
+        FloatVector v14 = FloatVector.fromArray(S, ot, (c0 + 14) * QB + io);
+        FloatVector v15 = FloatVector.fromArray(S, ot, (c0 + 15) * QB + io);
+        // distance 1
+        { FloatVector a = v0, b = v1; v0 = a.blend(b.rearrange(DOWN[0]), HIGH[0]); v1 = a.rearrange(UP[0]).blend(b, HIGH[0]); }
+        { FloatVector a = v2, b = v3; v2 = a.blend(b.rearrange(DOWN[0]), HIGH[0]); v3 = a.rearrange(UP[0]).blend(b, HIGH[0]); }
+        { FloatVector a = v4, b = v5; v4 = a.blend(b.rearrange(DOWN[0]), HIGH[0]); v5 = a.rearrange(UP[0]).blend(b, HIGH[0]); }
+        { FloatVector a = v6, b = v7; v6 = a.blend(b.rearrange(DOWN[0]), HIGH[0]); v7 = a.rearrange(UP[0]).blend(b, HIGH[0]); }
+        { FloatVector a = v8, b = v9; v8 = a.blend(b.rearrange(DOWN[0]), HIGH[0]); v9 = a.rearrange(UP[0]).blend(b, HIGH[0]); }
+        { FloatVector a = v10, b = v11; v10 = a.blend(b.rearrange(DOWN[0]), HIGH[0]); v11 = a.rearrange(UP[0]).blend(b, HIGH[0]); }
+        { FloatVector a = v12, b = v13; v12 = a.blend(b.rearrange(DOWN[0]), HIGH[0]); v13 = a.rearrange(UP[0]).blend(b, HIGH[0]); }
+        { FloatVector a = v14, b = v15; v14 = a.blend(b.rearrange(DOWN[0]), HIGH[0]); v15 = a.rearrange(UP[0]).blend(b, HIGH[0]); }
+        // distance 2
+        { FloatVector a = v0, b = v2; v0 = a.blend(b.rearrange(DOWN[1]), HIGH[1]); v2 = a.rearrange(UP[1]).blend(b, HIGH[1]); }
+        { FloatVector a = v1, b = v3; v1 = a.blend(b.rearrange(DOWN[1]), HIGH[1]); v3 = a.rearrange(UP[1]).blend(b, HIGH[1]); }
+        { FloatVector a = v4, b = v6; v4 = a.blend(b.rearrange(DOWN[1]), HIGH[1]); v6 = a.rearrange(UP[1]).blend(b, HIGH[1]); }
+        { FloatVector a = v5, b = v7; v5 = a.blend(b.rearrange(DOWN[1]), HIGH[1]); v7 = a.rearrange(UP[1]).blend(b, HIGH[1]); }
+        { FloatVector a = v8, b = v10; v8 = a.blend(b.rearrange(DOWN[1]), HIGH[1]); v10 = a.rearrange(UP[1]).blend(b, HIGH[1]); }
+        { FloatVector a = v9, b = v11; v9 = a.blend(b.rearrange(DOWN[1]), HIGH[1]); v11 = a.rearrange(UP[1]).blend(b, HIGH[1]); }
+        { FloatVector a = v12, b = v14; v12 = a.blend(b.rearrange(DOWN[1]), HIGH[1]); v14 = a.rearrange(UP[1]).blend(b, HIGH[1]); }
+        { FloatVector a = v13, b = v15; v13 = a.blend(b.rearrange(DOWN[1]), HIGH[1]); v15 = a.rearrange(UP[1]).blend(b, HIGH[1]); }
+        // distance 4
+        { FloatVector a = v0, b = v4; v0 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v4 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
+        { FloatVector a = v1, b = v5; v1 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v5 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
+        { FloatVector a = v2, b = v6; v2 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v6 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
+        { FloatVector a = v3, b = v7; v3 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v7 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
+        { FloatVector a = v8, b = v12; v8 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v12 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
+        { FloatVector a = v9, b = v13; v9 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v13 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
+        { FloatVector a = v10, b = v14; v10 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v14 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
+        { FloatVector a = v11, b = v15; v11 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v15 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
+        // distance 8
+        { FloatVector a = v0, b = v8; v0 = a.blend(b.rearrange(DOWN[3]), HIGH[3]); v8 = a.rearrange(UP[3]).blend(b, HIGH[3]); }
+        { FloatVector a = v1, b = v9; v1 = a.blend(b.rearrange(DOWN[3]), HIGH[3]); v9 = a.rearrange(UP[3]).blend(b, HIGH[3]); }
+        { FloatVector a = v2, b = v10; v2 = a.blend(b.rearrange(DOWN[3]), HIGH[3]); v10 = a.rearrange(UP[3]).blend(b, HIGH[3]); }
+        { FloatVector a = v3, b = v11; v3 = a.blend(b.rearrange(DOWN[3]), HIGH[3]); v11 = a.rearrange(UP[3]).blend(b, HIGH[3]); }
+        { FloatVector a = v4, b = v12; v4 = a.blend(b.rearrange(DOWN[3]), HIGH[3]); v12 = a.rearrange(UP[3]).blend(b, HIGH[3]); }
+        { FloatVector a = v5, b = v13; v5 = a.blend(b.rearrange(DOWN[3]), HIGH[3]); v13 = a.rearrange(UP[3]).blend(b, HIGH[3]); }
+        { FloatVector a = v6, b = v14; v6 = a.blend(b.rearrange(DOWN[3]), HIGH[3]); v14 = a.rearrange(UP[3]).blend(b, HIGH[3]); }
+        { FloatVector a = v7, b = v15; v7 = a.blend(b.rearrange(DOWN[3]), HIGH[3]); v15 = a.rearrange(UP[3]).blend(b, HIGH[3]); }
+        v0.mul(wb[io]).intoArray(o, ooff[io] + c0);
+        v1.mul(wb[io + 1]).intoArray(o, ooff[io + 1] + c0);
+        v2.mul(wb[io + 2]).intoArray(o, ooff[io + 2] + c0);
+        v3.mul(wb[io + 3]).intoArray(o, ooff[io + 3] + c0);
+        v4.mul(wb[io + 4]).intoArray(o, ooff[io + 4] + c0);
+        v5.mul(wb[io + 5]).intoArray(o, ooff[io + 5] + c0);
+        v6.mul(wb[io + 6]).intoArray(o, ooff[io + 6] + c0);
+        v7.mul(wb[io + 7]).intoArray(o, ooff[io + 7] + c0);
+        v8.mul(wb[io + 8]).intoArray(o, ooff[io + 8] + c0);
+        v9.mul(wb[io + 9]).intoArray(o, ooff[io + 9] + c0);
+        v10.mul(wb[io + 10]).intoArray(o, ooff[io + 10] + c0);
+        v11.mul(wb[io + 11]).intoArray(o, ooff[io + 11] + c0);
+        v12.mul(wb[io + 12]).intoArray(o, ooff[io + 12] + c0);
+        v13.mul(wb[io + 13]).intoArray(o, ooff[io + 13] + c0);
+        v14.mul(wb[io + 14]).intoArray(o, ooff[io + 14] + c0);
+        v15.mul(wb[io + 15]).intoArray(o, ooff[io + 15] + c0);
+    }
+
+    // transposeMerge16 for 8 lanes: ot[(c0 + r)·QB + io ..+8) for r < 8 into o[ooff[io + k] + c0 ..+8) times wb[io + k]
+    private static void transposeMerge8(float[] o, int[] ooff, int io, int c0, float[] ot, float[] wb) {
+        FloatVector v0 = FloatVector.fromArray(S, ot, (c0 + 0) * QB + io);
+        FloatVector v1 = FloatVector.fromArray(S, ot, (c0 + 1) * QB + io);
+        FloatVector v2 = FloatVector.fromArray(S, ot, (c0 + 2) * QB + io);
+        FloatVector v3 = FloatVector.fromArray(S, ot, (c0 + 3) * QB + io);
+        FloatVector v4 = FloatVector.fromArray(S, ot, (c0 + 4) * QB + io);
+        FloatVector v5 = FloatVector.fromArray(S, ot, (c0 + 5) * QB + io);
+        FloatVector v6 = FloatVector.fromArray(S, ot, (c0 + 6) * QB + io);
+        FloatVector v7 = FloatVector.fromArray(S, ot, (c0 + 7) * QB + io);
+        // distance 1
+        { FloatVector a = v0, b = v1; v0 = a.blend(b.rearrange(DOWN[0]), HIGH[0]); v1 = a.rearrange(UP[0]).blend(b, HIGH[0]); }
+        { FloatVector a = v2, b = v3; v2 = a.blend(b.rearrange(DOWN[0]), HIGH[0]); v3 = a.rearrange(UP[0]).blend(b, HIGH[0]); }
+        { FloatVector a = v4, b = v5; v4 = a.blend(b.rearrange(DOWN[0]), HIGH[0]); v5 = a.rearrange(UP[0]).blend(b, HIGH[0]); }
+        { FloatVector a = v6, b = v7; v6 = a.blend(b.rearrange(DOWN[0]), HIGH[0]); v7 = a.rearrange(UP[0]).blend(b, HIGH[0]); }
+        // distance 2
+        { FloatVector a = v0, b = v2; v0 = a.blend(b.rearrange(DOWN[1]), HIGH[1]); v2 = a.rearrange(UP[1]).blend(b, HIGH[1]); }
+        { FloatVector a = v1, b = v3; v1 = a.blend(b.rearrange(DOWN[1]), HIGH[1]); v3 = a.rearrange(UP[1]).blend(b, HIGH[1]); }
+        { FloatVector a = v4, b = v6; v4 = a.blend(b.rearrange(DOWN[1]), HIGH[1]); v6 = a.rearrange(UP[1]).blend(b, HIGH[1]); }
+        { FloatVector a = v5, b = v7; v5 = a.blend(b.rearrange(DOWN[1]), HIGH[1]); v7 = a.rearrange(UP[1]).blend(b, HIGH[1]); }
+        // distance 4
+        { FloatVector a = v0, b = v4; v0 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v4 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
+        { FloatVector a = v1, b = v5; v1 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v5 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
+        { FloatVector a = v2, b = v6; v2 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v6 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
+        { FloatVector a = v3, b = v7; v3 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v7 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
+        v0.mul(wb[io]).intoArray(o, ooff[io] + c0);
+        v1.mul(wb[io + 1]).intoArray(o, ooff[io + 1] + c0);
+        v2.mul(wb[io + 2]).intoArray(o, ooff[io + 2] + c0);
+        v3.mul(wb[io + 3]).intoArray(o, ooff[io + 3] + c0);
+        v4.mul(wb[io + 4]).intoArray(o, ooff[io + 4] + c0);
+        v5.mul(wb[io + 5]).intoArray(o, ooff[io + 5] + c0);
+        v6.mul(wb[io + 6]).intoArray(o, ooff[io + 6] + c0);
+        v7.mul(wb[io + 7]).intoArray(o, ooff[io + 7] + c0);
+    }
+
     // gather, blend, scatter per (d, query vector); masked where the block has fewer than QB rows
     static void mergeT(float[] o, int[] ooff, int n, int d, float[] ot, float[] wa, float[] wb) {
         for (int io = 0; io < n; io += L) {
@@ -1205,6 +1314,16 @@ final class VectorTileOps {
                 // the rows' first part (one-part patterns: their only one): nothing to read back, and
                 // each output row is written whole: a strided gather from ot per vector of the row and
                 // a contiguous store (a scatter per head dimension costs more, on AMD especially)
+                if (TILE_TRANSPOSE && d % L == 0) {
+                    // whole L × L tiles transposed in registers, as gatherT's: with the output rows read
+                    // in beforehand (gatherQueries) block:256 +3-5 % at 16 lanes, +3-12 % at 8, where
+                    // through the strided gathers below it had been slower (the stores then missed)
+                    for (int c = 0; c < d; c += L) {
+                        if (L == 16) transposeMerge16(o, ooff, io, c, ot, wb);
+                        else transposeMerge8(o, ooff, io, c, ot, wb);
+                    }
+                    continue;
+                }
                 int c0 = d / L * L;
                 for (int i = io; i < io + L; i++) {
                     float bi = wb[i];

@@ -214,7 +214,7 @@ class TileOpsTest {
                 Arguments.of(QB, 33),
                 Arguments.of(QB - 1, 2),
                 Arguments.of(QB * 5 / 8, 16),
-                Arguments.of(QB, 64),                // whole tiles transposed in registers (gatherT at 8 and 16 lanes)
+                Arguments.of(QB, 64),                // whole tiles transposed in registers (gatherT, mergeT at 8 and 16 lanes)
                 Arguments.of(QB, 128),
                 Arguments.of(QB / 2, 47));
     }
