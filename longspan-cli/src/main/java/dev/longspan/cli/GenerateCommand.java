@@ -51,6 +51,12 @@ final class GenerateCommand implements Runnable {
     @Option(names = "--top-p", paramLabel = "P", description = "Nucleus sampling mass (default: ${DEFAULT-VALUE}).")
     float topP = 0.95f;
 
+    @Option(names = "--top-k", paramLabel = "K", description = "Sample from the K most likely tokens only, 0 = off (default: ${DEFAULT-VALUE}).")
+    int topK = 0;
+
+    @Option(names = "--min-p", paramLabel = "P", description = "Drop tokens less than P times as likely as the most likely one, 0 = off (default: ${DEFAULT-VALUE}).")
+    float minP = 0f;
+
     @Option(names = "--seed", paramLabel = "S", description = "Sampling seed (default: ${DEFAULT-VALUE}).")
     long seed = 1;
 
@@ -72,7 +78,7 @@ final class GenerateCommand implements Runnable {
         compute.apply();
         if (maxTokens < 0) throw new LongspanException("--max-tokens must be ≥ 0, got " + maxTokens);
         if (!Float.isFinite(temperature) || temperature < 0) throw new LongspanException("--temperature must be a number ≥ 0, got " + temperature);
-        Sampler sampler = new Sampler(temperature, topP, seed);
+        Sampler sampler = new Sampler(temperature, topP, topK, minP, seed);
         ModelLoader.LoadedModel lm = modelOptions.load(model);
         Tokenizer tok = lm.tokenizer();
         if (prompt.isEmpty()) throw new LongspanException("--prompt is empty");

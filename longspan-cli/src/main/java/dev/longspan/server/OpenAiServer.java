@@ -256,6 +256,9 @@ public final class OpenAiServer implements AutoCloseable {
         float temperature = (float) number(j, "temperature", 1, 0, 2);
         float topP = (float) number(j, "top_p", 1, 0, 1);
         if (topP == 0) throw ApiError.badRequest("top_p", "'top_p' must be above 0.");
+        // llama.cpp's server extensions (not OpenAI's): top_k (0 = off) and min_p (0 = off)
+        int topK = intParam(j, "top_k", 0, 0, Integer.MAX_VALUE);
+        float minP = (float) number(j, "min_p", 0, 0, 1);
         long seed = j.hasNonNull("seed") ? longParam(j, "seed") : ThreadLocalRandom.current().nextLong();
         List<String> stop = stops(j.get("stop"));
         boolean logprobs;
@@ -275,7 +278,7 @@ public final class OpenAiServer implements AutoCloseable {
         boolean stream = st != null && st.asBoolean();
         JsonNode so = j.get("stream_options");
         boolean usage = so != null && so.path("include_usage").asBoolean(false);
-        return new Request(prompt, new Engine.Params(maxTokens, temperature, topP, seed, stop, logprobs, top), stream, usage);
+        return new Request(prompt, new Engine.Params(maxTokens, temperature, topP, topK, minP, seed, stop, logprobs, top), stream, usage);
     }
 
     /**

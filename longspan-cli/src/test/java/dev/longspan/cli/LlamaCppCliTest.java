@@ -72,6 +72,22 @@ class LlamaCppCliTest {
     }
 
     @Test
+    void topKAndMinPCutTheSampledTokens() throws Exception {
+        Path hf = MODELS.resolve("hf");
+        String greedy = json(CliRun.of("generate", "--model", hf.toString(), "--prompt", "Once upon a time", "--temperature", "0", "--max-tokens", "16", "--json"))
+                .get("text").asText();
+        // only the most likely token survives either cut, whatever the temperature
+        for (String[] cut : new String[][]{{"--top-k", "1"}, {"--min-p", "1"}}) {
+            JsonNode g = json(CliRun.of("generate", "--model", hf.toString(), "--prompt", "Once upon a time", "--temperature", "2", "--seed", "5",
+                    cut[0], cut[1], "--max-tokens", "16", "--json"));
+            assertThat(g.get("text").asText()).as(cut[0]).isEqualTo(greedy);
+        }
+        CliRun bad = CliRun.of("generate", "--model", hf.toString(), "--prompt", "Once", "--min-p", "1.5");
+        assertThat(bad.exit()).isEqualTo(2);
+        assertThat(bad.err()).contains("--min-p");
+    }
+
+    @Test
     void logprobsNeedJson() {
         CliRun r = CliRun.of("generate", "--model", MODELS.resolve("hf").toString(), "--prompt", "Once", "--logprobs", "2");
         assertThat(r.exit()).isEqualTo(2);

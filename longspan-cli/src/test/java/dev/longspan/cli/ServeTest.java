@@ -128,6 +128,15 @@ class ServeTest {
     }
 
     @Test
+    void topKOneSamplesTheGreedyText() throws Exception {
+        // llama.cpp's server extensions: top_k 1 leaves only the most likely token whatever the temperature
+        String greedy = json(post(server, "/v1/completions", completion("Once upon a time", 12, ""))).path("choices").path(0).path("text").asText();
+        String hot = json(post(server, "/v1/completions", completion("Once upon a time", 12, "").replace("\"temperature\":0", "\"temperature\":1.5,\"top_k\":1,\"seed\":9")))
+                .path("choices").path(0).path("text").asText();
+        assertThat(hot).isEqualTo(greedy).isNotEmpty();
+    }
+
+    @Test
     void badRequestsGetOpenAiErrorsWithTheirStatus() throws Exception {
         assertError(post(server, "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"n\":2}"), 400, "n");
         assertError(post(server, "/v1/chat/completions", "{not json"), 400, null);
@@ -145,6 +154,8 @@ class ServeTest {
         assertError(post(server, "/v1/completions", completion("x", 1, ",\"logit_bias\":{\"5\":100}")), 400, "logit_bias");
         assertThat(post(server, "/v1/chat/completions", chatX + ",\"tools\":[],\"tool_choice\":\"none\",\"response_format\":{\"type\":\"text\"},"
                 + "\"logit_bias\":{},\"user\":\"u\"}").statusCode()).isEqualTo(200);
+        assertError(post(server, "/v1/completions", completion("x", 1, ",\"top_k\":-1")), 400, "top_k");
+        assertError(post(server, "/v1/completions", completion("x", 1, ",\"min_p\":2")), 400, "min_p");
         assertError(get(server, "/v1/nothing"), 404, null);
         assertError(get(server, "/v1/models/other"), 404, "model");
     }

@@ -5,16 +5,30 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 
-/** Next-token choice: greedy at temperature 0, else temperature + nucleus (top-p) sampling, seeded. */
+/**
+ * Next-token choice: greedy at temperature 0, else seeded sampling from the distribution at the
+ * temperature, cut to its k most likely tokens (top-k), to the smallest set holding top-p of the
+ * mass (nucleus), and to the tokens at least min-p times as likely as the most likely one, in that
+ * order (each cut on what the previous left). 0 turns top-k and min-p off, 1 turns top-p off.
+ */
 public final class Sampler {
-    private final float temperature, topP;
+    private final float temperature, topP, minP;
+    private final int topK;
     private final SplittableRandom rnd;
 
     public Sampler(float temperature, float topP, long seed) {
-        if (temperature < 0) throw new dev.longspan.util.LongspanException("--temperature must be ≥ 0, got " + temperature);
+        this(temperature, topP, 0, 0f, seed);
+    }
+
+    public Sampler(float temperature, float topP, int topK, float minP, long seed) {
+        if (!(temperature >= 0)) throw new dev.longspan.util.LongspanException("--temperature must be ≥ 0, got " + temperature);
         if (!(topP > 0 && topP <= 1)) throw new dev.longspan.util.LongspanException("--top-p must be in (0, 1], got " + topP);
+        if (topK < 0) throw new dev.longspan.util.LongspanException("--top-k must be ≥ 0 (0 = off), got " + topK);
+        if (!(minP >= 0 && minP <= 1)) throw new dev.longspan.util.LongspanException("--min-p must be in [0, 1] (0 = off), got " + minP);
         this.temperature = temperature;
         this.topP = topP;
+        this.topK = topK;
+        this.minP = minP;
         this.rnd = new SplittableRandom(seed);
     }
 
@@ -68,9 +82,19 @@ public final class Sampler {
         Integer[] order = new Integer[V];
         for (int i = 0; i < V; i++) order[i] = i;
         Arrays.sort(order, (a, b) -> Double.compare(p[b], p[a]) != 0 ? Double.compare(p[b], p[a]) : Integer.compare(a, b));
+        int limit = topK > 0 ? Math.min(topK, V) : V;
+        if (limit < V) {
+            sum = 0;
+            for (int k = 0; k < limit; k++) sum += p[order[k]];
+        }
         double cum = 0;
         int keep = 0;
-        while (keep < V) { cum += p[order[keep]] / sum; keep++; if (cum >= topP) break; }
+        while (keep < limit) { cum += p[order[keep]] / sum; keep++; if (cum >= topP) break; }
+        if (minP > 0) {
+            // p[order[0]] is the largest; the kept tokens are in decreasing order, so cut the tail
+            double floor = minP * p[order[0]];
+            while (keep > 1 && p[order[keep - 1]] < floor) cum -= p[order[--keep]] / sum;
+        }
         double u = rnd.nextDouble() * cum;
         double acc = 0;
         for (int k = 0; k < keep; k++) {
