@@ -693,14 +693,25 @@ final class VectorTileOps {
                 e0 = x0.fma(v, e0);
                 e1 = x1.fma(v, e1);
             }
-            out[oa + j] = tail(tree(a0), q, qa, x, o0, dv, d);
-            out[oa + j + 1] = tail(tree(a1), q, qa, x, o1, dv, d);
-            out[ob + j] = tail(tree(b0), q, qb, x, o0, dv, d);
-            out[ob + j + 1] = tail(tree(b1), q, qb, x, o1, dv, d);
-            out[oc + j] = tail(tree(c0), q, qc, x, o0, dv, d);
-            out[oc + j + 1] = tail(tree(c1), q, qc, x, o1, dv, d);
-            out[od + j] = tail(tree(e0), q, qd, x, o0, dv, d);
-            out[od + j + 1] = tail(tree(e1), q, qd, x, o1, dv, d);
+            // the tree written out here, all eight at once (see tree)
+            for (VectorShuffle<Float> h : HALVES) {
+                a0 = a0.add(a0.rearrange(h));
+                a1 = a1.add(a1.rearrange(h));
+                b0 = b0.add(b0.rearrange(h));
+                b1 = b1.add(b1.rearrange(h));
+                c0 = c0.add(c0.rearrange(h));
+                c1 = c1.add(c1.rearrange(h));
+                e0 = e0.add(e0.rearrange(h));
+                e1 = e1.add(e1.rearrange(h));
+            }
+            out[oa + j] = tail(a0.lane(0), q, qa, x, o0, dv, d);
+            out[oa + j + 1] = tail(a1.lane(0), q, qa, x, o1, dv, d);
+            out[ob + j] = tail(b0.lane(0), q, qb, x, o0, dv, d);
+            out[ob + j + 1] = tail(b1.lane(0), q, qb, x, o1, dv, d);
+            out[oc + j] = tail(c0.lane(0), q, qc, x, o0, dv, d);
+            out[oc + j + 1] = tail(c1.lane(0), q, qc, x, o1, dv, d);
+            out[od + j] = tail(e0.lane(0), q, qd, x, o0, dv, d);
+            out[od + j + 1] = tail(e1.lane(0), q, qd, x, o1, dv, d);
         }
         if (j < n) {                                            // an odd last key
             int o = xoff[j];
@@ -714,19 +725,24 @@ final class VectorTileOps {
                 c0 = x0.fma(FloatVector.fromArray(S, q, qc + c), c0);
                 e = x0.fma(FloatVector.fromArray(S, q, qd + c), e);
             }
-            out[oa + j] = tail(tree(a), q, qa, x, o, dv, d);
-            out[ob + j] = tail(tree(b), q, qb, x, o, dv, d);
-            out[oc + j] = tail(tree(c0), q, qc, x, o, dv, d);
-            out[od + j] = tail(tree(e), q, qd, x, o, dv, d);
+            for (VectorShuffle<Float> h : HALVES) {
+                a = a.add(a.rearrange(h));
+                b = b.add(b.rearrange(h));
+                c0 = c0.add(c0.rearrange(h));
+                e = e.add(e.rearrange(h));
+            }
+            out[oa + j] = tail(a.lane(0), q, qa, x, o, dv, d);
+            out[ob + j] = tail(b.lane(0), q, qb, x, o, dv, d);
+            out[oc + j] = tail(c0.lane(0), q, qc, x, o, dv, d);
+            out[od + j] = tail(e.lane(0), q, qd, x, o, dv, d);
         }
     }
 
-    // VectorMath.sum's fixed tree of lane adds, written here: calling VectorMath.sum instead made the
-    // grouped decoding step 5-10 % slower (Zen 5, 32/8 heads, D = 128, alternated runs)
-    private static float tree(FloatVector a) {
-        for (VectorShuffle<Float> h : HALVES) a = a.add(a.rearrange(h));
-        return a.lane(0);
-    }
+    // VectorMath.sum's fixed tree of lane adds (lane k + lane k ^ h, h = L/2 … 1) is written out in each
+    // kernel, never called with a vector: calling VectorMath.sum made the grouped decoding step 5-10 %
+    // slower (Zen 5, 32/8 heads, D = 128), and a private helper taking the vector was left un-inlined in
+    // some runs' compilations, boxing every vector it got — a 1M passkey trial then took 24-74 s
+    // instead of 19-21 (about one run in five)
 
     // s plus the dot product's columns past the last whole vector, in rowScores' order
     private static float tail(float s, float[] q, int qo, float[] x, int o, int dv, int d) {
