@@ -294,6 +294,7 @@ final class AttentionBench implements Runnable {
         double[] fwd = new double[repeats], bwd = new double[repeats], fwdCpu = new double[repeats], bwdCpu = new double[repeats];
         long heapBase = usedHeap();
         resetPeaks();
+        long alloc0 = allocatedBytes();
         AttentionResult r = null;
         for (int i = 0; i < repeats; i++) {
             long c0 = cpuNanos(), t0 = System.nanoTime();
@@ -302,7 +303,7 @@ final class AttentionBench implements Runnable {
             fwdCpu[i] = (cpuNanos() - c0) / 1e9;
             System.err.printf("  N=%d forward %d/%d: %.3f s (%.3f CPU s)%n", n, i + 1, repeats, fwd[i], fwdCpu[i]);
         }
-        long fwdPeak = peakHeap() - heapBase;
+        long fwdPeak = peakHeap() - heapBase, fwdAllocated = (allocatedBytes() - alloc0) / repeats;
         long bwdPeak = 0;
         if (backward) {
             float[] dO = new float[heads * n * d], dq = new float[heads * n * d], dk = new float[hkv * n * d], dv = new float[hkv * n * d];
@@ -339,6 +340,7 @@ final class AttentionBench implements Runnable {
         long engineFwd = 4L * heads * n + plan.stateBytes() + scratch;
         row.put("extra_bytes_forward_engine", engineFwd);
         row.put("extra_bytes_forward_heap_peak", Math.max(0, fwdPeak));
+        row.put("allocated_bytes_per_forward", fwdAllocated);
         if (gemm != null) {
             // the yardstick again right after this length (the machine's load drifts); both runs count
             Map<String, Object> again = gemm(gemmSize);
@@ -354,6 +356,12 @@ final class AttentionBench implements Runnable {
                     n, pairs / ((double) heads * n), pairs / (double) computed, tf.min(), tf.median(), tf.max(), fwdFlops / tf.median() / 1e9,
                     fwdFlops / cf.median() / 1e9, row.containsKey("forward_vs_gemm") ? String.format(", %.0f%% of GEMM", 100 * (double) row.get("forward_vs_gemm")) : "",
                     tf.median() / n * 1e6, bytes(engineFwd), bytes(Math.max(0, fwdPeak)));
+        }
+        // the engine allocates its plan and scratch (kilobytes to megabytes); far more means vectors were
+        // boxed by code C2 had not compiled yet or compiled without inlining a vector helper: the times are
+        // then not the kernels' (docs/PERFORMANCE.md, "Vectors that cross a call")
+        if (fwdAllocated > Math.max(64L << 20, 4 * engineFwd)) {
+            System.err.printf("warning: each timed forward allocated %s (boxed vectors: the JIT had not settled); rerun, or raise --warmup%n", bytes(fwdAllocated));
         }
         if (backward) {
             Stats tb = Stats.of(bwd);
@@ -457,6 +465,11 @@ final class AttentionBench implements Runnable {
         long used = 0;
         for (MemoryPoolMXBean mp : ManagementFactory.getMemoryPoolMXBeans()) if (mp.getType() == MemoryType.HEAP) used += mp.getUsage().getUsed();
         return used;
+    }
+
+    // bytes allocated so far by the JVM's live threads (the workers are long-lived)
+    private static long allocatedBytes() {
+        return ManagementFactory.getThreadMXBean() instanceof com.sun.management.ThreadMXBean t ? t.getTotalThreadAllocatedBytes() : 0;
     }
 
     private static void resetPeaks() {

@@ -146,6 +146,8 @@ class AttentionCommandTest {
         Run run = run("bench", "attention", "--pattern", "window:size=16", "--seq", "64,100", "--heads", "2", "--head-dim", "8",
                 "--repeats", "1", "--gemm-size", "32", "--warmup", "0", "--backward", "--json");
         assertThat(run.code()).as(run.err()).isZero();
+        // what a timed forward allocated (boxed vectors show there when the JIT has not settled)
+        assertThat(run.out()).containsPattern("\"allocated_bytes_per_forward\" ?: ?[0-9]+");
         // positions on selected tokens: timed with plain RoPE (the engine needs a rotation to move rows)
         Run moved = run("bench", "attention", "--pattern", "selectmerge:region=8,top=3,merge=1,pos=selected", "--seq", "200", "--heads", "2",
                 "--head-dim", "8", "--repeats", "1", "--gemm-size", "0", "--warmup", "0", "--backward", "--json");
