@@ -21,10 +21,12 @@ final class InfoCommand implements Runnable {
     public void run() {
         ModelConfig c = dev.longspan.format.ModelLoader.config(dir);
         TrainedLengths trained = TrainedLengths.of(dir);
+        Map<String, Integer> types = ggufTensorTypes(dir);
         if (json) {
             Map<String, Object> m = new LinkedHashMap<>(c.toJson());
             m.put("parameters", c.parameterCount());
             m.put("trained_seq_len", trained == null ? null : Map.of("min", trained.min(), "max", trained.max(), "steps", trained.steps()));
+            if (types != null) m.put("tensor_types", types);
             Json.print(m);
             return;
         }
@@ -35,12 +37,29 @@ final class InfoCommand implements Runnable {
         System.out.printf("rope        %s%n", c.rope());
         System.out.printf("tokenizer   %s%n", c.tokenizer());
         System.out.printf("context     %d tokens (config context_length)%n", c.contextLength());
+        if (types != null) {
+            StringBuilder b = new StringBuilder();
+            types.forEach((t, n) -> b.append(b.isEmpty() ? "" : ", ").append(t).append(" ×").append(n));
+            System.out.printf("tensors     %s%n", b);
+        }
         System.out.printf("trained on  %s%n", trained == null ? "unknown (no metrics.jsonl beside the model)"
                 : String.format("sequences of %s tokens (metrics.jsonl, %,d steps)",
                         trained.min() == trained.max() ? Integer.toString(trained.max()) : trained.min() + " to " + trained.max(), trained.steps()));
         if (c.logn() > 0) System.out.printf("log-n       queries beyond %d tokens scaled by ln(p)/ln(%d)%n", c.logn(), c.logn());
         System.out.println("attention plan:");
         for (int l = 0; l < c.layers(); l++) System.out.printf("  layer %2d  %s%n", l, c.attention().get(l).spec());
+    }
+
+    /** A GGUF file's tensors counted by stored type, most first (ties by name); null for other formats. */
+    static Map<String, Integer> ggufTensorTypes(Path path) {
+        if (!java.nio.file.Files.isRegularFile(path)) return null;
+        try (dev.longspan.io.GgufFile g = dev.longspan.io.GgufFile.open(path)) {
+            Map<String, Integer> count = new java.util.TreeMap<>();
+            for (dev.longspan.io.GgufFile.Tensor t : g.tensors().values()) count.merge(t.type().name(), 1, Integer::sum);
+            Map<String, Integer> out = new LinkedHashMap<>();
+            count.entrySet().stream().sorted((a, b) -> b.getValue() - a.getValue()).forEach(e -> out.put(e.getKey(), e.getValue()));
+            return out;
+        }
     }
 
     /**

@@ -58,6 +58,14 @@ class ModelCliTest {
         CliRun info = CliRun.of("info", gguf.toString());
         assertThat(info.exit()).as(info.err()).isZero();
         assertThat(info.out()).contains("2 layers, dim 32, 2 heads (1 kv) x 16");
+        // an F32 export: the matrices and norms all F32 (2 layers × 9 tensors, the output norm, embedding, output)
+        assertThat(info.out()).containsPattern("tensors +F32 ×[0-9]+");
+        JsonNode types = json(CliRun.of("info", gguf.toString(), "--json")).get("tensor_types");
+        assertThat(types.fieldNames()).toIterable().containsExactly("F32");
+        // a llama.cpp quantization: its mix of types, most first
+        JsonNode mix = json(CliRun.of("info", CliRun.shared("models/stories260K/quant/stories260K-Q4_K_M.gguf").toString(), "--json")).get("tensor_types");
+        assertThat(mix.get("Q5_0").asInt()).isEqualTo(29);
+        assertThat(mix.fieldNames().next()).isEqualTo("Q5_0");
         CliRun sampled = CliRun.of("generate", "--model", gguf.toString(), "--prompt", "ab", "--max-tokens", "5", "--temperature", "1", "--seed", "3");
         assertThat(sampled.exit()).as(sampled.err()).isZero();
     }
