@@ -32,7 +32,8 @@ import java.util.concurrent.TimeUnit;
 @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector",
         "-XX:+UseG1GC", "-XX:+UseCountedLoopSafepoints", "-XX:LoopStripMiningIter=1000",
         "-XX:CompileCommand=quiet", "-XX:CompileCommand=inline,dev.longspan.attention.VectorTileOps::exp", "-XX:CompileCommand=inline,dev.longspan.kernel.VectorKernels::sigmoid", "-XX:CompileCommand=inline,dev.longspan.kernel.VectorMath::sum", "-XX:CompileCommand=inline,dev.longspan.kernel.VectorMath::max",
-        "-XX:CompileCommand=inline,dev.longspan.kernel.VectorMath::exp", "-XX:CompileCommand=inline,dev.longspan.kernel.VectorMath::roundHalfEven"})
+        "-XX:CompileCommand=inline,dev.longspan.kernel.VectorMath::exp", "-XX:CompileCommand=inline,dev.longspan.kernel.VectorMath::roundHalfEven",
+        "-XX:CompileCommand=inline,dev.longspan.kernel.VectorQuantKernels::q6"})
 public class KernelsBench {
     @Param({"64", "1024", "32768"})
     int n;
