@@ -136,7 +136,7 @@ public final class JinjaChatTemplate implements ChatFormat {
         vars.put("add_generation_prompt", addGenerationPrompt);
         vars.put("bos_token", bosToken);
         vars.put("eos_token", eosToken);
-        // templates ask "strftime_now is defined" before calling it (Llama 3.2); jinjava's functions are not variables
+        // templates ask "strftime_now is defined" (Llama 3.2) before calling it; jinjava's functions are not variables, so both functions are also defined as such
         vars.put("strftime_now", true);
         vars.put("raise_exception", true);
         RAISED.remove();

@@ -41,19 +41,14 @@ class GroupedRowsTest {
     @ParameterizedTest(name = "{0} D={1}")
     @MethodSource("cases")
     void eachGroupedRowIsTheRowAlone(String spec, int d) {
-        int heads = 2, n = spec.contains("region=128") ? 1200 : 400;
-        SplittableRandom r = new SplittableRandom(spec.hashCode() * 31L + d);
-        Pattern pattern = Pattern.parse(spec);
-        float[] q = AttentionTest.random(r, heads * n * d, 2), k = AttentionTest.random(r, heads * n * d, 2),
-                v = AttentionTest.random(r, heads * n * d, 1);
-        Plan wholePlan = withPositions(Plan.of(pattern, n, heads, heads, true), spec, d);
-        AttentionResult whole = Attention.forward(q, k, v, d, wholePlan, AttentionOptions.DEFAULT, new float[heads * n * d], new float[heads * n]);
-        boolean[][] grouped = groupedRows(wholePlan, spec, heads, n);
-        List<RegionSummaries> summaries = RegionSummaries.forTerms(pattern, heads, d);
-        for (RegionSummaries s : summaries) s.append(k, n);
+        Setup st = Setup.of(spec, d, 31);
+        int heads = st.heads, n = st.n;
+        float[] q = st.q, k = st.k, v = st.v;
+        AttentionResult whole = st.whole;
+        boolean[][] grouped = st.grouped;
         int bitwise = 0;
         for (int pos = 0; pos < n; pos += 3) {
-            Plan plan = withPositions(Plan.of(pattern, heads, heads, true, pos, 1, 0, n, summaries), spec, d);
+            Plan plan = st.rowPlan(pos);
             float[] o = new float[heads * d], lse = new float[heads];
             Attention.forward(AttentionSpanTest.rows(q, heads, n, d, pos, 1), KeyValues.of(k, v, 0, n, d), d, plan, AttentionOptions.DEFAULT, o, lse);
             for (int h = 0; h < heads; h++) {
@@ -80,21 +75,15 @@ class GroupedRowsTest {
     @ParameterizedTest(name = "{0} D={1}")
     @MethodSource("cases")
     void eachGroupedRowsGradientIsTheRowsAlone(String spec, int d) {
-        int heads = 2, n = spec.contains("region=128") ? 1200 : 400;
-        SplittableRandom r = new SplittableRandom(spec.hashCode() * 17L + d);
-        Pattern pattern = Pattern.parse(spec);
-        float[] q = AttentionTest.random(r, heads * n * d, 2), k = AttentionTest.random(r, heads * n * d, 2),
-                v = AttentionTest.random(r, heads * n * d, 1), dO = AttentionTest.random(r, heads * n * d, 1);
-        Plan wholePlan = withPositions(Plan.of(pattern, n, heads, heads, true), spec, d);
-        AttentionResult whole = Attention.forward(q, k, v, d, wholePlan, AttentionOptions.DEFAULT, new float[heads * n * d], new float[heads * n]);
-        AttentionGradients g = Attention.backward(whole, q, k, v, dO);
-        boolean[][] grouped = groupedRows(wholePlan, spec, heads, n);
-        List<RegionSummaries> summaries = RegionSummaries.forTerms(pattern, heads, d);
-        for (RegionSummaries s : summaries) s.append(k, n);
+        Setup st = Setup.of(spec, d, 17);
+        int heads = st.heads, n = st.n;
+        float[] q = st.q, k = st.k, v = st.v, dO = AttentionTest.random(st.r, heads * n * d, 1);
+        AttentionGradients g = Attention.backward(st.whole, q, k, v, dO);
+        boolean[][] grouped = st.grouped;
         float[] dkSum = new float[heads * n * d], dvSum = new float[heads * n * d];
         int bitwise = 0;
         for (int pos = 0; pos < n; pos++) {
-            Plan plan = withPositions(Plan.of(pattern, heads, heads, true, pos, 1, 0, n, summaries), spec, d);
+            Plan plan = st.rowPlan(pos);
             float[] qr = AttentionSpanTest.rows(q, heads, n, d, pos, 1);
             AttentionResult one = Attention.forward(qr, KeyValues.of(k, v, 0, n, d), d, plan, AttentionOptions.DEFAULT, new float[heads * d], new float[heads]);
             float[] dq = new float[heads * d], dk = new float[heads * n * d], dv = new float[heads * n * d];
@@ -117,6 +106,31 @@ class GroupedRowsTest {
             assertThat(g.dv()[i]).as("dv[%d]", i).isCloseTo(dvSum[i], within(2e-4f * (1 + Math.abs(dvSum[i]))));
         }
         assertThat(bitwise).isGreaterThan(spec.contains("+") ? -1 : 90);
+    }
+
+    /**
+     * Both tests' inputs: random q, k, v (r left where they end, for more), the whole forward, which
+     * rows it grouped, and the region summaries of k that one-row plans select from.
+     */
+    record Setup(String spec, int d, int heads, int n, Pattern pattern, SplittableRandom r, float[] q, float[] k, float[] v,
+                 AttentionResult whole, boolean[][] grouped, List<RegionSummaries> summaries) {
+        static Setup of(String spec, int d, long seedFactor) {
+            int heads = 2, n = spec.contains("region=128") ? 1200 : 400;
+            SplittableRandom r = new SplittableRandom(spec.hashCode() * seedFactor + d);
+            Pattern pattern = Pattern.parse(spec);
+            float[] q = AttentionTest.random(r, heads * n * d, 2), k = AttentionTest.random(r, heads * n * d, 2),
+                    v = AttentionTest.random(r, heads * n * d, 1);
+            Plan wholePlan = withPositions(Plan.of(pattern, n, heads, heads, true), spec, d);
+            AttentionResult whole = Attention.forward(q, k, v, d, wholePlan, AttentionOptions.DEFAULT, new float[heads * n * d], new float[heads * n]);
+            List<RegionSummaries> summaries = RegionSummaries.forTerms(pattern, heads, d);
+            for (RegionSummaries s : summaries) s.append(k, n);
+            return new Setup(spec, d, heads, n, pattern, r, q, k, v, whole, groupedRows(wholePlan, spec, heads, n), summaries);
+        }
+
+        /** The plan of the one query row at pos, over all n keys. */
+        Plan rowPlan(int pos) {
+            return withPositions(Plan.of(pattern, heads, heads, true, pos, 1, 0, n, summaries), spec, d);
+        }
     }
 
     // pos=selected needs the positions RoPE rotated each index at: here a wrap every 100 positions (as
