@@ -165,7 +165,7 @@ public final class GgufBpeTokenizer implements Tokenizer {
                 if (!run.isEmpty()) encodeWords(run.toString(), out);
                 run.setLength(0);
             } else {
-                run.appendCodePoint(lowercase ? Character.toLowerCase(cp) : cp);
+                run.appendCodePoint(lowercase ? LlamaUnicode.toLower(cp) : cp);
             }
         }
         if (!run.isEmpty()) encodeWords(run.toString(), out);

@@ -325,7 +325,7 @@ final class LlamaPreTokenizer {
             return len;
         }
 
-        static int lower(int cp) { return cp == OUT ? OUT : Character.toLowerCase(cp); }
+        static int lower(int cp) { return cp == OUT ? OUT : LlamaUnicode.toLower(cp); }
 
         /** A contraction at pos ('s 't 'm 'd 're 've 'll): its length, or 0. */
         int contraction(int pos, boolean ignoreCase) {

@@ -77,7 +77,7 @@ public final class WordPieceTokenizer implements Tokenizer {
             int cat = LlamaUnicode.category(cp);
             if (cp == 0 || cp == 0xFFFD || cat == LlamaUnicode.CONTROL) continue;
             if (stripAccents && cat == LlamaUnicode.MARK) continue;
-            int c = lowercase ? Character.toLowerCase(cp) : cp;
+            int c = lowercase ? LlamaUnicode.toLower(cp) : cp;
             if (cat == LlamaUnicode.PUNCTUATION || (cp < 0x7F && cat == LlamaUnicode.SYMBOL) || isChinese(cp)) {
                 if (!cur.isEmpty()) { words.add(cur.toString()); cur.setLength(0); }
                 words.add(Character.toString(c));
