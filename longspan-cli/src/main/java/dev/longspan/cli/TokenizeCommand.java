@@ -41,8 +41,13 @@ final class TokenizeCommand implements Callable<Integer> {
     @ArgGroup(exclusive = true, multiplicity = "1")
     Source source;
 
-    @Option(names = "--decode", description = "Read token ids and print the text.")
+    @Option(names = "--decode", description = {"Read token ids and print the text, with the clean-up of tokenization spaces the file asks for",
+            "(\" ?\" → \"?\", \" 's\" → \"'s\": llama.cpp's llama_detokenize for most BPE and WordPiece vocabularies,",
+            "Hugging Face's decode when tokenizer_config.json sets clean_up_tokenization_spaces)."})
     boolean decode;
+
+    @Option(names = "--keep-spaces", description = "With --decode: the decoded text exactly, without that clean-up (the text generation prints).")
+    boolean keepSpaces;
 
     @Option(names = "--json", description = "Print one JSON object: {\"ids\": [...], \"count\": n} or {\"text\": ...}.")
     boolean json;
@@ -56,12 +61,13 @@ final class TokenizeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         if (jsonl && json) throw new LongspanException("--jsonl and --json cannot be combined (--jsonl already writes JSON)");
+        if (keepSpaces && !decode) throw new LongspanException("--keep-spaces applies to --decode only");
         Tokenizer t = TokenizerLoader.load(source.model != null ? source.model : source.tokenizer);
         if (jsonl) return batch(t);
         String input = new String(System.in.readAllBytes(), StandardCharsets.UTF_8);
         if (decode) {
             int[] ids = parseIds(input, t.vocabSize());
-            String text = t.decode(ids);
+            String text = keepSpaces ? t.decode(ids) : t.detokenize(ids);
             if (json) {
                 Json.print(Map.of("text", text));
             } else {
@@ -112,7 +118,7 @@ final class TokenizeCommand implements Callable<Integer> {
                         throw new LongspanException("standard input line " + n + ": token id " + a[i] + " is outside the vocabulary (0.." + (t.vocabSize() - 1) + ")");
                     }
                 }
-                result.put("text", t.decode(a));
+                result.put("text", keepSpaces ? t.decode(a) : t.detokenize(a));
             } else {
                 JsonNode text = node.get("text");
                 if (text == null || !text.isTextual()) throw new LongspanException("standard input line " + n + ": expected {\"text\": \"...\"}");

@@ -58,6 +58,33 @@ class TokenizeCommandTest {
         assertThat(Json.MAPPER.readTree(r.out()).get("text").asText()).isEqualTo("Hello world");
     }
 
+    /**
+     * --decode shows text as the file's own tools do: Llama 3's tokenizer_config.json and llama.cpp's gpt-2
+     * pre-tokenizer ask for the clean-up of tokenization spaces, Qwen3 and SentencePiece vocabularies do not;
+     * --keep-spaces gives the decoded text exactly.
+     */
+    @Test
+    void decodeCleansTokenizationSpacesWhereTheFileAsks() throws Exception {
+        String text = "Hello , world ! I 'm here . Is n't it ?";
+        for (String[] tk : new String[][]{{"--tokenizer", shared("tokenizers/llama3/tokenizer.json").toString(), "Hello, world! I'm here. Isn't it?"},
+                {"--model", shared("tokenizers/llamacpp-vocab/ggml-vocab-gpt-2.gguf").toString(), "Hello, world! I'm here. Is n't it?"},
+                {"--tokenizer", shared("tokenizers/qwen3/tokenizer.json").toString(), text},
+                {"--model", shared("tokenizers/llamacpp-vocab/ggml-vocab-llama-spm.gguf").toString(), text}}) {
+            Result r = run(text, "tokenize", tk[0], tk[1], "--json");
+            assertThat(r.code()).as(r.err()).isZero();
+            String ids = Json.MAPPER.readTree(r.out()).get("ids").toString();
+            r = run(ids, "tokenize", tk[0], tk[1], "--decode");
+            assertThat(r.out()).as(tk[1]).isEqualTo(tk[2]);
+            r = run("{\"ids\": " + ids + "}\n", "tokenize", tk[0], tk[1], "--decode", "--jsonl", "--keep-spaces");
+            assertThat(Json.MAPPER.readTree(r.out()).get("text").asText()).as(tk[1]).isEqualTo(text);
+        }
+        // SentencePiece as llama.cpp's llama_detokenize: the space after a special token stays (1 = <s>, 0 = <unk>)
+        String spm = shared("tokenizers/llamacpp-vocab/ggml-vocab-llama-spm.gguf").toString();
+        Result r = run("1 15043 0 3186", "tokenize", "--model", spm, "--decode");
+        assertThat(r.out()).isEqualTo("<s> Hello<unk> world");
+        assertThat(run("1", "tokenize", "--model", spm, "--keep-spaces").code()).isEqualTo(2);
+    }
+
     @Test
     void readsGgufAndLongspanModelDirectories() throws Exception {
         Result r = run("Hi", "tokenize", "--model", shared("gguf/tiny-random-llama.gguf").toString());

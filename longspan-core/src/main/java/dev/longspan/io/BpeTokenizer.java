@@ -291,7 +291,7 @@ public final class BpeTokenizer implements Tokenizer {
             if (stripLeadingSpace && out.size() == 0 && i == from && b.length > 0 && b[0] == ' ') out.write(b, 1, b.length - 1);
             else out.writeBytes(b);
         }
-        return out.toString(StandardCharsets.UTF_8);
+        return Utf8.decode(out.toByteArray());
     }
 
     @Override public int vocabSize() { return vocab.length; }
@@ -325,6 +325,14 @@ public final class BpeTokenizer implements Tokenizer {
         return name + " (" + (mode == Mode.BYTE_LEVEL ? "byte-level BPE" : "BPE" + (byteFallback ? " with byte fallback" : ""))
                 + ", " + vocab.length + " tokens, " + mergeResult.length + " merges)";
     }
+
+    private SpaceCleanup cleanup = SpaceCleanup.NONE;
+
+    /** tokenizer_config.json's clean_up_tokenization_spaces: true → Hugging Face's clean-up in {@link #detokenize}. */
+    void setSpaceCleanup(SpaceCleanup cleanup) { this.cleanup = cleanup; }
+
+    @Override
+    public SpaceCleanup spaceCleanup() { return cleanup; }
 
     /** Sets the special ids; stop ids are EOS plus the known end-of-turn tokens present in the vocabulary. */
     void setSpecials(int bos, int eos, int pad, boolean addBos) {

@@ -49,7 +49,7 @@ public final class ByteTokenizer implements Tokenizer {
             if (id >= 0 && id < 256) b[n++] = (byte) id;
             else if (id >= VOCAB || id < 0) tokenBytes(id); // throws with a clear message
         }
-        return new String(b, 0, n, StandardCharsets.UTF_8);
+        return Utf8.decode(b, 0, n);
     }
 
     @Override public int vocabSize() { return VOCAB; }

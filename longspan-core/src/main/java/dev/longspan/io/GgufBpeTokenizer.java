@@ -56,10 +56,12 @@ public final class GgufBpeTokenizer implements Tokenizer {
     private final boolean addBos;
     private final int[] stopIds;
     private final Map<String, int[]> cache = new ConcurrentHashMap<>();
+    private final SpaceCleanup cleanup;
 
     GgufBpeTokenizer(String name, String[] tokens, int[] types, Map<String, Integer> ids, List<String[]> merges,
                      LlamaPreTokenizer.Spec spec, Session session, LlamaSpecialTokens specials, int bos, int eos, int pad, boolean addBos,
-                     int[] stopIds, String src) {
+                     int[] stopIds, SpaceCleanup cleanup, String src) {
+        this.cleanup = cleanup;
         this.name = name;
         this.tokens = tokens;
         this.types = types;
@@ -294,6 +296,9 @@ public final class GgufBpeTokenizer implements Tokenizer {
 
     /** The token's string in the vocabulary (byte-level tokens in their GPT-2 unicode form). */
     public String token(int id) { return tokens[id]; }
+
+    @Override
+    public SpaceCleanup spaceCleanup() { return cleanup; }
 
     @Override
     public String describe() {

@@ -98,7 +98,7 @@ public final class GgufTokenizers {
                     default -> GgufBpeTokenizer.Session.PLAIN;
                 };
                 return new GgufBpeTokenizer(name, tokens, java.util.Arrays.copyOf(types, n), ids, merges, spec, session, specials, bos, eos, pad, addBos,
-                        stopIds(g, tokens, eos, n), src);
+                        stopIds(g, tokens, eos, n), CLEANS_SPACES.contains(pre) ? SpaceCleanup.LLAMA_CPP : SpaceCleanup.NONE, src);
             }
             case "bert" -> {
                 int bos = id(g, "tokenizer.ggml.bos_token_id", 101, n), eos = id(g, "tokenizer.ggml.eos_token_id", -1, n);
@@ -112,6 +112,17 @@ public final class GgufTokenizers {
             default -> throw new LongspanException(src + ": tokenizer.ggml.model '" + model + "' is not supported (supported: gpt2, llama, bert, gemma4, hybriddna, whitespace)");
         }
     }
+
+    /**
+     * The pre-tokenizers whose text llama.cpp's {@code llama_detokenize} cleans of tokenization spaces
+     * (its BPE default, which the others turn off), as of llama.cpp d32676d.
+     */
+    private static final java.util.Set<String> CLEANS_SPACES = java.util.Set.of("a.x-4.0", "bloom", "chatglm-bpe", "codeshell",
+            "dbrx", "default", "exaone", "exaone-moe", "exaone4", "falcon", "falcon-h1", "falcon3", "gemma4", "gigachat", "glm4",
+            "gpt-2", "gpt3-finnish", "granite-embed-multi-311m", "jais", "jais-2", "jina-de", "jina-es", "jina-v1-en",
+            "jina-v2-code", "jina-v2-de", "jina-v2-es", "jina-v5-nano", "lfm2", "llama-bpe", "llama-v3", "llama3", "megrez",
+            "mellum", "mellum2", "midm-2.0", "minerva-7b", "minicpm5", "modern-bert", "mpt", "olmo", "phi-2", "pixtral",
+            "refact", "roberta-bpe", "smaug-bpe", "stablelm2", "starcoder", "whitespace");
 
     /** tokenizer.ggml.add_bos_token, else the model's default; adding a BOS the file does not have is refused, as llama.cpp does. */
     private static boolean addBos(GgufFile g, boolean dflt, int bos) {

@@ -68,8 +68,6 @@ public final class SentencePieceTokenizer implements Tokenizer {
             String t = tokens[i];
             if (types[i] == BYTE && t.length() == 6 && t.startsWith("<0x")) {
                 bytes[i] = new byte[]{(byte) Integer.parseInt(t.substring(3, 5), 16)};
-            } else if (types[i] == UNKNOWN) {
-                bytes[i] = " \u2047 ".getBytes(StandardCharsets.UTF_8); // llama.cpp shows UNK as " ⁇ "
             } else {
                 bytes[i] = t.replace('\u2581', ' ').getBytes(StandardCharsets.UTF_8);
             }
@@ -162,16 +160,32 @@ public final class SentencePieceTokenizer implements Tokenizer {
      */
     @Override
     public String decode(int[] ids, int from, int to) {
+        return decode(ids, from, to, true);
+    }
+
+    /**
+     * llama.cpp's {@code llama_detokenize} (and Hugging Face's fast decoder): only the range's first
+     * token loses its prefixed space; after a special token the space stays ("{@code <s> Once}").
+     */
+    @Override
+    public String detokenize(int[] ids) {
+        return decode(ids, 0, ids.length, false);
+    }
+
+    // afterSpecials: strip the prefixed space of every run that follows a special token too, so that the
+    // text encodes back to the same ids (the encoder prefixes a space there) — what generation needs
+    private String decode(int[] ids, int from, int to, boolean afterSpecials) {
         StringBuilder out = new StringBuilder();
         java.io.ByteArrayOutputStream run = new java.io.ByteArrayOutputStream();
         // every run of ordinary tokens starts the range or follows a special token, so it had a ▁ prefixed
         for (int i = from; i <= to; i++) {
             int t = i < to ? types[checked(ids[i])] : CONTROL;
-            boolean sp = t == CONTROL || t == USER_DEFINED;
+            // llama.cpp writes UNK as its text too (`<unk>`), which encodes back to UNK (SentencePiece's " ⁇ " would not)
+            boolean sp = t == CONTROL || t == USER_DEFINED || t == UNKNOWN;
             if (sp || i == to) {
                 if (run.size() > 0) {
-                    String text = run.toString(StandardCharsets.UTF_8).replace('\u2581', ' ');
-                    if (addSpacePrefix && text.startsWith(" ")) text = text.substring(1);
+                    String text = Utf8.decode(run.toByteArray()).replace('\u2581', ' ');
+                    if (addSpacePrefix && text.startsWith(" ") && (afterSpecials || out.isEmpty())) text = text.substring(1);
                     out.append(text);
                     run.reset();
                 }

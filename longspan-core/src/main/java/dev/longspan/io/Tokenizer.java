@@ -1,6 +1,5 @@
 package dev.longspan.io;
 
-import java.nio.charset.StandardCharsets;
 
 /**
  * Text ↔ token ids. One interface for Longspan's own byte tokenizer and for real-model tokenizers
@@ -24,10 +23,20 @@ public interface Tokenizer {
     default String decode(int[] ids, int from, int to) {
         java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
         for (int i = from; i < to; i++) out.writeBytes(tokenBytes(ids[i]));
-        return out.toString(StandardCharsets.UTF_8);
+        return Utf8.decode(out.toByteArray());
     }
 
     default String decode(int[] ids) { return decode(ids, 0, ids.length); }
+
+    /** The clean-up of tokenization spaces the model file asks for when text is shown ({@link #detokenize}). */
+    default SpaceCleanup spaceCleanup() { return SpaceCleanup.NONE; }
+
+    /**
+     * The text of the ids as the model's own tools show it (llama.cpp's {@code llama_detokenize}, Hugging
+     * Face's {@code decode}): {@link #decode}, then {@link #spaceCleanup}. Not concatenative, so generation
+     * uses {@link #decode} (prompt text + completion text is the decoded text of all ids).
+     */
+    default String detokenize(int[] ids) { return spaceCleanup().apply(decode(ids)); }
 
     /** Number of token ids (the model's vocabulary size must be at least this). */
     int vocabSize();

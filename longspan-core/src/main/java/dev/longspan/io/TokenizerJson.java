@@ -283,6 +283,7 @@ final class TokenizerJson {
                 eos = tokenContent(c.get("eos_token"));
                 pad = tokenContent(c.get("pad_token"));
                 addBos = c.get("add_bos_token") instanceof Boolean b && b && bos != null;
+                if (c.get("clean_up_tokenization_spaces") instanceof Boolean b && b) tok.setSpaceCleanup(SpaceCleanup.HUGGING_FACE);
             } catch (IOException e) {
                 throw new LongspanException(cfg + ": cannot read: " + e.getMessage(), e);
             }

@@ -149,6 +149,10 @@ public final class WordPieceTokenizer implements Tokenizer {
         return id == null ? -1 : id;
     }
 
+    /** llama.cpp cleans WordPiece text, as BERT's tokenizer_config.json asks Hugging Face to. */
+    @Override
+    public SpaceCleanup spaceCleanup() { return SpaceCleanup.LLAMA_CPP; }
+
     @Override
     public String describe() {
         return name + " (WordPiece, " + tokens.length + " tokens)";
