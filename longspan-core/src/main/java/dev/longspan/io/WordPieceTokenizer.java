@@ -153,6 +153,12 @@ public final class WordPieceTokenizer implements Tokenizer {
     @Override
     public SpaceCleanup spaceCleanup() { return SpaceCleanup.LLAMA_CPP; }
 
+    /** llama.cpp's {@code llama_detokenize}: the pieces as they are, the first word's space included (Hugging Face drops it). */
+    @Override
+    public String detokenize(int[] ids) {
+        return spaceCleanup().apply(Tokenizer.super.decode(ids, 0, ids.length));
+    }
+
     @Override
     public String describe() {
         return name + " (WordPiece, " + tokens.length + " tokens)";

@@ -246,6 +246,8 @@ class GgufTokenizersTest {
         // lowercased, accents stripped, punctuation and CJK split off, longest pieces first, unknown words → [UNK]
         assertThat(t.encode("Hello  WORLD! Unaffable Café 你 xyz")).containsExactly(4, 5, 9, 6, 7, 8, 10, 11, 1);
         assertThat(t.decode(new int[]{4, 5, 9})).isEqualTo("hello world !");
+        // shown as llama.cpp's llama_detokenize shows it: the first word's space kept, " !" cleaned
+        assertThat(t.detokenize(new int[]{4, 5, 9})).isEqualTo(" hello world!");
         // U+1611F (Unicode 16.0) is a mark to the JDK 25 but unassigned in llama.cpp's Unicode 15.1 tables: an unknown word, not a stripped accent
         assertThat(t.encode("hello \uD818\uDD1F world")).containsExactly(4, 1, 5);
         assertThat(t.bosId()).isEqualTo(2);
