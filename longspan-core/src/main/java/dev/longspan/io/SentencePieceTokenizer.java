@@ -66,12 +66,18 @@ public final class SentencePieceTokenizer implements Tokenizer {
         this.bytes = new byte[n][];
         for (int i = 0; i < n; i++) {
             String t = tokens[i];
-            if (types[i] == BYTE && t.length() == 6 && t.startsWith("<0x")) {
+            if (types[i] == BYTE && isByteName(t)) {
                 bytes[i] = new byte[]{(byte) Integer.parseInt(t.substring(3, 5), 16)};
             } else {
                 bytes[i] = t.replace('\u2581', ' ').getBytes(StandardCharsets.UTF_8);
             }
         }
+    }
+
+    // "<0xHH>": a byte token marked BYTE with another name (a damaged or unusual vocabulary, which
+    // llama.cpp loads too) prints as its text instead of failing the load
+    private static boolean isByteName(String t) {
+        return t.length() == 6 && t.startsWith("<0x") && t.endsWith(">") && Character.digit(t.charAt(3), 16) >= 0 && Character.digit(t.charAt(4), 16) >= 0;
     }
 
     @Override

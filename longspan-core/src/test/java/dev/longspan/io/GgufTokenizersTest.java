@@ -77,6 +77,14 @@ class GgufTokenizersTest {
                 1, 2, 0, -1, true, true);
     }
 
+    /** A byte token whose name is not <0xHH> (a damaged vocabulary llama.cpp still loads) is text, not a failed load. */
+    @Test
+    void aByteTokenWithAnotherNameIsText() {
+        String[] tok = {"<unk>", "<s>", "</s>", "<0x41>", "<0x\uFFFDF>", "\u2581a"};
+        SentencePieceTokenizer t = new SentencePieceTokenizer("odd", tok, new float[6], new int[]{2, 3, 3, 6, 6, 1}, 1, 2, 0, -1, true, true);
+        assertThat(t.decode(new int[]{3, 4, 5})).isEqualTo("A<0x\uFFFDF> a");
+    }
+
     @Test
     void mergesByScoreLikeLlamaCpp() {
         SentencePieceTokenizer t = handMade();
