@@ -15,7 +15,7 @@
 set -euo pipefail
 me=compare-archs-vs-llamacpp.sh
 [ $# -ge 1 ] || { echo "usage: scripts/$me LLAMA_CPP_DIR [TEXT]" >&2; exit 2; }
-LL=$(cd "$1" && pwd) || { echo "$me: no directory $1" >&2; exit 2; }
+LL=$(cd "$1" 2>/dev/null && pwd) || { echo "$me: no directory $1" >&2; exit 2; }
 cd "$(dirname "$0")/.."
 TEXT=${2:-../shared/data/text/story.txt}
 for f in "$LL/build/bin/llama-perplexity" "$LL/build/bin/llama-quantize" "$LL/gguf-py/gguf/__init__.py" "$TEXT" \

@@ -17,7 +17,7 @@
 set -euo pipefail
 me=compare-tokenizers-vs-llamacpp.sh
 [ $# -ge 1 ] || { echo "usage: scripts/$me LLAMA_CPP_DIR [VOCAB.gguf ...]" >&2; exit 2; }
-LL=$(cd "$1" && pwd) || { echo "$me: no directory $1" >&2; exit 2; }
+LL=$(cd "$1" 2>/dev/null && pwd) || { echo "$me: no directory $1" >&2; exit 2; }
 shift
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
