@@ -57,6 +57,12 @@ final class GenerateCommand implements Runnable {
     @Option(names = "--min-p", paramLabel = "P", description = "Drop tokens less than P times as likely as the most likely one, 0 = off (default: ${DEFAULT-VALUE}).")
     float minP = 0f;
 
+    @Option(names = "--frequency-penalty", paramLabel = "F", description = "Lower each token's logit by F times the times it was generated, in [-2, 2] (OpenAI's; default: ${DEFAULT-VALUE}).")
+    float frequencyPenalty = 0f;
+
+    @Option(names = "--presence-penalty", paramLabel = "P", description = "Lower the logit of every token generated already by P, in [-2, 2] (OpenAI's; default: ${DEFAULT-VALUE}).")
+    float presencePenalty = 0f;
+
     @Option(names = "--seed", paramLabel = "S", description = "Sampling seed (default: ${DEFAULT-VALUE}).")
     long seed = 1;
 
@@ -78,7 +84,7 @@ final class GenerateCommand implements Runnable {
         compute.apply();
         if (maxTokens < 0) throw new LongspanException("--max-tokens must be ≥ 0, got " + maxTokens);
         if (!Float.isFinite(temperature) || temperature < 0) throw new LongspanException("--temperature must be a number ≥ 0, got " + temperature);
-        Sampler sampler = new Sampler(temperature, topP, topK, minP, seed);
+        Sampler sampler = new Sampler(temperature, topP, topK, minP, frequencyPenalty, presencePenalty, seed);
         ModelLoader.LoadedModel lm = modelOptions.load(model);
         Tokenizer tok = lm.tokenizer();
         if (prompt.isEmpty()) throw new LongspanException("--prompt is empty");

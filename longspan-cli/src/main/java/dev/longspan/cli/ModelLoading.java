@@ -12,7 +12,7 @@ final class ModelLoading {
 
     static final String NO_REPACK = "Keep a GGUF's Q8_0, Q4_K and F16 matrices in the memory-mapped file instead of repacking them at load for fast decoding (less memory, slower decode).";
 
-    static final String ADAPTER = "A PEFT LoRA adapter directory (adapter_config.json, adapter_model.safetensors) to apply to the model, unmerged.";
+    static final String ADAPTER = "A Hugging Face PEFT LoRA adapter directory (its adapter config and safetensors weights) to apply to the model, unmerged.";
 
     /** Loads a model, dequantized or with its GGUF matrices in their stored types (Q8_0/Q4_K/F16 repacked). */
     static ModelLoader.LoadedModel load(Path path, String attention, String rope, boolean dequantize) {

@@ -21,7 +21,8 @@ import java.util.function.Consumer;
  */
 final class Engine {
     /** What one request asks for. */
-    record Params(int maxTokens, float temperature, float topP, int topK, float minP, long seed, List<String> stop, boolean logprobs, int topLogprobs) {}
+    record Params(int maxTokens, float temperature, float topP, int topK, float minP, float frequencyPenalty, float presencePenalty, long seed,
+                  List<String> stop, boolean logprobs, int topLogprobs) {}
 
     /** A finished generation and how much of its prompt came from the cache. */
     record Outcome(Generator.Result result, int cachedTokens, double prefillSeconds) {}
@@ -99,7 +100,7 @@ final class Engine {
             if (n - 1 - lease.reused() >= PERSIST_MIN_NEW && !lease.fromDisk()) cache.persist(s, prompt);
             Generator.Options o = Generator.Options.of(p.maxTokens()).withStopIds(lm.stopIds()).withStopStrings(p.stop());
             if (p.logprobs()) o = o.withLogprobs(p.topLogprobs());
-            Generator g = new Generator(s, lm.tokenizer(), new Sampler(p.temperature(), p.topP(), p.topK(), p.minP(), p.seed()));
+            Generator g = new Generator(s, lm.tokenizer(), new Sampler(p.temperature(), p.topP(), p.topK(), p.minP(), p.frequencyPenalty(), p.presencePenalty(), p.seed()));
             // the generator feeds the last prompt token: its logits choose the first new one
             Generator.Result r = g.generate(new int[]{prompt[n - 1]}, o, piece -> {
                 guard.check();

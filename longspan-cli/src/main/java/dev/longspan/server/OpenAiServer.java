@@ -235,9 +235,6 @@ public final class OpenAiServer implements AutoCloseable {
         int n = intParam(j, "n", 1, 1, Integer.MAX_VALUE);
         if (n != 1) throw ApiError.badRequest("n", "Only n=1 is supported, got " + n + ".");
         if (!chat && intParam(j, "best_of", 1, 1, Integer.MAX_VALUE) != 1) throw ApiError.badRequest("best_of", "Only best_of=1 is supported.");
-        for (String penalty : List.of("presence_penalty", "frequency_penalty")) {
-            if (number(j, penalty, 0, -2, 2) != 0) throw ApiError.badRequest(penalty, "'" + penalty + "' is not supported (only 0).");
-        }
         unsupported(j);
         if (!chat && j.path("echo").asBoolean(false)) throw ApiError.badRequest("echo", "'echo' is not supported.");
         if (!chat && j.hasNonNull("suffix")) throw ApiError.badRequest("suffix", "'suffix' is not supported.");
@@ -259,6 +256,7 @@ public final class OpenAiServer implements AutoCloseable {
         // llama.cpp's server extensions (not OpenAI's): top_k (0 = off) and min_p (0 = off)
         int topK = intParam(j, "top_k", 0, 0, Integer.MAX_VALUE);
         float minP = (float) number(j, "min_p", 0, 0, 1);
+        float frequencyPenalty = (float) number(j, "frequency_penalty", 0, -2, 2), presencePenalty = (float) number(j, "presence_penalty", 0, -2, 2);
         long seed = j.hasNonNull("seed") ? longParam(j, "seed") : ThreadLocalRandom.current().nextLong();
         List<String> stop = stops(j.get("stop"));
         boolean logprobs;
@@ -278,7 +276,7 @@ public final class OpenAiServer implements AutoCloseable {
         boolean stream = st != null && st.asBoolean();
         JsonNode so = j.get("stream_options");
         boolean usage = so != null && so.path("include_usage").asBoolean(false);
-        return new Request(prompt, new Engine.Params(maxTokens, temperature, topP, topK, minP, seed, stop, logprobs, top), stream, usage);
+        return new Request(prompt, new Engine.Params(maxTokens, temperature, topP, topK, minP, frequencyPenalty, presencePenalty, seed, stop, logprobs, top), stream, usage);
     }
 
     /**

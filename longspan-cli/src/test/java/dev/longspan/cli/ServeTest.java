@@ -137,6 +137,29 @@ class ServeTest {
     }
 
     @Test
+    void penaltiesLowerRepeatedTokens() throws Exception {
+        // OpenAI's frequency and presence penalties, applied at temperature 0 too: the greedy text changes, repeats fewer
+        // tokens, and the same request gives the same text
+        String body = completion("Once upon a time", 40, ",\"logprobs\":1");
+        JsonNode greedy = json(post(server, "/v1/completions", body)).path("choices").path(0);
+        String penalized = body.replace("\"temperature\":0", "\"temperature\":0,\"frequency_penalty\":1.5,\"presence_penalty\":1");
+        JsonNode p1 = json(post(server, "/v1/completions", penalized)).path("choices").path(0);
+        assertThat(p1.path("text").asText()).isNotEqualTo(greedy.path("text").asText());
+        assertThat(json(post(server, "/v1/completions", penalized)).path("choices").path(0).path("text").asText()).isEqualTo(p1.path("text").asText());
+        assertThat(repeats(p1.path("logprobs").path("tokens"))).isLessThan(repeats(greedy.path("logprobs").path("tokens")));
+        assertError(post(server, "/v1/completions", completion("x", 1, ",\"frequency_penalty\":2.5")), 400, "frequency_penalty");
+        assertError(post(server, "/v1/completions", completion("x", 1, ",\"presence_penalty\":\"high\"")), 400, "presence_penalty");
+    }
+
+    // tokens that are not the first of their kind in the sequence
+    static int repeats(JsonNode tokens) {
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        int r = 0;
+        for (JsonNode t : tokens) if (!seen.add(t.asText())) r++;
+        return r;
+    }
+
+    @Test
     void badRequestsGetOpenAiErrorsWithTheirStatus() throws Exception {
         assertError(post(server, "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"n\":2}"), 400, "n");
         assertError(post(server, "/v1/chat/completions", "{not json"), 400, null);

@@ -90,6 +90,7 @@ public final class Generator {
         if (prompt.length == 0) throw new IllegalArgumentException("empty prompt");
         if (tok == null && !o.stopStrings().isEmpty()) throw new IllegalArgumentException("stop strings need a tokenizer");
         long t0 = System.nanoTime();
+        sampler.reset();
         if (session.length() == 0) session.alignPositions(prompt.length);
         float[] logits = session.feed(prompt, 0, prompt.length);
         long t1 = System.nanoTime();

@@ -10,21 +10,36 @@ import java.util.SplittableRandom;
  * temperature, cut to its k most likely tokens (top-k), to the smallest set holding top-p of the
  * mass (nucleus), and to the tokens at least min-p times as likely as the most likely one, in that
  * order (each cut on what the previous left). 0 turns top-k and min-p off, 1 turns top-p off.
+ * Before any of it, OpenAI's frequency and presence penalties lower the logit of every token
+ * already chosen in this sequence ({@link #reset} starts one): μⱼ − cⱼ·frequency − [cⱼ &gt; 0]·presence,
+ * cⱼ the times token j was chosen (the completion's own tokens; the prompt's do not count). They
+ * apply at temperature 0 too (the argmax of the penalized logits).
  */
 public final class Sampler {
-    private final float temperature, topP, minP;
+    private final float temperature, topP, minP, frequencyPenalty, presencePenalty;
     private final int topK;
     private final SplittableRandom rnd;
+    private int[] counts = new int[0];   // per token: times chosen since reset
+    private int[] seen = new int[16];    // the distinct tokens chosen since reset
+    private int seenCount;
 
     public Sampler(float temperature, float topP, long seed) {
         this(temperature, topP, 0, 0f, seed);
     }
 
     public Sampler(float temperature, float topP, int topK, float minP, long seed) {
+        this(temperature, topP, topK, minP, 0f, 0f, seed);
+    }
+
+    public Sampler(float temperature, float topP, int topK, float minP, float frequencyPenalty, float presencePenalty, long seed) {
         if (!(temperature >= 0)) throw new dev.longspan.util.LongspanException("--temperature must be ≥ 0, got " + temperature);
         if (!(topP > 0 && topP <= 1)) throw new dev.longspan.util.LongspanException("--top-p must be in (0, 1], got " + topP);
         if (topK < 0) throw new dev.longspan.util.LongspanException("--top-k must be ≥ 0 (0 = off), got " + topK);
         if (!(minP >= 0 && minP <= 1)) throw new dev.longspan.util.LongspanException("--min-p must be in [0, 1] (0 = off), got " + minP);
+        if (!(frequencyPenalty >= -2 && frequencyPenalty <= 2)) throw new dev.longspan.util.LongspanException("--frequency-penalty must be in [-2, 2] (0 = off), got " + frequencyPenalty);
+        if (!(presencePenalty >= -2 && presencePenalty <= 2)) throw new dev.longspan.util.LongspanException("--presence-penalty must be in [-2, 2] (0 = off), got " + presencePenalty);
+        this.frequencyPenalty = frequencyPenalty;
+        this.presencePenalty = presencePenalty;
         this.temperature = temperature;
         this.topP = topP;
         this.topK = topK;
@@ -71,7 +86,37 @@ public final class Sampler {
         return new Choice(chosen, logits[chosen] - lse, top);
     }
 
+    /** Starts a new sequence: the penalties forget the tokens chosen so far. */
+    public void reset() {
+        for (int k = 0; k < seenCount; k++) counts[seen[k]] = 0;
+        seenCount = 0;
+    }
+
     public int next(float[] logits) {
+        int id = choose(penalized(logits));
+        if (frequencyPenalty != 0f || presencePenalty != 0f) remember(id, logits.length);
+        return id;
+    }
+
+    private float[] penalized(float[] logits) {
+        if (seenCount == 0) return logits;
+        float[] l = logits.clone();
+        for (int k = 0; k < seenCount; k++) {
+            int j = seen[k];
+            l[j] -= counts[j] * frequencyPenalty + presencePenalty;
+        }
+        return l;
+    }
+
+    private void remember(int id, int vocab) {
+        if (counts.length < vocab) counts = Arrays.copyOf(counts, vocab);
+        if (counts[id]++ == 0) {
+            if (seenCount == seen.length) seen = Arrays.copyOf(seen, 2 * seenCount);
+            seen[seenCount++] = id;
+        }
+    }
+
+    private int choose(float[] logits) {
         if (temperature == 0f) return argmax(logits);
         int V = logits.length;
         float max = Float.NEGATIVE_INFINITY;

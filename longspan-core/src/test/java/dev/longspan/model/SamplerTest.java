@@ -54,8 +54,38 @@ class SamplerTest {
         assertThat(c[0]).isPositive();
     }
 
+    /** Greedy with penalties: logits 2, 1.5, 0, -1 (ids 0..3); each pick lowers its own logit. */
+    @Test
+    void frequencyAndPresencePenaltiesLowerWhatWasChosen() {
+        float[] l = {2f, 1.5f, 0f, -1f};
+        // frequency 0.3: id 0 at 2, 1.7; at 1.4 it is below id 1's 1.5; then id 0 1.4 > id 1 1.2; id 1 1.2 > id 0 1.1; id 0 1.1 > 0.9
+        Sampler f = new Sampler(0f, 1f, 0, 0f, 0.3f, 0f, 1);
+        int[] seq = new int[6];
+        for (int i = 0; i < seq.length; i++) seq[i] = f.next(l);
+        assertThat(seq).containsExactly(0, 0, 1, 0, 1, 0);
+        // presence 0.6 lowers once: id 0 (2 → 1.4) yields to id 1 (1.5 → 0.9), then id 0 stays ahead
+        Sampler p = new Sampler(0f, 1f, 0, 0f, 0f, 0.6f, 1);
+        int[] pseq = new int[4];
+        for (int i = 0; i < pseq.length; i++) pseq[i] = p.next(l);
+        assertThat(pseq).containsExactly(0, 1, 0, 0);
+        // the caller's logits are never changed, and reset starts the count again
+        assertThat(l).containsExactly(2f, 1.5f, 0f, -1f);
+        p.reset();
+        assertThat(p.next(l)).isZero();
+        assertThat(p.next(l)).isEqualTo(1);
+        // a negative penalty favours repeats; sampling sees the penalized distribution too
+        Sampler neg = new Sampler(0f, 1f, 0, 0f, -0.5f, 0f, 1);
+        for (int i = 0; i < 5; i++) assertThat(neg.next(l)).isZero();
+        Sampler hot = new Sampler(1f, 1f, 0, 0f, 2f, 2f, 9);
+        int[] c = new int[4];
+        for (int i = 0; i < 40; i++) c[hot.next(LOGITS)]++;
+        assertThat(c[1]).as("the least likely token comes up once the others are penalized").isPositive();
+    }
+
     @Test
     void badSettingsAreRefused() {
+        assertThatThrownBy(() -> new Sampler(1f, 1f, 0, 0f, 2.5f, 0f, 0)).isInstanceOf(LongspanException.class).hasMessageContaining("--frequency-penalty");
+        assertThatThrownBy(() -> new Sampler(1f, 1f, 0, 0f, 0f, Float.NaN, 0)).isInstanceOf(LongspanException.class).hasMessageContaining("--presence-penalty");
         assertThatThrownBy(() -> new Sampler(1f, 1f, -1, 0f, 0)).isInstanceOf(LongspanException.class).hasMessageContaining("--top-k");
         assertThatThrownBy(() -> new Sampler(1f, 1f, 0, 1.5f, 0)).isInstanceOf(LongspanException.class).hasMessageContaining("--min-p");
         assertThatThrownBy(() -> new Sampler(Float.NaN, 1f, 0, 0f, 0)).isInstanceOf(LongspanException.class).hasMessageContaining("--temperature");
