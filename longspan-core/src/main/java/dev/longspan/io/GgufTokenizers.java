@@ -41,11 +41,9 @@ public final class GgufTokenizers {
         Map<String, Integer> ids = new HashMap<>(n * 2);
         for (int i = 0; i < n; i++) {
             if (tokens[i].isEmpty()) tokens[i] = "[EMPTY_" + i + "]"; // llama.cpp's name for an empty token
-            Integer dup = ids.putIfAbsent(tokens[i], i);
-            if (dup != null) {
-                throw new LongspanException(src + ": tokenizer.ggml.tokens has \"" + tokens[i] + "\" twice (ids " + dup + " and " + i + ")");
-            }
+            ids.put(tokens[i], i);   // a text given twice means its last id, as llama.cpp's token_to_id map keeps it
         }
+        types = llamaCppTypes(g, tokens, types, ids, n);
         String name = "GGUF " + g.path().getFileName();
         String pre = g.getString("tokenizer.ggml.pre", "default");
         boolean[][] strip = LlamaSpecialTokens.stripFlags(g.getString("general.name", ""), pre, tokens, types);
@@ -58,8 +56,10 @@ public final class GgufTokenizers {
                 int bos = id(g, "tokenizer.ggml.bos_token_id", 1, n), eos = id(g, "tokenizer.ggml.eos_token_id", 2, n);
                 int unk = id(g, "tokenizer.ggml.unknown_token_id", 0, n), pad = id(g, "tokenizer.ggml.padding_token_id", -1, n);
                 boolean addBos = addBos(g, true, bos);
-                return new SentencePieceTokenizer(name, tokens, java.util.Arrays.copyOf(scores, n), java.util.Arrays.copyOf(types, n), bos, eos, unk, pad,
+                SentencePieceTokenizer spm = new SentencePieceTokenizer(name, tokens, java.util.Arrays.copyOf(scores, n), java.util.Arrays.copyOf(types, n), bos, eos, unk, pad,
                         addBos, g.getBool("tokenizer.ggml.add_space_prefix", true), strip[0], strip[1]);
+                spm.setStopIds(stopIds(g, ids, eos, n));
+                return spm;
             }
             case "gpt2", "hybriddna", "whitespace", "gemma4" -> {
                 // a gemma4 vocabulary always uses the gemma4 pre-tokenizer, whatever the key says
@@ -98,7 +98,7 @@ public final class GgufTokenizers {
                     default -> GgufBpeTokenizer.Session.PLAIN;
                 };
                 return new GgufBpeTokenizer(name, tokens, java.util.Arrays.copyOf(types, n), ids, merges, spec, session, specials, bos, eos, pad, addBos,
-                        stopIds(g, tokens, eos, n), CLEANS_SPACES.contains(pre) ? SpaceCleanup.LLAMA_CPP : SpaceCleanup.NONE, src);
+                        stopIds(g, ids, eos, n), CLEANS_SPACES.contains(pre) ? SpaceCleanup.LLAMA_CPP : SpaceCleanup.NONE, src);
             }
             case "bert" -> {
                 int bos = id(g, "tokenizer.ggml.bos_token_id", 101, n), eos = id(g, "tokenizer.ggml.eos_token_id", -1, n);
@@ -144,17 +144,82 @@ public final class GgufTokenizers {
         return v < n ? (int) v : d;
     }
 
-    // EOS, EOT/EOM when given, and the end-of-turn tokens llama.cpp recognises by their text
-    private static int[] stopIds(GgufFile g, String[] tokens, int eos, int n) {
+    // llama.cpp's end-of-generation tokens by text (d32676d's llama-vocab.cpp)
+    private static final List<String> EOG = List.of("<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>",
+            "<|calls|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
+            "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>", "<\uFF5Cend\u2581of\u2581sentence\uFF5C>", "[e~[");
+
+    // per fill-in-the-middle kind: the key that names its id, then the texts llama.cpp finds it by when the key is absent;
+    // pad, repo and file-separator tokens also end generation
+    private static final String[][] FIM = {
+            {"fim_pre", "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<\uFF5Cfim\u2581begin\uFF5C>", "<PRE>", "\u2581<PRE>", "<|code_prefix|>", "<|prefix|>"},
+            {"fim_suf", "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<\uFF5Cfim\u2581hole\uFF5C>", "<SUF>", "\u2581<SUF>", "<|code_suffix|>", "<|suffix|>"},
+            {"fim_mid", "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<\uFF5Cfim\u2581end\uFF5C>", "<MID>", "\u2581<MID>", "<|code_middle|>", "<|middle|>"},
+            {"fim_pad", "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"},
+            {"fim_rep", "<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"},
+            {"fim_sep", "<|file_sep|>"}};
+
+    // the id the file gives a fill-in-the-middle kind (under its deprecated key too), or -1
+    private static int fimKeyId(GgufFile g, String[] kind, int n) {
+        String old = switch (kind[0]) { case "fim_pre" -> "prefix"; case "fim_suf" -> "suffix"; case "fim_mid" -> "middle"; default -> null; };
+        int id = id(g, "tokenizer.ggml." + kind[0] + "_token_id", -1, n);
+        return id < 0 && old != null ? id(g, "tokenizer.ggml." + old + "_token_id", -1, n) : id;
+    }
+
+    // fimKeyId, else the first of the kind's texts in the vocabulary
+    private static int fimId(GgufFile g, String[] kind, Map<String, Integer> ids, int n) {
+        int id = fimKeyId(g, kind, n);
+        if (id >= 0) return id;
+        for (int k = 1; k < kind.length; k++) {
+            Integer t = ids.get(kind[k]);
+            if (t != null) return t;
+        }
+        return -1;
+    }
+
+    /**
+     * The token types as llama.cpp's loader leaves them: it turns tokens into control tokens by their text
+     * whatever the file says — the end-of-generation texts and each fill-in-the-middle kind's token (found by
+     * text when no key names it) — so they are matched whole in text when parsing specials and shown only as
+     * specials; and gpt-oss's channel markers into user-defined ones. A file can list such a text as an
+     * ordinary token (Qwen's vocabulary has "</s>" among its BPE tokens). When several texts of one
+     * fill-in-the-middle kind are present, llama.cpp takes whichever its hash map yields first; here the first listed.
+     */
+    static int[] llamaCppTypes(GgufFile g, String[] tokens, int[] types, Map<String, Integer> ids, int n) {
+        int[] t = java.util.Arrays.copyOf(types, n);
+        for (String[] kind : FIM) {
+            if (fimKeyId(g, kind, n) >= 0) continue;   // named by the file: its type stands
+            int id = fimId(g, kind, ids, n);
+            if (id >= 0) t[id] = LlamaSpecialTokens.CONTROL;
+        }
+        for (String s : EOG) {
+            Integer id = ids.get(s);
+            if (id != null) t[id] = LlamaSpecialTokens.CONTROL;
+        }
+        for (String s : List.of("<|channel|>", "<|message|>", "<|start|>", "<|constrain|>")) {
+            Integer id = ids.get(s);
+            if (id != null) t[id] = LlamaSpecialTokens.USER_DEFINED;
+        }
+        return t;
+    }
+
+    // EOS, EOT/EOM when given, the end-of-generation texts, and the fill-in-the-middle pad, repo and separator tokens
+    private static int[] stopIds(GgufFile g, Map<String, Integer> ids, int eos, int n) {
         Set<Integer> s = new LinkedHashSet<>();
         if (eos >= 0) s.add(eos);
         for (String k : new String[]{"tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"}) {
             int id = id(g, k, -1, n);
             if (id >= 0) s.add(id);
         }
-        Set<String> eog = Set.of("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>",
-                "<|end_of_text|>", "<|return|>", "<|call|>", "<eos>", "<turn|>", "<|tool_response>");
-        for (int i = 0; i < n; i++) if (eog.contains(tokens[i])) s.add(i);
+        for (String[] kind : FIM) {
+            if (!kind[0].equals("fim_pad") && !kind[0].equals("fim_rep") && !kind[0].equals("fim_sep")) continue;
+            int id = fimId(g, kind, ids, n);
+            if (id >= 0) s.add(id);
+        }
+        for (String t : EOG) {
+            Integer id = ids.get(t);
+            if (id != null) s.add(id);
+        }
         return s.stream().mapToInt(Integer::intValue).toArray();
     }
 }

@@ -211,6 +211,13 @@ public final class SentencePieceTokenizer implements Tokenizer {
     @Override public int vocabSize() { return tokens.length; }
     @Override public int bosId() { return bos; }
     @Override public int eosId() { return eos; }
+
+    private int[] stopIds;
+
+    /** The ids that end generation (a GGUF's end-of-generation tokens); EOS alone when not set. */
+    void setStopIds(int[] ids) { this.stopIds = ids.clone(); }
+
+    @Override public int[] stopIds() { return stopIds != null ? stopIds.clone() : Tokenizer.super.stopIds(); }
     @Override public int padId() { return pad; }
     @Override public boolean addBos() { return addBos; }
 
