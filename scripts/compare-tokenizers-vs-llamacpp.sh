@@ -11,7 +11,8 @@
 # LLAMA_CPP_DIR is a llama.cpp checkout built with cmake (build/bin/libllama.so); a small C++
 # harness of ours is compiled against its public llama.h in a temporary folder. llama.cpp is never
 # part of Longspan: build it anywhere outside the repository. The vocabularies default to
-# LLAMA_CPP_DIR/models/ggml-vocab-*.gguf (those present) and stories260K. Needs g++ and python3.
+# LLAMA_CPP_DIR/models/ggml-vocab-*.gguf (those present), stories260K, and GGUF vocabularies written from
+# ../shared/data's Llama 3 and Qwen3 tokenizer.json (llama-bpe, qwen2) with its gguf-py. Needs g++, python3, numpy.
 # Output: one Markdown table on standard output (differences out of the texts tried), progress on
 # standard error; exit 1 when any difference is found.
 set -euo pipefail
@@ -25,13 +26,38 @@ for f in "$LL/include/llama.h" "$LL/vendor/nlohmann/json.hpp" "$LL/build/bin/lib
   [ -e "$f" ] || { echo "$me: missing $f (a llama.cpp checkout with a cmake build?)" >&2; exit 2; }
 done
 VOCABS=("$@")
+W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
 if [ ${#VOCABS[@]} -eq 0 ]; then
   for f in "$LL"/models/ggml-vocab-*.gguf ../shared/data/models/stories260K/stories260K.gguf; do
     # git-lfs pointers and missing files are skipped
     [ -f "$f" ] && [ "$(head -c 4 "$f")" = "GGUF" ] && VOCABS+=("$f")
   done
+  # the two most used BPE pre-tokenizers, whose llama.cpp vocabularies are not in its models/: GGUF vocabularies
+  # written from the Llama 3 and Qwen3 tokenizer.json by llama.cpp's gguf-py, as its converter writes them
+  mkdir -p "$W/stub" && echo "class SentencePieceProcessor: pass" > "$W/stub/sentencepiece.py"
+  for v in "llama3 llama-bpe" "qwen3 qwen2"; do
+    set -- $v
+    if PYTHONPATH="$W/stub:$LL/gguf-py" python3 - "../shared/data/tokenizers/$1" "$W/vocab-$2.gguf" "$2" <<'PY'
+import json, sys
+from gguf import GGUFWriter, TokenType
+src, out, pre = sys.argv[1:]
+tj = json.load(open(src + '/tokenizer.json'))
+cfg = json.load(open(src + '/tokenizer_config.json'))
+added = {a['id']: a for a in tj.get('added_tokens', [])}
+n = max(list(tj['model']['vocab'].values()) + list(added)) + 1
+toks, types = ['[PAD%d]' % i for i in range(n)], [TokenType.UNUSED] * n
+for t, i in tj['model']['vocab'].items(): toks[i], types[i] = t, TokenType.NORMAL
+for i, a in added.items(): toks[i], types[i] = a['content'], TokenType.CONTROL if a.get('special') else TokenType.USER_DEFINED
+w = GGUFWriter(out, 'llama')
+w.add_tokenizer_model('gpt2'); w.add_tokenizer_pre(pre); w.add_token_list(toks); w.add_token_types(types)
+w.add_token_merges([m if isinstance(m, str) else ' '.join(m) for m in tj['model']['merges']])
+eos = cfg.get('eos_token'); eos = eos if isinstance(eos, str) else (eos or {}).get('content')
+if eos in toks: w.add_eos_token_id(toks.index(eos))
+w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+PY
+    then VOCABS+=("$W/vocab-$2.gguf"); else echo "$me: could not write a $2 vocabulary with $LL/gguf-py (skipped)" >&2; fi
+  done
 fi
-W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
 cat > "$W/harness.cpp" <<'CPP'
 // harness MODE VOCAB: "specials" lists control/user-defined/unknown token texts; "encode" reads
 // {"text"} lines and writes {"ids"} (no BOS, parse_special from argv[3]); "decode" reads {"ids"}
