@@ -1,5 +1,5 @@
 // Drives a running `longspan serve` with the official openai package: chat, completion, streaming,
-// stop sequences, logprobs, errors (unimplemented parameters refused), concurrent requests, a cancelled stream, prefix reuse.
+// stop sequences, logprobs, several choices (n), penalties, errors (unimplemented parameters refused), concurrent requests, a cancelled stream, prefix reuse.
 // Environment: LONGSPAN_BASE_URL (e.g. http://127.0.0.1:8080/v1), LONGSPAN_API_KEY, LONGSPAN_MODEL.
 // Prints one line per check and "N passed, N failed"; exits 1 when a check fails.
 import assert from "node:assert/strict";
@@ -85,7 +85,7 @@ const checks = {
 
   async errors() {
     await expectError(client.chat.completions.create({ ...greedy, model: "no-such-model", messages: [{ role: "user", content: "x" }] }), 404, "model_not_found");
-    await expectError(client.chat.completions.create({ ...greedy, messages: [{ role: "user", content: "x" }], n: 2 }), 400);
+    await expectError(client.chat.completions.create({ ...greedy, messages: [{ role: "user", content: "x" }], n: 17 }), 400);
     await expectError(client.completions.create({ ...greedy, prompt: "Once", max_tokens: 1_000_000 }), 400, "context_length_exceeded");
     await expectError(client.completions.create({ ...greedy, prompt: "Once", temperature: 9 }), 400);
     const wrongKey = new OpenAI({ baseURL, apiKey: apiKey + "x", maxRetries: 0 });
@@ -104,6 +104,20 @@ const checks = {
       assert.equal(e.top_logprobs[0].token, e.token);
       assert.ok(e.top_logprobs[0].logprob >= e.top_logprobs[1].logprob);
     }
+  },
+
+  async severalChoicesAndPenalties() {
+    const msg = [{ role: "user", content: "Once upon a time" }];
+    const r = await client.chat.completions.create({ model: "stories260K", messages: msg, max_tokens: 8, n: 3, temperature: 1.2, seed: 11, logprobs: true });
+    assert.deepEqual(r.choices.map((c) => c.index), [0, 1, 2]);
+    assert.equal(r.usage.completion_tokens, r.choices.reduce((s, c) => s + c.logprobs.content.length, 0));
+    const seen = new Set();
+    const stream = await client.chat.completions.create({ model: "stories260K", messages: msg, max_tokens: 4, n: 2, temperature: 1, seed: 3, stream: true });
+    for await (const chunk of stream) for (const c of chunk.choices) if (c.finish_reason) seen.add(c.index);
+    assert.deepEqual([...seen].sort(), [0, 1]);
+    const plain = await client.completions.create({ ...greedy, prompt: "Once upon a time", max_tokens: 30 });
+    const penalized = await client.completions.create({ ...greedy, prompt: "Once upon a time", max_tokens: 30, frequency_penalty: 1.5, presence_penalty: 1 });
+    assert.notEqual(penalized.choices[0].text, plain.choices[0].text);
   },
 
   async unimplementedParametersAreRefusedNotIgnored() {

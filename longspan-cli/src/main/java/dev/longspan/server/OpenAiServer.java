@@ -41,7 +41,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class OpenAiServer implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final int MAX_TOP_LOGPROBS = 20, MAX_STOP = 16;
+    private static final int MAX_TOP_LOGPROBS = 20, MAX_STOP = 16, MAX_N = 16;
 
     private final Engine engine;
     private final ServerOptions o;
@@ -146,7 +146,14 @@ public final class OpenAiServer implements AutoCloseable {
     // ---- completions ----
 
     /** A parsed completion request. */
-    private record Request(int[] prompt, Engine.Params params, boolean stream, boolean usageChunk) {}
+    /** n choices, generated one after another from the same prompt (its cached prefix serves them all); choice i samples with seed + i. */
+    private record Request(int[] prompt, Engine.Params params, int n, boolean stream, boolean usageChunk) {
+        Engine.Params choice(int i) {
+            Engine.Params p = params;
+            return new Engine.Params(p.maxTokens(), p.temperature(), p.topP(), p.topK(), p.minP(), p.frequencyPenalty(), p.presencePenalty(),
+                    p.seed() + i, p.stop(), p.logprobs(), p.topLogprobs());
+        }
+    }
 
     private void handle(ServerRequest req, ServerResponse res, String endpoint, boolean chat) {
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(o.timeoutMillis());
@@ -232,8 +239,7 @@ public final class OpenAiServer implements AutoCloseable {
             if (!model.isTextual()) throw ApiError.badRequest("model", "'model' must be a string.");
             if (!model.asText().equals(o.modelName())) throw ApiError.modelNotFound(model.asText());
         }
-        int n = intParam(j, "n", 1, 1, Integer.MAX_VALUE);
-        if (n != 1) throw ApiError.badRequest("n", "Only n=1 is supported, got " + n + ".");
+        int n = intParam(j, "n", 1, 1, MAX_N);
         if (!chat && intParam(j, "best_of", 1, 1, Integer.MAX_VALUE) != 1) throw ApiError.badRequest("best_of", "Only best_of=1 is supported.");
         unsupported(j);
         if (!chat && j.path("echo").asBoolean(false)) throw ApiError.badRequest("echo", "'echo' is not supported.");
@@ -276,7 +282,7 @@ public final class OpenAiServer implements AutoCloseable {
         boolean stream = st != null && st.asBoolean();
         JsonNode so = j.get("stream_options");
         boolean usage = so != null && so.path("include_usage").asBoolean(false);
-        return new Request(prompt, new Engine.Params(maxTokens, temperature, topP, topK, minP, frequencyPenalty, presencePenalty, seed, stop, logprobs, top), stream, usage);
+        return new Request(prompt, new Engine.Params(maxTokens, temperature, topP, topK, minP, frequencyPenalty, presencePenalty, seed, stop, logprobs, top), n, stream, usage);
     }
 
     /**
@@ -400,27 +406,33 @@ public final class OpenAiServer implements AutoCloseable {
     }
 
     private void whole(ServerResponse res, Request r, boolean chat, long deadline) {
-        Engine.Outcome out;
-        try {
-            out = engine.generate(r.prompt, r.params, piece -> { }, guard(deadline, new boolean[1]));
-        } catch (Engine.Cancelled c) {
-            throw c.error;
-        }
-        Generator.Result g = out.result();
         String id = (chat ? "chatcmpl-" : "cmpl-") + Long.toHexString(ThreadLocalRandom.current().nextLong());
         ObjectNode n = head(id, chat ? "chat.completion" : "text_completion");
-        ObjectNode c = n.putArray("choices").addObject();
-        c.put("index", 0);
-        if (chat) {
-            ObjectNode m = c.putObject("message");
-            m.put("role", "assistant");
-            m.put("content", g.text());
-            m.putNull("refusal");
-        } else c.put("text", g.text());
-        if (r.params.logprobs()) c.set("logprobs", logprobs(g.logprobs(), chat, 0));
-        else c.putNull("logprobs");
-        c.put("finish_reason", finish(g.stop()));
-        n.set("usage", usage(r.prompt.length, g.ids().length, out.cachedTokens()));
+        var choices = n.putArray("choices");
+        int completion = 0, cached = 0;
+        for (int i = 0; i < r.n; i++) {
+            Engine.Outcome out;
+            try {
+                out = engine.generate(r.prompt, r.choice(i), piece -> { }, guard(deadline, new boolean[1]));
+            } catch (Engine.Cancelled c) {
+                throw c.error;
+            }
+            Generator.Result g = out.result();
+            if (i == 0) cached = out.cachedTokens();
+            completion += g.ids().length;
+            ObjectNode c = choices.addObject();
+            c.put("index", i);
+            if (chat) {
+                ObjectNode m = c.putObject("message");
+                m.put("role", "assistant");
+                m.put("content", g.text());
+                m.putNull("refusal");
+            } else c.put("text", g.text());
+            if (r.params.logprobs()) c.set("logprobs", logprobs(g.logprobs(), chat, 0));
+            else c.putNull("logprobs");
+            c.put("finish_reason", finish(g.stop()));
+        }
+        n.set("usage", usage(r.prompt.length, completion, cached));
         send(res, 200, n);
     }
 
@@ -434,22 +446,29 @@ public final class OpenAiServer implements AutoCloseable {
         OutputStream os = res.outputStream();
         Sse sse = new Sse(os, gone);
         try {
-            if (chat) sse.event(chunk(id, object, true, r.usageChunk, c -> c.putObject("delta").put("role", "assistant").put("content", "")));
-            Engine.Outcome out = engine.generate(r.prompt, r.params, piece -> {
-                if (piece.isEmpty()) return;
-                sse.event(chunk(id, object, chat, r.usageChunk, c -> text(c, chat, piece)));
-                if (gone[0]) throw new Engine.Cancelled(null);
-            }, guard(deadline, gone));
-            Generator.Result g = out.result();
-            sse.event(chunk(id, object, chat, r.usageChunk, c -> {
-                text(c, chat, "");
-                if (r.params.logprobs()) c.set("logprobs", logprobs(g.logprobs(), chat, 0));
-                c.put("finish_reason", finish(g.stop()));
-            }));
+            int completion = 0, cached = 0;
+            // the choices one after another, each chunk carrying its choice's index
+            for (int i = 0; i < r.n; i++) {
+                int index = i;
+                if (chat) sse.event(chunk(id, object, true, r.usageChunk, index, c -> c.putObject("delta").put("role", "assistant").put("content", "")));
+                Engine.Outcome out = engine.generate(r.prompt, r.choice(i), piece -> {
+                    if (piece.isEmpty()) return;
+                    sse.event(chunk(id, object, chat, r.usageChunk, index, c -> text(c, chat, piece)));
+                    if (gone[0]) throw new Engine.Cancelled(null);
+                }, guard(deadline, gone));
+                Generator.Result g = out.result();
+                if (i == 0) cached = out.cachedTokens();
+                completion += g.ids().length;
+                sse.event(chunk(id, object, chat, r.usageChunk, index, c -> {
+                    text(c, chat, "");
+                    if (r.params.logprobs()) c.set("logprobs", logprobs(g.logprobs(), chat, 0));
+                    c.put("finish_reason", finish(g.stop()));
+                }));
+            }
             // the usage chunk: always sent (OpenAI sends it with stream_options.include_usage); no choices
             ObjectNode u = head(id, object);
             u.putArray("choices");
-            u.set("usage", usage(r.prompt.length, g.ids().length, out.cachedTokens()));
+            u.set("usage", usage(r.prompt.length, completion, cached));
             sse.event(u);
             sse.done();
         } catch (Engine.Cancelled c) {
@@ -486,10 +505,10 @@ public final class OpenAiServer implements AutoCloseable {
         void fill(ObjectNode choice);
     }
 
-    private ObjectNode chunk(String id, String object, boolean chat, boolean usageNull, ChoiceFiller f) {
+    private ObjectNode chunk(String id, String object, boolean chat, boolean usageNull, int index, ChoiceFiller f) {
         ObjectNode n = head(id, object);
         ObjectNode c = n.putArray("choices").addObject();
-        c.put("index", 0);
+        c.put("index", index);
         f.fill(c);
         if (!c.has("logprobs")) c.putNull("logprobs");
         if (!c.has("finish_reason")) c.putNull("finish_reason");

@@ -151,6 +151,37 @@ class ServeTest {
         assertError(post(server, "/v1/completions", completion("x", 1, ",\"presence_penalty\":\"high\"")), 400, "presence_penalty");
     }
 
+    /** n choices, one after another; choice i samples with seed + i, so a request with n = 1 and seed + i gives choice i. */
+    @Test
+    void severalChoicesComeWithTheirIndex() throws Exception {
+        String body = completion("Once upon a time", 10, "").replace("\"temperature\":0", "\"temperature\":1.2,\"seed\":5");
+        JsonNode three = json(post(server, "/v1/completions", body.replace("\"max_tokens\"", "\"n\":3,\"max_tokens\"")));
+        assertThat(three.path("choices")).hasSize(3);
+        int tokens = 0;
+        for (int i = 0; i < 3; i++) {
+            JsonNode c = three.path("choices").get(i);
+            assertThat(c.path("index").asInt()).isEqualTo(i);
+            JsonNode alone = json(post(server, "/v1/completions", body.replace("\"seed\":5", "\"seed\":" + (5 + i)))).path("choices").get(0);
+            assertThat(c.path("text").asText()).isEqualTo(alone.path("text").asText());
+            tokens += json(post(server, "/v1/completions", body.replace("\"seed\":5", "\"seed\":" + (5 + i)))).path("usage").path("completion_tokens").asInt();
+        }
+        assertThat(three.path("usage").path("completion_tokens").asInt()).isEqualTo(tokens);
+        assertThat(three.path("choices").get(0).path("text").asText()).isNotEqualTo(three.path("choices").get(1).path("text").asText());
+        // streamed: every chunk names its choice, each choice ends with its own finish_reason, one usage chunk at the end
+        String sse = post(server, "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":4,\"n\":2,\"stream\":true}").body();
+        java.util.Map<Integer, Integer> finishes = new java.util.HashMap<>();
+        int usage = 0;
+        for (String line : sse.split("\n")) {
+            if (!line.startsWith("data: {")) continue;
+            JsonNode e = Json.MAPPER.readTree(line.substring(6));
+            if (e.path("choices").isEmpty()) { usage++; continue; }
+            JsonNode c = e.path("choices").get(0);
+            if (!c.path("finish_reason").isNull()) finishes.merge(c.path("index").asInt(), 1, Integer::sum);
+        }
+        assertThat(finishes).containsExactlyInAnyOrderEntriesOf(java.util.Map.of(0, 1, 1, 1));
+        assertThat(usage).isEqualTo(1);
+    }
+
     // tokens that are not the first of their kind in the sequence
     static int repeats(JsonNode tokens) {
         java.util.Set<String> seen = new java.util.HashSet<>();
@@ -161,7 +192,7 @@ class ServeTest {
 
     @Test
     void badRequestsGetOpenAiErrorsWithTheirStatus() throws Exception {
-        assertError(post(server, "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"n\":2}"), 400, "n");
+        assertError(post(server, "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"n\":17}"), 400, "n");
         assertError(post(server, "/v1/chat/completions", "{not json"), 400, null);
         assertError(post(server, "/v1/completions", completion("x", 4, ",\"temperature\":5")), 400, "temperature");
         assertError(post(server, "/v1/completions", "{\"model\":\"/etc/passwd\",\"prompt\":\"x\"}"), 404, "model");
