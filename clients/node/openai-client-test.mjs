@@ -120,6 +120,17 @@ const checks = {
     assert.notEqual(penalized.choices[0].text, plain.choices[0].text);
   },
 
+  async echoScoresThePrompt() {
+    // how evaluation harnesses score text through the completions API: echo, no new tokens, logprobs
+    const r = await client.completions.create({ ...greedy, prompt: "Once upon a time, there was a girl.", max_tokens: 0, echo: true, logprobs: 1 });
+    const c = r.choices[0];
+    assert.equal(c.text, "Once upon a time, there was a girl.");
+    assert.equal(r.usage.completion_tokens, 0);
+    assert.ok(c.logprobs.token_logprobs.length > 5);
+    for (const lp of c.logprobs.token_logprobs) assert.ok(lp <= 0, `logprob ${lp}`);
+    assert.equal(c.logprobs.tokens.join("").trim(), c.text);
+  },
+
   async unimplementedParametersAreRefusedNotIgnored() {
     const msg = [{ role: "user", content: "x" }];
     await expectError(client.chat.completions.create({ ...greedy, messages: msg, tools: [{ type: "function", function: { name: "f", parameters: {} } }] }), 400);

@@ -22,10 +22,13 @@ import java.util.function.Consumer;
 final class Engine {
     /** What one request asks for. */
     record Params(int maxTokens, float temperature, float topP, int topK, float minP, float frequencyPenalty, float presencePenalty, long seed,
-                  List<String> stop, boolean logprobs, int topLogprobs) {}
+                  List<String> stop, boolean logprobs, int topLogprobs, boolean promptLogprobs) {}
 
-    /** A finished generation and how much of its prompt came from the cache. */
-    record Outcome(Generator.Result result, int cachedTokens, double prefillSeconds) {}
+    /**
+     * A finished generation, how much of its prompt came from the cache, and (when asked) the log-probability
+     * of every prompt token after the first under the model given the tokens before it, with topLogprobs alternatives.
+     */
+    record Outcome(Generator.Result result, int cachedTokens, double prefillSeconds, List<Sampler.Choice> promptLogprobs) {}
 
     /** Thrown from inside a generation to end it early (client gone, time up). */
     static final class Cancelled extends RuntimeException {
@@ -89,11 +92,29 @@ final class Engine {
             // goes through the flash kernel against the cache), so that a cancelled or timed-out
             // request stops within one piece
             int step = InferenceSession.MAX_CHUNK;
+            int reused = lease.reused();
+            List<Sampler.Choice> promptLogprobs = new java.util.ArrayList<>();
+            if (p.promptLogprobs()) {
+                // every prompt position's logits are needed: the whole prompt is fed, in pieces of at most 64 MB of logits
+                if (reused > 0) s.clear();
+                reused = 0;
+                step = (int) Math.max(1, Math.min(step, (16L << 20) / lm.model().config.vocabSize()));
+            }
             // a fresh session takes the position phase of this prompt; a reused prefix keeps the one it was fed with
             if (s.length() == 0) s.alignPositions(n);
-            for (int a = lease.reused(); a < n - 1; a = (int) Math.min(n - 1, (long) a + step)) {
+            for (int a = reused; a < n - 1; a = (int) Math.min(n - 1, (long) a + step)) {
                 guard.check();
-                s.feed(prompt, a, (int) Math.min(n - 1, (long) a + step));
+                int b = (int) Math.min(n - 1, (long) a + step);
+                if (!p.promptLogprobs()) {
+                    s.feed(prompt, a, b);
+                    continue;
+                }
+                // row r of the logits is position a + r, whose distribution scores token a + r + 1
+                float[] lg = s.feed(prompt, a, b, b - a);
+                int V = lg.length / (b - a);
+                for (int r = 0; r < b - a; r++) {
+                    promptLogprobs.add(Sampler.logprobs(Arrays.copyOfRange(lg, r * V, (r + 1) * V), prompt[a + r + 1], p.topLogprobs()));
+                }
             }
             guard.check();
             double prefill = (System.nanoTime() - t0) / 1e9;
@@ -108,8 +129,8 @@ final class Engine {
             });
             fed = Arrays.copyOf(prompt, n + r.ids().length);
             System.arraycopy(r.ids(), 0, fed, n, r.ids().length);
-            metrics.generated(n, lease.reused(), r.ids().length, prefill + r.prefillSeconds(), r.decodeSeconds());
-            return new Outcome(r, lease.reused(), prefill + r.prefillSeconds());
+            metrics.generated(n, reused, r.ids().length, prefill + r.prefillSeconds(), r.decodeSeconds());
+            return new Outcome(r, reused, prefill + r.prefillSeconds(), List.copyOf(promptLogprobs));
         } catch (RuntimeException e) {
             // a failure inside a feed may leave a windowed ring half written: that session goes
             if (!(e instanceof Cancelled)) s = null;

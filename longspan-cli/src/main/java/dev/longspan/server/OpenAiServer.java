@@ -147,11 +147,15 @@ public final class OpenAiServer implements AutoCloseable {
 
     /** A parsed completion request. */
     /** n choices, generated one after another from the same prompt (its cached prefix serves them all); choice i samples with seed + i. */
-    private record Request(int[] prompt, Engine.Params params, int n, boolean stream, boolean usageChunk) {
+    /**
+     * echo (completions): the prompt's text, echoText, comes back before each choice's completion, and with logprobs
+     * the prompt's tokens from echoFrom on (past a BOS this server added) with theirs, computed with the first choice.
+     */
+    private record Request(int[] prompt, Engine.Params params, int n, boolean stream, boolean usageChunk, boolean echo, String echoText, int echoFrom) {
         Engine.Params choice(int i) {
             Engine.Params p = params;
             return new Engine.Params(p.maxTokens(), p.temperature(), p.topP(), p.topK(), p.minP(), p.frequencyPenalty(), p.presencePenalty(),
-                    p.seed() + i, p.stop(), p.logprobs(), p.topLogprobs());
+                    p.seed() + i, p.stop(), p.logprobs(), p.topLogprobs(), p.promptLogprobs() && i == 0);
         }
     }
 
@@ -242,7 +246,10 @@ public final class OpenAiServer implements AutoCloseable {
         int n = intParam(j, "n", 1, 1, MAX_N);
         if (!chat && intParam(j, "best_of", 1, 1, Integer.MAX_VALUE) != 1) throw ApiError.badRequest("best_of", "Only best_of=1 is supported.");
         unsupported(j);
-        if (!chat && j.path("echo").asBoolean(false)) throw ApiError.badRequest("echo", "'echo' is not supported.");
+        JsonNode echoNode = j.get("echo");
+        if (echoNode != null && !echoNode.isNull() && !echoNode.isBoolean()) throw ApiError.badRequest("echo", "'echo' must be a boolean.");
+        boolean echo = echoNode != null && echoNode.asBoolean();
+        if (chat && echo) throw ApiError.badRequest("echo", "'echo' is a completions parameter.");
         if (!chat && j.hasNonNull("suffix")) throw ApiError.badRequest("suffix", "'suffix' is not supported.");
         int[] prompt = chat ? engine.chatIds(messages(j)) : completionPrompt(j);
         if (prompt.length == 0) throw ApiError.badRequest(chat ? "messages" : "prompt", "The prompt is empty.");
@@ -251,7 +258,8 @@ public final class OpenAiServer implements AutoCloseable {
             throw ApiError.contextLength("This model's maximum context length is " + context + " tokens; the prompt has " + prompt.length + " tokens.");
         }
         String maxName = j.hasNonNull("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
-        int maxTokens = intParam(j, maxName, context - prompt.length, 1, Integer.MAX_VALUE);
+        // with echo, 0 new tokens asks only for the prompt's own log-probabilities (how evaluation harnesses score text)
+        int maxTokens = intParam(j, maxName, context - prompt.length, echo ? 0 : 1, Integer.MAX_VALUE);
         if ((long) prompt.length + maxTokens > context) {
             throw ApiError.contextLength("This model's maximum context length is " + context + " tokens; the prompt has " + prompt.length
                     + " tokens and " + maxName + " asks for " + maxTokens + " more.");
@@ -282,7 +290,13 @@ public final class OpenAiServer implements AutoCloseable {
         boolean stream = st != null && st.asBoolean();
         JsonNode so = j.get("stream_options");
         boolean usage = so != null && so.path("include_usage").asBoolean(false);
-        return new Request(prompt, new Engine.Params(maxTokens, temperature, topP, topK, minP, frequencyPenalty, presencePenalty, seed, stop, logprobs, top), n, stream, usage);
+        // the prompt as the client wrote it (echo returns it before the completion); BOS added here is not part of it
+        String echoText = !echo ? "" : j.get("prompt").isArray() && j.get("prompt").get(0).isInt() ? engine.tokenizer().decode(prompt)
+                : (j.get("prompt").isArray() ? j.get("prompt").get(0) : j.get("prompt")).asText();
+        int echoFrom = echo && j.get("prompt").isTextual() || echo && j.get("prompt").get(0).isTextual()
+                ? (prompt[0] == engine.tokenizer().bosId() && engine.tokenizer().addBos() ? 1 : 0) : 0;
+        return new Request(prompt, new Engine.Params(maxTokens, temperature, topP, topK, minP, frequencyPenalty, presencePenalty, seed, stop, logprobs, top,
+                echo && logprobs), n, stream, usage, echo, echoText, echoFrom);
     }
 
     /**
@@ -410,6 +424,7 @@ public final class OpenAiServer implements AutoCloseable {
         ObjectNode n = head(id, chat ? "chat.completion" : "text_completion");
         var choices = n.putArray("choices");
         int completion = 0, cached = 0;
+        List<Sampler.Choice> promptLps = List.of();
         for (int i = 0; i < r.n; i++) {
             Engine.Outcome out;
             try {
@@ -418,7 +433,7 @@ public final class OpenAiServer implements AutoCloseable {
                 throw c.error;
             }
             Generator.Result g = out.result();
-            if (i == 0) cached = out.cachedTokens();
+            if (i == 0) { cached = out.cachedTokens(); promptLps = out.promptLogprobs(); }
             completion += g.ids().length;
             ObjectNode c = choices.addObject();
             c.put("index", i);
@@ -427,8 +442,8 @@ public final class OpenAiServer implements AutoCloseable {
                 m.put("role", "assistant");
                 m.put("content", g.text());
                 m.putNull("refusal");
-            } else c.put("text", g.text());
-            if (r.params.logprobs()) c.set("logprobs", logprobs(g.logprobs(), chat, 0));
+            } else c.put("text", r.echo ? r.echoText + g.text() : g.text());
+            if (r.params.logprobs()) c.set("logprobs", r.echo ? echoLogprobs(r, promptLps, g.logprobs()) : logprobs(g.logprobs(), chat, 0));
             else c.putNull("logprobs");
             c.put("finish_reason", finish(g.stop()));
         }
@@ -447,21 +462,25 @@ public final class OpenAiServer implements AutoCloseable {
         Sse sse = new Sse(os, gone);
         try {
             int completion = 0, cached = 0;
+            List<Sampler.Choice> promptLps = List.of();
             // the choices one after another, each chunk carrying its choice's index
             for (int i = 0; i < r.n; i++) {
                 int index = i;
                 if (chat) sse.event(chunk(id, object, true, r.usageChunk, index, c -> c.putObject("delta").put("role", "assistant").put("content", "")));
+                // echo: the prompt's text as the choice's first chunk (its tokens' log-probabilities come with the last)
+                if (r.echo) sse.event(chunk(id, object, false, r.usageChunk, index, c -> c.put("text", r.echoText)));
                 Engine.Outcome out = engine.generate(r.prompt, r.choice(i), piece -> {
                     if (piece.isEmpty()) return;
                     sse.event(chunk(id, object, chat, r.usageChunk, index, c -> text(c, chat, piece)));
                     if (gone[0]) throw new Engine.Cancelled(null);
                 }, guard(deadline, gone));
                 Generator.Result g = out.result();
-                if (i == 0) cached = out.cachedTokens();
+                if (i == 0) { cached = out.cachedTokens(); promptLps = out.promptLogprobs(); }
                 completion += g.ids().length;
+                List<Sampler.Choice> lps = promptLps;
                 sse.event(chunk(id, object, chat, r.usageChunk, index, c -> {
                     text(c, chat, "");
-                    if (r.params.logprobs()) c.set("logprobs", logprobs(g.logprobs(), chat, 0));
+                    if (r.params.logprobs()) c.set("logprobs", r.echo ? echoLogprobs(r, lps, g.logprobs()) : logprobs(g.logprobs(), chat, 0));
                     c.put("finish_reason", finish(g.stop()));
                 }));
             }
@@ -574,6 +593,39 @@ public final class OpenAiServer implements AutoCloseable {
             }
         }
         return n;
+    }
+
+    /**
+     * Completions logprobs with echo: the prompt's tokens from r.echoFrom (the first one scored null when nothing
+     * precedes it), then the generated ones; text_offset runs on over both.
+     */
+    private ObjectNode echoLogprobs(Request r, List<Sampler.Choice> prompt, List<Sampler.Choice> generated) {
+        Tokenizer tok = engine.tokenizer();
+        ObjectNode n = logprobs(generated, false, 0);
+        ArrayNode tokens = JSON.createArrayNode(), lps = JSON.createArrayNode(), tops = JSON.createArrayNode(), offsets = JSON.createArrayNode();
+        int at = 0;
+        for (int i = r.echoFrom; i < r.prompt.length; i++) {
+            String t = tokenText(tok, r.prompt[i]);
+            tokens.add(t);
+            offsets.add(at);
+            at += t.length();
+            if (i == 0) { lps.addNull(); tops.addNull(); continue; }
+            Sampler.Choice c = prompt.get(i - 1);      // prompt.get(k) scores token k + 1
+            lps.add(c.logprob());
+            ObjectNode top = tops.addObject();
+            for (Sampler.Alternative a : c.top()) top.put(tokenText(tok, a.id()), a.logprob());
+        }
+        for (JsonNode x : n.get("tokens")) tokens.add(x);
+        for (JsonNode x : n.get("token_logprobs")) lps.add(x);
+        for (JsonNode x : n.get("top_logprobs")) tops.add(x);
+        // the completion's offsets index the returned text, which starts with the prompt as the client wrote it
+        for (JsonNode x : n.get("text_offset")) offsets.add(x.asInt() + r.echoText.length());
+        ObjectNode out = JSON.createObjectNode();
+        out.set("tokens", tokens);
+        out.set("token_logprobs", lps);
+        out.set("top_logprobs", tops);
+        out.set("text_offset", offsets);
+        return out;
     }
 
     private static ObjectNode tokenEntry(Tokenizer tok, int id, double logprob) {

@@ -182,6 +182,40 @@ class ServeTest {
         assertThat(usage).isEqualTo(1);
     }
 
+    /**
+     * echo (completions): the prompt comes back before the completion, and with logprobs its tokens' own
+     * log-probabilities — with max_tokens 0, how evaluation harnesses score a text. They are the per-position
+     * values of the whole-sequence scorer (`perplexity --whole`) on the same ids.
+     */
+    @Test
+    void echoGivesThePromptsOwnLogprobs() throws Exception {
+        String prompt = "Once upon a time, there was a little girl named Lily.";
+        JsonNode r = json(post(server, "/v1/completions", completion(prompt, 0, ",\"echo\":true,\"logprobs\":2")));
+        JsonNode c = r.path("choices").get(0);
+        assertThat(c.path("text").asText()).isEqualTo(prompt);
+        assertThat(r.path("usage").path("completion_tokens").asInt()).isZero();
+        int[] ids = lm.promptIds(prompt, true);                   // BOS, then the text's tokens
+        var whole = dev.longspan.eval.TextScorer.whole(lm.model(), ids, InferenceOptions.DEFAULT, new int[0]);
+        JsonNode lps = c.path("logprobs").path("token_logprobs");
+        assertThat(lps).hasSize(ids.length - 1);                   // the BOS the server added is not echoed
+        for (int i = 0; i < lps.size(); i++) assertThat(lps.get(i).asDouble()).as("token %d", i).isCloseTo(-whole.nll()[i], org.assertj.core.api.Assertions.within(1e-4));
+        assertThat(c.path("logprobs").path("top_logprobs").get(0).size()).isEqualTo(2);
+        // token ids as the prompt: nothing precedes the first, so its log-probability is null; then a completion follows
+        StringBuilder idList = new StringBuilder();
+        for (int id : ids) idList.append(idList.isEmpty() ? "" : ",").append(id);
+        JsonNode byIds = json(post(server, "/v1/completions", "{\"model\":\"stories260K\",\"prompt\":[" + idList + "],\"max_tokens\":3,\"temperature\":0,\"echo\":true,\"logprobs\":1}"))
+                .path("choices").get(0).path("logprobs");
+        assertThat(byIds.path("token_logprobs")).hasSize(ids.length + 3);
+        assertThat(byIds.path("token_logprobs").get(0).isNull()).isTrue();
+        assertThat(byIds.path("token_logprobs").get(1).asDouble()).isCloseTo(lps.get(0).asDouble(), org.assertj.core.api.Assertions.within(1e-6));
+        // streamed: the prompt's text first
+        String sse = post(server, "/v1/completions", completion(prompt, 2, ",\"echo\":true,\"stream\":true")).body();
+        String first = sse.lines().filter(l -> l.startsWith("data: {")).findFirst().orElseThrow();
+        assertThat(Json.MAPPER.readTree(first.substring(6)).path("choices").get(0).path("text").asText()).isEqualTo(prompt);
+        assertError(post(server, "/v1/completions", completion(prompt, 0, "")), 400, "max_tokens");
+        assertError(post(server, "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"echo\":true}"), 400, "echo");
+    }
+
     // tokens that are not the first of their kind in the sequence
     static int repeats(JsonNode tokens) {
         java.util.Set<String> seen = new java.util.HashSet<>();
