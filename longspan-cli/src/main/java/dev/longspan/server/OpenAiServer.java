@@ -151,12 +151,22 @@ public final class OpenAiServer implements AutoCloseable {
      * echo (completions): the prompt's text, echoText, comes back before each choice's completion, and with logprobs
      * the prompt's tokens from echoFrom on (past a BOS this server added) with theirs, computed with the first choice.
      */
-    private record Request(int[] prompt, Engine.Params params, int n, boolean stream, boolean usageChunk, boolean echo, String echoText, int echoFrom) {
+    private record Request(int[] prompt, Engine.Params params, int n, int bestOf, boolean stream, boolean usageChunk, boolean echo, String echoText,
+                           int echoFrom) {
         Engine.Params choice(int i) {
             Engine.Params p = params;
+            // best_of ranks the candidates by their log-probabilities, so they are computed for each
             return new Engine.Params(p.maxTokens(), p.temperature(), p.topP(), p.topK(), p.minP(), p.frequencyPenalty(), p.presencePenalty(),
-                    p.seed() + i, p.stop(), p.logprobs(), p.topLogprobs(), p.promptLogprobs() && i == 0);
+                    p.seed() + i, p.stop(), p.logprobs() || bestOf > n, p.topLogprobs(), p.promptLogprobs() && i == 0);
         }
+    }
+
+    // a candidate's log-probability per token (best_of's ranking); an empty one ranks last
+    private static double perToken(Generator.Result g) {
+        if (g.logprobs().isEmpty()) return Double.NEGATIVE_INFINITY;
+        double s = 0;
+        for (Sampler.Choice c : g.logprobs()) s += c.logprob();
+        return s / g.logprobs().size();
     }
 
     private void handle(ServerRequest req, ServerResponse res, String endpoint, boolean chat) {
@@ -244,7 +254,8 @@ public final class OpenAiServer implements AutoCloseable {
             if (!model.asText().equals(o.modelName())) throw ApiError.modelNotFound(model.asText());
         }
         int n = intParam(j, "n", 1, 1, MAX_N);
-        if (!chat && intParam(j, "best_of", 1, 1, Integer.MAX_VALUE) != 1) throw ApiError.badRequest("best_of", "Only best_of=1 is supported.");
+        int bestOf = chat ? n : intParam(j, "best_of", n, 1, MAX_N);
+        if (bestOf < n) throw ApiError.badRequest("best_of", "'best_of' must be at least n (" + n + "), got " + bestOf + ".");
         unsupported(j);
         JsonNode echoNode = j.get("echo");
         if (echoNode != null && !echoNode.isNull() && !echoNode.isBoolean()) throw ApiError.badRequest("echo", "'echo' must be a boolean.");
@@ -295,8 +306,9 @@ public final class OpenAiServer implements AutoCloseable {
                 : (j.get("prompt").isArray() ? j.get("prompt").get(0) : j.get("prompt")).asText();
         int echoFrom = echo && j.get("prompt").isTextual() || echo && j.get("prompt").get(0).isTextual()
                 ? (prompt[0] == engine.tokenizer().bosId() && engine.tokenizer().addBos() ? 1 : 0) : 0;
+        if (bestOf > n && stream) throw ApiError.badRequest("best_of", "'best_of' above n cannot be streamed.");
         return new Request(prompt, new Engine.Params(maxTokens, temperature, topP, topK, minP, frequencyPenalty, presencePenalty, seed, stop, logprobs, top,
-                echo && logprobs), n, stream, usage, echo, echoText, echoFrom);
+                echo && logprobs), n, bestOf, stream, usage, echo, echoText, echoFrom);
     }
 
     /**
@@ -425,16 +437,22 @@ public final class OpenAiServer implements AutoCloseable {
         var choices = n.putArray("choices");
         int completion = 0, cached = 0;
         List<Sampler.Choice> promptLps = List.of();
-        for (int i = 0; i < r.n; i++) {
+        // best_of: that many candidates, the n with the highest log-probability per token returned, best first
+        List<Generator.Result> results = new ArrayList<>();
+        for (int i = 0; i < r.bestOf; i++) {
             Engine.Outcome out;
             try {
                 out = engine.generate(r.prompt, r.choice(i), piece -> { }, guard(deadline, new boolean[1]));
             } catch (Engine.Cancelled c) {
                 throw c.error;
             }
-            Generator.Result g = out.result();
             if (i == 0) { cached = out.cachedTokens(); promptLps = out.promptLogprobs(); }
-            completion += g.ids().length;
+            completion += out.result().ids().length;
+            results.add(out.result());
+        }
+        if (r.bestOf > r.n) results.sort(java.util.Comparator.comparingDouble(OpenAiServer::perToken).reversed());
+        for (int i = 0; i < r.n; i++) {
+            Generator.Result g = results.get(i);
             ObjectNode c = choices.addObject();
             c.put("index", i);
             if (chat) {

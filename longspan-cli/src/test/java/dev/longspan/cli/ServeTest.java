@@ -182,6 +182,31 @@ class ServeTest {
         assertThat(usage).isEqualTo(1);
     }
 
+    /** best_of: that many candidates (seed + i each), the n with the highest log-probability per token returned, best first. */
+    @Test
+    void bestOfReturnsTheMostLikelyCandidates() throws Exception {
+        String body = completion("Once upon a time", 8, ",\"logprobs\":1").replace("\"temperature\":0", "\"temperature\":1.5,\"seed\":21");
+        List<double[]> alone = new ArrayList<>();   // {mean logprob, tokens} of candidate i requested alone
+        List<String> texts = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            JsonNode c = json(post(server, "/v1/completions", body.replace("\"seed\":21", "\"seed\":" + (21 + i)))).path("choices").get(0);
+            double s = 0;
+            JsonNode lps = c.path("logprobs").path("token_logprobs");
+            for (JsonNode x : lps) s += x.asDouble();
+            alone.add(new double[]{s / lps.size(), lps.size()});
+            texts.add(c.path("text").asText());
+        }
+        JsonNode best = json(post(server, "/v1/completions", body.replace("\"max_tokens\"", "\"best_of\":4,\"n\":2,\"max_tokens\"")));
+        List<Integer> order = new ArrayList<>(List.of(0, 1, 2, 3));
+        order.sort((a, b) -> Double.compare(alone.get(b)[0], alone.get(a)[0]));
+        assertThat(best.path("choices")).hasSize(2);
+        assertThat(best.path("choices").get(0).path("text").asText()).isEqualTo(texts.get(order.get(0)));
+        assertThat(best.path("choices").get(1).path("text").asText()).isEqualTo(texts.get(order.get(1)));
+        assertThat(best.path("usage").path("completion_tokens").asInt()).isEqualTo((int) alone.stream().mapToDouble(x -> x[1]).sum());
+        assertError(post(server, "/v1/completions", completion("x", 2, ",\"best_of\":2,\"stream\":true")), 400, "best_of");
+        assertError(post(server, "/v1/completions", completion("x", 2, ",\"best_of\":1,\"n\":2")), 400, "best_of");
+    }
+
     /**
      * echo (completions): the prompt comes back before the completion, and with logprobs its tokens' own
      * log-probabilities — with max_tokens 0, how evaluation harnesses score a text. They are the per-position
