@@ -22,7 +22,7 @@ import java.util.function.Consumer;
 final class Engine {
     /** What one request asks for. */
     record Params(int maxTokens, float temperature, float topP, int topK, float minP, float frequencyPenalty, float presencePenalty, long seed,
-                  List<String> stop, boolean logprobs, int topLogprobs, boolean promptLogprobs) {}
+                  List<String> stop, boolean logprobs, int topLogprobs, boolean promptLogprobs, int[] biasIds, float[] biasValues) {}
 
     /**
      * A finished generation, how much of its prompt came from the cache, and (when asked) the log-probability
@@ -121,7 +121,9 @@ final class Engine {
             if (n - 1 - lease.reused() >= PERSIST_MIN_NEW && !lease.fromDisk()) cache.persist(s, prompt);
             Generator.Options o = Generator.Options.of(p.maxTokens()).withStopIds(lm.stopIds()).withStopStrings(p.stop());
             if (p.logprobs()) o = o.withLogprobs(p.topLogprobs());
-            Generator g = new Generator(s, lm.tokenizer(), new Sampler(p.temperature(), p.topP(), p.topK(), p.minP(), p.frequencyPenalty(), p.presencePenalty(), p.seed()));
+            Sampler sampler = new Sampler(p.temperature(), p.topP(), p.topK(), p.minP(), p.frequencyPenalty(), p.presencePenalty(), p.seed())
+                    .withLogitBias(p.biasIds(), p.biasValues());
+            Generator g = new Generator(s, lm.tokenizer(), sampler);
             // the generator feeds the last prompt token: its logits choose the first new one
             Generator.Result r = g.generate(new int[]{prompt[n - 1]}, o, piece -> {
                 guard.check();

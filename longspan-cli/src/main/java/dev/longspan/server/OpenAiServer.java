@@ -157,7 +157,7 @@ public final class OpenAiServer implements AutoCloseable {
             Engine.Params p = params;
             // best_of ranks the candidates by their log-probabilities, so they are computed for each
             return new Engine.Params(p.maxTokens(), p.temperature(), p.topP(), p.topK(), p.minP(), p.frequencyPenalty(), p.presencePenalty(),
-                    p.seed() + i, p.stop(), p.logprobs() || bestOf > n, p.topLogprobs(), p.promptLogprobs() && i == 0);
+                    p.seed() + i, p.stop(), p.logprobs() || bestOf > n, p.topLogprobs(), p.promptLogprobs() && i == 0, p.biasIds(), p.biasValues());
         }
     }
 
@@ -307,8 +307,25 @@ public final class OpenAiServer implements AutoCloseable {
         int echoFrom = echo && j.get("prompt").isTextual() || echo && j.get("prompt").get(0).isTextual()
                 ? (prompt[0] == engine.tokenizer().bosId() && engine.tokenizer().addBos() ? 1 : 0) : 0;
         if (bestOf > n && stream) throw ApiError.badRequest("best_of", "'best_of' above n cannot be streamed.");
+        // logit_bias: {"token id": bias in -100..100}, added to those logits before sampling
+        JsonNode lb = j.get("logit_bias");
+        int nb = lb == null || lb.isNull() ? 0 : lb.size();
+        if (lb != null && !lb.isNull() && !lb.isObject()) throw ApiError.badRequest("logit_bias", "'logit_bias' must be an object of token ids to biases.");
+        int[] biasIds = new int[nb];
+        float[] biasValues = new float[nb];
+        int V = engine.lm.model().config.vocabSize(), k = 0;
+        if (nb > 0) for (var e : (Iterable<java.util.Map.Entry<String, JsonNode>>) lb::fields) {
+            int tid;
+            try { tid = Integer.parseInt(e.getKey()); } catch (NumberFormatException x) { tid = -1; }
+            if (tid < 0 || tid >= V) throw ApiError.badRequest("logit_bias", "logit_bias key '" + e.getKey() + "' is not a token id of this model (0.." + (V - 1) + ").");
+            if (!e.getValue().isNumber() || !(Math.abs(e.getValue().asDouble()) <= 100)) {
+                throw ApiError.badRequest("logit_bias", "logit_bias['" + e.getKey() + "'] must be a number in -100..100, got " + e.getValue() + ".");
+            }
+            biasIds[k] = tid;
+            biasValues[k++] = (float) e.getValue().asDouble();
+        }
         return new Request(prompt, new Engine.Params(maxTokens, temperature, topP, topK, minP, frequencyPenalty, presencePenalty, seed, stop, logprobs, top,
-                echo && logprobs), n, bestOf, stream, usage, echo, echoText, echoFrom);
+                echo && logprobs, biasIds, biasValues), n, bestOf, stream, usage, echo, echoText, echoFrom);
     }
 
     /**
@@ -317,7 +334,7 @@ public final class OpenAiServer implements AutoCloseable {
      * their empty or default values pass, as do the ones that change nothing here (user, metadata, store, ...).
      */
     private static void unsupported(JsonNode j) {
-        for (String p : List.of("tools", "functions", "logit_bias")) {
+        for (String p : List.of("tools", "functions")) {
             JsonNode v = j.get(p);
             if (v != null && !v.isNull() && !(v.isContainerNode() && v.isEmpty())) throw ApiError.badRequest(p, "'" + p + "' is not supported.");
         }

@@ -182,6 +182,23 @@ class ServeTest {
         assertThat(usage).isEqualTo(1);
     }
 
+    /** logit_bias: −100 bans a token in effect, +100 forces it; keys must be token ids of the model. */
+    @Test
+    void logitBiasBansAndForcesTokens() throws Exception {
+        JsonNode greedy = json(post(server, "/v1/completions", completion("Once upon a time", 6, ",\"logprobs\":1"))).path("choices").get(0);
+        String first = greedy.path("logprobs").path("tokens").get(0).asText();
+        int firstId = lm.tokenizer().tokenId(first.replace(' ', '\u2581'));
+        assertThat(firstId).isNotNegative();
+        JsonNode banned = json(post(server, "/v1/completions", completion("Once upon a time", 6, ",\"logprobs\":1,\"logit_bias\":{\"" + firstId + "\":-100}")))
+                .path("choices").get(0);
+        assertThat(banned.path("logprobs").path("tokens").get(0).asText()).isNotEqualTo(first);
+        int comma = lm.tokenizer().tokenId(",");
+        JsonNode forced = json(post(server, "/v1/completions", completion("Once upon a time", 3, ",\"logit_bias\":{\"" + comma + "\":100}"))).path("choices").get(0);
+        assertThat(forced.path("text").asText()).isEqualTo(",,,");
+        assertError(post(server, "/v1/completions", completion("x", 1, ",\"logit_bias\":{\"99999\":1}")), 400, "logit_bias");
+        assertError(post(server, "/v1/completions", completion("x", 1, ",\"logit_bias\":{\"5\":101}")), 400, "logit_bias");
+    }
+
     /** best_of: that many candidates (seed + i each), the n with the highest log-probability per token returned, best first. */
     @Test
     void bestOfReturnsTheMostLikelyCandidates() throws Exception {
@@ -264,7 +281,6 @@ class ServeTest {
         assertError(post(server, "/v1/chat/completions", chatX + ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}"), 400, "tools");
         assertError(post(server, "/v1/chat/completions", chatX + ",\"tool_choice\":\"required\"}"), 400, "tool_choice");
         assertError(post(server, "/v1/chat/completions", chatX + ",\"response_format\":{\"type\":\"json_object\"}}"), 400, "response_format");
-        assertError(post(server, "/v1/completions", completion("x", 1, ",\"logit_bias\":{\"5\":100}")), 400, "logit_bias");
         assertThat(post(server, "/v1/chat/completions", chatX + ",\"tools\":[],\"tool_choice\":\"none\",\"response_format\":{\"type\":\"text\"},"
                 + "\"logit_bias\":{},\"user\":\"u\"}").statusCode()).isEqualTo(200);
         assertError(post(server, "/v1/completions", completion("x", 1, ",\"top_k\":-1")), 400, "top_k");

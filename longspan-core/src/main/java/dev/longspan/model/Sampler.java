@@ -13,7 +13,8 @@ import java.util.SplittableRandom;
  * Before any of it, OpenAI's frequency and presence penalties lower the logit of every token
  * already chosen in this sequence ({@link #reset} starts one): μⱼ − cⱼ·frequency − [cⱼ &gt; 0]·presence,
  * cⱼ the times token j was chosen (the completion's own tokens; the prompt's do not count). They
- * apply at temperature 0 too (the argmax of the penalized logits).
+ * apply at temperature 0 too (the argmax of the penalized logits), as does a logit bias (OpenAI's
+ * {@code logit_bias}: a fixed amount added to given tokens' logits, −100 banning a token in effect).
  */
 public final class Sampler {
     private final float temperature, topP, minP, frequencyPenalty, presencePenalty;
@@ -22,6 +23,8 @@ public final class Sampler {
     private int[] counts = new int[0];   // per token: times chosen since reset
     private int[] seen = new int[16];    // the distinct tokens chosen since reset
     private int seenCount;
+    private int[] biasIds = new int[0];
+    private float[] biasValues = new float[0];
 
     public Sampler(float temperature, float topP, long seed) {
         this(temperature, topP, 0, 0f, seed);
@@ -86,6 +89,17 @@ public final class Sampler {
         return new Choice(chosen, logits[chosen] - lse, top);
     }
 
+    /** Adds bias[i] to the logit of token ids[i] at every choice (replacing any bias set before). */
+    public Sampler withLogitBias(int[] ids, float[] bias) {
+        if (ids.length != bias.length) throw new IllegalArgumentException(ids.length + " ids, " + bias.length + " biases");
+        for (float b : bias) {
+            if (!(b >= -100 && b <= 100)) throw new dev.longspan.util.LongspanException("a logit bias must be in [-100, 100], got " + b);
+        }
+        biasIds = ids.clone();
+        biasValues = bias.clone();
+        return this;
+    }
+
     /** Starts a new sequence: the penalties forget the tokens chosen so far. */
     public void reset() {
         for (int k = 0; k < seenCount; k++) counts[seen[k]] = 0;
@@ -99,8 +113,9 @@ public final class Sampler {
     }
 
     private float[] penalized(float[] logits) {
-        if (seenCount == 0) return logits;
+        if (seenCount == 0 && biasIds.length == 0) return logits;
         float[] l = logits.clone();
+        for (int k = 0; k < biasIds.length; k++) if (biasIds[k] < l.length) l[biasIds[k]] += biasValues[k];
         for (int k = 0; k < seenCount; k++) {
             int j = seen[k];
             l[j] -= counts[j] * frequencyPenalty + presencePenalty;

@@ -83,6 +83,20 @@ class SamplerTest {
     }
 
     @Test
+    void logitBiasShiftsTheGivenTokens() {
+        float[] l = {2f, 1.5f, 0f, -1f};
+        assertThat(new Sampler(0f, 1f, 0, 0f, 1).withLogitBias(new int[]{0}, new float[]{-100f}).next(l)).isEqualTo(1);
+        assertThat(new Sampler(0f, 1f, 0, 0f, 1).withLogitBias(new int[]{3}, new float[]{3.5f}).next(l)).isEqualTo(3);   // -1 + 3.5 > 2
+        assertThat(new Sampler(0f, 1f, 0, 0f, 1).withLogitBias(new int[]{3}, new float[]{2.5f}).next(l)).isZero();      // 1.5 < 2
+        int[] c = new int[4];
+        Sampler hot = new Sampler(1f, 1f, 0, 0f, 4).withLogitBias(new int[]{2}, new float[]{-100f});
+        for (int i = 0; i < 2_000; i++) c[hot.next(LOGITS)]++;
+        assertThat(c[2]).isZero();
+        assertThat(l).containsExactly(2f, 1.5f, 0f, -1f);
+        assertThatThrownBy(() -> new Sampler(0f, 1f, 0).withLogitBias(new int[]{0}, new float[]{101f})).isInstanceOf(LongspanException.class);
+    }
+
+    @Test
     void badSettingsAreRefused() {
         assertThatThrownBy(() -> new Sampler(1f, 1f, 0, 0f, 2.5f, 0f, 0)).isInstanceOf(LongspanException.class).hasMessageContaining("--frequency-penalty");
         assertThatThrownBy(() -> new Sampler(1f, 1f, 0, 0f, 0f, Float.NaN, 0)).isInstanceOf(LongspanException.class).hasMessageContaining("--presence-penalty");
