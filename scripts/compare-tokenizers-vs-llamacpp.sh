@@ -7,6 +7,11 @@
 # characters Unicode 16.0 added, contractions, numbers, code, slices of the novels in ../shared/data.
 #
 #   scripts/compare-tokenizers-vs-llamacpp.sh LLAMA_CPP_DIR [VOCAB.gguf ...]
+#   PRE_SWEEP=1 scripts/compare-tokenizers-vs-llamacpp.sh LLAMA_CPP_DIR
+#
+# PRE_SWEEP=1 checks every BPE pre-tokenizer name llama.cpp's llama-vocab.cpp knows instead: for each, a GGUF
+# with the Qwen3 vocabulary and that tokenizer.ggml.pre (the pre-tokenizer's splitting is what is compared;
+# the vocabulary only needs to be byte-level), 1,000 random texts encoded plainly (about 4 minutes).
 #
 # LLAMA_CPP_DIR is a llama.cpp checkout built with cmake (build/bin/libllama.so); a small C++
 # harness of ours is compiled against its public llama.h in a temporary folder. llama.cpp is never
@@ -27,7 +32,12 @@ for f in "$LL/include/llama.h" "$LL/vendor/nlohmann/json.hpp" "$LL/build/bin/lib
 done
 VOCABS=("$@")
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
-if [ ${#VOCABS[@]} -eq 0 ]; then
+if [ "${PRE_SWEEP:-0}" = 1 ]; then
+  mkdir -p "$W/stub" && echo "class SentencePieceProcessor: pass" > "$W/stub/sentencepiece.py"
+  for pre in $(grep -o 'tokenizer_pre == "[^"]*"' "$LL/src/llama-vocab.cpp" | sed 's/.*== "//; s/"$//' | sort -u); do
+    VOCABS+=("pre:$pre")
+  done
+elif [ ${#VOCABS[@]} -eq 0 ]; then
   for f in "$LL"/models/ggml-vocab-*.gguf ../shared/data/models/stories260K/stories260K.gguf; do
     # git-lfs pointers and missing files are skipped
     [ -f "$f" ] && [ "$(head -c 4 "$f")" = "GGUF" ] && VOCABS+=("$f")
@@ -109,7 +119,7 @@ echo "$me: compiling the harness against $LL" >&2
 g++ -O2 -std=c++17 -I"$LL/include" -I"$LL/ggml/include" -I"$LL/vendor" "$W/harness.cpp" -L"$LL/build/bin" \
     -lllama -Wl,-rpath,"$LL/build/bin" -o "$W/harness"
 ./longspan --version >/dev/null 2>&1 || true   # builds the CLI when the sources are newer
-python3 - "$W" "$ROOT" "${VOCABS[@]}" <<'PY'
+LL="$LL" python3 - "$W" "$ROOT" "${VOCABS[@]}" <<'PY'
 import json, os, random, subprocess, sys, glob
 W, root, vocabs = sys.argv[1], sys.argv[2], sys.argv[3:]
 rng = random.Random(1)
@@ -152,7 +162,46 @@ ours = lambda v, lines, *extra: run(['./longspan', 'tokenize', '--model', v, '--
 print('| vocabulary | encode (plain) | encode (specials in the text) | decode (random ids, ids of text) |')
 print('|---|---|---|---|')
 bad_any = False
+def write_vocab(pre, out):
+    # the Qwen3 vocabulary with the given pre-tokenizer name, written by llama.cpp's gguf-py
+    env = dict(os.environ, PYTHONPATH=W + '/stub:' + os.environ['LL'] + '/gguf-py')
+    code = """
+import json, sys
+from gguf import GGUFWriter, TokenType
+tj = json.load(open(sys.argv[1]))
+added = {a['id']: a for a in tj['added_tokens']}
+n = max(list(tj['model']['vocab'].values()) + list(added)) + 1
+toks, types = ['[PAD%d]' % i for i in range(n)], [TokenType.UNUSED] * n
+for t, i in tj['model']['vocab'].items(): toks[i], types[i] = t, TokenType.NORMAL
+for i, a in added.items(): toks[i], types[i] = a['content'], TokenType.CONTROL if a.get('special') else TokenType.USER_DEFINED
+w = GGUFWriter(sys.argv[2], 'llama')
+w.add_tokenizer_model('gpt2'); w.add_tokenizer_pre(sys.argv[3]); w.add_token_list(toks); w.add_token_types(types)
+w.add_token_merges([m if isinstance(m, str) else ' '.join(m) for m in tj['model']['merges']])
+w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+"""
+    r = subprocess.run(['python3', '-c', code, os.path.join(root, '../shared/data/tokenizers/qwen3/tokenizer.json'), out, pre], env=env, capture_output=True)
+    return r.returncode == 0
+sweep = any(v.startswith('pre:') for v in vocabs)
 for v in vocabs:
+    if v.startswith('pre:'):
+        pre = v[4:]
+        v = os.path.join(W, 'pre.gguf')
+        if not write_vocab(pre, v):
+            print('| %s | could not write the vocabulary | | |' % pre, flush=True); continue
+        name = 'qwen3 vocabulary, pre ' + pre
+        probe = subprocess.run([W + '/harness', 'specials', v], capture_output=True)
+        if probe.returncode:
+            print('| %s | llama.cpp does not load it | | |' % name, flush=True); continue
+        plain = [{'text': t} for t in texts[:1000]]
+        try:
+            a = run([W + '/harness', 'encode', v, '0'], plain)
+        except SystemExit:
+            print('| %s | llama.cpp fails on it (this vocabulary does not suit the pre-tokenizer) | | |' % name, flush=True); continue
+        b = ours(v, plain, '--no-parse-special')
+        d1 = sum(x['ids'] != y['ids'] for x, y in zip(a, b))
+        bad_any |= d1 > 0
+        print('| %s | %d / %d | | |' % (name, d1, len(plain)), flush=True)
+        continue
     name = os.path.basename(v)
     print(name, '...', file=sys.stderr, flush=True)
     meta = run([W + '/harness', 'specials', v], [])
