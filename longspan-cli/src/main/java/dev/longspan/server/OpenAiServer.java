@@ -145,11 +145,11 @@ public final class OpenAiServer implements AutoCloseable {
 
     // ---- completions ----
 
-    /** A parsed completion request. */
-    /** n choices, generated one after another from the same prompt (its cached prefix serves them all); choice i samples with seed + i. */
     /**
-     * echo (completions): the prompt's text, echoText, comes back before each choice's completion, and with logprobs
-     * the prompt's tokens from echoFrom on (past a BOS this server added) with theirs, computed with the first choice.
+     * A parsed completion request. n choices, generated one after another from the same prompt (its cached prefix
+     * serves them all), choice i sampling with seed + i; best_of ≥ n candidates of which the n most likely are
+     * returned. echo (completions): the prompt's text, echoText, comes back before each choice's completion, and with
+     * logprobs the prompt's tokens from echoFrom on (past a BOS this server added) with theirs, computed with the first choice.
      */
     private record Request(int[] prompt, Engine.Params params, int n, int bestOf, boolean stream, boolean usageChunk, boolean echo, String echoText,
                            int echoFrom) {
@@ -301,31 +301,38 @@ public final class OpenAiServer implements AutoCloseable {
         boolean stream = st != null && st.asBoolean();
         JsonNode so = j.get("stream_options");
         boolean usage = so != null && so.path("include_usage").asBoolean(false);
-        // the prompt as the client wrote it (echo returns it before the completion); BOS added here is not part of it
-        String echoText = !echo ? "" : j.get("prompt").isArray() && j.get("prompt").get(0).isInt() ? engine.tokenizer().decode(prompt)
-                : (j.get("prompt").isArray() ? j.get("prompt").get(0) : j.get("prompt")).asText();
-        int echoFrom = echo && j.get("prompt").isTextual() || echo && j.get("prompt").get(0).isTextual()
-                ? (prompt[0] == engine.tokenizer().bosId() && engine.tokenizer().addBos() ? 1 : 0) : 0;
         if (bestOf > n && stream) throw ApiError.badRequest("best_of", "'best_of' above n cannot be streamed.");
-        // logit_bias: {"token id": bias in -100..100}, added to those logits before sampling
-        JsonNode lb = j.get("logit_bias");
-        int nb = lb == null || lb.isNull() ? 0 : lb.size();
-        if (lb != null && !lb.isNull() && !lb.isObject()) throw ApiError.badRequest("logit_bias", "'logit_bias' must be an object of token ids to biases.");
-        int[] biasIds = new int[nb];
-        float[] biasValues = new float[nb];
+        // the prompt as the client wrote it (echo returns it before the completion): a text prompt without the BOS added here
+        JsonNode pj = chat ? null : j.get("prompt").isArray() ? j.get("prompt").get(0) : j.get("prompt");
+        boolean textPrompt = pj != null && pj.isTextual();
+        String echoText = !echo ? "" : textPrompt ? pj.asText() : engine.tokenizer().decode(prompt);
+        Tokenizer tok = engine.tokenizer();
+        int echoFrom = echo && textPrompt && tok.addBos() && prompt[0] == tok.bosId() ? 1 : 0;
+        LogitBias bias = logitBias(j.get("logit_bias"));
+        return new Request(prompt, new Engine.Params(maxTokens, temperature, topP, topK, minP, frequencyPenalty, presencePenalty, seed, stop, logprobs, top,
+                echo && logprobs, bias.ids(), bias.values()), n, bestOf, stream, usage, echo, echoText, echoFrom);
+    }
+
+    private record LogitBias(int[] ids, float[] values) {}
+
+    // logit_bias: {"token id": bias in -100..100}, added to those logits before sampling
+    private LogitBias logitBias(JsonNode lb) {
+        if (lb == null || lb.isNull()) return new LogitBias(new int[0], new float[0]);
+        if (!lb.isObject()) throw ApiError.badRequest("logit_bias", "'logit_bias' must be an object of token ids to biases.");
+        int[] ids = new int[lb.size()];
+        float[] values = new float[lb.size()];
         int V = engine.lm.model().config.vocabSize(), k = 0;
-        if (nb > 0) for (var e : (Iterable<java.util.Map.Entry<String, JsonNode>>) lb::fields) {
-            int tid;
-            try { tid = Integer.parseInt(e.getKey()); } catch (NumberFormatException x) { tid = -1; }
-            if (tid < 0 || tid >= V) throw ApiError.badRequest("logit_bias", "logit_bias key '" + e.getKey() + "' is not a token id of this model (0.." + (V - 1) + ").");
+        for (var e : lb.properties()) {
+            int id;
+            try { id = Integer.parseInt(e.getKey()); } catch (NumberFormatException x) { id = -1; }
+            if (id < 0 || id >= V) throw ApiError.badRequest("logit_bias", "logit_bias key '" + e.getKey() + "' is not a token id of this model (0.." + (V - 1) + ").");
             if (!e.getValue().isNumber() || !(Math.abs(e.getValue().asDouble()) <= 100)) {
                 throw ApiError.badRequest("logit_bias", "logit_bias['" + e.getKey() + "'] must be a number in -100..100, got " + e.getValue() + ".");
             }
-            biasIds[k] = tid;
-            biasValues[k++] = (float) e.getValue().asDouble();
+            ids[k] = id;
+            values[k++] = (float) e.getValue().asDouble();
         }
-        return new Request(prompt, new Engine.Params(maxTokens, temperature, topP, topK, minP, frequencyPenalty, presencePenalty, seed, stop, logprobs, top,
-                echo && logprobs, biasIds, biasValues), n, bestOf, stream, usage, echo, echoText, echoFrom);
+        return new LogitBias(ids, values);
     }
 
     /**
