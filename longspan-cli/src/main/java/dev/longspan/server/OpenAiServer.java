@@ -41,7 +41,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class OpenAiServer implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final int MAX_TOP_LOGPROBS = 20, MAX_STOP = 16, MAX_N = 16;
+    private static final int MAX_TOP_LOGPROBS = 20, MAX_STOP = 16, MAX_N = 16, MAX_PROMPTS = 64;
 
     private final Engine engine;
     private final ServerOptions o;
@@ -151,8 +151,9 @@ public final class OpenAiServer implements AutoCloseable {
      * returned. echo (completions): the prompt's text, echoText, comes back before each choice's completion, and with
      * logprobs the prompt's tokens from echoFrom on (past a BOS this server added) with theirs, computed with the first choice.
      */
-    private record Request(int[] prompt, Engine.Params params, int n, int bestOf, boolean stream, boolean usageChunk, boolean echo, String echoText,
-                           int echoFrom) {
+    private record Request(List<Prompt> prompts, Engine.Params params, int n, int bestOf, boolean stream, boolean usageChunk, boolean echo) {
+        int promptTokens() { return prompts.stream().mapToInt(p -> p.ids().length).sum(); }
+
         Engine.Params choice(int i) {
             Engine.Params p = params;
             // best_of ranks the candidates by their log-probabilities, so they are computed for each
@@ -160,6 +161,9 @@ public final class OpenAiServer implements AutoCloseable {
                     p.seed() + i, p.stop(), p.logprobs() || bestOf > n, p.topLogprobs(), p.promptLogprobs() && i == 0, p.biasIds(), p.biasValues());
         }
     }
+
+    /** One prompt: its ids, and for echo its text as the client wrote it and where its echoed tokens start. */
+    private record Prompt(int[] ids, String echoText, int echoFrom) {}
 
     // a candidate's log-probability per token (best_of's ranking); an empty one ranks last
     private static double perToken(Generator.Result g) {
@@ -262,17 +266,20 @@ public final class OpenAiServer implements AutoCloseable {
         boolean echo = echoNode != null && echoNode.asBoolean();
         if (chat && echo) throw ApiError.badRequest("echo", "'echo' is a completions parameter.");
         if (!chat && j.hasNonNull("suffix")) throw ApiError.badRequest("suffix", "'suffix' is not supported.");
-        int[] prompt = chat ? engine.chatIds(messages(j)) : completionPrompt(j);
-        if (prompt.length == 0) throw ApiError.badRequest(chat ? "messages" : "prompt", "The prompt is empty.");
-        int context = engine.context;
-        if (prompt.length >= context) {
-            throw ApiError.contextLength("This model's maximum context length is " + context + " tokens; the prompt has " + prompt.length + " tokens.");
+        List<int[]> prompts = chat ? List.of(engine.chatIds(messages(j))) : completionPrompts(j);
+        int context = engine.context, longest = 0;
+        for (int[] prompt : prompts) {
+            if (prompt.length == 0) throw ApiError.badRequest(chat ? "messages" : "prompt", "The prompt is empty.");
+            if (prompt.length >= context) {
+                throw ApiError.contextLength("This model's maximum context length is " + context + " tokens; the prompt has " + prompt.length + " tokens.");
+            }
+            longest = Math.max(longest, prompt.length);
         }
         String maxName = j.hasNonNull("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
         // with echo, 0 new tokens asks only for the prompt's own log-probabilities (how evaluation harnesses score text)
-        int maxTokens = intParam(j, maxName, context - prompt.length, echo ? 0 : 1, Integer.MAX_VALUE);
-        if ((long) prompt.length + maxTokens > context) {
-            throw ApiError.contextLength("This model's maximum context length is " + context + " tokens; the prompt has " + prompt.length
+        int maxTokens = intParam(j, maxName, context - longest, echo ? 0 : 1, Integer.MAX_VALUE);
+        if ((long) longest + maxTokens > context) {
+            throw ApiError.contextLength("This model's maximum context length is " + context + " tokens; the prompt has " + longest
                     + " tokens and " + maxName + " asks for " + maxTokens + " more.");
         }
         float temperature = (float) number(j, "temperature", 1, 0, 2);
@@ -302,15 +309,19 @@ public final class OpenAiServer implements AutoCloseable {
         JsonNode so = j.get("stream_options");
         boolean usage = so != null && so.path("include_usage").asBoolean(false);
         if (bestOf > n && stream) throw ApiError.badRequest("best_of", "'best_of' above n cannot be streamed.");
-        // the prompt as the client wrote it (echo returns it before the completion): a text prompt without the BOS added here
-        JsonNode pj = chat ? null : j.get("prompt").isArray() ? j.get("prompt").get(0) : j.get("prompt");
-        boolean textPrompt = pj != null && pj.isTextual();
-        String echoText = !echo ? "" : textPrompt ? pj.asText() : engine.tokenizer().decode(prompt);
+        // each prompt as the client wrote it (echo returns it before the completion): a text prompt without the BOS added here
         Tokenizer tok = engine.tokenizer();
-        int echoFrom = echo && textPrompt && tok.addBos() && prompt[0] == tok.bosId() ? 1 : 0;
+        List<Prompt> ps = new ArrayList<>();
+        for (int k = 0; k < prompts.size(); k++) {
+            int[] ids = prompts.get(k);
+            JsonNode pj = chat ? null : !j.get("prompt").isArray() ? j.get("prompt") : j.get("prompt").get(0).isInt() ? null : j.get("prompt").get(k);
+            boolean text = pj != null && pj.isTextual();
+            String echoText = !echo ? "" : text ? pj.asText() : tok.decode(ids);
+            ps.add(new Prompt(ids, echoText, echo && text && tok.addBos() && ids[0] == tok.bosId() ? 1 : 0));
+        }
         LogitBias bias = logitBias(j.get("logit_bias"));
-        return new Request(prompt, new Engine.Params(maxTokens, temperature, topP, topK, minP, frequencyPenalty, presencePenalty, seed, stop, logprobs, top,
-                echo && logprobs, bias.ids(), bias.values()), n, bestOf, stream, usage, echo, echoText, echoFrom);
+        return new Request(List.copyOf(ps), new Engine.Params(maxTokens, temperature, topP, topK, minP, frequencyPenalty, presencePenalty, seed, stop,
+                logprobs, top, echo && logprobs, bias.ids(), bias.values()), n, bestOf, stream, usage, echo);
     }
 
     private record LogitBias(int[] ids, float[] values) {}
@@ -389,23 +400,38 @@ public final class OpenAiServer implements AutoCloseable {
         return turns;
     }
 
-    private int[] completionPrompt(JsonNode j) {
+    /**
+     * The completions prompt(s), as OpenAI takes them: a string, an array of strings, an array of token ids, or an
+     * array of such arrays (several prompts: each gets its n choices, indexed prompt·n + i). A text prompt gets the
+     * model's BOS; token ids are fed as given.
+     */
+    private List<int[]> completionPrompts(JsonNode j) {
         JsonNode p = j.get("prompt");
         if (p == null || p.isNull()) throw ApiError.badRequest("prompt", "'prompt' is required.");
-        if (p.isTextual()) return engine.completionIds(p.asText());
-        if (p.isArray() && p.size() == 1 && p.get(0).isTextual()) return engine.completionIds(p.get(0).asText());
-        if (p.isArray() && !p.isEmpty() && p.get(0).isInt()) {
-            // token ids, fed as given
-            int V = engine.lm.model().config.vocabSize();
-            int[] ids = new int[p.size()];
-            for (int i = 0; i < ids.length; i++) {
-                JsonNode t = p.get(i);
-                if (!t.isInt() || t.asInt() < 0 || t.asInt() >= V) throw ApiError.badRequest("prompt", "prompt[" + i + "] is not a token id of this model (0.." + (V - 1) + ").");
-                ids[i] = t.asInt();
-            }
-            return ids;
+        if (p.isTextual()) return List.of(engine.completionIds(p.asText()));
+        String shape = "'prompt' must be a string, an array of strings, an array of token ids or an array of such arrays.";
+        if (!p.isArray() || p.isEmpty()) throw ApiError.badRequest("prompt", shape);
+        if (p.get(0).isInt()) return List.of(tokenIds(p, "prompt"));
+        if (p.size() > MAX_PROMPTS) throw ApiError.badRequest("prompt", "At most " + MAX_PROMPTS + " prompts in one request, got " + p.size() + ".");
+        List<int[]> out = new ArrayList<>();
+        for (int k = 0; k < p.size(); k++) {
+            JsonNode e = p.get(k);
+            if (e.isTextual()) out.add(engine.completionIds(e.asText()));
+            else if (e.isArray() && !e.isEmpty()) out.add(tokenIds(e, "prompt[" + k + "]"));
+            else throw ApiError.badRequest("prompt", shape);
         }
-        throw ApiError.badRequest("prompt", "'prompt' must be a string, one string in an array, or an array of token ids.");
+        return out;
+    }
+
+    private int[] tokenIds(JsonNode a, String where) {
+        int V = engine.lm.model().config.vocabSize();
+        int[] ids = new int[a.size()];
+        for (int i = 0; i < ids.length; i++) {
+            JsonNode t = a.get(i);
+            if (!t.isInt() || t.asInt() < 0 || t.asInt() >= V) throw ApiError.badRequest("prompt", where + "[" + i + "] is not a token id of this model (0.." + (V - 1) + ").");
+            ids[i] = t.asInt();
+        }
+        return ids;
     }
 
     private static List<String> stops(JsonNode s) {
@@ -460,36 +486,39 @@ public final class OpenAiServer implements AutoCloseable {
         ObjectNode n = head(id, chat ? "chat.completion" : "text_completion");
         var choices = n.putArray("choices");
         int completion = 0, cached = 0;
-        List<Sampler.Choice> promptLps = List.of();
-        // best_of: that many candidates, the n with the highest log-probability per token returned, best first
-        List<Generator.Result> results = new ArrayList<>();
-        for (int i = 0; i < r.bestOf; i++) {
-            Engine.Outcome out;
-            try {
-                out = engine.generate(r.prompt, r.choice(i), piece -> { }, guard(deadline, new boolean[1]));
-            } catch (Engine.Cancelled c) {
-                throw c.error;
+        for (int pi = 0; pi < r.prompts.size(); pi++) {
+            Prompt p = r.prompts.get(pi);
+            List<Sampler.Choice> promptLps = List.of();
+            // best_of: that many candidates, the n with the highest log-probability per token returned, best first
+            List<Generator.Result> results = new ArrayList<>();
+            for (int i = 0; i < r.bestOf; i++) {
+                Engine.Outcome out;
+                try {
+                    out = engine.generate(p.ids(), r.choice(i), piece -> { }, guard(deadline, new boolean[1]));
+                } catch (Engine.Cancelled c) {
+                    throw c.error;
+                }
+                if (i == 0) { cached += out.cachedTokens(); promptLps = out.promptLogprobs(); }
+                completion += out.result().ids().length;
+                results.add(out.result());
             }
-            if (i == 0) { cached = out.cachedTokens(); promptLps = out.promptLogprobs(); }
-            completion += out.result().ids().length;
-            results.add(out.result());
+            if (r.bestOf > r.n) results.sort(java.util.Comparator.comparingDouble(OpenAiServer::perToken).reversed());
+            for (int i = 0; i < r.n; i++) {
+                Generator.Result g = results.get(i);
+                ObjectNode c = choices.addObject();
+                c.put("index", pi * r.n + i);
+                if (chat) {
+                    ObjectNode m = c.putObject("message");
+                    m.put("role", "assistant");
+                    m.put("content", g.text());
+                    m.putNull("refusal");
+                } else c.put("text", r.echo ? p.echoText() + g.text() : g.text());
+                if (r.params.logprobs()) c.set("logprobs", r.echo ? echoLogprobs(p, promptLps, g.logprobs()) : logprobs(g.logprobs(), chat, 0));
+                else c.putNull("logprobs");
+                c.put("finish_reason", finish(g.stop()));
+            }
         }
-        if (r.bestOf > r.n) results.sort(java.util.Comparator.comparingDouble(OpenAiServer::perToken).reversed());
-        for (int i = 0; i < r.n; i++) {
-            Generator.Result g = results.get(i);
-            ObjectNode c = choices.addObject();
-            c.put("index", i);
-            if (chat) {
-                ObjectNode m = c.putObject("message");
-                m.put("role", "assistant");
-                m.put("content", g.text());
-                m.putNull("refusal");
-            } else c.put("text", r.echo ? r.echoText + g.text() : g.text());
-            if (r.params.logprobs()) c.set("logprobs", r.echo ? echoLogprobs(r, promptLps, g.logprobs()) : logprobs(g.logprobs(), chat, 0));
-            else c.putNull("logprobs");
-            c.put("finish_reason", finish(g.stop()));
-        }
-        n.set("usage", usage(r.prompt.length, completion, cached));
+        n.set("usage", usage(r.promptTokens(), completion, cached));
         send(res, 200, n);
     }
 
@@ -504,32 +533,35 @@ public final class OpenAiServer implements AutoCloseable {
         Sse sse = new Sse(os, gone);
         try {
             int completion = 0, cached = 0;
-            List<Sampler.Choice> promptLps = List.of();
-            // the choices one after another, each chunk carrying its choice's index
-            for (int i = 0; i < r.n; i++) {
-                int index = i;
-                if (chat) sse.event(chunk(id, object, true, r.usageChunk, index, c -> c.putObject("delta").put("role", "assistant").put("content", "")));
-                // echo: the prompt's text as the choice's first chunk (its tokens' log-probabilities come with the last)
-                if (r.echo) sse.event(chunk(id, object, false, r.usageChunk, index, c -> c.put("text", r.echoText)));
-                Engine.Outcome out = engine.generate(r.prompt, r.choice(i), piece -> {
-                    if (piece.isEmpty()) return;
-                    sse.event(chunk(id, object, chat, r.usageChunk, index, c -> text(c, chat, piece)));
-                    if (gone[0]) throw new Engine.Cancelled(null);
-                }, guard(deadline, gone));
-                Generator.Result g = out.result();
-                if (i == 0) { cached = out.cachedTokens(); promptLps = out.promptLogprobs(); }
-                completion += g.ids().length;
-                List<Sampler.Choice> lps = promptLps;
-                sse.event(chunk(id, object, chat, r.usageChunk, index, c -> {
-                    text(c, chat, "");
-                    if (r.params.logprobs()) c.set("logprobs", r.echo ? echoLogprobs(r, lps, g.logprobs()) : logprobs(g.logprobs(), chat, 0));
-                    c.put("finish_reason", finish(g.stop()));
-                }));
+            // the prompts and their choices one after another, each chunk carrying its choice's index
+            for (int pi = 0; pi < r.prompts.size(); pi++) {
+                Prompt p = r.prompts.get(pi);
+                List<Sampler.Choice> promptLps = List.of();
+                for (int i = 0; i < r.n; i++) {
+                    int index = pi * r.n + i;
+                    if (chat) sse.event(chunk(id, object, true, r.usageChunk, index, c -> c.putObject("delta").put("role", "assistant").put("content", "")));
+                    // echo: the prompt's text as the choice's first chunk (its tokens' log-probabilities come with the last)
+                    if (r.echo) sse.event(chunk(id, object, false, r.usageChunk, index, c -> c.put("text", p.echoText())));
+                    Engine.Outcome out = engine.generate(p.ids(), r.choice(i), piece -> {
+                        if (piece.isEmpty()) return;
+                        sse.event(chunk(id, object, chat, r.usageChunk, index, c -> text(c, chat, piece)));
+                        if (gone[0]) throw new Engine.Cancelled(null);
+                    }, guard(deadline, gone));
+                    Generator.Result g = out.result();
+                    if (i == 0) { cached += out.cachedTokens(); promptLps = out.promptLogprobs(); }
+                    completion += g.ids().length;
+                    List<Sampler.Choice> lps = promptLps;
+                    sse.event(chunk(id, object, chat, r.usageChunk, index, c -> {
+                        text(c, chat, "");
+                        if (r.params.logprobs()) c.set("logprobs", r.echo ? echoLogprobs(p, lps, g.logprobs()) : logprobs(g.logprobs(), chat, 0));
+                        c.put("finish_reason", finish(g.stop()));
+                    }));
+                }
             }
             // the usage chunk: always sent (OpenAI sends it with stream_options.include_usage); no choices
             ObjectNode u = head(id, object);
             u.putArray("choices");
-            u.set("usage", usage(r.prompt.length, completion, cached));
+            u.set("usage", usage(r.promptTokens(), completion, cached));
             sse.event(u);
             sse.done();
         } catch (Engine.Cancelled c) {
@@ -638,16 +670,16 @@ public final class OpenAiServer implements AutoCloseable {
     }
 
     /**
-     * Completions logprobs with echo: the prompt's tokens from r.echoFrom (the first one scored null when nothing
+     * Completions logprobs with echo: the prompt's tokens from p.echoFrom (the first one scored null when nothing
      * precedes it), then the generated ones; text_offset runs on over both.
      */
-    private ObjectNode echoLogprobs(Request r, List<Sampler.Choice> prompt, List<Sampler.Choice> generated) {
+    private ObjectNode echoLogprobs(Prompt p, List<Sampler.Choice> prompt, List<Sampler.Choice> generated) {
         Tokenizer tok = engine.tokenizer();
         ObjectNode n = logprobs(generated, false, 0);
         ArrayNode tokens = JSON.createArrayNode(), lps = JSON.createArrayNode(), tops = JSON.createArrayNode(), offsets = JSON.createArrayNode();
         int at = 0;
-        for (int i = r.echoFrom; i < r.prompt.length; i++) {
-            String t = tokenText(tok, r.prompt[i]);
+        for (int i = p.echoFrom(); i < p.ids().length; i++) {
+            String t = tokenText(tok, p.ids()[i]);
             tokens.add(t);
             offsets.add(at);
             at += t.length();
@@ -661,7 +693,7 @@ public final class OpenAiServer implements AutoCloseable {
         for (JsonNode x : n.get("token_logprobs")) lps.add(x);
         for (JsonNode x : n.get("top_logprobs")) tops.add(x);
         // the completion's offsets index the returned text, which starts with the prompt as the client wrote it
-        for (JsonNode x : n.get("text_offset")) offsets.add(x.asInt() + r.echoText.length());
+        for (JsonNode x : n.get("text_offset")) offsets.add(x.asInt() + p.echoText().length());
         ObjectNode out = JSON.createObjectNode();
         out.set("tokens", tokens);
         out.set("token_logprobs", lps);

@@ -199,6 +199,32 @@ class ServeTest {
         assertError(post(server, "/v1/completions", completion("x", 1, ",\"logit_bias\":{\"5\":101}")), 400, "logit_bias");
     }
 
+    /** Several prompts in one completions request (strings or token-id arrays): each gets its n choices, indexed prompt·n + i. */
+    @Test
+    void severalPromptsInOneRequest() throws Exception {
+        String a = "Once upon a time", b = "The cat sat";
+        JsonNode one = json(post(server, "/v1/completions", completion(a, 5, "")));
+        JsonNode two = json(post(server, "/v1/completions", completion(b, 5, "")));
+        JsonNode both = json(post(server, "/v1/completions",
+                "{\"model\":\"stories260K\",\"prompt\":[\"" + a + "\",\"" + b + "\"],\"max_tokens\":5,\"temperature\":0,\"n\":2}"));
+        assertThat(both.path("choices")).hasSize(4);
+        for (int i = 0; i < 4; i++) {
+            JsonNode c = both.path("choices").get(i);
+            assertThat(c.path("index").asInt()).isEqualTo(i);
+            assertThat(c.path("text").asText()).isEqualTo((i < 2 ? one : two).path("choices").get(0).path("text").asText());
+        }
+        assertThat(both.path("usage").path("prompt_tokens").asInt())
+                .isEqualTo(one.path("usage").path("prompt_tokens").asInt() + two.path("usage").path("prompt_tokens").asInt());
+        // token-id prompts scored with echo, as evaluation harnesses batch them
+        int[] ia = lm.promptIds(a, true), ib = lm.promptIds(b, true);
+        String ids = java.util.Arrays.toString(ia) + "," + java.util.Arrays.toString(ib);
+        JsonNode scored = json(post(server, "/v1/completions",
+                "{\"model\":\"stories260K\",\"prompt\":[" + ids + "],\"max_tokens\":0,\"echo\":true,\"logprobs\":1}"));
+        assertThat(scored.path("choices").get(0).path("logprobs").path("token_logprobs")).hasSize(ia.length);
+        assertThat(scored.path("choices").get(1).path("logprobs").path("token_logprobs")).hasSize(ib.length);
+        assertError(post(server, "/v1/completions", "{\"prompt\":[\"x\",[]]}"), 400, "prompt");
+    }
+
     /** best_of: that many candidates (seed + i each), the n with the highest log-probability per token returned, best first. */
     @Test
     void bestOfReturnsTheMostLikelyCandidates() throws Exception {
