@@ -133,8 +133,12 @@ public final class GgufFormat implements ModelFormat {
             throw new LongspanException(src + ": " + p + "attention.value_length " + g.getInt(p + "attention.value_length")
                     + " differs from key_length " + headDim + " (not supported)");
         }
-        float eps = g.getFloat(p + "attention.layer_norm_rms_epsilon", 1e-5f);
-        int ctx = g.getInt(p + "context_length", 2048);
+        // llama.cpp refuses a file without these two (its load_hparams reads them as required keys): so does Longspan
+        for (String k : new String[]{"context_length", "attention.layer_norm_rms_epsilon"}) {
+            if (!g.has(p + k)) throw new LongspanException(src + ": metadata '" + p + k + "' is missing (llama.cpp requires it too)");
+        }
+        float eps = g.getFloat(p + "attention.layer_norm_rms_epsilon");
+        int ctx = g.getInt(p + "context_length");
         if (!g.hasTensor("token_embd.weight")) throw new LongspanException(src + ": missing tensor 'token_embd.weight'");
         GgufFile.Tensor emb = g.tensor("token_embd.weight");
         if (emb.ne().length != 2) throw new LongspanException(src + ": token_embd.weight is not a matrix");

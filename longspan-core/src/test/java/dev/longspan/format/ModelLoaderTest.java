@@ -419,12 +419,19 @@ class ModelLoaderTest {
                 .isInstanceOf(LongspanException.class).hasMessageContaining("blk.0.ffn_up.weight").hasMessageContaining("I32");
         assertThatThrownBy(() -> ModelLoader.load(variant("merges", null, "gpt2")))
                 .isInstanceOf(LongspanException.class).hasMessageContaining("merges");
+        // llama.cpp's required keys: refused, naming the key
+        assertThatThrownBy(() -> ModelLoader.load(variant("nokeys", null, "nokeys")))
+                .isInstanceOf(LongspanException.class).hasMessageContaining("llama.context_length").hasMessageNotContaining("\n");
     }
 
     // a llama GGUF with one tensor dropped or broken, or a gpt2 tokenizer without merges
     Path variant(String name, String tensor, String how) {
         Map<String, float[]> hf = randomHf(11, 4, 2, 16, false, false, false);
         GgufWriter w = new GgufWriter().putString("general.architecture", "llama")
+                .putU32("llama.embedding_length", DIM).putU32("llama.block_count", LAYERS).putU32("llama.feed_forward_length", FFN)
+                .putU32("llama.attention.head_count", 4).putU32("llama.attention.head_count_kv", 2)
+                .putU32("llama.context_length", 256).putF32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+        if ("nokeys".equals(how)) w = new GgufWriter().putString("general.architecture", "llama")
                 .putU32("llama.embedding_length", DIM).putU32("llama.block_count", LAYERS).putU32("llama.feed_forward_length", FFN)
                 .putU32("llama.attention.head_count", 4).putU32("llama.attention.head_count_kv", 2);
         if ("gpt2".equals(how)) {
