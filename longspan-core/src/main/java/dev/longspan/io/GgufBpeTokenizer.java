@@ -81,7 +81,7 @@ public final class GgufBpeTokenizer implements Tokenizer {
         this.addBos = addBos;
         this.stopIds = stopIds;
         this.bytes = new byte[tokens.length][];
-        for (int i = 0; i < tokens.length; i++) bytes[i] = decodeToken(tokens[i], types[i]);
+        for (int i = 0; i < tokens.length; i++) bytes[i] = decodeToken(tokens[i], types[i], i);
         if (session == Session.HYBRID_DNA && ids.containsKey("<oov>")) {
             // the k-mers follow <oov>: they print as their bases, without the mark
             for (int i = ids.get("<oov>") + 1; i < tokens.length; i++) {
@@ -101,14 +101,8 @@ public final class GgufBpeTokenizer implements Tokenizer {
     // byte tokens <0xXX> their byte; user-defined, control and unknown tokens print as their text. A vocabulary
     // merged as UTF-8 without the U+2581 escape (whitespace) prints its tokens as text: llama.cpp would read them
     // as GPT-2 byte characters and garble every character outside that map.
-    private byte[] decodeToken(String t, int type) {
-        if (type == LlamaSpecialTokens.BYTE && t.length() == 6 && t.startsWith("<0x") && t.endsWith(">")) {
-            try {
-                return new byte[]{(byte) Integer.parseInt(t.substring(3, 5), 16)};
-            } catch (NumberFormatException e) {
-                // not a byte token's name: printed as its text below
-            }
-        }
+    private byte[] decodeToken(String t, int type, int id) {
+        if (type == LlamaSpecialTokens.BYTE) return new byte[]{SentencePieceTokenizer.llamaCppByte(name, id, t)};
         if (type != LlamaSpecialTokens.NORMAL) return t.getBytes(StandardCharsets.UTF_8);
         if (escapeSpaces) return t.replace('\u2581', ' ').getBytes(StandardCharsets.UTF_8);
         return byteEncode ? BpeTokenizer.fromByteLevel(t) : t.getBytes(StandardCharsets.UTF_8);

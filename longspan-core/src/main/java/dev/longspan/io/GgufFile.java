@@ -249,6 +249,16 @@ public final class GgufFile implements AutoCloseable {
                 infos.add(new Info(name, type, ne, rel, bytes));
             }
             long dataStart = (r.pos + alignment - 1) / alignment * alignment;
+            // llama.cpp's reader (gguf_init) wants the data back to back in the order of the tensor infos, each padded
+            // to the alignment, and refuses a file otherwise: so does this one
+            long expected = 0;
+            for (Info in : infos) {
+                if (in.rel() != expected) {
+                    throw bad(path, "tensor '" + in.name() + "': data offset " + in.rel() + ", expected " + expected
+                            + " (the tensors' data must follow each other in the order of their infos)");
+                }
+                expected = Math.addExact(expected, (in.bytes() + alignment - 1) / alignment * alignment);
+            }
             Map<String, Tensor> tensors = new LinkedHashMap<>();
             for (Info in : infos) {
                 long begin = dataStart + in.rel();

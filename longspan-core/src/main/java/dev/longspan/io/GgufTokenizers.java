@@ -40,6 +40,9 @@ public final class GgufTokenizers {
         }
         Map<String, Integer> ids = new HashMap<>(n * 2);
         for (int i = 0; i < n; i++) {
+            // llama.cpp takes each token's text as a C string: it ends at the first NUL
+            int nul = tokens[i].indexOf('\0');
+            if (nul >= 0) tokens[i] = tokens[i].substring(0, nul);
             if (tokens[i].isEmpty()) tokens[i] = "[EMPTY_" + i + "]"; // llama.cpp's name for an empty token
             ids.put(tokens[i], i);   // a text given twice means its last id, as llama.cpp's token_to_id map keeps it
         }

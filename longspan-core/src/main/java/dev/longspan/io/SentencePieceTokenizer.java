@@ -66,19 +66,35 @@ public final class SentencePieceTokenizer implements Tokenizer {
         this.bytes = new byte[n][];
         for (int i = 0; i < n; i++) {
             String t = tokens[i];
-            if (types[i] == BYTE && isByteName(t)) {
-                bytes[i] = new byte[]{(byte) Integer.parseInt(t.substring(3, 5), 16)};
+            if (types[i] == BYTE) {
+                bytes[i] = new byte[]{llamaCppByte(name, i, t)};
             } else {
                 bytes[i] = t.replace('\u2581', ' ').getBytes(StandardCharsets.UTF_8);
             }
         }
     }
 
-    // "<0xHH>": a byte token marked BYTE with another name (a damaged or unusual vocabulary, which
-    // llama.cpp loads too) prints as its text instead of failing the load
-    private static boolean isByteName(String t) {
-        return t.length() == 6 && t.startsWith("<0x") && t.endsWith(">") && Character.digit(t.charAt(3), 16) >= 0 && Character.digit(t.charAt(4), 16) >= 0;
+    /**
+     * The byte a BYTE-typed token stands for, as llama.cpp's token_to_byte reads it: {@code strtol} of the two
+     * characters after "<0x" in base 16 (so a damaged name still gives a byte: "<0x?F>" is 0), the load refused
+     * when the text is shorter than three characters (llama.cpp's substr throws there and it refuses the file).
+     */
+    static byte llamaCppByte(String vocab, int id, String t) {
+        if (t.length() < 3) {
+            throw new dev.longspan.util.LongspanException(vocab + ": byte token " + id + " is \"" + t + "\", not <0xHH> (llama.cpp refuses such a vocabulary)");
+        }
+        String s = t.substring(3, Math.min(5, t.length()));
+        int i = 0, sign = 1;
+        while (i < s.length() && (s.charAt(i) == ' ' || (s.charAt(i) >= '\t' && s.charAt(i) <= '\r'))) i++;
+        if (i < s.length() && (s.charAt(i) == '+' || s.charAt(i) == '-')) sign = s.charAt(i++) == '-' ? -1 : 1;
+        if (i + 1 < s.length() && s.charAt(i) == '0' && (s.charAt(i + 1) == 'x' || s.charAt(i + 1) == 'X')
+                && i + 2 < s.length() && HEX.indexOf(s.charAt(i + 2)) >= 0) i += 2;
+        long v = 0;
+        for (; i < s.length() && HEX.indexOf(s.charAt(i)) >= 0; i++) v = v * 16 + Character.digit(s.charAt(i), 16);
+        return (byte) (sign * v);
     }
+
+    private static final String HEX = "0123456789abcdefABCDEF";
 
     @Override
     public int[] encode(String text) {

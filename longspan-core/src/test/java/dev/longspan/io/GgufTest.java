@@ -224,6 +224,22 @@ class GgufTest {
         return indexOf(b, needle) + 9 + 4 + 8;
     }
 
+    /** llama.cpp refuses tensor data out of order or overlapping (each offset must follow the previous tensor's, padded). */
+    @Test
+    void refusesTensorDataOutOfOrder() throws IOException {
+        Path p = dir.resolve("two.gguf");
+        new GgufWriter().tensorF32("x", new long[]{3}, new float[]{1, 2, 3}).tensorF32("y", new long[]{2}, new float[]{4, 5}).write(p);
+        byte[] b = Files.readAllBytes(p);
+        // y's info: name (u64 length, bytes), u32 dims, u64 ne[0], u32 type, then its u64 offset (32 in a well-formed file)
+        int at = -1;
+        for (int i = 0; i + 9 < b.length; i++) if (b[i] == 1 && b[i + 1] == 0 && b[i + 8] == 'y') { at = i + 9; break; }
+        assertThat(at).isPositive();
+        int off = at + 4 + 8 + 4;
+        assertThat(b[off]).isEqualTo((byte) 32);
+        b[off] = 0;                                    // y's data now claims x's place
+        assertRefused(b, "tensor 'y'", "offset 0, expected 32");
+    }
+
     @Test
     void refusesWrongMagic() throws IOException {
         byte[] b = small();

@@ -77,12 +77,21 @@ class GgufTokenizersTest {
                 1, 2, 0, -1, true, true);
     }
 
-    /** A byte token whose name is not <0xHH> (a damaged vocabulary llama.cpp still loads) is text, not a failed load. */
+    /**
+     * A byte token's byte as llama.cpp reads it: strtol of the two characters after "<0x" (a damaged name still loads:
+     * "<0x?F>" is byte 0, "<0x4" byte 4), and a text shorter than three characters refuses the vocabulary, as in llama.cpp.
+     */
     @Test
-    void aByteTokenWithAnotherNameIsText() {
-        String[] tok = {"<unk>", "<s>", "</s>", "<0x41>", "<0x\uFFFDF>", "\u2581a"};
-        SentencePieceTokenizer t = new SentencePieceTokenizer("odd", tok, new float[6], new int[]{2, 3, 3, 6, 6, 1}, 1, 2, 0, -1, true, true);
-        assertThat(t.decode(new int[]{3, 4, 5})).isEqualTo("A<0x\uFFFDF> a");
+    void byteTokensAreReadAsLlamaCppReadsThem() {
+        String[] tok = {"<unk>", "<s>", "</s>", "<0x41>", "<0x?F>", "<0x4", "<0x 7>", "\u2581a"};
+        SentencePieceTokenizer t = new SentencePieceTokenizer("odd", tok, new float[8], new int[]{2, 3, 3, 6, 6, 6, 6, 1}, 1, 2, 0, -1, true, true);
+        assertThat(t.tokenBytes(3)).containsExactly(0x41);
+        assertThat(t.tokenBytes(4)).containsExactly(0);
+        assertThat(t.tokenBytes(5)).containsExactly(4);
+        assertThat(t.tokenBytes(6)).containsExactly(7);                 // strtol skips leading white space
+        String[] shortName = {"<unk>", "<s>", "</s>", "<0"};
+        assertThatThrownBy(() -> new SentencePieceTokenizer("short.gguf", shortName, new float[4], new int[]{2, 3, 3, 6}, 1, 2, 0, -1, true, true))
+                .isInstanceOf(LongspanException.class).hasMessageContaining("short.gguf").hasMessageContaining("byte token 3");
     }
 
     @Test
@@ -142,6 +151,13 @@ class GgufTokenizersTest {
         try (GgufFile f = GgufFile.open(p)) {
             assertThatThrownBy(() -> GgufTokenizers.fromGguf(f)).isInstanceOf(LongspanException.class).hasMessageContaining("'t5' is not supported")
                     .hasMessageNotContaining("\n");
+        }
+        // a token's text ends at its first NUL, as llama.cpp reads it (a C string): "b\0c" is "b", so "b" means id 2
+        Path z = dir.resolve("nul.gguf");
+        new GgufWriter().putString("tokenizer.ggml.model", "gpt2").putStringArray("tokenizer.ggml.tokens", new String[]{"a", "x", "b\0c"})
+                .putStringArray("tokenizer.ggml.merges", new String[0]).write(z);
+        try (GgufFile f = GgufFile.open(z)) {
+            assertThat(GgufTokenizers.fromGguf(f).encode("b", false)).containsExactly(2);
         }
         // a text listed twice loads as llama.cpp loads it: the text means its last id
         Path d = dir.resolve("dup.gguf");
