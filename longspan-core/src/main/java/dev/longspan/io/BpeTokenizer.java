@@ -120,8 +120,15 @@ public final class BpeTokenizer implements Tokenizer {
         }
 
         this.bytes = new byte[size][];
-        for (int i = 0; i < size; i++) this.bytes[i] = decodeToken(this.vocab[i]);
+        this.byteToken = new boolean[size];
+        for (int i = 0; i < size; i++) {
+            this.bytes[i] = decodeToken(this.vocab[i]);
+            byteToken[i] = mode != Mode.BYTE_LEVEL && byteFallback && this.vocab[i] != null && this.vocab[i].length() == 6 && this.bytes[i].length == 1
+                    && this.vocab[i].startsWith("<0x");
+        }
     }
+
+    private final boolean[] byteToken;   // a <0xXX> byte-fallback token
 
     private byte[] decodeToken(String t) {
         if (t == null) return new byte[0];
@@ -285,6 +292,7 @@ public final class BpeTokenizer implements Tokenizer {
 
     @Override
     public String decode(int[] ids, int from, int to) {
+        if (mode != Mode.BYTE_LEVEL && byteFallback) return decodeWithByteFallback(ids, from, to);
         java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
         for (int i = from; i < to; i++) {
             byte[] b = tokenBytes(ids[i]);
@@ -292,6 +300,34 @@ public final class BpeTokenizer implements Tokenizer {
             else out.writeBytes(b);
         }
         return Utf8.decode(out.toByteArray());
+    }
+
+    /**
+     * Hugging Face's ByteFallback decoder: a run of {@code <0xXX>} tokens is decoded together, and a run that is
+     * not valid UTF-8 gives one U+FFFD per token — not one per ill-formed part, as a byte-level decoder does —
+     * then the pieces are joined and the Strip decoder drops one leading space.
+     */
+    private String decodeWithByteFallback(int[] ids, int from, int to) {
+        StringBuilder out = new StringBuilder();
+        java.io.ByteArrayOutputStream run = new java.io.ByteArrayOutputStream();
+        for (int i = from; i <= to; i++) {
+            byte[] b = i < to ? tokenBytes(ids[i]) : null;
+            if (b != null && byteToken[ids[i]]) {
+                run.writeBytes(b);
+                continue;
+            }
+            if (run.size() > 0) {
+                try {
+                    out.append(StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(run.toByteArray())));
+                } catch (java.nio.charset.CharacterCodingException e) {
+                    out.append("\uFFFD".repeat(run.size()));
+                }
+                run.reset();
+            }
+            if (b != null) out.append(new String(b, StandardCharsets.UTF_8));
+        }
+        if (stripLeadingSpace && !out.isEmpty() && out.charAt(0) == ' ') out.deleteCharAt(0);
+        return out.toString();
     }
 
     @Override public int vocabSize() { return vocab.length; }

@@ -33,6 +33,16 @@ class Utf8Test {
         assertThat(decode(0x41, 0xED)).isEqualTo("0041 FFFD");
     }
 
+    /** A tokenizer.json with byte fallback decodes as Hugging Face's ByteFallback decoder: an ill-formed run of byte tokens is one U+FFFD per token. */
+    @Test
+    void byteFallbackRunsDecodeAsHuggingFacesDecoder() {
+        BpeTokenizer t = BpeTokenizer.fromTokenizerJson(TestData.shared("models/stories260K/hf/tokenizer.json"));
+        int pipe = t.tokenId("<0x7C>"), cont = t.tokenId("<0x9F>"), e2 = t.tokenId("<0xE2>"), x82 = t.tokenId("<0x82>"), xac = t.tokenId("<0xAC>");
+        assertThat(hex(t.decode(new int[]{pipe, cont}))).isEqualTo("FFFD FFFD");          // '|' too: the run is ill-formed
+        assertThat(t.decode(new int[]{pipe, e2, x82, xac})).isEqualTo("|\u20AC");          // a well-formed run: its text
+        assertThat(hex(t.decode(new int[]{e2, x82}))).isEqualTo("FFFD FFFD");             // a cut character: one per token
+    }
+
     @Test
     void wellFormedTextAsTheJdkDecodesIt() {
         Random r = new Random(3);
