@@ -122,24 +122,27 @@ public final class BpeTokenizer implements Tokenizer {
         this.bytes = new byte[size][];
         this.byteToken = new boolean[size];
         for (int i = 0; i < size; i++) {
-            this.bytes[i] = decodeToken(this.vocab[i]);
-            byteToken[i] = mode != Mode.BYTE_LEVEL && byteFallback && this.vocab[i] != null && this.vocab[i].length() == 6 && this.bytes[i].length == 1
-                    && this.vocab[i].startsWith("<0x");
+            int b = fallbackByte(this.vocab[i]);
+            byteToken[i] = b >= 0;
+            this.bytes[i] = b >= 0 ? new byte[]{(byte) b} : decodeToken(this.vocab[i]);
         }
     }
 
     private final boolean[] byteToken;   // a <0xXX> byte-fallback token
 
+    // the byte of a <0xXX> byte-fallback token, or -1 (an ordinary token, one that only looks similar included)
+    private int fallbackByte(String t) {
+        if (mode == Mode.BYTE_LEVEL || !byteFallback || t == null || t.length() != 6 || !t.startsWith("<0x") || !t.endsWith(">")) return -1;
+        try {
+            return Integer.parseInt(t.substring(3, 5), 16) & 0xFF;
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
     private byte[] decodeToken(String t) {
         if (t == null) return new byte[0];
         if (mode == Mode.BYTE_LEVEL) return fromByteLevel(t);
-        if (byteFallback && t.length() == 6 && t.startsWith("<0x") && t.endsWith(">")) {
-            try {
-                return new byte[]{(byte) Integer.parseInt(t.substring(3, 5), 16)};
-            } catch (NumberFormatException ignored) {
-                // an ordinary token that looks similar
-            }
-        }
         return t.replace('\u2581', ' ').getBytes(StandardCharsets.UTF_8);
     }
 
