@@ -42,6 +42,10 @@ final class GenerateCommand implements Runnable {
     @Option(names = "--system", paramLabel = "TEXT", description = "A system turn before the prompt (rendered by the model's chat template; not with --raw).")
     String system;
 
+    @Option(names = "--chat-template-kwargs", paramLabel = "JSON",
+            description = "Extra variables for the model's chat template, a JSON object, e.g. '{\"enable_thinking\": false}' (Qwen3; not with --raw).")
+    String templateKwargs;
+
     @Option(names = "--max-tokens", paramLabel = "N", description = "Tokens to generate (default: ${DEFAULT-VALUE}).")
     int maxTokens = 128;
 
@@ -85,6 +89,8 @@ final class GenerateCommand implements Runnable {
         if (maxTokens < 0) throw new LongspanException("--max-tokens must be ≥ 0, got " + maxTokens);
         if (!Float.isFinite(temperature) || temperature < 0) throw new LongspanException("--temperature must be a number ≥ 0, got " + temperature);
         Sampler sampler = new Sampler(temperature, topP, topK, minP, frequencyPenalty, presencePenalty, seed);
+        if (raw && templateKwargs != null) throw new LongspanException("--chat-template-kwargs needs the chat template (drop --raw)");
+        Map<String, Object> variables = JinjaChatTemplate.variables(templateKwargs, "--chat-template-kwargs");
         ModelLoader.LoadedModel lm = modelOptions.load(model);
         Tokenizer tok = lm.tokenizer();
         if (prompt.isEmpty()) throw new LongspanException("--prompt is empty");
@@ -97,7 +103,7 @@ final class GenerateCommand implements Runnable {
             List<ChatFormat.Message> turns = new ArrayList<>();
             if (system != null) turns.add(new ChatFormat.Message("system", system));
             turns.add(new ChatFormat.Message("user", prompt));
-            ids = ChatPrompts.ids(tok, chat.render(turns, true));
+            ids = ChatPrompts.ids(tok, chat.render(turns, true, variables));
         }
         if (ids.length == 0) throw new LongspanException("--prompt is empty");
         if (logprobs != null && (logprobs < 0 || !json)) {

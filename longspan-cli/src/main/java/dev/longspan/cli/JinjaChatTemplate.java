@@ -5,7 +5,12 @@ import com.hubspot.jinjava.JinjavaConfig;
 import com.hubspot.jinjava.LegacyOverrides;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
+import com.hubspot.jinjava.interpret.JinjavaInterpreter;
+import com.hubspot.jinjava.lib.filter.Filter;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import com.hubspot.jinjava.lib.tag.Tag;
+import com.hubspot.jinjava.tree.Node;
+import com.hubspot.jinjava.tree.TagNode;
 import dev.longspan.model.ChatFormat;
 import dev.longspan.format.ChatPrompts;
 import dev.longspan.format.ModelLoader;
@@ -49,9 +54,11 @@ public final class JinjaChatTemplate implements ChatFormat {
         this.source = source;
         JinjavaConfig config = JinjavaConfig.newBuilder()
                 .withTrimBlocks(true).withLstripBlocks(true)
+                // a message's text is data: jinjava would otherwise render "{{ x }}" or "{% if %}" written in it
+                .withNestedInterpretationEnabled(false)
                 .withLegacyOverrides(LegacyOverrides.newBuilder().withUseNaturalOperatorPrecedence(true)
                         .withParseWhitespaceControlStrictly(true).withUseTrimmingForNotesAndExpressions(true)
-                        .withKeepNullableLoopValues(true).build())
+                        .withKeepNullableLoopValues(true).withUsePyishObjectMapper(true).withHandleBackslashInQuotesOnly(true).build())
                 .withElResolver(new PythonStrings(JinjavaConfig.newBuilder().build().getElResolver()))
                 .build();
         jinjava = new Jinjava(config);
@@ -60,9 +67,14 @@ public final class JinjaChatTemplate implements ChatFormat {
                     JinjaChatTemplate.class.getDeclaredMethod("raiseException", String.class)));
             jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "strftime_now",
                     JinjaChatTemplate.class.getDeclaredMethod("strftimeNow", String.class)));
+            jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "py_slice",
+                    JinjaChatTemplate.class.getDeclaredMethod("pySlice", Object.class, Object.class, Object.class, Object.class)));
         } catch (NoSuchMethodException e) {
             throw new IllegalStateException(e);
         }
+        jinjava.getGlobalContext().registerFilter(new PythonTrim());
+        jinjava.getGlobalContext().registerFilter(new PythonJson());
+        jinjava.getGlobalContext().registerTag(new GenerationTag());
     }
 
     /** The model's template when its files have one, else its family default (plain text when none). */
@@ -74,6 +86,27 @@ public final class JinjaChatTemplate implements ChatFormat {
     @Override public String id() { return "jinja"; }
 
     /**
+     * Template variables from a JSON object given on the command line (--chat-template-kwargs, as
+     * llama.cpp's option of that name), e.g. {"enable_thinking": false}.
+     */
+    static Map<String, Object> variables(String json, String option) {
+        if (json == null) return Map.of();
+        Object v;
+        try {
+            v = new com.fasterxml.jackson.databind.ObjectMapper().readValue(json, Object.class);
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new LongspanException(option + ": not JSON (" + e.getOriginalMessage() + ")");
+        }
+        if (!(v instanceof Map<?, ?> m)) throw new LongspanException(option + ": expected a JSON object, e.g. {\"enable_thinking\": false}");
+        Map<String, Object> out = new LinkedHashMap<>();
+        for (Map.Entry<?, ?> e : m.entrySet()) {
+            if (RESERVED.contains(e.getKey().toString())) throw new LongspanException(option + ": '" + e.getKey() + "' is set by Longspan and cannot be given");
+            out.put(e.getKey().toString(), e.getValue());
+        }
+        return out;
+    }
+
+    /**
      * The conversation as the template renders it. A template that refuses a system turn or drops
      * its content (Gemma, Mistral v0.2, Phi-3 mini, ...) gets the system content in front of the
      * first user turn instead, as llama.cpp's chat templates do (Hugging Face would raise, or
@@ -81,8 +114,19 @@ public final class JinjaChatTemplate implements ChatFormat {
      */
     @Override
     public String render(List<Message> messages, boolean addGenerationPrompt) {
+        return render(messages, addGenerationPrompt, Map.of());
+    }
+
+    /** The names a template's caller sets itself, which extra variables may not replace. */
+    public static final Set<String> RESERVED = Set.of("messages", "add_generation_prompt", "bos_token", "eos_token", "raise_exception", "strftime_now");
+
+    @Override
+    public String render(List<Message> messages, boolean addGenerationPrompt, Map<String, Object> variables) {
+        for (String k : variables.keySet()) {
+            if (RESERVED.contains(k)) throw new LongspanException("chat template variable '" + k + "' is set by Longspan and cannot be given");
+        }
         boolean system = messages.stream().anyMatch(m -> m.role().equals("system"));
-        return renderAsIs(system && !showsSystemTurns() ? systemIntoUser(messages) : messages, addGenerationPrompt);
+        return renderAsIs(system && !showsSystemTurns() ? systemIntoUser(messages) : messages, addGenerationPrompt, variables);
     }
 
     private volatile Boolean systemTurns;
@@ -93,7 +137,7 @@ public final class JinjaChatTemplate implements ChatFormat {
             String needle = "<System Needle>";
             boolean shows;
             try {
-                shows = renderAsIs(List.of(new Message("system", needle), new Message("user", "<User Needle>")), false).contains(needle);
+                shows = renderAsIs(List.of(new Message("system", needle), new Message("user", "<User Needle>")), false, Map.of()).contains(needle);
             } catch (LongspanException e) {
                 shows = false;
             }
@@ -123,7 +167,7 @@ public final class JinjaChatTemplate implements ChatFormat {
         return out;
     }
 
-    private String renderAsIs(List<Message> messages, boolean addGenerationPrompt) {
+    private String renderAsIs(List<Message> messages, boolean addGenerationPrompt, Map<String, Object> variables) {
         List<Map<String, Object>> ms = new ArrayList<>();
         for (Message m : messages) {
             Map<String, Object> o = new LinkedHashMap<>();
@@ -131,7 +175,7 @@ public final class JinjaChatTemplate implements ChatFormat {
             o.put("content", m.content());
             ms.add(o);
         }
-        Map<String, Object> vars = new LinkedHashMap<>();
+        Map<String, Object> vars = new LinkedHashMap<>(variables);
         vars.put("messages", ms);
         vars.put("add_generation_prompt", addGenerationPrompt);
         vars.put("bos_token", bosToken);
@@ -162,6 +206,38 @@ public final class JinjaChatTemplate implements ChatFormat {
         throw new IllegalArgumentException(message);
     }
 
+    /** Python's seq[start:stop:step] on a string or a list (null bounds: absent). */
+    public static Object pySlice(Object seq, Object start, Object stop, Object step) {
+        List<?> items = seq instanceof String str ? null : seq instanceof List<?> l ? l
+                : seq instanceof Iterable<?> it ? toList(it) : null;
+        if (items == null && !(seq instanceof String)) throw new IllegalArgumentException("cannot slice " + (seq == null ? "None" : seq.getClass().getSimpleName()));
+        int n = items == null ? ((String) seq).length() : items.size();
+        int st = step == null ? 1 : ((Number) step).intValue();
+        if (st == 0) throw new IllegalArgumentException("slice step cannot be zero");
+        int lo = st > 0 ? 0 : -1, hi = st > 0 ? n : n - 1;
+        int a = start == null ? (st > 0 ? lo : hi) : clampIndex(((Number) start).intValue(), n, lo, hi);
+        int z = stop == null ? (st > 0 ? hi : lo) : clampIndex(((Number) stop).intValue(), n, lo, hi);
+        StringBuilder chars = items == null ? new StringBuilder() : null;
+        List<Object> out = items == null ? null : new ArrayList<>();
+        for (int i = a; st > 0 ? i < z : i > z; i += st) {
+            if (items == null) chars.append(((String) seq).charAt(i));
+            else out.add(items.get(i));
+        }
+        return items == null ? chars.toString() : out;
+    }
+
+    // Python's slice-index normalization: negative from the end, then clamped to [lo, hi]
+    private static int clampIndex(int i, int n, int lo, int hi) {
+        if (i < 0) i += n;
+        return Math.max(lo, Math.min(hi, i));
+    }
+
+    private static List<Object> toList(Iterable<?> it) {
+        List<Object> out = new ArrayList<>();
+        for (Object o : it) out.add(o);
+        return out;
+    }
+
     /** Today's date in a strftime format (Llama 3.1+ templates write it into the system turn). */
     public static String strftimeNow(String format) {
         StringBuilder b = new StringBuilder();
@@ -184,6 +260,128 @@ public final class JinjaChatTemplate implements ChatFormat {
             });
         }
         return b.toString();
+    }
+
+    /** Jinja2's trim: Python's strip (no-break spaces included), or of the given characters. */
+    static final class PythonTrim implements Filter {
+        @Override public String getName() { return "trim"; }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+            if (var == null) return null;
+            String chars = args.length > 0 ? args[0] : null;
+            return PythonStrings.rstrip(PythonStrings.lstrip(var.toString(), chars), chars);
+        }
+    }
+
+    /**
+     * Hugging Face's tojson: Python's json.dumps with ensure_ascii off — ", " and ": " between items
+     * (or "," and newlines with indent=N), keys in their order, non-ASCII characters as they are.
+     */
+    static final class PythonJson implements Filter {
+        @Override public String getName() { return "tojson"; }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+            return filter(var, interpreter, args, Map.of());
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            Object indent = kwargs.containsKey("indent") ? kwargs.get("indent") : args.length > 0 ? args[0] : null;
+            StringBuilder b = new StringBuilder();
+            write(b, var, indent == null ? -1 : Integer.parseInt(indent.toString()), 0);
+            return b.toString();
+        }
+
+        static void write(StringBuilder b, Object v, int indent, int depth) {
+            if (v == null) b.append("null");
+            else if (v instanceof Boolean x) b.append(x ? "true" : "false");
+            else if (v instanceof Double || v instanceof Float) b.append(pythonFloat(((Number) v).doubleValue()));
+            else if (v instanceof Number n) b.append(n);
+            else if (v instanceof Map<?, ?> m) {
+                b.append('{');
+                int i = 0;
+                for (Map.Entry<?, ?> e : m.entrySet()) {
+                    separator(b, i++, indent, depth + 1);
+                    string(b, String.valueOf(e.getKey()));
+                    b.append(": ");
+                    write(b, e.getValue(), indent, depth + 1);
+                }
+                if (i > 0 && indent >= 0) b.append('\n').append(" ".repeat(indent * depth));
+                b.append('}');
+            } else if (v instanceof Iterable<?> || v instanceof Object[]) {
+                Iterable<?> items = v instanceof Object[] a ? List.of(a) : (Iterable<?>) v;
+                b.append('[');
+                int i = 0;
+                for (Object o : items) {
+                    separator(b, i++, indent, depth + 1);
+                    write(b, o, indent, depth + 1);
+                }
+                if (i > 0 && indent >= 0) b.append('\n').append(" ".repeat(indent * depth));
+                b.append(']');
+            } else string(b, v.toString());
+        }
+
+        private static void separator(StringBuilder b, int i, int indent, int depth) {
+            if (i > 0) b.append(indent >= 0 ? "," : ", ");
+            if (indent >= 0) b.append('\n').append(" ".repeat(indent * depth));
+        }
+
+        // Python's float repr: the shortest digits that read back (as Java's), 1.0, 0.0001, 1e-05, 1e+16, NaN, Infinity
+        static String pythonFloat(double d) {
+            if (Double.isNaN(d)) return "NaN";
+            if (Double.isInfinite(d)) return d > 0 ? "Infinity" : "-Infinity";
+            if (d == 0) return 1 / d < 0 ? "-0.0" : "0.0";
+            java.math.BigDecimal v = new java.math.BigDecimal(Double.toString(Math.abs(d))).stripTrailingZeros();
+            String digits = v.unscaledValue().toString(), sign = d < 0 ? "-" : "";
+            int exp = digits.length() - 1 - v.scale();
+            if (exp < -4 || exp >= 16) {
+                String mant = digits.length() > 1 ? digits.charAt(0) + "." + digits.substring(1) : digits;
+                return sign + mant + "e" + (exp < 0 ? "-" : "+") + String.format(Locale.ROOT, "%02d", Math.abs(exp));
+            }
+            String plain = v.toPlainString();
+            return sign + (plain.contains(".") ? plain : plain + ".0");
+        }
+
+        // a JSON string as json.dumps(ensure_ascii=False) writes it
+        static void string(StringBuilder b, String s) {
+            b.append('"');
+            for (int i = 0; i < s.length(); i++) {
+                char c = s.charAt(i);
+                switch (c) {
+                    case '"' -> b.append("\\\"");
+                    case '\\' -> b.append("\\\\");
+                    case '\n' -> b.append("\\n");
+                    case '\r' -> b.append("\\r");
+                    case '\t' -> b.append("\\t");
+                    case '\b' -> b.append("\\b");
+                    case '\f' -> b.append("\\f");
+                    default -> {
+                        if (c < 0x20) b.append(String.format(Locale.ROOT, "\\u%04x", (int) c));
+                        else b.append(c);
+                    }
+                }
+            }
+            b.append('"');
+        }
+    }
+
+    /**
+     * Hugging Face's {% generation %} ... {% endgeneration %} (it marks the assistant's tokens for
+     * training masks): the body is rendered as it is.
+     */
+    static final class GenerationTag implements Tag {
+        @Override public String getName() { return "generation"; }
+
+        @Override public String getEndTagName() { return "endgeneration"; }
+
+        @Override
+        public String interpret(TagNode tagNode, JinjavaInterpreter interpreter) {
+            StringBuilder b = new StringBuilder();
+            for (Node child : tagNode.getChildren()) b.append(child.render(interpreter).getValue());
+            return b.toString();
+        }
     }
 
     // ---- Python-isms ----------------------------------------------------------------------------
@@ -212,7 +410,168 @@ public final class JinjaChatTemplate implements ChatFormat {
             }
             from = close;
         }
-        return notBindsLoosely(b.append(t.substring(from)).toString());
+        return notBindsLoosely(inTags(b.append(t.substring(from)).toString(), code -> slicesAsCalls(plusSpaced(code))));
+    }
+
+    /** The template with each tag's code (between its delimiters) passed through f; text and comments as they are. */
+    static String inTags(String t, java.util.function.UnaryOperator<String> f) {
+        StringBuilder b = new StringBuilder(t.length() + 16);
+        int i = 0;
+        for (int open; (open = nextTag(t, i)) >= 0; ) {
+            char kind = t.charAt(open + 1);
+            String close = kind == '#' ? "#}" : kind == '%' ? "%}" : "}}";
+            int start = open + 2, end = kind == '#' ? t.indexOf(close, start) : codeEnd(t, start, close);
+            if (end < 0) break;
+            if (kind != '#' && t.charAt(start) == '-') start++;
+            int codeEnd = kind != '#' && end > start && t.charAt(end - 1) == '-' ? end - 1 : end;
+            b.append(t, i, start).append(kind == '#' ? t.substring(start, codeEnd) : f.apply(t.substring(start, codeEnd))).append(t, codeEnd, end + 2);
+            i = end + 2;
+        }
+        return b.append(t.substring(i)).toString();
+    }
+
+    // index of the closing delimiter of a tag whose code starts at from (string literals skipped), or -1
+    private static int codeEnd(String t, int from, String close) {
+        for (int i = from; i < t.length(); i++) {
+            char c = t.charAt(i);
+            if (c == '\'' || c == '"') {
+                int j = i + 1;
+                while (j < t.length() && t.charAt(j) != c) j += t.charAt(j) == '\\' ? 2 : 1;
+                i = j;
+            } else if (t.startsWith(close, i)) return i;
+        }
+        return -1;
+    }
+
+    /**
+     * A binary plus written against a number ({@code n+1}, {@code x +1}) with a space after it:
+     * jinjava's scanner reads {@code +1} as a signed number and then fails on the expression.
+     */
+    static String plusSpaced(String code) {
+        StringBuilder b = new StringBuilder(code.length() + 8);
+        for (int i = 0; i < code.length(); i++) {
+            char c = code.charAt(i);
+            if (c == '\'' || c == '"') {
+                int j = i + 1;
+                while (j < code.length() && code.charAt(j) != c) j += code.charAt(j) == '\\' ? 2 : 1;
+                j = Math.min(j, code.length() - 1);
+                b.append(code, i, j + 1);
+                i = j;
+                continue;
+            }
+            b.append(c);
+            if (c == '+' && i + 1 < code.length() && (Character.isDigit(code.charAt(i + 1)) || code.charAt(i + 1) == '.')) {
+                int k = b.length() - 2;
+                while (k >= 0 && b.charAt(k) == ' ') k--;
+                char prev = k >= 0 ? b.charAt(k) : ' ';
+                if (Character.isLetterOrDigit(prev) || prev == '_' || prev == ')' || prev == ']' || prev == '\'' || prev == '"') b.append(' ');
+            }
+        }
+        return b.toString();
+    }
+
+    private static final Pattern SIMPLE_BOUND = Pattern.compile("\\s*-?\\s*[A-Za-z0-9_.]*\\s*");
+
+    /**
+     * Python slices jinjava's parser does not take — a stop that is an expression ({@code
+     * messages[:ns.last + 1]}) or a step — as calls {@code py_slice(seq, start, stop, step)} with
+     * Python's meaning. The sequence is the postfix chain just before the bracket (names, dots,
+     * calls, subscripts, a string literal).
+     */
+    static String slicesAsCalls(String code) {
+        StringBuilder b = new StringBuilder(code.length() + 16);
+        for (int i = 0; i < code.length(); i++) {
+            char c = code.charAt(i);
+            if (c == '\'' || c == '"') {
+                int j = i + 1;
+                while (j < code.length() && code.charAt(j) != c) j += code.charAt(j) == '\\' ? 2 : 1;
+                j = Math.min(j, code.length() - 1);
+                b.append(code, i, j + 1);
+                i = j;
+                continue;
+            }
+            if (c == '[') {
+                int close = matching(code, i);
+                int operand = close < 0 ? -1 : operandStart(b);
+                List<String> parts = close < 0 ? List.of() : topLevelSplit(code.substring(i + 1, close), ':');
+                if (operand >= 0 && operand < b.length() && parts.size() >= 2
+                        && (parts.size() == 3 || !SIMPLE_BOUND.matcher(parts.get(1)).matches())) {
+                    String seq = b.substring(operand);
+                    b.setLength(operand);
+                    b.append("py_slice(").append(seq);
+                    for (int k = 0; k < 3; k++) {
+                        String part = k < parts.size() ? parts.get(k).strip() : "";
+                        b.append(", ").append(part.isEmpty() ? "none" : slicesAsCalls(part));
+                    }
+                    b.append(')');
+                    i = close;
+                    continue;
+                }
+            }
+            b.append(c);
+        }
+        return b.toString();
+    }
+
+    // index of the bracket closing the one at open (strings skipped), or -1
+    private static int matching(String t, int open) {
+        int depth = 0;
+        for (int i = open; i < t.length(); i++) {
+            char c = t.charAt(i);
+            if (c == '\'' || c == '"') {
+                int j = i + 1;
+                while (j < t.length() && t.charAt(j) != c) j += t.charAt(j) == '\\' ? 2 : 1;
+                i = j;
+            } else if (c == '(' || c == '[' || c == '{') depth++;
+            else if ((c == ')' || c == ']' || c == '}') && --depth == 0) return i;
+        }
+        return -1;
+    }
+
+    // pieces of s split at top-level occurrences of sep (outside brackets and strings)
+    private static List<String> topLevelSplit(String s, char sep) {
+        List<String> out = new ArrayList<>();
+        int depth = 0, start = 0;
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '\'' || c == '"') {
+                int j = i + 1;
+                while (j < s.length() && s.charAt(j) != c) j += s.charAt(j) == '\\' ? 2 : 1;
+                i = j;
+            } else if (c == '(' || c == '[' || c == '{') depth++;
+            else if (c == ')' || c == ']' || c == '}') depth--;
+            else if (c == sep && depth == 0) { out.add(s.substring(start, i)); start = i + 1; }
+        }
+        out.add(s.substring(start));
+        return out;
+    }
+
+    // start of the postfix chain that ends b (names, dots, balanced brackets, a string literal), or -1 when b ends in none
+    private static int operandStart(StringBuilder b) {
+        int i = b.length();
+        while (i > 0) {
+            char c = b.charAt(i - 1);
+            if (Character.isLetterOrDigit(c) || c == '_' || c == '.') { i--; continue; }
+            if (c == ')' || c == ']') {
+                int depth = 0, j = i - 1;
+                for (; j >= 0; j--) {
+                    char d = b.charAt(j);
+                    if (d == ')' || d == ']') depth++;
+                    else if ((d == '(' || d == '[') && --depth == 0) break;
+                }
+                if (j < 0) return -1;
+                i = j;
+                continue;
+            }
+            if ((c == '\'' || c == '"') && i == b.length()) {
+                int j = b.lastIndexOf(String.valueOf(c), i - 2);
+                if (j < 0) return -1;
+                i = j;
+                break;
+            }
+            break;
+        }
+        return i == b.length() ? -1 : i;
     }
 
     /**
@@ -374,47 +733,163 @@ public final class JinjaChatTemplate implements ChatFormat {
         static Object python(String s, String name, Object[] p) {
             String a = p.length > 0 && p[0] != null ? p[0].toString() : null;
             return switch (name) {
-                case "startswith" -> a != null && s.startsWith(a);
-                case "endswith" -> a != null && s.endsWith(a);
+                case "startswith" -> p.length > 0 && anyOf(p[0], s::startsWith);
+                case "endswith" -> p.length > 0 && anyOf(p[0], s::endsWith);
+                case "join" -> p.length == 1 ? join(s, p[0]) : NOT_PYTHON;
+                case "capitalize" -> s.isEmpty() ? s : s.substring(0, 1).toUpperCase(Locale.ROOT) + s.substring(1).toLowerCase(Locale.ROOT);
+                case "rfind" -> a == null ? -1 : s.lastIndexOf(a);
+                case "index", "rindex" -> {
+                    int at = a == null ? -1 : name.equals("index") ? s.indexOf(a) : s.lastIndexOf(a);
+                    if (at < 0) throw new IllegalArgumentException("substring not found");
+                    yield at;
+                }
+                case "splitlines" -> List.of(s.split("\\r\\n|[\\n\\r\\u000b\\f\\u001c\\u001d\\u001e\\u0085\\u2028\\u2029]", -1)).subList(0, lineCount(s));
+                case "isdigit" -> !s.isEmpty() && s.chars().allMatch(Character::isDigit);
+                case "isalpha" -> !s.isEmpty() && s.chars().allMatch(Character::isLetter);
+                case "isalnum" -> !s.isEmpty() && s.chars().allMatch(Character::isLetterOrDigit);
+                case "isspace" -> !s.isEmpty() && s.chars().allMatch(c -> isSpace((char) c));
+                case "islower" -> s.chars().anyMatch(Character::isLowerCase) && s.chars().noneMatch(Character::isUpperCase);
+                case "isupper" -> s.chars().anyMatch(Character::isUpperCase) && s.chars().noneMatch(Character::isLowerCase);
                 case "strip" -> rstrip(lstrip(s, a), a);
                 case "lstrip" -> lstrip(s, a);
                 case "rstrip" -> rstrip(s, a);
-                case "split" -> split(s, a);
+                case "split" -> split(s, a, p.length > 1 ? ((Number) p[1]).intValue() : -1);
+                case "rsplit" -> rsplit(s, a, p.length > 1 ? ((Number) p[1]).intValue() : -1);
                 case "upper" -> s.toUpperCase(Locale.ROOT);
                 case "lower" -> s.toLowerCase(Locale.ROOT);
                 case "title" -> title(s);
                 case "replace" -> p.length >= 2 ? s.replace(a, String.valueOf(p[1])) : NOT_PYTHON;
                 case "find" -> a == null ? -1 : s.indexOf(a);
                 case "count" -> a == null || a.isEmpty() ? s.length() + 1 : (s.length() - s.replace(a, "").length()) / a.length();
+                case "format" -> format(s, p);
                 default -> NOT_PYTHON;
             };
+        }
+
+        /**
+         * Python's str.isspace for one character: Java's whitespace plus the no-break spaces
+         * (U+00A0, U+2007, U+202F) and NEL (U+0085), which Java leaves out and Python's strip,
+         * split and Jinja2's trim remove.
+         */
+        static boolean isSpace(char c) {
+            return Character.isWhitespace(c) || c == '\u00a0' || c == '\u2007' || c == '\u202f' || c == '\u0085';
         }
 
         // chars null: Python's whitespace
         static String lstrip(String s, String chars) {
             int i = 0;
-            while (i < s.length() && (chars == null ? Character.isWhitespace(s.charAt(i)) : chars.indexOf(s.charAt(i)) >= 0)) i++;
+            while (i < s.length() && (chars == null ? isSpace(s.charAt(i)) : chars.indexOf(s.charAt(i)) >= 0)) i++;
             return s.substring(i);
         }
 
         static String rstrip(String s, String chars) {
             int i = s.length();
-            while (i > 0 && (chars == null ? Character.isWhitespace(s.charAt(i - 1)) : chars.indexOf(s.charAt(i - 1)) >= 0)) i--;
+            while (i > 0 && (chars == null ? isSpace(s.charAt(i - 1)) : chars.indexOf(s.charAt(i - 1)) >= 0)) i--;
             return s.substring(0, i);
         }
 
-        // Python's split: by a literal separator (all pieces kept), or by runs of whitespace (empty pieces dropped)
-        static List<String> split(String s, String sep) {
+        // Python's split: by a literal separator (all pieces kept), or by runs of whitespace (empty
+        // pieces dropped); at most max splits from the left (max < 0: all), the rest left whole
+        static List<String> split(String s, String sep, int max) {
             List<String> out = new ArrayList<>();
             if (sep == null) {
-                for (String w : s.strip().split("\\s+")) if (!w.isEmpty()) out.add(w);
+                int i = 0;
+                while (i < s.length()) {
+                    while (i < s.length() && isSpace(s.charAt(i))) i++;
+                    if (i == s.length()) break;
+                    if (max >= 0 && out.size() == max) { out.add(s.substring(i)); return out; }
+                    int start = i;
+                    while (i < s.length() && !isSpace(s.charAt(i))) i++;
+                    out.add(s.substring(start, i));
+                }
                 return out;
             }
             if (sep.isEmpty()) throw new IllegalArgumentException("empty separator");
             int from = 0;
-            for (int at; (at = s.indexOf(sep, from)) >= 0; from = at + sep.length()) out.add(s.substring(from, at));
+            for (int at; (max < 0 || out.size() < max) && (at = s.indexOf(sep, from)) >= 0; from = at + sep.length()) out.add(s.substring(from, at));
             out.add(s.substring(from));
             return out;
+        }
+
+        // Python's rsplit: as split, the splits counted from the right
+        static List<String> rsplit(String s, String sep, int max) {
+            if (max < 0) return split(s, sep, -1);
+            List<String> out = new ArrayList<>();
+            if (sep == null) {
+                int i = s.length();
+                while (i > 0) {
+                    while (i > 0 && isSpace(s.charAt(i - 1))) i--;
+                    if (i == 0) break;
+                    if (out.size() == max) { out.add(0, s.substring(0, i)); return out; }
+                    int end = i;
+                    while (i > 0 && !isSpace(s.charAt(i - 1))) i--;
+                    out.add(0, s.substring(i, end));
+                }
+                return out;
+            }
+            if (sep.isEmpty()) throw new IllegalArgumentException("empty separator");
+            int to = s.length();
+            for (int at; out.size() < max && (at = s.lastIndexOf(sep, to - sep.length())) >= 0 && to - sep.length() >= 0; to = at) out.add(0, s.substring(at + sep.length(), to));
+            out.add(0, s.substring(0, to));
+            return out;
+        }
+
+        // a prefix test against one string or any of a tuple (list) of them, as Python's startswith takes
+        private static boolean anyOf(Object arg, java.util.function.Predicate<String> test) {
+            if (arg instanceof Iterable<?> it) {
+                for (Object o : it) if (o != null && test.test(o.toString())) return true;
+                return false;
+            }
+            return arg != null && test.test(arg.toString());
+        }
+
+        // sep.join(items): the items of a list, or the characters of a string
+        private static String join(String sep, Object items) {
+            List<String> parts = new ArrayList<>();
+            if (items instanceof String str) str.codePoints().forEach(cp -> parts.add(Character.toString(cp)));
+            else if (items instanceof Iterable<?> it) for (Object o : it) {
+                if (!(o instanceof String)) throw new IllegalArgumentException("sequence item " + parts.size() + ": expected str instance");
+                parts.add((String) o);
+            }
+            else throw new IllegalArgumentException("can only join an iterable");
+            return String.join(sep, parts);
+        }
+
+        // how many lines splitlines() gives: a final line break does not start an empty line
+        private static int lineCount(String s) {
+            if (s.isEmpty()) return 0;
+            int n = s.split("\\r\\n|[\\n\\r\\u000b\\f\\u001c\\u001d\\u001e\\u0085\\u2028\\u2029]", -1).length;
+            return s.matches("(?s).*(\\r\\n|[\\n\\r\\u000b\\f\\u001c\\u001d\\u001e\\u0085\\u2028\\u2029])") ? n - 1 : n;
+        }
+
+        /** Python's str.format with positional fields: {}, {0}, {{ and }} (a field's conversion or format spec is not supported). */
+        static String format(String s, Object[] args) {
+            StringBuilder b = new StringBuilder(s.length() + 16);
+            int next = 0;
+            for (int i = 0; i < s.length(); i++) {
+                char c = s.charAt(i);
+                if ((c == '{' || c == '}') && i + 1 < s.length() && s.charAt(i + 1) == c) { b.append(c); i++; continue; }
+                if (c == '}') throw new IllegalArgumentException("Single '}' encountered in format string");
+                if (c != '{') { b.append(c); continue; }
+                int end = s.indexOf('}', i);
+                if (end < 0) throw new IllegalArgumentException("Single '{' encountered in format string");
+                String field = s.substring(i + 1, end);
+                int index;
+                if (field.isEmpty()) index = next++;
+                else if (field.chars().allMatch(Character::isDigit)) index = Integer.parseInt(field);
+                else throw new IllegalArgumentException("str.format field {" + field + "} is not supported (only {} and {N})");
+                if (index >= args.length) throw new IllegalArgumentException("Replacement index " + index + " out of range for positional args tuple");
+                b.append(str(args[index]));
+                i = end;
+            }
+            return b.toString();
+        }
+
+        // Python's str() of a template value
+        static String str(Object o) {
+            if (o == null) return "None";
+            if (o instanceof Boolean v) return v ? "True" : "False";
+            return o.toString();
         }
 
         static String title(String s) {
@@ -427,7 +902,20 @@ public final class JinjaChatTemplate implements ChatFormat {
             return b.toString();
         }
 
-        @Override public Object getValue(ELContext ctx, Object base, Object property) { return d.getValue(ctx, base, property); }
+        /** s[i] on a string, negative i counting from the end as in Python; the rest as jinjava resolves it. */
+        @Override
+        public Object getValue(ELContext ctx, Object base, Object property) {
+            // jinjava hands an integer subscript over as its decimal string
+            if (base instanceof String str && (property instanceof Integer || property instanceof Long
+                    || property instanceof String k && k.matches("-?[0-9]{1,9}"))) {
+                int at = property instanceof Number n ? n.intValue() : Integer.parseInt((String) property);
+                int i = at < 0 ? at + str.length() : at;
+                ctx.setPropertyResolved(true);
+                if (i < 0 || i >= str.length()) throw new IllegalArgumentException("string index out of range");
+                return String.valueOf(str.charAt(i));
+            }
+            return d.getValue(ctx, base, property);
+        }
         @Override public Class<?> getType(ELContext ctx, Object base, Object property) { return d.getType(ctx, base, property); }
         @Override public void setValue(ELContext ctx, Object base, Object property, Object value) { d.setValue(ctx, base, property, value); }
         @Override public boolean isReadOnly(ELContext ctx, Object base, Object property) { return d.isReadOnly(ctx, base, property); }

@@ -21,7 +21,7 @@ import java.util.Properties;
         versionProvider = Main.Version.class,
         description = "Longspan: a Java engine for long-context transformers.",
         subcommands = {DemoCommand.class, TrainCommand.class, GenerateCommand.class, InfoCommand.class, PasskeyCommand.class,
-                PerplexityCommand.class, AblateCommand.class, AttentionCommand.class, RopeCommand.class, TokenizeCommand.class, ExportCommand.class, ServeCommand.class,
+                PerplexityCommand.class, AblateCommand.class, AttentionCommand.class, RopeCommand.class, TokenizeCommand.class, ChatTemplateCommand.class, ExportCommand.class, ServeCommand.class,
                 BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 

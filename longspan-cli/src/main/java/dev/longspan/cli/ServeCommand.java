@@ -69,6 +69,10 @@ final class ServeCommand implements Runnable {
             description = "Keep prefilled prompts in this directory (within --kv-budget) so that they survive a restart (default: not kept).")
     Path kvDir;
 
+    @Option(names = "--chat-template-kwargs", paramLabel = "JSON",
+            description = "Default extra variables for the model's chat template, a JSON object, e.g. '{\"enable_thinking\": false}'; a request's chat_template_kwargs override them key by key.")
+    String templateKwargs;
+
 
 
 
@@ -101,7 +105,7 @@ final class ServeCommand implements Runnable {
         if (context < 2) throw new LongspanException("--ctx must be at least 2, got " + context);
         MemoryEstimate.requireInference(lm.model().config, context, Math.min(context, InferenceSession.MAX_CHUNK), 1, halfKv,
                 "a request context of " + context + " tokens (--ctx)");
-        ChatFormat chat = JinjaChatTemplate.forModel(lm);
+        ChatFormat chat = JinjaChatTemplate.forModel(lm).withVariables(JinjaChatTemplate.variables(templateKwargs, "--chat-template-kwargs"));
         String name = modelName != null ? modelName : defaultName(model);
         if (name.isBlank()) throw new LongspanException("--model-name is empty");
         ServerOptions so = new ServerOptions(host, port, apiKey, name, body, parallel, queue, timeout * 1000L, context, budget, kvDir);

@@ -71,8 +71,8 @@ final class Engine {
 
     Tokenizer tokenizer() { return lm.tokenizer(); }
 
-    int[] chatIds(List<ChatFormat.Message> turns) {
-        return ChatPrompts.ids(lm.tokenizer(), chat.render(turns, true));
+    int[] chatIds(List<ChatFormat.Message> turns, java.util.Map<String, Object> variables) {
+        return ChatPrompts.ids(lm.tokenizer(), chat.render(turns, true, variables));
     }
 
     int[] completionIds(String prompt) { return lm.promptIds(prompt, true); }

@@ -266,7 +266,7 @@ public final class OpenAiServer implements AutoCloseable {
         boolean echo = echoNode != null && echoNode.asBoolean();
         if (chat && echo) throw ApiError.badRequest("echo", "'echo' is a completions parameter.");
         if (!chat && j.hasNonNull("suffix")) throw ApiError.badRequest("suffix", "'suffix' is not supported.");
-        List<int[]> prompts = chat ? List.of(engine.chatIds(messages(j))) : completionPrompts(j);
+        List<int[]> prompts = chat ? List.of(engine.chatIds(messages(j), templateVariables(j))) : completionPrompts(j);
         int context = engine.context, longest = 0;
         for (int[] prompt : prompts) {
             if (prompt.length == 0) throw ApiError.badRequest(chat ? "messages" : "prompt", "The prompt is empty.");
@@ -371,6 +371,24 @@ public final class OpenAiServer implements AutoCloseable {
         return m == null ? e.getClass().getSimpleName() : m.lines().findFirst().orElse(m);
     }
 
+    /**
+     * chat_template_kwargs (llama.cpp's and vLLM's extension): extra variables for the model's chat
+     * template, e.g. {"enable_thinking": false} for Qwen3; over serve's --chat-template-kwargs.
+     */
+    @SuppressWarnings("unchecked")
+    private static java.util.Map<String, Object> templateVariables(JsonNode j) {
+        JsonNode kw = j.get("chat_template_kwargs");
+        if (kw == null || kw.isNull()) return java.util.Map.of();
+        if (!kw.isObject()) throw ApiError.badRequest("chat_template_kwargs", "'chat_template_kwargs' must be an object.");
+        java.util.Map<String, Object> vars = JSON.convertValue(kw, java.util.LinkedHashMap.class);
+        for (String k : vars.keySet()) {
+            if (dev.longspan.cli.JinjaChatTemplate.RESERVED.contains(k)) {
+                throw ApiError.badRequest("chat_template_kwargs", "'chat_template_kwargs." + k + "' is set by the server and cannot be given.");
+            }
+        }
+        return vars;
+    }
+
     private List<ChatFormat.Message> messages(JsonNode j) {
         JsonNode ms = j.get("messages");
         if (ms == null || !ms.isArray() || ms.isEmpty()) throw ApiError.badRequest("messages", "'messages' must be a non-empty array.");
@@ -386,11 +404,13 @@ public final class OpenAiServer implements AutoCloseable {
             if (c == null || c.isNull()) content = "";
             else if (c.isTextual()) content = c.asText();
             else if (c.isArray()) {
+                // text parts joined by newlines, as llama.cpp's and vLLM's servers join them for a template of strings
                 StringBuilder b = new StringBuilder();
                 for (JsonNode part : c) {
                     if (!part.path("type").asText().equals("text") || !part.path("text").isTextual()) {
                         throw ApiError.badRequest(where + ".content", where + ": only text content parts are supported.");
                     }
+                    if (!b.isEmpty()) b.append('\n');
                     b.append(part.get("text").asText());
                 }
                 content = b.toString();

@@ -155,4 +155,58 @@ class JinjaChatTemplateTest {
         assertThat(JinjaChatTemplate.systemIntoUser(List.of(m("system", "a"), m("system", "b"), m("assistant", "c"), m("system", "d"))))
                 .containsExactly(m("user", "a\nb"), m("assistant", "c"), m("user", "d"));
     }
+
+    // The cases below were found rendering 65 real chat templates (llama.cpp's models/templates) with
+    // random conversations beside Python's Jinja2 set up as transformers' apply_chat_template sets it
+    // up (scripts/compare-chat-templates-vs-jinja2.sh); the expected strings are Jinja2 3.1's.
+
+    @Test
+    void aMessagesTextIsDataNotTemplateCode() throws Exception {
+        // jinjava's nested interpretation rendered "{{ x }}" inside a message (to nothing) and failed on "{% if %}"
+        assertThat(template("qwen3").render(List.of(m("user", "write {{ x }} and {% if %} literally")), true))
+                .isEqualTo("<|im_start|>user\nwrite {{ x }} and {% if %} literally<|im_end|>\n<|im_start|>assistant\n");
+    }
+
+    @Test
+    void whitespaceIsPythonsForTrimStripAndSplit() throws Exception {
+        // Python's strip and Jinja2's trim remove U+00A0, U+2007, U+202F and U+0085; Java's isWhitespace does not
+        assertThat(template("llama3").render(List.of(m("user", "\u00a0 Hi\u202f\u0085")), true))
+                .isEqualTo("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+        JinjaChatTemplate t = new JinjaChatTemplate("{{ messages[0].content.strip() }}|{{ messages[0].content.split()|join(',') }}", "", "", "t");
+        assertThat(t.render(List.of(m("user", "\u00a0a\u2007b\u00a0")), false)).isEqualTo("a\u2007b|a,b");
+        JinjaChatTemplate lines = new JinjaChatTemplate("{{ messages[0].content.splitlines()|join('/') }}", "", "", "t");
+        assertThat(lines.render(List.of(m("user", "a\rb\r\n\nc\u2028d\n")), false)).isEqualTo("a/b//c/d");
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '#', quoteCharacter = '"', value = {
+            "'<{}|{}>'.format(1, 'x')#<1|x>", "'{1}{0}{{}}'.format('a', 'b')#ba{}",
+            "'a,b,,c'.split(',', 2)|join('/')#a/b/,c", "' a b  c '.split(none, 1)|join('/')#\"a/b  c \"",
+            "'a,b,,c'.rsplit(',', 1)|join('/')#a,b,/c", "' a b  c '.rsplit(none, 1)|join('/')#\" a b/c\"",
+            "', '.join(['a', 'b'])#a, b", "'abc'.capitalize()#Abc", "'abcb'.rfind('b')#3", "'abc'.index('c')#2",
+            "'a;b;'.split(';')|length#3", "'12'.isdigit()#true", "'abc'.startswith(('x', 'a'))#true",
+            "'abc'[-1] ~ 'abc'[0]#ca", "n+1#2", "n*2+1#3", "n +1#2", "'+1'#+1",
+            "messages[:n+1]|length#2", "messages[:(n+1)]|map(attribute='content')|join#ab", "messages[::-1]|map(attribute='content')|join#cba",
+            "messages[n-1:n+1:1]|length#2", "'abcdef'[1:n+3]#bcd", "'abcdef'[::2]#ace"})
+    void pythonStringMethodsArithmeticAndSlicesAsInJinja2(String expr, String expected) {
+        JinjaChatTemplate t = new JinjaChatTemplate("{% set n = 1 %}{{ " + expr + " }}", "", "", "t");
+        // (jinjava prints a boolean as true where Jinja2 prints True)
+        assertThat(t.render(List.of(m("user", "a"), m("assistant", "b"), m("user", "c")), false)).isEqualTo(expected);
+    }
+
+    @Test
+    void tojsonWritesWhatPythonsJsonDumpsWrites() {
+        // transformers' tojson: json.dumps(ensure_ascii=False) with its ", " and ": " separators, or indent
+        JinjaChatTemplate t = new JinjaChatTemplate("{{ {'a': [1, 'x\u00e9\"'], 'b': none, 'c': true, 'd': 1.5, 'e': 1e-05}|tojson }}|{{ messages[0]|tojson(indent=2) }}", "", "", "t");
+        assertThat(t.render(List.of(m("user", "l1\nl2\t\u0001")), false)).isEqualTo(
+                "{\"a\": [1, \"x\u00e9\\\"\"], \"b\": null, \"c\": true, \"d\": 1.5, \"e\": 1e-05}|{\n  \"role\": \"user\",\n  \"content\": \"l1\\nl2\\t\\u0001\"\n}");
+    }
+
+    @Test
+    void theGenerationTagRendersItsBody() {
+        // transformers' {% generation %} marks assistant tokens for training masks (SmolLM3, LFM2.5, Laguna)
+        JinjaChatTemplate t = new JinjaChatTemplate("{% for m in messages %}{% if m.role == 'assistant' %}{% generation %}[{{ m.content }}]{% endgeneration %}"
+                + "{% else %}{{ m.content }}{% endif %}{% endfor %}", "", "", "t");
+        assertThat(t.render(List.of(m("user", "q"), m("assistant", "a")), false)).isEqualTo("q[a]");
+    }
 }

@@ -105,6 +105,29 @@ class ServeTest {
     }
 
     @Test
+    void chatTemplateKwargsReachTheTemplateAndTextPartsJoinWithNewlines() throws Exception {
+        // a template whose output depends on a variable; the prompt's length (usage) shows what it rendered
+        dev.longspan.model.ChatFormat chat = new JinjaChatTemplate("{% for m in messages %}{{ m.content }}{% endfor %}"
+                + "{% if enable_thinking is defined and not enable_thinking %} and then they went home{% endif %}", "", "", "t")
+                .withVariables(java.util.Map.of("enable_thinking", true));
+        try (OpenAiServer s = OpenAiServer.create(lm, chat, InferenceOptions.DEFAULT, options(1, 4, 600_000, null, 1L << 26, null), "kwargs-test").start()) {
+            String base = "{\"messages\":[{\"role\":\"user\",\"content\":\"Once upon a time\"}],\"max_tokens\":1,\"temperature\":0";
+            int plain = json(post(s, "/v1/chat/completions", base + "}")).path("usage").path("prompt_tokens").asInt();
+            int off = json(post(s, "/v1/chat/completions", base + ",\"chat_template_kwargs\":{\"enable_thinking\":false}}")).path("usage").path("prompt_tokens").asInt();
+            assertThat(off).isEqualTo(lm.tokenizer().encode("Once upon a time and then they went home").length + 1);
+            assertThat(plain).isEqualTo(lm.tokenizer().encode("Once upon a time").length + 1);
+            HttpResponse<String> bad = post(s, "/v1/chat/completions", base + ",\"chat_template_kwargs\":{\"messages\":[]}}");
+            assertThat(bad.statusCode()).isEqualTo(400);
+            assertThat(json(bad).path("error").path("param").asText()).isEqualTo("chat_template_kwargs");
+            assertThat(post(s, "/v1/chat/completions", base + ",\"chat_template_kwargs\":true}").statusCode()).isEqualTo(400);
+            // text content parts are joined by newlines (llama.cpp's and vLLM's servers)
+            int parts = json(post(s, "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Once upon\"},"
+                    + "{\"type\":\"text\",\"text\":\"a time\"}]}],\"max_tokens\":1}")).path("usage").path("prompt_tokens").asInt();
+            assertThat(parts).isEqualTo(lm.tokenizer().encode("Once upon\na time").length + 1);
+        }
+    }
+
+    @Test
     void aStopSequenceEndsTheTextBeforeItAndIsNeverSent() throws Exception {
         JsonNode j = json(post(server, "/v1/completions", completion("Once upon a time", 40, ",\"stop\":[\"Lily\"]")));
         assertThat(j.path("choices").get(0).path("text").asText()).isEqualTo(", there was a little girl named ");

@@ -28,17 +28,21 @@ public final class ChatPrompts {
      * of a list); null when the model has none.
      */
     public static Definition definition(ModelLoader.LoadedModel lm) {
-        Tokenizer tok = lm.tokenizer();
+        return definition(lm.tokenizer(), lm.format(), lm.source());
+    }
+
+    /** The same from a model's tokenizer, format and path, without its weights. */
+    public static Definition definition(Tokenizer tok, ModelLoader.Format format, Path source) {
         String bos = tokenText(tok, tok.bosId()), eos = tokenText(tok, tok.eosId());
-        switch (lm.format()) {
+        switch (format) {
             case GGUF -> {
-                try (GgufFile g = GgufFile.open(lm.source())) {
+                try (GgufFile g = GgufFile.open(source)) {
                     if (!g.has("tokenizer.chat_template")) return null;
-                    return new Definition(g.getString("tokenizer.chat_template"), bos, eos, lm.source() + ": tokenizer.chat_template");
+                    return new Definition(g.getString("tokenizer.chat_template"), bos, eos, source + ": tokenizer.chat_template");
                 }
             }
             case SAFETENSORS -> {
-                Path cfg = lm.source().resolve("tokenizer_config.json");
+                Path cfg = source.resolve("tokenizer_config.json");
                 if (!Files.isRegularFile(cfg)) return null;
                 Map<String, Object> json;
                 try {
