@@ -44,8 +44,21 @@ final class AddedTokens {
 
     List<Token> tokens() { return tokens; }
 
+    // Hugging Face decides single_word with the regex \w (Unicode: alphabetic, marks, decimal digits,
+    // connector punctuation, join controls): Java's \w with UNICODE_CHARACTER_CLASS is the same class
+    private static final Pattern WORD = Pattern.compile("\\w", Pattern.UNICODE_CHARACTER_CLASS);
+
     private static boolean isWordChar(int cp) {
-        return Character.isLetterOrDigit(cp) || cp == '_';
+        return WORD.matcher(Character.toString(cp)).matches();
+    }
+
+    /**
+     * Rust's char::is_whitespace (the Unicode White_Space property), which lstrip and rstrip
+     * swallow: Java's isWhitespace without U+001C..U+001F, with U+0085 and the no-break spaces.
+     */
+    static boolean isWhiteSpace(char c) {
+        if (c >= '\u001c' && c <= '\u001f') return false;
+        return Character.isWhitespace(c) || c == '\u0085' || c == '\u00a0' || c == '\u2007' || c == '\u202f';
     }
 
     /** Splits text into plain pieces and added tokens; empty plain pieces are dropped. */
@@ -69,8 +82,8 @@ final class AddedTokens {
                     continue;
                 }
             }
-            if (t.lstrip()) while (s > emitted && Character.isWhitespace(text.charAt(s - 1))) s--;
-            if (t.rstrip()) while (e < text.length() && Character.isWhitespace(text.charAt(e))) e++;
+            if (t.lstrip()) while (s > emitted && isWhiteSpace(text.charAt(s - 1))) s--;
+            if (t.rstrip()) while (e < text.length() && isWhiteSpace(text.charAt(e))) e++;
             if (s > emitted) out.add(new Piece(text.substring(emitted, s), -1));
             out.add(new Piece(t.content(), t.id()));
             emitted = e;

@@ -130,6 +130,35 @@ public final class BpeTokenizer implements Tokenizer {
 
     private final boolean[] byteToken;   // a <0xXX> byte-fallback token
 
+    /**
+     * For a tokenizer.json whose model falls back to bytes but whose decoder has no ByteFallback
+     * step: Hugging Face then decodes a {@code <0xXX>} token as its own text, and so does this.
+     */
+    /**
+     * For a tokenizer.json whose decoder is Metaspace (not Fuse and Strip): Hugging Face's Metaspace
+     * decoder drops every ▁ of the first token (not only a leading space: "▁she▁" gives "she") and
+     * turns the others' into spaces.
+     */
+    void firstTokenDropsReplacement(String replacement) {
+        this.metaspaceReplacement = replacement;
+    }
+
+    private String metaspaceReplacement;   // non-null: the Metaspace decoder's first-token rule
+
+    // the first token's bytes under the Metaspace decoder: its text without the replacement character
+    private byte[] firstTokenBytes(int id) {
+        if (metaspaceReplacement == null || special[id] || byteToken[id] || vocab[id] == null) return tokenBytes(id);
+        return decodeToken(vocab[id].replace(metaspaceReplacement, ""));
+    }
+
+    void decodeByteTokensAsText() {
+        for (int i = 0; i < byteToken.length; i++) {
+            if (!byteToken[i]) continue;
+            byteToken[i] = false;
+            bytes[i] = decodeToken(vocab[i]);
+        }
+    }
+
     // the byte of a <0xXX> byte-fallback token, or -1 (an ordinary token, one that only looks similar included)
     private int fallbackByte(String t) {
         if (mode == Mode.BYTE_LEVEL || !byteFallback || t == null || t.length() != 6 || !t.startsWith("<0x") || !t.endsWith(">")) return -1;
@@ -298,7 +327,7 @@ public final class BpeTokenizer implements Tokenizer {
         if (mode != Mode.BYTE_LEVEL && byteFallback) return decodeWithByteFallback(ids, from, to);
         java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
         for (int i = from; i < to; i++) {
-            byte[] b = tokenBytes(ids[i]);
+            byte[] b = i == from ? firstTokenBytes(ids[i]) : tokenBytes(ids[i]);
             if (stripLeadingSpace && out.size() == 0 && i == from && b.length > 0 && b[0] == ' ') out.write(b, 1, b.length - 1);
             else out.writeBytes(b);
         }
@@ -314,7 +343,7 @@ public final class BpeTokenizer implements Tokenizer {
         StringBuilder out = new StringBuilder();
         java.io.ByteArrayOutputStream run = new java.io.ByteArrayOutputStream();
         for (int i = from; i <= to; i++) {
-            byte[] b = i < to ? tokenBytes(ids[i]) : null;
+            byte[] b = i == to ? null : i == from ? firstTokenBytes(ids[i]) : tokenBytes(ids[i]);
             if (b != null && byteToken[ids[i]]) {
                 run.writeBytes(b);
                 continue;

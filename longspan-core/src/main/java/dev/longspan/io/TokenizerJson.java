@@ -60,10 +60,13 @@ final class TokenizerJson {
         List<PreTokenizer> pre = new ArrayList<>();
         preTokenizer(root.get("pre_tokenizer"), src, "pre_tokenizer", pre);
         boolean byteLevel = mentions(root.get("decoder"), "ByteLevel") || mentions(root.get("pre_tokenizer"), "ByteLevel");
-        boolean strip = !byteLevel && (mentions(root.get("decoder"), "Strip") || mentions(root.get("decoder"), "Metaspace"));
+        String metaspace = metaspaceDecoder(root.get("decoder"));
+        boolean strip = !byteLevel && metaspace == null && (mentions(root.get("decoder"), "Strip") || mentions(root.get("decoder"), "Metaspace"));
         String unk = model.get("unk_token") instanceof String u ? u : null;
         BpeTokenizer tok = new BpeTokenizer("tokenizer.json " + path.getFileName(), byteLevel ? Mode.BYTE_LEVEL : Mode.CHARS, vocab, merges, added,
                 normalizer, pre, bool(model, "byte_fallback", false), bool(model, "ignore_merges", false), unk, strip, src);
+        if (!byteLevel && bool(model, "byte_fallback", false) && !mentions(root.get("decoder"), "ByteFallback")) tok.decodeByteTokensAsText();
+        if (!byteLevel && metaspace != null) tok.firstTokenDropsReplacement(metaspace);
         configureSpecials(tok, path, root);
         return tok;
     }
@@ -116,6 +119,22 @@ final class TokenizerJson {
         return added;
     }
 
+    // the replacement character of a decoder that is a Metaspace step prepending to the first word
+    // (alone, or in a Sequence without a Fuse before it: Metaspace decodes token by token), else null
+    private static String metaspaceDecoder(Object decoder) {
+        Map<?, ?> m = decoder instanceof Map<?, ?> d ? d : null;
+        if (m != null && "Sequence".equals(m.get("type")) && m.get("decoders") instanceof List<?> l) {
+            for (Object o : l) {
+                if (o instanceof Map<?, ?> step && "Fuse".equals(step.get("type"))) return null;
+                if (o instanceof Map<?, ?> step && "Metaspace".equals(step.get("type"))) { m = step; break; }
+            }
+        }
+        if (m == null || !"Metaspace".equals(m.get("type"))) return null;
+        String scheme = m.get("prepend_scheme") instanceof String s ? s : (bool(m, "add_prefix_space", true) ? "always" : "never");
+        if (scheme.equals("never")) return null;
+        return m.get("replacement") instanceof String r ? r : "\u2581";
+    }
+
     private static boolean bool(Map<?, ?> m, String k, boolean dflt) {
         return m.get(k) instanceof Boolean b ? b : dflt;
     }
@@ -136,11 +155,11 @@ final class TokenizerJson {
         if (!(node instanceof Map<?, ?> m)) throw new LongspanException(src + ": " + field + " is not an object");
         String type = String.valueOf(m.get("type"));
         return switch (type) {
-            case "NFC" -> s -> Normalizer.normalize(s, Normalizer.Form.NFC);
-            case "NFD" -> s -> Normalizer.normalize(s, Normalizer.Form.NFD);
-            case "NFKC" -> s -> Normalizer.normalize(s, Normalizer.Form.NFKC);
-            case "NFKD" -> s -> Normalizer.normalize(s, Normalizer.Form.NFKD);
-            case "Lowercase" -> s -> s.toLowerCase(java.util.Locale.ROOT);
+            case "NFC" -> s -> unicode11(s, Normalizer.Form.NFC);
+            case "NFD" -> s -> unicode11(s, Normalizer.Form.NFD);
+            case "NFKC" -> s -> unicode11(s, Normalizer.Form.NFKC);
+            case "NFKD" -> s -> unicode11(s, Normalizer.Form.NFKD);
+            case "Lowercase" -> TokenizerJson::lowercase;
             case "Prepend" -> {
                 String p = String.valueOf(m.get("prepend"));
                 yield s -> s.isEmpty() ? s : p + s;
@@ -164,6 +183,74 @@ final class TokenizerJson {
             }
             default -> throw new LongspanException(src + ": " + field + ".type: normalizer type " + type + " is not supported (supported: NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Sequence)");
         };
+    }
+
+    /**
+     * Code points added after Unicode 11.0 (ages 12.0 to 16.0) that take part in normalization —
+     * with a decomposition, a non-zero combining class, or a component of one — as inclusive ranges.
+     * Derived with ICU4J 76.1 (Unicode 16.0): age above 11.0, and NFKD changes it, or its combining
+     * class is not 0, or it is a component of a canonical decomposition (294 code points). Every
+     * composite added since 11.0 has such a component. LlamaUnicodeTest fails when the JDK's Unicode
+     * version changes, the signal to derive this table again.
+     */
+    private static final int[] NORMALIZING_SINCE_UNICODE_11 = {
+            0x00897, 0x0089F, 0x008CA, 0x008D2, 0x00C3C, 0x00C3C, 0x00EBA, 0x00EBA, 0x01715, 0x01715,
+            0x01ABF, 0x01ACE, 0x01DFA, 0x01DFA, 0x032FF, 0x032FF, 0x0A7F2, 0x0A7F4, 0x0A82C, 0x0A82C,
+            0x0AB69, 0x0AB69, 0x105C9, 0x105C9, 0x105D2, 0x105D2, 0x105DA, 0x105DA, 0x105E4, 0x105E4,
+            0x10781, 0x10785, 0x10787, 0x107B0, 0x107B2, 0x107BA, 0x10D69, 0x10D6D, 0x10EAB, 0x10EAC,
+            0x10EFD, 0x10EFF, 0x10F82, 0x10F85, 0x11070, 0x11070, 0x11382, 0x11385, 0x1138B, 0x1138B,
+            0x1138E, 0x1138E, 0x11390, 0x11391, 0x113B8, 0x113B8, 0x113BB, 0x113BB, 0x113C2, 0x113C2,
+            0x113C5, 0x113C5, 0x113C7, 0x113C9, 0x113CE, 0x113D0, 0x11930, 0x11930, 0x11935, 0x11935,
+            0x11938, 0x11938, 0x1193D, 0x1193E, 0x11943, 0x11943, 0x119E0, 0x119E0, 0x11F41, 0x11F42,
+            0x1611E, 0x16129, 0x1612F, 0x1612F, 0x16D63, 0x16D63, 0x16D67, 0x16D6A, 0x16FF0, 0x16FF1,
+            0x1CCD6, 0x1CCF9, 0x1E030, 0x1E06D, 0x1E08F, 0x1E08F, 0x1E130, 0x1E136, 0x1E2AE, 0x1E2AE,
+            0x1E2EC, 0x1E2EF, 0x1E4EC, 0x1E4EF, 0x1E5EE, 0x1E5EF, 0x1F16C, 0x1F16C, 0x1FBF0, 0x1FBF9
+    };
+
+    private static boolean normalizingSinceUnicode11(int cp) {
+        for (int i = 0; i < NORMALIZING_SINCE_UNICODE_11.length && cp >= NORMALIZING_SINCE_UNICODE_11[i]; i += 2) {
+            if (cp <= NORMALIZING_SINCE_UNICODE_11[i + 1]) return true;
+        }
+        return false;
+    }
+
+    /**
+     * A Unicode normalization form as Hugging Face's normalizers compute it: their tables are Unicode
+     * 11.0's (the JDK's are 16.0's), so a character added since is unassigned to them — no
+     * decomposition, combining class 0, no composition. Such a character blocks reordering and
+     * composition across it, so the text between them is normalized piece by piece and the
+     * characters themselves are kept as they are (found comparing with tokenizers 0.23.2: Qwen3's
+     * NFC, NFKC of Cyrillic Extended-D modifier letters).
+     */
+    static String unicode11(String s, Normalizer.Form form) {
+        StringBuilder out = null;
+        int from = 0;
+        for (int i = 0; i < s.length(); ) {
+            int cp = s.codePointAt(i);
+            int next = i + Character.charCount(cp);
+            if (cp >= 0x897 && normalizingSinceUnicode11(cp)) {
+                if (out == null) out = new StringBuilder(s.length() + 8);
+                out.append(Normalizer.normalize(s.substring(from, i), form)).appendCodePoint(cp);
+                from = next;
+            }
+            i = next;
+        }
+        if (out == null) return Normalizer.normalize(s, form);
+        return out.append(Normalizer.normalize(s.substring(from), form)).toString();
+    }
+
+    /**
+     * Hugging Face's Lowercase normalizer: each character lowercased on its own (Rust's
+     * char::to_lowercase, full mappings such as U+0130 → "i̇", no context), so a final capital sigma
+     * becomes σ where Java's String.toLowerCase writes ς.
+     */
+    static String lowercase(String s) {
+        StringBuilder b = new StringBuilder(s.length());
+        s.codePoints().forEach(cp -> {
+            if (cp < 0x80) b.append((char) Character.toLowerCase(cp));
+            else b.append(Character.toString(cp).toLowerCase(java.util.Locale.ROOT));
+        });
+        return b.toString();
     }
 
     /** Compiles a Hugging Face (Oniguruma) regex for java.util.regex: \s, \d, \w become Unicode-aware as in Oniguruma. */
@@ -245,7 +332,8 @@ final class TokenizerJson {
             }
             case "Digits" -> {
                 boolean individual = bool(m, "individual_digits", false);
-                out.add(split(Pattern.compile(individual ? "\\p{Nd}" : "\\p{Nd}+"), "Isolated", false, where));
+                // Rust's char::is_numeric: every number category (Nd, Nl, No: "²", "Ⅻ", "½" too)
+                out.add(split(Pattern.compile(individual ? "\\p{N}" : "\\p{N}+"), "Isolated", false, where));
             }
             case "Metaspace" -> {
                 String rep = m.get("replacement") instanceof String r ? r : "\u2581";
