@@ -116,6 +116,12 @@ build('digits-split-behaviours', pre=pre_tokenizers.Sequence([pre_tokenizers.Dig
 build('split-removed-inverted', pre=pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=False),
       pre_tokenizers.Split(Regex(r"\p{L}+|\p{N}+"), behavior="removed", invert=True), pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]),
       decoder=decoders.ByteLevel(), byte_level=True)
+build('whitespace-nfd-strip', normalizer=normalizers.Sequence([normalizers.NFD(), normalizers.StripAccents(), normalizers.Strip(True, True),
+      normalizers.Replace(Regex(r"\s+"), " ")]), pre=pre_tokenizers.Whitespace(), limit_alphabet=120)
+build('punctuation-whitespacesplit', pre=pre_tokenizers.Sequence([pre_tokenizers.Punctuation("contiguous"), pre_tokenizers.WhitespaceSplit(),
+      pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=False)]), decoder=decoders.ByteLevel(), byte_level=True)
+build('chardelimiter-punctuation', pre=pre_tokenizers.Sequence([pre_tokenizers.CharDelimiterSplit("\n"), pre_tokenizers.Punctuation(),
+      pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)]), decoder=decoders.ByteLevel(), byte_level=True)
 with open(os.path.join(out, 'README.md'), 'w') as f:
     f.write("Tokenizers and their encodings/decodings written by Hugging Face `tokenizers` %s with "
             "`scripts/make-hf-tokenizer-vectors.py` (see its header); checked by HfTokenizerVectorsTest.\n" % tokenizers.__version__)

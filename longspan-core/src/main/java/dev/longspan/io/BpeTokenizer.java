@@ -151,6 +151,13 @@ public final class BpeTokenizer implements Tokenizer {
         return decodeToken(vocab[id].replace(metaspaceReplacement, ""));
     }
 
+    private boolean noDecoder;   // a tokenizer.json without a decoder: tokens joined by spaces
+
+    /** For a tokenizer.json with no decoder: Hugging Face then decodes the token strings joined by single spaces. */
+    void decodeAsSpaceJoinedTokens() {
+        this.noDecoder = true;
+    }
+
     void decodeByteTokensAsText() {
         for (int i = 0; i < byteToken.length; i++) {
             if (!byteToken[i]) continue;
@@ -324,6 +331,14 @@ public final class BpeTokenizer implements Tokenizer {
 
     @Override
     public String decode(int[] ids, int from, int to) {
+        if (noDecoder) {
+            StringBuilder b = new StringBuilder();
+            for (int i = from; i < to; i++) {
+                tokenBytes(ids[i]);   // checks the id
+                b.append(i > from ? " " : "").append(vocab[ids[i]] == null ? "" : vocab[ids[i]]);
+            }
+            return b.toString();
+        }
         if (mode != Mode.BYTE_LEVEL && byteFallback) return decodeWithByteFallback(ids, from, to);
         java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
         for (int i = from; i < to; i++) {

@@ -67,6 +67,7 @@ final class TokenizerJson {
                 normalizer, pre, bool(model, "byte_fallback", false), bool(model, "ignore_merges", false), unk, strip, src);
         if (!byteLevel && bool(model, "byte_fallback", false) && !mentions(root.get("decoder"), "ByteFallback")) tok.decodeByteTokensAsText();
         if (!byteLevel && metaspace != null) tok.firstTokenDropsReplacement(metaspace);
+        if (root.get("decoder") == null) tok.decodeAsSpaceJoinedTokens();
         configureSpecials(tok, path, root);
         return tok;
     }
@@ -165,12 +166,26 @@ final class TokenizerJson {
                 yield s -> s.isEmpty() ? s : p + s;
             }
             case "Replace" -> {
-                if (!(m.get("pattern") instanceof Map<?, ?> pat) || !(pat.get("String") instanceof String from)) {
-                    throw new LongspanException(src + ": " + field + ".pattern: only string patterns are supported in a Replace normalizer");
-                }
                 String to = String.valueOf(m.get("content"));
-                yield s -> s.replace(from, to);
+                if (m.get("pattern") instanceof Map<?, ?> pat && pat.get("String") instanceof String from) yield s -> s.replace(from, to);
+                if (m.get("pattern") instanceof Map<?, ?> pat && pat.get("Regex") instanceof String re) {
+                    Pattern p = compileRegex(re, src + ": " + field + ".pattern.Regex");
+                    String literal = Matcher.quoteReplacement(to);
+                    yield s -> p.matcher(s).replaceAll(literal);
+                }
+                throw new LongspanException(src + ": " + field + ".pattern: a Replace normalizer needs a String or Regex pattern");
             }
+            case "Strip" -> {
+                boolean left = bool(m, "strip_left", false), right = bool(m, "strip_right", false);
+                yield s -> {
+                    int a = 0, b = s.length();
+                    if (left) while (a < b && AddedTokens.isWhiteSpace(s.charAt(a))) a++;
+                    if (right) while (b > a && AddedTokens.isWhiteSpace(s.charAt(b - 1))) b--;
+                    return s.substring(a, b);
+                };
+            }
+            // every combining mark (Mn, Mc, Me) removed, as Hugging Face's StripAccents does (after an NFD step)
+            case "StripAccents" -> s -> s.replaceAll("\\p{M}", "");
             case "Sequence" -> {
                 List<UnaryOperator<String>> steps = new ArrayList<>();
                 if (m.get("normalizers") instanceof List<?> l) {
@@ -181,7 +196,7 @@ final class TokenizerJson {
                     return s;
                 };
             }
-            default -> throw new LongspanException(src + ": " + field + ".type: normalizer type " + type + " is not supported (supported: NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Sequence)");
+            default -> throw new LongspanException(src + ": " + field + ".type: normalizer type " + type + " is not supported (supported: NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Strip, StripAccents, Sequence)");
         };
     }
 
@@ -323,12 +338,25 @@ final class TokenizerJson {
                 if (m.get("pattern") instanceof Map<?, ?> pat && pat.get("Regex") instanceof String re) p = compileRegex(re, where + ".pattern.Regex");
                 else if (m.get("pattern") instanceof Map<?, ?> pat && pat.get("String") instanceof String s) p = Pattern.compile(Pattern.quote(s));
                 else throw new LongspanException(where + ".pattern: Split pre-tokenizer without a Regex or String pattern");
-                out.add(split(p, String.valueOf(m.get("behavior")), bool(m, "invert", false), where + ".behavior"));
+                out.add(split(p, hfBehavior(String.valueOf(m.get("behavior")), where + ".behavior"), bool(m, "invert", false), where + ".behavior"));
             }
             case "ByteLevel" -> {
                 boolean prefix = bool(m, "add_prefix_space", false);
                 if (prefix) out.add((piece, first, o) -> o.add(piece.startsWith(" ") ? piece : " " + piece));
                 if (bool(m, "use_regex", true)) out.add(split(compileRegex(GPT2_PATTERN, where), "Isolated", false, where));
+            }
+            case "Whitespace" -> out.add(split(compileRegex("\\w+|[^\\w\\s]+", where), "Removed", true, where));
+            case "WhitespaceSplit" -> out.add(split(compileRegex("\\s+", where), "Removed", false, where));
+            case "Punctuation" -> {
+                // Rust: is_ascii_punctuation (symbols such as $ + < = > ^ ` | ~ too) or a Unicode punctuation category
+                String behavior = m.get("behavior") instanceof String b ? hfBehavior(b, where) : "Isolated";
+                out.add(split(Pattern.compile("[\\p{P}!-/:-@\\[-`{-~]"), behavior, false, where + ".behavior"));
+            }
+            case "CharDelimiterSplit" -> {
+                if (!(m.get("delimiter") instanceof String d) || d.codePointCount(0, d.length()) != 1) {
+                    throw new LongspanException(where + ".delimiter: expected one character");
+                }
+                out.add(split(Pattern.compile(Pattern.quote(d)), "Removed", false, where));
             }
             case "Digits" -> {
                 boolean individual = bool(m, "individual_digits", false);
@@ -350,8 +378,20 @@ final class TokenizerJson {
                     o.add(s.substring(start));
                 });
             }
-            default -> throw new LongspanException(where + ".type: pre-tokenizer type " + type + " is not supported (supported: Sequence, Split, ByteLevel, Digits, Metaspace)");
+            default -> throw new LongspanException(where + ".type: pre-tokenizer type " + type + " is not supported (supported: Sequence, Split, ByteLevel, Digits, Metaspace, Whitespace, WhitespaceSplit, Punctuation, CharDelimiterSplit)");
         }
+    }
+
+    // a Split behaviour as tokenizer.json writes it ("Isolated"; older files and the Python API: "isolated", "merged_with_previous")
+    private static String hfBehavior(String b, String where) {
+        return switch (b) {
+            case "Isolated", "isolated" -> "Isolated";
+            case "Removed", "removed" -> "Removed";
+            case "MergedWithPrevious", "merged_with_previous" -> "MergedWithPrevious";
+            case "MergedWithNext", "merged_with_next" -> "MergedWithNext";
+            case "Contiguous", "contiguous" -> "Contiguous";
+            default -> throw new LongspanException(where + ": Split behavior " + b + " is not supported (Isolated, Removed, MergedWithPrevious, MergedWithNext, Contiguous)");
+        };
     }
 
     private static String tokenContent(Object v) {
