@@ -394,6 +394,21 @@ final class TokenizerJson {
         };
     }
 
+    // the special token a TemplateProcessing post-processor (alone or in a Sequence) writes first for a single text, or null
+    private static String templateFirstSpecial(Object pp) {
+        if (!(pp instanceof Map<?, ?> m)) return null;
+        if ("Sequence".equals(m.get("type")) && m.get("processors") instanceof List<?> l) {
+            for (Object o : l) {
+                String t = templateFirstSpecial(o);
+                if (t != null) return t;
+            }
+            return null;
+        }
+        if (m.get("single") instanceof List<?> single && !single.isEmpty() && single.get(0) instanceof Map<?, ?> first
+                && first.get("SpecialToken") instanceof Map<?, ?> st && st.get("id") instanceof String id) return id;
+        return null;
+    }
+
     private static String tokenContent(Object v) {
         if (v instanceof String s) return s;
         if (v instanceof Map<?, ?> m && m.get("content") instanceof String s) return s;
@@ -410,16 +425,21 @@ final class TokenizerJson {
                 bos = tokenContent(c.get("bos_token"));
                 eos = tokenContent(c.get("eos_token"));
                 pad = tokenContent(c.get("pad_token"));
-                addBos = c.get("add_bos_token") instanceof Boolean b && b && bos != null;
+                if (c.get("add_bos_token") instanceof Boolean b) addBos = b && bos != null;
+                else {
+                    // no add_bos_token (Llama 3's files): the post-processor's template says, as Hugging Face's encode does
+                    String t = templateFirstSpecial(root.get("post_processor"));
+                    if (t != null && (bos == null || bos.equals(t))) { bos = t; addBos = true; }
+                }
                 if (c.get("clean_up_tokenization_spaces") instanceof Boolean b && b) tok.setSpaceCleanup(SpaceCleanup.HUGGING_FACE);
             } catch (IOException e) {
                 throw new LongspanException(cfg + ": cannot read: " + e.getMessage(), e);
             }
         } else {
             // no config: a template post-processor that starts with a special token means BOS is added
-            if (root.get("post_processor") instanceof Map<?, ?> pp && pp.get("single") instanceof List<?> single && !single.isEmpty()
-                    && single.get(0) instanceof Map<?, ?> first && first.get("SpecialToken") instanceof Map<?, ?> st && st.get("id") instanceof String id) {
-                bos = id;
+            String t = templateFirstSpecial(root.get("post_processor"));
+            if (t != null) {
+                bos = t;
                 addBos = true;
             }
             for (String c : new String[]{"<s>", "<|begin_of_text|>", "<bos>"}) if (bos == null && tok.tokenId(c) >= 0) bos = c;

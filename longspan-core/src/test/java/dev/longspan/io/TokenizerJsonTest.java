@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
+import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** A bad tokenizer.json is refused with the file and the field that is wrong. */
@@ -37,5 +38,24 @@ class TokenizerJsonTest {
         Files.writeString(p, json.replace("MODEL", MODEL));
         assertThatThrownBy(() -> BpeTokenizer.fromTokenizerJson(p)).isInstanceOf(LongspanException.class)
                 .hasMessageStartingWith(p + ": " + field);
+    }
+
+    /**
+     * Meta's Llama 3 tokenizer.json adds BOS through its post-processor (a Sequence of ByteLevel and
+     * TemplateProcessing) and its tokenizer_config.json has no add_bos_token: BOS is added, as
+     * Hugging Face's encode adds it; add_bos_token, when present, decides.
+     */
+    @org.junit.jupiter.api.Test
+    void theTemplatePostProcessorAddsBosWhenTheConfigDoesNotSay() throws IOException {
+        Path d = Files.createDirectories(dir.resolve("llama3like"));
+        Files.writeString(d.resolve("tokenizer.json"), "{" + MODEL + ", \"added_tokens\": [{\"id\": 3, \"content\": \"<|begin_of_text|>\", \"special\": true}],"
+                + " \"post_processor\": {\"type\": \"Sequence\", \"processors\": [{\"type\": \"ByteLevel\"}, {\"type\": \"TemplateProcessing\","
+                + " \"single\": [{\"SpecialToken\": {\"id\": \"<|begin_of_text|>\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}]}]}}");
+        Files.writeString(d.resolve("tokenizer_config.json"), "{\"bos_token\": \"<|begin_of_text|>\", \"eos_token\": \"<|end_of_text|>\"}");
+        Tokenizer t = TokenizerLoader.load(d);
+        assertThat(t.addBos()).isTrue();
+        assertThat(t.bosId()).isEqualTo(3);
+        Files.writeString(d.resolve("tokenizer_config.json"), "{\"bos_token\": \"<|begin_of_text|>\", \"add_bos_token\": false}");
+        assertThat(TokenizerLoader.load(d).addBos()).isFalse();
     }
 }
