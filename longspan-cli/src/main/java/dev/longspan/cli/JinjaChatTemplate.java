@@ -344,26 +344,9 @@ public final class JinjaChatTemplate implements ChatFormat {
             return sign + (plain.contains(".") ? plain : plain + ".0");
         }
 
-        // a JSON string as json.dumps(ensure_ascii=False) writes it
+        // a JSON string as json.dumps(ensure_ascii=False) writes it: the escapes of core's JSON writer, non-ASCII as is
         static void string(StringBuilder b, String s) {
-            b.append('"');
-            for (int i = 0; i < s.length(); i++) {
-                char c = s.charAt(i);
-                switch (c) {
-                    case '"' -> b.append("\\\"");
-                    case '\\' -> b.append("\\\\");
-                    case '\n' -> b.append("\\n");
-                    case '\r' -> b.append("\\r");
-                    case '\t' -> b.append("\\t");
-                    case '\b' -> b.append("\\b");
-                    case '\f' -> b.append("\\f");
-                    default -> {
-                        if (c < 0x20) b.append(String.format(Locale.ROOT, "\\u%04x", (int) c));
-                        else b.append(c);
-                    }
-                }
-            }
-            b.append('"');
+            b.append(dev.longspan.io.Json.write(s));
         }
     }
 
@@ -430,13 +413,20 @@ public final class JinjaChatTemplate implements ChatFormat {
         return b.append(t.substring(i)).toString();
     }
 
+    // index of the quote closing the string literal that opens at t[i] (backslash escapes skipped); t.length() when unclosed
+    private static int stringEnd(String t, int i) {
+        char q = t.charAt(i);
+        int j = i + 1;
+        while (j < t.length() && t.charAt(j) != q) j += t.charAt(j) == '\\' ? 2 : 1;
+        return Math.min(j, t.length());
+    }
+
     // index of the closing delimiter of a tag whose code starts at from (string literals skipped), or -1
     private static int codeEnd(String t, int from, String close) {
         for (int i = from; i < t.length(); i++) {
             char c = t.charAt(i);
             if (c == '\'' || c == '"') {
-                int j = i + 1;
-                while (j < t.length() && t.charAt(j) != c) j += t.charAt(j) == '\\' ? 2 : 1;
+                int j = stringEnd(t, i);
                 i = j;
             } else if (t.startsWith(close, i)) return i;
         }
@@ -452,8 +442,7 @@ public final class JinjaChatTemplate implements ChatFormat {
         for (int i = 0; i < code.length(); i++) {
             char c = code.charAt(i);
             if (c == '\'' || c == '"') {
-                int j = i + 1;
-                while (j < code.length() && code.charAt(j) != c) j += code.charAt(j) == '\\' ? 2 : 1;
+                int j = stringEnd(code, i);
                 j = Math.min(j, code.length() - 1);
                 b.append(code, i, j + 1);
                 i = j;
@@ -483,8 +472,7 @@ public final class JinjaChatTemplate implements ChatFormat {
         for (int i = 0; i < code.length(); i++) {
             char c = code.charAt(i);
             if (c == '\'' || c == '"') {
-                int j = i + 1;
-                while (j < code.length() && code.charAt(j) != c) j += code.charAt(j) == '\\' ? 2 : 1;
+                int j = stringEnd(code, i);
                 j = Math.min(j, code.length() - 1);
                 b.append(code, i, j + 1);
                 i = j;
@@ -519,8 +507,7 @@ public final class JinjaChatTemplate implements ChatFormat {
         for (int i = open; i < t.length(); i++) {
             char c = t.charAt(i);
             if (c == '\'' || c == '"') {
-                int j = i + 1;
-                while (j < t.length() && t.charAt(j) != c) j += t.charAt(j) == '\\' ? 2 : 1;
+                int j = stringEnd(t, i);
                 i = j;
             } else if (c == '(' || c == '[' || c == '{') depth++;
             else if ((c == ')' || c == ']' || c == '}') && --depth == 0) return i;
@@ -535,8 +522,7 @@ public final class JinjaChatTemplate implements ChatFormat {
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);
             if (c == '\'' || c == '"') {
-                int j = i + 1;
-                while (j < s.length() && s.charAt(j) != c) j += s.charAt(j) == '\\' ? 2 : 1;
+                int j = stringEnd(s, i);
                 i = j;
             } else if (c == '(' || c == '[' || c == '{') depth++;
             else if (c == ')' || c == ']' || c == '}') depth--;
@@ -624,8 +610,7 @@ public final class JinjaChatTemplate implements ChatFormat {
             if (depth == 0 && c == end && i + 1 < t.length() && t.charAt(i + 1) == '}') break;
             if (depth == 0 && c == '-' && i + 2 < t.length() && t.charAt(i + 1) == end && t.charAt(i + 2) == '}') break;
             if (c == '\'' || c == '"') {
-                int j = i + 1;
-                while (j < t.length() && t.charAt(j) != c) j += t.charAt(j) == '\\' ? 2 : 1;
+                int j = stringEnd(t, i);
                 j = Math.min(j + 1, t.length());
                 b.append(t, i, j);
                 i = j;
