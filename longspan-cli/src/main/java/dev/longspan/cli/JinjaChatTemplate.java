@@ -67,6 +67,8 @@ public final class JinjaChatTemplate implements ChatFormat {
                     JinjaChatTemplate.class.getDeclaredMethod("raiseException", String.class)));
             jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "strftime_now",
                     JinjaChatTemplate.class.getDeclaredMethod("strftimeNow", String.class)));
+            jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "py_str",
+                    JinjaChatTemplate.class.getDeclaredMethod("pyStr", Object.class)));
             jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "py_slice",
                     JinjaChatTemplate.class.getDeclaredMethod("pySlice", Object.class, Object.class, Object.class, Object.class)));
         } catch (NoSuchMethodException e) {
@@ -206,6 +208,69 @@ public final class JinjaChatTemplate implements ChatFormat {
         throw new IllegalArgumentException(message);
     }
 
+    /**
+     * What an expression prints, as Jinja2 prints it where jinjava differs: a boolean as True / False,
+     * a float as Python writes it, a list or a dict as Python's repr. (None stays empty: jinjava
+     * does not tell None from an undefined variable, which Jinja2 prints as nothing.)
+     */
+    public static Object pyStr(Object value) {
+        return switch (value) {
+            case Boolean b -> b ? "True" : "False";
+            case Double d -> PythonJson.pythonFloat(d);
+            case Float f -> PythonJson.pythonFloat(Double.parseDouble(Float.toString(f)));   // jinjava's float filter gives a float: its own shortest digits
+            case List<?> l -> pyRepr(l);
+            case Map<?, ?> m -> pyRepr(m);
+            case null, default -> value;
+        };
+    }
+
+    /** Python's repr of a template value (a str, number, bool, None, list or dict). */
+    static String pyRepr(Object v) {
+        return switch (v) {
+            case null -> "None";
+            case String str -> reprString(str);
+            case Boolean b -> b ? "True" : "False";
+            case Double d -> PythonJson.pythonFloat(d);
+            case Float f -> PythonJson.pythonFloat(Double.parseDouble(Float.toString(f)));   // jinjava's float filter gives a float: its own shortest digits
+            case List<?> l -> {
+                StringBuilder b = new StringBuilder("[");
+                for (int i = 0; i < l.size(); i++) b.append(i > 0 ? ", " : "").append(pyRepr(l.get(i)));
+                yield b.append(']').toString();
+            }
+            case Map<?, ?> m -> {
+                StringBuilder b = new StringBuilder("{");
+                int i = 0;
+                for (Map.Entry<?, ?> e : m.entrySet()) b.append(i++ > 0 ? ", " : "").append(pyRepr(e.getKey())).append(": ").append(pyRepr(e.getValue()));
+                yield b.append('}').toString();
+            }
+            default -> v.toString();
+        };
+    }
+
+    // Python's repr of a str: single quotes unless only double quotes avoid escaping, hex escapes for what is not printable
+    private static String reprString(String s) {
+        char q = s.indexOf('\'') >= 0 && s.indexOf('"') < 0 ? '"' : '\'';
+        StringBuilder b = new StringBuilder(s.length() + 2).append(q);
+        s.codePoints().forEach(cp -> {
+            if (cp == q || cp == '\\') b.append('\\').appendCodePoint(cp);
+            else if (cp == '\t') b.append("\\t");
+            else if (cp == '\n') b.append("\\n");
+            else if (cp == '\r') b.append("\\r");
+            else if (cp != ' ' && !printable(cp)) b.append(cp < 0x100 ? String.format("\\x%02x", cp) : cp < 0x10000 ? String.format("\\u%04x", cp) : String.format("\\U%08x", cp));
+            else b.appendCodePoint(cp);
+        });
+        return b.append(q).toString();
+    }
+
+    // Python's str.isprintable for one character: not a control, format, surrogate, private-use, unassigned or separator
+    private static boolean printable(int cp) {
+        return switch (Character.getType(cp)) {
+            case Character.CONTROL, Character.FORMAT, Character.SURROGATE, Character.PRIVATE_USE, Character.UNASSIGNED,
+                 Character.LINE_SEPARATOR, Character.PARAGRAPH_SEPARATOR, Character.SPACE_SEPARATOR -> false;
+            default -> true;
+        };
+    }
+
     /** Python's seq[start:stop:step] on a string or a list (null bounds: absent). */
     public static Object pySlice(Object seq, Object start, Object stop, Object step) {
         List<?> items = seq instanceof String str ? null : seq instanceof List<?> l ? l
@@ -297,7 +362,8 @@ public final class JinjaChatTemplate implements ChatFormat {
         static void write(StringBuilder b, Object v, int indent, int depth) {
             if (v == null) b.append("null");
             else if (v instanceof Boolean x) b.append(x ? "true" : "false");
-            else if (v instanceof Double || v instanceof Float) b.append(pythonFloat(((Number) v).doubleValue()));
+            else if (v instanceof Double d) b.append(pythonFloat(d));
+            else if (v instanceof Float f) b.append(pythonFloat(Double.parseDouble(Float.toString(f))));
             else if (v instanceof Number n) b.append(n);
             else if (v instanceof Map<?, ?> m) {
                 b.append('{');
@@ -393,11 +459,15 @@ public final class JinjaChatTemplate implements ChatFormat {
             }
             from = close;
         }
-        return notBindsLoosely(inTags(b.append(t.substring(from)).toString(), code -> slicesAsCalls(plusSpaced(code))));
+        return notBindsLoosely(inTags(b.append(t.substring(from)).toString(), (kind, code) -> {
+            String c = slicesAsCalls(plusSpaced(code));
+            // what an expression prints goes through py_str, so that a boolean prints as Python's True / False
+            return kind == '{' && !c.isBlank() ? " py_str(" + c.strip() + ") " : c;
+        }));
     }
 
     /** The template with each tag's code (between its delimiters) passed through f; text and comments as they are. */
-    static String inTags(String t, java.util.function.UnaryOperator<String> f) {
+    static String inTags(String t, java.util.function.BiFunction<Character, String, String> f) {
         StringBuilder b = new StringBuilder(t.length() + 16);
         int i = 0;
         for (int open; (open = nextTag(t, i)) >= 0; ) {
@@ -407,7 +477,7 @@ public final class JinjaChatTemplate implements ChatFormat {
             if (end < 0) break;
             if (kind != '#' && t.charAt(start) == '-') start++;
             int codeEnd = kind != '#' && end > start && t.charAt(end - 1) == '-' ? end - 1 : end;
-            b.append(t, i, start).append(kind == '#' ? t.substring(start, codeEnd) : f.apply(t.substring(start, codeEnd))).append(t, codeEnd, end + 2);
+            b.append(t, i, start).append(kind == '#' ? t.substring(start, codeEnd) : f.apply(kind, t.substring(start, codeEnd))).append(t, codeEnd, end + 2);
             i = end + 2;
         }
         return b.append(t.substring(i)).toString();

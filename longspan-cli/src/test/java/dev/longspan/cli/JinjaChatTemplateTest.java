@@ -81,8 +81,8 @@ class JinjaChatTemplateTest {
         JinjaChatTemplate t = new JinjaChatTemplate("{{ bos_token }}{% for message in messages %}[{{ message.content.strip() }}|{{ message.content.split(',')|length }}"
                 + "|{{ message.content.startswith(' a') }}|{{ message.content.replace('a', 'b') }}]{% endfor %}{% if add_generation_prompt %}{{ eos_token }}{% endif %}",
                 "<s>", "</s>", "t");
-        assertThat(t.render(List.of(m("user", " a,b.c ")), true)).isEqualTo("<s>[a,b.c|2|true| b,b.c ]</s>");
-        assertThat(t.render(List.of(m("user", "x")), false)).isEqualTo("<s>[x|1|false|x]");
+        assertThat(t.render(List.of(m("user", " a,b.c ")), true)).isEqualTo("<s>[a,b.c|2|True| b,b.c ]</s>");
+        assertThat(t.render(List.of(m("user", "x")), false)).isEqualTo("<s>[x|1|False|x]");
     }
 
     @Test
@@ -184,13 +184,12 @@ class JinjaChatTemplateTest {
             "'a,b,,c'.split(',', 2)|join('/')#a/b/,c", "' a b  c '.split(none, 1)|join('/')#\"a/b  c \"",
             "'a,b,,c'.rsplit(',', 1)|join('/')#a,b,/c", "' a b  c '.rsplit(none, 1)|join('/')#\" a b/c\"",
             "', '.join(['a', 'b'])#a, b", "'abc'.capitalize()#Abc", "'abcb'.rfind('b')#3", "'abc'.index('c')#2",
-            "'a;b;'.split(';')|length#3", "'12'.isdigit()#true", "'abc'.startswith(('x', 'a'))#true",
-            "'abc'[-1] ~ 'abc'[0]#ca", "n+1#2", "n*2+1#3", "n +1#2", "'+1'#+1",
+            "'a;b;'.split(';')|length#3", "'12'.isdigit()#True", "'abc'.startswith(('x', 'a'))#True",
+            "'abc'[-1] ~ 'abc'[0]#ca", "n > 0#True", "n is none#False", "[true, n, 'it\\'s', 0.5]#\"[True, 1, \"\"it's\"\", 0.5]\"", "messages[0]#\"{'role': 'user', 'content': 'a'}\"", "{'k': n}|tojson#{\"k\": 1}", "n+1#2", "n*2+1#3", "n +1#2", "'+1'#+1",
             "messages[:n+1]|length#2", "messages[:(n+1)]|map(attribute='content')|join#ab", "messages[::-1]|map(attribute='content')|join#cba",
             "messages[n-1:n+1:1]|length#2", "'abcdef'[1:n+3]#bcd", "'abcdef'[::2]#ace"})
     void pythonStringMethodsArithmeticAndSlicesAsInJinja2(String expr, String expected) {
         JinjaChatTemplate t = new JinjaChatTemplate("{% set n = 1 %}{{ " + expr + " }}", "", "", "t");
-        // (jinjava prints a boolean as true where Jinja2 prints True)
         assertThat(t.render(List.of(m("user", "a"), m("assistant", "b"), m("user", "c")), false)).isEqualTo(expected);
     }
 
