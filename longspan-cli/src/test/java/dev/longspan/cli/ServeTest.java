@@ -128,6 +128,18 @@ class ServeTest {
     }
 
     @Test
+    void aConversationEndingWithAnAssistantTurnIsContinued() throws Exception {
+        // llama.cpp's assistant prefill: the turns before it with the assistant's turn opened, then its text
+        // (stories260K has no template: turns are joined by blank lines, so the prompt is the two texts run together)
+        JsonNode chat = json(post(server, "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"Once upon a time\"},"
+                + "{\"role\":\"assistant\",\"content\":\", there was a\"}],\"max_tokens\":8,\"temperature\":0}"));
+        JsonNode text = json(post(server, "/v1/completions", completion("Once upon a time, there was a", 8, "")));
+        assertThat(chat.path("choices").get(0).path("message").path("content").asText())
+                .isEqualTo(text.path("choices").get(0).path("text").asText()).isNotEmpty();
+        assertThat(chat.path("usage").path("prompt_tokens").asInt()).isEqualTo(text.path("usage").path("prompt_tokens").asInt());
+    }
+
+    @Test
     void aStopSequenceEndsTheTextBeforeItAndIsNeverSent() throws Exception {
         JsonNode j = json(post(server, "/v1/completions", completion("Once upon a time", 40, ",\"stop\":[\"Lily\"]")));
         assertThat(j.path("choices").get(0).path("text").asText()).isEqualTo(", there was a little girl named ");
