@@ -172,10 +172,22 @@ final class ChatTemplateCommand implements Callable<Integer> {
         for (int i = 0; i < ms.size(); i++) {
             JsonNode m = ms.get(i);
             if (!m.isObject() || !m.path("role").isTextual()) throw new LongspanException(where + ": messages[" + i + "] needs a string \"role\"");
-            JsonNode content = m.get("content");
-            if (content != null && !content.isNull() && !content.isTextual()) throw new LongspanException(where + ": messages[" + i + "].content must be a string");
-            messages.add(new ChatFormat.Message(m.get("role").asText(), content == null || content.isNull() ? "" : content.asText()));
+            messages.add(new ChatFormat.Message(m.get("role").asText(), content(m.get("content"), where + ": messages[" + i + "].content")));
         }
         return new Conversation(messages, agp, vars);
+    }
+
+    // a message's text: a string, or OpenAI's text parts joined by newlines (as the server joins them)
+    private static String content(JsonNode c, String where) {
+        if (c == null || c.isNull()) return "";
+        if (c.isTextual()) return c.asText();
+        if (!c.isArray()) throw new LongspanException(where + " must be a string or an array of text parts");
+        StringBuilder b = new StringBuilder();
+        for (JsonNode part : c) {
+            if (!part.path("type").asText().equals("text") || !part.path("text").isTextual()) throw new LongspanException(where + ": only text parts are supported");
+            if (!b.isEmpty()) b.append('\n');
+            b.append(part.get("text").asText());
+        }
+        return b.toString();
     }
 }

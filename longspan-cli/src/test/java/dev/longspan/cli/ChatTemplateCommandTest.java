@@ -39,6 +39,9 @@ class ChatTemplateCommandTest {
         assertThat(r.out()).endsWith("<|im_start|>assistant\n");
         r = run("{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"add_generation_prompt\":false}", "chat-template", "--model", qwen);
         assertThat(r.out()).isEqualTo("<|im_start|>user\nHi<|im_end|>\n");
+        // OpenAI's text parts, joined by newlines as the server joins them
+        r = run("[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"text\",\"text\":\"b\"}]}]", "chat-template", "--model", qwen);
+        assertThat(r.out()).isEqualTo("<|im_start|>user\na\nb<|im_end|>\n<|im_start|>assistant\n");
     }
 
     @Test
@@ -87,6 +90,7 @@ class ChatTemplateCommandTest {
                 {"{\"messages\": 3}", "--template", t.toString()},
                 {"[{\"content\": \"x\"}]", "--template", t.toString()},
                 {"[{\"role\": \"user\", \"content\": 5}]", "--template", t.toString()},
+                {"[{\"role\": \"user\", \"content\": [{\"type\": \"image_url\"}]}]", "--template", t.toString()},
                 {"{\"messages\": [], \"add_generation_prompt\": \"yes\"}", "--template", t.toString()},
                 {"{\"messages\": [], \"chat_template_kwargs\": {\"messages\": 1}}", "--template", t.toString()},
                 {"[]", "--template", dir.resolve("missing.jinja").toString()},
