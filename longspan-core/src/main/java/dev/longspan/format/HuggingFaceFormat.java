@@ -94,15 +94,7 @@ public final class HuggingFaceFormat implements ModelFormat {
         } catch (LongspanException e) {
             throw new LongspanException(src + ": " + e.getMessage());
         }
-        Pattern attention = new Pattern.Dense();
-        Object sw = cj.get("sliding_window");
-        boolean useSw = type.equals("mistral") || Boolean.TRUE.equals(cj.get("use_sliding_window"));
-        if (useSw && sw instanceof Long w && w > 0 && w < ctx) {
-            if (!type.equals("mistral") && cj.get("max_window_layers") instanceof Long mwl && mwl < layers) {
-                throw new LongspanException(src + ": sliding window on only some layers (max_window_layers) is not supported");
-            }
-            attention = new Pattern.Window((int) (long) w);
-        }
+        List<Pattern> attention = attentionPerLayer(cj, type, layers, ctx, src);
 
         // weights: one file or shards named by an index
         Map<String, Path> where = new LinkedHashMap<>();
@@ -133,7 +125,7 @@ public final class HuggingFaceFormat implements ModelFormat {
             ModelConfig c;
             try {
                 c = new ModelConfig(vocab, dim, layers, heads, kvHeads, headDim, ffn, (float) eps, tied, rope,
-                        Collections.nCopies(layers, attention), "tokenizer.json", ctx, qkNorm, qkvBias, 0);
+                        attention, "tokenizer.json", ctx, qkNorm, qkvBias, 0);
             } catch (LongspanException e) {
                 throw new LongspanException(src + ": " + e.getMessage());
             }
@@ -209,5 +201,39 @@ public final class HuggingFaceFormat implements ModelFormat {
         }
         if (v instanceof Long l && l == (int) (long) l) return (int) (long) l;
         throw new LongspanException(src + ": field '" + k + "' must be an integer, got " + v);
+    }
+
+    /**
+     * Each layer's attention as transformers computes it: a sliding window of sliding_window keys
+     * (the query's own included; Longspan's window:size) on the layers that use one, full causal
+     * attention elsewhere. Mistral: every layer when sliding_window is set (v0.1's 4096; later
+     * versions set null). Qwen2 / Qwen3: config.layer_types when given ("sliding_attention" /
+     * "full_attention"), else the layers i ≥ max_window_layers when use_sliding_window is true (their
+     * configs ship it false). A window at least the context long is full attention.
+     */
+    static List<Pattern> attentionPerLayer(Map<String, Object> cj, String type, int layers, int ctx, String src) {
+        Object sw = cj.get("sliding_window");
+        long w = sw instanceof Long l ? l : 0;
+        if (sw != null && !(sw instanceof Long)) throw new LongspanException(src + ": sliding_window must be an integer or null, got " + sw);
+        boolean[] sliding = new boolean[layers];
+        if (cj.get("layer_types") instanceof List<?> types) {
+            if (types.size() != layers) throw new LongspanException(src + ": layer_types has " + types.size() + " entries for " + layers + " layers");
+            for (int i = 0; i < layers; i++) {
+                Object t = types.get(i);
+                if ("sliding_attention".equals(t)) sliding[i] = true;
+                else if (!"full_attention".equals(t)) throw new LongspanException(src + ": layer_types[" + i + "] is " + t + " (supported: full_attention, sliding_attention)");
+            }
+        } else if (type.equals("mistral")) {
+            java.util.Arrays.fill(sliding, true);
+        } else if (Boolean.TRUE.equals(cj.get("use_sliding_window"))) {
+            long from = cj.get("max_window_layers") instanceof Long mwl ? mwl : 0;
+            for (int i = 0; i < layers; i++) sliding[i] = i >= from;
+        }
+        List<Pattern> out = new ArrayList<>(layers);
+        for (int i = 0; i < layers; i++) {
+            boolean window = sliding[i] && w > 0 && w < ctx;
+            out.add(window ? new Pattern.Window((int) w) : new Pattern.Dense());
+        }
+        return out;
     }
 }

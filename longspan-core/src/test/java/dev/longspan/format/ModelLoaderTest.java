@@ -330,6 +330,30 @@ class ModelLoaderTest {
         assertThat(chat).contains(28, 0, 1);
     }
 
+    /**
+     * Sliding windows as transformers applies them (context 512, two layers): Mistral on every layer when
+     * sliding_window is set; Qwen2/Qwen3 from layer_types, else on layers ≥ max_window_layers when
+     * use_sliding_window is true; a window as long as the context is full attention.
+     */
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+            "mistral|{\"sliding_window\": 64}|window:size=64,window:size=64",
+            "mistral|{\"sliding_window\": null}|dense,dense",
+            "mistral|{\"sliding_window\": 4096}|dense,dense",
+            "qwen2|{\"sliding_window\": 64, \"use_sliding_window\": false, \"max_window_layers\": 0}|dense,dense",
+            "qwen2|{\"sliding_window\": 64, \"use_sliding_window\": true, \"max_window_layers\": 2}|dense,dense",
+            "qwen2|{\"sliding_window\": 64, \"use_sliding_window\": true, \"max_window_layers\": 1}|dense,window:size=64",
+            "qwen2|{\"sliding_window\": 64, \"use_sliding_window\": true, \"max_window_layers\": 0}|window:size=64,window:size=64",
+            "qwen3|{\"sliding_window\": 64, \"layer_types\": [\"sliding_attention\", \"full_attention\"]}|window:size=64,dense",
+            "llama|{\"sliding_window\": 64}|dense,dense"})
+    void slidingWindowsAsTransformersAppliesThem(String type, String extra, String expected) throws IOException {
+        Path dir = writeHf(type, 4, 2, 16, false, null, false);
+        Map<String, Object> c = new LinkedHashMap<>(Json.parseObject(Files.readString(dir.resolve("config.json")), "config.json"));
+        c.putAll(Json.parseObject(extra, "extra"));
+        Files.writeString(dir.resolve("config.json"), Json.writePretty(c));
+        assertThat(String.join(",", ModelLoader.config(dir).attentionSpecs())).isEqualTo(expected);
+    }
+
     // ---- export -------------------------------------------------------------------------------
 
     @ParameterizedTest
