@@ -226,7 +226,9 @@ public final class HuggingFaceFormat implements ModelFormat {
         } else if (type.equals("mistral")) {
             java.util.Arrays.fill(sliding, true);
         } else if (Boolean.TRUE.equals(cj.get("use_sliding_window"))) {
-            long from = cj.get("max_window_layers") instanceof Long mwl ? mwl : 0;
+            Object mwl = cj.get("max_window_layers");
+            if (mwl != null && !(mwl instanceof Long)) throw new LongspanException(src + ": max_window_layers must be an integer, got " + mwl);
+            long from = mwl == null ? 0 : (Long) mwl;
             for (int i = 0; i < layers; i++) sliding[i] = i >= from;
         }
         List<Pattern> out = new ArrayList<>(layers);

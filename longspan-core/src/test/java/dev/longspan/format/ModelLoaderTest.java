@@ -354,6 +354,20 @@ class ModelLoaderTest {
         assertThat(String.join(",", ModelLoader.config(dir).attentionSpecs())).isEqualTo(expected);
     }
 
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+            "{\"sliding_window\": \"64\"}|sliding_window",
+            "{\"sliding_window\": 64, \"use_sliding_window\": true, \"max_window_layers\": 1.5}|max_window_layers",
+            "{\"layer_types\": [\"full_attention\"]}|layer_types",
+            "{\"layer_types\": [\"full_attention\", \"chunked_attention\"]}|layer_types[1]"})
+    void badSlidingWindowFieldsAreRefusedByName(String extra, String field) throws IOException {
+        Path dir = writeHf("qwen2", 4, 2, 16, false, null, false);
+        Map<String, Object> c = new LinkedHashMap<>(Json.parseObject(Files.readString(dir.resolve("config.json")), "config.json"));
+        c.putAll(Json.parseObject(extra, "extra"));
+        Files.writeString(dir.resolve("config.json"), Json.writePretty(c));
+        assertThatThrownBy(() -> ModelLoader.config(dir)).isInstanceOf(LongspanException.class).hasMessageContaining(field).hasMessageContaining("config.json");
+    }
+
     // ---- export -------------------------------------------------------------------------------
 
     @ParameterizedTest
