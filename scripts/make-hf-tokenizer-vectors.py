@@ -27,7 +27,7 @@ RANGES = [(0x20, 0x7e), (0xa0, 0xff), (0x370, 0x3ff), (0x400, 0x4ff), (0x4e00, 0
           (0x300, 0x36f), (0x2000, 0x200f), (0x2028, 0x202f), (0x3000, 0x3000), (0x85, 0x85), (0x1, 0x1f), (0x1f300, 0x1f64f),
           (0x1d400, 0x1d7ff), (0xff01, 0xff5e), (0x2150, 0x218b), (0xb2, 0xb3), (0x660, 0x669), (0x1e030, 0x1e06d), (0x105c0, 0x105f3)]
 WORDS = "the The THE of and to a in that is was he for it with as his on be at by I this had not are but from or have an they which one you were her all she there would".split()
-ADDED = ["<|im_start|>", "<|im_end|>", "[TOOL]", "hello world", "cat", "Élan", "élan", "<|user|>", "<|end|>", "the sea", "<s>", "</s>", "<unk>"]
+ADDED = ["ÉLAN", "abc", "ABC", "ＡＢＣ", "hello", "<sep>", "FIX", "ﬁxed", "<|im_start|>", "<|im_end|>", "[TOOL]", "hello world", "cat", "Élan", "élan", "<|user|>", "<|end|>", "the sea", "<s>", "</s>", "<unk>"]
 
 def random_text():
     k = rng.random()
@@ -122,6 +122,11 @@ build('punctuation-whitespacesplit', pre=pre_tokenizers.Sequence([pre_tokenizers
       pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=False)]), decoder=decoders.ByteLevel(), byte_level=True)
 build('chardelimiter-punctuation', pre=pre_tokenizers.Sequence([pre_tokenizers.CharDelimiterSplit("\n"), pre_tokenizers.Punctuation(),
       pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)]), decoder=decoders.ByteLevel(), byte_level=True)
+build('nfkc-lowercase-added', normalizer=normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()]),
+      pre=pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True), decoder=decoders.ByteLevel(), byte_level=True,
+      added=[AddedToken("Élan", special=False, normalized=True), AddedToken("ＡＢＣ", special=False, normalized=True),
+             AddedToken("Hello", special=False, normalized=False), AddedToken("<SEP>", special=True, normalized=True),
+             AddedToken("ﬁx", special=False, normalized=True, single_word=True)])
 with open(os.path.join(out, 'README.md'), 'w') as f:
     f.write("Tokenizers and their encodings/decodings written by Hugging Face `tokenizers` %s with "
             "`scripts/make-hf-tokenizer-vectors.py` (see its header); checked by HfTokenizerVectorsTest.\n" % tokenizers.__version__)

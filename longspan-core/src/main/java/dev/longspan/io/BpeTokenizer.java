@@ -92,11 +92,21 @@ public final class BpeTokenizer implements Tokenizer {
         this.special = new boolean[size];
         List<AddedTokens.Token> raw = new ArrayList<>(), norm = new ArrayList<>();
         for (AddedTokens.Token t : added) {
-            if (this.vocab[t.id()] == null) this.vocab[t.id()] = t.content();
+            if (t.normalized() && normalizer != null) {
+                // Hugging Face keeps a normalized added token as its normalized text: matched in normalized
+                // text ("ＡＢＣ" → "abc" matches "ABC" under NFKC + Lowercase) and decoded as that text
+                String content = normalizer.apply(t.content());
+                t = new AddedTokens.Token(content, t.id(), t.special(), t.lstrip(), t.rstrip(), t.singleWord(), true);
+                if (this.vocab[t.id()] == null || t.id() >= vocab.length) this.vocab[t.id()] = content;
+                norm.add(t);
+            } else {
+                if (this.vocab[t.id()] == null) this.vocab[t.id()] = t.content();
+                raw.add(t);
+            }
             ids.putIfAbsent(t.content(), t.id());
             special[t.id()] = t.special();
-            (t.normalized() && normalizer != null ? norm : raw).add(t);
         }
+        for (AddedTokens.Token t : added) ids.putIfAbsent(t.content(), t.id());   // the file's own text finds it too
         this.rawAdded = new AddedTokens(raw);
         this.normAdded = new AddedTokens(norm);
         this.unkId = unkToken == null ? -1 : ids.getOrDefault(unkToken, -1);
