@@ -63,8 +63,9 @@ LLAMA3 = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^
 SP_DECODER = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)])
 LEGACY = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
 
-def build(name, normalizer=None, pre=None, decoder=None, byte_fallback=False, byte_level=False, limit_alphabet=None, ignore_merges=False, added=()):
-    tok = Tokenizer(models.BPE(unk_token=None if byte_level else "<unk>", byte_fallback=byte_fallback, fuse_unk=byte_fallback, ignore_merges=ignore_merges))
+def build(name, normalizer=None, pre=None, decoder=None, byte_fallback=False, byte_level=False, limit_alphabet=None, ignore_merges=False, added=(), fuse_unk=None):
+    tok = Tokenizer(models.BPE(unk_token=None if byte_level else "<unk>", byte_fallback=byte_fallback,
+                               fuse_unk=byte_fallback if fuse_unk is None else fuse_unk, ignore_merges=ignore_merges))
     if normalizer: tok.normalizer = normalizer
     if pre: tok.pre_tokenizer = pre
     if decoder: tok.decoder = decoder
@@ -122,6 +123,8 @@ build('punctuation-whitespacesplit', pre=pre_tokenizers.Sequence([pre_tokenizers
       pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=False)]), decoder=decoders.ByteLevel(), byte_level=True)
 build('chardelimiter-punctuation', pre=pre_tokenizers.Sequence([pre_tokenizers.CharDelimiterSplit("\n"), pre_tokenizers.Punctuation(),
       pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)]), decoder=decoders.ByteLevel(), byte_level=True)
+build('unk-fused-metaspace-split', pre=pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=True),
+      decoder=decoders.Metaspace(replacement="▁", prepend_scheme="first", split=True), limit_alphabet=80, fuse_unk=True)
 build('nfkc-lowercase-added', normalizer=normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()]),
       pre=pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True), decoder=decoders.ByteLevel(), byte_level=True,
       added=[AddedToken("Élan", special=False, normalized=True), AddedToken("ＡＢＣ", special=False, normalized=True),

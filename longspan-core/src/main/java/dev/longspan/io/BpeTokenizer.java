@@ -238,22 +238,32 @@ public final class BpeTokenizer implements Tokenizer {
         }
     }
 
+    private boolean fuseUnk;   // model.fuse_unk: a run of unknown characters is one unknown token
+
+    /** Hugging Face's fuse_unk: consecutive characters of a pre-token with no token become one unknown token. */
+    void fuseUnknown() {
+        this.fuseUnk = true;
+    }
+
     // initial symbols of a pre-token: its bytes (byte-level) or its characters (with byte fallback)
     private int[] symbols(String piece) {
         IntList s = new IntList();
         if (mode == Mode.BYTE_LEVEL) {
+            boolean prevUnk = false;
             for (byte b : piece.getBytes(StandardCharsets.UTF_8)) {
                 int id = byteIds[b & 0xff];
                 if (id >= 0) s.add(id);
-                else if (unkId >= 0) s.add(unkId);
+                else if (unkId >= 0 && !(fuseUnk && prevUnk)) s.add(unkId);
+                prevUnk = id < 0;
             }
         } else {
+            boolean prevUnk = false;
             for (int k = 0; k < piece.length(); ) {
                 int cp = piece.codePointAt(k);
                 String ch = piece.substring(k, k + Character.charCount(cp));
                 k += ch.length();
                 Integer id = ids.get(ch);
-                if (id != null) { s.add(id); continue; }
+                if (id != null) { s.add(id); prevUnk = false; continue; }
                 boolean done = false;
                 if (byteFallback) {
                     byte[] bs = ch.getBytes(StandardCharsets.UTF_8);
@@ -261,7 +271,8 @@ public final class BpeTokenizer implements Tokenizer {
                     for (byte b : bs) if (byteIds[b & 0xff] < 0) done = false;
                     if (done) for (byte b : bs) s.add(byteIds[b & 0xff]);
                 }
-                if (!done && unkId >= 0) s.add(unkId);
+                if (!done && unkId >= 0 && !(fuseUnk && prevUnk)) s.add(unkId);
+                prevUnk = !done;
             }
         }
         return s.toArray();

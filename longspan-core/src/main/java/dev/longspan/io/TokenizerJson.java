@@ -68,6 +68,7 @@ final class TokenizerJson {
         if (!byteLevel && bool(model, "byte_fallback", false) && !mentions(root.get("decoder"), "ByteFallback")) tok.decodeByteTokensAsText();
         if (!byteLevel && metaspace != null) tok.firstTokenDropsReplacement(metaspace);
         if (root.get("decoder") == null) tok.decodeAsSpaceJoinedTokens();
+        if (bool(model, "fuse_unk", false)) tok.fuseUnknown();
         configureSpecials(tok, path, root);
         return tok;
     }

@@ -27,7 +27,7 @@ class HfTokenizerVectorsTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"llama2-legacy", "llama2-metaspace", "nfkc-lowercase-metaspace", "gpt2-prefix-space", "tekken", "llama3-nfc",
-            "digits-split-behaviours", "split-removed-inverted", "whitespace-nfd-strip", "punctuation-whitespacesplit", "chardelimiter-punctuation", "nfkc-lowercase-added"})
+            "digits-split-behaviours", "split-removed-inverted", "whitespace-nfd-strip", "punctuation-whitespacesplit", "chardelimiter-punctuation", "nfkc-lowercase-added", "unk-fused-metaspace-split"})
     void encodesAndDecodesAsHuggingFaceTokenizers(String name) throws Exception {
         Tokenizer tok = TokenizerLoader.load(resource(name + ".json"));
         List<String> wrong = new ArrayList<>();
