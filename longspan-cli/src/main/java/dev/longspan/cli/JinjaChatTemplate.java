@@ -45,10 +45,11 @@ import java.util.regex.Pattern;
  */
 public final class JinjaChatTemplate implements ChatFormat {
     private final String template, bosToken, eosToken, source;
+    private final List<String> rawTexts = new ArrayList<>();
     private final Jinjava jinjava;
 
     JinjaChatTemplate(String template, String bosToken, String eosToken, String source) {
-        this.template = translate(template);
+        this.template = translate(template, rawTexts);
         this.bosToken = bosToken;
         this.eosToken = eosToken;
         this.source = source;
@@ -120,7 +121,7 @@ public final class JinjaChatTemplate implements ChatFormat {
     }
 
     /** The names a template's caller sets itself, which extra variables may not replace. */
-    public static final Set<String> RESERVED = Set.of("messages", "add_generation_prompt", "bos_token", "eos_token", "raise_exception", "strftime_now");
+    public static final Set<String> RESERVED = Set.of("messages", "add_generation_prompt", "bos_token", "eos_token", "raise_exception", "strftime_now", "longspan_raw_texts");
 
     @Override
     public String render(List<Message> messages, boolean addGenerationPrompt, Map<String, Object> variables) {
@@ -178,6 +179,7 @@ public final class JinjaChatTemplate implements ChatFormat {
             ms.add(o);
         }
         Map<String, Object> vars = new LinkedHashMap<>(variables);
+        vars.put(RAW_TEXTS, rawTexts);
         vars.put("messages", ms);
         vars.put("add_generation_prompt", addGenerationPrompt);
         vars.put("bos_token", bosToken);
@@ -445,6 +447,43 @@ public final class JinjaChatTemplate implements ChatFormat {
      * {@code n=xs|length - 1} as {@code (n=xs|length) - 1}).
      */
     static String translate(String template) {
+        return translate(template, new ArrayList<>());
+    }
+
+    /** The variable holding a template's {% raw %} texts. */
+    static final String RAW_TEXTS = "longspan_raw_texts";   // also in RESERVED
+
+    /**
+     * As {@link #translate(String)}; each {% raw %} ... {% endraw %} becomes an expression printing its
+     * text from {@link #RAW_TEXTS} (added to raws): jinjava ends a raw block only at a plain
+     * "{% endraw %}", so Jinja2's whitespace control there would leak the rest of the template into it.
+     * The text is cut as Jinja2 cuts it: "-" strips the whitespace beside a tag, trim_blocks the newline
+     * after "endraw" (not after "raw"), lstrip_blocks the indentation before either.
+     */
+    static String translate(String template, List<String> raws) {
+        StringBuilder out = new StringBuilder(template.length() + 64);
+        Matcher m = RAW_BLOCK.matcher(template);
+        int from = 0;
+        while (m.find()) {
+            String before = translateCode(template.substring(from, m.start()));
+            boolean stripBefore = m.group(1) != null, stripAfter = m.group(5) != null;
+            if (!stripBefore) before = before.replaceFirst("(^|\\n)[ \\t]+$", "$1");   // lstrip_blocks
+            String text = m.group(3);
+            if (m.group(2) != null) text = text.stripLeading();                      // (Jinja2's trim_blocks keeps a newline after "raw")
+            if (m.group(4) != null) text = text.stripTrailing();
+            else text = text.replaceFirst("(^|\\n)[ \\t]+$", "$1");                  // lstrip_blocks before endraw
+            raws.add(text);
+            out.append(before).append(stripBefore ? "{{- " : "{{ ").append(RAW_TEXTS).append('[').append(raws.size() - 1).append(']')
+                    .append(stripAfter ? " -}}" : " }}");
+            from = m.end();
+            if (!stripAfter && template.startsWith("\n", from)) from++;                // trim_blocks after endraw
+        }
+        return out.append(translateCode(template.substring(from))).toString();
+    }
+
+    private static final Pattern RAW_BLOCK = Pattern.compile("(?s)\\{%(-)?\\s*raw\\s*(-)?%}(.*?)\\{%(-)?\\s*endraw\\s*(-)?%}");
+
+    private static String translateCode(String template) {
         String t = REVERSE_SLICE.matcher(template).replaceAll("($1|reverse)");
         StringBuilder b = new StringBuilder();
         int from = 0;

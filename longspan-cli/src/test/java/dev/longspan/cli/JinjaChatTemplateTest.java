@@ -202,6 +202,17 @@ class JinjaChatTemplateTest {
     }
 
     @Test
+    void rawBlocksAreLeftAsTheyAre() {
+        // Poolside's templates write tool-call syntax inside {% raw %}: nothing there is translated or run
+        JinjaChatTemplate t = new JinjaChatTemplate("{%- raw -%} {{ x }} {% if %} not a is b {%- endraw -%}|{{ 1 > 0 }}|{% raw %}[{{ y+1 }}]{% endraw %}", "", "", "t");
+        assertThat(t.render(List.of(), false)).isEqualTo("{{ x }} {% if %} not a is b|True|[{{ y+1 }}]");
+        // Jinja2's whitespace rules at raw tags: lstrip_blocks before both, trim_blocks after endraw only
+        assertThat(new JinjaChatTemplate("a\n  {% raw %}\n  {{ x }}\n  {% endraw %}\nb", "", "", "t").render(List.of(), false)).isEqualTo("a\n\n  {{ x }}\nb");
+        assertThat(new JinjaChatTemplate("{% for i in [1,2] %}{% raw %}<{{i}}>{% endraw %}{{ i }}\n{% endfor %}", "", "", "t").render(List.of(), false))
+                .isEqualTo("<{{i}}>1\n<{{i}}>2\n");
+    }
+
+    @Test
     void theGenerationTagRendersItsBody() {
         // transformers' {% generation %} marks assistant tokens for training masks (SmolLM3, LFM2.5, Laguna)
         JinjaChatTemplate t = new JinjaChatTemplate("{% for m in messages %}{% if m.role == 'assistant' %}{% generation %}[{{ m.content }}]{% endgeneration %}"
