@@ -59,7 +59,7 @@ public final class JinjaChatTemplate implements ChatFormat {
                 .withNestedInterpretationEnabled(false)
                 .withLegacyOverrides(LegacyOverrides.newBuilder().withUseNaturalOperatorPrecedence(true)
                         .withParseWhitespaceControlStrictly(true).withUseTrimmingForNotesAndExpressions(true)
-                        .withKeepNullableLoopValues(true).withUsePyishObjectMapper(true).withHandleBackslashInQuotesOnly(true).build())
+                        .withKeepNullableLoopValues(true).withUsePyishObjectMapper(true).withIterateOverMapKeys(true).withHandleBackslashInQuotesOnly(true).build())
                 .withElResolver(new PythonStrings(JinjavaConfig.newBuilder().build().getElResolver()))
                 .build();
         jinjava = new Jinjava(config);
@@ -484,7 +484,7 @@ public final class JinjaChatTemplate implements ChatFormat {
     private static final Pattern RAW_BLOCK = Pattern.compile("(?s)\\{%(-)?\\s*raw\\s*(-)?%}(.*?)\\{%(-)?\\s*endraw\\s*(-)?%}");
 
     private static String translateCode(String template) {
-        String t = REVERSE_SLICE.matcher(template).replaceAll("($1|reverse)");
+        String t = REVERSE_SLICE.matcher(filteredLoops(template)).replaceAll("($1|reverse)");
         StringBuilder b = new StringBuilder();
         int from = 0;
         for (int at; (at = t.indexOf("namespace(", from)) >= 0; ) {
@@ -499,10 +499,58 @@ public final class JinjaChatTemplate implements ChatFormat {
             from = close;
         }
         return notBindsLoosely(inTags(b.append(t.substring(from)).toString(), (kind, code) -> {
-            String c = slicesAsCalls(plusSpaced(code));
+            String c = slicesAsCalls(plusSpaced(bracesSpaced(INDENT_FIRST.matcher(code).replaceAll("$1indentfirst="))));
             // what an expression prints goes through py_str, so that a boolean prints as Python's True / False
             return kind == '{' && !c.isBlank() ? " py_str(" + c.strip() + ") " : c;
         }));
+    }
+
+    // Jinja 3's indent(first=...) is jinjava's indentfirst
+    private static final Pattern INDENT_FIRST = Pattern.compile("(\\bindent\\s*\\([^)]*?)\\bfirst\\s*=");
+
+    private static final Pattern FOR_TAG = Pattern.compile(
+            "(?s)\\{%(-?)\\s*for\\s+([A-Za-z_][A-Za-z0-9_]*(?:\\s*,\\s*[A-Za-z_][A-Za-z0-9_]*)*)\\s+in\\s+(.*?)\\s*(-?)%}");
+
+    /**
+     * Jinja2's filtered loop {@code {% for x in xs if cond %}}, which jinjava reads as a loop over
+     * {@code (xs if cond)} and so runs zero times: the kept items are gathered first in a namespace
+     * (cond sees the loop variables, tuples unpacked as the loop would), then the loop runs over them,
+     * so loop.index, loop.last and loop.length count only the kept items, as in Jinja2. (The gathering
+     * loop binds the loop's own names, which jinjava, unlike Jinja2, may leave set after it.)
+     */
+    static String filteredLoops(String t) {
+        Matcher m = FOR_TAG.matcher(t);
+        StringBuilder out = new StringBuilder(t.length() + 64);
+        int from = 0, n = 0;
+        while (m.find()) {
+            String expr = m.group(3);
+            int at = topLevelIf(expr);
+            if (at < 0) continue;
+            String items = expr.substring(0, at).strip(), cond = expr.substring(at + 2).strip();
+            String ns = "longspan_loop" + n++, open = "{%" + m.group(1) + " ", target = m.group(2);
+            out.append(t, from, m.start())
+                    .append(open).append("set ").append(ns).append(" = namespace(items=[]) %}")
+                    .append("{% for ").append(target).append(" in ").append(items).append(" %}")
+                    .append("{% if ").append(cond).append(" %}{% set ").append(ns).append(".items = ").append(ns).append(".items + [")
+                    .append(target.contains(",") ? "[" + target + "]" : target).append("] %}{% endif %}{% endfor %}")
+                    .append("{% for ").append(m.group(2)).append(" in ").append(ns).append(".items ").append(m.group(4)).append("%}");
+            from = m.end();
+        }
+        return out.append(t.substring(from)).toString();
+    }
+
+    // index of the keyword "if" at the top level of a for tag's iterable (outside brackets and strings), or -1
+    private static int topLevelIf(String e) {
+        int depth = 0;
+        for (int i = 0; i < e.length(); i++) {
+            char c = e.charAt(i);
+            if (c == '\'' || c == '"') i = stringEnd(e, i);
+            else if (c == '(' || c == '[' || c == '{') depth++;
+            else if (c == ')' || c == ']' || c == '}') depth--;
+            else if (depth == 0 && e.startsWith("if", i) && (i == 0 || !Character.isLetterOrDigit(e.charAt(i - 1)) && e.charAt(i - 1) != '_')
+                    && (i + 2 == e.length() || !Character.isLetterOrDigit(e.charAt(i + 2)) && e.charAt(i + 2) != '_')) return i;
+        }
+        return -1;
     }
 
     /** The template with each tag's code (between its delimiters) passed through f; text and comments as they are. */
@@ -531,15 +579,36 @@ public final class JinjaChatTemplate implements ChatFormat {
     }
 
     // index of the closing delimiter of a tag whose code starts at from (string literals skipped), or -1
+    // (as Jinja2's lexer, brackets opened inside the code are closed before a delimiter counts: {{ {'a': {'b': 1}} }})
     private static int codeEnd(String t, int from, String close) {
+        int depth = 0;
         for (int i = from; i < t.length(); i++) {
             char c = t.charAt(i);
             if (c == '\'' || c == '"') {
                 int j = stringEnd(t, i);
                 i = j;
-            } else if (t.startsWith(close, i)) return i;
+            } else if (depth == 0 && t.startsWith(close, i)) return i;
+            else if (c == '(' || c == '[' || c == '{') depth++;
+            else if ((c == ')' || c == ']' || c == '}') && depth > 0) depth--;
         }
         return -1;
+    }
+
+    // "}}" closing nested dicts inside a tag's code spaced apart, so that jinjava's scanner does not end the tag there
+    private static String bracesSpaced(String code) {
+        StringBuilder b = new StringBuilder(code.length() + 4);
+        for (int i = 0; i < code.length(); i++) {
+            char c = code.charAt(i);
+            if (c == '\'' || c == '"') {
+                int j = Math.min(stringEnd(code, i), code.length() - 1);
+                b.append(code, i, j + 1);
+                i = j;
+                continue;
+            }
+            b.append(c);
+            if (c == '}' && i + 1 < code.length() && code.charAt(i + 1) == '}') b.append(' ');
+        }
+        return b.toString();
     }
 
     /**

@@ -213,6 +213,20 @@ class JinjaChatTemplateTest {
     }
 
     @Test
+    void filteredLoopsDictKeysNestedDictsAndIndentFirstAsInJinja2() {
+        // Jinja2's {% for x in xs if cond %} (Qwen3-Coder, Mistral Nemo, Seed-OSS write it in their tool sections):
+        // jinjava ran such a loop zero times; loop.index and loop.last count the kept items only
+        JinjaChatTemplate t = new JinjaChatTemplate("{% for m in messages if m.role == 'user' %}{{ m.content }}{{ loop.index }}{{ loop.last }},{% endfor %}"
+                + "|{%- for k, v in {'a': 1, 'b': none, 'c': 3}.items() if v is not none -%} {{ k }}={{ v }}; {%- endfor %}"
+                + "|{% for x in [1, 2, 3, 4] if x is odd %}{% for y in [x, x + 10] if y > 5 %}{{ y }}.{% endfor %}{{ x }};{% endfor %}", "", "", "t");
+        assertThat(t.render(List.of(m("user", "a"), m("assistant", "b"), m("user", "c")), false))
+                .isEqualTo("a1False,c2True,|a=1;c=3;|11.1;13.3;");
+        // a dict iterates its keys; nested dict literals may end in "}}" inside an expression; Jinja 3's indent(first=)
+        JinjaChatTemplate d = new JinjaChatTemplate("{% for k in {'x': 1, 'y': 2} %}{{ k }}{% endfor %}|{{ {'a': {'b': 2}}.a.b }}|{{ 'p\nq'|indent(2, first=true) }}", "", "", "t");
+        assertThat(d.render(List.of(), false)).isEqualTo("xy|2|  p\n  q");
+    }
+
+    @Test
     void theGenerationTagRendersItsBody() {
         // transformers' {% generation %} marks assistant tokens for training masks (SmolLM3, LFM2.5, Laguna)
         JinjaChatTemplate t = new JinjaChatTemplate("{% for m in messages %}{% if m.role == 'assistant' %}{% generation %}[{{ m.content }}]{% endgeneration %}"
