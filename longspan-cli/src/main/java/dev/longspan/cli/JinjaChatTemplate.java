@@ -499,7 +499,7 @@ public final class JinjaChatTemplate implements ChatFormat {
             from = close;
         }
         return notBindsLoosely(inTags(b.append(t.substring(from)).toString(), (kind, code) -> {
-            String c = slicesAsCalls(plusSpaced(bracesSpaced(INDENT_FIRST.matcher(code).replaceAll("$1indentfirst="))));
+            String c = slicesAsCalls(spacedForJinjava(INDENT_FIRST.matcher(code).replaceAll("$1indentfirst=")));
             // what an expression prints goes through py_str, so that a boolean prints as Python's True / False
             return kind == '{' && !c.isBlank() ? " py_str(" + c.strip() + ") " : c;
         }));
@@ -570,6 +570,13 @@ public final class JinjaChatTemplate implements ChatFormat {
         return b.append(t.substring(i)).toString();
     }
 
+    // copies the string literal that opens at code[i] to b; returns the index of its closing quote (or the last character)
+    private static int copyString(String code, int i, StringBuilder b) {
+        int j = Math.min(stringEnd(code, i), code.length() - 1);
+        b.append(code, i, j + 1);
+        return j;
+    }
+
     // index of the quote closing the string literal that opens at t[i] (backslash escapes skipped); t.length() when unclosed
     private static int stringEnd(String t, int i) {
         char q = t.charAt(i);
@@ -594,39 +601,22 @@ public final class JinjaChatTemplate implements ChatFormat {
         return -1;
     }
 
-    // "}}" closing nested dicts inside a tag's code spaced apart, so that jinjava's scanner does not end the tag there
-    private static String bracesSpaced(String code) {
-        StringBuilder b = new StringBuilder(code.length() + 4);
-        for (int i = 0; i < code.length(); i++) {
-            char c = code.charAt(i);
-            if (c == '\'' || c == '"') {
-                int j = Math.min(stringEnd(code, i), code.length() - 1);
-                b.append(code, i, j + 1);
-                i = j;
-                continue;
-            }
-            b.append(c);
-            if (c == '}' && i + 1 < code.length() && code.charAt(i + 1) == '}') b.append(' ');
-        }
-        return b.toString();
-    }
-
     /**
-     * A binary plus written against a number ({@code n+1}, {@code x +1}) with a space after it:
-     * jinjava's scanner reads {@code +1} as a signed number and then fails on the expression.
+     * Spaces that jinjava's scanner needs where Jinja2's does not: after a binary plus written against
+     * a number ({@code n+1}, {@code x +1}: jinjava reads {@code +1} as a signed number and then fails on
+     * the expression), and between the braces of "}}" closing nested dicts inside a tag's code (jinjava
+     * would end the tag there).
      */
-    static String plusSpaced(String code) {
+    static String spacedForJinjava(String code) {
         StringBuilder b = new StringBuilder(code.length() + 8);
         for (int i = 0; i < code.length(); i++) {
             char c = code.charAt(i);
             if (c == '\'' || c == '"') {
-                int j = stringEnd(code, i);
-                j = Math.min(j, code.length() - 1);
-                b.append(code, i, j + 1);
-                i = j;
+                i = copyString(code, i, b);
                 continue;
             }
             b.append(c);
+            if (c == '}' && i + 1 < code.length() && code.charAt(i + 1) == '}') b.append(' ');
             if (c == '+' && i + 1 < code.length() && (Character.isDigit(code.charAt(i + 1)) || code.charAt(i + 1) == '.')) {
                 int k = b.length() - 2;
                 while (k >= 0 && b.charAt(k) == ' ') k--;
@@ -650,10 +640,7 @@ public final class JinjaChatTemplate implements ChatFormat {
         for (int i = 0; i < code.length(); i++) {
             char c = code.charAt(i);
             if (c == '\'' || c == '"') {
-                int j = stringEnd(code, i);
-                j = Math.min(j, code.length() - 1);
-                b.append(code, i, j + 1);
-                i = j;
+                i = copyString(code, i, b);
                 continue;
             }
             if (c == '[') {
