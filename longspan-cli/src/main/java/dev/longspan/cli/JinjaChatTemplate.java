@@ -484,7 +484,7 @@ public final class JinjaChatTemplate implements ChatFormat {
     private static final Pattern RAW_BLOCK = Pattern.compile("(?s)\\{%(-)?\\s*raw\\s*(-)?%}(.*?)\\{%(-)?\\s*endraw\\s*(-)?%}");
 
     private static String translateCode(String template) {
-        String t = REVERSE_SLICE.matcher(filteredLoops(template)).replaceAll("($1|reverse)");
+        String t = REVERSE_SLICE.matcher(filteredLoops(elsesAndFilters(template))).replaceAll("($1|reverse)");
         StringBuilder b = new StringBuilder();
         int from = 0;
         for (int at; (at = t.indexOf("namespace(", from)) >= 0; ) {
@@ -503,6 +503,68 @@ public final class JinjaChatTemplate implements ChatFormat {
             // what an expression prints goes through py_str, so that a boolean prints as Python's True / False
             return kind == '{' && !c.isBlank() ? " py_str(" + c.strip() + ") " : c;
         }));
+    }
+
+    private static final Pattern BLOCK_TAG = Pattern.compile("(?s)\\{%(-?)\\s*([A-Za-z_]+)(.*?)\\s*(-?)%}");
+
+    private static final Set<String> BLOCKS = Set.of("for", "if", "macro", "call", "filter", "generation", "block");
+
+    /**
+     * Two Jinja2 block forms jinjava ignores, written with tags it runs: a loop's {@code {% else %}}
+     * (rendered when the loop ran zero times: a namespace flag set in the body, an if after the loop)
+     * and a {@code {% filter f %}} block (its body captured by a block set, then printed through f).
+     * Each tag keeps its whitespace control where its text goes.
+     */
+    static String elsesAndFilters(String t) {
+        if (!t.contains("else") && !t.contains("filter")) return t;
+        // pass 1: the block tags, and which loop each else and end belongs to
+        record Tag(int start, int end, String word, String l, String args, String r) {}
+        List<Tag> tags = new ArrayList<>();
+        for (int from = 0, at; (at = nextTag(t, from)) >= 0; ) {
+            char kind = t.charAt(at + 1);
+            int end = kind == '#' ? t.indexOf("#}", at + 2) : codeEnd(t, at + 2, kind == '%' ? "%}" : "}}");
+            if (end < 0) break;
+            Matcher m = BLOCK_TAG.matcher(t.substring(at, end + 2));
+            if (kind == '%' && m.matches()) tags.add(new Tag(at, end + 2, m.group(2), m.group(1), m.group(3).strip(), m.group(4)));
+            from = end + 2;
+        }
+        int[] opener = new int[tags.size()];          // else / end tag → index of its block's opening tag, or -1
+        boolean[] hasElse = new boolean[tags.size()];  // for tags with a loop else
+        java.util.Arrays.fill(opener, -1);
+        java.util.ArrayDeque<Integer> open = new java.util.ArrayDeque<>();
+        for (int i = 0; i < tags.size(); i++) {
+            Tag g = tags.get(i);
+            if (BLOCKS.contains(g.word) || g.word.equals("set") && !g.args.contains("=")) open.push(i);
+            else if (g.word.equals("else") && !open.isEmpty() && tags.get(open.peek()).word.equals("for")) {
+                opener[i] = open.peek();
+                hasElse[open.peek()] = true;
+            } else if (g.word.startsWith("end") && !open.isEmpty()) opener[i] = open.pop();
+        }
+        // pass 2: the rewritten tags
+        StringBuilder out = new StringBuilder(t.length() + 128);
+        int from = 0;
+        for (int i = 0; i < tags.size(); i++) {
+            Tag g = tags.get(i);
+            String repl = null;
+            int skip = 0;
+            if (g.word.equals("for") && hasElse[i]) {
+                repl = "{%" + g.l + " set longspan_for" + i + " = namespace(ran=false) %}{% for " + g.args + " %}{% set longspan_for" + i + ".ran = true " + g.r + "%}";
+            } else if (g.word.equals("filter")) {
+                repl = "{%" + g.l + " set longspan_filter" + i + " " + g.r + "%}";
+            } else if (opener[i] >= 0) {
+                Tag o = tags.get(opener[i]);
+                if (g.word.equals("else")) repl = "{%" + g.l + " endfor %}{% if not longspan_for" + opener[i] + ".ran " + g.r + "%}";
+                else if (o.word.equals("for") && hasElse[opener[i]]) repl = "{%" + g.l + " endif " + g.r + "%}";
+                else if (o.word.equals("filter")) {
+                    repl = "{%" + g.l + " endset %}{{ longspan_filter" + opener[i] + "|" + o.args + " " + g.r + "}}";
+                    if (g.r.isEmpty() && t.startsWith("\n", g.end)) skip = 1;   // trim_blocks, as after the block tag it was
+                }
+            }
+            if (repl == null) continue;
+            out.append(t, from, g.start).append(repl);
+            from = g.end + skip;
+        }
+        return out.append(t.substring(from)).toString();
     }
 
     // Jinja 3's indent(first=...) is jinjava's indentfirst

@@ -227,6 +227,16 @@ class JinjaChatTemplateTest {
     }
 
     @Test
+    void loopElseAndFilterBlocksAsInJinja2() {
+        // jinjava ignored both: a loop's else (run when the loop ran zero times) and {% filter %} blocks
+        JinjaChatTemplate t = new JinjaChatTemplate("{% for m in [] %}x{% else %}empty{% endfor %}|{% for m in messages %}{{ m.role }}{% else %}none{% endfor %}"
+                + "|{%- for x in [1, 2] if x > 5 -%} {{ x }} {%- else -%} nothing {%- endfor %}"
+                + "|{% for a in [1] %}{% for b in [] %}B{% else %}noB{% endfor %}{% if a %}{% else %}x{% endif %}{% endfor %}"
+                + "|{% filter upper %}shout {{ 'x' }}{% endfilter %}|{%- filter trim -%}   spaced   {%- endfilter %}|{% filter indent(2) %}a\nb{% endfilter %}\nend", "", "", "t");
+        assertThat(t.render(List.of(m("user", "a")), false)).isEqualTo("empty|user|nothing|noB|SHOUT X|spaced|a\n  bend");
+    }
+
+    @Test
     void theGenerationTagRendersItsBody() {
         // transformers' {% generation %} marks assistant tokens for training masks (SmolLM3, LFM2.5, Laguna)
         JinjaChatTemplate t = new JinjaChatTemplate("{% for m in messages %}{% if m.role == 'assistant' %}{% generation %}[{{ m.content }}]{% endgeneration %}"
