@@ -72,17 +72,21 @@ final class Engine {
     Tokenizer tokenizer() { return lm.tokenizer(); }
 
     /**
-     * The prompt of a conversation. One that ends with an assistant turn is a prefill, as llama.cpp's
+     * The prompt text of a conversation. One that ends with an assistant turn is a prefill, as llama.cpp's
      * server takes it: the turns before it rendered with the assistant's turn opened, then its text,
      * so that the model continues that text instead of starting a new turn.
      */
-    int[] chatIds(List<ChatFormat.Message> turns, java.util.Map<String, Object> variables) {
+    String chatText(List<ChatFormat.Message> turns, java.util.Map<String, Object> variables) {
         ChatFormat.Message last = turns.isEmpty() ? null : turns.getLast();
         if (last != null && last.role().equals("assistant")) {
-            String opened = chat.render(turns.subList(0, turns.size() - 1), true, variables);
-            return ChatPrompts.ids(lm.tokenizer(), opened + last.content());
+            return chat.render(turns.subList(0, turns.size() - 1), true, variables) + last.content();
         }
-        return ChatPrompts.ids(lm.tokenizer(), chat.render(turns, true, variables));
+        return chat.render(turns, true, variables);
+    }
+
+    /** The ids of a rendered chat prompt (its special tokens parsed, BOS added when the model wants one). */
+    int[] chatIds(String text) {
+        return ChatPrompts.ids(lm.tokenizer(), text);
     }
 
     int[] completionIds(String prompt) { return lm.promptIds(prompt, true); }

@@ -151,7 +151,8 @@ public final class OpenAiServer implements AutoCloseable {
      * returned. echo (completions): the prompt's text, echoText, comes back before each choice's completion, and with
      * logprobs the prompt's tokens from echoFrom on (past a BOS this server added) with theirs, computed with the first choice.
      */
-    private record Request(List<Prompt> prompts, Engine.Params params, int n, int bestOf, boolean stream, boolean usageChunk, boolean echo) {
+    private record Request(List<Prompt> prompts, Engine.Params params, int n, int bestOf, boolean stream, boolean usageChunk, boolean echo,
+                           boolean reasoning, boolean promptOpensReasoning) {
         int promptTokens() { return prompts.stream().mapToInt(p -> p.ids().length).sum(); }
 
         Engine.Params choice(int i) {
@@ -266,7 +267,9 @@ public final class OpenAiServer implements AutoCloseable {
         boolean echo = echoNode != null && echoNode.asBoolean();
         if (chat && echo) throw ApiError.badRequest("echo", "'echo' is a completions parameter.");
         if (!chat && j.hasNonNull("suffix")) throw ApiError.badRequest("suffix", "'suffix' is not supported.");
-        List<int[]> prompts = chat ? List.of(engine.chatIds(messages(j), templateVariables(j))) : completionPrompts(j);
+        String chatText = chat ? engine.chatText(messages(j), templateVariables(j)) : null;
+        List<int[]> prompts = chat ? List.of(engine.chatIds(chatText)) : completionPrompts(j);
+        boolean reasoning = chat && reasoningFormat(j);
         int context = engine.context, longest = 0;
         for (int[] prompt : prompts) {
             if (prompt.length == 0) throw ApiError.badRequest(chat ? "messages" : "prompt", "The prompt is empty.");
@@ -321,7 +324,19 @@ public final class OpenAiServer implements AutoCloseable {
         }
         LogitBias bias = logitBias(j.get("logit_bias"));
         return new Request(List.copyOf(ps), new Engine.Params(maxTokens, temperature, topP, topK, minP, frequencyPenalty, presencePenalty, seed, stop,
-                logprobs, top, echo && logprobs, bias.ids(), bias.values()), n, bestOf, stream, usage, echo);
+                logprobs, top, echo && logprobs, bias.ids(), bias.values()), n, bestOf, stream, usage, echo,
+                reasoning, reasoning && Reasoning.promptOpensReasoning(chatText));
+    }
+
+    // reasoning_format (llama.cpp's): "deepseek" / "auto" (the default) split <think> ... </think> off into reasoning_content, "none" keeps it in content
+    private static boolean reasoningFormat(JsonNode j) {
+        JsonNode f = j.get("reasoning_format");
+        if (f == null || f.isNull()) return true;
+        return switch (f.isTextual() ? f.asText() : "") {
+            case "auto", "deepseek" -> true;
+            case "none" -> false;
+            default -> throw ApiError.badRequest("reasoning_format", "'reasoning_format' must be \"auto\", \"deepseek\" or \"none\".");
+        };
     }
 
     private record LogitBias(int[] ids, float[] values) {}
@@ -530,7 +545,9 @@ public final class OpenAiServer implements AutoCloseable {
                 if (chat) {
                     ObjectNode m = c.putObject("message");
                     m.put("role", "assistant");
-                    m.put("content", g.text());
+                    String[] split = r.reasoning ? Reasoning.split(g.text(), r.promptOpensReasoning) : new String[]{null, g.text()};
+                    m.put("content", split[1]);
+                    if (split[0] != null) m.put("reasoning_content", split[0]);
                     m.putNull("refusal");
                 } else c.put("text", r.echo ? p.echoText() + g.text() : g.text());
                 if (r.params.logprobs()) c.set("logprobs", r.echo ? echoLogprobs(p, promptLps, g.logprobs()) : logprobs(g.logprobs(), chat, 0));
@@ -562,11 +579,14 @@ public final class OpenAiServer implements AutoCloseable {
                     if (chat) sse.event(chunk(id, object, true, r.usageChunk, index, c -> c.putObject("delta").put("role", "assistant").put("content", "")));
                     // echo: the prompt's text as the choice's first chunk (its tokens' log-probabilities come with the last)
                     if (r.echo) sse.event(chunk(id, object, false, r.usageChunk, index, c -> c.put("text", p.echoText())));
+                    Reasoning split = chat && r.reasoning ? new Reasoning(r.promptOpensReasoning) : null;
                     Engine.Outcome out = engine.generate(p.ids(), r.choice(i), piece -> {
                         if (piece.isEmpty()) return;
-                        sse.event(chunk(id, object, chat, r.usageChunk, index, c -> text(c, chat, piece)));
+                        if (split == null) sse.event(chunk(id, object, chat, r.usageChunk, index, c -> text(c, chat, piece)));
+                        else for (Reasoning.Part part : split.accept(piece)) sse.event(chunk(id, object, true, r.usageChunk, index, c -> part(c, part)));
                         if (gone[0]) throw new Engine.Cancelled(null);
                     }, guard(deadline, gone));
+                    if (split != null) for (Reasoning.Part part : split.finish()) sse.event(chunk(id, object, true, r.usageChunk, index, c -> part(c, part)));
                     Generator.Result g = out.result();
                     if (i == 0) { cached += out.cachedTokens(); promptLps = out.promptLogprobs(); }
                     completion += g.ids().length;
@@ -627,6 +647,12 @@ public final class OpenAiServer implements AutoCloseable {
         if (!c.has("finish_reason")) c.putNull("finish_reason");
         if (usageNull) n.putNull("usage");
         return n;
+    }
+
+    // a chat delta of reasoning (reasoning_content) or answer text (content)
+    private static void part(ObjectNode c, Reasoning.Part part) {
+        ObjectNode d = c.putObject("delta");
+        if (!part.text().isEmpty()) d.put(part.reasoning() ? "reasoning_content" : "content", part.text());
     }
 
     private static void text(ObjectNode c, boolean chat, String piece) {

@@ -140,6 +140,32 @@ class ServeTest {
     }
 
     @Test
+    void reasoningAfterAThinkPromptGoesToReasoningContent() throws Exception {
+        // a template whose generation prompt opens a think block (as DeepSeek R1's does): the output, never closed
+        // here, is all reasoning; reasoning_format "none" keeps it in content (llama.cpp's behaviour and option)
+        dev.longspan.model.ChatFormat chat = new JinjaChatTemplate("{% for m in messages %}{{ m.content }}{% endfor %}<think>\n", "", "", "t");
+        try (OpenAiServer s = OpenAiServer.create(lm, chat, InferenceOptions.DEFAULT, options(1, 4, 600_000, null, 1L << 26, null), "think-test").start()) {
+            String base = "{\"messages\":[{\"role\":\"user\",\"content\":\"Once upon a time\"}],\"max_tokens\":12,\"temperature\":0";
+            JsonNode split = json(post(s, "/v1/chat/completions", base + "}")).path("choices").get(0).path("message");
+            JsonNode kept = json(post(s, "/v1/chat/completions", base + ",\"reasoning_format\":\"none\"}")).path("choices").get(0).path("message");
+            assertThat(kept.path("content").asText()).isNotBlank();
+            assertThat(kept.has("reasoning_content")).isFalse();
+            assertThat(split.path("reasoning_content").asText()).isEqualTo(kept.path("content").asText());
+            assertThat(split.path("content").asText()).isEmpty();
+            // streamed: the same text in reasoning_content deltas
+            StringBuilder streamed = new StringBuilder();
+            for (String line : post(s, "/v1/chat/completions", base + ",\"stream\":true}").body().split("\n")) {
+                if (!line.startsWith("data: {")) continue;
+                JsonNode d = JSON.readTree(line.substring(6)).path("choices").path(0).path("delta");
+                assertThat(d.path("content").asText("")).isEmpty();
+                streamed.append(d.path("reasoning_content").asText(""));
+            }
+            assertThat(streamed.toString()).isEqualTo(kept.path("content").asText());
+            assertThat(post(s, "/v1/chat/completions", base + ",\"reasoning_format\":\"yes\"}").statusCode()).isEqualTo(400);
+        }
+    }
+
+    @Test
     void aStopSequenceEndsTheTextBeforeItAndIsNeverSent() throws Exception {
         JsonNode j = json(post(server, "/v1/completions", completion("Once upon a time", 40, ",\"stop\":[\"Lily\"]")));
         assertThat(j.path("choices").get(0).path("text").asText()).isEqualTo(", there was a little girl named ");
