@@ -507,7 +507,7 @@ public final class JinjaChatTemplate implements ChatFormat {
 
     private static final Pattern BLOCK_TAG = Pattern.compile("(?s)\\{%(-?)\\s*([A-Za-z_]+)(.*?)\\s*(-?)%}");
 
-    private static final Set<String> BLOCKS = Set.of("for", "if", "macro", "call", "filter", "generation", "block");
+    private static final Set<String> BLOCKS = Set.of("for", "if", "macro", "call", "filter", "generation", "block", "with", "autoescape");
 
     /**
      * Two Jinja2 block forms jinjava ignores, written with tags it runs: a loop's {@code {% else %}}
