@@ -367,9 +367,13 @@ public final class OpenAiServer implements AutoCloseable {
      * their empty or default values pass, as do the ones that change nothing here (user, metadata, store, ...).
      */
     private static void unsupported(JsonNode j) {
+        // tools the client says not to call (tool_choice / function_call "none") change nothing: accepted, not shown to the model
+        boolean noCalls = j.path("tool_choice").asText("").equals("none") || j.path("function_call").asText("").equals("none");
         for (String p : List.of("tools", "functions")) {
             JsonNode v = j.get(p);
-            if (v != null && !v.isNull() && !(v.isContainerNode() && v.isEmpty())) throw ApiError.badRequest(p, "'" + p + "' is not supported.");
+            if (v != null && !v.isNull() && !(v.isContainerNode() && v.isEmpty()) && !(noCalls && v.isArray())) {
+                throw ApiError.badRequest(p, "'" + p + "' is not supported (tool calls are not parsed; with \"tool_choice\": \"none\" they are accepted and not shown to the model).");
+            }
         }
         for (String p : List.of("tool_choice", "function_call")) {
             JsonNode v = j.get(p);

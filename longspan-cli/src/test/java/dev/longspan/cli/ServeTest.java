@@ -370,6 +370,12 @@ class ServeTest {
         assertError(post(server, "/v1/chat/completions", chatX + ",\"response_format\":{\"type\":\"json_object\"}}"), 400, "response_format");
         assertThat(post(server, "/v1/chat/completions", chatX + ",\"tools\":[],\"tool_choice\":\"none\",\"response_format\":{\"type\":\"text\"},"
                 + "\"logit_bias\":{},\"user\":\"u\"}").statusCode()).isEqualTo(200);
+        // tools the client says not to call change nothing: accepted, and the answer is the one without them
+        HttpResponse<String> none = post(server, "/v1/chat/completions", chatX.replace("\"max_tokens\":1", "\"max_tokens\":6,\"temperature\":0")
+                + ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":\"none\"}");
+        assertThat(none.statusCode()).isEqualTo(200);
+        assertThat(json(none).path("choices").get(0).path("message").path("content").asText()).isEqualTo(json(post(server, "/v1/chat/completions",
+                chatX.replace("\"max_tokens\":1", "\"max_tokens\":6,\"temperature\":0") + "}")).path("choices").get(0).path("message").path("content").asText());
         assertError(post(server, "/v1/completions", completion("x", 1, ",\"top_k\":-1")), 400, "top_k");
         assertError(post(server, "/v1/completions", completion("x", 1, ",\"min_p\":2")), 400, "min_p");
         assertError(get(server, "/v1/nothing"), 404, null);
