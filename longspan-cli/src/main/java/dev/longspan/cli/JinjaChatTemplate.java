@@ -45,6 +45,9 @@ public final class JinjaChatTemplate implements ChatFormat {
                 .withTrimBlocks(true).withLstripBlocks(true)
                 // a message's text is data: jinjava would otherwise render "{{ x }}" or "{% if %}" written in it
                 .withNestedInterpretationEnabled(false)
+                // bounds for a template in a model file: Jinja2's sandbox range limit (jinjava's own, 1,000,
+                // cut longer ranges short silently) and a ceiling on what a render may build
+                .withRangeLimit(100_000).withMaxStringLength(1L << 27).withMaxOutputSize(1L << 28)
                 .withLegacyOverrides(LegacyOverrides.newBuilder().withUseNaturalOperatorPrecedence(true)
                         .withParseWhitespaceControlStrictly(true).withUseTrimmingForNotesAndExpressions(true)
                         .withKeepNullableLoopValues(true).withUsePyishObjectMapper(true).withIterateOverMapKeys(true).withHandleBackslashInQuotesOnly(true).build())

@@ -237,6 +237,15 @@ class JinjaChatTemplateTest {
     }
 
     @Test
+    void rangesAsLongAsJinja2sSandboxAllowsAndATemplateThatGrowsWithoutBoundFails() {
+        // jinjava cut range() at 1,000 items without a word; Jinja2's sandbox allows 100,000
+        assertThat(new JinjaChatTemplate("{{ range(5000)|length }}", "", "", "t").render(List.of(), false)).isEqualTo("5000");
+        // a template in a model file that doubles a string 60 times is refused in one line instead of filling the heap
+        JinjaChatTemplate bomb = new JinjaChatTemplate("{% set ns = namespace(s='x') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}", "", "", "bomb.json");
+        assertThatThrownBy(() -> bomb.render(List.of(), false)).isInstanceOf(LongspanException.class).hasMessageContaining("bomb.json");
+    }
+
+    @Test
     void theGenerationTagRendersItsBody() {
         // transformers' {% generation %} marks assistant tokens for training masks (SmolLM3, LFM2.5, Laguna)
         JinjaChatTemplate t = new JinjaChatTemplate("{% for m in messages %}{% if m.role == 'assistant' %}{% generation %}[{{ m.content }}]{% endgeneration %}"
