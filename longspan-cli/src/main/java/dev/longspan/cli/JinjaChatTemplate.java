@@ -48,6 +48,8 @@ public final class JinjaChatTemplate implements ChatFormat {
                 // bounds for a template in a model file: Jinja2's sandbox range limit (jinjava's own, 1,000,
                 // cut longer ranges short silently) and a ceiling on what a render may build
                 .withRangeLimit(100_000).withMaxStringLength(1L << 27).withMaxOutputSize(1L << 28)
+                // macros may call themselves, as in Jinja2 (templates render nested JSON schemas so); jinjava refuses by default
+                .withEnableRecursiveMacroCalls(true).withMaxMacroRecursionDepth(200)
                 .withLegacyOverrides(LegacyOverrides.newBuilder().withUseNaturalOperatorPrecedence(true)
                         .withParseWhitespaceControlStrictly(true).withUseTrimmingForNotesAndExpressions(true)
                         .withKeepNullableLoopValues(true).withUsePyishObjectMapper(true).withIterateOverMapKeys(true).withHandleBackslashInQuotesOnly(true).build())
@@ -184,7 +186,9 @@ public final class JinjaChatTemplate implements ChatFormat {
         RAISED.remove();
         if (raised != null) throw new LongspanException(source + ": the chat template refuses the conversation: " + raised);
         for (TemplateError e : r.getErrors()) {
-            if (e.getSeverity() != TemplateError.ErrorType.FATAL) continue;
+            // jinjava only warns when a macro recursed past the limit, and renders nothing for it: Jinja2 raises
+            boolean recursion = e.getMessage() != null && e.getMessage().startsWith("Max recursion limit");
+            if (e.getSeverity() != TemplateError.ErrorType.FATAL && !recursion) continue;
             throw new LongspanException(source + ": cannot render the chat template (line " + e.getLineno() + "): " + e.getMessage() + " (--raw feeds the prompt as is)");
         }
         return r.getOutput();

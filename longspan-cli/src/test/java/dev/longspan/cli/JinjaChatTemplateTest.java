@@ -243,6 +243,11 @@ class JinjaChatTemplateTest {
         // a template in a model file that doubles a string 60 times is refused in one line instead of filling the heap
         JinjaChatTemplate bomb = new JinjaChatTemplate("{% set ns = namespace(s='x') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}", "", "", "bomb.json");
         assertThatThrownBy(() -> bomb.render(List.of(), false)).isInstanceOf(LongspanException.class).hasMessageContaining("bomb.json");
+        // macros call themselves as in Jinja2; one that never stops is refused, not rendered as nothing
+        assertThat(new JinjaChatTemplate("{% macro f(n) %}{% if n < 5 %}{{ n }}{{ f(n + 1) }}{% endif %}{% endmacro %}{{ f(0) }}", "", "", "t")
+                .render(List.of(), false)).isEqualTo("01234");
+        JinjaChatTemplate endless = new JinjaChatTemplate("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "", "", "endless.json");
+        assertThatThrownBy(() -> endless.render(List.of(), false)).isInstanceOf(LongspanException.class).hasMessageContaining("recursion");
     }
 
     @Test
