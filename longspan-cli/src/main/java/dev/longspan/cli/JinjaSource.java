@@ -42,7 +42,10 @@ final class JinjaSource {
      * The text is cut as Jinja2 cuts it: "-" strips the whitespace beside a tag, trim_blocks the newline
      * after "endraw" (not after "raw"), lstrip_blocks the indentation before either.
      */
-    static String translate(String template, List<String> raws) {
+    static String translate(String source, List<String> raws) {
+        // Jinja2's lexer first: every line break becomes "\n" and one final line break is dropped (keep_trailing_newline off)
+        String template = source.replace("\r\n", "\n").replace('\r', '\n');
+        if (template.endsWith("\n")) template = template.substring(0, template.length() - 1);
         StringBuilder out = new StringBuilder(template.length() + 64);
         Matcher m = RAW_BLOCK.matcher(template);
         int from = 0;

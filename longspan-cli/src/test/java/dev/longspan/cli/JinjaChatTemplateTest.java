@@ -251,6 +251,15 @@ class JinjaChatTemplateTest {
     }
 
     @Test
+    void aTemplatesLineBreaksAreJinja2s() {
+        // one final line break of the template is dropped, and \r\n / \r read as \n, as Jinja2's lexer does
+        assertThat(new JinjaChatTemplate("abc\n", "", "", "t").render(List.of(), false)).isEqualTo("abc");
+        assertThat(new JinjaChatTemplate("abc\n\n", "", "", "t").render(List.of(), false)).isEqualTo("abc\n");
+        assertThat(new JinjaChatTemplate("a\r\nb\rc\r\n", "", "", "t").render(List.of(), false)).isEqualTo("a\nb\nc");
+        assertThat(new JinjaChatTemplate("{% if true %}\nx\n{% endif %}\n", "", "", "t").render(List.of(), false)).isEqualTo("x\n");
+    }
+
+    @Test
     void theGenerationTagRendersItsBody() {
         // transformers' {% generation %} marks assistant tokens for training masks (SmolLM3, LFM2.5, Laguna)
         JinjaChatTemplate t = new JinjaChatTemplate("{% for m in messages %}{% if m.role == 'assistant' %}{% generation %}[{{ m.content }}]{% endgeneration %}"
