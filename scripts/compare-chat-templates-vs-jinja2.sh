@@ -83,7 +83,8 @@ def assistant():
     return text(1)
 shapes = [["user"], ["system", "user"], ["user", "assistant", "user"], ["system", "user", "assistant", "user"],
           ["user", "assistant"], ["system", "user", "assistant"], ["user", "assistant", "user", "assistant", "user"],
-          ["system", "user", "assistant", "user", "assistant"]]
+          ["system", "user", "assistant", "user", "assistant"], ["user", "assistant", "tool", "tool", "assistant", "user"],
+          ["system", "user", "assistant", "tool", "user"]]
 for _ in range(int(sys.argv[2])):
     shape = rnd.choice(shapes)
     ms = [{"role": r, "content": assistant() if r == "assistant" else text(0 if r == "system" else 1)} for r in shape]

@@ -71,6 +71,8 @@ public final class JinjaChatTemplate implements ChatFormat {
         jinjava.getGlobalContext().registerFilter(new JinjaPython.PythonTrim());
         jinjava.getGlobalContext().registerFilter(new JinjaPython.PythonJson());
         jinjava.getGlobalContext().registerTag(new JinjaPython.GenerationTag());
+        jinjava.getGlobalContext().registerExpTest(new JinjaPython.IsIterable());
+        jinjava.getGlobalContext().registerExpTest(new JinjaPython.IsSequence());
     }
 
     /** The model's template when its files have one, else its family default (plain text when none). */

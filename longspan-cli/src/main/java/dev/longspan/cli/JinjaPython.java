@@ -439,4 +439,27 @@ public final class JinjaPython {
         @Override public Iterator<FeatureDescriptor> getFeatureDescriptors(ELContext ctx, Object base) { return d.getFeatureDescriptors(ctx, base); }
         @Override public Class<?> getCommonPropertyType(ELContext ctx, Object base) { return d.getCommonPropertyType(ctx, base); }
     }
+
+    /**
+     * Jinja2's {@code iterable} test: anything Python can iterate, strings and dicts included
+     * (jinjava's is false for a string, so Llama 3.1's tool turns skipped their tojson).
+     */
+    static final class IsIterable implements com.hubspot.jinjava.lib.exptest.ExpTest {
+        @Override public String getName() { return "iterable"; }
+
+        @Override
+        public boolean evaluate(Object var, JinjavaInterpreter interpreter, Object... args) {
+            return var instanceof String || var instanceof Iterable<?> || var instanceof Map<?, ?> || var instanceof Object[];
+        }
+    }
+
+    /** Jinja2's {@code sequence} test: something with a length and items by index or key (strings, lists, dicts). */
+    static final class IsSequence implements com.hubspot.jinjava.lib.exptest.ExpTest {
+        @Override public String getName() { return "sequence"; }
+
+        @Override
+        public boolean evaluate(Object var, JinjavaInterpreter interpreter, Object... args) {
+            return var instanceof String || var instanceof List<?> || var instanceof Map<?, ?> || var instanceof Object[];
+        }
+    }
 }

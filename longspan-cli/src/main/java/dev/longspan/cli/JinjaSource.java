@@ -101,8 +101,8 @@ final class JinjaSource {
      * Each tag keeps its whitespace control where its text goes.
      */
     static String elsesAndFilters(String t) {
-        if (!t.contains("else") && !t.contains("filter")) return t;
-        // pass 1: the block tags, and which loop each else and end belongs to
+        if (!t.contains("else") && !t.contains("filter") && !t.contains("loop.previtem") && !t.contains("loop.nextitem")) return t;
+        // pass 1: the tags; which block each else and end closes; the loop each tag sits in
         record Tag(int start, int end, String word, String l, String args, String r) {}
         List<Tag> tags = new ArrayList<>();
         for (int from = 0, at; (at = nextTag(t, from)) >= 0; ) {
@@ -111,14 +111,21 @@ final class JinjaSource {
             if (end < 0) break;
             Matcher m = BLOCK_TAG.matcher(t.substring(at, end + 2));
             if (kind == '%' && m.matches()) tags.add(new Tag(at, end + 2, m.group(2), m.group(1), m.group(3).strip(), m.group(4)));
+            else if (kind == '{') tags.add(new Tag(at, end + 2, "", "", "", ""));
             from = end + 2;
         }
         int[] opener = new int[tags.size()];          // else / end tag → index of its block's opening tag, or -1
+        int[] loopOf = new int[tags.size()];          // the innermost loop a tag sits in, or -1
         boolean[] hasElse = new boolean[tags.size()];  // for tags with a loop else
+        boolean[] neighbours = new boolean[tags.size()];   // for tags whose body reads loop.previtem / loop.nextitem
         java.util.Arrays.fill(opener, -1);
         java.util.ArrayDeque<Integer> open = new java.util.ArrayDeque<>();
         for (int i = 0; i < tags.size(); i++) {
             Tag g = tags.get(i);
+            loopOf[i] = -1;
+            for (int o : open) if (tags.get(o).word.equals("for")) { loopOf[i] = o; break; }
+            String text = t.substring(g.start, g.end);
+            if (loopOf[i] >= 0 && (text.contains("loop.previtem") || text.contains("loop.nextitem"))) neighbours[loopOf[i]] = true;
             if (BLOCKS.contains(g.word) || g.word.equals("set") && !g.args.contains("=")) open.push(i);
             else if (g.word.equals("else") && !open.isEmpty() && tags.get(open.peek()).word.equals("for")) {
                 opener[i] = open.peek();
@@ -127,13 +134,26 @@ final class JinjaSource {
         }
         // pass 2: the rewritten tags
         StringBuilder out = new StringBuilder(t.length() + 128);
+        boolean[] listed = new boolean[tags.size()];   // loops whose items are now in a list named after them
         int from = 0;
         for (int i = 0; i < tags.size(); i++) {
             Tag g = tags.get(i);
-            String repl = null;
+            String repl = null, before = "";
             int skip = 0;
+            String args = g.args;
+            if (g.word.equals("for") && neighbours[i]) {
+                // Jinja2's loop.previtem / loop.nextitem, which jinjava lacks: the items in a list, read around loop.index0
+                Matcher f = LOOP_ARGS.matcher(g.args);
+                if (f.matches() && topLevelIf(f.group(2)) < 0) {
+                    before = "{%" + g.l + " set longspan_items" + i + " = (" + f.group(2) + ")|list %}";
+                    args = f.group(1) + " in longspan_items" + i;
+                    repl = before + "{% for " + args + " " + g.r + "%}";
+                    listed[i] = true;
+                }
+            }
             if (g.word.equals("for") && hasElse[i]) {
-                repl = "{%" + g.l + " set longspan_for" + i + " = namespace(ran=false) %}{% for " + g.args + " %}{% set longspan_for" + i + ".ran = true " + g.r + "%}";
+                repl = (before.isEmpty() ? "{%" + g.l + " " : before + "{% ") + "set longspan_for" + i + " = namespace(ran=false) %}{% for " + args
+                        + " %}{% set longspan_for" + i + ".ran = true " + g.r + "%}";
             } else if (g.word.equals("filter")) {
                 repl = "{%" + g.l + " set longspan_filter" + i + " " + g.r + "%}";
             } else if (opener[i] >= 0) {
@@ -144,6 +164,11 @@ final class JinjaSource {
                     repl = "{%" + g.l + " endset %}{{ longspan_filter" + opener[i] + "|" + o.args + " " + g.r + "}}";
                     if (g.r.isEmpty() && t.startsWith("\n", g.end)) skip = 1;   // trim_blocks, as after the block tag it was
                 }
+            } else if (loopOf[i] >= 0 && listed[loopOf[i]]) {
+                String items = "longspan_items" + loopOf[i], text = t.substring(g.start, g.end);
+                String swapped = text.replace("loop.previtem", "(" + items + "[loop.index0 - 1] if loop.index0 > 0 else none)")
+                        .replace("loop.nextitem", "(" + items + "[loop.index0 + 1] if not loop.last else none)");
+                if (!swapped.equals(text)) repl = swapped;
             }
             if (repl == null) continue;
             out.append(t, from, g.start).append(repl);
@@ -151,6 +176,8 @@ final class JinjaSource {
         }
         return out.append(t.substring(from)).toString();
     }
+
+    private static final Pattern LOOP_ARGS = Pattern.compile("(?s)([A-Za-z_][A-Za-z0-9_]*(?:\\s*,\\s*[A-Za-z_][A-Za-z0-9_]*)*)\\s+in\\s+(.*)");
 
     // Jinja 3's indent(first=...) is jinjava's indentfirst
     private static final Pattern INDENT_FIRST = Pattern.compile("(\\bindent\\s*\\([^)]*?)\\bfirst\\s*=");

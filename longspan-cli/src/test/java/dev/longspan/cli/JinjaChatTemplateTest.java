@@ -260,6 +260,17 @@ class JinjaChatTemplateTest {
     }
 
     @Test
+    void loopNeighboursAndIterableTestsAsInJinja2() {
+        // Qwen3.5, Qwen3-Coder, Nemotron and Hermes open a tool-result block by loop.previtem and close it by
+        // loop.nextitem, which jinjava lacks; Llama 3.1 writes a tool turn's text with tojson when it "is iterable"
+        JinjaChatTemplate t = new JinjaChatTemplate("{%- for m in messages %}{%- if m.role == 'tool' %}{%- if loop.previtem and loop.previtem.role != 'tool' %}<u>"
+                + "{% endif %}[{{ m.content }}]{%- if not loop.last and loop.nextitem.role != 'tool' %}</u>{% elif loop.last %}</u>{% endif %}"
+                + "{% else %}{{ m.role }}:{{ m.content }};{% endif %}{% endfor %}|{{ 'ab' is iterable }}{{ 'ab' is sequence }}{{ 3 is iterable }}", "", "", "t");
+        assertThat(t.render(List.of(m("user", "q"), m("assistant", "call"), m("tool", "r1"), m("tool", "r2"), m("assistant", "a"), m("tool", "r3")), false))
+                .isEqualTo("user:q;assistant:call;<u>[r1][r2]</u>assistant:a;<u>[r3]</u>|TrueTrueFalse");
+    }
+
+    @Test
     void theGenerationTagRendersItsBody() {
         // transformers' {% generation %} marks assistant tokens for training masks (SmolLM3, LFM2.5, Laguna)
         JinjaChatTemplate t = new JinjaChatTemplate("{% for m in messages %}{% if m.role == 'assistant' %}{% generation %}[{{ m.content }}]{% endgeneration %}"
