@@ -69,7 +69,7 @@ final class JinjaSource {
     private static final Pattern RAW_BLOCK = Pattern.compile("(?s)\\{%(-)?\\s*raw\\s*(-)?%}(.*?)\\{%(-)?\\s*endraw\\s*(-)?%}");
 
     private static String translateCode(String template) {
-        String t = REVERSE_SLICE.matcher(filteredLoops(elsesAndFilters(template))).replaceAll("($1|reverse)");
+        String t = REVERSE_SLICE.matcher(filteredLoops(elsesAndFilters(commentsAsBarriers(template)))).replaceAll("($1|reverse)");
         StringBuilder b = new StringBuilder();
         int from = 0;
         for (int at; (at = t.indexOf("namespace(", from)) >= 0; ) {
@@ -88,6 +88,42 @@ final class JinjaSource {
             // what an expression prints goes through py_str, so that a boolean prints as Python's True / False
             return kind == '{' && !c.isBlank() ? " py_str(" + c.strip() + ") " : c;
         }));
+    }
+
+    /**
+     * Comments with Jinja2's whitespace rules, as empty expressions: jinjava drops a comment while
+     * parsing, so the text on both sides merges and a later {@code {%-} strips across it. Jinja2 treats a
+     * comment like a block tag: lstrip_blocks takes the indentation before it, trim_blocks the newline
+     * after it, and "-" the whitespace beside it; an empty {@code {{ '' }}} in its place keeps the text
+     * on its two sides apart.
+     */
+    static String commentsAsBarriers(String t) {
+        if (!t.contains("{#")) return t;
+        StringBuilder out = new StringBuilder(t.length());
+        int from = 0;
+        for (int at; (at = nextTag(t, from)) >= 0; ) {
+            char kind = t.charAt(at + 1);
+            int end = kind == '#' ? t.indexOf("#}", at + 2) : codeEnd(t, at + 2, kind == '%' ? "%}" : "}}");
+            if (end < 0) break;
+            if (kind != '#') {
+                out.append(t, from, end + 2);
+                from = end + 2;
+                continue;
+            }
+            boolean stripBefore = at + 2 < t.length() && t.charAt(at + 2) == '-', stripAfter = end > at + 2 && t.charAt(end - 1) == '-';
+            String before = t.substring(from, at);
+            if (!stripBefore) {
+                // lstrip_blocks: spaces and tabs between a line's start and the comment go
+                int k = before.length();
+                while (k > 0 && (before.charAt(k - 1) == ' ' || before.charAt(k - 1) == '\t')) k--;
+                boolean lineStart = k == 0 ? out.isEmpty() || out.charAt(out.length() - 1) == '\n' : before.charAt(k - 1) == '\n';
+                if (lineStart) before = before.substring(0, k);
+            }
+            out.append(before).append(stripBefore ? "{{- '' " : "{{ '' ").append(stripAfter ? "-}}" : "}}");
+            from = end + 2;
+            if (!stripAfter && t.startsWith("\n", from)) from++;   // trim_blocks
+        }
+        return out.append(t.substring(from)).toString();
     }
 
     private static final Pattern BLOCK_TAG = Pattern.compile("(?s)\\{%(-?)\\s*([A-Za-z_]+)(.*?)\\s*(-?)%}");

@@ -271,6 +271,13 @@ class JinjaChatTemplateTest {
     }
 
     @Test
+    void commentsTakeWhitespaceAsJinja2sDo() {
+        // jinjava dropped comments while parsing, so a later {%- stripped across them (Apriel's and Command R7B's tool turns)
+        JinjaChatTemplate t = new JinjaChatTemplate("{{ 'a' }}\n\n    {# c #}\n    {%- if true -%}b{% endif %}|{{- ' x ' -}}  |{#- c -#}  y\n{% if true %}\nz\n{% endif %}", "", "", "t");
+        assertThat(t.render(List.of(), false)).isEqualTo("a\n\nb| x |y\nz\n");
+    }
+
+    @Test
     void theGenerationTagRendersItsBody() {
         // transformers' {% generation %} marks assistant tokens for training masks (SmolLM3, LFM2.5, Laguna)
         JinjaChatTemplate t = new JinjaChatTemplate("{% for m in messages %}{% if m.role == 'assistant' %}{% generation %}[{{ m.content }}]{% endgeneration %}"
