@@ -31,14 +31,8 @@ public final class JinjaPython {
      * does not tell None from an undefined variable, which Jinja2 prints as nothing.)
      */
     public static Object pyStr(Object value) {
-        return switch (value) {
-            case Boolean b -> b ? "True" : "False";
-            case Double d -> PythonJson.pythonFloat(d);
-            case Float f -> PythonJson.pythonFloat(Double.parseDouble(Float.toString(f)));   // jinjava's float filter gives a float: its own shortest digits
-            case List<?> l -> pyRepr(l);
-            case Map<?, ?> m -> pyRepr(m);
-            case null, default -> value;
-        };
+        return value instanceof Boolean || value instanceof Double || value instanceof Float || value instanceof List<?> || value instanceof Map<?, ?>
+                ? pyRepr(value) : value;
     }
 
     /** Python's repr of a template value (a str, number, bool, None, list or dict). */
@@ -48,7 +42,7 @@ public final class JinjaPython {
             case String str -> reprString(str);
             case Boolean b -> b ? "True" : "False";
             case Double d -> PythonJson.pythonFloat(d);
-            case Float f -> PythonJson.pythonFloat(Double.parseDouble(Float.toString(f)));   // jinjava's float filter gives a float: its own shortest digits
+            case Float f -> PythonJson.pythonFloat(f);
             case List<?> l -> {
                 StringBuilder b = new StringBuilder("[");
                 for (int i = 0; i < l.size(); i++) b.append(i > 0 ? ", " : "").append(pyRepr(l.get(i)));
@@ -156,8 +150,7 @@ public final class JinjaPython {
         static void write(StringBuilder b, Object v, int indent, int depth) {
             if (v == null) b.append("null");
             else if (v instanceof Boolean x) b.append(x ? "true" : "false");
-            else if (v instanceof Double d) b.append(pythonFloat(d));
-            else if (v instanceof Float f) b.append(pythonFloat(Double.parseDouble(Float.toString(f))));
+            else if (v instanceof Double || v instanceof Float) b.append(pythonFloat((Number) v));
             else if (v instanceof Number n) b.append(n);
             else if (v instanceof Map<?, ?> m) {
                 b.append('{');
@@ -189,7 +182,9 @@ public final class JinjaPython {
         }
 
         // Python's float repr: the shortest digits that read back (as Java's), 1.0, 0.0001, 1e-05, 1e+16, NaN, Infinity
-        static String pythonFloat(double d) {
+        static String pythonFloat(Number n) {
+            // a float (jinjava's float filter gives one) by its own shortest digits, not its double's
+            double d = n instanceof Float f ? Double.parseDouble(Float.toString(f)) : n.doubleValue();
             if (Double.isNaN(d)) return "NaN";
             if (Double.isInfinite(d)) return d > 0 ? "Infinity" : "-Infinity";
             if (d == 0) return 1 / d < 0 ? "-0.0" : "0.0";

@@ -28,10 +28,6 @@ final class JinjaSource {
      * keyword argument of namespace(...) in parentheses (jinjava's parser would otherwise read
      * {@code n=xs|length - 1} as {@code (n=xs|length) - 1}).
      */
-    static String translate(String template) {
-        return translate(template, new ArrayList<>());
-    }
-
     /** The variable holding a template's {% raw %} texts. */
     static final String RAW_TEXTS = "longspan_raw_texts";   // also in JinjaChatTemplate.RESERVED
 
@@ -103,7 +99,7 @@ final class JinjaSource {
         int from = 0;
         for (int at; (at = nextTag(t, from)) >= 0; ) {
             char kind = t.charAt(at + 1);
-            int end = kind == '#' ? t.indexOf("#}", at + 2) : codeEnd(t, at + 2, kind == '%' ? "%}" : "}}");
+            int end = tagEnd(t, at);
             if (end < 0) break;
             if (kind != '#') {
                 out.append(t, from, end + 2);
@@ -143,7 +139,7 @@ final class JinjaSource {
         List<Tag> tags = new ArrayList<>();
         for (int from = 0, at; (at = nextTag(t, from)) >= 0; ) {
             char kind = t.charAt(at + 1);
-            int end = kind == '#' ? t.indexOf("#}", at + 2) : codeEnd(t, at + 2, kind == '%' ? "%}" : "}}");
+            int end = tagEnd(t, at);
             if (end < 0) break;
             Matcher m = BLOCK_TAG.matcher(t.substring(at, end + 2));
             if (kind == '%' && m.matches()) tags.add(new Tag(at, end + 2, m.group(2), m.group(1), m.group(3).strip(), m.group(4)));
@@ -269,8 +265,7 @@ final class JinjaSource {
         int i = 0;
         for (int open; (open = nextTag(t, i)) >= 0; ) {
             char kind = t.charAt(open + 1);
-            String close = kind == '#' ? "#}" : kind == '%' ? "%}" : "}}";
-            int start = open + 2, end = kind == '#' ? t.indexOf(close, start) : codeEnd(t, start, close);
+            int start = open + 2, end = tagEnd(t, open);
             if (end < 0) break;
             if (kind != '#' && t.charAt(start) == '-') start++;
             int codeEnd = kind != '#' && end > start && t.charAt(end - 1) == '-' ? end - 1 : end;
@@ -285,6 +280,12 @@ final class JinjaSource {
         int j = Math.min(stringEnd(code, i), code.length() - 1);
         b.append(code, i, j + 1);
         return j;
+    }
+
+    // index of the closing delimiter of the tag (comment, statement or expression) that opens at t[open], or -1
+    private static int tagEnd(String t, int open) {
+        char kind = t.charAt(open + 1);
+        return kind == '#' ? t.indexOf("#}", open + 2) : codeEnd(t, open + 2, kind == '%' ? "%}" : "}}");
     }
 
     // index of the quote closing the string literal that opens at t[i] (backslash escapes skipped); t.length() when unclosed

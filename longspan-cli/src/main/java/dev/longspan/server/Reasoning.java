@@ -20,8 +20,7 @@ final class Reasoning {
 
     /** Whether a rendered chat prompt leaves the model inside a reasoning block (its last tag an open think). */
     static boolean promptOpensReasoning(String prompt) {
-        String p = prompt.stripTrailing();
-        return p.endsWith(OPEN);
+        return prompt.stripTrailing().endsWith(OPEN);
     }
 
     private enum State { START, REASONING, ANSWER }
@@ -34,9 +33,6 @@ final class Reasoning {
         this.state = insideAtStart ? State.REASONING : State.START;
         this.reasoned = insideAtStart;
     }
-
-    /** Whether the output had a reasoning block (so far). */
-    boolean reasoned() { return reasoned; }
 
     /** The parts a streamed piece of output completes (possibly none while a tag may be forming). */
     List<Part> accept(String piece) {

@@ -141,10 +141,6 @@ public final class BpeTokenizer implements Tokenizer {
     private final boolean[] byteToken;   // a <0xXX> byte-fallback token
 
     /**
-     * For a tokenizer.json whose model falls back to bytes but whose decoder has no ByteFallback
-     * step: Hugging Face then decodes a {@code <0xXX>} token as its own text, and so does this.
-     */
-    /**
      * For a tokenizer.json whose decoder is Metaspace (not Fuse and Strip): Hugging Face's Metaspace
      * decoder drops every ▁ of the first token (not only a leading space: "▁she▁" gives "she") and
      * turns the others' into spaces.
@@ -168,6 +164,10 @@ public final class BpeTokenizer implements Tokenizer {
         this.noDecoder = true;
     }
 
+    /**
+     * For a tokenizer.json whose model falls back to bytes but whose decoder has no ByteFallback
+     * step: Hugging Face then decodes a {@code <0xXX>} token as its own text, and so does this.
+     */
     void decodeByteTokensAsText() {
         for (int i = 0; i < byteToken.length; i++) {
             if (!byteToken[i]) continue;

@@ -186,7 +186,10 @@ final class TokenizerJson {
                 };
             }
             // every combining mark (Mn, Mc, Me) removed, as Hugging Face's StripAccents does (after an NFD step)
-            case "StripAccents" -> s -> s.replaceAll("\\p{M}", "");
+            case "StripAccents" -> {
+                Pattern marks = Pattern.compile("\\p{M}");
+                yield s -> marks.matcher(s).replaceAll("");
+            }
             case "Sequence" -> {
                 List<UnaryOperator<String>> steps = new ArrayList<>();
                 if (m.get("normalizers") instanceof List<?> l) {
