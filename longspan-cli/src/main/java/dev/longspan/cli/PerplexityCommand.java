@@ -46,6 +46,10 @@ final class PerplexityCommand implements Runnable {
         @Option(names = "--ctx", paramLabel = "C", description = "llama-perplexity's mode: chunks of C tokens, BOS first, the second half of each scored.") Integer ctx;
         @Option(names = "--positions", paramLabel = "FILE", description = "With --whole: write every position's log-sum-exp, argmax and next-token NLL as JSON.") Path positions;
         @Option(names = "--logits-at", paramLabel = "I,...", split = ",", description = "With --positions: positions whose full logits are written (negative: from the end, -1 = last).") int[] logitsAt = {};
+        @Option(names = "--arithmetic", paramLabel = "longspan|ggml-avx2", description = {
+                "ggml-avx2: compute every logit bit for bit as llama.cpp's CPU backend does (b4748 built for AVX2;",
+                "GGUF llama models of F32, F16, BF16, Q8_0, Q5_0 and IQ4_NL tensors; --kv f16 is llama-perplexity's default",
+                "cache) instead of with Longspan's kernels (default: ${DEFAULT-VALUE})."}) String arithmetic = "longspan";
     }
 
     @Override
@@ -134,6 +138,15 @@ final class PerplexityCommand implements Runnable {
         if (o.positions != null && !o.whole) throw new LongspanException("--positions needs --whole");
         if (o.logitsAt.length > 0 && o.positions == null) throw new LongspanException("--logits-at needs --positions FILE");
         if (o.positions != null && java.nio.file.Files.exists(o.positions)) throw new LongspanException(o.positions + " exists (not overwritten)");
+        boolean replica = switch (o.arithmetic) {
+            case "longspan" -> false;
+            case "ggml-avx2" -> true;
+            default -> throw new LongspanException("--arithmetic must be longspan or ggml-avx2, got '" + o.arithmetic + "'");
+        };
+        if (replica) {
+            scoreAsLlamaCpp(o);
+            return;
+        }
         ModelLoader.LoadedModel lm = modelOptions.load(model);
         byte[] bytes = dev.longspan.io.IoErrors.readUserFile(data);
         int[] tokens = TextScorer.tokenize(lm.tokenizer(), bytes);
@@ -150,7 +163,51 @@ final class PerplexityCommand implements Runnable {
         } else {
             score = TextScorer.chunked(lm.model(), tokens, o.ctx, lm.tokenizer().addBos() ? lm.tokenizer().bosId() : -1, modelOptions.inference(lm.model().config));
         }
-        result.put("text_tokens", tokens.length);
+        report(result, tokens.length, score, o.positions);
+    }
+
+    // --arithmetic ggml-avx2: the GGUF's own model, plan and RoPE, evaluated as llama.cpp evaluates it
+    private void scoreAsLlamaCpp(LlamaCppOptions o) {
+        ModelOptions m = modelOptions;
+        for (Object[] opt : new Object[][]{{"--attention", m.attention}, {"--rope", m.rope}, {"--adapter", m.adapter}, {"--logn", m.logn}}) {
+            if (opt[1] != null) throw new LongspanException(opt[0] + " cannot be combined with --arithmetic ggml-avx2 (it replicates llama.cpp on the file's own model)");
+        }
+        if (m.dequantize) throw new LongspanException("--dequantize cannot be combined with --arithmetic ggml-avx2 (it reads the stored blocks as llama.cpp does)");
+        boolean f16Cache = switch (m.kv) {
+            case "f16" -> true;
+            case "f32" -> false;
+            default -> throw new LongspanException("--kv must be f32 or f16, got '" + m.kv + "'");
+        };
+        if (!java.nio.file.Files.isRegularFile(model) || !dev.longspan.io.GgufFile.looksLikeGguf(model)) {
+            throw new LongspanException("--arithmetic ggml-avx2 needs a GGUF file, and " + model + " is not one");
+        }
+        dev.longspan.io.Tokenizer tokenizer = dev.longspan.io.TokenizerLoader.load(model);
+        byte[] bytes = dev.longspan.io.IoErrors.readUserFile(data);
+        int[] tokens = TextScorer.tokenize(tokenizer, bytes);
+        Map<String, Object> result = new LinkedHashMap<>();
+        result.put("model", model.toString());
+        result.put("data", data.toString());
+        result.put("mode", o.whole ? "whole" : "ctx");
+        if (o.ctx != null) result.put("ctx", o.ctx);
+        result.put("arithmetic", o.arithmetic);
+        result.put("kv", m.kv);
+        try (dev.longspan.io.GgufFile g = dev.longspan.io.GgufFile.open(model)) {
+            dev.longspan.eval.GgmlReplica r = new dev.longspan.eval.GgmlReplica(g, f16Cache);
+            dev.longspan.util.Log.info("replicating llama.cpp's CPU arithmetic (AVX2 kernels, " + m.kv + " cache) on " + tokens.length + " tokens");
+            TextScorer.Score score;
+            if (o.whole) {
+                TextScorer.Positions p = TextScorer.whole(r, tokens, o.logitsAt);
+                score = p.score();
+                if (o.positions != null) writePositions(o.positions, p);
+            } else {
+                score = TextScorer.chunked(TextScorer.Logits.of(r), tokens, o.ctx, tokenizer.addBos() ? tokenizer.bosId() : -1);
+            }
+            report(result, tokens.length, score, o.positions);
+        }
+    }
+
+    private void report(Map<String, Object> result, int textTokens, TextScorer.Score score, Path positions) {
+        result.put("text_tokens", textTokens);
         result.put("tokens", score.tokens());
         result.put("mean_nll", score.meanNll());
         result.put("perplexity", score.perplexity());
@@ -159,7 +216,7 @@ final class PerplexityCommand implements Runnable {
             return;
         }
         System.out.printf("perplexity %.4f (mean NLL %.6f over %d tokens)%n", score.perplexity(), score.meanNll(), score.tokens());
-        if (o.positions != null) System.out.println("wrote " + o.positions);
+        if (positions != null) System.out.println("wrote " + positions);
     }
 
     // the names of llama.cpp's reference files (llamacpp-reference.json), so both compare key by key

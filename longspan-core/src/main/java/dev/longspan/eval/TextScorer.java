@@ -71,17 +71,76 @@ public final class TextScorer {
     }
 
     /**
+     * Where the logits come from: rows for positions from..n-1 of one sequence evaluated from an
+     * empty cache (the ids are the whole sequence). seq is the sequence's index in
+     * llama-perplexity's batch of 2048 / n tokens, for {@link GgmlReplica}, which needs it.
+     */
+    public interface Logits {
+        /** Logits [n - from, vocab] of the positions from..n-1. */
+        float[] rows(int[] ids, int from, int seq);
+
+        int vocabSize();
+
+        /** The most rows one call returns (whole-text scoring asks for pieces of at most this many). */
+        default int maxRows() { return Integer.MAX_VALUE; }
+
+        /** Longspan's own forward pass (with its KV cache) as the source. */
+        static Logits of(Transformer model, InferenceOptions options) {
+            return new Logits() {
+                public float[] rows(int[] ids, int from, int seq) {
+                    return new InferenceSession(model, ids.length, options).feed(ids, 0, ids.length, ids.length - from);
+                }
+
+                public int vocabSize() { return model.config.vocabSize(); }
+            };
+        }
+
+        /** llama.cpp's arithmetic, replicated bit for bit. */
+        static Logits of(GgmlReplica replica) {
+            return new Logits() {
+                public float[] rows(int[] ids, int from, int seq) {
+                    float[] all = replica.logits(ids, seq, ids.length);
+                    return from == 0 ? all : Arrays.copyOfRange(all, from * replica.vocabSize(), all.length);
+                }
+
+                public int vocabSize() { return replica.vocabSize(); }
+            };
+        }
+    }
+
+    /**
      * Scores tokens as one sequence. logitPositions: positions whose full logits are kept
      * (negative counts from the end, -1 = the last position).
      */
     public static Positions whole(Transformer model, int[] tokens, InferenceOptions options, int[] logitPositions) {
-        int n = tokens.length;
-        if (n < 2) throw new LongspanException("the text has " + n + " token(s); scoring needs at least 2");
-        if (n > model.config.contextLength()) {
+        if (tokens.length > model.config.contextLength()) {
             // a model still runs past its training length, but the numbers then say little: allowed, as llama.cpp allows it
-            dev.longspan.util.Log.warn("the text has " + n + " tokens, more than the model's context length " + model.config.contextLength());
+            dev.longspan.util.Log.warn("the text has " + tokens.length + " tokens, more than the model's context length " + model.config.contextLength());
         }
         int V = model.config.vocabSize();
+        int piece = (int) Math.max(1, Math.min(InferenceSession.MAX_CHUNK, MAX_LOGITS / V));
+        InferenceSession s = tokens.length >= 2 ? new InferenceSession(model, tokens.length, options) : null;
+        return whole(tokens, V, logitPositions, piece, (a, b) -> s.feed(tokens, a, b, b - a));
+    }
+
+    /** {@link #whole} with llama.cpp's arithmetic: the text evaluated as one batch, all logits requested. */
+    public static Positions whole(GgmlReplica model, int[] tokens, int[] logitPositions) {
+        int V = model.vocabSize();
+        if ((long) tokens.length * V > MAX_LOGITS * 16) {
+            throw new LongspanException("the text has " + tokens.length + " tokens: llama.cpp's arithmetic keeps all " + tokens.length + " × " + V + " logits at once; score a shorter text");
+        }
+        float[][] all = new float[1][];
+        return whole(tokens, V, logitPositions, Math.max(tokens.length, 1), (a, b) -> {
+            if (all[0] == null) all[0] = model.logits(tokens, 0, tokens.length);
+            return Arrays.copyOfRange(all[0], a * V, b * V);
+        });
+    }
+
+    private interface Feed { float[] rows(int a, int b); }
+
+    private static Positions whole(int[] tokens, int V, int[] logitPositions, int piece, Feed feed) {
+        int n = tokens.length;
+        if (n < 2) throw new LongspanException("the text has " + n + " token(s); scoring needs at least 2");
         Map<Integer, float[]> wanted = new LinkedHashMap<>();
         for (int p : logitPositions) {
             int at = p < 0 ? n + p : p;
@@ -90,11 +149,9 @@ public final class TextScorer {
         }
         double[] lse = new double[n], nll = new double[n - 1];
         int[] argmax = new int[n];
-        InferenceSession s = new InferenceSession(model, n, options);
-        int piece = (int) Math.max(1, Math.min(InferenceSession.MAX_CHUNK, MAX_LOGITS / V));
         for (int a = 0; a < n; a += piece) {
             int b = Math.min(n, a + piece);
-            float[] logits = s.feed(tokens, a, b, b - a);
+            float[] logits = feed.rows(a, b);
             for (int i = a; i < b; i++) {
                 int row = (i - a) * V;
                 lse[i] = logSumExp(logits, row, V);
@@ -106,6 +163,9 @@ public final class TextScorer {
         return new Positions(tokens.clone(), lse, argmax, nll, wanted);
     }
 
+    /** llama-perplexity's default batch size, which decides how many chunks it evaluates together. */
+    public static final int LLAMA_PERPLEXITY_BATCH = 2048;
+
     /**
      * llama-perplexity's score: tokens (BOS first when the vocabulary adds it) cut into
      * floor(n / ctx) chunks of ctx tokens (a shorter tail is not scored); bos &ge; 0 replaces the
@@ -113,19 +173,24 @@ public final class TextScorer {
      * llama-perplexity refuses texts of fewer than 2·ctx tokens, and so does this.
      */
     public static Score chunked(Transformer model, int[] tokens, int ctx, int bos, InferenceOptions options) {
+        return chunked(Logits.of(model, options), tokens, ctx, bos);
+    }
+
+    /** {@link #chunked} with logits from any source (Longspan's forward pass or llama.cpp's arithmetic). */
+    public static Score chunked(Logits model, int[] tokens, int ctx, int bos) {
         if (ctx < 4) throw new LongspanException("--ctx must be at least 4, got " + ctx);
         if (tokens.length < 2L * ctx) {
             throw new LongspanException("--ctx " + ctx + " needs at least " + (2 * ctx) + " tokens (as llama-perplexity does) but the text has " + tokens.length);
         }
-        int V = model.config.vocabSize();
+        int V = model.vocabSize();
         int chunks = tokens.length / ctx, first = ctx / 2, scored = ctx - 1 - first;
+        int perBatch = Math.max(1, LLAMA_PERPLEXITY_BATCH / ctx);
         double sum = 0;
         int[] chunk = new int[ctx];
         for (int c = 0; c < chunks; c++) {
             System.arraycopy(tokens, c * ctx, chunk, 0, ctx);
             if (bos >= 0) chunk[0] = bos;
-            InferenceSession s = new InferenceSession(model, ctx, options);
-            float[] logits = s.feed(chunk, 0, ctx, ctx - first);   // rows: positions first .. ctx-1
+            float[] logits = model.rows(chunk, first, c % perBatch);   // rows: positions first .. ctx-1
             for (int r = 0; r < scored; r++) {
                 int row = r * V;
                 sum += logSumExp(logits, row, V) - logits[row + checkedId(chunk[first + r + 1], V)];

@@ -1,0 +1,471 @@
+package dev.longspan.eval;
+
+import dev.longspan.io.GgufFile;
+import dev.longspan.kernel.GgmlType;
+import dev.longspan.kernel.QuantKernels;
+import dev.longspan.tensor.Parallel;
+import dev.longspan.util.LongspanException;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.function.BiConsumer;
+
+/**
+ * llama.cpp's logits bit for bit: a Llama forward pass over a GGUF file that performs every
+ * floating-point operation as ggml's CPU backend does in llama-perplexity's batch evaluation —
+ * llama.cpp b4748 (c392e50) built for AVX2 with FMA and F16C, its default F16 KV cache, no flash
+ * attention. Longspan's own kernels compute the same functions to float rounding, but on a
+ * quantized model those roundings decide which way activations round to Q8_0 or F16, and the
+ * perplexity of a short text moves by a few tenths of a percent with them: llama.cpp's own AVX2
+ * and AVX-512 builds differ from each other by as much (docs/FORMATS.md). To compare with a figure
+ * llama.cpp printed, this replays its arithmetic:
+ * <ul>
+ *   <li>matrix products as llamafile's tinyBLAS computes them for a batch: eight float lanes,
+ *       lane i accumulating elements i, i+8, … with fused multiply-adds, then ggml's horizontal
+ *       sum ((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7)); Q8_0, Q5_0 and IQ4_NL rows against activations
+ *       rounded to Q8_0 (127/amax, half to even), one lane per four int8 products of a block,
+ *       scaled by the product of the two fp16 scales; F16 and BF16 rows against activations
+ *       rounded to their type; where tinyBLAS declines (a row length not a multiple of 8, or a
+ *       row count not a multiple of 4), ggml's vec_dot with four 8-lane accumulators and the
+ *       leftovers summed in double;</li>
+ *   <li>RMSNorm with a double sum of float squares; RoPE from a float angle multiplied up pair by
+ *       pair; the softmax with ggml's vectorized expf (ggml_v_expf), eight lanes summed as above
+ *       and added in double; SiLU with the same expf; keys, values, queries and attention weights
+ *       rounded to F16 where the F16 cache makes ggml round them.</li>
+ * </ul>
+ * Supported: architecture llama with plain RoPE, tensors of types F32, F16, BF16, Q8_0, Q5_0 and
+ * IQ4_NL (the types llama-quantize writes for small models, and F16/BF16/Q8_0 files of any size);
+ * anything else is refused with one line. Matrices of K-quant and Q4_0 types run other ggml
+ * kernels (Q8_K dots, repacked Q4_0) and are not replicated.
+ */
+public final class GgmlReplica {
+    private static final ValueLayout.OfShort LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    /** The lanes of an AVX2 float vector, which fix how every sum above is split and recombined. */
+    static final int LANES = 8;
+    private static final byte[] IQ4_LEVELS = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+    private final int dim, layers, heads, kvHeads, headDim, ffn, vocab, ropeDims;
+    private final float eps, thetaScale, kqScale;
+    private final Matrix embed, output;
+    private final float[] outputNorm;
+    private final Layer[] blocks;
+    private final boolean f16Cache;
+    private BiConsumer<String, float[]> probe = (name, x) -> {};
+
+    private record Layer(float[] attnNorm, Matrix q, Matrix k, Matrix v, Matrix o, float[] ffnNorm, Matrix gate, Matrix up, Matrix down) {}
+
+    /** A tensor [rows, cols] as the file stores it. */
+    private record Matrix(String name, GgmlType type, MemorySegment data, long offset, int rows, int cols) {
+        long rowBytes() { return type.rowBytes(cols); }
+    }
+
+    /** Reads the hyperparameters and tensors of a llama GGUF; the file must stay open while this is used. */
+    public GgmlReplica(GgufFile g, boolean f16Cache) {
+        this.f16Cache = f16Cache;
+        String src = g.path().toString();
+        String arch = g.getString("general.architecture", "");
+        if (!arch.equals("llama")) throw new LongspanException(src + ": llama.cpp's arithmetic is replicated for architecture llama only, not '" + arch + "'");
+        String p = "llama.";
+        dim = g.getInt(p + "embedding_length");
+        layers = g.getInt(p + "block_count");
+        ffn = g.getInt(p + "feed_forward_length");
+        heads = g.getInt(p + "attention.head_count");
+        kvHeads = g.getInt(p + "attention.head_count_kv", heads);
+        headDim = g.getInt(p + "attention.key_length", dim / heads);
+        ropeDims = g.getInt(p + "rope.dimension_count", headDim);
+        eps = g.getFloat(p + "attention.layer_norm_rms_epsilon");
+        float base = g.getFloat(p + "rope.freq_base", 10000f);
+        if (g.has(p + "rope.scaling.type") && !g.getString(p + "rope.scaling.type").equals("none") || g.hasTensor("rope_freqs.weight")) {
+            throw new LongspanException(src + ": RoPE scaling is not replicated (plain RoPE only)");
+        }
+        if (ropeDims != headDim || headDim % 2 != 0) throw new LongspanException(src + ": partial RoPE (" + ropeDims + " of " + headDim + ") is not replicated");
+        thetaScale = (float) Math.pow(base, -2.0f / ropeDims);
+        kqScale = 1.0f / (float) Math.sqrt((float) headDim);
+        embed = matrix(g, "token_embd.weight");
+        vocab = embed.rows;
+        output = g.hasTensor("output.weight") ? matrix(g, "output.weight") : embed;
+        outputNorm = g.floats("output_norm.weight");
+        blocks = new Layer[layers];
+        for (int l = 0; l < layers; l++) {
+            String b = "blk." + l + ".";
+            blocks[l] = new Layer(g.floats(b + "attn_norm.weight"), matrix(g, b + "attn_q.weight"), matrix(g, b + "attn_k.weight"),
+                    matrix(g, b + "attn_v.weight"), matrix(g, b + "attn_output.weight"), g.floats(b + "ffn_norm.weight"),
+                    matrix(g, b + "ffn_gate.weight"), matrix(g, b + "ffn_up.weight"), matrix(g, b + "ffn_down.weight"));
+        }
+    }
+
+    private static Matrix matrix(GgufFile g, String name) {
+        if (!g.hasTensor(name)) throw new LongspanException(g.path() + ": missing tensor '" + name + "'");
+        GgufFile.Tensor t = g.tensor(name);
+        switch (t.type()) {
+            case F32, F16, BF16, Q8_0, Q5_0, IQ4_NL -> {}
+            default -> throw new LongspanException(g.path() + ": tensor '" + name + "' has type " + t.type()
+                    + ", whose llama.cpp kernels are not replicated (F32, F16, BF16, Q8_0, Q5_0 and IQ4_NL are)");
+        }
+        if (t.ne().length != 2) throw new LongspanException(g.path() + ": tensor '" + name + "' is not a matrix");
+        return new Matrix(name, t.type(), g.segment(), t.offset(), (int) t.ne()[1], (int) t.ne()[0]);
+    }
+
+    public int vocabSize() { return vocab; }
+
+    /** Receives llama.cpp's name for each intermediate tensor ("attn_norm-0", "kq_soft_max_ext-0", …) and its values. */
+    public void probe(BiConsumer<String, float[]> probe) { this.probe = probe; }
+
+    /**
+     * The logits [T, vocab] of tokens at positions 0..T-1 evaluated as one batch from an empty
+     * cache, as llama.cpp computes them for sequence {@code seq} of a batch in which sequence s
+     * occupies cells s·ctx onwards (llama-perplexity packs 2048 / ctx chunks into one batch: where
+     * a sequence starts decides which float lane each key falls in).
+     */
+    public float[] logits(int[] tokens, int seq, int ctx) {
+        int T = tokens.length;
+        if (T < 2) throw new LongspanException("llama.cpp's batch arithmetic needs at least 2 tokens, got " + T);
+        int cellOffset = (int) (((long) seq * ctx) % LANES);
+        float[] x = new float[T * dim];
+        long rb = embed.rowBytes();
+        for (int t = 0; t < T; t++) {
+            if (tokens[t] < 0 || tokens[t] >= vocab) throw new LongspanException("token id " + tokens[t] + " is outside the vocabulary of " + vocab);
+            QuantKernels.dequantize(embed.type, embed.data, embed.offset + rb * tokens[t], x, t * dim, dim);
+        }
+        probe.accept("inp_embd", x);
+        for (int l = 0; l < layers; l++) {
+            Layer L = blocks[l];
+            float[] n = rmsNorm(x, T, dim, L.attnNorm);
+            probe.accept("attn_norm-" + l, n);
+            float[] q = matmul(L.q, n, T), k = matmul(L.k, n, T), v = matmul(L.v, n, T);
+            rope(q, T, heads);
+            rope(k, T, kvHeads);
+            probe.accept("Qcur-" + l, q);
+            probe.accept("Kcur-" + l, k);
+            float[] att = attention(q, k, v, T, cellOffset, l);
+            float[] o = matmul(L.o, att, T);
+            probe.accept("kqv_out-" + l, o);
+            for (int i = 0; i < x.length; i++) x[i] = o[i] + x[i];
+            probe.accept("ffn_inp-" + l, x);
+            n = rmsNorm(x, T, dim, L.ffnNorm);
+            probe.accept("ffn_norm-" + l, n);
+            float[] g = matmul(L.gate, n, T), u = matmul(L.up, n, T);
+            probe.accept("ffn_gate-" + l, g);
+            silu(g, T, ffn);
+            probe.accept("ffn_silu-" + l, g);
+            for (int i = 0; i < g.length; i++) g[i] = g[i] * u[i];
+            float[] d = matmul(L.down, g, T);
+            probe.accept("ffn_out-" + l, d);
+            for (int i = 0; i < x.length; i++) x[i] = d[i] + x[i];
+            probe.accept("l_out-" + l, x);
+        }
+        float[] n = rmsNorm(x, T, dim, outputNorm);
+        probe.accept("result_norm", n);
+        float[] logits = matmul(output, n, T);
+        probe.accept("result_output", logits);
+        return logits;
+    }
+
+    // ---- the graph's operations ----
+
+    // y[T, n] = rms_norm(x) · w: ggml_compute_forward_rms_norm_f32 (squares in float, summed in double), then ggml_mul
+    private float[] rmsNorm(float[] x, int T, int n, float[] w) {
+        float[] y = new float[T * n];
+        for (int t = 0; t < T; t++) {
+            double sum = 0;
+            for (int i = 0; i < n; i++) { float xi = x[t * n + i]; sum += xi * xi; }
+            float mean = (float) (sum / n);
+            float scale = 1.0f / (float) Math.sqrt(mean + eps);
+            for (int i = 0; i < n; i++) y[t * n + i] = (x[t * n + i] * scale) * w[i];
+        }
+        return y;
+    }
+
+    // x[T, h·D] rotated in place: ggml's rope (mode 0, adjacent pairs), the angle p·scale^i built by repeated float products
+    private void rope(float[] x, int T, int h) {
+        float[] cos = new float[headDim / 2], sin = new float[headDim / 2];
+        for (int t = 0; t < T; t++) {
+            float theta = t;
+            for (int i = 0; i < headDim / 2; i++) {
+                cos[i] = GlibcFloatMath.cosf(theta);
+                sin[i] = GlibcFloatMath.sinf(theta);
+                theta *= thetaScale;
+            }
+            for (int hh = 0; hh < h; hh++) {
+                int o = (t * h + hh) * headDim;
+                for (int i = 0; i < headDim / 2; i++) {
+                    float x0 = x[o + 2 * i], x1 = x[o + 2 * i + 1];
+                    x[o + 2 * i] = ropeFirst(x0, x1, cos[i], sin[i]);
+                    x[o + 2 * i + 1] = ropeSecond(x0, x1, cos[i], sin[i]);
+                }
+            }
+        }
+    }
+
+    // ggml-cpu is compiled as GNU C with FMA enabled, so GCC fuses one product of each expression into a multiply-add
+    static float ropeFirst(float x0, float x1, float c, float s) { return Math.fma(x0, c, -(x1 * s)); }
+
+    static float ropeSecond(float x0, float x1, float c, float s) { return Math.fma(x0, s, x1 * c); }
+
+    // causal attention per llm_build_kqv without flash attention: kq = k·q, softmax(kq·scale + mask), kqv = v·kq;
+    // returns [T, heads·D]. An F16 cache makes ggml round keys, values, queries and attention weights to F16 and run
+    // both products in tinyBLAS's lanes; an F32 cache leaves all in float, kq then taking ggml_vec_dot_f32 (its query
+    // rows are a strided view, which tinyBLAS is not given) and kqv tinyBLAS's lanes.
+    private float[] attention(float[] q, float[] k, float[] v, int T, int off, int layer) {
+        int D = headDim, group = heads / kvHeads;
+        int cells = roundUp(off + T, 32);   // llama.cpp pads the cells it attends over to 32
+        float[] kc = new float[kvHeads * cells * D], vt = new float[kvHeads * D * cells];
+        for (int t = 0; t < T; t++) {
+            for (int h = 0; h < kvHeads; h++) {
+                for (int d = 0; d < D; d++) {
+                    kc[(h * cells + off + t) * D + d] = cache(k[(t * kvHeads + h) * D + d]);
+                    vt[(h * D + d) * cells + off + t] = cache(v[(t * kvHeads + h) * D + d]);
+                }
+            }
+        }
+        float[] out = new float[T * heads * D];
+        float[] probs = probeAll ? new float[heads * T * T] : null;
+        Parallel.forEachTask(heads * T, task -> {
+            int h = task / T, t = task % T, kvh = h / group;
+            float[] qr = new float[D];
+            for (int d = 0; d < D; d++) qr[d] = cache(q[(t * heads + h) * D + d]);
+            float[] w = new float[cells];
+            for (int c = 0; c < cells; c++) {
+                boolean visible = c >= off && c - off <= t;
+                float s = f16Cache ? dotRounded(kc, (kvh * cells + c) * D, qr, 0, D) : vecDotF32(kc, (kvh * cells + c) * D, qr, 0, D);
+                w[c] = visible ? s * kqScale : Float.NEGATIVE_INFINITY;
+            }
+            softmax(w, cells);
+            if (probs != null) for (int j = 0; j < T; j++) probs[(h * T + t) * T + j] = w[off + j];
+            if (f16Cache) for (int c = 0; c < cells; c++) w[c] = f16(w[c]);
+            for (int d = 0; d < D; d++) out[(t * heads + h) * D + d] = dotRounded(vt, (kvh * D + d) * cells, w, 0, cells);
+        });
+        if (probs != null) probe.accept("kq_soft_max_ext-" + layer, probs);
+        return out;
+    }
+
+    private float cache(float x) { return f16Cache ? f16(x) : x; }
+
+    private boolean probeAll;
+
+    /** Also hands the attention weights [heads, T, T] to the probe (costly; for comparisons only). */
+    public void probeAttention(boolean on) { probeAll = on; }
+
+    // a dot of two rows already rounded to their type, as tinyBLAS (k a multiple of 8) or ggml_vec_dot_f16 computes it
+    private static float dotRounded(float[] a, int ao, float[] b, int bo, int k) {
+        return k % LANES == 0 ? laneDot(a, ao, b, bo, k) : vecDotRounded(a, ao, b, bo, k);
+    }
+
+    // ggml_vec_soft_max_f32 and the scaling after it, in place over n weights (already scaled and masked)
+    private static void softmax(float[] w, int n) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < n; i++) max = Math.max(max, w[i]);
+        double sum = 0;
+        float[] lane = new float[LANES];
+        int i = 0;
+        for (; i + LANES - 1 < n; i += LANES) {
+            for (int j = 0; j < LANES; j++) lane[j] = w[i + j] = expf(w[i + j] - max);
+            sum += hsum(lane);
+        }
+        for (; i < n; i++) {
+            w[i] = GlibcFloatMath.expf(w[i] - max);
+            sum += w[i];
+        }
+        float inv = (float) (1.0 / sum);
+        for (int j = 0; j < n; j++) w[j] *= inv;
+    }
+
+    // ggml_vec_silu_f32 over each row of n: x / (1 + expf(-x)), eight at a time with ggml_v_expf, the rest with libm's expf
+    private static void silu(float[] x, int T, int n) {
+        for (int t = 0; t < T; t++) {
+            int o = t * n, i = 0;
+            for (; i + LANES - 1 < n; i += LANES) {
+                for (int j = 0; j < LANES; j++) { float v = x[o + i + j]; x[o + i + j] = v / (1f + expf(0f - v)); }
+            }
+            for (; i < n; i++) { float v = x[o + i]; x[o + i] = v / (1.0f + GlibcFloatMath.expf(-v)); }
+        }
+    }
+
+    /**
+     * ggml_v_expf (AVX2): e^x as 2^n · (1 + polynomial), n = round(x·log2 e) by the 1.5·2²³ trick,
+     * the reduced argument in two parts of ln 2, with ggml's handling of |n| &gt; 126 (scaled in two
+     * steps) and |n| &gt; 192 (0 or infinity). Lane by lane; the same operations in the same order.
+     */
+    static float expf(float x) {
+        final float r = 0x1.8p23f;
+        float z = Math.fma(x, 0x1.715476p+0f, r);
+        float n = z - r;
+        float b = Math.fma(-n, 0x1.7f7d1cp-20f, Math.fma(-n, 0x1.62e4p-1f, x));
+        int e = Float.floatToRawIntBits(z) << 23;
+        float k = Float.intBitsToFloat(e + Float.floatToRawIntBits(1f));
+        boolean c = Math.abs(n) > 126;
+        float u = b * b;
+        float j = Math.fma(Math.fma(Math.fma(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, Math.fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+                u, 0x1.ffffecp-1f * b);
+        if (!c) return Math.fma(k, j, k);
+        int g = n <= 0 ? 0x82000000 : 0;
+        float s1 = Float.intBitsToFloat(g + 0x7f000000);
+        float s2 = Float.intBitsToFloat(e - g);
+        if (Math.abs(n) > 192) return s1 * s1;
+        return Math.fma(s2, j, s2) * s1;
+    }
+
+    // ---- matrix products: y[T, rows] = x[T, cols] · Wᵀ ----
+
+    private static float[] matmul(Matrix w, float[] x, int T) {
+        int rows = w.rows, cols = w.cols;
+        float[] y = new float[T * rows];
+        boolean tiny = T >= 2 && rows % 4 == 0;   // llamafile_sgemm's conditions (and k % 8 for float rows)
+        switch (w.type) {
+            case Q8_0, Q5_0, IQ4_NL -> {
+                if (!tiny) throw new LongspanException("tensor '" + w.name + "': " + rows + " rows or a batch of " + T + " takes ggml's vec_dot path, which is not replicated for " + w.type);
+                int nb = cols / 32;
+                byte[] xq = new byte[T * cols];
+                float[] xd = new float[T * nb];
+                for (int t = 0; t < T; t++) for (int b = 0; b < nb; b++) quantizeQ8(x, t * cols + 32 * b, xq, xd, t * nb + b);
+                Parallel.forEachTask(rows, r -> {
+                    byte[] wq = new byte[cols];
+                    float[] wd = new float[nb];
+                    decodeRow(w, r, wq, wd);
+                    float[] acc = new float[LANES];
+                    for (int t = 0; t < T; t++) {
+                        java.util.Arrays.fill(acc, 0f);
+                        for (int b = 0; b < nb; b++) {
+                            float dd = wd[b] * xd[t * nb + b];
+                            int a0 = 32 * b, x0 = t * cols + 32 * b;
+                            for (int i = 0; i < LANES; i++) {
+                                int s = 0;
+                                for (int m = 0; m < 4; m++) s += wq[a0 + 4 * i + m] * xq[x0 + 4 * i + m];
+                                acc[i] = Math.fma(dd, (float) s, acc[i]);
+                            }
+                        }
+                        y[t * rows + r] = hsum(acc);
+                    }
+                });
+            }
+            case F32, F16, BF16 -> {
+                float[] xr = new float[T * cols];
+                for (int i = 0; i < xr.length; i++) xr[i] = w.type == GgmlType.F16 ? f16(x[i]) : w.type == GgmlType.BF16 ? bf16(x[i]) : x[i];
+                boolean lanes = tiny && cols % LANES == 0;
+                Parallel.forEachTask(rows, r -> {
+                    float[] wr = new float[cols];
+                    QuantKernels.dequantize(w.type, w.data, w.offset + w.rowBytes() * r, wr, 0, cols);
+                    for (int t = 0; t < T; t++) {
+                        y[t * rows + r] = lanes ? laneDot(wr, 0, xr, t * cols, cols)
+                                : w.type == GgmlType.F32 ? vecDotF32(wr, 0, xr, t * cols, cols)
+                                : w.type == GgmlType.BF16 ? vecDotBf16(wr, xr, t * cols, cols) : vecDotRounded(wr, 0, xr, t * cols, cols);
+                    }
+                });
+            }
+            default -> throw new IllegalStateException(w.type.toString());
+        }
+        return y;
+    }
+
+    // tinyBLAS's tile arithmetic for one output: lane i accumulates a[i + 8s]·b[i + 8s] by fused multiply-adds, then hsum
+    static float laneDot(float[] a, int ao, float[] b, int bo, int k) {
+        float[] acc = new float[LANES];
+        for (int s = 0; s < k; s += LANES) {
+            for (int i = 0; i < LANES; i++) acc[i] = Math.fma(a[ao + s + i], b[bo + s + i], acc[i]);
+        }
+        return hsum(acc);
+    }
+
+    // ggml_vec_dot_f16 on rows already rounded: four 8-lane accumulators over steps of 32, reduced, then the leftovers in double
+    static float vecDotRounded(float[] a, int ao, float[] b, int bo, int k) {
+        int np = k & ~(4 * LANES - 1);
+        float[] sum = new float[4 * LANES];
+        for (int i = 0; i < np; i += 4 * LANES) {
+            for (int j = 0; j < 4 * LANES; j++) sum[j] = Math.fma(a[ao + i + j], b[bo + i + j], sum[j]);
+        }
+        double s = reduce(sum);
+        for (int i = np; i < k; i++) s += a[ao + i] * b[bo + i];
+        return (float) s;
+    }
+
+    // ggml_vec_dot_f32: as vec_dot_f16 but the sum stays float and the leftovers are added in float
+    static float vecDotF32(float[] a, int ao, float[] b, int bo, int k) {
+        int np = k & ~(4 * LANES - 1);
+        float[] sum = new float[4 * LANES];
+        for (int i = 0; i < np; i += 4 * LANES) {
+            for (int j = 0; j < 4 * LANES; j++) sum[j] = Math.fma(a[ao + i + j], b[bo + i + j], sum[j]);
+        }
+        float s = reduce(sum);
+        for (int i = np; i < k; i++) s += a[ao + i] * b[bo + i];
+        return s;
+    }
+
+    // ggml_vec_dot_bf16 (AVX2): four 8-lane sums of exact products, combined (c1+c3)+(c2+c4), hsum, leftovers in double
+    static float vecDotBf16(float[] a, float[] b, int bo, int k) {
+        float[] c = new float[4 * LANES];
+        int i = 0;
+        for (; i + 4 * LANES <= k; i += 4 * LANES) {
+            for (int j = 0; j < 4 * LANES; j++) c[j] = a[i + j] * b[bo + i + j] + c[j];
+        }
+        float[] lane = new float[LANES];
+        for (int j = 0; j < LANES; j++) lane[j] = (c[j] + c[2 * LANES + j]) + (c[LANES + j] + c[3 * LANES + j]);
+        double s = hsum(lane);
+        for (; i < k; i++) s += a[i] * b[bo + i];
+        return (float) s;
+    }
+
+    /** ggml's horizontal sum of one 8-lane vector (sgemm.cpp's hsum, hsum_float_8): ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)). */
+    static float hsum(float[] l) {
+        float t0 = l[4] + l[0], t1 = l[5] + l[1], t2 = l[6] + l[2], t3 = l[7] + l[3];
+        return (t0 + t2) + (t1 + t3);
+    }
+
+    /** GGML_F32x8_REDUCE of four 8-lane accumulators: (s0+s2)+(s1+s3), halves added, then two horizontal adds. */
+    static float reduce(float[] s) {
+        float[] v = new float[LANES];
+        for (int i = 0; i < LANES; i++) v[i] = (s[i] + s[2 * LANES + i]) + (s[LANES + i] + s[3 * LANES + i]);
+        float t0 = v[0] + v[4], t1 = v[1] + v[5], t2 = v[2] + v[6], t3 = v[3] + v[7];
+        return (t0 + t1) + (t2 + t3);
+    }
+
+    // quantize_row_q8_0 (AVX2): d = amax/127 stored as fp16, q = round-half-even(x · 127/amax)
+    private static void quantizeQ8(float[] x, int xo, byte[] q, float[] d, int block) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[xo + j]));
+        float dd = amax / 127.f;
+        d[block] = f16(dd);
+        float id = amax != 0 ? 127.f / amax : 0f;
+        for (int j = 0; j < 32; j++) q[xo + j] = (byte) (int) Math.rint(x[xo + j] * id);
+    }
+
+    // one stored row as int8 values and a float scale per block of 32
+    private static void decodeRow(Matrix w, int r, byte[] q, float[] d) {
+        long at = w.offset + w.rowBytes() * r;
+        int nb = w.cols / 32;
+        for (int b = 0; b < nb; b++) {
+            long o = at + (long) w.type.typeSize * b;
+            d[b] = Float.float16ToFloat(w.data.get(LE_SHORT, o));
+            switch (w.type) {
+                case Q8_0 -> { for (int j = 0; j < 32; j++) q[32 * b + j] = w.data.get(ValueLayout.JAVA_BYTE, o + 2 + j); }
+                case Q5_0 -> {
+                    int qh = w.data.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), o + 2);
+                    for (int j = 0; j < 16; j++) {
+                        int qs = w.data.get(ValueLayout.JAVA_BYTE, o + 6 + j) & 0xFF;
+                        q[32 * b + j] = (byte) (((qs & 0x0F) | ((qh >>> j) << 4 & 0x10)) - 16);
+                        q[32 * b + j + 16] = (byte) (((qs >>> 4) | ((qh >>> (j + 12)) & 0x10)) - 16);
+                    }
+                }
+                case IQ4_NL -> {
+                    for (int j = 0; j < 16; j++) {
+                        int qs = w.data.get(ValueLayout.JAVA_BYTE, o + 2 + j) & 0xFF;
+                        q[32 * b + j] = IQ4_LEVELS[qs & 0x0F];
+                        q[32 * b + j + 16] = IQ4_LEVELS[qs >>> 4];
+                    }
+                }
+                default -> throw new IllegalStateException(w.type.toString());
+            }
+        }
+    }
+
+    static float f16(float x) { return Float.float16ToFloat(Float.floatToFloat16(x)); }
+
+    // ggml_compute_fp32_to_bf16: round to nearest even on the high 16 bits, NaN kept quiet
+    static float bf16(float x) {
+        int u = Float.floatToRawIntBits(x);
+        int h = (u & 0x7fffffff) > 0x7f800000 ? (u >>> 16) | 64 : (u + (0x7fff + ((u >>> 16) & 1))) >>> 16;
+        return Float.intBitsToFloat(h << 16);
+    }
+
+    private static int roundUp(int n, int m) { return (n + m - 1) / m * m; }
+}
