@@ -46,10 +46,10 @@ final class PerplexityCommand implements Runnable {
         @Option(names = "--ctx", paramLabel = "C", description = "llama-perplexity's mode: chunks of C tokens, BOS first, the second half of each scored.") Integer ctx;
         @Option(names = "--positions", paramLabel = "FILE", description = "With --whole: write every position's log-sum-exp, argmax and next-token NLL as JSON.") Path positions;
         @Option(names = "--logits-at", paramLabel = "I,...", split = ",", description = "With --positions: positions whose full logits are written (negative: from the end, -1 = last).") int[] logitsAt = {};
-        @Option(names = "--arithmetic", paramLabel = "longspan|ggml-avx2", description = {
-                "ggml-avx2: compute every logit bit for bit as llama.cpp's CPU backend does (b4748 built for AVX2;",
-                "GGUF llama models of F32, F16, BF16, Q8_0, Q5_0 and IQ4_NL tensors; --kv f16 is llama-perplexity's default",
-                "cache) instead of with Longspan's kernels (default: ${DEFAULT-VALUE})."}) String arithmetic = "longspan";
+        @Option(names = "--arithmetic", paramLabel = "longspan|ggml-avx2", description = "ggml-avx2: every logit bit for bit as "
+                + "the CPU backend of llama.cpp computes it (b4748 built for AVX2; GGUF llama models with F32, F16, BF16, Q8_0, Q5_0 and "
+                + "IQ4_NL tensors; --kv f16 is the default cache of llama-perplexity) instead of with Longspan's kernels (default: longspan).")
+        String arithmetic = "longspan";
     }
 
     @Override

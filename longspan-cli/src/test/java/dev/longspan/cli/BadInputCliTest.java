@@ -232,6 +232,9 @@ class BadInputCliTest {
                 "perplexity --model {model} --data {text} --lengths 64 --windows 0",
                 "perplexity --model {model} --data {text} --lengths 64,100k",
                 "perplexity --model {model} --data {text} --lengths 64 --rope kind=yarn,factor=-2",
+                "perplexity --model {model} --data {text} --ctx 16 --arithmetic ggml-avx2",
+                "perplexity --model {junk} --data {text} --ctx 16 --arithmetic ggml-avx2",
+                "perplexity --model {model} --data {text} --ctx 16 --arithmetic fast",
                 // attention, rope
                 "attention --in {missing} --out {out}/a.safetensors --pattern dense",
                 "attention --in {dir} --out {out}/a.safetensors --pattern dense",

@@ -71,6 +71,27 @@ class ModelCliTest {
     }
 
     @Test
+    void perplexityWithLlamaCppsArithmeticPrintsLlamaPerplexitysFigure() throws Exception {
+        // the data README's llama-perplexity -c 128 figure for the Q4_K_M target (a Q5_0 / Q8_0 / F16 mix), F16 cache
+        String model = CliRun.shared("models/stories260K/quant/stories260K-Q4_K_M.gguf").toString(), text = CliRun.shared("text/story.txt").toString();
+        JsonNode r = json(CliRun.of("perplexity", "--model", model, "--data", text, "--ctx", "128", "--kv", "f16", "--arithmetic", "ggml-avx2", "--json"));
+        assertThat(r.get("arithmetic").asText()).isEqualTo("ggml-avx2");
+        assertThat(r.get("tokens").asInt()).isEqualTo(189);
+        assertThat(String.format(java.util.Locale.ROOT, "%.4f", r.get("perplexity").asDouble())).isEqualTo("3.3423");
+        CliRun plain = CliRun.of("perplexity", "--model", model, "--data", text, "--whole", "--arithmetic", "ggml-avx2");
+        assertThat(plain.exit()).as(plain.err()).isZero();
+        assertThat(plain.out()).startsWith("perplexity ");
+        for (String[] bad : new String[][]{{"--arithmetic", "ggml-avx512"}, {"--arithmetic", "ggml-avx2", "--attention", "dense"},
+                {"--arithmetic", "ggml-avx2", "--kv", "q8"}, {"--arithmetic", "ggml-avx2", "--dequantize"}}) {
+            String[] args = java.util.stream.Stream.concat(java.util.stream.Stream.of("perplexity", "--model", model, "--data", text, "--ctx", "128"),
+                    java.util.Arrays.stream(bad)).toArray(String[]::new);
+            CliRun b = CliRun.of(args);
+            assertThat(b.exit()).as(String.join(" ", bad)).isEqualTo(2);
+            assertThat(b.err().strip()).as(String.join(" ", bad)).doesNotContain("\n").doesNotContain("Exception");
+        }
+    }
+
+    @Test
     void exportRandomWritesAQuantizedModelThatBenchRunsRepackedStoredOrDequantized() throws Exception {
         Path cfg = Files.writeString(dir.resolve("c.json"), "{\"vocab_size\": 300, \"dim\": 256, \"layers\": 1, \"heads\": 4, \"kv_heads\": 2,"
                 + " \"ffn_dim\": 256, \"tokenizer\": \"byte\", \"rope\": \"kind=rope,base=10000,pairing=half\", \"attention\": \"dense\", \"context_length\": 64}");

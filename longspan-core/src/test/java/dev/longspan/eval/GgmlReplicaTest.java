@@ -1,0 +1,156 @@
+package dev.longspan.eval;
+
+import dev.longspan.format.GgufExport;
+import dev.longspan.io.GgufFile;
+import dev.longspan.io.Json;
+import dev.longspan.io.TokenizerLoader;
+import dev.longspan.kernel.GgmlType;
+import dev.longspan.model.ModelConfig;
+import dev.longspan.util.LongspanException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+import java.util.stream.Stream;
+
+import static dev.longspan.eval.LlamaCppParityTest.DIR;
+import static dev.longspan.eval.LlamaCppParityTest.doubles;
+import static dev.longspan.eval.LlamaCppParityTest.ints;
+import static dev.longspan.eval.LlamaCppParityTest.reference;
+import static dev.longspan.eval.LlamaCppParityTest.story;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * llama.cpp's arithmetic replicated: the llama-perplexity figures of stories260K and its quantized
+ * files to the last printed digit, llama.cpp's per-position reference, and the libm and ggml
+ * functions it rests on against vectors those produced.
+ */
+class GgmlReplicaTest {
+
+    static Stream<Arguments> llamaPerplexityFigures() {
+        // llama-perplexity -c 128 on text/story.txt, llama.cpp b4748 (c392e50) built for AVX2 + FMA + F16C: the data
+        // README's figures (its default F16 cache) and, with -ctk f32 -ctv f32, the F32-cache ones (measured 2026-12-06)
+        return Stream.of(
+                Arguments.of("stories260K.gguf", true, "3.3011"), Arguments.of("stories260K.gguf", false, "3.3012"),
+                Arguments.of("quant/stories260K-F16.gguf", true, "3.3013"), Arguments.of("quant/stories260K-F16.gguf", false, "3.3012"),
+                Arguments.of("quant/stories260K-BF16.gguf", true, "3.3017"), Arguments.of("quant/stories260K-BF16.gguf", false, "3.3028"),
+                Arguments.of("quant/stories260K-Q6_K.gguf", true, "3.3120"), Arguments.of("quant/stories260K-Q6_K.gguf", false, "3.3073"),
+                Arguments.of("quant/stories260K-Q4_K_M.gguf", true, "3.3423"), Arguments.of("quant/stories260K-Q4_K_M.gguf", false, "3.3348"),
+                Arguments.of("quant/stories260K-Q2_K.gguf", true, "3.6130"), Arguments.of("quant/stories260K-Q2_K.gguf", false, "3.6199"));
+    }
+
+    @ParameterizedTest(name = "{0} f16 cache {1}: {2}")
+    @MethodSource("llamaPerplexityFigures")
+    void ctx128PerplexityIsLlamaPerplexitysToTheLastDigit(String file, boolean f16Cache, String printed) {
+        Path model = DIR.resolve(file);
+        var tok = TokenizerLoader.load(model);
+        int[] tokens = TextScorer.tokenize(tok, story());
+        try (GgufFile g = GgufFile.open(model)) {
+            TextScorer.Score s = TextScorer.chunked(TextScorer.Logits.of(new GgmlReplica(g, f16Cache)), tokens, 128, tok.bosId());
+            assertThat(s.tokens()).isEqualTo(3 * 63);
+            assertThat(String.format(Locale.ROOT, "%.4f", s.perplexity())).isEqualTo(printed);
+        }
+    }
+
+    @Test
+    void perPositionValuesAreLlamaCppsReference() {
+        // llamacpp-reference.json: llama.cpp with an F32 cache, the whole story in one batch, all logits
+        Map<String, Object> ref = reference();
+        try (GgufFile g = GgufFile.open(DIR.resolve("stories260K.gguf"))) {
+            TextScorer.Positions p = TextScorer.whole(new GgmlReplica(g, false), ints(ref.get("tokens")), new int[]{0, -1});
+            double[] lse = doubles(ref.get("logits_lse")), nll = doubles(ref.get("target_nll"));
+            for (int i = 0; i < lse.length; i++) assertThat(Math.abs(p.lse()[i] - lse[i])).as("LSE %d", i).isLessThan(2e-6 * Math.abs(lse[i]));
+            for (int i = 0; i < nll.length; i++) assertThat(Math.abs(p.nll()[i] - nll[i])).as("NLL %d", i).isLessThan(2e-6 * Math.max(1, nll[i]));
+            assertThat(p.argmax()).containsExactly(ints(ref.get("argmax")));
+            double[] first = doubles(ref.get("first_position_logits")), last = doubles(ref.get("last_position_logits"));
+            int n = lse.length;
+            for (int v = 0; v < first.length; v++) {
+                assertThat((double) p.logits().get(0)[v]).as("first %d", v).isEqualTo((double) (float) first[v]);
+                assertThat((double) p.logits().get(n - 1)[v]).as("last %d", v).isEqualTo((double) (float) last[v]);
+            }
+        }
+    }
+
+    @Test
+    void refusesWhatItDoesNotReplicate(@TempDir Path dir) {
+        ModelConfig c = new ModelConfig(300, 256, 1, 4, 2, 64, 512, 1e-5f, false, "kind=rope,base=10000", List.of("dense"), "byte", 256, false, false);
+        Path q4k = dir.resolve("q4k.gguf");
+        GgufExport.exportRandom(c, q4k, "q4k", GgmlType.Q4_K, 1);
+        try (GgufFile g = GgufFile.open(q4k)) {
+            assertThatThrownBy(() -> new GgmlReplica(g, true)).isInstanceOf(LongspanException.class)
+                    .hasMessageContaining("type Q4_K").hasMessageContaining("token_embd.weight");
+        }
+        Path q8 = dir.resolve("q8.gguf");
+        GgufExport.exportRandom(c, q8, "q8", GgmlType.Q8_0, 1);
+        try (GgufFile g = GgufFile.open(q8)) {
+            GgmlReplica r = new GgmlReplica(g, true);
+            assertThatThrownBy(() -> r.logits(new int[]{1}, 0, 1)).isInstanceOf(LongspanException.class).hasMessageContaining("at least 2 tokens");
+            assertThatThrownBy(() -> r.logits(new int[]{1, 300}, 0, 2)).isInstanceOf(LongspanException.class).hasMessageContaining("token id 300");
+            assertThat(r.logits(new int[]{1, 2, 3}, 0, 3)).hasSize(3 * 300).doesNotContain(Float.NaN);
+        }
+    }
+
+    @Test
+    void glibcExpSinCosBitForBit() throws IOException {
+        // vectors from glibc 2.36's expf/sinf/cosf (see the file's header); most rows are inputs it does not round correctly
+        int rows = 0;
+        try (InputStream in = GgmlReplicaTest.class.getResourceAsStream("glibc-float-math.txt")) {
+            for (String line : new String(in.readAllBytes(), StandardCharsets.US_ASCII).split("\n")) {
+                if (line.startsWith("#") || line.isBlank()) continue;
+                String[] f = line.split(" ");
+                float x = Float.intBitsToFloat(Integer.parseUnsignedInt(f[0], 16));
+                assertThat(Integer.toHexString(Float.floatToRawIntBits(GlibcFloatMath.sinf(x)))).as("sinf(%s)", x).isEqualTo(f[1].replaceFirst("^0+(?=.)", ""));
+                assertThat(Integer.toHexString(Float.floatToRawIntBits(GlibcFloatMath.cosf(x)))).as("cosf(%s)", x).isEqualTo(f[2].replaceFirst("^0+(?=.)", ""));
+                assertThat(Integer.toHexString(Float.floatToRawIntBits(GlibcFloatMath.expf(x)))).as("expf(%s)", x).isEqualTo(f[3].replaceFirst("^0+(?=.)", ""));
+                rows++;
+            }
+        }
+        assertThat(rows).isGreaterThan(1000);
+    }
+
+    @Test
+    void ggmlExpIsCloseToExpAndExactWhereItMustBe() {
+        assertThat(GgmlReplica.expf(0f)).isEqualTo(1f);
+        assertThat(GgmlReplica.expf(Float.NEGATIVE_INFINITY)).isEqualTo(0f);
+        assertThat(GgmlReplica.expf(-200f)).isEqualTo(0f);
+        assertThat(GgmlReplica.expf(100f)).isEqualTo(Float.POSITIVE_INFINITY);
+        Random r = new Random(11);
+        for (int i = 0; i < 100_000; i++) {
+            float x = r.nextFloat() * 170 - 100;   // the softmax's and SiLU's range, denormal results included
+            double want = Math.exp(x);
+            float got = GgmlReplica.expf(x);
+            // ggml's stated bound: 1.45 ulp plus rounding
+            assertThat(Math.abs(got - want)).as("exp(%s)", x).isLessThanOrEqualTo(2.0 * Math.ulp((float) want));
+        }
+    }
+
+    @Test
+    void ggmlSumsGroupTheLanesAsItsIntrinsicsDo() {
+        // values whose float sum depends on the grouping: a different tree would give another result
+        float big = 1 << 24;
+        float[] lanes = {big, 1, 1, 1, -big, 1, 1, 1};
+        // ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)) = (0 + 2) + (2 + 2)
+        assertThat(GgmlReplica.hsum(lanes)).isEqualTo(6f);
+        float[] four = new float[32];
+        four[0] = big;
+        four[16] = -big;
+        for (int i = 1; i < 32; i++) if (i != 16) four[i] = 1;
+        // (s0+s2)+(s1+s3) lane by lane, halves added, then (t0+t1)+(t2+t3): every 1 survives
+        assertThat(GgmlReplica.reduce(four)).isEqualTo(30f);
+        float[] a = new float[16], b = new float[16];
+        for (int i = 0; i < 16; i++) { a[i] = 1; b[i] = i == 0 ? big : i == 8 ? -big : 1; }
+        // lane 0 accumulates big then -big by fused multiply-adds: 0, the other lanes 2 each
+        assertThat(GgmlReplica.laneDot(a, 0, b, 0, 16)).isEqualTo(14f);
+    }
+}
