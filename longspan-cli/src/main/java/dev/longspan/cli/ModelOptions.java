@@ -19,7 +19,7 @@ final class ModelOptions {
     @Option(names = "--dequantize", description = ModelLoading.DEQUANTIZE) boolean dequantize;
     @Option(names = "--no-repack", description = ModelLoading.NO_REPACK) boolean noRepack;
     @Option(names = "--adapter", paramLabel = "DIR", description = ModelLoading.ADAPTER) Path adapter;
-    @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: ${DEFAULT-VALUE}).") String kv = "f32";
+    @Option(names = "--kv", paramLabel = "f32|f16", description = "KV cache precision (default: f32; perplexity --ctx: f16, llama-perplexity's).") String kv;
     @Option(names = "--logn", paramLabel = "L", description = KvFlag.LOGN_DESCRIPTION) Integer logn;
 
     ModelLoader.LoadedModel load(Path model) {
@@ -27,6 +27,9 @@ final class ModelOptions {
     }
 
     InferenceOptions inference(ModelConfig c) {
-        return KvFlag.options(kv, logn, c);
+        return KvFlag.options(kv(), logn, c);
     }
+
+    /** The --kv value, f32 when not given. */
+    String kv() { return kv == null ? "f32" : kv; }
 }

@@ -46,10 +46,10 @@ final class PerplexityCommand implements Runnable {
         @Option(names = "--ctx", paramLabel = "C", description = "llama-perplexity's mode: chunks of C tokens, BOS first, the second half of each scored.") Integer ctx;
         @Option(names = "--positions", paramLabel = "FILE", description = "With --whole: write every position's log-sum-exp, argmax and next-token NLL as JSON.") Path positions;
         @Option(names = "--logits-at", paramLabel = "I,...", split = ",", description = "With --positions: positions whose full logits are written (negative: from the end, -1 = last).") int[] logitsAt = {};
-        @Option(names = "--arithmetic", paramLabel = "longspan|ggml-avx2", description = "ggml-avx2: every logit bit for bit as "
+        @Option(names = "--arithmetic", paramLabel = "auto|longspan|ggml-avx2", description = "ggml-avx2: every logit bit for bit as "
                 + "the CPU backend of llama.cpp computes it (b4748 built for AVX2; GGUF llama models with F32, F16, BF16, Q8_0, Q5_0 and "
-                + "IQ4_NL tensors; --kv f16 is the default cache of llama-perplexity) instead of with Longspan's kernels (default: longspan).")
-        String arithmetic = "longspan";
+                + "IQ4_NL tensors) instead of with Longspan's kernels; auto: ggml-avx2 for --ctx where the file allows it (default: auto).")
+        String arithmetic = "auto";
     }
 
     @Override
@@ -138,13 +138,23 @@ final class PerplexityCommand implements Runnable {
         if (o.positions != null && !o.whole) throw new LongspanException("--positions needs --whole");
         if (o.logitsAt.length > 0 && o.positions == null) throw new LongspanException("--logits-at needs --positions FILE");
         if (o.positions != null && java.nio.file.Files.exists(o.positions)) throw new LongspanException(o.positions + " exists (not overwritten)");
+        String why = replayable(o);
         boolean replica = switch (o.arithmetic) {
+            case "auto" -> {
+                if (why != null && o.ctx != null) dev.longspan.util.Log.info("Longspan's kernels, not llama.cpp's arithmetic replayed: " + why);
+                yield o.ctx != null && why == null;
+            }
             case "longspan" -> false;
-            case "ggml-avx2" -> true;
-            default -> throw new LongspanException("--arithmetic must be longspan or ggml-avx2, got '" + o.arithmetic + "'");
+            case "ggml-avx2" -> {
+                if (why != null) throw new LongspanException("--arithmetic ggml-avx2: " + why);
+                yield true;
+            }
+            default -> throw new LongspanException("--arithmetic must be auto, longspan or ggml-avx2, got '" + o.arithmetic + "'");
         };
+        // --ctx is llama-perplexity's mode: its default cache type (F16) unless --kv says otherwise
+        String kv = modelOptions.kv != null ? modelOptions.kv : o.ctx != null ? "f16" : "f32";
         if (replica) {
-            scoreAsLlamaCpp(o);
+            scoreAsLlamaCpp(o, kv);
             return;
         }
         ModelLoader.LoadedModel lm = modelOptions.load(model);
@@ -155,32 +165,39 @@ final class PerplexityCommand implements Runnable {
         result.put("data", data.toString());
         result.put("mode", o.whole ? "whole" : "ctx");
         if (o.ctx != null) result.put("ctx", o.ctx);
+        result.put("arithmetic", "longspan");
+        result.put("kv", kv);
         TextScorer.Score score;
         if (o.whole) {
-            TextScorer.Positions p = TextScorer.whole(lm.model(), tokens, modelOptions.inference(lm.model().config), o.logitsAt);
+            TextScorer.Positions p = TextScorer.whole(lm.model(), tokens, KvFlag.options(kv, modelOptions.logn, lm.model().config), o.logitsAt);
             score = p.score();
             if (o.positions != null) writePositions(o.positions, p);
         } else {
-            score = TextScorer.chunked(lm.model(), tokens, o.ctx, lm.tokenizer().addBos() ? lm.tokenizer().bosId() : -1, modelOptions.inference(lm.model().config));
+            score = TextScorer.chunked(lm.model(), tokens, o.ctx, lm.tokenizer().addBos() ? lm.tokenizer().bosId() : -1, KvFlag.options(kv, modelOptions.logn, lm.model().config));
         }
         report(result, tokens.length, score, o.positions);
     }
 
-    // --arithmetic ggml-avx2: the GGUF's own model, plan and RoPE, evaluated as llama.cpp evaluates it
-    private void scoreAsLlamaCpp(LlamaCppOptions o) {
+    /** Null when llama.cpp's arithmetic can be replayed for this model and these options; else why not. */
+    private String replayable(LlamaCppOptions o) {
         ModelOptions m = modelOptions;
         for (Object[] opt : new Object[][]{{"--attention", m.attention}, {"--rope", m.rope}, {"--adapter", m.adapter}, {"--logn", m.logn}}) {
-            if (opt[1] != null) throw new LongspanException(opt[0] + " cannot be combined with --arithmetic ggml-avx2 (it replicates llama.cpp on the file's own model)");
+            if (opt[1] != null) return opt[0] + " changes the model, and llama.cpp's arithmetic is replayed on the file's own";
         }
-        if (m.dequantize) throw new LongspanException("--dequantize cannot be combined with --arithmetic ggml-avx2 (it reads the stored blocks as llama.cpp does)");
-        boolean f16Cache = switch (m.kv) {
-            case "f16" -> true;
-            case "f32" -> false;
-            default -> throw new LongspanException("--kv must be f32 or f16, got '" + m.kv + "'");
-        };
-        if (!java.nio.file.Files.isRegularFile(model) || !dev.longspan.io.GgufFile.looksLikeGguf(model)) {
-            throw new LongspanException("--arithmetic ggml-avx2 needs a GGUF file, and " + model + " is not one");
+        if (m.dequantize) return "--dequantize widens the weights, and llama.cpp's arithmetic reads the stored blocks";
+        if (m.kv != null && !m.kv.equals("f16") && !m.kv.equals("f32")) return "--kv must be f32 or f16, got '" + m.kv + "'";
+        if (!java.nio.file.Files.isRegularFile(model) || !dev.longspan.io.GgufFile.looksLikeGguf(model)) return model + " is not a GGUF file";
+        try (dev.longspan.io.GgufFile g = dev.longspan.io.GgufFile.open(model)) {
+            new dev.longspan.eval.GgmlReplica(g, true);
+            return null;
+        } catch (LongspanException e) {
+            return e.getMessage();
         }
+    }
+
+    // --arithmetic ggml-avx2: the GGUF's own model, plan and RoPE, evaluated as llama.cpp evaluates it
+    private void scoreAsLlamaCpp(LlamaCppOptions o, String kv) {
+        boolean f16Cache = kv.equals("f16");
         dev.longspan.io.Tokenizer tokenizer = dev.longspan.io.TokenizerLoader.load(model);
         byte[] bytes = dev.longspan.io.IoErrors.readUserFile(data);
         int[] tokens = TextScorer.tokenize(tokenizer, bytes);
@@ -189,11 +206,11 @@ final class PerplexityCommand implements Runnable {
         result.put("data", data.toString());
         result.put("mode", o.whole ? "whole" : "ctx");
         if (o.ctx != null) result.put("ctx", o.ctx);
-        result.put("arithmetic", o.arithmetic);
-        result.put("kv", m.kv);
+        result.put("arithmetic", "ggml-avx2");
+        result.put("kv", kv);
         try (dev.longspan.io.GgufFile g = dev.longspan.io.GgufFile.open(model)) {
             dev.longspan.eval.GgmlReplica r = new dev.longspan.eval.GgmlReplica(g, f16Cache);
-            dev.longspan.util.Log.info("replicating llama.cpp's CPU arithmetic (AVX2 kernels, " + m.kv + " cache) on " + tokens.length + " tokens");
+            dev.longspan.util.Log.info("llama.cpp's CPU arithmetic replayed (its AVX2 kernels, " + kv + " cache) on " + tokens.length + " tokens");
             TextScorer.Score score;
             if (o.whole) {
                 TextScorer.Positions p = TextScorer.whole(r, tokens, o.logitsAt);

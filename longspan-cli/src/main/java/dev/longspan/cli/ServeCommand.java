@@ -98,7 +98,7 @@ final class ServeCommand implements Runnable {
             }
             dev.longspan.io.AtomicFiles.checkWritableDirectory(kvDir);
         }
-        boolean halfKv = KvFlag.half(modelOptions.kv);
+        boolean halfKv = KvFlag.half(modelOptions.kv());
         ModelLoader.LoadedModel lm = modelOptions.load(model);
         InferenceOptions options = modelOptions.inference(lm.model().config);
         int context = ctx == null ? lm.model().config.contextLength() : Sizes.parse(ctx, "--ctx");

@@ -316,26 +316,15 @@ public final class GgmlReplica {
             case Q8_0, Q5_0, IQ4_NL -> {
                 if (!tiny) throw new LongspanException("tensor '" + w.name + "': " + rows + " rows or a batch of " + T + " takes ggml's vec_dot path, which is not replicated for " + w.type);
                 int nb = cols / 32;
-                byte[] xq = new byte[T * cols];
+                int[] xq = new int[T * cols];
                 float[] xd = new float[T * nb];
                 for (int t = 0; t < T; t++) for (int b = 0; b < nb; b++) quantizeQ8(x, t * cols + 32 * b, xq, xd, t * nb + b);
                 Parallel.forEachTask(rows, r -> {
-                    byte[] wq = new byte[cols];
+                    int[] wq = new int[cols];
                     float[] wd = new float[nb];
                     decodeRow(w, r, wq, wd);
-                    float[] acc = new float[LANES];
                     for (int t = 0; t < T; t++) {
-                        java.util.Arrays.fill(acc, 0f);
-                        for (int b = 0; b < nb; b++) {
-                            float dd = wd[b] * xd[t * nb + b];
-                            int a0 = 32 * b, x0 = t * cols + 32 * b;
-                            for (int i = 0; i < LANES; i++) {
-                                int s = 0;
-                                for (int m = 0; m < 4; m++) s += wq[a0 + 4 * i + m] * xq[x0 + 4 * i + m];
-                                acc[i] = Math.fma(dd, (float) s, acc[i]);
-                            }
-                        }
-                        y[t * rows + r] = hsum(acc);
+                        y[t * rows + r] = LANES_SIMD ? GgmlLanes.q0Dot(wq, wd, xq, t * cols, xd, t * nb, nb) : q0Dot(wq, wd, xq, t * cols, xd, t * nb, nb);
                     }
                 });
             }
@@ -358,8 +347,31 @@ public final class GgmlReplica {
         return y;
     }
 
+    /** Whether the lane sums run on the Vector API ({@link GgmlLanes}): SIMD on and 256-bit vectors at least. */
+    static final boolean LANES_SIMD = dev.longspan.kernel.Simd.ENABLED && dev.longspan.kernel.Simd.VECTOR_BITS >= 256;
+
+    // tinyBLAS_Q0_AVX for one output (scalar twin of GgmlLanes.q0Dot): per block, lane i sums its four int8 products
+    // (stored m-major: element 4i+m of the block at 8m+i) and accumulates dw·dx times that sum by a fused multiply-add
+    static float q0Dot(int[] w, float[] wd, int[] x, int xo, float[] xd, int xdo, int nb) {
+        float[] acc = new float[LANES];
+        for (int b = 0; b < nb; b++) {
+            float dd = wd[b] * xd[xdo + b];
+            int o = 32 * b;
+            for (int i = 0; i < LANES; i++) {
+                int s = w[o + i] * x[xo + o + i] + w[o + 8 + i] * x[xo + o + 8 + i] + w[o + 16 + i] * x[xo + o + 16 + i] + w[o + 24 + i] * x[xo + o + 24 + i];
+                acc[i] = Math.fma(dd, (float) s, acc[i]);
+            }
+        }
+        return hsum(acc);
+    }
+
     // tinyBLAS's tile arithmetic for one output: lane i accumulates a[i + 8s]·b[i + 8s] by fused multiply-adds, then hsum
     static float laneDot(float[] a, int ao, float[] b, int bo, int k) {
+        if (LANES_SIMD) return GgmlLanes.laneDot(a, ao, b, bo, k);
+        return laneDotScalar(a, ao, b, bo, k);
+    }
+
+    static float laneDotScalar(float[] a, int ao, float[] b, int bo, int k) {
         float[] acc = new float[LANES];
         for (int s = 0; s < k; s += LANES) {
             for (int i = 0; i < LANES; i++) acc[i] = Math.fma(a[ao + s + i], b[bo + s + i], acc[i]);
@@ -419,38 +431,41 @@ public final class GgmlReplica {
         return (t0 + t1) + (t2 + t3);
     }
 
-    // quantize_row_q8_0 (AVX2): d = amax/127 stored as fp16, q = round-half-even(x · 127/amax)
-    private static void quantizeQ8(float[] x, int xo, byte[] q, float[] d, int block) {
+    // quantize_row_q8_0 (AVX2): d = amax/127 stored as fp16, q = round-half-even(x · 127/amax); quants m-major
+    private static void quantizeQ8(float[] x, int xo, int[] q, float[] d, int block) {
         float amax = 0;
         for (int j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[xo + j]));
         float dd = amax / 127.f;
         d[block] = f16(dd);
         float id = amax != 0 ? 127.f / amax : 0f;
-        for (int j = 0; j < 32; j++) q[xo + j] = (byte) (int) Math.rint(x[xo + j] * id);
+        for (int j = 0; j < 32; j++) q[xo + mMajor(j)] = (int) Math.rint(x[xo + j] * id);
     }
 
-    // one stored row as int8 values and a float scale per block of 32
-    private static void decodeRow(Matrix w, int r, byte[] q, float[] d) {
+    // where element j of a block of 32 is kept: lane j/4's m-th product (m = j % 4) at 8m + lane
+    private static int mMajor(int j) { return 8 * (j & 3) + (j >> 2); }
+
+    // one stored row as int8 values (m-major, as quantizeQ8 keeps them) and a float scale per block of 32
+    private static void decodeRow(Matrix w, int r, int[] q, float[] d) {
         long at = w.offset + w.rowBytes() * r;
         int nb = w.cols / 32;
         for (int b = 0; b < nb; b++) {
             long o = at + (long) w.type.typeSize * b;
             d[b] = Float.float16ToFloat(w.data.get(LE_SHORT, o));
             switch (w.type) {
-                case Q8_0 -> { for (int j = 0; j < 32; j++) q[32 * b + j] = w.data.get(ValueLayout.JAVA_BYTE, o + 2 + j); }
+                case Q8_0 -> { for (int j = 0; j < 32; j++) q[32 * b + mMajor(j)] = w.data.get(ValueLayout.JAVA_BYTE, o + 2 + j); }
                 case Q5_0 -> {
                     int qh = w.data.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), o + 2);
                     for (int j = 0; j < 16; j++) {
                         int qs = w.data.get(ValueLayout.JAVA_BYTE, o + 6 + j) & 0xFF;
-                        q[32 * b + j] = (byte) (((qs & 0x0F) | ((qh >>> j) << 4 & 0x10)) - 16);
-                        q[32 * b + j + 16] = (byte) (((qs >>> 4) | ((qh >>> (j + 12)) & 0x10)) - 16);
+                        q[32 * b + mMajor(j)] = ((qs & 0x0F) | ((qh >>> j) << 4 & 0x10)) - 16;
+                        q[32 * b + mMajor(j + 16)] = ((qs >>> 4) | ((qh >>> (j + 12)) & 0x10)) - 16;
                     }
                 }
                 case IQ4_NL -> {
                     for (int j = 0; j < 16; j++) {
                         int qs = w.data.get(ValueLayout.JAVA_BYTE, o + 2 + j) & 0xFF;
-                        q[32 * b + j] = IQ4_LEVELS[qs & 0x0F];
-                        q[32 * b + j + 16] = IQ4_LEVELS[qs >>> 4];
+                        q[32 * b + mMajor(j)] = IQ4_LEVELS[qs & 0x0F];
+                        q[32 * b + mMajor(j + 16)] = IQ4_LEVELS[qs >>> 4];
                     }
                 }
                 default -> throw new IllegalStateException(w.type.toString());

@@ -191,14 +191,24 @@ public final class TextScorer {
             System.arraycopy(tokens, c * ctx, chunk, 0, ctx);
             if (bos >= 0) chunk[0] = bos;
             float[] logits = model.rows(chunk, first, c % perBatch);   // rows: positions first .. ctx-1
-            for (int r = 0; r < scored; r++) {
-                int row = r * V;
-                sum += logSumExp(logits, row, V) - logits[row + checkedId(chunk[first + r + 1], V)];
-            }
+            for (int r = 0; r < scored; r++) sum += llamaPerplexityNll(logits, r * V, V, checkedId(chunk[first + r + 1], V));
         }
         long count = (long) chunks * scored;
         double mean = sum / count;
         return new Score(count, mean, Math.exp(mean));
+    }
+
+    /**
+     * The NLL of token tok as llama-perplexity's log_softmax computes it: the float maximum, the
+     * sum of glibc's expf(x − max) in double, and (x[tok] − max) in float before the double log.
+     * Within ~1e-9 of {@link #logSumExp} − x[tok]; the same digits as llama-perplexity prints.
+     */
+    static double llamaPerplexityNll(float[] x, int off, int n, int tok) {
+        float max = x[off];
+        for (int i = 1; i < n; i++) max = Math.max(max, x[off + i]);
+        double sum = 0;
+        for (int i = 0; i < n; i++) sum += GlibcFloatMath.expf(x[off + i] - max);
+        return -((double) (x[off + tok] - max) - Math.log(sum));
     }
 
     static double logSumExp(float[] x, int off, int n) {

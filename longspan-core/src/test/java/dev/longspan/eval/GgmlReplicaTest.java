@@ -136,6 +136,26 @@ class GgmlReplicaTest {
     }
 
     @Test
+    void theVectorLanesAreTheScalarTwinsBitForBit() {
+        // GgmlLanes runs when this JVM has 256-bit vectors (the suite runs each kernel width); either way the twins agree
+        Random r = new Random(4);
+        for (int trial = 0; trial < 200; trial++) {
+            int k = 8 * (1 + r.nextInt(40)), nb = 1 + r.nextInt(12);
+            float[] a = new float[k + 3], b = new float[k + 5];
+            for (int i = 0; i < a.length; i++) a[i] = (float) r.nextGaussian() * (r.nextInt(5) == 0 ? 1e4f : 1f);
+            for (int i = 0; i < b.length; i++) b[i] = (float) r.nextGaussian();
+            assertThat(Float.floatToRawIntBits(GgmlReplica.laneDot(a, 3, b, 5, k))).isEqualTo(Float.floatToRawIntBits(GgmlReplica.laneDotScalar(a, 3, b, 5, k)));
+            int[] w = new int[32 * nb], x = new int[32 * nb + 32];
+            float[] wd = new float[nb], xd = new float[nb + 1];
+            for (int i = 0; i < w.length; i++) w[i] = r.nextInt(255) - 127;
+            for (int i = 0; i < x.length; i++) x[i] = r.nextInt(255) - 127;
+            for (int i = 0; i < nb; i++) { wd[i] = GgmlReplica.f16(r.nextFloat() * 0.01f); xd[i + 1] = GgmlReplica.f16(r.nextFloat()); }
+            float vec = GgmlReplica.LANES_SIMD ? GgmlLanes.q0Dot(w, wd, x, 32, xd, 1, nb) : GgmlReplica.q0Dot(w, wd, x, 32, xd, 1, nb);
+            assertThat(Float.floatToRawIntBits(vec)).isEqualTo(Float.floatToRawIntBits(GgmlReplica.q0Dot(w, wd, x, 32, xd, 1, nb)));
+        }
+    }
+
+    @Test
     void ggmlSumsGroupTheLanesAsItsIntrinsicsDo() {
         // values whose float sum depends on the grouping: a different tree would give another result
         float big = 1 << 24;
@@ -152,5 +172,6 @@ class GgmlReplicaTest {
         for (int i = 0; i < 16; i++) { a[i] = 1; b[i] = i == 0 ? big : i == 8 ? -big : 1; }
         // lane 0 accumulates big then -big by fused multiply-adds: 0, the other lanes 2 each
         assertThat(GgmlReplica.laneDot(a, 0, b, 0, 16)).isEqualTo(14f);
+        assertThat(GgmlReplica.laneDotScalar(a, 0, b, 0, 16)).isEqualTo(14f);
     }
 }
