@@ -26,7 +26,10 @@ import java.util.function.BiConsumer;
  *       sum ((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7)); Q8_0, Q5_0 and IQ4_NL rows against activations
  *       rounded to Q8_0 (127/amax, half to even), one lane per four int8 products of a block,
  *       scaled by the product of the two fp16 scales; F16 and BF16 rows against activations
- *       rounded to their type; where tinyBLAS declines (a row length not a multiple of 8, or a
+ *       rounded to their type; Q4_K, Q5_K and Q6_K rows (which tinyBLAS does not take) as
+ *       ggml_vec_dot_qN_K_q8_K computes them against activations rounded to Q8_K: per super-block
+ *       of 256 eight exact integer lane sums scaled by one fused multiply-add each, and each type's
+ *       own way of adding the minimums' term; where tinyBLAS declines (a row length not a multiple of 8, or a
  *       row count not a multiple of 4), ggml's vec_dot with four 8-lane accumulators and the
  *       leftovers summed in double;</li>
  *   <li>RMSNorm with a double sum of float squares; RoPE from a float angle multiplied up pair by
@@ -34,10 +37,11 @@ import java.util.function.BiConsumer;
  *       and added in double; SiLU with the same expf; keys, values, queries and attention weights
  *       rounded to F16 where the F16 cache makes ggml round them.</li>
  * </ul>
- * Supported: architecture llama with plain RoPE, tensors of types F32, F16, BF16, Q8_0, Q5_0 and
- * IQ4_NL (the types llama-quantize writes for small models, and F16/BF16/Q8_0 files of any size);
- * anything else is refused with one line. Matrices of K-quant and Q4_0 types run other ggml
- * kernels (Q8_K dots, repacked Q4_0) and are not replicated.
+ * Supported: architecture llama with plain RoPE, tensors of types F32, F16, BF16, Q8_0, Q5_0,
+ * IQ4_NL, Q4_K, Q5_K and Q6_K (the F16/BF16/Q8_0 files, the Q4_K_S/M, Q5_K_M and Q6_K mixes, and
+ * what llama-quantize writes for small models); anything else is refused with one line. Q4_0 is
+ * repacked 8×8 at load by this llama.cpp on AVX2 and multiplied by another kernel; Q2_K, Q3_K and
+ * the IQ types are not replicated either.
  */
 public final class GgmlReplica {
     private static final ValueLayout.OfShort LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -99,9 +103,9 @@ public final class GgmlReplica {
         if (!g.hasTensor(name)) throw new LongspanException(g.path() + ": missing tensor '" + name + "'");
         GgufFile.Tensor t = g.tensor(name);
         switch (t.type()) {
-            case F32, F16, BF16, Q8_0, Q5_0, IQ4_NL -> {}
+            case F32, F16, BF16, Q8_0, Q5_0, IQ4_NL, Q4_K, Q5_K, Q6_K -> {}
             default -> throw new LongspanException(g.path() + ": tensor '" + name + "' has type " + t.type()
-                    + ", whose llama.cpp kernels are not replicated (F32, F16, BF16, Q8_0, Q5_0 and IQ4_NL are)");
+                    + ", whose llama.cpp kernels are not replicated (F32, F16, BF16, Q8_0, Q5_0, IQ4_NL, Q4_K, Q5_K and Q6_K are)");
         }
         if (t.ne().length != 2) throw new LongspanException(g.path() + ": tensor '" + name + "' is not a matrix");
         return new Matrix(name, t.type(), g.segment(), t.offset(), (int) t.ne()[1], (int) t.ne()[0]);
@@ -126,7 +130,7 @@ public final class GgmlReplica {
         long rb = embed.rowBytes();
         for (int t = 0; t < T; t++) {
             if (tokens[t] < 0 || tokens[t] >= vocab) throw new LongspanException("token id " + tokens[t] + " is outside the vocabulary of " + vocab);
-            QuantKernels.dequantize(embed.type, embed.data, embed.offset + rb * tokens[t], x, t * dim, dim);
+            dequantizeRow(embed, tokens[t], x, t * dim);
         }
         probe.accept("inp_embd", x);
         for (int l = 0; l < layers; l++) {
@@ -334,7 +338,7 @@ public final class GgmlReplica {
                 boolean lanes = tiny && cols % LANES == 0;
                 Parallel.forEachTask(rows, r -> {
                     float[] wr = new float[cols];
-                    QuantKernels.dequantize(w.type, w.data, w.offset + w.rowBytes() * r, wr, 0, cols);
+                    dequantizeRow(w, r, wr, 0);
                     for (int t = 0; t < T; t++) {
                         y[t * rows + r] = lanes ? laneDot(wr, 0, xr, t * cols, cols)
                                 : w.type == GgmlType.F32 ? vecDotF32(wr, 0, xr, t * cols, cols)
@@ -342,9 +346,145 @@ public final class GgmlReplica {
                     }
                 });
             }
+            case Q4_K, Q5_K, Q6_K -> {
+                // no tinyBLAS for K-quants in this llama.cpp: ggml_vec_dot_qN_K_q8_K (AVX2) per output
+                int nb = cols / 256;
+                int[] xq = new int[T * cols];
+                float[] xd = new float[T * nb];
+                for (int t = 0; t < T; t++) for (int b = 0; b < nb; b++) quantizeQ8K(x, t * cols + 256 * b, xq, xd, t * nb + b);
+                Parallel.forEachTask(rows, r -> {
+                    KRow kr = decodeK(w, r);
+                    for (int t = 0; t < T; t++) y[t * rows + r] = kDot(w.type, kr, xq, t * cols, xd, t * nb, nb);
+                });
+            }
             default -> throw new IllegalStateException(w.type.toString());
         }
         return y;
+    }
+
+    /** A K-quant row: per element its integer value and its sub-block scale; per super-block d, dmin; per 32 elements the min. */
+    private record KRow(int[] q, int[] scale, int[] min, float[] d, float[] dmin) {}
+
+    // quantize_row_q8_K (ggml's reference, which x86 uses): the signed value of largest magnitude max (the first such),
+    // iscale = -127/max, q = min(127, round-half-even(iscale·x)), d = 1/iscale unrounded; quants in element order
+    private static void quantizeQ8K(float[] x, int xo, int[] q, float[] d, int block) {
+        float max = 0, amax = 0;
+        for (int j = 0; j < 256; j++) { float ax = Math.abs(x[xo + j]); if (ax > amax) { amax = ax; max = x[xo + j]; } }
+        if (amax == 0) { d[block] = 0; for (int j = 0; j < 256; j++) q[xo + j] = 0; return; }
+        float iscale = -127.f / max;
+        for (int j = 0; j < 256; j++) q[xo + j] = Math.min(127, (int) Math.rint(iscale * x[xo + j]));
+        d[block] = 1 / iscale;
+    }
+
+    // the AVX2 dots: lane k (of 8) sums scale·w·x over the bytes 4k..4k+3 of every 32 elements of a super-block, exactly;
+    // acc_k = fma(d, lane_k, acc_k); then hsum, plus the minimum's term as each type adds it
+    private static float kDot(GgmlType type, KRow w, int[] xq, int xo, float[] xd, int xdo, int nb) {
+        float[] acc = new float[LANES];
+        float[] accM = new float[4];
+        float summs = 0f;
+        int[] lane = new int[LANES];
+        for (int b = 0; b < nb; b++) {
+            java.util.Arrays.fill(lane, 0);
+            int e0 = 256 * b;
+            for (int e = 0; e < 256; e++) lane[(e & 31) >> 2] += w.scale[e0 + e] * w.q[e0 + e] * xq[xo + e0 + e];
+            float d = xd[xdo + b] * w.d[b];
+            for (int k = 0; k < LANES; k++) acc[k] = Math.fma(d, (float) lane[k], acc[k]);
+            if (type == GgmlType.Q6_K) continue;
+            float dmin = -xd[xdo + b] * w.dmin[b];
+            int[] q8s = new int[8];   // Σ x over each 32 elements (the bsums added in pairs)
+            for (int e = 0; e < 256; e++) q8s[e >> 5] += xq[xo + e0 + e];
+            if (type == GgmlType.Q4_K) {
+                for (int k = 0; k < 4; k++) {
+                    int prod = w.min[8 * b + 2 * k] * q8s[2 * k] + w.min[8 * b + 2 * k + 1] * q8s[2 * k + 1];
+                    accM[k] = Math.fma(dmin, (float) prod, accM[k]);
+                }
+            } else {   // Q5_K: one integer sum per super-block, summs += dmin·sum (fused)
+                int sum = 0;
+                for (int g = 0; g < 8; g++) sum += w.min[8 * b + g] * q8s[g];
+                summs = Math.fma(dmin, (float) sum, summs);
+            }
+        }
+        float s = hsum(acc);
+        if (type == GgmlType.Q4_K) return s + ((accM[0] + accM[2]) + (accM[1] + accM[3]));
+        if (type == GgmlType.Q5_K) return s + summs;
+        return s;
+    }
+
+    // get_scale_min_k4: the 6-bit scale and min of sub-block j from the 12 packed bytes at o
+    private static int scaleK4(MemorySegment m, long o, int j, boolean min) {
+        int b = j < 4 ? (m.get(ValueLayout.JAVA_BYTE, o + j + (min ? 4 : 0)) & 63)
+                : min ? ((m.get(ValueLayout.JAVA_BYTE, o + j + 4) & 0xFF) >>> 4) | (((m.get(ValueLayout.JAVA_BYTE, o + j) & 0xFF) >>> 6) << 4)
+                : (m.get(ValueLayout.JAVA_BYTE, o + j + 4) & 0xF) | (((m.get(ValueLayout.JAVA_BYTE, o + j - 4) & 0xFF) >>> 6) << 4);
+        return b;
+    }
+
+    private static int u8(MemorySegment m, long o) { return m.get(ValueLayout.JAVA_BYTE, o) & 0xFF; }
+
+    private static KRow decodeK(Matrix w, int r) {
+        int n = w.cols, nb = n / 256;
+        int[] q = new int[n], scale = new int[n], min = new int[n / 32];
+        float[] d = new float[nb], dmin = new float[nb];
+        long at = w.offset + w.rowBytes() * r;
+        for (int b = 0; b < nb; b++) {
+            long o = at + (long) w.type.typeSize * b;
+            int e0 = 256 * b;
+            switch (w.type) {
+                case Q4_K, Q5_K -> {
+                    d[b] = Float.float16ToFloat(w.data.get(LE_SHORT, o));
+                    dmin[b] = Float.float16ToFloat(w.data.get(LE_SHORT, o + 2));
+                    long qh = o + 16, qs = w.type == GgmlType.Q5_K ? o + 48 : o + 16;
+                    for (int j = 0; j < 4; j++) {
+                        for (int h = 0; h < 2; h++) {
+                            int sub = 2 * j + h, sc = scaleK4(w.data, o + 4, sub, false);
+                            min[8 * b + sub] = scaleK4(w.data, o + 4, sub, true);
+                            for (int l = 0; l < 32; l++) {
+                                int byteQ = u8(w.data, qs + 32 * j + l);
+                                int v = h == 0 ? byteQ & 0xF : byteQ >>> 4;
+                                if (w.type == GgmlType.Q5_K) v += ((u8(w.data, qh + l) >>> sub) & 1) << 4;
+                                q[e0 + 64 * j + 32 * h + l] = v;
+                                scale[e0 + 64 * j + 32 * h + l] = sc;
+                            }
+                        }
+                    }
+                }
+                case Q6_K -> {
+                    long ql = o, qh = o + 128, sc = o + 192;
+                    d[b] = Float.float16ToFloat(w.data.get(LE_SHORT, o + 208));
+                    for (int half = 0; half < 2; half++) {
+                        for (int l = 0; l < 32; l++) {
+                            int h = u8(w.data, qh + 32 * half + l), lo = u8(w.data, ql + 64 * half + l), hi = u8(w.data, ql + 64 * half + l + 32);
+                            int[] v = {(lo & 0xF) | ((h & 3) << 4), (hi & 0xF) | (((h >>> 2) & 3) << 4), (lo >>> 4) | (((h >>> 4) & 3) << 4), (hi >>> 4) | (((h >>> 6) & 3) << 4)};
+                            for (int g = 0; g < 4; g++) {
+                                int e = e0 + 128 * half + 32 * g + l;
+                                q[e] = v[g] - 32;
+                                scale[e] = w.data.get(ValueLayout.JAVA_BYTE, sc + 8 * half + 2 * g + l / 16);
+                            }
+                        }
+                    }
+                }
+                default -> throw new IllegalStateException(w.type.toString());
+            }
+        }
+        return new KRow(q, scale, min, d, dmin);
+    }
+
+    // one row as floats the way ggml-base's dequantize_row_* computes them (compiled without FMA: d·sc, then ·q, − min·m)
+    private static void dequantizeRow(Matrix w, int r, float[] y, int yo) {
+        switch (w.type) {
+            case Q4_K, Q5_K, Q6_K -> {
+                KRow k = decodeK(w, r);
+                for (int e = 0; e < w.cols; e++) {
+                    int b = e / 256;
+                    if (w.type == GgmlType.Q6_K) {
+                        y[yo + e] = k.d[b] * k.scale[e] * k.q[e];
+                    } else {
+                        float d1 = k.d[b] * k.scale[e], m1 = k.dmin[b] * k.min[e / 32];
+                        y[yo + e] = d1 * k.q[e] - m1;
+                    }
+                }
+            }
+            default -> QuantKernels.dequantize(w.type, w.data, w.offset + w.rowBytes() * r, y, yo, w.cols);
+        }
     }
 
     /** Whether the lane sums run on the Vector API ({@link GgmlLanes}): SIMD on and 256-bit vectors at least. */
