@@ -81,6 +81,17 @@ public final class Attention {
      * overwritten; LSE is -inf and O 0 for a row that reaches no key of the span). Chunked prefill and
      * decoding run here against their KV cache; blocks of keys merge by {@link #merge}.
      */
+    /** Keys and values a decoding step reads below which it runs on the calling thread (the matrix products' threshold). */
+    static final long SERIAL_DECODE_BYTES = 1 << 18;
+
+    private static void tasks(boolean serial, int count, java.util.function.IntConsumer body) {
+        if (serial) {
+            for (int i = 0; i < count; i++) body.accept(i);
+        } else {
+            Parallel.forEachTask(count, body);
+        }
+    }
+
     public static AttentionResult forward(float[] q, KeyValues kv, int d, Plan plan, AttentionOptions opt, float[] o, float[] lse) {
         int heads = plan.heads, kvHeads = plan.kvHeads, n = plan.n;
         if (plan.causal == opt.bidirectional()) throw new IllegalArgumentException("plan and options disagree on causality");
@@ -102,12 +113,15 @@ public final class Attention {
             Arrays.fill(o, 0, heads * n * d, 0f);
             Arrays.fill(lse, 0, heads * n, Float.NEGATIVE_INFINITY);
         }
+        // a decoding step over a short cache reads less than SERIAL_DECODE_BYTES of keys and values: a few microseconds
+        // of work, less than waking another thread costs (stories260K decoded 1.9x slower on two threads than on one)
+        boolean serial = n == 1 && 2L * Float.BYTES * d * plan.keys() * kvHeads < SERIAL_DECODE_BYTES;
         for (Pass pass : plan.passes) {
             if (n == 1 && p.group > 1 && p.group <= TileOps.QB && p.kT == null && pass.sameTilesForAllHeads()
                     && (kvHeads >= Parallel.threads() || 2L * Float.BYTES * d * plan.keys() >= groupDecodeMinBytes)) {
                 // a grouped-query decoding step: the heads sharing a key/value head read its keys once
                 int tiles = pass.tiles(0);
-                Parallel.forEachTask(kvHeads * tiles, task -> {
+                tasks(serial, kvHeads * tiles, task -> {
                     int kvh = task / tiles, ti = task % tiles;
                     if (pass.queryRows(0, ti) == 0) return;
                     FlashKernel.Scratch s = scratch(d);
@@ -123,7 +137,7 @@ public final class Attention {
             }
             WorkList w = new WorkList(pass, heads);
             // most expensive blocks (last rows of causal tiles) first, for a balanced finish
-            Parallel.forEachTask(w.total, task -> {
+            tasks(serial, w.total, task -> {
                 int item = w.total - 1 - task;
                 int e = w.entry(item);
                 int h = w.head[e], i0 = (item - w.first[e]) * QB, n1 = Math.min(QB, w.rows[e] - i0);

@@ -278,9 +278,15 @@ public final class Transformer {
         head.apply(logits, 0, x, 0, T, false);
     }
 
+    // a copy of fewer than 64K floats (a decoding step's) is not worth a parallel call
+    private static void copyHeads(int floats, int H, Parallel.RangeBody body) {
+        if (floats < 1 << 16) body.run(0, H);
+        else Parallel.forRange(0, H, body);
+    }
+
     /** [T, H·D] → [H, T, D]. */
     static void toHeads(float[] dst, float[] src, int T, int H, int D) {
-        Parallel.forRange(0, H, (h0, h1) -> {
+        copyHeads(T * H * D, H, (h0, h1) -> {
             for (int h = h0; h < h1; h++)
                 for (int t = 0; t < T; t++) System.arraycopy(src, t * H * D + h * D, dst, (h * T + t) * D, D);
         });
@@ -288,7 +294,7 @@ public final class Transformer {
 
     /** [H, T, D] → [T, H·D]. */
     static void fromHeads(float[] dst, float[] src, int T, int H, int D) {
-        Parallel.forRange(0, H, (h0, h1) -> {
+        copyHeads(T * H * D, H, (h0, h1) -> {
             for (int h = h0; h < h1; h++)
                 for (int t = 0; t < T; t++) System.arraycopy(src, (h * T + t) * D, dst, t * H * D + h * D, D);
         });

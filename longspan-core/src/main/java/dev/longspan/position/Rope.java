@@ -308,7 +308,8 @@ public final class Rope {
         boolean vec = Simd.ENABLED && cfg.pairing() == Pairing.HALF && half >= RopeVector.L;
         // few token blocks (decoding, short chunks): also split the heads so every worker has work;
         // each task builds its own table, so results do not depend on the split
-        int groups = blocks >= Parallel.threads() ? 1 : Math.min(heads, (Parallel.threads() + blocks - 1) / blocks);
+        // ... unless there is little of it (a decoding step of a small model: waking a worker costs more than the rotation)
+        int groups = blocks >= Parallel.threads() || (long) heads * n * half < 1 << 14 ? 1 : Math.min(heads, (Parallel.threads() + blocks - 1) / blocks);
         Parallel.forEachTask(blocks * groups, task -> {
             int b = task / groups, g = task % groups;
             int t0 = b * BLOCK, t1 = Math.min(n, t0 + BLOCK);
