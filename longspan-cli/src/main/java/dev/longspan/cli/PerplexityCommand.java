@@ -160,13 +160,7 @@ final class PerplexityCommand implements Runnable {
         ModelLoader.LoadedModel lm = modelOptions.load(model);
         byte[] bytes = dev.longspan.io.IoErrors.readUserFile(data);
         int[] tokens = TextScorer.tokenize(lm.tokenizer(), bytes);
-        Map<String, Object> result = new LinkedHashMap<>();
-        result.put("model", model.toString());
-        result.put("data", data.toString());
-        result.put("mode", o.whole ? "whole" : "ctx");
-        if (o.ctx != null) result.put("ctx", o.ctx);
-        result.put("arithmetic", "longspan");
-        result.put("kv", kv);
+        Map<String, Object> result = header(o, "longspan", kv);
         TextScorer.Score score;
         if (o.whole) {
             TextScorer.Positions p = TextScorer.whole(lm.model(), tokens, KvFlag.options(kv, modelOptions.logn, lm.model().config), o.logitsAt);
@@ -176,6 +170,18 @@ final class PerplexityCommand implements Runnable {
             score = TextScorer.chunked(lm.model(), tokens, o.ctx, lm.tokenizer().addBos() ? lm.tokenizer().bosId() : -1, KvFlag.options(kv, modelOptions.logn, lm.model().config));
         }
         report(result, tokens.length, score, o.positions);
+    }
+
+    // the first keys of the --whole / --ctx result
+    private Map<String, Object> header(LlamaCppOptions o, String arithmetic, String kv) {
+        Map<String, Object> result = new LinkedHashMap<>();
+        result.put("model", model.toString());
+        result.put("data", data.toString());
+        result.put("mode", o.whole ? "whole" : "ctx");
+        if (o.ctx != null) result.put("ctx", o.ctx);
+        result.put("arithmetic", arithmetic);
+        result.put("kv", kv);
+        return result;
     }
 
     /** Null when llama.cpp's arithmetic can be replayed for this model and these options; else why not. */
@@ -201,13 +207,7 @@ final class PerplexityCommand implements Runnable {
         dev.longspan.io.Tokenizer tokenizer = dev.longspan.io.TokenizerLoader.load(model);
         byte[] bytes = dev.longspan.io.IoErrors.readUserFile(data);
         int[] tokens = TextScorer.tokenize(tokenizer, bytes);
-        Map<String, Object> result = new LinkedHashMap<>();
-        result.put("model", model.toString());
-        result.put("data", data.toString());
-        result.put("mode", o.whole ? "whole" : "ctx");
-        if (o.ctx != null) result.put("ctx", o.ctx);
-        result.put("arithmetic", "ggml-avx2");
-        result.put("kv", kv);
+        Map<String, Object> result = header(o, "ggml-avx2", kv);
         try (dev.longspan.io.GgufFile g = dev.longspan.io.GgufFile.open(model)) {
             dev.longspan.eval.GgmlReplica r = new dev.longspan.eval.GgmlReplica(g, f16Cache);
             dev.longspan.util.Log.info("llama.cpp's CPU arithmetic replayed (its AVX2 kernels, " + kv + " cache) on " + tokens.length + " tokens");
