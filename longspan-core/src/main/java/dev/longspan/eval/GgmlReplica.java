@@ -30,14 +30,15 @@ import java.util.function.BiConsumer;
  *       ggml_vec_dot_qN_K_q8_K computes them against activations rounded to Q8_K: per super-block
  *       of 256 eight exact integer lane sums scaled by one fused multiply-add each, and each type's
  *       own way of adding the minimums' term; where tinyBLAS declines (a row length not a multiple of 8, or a
- *       row count not a multiple of 4), ggml's vec_dot with four 8-lane accumulators and the
- *       leftovers summed in double;</li>
+ *       row count not a multiple of 4), ggml's vec_dot: for float rows four 8-lane accumulators
+ *       and the leftovers summed in double, for Q8_0/Q5_0 tinyBLAS's single accumulator, for
+ *       IQ4_NL two alternating by block;</li>
  *   <li>RMSNorm with a double sum of float squares; RoPE from a float angle multiplied up pair by
  *       pair; the softmax with ggml's vectorized expf (ggml_v_expf), eight lanes summed as above
  *       and added in double; SiLU with the same expf; keys, values, queries and attention weights
  *       rounded to F16 where the F16 cache makes ggml round them.</li>
  * </ul>
- * Supported: architecture llama with plain RoPE, tensors of types F32, F16, BF16, Q8_0, Q5_0,
+ * Supported: architectures llama and qwen2 (q/k/v biases, NEOX pairs) with plain RoPE, tensors of types F32, F16, BF16, Q8_0, Q5_0,
  * IQ4_NL, Q4_K, Q5_K and Q6_K (the F16/BF16/Q8_0 files, the Q4_K_S/M, Q5_K_M and Q6_K mixes, and
  * what llama-quantize writes for small models); anything else is refused with one line. Q4_0 is
  * repacked 8×8 at load by this llama.cpp on AVX2 and multiplied by another kernel; Q2_K, Q3_K and
@@ -54,10 +55,12 @@ public final class GgmlReplica {
     private final Matrix embed, output;
     private final float[] outputNorm;
     private final Layer[] blocks;
-    private final boolean f16Cache;
+    private final boolean f16Cache, neox;
     private BiConsumer<String, float[]> probe = (name, x) -> {};
 
-    private record Layer(float[] attnNorm, Matrix q, Matrix k, Matrix v, Matrix o, float[] ffnNorm, Matrix gate, Matrix up, Matrix down) {}
+    // bq, bk, bv: null where the file has no biases (qwen2 has them; llama.cpp's llama graph adds them when present)
+    private record Layer(float[] attnNorm, Matrix q, Matrix k, Matrix v, Matrix o, float[] ffnNorm, Matrix gate, Matrix up, Matrix down,
+                         float[] bq, float[] bk, float[] bv) {}
 
     /** A tensor [rows, cols] as the file stores it. */
     private record Matrix(String name, GgmlType type, MemorySegment data, long offset, int rows, int cols) {
@@ -69,8 +72,11 @@ public final class GgmlReplica {
         this.f16Cache = f16Cache;
         String src = g.path().toString();
         String arch = g.getString("general.architecture", "");
-        if (!arch.equals("llama")) throw new LongspanException(src + ": llama.cpp's arithmetic is replicated for architecture llama only, not '" + arch + "'");
-        String p = "llama.";
+        if (!arch.equals("llama") && !arch.equals("qwen2")) {
+            throw new LongspanException(src + ": llama.cpp's arithmetic is replicated for architectures llama and qwen2, not '" + arch + "'");
+        }
+        neox = arch.equals("qwen2");   // llama.cpp rotates qwen2 in NEOX mode (pairs i, i + D/2), llama in pairs 2i, 2i+1
+        String p = arch + ".";
         dim = g.getInt(p + "embedding_length");
         layers = g.getInt(p + "block_count");
         ffn = g.getInt(p + "feed_forward_length");
@@ -95,9 +101,12 @@ public final class GgmlReplica {
             String b = "blk." + l + ".";
             blocks[l] = new Layer(g.floats(b + "attn_norm.weight"), matrix(g, b + "attn_q.weight"), matrix(g, b + "attn_k.weight"),
                     matrix(g, b + "attn_v.weight"), matrix(g, b + "attn_output.weight"), g.floats(b + "ffn_norm.weight"),
-                    matrix(g, b + "ffn_gate.weight"), matrix(g, b + "ffn_up.weight"), matrix(g, b + "ffn_down.weight"));
+                    matrix(g, b + "ffn_gate.weight"), matrix(g, b + "ffn_up.weight"), matrix(g, b + "ffn_down.weight"),
+                    bias(g, b + "attn_q.bias"), bias(g, b + "attn_k.bias"), bias(g, b + "attn_v.bias"));
         }
     }
+
+    private static float[] bias(GgufFile g, String name) { return g.hasTensor(name) ? g.floats(name) : null; }
 
     private static Matrix matrix(GgufFile g, String name) {
         if (!g.hasTensor(name)) throw new LongspanException(g.path() + ": missing tensor '" + name + "'");
@@ -137,7 +146,7 @@ public final class GgmlReplica {
             Layer L = blocks[l];
             float[] n = rmsNorm(x, T, dim, L.attnNorm);
             probe.accept("attn_norm-" + l, n);
-            float[] q = matmul(L.q, n, T), k = matmul(L.k, n, T), v = matmul(L.v, n, T);
+            float[] q = addBias(matmul(L.q, n, T), L.bq, T), k = addBias(matmul(L.k, n, T), L.bk, T), v = addBias(matmul(L.v, n, T), L.bv, T);
             rope(q, T, heads);
             rope(k, T, kvHeads);
             probe.accept("Qcur-" + l, q);
@@ -168,6 +177,13 @@ public final class GgmlReplica {
 
     // ---- the graph's operations ----
 
+    // ggml_add of a bias row to every token's row
+    private static float[] addBias(float[] y, float[] b, int T) {
+        if (b == null) return y;
+        for (int t = 0; t < T; t++) for (int i = 0; i < b.length; i++) y[t * b.length + i] = y[t * b.length + i] + b[i];
+        return y;
+    }
+
     // y[T, n] = rms_norm(x) · w: ggml_compute_forward_rms_norm_f32 (squares in float, summed in double), then ggml_mul
     private float[] rmsNorm(float[] x, int T, int n, float[] w) {
         float[] y = new float[T * n];
@@ -181,7 +197,7 @@ public final class GgmlReplica {
         return y;
     }
 
-    // x[T, h·D] rotated in place: ggml's rope (mode 0, adjacent pairs), the angle p·scale^i built by repeated float products
+    // x[T, h·D] rotated in place: ggml's rope (mode 0: pairs 2i, 2i+1; NEOX: i, i + D/2), the angle p·scale^i built by repeated float products
     private void rope(float[] x, int T, int h) {
         float[] cos = new float[headDim / 2], sin = new float[headDim / 2];
         for (int t = 0; t < T; t++) {
@@ -194,9 +210,10 @@ public final class GgmlReplica {
             for (int hh = 0; hh < h; hh++) {
                 int o = (t * h + hh) * headDim;
                 for (int i = 0; i < headDim / 2; i++) {
-                    float x0 = x[o + 2 * i], x1 = x[o + 2 * i + 1];
-                    x[o + 2 * i] = ropeFirst(x0, x1, cos[i], sin[i]);
-                    x[o + 2 * i + 1] = ropeSecond(x0, x1, cos[i], sin[i]);
+                    int a = neox ? o + i : o + 2 * i, b = neox ? o + i + headDim / 2 : o + 2 * i + 1;
+                    float x0 = x[a], x1 = x[b];
+                    x[a] = ropeFirst(x0, x1, cos[i], sin[i]);
+                    x[b] = ropeSecond(x0, x1, cos[i], sin[i]);
                 }
             }
         }
@@ -318,8 +335,13 @@ public final class GgmlReplica {
         boolean tiny = T >= 2 && rows % 4 == 0;   // llamafile_sgemm's conditions (and k % 8 for float rows)
         switch (w.type) {
             case Q8_0, Q5_0, IQ4_NL -> {
-                if (!tiny) throw new LongspanException("tensor '" + w.name + "': " + rows + " rows or a batch of " + T + " takes ggml's vec_dot path, which is not replicated for " + w.type);
                 int nb = cols / 32;
+                // where tinyBLAS declines (rows not a multiple of 4: a vocabulary of 259 as the tied output), ggml's
+                // vec_dot: for Q8_0 and Q5_0 the same single 8-lane accumulator; IQ4_NL's alternates two by block
+                boolean pairs = !tiny && w.type == GgmlType.IQ4_NL;
+                if (pairs && nb % 2 != 0) {
+                    throw new LongspanException("tensor '" + w.name + "': an IQ4_NL row of an odd number of blocks in ggml's vec_dot path is not replicated");
+                }
                 int[] xq = new int[T * cols];
                 float[] xd = new float[T * nb];
                 for (int t = 0; t < T; t++) for (int b = 0; b < nb; b++) quantizeQ8(x, t * cols + 32 * b, xq, xd, t * nb + b);
@@ -328,7 +350,8 @@ public final class GgmlReplica {
                     float[] wd = new float[nb];
                     decodeRow(w, r, wq, wd);
                     for (int t = 0; t < T; t++) {
-                        y[t * rows + r] = LANES_SIMD ? GgmlLanes.q0Dot(wq, wd, xq, t * cols, xd, t * nb, nb) : q0Dot(wq, wd, xq, t * cols, xd, t * nb, nb);
+                        y[t * rows + r] = pairs ? q0DotPairs(wq, wd, xq, t * cols, xd, t * nb, nb)
+                                : LANES_SIMD ? GgmlLanes.q0Dot(wq, wd, xq, t * cols, xd, t * nb, nb) : q0Dot(wq, wd, xq, t * cols, xd, t * nb, nb);
                     }
                 });
             }
@@ -503,6 +526,22 @@ public final class GgmlReplica {
             }
         }
         return hsum(acc);
+    }
+
+    // ggml_vec_dot_iq4_nl_q8_0 (AVX2): even blocks into one accumulator, odd into another, added lane by lane before hsum
+    static float q0DotPairs(int[] w, float[] wd, int[] x, int xo, float[] xd, int xdo, int nb) {
+        float[] a1 = new float[LANES], a2 = new float[LANES];
+        for (int b = 0; b < nb; b++) {
+            float dd = xd[xdo + b] * wd[b];
+            float[] acc = b % 2 == 0 ? a1 : a2;
+            int o = 32 * b;
+            for (int i = 0; i < LANES; i++) {
+                int s = w[o + i] * x[xo + o + i] + w[o + 8 + i] * x[xo + o + 8 + i] + w[o + 16 + i] * x[xo + o + 16 + i] + w[o + 24 + i] * x[xo + o + 24 + i];
+                acc[i] = Math.fma(dd, (float) s, acc[i]);
+            }
+        }
+        for (int i = 0; i < LANES; i++) a1[i] = a1[i] + a2[i];
+        return hsum(a1);
     }
 
     // tinyBLAS's tile arithmetic for one output: lane i accumulates a[i + 8s]·b[i + 8s] by fused multiply-adds, then hsum
