@@ -38,11 +38,12 @@ import java.util.function.BiConsumer;
  *       and added in double; SiLU with the same expf; keys, values, queries and attention weights
  *       rounded to F16 where the F16 cache makes ggml round them.</li>
  * </ul>
- * Supported: architectures llama and qwen2 (q/k/v biases, NEOX pairs) with plain RoPE, tensors of types F32, F16, BF16, Q8_0, Q5_0,
- * IQ4_NL, Q4_K, Q5_K and Q6_K (the F16/BF16/Q8_0 files, the Q4_K_S/M, Q5_K_M and Q6_K mixes, and
- * what llama-quantize writes for small models); anything else is refused with one line. Q4_0 is
- * repacked 8×8 at load by this llama.cpp on AVX2 and multiplied by another kernel; Q2_K, Q3_K and
- * the IQ types are not replicated either.
+ * Supported: architectures llama and qwen2 (q/k/v biases, NEOX pairs) with plain RoPE, tensors of
+ * types F32, F16, BF16, Q4_0, Q8_0, Q5_0, IQ4_NL, Q4_K, Q5_K and Q6_K (the F16/BF16/Q8_0/Q4_0 files,
+ * the Q4_K_S/M, Q5_K_M and Q6_K mixes, and what llama-quantize writes for small models; Q4_0
+ * matrices of rows a multiple of 8 as this llama.cpp repacks them 8×8 at load on AVX2 and multiplies
+ * them, one float accumulator per output); anything else (Q2_K, Q3_K, the IQ codebook types, other
+ * architectures) is refused with one line.
  */
 public final class GgmlReplica {
     private static final ValueLayout.OfShort LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -62,8 +63,11 @@ public final class GgmlReplica {
     private record Layer(float[] attnNorm, Matrix q, Matrix k, Matrix v, Matrix o, float[] ffnNorm, Matrix gate, Matrix up, Matrix down,
                          float[] bq, float[] bk, float[] bv) {}
 
-    /** A tensor [rows, cols] as the file stores it. */
-    private record Matrix(String name, GgmlType type, MemorySegment data, long offset, int rows, int cols) {
+    /**
+     * A tensor [rows, cols] as the file stores it. repacked: a Q4_0 matrix that this llama.cpp repacks 8×8 at load on
+     * AVX2 (a product's weight with rows a multiple of 8; token_embd, read by get_rows, stays as stored).
+     */
+    private record Matrix(String name, GgmlType type, MemorySegment data, long offset, int rows, int cols, boolean repacked) {
         long rowBytes() { return type.rowBytes(cols); }
     }
 
@@ -112,12 +116,14 @@ public final class GgmlReplica {
         if (!g.hasTensor(name)) throw new LongspanException(g.path() + ": missing tensor '" + name + "'");
         GgufFile.Tensor t = g.tensor(name);
         switch (t.type()) {
-            case F32, F16, BF16, Q8_0, Q5_0, IQ4_NL, Q4_K, Q5_K, Q6_K -> {}
+            case F32, F16, BF16, Q4_0, Q8_0, Q5_0, IQ4_NL, Q4_K, Q5_K, Q6_K -> {}
             default -> throw new LongspanException(g.path() + ": tensor '" + name + "' has type " + t.type()
-                    + ", whose llama.cpp kernels are not replicated (F32, F16, BF16, Q8_0, Q5_0, IQ4_NL, Q4_K, Q5_K and Q6_K are)");
+                    + ", whose llama.cpp kernels are not replicated (F32, F16, BF16, Q4_0, Q8_0, Q5_0, IQ4_NL, Q4_K, Q5_K and Q6_K are)");
         }
         if (t.ne().length != 2) throw new LongspanException(g.path() + ": tensor '" + name + "' is not a matrix");
-        return new Matrix(name, t.type(), g.segment(), t.offset(), (int) t.ne()[1], (int) t.ne()[0]);
+        int rows = (int) t.ne()[1];
+        return new Matrix(name, t.type(), g.segment(), t.offset(), rows, (int) t.ne()[0],
+                t.type() == GgmlType.Q4_0 && rows % 8 == 0 && !name.equals("token_embd.weight"));
     }
 
     public int vocabSize() { return vocab; }
@@ -334,7 +340,7 @@ public final class GgmlReplica {
         float[] y = new float[T * rows];
         boolean tiny = T >= 2 && rows % 4 == 0;   // llamafile_sgemm's conditions (and k % 8 for float rows)
         switch (w.type) {
-            case Q8_0, Q5_0, IQ4_NL -> {
+            case Q4_0, Q8_0, Q5_0, IQ4_NL -> {
                 int nb = cols / 32;
                 // where tinyBLAS declines (rows not a multiple of 4: a vocabulary of 259 as the tied output), ggml's
                 // vec_dot: for Q8_0 and Q5_0 the same single 8-lane accumulator; IQ4_NL's alternates two by block
@@ -350,7 +356,8 @@ public final class GgmlReplica {
                     float[] wd = new float[nb];
                     decodeRow(w, r, wq, wd);
                     for (int t = 0; t < T; t++) {
-                        y[t * rows + r] = pairs ? q0DotPairs(wq, wd, xq, t * cols, xd, t * nb, nb)
+                        y[t * rows + r] = w.repacked ? repackedDot(wq, wd, xq, t * cols, xd, t * nb, nb)
+                                : pairs ? q0DotPairs(wq, wd, xq, t * cols, xd, t * nb, nb)
                                 : LANES_SIMD ? GgmlLanes.q0Dot(wq, wd, xq, t * cols, xd, t * nb, nb) : q0Dot(wq, wd, xq, t * cols, xd, t * nb, nb);
                     }
                 });
@@ -528,6 +535,18 @@ public final class GgmlReplica {
         return hsum(acc);
     }
 
+    // ggml_gemm_q4_0_8x8_q8_0 / ggml_gemv_q4_0_8x8_q8_0 (AVX2) on a repacked Q4_0 matrix: each output one float lane
+    // that accumulates, block by block, the block's whole integer dot times dw·dx by a fused multiply-add (no lane sums)
+    static float repackedDot(int[] w, float[] wd, int[] x, int xo, float[] xd, int xdo, int nb) {
+        float acc = 0f;
+        for (int b = 0; b < nb; b++) {
+            int s = 0, o = 32 * b;
+            for (int j = 0; j < 32; j++) s += w[o + j] * x[xo + o + j];
+            acc = Math.fma((float) s, wd[b] * xd[xdo + b], acc);
+        }
+        return acc;
+    }
+
     // ggml_vec_dot_iq4_nl_q8_0 (AVX2): even blocks into one accumulator, odd into another, added lane by lane before hsum
     static float q0DotPairs(int[] w, float[] wd, int[] x, int xo, float[] xd, int xdo, int nb) {
         float[] a1 = new float[LANES], a2 = new float[LANES];
@@ -632,6 +651,13 @@ public final class GgmlReplica {
             d[b] = Float.float16ToFloat(w.data.get(LE_SHORT, o));
             switch (w.type) {
                 case Q8_0 -> { for (int j = 0; j < 32; j++) q[32 * b + mMajor(j)] = w.data.get(ValueLayout.JAVA_BYTE, o + 2 + j); }
+                case Q4_0 -> {
+                    for (int j = 0; j < 16; j++) {
+                        int qs = w.data.get(ValueLayout.JAVA_BYTE, o + 2 + j) & 0xFF;
+                        q[32 * b + mMajor(j)] = (qs & 0x0F) - 8;
+                        q[32 * b + mMajor(j + 16)] = (qs >>> 4) - 8;
+                    }
+                }
                 case Q5_0 -> {
                     int qh = w.data.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), o + 2);
                     for (int j = 0; j < 16; j++) {
