@@ -48,7 +48,7 @@ final class PerplexityCommand implements Runnable {
         @Option(names = "--logits-at", paramLabel = "I,...", split = ",", description = "With --positions: positions whose full logits are written (negative: from the end, -1 = last).") int[] logitsAt = {};
         @Option(names = "--arithmetic", paramLabel = "auto|longspan|ggml-avx2", description = "ggml-avx2: every logit bit for bit as "
                 + "the CPU backend of llama.cpp computes it (b4748 built for AVX2; GGUF llama and qwen2 models with F32, F16, BF16, Q4_0, Q8_0, "
-                + "Q5_0, IQ4_NL, Q4_K, Q5_K and Q6_K tensors) instead of with Longspan's kernels; auto: ggml-avx2 for --ctx where the file allows it (default: auto).")
+                + "Q5_0, IQ4_NL and Q2_K to Q6_K tensors) instead of with Longspan's kernels; auto: ggml-avx2 for --ctx where the file allows it (default: auto).")
         String arithmetic = "auto";
     }
 

@@ -26,7 +26,7 @@ import java.util.function.BiConsumer;
  *       sum ((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7)); Q8_0, Q5_0 and IQ4_NL rows against activations
  *       rounded to Q8_0 (127/amax, half to even), one lane per four int8 products of a block,
  *       scaled by the product of the two fp16 scales; F16 and BF16 rows against activations
- *       rounded to their type; Q4_K, Q5_K and Q6_K rows (which tinyBLAS does not take) as
+ *       rounded to their type; Q2_K..Q6_K rows (which tinyBLAS does not take) as
  *       ggml_vec_dot_qN_K_q8_K computes them against activations rounded to Q8_K: per super-block
  *       of 256 eight exact integer lane sums scaled by one fused multiply-add each, and each type's
  *       own way of adding the minimums' term; where tinyBLAS declines (a row length not a multiple of 8, or a
@@ -39,10 +39,10 @@ import java.util.function.BiConsumer;
  *       rounded to F16 where the F16 cache makes ggml round them.</li>
  * </ul>
  * Supported: architectures llama and qwen2 (q/k/v biases, NEOX pairs) with plain RoPE, tensors of
- * types F32, F16, BF16, Q4_0, Q8_0, Q5_0, IQ4_NL, Q4_K, Q5_K and Q6_K (the F16/BF16/Q8_0/Q4_0 files,
- * the Q4_K_S/M, Q5_K_M and Q6_K mixes, and what llama-quantize writes for small models; Q4_0
+ * types F32, F16, BF16, Q4_0, Q8_0, Q5_0, IQ4_NL and Q2_K..Q6_K (the F16/BF16/Q8_0/Q4_0 files, the
+ * Q2_K, Q3_K_S/M/L, Q4_K_S/M, Q5_K_M and Q6_K mixes, and what llama-quantize writes for small models; Q4_0
  * matrices of rows a multiple of 8 as this llama.cpp repacks them 8×8 at load on AVX2 and multiplies
- * them, one float accumulator per output); anything else (Q2_K, Q3_K, the IQ codebook types, other
+ * them, one float accumulator per output); anything else (Q4_1, Q5_1, the IQ codebook types, other
  * architectures) is refused with one line.
  */
 public final class GgmlReplica {
@@ -116,9 +116,9 @@ public final class GgmlReplica {
         if (!g.hasTensor(name)) throw new LongspanException(g.path() + ": missing tensor '" + name + "'");
         GgufFile.Tensor t = g.tensor(name);
         switch (t.type()) {
-            case F32, F16, BF16, Q4_0, Q8_0, Q5_0, IQ4_NL, Q4_K, Q5_K, Q6_K -> {}
+            case F32, F16, BF16, Q4_0, Q8_0, Q5_0, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> {}
             default -> throw new LongspanException(g.path() + ": tensor '" + name + "' has type " + t.type()
-                    + ", whose llama.cpp kernels are not replicated (F32, F16, BF16, Q4_0, Q8_0, Q5_0, IQ4_NL, Q4_K, Q5_K and Q6_K are)");
+                    + ", whose llama.cpp kernels are not replicated (F32, F16, BF16, Q4_0, Q8_0, Q5_0, IQ4_NL and Q2_K..Q6_K are)");
         }
         if (t.ne().length != 2) throw new LongspanException(g.path() + ": tensor '" + name + "' is not a matrix");
         int rows = (int) t.ne()[1];
@@ -376,7 +376,7 @@ public final class GgmlReplica {
                     }
                 });
             }
-            case Q4_K, Q5_K, Q6_K -> {
+            case Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> {
                 // no tinyBLAS for K-quants in this llama.cpp: ggml_vec_dot_qN_K_q8_K (AVX2) per output
                 int nb = cols / 256;
                 int[] xq = new int[T * cols];
@@ -392,7 +392,7 @@ public final class GgmlReplica {
         return y;
     }
 
-    /** A K-quant row: per element its integer value and its sub-block scale; per super-block d, dmin; per 32 elements the min. */
+    /** A K-quant row: per element its integer value and its sub-block scale; per super-block d, dmin; per sub-block the min (32 elements; Q2_K 16). */
     private record KRow(int[] q, int[] scale, int[] min, float[] d, float[] dmin) {}
 
     // quantize_row_q8_K (ggml's reference, which x86 uses): the signed value of largest magnitude max (the first such),
@@ -418,19 +418,29 @@ public final class GgmlReplica {
             int e0 = 256 * b;
             for (int e = 0; e < 256; e++) lane[(e & 31) >> 2] += w.scale[e0 + e] * w.q[e0 + e] * xq[xo + e0 + e];
             float d = xd[xdo + b] * w.d[b];
+            if (type == GgmlType.Q2_K) {
+                // the minimums first, into the same lanes: lane k gets mins 2k, 2k+1 times the sums of their 16 activations
+                float dmin = -xd[xdo + b] * w.dmin[b];
+                int[] bs = new int[16];
+                for (int e = 0; e < 256; e++) bs[e >> 4] += xq[xo + e0 + e];
+                for (int k = 0; k < LANES; k++) {
+                    int prod = w.min[16 * b + 2 * k] * bs[2 * k] + w.min[16 * b + 2 * k + 1] * bs[2 * k + 1];
+                    acc[k] = Math.fma(dmin, (float) prod, acc[k]);
+                }
+            }
             for (int k = 0; k < LANES; k++) acc[k] = Math.fma(d, (float) lane[k], acc[k]);
-            if (type == GgmlType.Q6_K) continue;
+            if (type == GgmlType.Q6_K || type == GgmlType.Q3_K || type == GgmlType.Q2_K) continue;
             float dmin = -xd[xdo + b] * w.dmin[b];
             int[] q8s = new int[8];   // Σ x over each 32 elements (the bsums added in pairs)
             for (int e = 0; e < 256; e++) q8s[e >> 5] += xq[xo + e0 + e];
             if (type == GgmlType.Q4_K) {
                 for (int k = 0; k < 4; k++) {
-                    int prod = w.min[8 * b + 2 * k] * q8s[2 * k] + w.min[8 * b + 2 * k + 1] * q8s[2 * k + 1];
+                    int prod = w.min[16 * b + 2 * k] * q8s[2 * k] + w.min[16 * b + 2 * k + 1] * q8s[2 * k + 1];
                     accM[k] = Math.fma(dmin, (float) prod, accM[k]);
                 }
             } else {   // Q5_K: one integer sum per super-block, summs += dmin·sum (fused)
                 int sum = 0;
-                for (int g = 0; g < 8; g++) sum += w.min[8 * b + g] * q8s[g];
+                for (int g = 0; g < 8; g++) sum += w.min[16 * b + g] * q8s[g];
                 summs = Math.fma(dmin, (float) sum, summs);
             }
         }
@@ -452,7 +462,7 @@ public final class GgmlReplica {
 
     private static KRow decodeK(Matrix w, int r) {
         int n = w.cols, nb = n / 256;
-        int[] q = new int[n], scale = new int[n], min = new int[n / 32];
+        int[] q = new int[n], scale = new int[n], min = new int[n / 16];
         float[] d = new float[nb], dmin = new float[nb];
         long at = w.offset + w.rowBytes() * r;
         for (int b = 0; b < nb; b++) {
@@ -466,13 +476,50 @@ public final class GgmlReplica {
                     for (int j = 0; j < 4; j++) {
                         for (int h = 0; h < 2; h++) {
                             int sub = 2 * j + h, sc = scaleK4(w.data, o + 4, sub, false);
-                            min[8 * b + sub] = scaleK4(w.data, o + 4, sub, true);
+                            min[16 * b + sub] = scaleK4(w.data, o + 4, sub, true);
                             for (int l = 0; l < 32; l++) {
                                 int byteQ = u8(w.data, qs + 32 * j + l);
                                 int v = h == 0 ? byteQ & 0xF : byteQ >>> 4;
                                 if (w.type == GgmlType.Q5_K) v += ((u8(w.data, qh + l) >>> sub) & 1) << 4;
                                 q[e0 + 64 * j + 32 * h + l] = v;
                                 scale[e0 + 64 * j + 32 * h + l] = sc;
+                            }
+                        }
+                    }
+                }
+                case Q2_K -> {
+                    // u8 scales[16] (low nibble scale, high nibble min); u8 qs[64]; half d, dmin
+                    d[b] = Float.float16ToFloat(w.data.get(LE_SHORT, o + 80));
+                    dmin[b] = Float.float16ToFloat(w.data.get(LE_SHORT, o + 82));
+                    for (int i = 0; i < 16; i++) min[16 * b + i] = u8(w.data, o + i) >>> 4;
+                    for (int half = 0; half < 2; half++) {
+                        for (int g = 0; g < 4; g++) {
+                            for (int l = 0; l < 32; l++) {
+                                int e = e0 + 128 * half + 32 * g + l;
+                                q[e] = (u8(w.data, o + 16 + 32 * half + l) >>> (2 * g)) & 3;
+                                scale[e] = u8(w.data, o + 8 * half + 2 * g + l / 16) & 0xF;
+                            }
+                        }
+                    }
+                }
+                case Q3_K -> {
+                    // u8 hmask[32]; u8 qs[64]; u8 scales[12] (16 six-bit scales, offset 32); half d
+                    d[b] = Float.float16ToFloat(w.data.get(LE_SHORT, o + 108));
+                    int a0 = w.data.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), o + 96);
+                    int a1 = w.data.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), o + 100);
+                    int a2 = w.data.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), o + 104);
+                    int k1 = 0x03030303, k2 = 0x0f0f0f0f;
+                    int[] words = {(a0 & k2) | (((a2) & k1) << 4), (a1 & k2) | (((a2 >>> 2) & k1) << 4),
+                            ((a0 >>> 4) & k2) | (((a2 >>> 4) & k1) << 4), ((a1 >>> 4) & k2) | (((a2 >>> 6) & k1) << 4)};
+                    int[] sc16 = new int[16];
+                    for (int i = 0; i < 16; i++) sc16[i] = ((words[i / 4] >>> (8 * (i % 4))) & 0xFF) - 32;
+                    for (int half = 0; half < 2; half++) {
+                        for (int g = 0; g < 4; g++) {
+                            for (int l = 0; l < 32; l++) {
+                                int e = e0 + 128 * half + 32 * g + l;
+                                int hbit = (u8(w.data, o + l) >>> (4 * half + g)) & 1;
+                                q[e] = ((u8(w.data, o + 32 + 32 * half + l) >>> (2 * g)) & 3) - (hbit != 0 ? 0 : 4);
+                                scale[e] = sc16[8 * half + 2 * g + l / 16];
                             }
                         }
                     }
@@ -501,15 +548,21 @@ public final class GgmlReplica {
     // one row as floats the way ggml-base's dequantize_row_* computes them (compiled without FMA: d·sc, then ·q, − min·m)
     private static void dequantizeRow(Matrix w, int r, float[] y, int yo) {
         switch (w.type) {
-            case Q4_K, Q5_K, Q6_K -> {
+            case Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> {
                 KRow k = decodeK(w, r);
                 for (int e = 0; e < w.cols; e++) {
                     int b = e / 256;
-                    if (w.type == GgmlType.Q6_K) {
-                        y[yo + e] = k.d[b] * k.scale[e] * k.q[e];
-                    } else {
-                        float d1 = k.d[b] * k.scale[e], m1 = k.dmin[b] * k.min[e / 32];
-                        y[yo + e] = d1 * k.q[e] - m1;
+                    switch (w.type) {
+                        case Q6_K -> y[yo + e] = k.d[b] * k.scale[e] * k.q[e];
+                        case Q3_K -> y[yo + e] = (k.d[b] * k.scale[e]) * k.q[e];
+                        case Q2_K -> {
+                            float dl = k.d[b] * k.scale[e], ml = k.dmin[b] * k.min[e / 16];
+                            y[yo + e] = dl * k.q[e] - ml;
+                        }
+                        default -> {
+                            float d1 = k.d[b] * k.scale[e], m1 = k.dmin[b] * k.min[16 * b + (e % 256) / 32];
+                            y[yo + e] = d1 * k.q[e] - m1;
+                        }
                     }
                 }
             }
