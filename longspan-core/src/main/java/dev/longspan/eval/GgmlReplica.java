@@ -28,9 +28,10 @@ import java.util.function.BiConsumer;
  *       scaled by the product of the two fp16 scales; F16 and BF16 rows against activations
  *       rounded to their type; Q2_K..Q6_K rows (which tinyBLAS does not take) as
  *       ggml_vec_dot_qN_K_q8_K computes them against activations rounded to Q8_K: per super-block
- *       of 256 eight exact integer lane sums scaled by one fused multiply-add each, and each type's
- *       own way of adding the minimums' term; where tinyBLAS declines (a row length not a multiple of 8, or a
- *       row count not a multiple of 4), ggml's vec_dot: for float rows four 8-lane accumulators
+ *       of 256 eight exact integer lane sums scaled by one fused multiply-add each, and each
+ *       type's own way of adding the minimums' term; where tinyBLAS declines (a row length not a
+ *       multiple of 8, or a row count not a multiple of 4), ggml's vec_dot: for float rows four
+ *       8-lane accumulators
  *       and the leftovers summed in double, for Q8_0/Q5_0 tinyBLAS's single accumulator, for
  *       IQ4_NL two alternating by block;</li>
  *   <li>RMSNorm with a double sum of float squares; RoPE from a float angle multiplied up pair by
@@ -40,8 +41,8 @@ import java.util.function.BiConsumer;
  * </ul>
  * Supported: architectures llama and qwen2 (q/k/v biases, NEOX pairs) with plain RoPE, tensors of
  * types F32, F16, BF16, Q4_0, Q8_0, Q5_0, IQ4_NL and Q2_K..Q6_K (the F16/BF16/Q8_0/Q4_0 files, the
- * Q2_K, Q3_K_S/M/L, Q4_K_S/M, Q5_K_M and Q6_K mixes, and what llama-quantize writes for small models; Q4_0
- * matrices of rows a multiple of 8 as this llama.cpp repacks them 8×8 at load on AVX2 and multiplies
+ * Q2_K, Q3_K_S/M/L, Q4_K_S/M, Q5_K_M and Q6_K mixes, and what llama-quantize writes for small
+ * models; Q4_0 matrices of rows a multiple of 8 as this llama.cpp repacks them 8×8 at load on AVX2 and multiplies
  * them, one float accumulator per output); anything else (Q4_1, Q5_1, the IQ codebook types, other
  * architectures) is refused with one line.
  */
@@ -49,7 +50,6 @@ public final class GgmlReplica {
     private static final ValueLayout.OfShort LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     /** The lanes of an AVX2 float vector, which fix how every sum above is split and recombined. */
     static final int LANES = 8;
-    private static final byte[] IQ4_LEVELS = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
     private final int dim, layers, heads, kvHeads, headDim, ffn, vocab, ropeDims;
     private final float eps, thetaScale, kqScale;
@@ -722,8 +722,8 @@ public final class GgmlReplica {
                 case IQ4_NL -> {
                     for (int j = 0; j < 16; j++) {
                         int qs = w.data.get(ValueLayout.JAVA_BYTE, o + 2 + j) & 0xFF;
-                        q[32 * b + mMajor(j)] = IQ4_LEVELS[qs & 0x0F];
-                        q[32 * b + mMajor(j + 16)] = IQ4_LEVELS[qs >>> 4];
+                        q[32 * b + mMajor(j)] = QuantKernels.IQ4_LEVELS[qs & 0x0F];
+                        q[32 * b + mMajor(j + 16)] = QuantKernels.IQ4_LEVELS[qs >>> 4];
                     }
                 }
                 default -> throw new IllegalStateException(w.type.toString());

@@ -143,7 +143,7 @@ public final class QuantKernels {
     }
 
     /** The 16 non-linear levels IQ4_NL and IQ4_XS index with a nibble (ggml's kvalues_iq4nl). */
-    static final byte[] IQ4_LEVELS = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+    public static final byte[] IQ4_LEVELS = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
     // IQ4_NL: half d; u8 qs[16]; like Q4_0 but the nibble picks a level from IQ4_LEVELS
     private static void dequantIq4Nl(MemorySegment s, long o, float[] y, int yo) {
