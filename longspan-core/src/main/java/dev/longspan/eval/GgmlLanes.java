@@ -40,6 +40,13 @@ final class GgmlLanes {
         return hsum(acc);
     }
 
+    // the K-quant dots' integer lanes for one super-block of 256 (scale·value and activations m-major in every 32)
+    static void kLanes(int[] w, int[] x, int xo, int o, int[] lane) {
+        IntVector s = IntVector.zero(I);
+        for (int g = 0; g < 256; g += 8) s = s.add(IntVector.fromArray(I, w, o + g).mul(IntVector.fromArray(I, x, xo + o + g)));
+        s.intoArray(lane, 0);
+    }
+
     private static float hsum(FloatVector v) {
         float[] l = new float[8];
         v.intoArray(l, 0);

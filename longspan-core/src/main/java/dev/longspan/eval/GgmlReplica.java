@@ -379,12 +379,15 @@ public final class GgmlReplica {
             case Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> {
                 // no tinyBLAS for K-quants in this llama.cpp: ggml_vec_dot_qN_K_q8_K (AVX2) per output
                 int nb = cols / 256;
-                int[] xq = new int[T * cols];
+                int[] xq = new int[T * cols], bs = new int[T * cols / 16];
                 float[] xd = new float[T * nb];
-                for (int t = 0; t < T; t++) for (int b = 0; b < nb; b++) quantizeQ8K(x, t * cols + 256 * b, xq, xd, t * nb + b);
+                for (int t = 0; t < T; t++) for (int b = 0; b < nb; b++) quantizeQ8K(x, t * cols + 256 * b, xq, bs, xd, t * nb + b);
                 Parallel.forEachTask(rows, r -> {
                     KRow kr = decodeK(w, r);
-                    for (int t = 0; t < T; t++) y[t * rows + r] = kDot(w.type, kr, xq, t * cols, xd, t * nb, nb);
+                    int[] wq = new int[cols];   // scale·value, m-major in every 32 elements as the activations are
+                    for (int e = 0; e < cols; e++) wq[(e & ~31) + mMajor(e & 31)] = kr.scale[e] * kr.q[e];
+                    int[] lane = new int[LANES];
+                    for (int t = 0; t < T; t++) y[t * rows + r] = kDot(w.type, kr, wq, xq, t * cols, bs, t * cols / 16, xd, t * nb, nb, lane);
                 });
             }
             default -> throw new IllegalStateException(w.type.toString());
@@ -396,58 +399,71 @@ public final class GgmlReplica {
     private record KRow(int[] q, int[] scale, int[] min, float[] d, float[] dmin) {}
 
     // quantize_row_q8_K (ggml's reference, which x86 uses): the signed value of largest magnitude max (the first such),
-    // iscale = -127/max, q = min(127, round-half-even(iscale·x)), d = 1/iscale unrounded; quants in element order
-    private static void quantizeQ8K(float[] x, int xo, int[] q, float[] d, int block) {
+    // iscale = -127/max, q = min(127, round-half-even(iscale·x)), d = 1/iscale unrounded; quants m-major in every 32
+    // elements, and the sums of every 16 (ggml's bsums) at bs[xo / 16 ..]
+    private static void quantizeQ8K(float[] x, int xo, int[] q, int[] bs, float[] d, int block) {
         float max = 0, amax = 0;
         for (int j = 0; j < 256; j++) { float ax = Math.abs(x[xo + j]); if (ax > amax) { amax = ax; max = x[xo + j]; } }
-        if (amax == 0) { d[block] = 0; for (int j = 0; j < 256; j++) q[xo + j] = 0; return; }
-        float iscale = -127.f / max;
-        for (int j = 0; j < 256; j++) q[xo + j] = Math.min(127, (int) Math.rint(iscale * x[xo + j]));
-        d[block] = 1 / iscale;
+        float iscale = amax == 0 ? 0 : -127.f / max;
+        for (int j = 0; j < 256; j++) {
+            int v = amax == 0 ? 0 : Math.min(127, (int) Math.rint(iscale * x[xo + j]));
+            q[xo + (j & ~31) + mMajor(j & 31)] = v;
+            bs[xo / 16 + j / 16] += v;
+        }
+        d[block] = amax == 0 ? 0 : 1 / iscale;
     }
 
-    // the AVX2 dots: lane k (of 8) sums scale·w·x over the bytes 4k..4k+3 of every 32 elements of a super-block, exactly;
-    // acc_k = fma(d, lane_k, acc_k); then hsum, plus the minimum's term as each type adds it
-    private static float kDot(GgmlType type, KRow w, int[] xq, int xo, float[] xd, int xdo, int nb) {
+    // the AVX2 dots: lane k (of 8) sums scale·w·x over the bytes 4k..4k+3 of every 32 elements of a super-block, exactly
+    // (wq = scale·w and x both m-major in every 32); acc_k = fma(d, lane_k, acc_k); then hsum, plus the minimums' term as
+    // each type adds it (bs: the activations' sums of 16)
+    private static float kDot(GgmlType type, KRow w, int[] wq, int[] xq, int xo, int[] bs, int bso, float[] xd, int xdo, int nb, int[] lane) {
         float[] acc = new float[LANES];
-        float[] accM = new float[4];
-        float summs = 0f;
-        int[] lane = new int[LANES];
+        float a0 = 0, a1 = 0, a2 = 0, a3 = 0, summs = 0f;
         for (int b = 0; b < nb; b++) {
-            java.util.Arrays.fill(lane, 0);
-            int e0 = 256 * b;
-            for (int e = 0; e < 256; e++) lane[(e & 31) >> 2] += w.scale[e0 + e] * w.q[e0 + e] * xq[xo + e0 + e];
+            if (LANES_SIMD) GgmlLanes.kLanes(wq, xq, xo, 256 * b, lane); else kLanes(wq, xq, xo, 256 * b, lane);
             float d = xd[xdo + b] * w.d[b];
+            int m0 = 16 * b, s0 = bso + 16 * b;
             if (type == GgmlType.Q2_K) {
                 // the minimums first, into the same lanes: lane k gets mins 2k, 2k+1 times the sums of their 16 activations
                 float dmin = -xd[xdo + b] * w.dmin[b];
-                int[] bs = new int[16];
-                for (int e = 0; e < 256; e++) bs[e >> 4] += xq[xo + e0 + e];
                 for (int k = 0; k < LANES; k++) {
-                    int prod = w.min[16 * b + 2 * k] * bs[2 * k] + w.min[16 * b + 2 * k + 1] * bs[2 * k + 1];
+                    int prod = w.min[m0 + 2 * k] * bs[s0 + 2 * k] + w.min[m0 + 2 * k + 1] * bs[s0 + 2 * k + 1];
                     acc[k] = Math.fma(dmin, (float) prod, acc[k]);
                 }
             }
             for (int k = 0; k < LANES; k++) acc[k] = Math.fma(d, (float) lane[k], acc[k]);
-            if (type == GgmlType.Q6_K || type == GgmlType.Q3_K || type == GgmlType.Q2_K) continue;
-            float dmin = -xd[xdo + b] * w.dmin[b];
-            int[] q8s = new int[8];   // Σ x over each 32 elements (the bsums added in pairs)
-            for (int e = 0; e < 256; e++) q8s[e >> 5] += xq[xo + e0 + e];
             if (type == GgmlType.Q4_K) {
-                for (int k = 0; k < 4; k++) {
-                    int prod = w.min[16 * b + 2 * k] * q8s[2 * k] + w.min[16 * b + 2 * k + 1] * q8s[2 * k + 1];
-                    accM[k] = Math.fma(dmin, (float) prod, accM[k]);
-                }
-            } else {   // Q5_K: one integer sum per super-block, summs += dmin·sum (fused)
+                // mins 2k, 2k+1 times the sums of their 32 activations, in four float lanes
+                float dmin = -xd[xdo + b] * w.dmin[b];
+                a0 = Math.fma(dmin, (float) minProd(w, m0, bs, s0, 0), a0);
+                a1 = Math.fma(dmin, (float) minProd(w, m0, bs, s0, 1), a1);
+                a2 = Math.fma(dmin, (float) minProd(w, m0, bs, s0, 2), a2);
+                a3 = Math.fma(dmin, (float) minProd(w, m0, bs, s0, 3), a3);
+            } else if (type == GgmlType.Q5_K) {   // one integer sum per super-block, summs += dmin·sum (fused)
+                float dmin = -xd[xdo + b] * w.dmin[b];
                 int sum = 0;
-                for (int g = 0; g < 8; g++) sum += w.min[16 * b + g] * q8s[g];
+                for (int g = 0; g < 8; g++) sum += w.min[m0 + g] * (bs[s0 + 2 * g] + bs[s0 + 2 * g + 1]);
                 summs = Math.fma(dmin, (float) sum, summs);
             }
         }
         float s = hsum(acc);
-        if (type == GgmlType.Q4_K) return s + ((accM[0] + accM[2]) + (accM[1] + accM[3]));
+        if (type == GgmlType.Q4_K) return s + ((a0 + a2) + (a1 + a3));
         if (type == GgmlType.Q5_K) return s + summs;
         return s;
+    }
+
+    // Q4_K's min term for float lane k: mins 2k and 2k+1 (of 32 elements each) times their activations' sums
+    private static int minProd(KRow w, int m0, int[] bs, int s0, int k) {
+        return w.min[m0 + 2 * k] * (bs[s0 + 4 * k] + bs[s0 + 4 * k + 1]) + w.min[m0 + 2 * k + 1] * (bs[s0 + 4 * k + 2] + bs[s0 + 4 * k + 3]);
+    }
+
+    // scalar twin of GgmlLanes.kLanes: lane[k] = Σ over the super-block's 32 groups of m-major 4 products at 8m + k
+    static void kLanes(int[] w, int[] x, int xo, int o, int[] lane) {
+        for (int k = 0; k < LANES; k++) {
+            int sum = 0;
+            for (int g = 0; g < 256; g += 8) sum += w[o + g + k] * x[xo + o + g + k];
+            lane[k] = sum;
+        }
     }
 
     // get_scale_min_k4: the 6-bit scale and min of sub-block j from the 12 packed bytes at o

@@ -238,6 +238,12 @@ class GgmlReplicaTest {
             for (int i = 0; i < nb; i++) { wd[i] = GgmlReplica.f16(r.nextFloat() * 0.01f); xd[i + 1] = GgmlReplica.f16(r.nextFloat()); }
             float vec = GgmlReplica.LANES_SIMD ? GgmlLanes.q0Dot(w, wd, x, 32, xd, 1, nb) : GgmlReplica.q0Dot(w, wd, x, 32, xd, 1, nb);
             assertThat(Float.floatToRawIntBits(vec)).isEqualTo(Float.floatToRawIntBits(GgmlReplica.q0Dot(w, wd, x, 32, xd, 1, nb)));
+            int[] kw = new int[512], kx = new int[512 + 256], lv = new int[8], ls = new int[8];
+            for (int i = 0; i < kw.length; i++) kw[i] = (r.nextInt(64) - 32) * r.nextInt(64);
+            for (int i = 0; i < kx.length; i++) kx[i] = r.nextInt(255) - 127;
+            if (GgmlReplica.LANES_SIMD) GgmlLanes.kLanes(kw, kx, 256, 256, lv); else GgmlReplica.kLanes(kw, kx, 256, 256, lv);
+            GgmlReplica.kLanes(kw, kx, 256, 256, ls);
+            assertThat(lv).containsExactly(ls);
         }
     }
 
