@@ -48,7 +48,8 @@ final class PerplexityCommand implements Runnable {
         @Option(names = "--logits-at", paramLabel = "I,...", split = ",", description = "With --positions: positions whose full logits are written (negative: from the end, -1 = last).") int[] logitsAt = {};
         @Option(names = "--arithmetic", paramLabel = "auto|longspan|ggml-avx2", description = "ggml-avx2: every logit bit for bit as "
                 + "the CPU backend of llama.cpp computes it (b4748 built for AVX2; GGUF llama and qwen2 models with F32, F16, BF16, Q4_0, Q8_0, "
-                + "Q5_0, IQ4_NL and Q2_K to Q6_K tensors) instead of with Longspan's kernels; auto: ggml-avx2 for --ctx where the file allows it (default: auto).")
+                + "Q5_0, IQ4_NL and Q2_K to Q6_K tensors) instead of with Longspan's kernels; auto: ggml-avx2 where the file allows it "
+                + "(--whole: on texts up to 8192 tokens) (default: auto).")
         String arithmetic = "auto";
     }
 
@@ -141,8 +142,11 @@ final class PerplexityCommand implements Runnable {
         String why = replayable(o);
         boolean replica = switch (o.arithmetic) {
             case "auto" -> {
-                if (why != null && o.ctx != null) dev.longspan.util.Log.info("Longspan's kernels, not llama.cpp's arithmetic replayed: " + why);
-                yield o.ctx != null && why == null;
+                if (why != null) {
+                    if (o.ctx != null) dev.longspan.util.Log.info("Longspan's kernels, not llama.cpp's arithmetic replayed: " + why);
+                    yield false;
+                }
+                yield o.ctx != null || wholeReplayFits();
             }
             case "longspan" -> false;
             case "ggml-avx2" -> {
@@ -170,6 +174,19 @@ final class PerplexityCommand implements Runnable {
             score = TextScorer.chunked(lm.model(), tokens, o.ctx, lm.tokenizer().addBos() ? lm.tokenizer().bosId() : -1, KvFlag.options(kv, modelOptions.logn, lm.model().config));
         }
         report(result, tokens.length, score, o.positions);
+    }
+
+    /** --whole replays llama.cpp's arithmetic by default for texts up to this many tokens (it holds every logit and n² scores). */
+    static final int WHOLE_REPLAY_TOKENS = 8192;
+
+    // whether --whole's default replays llama.cpp: a text short enough that all its logits fit in 256 MiB
+    private boolean wholeReplayFits() {
+        int n = TextScorer.tokenize(dev.longspan.io.TokenizerLoader.load(model), dev.longspan.io.IoErrors.readUserFile(data)).length;
+        long vocab = ModelLoader.config(model).vocabSize();
+        boolean fits = n <= WHOLE_REPLAY_TOKENS && n * vocab <= 1L << 26;
+        if (!fits) dev.longspan.util.Log.info("Longspan's kernels: --whole replays llama.cpp's arithmetic for texts of at most "
+                + WHOLE_REPLAY_TOKENS + " tokens whose logits fit in 256 MiB, and this one has " + n);
+        return fits;
     }
 
     // the first keys of the --whole / --ctx result
