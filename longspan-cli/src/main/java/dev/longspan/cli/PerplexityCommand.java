@@ -46,8 +46,8 @@ final class PerplexityCommand implements Runnable {
         @Option(names = "--ctx", paramLabel = "C", description = "llama-perplexity's mode: chunks of C tokens, BOS first, the second half of each scored.") Integer ctx;
         @Option(names = "--positions", paramLabel = "FILE", description = "With --whole: write every position's log-sum-exp, argmax and next-token NLL as JSON.") Path positions;
         @Option(names = "--logits-at", paramLabel = "I,...", split = ",", description = "With --positions: positions whose full logits are written (negative: from the end, -1 = last).") int[] logitsAt = {};
-        @Option(names = "--arithmetic", paramLabel = "auto|longspan|ggml-avx2", description = "ggml-avx2: every logit bit for bit as "
-                + "the CPU backend of llama.cpp computes it (b4748 built for AVX2; GGUF llama and qwen2 models with F32, F16, BF16, Q4_0, Q8_0, "
+        @Option(names = "--arithmetic", paramLabel = "auto|longspan|ggml-avx2|ggml-avx512", description = "ggml-avx2: every logit bit for bit as "
+                + "the CPU backend of llama.cpp computes it (b4748 built for AVX2; ggml-avx512: its native AVX-512 build; GGUF llama and qwen2 models with F32, F16, BF16, Q4_0, Q8_0, "
                 + "Q5_0, IQ4_NL and Q2_K to Q6_K tensors) instead of with Longspan's kernels; auto: ggml-avx2 where the file allows it "
                 + "(--whole: on texts up to 8192 tokens) (default: auto).")
         String arithmetic = "auto";
@@ -140,6 +140,10 @@ final class PerplexityCommand implements Runnable {
         if (o.logitsAt.length > 0 && o.positions == null) throw new LongspanException("--logits-at needs --positions FILE");
         if (o.positions != null && java.nio.file.Files.exists(o.positions)) throw new LongspanException(o.positions + " exists (not overwritten)");
         String why = replayable(o);
+        dev.longspan.eval.GgmlReplica.Build build = switch (o.arithmetic) {
+            case "ggml-avx512" -> dev.longspan.eval.GgmlReplica.Build.AVX512;
+            default -> dev.longspan.eval.GgmlReplica.Build.AVX2;
+        };
         boolean replica = switch (o.arithmetic) {
             case "auto" -> {
                 if (why != null) {
@@ -149,16 +153,16 @@ final class PerplexityCommand implements Runnable {
                 yield o.ctx != null || wholeReplayFits();
             }
             case "longspan" -> false;
-            case "ggml-avx2" -> {
-                if (why != null) throw new LongspanException("--arithmetic ggml-avx2: " + why);
+            case "ggml-avx2", "ggml-avx512" -> {
+                if (why != null) throw new LongspanException("--arithmetic " + o.arithmetic + ": " + why);
                 yield true;
             }
-            default -> throw new LongspanException("--arithmetic must be auto, longspan or ggml-avx2, got '" + o.arithmetic + "'");
+            default -> throw new LongspanException("--arithmetic must be auto, longspan, ggml-avx2 or ggml-avx512, got '" + o.arithmetic + "'");
         };
         // --ctx is llama-perplexity's mode: its default cache type (F16) unless --kv says otherwise
         String kv = modelOptions.kv != null ? modelOptions.kv : o.ctx != null ? "f16" : "f32";
         if (replica) {
-            scoreAsLlamaCpp(o, kv);
+            scoreAsLlamaCpp(o, kv, build);
             return;
         }
         ModelLoader.LoadedModel lm = modelOptions.load(model);
@@ -218,16 +222,17 @@ final class PerplexityCommand implements Runnable {
         }
     }
 
-    // --arithmetic ggml-avx2: the GGUF's own model, plan and RoPE, evaluated as llama.cpp evaluates it
-    private void scoreAsLlamaCpp(LlamaCppOptions o, String kv) {
+    // --arithmetic ggml-avx2|ggml-avx512: the GGUF's own model, plan and RoPE, evaluated as llama.cpp evaluates it
+    private void scoreAsLlamaCpp(LlamaCppOptions o, String kv, dev.longspan.eval.GgmlReplica.Build build) {
         boolean f16Cache = kv.equals("f16");
         dev.longspan.io.Tokenizer tokenizer = dev.longspan.io.TokenizerLoader.load(model);
         byte[] bytes = dev.longspan.io.IoErrors.readUserFile(data);
         int[] tokens = TextScorer.tokenize(tokenizer, bytes);
-        Map<String, Object> result = header(o, "ggml-avx2", kv);
+        String name = build == dev.longspan.eval.GgmlReplica.Build.AVX2 ? "ggml-avx2" : "ggml-avx512";
+        Map<String, Object> result = header(o, name, kv);
         try (dev.longspan.io.GgufFile g = dev.longspan.io.GgufFile.open(model)) {
-            dev.longspan.eval.GgmlReplica r = new dev.longspan.eval.GgmlReplica(g, f16Cache);
-            dev.longspan.util.Log.info("llama.cpp's CPU arithmetic replayed (its AVX2 kernels, " + kv + " cache) on " + tokens.length + " tokens");
+            dev.longspan.eval.GgmlReplica r = new dev.longspan.eval.GgmlReplica(g, f16Cache, build);
+            dev.longspan.util.Log.info("llama.cpp's CPU arithmetic replayed (its " + build + " kernels, " + kv + " cache) on " + tokens.length + " tokens");
             TextScorer.Score score;
             if (o.whole) {
                 TextScorer.Positions p = TextScorer.whole(r, tokens, o.logitsAt);

@@ -14,8 +14,8 @@ import java.util.function.BiConsumer;
 /**
  * llama.cpp's logits bit for bit: a Llama forward pass over a GGUF file that performs every
  * floating-point operation as ggml's CPU backend does in llama-perplexity's batch evaluation —
- * llama.cpp b4748 (c392e50) built for AVX2 with FMA and F16C, its default F16 KV cache, no flash
- * attention. Longspan's own kernels compute the same functions to float rounding, but on a
+ * llama.cpp b4748 (c392e50) built for AVX2 with FMA and F16C ({@link Build#AVX2}) or natively for
+ * an AVX-512 machine ({@link Build#AVX512}), an F16 or F32 KV cache, no flash attention. Longspan's own kernels compute the same functions to float rounding, but on a
  * quantized model those roundings decide which way activations round to Q8_0 or F16, and the
  * perplexity of a short text moves by a few tenths of a percent with them: llama.cpp's own AVX2
  * and AVX-512 builds differ from each other by as much (docs/FORMATS.md). To compare with a figure
@@ -48,8 +48,22 @@ import java.util.function.BiConsumer;
  */
 public final class GgmlReplica {
     private static final ValueLayout.OfShort LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    /** The lanes of an AVX2 float vector, which fix how every sum above is split and recombined. */
+    /** The lanes of an AVX2 float vector (and of the integer dots in every build), which fix how sums are split and recombined. */
     static final int LANES = 8;
+
+    /**
+     * Which build of llama.cpp b4748 is replayed: AVX2 (+FMA, F16C; the data README's figures) or a native build on an
+     * AVX-512 machine (F, DQ, BW, VL, VNNI, BF16), whose float sums run in 16 lanes, whose exp scales by 2^n with
+     * scalef, and whose BF16 products run on dpbf16. The integer (quantized) dots are the same 8-lane code in both.
+     */
+    public enum Build {
+        AVX2(8), AVX512(16);
+
+        /** Float lanes of tinyBLAS, vec_dot, the softmax and SiLU. */
+        final int lanes;
+
+        Build(int lanes) { this.lanes = lanes; }
+    }
 
     private final int dim, layers, heads, kvHeads, headDim, ffn, vocab, ropeDims;
     private final float eps, thetaScale, kqScale;
@@ -57,6 +71,8 @@ public final class GgmlReplica {
     private final float[] outputNorm;
     private final Layer[] blocks;
     private final boolean f16Cache, neox;
+    private final Build build;
+    private final int L;
     private BiConsumer<String, float[]> probe = (name, x) -> {};
 
     // bq, bk, bv: null where the file has no biases (qwen2 has them; llama.cpp's llama graph adds them when present)
@@ -72,8 +88,12 @@ public final class GgmlReplica {
     }
 
     /** Reads the hyperparameters and tensors of a llama GGUF; the file must stay open while this is used. */
-    public GgmlReplica(GgufFile g, boolean f16Cache) {
+    public GgmlReplica(GgufFile g, boolean f16Cache) { this(g, f16Cache, Build.AVX2); }
+
+    public GgmlReplica(GgufFile g, boolean f16Cache, Build build) {
         this.f16Cache = f16Cache;
+        this.build = build;
+        this.L = build.lanes;
         String src = g.path().toString();
         String arch = g.getString("general.architecture", "");
         if (!arch.equals("llama") && !arch.equals("qwen2")) {
@@ -140,7 +160,7 @@ public final class GgmlReplica {
     public float[] logits(int[] tokens, int seq, int ctx) {
         int T = tokens.length;
         if (T < 2) throw new LongspanException("llama.cpp's batch arithmetic needs at least 2 tokens, got " + T);
-        int cellOffset = (int) (((long) seq * ctx) % LANES);
+        int cellOffset = (int) (((long) seq * ctx) % L);
         float[] x = new float[T * dim];
         long rb = embed.rowBytes();
         for (int t = 0; t < T; t++) {
@@ -166,9 +186,10 @@ public final class GgmlReplica {
             probe.accept("ffn_norm-" + l, n);
             float[] g = matmul(L.gate, n, T), u = matmul(L.up, n, T);
             probe.accept("ffn_gate-" + l, g);
-            silu(g, T, ffn);
+            silu(g, T, ffn, build);
             probe.accept("ffn_silu-" + l, g);
             for (int i = 0; i < g.length; i++) g[i] = g[i] * u[i];
+            probe.accept("ffn_gate_par-" + l, g);
             float[] d = matmul(L.down, g, T);
             probe.accept("ffn_out-" + l, d);
             for (int i = 0; i < x.length; i++) x[i] = d[i] + x[i];
@@ -255,10 +276,10 @@ public final class GgmlReplica {
             float[] w = new float[cells];
             for (int c = 0; c < cells; c++) {
                 boolean visible = c >= off && c - off <= t;
-                float s = f16Cache ? dotRounded(kc, (kvh * cells + c) * D, qr, 0, D) : vecDotF32(kc, (kvh * cells + c) * D, qr, 0, D);
+                float s = f16Cache ? dotRounded(kc, (kvh * cells + c) * D, qr, 0, D) : vecDotF32(kc, (kvh * cells + c) * D, qr, 0, D, L);
                 w[c] = visible ? s * kqScale : Float.NEGATIVE_INFINITY;
             }
-            softmax(w, cells);
+            softmax(w, cells, build);
             if (probs != null) for (int j = 0; j < T; j++) probs[(h * T + t) * T + j] = w[off + j];
             if (f16Cache) for (int c = 0; c < cells; c++) w[c] = f16(w[c]);
             for (int d = 0; d < D; d++) out[(t * heads + h) * D + d] = dotRounded(vt, (kvh * D + d) * cells, w, 0, cells);
@@ -274,21 +295,22 @@ public final class GgmlReplica {
     /** Also hands the attention weights [heads, T, T] to the probe (costly; for comparisons only). */
     public void probeAttention(boolean on) { probeAll = on; }
 
-    // a dot of two rows already rounded to their type, as tinyBLAS (k a multiple of 8) or ggml_vec_dot_f16 computes it
-    private static float dotRounded(float[] a, int ao, float[] b, int bo, int k) {
-        return k % LANES == 0 ? laneDot(a, ao, b, bo, k) : vecDotRounded(a, ao, b, bo, k);
+    // a dot of two rows already rounded to their type, as tinyBLAS (k a multiple of the lanes) or ggml_vec_dot_f16 computes it
+    private float dotRounded(float[] a, int ao, float[] b, int bo, int k) {
+        return k % L == 0 ? laneDot(a, ao, b, bo, k, L) : vecDotRounded(a, ao, b, bo, k, L);
     }
 
     // ggml_vec_soft_max_f32 and the scaling after it, in place over n weights (already scaled and masked)
-    private static void softmax(float[] w, int n) {
+    private static void softmax(float[] w, int n, Build build) {
+        int L = build.lanes;
         float max = Float.NEGATIVE_INFINITY;
         for (int i = 0; i < n; i++) max = Math.max(max, w[i]);
         double sum = 0;
-        float[] lane = new float[LANES];
+        float[] lane = new float[L];
         int i = 0;
-        for (; i + LANES - 1 < n; i += LANES) {
-            for (int j = 0; j < LANES; j++) lane[j] = w[i + j] = expf(w[i + j] - max);
-            sum += hsum(lane);
+        for (; i + L - 1 < n; i += L) {
+            for (int j = 0; j < L; j++) lane[j] = w[i + j] = vexpf(w[i + j] - max, build);
+            sum += hsum(lane, L);
         }
         for (; i < n; i++) {
             w[i] = GlibcFloatMath.expf(w[i] - max);
@@ -298,15 +320,34 @@ public final class GgmlReplica {
         for (int j = 0; j < n; j++) w[j] *= inv;
     }
 
-    // ggml_vec_silu_f32 over each row of n: x / (1 + expf(-x)), eight at a time with ggml_v_expf, the rest with libm's expf
-    private static void silu(float[] x, int T, int n) {
+    // ggml_vec_silu_f32 over each row of n: x / (1 + expf(-x)), a vector at a time with ggml_v_expf, the rest with libm's expf
+    private static void silu(float[] x, int T, int n, Build build) {
+        int L = build.lanes;
         for (int t = 0; t < T; t++) {
             int o = t * n, i = 0;
-            for (; i + LANES - 1 < n; i += LANES) {
-                for (int j = 0; j < LANES; j++) { float v = x[o + i + j]; x[o + i + j] = v / (1f + expf(0f - v)); }
+            for (; i + L - 1 < n; i += L) {
+                for (int j = 0; j < L; j++) { float v = x[o + i + j]; x[o + i + j] = v / (1f + vexpf(0f - v, build)); }
             }
             for (; i < n; i++) { float v = x[o + i]; x[o + i] = v / (1.0f + GlibcFloatMath.expf(-v)); }
         }
+    }
+
+    private static float vexpf(float x, Build build) { return build == Build.AVX2 ? expf(x) : expf512(x); }
+
+    /**
+     * ggml_v_expf (AVX-512): the same reduction and polynomial with its 1 inside (j ≈ e^b), scaled by 2^n with scalef
+     * (one rounding, subnormals included); |n| &gt; 192 gives 0 or infinity.
+     */
+    static float expf512(float x) {
+        final float r = 0x1.8p23f;
+        float z = Math.fma(x, 0x1.715476p+0f, r);
+        float n = z - r;
+        float b = Math.fma(-n, 0x1.7f7d1cp-20f, Math.fma(-n, 0x1.62e4p-1f, x));
+        float u = b * b;
+        float j = Math.fma(Math.fma(Math.fma(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, Math.fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+                u, Math.fma(0x1.ffffecp-1f, b, 1.0f));
+        if (Math.abs(n) > 192) return n <= 0 ? 0f : Float.POSITIVE_INFINITY;
+        return Math.scalb(j, (int) n);
     }
 
     /**
@@ -335,7 +376,7 @@ public final class GgmlReplica {
 
     // ---- matrix products: y[T, rows] = x[T, cols] · Wᵀ ----
 
-    private static float[] matmul(Matrix w, float[] x, int T) {
+    private float[] matmul(Matrix w, float[] x, int T) {
         int rows = w.rows, cols = w.cols;
         float[] y = new float[T * rows];
         boolean tiny = T >= 2 && rows % 4 == 0;   // llamafile_sgemm's conditions (and k % 8 for float rows)
@@ -365,14 +406,17 @@ public final class GgmlReplica {
             case F32, F16, BF16 -> {
                 float[] xr = new float[T * cols];
                 for (int i = 0; i < xr.length; i++) xr[i] = w.type == GgmlType.F16 ? f16(x[i]) : w.type == GgmlType.BF16 ? bf16(x[i]) : x[i];
-                boolean lanes = tiny && cols % LANES == 0;
+                // AVX-512's BF16 tinyBLAS takes pairs (dpbf16) 32 elements a step
+                boolean dp = w.type == GgmlType.BF16 && build == Build.AVX512;
+                boolean lanes = tiny && cols % (dp ? 2 * L : L) == 0;
                 Parallel.forEachTask(rows, r -> {
                     float[] wr = new float[cols];
                     dequantizeRow(w, r, wr, 0);
                     for (int t = 0; t < T; t++) {
-                        y[t * rows + r] = lanes ? laneDot(wr, 0, xr, t * cols, cols)
-                                : w.type == GgmlType.F32 ? vecDotF32(wr, 0, xr, t * cols, cols)
-                                : w.type == GgmlType.BF16 ? vecDotBf16(wr, xr, t * cols, cols) : vecDotRounded(wr, 0, xr, t * cols, cols);
+                        y[t * rows + r] = dp ? (lanes ? pairDot(wr, xr, t * cols, cols) : vecDotBf16Pairs(wr, xr, t * cols, cols))
+                                : lanes ? laneDot(wr, 0, xr, t * cols, cols, L)
+                                : w.type == GgmlType.F32 ? vecDotF32(wr, 0, xr, t * cols, cols, L)
+                                : w.type == GgmlType.BF16 ? vecDotBf16(wr, xr, t * cols, cols) : vecDotRounded(wr, 0, xr, t * cols, cols, L);
                     }
                 });
             }
@@ -632,41 +676,50 @@ public final class GgmlReplica {
         return hsum(a1);
     }
 
-    // tinyBLAS's tile arithmetic for one output: lane i accumulates a[i + 8s]·b[i + 8s] by fused multiply-adds, then hsum
-    static float laneDot(float[] a, int ao, float[] b, int bo, int k) {
-        if (LANES_SIMD) return GgmlLanes.laneDot(a, ao, b, bo, k);
-        return laneDotScalar(a, ao, b, bo, k);
+    // tinyBLAS's tile arithmetic for one output: lane i (of L) accumulates a[i + Ls]·b[i + Ls] by fused multiply-adds, then hsum
+    static float laneDot(float[] a, int ao, float[] b, int bo, int k, int L) {
+        if (L == LANES && LANES_SIMD) return GgmlLanes.laneDot(a, ao, b, bo, k);
+        return laneDotScalar(a, ao, b, bo, k, L);
     }
 
-    static float laneDotScalar(float[] a, int ao, float[] b, int bo, int k) {
-        float[] acc = new float[LANES];
-        for (int s = 0; s < k; s += LANES) {
-            for (int i = 0; i < LANES; i++) acc[i] = Math.fma(a[ao + s + i], b[bo + s + i], acc[i]);
+    static float laneDot(float[] a, int ao, float[] b, int bo, int k) { return laneDot(a, ao, b, bo, k, LANES); }
+
+    static float laneDotScalar(float[] a, int ao, float[] b, int bo, int k) { return laneDotScalar(a, ao, b, bo, k, LANES); }
+
+    static float laneDotScalar(float[] a, int ao, float[] b, int bo, int k, int L) {
+        float[] acc = new float[L];
+        for (int s = 0; s < k; s += L) {
+            for (int i = 0; i < L; i++) acc[i] = Math.fma(a[ao + s + i], b[bo + s + i], acc[i]);
         }
-        return hsum(acc);
+        return hsum(acc, L);
     }
 
-    // ggml_vec_dot_f16 on rows already rounded: four 8-lane accumulators over steps of 32, reduced, then the leftovers in double
-    static float vecDotRounded(float[] a, int ao, float[] b, int bo, int k) {
-        int np = k & ~(4 * LANES - 1);
-        float[] sum = new float[4 * LANES];
-        for (int i = 0; i < np; i += 4 * LANES) {
-            for (int j = 0; j < 4 * LANES; j++) sum[j] = Math.fma(a[ao + i + j], b[bo + i + j], sum[j]);
+    // ggml_vec_dot_f16 on rows already rounded: four L-lane accumulators over steps of 4L, reduced, then the leftovers in double
+    static float vecDotRounded(float[] a, int ao, float[] b, int bo, int k, int L) {
+        int np = k & ~(4 * L - 1);
+        float[] sum = new float[4 * L];
+        for (int i = 0; i < np; i += 4 * L) {
+            for (int j = 0; j < 4 * L; j++) sum[j] = Math.fma(a[ao + i + j], b[bo + i + j], sum[j]);
         }
-        double s = reduce(sum);
+        double s = reduce(sum, L);
         for (int i = np; i < k; i++) s += a[ao + i] * b[bo + i];
         return (float) s;
     }
 
     // ggml_vec_dot_f32: as vec_dot_f16 but the sum stays float and the leftovers are added in float
-    static float vecDotF32(float[] a, int ao, float[] b, int bo, int k) {
-        int np = k & ~(4 * LANES - 1);
-        float[] sum = new float[4 * LANES];
-        for (int i = 0; i < np; i += 4 * LANES) {
-            for (int j = 0; j < 4 * LANES; j++) sum[j] = Math.fma(a[ao + i + j], b[bo + i + j], sum[j]);
+    static float vecDotF32(float[] a, int ao, float[] b, int bo, int k, int L) {
+        int np = k & ~(4 * L - 1);
+        float[] sum = new float[4 * L];
+        for (int i = 0; i < np; i += 4 * L) {
+            for (int j = 0; j < 4 * L; j++) sum[j] = Math.fma(a[ao + i + j], b[bo + i + j], sum[j]);
         }
-        float s = reduce(sum);
-        for (int i = np; i < k; i++) s += a[ao + i] * b[bo + i];
+        float s = reduce(sum, L);
+        // the leftovers `sumf += x[i]*y[i]` as GCC vectorized them: L products at a time, then L/2, multiplied as a vector
+        // and added one by one in order; the last few (under L/2) in the scalar loop, where the multiply-add is fused
+        int i = np;
+        for (; k - i >= L; i += L) for (int j = 0; j < L; j++) s += a[ao + i + j] * b[bo + i + j];
+        if (k - i >= L / 2) for (int end = i + L / 2; i < end; i++) s += a[ao + i] * b[bo + i];
+        for (; i < k; i++) s = Math.fma(a[ao + i], b[bo + i], s);
         return s;
     }
 
@@ -684,16 +737,63 @@ public final class GgmlReplica {
         return (float) s;
     }
 
+    // _mm512_dpbf16_ps on one lane: the odd element's exact product added first, then the even one's, each sum rounded
+    // (denormal inputs and results flushed to zero, as the instruction does)
+    private static float dpbf16(float acc, float a0, float b0, float a1, float b1) {
+        acc = ftz(ftz(acc) + ftz(a1) * ftz(b1));
+        return ftz(acc + ftz(a0) * ftz(b0));
+    }
+
+    private static float ftz(float x) { return Math.abs(x) < Float.MIN_NORMAL ? Math.copySign(0f, x) : x; }
+
+    // AVX-512 BF16 tinyBLAS (k a multiple of 32): lane i of 16 takes elements 2i, 2i+1 of every 32 by dpbf16; then hsum
+    static float pairDot(float[] a, float[] b, int bo, int k) {
+        float[] acc = new float[16];
+        for (int s = 0; s < k; s += 32) {
+            for (int i = 0; i < 16; i++) acc[i] = dpbf16(acc[i], a[s + 2 * i], b[bo + s + 2 * i], a[s + 2 * i + 1], b[bo + s + 2 * i + 1]);
+        }
+        return hsum(acc, 16);
+    }
+
+    // ggml_vec_dot_bf16 (AVX512BF16): two 16-lane dpbf16 accumulators over 64 elements a step, each reduced and added in
+    // double, the leftovers' exact products in double
+    static float vecDotBf16Pairs(float[] a, float[] b, int bo, int k) {
+        float[] c1 = new float[16], c2 = new float[16];
+        int i = 0;
+        for (; i + 64 <= k; i += 64) {
+            for (int l = 0; l < 16; l++) {
+                c1[l] = dpbf16(c1[l], a[i + 2 * l], b[bo + i + 2 * l], a[i + 2 * l + 1], b[bo + i + 2 * l + 1]);
+                c2[l] = dpbf16(c2[l], a[i + 32 + 2 * l], b[bo + i + 32 + 2 * l], a[i + 33 + 2 * l], b[bo + i + 33 + 2 * l]);
+            }
+        }
+        double s = hsum(c1, 16);
+        s += hsum(c2, 16);
+        for (; i < k; i++) s += a[i] * b[bo + i];
+        return (float) s;
+    }
+
     /** ggml's horizontal sum of one 8-lane vector (sgemm.cpp's hsum, hsum_float_8): ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)). */
     static float hsum(float[] l) {
         float t0 = l[4] + l[0], t1 = l[5] + l[1], t2 = l[6] + l[2], t3 = l[7] + l[3];
         return (t0 + t2) + (t1 + t3);
     }
 
+    /** The horizontal sum of L lanes: 8 as above; 16 as GCC's _mm512_reduce_add_ps, upper half onto lower, then as 8. */
+    static float hsum(float[] l, int L) {
+        if (L == LANES) return hsum(l);
+        float[] h = new float[LANES];
+        for (int i = 0; i < LANES; i++) h[i] = l[i + LANES] + l[i];
+        return hsum(h);
+    }
+
     /** GGML_F32x8_REDUCE of four 8-lane accumulators: (s0+s2)+(s1+s3), halves added, then two horizontal adds. */
-    static float reduce(float[] s) {
-        float[] v = new float[LANES];
-        for (int i = 0; i < LANES; i++) v[i] = (s[i] + s[2 * LANES + i]) + (s[LANES + i] + s[3 * LANES + i]);
+    static float reduce(float[] s) { return reduce(s, LANES); }
+
+    /** GGML_F32xL_REDUCE: (s0+s2)+(s1+s3) lane by lane; then AVX2's two horizontal adds, or AVX-512's reduce_add. */
+    static float reduce(float[] s, int L) {
+        float[] v = new float[L];
+        for (int i = 0; i < L; i++) v[i] = (s[i] + s[2 * L + i]) + (s[L + i] + s[3 * L + i]);
+        if (L != LANES) return hsum(v, L);
         float t0 = v[0] + v[4], t1 = v[1] + v[5], t2 = v[2] + v[6], t3 = v[3] + v[7];
         return (t0 + t1) + (t2 + t3);
     }
