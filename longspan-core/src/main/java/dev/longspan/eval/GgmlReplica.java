@@ -157,8 +157,15 @@ public final class GgmlReplica {
      * occupies cells s·ctx onwards (llama-perplexity packs 2048 / ctx chunks into one batch: where
      * a sequence starts decides which float lane each key falls in).
      */
-    public float[] logits(int[] tokens, int seq, int ctx) {
+    public float[] logits(int[] tokens, int seq, int ctx) { return logits(tokens, seq, ctx, 0); }
+
+    /**
+     * The logits [T - from, vocab] of positions from..T-1 only (llama.cpp computes the output head on the rows it was
+     * asked for, each row as it would alone: the same numbers as those rows of {@link #logits(int[], int, int)}).
+     */
+    public float[] logits(int[] tokens, int seq, int ctx, int from) {
         int T = tokens.length;
+        if (from < 0 || from >= T) throw new IllegalArgumentException("from " + from + " outside the " + T + " tokens");
         if (T < 2) throw new LongspanException("llama.cpp's batch arithmetic needs at least 2 tokens, got " + T);
         int cellOffset = (int) (((long) seq * ctx) % L);
         float[] x = new float[T * dim];
@@ -195,9 +202,9 @@ public final class GgmlReplica {
             for (int i = 0; i < x.length; i++) x[i] = d[i] + x[i];
             probe.accept("l_out-" + l, x);
         }
-        float[] n = rmsNorm(x, T, dim, outputNorm);
+        float[] n = rmsNorm(java.util.Arrays.copyOfRange(x, from * dim, T * dim), T - from, dim, outputNorm);
         probe.accept("result_norm", n);
-        float[] logits = matmul(output, n, T);
+        float[] logits = matmul(output, n, T - from);
         probe.accept("result_output", logits);
         return logits;
     }

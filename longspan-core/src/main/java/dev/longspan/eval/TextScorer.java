@@ -99,8 +99,7 @@ public final class TextScorer {
         static Logits of(GgmlReplica replica) {
             return new Logits() {
                 public float[] rows(int[] ids, int from, int seq) {
-                    float[] all = replica.logits(ids, seq, ids.length);
-                    return from == 0 ? all : Arrays.copyOfRange(all, from * replica.vocabSize(), all.length);
+                    return replica.logits(ids, seq, ids.length, from);
                 }
 
                 public int vocabSize() { return replica.vocabSize(); }
