@@ -39,7 +39,8 @@ import java.util.function.BiConsumer;
  *       and added in double; SiLU with the same expf; keys, values, queries and attention weights
  *       rounded to F16 where the F16 cache makes ggml round them.</li>
  * </ul>
- * Supported: architectures llama and qwen2 (q/k/v biases, NEOX pairs) with plain RoPE, tensors of
+ * Supported: architectures llama and qwen2 (q/k/v biases, NEOX pairs) with plain or linearly scaled RoPE
+ * and Llama 3's frequency factors (not YaRN or LongRoPE), tensors of
  * types F32, F16, BF16, Q4_0, Q8_0, Q5_0, IQ4_NL and Q2_K..Q6_K (the F16/BF16/Q8_0/Q4_0 files, the
  * Q2_K, Q3_K_S/M/L, Q4_K_S/M, Q5_K_M and Q6_K mixes, and what llama-quantize writes for small
  * models; Q4_0 matrices of rows a multiple of 8 as this llama.cpp repacks them 8×8 at load on AVX2 and multiplies
@@ -66,7 +67,8 @@ public final class GgmlReplica {
     }
 
     private final int dim, layers, heads, kvHeads, headDim, ffn, vocab, ropeDims;
-    private final float eps, thetaScale, kqScale;
+    private final float eps, thetaScale, kqScale, freqScale, mscale;
+    private final float[] freqFactors;
     private final Matrix embed, output;
     private final float[] outputNorm;
     private final Layer[] blocks;
@@ -110,9 +112,17 @@ public final class GgmlReplica {
         ropeDims = g.getInt(p + "rope.dimension_count", headDim);
         eps = g.getFloat(p + "attention.layer_norm_rms_epsilon");
         float base = g.getFloat(p + "rope.freq_base", 10000f);
-        if (g.has(p + "rope.scaling.type") && !g.getString(p + "rope.scaling.type").equals("none") || g.hasTensor("rope_freqs.weight")) {
-            throw new LongspanException(src + ": RoPE scaling is not replicated (plain RoPE only)");
+        // llama.cpp's reading: scaling type "linear" unless the file says otherwise, freq_scale = 1/factor (1 with no
+        // factor or type none), ext_factor 0 (no YaRN ramp), mscale = rope.scaling.attn_factor, Llama 3's rope_freqs
+        // dividing each pair's angle
+        String scaling = g.getString(p + "rope.scaling.type", "linear");
+        if (!scaling.equals("linear") && !scaling.equals("none")) {
+            throw new LongspanException(src + ": RoPE scaling '" + scaling + "' is not replicated (none, linear and rope_freqs factors are)");
         }
+        float factor = g.getFloat(p + "rope.scaling.factor", g.getFloat(p + "rope.scale_linear", 0f));
+        freqScale = scaling.equals("none") || factor == 0f ? 1f : 1f / factor;
+        mscale = g.getFloat(p + "rope.scaling.attn_factor", 1f);
+        freqFactors = g.hasTensor("rope_freqs.weight") ? g.floats("rope_freqs.weight") : null;
         if (ropeDims != headDim || headDim % 2 != 0) throw new LongspanException(src + ": partial RoPE (" + ropeDims + " of " + headDim + ") is not replicated");
         thetaScale = (float) Math.pow(base, -2.0f / ropeDims);
         kqScale = 1.0f / (float) Math.sqrt((float) headDim);
@@ -237,8 +247,10 @@ public final class GgmlReplica {
         for (int t = 0; t < T; t++) {
             float theta = t;
             for (int i = 0; i < headDim / 2; i++) {
-                cos[i] = GlibcFloatMath.cosf(theta);
-                sin[i] = GlibcFloatMath.sinf(theta);
+                // rope_yarn(theta / ff, freq_scale, ...) with ext_factor 0: cosf(freq_scale · theta / ff) · mscale
+                float angle = freqScale * (freqFactors == null ? theta : theta / freqFactors[i]);
+                cos[i] = GlibcFloatMath.cosf(angle) * mscale;
+                sin[i] = GlibcFloatMath.sinf(angle) * mscale;
                 theta *= thetaScale;
             }
             for (int hh = 0; hh < h; hh++) {
