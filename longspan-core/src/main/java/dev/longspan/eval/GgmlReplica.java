@@ -41,11 +41,11 @@ import java.util.function.BiConsumer;
  * </ul>
  * Supported: architectures llama and qwen2 (q/k/v biases, NEOX pairs) with plain or linearly scaled RoPE
  * and Llama 3's frequency factors (not YaRN or LongRoPE), tensors of
- * types F32, F16, BF16, Q4_0, Q8_0, Q5_0, IQ4_NL and Q2_K..Q6_K (the F16/BF16/Q8_0/Q4_0 files, the
+ * types F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL and Q2_K..Q6_K (the F16/BF16/Q8_0/Q4_0 files, the
  * Q2_K, Q3_K_S/M/L, Q4_K_S/M, Q5_K_M and Q6_K mixes, and what llama-quantize writes for small
  * models; Q4_0 matrices of rows a multiple of 8 as this llama.cpp repacks them 8×8 at load on AVX2 and multiplies
- * them, one float accumulator per output); anything else (Q4_1, Q5_1, the IQ codebook types, other
- * architectures) is refused with one line.
+ * them, one float accumulator per output; Q4_1/Q5_1 against Q8_1 activations, with their minimums'
+ * term); anything else (the IQ codebook types, other architectures) is refused with one line.
  */
 public final class GgmlReplica {
     private static final ValueLayout.OfShort LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -146,9 +146,9 @@ public final class GgmlReplica {
         if (!g.hasTensor(name)) throw new LongspanException(g.path() + ": missing tensor '" + name + "'");
         GgufFile.Tensor t = g.tensor(name);
         switch (t.type()) {
-            case F32, F16, BF16, Q4_0, Q8_0, Q5_0, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> {}
+            case F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> {}
             default -> throw new LongspanException(g.path() + ": tensor '" + name + "' has type " + t.type()
-                    + ", whose llama.cpp kernels are not replicated (F32, F16, BF16, Q4_0, Q8_0, Q5_0, IQ4_NL and Q2_K..Q6_K are)");
+                    + ", whose llama.cpp kernels are not replicated (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL and Q2_K..Q6_K are)");
         }
         if (t.ne().length != 2) throw new LongspanException(g.path() + ": tensor '" + name + "' is not a matrix");
         int rows = (int) t.ne()[1];
@@ -439,6 +439,19 @@ public final class GgmlReplica {
                     }
                 });
             }
+            case Q4_1, Q5_1 -> {
+                // no tinyBLAS for these either: ggml_vec_dot_q4_1_q8_1 / q5_1 (AVX2) against activations rounded to Q8_1
+                int nb = cols / 32;
+                int[] xq = new int[T * cols];
+                float[] xd = new float[T * nb], xs = new float[T * nb];
+                for (int t = 0; t < T; t++) for (int b = 0; b < nb; b++) xs[t * nb + b] = quantizeQ8(x, t * cols + 32 * b, xq, xd, t * nb + b);
+                Parallel.forEachTask(rows, r -> {
+                    int[] wq = new int[cols];
+                    float[] wd = new float[nb], wm = new float[nb];
+                    decodeRow(w, r, wq, wd, wm);
+                    for (int t = 0; t < T; t++) y[t * rows + r] = q1Dot(wq, wd, wm, xq, t * cols, xd, xs, t * nb, nb);
+                });
+            }
             case Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> {
                 // no tinyBLAS for K-quants in this llama.cpp: ggml_vec_dot_qN_K_q8_K (AVX2) per output
                 int nb = cols / 256;
@@ -645,6 +658,12 @@ public final class GgmlReplica {
                     }
                 }
             }
+            case Q4_1, Q5_1 -> {
+                int[] q = new int[w.cols];
+                float[] d = new float[w.cols / 32], m = new float[w.cols / 32];
+                decodeRow(w, r, q, d, m);
+                for (int e = 0; e < w.cols; e++) y[yo + e] = q[(e & ~31) + mMajor(e & 31)] * d[e / 32] + m[e / 32];
+            }
             default -> QuantKernels.dequantize(w.type, w.data, w.offset + w.rowBytes() * r, y, yo, w.cols);
         }
     }
@@ -817,18 +836,59 @@ public final class GgmlReplica {
         return (t0 + t1) + (t2 + t3);
     }
 
-    // quantize_row_q8_0 (AVX2): d = amax/127 stored as fp16, q = round-half-even(x · 127/amax); quants m-major
-    private static void quantizeQ8(float[] x, int xo, int[] q, float[] d, int block) {
+    // quantize_row_q8_0 (AVX2): d = amax/127 stored as fp16, q = round-half-even(x · 127/amax); quants m-major.
+    // Returns Q8_1's s: fp16 of the unrounded d times the sum of the quants
+    private static float quantizeQ8(float[] x, int xo, int[] q, float[] d, int block) {
         float amax = 0;
         for (int j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[xo + j]));
         float dd = amax / 127.f;
         d[block] = f16(dd);
         float id = amax != 0 ? 127.f / amax : 0f;
-        for (int j = 0; j < 32; j++) q[xo + mMajor(j)] = (int) Math.rint(x[xo + j] * id);
+        int sum = 0;
+        for (int j = 0; j < 32; j++) {
+            int v = (int) Math.rint(x[xo + j] * id);
+            q[xo + mMajor(j)] = v;
+            sum += v;
+        }
+        return f16(dd * sum);
+    }
+
+    // ggml_vec_dot_q4_1_q8_1 / q5_1 (AVX2): lanes as the Q0 dots with the scale dw·dx, and the minimum's term
+    // summs += m·s (fused) added after the horizontal sum
+    static float q1Dot(int[] w, float[] wd, float[] wm, int[] x, int xo, float[] xd, float[] xs, int xdo, int nb) {
+        float[] acc = new float[LANES];
+        float summs = 0f;
+        for (int b = 0; b < nb; b++) {
+            summs = Math.fma(wm[b], xs[xdo + b], summs);
+            float dd = wd[b] * xd[xdo + b];
+            int o = 32 * b;
+            for (int i = 0; i < LANES; i++) {
+                int s = w[o + i] * x[xo + o + i] + w[o + 8 + i] * x[xo + o + 8 + i] + w[o + 16 + i] * x[xo + o + 16 + i] + w[o + 24 + i] * x[xo + o + 24 + i];
+                acc[i] = Math.fma(dd, (float) s, acc[i]);
+            }
+        }
+        return hsum(acc) + summs;
     }
 
     // where element j of a block of 32 is kept: lane j/4's m-th product (m = j % 4) at 8m + lane
     private static int mMajor(int j) { return 8 * (j & 3) + (j >> 2); }
+
+    // a Q4_1 / Q5_1 row: values m-major, per block the scale d and the minimum m
+    private static void decodeRow(Matrix w, int r, int[] q, float[] d, float[] m) {
+        long at = w.offset + w.rowBytes() * r;
+        for (int b = 0; b < w.cols / 32; b++) {
+            long o = at + (long) w.type.typeSize * b;
+            d[b] = Float.float16ToFloat(w.data.get(LE_SHORT, o));
+            m[b] = Float.float16ToFloat(w.data.get(LE_SHORT, o + 2));
+            int qh = w.type == GgmlType.Q5_1 ? w.data.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), o + 4) : 0;
+            long qs = o + (w.type == GgmlType.Q5_1 ? 8 : 4);
+            for (int j = 0; j < 16; j++) {
+                int v = w.data.get(ValueLayout.JAVA_BYTE, qs + j) & 0xFF;
+                q[32 * b + mMajor(j)] = (v & 0x0F) | ((qh >>> j) & 1) << 4;
+                q[32 * b + mMajor(j + 16)] = (v >>> 4) | ((qh >>> (j + 16)) & 1) << 4;
+            }
+        }
+    }
 
     // one stored row as int8 values (m-major, as quantizeQ8 keeps them) and a float scale per block of 32
     private static void decodeRow(Matrix w, int r, int[] q, float[] d) {
