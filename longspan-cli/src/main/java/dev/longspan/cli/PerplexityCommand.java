@@ -48,7 +48,7 @@ final class PerplexityCommand implements Runnable {
         @Option(names = "--logits-at", paramLabel = "I,...", split = ",", description = "With --positions: positions whose full logits are written (negative: from the end, -1 = last).") int[] logitsAt = {};
         @Option(names = "--arithmetic", paramLabel = "auto|longspan|ggml-avx2|ggml-avx512", description = "ggml-avx2: every logit bit for bit as "
                 + "the CPU backend of llama.cpp computes it (b4748 built for AVX2; ggml-avx512: its native AVX-512 build; GGUF llama and qwen2 models with F32, F16, BF16, Q4_0/1, "
-                + "Q5_0/1, Q8_0, IQ4_NL and Q2_K to Q6_K tensors) instead of with Longspan's kernels; auto: ggml-avx2 where the file allows it "
+                + "Q5_0/1, Q8_0, IQ4_NL, IQ4_XS and Q2_K to Q6_K tensors) instead of with Longspan's kernels; auto: ggml-avx2 where the file allows it "
                 + "(--whole: on texts up to 8192 tokens) (default: auto).")
         String arithmetic = "auto";
     }

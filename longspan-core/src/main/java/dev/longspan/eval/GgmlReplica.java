@@ -41,11 +41,12 @@ import java.util.function.BiConsumer;
  * </ul>
  * Supported: architectures llama and qwen2 (q/k/v biases, NEOX pairs) with plain or linearly scaled RoPE
  * and Llama 3's frequency factors (not YaRN or LongRoPE), tensors of
- * types F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL and Q2_K..Q6_K (the F16/BF16/Q8_0/Q4_0 files, the
+ * types F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, IQ4_XS and Q2_K..Q6_K (the F16/BF16/Q8_0/Q4_0 files, the
  * Q2_K, Q3_K_S/M/L, Q4_K_S/M, Q5_K_M and Q6_K mixes, and what llama-quantize writes for small
  * models; Q4_0 matrices of rows a multiple of 8 as this llama.cpp repacks them 8×8 at load on AVX2 and multiplies
  * them, one float accumulator per output; Q4_1/Q5_1 against Q8_1 activations, with their minimums'
- * term); anything else (the IQ codebook types, other architectures) is refused with one line.
+ * term; IQ4_XS as the K-quant dots, with six-bit group scales); anything else (the IQ1..IQ3 codebook types, other
+ * architectures) is refused with one line.
  */
 public final class GgmlReplica {
     private static final ValueLayout.OfShort LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -146,9 +147,9 @@ public final class GgmlReplica {
         if (!g.hasTensor(name)) throw new LongspanException(g.path() + ": missing tensor '" + name + "'");
         GgufFile.Tensor t = g.tensor(name);
         switch (t.type()) {
-            case F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> {}
+            case F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, IQ4_XS, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> {}
             default -> throw new LongspanException(g.path() + ": tensor '" + name + "' has type " + t.type()
-                    + ", whose llama.cpp kernels are not replicated (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL and Q2_K..Q6_K are)");
+                    + ", whose llama.cpp kernels are not replicated (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, IQ4_XS and Q2_K..Q6_K are)");
         }
         if (t.ne().length != 2) throw new LongspanException(g.path() + ": tensor '" + name + "' is not a matrix");
         int rows = (int) t.ne()[1];
@@ -452,7 +453,7 @@ public final class GgmlReplica {
                     for (int t = 0; t < T; t++) y[t * rows + r] = q1Dot(wq, wd, wm, xq, t * cols, xd, xs, t * nb, nb);
                 });
             }
-            case Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> {
+            case Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS -> {
                 // no tinyBLAS for K-quants in this llama.cpp: ggml_vec_dot_qN_K_q8_K (AVX2) per output
                 int nb = cols / 256;
                 int[] xq = new int[T * cols], bs = new int[T * cols / 16];
@@ -616,6 +617,23 @@ public final class GgmlReplica {
                         }
                     }
                 }
+                case IQ4_XS -> {
+                    // half d; u16 scales_h; u8 scales_l[4]; u8 qs[128]: eight groups of 32, six-bit scales offset by 32,
+                    // nibbles picking IQ4_NL's levels (low nibbles the group's first 16 elements)
+                    d[b] = Float.float16ToFloat(w.data.get(LE_SHORT, o));
+                    int sh = w.data.get(LE_SHORT, o + 2) & 0xFFFF;
+                    for (int grp = 0; grp < 8; grp++) {
+                        int ls = (((u8(w.data, o + 4 + grp / 2) >>> (4 * (grp % 2))) & 0xF) | (((sh >>> (2 * grp)) & 3) << 4)) - 32;
+                        for (int j = 0; j < 16; j++) {
+                            int v = u8(w.data, o + 8 + 16 * grp + j);
+                            int e = e0 + 32 * grp + j;
+                            q[e] = QuantKernels.IQ4_LEVELS[v & 0xF];
+                            q[e + 16] = QuantKernels.IQ4_LEVELS[v >>> 4];
+                            scale[e] = ls;
+                            scale[e + 16] = ls;
+                        }
+                    }
+                }
                 case Q6_K -> {
                     long ql = o, qh = o + 128, sc = o + 192;
                     d[b] = Float.float16ToFloat(w.data.get(LE_SHORT, o + 208));
@@ -640,13 +658,13 @@ public final class GgmlReplica {
     // one row as floats the way ggml-base's dequantize_row_* computes them (compiled without FMA: d·sc, then ·q, − min·m)
     private static void dequantizeRow(Matrix w, int r, float[] y, int yo) {
         switch (w.type) {
-            case Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> {
+            case Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS -> {
                 KRow k = decodeK(w, r);
                 for (int e = 0; e < w.cols; e++) {
                     int b = e / 256;
                     switch (w.type) {
                         case Q6_K -> y[yo + e] = k.d[b] * k.scale[e] * k.q[e];
-                        case Q3_K -> y[yo + e] = (k.d[b] * k.scale[e]) * k.q[e];
+                        case Q3_K, IQ4_XS -> y[yo + e] = (k.d[b] * k.scale[e]) * k.q[e];
                         case Q2_K -> {
                             float dl = k.d[b] * k.scale[e], ml = k.dmin[b] * k.min[e / 16];
                             y[yo + e] = dl * k.q[e] - ml;
