@@ -187,28 +187,28 @@ public final class GgmlReplica {
         }
         probe.accept("inp_embd", x);
         for (int l = 0; l < layers; l++) {
-            Layer L = blocks[l];
-            float[] n = rmsNorm(x, T, dim, L.attnNorm);
+            Layer b = blocks[l];
+            float[] n = rmsNorm(x, T, dim, b.attnNorm);
             probe.accept("attn_norm-" + l, n);
-            float[] q = addBias(matmul(L.q, n, T), L.bq, T), k = addBias(matmul(L.k, n, T), L.bk, T), v = addBias(matmul(L.v, n, T), L.bv, T);
+            float[] q = addBias(matmul(b.q, n, T), b.bq, T), k = addBias(matmul(b.k, n, T), b.bk, T), v = addBias(matmul(b.v, n, T), b.bv, T);
             rope(q, T, heads);
             rope(k, T, kvHeads);
             probe.accept("Qcur-" + l, q);
             probe.accept("Kcur-" + l, k);
             float[] att = attention(q, k, v, T, cellOffset, l);
-            float[] o = matmul(L.o, att, T);
+            float[] o = matmul(b.o, att, T);
             probe.accept("kqv_out-" + l, o);
             for (int i = 0; i < x.length; i++) x[i] = o[i] + x[i];
             probe.accept("ffn_inp-" + l, x);
-            n = rmsNorm(x, T, dim, L.ffnNorm);
+            n = rmsNorm(x, T, dim, b.ffnNorm);
             probe.accept("ffn_norm-" + l, n);
-            float[] g = matmul(L.gate, n, T), u = matmul(L.up, n, T);
+            float[] g = matmul(b.gate, n, T), u = matmul(b.up, n, T);
             probe.accept("ffn_gate-" + l, g);
             silu(g, T, ffn, build);
             probe.accept("ffn_silu-" + l, g);
             for (int i = 0; i < g.length; i++) g[i] = g[i] * u[i];
             probe.accept("ffn_gate_par-" + l, g);
-            float[] d = matmul(L.down, g, T);
+            float[] d = matmul(b.down, g, T);
             probe.accept("ffn_out-" + l, d);
             for (int i = 0; i < x.length; i++) x[i] = d[i] + x[i];
             probe.accept("l_out-" + l, x);
