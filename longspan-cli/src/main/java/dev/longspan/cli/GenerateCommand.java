@@ -70,6 +70,12 @@ final class GenerateCommand implements Runnable {
     @Option(names = "--seed", paramLabel = "S", description = "Sampling seed (default: ${DEFAULT-VALUE}).")
     long seed = 1;
 
+    @Option(names = "--arithmetic", paramLabel = "longspan|ggml-avx2|ggml-avx512",
+            description = "ggml-avx2 or ggml-avx512: every logit as llama.cpp b4748 computes it when generating (a GGUF llama or qwen2 "
+                    + "model; the prompt as one batch, then token by token; its F16 cache unless --kv), so a greedy continuation is "
+                    + "llama.cpp's token for token (default: longspan).")
+    String arithmetic = "longspan";
+
 
 
 
@@ -114,10 +120,33 @@ final class GenerateCommand implements Runnable {
         if (capacity > Heap.MAX_ARRAY) throw new LongspanException("--max-tokens " + maxTokens + ": a context of " + capacity + " tokens is more than Longspan can index");
         MemoryEstimate.requireInference(lm.model().config, (int) capacity, ids.length, 1, options.halfKv(),
                 "a context of " + capacity + " tokens (--prompt and --max-tokens)");
-        InferenceSession s = new InferenceSession(lm.model(), (int) capacity, options);
         Generator.Options o = Generator.Options.of(maxTokens).withStopIds(lm.stopIds());
         if (logprobs != null) o = o.withLogprobs(logprobs);
-        Generator.Result g = new Generator(s, tok, sampler).generate(ids, o, json ? piece -> { } : GenerateCommand::print);
+        Generator.Result g;
+        dev.longspan.eval.GgmlReplica.Build build = switch (arithmetic) {
+            case "longspan" -> null;
+            case "ggml-avx2" -> dev.longspan.eval.GgmlReplica.Build.AVX2;
+            case "ggml-avx512" -> dev.longspan.eval.GgmlReplica.Build.AVX512;
+            default -> throw new LongspanException("--arithmetic must be longspan, ggml-avx2 or ggml-avx512, got '" + arithmetic + "'");
+        };
+        if (build == null) {
+            InferenceSession s = new InferenceSession(lm.model(), (int) capacity, options);
+            g = new Generator(s, tok, sampler).generate(ids, o, json ? piece -> { } : GenerateCommand::print);
+        } else {
+            for (Object[] opt : new Object[][]{{"--attention", modelOptions.attention}, {"--rope", modelOptions.rope}, {"--adapter", modelOptions.adapter},
+                    {"--logn", modelOptions.logn}}) {
+                if (opt[1] != null) throw new LongspanException(opt[0] + " cannot be combined with --arithmetic " + arithmetic + " (it replays llama.cpp on the file's own model)");
+            }
+            String kv = modelOptions.kv == null ? "f16" : modelOptions.kv;
+            if (!kv.equals("f16") && !kv.equals("f32")) throw new LongspanException("--kv must be f32 or f16, got '" + kv + "'");
+            if (!java.nio.file.Files.isRegularFile(model) || !dev.longspan.io.GgufFile.looksLikeGguf(model)) {
+                throw new LongspanException("--arithmetic " + arithmetic + " needs a GGUF file, and " + model + " is not one");
+            }
+            try (dev.longspan.io.GgufFile gf = dev.longspan.io.GgufFile.open(model)) {
+                dev.longspan.eval.GgmlReplica replica = new dev.longspan.eval.GgmlReplica(gf, kv.equals("f16"), build);
+                g = new Generator(replica.new Session(), tok, sampler).generate(ids, o, json ? piece -> { } : GenerateCommand::print);
+            }
+        }
         int generated = g.ids().length;
         String text = g.text();
         double prefill = g.prefillSeconds(), decode = g.decodeSeconds();

@@ -179,6 +179,39 @@ public final class GgmlReplica {
         if (from < 0 || from >= T) throw new IllegalArgumentException("from " + from + " outside the " + T + " tokens");
         if (T < 2) throw new LongspanException("llama.cpp's batch arithmetic needs at least 2 tokens, got " + T);
         int cellOffset = (int) (((long) seq * ctx) % L);
+        LayerCache[] caches = new LayerCache[layers];
+        for (int l = 0; l < layers; l++) caches[l] = new LayerCache(kvHeads, headDim, roundUp(cellOffset + T, 32));
+        return forward(tokens, 0, T, caches, cellOffset, cellOffset, from);
+    }
+
+    /**
+     * Incremental evaluation as llama.cpp's generation does it (llama-simple, llama-cli): a prompt as one batch, then
+     * one token at a time against the cache, each step's logits those of its last token. The numbers of that path:
+     * a single token's products run ggml's vec_dot, not tinyBLAS.
+     */
+    public final class Session implements dev.longspan.model.Generator.Source {
+        private final LayerCache[] caches = new LayerCache[layers];
+        private int length;
+
+        public Session() { for (int l = 0; l < layers; l++) caches[l] = new LayerCache(kvHeads, headDim, 32); }
+
+        @Override
+        public int length() { return length; }
+
+        /** Evaluates ids[from..to) after what was fed before; the logits [vocab] of the last. */
+        @Override
+        public float[] feed(int[] ids, int from, int to) {
+            int n = to - from;
+            if (n < 1) throw new IllegalArgumentException("nothing to feed");
+            float[] out = forward(java.util.Arrays.copyOfRange(ids, from, to), length, n, caches, 0, length, n - 1);
+            length += n;
+            return out;
+        }
+    }
+
+    // the graph over tokens at positions pos0.., their keys and values written at cells base.. of the caches, queries
+    // seeing cells first..; logits of rows from..T-1
+    private float[] forward(int[] tokens, int pos0, int T, LayerCache[] caches, int first, int base, int from) {
         float[] x = new float[T * dim];
         long rb = embed.rowBytes();
         for (int t = 0; t < T; t++) {
@@ -191,14 +224,21 @@ public final class GgmlReplica {
             float[] n = rmsNorm(x, T, dim, b.attnNorm);
             probe.accept("attn_norm-" + l, n);
             float[] q = addBias(matmul(b.q, n, T), b.bq, T), k = addBias(matmul(b.k, n, T), b.bk, T), v = addBias(matmul(b.v, n, T), b.bv, T);
-            rope(q, T, heads);
-            rope(k, T, kvHeads);
+            rope(q, T, heads, pos0);
+            rope(k, T, kvHeads, pos0);
             probe.accept("Qcur-" + l, q);
             probe.accept("Kcur-" + l, k);
-            float[] att = attention(q, k, v, T, cellOffset, l);
+            float[] att = attention(q, k, v, T, caches[l], first, base, l);
             float[] o = matmul(b.o, att, T);
             probe.accept("kqv_out-" + l, o);
             for (int i = 0; i < x.length; i++) x[i] = o[i] + x[i];
+            if (l == layers - 1 && from > 0) {
+                // llama.cpp takes the rows it outputs (get_rows) before the last layer's FFN: a single row then runs
+                // ggml's vec_dot, not tinyBLAS
+                x = java.util.Arrays.copyOfRange(x, from * dim, T * dim);
+                T -= from;
+                from = 0;
+            }
             probe.accept("ffn_inp-" + l, x);
             n = rmsNorm(x, T, dim, b.ffnNorm);
             probe.accept("ffn_norm-" + l, n);
@@ -213,9 +253,9 @@ public final class GgmlReplica {
             for (int i = 0; i < x.length; i++) x[i] = d[i] + x[i];
             probe.accept("l_out-" + l, x);
         }
-        float[] n = rmsNorm(java.util.Arrays.copyOfRange(x, from * dim, T * dim), T - from, dim, outputNorm);
+        float[] n = rmsNorm(x, T, dim, outputNorm);
         probe.accept("result_norm", n);
-        float[] logits = matmul(output, n, T - from);
+        float[] logits = matmul(output, n, T);
         probe.accept("result_output", logits);
         return logits;
     }
@@ -243,10 +283,10 @@ public final class GgmlReplica {
     }
 
     // x[T, h·D] rotated in place: ggml's rope (mode 0: pairs 2i, 2i+1; NEOX: i, i + D/2), the angle p·scale^i built by repeated float products
-    private void rope(float[] x, int T, int h) {
+    private void rope(float[] x, int T, int h, int pos0) {
         float[] cos = new float[headDim / 2], sin = new float[headDim / 2];
         for (int t = 0; t < T; t++) {
-            float theta = t;
+            float theta = pos0 + t;
             for (int i = 0; i < headDim / 2; i++) {
                 // rope_yarn(theta / ff, freq_scale, ...) with ext_factor 0: cosf(freq_scale · theta / ff) · mscale
                 float angle = freqScale * (freqFactors == null ? theta : theta / freqFactors[i]);
@@ -271,22 +311,50 @@ public final class GgmlReplica {
 
     static float ropeSecond(float x0, float x1, float c, float s) { return Math.fma(x0, s, x1 * c); }
 
+    /**
+     * A layer's KV cache as llama.cpp lays it out: keys [kvHeads][cells][D], values transposed [kvHeads][D][cells],
+     * rounded to the cache type; cells a multiple of 32 (llama.cpp pads the cells it attends over to 32).
+     */
+    private static final class LayerCache {
+        float[] kc, vt;
+        int cells;
+
+        LayerCache(int kvHeads, int D, int cells) { resize(kvHeads, D, cells); }
+
+        void resize(int kvHeads, int D, int n) {
+            float[] k2 = new float[kvHeads * n * D], v2 = new float[kvHeads * D * n];
+            if (kc != null) {
+                for (int h = 0; h < kvHeads; h++) {
+                    System.arraycopy(kc, h * cells * D, k2, h * n * D, cells * D);
+                    for (int d = 0; d < D; d++) System.arraycopy(vt, (h * D + d) * cells, v2, (h * D + d) * n, cells);
+                }
+            }
+            kc = k2;
+            vt = v2;
+            cells = n;
+        }
+    }
+
     // causal attention per llm_build_kqv without flash attention: kq = k·q, softmax(kq·scale + mask), kqv = v·kq;
-    // returns [T, heads·D]. An F16 cache makes ggml round keys, values, queries and attention weights to F16 and run
-    // both products in tinyBLAS's lanes; an F32 cache leaves all in float, kq then taking ggml_vec_dot_f32 (its query
-    // rows are a strided view, which tinyBLAS is not given) and kqv tinyBLAS's lanes.
-    private float[] attention(float[] q, float[] k, float[] v, int T, int off, int layer) {
+    // returns [T, heads·D]. The T new keys and values go to cells base..base+T-1 of the cache; a query at cell base+t
+    // sees cells first..base+t. An F16 cache makes ggml round keys, values, queries and attention weights to F16. A
+    // batch (T ≥ 2) runs both products in tinyBLAS's lanes where it can, a single token in ggml_vec_dot (llamafile
+    // takes no batch of one); kq with an F32 cache is always vec_dot_f32 (its query rows are a strided view).
+    private float[] attention(float[] q, float[] k, float[] v, int T, LayerCache cache, int first, int base, int layer) {
         int D = headDim, group = heads / kvHeads;
-        int cells = roundUp(off + T, 32);   // llama.cpp pads the cells it attends over to 32
-        float[] kc = new float[kvHeads * cells * D], vt = new float[kvHeads * D * cells];
+        int cells = roundUp(base + T, 32);
+        if (cells > cache.cells) cache.resize(kvHeads, D, cells);
+        int stride = cache.cells;
+        float[] kc = cache.kc, vt = cache.vt;
         for (int t = 0; t < T; t++) {
             for (int h = 0; h < kvHeads; h++) {
                 for (int d = 0; d < D; d++) {
-                    kc[(h * cells + off + t) * D + d] = cache(k[(t * kvHeads + h) * D + d]);
-                    vt[(h * D + d) * cells + off + t] = cache(v[(t * kvHeads + h) * D + d]);
+                    kc[(h * stride + base + t) * D + d] = cache(k[(t * kvHeads + h) * D + d]);
+                    vt[(h * D + d) * stride + base + t] = cache(v[(t * kvHeads + h) * D + d]);
                 }
             }
         }
+        boolean batch = T >= 2;
         float[] out = new float[T * heads * D];
         float[] probs = probeAll ? new float[heads * T * T] : null;
         Parallel.forEachTask(heads * T, task -> {
@@ -295,14 +363,19 @@ public final class GgmlReplica {
             for (int d = 0; d < D; d++) qr[d] = cache(q[(t * heads + h) * D + d]);
             float[] w = new float[cells];
             for (int c = 0; c < cells; c++) {
-                boolean visible = c >= off && c - off <= t;
-                float s = f16Cache ? dotRounded(kc, (kvh * cells + c) * D, qr, 0, D) : vecDotF32(kc, (kvh * cells + c) * D, qr, 0, D, L);
+                boolean visible = c >= first && c <= base + t;
+                int ko = (kvh * stride + c) * D;
+                float s = !f16Cache ? vecDotF32(kc, ko, qr, 0, D, L) : batch ? dotRounded(kc, ko, qr, 0, D) : vecDotRounded(kc, ko, qr, 0, D, L);
                 w[c] = visible ? s * kqScale : Float.NEGATIVE_INFINITY;
             }
             softmax(w, cells, build);
-            if (probs != null) for (int j = 0; j < T; j++) probs[(h * T + t) * T + j] = w[off + j];
+            if (probs != null) for (int j = 0; j < T; j++) probs[(h * T + t) * T + j] = w[base + j];
             if (f16Cache) for (int c = 0; c < cells; c++) w[c] = f16(w[c]);
-            for (int d = 0; d < D; d++) out[(t * heads + h) * D + d] = dotRounded(vt, (kvh * D + d) * cells, w, 0, cells);
+            for (int d = 0; d < D; d++) {
+                int vo = (kvh * D + d) * stride;
+                out[(t * heads + h) * D + d] = batch ? dotRounded(vt, vo, w, 0, cells)
+                        : f16Cache ? vecDotRounded(vt, vo, w, 0, cells, L) : vecDotF32(vt, vo, w, 0, cells, L);
+            }
         });
         if (probs != null) probe.accept("kq_soft_max_ext-" + layer, probs);
         return out;

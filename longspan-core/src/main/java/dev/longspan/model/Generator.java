@@ -71,12 +71,27 @@ public final class Generator {
     public record Result(int promptTokens, int[] ids, String text, Stop stop, List<Sampler.Choice> logprobs,
                          double prefillSeconds, double decodeSeconds) {}
 
-    private final InferenceSession session;
+    /**
+     * What the loop feeds: an {@link InferenceSession}, or another evaluator of the same model (llama.cpp's arithmetic
+     * replayed, eval.GgmlReplica.Session).
+     */
+    public interface Source {
+        /** Tokens fed so far. */
+        int length();
+
+        /** Called once before the first prompt (RoPE's alignment phase; a no-op where positions are plain). */
+        default void alignPositions(int promptLength) {}
+
+        /** Feeds ids[from..to) and returns the logits of the last. */
+        float[] feed(int[] ids, int from, int to);
+    }
+
+    private final Source session;
     private final Tokenizer tok;
     private final Sampler sampler;
 
     /** tok: null for ids only (no text, no stop strings). */
-    public Generator(InferenceSession session, Tokenizer tok, Sampler sampler) {
+    public Generator(Source session, Tokenizer tok, Sampler sampler) {
         this.session = session;
         this.tok = tok;
         this.sampler = sampler;

@@ -24,7 +24,7 @@ import java.util.List;
  * than it: beside the attention step's own scratch, a decoding step allocates only the logits it
  * returns.
  */
-public final class InferenceSession {
+public final class InferenceSession implements Generator.Source {
     private final Transformer m;
     private final ModelConfig c;
     private final LayerOps[] ops;

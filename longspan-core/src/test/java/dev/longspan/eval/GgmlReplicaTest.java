@@ -189,6 +189,34 @@ class GgmlReplicaTest {
         }
     }
 
+    static Stream<Arguments> greedyContinuations() {
+        // llama-simple -n 48 PROMPT (b4748 AVX2, F16 cache): the prompt as one batch, then token by token. With Longspan's
+        // kernels the Q2_K file turns at "showed her" to "about her toys"; the Q6_K file's second prompt at "she saw"
+        return Stream.of(
+                Arguments.of("Q2_K", "Once upon a time", "Once upon a time, there was a little girl named Lily. She loved to play with her toys and her mommy. One day, Lily's mommy told her that she was very cold and show"),
+                Arguments.of("Q6_K", "Once upon a time", "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it,"),
+                Arguments.of("Q6_K", "She was sad because", "She was sad because she loved to play with her toys. One day, she saw a big box in the ground. She wanted to see what was inside, but it was to"));
+    }
+
+    @ParameterizedTest(name = "{0}: {1}")
+    @MethodSource("greedyContinuations")
+    void greedyGenerationIsLlamaCppsTokenForToken(String type, String prompt, String llama) {
+        Path model = DIR.resolve("quant/stories260K-" + type + ".gguf");
+        var tok = TokenizerLoader.load(model);
+        int[] ids = TextScorer.tokenize(tok, prompt.getBytes(StandardCharsets.UTF_8));
+        try (GgufFile g = GgufFile.open(model)) {
+            GgmlReplica.Session s = new GgmlReplica(g, true).new Session();
+            int[] all = java.util.Arrays.copyOf(ids, ids.length + 48);
+            float[] logits = s.feed(ids, 0, ids.length);
+            for (int i = ids.length; i < all.length; i++) {
+                all[i] = dev.longspan.model.Sampler.argmax(logits);
+                logits = s.feed(all, i, i + 1);
+            }
+            assertThat(s.length()).isEqualTo(all.length);
+            assertThat(tok.decode(all, 1, all.length)).startsWith(llama);   // after BOS: the prompt and its continuation
+        }
+    }
+
     @Test
     void perPositionValuesAreLlamaCppsReference() {
         // llamacpp-reference.json: llama.cpp with an F32 cache, the whole story in one batch, all logits
