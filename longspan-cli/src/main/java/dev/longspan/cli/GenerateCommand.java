@@ -133,15 +133,9 @@ final class GenerateCommand implements Runnable {
             InferenceSession s = new InferenceSession(lm.model(), (int) capacity, options);
             g = new Generator(s, tok, sampler).generate(ids, o, json ? piece -> { } : GenerateCommand::print);
         } else {
-            for (Object[] opt : new Object[][]{{"--attention", modelOptions.attention}, {"--rope", modelOptions.rope}, {"--adapter", modelOptions.adapter},
-                    {"--logn", modelOptions.logn}}) {
-                if (opt[1] != null) throw new LongspanException(opt[0] + " cannot be combined with --arithmetic " + arithmetic + " (it replays llama.cpp on the file's own model)");
-            }
+            String conflict = modelOptions.replayConflict(model);
+            if (conflict != null) throw new LongspanException("--arithmetic " + arithmetic + ": " + conflict);
             String kv = modelOptions.kv == null ? "f16" : modelOptions.kv;
-            if (!kv.equals("f16") && !kv.equals("f32")) throw new LongspanException("--kv must be f32 or f16, got '" + kv + "'");
-            if (!java.nio.file.Files.isRegularFile(model) || !dev.longspan.io.GgufFile.looksLikeGguf(model)) {
-                throw new LongspanException("--arithmetic " + arithmetic + " needs a GGUF file, and " + model + " is not one");
-            }
             try (dev.longspan.io.GgufFile gf = dev.longspan.io.GgufFile.open(model)) {
                 dev.longspan.eval.GgmlReplica replica = new dev.longspan.eval.GgmlReplica(gf, kv.equals("f16"), build);
                 g = new Generator(replica.new Session(), tok, sampler).generate(ids, o, json ? piece -> { } : GenerateCommand::print);

@@ -30,6 +30,20 @@ final class ModelOptions {
         return KvFlag.options(kv(), logn, c);
     }
 
+    /**
+     * Why llama.cpp's arithmetic (eval.GgmlReplica) cannot be replayed on model with these options, or null: it runs
+     * the file's own model, plan and stored blocks, so options that change them conflict, as does a cache type it lacks.
+     */
+    String replayConflict(Path model) {
+        for (Object[] opt : new Object[][]{{"--attention", attention}, {"--rope", rope}, {"--adapter", adapter}, {"--logn", logn}}) {
+            if (opt[1] != null) return opt[0] + " changes the model, and llama.cpp's arithmetic is replayed on the file's own";
+        }
+        if (dequantize) return "--dequantize widens the weights, and llama.cpp's arithmetic reads the stored blocks";
+        if (kv != null && !kv.equals("f16") && !kv.equals("f32")) return "--kv must be f32 or f16, got '" + kv + "'";
+        if (!java.nio.file.Files.isRegularFile(model) || !dev.longspan.io.GgufFile.looksLikeGguf(model)) return model + " is not a GGUF file";
+        return null;
+    }
+
     /** The --kv value, f32 when not given. */
     String kv() { return kv == null ? "f32" : kv; }
 }

@@ -207,13 +207,8 @@ final class PerplexityCommand implements Runnable {
 
     /** Null when llama.cpp's arithmetic can be replayed for this model and these options; else why not. */
     private String replayable(LlamaCppOptions o) {
-        ModelOptions m = modelOptions;
-        for (Object[] opt : new Object[][]{{"--attention", m.attention}, {"--rope", m.rope}, {"--adapter", m.adapter}, {"--logn", m.logn}}) {
-            if (opt[1] != null) return opt[0] + " changes the model, and llama.cpp's arithmetic is replayed on the file's own";
-        }
-        if (m.dequantize) return "--dequantize widens the weights, and llama.cpp's arithmetic reads the stored blocks";
-        if (m.kv != null && !m.kv.equals("f16") && !m.kv.equals("f32")) return "--kv must be f32 or f16, got '" + m.kv + "'";
-        if (!java.nio.file.Files.isRegularFile(model) || !dev.longspan.io.GgufFile.looksLikeGguf(model)) return model + " is not a GGUF file";
+        String conflict = modelOptions.replayConflict(model);
+        if (conflict != null) return conflict;
         try (dev.longspan.io.GgufFile g = dev.longspan.io.GgufFile.open(model)) {
             new dev.longspan.eval.GgmlReplica(g, true);
             return null;

@@ -13,43 +13,43 @@ import java.util.function.BiConsumer;
 
 /**
  * llama.cpp's logits bit for bit: a Llama forward pass over a GGUF file that performs every
- * floating-point operation as ggml's CPU backend does in llama-perplexity's batch evaluation —
- * llama.cpp b4748 (c392e50) built for AVX2 with FMA and F16C ({@link Build#AVX2}) or natively for
- * an AVX-512 machine ({@link Build#AVX512}), an F16 or F32 KV cache, no flash attention. Longspan's own kernels compute the same functions to float rounding, but on a
- * quantized model those roundings decide which way activations round to Q8_0 or F16, and the
- * perplexity of a short text moves by a few tenths of a percent with them: llama.cpp's own AVX2
- * and AVX-512 builds differ from each other by as much (docs/FORMATS.md). To compare with a figure
- * llama.cpp printed, this replays its arithmetic:
+ * floating-point operation as ggml's CPU backend does — llama.cpp b4748 (c392e50) built for AVX2
+ * with FMA and F16C ({@link Build#AVX2}) or natively for an AVX-512 machine ({@link Build#AVX512}),
+ * an F16 or F32 KV cache, no flash attention; a batch as llama-perplexity evaluates it
+ * ({@link #logits}), or generation as llama-simple does it ({@link Session}). Longspan's own
+ * kernels compute the same functions to float rounding, but on a quantized model those roundings
+ * decide which way activations round to Q8_0 or F16, and the perplexity of a short text moves by a
+ * few tenths of a percent with them: llama.cpp's own AVX2 and AVX-512 builds differ from each
+ * other by as much (docs/FORMATS.md). To compare with a figure llama.cpp printed, this replays its
+ * arithmetic:
  * <ul>
  *   <li>matrix products as llamafile's tinyBLAS computes them for a batch: eight float lanes,
  *       lane i accumulating elements i, i+8, … with fused multiply-adds, then ggml's horizontal
  *       sum ((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7)); Q8_0, Q5_0 and IQ4_NL rows against activations
  *       rounded to Q8_0 (127/amax, half to even), one lane per four int8 products of a block,
  *       scaled by the product of the two fp16 scales; F16 and BF16 rows against activations
- *       rounded to their type; Q2_K..Q6_K rows (which tinyBLAS does not take) as
- *       ggml_vec_dot_qN_K_q8_K computes them against activations rounded to Q8_K: per super-block
- *       of 256 eight exact integer lane sums scaled by one fused multiply-add each, and each
- *       type's own way of adding the minimums' term; where tinyBLAS declines (a row length not a
- *       multiple of 8, or a row count not a multiple of 4), ggml's vec_dot: for float rows four
- *       8-lane accumulators
- *       and the leftovers summed in double, for Q8_0/Q5_0 tinyBLAS's single accumulator, for
- *       IQ4_NL two alternating by block;</li>
+ *       rounded to their type; Q2_K..Q6_K and IQ4_XS rows (which tinyBLAS does not take) as
+ *       ggml_vec_dot_*_q8_K computes them against activations rounded to Q8_K: per super-block of
+ *       256 eight exact integer lane sums scaled by one fused multiply-add each, and each type's
+ *       own way of adding the minimums' term; Q4_1/Q5_1 against Q8_1 activations; Q4_0 matrices of
+ *       rows a multiple of 8 as this llama.cpp repacks them 8×8 at load and multiplies them (one
+ *       float accumulator per output); where tinyBLAS declines (a single token, a row length not a
+ *       multiple of 8, a row count not a multiple of 4), ggml's vec_dot: for float rows four
+ *       8-lane accumulators and the leftovers as GCC compiled them, for Q8_0/Q5_0 tinyBLAS's single
+ *       accumulator, for IQ4_NL two alternating by block;</li>
  *   <li>RMSNorm with a double sum of float squares; RoPE from a float angle multiplied up pair by
- *       pair; the softmax with ggml's vectorized expf (ggml_v_expf), eight lanes summed as above
- *       and added in double; SiLU with the same expf; keys, values, queries and attention weights
- *       rounded to F16 where the F16 cache makes ggml round them.</li>
+ *       pair, with glibc's sinf/cosf; the softmax with ggml's vectorized expf (ggml_v_expf), eight
+ *       lanes summed as above and added in double; SiLU with the same expf; keys, values, queries
+ *       and attention weights rounded to F16 where the F16 cache makes ggml round them.</li>
  * </ul>
- * Supported: architectures llama and qwen2 (q/k/v biases, NEOX pairs) with plain or linearly scaled RoPE
- * and Llama 3's frequency factors (not YaRN or LongRoPE), tensors of
- * types F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, IQ4_XS and Q2_K..Q6_K (the F16/BF16/Q8_0/Q4_0 files, the
- * Q2_K, Q3_K_S/M/L, Q4_K_S/M, Q5_K_M and Q6_K mixes, and what llama-quantize writes for small
- * models; Q4_0 matrices of rows a multiple of 8 as this llama.cpp repacks them 8×8 at load on AVX2 and multiplies
- * them, one float accumulator per output; Q4_1/Q5_1 against Q8_1 activations, with their minimums'
- * term; IQ4_XS as the K-quant dots, with six-bit group scales); anything else (the IQ1..IQ3 codebook types, other
- * architectures) is refused with one line.
+ * Supported: architectures llama and qwen2 (q/k/v biases, NEOX pairs) with plain or linearly
+ * scaled RoPE and Llama 3's frequency factors, tensors of types F32, F16, BF16, Q4_0, Q4_1, Q5_0,
+ * Q5_1, Q8_0, IQ4_NL, IQ4_XS and Q2_K..Q6_K; anything else (YaRN or LongRoPE, the IQ1..IQ3 codebook
+ * types, other architectures) is refused with one line.
  */
 public final class GgmlReplica {
     private static final ValueLayout.OfShort LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfInt LE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     /** The lanes of an AVX2 float vector (and of the integer dots in every build), which fix how sums are split and recombined. */
     static final int LANES = 8;
 
@@ -77,6 +77,7 @@ public final class GgmlReplica {
     private final Build build;
     private final int L;
     private BiConsumer<String, float[]> probe = (name, x) -> {};
+    private boolean probeAll;
 
     // bq, bk, bv: null where the file has no biases (qwen2 has them; llama.cpp's llama graph adds them when present)
     private record Layer(float[] attnNorm, Matrix q, Matrix k, Matrix v, Matrix o, float[] ffnNorm, Matrix gate, Matrix up, Matrix down,
@@ -213,7 +214,6 @@ public final class GgmlReplica {
     // seeing cells first..; logits of rows from..T-1
     private float[] forward(int[] tokens, int pos0, int T, LayerCache[] caches, int first, int base, int from) {
         float[] x = new float[T * dim];
-        long rb = embed.rowBytes();
         for (int t = 0; t < T; t++) {
             if (tokens[t] < 0 || tokens[t] >= vocab) throw new LongspanException("token id " + tokens[t] + " is outside the vocabulary of " + vocab);
             dequantizeRow(embed, tokens[t], x, t * dim);
@@ -313,7 +313,8 @@ public final class GgmlReplica {
 
     /**
      * A layer's KV cache as llama.cpp lays it out: keys [kvHeads][cells][D], values transposed [kvHeads][D][cells],
-     * rounded to the cache type; cells a multiple of 32 (llama.cpp pads the cells it attends over to 32).
+     * rounded to the cache type. cells is the capacity (the rows' stride); a step attends over the filled cells padded
+     * to 32, as llama.cpp does, the padding empty (zero) and masked.
      */
     private static final class LayerCache {
         float[] kc, vt;
@@ -343,7 +344,7 @@ public final class GgmlReplica {
     private float[] attention(float[] q, float[] k, float[] v, int T, LayerCache cache, int first, int base, int layer) {
         int D = headDim, group = heads / kvHeads;
         int cells = roundUp(base + T, 32);
-        if (cells > cache.cells) cache.resize(kvHeads, D, cells);
+        if (cells > cache.cells) cache.resize(kvHeads, D, Math.max(cells, 2 * cache.cells));   // generation grows it: double
         int stride = cache.cells;
         float[] kc = cache.kc, vt = cache.vt;
         for (int t = 0; t < T; t++) {
@@ -382,8 +383,6 @@ public final class GgmlReplica {
     }
 
     private float cache(float x) { return f16Cache ? f16(x) : x; }
-
-    private boolean probeAll;
 
     /** Also hands the attention weights [heads, T, T] to the probe (costly; for comparisons only). */
     public void probeAttention(boolean on) { probeAll = on; }
@@ -671,9 +670,9 @@ public final class GgmlReplica {
                 case Q3_K -> {
                     // u8 hmask[32]; u8 qs[64]; u8 scales[12] (16 six-bit scales, offset 32); half d
                     d[b] = Float.float16ToFloat(w.data.get(LE_SHORT, o + 108));
-                    int a0 = w.data.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), o + 96);
-                    int a1 = w.data.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), o + 100);
-                    int a2 = w.data.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), o + 104);
+                    int a0 = w.data.get(LE_INT, o + 96);
+                    int a1 = w.data.get(LE_INT, o + 100);
+                    int a2 = w.data.get(LE_INT, o + 104);
                     int k1 = 0x03030303, k2 = 0x0f0f0f0f;
                     int[] words = {(a0 & k2) | (((a2) & k1) << 4), (a1 & k2) | (((a2 >>> 2) & k1) << 4),
                             ((a0 >>> 4) & k2) | (((a2 >>> 4) & k1) << 4), ((a1 >>> 4) & k2) | (((a2 >>> 6) & k1) << 4)};
@@ -770,11 +769,15 @@ public final class GgmlReplica {
             float dd = wd[b] * xd[xdo + b];
             int o = 32 * b;
             for (int i = 0; i < LANES; i++) {
-                int s = w[o + i] * x[xo + o + i] + w[o + 8 + i] * x[xo + o + 8 + i] + w[o + 16 + i] * x[xo + o + 16 + i] + w[o + 24 + i] * x[xo + o + 24 + i];
-                acc[i] = Math.fma(dd, (float) s, acc[i]);
+                acc[i] = Math.fma(dd, (float) laneSum(w, x, xo, o, i), acc[i]);
             }
         }
         return hsum(acc);
+    }
+
+    // lane i's four products of the block at o: elements 4i..4i+3, kept m-major at 8m + i
+    private static int laneSum(int[] w, int[] x, int xo, int o, int i) {
+        return w[o + i] * x[xo + o + i] + w[o + 8 + i] * x[xo + o + 8 + i] + w[o + 16 + i] * x[xo + o + 16 + i] + w[o + 24 + i] * x[xo + o + 24 + i];
     }
 
     // ggml_gemm_q4_0_8x8_q8_0 / ggml_gemv_q4_0_8x8_q8_0 (AVX2) on a repacked Q4_0 matrix: each output one float lane
@@ -797,8 +800,7 @@ public final class GgmlReplica {
             float[] acc = b % 2 == 0 ? a1 : a2;
             int o = 32 * b;
             for (int i = 0; i < LANES; i++) {
-                int s = w[o + i] * x[xo + o + i] + w[o + 8 + i] * x[xo + o + 8 + i] + w[o + 16 + i] * x[xo + o + 16 + i] + w[o + 24 + i] * x[xo + o + 24 + i];
-                acc[i] = Math.fma(dd, (float) s, acc[i]);
+                acc[i] = Math.fma(dd, (float) laneSum(w, x, xo, o, i), acc[i]);
             }
         }
         for (int i = 0; i < LANES; i++) a1[i] = a1[i] + a2[i];
@@ -954,8 +956,7 @@ public final class GgmlReplica {
             float dd = wd[b] * xd[xdo + b];
             int o = 32 * b;
             for (int i = 0; i < LANES; i++) {
-                int s = w[o + i] * x[xo + o + i] + w[o + 8 + i] * x[xo + o + 8 + i] + w[o + 16 + i] * x[xo + o + 16 + i] + w[o + 24 + i] * x[xo + o + 24 + i];
-                acc[i] = Math.fma(dd, (float) s, acc[i]);
+                acc[i] = Math.fma(dd, (float) laneSum(w, x, xo, o, i), acc[i]);
             }
         }
         return hsum(acc) + summs;
@@ -971,7 +972,7 @@ public final class GgmlReplica {
             long o = at + (long) w.type.typeSize * b;
             d[b] = Float.float16ToFloat(w.data.get(LE_SHORT, o));
             m[b] = Float.float16ToFloat(w.data.get(LE_SHORT, o + 2));
-            int qh = w.type == GgmlType.Q5_1 ? w.data.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), o + 4) : 0;
+            int qh = w.type == GgmlType.Q5_1 ? w.data.get(LE_INT, o + 4) : 0;
             long qs = o + (w.type == GgmlType.Q5_1 ? 8 : 4);
             for (int j = 0; j < 16; j++) {
                 int v = w.data.get(ValueLayout.JAVA_BYTE, qs + j) & 0xFF;
@@ -998,7 +999,7 @@ public final class GgmlReplica {
                     }
                 }
                 case Q5_0 -> {
-                    int qh = w.data.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), o + 2);
+                    int qh = w.data.get(LE_INT, o + 2);
                     for (int j = 0; j < 16; j++) {
                         int qs = w.data.get(ValueLayout.JAVA_BYTE, o + 6 + j) & 0xFF;
                         q[32 * b + mMajor(j)] = ((qs & 0x0F) | ((qh >>> j) << 4 & 0x10)) - 16;

@@ -81,9 +81,6 @@ public final class TextScorer {
 
         int vocabSize();
 
-        /** The most rows one call returns (whole-text scoring asks for pieces of at most this many). */
-        default int maxRows() { return Integer.MAX_VALUE; }
-
         /** Longspan's own forward pass (with its KV cache) as the source. */
         static Logits of(Transformer model, InferenceOptions options) {
             return new Logits() {
@@ -128,11 +125,8 @@ public final class TextScorer {
         if ((long) tokens.length * V > MAX_LOGITS * 16) {
             throw new LongspanException("the text has " + tokens.length + " tokens: llama.cpp's arithmetic keeps all " + tokens.length + " × " + V + " logits at once; score a shorter text");
         }
-        float[][] all = new float[1][];
-        return whole(tokens, V, logitPositions, Math.max(tokens.length, 1), (a, b) -> {
-            if (all[0] == null) all[0] = model.logits(tokens, 0, tokens.length);
-            return Arrays.copyOfRange(all[0], a * V, b * V);
-        });
+        // one piece of the whole text: the feed is asked once, for rows 0..n
+        return whole(tokens, V, logitPositions, Math.max(tokens.length, 1), (a, b) -> model.logits(tokens, 0, tokens.length));
     }
 
     private interface Feed { float[] rows(int a, int b); }
