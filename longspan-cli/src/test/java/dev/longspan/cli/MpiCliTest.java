@@ -49,12 +49,16 @@ class MpiCliTest {
         assertThat(cut).containsExactly(two);
     }
 
-    @Test
-    void sequenceParallelLossMatchesOneProcessAndResumesOnTheSameCurve() throws Exception {
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void sequenceParallelLossMatchesOneProcessAndResumesOnTheSameCurve(boolean tokenShift) throws Exception {
         String mpirun = findMpirun();
         Assumptions.assumeTrue(mpirun != null, "mpirun not found (apt-get install -y openmpi-bin libopenmpi-dev)");
-        // a dilated pair whose segment (16) spans both shards (8 rows each), beside a local one
-        Path cfg = Files.writeString(dir.resolve("c.json"), CONFIG.replace("masformer|full=1|placement=top|sparse=dense", "dilated:w=4,16;r=1,2"));
+        // a dilated pair whose segment (16) spans both shards (8 rows each), beside a local one; with a
+        // token shift the second shard's first row reads the first shard's last token
+        String config = CONFIG.replace("masformer|full=1|placement=top|sparse=dense", "dilated:w=4,16;r=1,2");
+        if (tokenShift) config = config.replace("\"heads\": 2,", "\"heads\": 2, \"token_shift\": true,");
+        Path cfg = Files.writeString(dir.resolve("c.json"), config);
         Path text = Files.writeString(dir.resolve("t.txt"), "The quick brown fox jumps over the lazy dog. ".repeat(20));
         String[] base = {"train", "--config", cfg.toString(), "--data", text.toString(), "--threads", "1", "--steps", "4"};
         CliRun single = CliRun.of(TrainResumeCliTest.concat(base, "--out", dir.resolve("one").toString()));

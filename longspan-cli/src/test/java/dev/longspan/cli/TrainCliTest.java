@@ -181,6 +181,22 @@ class TrainCliTest {
                 "--init", base.toString(), "--insert-layers-at", "5", "--steps", "1"), "--insert-layers-at 5", "0..2");
         assertOneLine(CliRun.of("train", "--config", deeper.toString(), "--data", text.toString(), "--out", dir.resolve("noinit").toString(),
                 "--insert-layers-at", "1", "--steps", "1"), "--insert-layers-at needs --init");
+        // a previous-token embedding added at zero: the same function; then that model fine-tuned again, and refusals
+        Path shifted = Files.writeString(dir.resolve("shifted.json"), dense.replace("\"heads\": 2,", "\"heads\": 2, \"token_shift\": true,"));
+        CliRun shift = CliRun.of("train", "--config", shifted.toString(), "--data", text.toString(), "--out", dir.resolve("shift").toString(),
+                "--init", base.toString(), "--steps", "1", "--json");
+        assertThat(shift.exit()).as(shift.err()).isZero();
+        assertThat(Files.readString(dir.resolve("shift/config.json"))).contains("\"token_shift\"");
+        assertThat(new ObjectMapper().readTree(shift.out()).get("final_loss").asDouble()).isCloseTo(baseLoss, org.assertj.core.api.Assertions.within(1e-4));
+        CliRun again = CliRun.of("train", "--config", shifted.toString(), "--data", text.toString(), "--out", dir.resolve("shift2").toString(),
+                "--init", dir.resolve("shift").toString(), "--steps", "1");
+        assertThat(again.exit()).as(again.err()).isZero();
+        assertOneLine(CliRun.of("train", "--config", cfg.toString(), "--data", text.toString(), "--out", dir.resolve("unshift").toString(),
+                "--init", dir.resolve("shift").toString(), "--steps", "1"), "token_shift", "set \"token_shift\": true");
+        assertOneLine(CliRun.of("train", "--config", Files.writeString(dir.resolve("shiftdeep.json"), dense.replace("\"layers\": 2", "\"layers\": 3")
+                        .replace("\"heads\": 2,", "\"heads\": 2, \"token_shift\": true,")).toString(), "--data", text.toString(),
+                "--out", dir.resolve("shiftdeep").toString(), "--init", base.toString(), "--steps", "1"), "adding token_shift", "grow one way per run");
+        assertOneLine(CliRun.of("export", "--model", dir.resolve("shift").toString(), "--out", dir.resolve("s.gguf").toString()), "token_shift");
         Path odd = Files.writeString(dir.resolve("odd.json"), dense.replace("\"heads\": 2,", "\"heads\": 2, \"head_dim\": 12,"));
         assertOneLine(CliRun.of("train", "--config", odd.toString(), "--data", text.toString(), "--out", dir.resolve("odd").toString(),
                 "--init", base.toString(), "--steps", "1"), "shape differs");

@@ -5,6 +5,7 @@ import dev.longspan.position.CrdNtk;
 import dev.longspan.attention.RegionSummaries;
 import dev.longspan.kernel.Kernels;
 
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -41,6 +42,9 @@ public final class InferenceSession implements Generator.Source {
     private DecoderLayer.Acts acts;
     private float[] x;
     private long[] pos;
+    // with a token shift (ModelConfig.tokenShift): the tokens fed so far, so that a chunk's first
+    // token finds the one before it, after a rewind too; null otherwise
+    private int[] history;
     private final DecoderLayer.Attend attend = this::attend;
 
     public InferenceSession(Transformer m, int capacity) {
@@ -140,7 +144,8 @@ public final class InferenceSession implements Generator.Source {
         int d = c.dim();
         buffersFor(T);
         for (int t = 0; t < T; t++) pos[t] = phase + length + t;
-        m.embed(x, tokens, from, T);
+        m.embed(x, tokens, from, T, length > 0 && history != null ? history[length - 1] : -1);
+        if (c.tokenShift()) remember(tokens, from, T);
         for (int l = 0; l < c.layers(); l++) DecoderLayer.forward(m, l, x, x, x, acts, T, attend);
         length += T;
         // the final norm of the rows returned, into the (now free) normed-input buffer
@@ -149,6 +154,15 @@ public final class InferenceSession implements Generator.Source {
         float[] logits = new float[lastRows * c.vocabSize()];
         m.logits(logits, xf, lastRows);
         return logits;
+    }
+
+    // appends tokens[from..from+T) to the history at positions length..length+T−1
+    private void remember(int[] tokens, int from, int T) {
+        if (history == null || history.length < length + T) {
+            int n = (int) Math.min(capacity, Math.max(length + T, 2L * (history == null ? 1024 : history.length)));
+            history = history == null ? new int[n] : Arrays.copyOf(history, n);
+        }
+        System.arraycopy(tokens, from, history, length, T);
     }
 
     // the working buffers of a chunk of T tokens: kept from call to call, replaced only by a longer chunk
@@ -258,6 +272,12 @@ public final class InferenceSession implements Generator.Source {
             int used = Math.min(length, ring[l]);
             for (int hh = 0; hh < Hkv; hh++) cache[l].write(out, hh, used);
         }
+        if (c.tokenShift()) {
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4 * length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            for (int i = 0; i < length; i++) b.putInt(history[i]);
+            b.flip();
+            while (b.hasRemaining()) out.write(b);
+        }
         return true;
     }
 
@@ -290,16 +310,28 @@ public final class InferenceSession implements Generator.Source {
             int used = Math.min(len, ring[l]);
             for (int hh = 0; hh < Hkv; hh++) cache[l].read(in, hh, used);
         }
+        if (c.tokenShift() && len > 0) {
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4 * len).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            while (b.hasRemaining()) if (in.read(b) < 0) throw new java.io.EOFException("KV cache file ends early");
+            b.flip();
+            int[] toks = new int[len];
+            for (int i = 0; i < len; i++) {
+                toks[i] = b.getInt();
+                if (toks[i] < 0 || toks[i] >= c.vocabSize()) throw new dev.longspan.util.LongspanException("KV cache file holds token id " + toks[i] + ", outside the vocabulary");
+            }
+            length = 0;
+            remember(toks, 0, len);
+        }
         length = len;
         setPhase(ph);
         resummarize();
     }
 
-    // magic, layers, KV heads, head dim, capacity, chunk limit, precision, each layer's ring, phase (8 bytes), length
+    // magic, layers, KV heads, head dim, capacity, chunk limit, precision (+ 0x100: token shift), each layer's ring, phase (8 bytes), length
     private java.nio.ByteBuffer cacheHeader() {
         java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4 * (8 + c.layers()) + 8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
         b.putInt(CACHE_MAGIC).putInt(c.layers()).putInt(c.kvHeads()).putInt(c.headDim()).putInt(capacity).putInt(maxChunk)
-                .putInt(cache[0].half() ? 16 : 32);
+                .putInt((cache[0].half() ? 16 : 32) | (c.tokenShift() ? 0x100 : 0));   // with a token shift the tokens follow the caches
         for (int l = 0; l < c.layers(); l++) b.putInt(ring[l]);
         b.putLong(phase).putInt(length);
         return b.flip();

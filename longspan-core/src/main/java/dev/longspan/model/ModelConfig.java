@@ -37,10 +37,24 @@ import java.util.Set;
  * @param logn           log-n attention scaling at inference beyond this many tokens, 0 = off
  *                       ({@link InferenceOptions#lognLength}): a setting the model needs, so
  *                       every command uses it unless told otherwise
+ * @param tokenShift     a second embedding table of the previous token, added to each position's
+ *                       input ({@code model.embed_prev_tokens.weight}, [vocab, dim]; the first
+ *                       position of a sequence adds nothing): every layer's keys and queries then
+ *                       know their previous token exactly, the feature a copying (induction) head
+ *                       matches on, instead of reading it through a layer-0 attention that may blur
+ *                       it with the token before (RWKV's token shift, "smeared keys")
  */
 public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvHeads, int headDim, int ffnDim,
                           float normEps, boolean tiedEmbeddings, RopeConfig rope, List<Pattern> attention,
-                          String tokenizer, int contextLength, boolean qkNorm, boolean qkvBias, int logn) {
+                          String tokenizer, int contextLength, boolean qkNorm, boolean qkvBias, int logn,
+                          boolean tokenShift) {
+
+    /** Without a token shift. */
+    public ModelConfig(int vocabSize, int dim, int layers, int heads, int kvHeads, int headDim, int ffnDim,
+                       float normEps, boolean tiedEmbeddings, RopeConfig rope, List<Pattern> attention,
+                       String tokenizer, int contextLength, boolean qkNorm, boolean qkvBias, int logn) {
+        this(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, rope, attention, tokenizer, contextLength, qkNorm, qkvBias, logn, false);
+    }
 
     /** From spec strings (a RoPE spec without dim, one pattern spec per layer), parsed here. */
     public ModelConfig(int vocabSize, int dim, int layers, int heads, int kvHeads, int headDim, int ffnDim,
@@ -96,11 +110,16 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
 
     /** The same config with other attention patterns (inference-time override). */
     public ModelConfig withAttention(List<Pattern> perLayer) {
-        return new ModelConfig(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, rope, perLayer, tokenizer, contextLength, qkNorm, qkvBias, logn);
+        return new ModelConfig(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, rope, perLayer, tokenizer, contextLength, qkNorm, qkvBias, logn, tokenShift);
     }
 
     public ModelConfig withRope(RopeConfig r) {
-        return new ModelConfig(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, r, attention, tokenizer, contextLength, qkNorm, qkvBias, logn);
+        return new ModelConfig(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, r, attention, tokenizer, contextLength, qkNorm, qkvBias, logn, tokenShift);
+    }
+
+    /** The same config with (or without) the previous-token embedding ({@link #tokenShift}). */
+    public ModelConfig withTokenShift(boolean on) {
+        return new ModelConfig(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, rope, attention, tokenizer, contextLength, qkNorm, qkvBias, logn, on);
     }
 
     /**
@@ -125,11 +144,11 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
     public long parameterCount() {
         long perLayer = 2L * dim + (long) dim * qDim() + 2L * dim * kvDim() + (long) qDim() * dim + 3L * dim * ffnDim
                 + (qkNorm ? 2L * headDim : 0) + (qkvBias ? qDim() + 2L * kvDim() : 0);
-        return (long) vocabSize * dim * (tiedEmbeddings ? 1 : 2) + layers * perLayer + dim;
+        return (long) vocabSize * dim * ((tiedEmbeddings ? 1 : 2) + (tokenShift ? 1 : 0)) + layers * perLayer + dim;
     }
 
     private static final Set<String> KEYS = Set.of("vocab_size", "dim", "layers", "heads", "kv_heads", "head_dim", "ffn_dim",
-            "norm_eps", "tied_embeddings", "rope", "attention", "tokenizer", "context_length", "qk_norm", "qkv_bias", "logn");
+            "norm_eps", "tied_embeddings", "rope", "attention", "tokenizer", "context_length", "qk_norm", "qkv_bias", "logn", "token_shift");
 
     /** Reads a config from a parsed JSON object; {@code source} names the file in errors. */
     public static ModelConfig fromJson(Map<String, Object> m, String source) {
@@ -155,7 +174,8 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
                     intField(m, "context_length", source, 2048),
                     boolField(m, "qk_norm", source, false),
                     boolField(m, "qkv_bias", source, false),
-                    intField(m, "logn", source, 0));
+                    intField(m, "logn", source, 0),
+                    boolField(m, "token_shift", source, false));
         } catch (LongspanException e) {
             if (e.getMessage().startsWith("model config: ")) throw new LongspanException(source + ": " + e.getMessage().substring(14));
             throw e;
@@ -227,6 +247,7 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
         if (qkNorm) m.put("qk_norm", true);
         if (qkvBias) m.put("qkv_bias", true);
         if (logn != 0) m.put("logn", (long) logn);
+        if (tokenShift) m.put("token_shift", true);
         return m;
     }
 

@@ -83,8 +83,17 @@ public final class TrainingPass {
      * {@link #counted}.
      */
     public double forward(int[] tokens, int[] targets, long[] pos) {
+        return forward(tokens, targets, pos, -1);
+    }
+
+    /**
+     * As {@link #forward(int[], int[], long[])} for rows that continue a sequence: {@code before} is
+     * the token before tokens[0] (a sequence-parallel shard's predecessor; negative: none), which a
+     * token shift ({@link ModelConfig#tokenShift}) adds to the first row.
+     */
+    public double forward(int[] tokens, int[] targets, long[] pos, int before) {
         this.pos = pos;
-        m.embed(layerIn[0], tokens, 0, T);
+        m.embed(layerIn[0], tokens, 0, T, before);
         for (int l = 0; l < c.layers(); l++) {
             DecoderLayer.Acts a = acts(l);
             DecoderLayer.forward(m, l, layerIn[l], a.xMid, layerIn[l + 1], a, T, attend);
@@ -104,6 +113,11 @@ public final class TrainingPass {
      * with d(lossScale · summed loss)/d(params).
      */
     public void backward(int[] tokens, int[] targets, long[] pos, float lossScale, boolean accumulate) {
+        backward(tokens, targets, pos, lossScale, accumulate, -1);
+    }
+
+    /** {@link #backward(int[], int[], long[], float, boolean)} after {@link #forward(int[], int[], long[], int)} with the same {@code before}. */
+    public void backward(int[] tokens, int[] targets, long[] pos, float lossScale, boolean accumulate, int before) {
         this.pos = pos;
         if (!accumulate) Arrays.fill(grads, 0f);
         int d = c.dim(), V = c.vocabSize();
@@ -123,5 +137,6 @@ public final class TrainingPass {
         // embedding
         int emb = layout.of(m.tokEmb);
         if (emb >= 0) for (int t = 0; t < T; t++) Kernels.axpy(1f, dx, t * d, grads, emb + tokens[t] * d, d);
+        if (m.prevEmb >= 0) m.embedPrevBackward(grads, layout.of(m.prevEmb), dx, tokens, T, before);
     }
 }

@@ -35,6 +35,8 @@ public final class Transformer {
 
     // offsets
     public final int tokEmb, finalNorm, lmHead;
+    /** The previous-token embedding [vocab, dim] ({@link ModelConfig#tokenShift}); -1 when absent. */
+    public final int prevEmb;
     public final int[] attnNorm, wq, wk, wv, wo, ffnNorm, w1, w2, w3;
     /** Per layer: q/k head norms [headDim] (qkNorm) and q/k/v biases (qkvBias); -1 when absent. */
     public final int[] qNorm, kNorm, bq, bk, bv;
@@ -116,6 +118,8 @@ public final class Transformer {
         }
         finalNorm = add("model.norm.weight", off, false, c.dim());
         lmHead = c.tiedEmbeddings() ? tokEmb : add("lm_head.weight", off, true, c.vocabSize(), c.dim());
+        // last in the layout, so a model without it is this one's prefix (train --init adds it at zero)
+        prevEmb = c.tokenShift() ? add(PREV_EMBEDDING, off, true, c.vocabSize(), c.dim()) : -1;
         if (shared != LAYOUT_ONLY && off[0] > Integer.MAX_VALUE - 16) {
             throw new dev.longspan.util.LongspanException("model too large for one parameter array (" + off[0] + " floats); a GGUF loads with its weights kept as stored");
         }
@@ -256,8 +260,15 @@ public final class Transformer {
 
     // ---- small shared layer pieces (used by training and inference) -------------------------
 
-    /** out[T, dim] = embedding rows of tokens. */
-    void embed(float[] out, int[] tokens, int from, int T) {
+    /** The tensor name of the previous-token embedding ({@link ModelConfig#tokenShift}). */
+    public static final String PREV_EMBEDDING = "model.embed_prev_tokens.weight";
+
+    /**
+     * out[T, dim] = embedding rows of tokens[from..from+T); with a token shift, plus the previous-token
+     * embedding's row of the token before each ({@code prev} before the first; negative: none, the
+     * sequence starts here).
+     */
+    void embed(float[] out, int[] tokens, int from, int T, int prev) {
         int d = config.dim();
         for (int t = 0; t < T; t++) {
             int id = tokens[from + t];
@@ -265,7 +276,18 @@ public final class Transformer {
                 throw new dev.longspan.util.LongspanException("token id " + id + " outside the model's vocabulary (0.." + (config.vocabSize() - 1) + ")");
             }
             embedding.row(id, out, t * d);
+            if (prevEmb < 0) continue;
+            int before = t > 0 ? tokens[from + t - 1] : prev;
+            if (before >= 0) Kernels.axpy(1f, params, prevEmb + before * d, out, t * d, d);
         }
+    }
+
+    /** The previous-token embedding's gradient: row (token before t) += dx[t] ({@code before} before the first; negative: none). */
+    void embedPrevBackward(float[] grads, int off, float[] dx, int[] tokens, int T, int before) {
+        if (prevEmb < 0 || off < 0) return;
+        int d = config.dim();
+        if (before >= 0) Kernels.axpy(1f, dx, 0, grads, off + before * d, d);
+        for (int t = 1; t < T; t++) Kernels.axpy(1f, dx, t * d, grads, off + tokens[t - 1] * d, d);
     }
 
     // x[rows, n] += bias[n]

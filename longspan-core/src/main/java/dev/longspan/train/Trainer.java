@@ -232,10 +232,11 @@ public final class Trainer {
         int a = sharded.start(n), t = sharded.length(n);
         int[] tk = Arrays.copyOfRange(tokens, a, a + t), tg = Arrays.copyOfRange(targets, a, a + t);
         long[] ps = Arrays.copyOfRange(pos, a, a + t);
-        double[] total = {pass.forward(tk, tg, ps), pass.counted};
+        int before = a > 0 ? tokens[a - 1] : -1;   // a token shift's first row reads the previous shard's last token
+        double[] total = {pass.forward(tk, tg, ps, before), pass.counted};
         replicas.sum(total);
         int counted = Math.max(1, (int) total[1]);
-        pass.backward(tk, tg, ps, 1f / (counted * tc.batch()), accumulate);
+        pass.backward(tk, tg, ps, 1f / (counted * tc.batch()), accumulate, before);
         return total[0] / counted;
     }
 
@@ -285,6 +286,12 @@ public final class Trainer {
                 System.arraycopy(src.params, 0, model.params, 0, model.params.length);
                 Log.info("fine-tuning from " + modelDir);
             }
+            case TOKEN_SHIFT -> {
+                // the previous-token embedding is last in the layout: the old parameters are the prefix
+                System.arraycopy(src.params, 0, model.params, 0, src.params.length);
+                java.util.Arrays.fill(model.params, src.params.length, model.params.length, 0f);
+                Log.info("fine-tuning from " + modelDir + ", a previous-token embedding added (token_shift; zero: the same function at step 0)");
+            }
         }
     }
 
@@ -292,7 +299,7 @@ public final class Trainer {
     private static int insertPlace(ModelConfig a, int insertAt) { return insertAt >= 0 ? insertAt : a.layers() - 1; }
 
     /** How a fine-tune's config grows the model it starts from. */
-    public enum Growth { NONE, WIDER_HEADS, MORE_LAYERS, WIDER_RESIDUAL }
+    public enum Growth { NONE, WIDER_HEADS, MORE_LAYERS, WIDER_RESIDUAL, TOKEN_SHIFT }
 
     /**
      * Checks, before any work, that a model of config {@code a} (in {@code modelDir}) can start a run
@@ -302,6 +309,18 @@ public final class Trainer {
      */
     public static Growth checkInit(ModelConfig a, ModelConfig b, Path modelDir, int insertAt) {
         String what = modelDir.toString();
+        if (a.tokenShift() && !b.tokenShift()) {
+            throw new LongspanException(what + ": the model has a previous-token embedding (token_shift) and --config's model has none; set \"token_shift\": true");
+        }
+        if (a.tokenShift() != b.tokenShift() || a.tokenShift()) {
+            // adding the shift, or a shifted model fine-tuned: every other size the same
+            if (!sameShape(a, b)) {
+                throw new LongspanException(what + ": " + (a.tokenShift() ? "a model with token_shift" : "adding token_shift")
+                        + " keeps every other size of the shape (only attention, rope and context_length may change; grow one way per run)");
+            }
+            if (insertAt >= 0) throw new LongspanException("--insert-layers-at: " + what + " has as many layers as --config's model");
+            return a.tokenShift() ? Growth.NONE : Growth.TOKEN_SHIFT;
+        }
         if (ModelGrowth.widening(a, b) >= 2) {
             ModelGrowth.checkWidening(a, b, what);
             return Growth.WIDER_HEADS;
@@ -314,12 +333,17 @@ public final class Trainer {
             if (insertAt >= 0) throw new LongspanException("--insert-layers-at: " + what + " has as many layers as --config's model (it widens dim/ffn_dim; grow one way per run)");
             return Growth.WIDER_RESIDUAL;
         }
-        if (a.vocabSize() != b.vocabSize() || a.dim() != b.dim() || a.layers() != b.layers() || a.heads() != b.heads()
-                || a.kvHeads() != b.kvHeads() || a.headDim() != b.headDim() || a.ffnDim() != b.ffnDim()
-                || a.tiedEmbeddings() != b.tiedEmbeddings() || a.qkNorm() != b.qkNorm() || a.qkvBias() != b.qkvBias()) {
+        if (!sameShape(a, b)) {
             throw new LongspanException(what + ": its shape differs from --config's model (only attention, rope and context_length may change when fine-tuning; head_dim may grow by a whole multiple, layers may be added, dim and ffn_dim may grow)");
         }
         return Growth.NONE;
+    }
+
+    // the same sizes (attention, rope, context_length and token_shift aside)
+    private static boolean sameShape(ModelConfig a, ModelConfig b) {
+        return a.vocabSize() == b.vocabSize() && a.dim() == b.dim() && a.layers() == b.layers() && a.heads() == b.heads()
+                && a.kvHeads() == b.kvHeads() && a.headDim() == b.headDim() && a.ffnDim() == b.ffnDim()
+                && a.tiedEmbeddings() == b.tiedEmbeddings() && a.qkNorm() == b.qkNorm() && a.qkvBias() == b.qkvBias();
     }
 
     /** Fresh start (initialised weights) or resume from {@code out/checkpoint.safetensors}. */

@@ -88,9 +88,9 @@ class InferenceSessionRewindTest {
     }
 
     @ParameterizedTest
-    @ValueSource(booleans = {false, true})
-    void aWrittenCacheReadIntoAFreshSessionContinuesExactly(boolean half) throws Exception {
-        ModelConfig c = TrainingPassTest.tiny(false, 1, "window:size=3+dense");
+    @org.junit.jupiter.params.provider.CsvSource({"false,false", "true,false", "false,true"})
+    void aWrittenCacheReadIntoAFreshSessionContinuesExactly(boolean half, boolean tokenShift) throws Exception {
+        ModelConfig c = TrainingPassTest.tiny(false, 1, "window:size=3+dense").withTokenShift(tokenShift);
         SplittableRandom r = new SplittableRandom(11);
         Transformer m = InferenceSessionTest.perturbed(c, 5, r, 0.2);
         InferenceOptions o = new InferenceOptions(half, 0);
@@ -105,6 +105,12 @@ class InferenceSessionRewindTest {
         assertThat(read.feed(new int[]{3, 4}, 0, 2)).isEqualTo(written.feed(new int[]{3, 4}, 0, 2));
         InferenceSession otherShape = new InferenceSession(m, 48, 4, o);
         assertThatThrownBy(() -> otherShape.readCache(Channels.newChannel(new ByteArrayInputStream(bytes.toByteArray()))))
+                .isInstanceOf(LongspanException.class).hasMessageContaining("another shape");
+        // the same weights with the shift turned the other way: another shape too
+        Transformer other = new Transformer(c.withTokenShift(!tokenShift));
+        System.arraycopy(m.params, 0, other.params, 0, Math.min(m.params.length, other.params.length));
+        InferenceSession mismatch = new InferenceSession(other, 32, 4, o);
+        assertThatThrownBy(() -> mismatch.readCache(Channels.newChannel(new ByteArrayInputStream(bytes.toByteArray()))))
                 .isInstanceOf(LongspanException.class).hasMessageContaining("another shape");
     }
 }

@@ -65,6 +65,68 @@ class TrainingPassTest {
     }
 
     @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {"false|true|dense", "true|false|selectmerge:region=1,top=2,merge=1", "false|false|window:size=2"})
+    void tokenShiftGradientsMatchFiniteDifferencesAndTheCachedPath(boolean recompute, boolean tied, String attention) {
+        ModelConfig c = tiny(tied, 1, attention).withTokenShift(true);
+        Transformer m = new Transformer(c);
+        m.initialize(7);
+        assertThat(m.prevEmb).isEqualTo(m.params.length - 13 * 8);
+        assertThat(c.parameterCount()).isEqualTo(m.params.length);
+        SplittableRandom r = new SplittableRandom(5);
+        for (int i = 0; i < m.params.length; i++) m.params[i] += (float) r.nextDouble(-0.3, 0.3);
+        int T = 7;
+        int[] tokens = {3, 9, 3, 3, 12, 0, 9}, targets = new int[T];
+        long[] pos = new long[T];
+        for (int t = 0; t < T; t++) { targets[t] = r.nextInt(13); pos[t] = t; }
+        TrainingPass pass = new TrainingPass(m, T, recompute);
+        pass.forward(tokens, targets, pos);
+        pass.backward(tokens, targets, pos, 1f, false);
+        float[] analytic = pass.grads.clone();
+        // the rows of the tokens before positions 1..T-1 (3, 9, 12, 0) get gradient, others none
+        assertThat(analytic[m.prevEmb + 1 * 8]).isZero();
+        assertThat(analytic[m.prevEmb + 9 * 8]).isNotZero();
+        double worst = 0;
+        int checked = 0;
+        for (int tok : new int[] {3, 9, 12, 0, 1}) {
+            for (int j = 0; j < 8; j++) {
+                int i = m.prevEmb + tok * 8 + j;
+                float orig = m.params[i];
+                double h = 1e-2;
+                m.params[i] = (float) (orig + h);
+                double lp = pass.forward(tokens, targets, pos);
+                m.params[i] = (float) (orig - h);
+                double lm = pass.forward(tokens, targets, pos);
+                m.params[i] = orig;
+                double numeric = (lp - lm) / (2 * h);
+                worst = Math.max(worst, Math.abs(numeric - analytic[i]) / (0.02 * Math.max(Math.abs(numeric), Math.abs(analytic[i])) + 3e-3));
+                checked++;
+            }
+        }
+        assertThat(checked).isEqualTo(40);
+        assertThat(worst).as("worst gradient error in units of the tolerance").isLessThan(1.0);
+        // the cached path: token by token, in two chunks, and after a rewind, the logits of a whole forward
+        pass.forward(tokens, targets, pos);
+        InferenceSession one = new InferenceSession(m, T), two = new InferenceSession(m, T);
+        for (int t = 0; t < T; t++) {
+            float[] lg = one.feed(new int[] {tokens[t]}, 0, 1);
+            for (int v = 0; v < 13; v++) assertThat(lg[v]).isCloseTo(pass.logits[t * 13 + v], org.assertj.core.data.Offset.offset(1e-4f));
+        }
+        two.feed(tokens, 0, 4);
+        float[] last = two.feed(tokens, 4, T);
+        for (int v = 0; v < 13; v++) assertThat(last[v]).isCloseTo(pass.logits[(T - 1) * 13 + v], org.assertj.core.data.Offset.offset(1e-4f));
+        // rewound to 3, the session continues as one fed the same 3 first (the token before the chunk kept)
+        assertThat(two.rewind(3)).isTrue();
+        InferenceSession three = new InferenceSession(m, T);
+        three.feed(tokens, 0, 3);
+        assertThat(two.feed(tokens, 3, T)).containsExactly(three.feed(tokens, 3, T));
+        // the shift is felt: without it the last logits differ
+        Transformer plain = new Transformer(c.withTokenShift(false));
+        System.arraycopy(m.params, 0, plain.params, 0, plain.params.length);
+        float[] noShift = new InferenceSession(plain, T).feed(tokens, 0, T);
+        assertThat(noShift).isNotEqualTo(last);
+    }
+
+    @ParameterizedTest
     @CsvSource({"false,1", "true,2"})
     void qkNormAndBiasGradientsMatchFiniteDifferences(boolean recompute, int kvHeads) {
         ModelConfig c = new ModelConfig(13, 8, 2, 2, kvHeads, 4, 12, 1e-5f, false, "kind=rope,base=10000,pairing=half",
