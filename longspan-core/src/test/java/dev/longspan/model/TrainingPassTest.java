@@ -44,23 +44,9 @@ class TrainingPassTest {
         pass.backward(tokens, targets, pos, 1f, false);
         float[] analytic = pass.grads.clone();
 
-        int checked = 0;
-        double worst = 0;
-        for (int i = 0; i < m.params.length; i += Math.max(1, m.params.length / 150)) {
-            float orig = m.params[i];
-            double h = 1e-2;
-            m.params[i] = (float) (orig + h);
-            double lp = pass.forward(tokens, targets, pos);
-            m.params[i] = (float) (orig - h);
-            double lm = pass.forward(tokens, targets, pos);
-            m.params[i] = orig;
-            double numeric = (lp - lm) / (2 * h);
-            // float32 central differences: relative 2% plus an absolute floor for the rounding noise
-            double err = Math.abs(numeric - analytic[i]) / (0.02 * Math.max(Math.abs(numeric), Math.abs(analytic[i])) + 3e-3);
-            worst = Math.max(worst, err);
-            checked++;
-        }
-        assertThat(checked).isGreaterThan(100);
+        int[] check = java.util.stream.IntStream.iterate(0, i -> i < m.params.length, i -> i + Math.max(1, m.params.length / 150)).toArray();
+        assertThat(check.length).isGreaterThan(100);
+        double worst = worstGradientError(m, pass, tokens, targets, pos, analytic, check);
         assertThat(worst).as("worst gradient error in units of the tolerance").isLessThan(1.0);
     }
 
@@ -85,24 +71,10 @@ class TrainingPassTest {
         // the rows of the tokens before positions 1..T-1 (3, 9, 12, 0) get gradient, others none
         assertThat(analytic[m.prevEmb + 1 * 8]).isZero();
         assertThat(analytic[m.prevEmb + 9 * 8]).isNotZero();
-        double worst = 0;
-        int checked = 0;
-        for (int tok : new int[] {3, 9, 12, 0, 1}) {
-            for (int j = 0; j < 8; j++) {
-                int i = m.prevEmb + tok * 8 + j;
-                float orig = m.params[i];
-                double h = 1e-2;
-                m.params[i] = (float) (orig + h);
-                double lp = pass.forward(tokens, targets, pos);
-                m.params[i] = (float) (orig - h);
-                double lm = pass.forward(tokens, targets, pos);
-                m.params[i] = orig;
-                double numeric = (lp - lm) / (2 * h);
-                worst = Math.max(worst, Math.abs(numeric - analytic[i]) / (0.02 * Math.max(Math.abs(numeric), Math.abs(analytic[i])) + 3e-3));
-                checked++;
-            }
-        }
-        assertThat(checked).isEqualTo(40);
+        int[] check = new int[40];
+        int[] rows = {3, 9, 12, 0, 1};
+        for (int w = 0; w < rows.length; w++) for (int j = 0; j < 8; j++) check[w * 8 + j] = m.prevEmb + rows[w] * 8 + j;
+        double worst = worstGradientError(m, pass, tokens, targets, pos, analytic, check);
         assertThat(worst).as("worst gradient error in units of the tolerance").isLessThan(1.0);
         // the cached path: token by token, in two chunks, and after a rewind, the logits of a whole forward
         pass.forward(tokens, targets, pos);
@@ -145,19 +117,8 @@ class TrainingPassTest {
         pass.forward(tokens, targets, pos);
         pass.backward(tokens, targets, pos, 1f, false);
         float[] analytic = pass.grads.clone();
-        double worst = 0;
         int[] check = {m.qNorm[0], m.qNorm[1] + 3, m.kNorm[0] + 1, m.kNorm[1], m.bq[0], m.bq[1] + 5, m.bk[0] + 2, m.bv[1], m.bv[0] + 1, m.wq[0] + 7, m.wk[1] + 3};
-        for (int i : check) {
-            float orig = m.params[i];
-            double h = 1e-2;
-            m.params[i] = (float) (orig + h);
-            double lp = pass.forward(tokens, targets, pos);
-            m.params[i] = (float) (orig - h);
-            double lm = pass.forward(tokens, targets, pos);
-            m.params[i] = orig;
-            double numeric = (lp - lm) / (2 * h);
-            worst = Math.max(worst, Math.abs(numeric - analytic[i]) / (0.02 * Math.max(Math.abs(numeric), Math.abs(analytic[i])) + 3e-3));
-        }
+        double worst = worstGradientError(m, pass, tokens, targets, pos, analytic, check);
         assertThat(worst).as("worst gradient error in units of the tolerance").isLessThan(1.0);
         // the cached inference path applies the same norms and biases
         InferenceSession s = new InferenceSession(m, T);
@@ -183,5 +144,23 @@ class TrainingPassTest {
         b.backward(tokens, targets, pos, 0.5f, false);
         assertThat(la).isEqualTo(lb);
         assertThat(b.grads).containsExactly(a.grads);
+    }
+
+    // the largest |central difference − analytic| at the given parameters, in units of the tolerance
+    // (relative 2 % plus an absolute floor for float32 rounding noise)
+    static double worstGradientError(Transformer m, TrainingPass pass, int[] tokens, int[] targets, long[] pos, float[] analytic, int[] check) {
+        double worst = 0;
+        for (int i : check) {
+            float orig = m.params[i];
+            double h = 1e-2;
+            m.params[i] = (float) (orig + h);
+            double lp = pass.forward(tokens, targets, pos);
+            m.params[i] = (float) (orig - h);
+            double lm = pass.forward(tokens, targets, pos);
+            m.params[i] = orig;
+            double numeric = (lp - lm) / (2 * h);
+            worst = Math.max(worst, Math.abs(numeric - analytic[i]) / (0.02 * Math.max(Math.abs(numeric), Math.abs(analytic[i])) + 3e-3));
+        }
+        return worst;
     }
 }
