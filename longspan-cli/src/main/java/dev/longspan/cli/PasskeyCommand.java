@@ -70,6 +70,9 @@ final class PasskeyCommand implements Runnable {
             for (PasskeyEval.Trial t : c.results()) {
                 Map<String, Object> tr = new LinkedHashMap<>();
                 tr.put("key", t.key()); tr.put("answer", t.answer()); tr.put("correct", t.correct()); tr.put("seconds", t.seconds());
+                // where in the --filler text (in tokens) this trial's haystack starts: with the key, length
+                // and depth it rebuilds the prompt exactly (0 for the standard filler)
+                tr.put("filler_offset", t.fillerOffset());
                 trials.add(tr);
             }
             r.put("results", trials);

@@ -35,6 +35,11 @@ class BundledModelTest {
         for (JsonNode c : j.get("cells")) {
             trials += c.get("trials").asInt();
             correct += c.get("correct").asInt();
+            for (JsonNode t : c.get("results")) {
+                int offset = t.get("filler_offset").asInt();
+                if (filler.equals("standard")) assertThat(offset).isZero();
+                else assertThat(offset).isBetween(0, (int) java.nio.file.Files.size(root().resolve(filler)) - 1);
+            }
         }
         assertThat(trials).isEqualTo(12);
         assertThat(correct).as(r.out()).isEqualTo(12);

@@ -143,6 +143,7 @@ class ModelCliTest {
         String said = trial.get("correct").asBoolean() ? "ok (" + trial.get("answer").asText() + ")"
                 : "WRONG (answered " + trial.get("answer").asText() + ", the key is " + trial.get("key").asText() + ")";
         assertThat(pkRun.err()).contains("[1/1] length 400 depth 0.50: " + said);
+        assertThat(trial.get("filler_offset").asInt()).as("the standard filler starts every trial afresh").isZero();
         Path text = Files.writeString(dir.resolve("t.txt"), "In the beginning God created the heaven and the earth. ".repeat(20));
         JsonNode pp = json(CliRun.of("perplexity", "--model", m.toString(), "--data", text.toString(), "--lengths", "32,64", "--tail", "8",
                 "--windows", "3", "--out", dir.toString(), "--json"));
