@@ -36,7 +36,19 @@ final class GenerateCommand implements Runnable {
     @Option(names = "--raw", description = "Feed the prompt as is, without the model's chat template.")
     boolean raw;
 
-    @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "The prompt (in the model's chat template unless --raw).")
+    @picocli.CommandLine.ArgGroup(exclusive = true, multiplicity = "1")
+    PromptSource source;
+
+    /** The prompt as an argument or from a file (one of them). */
+    static final class PromptSource {
+        @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "The prompt (in the model's chat template unless --raw).")
+        String text;
+
+        @Option(names = "--prompt-file", required = true, paramLabel = "FILE",
+                description = "Read the prompt from a UTF-8 text file instead (long prompts, such as a rebuilt passkey prompt).")
+        Path file;
+    }
+
     String prompt;
 
     @Option(names = "--system", paramLabel = "TEXT", description = "A system turn before the prompt (rendered by the model's chat template; not with --raw).")
@@ -99,7 +111,8 @@ final class GenerateCommand implements Runnable {
         Map<String, Object> variables = JinjaChatTemplate.variables(templateKwargs, "--chat-template-kwargs");
         ModelLoader.LoadedModel lm = modelOptions.load(model);
         Tokenizer tok = lm.tokenizer();
-        if (prompt.isEmpty()) throw new LongspanException("--prompt is empty");
+        prompt = source.text != null ? source.text : readPrompt(source.file);
+        if (prompt.isEmpty()) throw new LongspanException(source.text != null ? "--prompt is empty" : "--prompt-file " + source.file + ": the file is empty");
         if (raw && system != null) throw new LongspanException("--system needs the chat template (drop --raw)");
         ChatFormat chat = raw ? ChatTemplate.NONE : JinjaChatTemplate.forModel(lm);
         int[] ids;
@@ -195,5 +208,18 @@ final class GenerateCommand implements Runnable {
         byte[] b = piece.getBytes(StandardCharsets.UTF_8);
         System.out.write(b, 0, b.length);
         System.out.flush();
+    }
+
+    // the whole file as UTF-8; a missing, unreadable or non-UTF-8 file is one line naming it
+    private static String readPrompt(Path file) {
+        try {
+            return java.nio.file.Files.readString(file, StandardCharsets.UTF_8);
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new LongspanException("--prompt-file " + file + ": not UTF-8 text");
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new LongspanException("--prompt-file " + file + ": no such file");
+        } catch (java.io.IOException e) {
+            throw new LongspanException("--prompt-file " + file + ": cannot read: " + dev.longspan.io.IoErrors.reason(e));
+        }
     }
 }

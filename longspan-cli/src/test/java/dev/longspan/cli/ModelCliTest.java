@@ -134,6 +134,11 @@ class ModelCliTest {
         Path m = tinyLlama();
         JsonNode g = json(CliRun.of("generate", "--model", m.toString(), "--prompt", "Hello", "--max-tokens", "3", "--temperature", "0", "--json"));
         assertThat(g.get("generated_tokens").asInt()).isEqualTo(3);
+        // the same prompt from a file: the same continuation
+        Path promptFile = Files.writeString(dir.resolve("prompt.txt"), "Hello");
+        JsonNode gf = json(CliRun.of("generate", "--model", m.toString(), "--prompt-file", promptFile.toString(), "--max-tokens", "3", "--temperature", "0", "--json"));
+        assertThat(gf.get("text").asText()).isEqualTo(g.get("text").asText());
+        assertThat(gf.get("prompt_tokens").asInt()).isEqualTo(g.get("prompt_tokens").asInt());
         CliRun pkRun = CliRun.of("passkey", "--model", m.toString(), "--lengths", "400", "--depths", "0.5", "--out", dir.toString(), "--json");
         JsonNode pk = json(pkRun);
         assertThat(pk.get("cells").get(0).get("length").asInt()).isEqualTo(400);
