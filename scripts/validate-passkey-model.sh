@@ -111,6 +111,11 @@ for f in sorted(glob.glob(os.path.join(out, "*.json"))):
     tot = sum(c["trials"] for c in j["cells"]); ok = sum(c["correct"] for c in j["cells"])
     miss = [f"{r['key']} -> {r['answer']} ({c['length']}, {c['depth']})" for c in j["cells"] for r in c["results"] if not r["correct"]]
     print(f"| {name} | {ok}/{tot} | {'; '.join(miss) or '-'} |")
+# the unseen texts differ between machines (the installed man pages, info manuals, ...): say which ones these were
+import hashlib
+texts = sorted(glob.glob(os.path.join(out, "texts", "*.txt")))
+if texts:
+    print("\ntexts (md5, first 8): " + ", ".join(f"{os.path.basename(t)[:-4]} {hashlib.md5(open(t, 'rb').read()).hexdigest()[:8]}" for t in texts))
 for f in sorted(glob.glob(os.path.join(out, "ppl-*.json"))):
     j = json.load(open(f))
     pts = ", ".join(f"{p['length']}: {p['perplexity']:.4f}" + (f" (vs first {p['vs_first']})" if 'vs_first' in p else "") for p in j["points"])
