@@ -825,13 +825,19 @@ public final class GgmlReplica {
         return hsum(acc, L);
     }
 
-    // ggml_vec_dot_f16 on rows already rounded: four L-lane accumulators over steps of 4L, reduced, then the leftovers in double
-    static float vecDotRounded(float[] a, int ao, float[] b, int bo, int k, int L) {
-        int np = k & ~(4 * L - 1);
+    // ggml_vec_dot's four L-lane accumulators over the first np (a multiple of 4L) products
+    private static float[] laneSums(float[] a, int ao, float[] b, int bo, int np, int L) {
         float[] sum = new float[4 * L];
         for (int i = 0; i < np; i += 4 * L) {
             for (int j = 0; j < 4 * L; j++) sum[j] = Math.fma(a[ao + i + j], b[bo + i + j], sum[j]);
         }
+        return sum;
+    }
+
+    // ggml_vec_dot_f16 on rows already rounded: four L-lane accumulators over steps of 4L, reduced, then the leftovers in double
+    static float vecDotRounded(float[] a, int ao, float[] b, int bo, int k, int L) {
+        int np = k & ~(4 * L - 1);
+        float[] sum = laneSums(a, ao, b, bo, np, L);
         double s = reduce(sum, L);
         for (int i = np; i < k; i++) s += a[ao + i] * b[bo + i];
         return (float) s;
@@ -840,10 +846,7 @@ public final class GgmlReplica {
     // ggml_vec_dot_f32: as vec_dot_f16 but the sum stays float and the leftovers are added in float
     static float vecDotF32(float[] a, int ao, float[] b, int bo, int k, int L) {
         int np = k & ~(4 * L - 1);
-        float[] sum = new float[4 * L];
-        for (int i = 0; i < np; i += 4 * L) {
-            for (int j = 0; j < 4 * L; j++) sum[j] = Math.fma(a[ao + i + j], b[bo + i + j], sum[j]);
-        }
+        float[] sum = laneSums(a, ao, b, bo, np, L);
         float s = reduce(sum, L);
         // the leftovers `sumf += x[i]*y[i]` as GCC vectorized them: L products at a time, then L/2, multiplied as a vector
         // and added one by one in order; the last few (under L/2) in the scalar loop, where the multiply-add is fused

@@ -312,7 +312,7 @@ public final class Trainer {
         if (a.tokenShift() && !b.tokenShift()) {
             throw new LongspanException(what + ": the model has a previous-token embedding (token_shift) and --config's model has none; set \"token_shift\": true");
         }
-        if (a.tokenShift() != b.tokenShift() || a.tokenShift()) {
+        if (a.tokenShift() || b.tokenShift()) {
             // adding the shift, or a shifted model fine-tuned: every other size the same
             if (!sameShape(a, b)) {
                 throw new LongspanException(what + ": " + (a.tokenShift() ? "a model with token_shift" : "adding token_shift")
