@@ -32,7 +32,7 @@ import java.util.concurrent.TimeUnit;
 // the launcher's collector and C2 loop flags (see ./longspan): ParallelGC without the loop flags
 // makes the micro-kernel ~40 % slower on 16-register (AVX2) CPUs
 @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xmx4g",
-        "-XX:+UseG1GC", "-XX:+UseCountedLoopSafepoints", "-XX:LoopStripMiningIter=1000",
+        "-XX:+UseG1GC", "-XX:MinHeapFreeRatio=10", "-XX:MaxHeapFreeRatio=25", "-XX:+UseCountedLoopSafepoints", "-XX:LoopStripMiningIter=1000",
         "-XX:CompileCommand=quiet", "-XX:CompileCommand=inline,dev.longspan.attention.VectorTileOps::exp", "-XX:CompileCommand=inline,dev.longspan.kernel.VectorKernels::sigmoid", "-XX:CompileCommand=inline,dev.longspan.kernel.VectorMath::sum", "-XX:CompileCommand=inline,dev.longspan.kernel.VectorMath::max",
         "-XX:CompileCommand=inline,dev.longspan.kernel.VectorMath::exp", "-XX:CompileCommand=inline,dev.longspan.kernel.VectorMath::roundHalfEven",
         "-XX:CompileCommand=inline,dev.longspan.kernel.VectorQuantKernels::q6"})

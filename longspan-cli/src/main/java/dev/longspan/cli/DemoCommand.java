@@ -34,7 +34,7 @@ final class DemoCommand implements Runnable {
     @Option(names = "--model", paramLabel = "DIR", description = "Model directory (default: ${DEFAULT-VALUE}).")
     Path model = Path.of("models/longspan-passkey");
 
-    @Option(names = "--full", description = "Also 4K, 256K and 4M tokens (4M: about 1.5-3 minutes per trial on 2 cores and up to 8 GB).")
+    @Option(names = "--full", description = "Also 4K, 256K and 4M tokens (4M: about 1.5-3 minutes per trial on 2 cores and about 6 GB).")
     boolean full;
 
     @Option(names = "--lengths", paramLabel = "L,...", description = "Passkey lengths instead of the defaults: 1k 16k 64k 1m, and with --full 1k 4k 16k 64k 256k 1m 4m.")
