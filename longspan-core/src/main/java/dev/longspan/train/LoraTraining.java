@@ -38,7 +38,8 @@ public final class LoraTraining {
 
         boolean covers(String tensor) {
             return switch (this) {
-                case EMBEDDINGS -> tensor.equals("model.embed_tokens.weight");
+                // with token_shift the previous-token table is an embedding too
+                case EMBEDDINGS -> tensor.equals("model.embed_tokens.weight") || tensor.equals(Transformer.PREV_EMBEDDING);
                 case NORMS -> tensor.endsWith("norm.weight");
             };
         }

@@ -34,12 +34,17 @@ class LoraTrainerTest {
     @TempDir Path dir;
 
     TrainConfig config(int steps) {
+        return config(steps, "");
+    }
+
+    // extra: more model fields, e.g. ", \"token_shift\": true"
+    TrainConfig config(int steps, String extra) {
         String json = """
                 {"model": {"vocab_size": 259, "dim": 32, "layers": 2, "heads": 2, "kv_heads": 1, "ffn_dim": 64,
-                           "rope": "kind=rope,base=10000,pairing=half", "attention": "dense", "context_length": 32},
+                           "rope": "kind=rope,base=10000,pairing=half", "attention": "dense", "context_length": 32%s},
                  "train": {"seq_len": 32, "batch": 2, "steps": %d, "lr": 0.01, "min_lr": 0.001, "warmup": 5,
                            "weight_decay": 0.1, "eval_every": 10, "eval_windows": 2, "checkpoint_every": 10, "seed": 42,
-                           "held_out": 0.2, "synthetic": {"passkey": 0.0, "kv": 0.3}}}""".formatted(steps);
+                           "held_out": 0.2, "synthetic": {"passkey": 0.0, "kv": 0.3}}}""".formatted(extra, steps);
         return TrainConfig.fromJson(Json.parseObject(json, "test.json"), "test.json");
     }
 
@@ -104,6 +109,31 @@ class LoraTrainerTest {
         float[] a = new InferenceSession(loaded, 8).feed(toks, 0, 8, 8);
         float[] ref = new InferenceSession(m, 8).feed(toks, 0, 8, 8);
         assertThat(a).containsExactly(ref);
+    }
+
+    @Test
+    void embeddingsOfATokenShiftModelAreBothTablesAndTheAdapterCarriesThem() throws IOException {
+        // a model with token_shift has two embedding tables: --train-also embeddings trains both, and
+        // the saved adapter applied to the untouched base gives the trained model's logits
+        TrainConfig tc = config(8, ", \"token_shift\": true");
+        assertThat(tc.model().tokenShift()).isTrue();
+        Path base = base(tc);
+        Transformer before = LongspanFormat.read(base);
+        Trainer t;
+        try (TextCorpus c = new TextCorpus(List.of(corpus()), 0.2)) {
+            t = new Trainer(tc, c, dir.resolve("ts"), new Trainer.Listener() {}, setup(base, EnumSet.of(LoraTraining.Also.EMBEDDINGS)));
+            t.start(false);
+            t.run();
+        }
+        Transformer m = t.model();
+        for (String name : List.of("model.embed_tokens.weight", Transformer.PREV_EMBEDDING)) {
+            Transformer.Tensor x = m.tensor(name);
+            assertThat(java.util.Arrays.copyOfRange(m.params, x.offset(), x.offset() + x.size())).as(name + " trained")
+                    .isNotEqualTo(java.util.Arrays.copyOfRange(before.params, x.offset(), x.offset() + x.size()));
+        }
+        Transformer loaded = PeftAdapter.apply(dir.resolve("ts"), LongspanFormat.read(base));
+        int[] toks = {73, 110, 32, 116, 104, 101, 32, 98};
+        assertThat(new InferenceSession(loaded, 8).feed(toks, 0, 8, 8)).containsExactly(new InferenceSession(m, 8).feed(toks, 0, 8, 8));
     }
 
     @Test
