@@ -45,7 +45,8 @@ final class InfoCommand implements Runnable {
         System.out.printf("trained on  %s%n", trained == null ? "unknown (no metrics.jsonl beside the model)"
                 : String.format("sequences of %s tokens (metrics.jsonl, %,d steps)",
                         trained.min() == trained.max() ? Integer.toString(trained.max()) : trained.min() + " to " + trained.max(), trained.steps()));
-        if (c.tokenShift()) System.out.printf("token shift each position's input adds an embedding of its previous token (token_shift)%n");
+        if (c.tokenShift() == 1) System.out.printf("token shift each position's input adds an embedding of its previous token (token_shift)%n");
+        else if (c.shifted()) System.out.printf("token shift each position's input adds embeddings of its %d previous tokens (token_shift)%n", c.tokenShift());
         if (c.logn() > 0) System.out.printf("log-n       queries beyond %d tokens scaled by ln(p)/ln(%d)%n", c.logn(), c.logn());
         System.out.println("attention plan:");
         for (int l = 0; l < c.layers(); l++) System.out.printf("  layer %2d  %s%n", l, c.attention().get(l).spec());

@@ -332,6 +332,18 @@ class BadInputCliTest {
         assertThat(err).doesNotContain("Exception").doesNotContain("at dev.").doesNotContain("OutOfMemoryError");
     }
 
+    @ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.ValueSource(strings = {
+            "train --config {cfg} --data {text} {dir} --out {out}/dirdata",
+            "generate --model {model} --prompt-file {dir} --max-tokens 1",
+            "passkey --model {model} --lengths 1k --trials 1 --filler {dir}"})
+    void aDirectoryWhereAFileBelongsIsSaidSo(String line) {
+        CliRun r = CliRun.of(args(line));
+        assertThat(r.exit()).as(r.err()).isEqualTo(Main.EXIT_BAD_INPUT);
+        // not the system's reason for failing to read or map it ("No such device")
+        assertThat(r.err().strip()).doesNotContain("\n").contains(fixtures.get("{dir}").toString()).contains("is a directory");
+    }
+
     // the line split on spaces, fixtures substituted; '' is an empty argument
     static String[] args(String line) {
         List<String> out = new ArrayList<>();

@@ -50,14 +50,14 @@ class MpiCliTest {
     }
 
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
-    void sequenceParallelLossMatchesOneProcessAndResumesOnTheSameCurve(boolean tokenShift) throws Exception {
+    @org.junit.jupiter.params.provider.ValueSource(ints = {0, 2})
+    void sequenceParallelLossMatchesOneProcessAndResumesOnTheSameCurve(int tokenShift) throws Exception {
         String mpirun = findMpirun();
         Assumptions.assumeTrue(mpirun != null, "mpirun not found (apt-get install -y openmpi-bin libopenmpi-dev)");
         // a dilated pair whose segment (16) spans both shards (8 rows each), beside a local one; with a
-        // token shift the second shard's first row reads the first shard's last token
+        // token shift of 2 the second shard's first two rows read the first shard's last two tokens
         String config = CONFIG.replace("masformer|full=1|placement=top|sparse=dense", "dilated:w=4,16;r=1,2");
-        if (tokenShift) config = config.replace("\"heads\": 2,", "\"heads\": 2, \"token_shift\": true,");
+        if (tokenShift > 0) config = config.replace("\"heads\": 2,", "\"heads\": 2, \"token_shift\": " + tokenShift + ",");
         Path cfg = Files.writeString(dir.resolve("c.json"), config);
         Path text = Files.writeString(dir.resolve("t.txt"), "The quick brown fox jumps over the lazy dog. ".repeat(20));
         String[] base = {"train", "--config", cfg.toString(), "--data", text.toString(), "--threads", "1", "--steps", "4"};

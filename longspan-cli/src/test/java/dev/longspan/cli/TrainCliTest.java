@@ -197,6 +197,21 @@ class TrainCliTest {
                         .replace("\"heads\": 2,", "\"heads\": 2, \"token_shift\": true,")).toString(), "--data", text.toString(),
                 "--out", dir.resolve("shiftdeep").toString(), "--init", base.toString(), "--steps", "1"), "adding token_shift", "grow one way per run");
         assertOneLine(CliRun.of("export", "--model", dir.resolve("shift").toString(), "--out", dir.resolve("s.gguf").toString()), "token_shift");
+        // a second table (the token two places back) added to the shifted model at zero: its function again
+        Path shifted2 = Files.writeString(dir.resolve("shifted2.json"), dense.replace("\"heads\": 2,", "\"heads\": 2, \"token_shift\": 2,"));
+        CliRun again1 = CliRun.of("train", "--config", shifted.toString(), "--data", text.toString(), "--out", dir.resolve("shift1b").toString(),
+                "--init", dir.resolve("shift").toString(), "--steps", "1", "--json");
+        CliRun two = CliRun.of("train", "--config", shifted2.toString(), "--data", text.toString(), "--out", dir.resolve("shift2b").toString(),
+                "--init", dir.resolve("shift").toString(), "--steps", "1", "--json");
+        assertThat(two.exit()).as(two.err()).isZero();
+        assertThat(Files.readString(dir.resolve("shift2b/config.json"))).contains("\"token_shift\": 2");
+        assertThat(Files.exists(dir.resolve("shift2b/model.safetensors"))).isTrue();
+        assertThat(new ObjectMapper().readTree(two.out()).get("final_loss").asDouble())
+                .isCloseTo(new ObjectMapper().readTree(again1.out()).get("final_loss").asDouble(), org.assertj.core.api.Assertions.within(1e-4));
+        assertOneLine(CliRun.of("train", "--config", shifted.toString(), "--data", text.toString(), "--out", dir.resolve("unshift2").toString(),
+                "--init", dir.resolve("shift2b").toString(), "--steps", "1"), "2 previous-token embedding(s)", "set \"token_shift\": 2 or more");
+        assertOneLine(CliRun.of("train", "--config", Files.writeString(dir.resolve("shift9.json"), dense.replace("\"heads\": 2,", "\"heads\": 2, \"token_shift\": 9,")).toString(),
+                "--data", text.toString(), "--out", dir.resolve("shift9").toString(), "--steps", "1"), "token_shift", "0..8");
         Path odd = Files.writeString(dir.resolve("odd.json"), dense.replace("\"heads\": 2,", "\"heads\": 2, \"head_dim\": 12,"));
         assertOneLine(CliRun.of("train", "--config", odd.toString(), "--data", text.toString(), "--out", dir.resolve("odd").toString(),
                 "--init", base.toString(), "--steps", "1"), "shape differs");

@@ -83,7 +83,7 @@ public final class GgufExport {
         m.requireParams("export");
         ModelConfig c = m.config;
         if (!"byte".equals(c.tokenizer())) throw new LongspanException("export: only models with the byte tokenizer can be exported (this one has '" + c.tokenizer() + "')");
-        if (c.tokenShift()) throw new LongspanException("export: the model has a previous-token embedding (token_shift), which llama.cpp's llama architecture does not have");
+        if (c.shifted()) throw new LongspanException("export: the model has a previous-token embedding (token_shift), which llama.cpp's llama architecture does not have");
         RopeConfig rope = c.rope();
         GgufWriter w = header(c, name, type, rope);
         int[] perm = rope.pairing() == Pairing.HALF ? Pairing.permutation(Pairing.HALF, Pairing.INTERLEAVED, c.headDim(), rope.rotaryDims()) : null;
@@ -113,7 +113,7 @@ public final class GgufExport {
      */
     public static void exportRandom(ModelConfig c, Path out, String name, GgmlType type, long seed) {
         if (!"byte".equals(c.tokenizer())) throw new LongspanException("export: a random model needs the byte tokenizer (the config names '" + c.tokenizer() + "')");
-        if (c.tokenShift()) throw new LongspanException("export: the config has a previous-token embedding (token_shift), which llama.cpp's llama architecture does not have");
+        if (c.shifted()) throw new LongspanException("export: the config has a previous-token embedding (token_shift), which llama.cpp's llama architecture does not have");
         RopeConfig rope = c.rope();
         GgufWriter w = header(c, name, type, rope);
         Transformer layout = new Transformer(c, true);

@@ -15,6 +15,7 @@ public final class IoErrors {
 
     /** The bytes of a file the user named; a missing or unreadable one is one line naming it (exit 2). */
     public static byte[] readUserFile(java.nio.file.Path p) {
+        notADirectory(p);
         try {
             return java.nio.file.Files.readAllBytes(p);
         } catch (NoSuchFileException e) {
@@ -24,12 +25,24 @@ public final class IoErrors {
         }
     }
 
+    /**
+     * One line naming p when it is a directory where a file was asked for: reading one fails with a
+     * reason that does not say so (mapping it: "No such device").
+     */
+    public static void notADirectory(java.nio.file.Path p) {
+        if (java.nio.file.Files.isDirectory(p)) {
+            throw new dev.longspan.util.LongspanException(p + ": is a directory, not a file (name the files in it, e.g. " + p.resolve("*.txt") + ")");
+        }
+    }
+
     public static String reason(IOException e) {
         return switch (e) {
             case AccessDeniedException a -> "permission denied";
             case NoSuchFileException n -> "no such file";
             case NotDirectoryException n -> "not a directory";
             case FileSystemException f when f.getReason() != null -> f.getReason();
+            // reading a directory (Files.readAllBytes, readString) fails with the system's EISDIR text
+            case IOException d when "Is a directory".equals(d.getMessage()) -> "is a directory, not a file";
             default -> e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
         };
     }

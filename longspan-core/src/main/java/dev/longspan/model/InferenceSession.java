@@ -144,8 +144,8 @@ public final class InferenceSession implements Generator.Source {
         int d = c.dim();
         buffersFor(T);
         for (int t = 0; t < T; t++) pos[t] = phase + length + t;
-        m.embed(x, tokens, from, T, length > 0 && history != null ? history[length - 1] : -1);
-        if (c.tokenShift()) remember(tokens, from, T);
+        m.embed(x, tokens, from, T, history, history != null ? length : 0);
+        if (c.shifted()) remember(tokens, from, T);
         for (int l = 0; l < c.layers(); l++) DecoderLayer.forward(m, l, x, x, x, acts, T, attend);
         length += T;
         // the final norm of the rows returned, into the (now free) normed-input buffer
@@ -272,7 +272,7 @@ public final class InferenceSession implements Generator.Source {
             int used = Math.min(length, ring[l]);
             for (int hh = 0; hh < Hkv; hh++) cache[l].write(out, hh, used);
         }
-        if (c.tokenShift()) {
+        if (c.shifted()) {
             java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4 * length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
             for (int i = 0; i < length; i++) b.putInt(history[i]);
             b.flip();
@@ -310,7 +310,7 @@ public final class InferenceSession implements Generator.Source {
             int used = Math.min(len, ring[l]);
             for (int hh = 0; hh < Hkv; hh++) cache[l].read(in, hh, used);
         }
-        if (c.tokenShift() && len > 0) {
+        if (c.shifted() && len > 0) {
             java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4 * len).order(java.nio.ByteOrder.LITTLE_ENDIAN);
             while (b.hasRemaining()) if (in.read(b) < 0) throw new java.io.EOFException("KV cache file ends early");
             b.flip();
@@ -327,11 +327,11 @@ public final class InferenceSession implements Generator.Source {
         resummarize();
     }
 
-    // magic, layers, KV heads, head dim, capacity, chunk limit, precision (+ 0x100: token shift), each layer's ring, phase (8 bytes), length
+    // magic, layers, KV heads, head dim, capacity, chunk limit, precision (+ 0x100 per previous-token table), each layer's ring, phase (8 bytes), length
     private java.nio.ByteBuffer cacheHeader() {
         java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4 * (8 + c.layers()) + 8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
         b.putInt(CACHE_MAGIC).putInt(c.layers()).putInt(c.kvHeads()).putInt(c.headDim()).putInt(capacity).putInt(maxChunk)
-                .putInt((cache[0].half() ? 16 : 32) | (c.tokenShift() ? 0x100 : 0));   // with a token shift the tokens follow the caches
+                .putInt((cache[0].half() ? 16 : 32) | (c.tokenShift() << 8));   // with a token shift the tokens follow the caches (0x100 per previous-token table)
         for (int l = 0; l < c.layers(); l++) b.putInt(ring[l]);
         b.putLong(phase).putInt(length);
         return b.flip();

@@ -42,7 +42,7 @@ public final class MemoryEstimate {
         long bytes = 4L * c.parameterCount();
         long kvBytes = halfKv ? 2 : 4;
         for (int l = 0; l < c.layers(); l++) bytes += 2 * kvBytes * c.kvDim() * ring(c, l, capacity);
-        if (c.tokenShift()) bytes += 4L * capacity;   // the tokens so far: each chunk's first row reads the one before it
+        if (c.shifted()) bytes += 4L * capacity;   // the tokens so far: each chunk's first rows read the ones before them
         long d = c.dim(), q = c.qDim(), kv = c.kvDim(), f = c.ffnDim();
         bytes += 4L * Math.min(chunk, InferenceSession.MAX_CHUNK) * (2 * d + 4 * q + 4 * kv + 3 * f + c.heads() + 3);
         return bytes + 4L * lastRows * (2 * d + c.vocabSize());

@@ -37,23 +37,25 @@ import java.util.Set;
  * @param logn           log-n attention scaling at inference beyond this many tokens, 0 = off
  *                       ({@link InferenceOptions#lognLength}): a setting the model needs, so
  *                       every command uses it unless told otherwise
- * @param tokenShift     a second embedding table of the previous token, added to each position's
- *                       input ({@code model.embed_prev_tokens.weight}, [vocab, dim]; the first
- *                       position of a sequence adds nothing): every layer's keys and queries then
- *                       know their previous token exactly, the feature a copying (induction) head
- *                       matches on, instead of reading it through a layer-0 attention that may blur
- *                       it with the token before (RWKV's token shift, "smeared keys")
+ * @param tokenShift     how many previous tokens each position's input adds an embedding of, 0 = none:
+ *                       table s (1 ≤ s ≤ tokenShift; {@code model.embed_prev_tokens.weight} for the
+ *                       token before, {@code model.embed_prev2_tokens.weight} for the one before it, …,
+ *                       each [vocab, dim]) adds the row of the token s places back (positions with
+ *                       none add nothing): every layer's keys and queries then know their previous
+ *                       tokens exactly, the feature a copying (induction) head matches on, instead of
+ *                       reading it through a layer-0 attention that may blur it with the token before
+ *                       (RWKV's token shift, "smeared keys"); {@code token_shift: true} in config.json is 1
  */
 public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvHeads, int headDim, int ffnDim,
                           float normEps, boolean tiedEmbeddings, RopeConfig rope, List<Pattern> attention,
                           String tokenizer, int contextLength, boolean qkNorm, boolean qkvBias, int logn,
-                          boolean tokenShift) {
+                          int tokenShift) {
 
     /** Without a token shift. */
     public ModelConfig(int vocabSize, int dim, int layers, int heads, int kvHeads, int headDim, int ffnDim,
                        float normEps, boolean tiedEmbeddings, RopeConfig rope, List<Pattern> attention,
                        String tokenizer, int contextLength, boolean qkNorm, boolean qkvBias, int logn) {
-        this(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, rope, attention, tokenizer, contextLength, qkNorm, qkvBias, logn, false);
+        this(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, rope, attention, tokenizer, contextLength, qkNorm, qkvBias, logn, 0);
     }
 
     /** From spec strings (a RoPE spec without dim, one pattern spec per layer), parsed here. */
@@ -83,6 +85,7 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
         check(rope != null, "rope is required");
         check(tokenizer != null && !tokenizer.isBlank(), "tokenizer must name a tokenizer");
         check(vocabSize > 0, "vocab_size must be positive, got " + vocabSize);
+        check(tokenShift >= 0 && tokenShift <= MAX_TOKEN_SHIFT, "token_shift must be 0.." + MAX_TOKEN_SHIFT + ", got " + tokenShift);
         check(dim > 0, "dim must be positive, got " + dim);
         check(layers > 0, "layers must be positive, got " + layers);
         check(heads > 0, "heads must be positive, got " + heads);
@@ -117,10 +120,16 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
         return new ModelConfig(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, r, attention, tokenizer, contextLength, qkNorm, qkvBias, logn, tokenShift);
     }
 
-    /** The same config with (or without) the previous-token embedding ({@link #tokenShift}). */
-    public ModelConfig withTokenShift(boolean on) {
-        return new ModelConfig(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, rope, attention, tokenizer, contextLength, qkNorm, qkvBias, logn, on);
+    /** The same config with {@code shift} previous-token embeddings ({@link #tokenShift}; 0 = none). */
+    public ModelConfig withTokenShift(int shift) {
+        return new ModelConfig(vocabSize, dim, layers, heads, kvHeads, headDim, ffnDim, normEps, tiedEmbeddings, rope, attention, tokenizer, contextLength, qkNorm, qkvBias, logn, shift);
     }
+
+    /** Whether the input adds embeddings of previous tokens ({@link #tokenShift} ≥ 1). */
+    public boolean shifted() { return tokenShift > 0; }
+
+    /** Most previous-token tables a config may ask for. */
+    public static final int MAX_TOKEN_SHIFT = 8;
 
     /**
      * The same config with CLI overrides applied on top of its own values (null = unchanged):
@@ -144,7 +153,7 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
     public long parameterCount() {
         long perLayer = 2L * dim + (long) dim * qDim() + 2L * dim * kvDim() + (long) qDim() * dim + 3L * dim * ffnDim
                 + (qkNorm ? 2L * headDim : 0) + (qkvBias ? qDim() + 2L * kvDim() : 0);
-        return (long) vocabSize * dim * ((tiedEmbeddings ? 1 : 2) + (tokenShift ? 1 : 0)) + layers * perLayer + dim;
+        return (long) vocabSize * dim * ((tiedEmbeddings ? 1 : 2) + tokenShift) + layers * perLayer + dim;
     }
 
     private static final Set<String> KEYS = Set.of("vocab_size", "dim", "layers", "heads", "kv_heads", "head_dim", "ffn_dim",
@@ -175,7 +184,7 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
                     boolField(m, "qk_norm", source, false),
                     boolField(m, "qkv_bias", source, false),
                     intField(m, "logn", source, 0),
-                    boolField(m, "token_shift", source, false));
+                    tokenShiftField(m, source));
         } catch (LongspanException e) {
             if (e.getMessage().startsWith("model config: ")) throw new LongspanException(source + ": " + e.getMessage().substring(14));
             throw e;
@@ -214,6 +223,15 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
         throw new LongspanException(source + ": field '" + k + "' must be a non-empty string, got " + v);
     }
 
+    // token_shift: true (1), false (0), or how many previous tokens (0..MAX_TOKEN_SHIFT)
+    private static int tokenShiftField(Map<String, Object> m, String source) {
+        Object v = m.get("token_shift");
+        if (v == null) return 0;
+        if (v instanceof Boolean b) return b ? 1 : 0;
+        if (v instanceof Number n && n.doubleValue() == Math.rint(n.doubleValue()) && n.intValue() >= 0 && n.intValue() <= MAX_TOKEN_SHIFT) return n.intValue();
+        throw new LongspanException(source + ": field 'token_shift' must be true, false or a whole number of previous tokens 0.." + MAX_TOKEN_SHIFT + ", got " + v);
+    }
+
     private static boolean boolField(Map<String, Object> m, String k, String source, boolean dflt) {
         Object v = m.get(k);
         if (v == null) return dflt;
@@ -247,7 +265,8 @@ public record ModelConfig(int vocabSize, int dim, int layers, int heads, int kvH
         if (qkNorm) m.put("qk_norm", true);
         if (qkvBias) m.put("qkv_bias", true);
         if (logn != 0) m.put("logn", (long) logn);
-        if (tokenShift) m.put("token_shift", true);
+        if (tokenShift == 1) m.put("token_shift", true);          // as configs had it before more than one
+        else if (tokenShift > 1) m.put("token_shift", (long) tokenShift);
         return m;
     }
 

@@ -83,17 +83,18 @@ public final class TrainingPass {
      * {@link #counted}.
      */
     public double forward(int[] tokens, int[] targets, long[] pos) {
-        return forward(tokens, targets, pos, -1);
+        return forward(tokens, targets, pos, null);
     }
 
     /**
-     * As {@link #forward(int[], int[], long[])} for rows that continue a sequence: {@code before} is
-     * the token before tokens[0] (a sequence-parallel shard's predecessor; negative: none), which a
-     * token shift ({@link ModelConfig#tokenShift}) adds to the first row.
+     * As {@link #forward(int[], int[], long[])} for rows that continue a sequence: {@code before}
+     * holds the tokens before tokens[0], the last one just before (a sequence-parallel shard's
+     * predecessors; null: none), which a token shift ({@link ModelConfig#tokenShift}) adds to the
+     * first rows.
      */
-    public double forward(int[] tokens, int[] targets, long[] pos, int before) {
+    public double forward(int[] tokens, int[] targets, long[] pos, int[] before) {
         this.pos = pos;
-        m.embed(layerIn[0], tokens, 0, T, before);
+        m.embed(layerIn[0], tokens, 0, T, before, before == null ? 0 : before.length);
         for (int l = 0; l < c.layers(); l++) {
             DecoderLayer.Acts a = acts(l);
             DecoderLayer.forward(m, l, layerIn[l], a.xMid, layerIn[l + 1], a, T, attend);
@@ -113,11 +114,11 @@ public final class TrainingPass {
      * with d(lossScale · summed loss)/d(params).
      */
     public void backward(int[] tokens, int[] targets, long[] pos, float lossScale, boolean accumulate) {
-        backward(tokens, targets, pos, lossScale, accumulate, -1);
+        backward(tokens, targets, pos, lossScale, accumulate, null);
     }
 
-    /** {@link #backward(int[], int[], long[], float, boolean)} after {@link #forward(int[], int[], long[], int)} with the same {@code before}. */
-    public void backward(int[] tokens, int[] targets, long[] pos, float lossScale, boolean accumulate, int before) {
+    /** {@link #backward(int[], int[], long[], float, boolean)} after {@link #forward(int[], int[], long[], int[])} with the same {@code before}. */
+    public void backward(int[] tokens, int[] targets, long[] pos, float lossScale, boolean accumulate, int[] before) {
         this.pos = pos;
         if (!accumulate) Arrays.fill(grads, 0f);
         int d = c.dim(), V = c.vocabSize();
@@ -137,6 +138,8 @@ public final class TrainingPass {
         // embedding
         int emb = layout.of(m.tokEmb);
         if (emb >= 0) for (int t = 0; t < T; t++) Kernels.axpy(1f, dx, t * d, grads, emb + tokens[t] * d, d);
-        if (m.prevEmb >= 0) m.embedPrevBackward(grads, layout.of(m.prevEmb), dx, tokens, T, before);
+        for (int s = 1; s <= m.prevEmbs.length; s++) {
+            m.embedPrevBackward(grads, layout.of(m.prevEmbs[s - 1]), s, dx, tokens, T, before, before == null ? 0 : before.length);
+        }
     }
 }

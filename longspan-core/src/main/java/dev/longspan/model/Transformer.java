@@ -37,6 +37,8 @@ public final class Transformer {
     public final int tokEmb, finalNorm, lmHead;
     /** The previous-token embedding [vocab, dim] ({@link ModelConfig#tokenShift}); -1 when absent. */
     public final int prevEmb;
+    /** The previous-token embeddings, [s−1] for the token s places back (s = 1..tokenShift). */
+    public final int[] prevEmbs;
     public final int[] attnNorm, wq, wk, wv, wo, ffnNorm, w1, w2, w3;
     /** Per layer: q/k head norms [headDim] (qkNorm) and q/k/v biases (qkvBias); -1 when absent. */
     public final int[] qNorm, kNorm, bq, bk, bv;
@@ -119,7 +121,10 @@ public final class Transformer {
         finalNorm = add("model.norm.weight", off, false, c.dim());
         lmHead = c.tiedEmbeddings() ? tokEmb : add("lm_head.weight", off, true, c.vocabSize(), c.dim());
         // last in the layout, so a model without it is this one's prefix (train --init adds it at zero)
-        prevEmb = c.tokenShift() ? add(PREV_EMBEDDING, off, true, c.vocabSize(), c.dim()) : -1;
+        // (a second, third … table after the first, so a model with fewer is the prefix of one with more)
+        prevEmbs = new int[c.tokenShift()];
+        for (int s = 1; s <= c.tokenShift(); s++) prevEmbs[s - 1] = add(prevEmbeddingName(s), off, true, c.vocabSize(), c.dim());
+        prevEmb = c.shifted() ? prevEmbs[0] : -1;
         if (shared != LAYOUT_ONLY && off[0] > Integer.MAX_VALUE - 16) {
             throw new dev.longspan.util.LongspanException("model too large for one parameter array (" + off[0] + " floats); a GGUF loads with its weights kept as stored");
         }
@@ -263,12 +268,23 @@ public final class Transformer {
     /** The tensor name of the previous-token embedding ({@link ModelConfig#tokenShift}). */
     public static final String PREV_EMBEDDING = "model.embed_prev_tokens.weight";
 
+    /** The tensor name of the embedding of the token {@code s} places back (1: {@link #PREV_EMBEDDING}). */
+    public static String prevEmbeddingName(int s) {
+        return s == 1 ? PREV_EMBEDDING : "model.embed_prev" + s + "_tokens.weight";
+    }
+
+    /** Whether a tensor is one of the previous-token embeddings. */
+    public static boolean isPrevEmbedding(String name) {
+        return name.equals(PREV_EMBEDDING) || name.matches("model\\.embed_prev[0-9]+_tokens\\.weight");
+    }
+
     /**
-     * out[T, dim] = embedding rows of tokens[from..from+T); with a token shift, plus the previous-token
-     * embedding's row of the token before each ({@code prev} before the first; negative: none, the
-     * sequence starts here).
+     * out[T, dim] = embedding rows of tokens[from..from+T); with a token shift, plus table s's row of
+     * the token s places back, for s = 1..tokenShift. The tokens before tokens[from] are
+     * before[0..beforeLen) (the last one just before; null or beforeLen 0: none, the sequence starts
+     * here); a position with no token s places back adds nothing for s.
      */
-    void embed(float[] out, int[] tokens, int from, int T, int prev) {
+    void embed(float[] out, int[] tokens, int from, int T, int[] before, int beforeLen) {
         int d = config.dim();
         for (int t = 0; t < T; t++) {
             int id = tokens[from + t];
@@ -276,18 +292,31 @@ public final class Transformer {
                 throw new dev.longspan.util.LongspanException("token id " + id + " outside the model's vocabulary (0.." + (config.vocabSize() - 1) + ")");
             }
             embedding.row(id, out, t * d);
-            if (prevEmb < 0) continue;
-            int before = t > 0 ? tokens[from + t - 1] : prev;
-            if (before >= 0) Kernels.axpy(1f, params, prevEmb + before * d, out, t * d, d);
+            for (int s = 1; s <= prevEmbs.length; s++) {
+                int back = tokenBack(tokens, from, t, s, before, beforeLen);
+                if (back >= 0) Kernels.axpy(1f, params, prevEmbs[s - 1] + back * d, out, t * d, d);
+            }
         }
     }
 
-    /** The previous-token embedding's gradient: row (token before t) += dx[t] ({@code before} before the first; negative: none). */
-    void embedPrevBackward(float[] grads, int off, float[] dx, int[] tokens, int T, int before) {
-        if (prevEmb < 0 || off < 0) return;
+    // the token s places before tokens[from + t] (from before[] when that is before from), or -1
+    private static int tokenBack(int[] tokens, int from, int t, int s, int[] before, int beforeLen) {
+        if (t >= s) return tokens[from + t - s];
+        int i = beforeLen + t - s;
+        return before != null && i >= 0 ? before[i] : -1;
+    }
+
+    /**
+     * Table s's gradient (s places back; its offset in grads is {@code off}, negative: not trained):
+     * row (token s places before t) += dx[t], the tokens before tokens[0] being before[0..beforeLen).
+     */
+    void embedPrevBackward(float[] grads, int off, int s, float[] dx, int[] tokens, int T, int[] before, int beforeLen) {
+        if (off < 0) return;
         int d = config.dim();
-        if (before >= 0) Kernels.axpy(1f, dx, 0, grads, off + before * d, d);
-        for (int t = 1; t < T; t++) Kernels.axpy(1f, dx, t * d, grads, off + tokens[t - 1] * d, d);
+        for (int t = 0; t < T; t++) {
+            int back = tokenBack(tokens, 0, t, s, before, beforeLen);
+            if (back >= 0) Kernels.axpy(1f, dx, t * d, grads, off + back * d, d);
+        }
     }
 
     // x[rows, n] += bias[n]

@@ -38,8 +38,8 @@ public final class LoraTraining {
 
         boolean covers(String tensor) {
             return switch (this) {
-                // with token_shift the previous-token table is an embedding too
-                case EMBEDDINGS -> tensor.equals("model.embed_tokens.weight") || tensor.equals(Transformer.PREV_EMBEDDING);
+                // with token_shift the previous-token tables are embeddings too
+                case EMBEDDINGS -> tensor.equals("model.embed_tokens.weight") || Transformer.isPrevEmbedding(tensor);
                 case NORMS -> tensor.endsWith("norm.weight");
             };
         }

@@ -33,6 +33,12 @@ public final class TextCorpus implements AutoCloseable {
         long total = 0;
         for (int i = 0; i < inputs.size(); i++) {
             Path p = inputs.get(i);
+            try {
+                dev.longspan.io.IoErrors.notADirectory(p);
+            } catch (LongspanException e) {
+                arena.close();
+                throw e;
+            }
             try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
                 MemorySegment seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
                 if (seg.byteSize() < 2) throw new LongspanException(p + ": the file is empty");

@@ -232,7 +232,8 @@ public final class Trainer {
         int a = sharded.start(n), t = sharded.length(n);
         int[] tk = Arrays.copyOfRange(tokens, a, a + t), tg = Arrays.copyOfRange(targets, a, a + t);
         long[] ps = Arrays.copyOfRange(pos, a, a + t);
-        int before = a > 0 ? tokens[a - 1] : -1;   // a token shift's first row reads the previous shard's last token
+        // a token shift's first rows read the previous shard's last tokens
+        int[] before = a > 0 && model.config.shifted() ? Arrays.copyOfRange(tokens, Math.max(0, a - model.config.tokenShift()), a) : null;
         double[] total = {pass.forward(tk, tg, ps, before), pass.counted};
         replicas.sum(total);
         int counted = Math.max(1, (int) total[1]);
@@ -287,10 +288,12 @@ public final class Trainer {
                 Log.info("fine-tuning from " + modelDir);
             }
             case TOKEN_SHIFT -> {
-                // the previous-token embedding is last in the layout: the old parameters are the prefix
+                // the previous-token embeddings are last in the layout, in order: the old parameters are the prefix
                 System.arraycopy(src.params, 0, model.params, 0, src.params.length);
                 java.util.Arrays.fill(model.params, src.params.length, model.params.length, 0f);
-                Log.info("fine-tuning from " + modelDir + ", a previous-token embedding added (token_shift; zero: the same function at step 0)");
+                int added = tc.model().tokenShift() - a.tokenShift();
+                Log.info("fine-tuning from " + modelDir + ", " + (added == 1 ? "a previous-token embedding" : added + " previous-token embeddings")
+                        + " added (token_shift " + a.tokenShift() + " -> " + tc.model().tokenShift() + "; zero: the same function at step 0)");
             }
         }
     }
@@ -309,17 +312,18 @@ public final class Trainer {
      */
     public static Growth checkInit(ModelConfig a, ModelConfig b, Path modelDir, int insertAt) {
         String what = modelDir.toString();
-        if (a.tokenShift() && !b.tokenShift()) {
-            throw new LongspanException(what + ": the model has a previous-token embedding (token_shift) and --config's model has none; set \"token_shift\": true");
+        if (a.tokenShift() > b.tokenShift()) {
+            throw new LongspanException(what + ": the model has " + a.tokenShift() + " previous-token embedding(s) (token_shift) and --config's model "
+                    + (b.shifted() ? "has " + b.tokenShift() : "none") + "; set \"token_shift\": " + (a.tokenShift() == 1 ? "true" : a.tokenShift()) + " or more");
         }
-        if (a.tokenShift() || b.tokenShift()) {
-            // adding the shift, or a shifted model fine-tuned: every other size the same
+        if (a.shifted() || b.shifted()) {
+            // adding previous-token tables, or a shifted model fine-tuned: every other size the same
             if (!sameShape(a, b)) {
-                throw new LongspanException(what + ": " + (a.tokenShift() ? "a model with token_shift" : "adding token_shift")
+                throw new LongspanException(what + ": " + (a.tokenShift() == b.tokenShift() ? "a model with token_shift" : "adding token_shift")
                         + " keeps every other size of the shape (only attention, rope and context_length may change; grow one way per run)");
             }
             if (insertAt >= 0) throw new LongspanException("--insert-layers-at: " + what + " has as many layers as --config's model");
-            return a.tokenShift() ? Growth.NONE : Growth.TOKEN_SHIFT;
+            return a.tokenShift() == b.tokenShift() ? Growth.NONE : Growth.TOKEN_SHIFT;
         }
         if (ModelGrowth.widening(a, b) >= 2) {
             ModelGrowth.checkWidening(a, b, what);

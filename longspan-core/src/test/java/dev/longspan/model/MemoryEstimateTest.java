@@ -37,7 +37,7 @@ class MemoryEstimateTest {
         ModelConfig c = bundled("window:size=64", "selectmerge:region=64,top=5,merge=1,local=3");
         int n = 1 << 22;
         long without = MemoryEstimate.inference(c, n, InferenceSession.MAX_CHUNK, 1, false);
-        long with = MemoryEstimate.inference(c.withTokenShift(true), n, InferenceSession.MAX_CHUNK, 1, false);
+        long with = MemoryEstimate.inference(c.withTokenShift(1), n, InferenceSession.MAX_CHUNK, 1, false);
         assertThat(with - without).isEqualTo(4L * 259 * 64 + 4L * n);
     }
 

@@ -32,6 +32,24 @@ class ModelConfigErrorsTest {
     }
 
     @Test
+    void tokenShiftIsABooleanOrACountAndRoundTrips() {
+        assertThat(parse("").model().tokenShift()).isZero();
+        assertThat(parse(", \"token_shift\": false").model().tokenShift()).isZero();
+        assertThat(parse(", \"token_shift\": true").model().tokenShift()).isEqualTo(1);
+        ModelConfig three = parse(", \"token_shift\": 3").model();
+        assertThat(three.tokenShift()).isEqualTo(3);
+        assertThat(three.parameterCount()).isEqualTo(parse("").model().parameterCount() + 3L * 259 * 16);
+        // written back: 1 as true (the configs written before counts), more as the count
+        assertThat(three.toJson().get("token_shift")).isEqualTo(3L);
+        assertThat(parse(", \"token_shift\": true").model().toJson().get("token_shift")).isEqualTo(true);
+        assertThat(parse("").model().toJson()).doesNotContainKey("token_shift");
+        for (String bad : new String[] {"9", "-1", "1.5", "\"2\""}) {
+            assertThatThrownBy(() -> parse(", \"token_shift\": " + bad)).as(bad).isInstanceOf(LongspanException.class)
+                    .hasMessageStartingWith("configs/x.json: ").hasMessageContaining("token_shift").hasMessageContaining("0..8");
+        }
+    }
+
+    @Test
     void aBadRopeNamesTheFileAndField() {
         assertThatThrownBy(() -> parse(", \"rope\": \"kind=bogus\"")).isInstanceOf(LongspanException.class)
                 .hasMessageStartingWith("configs/x.json: model: field rope: ").hasMessageContaining("bogus");

@@ -51,12 +51,18 @@ class TrainingPassTest {
     }
 
     @ParameterizedTest
-    @CsvSource(delimiter = '|', value = {"false|true|dense", "true|false|selectmerge:region=1,top=2,merge=1", "false|false|window:size=2"})
-    void tokenShiftGradientsMatchFiniteDifferencesAndTheCachedPath(boolean recompute, boolean tied, String attention) {
-        ModelConfig c = tiny(tied, 1, attention).withTokenShift(true);
+    @CsvSource(delimiter = '|', value = {"false|true|dense|1", "true|false|selectmerge:region=1,top=2,merge=1|1", "false|false|window:size=2|1",
+            "false|true|dense|2", "true|false|window:size=2|3"})
+    void tokenShiftGradientsMatchFiniteDifferencesAndTheCachedPath(boolean recompute, boolean tied, String attention, int shift) {
+        ModelConfig c = tiny(tied, 1, attention).withTokenShift(shift);
         Transformer m = new Transformer(c);
         m.initialize(7);
-        assertThat(m.prevEmb).isEqualTo(m.params.length - 13 * 8);
+        // the tables last, in order of distance: a model with fewer is the prefix of one with more
+        assertThat(m.prevEmb).isEqualTo(m.params.length - shift * 13 * 8);
+        for (int s = 1; s <= shift; s++) {
+            assertThat(m.prevEmbs[s - 1]).isEqualTo(m.prevEmb + (s - 1) * 13 * 8);
+            assertThat(m.tensor(Transformer.prevEmbeddingName(s)).offset()).isEqualTo(m.prevEmbs[s - 1]);
+        }
         assertThat(c.parameterCount()).isEqualTo(m.params.length);
         SplittableRandom r = new SplittableRandom(5);
         for (int i = 0; i < m.params.length; i++) m.params[i] += (float) r.nextDouble(-0.3, 0.3);
@@ -71,9 +77,15 @@ class TrainingPassTest {
         // the rows of the tokens before positions 1..T-1 (3, 9, 12, 0) get gradient, others none
         assertThat(analytic[m.prevEmb + 1 * 8]).isZero();
         assertThat(analytic[m.prevEmb + 9 * 8]).isNotZero();
-        int[] check = new int[40];
         int[] rows = {3, 9, 12, 0, 1};
-        for (int w = 0; w < rows.length; w++) for (int j = 0; j < 8; j++) check[w * 8 + j] = m.prevEmb + rows[w] * 8 + j;
+        int[] check = new int[shift * rows.length * 8];
+        for (int s = 0; s < shift; s++)
+            for (int w = 0; w < rows.length; w++) for (int j = 0; j < 8; j++) check[(s * rows.length + w) * 8 + j] = m.prevEmbs[s] + rows[w] * 8 + j;
+        if (shift >= 2) {
+            // table 2 reads the tokens two places back: 3, 9, 3, 3, 12 (never 0 or 1)
+            assertThat(analytic[m.prevEmbs[1] + 0 * 8]).isZero();
+            assertThat(analytic[m.prevEmbs[1] + 12 * 8]).isNotZero();
+        }
         double worst = worstGradientError(m, pass, tokens, targets, pos, analytic, check);
         assertThat(worst).as("worst gradient error in units of the tolerance").isLessThan(1.0);
         // the cached path: token by token, in two chunks, and after a rewind, the logits of a whole forward
@@ -92,7 +104,7 @@ class TrainingPassTest {
         three.feed(tokens, 0, 3);
         assertThat(two.feed(tokens, 3, T)).containsExactly(three.feed(tokens, 3, T));
         // the shift is felt: without it the last logits differ
-        Transformer plain = new Transformer(c.withTokenShift(false));
+        Transformer plain = new Transformer(c.withTokenShift(shift - 1));
         System.arraycopy(m.params, 0, plain.params, 0, plain.params.length);
         float[] noShift = new InferenceSession(plain, T).feed(tokens, 0, T);
         assertThat(noShift).isNotEqualTo(last);

@@ -113,10 +113,10 @@ class LoraTrainerTest {
 
     @Test
     void embeddingsOfATokenShiftModelAreBothTablesAndTheAdapterCarriesThem() throws IOException {
-        // a model with token_shift has two embedding tables: --train-also embeddings trains both, and
+        // a model with token_shift 2 has three embedding tables: --train-also embeddings trains all, and
         // the saved adapter applied to the untouched base gives the trained model's logits
-        TrainConfig tc = config(8, ", \"token_shift\": true");
-        assertThat(tc.model().tokenShift()).isTrue();
+        TrainConfig tc = config(8, ", \"token_shift\": 2");
+        assertThat(tc.model().tokenShift()).isEqualTo(2);
         Path base = base(tc);
         Transformer before = LongspanFormat.read(base);
         Trainer t;
@@ -126,7 +126,7 @@ class LoraTrainerTest {
             t.run();
         }
         Transformer m = t.model();
-        for (String name : List.of("model.embed_tokens.weight", Transformer.PREV_EMBEDDING)) {
+        for (String name : List.of("model.embed_tokens.weight", Transformer.PREV_EMBEDDING, "model.embed_prev2_tokens.weight")) {
             Transformer.Tensor x = m.tensor(name);
             assertThat(java.util.Arrays.copyOfRange(m.params, x.offset(), x.offset() + x.size())).as(name + " trained")
                     .isNotEqualTo(java.util.Arrays.copyOfRange(before.params, x.offset(), x.offset() + x.size()));
