@@ -32,13 +32,15 @@ class MemoryEstimateTest {
 
     @Test
     void aTokenShiftModelAlsoKeepsItsTableAndOneTokenPerPosition() {
-        // the shipped model (token_shift since stage 35): the previous-token table (259 × 64 floats) and
-        // the session's token history (an int per position: 16 MiB at 4M)
+        // the shipped model (token_shift since stage 35, two tables since stage 37): each previous-token
+        // table (259 × 64 floats) and the session's token history (an int per position: 16 MiB at 4M)
         ModelConfig c = bundled("window:size=64", "selectmerge:region=64,top=5,merge=1,local=3");
         int n = 1 << 22;
         long without = MemoryEstimate.inference(c, n, InferenceSession.MAX_CHUNK, 1, false);
         long with = MemoryEstimate.inference(c.withTokenShift(1), n, InferenceSession.MAX_CHUNK, 1, false);
         assertThat(with - without).isEqualTo(4L * 259 * 64 + 4L * n);
+        long two = MemoryEstimate.inference(c.withTokenShift(2), n, InferenceSession.MAX_CHUNK, 1, false);
+        assertThat(two - without).isEqualTo(2 * 4L * 259 * 64 + 4L * n);
     }
 
     @Test
