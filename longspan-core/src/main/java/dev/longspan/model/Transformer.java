@@ -35,9 +35,7 @@ public final class Transformer {
 
     // offsets
     public final int tokEmb, finalNorm, lmHead;
-    /** The previous-token embedding [vocab, dim] ({@link ModelConfig#tokenShift}); -1 when absent. */
-    public final int prevEmb;
-    /** The previous-token embeddings, [s−1] for the token s places back (s = 1..tokenShift). */
+    /** The previous-token embeddings [vocab, dim] ({@link ModelConfig#tokenShift}), [s−1] for the token s places back (s = 1..tokenShift). */
     public final int[] prevEmbs;
     public final int[] attnNorm, wq, wk, wv, wo, ffnNorm, w1, w2, w3;
     /** Per layer: q/k head norms [headDim] (qkNorm) and q/k/v biases (qkvBias); -1 when absent. */
@@ -124,7 +122,6 @@ public final class Transformer {
         // (a second, third … table after the first, so a model with fewer is the prefix of one with more)
         prevEmbs = new int[c.tokenShift()];
         for (int s = 1; s <= c.tokenShift(); s++) prevEmbs[s - 1] = add(prevEmbeddingName(s), off, true, c.vocabSize(), c.dim());
-        prevEmb = c.shifted() ? prevEmbs[0] : -1;
         if (shared != LAYOUT_ONLY && off[0] > Integer.MAX_VALUE - 16) {
             throw new dev.longspan.util.LongspanException("model too large for one parameter array (" + off[0] + " floats); a GGUF loads with its weights kept as stored");
         }

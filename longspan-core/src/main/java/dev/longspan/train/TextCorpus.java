@@ -33,19 +33,16 @@ public final class TextCorpus implements AutoCloseable {
         long total = 0;
         for (int i = 0; i < inputs.size(); i++) {
             Path p = inputs.get(i);
-            try {
-                dev.longspan.io.IoErrors.notADirectory(p);
-            } catch (LongspanException e) {
-                arena.close();
-                throw e;
-            }
-            try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
+            try (FileChannel ch = open(p)) {
                 MemorySegment seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
                 if (seg.byteSize() < 2) throw new LongspanException(p + ": the file is empty");
                 files.add(seg);
                 paths.add(p);
                 trainEnd[i] = (long) Math.floor(seg.byteSize() * (1 - heldOut));
                 total += trainEnd[i];
+            } catch (LongspanException e) {             // a directory, an empty file
+                arena.close();
+                throw e;
             } catch (NoSuchFileException e) {
                 arena.close();
                 throw new LongspanException(p + ": no such file");
@@ -55,6 +52,12 @@ public final class TextCorpus implements AutoCloseable {
             }
         }
         totalTrain = total;
+    }
+
+    // a directory opens for reading, then fails to map with "No such device": said plainly first
+    private static FileChannel open(Path p) throws IOException {
+        dev.longspan.io.IoErrors.notADirectory(p);
+        return FileChannel.open(p, StandardOpenOption.READ);
     }
 
     public long trainBytes() { return totalTrain; }

@@ -58,9 +58,9 @@ class TrainingPassTest {
         Transformer m = new Transformer(c);
         m.initialize(7);
         // the tables last, in order of distance: a model with fewer is the prefix of one with more
-        assertThat(m.prevEmb).isEqualTo(m.params.length - shift * 13 * 8);
+        assertThat(m.prevEmbs[0]).isEqualTo(m.params.length - shift * 13 * 8);
         for (int s = 1; s <= shift; s++) {
-            assertThat(m.prevEmbs[s - 1]).isEqualTo(m.prevEmb + (s - 1) * 13 * 8);
+            assertThat(m.prevEmbs[s - 1]).isEqualTo(m.prevEmbs[0] + (s - 1) * 13 * 8);
             assertThat(m.tensor(Transformer.prevEmbeddingName(s)).offset()).isEqualTo(m.prevEmbs[s - 1]);
         }
         assertThat(c.parameterCount()).isEqualTo(m.params.length);
@@ -75,8 +75,8 @@ class TrainingPassTest {
         pass.backward(tokens, targets, pos, 1f, false);
         float[] analytic = pass.grads.clone();
         // the rows of the tokens before positions 1..T-1 (3, 9, 12, 0) get gradient, others none
-        assertThat(analytic[m.prevEmb + 1 * 8]).isZero();
-        assertThat(analytic[m.prevEmb + 9 * 8]).isNotZero();
+        assertThat(analytic[m.prevEmbs[0] + 1 * 8]).isZero();
+        assertThat(analytic[m.prevEmbs[0] + 9 * 8]).isNotZero();
         int[] rows = {3, 9, 12, 0, 1};
         int[] check = new int[shift * rows.length * 8];
         for (int s = 0; s < shift; s++)
