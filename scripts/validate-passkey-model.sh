@@ -8,6 +8,9 @@
 #   OUT      a new directory for the JSON results and summary.md (refused if it exists)
 #   --quick  1K-64K only (about 5 minutes on 2 cores) instead of 1K-1M (about 25 minutes)
 #   --4m     also 4M tokens, 10 keys over the five depths (about 30 more minutes)
+#   --texts DIR  the unseen texts of an earlier run (its OUT/texts) instead of building them here, so
+#                that two models are read on the same haystacks (installing packages changes the man
+#                pages, info manuals and change logs a machine has)
 #
 # Haystacks: the standard filler, the held-out novel (data/gutenberg/pg1661.txt), and text no stage
 # trained on, built from files a Debian machine has (each skipped with a line if missing): the
@@ -21,23 +24,29 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { echo "usage: scripts/validate-passkey-model.sh MODEL OUT [--quick] [--4m]" >&2; exit 2; }
+usage() { echo "usage: scripts/validate-passkey-model.sh MODEL OUT [--quick] [--4m] [--texts DIR]" >&2; exit 2; }
 [[ $# -ge 2 ]] || usage
 MODEL=$1; OUT=$2; shift 2
-LENGTHS=1k,4k,16k,64k,256k,1m; FOUR_M=0
-for a in "$@"; do
-  case "$a" in
+LENGTHS=1k,4k,16k,64k,256k,1m; FOUR_M=0; TEXTS=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
     --quick) LENGTHS=1k,4k,16k,64k ;;
     --4m) FOUR_M=1 ;;
-    *) echo "validate-passkey-model: unknown option '$a'" >&2; usage ;;
+    --texts) [[ $# -ge 2 ]] || usage; TEXTS=$2; shift
+      ls "$TEXTS"/*.txt >/dev/null 2>&1 || { echo "validate-passkey-model: --texts '$TEXTS' holds no .txt files" >&2; exit 2; } ;;
+    *) echo "validate-passkey-model: unknown option '$1'" >&2; usage ;;
   esac
+  shift
 done
 [[ -f "$MODEL/config.json" ]] || { echo "validate-passkey-model: MODEL '$MODEL' has no config.json" >&2; exit 2; }
 [[ -e "$OUT" ]] && { echo "validate-passkey-model: OUT '$OUT' exists; choose a new directory" >&2; exit 2; }
 mkdir -p "$OUT/texts"
 
-# Unseen texts (never in any training recipe), built as docs/MODEL.md describes.
+# Unseen texts (never in any training recipe), built as docs/MODEL.md describes (or those of --texts).
 T="$OUT/texts"
+if [[ -n "$TEXTS" ]]; then
+  cp "$TEXTS"/*.txt "$T/"
+else
 if ls /usr/share/common-licenses/GPL-3 /usr/share/common-licenses/Apache-2.0 /usr/share/common-licenses/Artistic >/dev/null 2>&1; then
   cat /usr/share/common-licenses/{GPL-3,Apache-2.0,Artistic} > "$T/licences.txt"
 fi
@@ -70,6 +79,7 @@ if ls /usr/share/info/*.info*.gz >/dev/null 2>&1; then zcat $(ls /usr/share/info
 if command -v man >/dev/null && ls /usr/share/man/man1/*.1.gz >/dev/null 2>&1; then
   for f in $(ls /usr/share/man/man1/*.1.gz | sort | head -80); do MANWIDTH=80 man -P cat -l "$f" 2>/dev/null || true; done > "$T/man-pages.txt"
   [[ -s "$T/man-pages.txt" ]] || rm -f "$T/man-pages.txt"
+fi
 fi
 
 run_passkey() {   # NAME LENGTHS [passkey options...]

@@ -73,6 +73,33 @@ public final class PasskeyTask {
             return withSnippets(rnd, perKb, PasskeyTask::markSnippet);
         }
 
+        /**
+         * This filler with tables of numbers written over about {@code share} of it: blocks of 80 to
+         * 1,500 bytes (fewer where the share wants fewer) of indented, space-aligned columns (counts, sizes with units, negative flags,
+         * decimals, times, five-digit numbers like a key, a few words; now and then a header line),
+         * the shape of a program's output or a manual's table, where about a third of the bytes
+         * are digits. Half the time the first block starts or ends the stretch, so the needle often
+         * sits right beside a table. The bundled model copied a key wrong when a table stood just
+         * before the needle ("1350k      845160" then "The pass key is 38262": 38260) and read only 12 of
+         * 45 keys in a haystack of such tables (docs/MODEL.md, stage 39): the decoys, snippets and
+         * marks above are a few numbers among words, never a stretch of digits.
+         */
+        default Filler withTables(SplittableRandom rnd, double share) {
+            Filler base = this;
+            return (dst, from, n) -> {
+                base.fill(dst, from, n);
+                long want = Math.round(n * share);
+                boolean first = true;
+                for (long covered = 0; covered < want; first = false) {
+                    // at most what the share still wants (16 bytes at least), so that a short stretch is not all table
+                    int len = (int) Math.min(Math.min(n, 80 + rnd.nextInt(1421)), Math.max(16, want - covered));
+                    int at = first && rnd.nextBoolean() ? (rnd.nextBoolean() ? 0 : n - len) : rnd.nextInt(n - len + 1);
+                    writeTable(rnd, dst, from + at, len);
+                    covered += len;
+                }
+            };
+        }
+
         // about perKb snippets per 1,000 bytes written where words start (after a space or a newline)
         private Filler withSnippets(SplittableRandom rnd, double perKb, java.util.function.Function<SplittableRandom, String> snippet) {
             Filler base = this;
@@ -111,6 +138,40 @@ public final class PasskeyTask {
 
     private static final String FENCES = "*|=~#<>[]()_-+:";
     private static final String[] AFTER = {"\t", "\t", " ", "\n", "\t\t", ""};
+
+    private static final String[] TABLE_HEADERS = {"  PID TTY          TIME CMD", "Filesystem     1K-blocks    Used Available Use% Mounted on",
+            "               total        used        free      shared  buff/cache   available", "USER       PID %CPU %MEM    VSZ   RSS STAT START   TIME",
+            "  Offset    Size   Count  Flags", "The values below are in kilobytes.", "Summary:", "     r  b   swpd   free   buff  cache   si   so"};
+    private static final String[] TABLE_WORDS = {"root", "tty1", "S", "Ss", "R+", "kB", "yes", "no", "none", "/dev/sda1", "eth0", "ok", "-", "*"};
+    private static final String[] SIZE_UNITS = {"k", "K", "M", "G", "%", "B", "kB"};
+
+    /** Lines of {@link #tableLine}s written over dst[at, at+len), the last one cut at len. */
+    static void writeTable(SplittableRandom rnd, byte[] dst, int at, int len) {
+        StringBuilder b = new StringBuilder();
+        while (b.length() < len) b.append(tableLine(rnd)).append('\n');
+        for (int i = 0; i < len; i++) dst[at + i] = (byte) b.charAt(i);
+    }
+
+    /** One line of a table of {@link Filler#withTables}: an indent, 2-6 cells apart by runs of spaces; sometimes a header. */
+    static String tableLine(SplittableRandom rnd) {
+        if (rnd.nextInt(8) == 0) return TABLE_HEADERS[rnd.nextInt(TABLE_HEADERS.length)];
+        StringBuilder b = new StringBuilder(" ".repeat(rnd.nextInt(13)));
+        int cells = 2 + rnd.nextInt(5);
+        for (int c = 0; c < cells; c++) {
+            if (c > 0) b.append(" ".repeat(1 + rnd.nextInt(8)));
+            b.append(switch (rnd.nextInt(9)) {
+                case 0 -> Integer.toString(rnd.nextInt(100));
+                case 1 -> Integer.toString(100 + rnd.nextInt(999_900));
+                case 2 -> (1 + rnd.nextInt(99_999)) + SIZE_UNITS[rnd.nextInt(SIZE_UNITS.length)];
+                case 3 -> "-" + (1 + rnd.nextInt(9));
+                case 4 -> rnd.nextInt(1000) + "." + rnd.nextInt(100);
+                case 5 -> String.format(java.util.Locale.ROOT, "%d:%02d", rnd.nextInt(24), rnd.nextInt(60));
+                case 6, 7 -> Integer.toString(10_000 + rnd.nextInt(90_000));
+                default -> TABLE_WORDS[rnd.nextInt(TABLE_WORDS.length)];
+            });
+        }
+        return b.toString();
+    }
 
     /** A mark of {@link Filler#withMarks}: 1–4 digits (sometimes with a dot), fenced, then whitespace. */
     static String markSnippet(SplittableRandom rnd) {

@@ -23,7 +23,8 @@ import java.util.Set;
  * {@code technical} that many snippets of numbers in the shapes of manuals and release notes
  * ({@link PasskeyTask.Filler#withTechnical}); {@code near_miss} writes that many copies of the key with
  * one digit changed over each passkey haystack, {@code marks} that many fenced digits per 1,000
- * bytes ({@link PasskeyTask.Filler#withMarks}). {@code crd_ntk}
+ * bytes ({@link PasskeyTask.Filler#withMarks}), {@code tables} covers that share (0–1) of each passkey haystack
+ * with tables of numbers ({@link PasskeyTask.Filler#withTables}). {@code crd_ntk}
  * {@code {"factor_grow": G, "factor_max": F}} doubles the NTK factor of a crd-ntk model's RoPE every
  * G steps up to F ({@link CrdNtk.FactorGrowth}; the other CRD-NTK parts, cyclic wrap, random
  * offsets and their growing range, are knobs of the RoPE spec). {@code configSteps} is the file's train.steps (steps
@@ -34,7 +35,7 @@ public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, d
                           double weightDecay, double beta1, double beta2, double eps, double clip,
                           int evalEvery, int evalWindows, int checkpointEvery, long seed, double heldOut,
                           boolean recompute, List<int[]> curriculum, double passkeyRate, double kvRate,
-                          boolean realFiller, TextFiller textFiller, double decoyNumbers, double technicalNumbers, int nearMisses, double marks, String positions, CrdNtk.FactorGrowth factorGrowth,
+                          boolean realFiller, TextFiller textFiller, double decoyNumbers, double technicalNumbers, int nearMisses, double marks, double tables, String positions, CrdNtk.FactorGrowth factorGrowth,
                           int configSteps) {
 
     /**
@@ -98,7 +99,7 @@ public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, d
         double pk = 0, kv = 0;
         boolean realFiller = false;
         TextFiller textFiller = null;
-        double numbers = 0, technical = 0, marks = 0;
+        double numbers = 0, technical = 0, marks = 0, tables = 0;
         int nearMiss = 0;
         if (t.get("synthetic") instanceof Map<?, ?> sm) {
             pk = sm.get("passkey") instanceof Number n ? n.doubleValue() : 0;
@@ -118,6 +119,12 @@ public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, d
             }
             marks = perKb(sm, "marks", "fenced digits", f);
             technical = perKb(sm, "technical", "snippets of technical numbers", f);
+            if (sm.containsKey("tables")) {
+                tables = sm.get("tables") instanceof Number n ? n.doubleValue() : Double.NaN;
+                if (!(tables >= 0 && tables <= 1)) {
+                    throw new LongspanException(f + "synthetic.tables: the share of each passkey haystack covered by tables of numbers must be a number in [0, 1], got " + sm.get("tables"));
+                }
+            }
         } else if (t.containsKey("synthetic")) {
             throw new LongspanException(f + "synthetic: expected an object {\"passkey\": rate, ...}");
         }
@@ -127,7 +134,7 @@ public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, d
                 d(t, "weight_decay", 0.1, f), d(t, "beta1", 0.9, f), d(t, "beta2", 0.95, f), d(t, "eps", 1e-8, f),
                 d(t, "clip", 1.0, f), i(t, "eval_every", 50, f), i(t, "eval_windows", 8, f), i(t, "checkpoint_every", 50, f),
                 (long) d(t, "seed", 1, f), d(t, "held_out", 0.05, f), t.get("recompute") instanceof Boolean b && b,
-                cur, pk, kv, realFiller, textFiller, numbers, technical, nearMiss, marks, t.get("positions") instanceof String p ? p : "sequential", growth, i(t, "steps", 100, f));
+                cur, pk, kv, realFiller, textFiller, numbers, technical, nearMiss, marks, tables, t.get("positions") instanceof String p ? p : "sequential", growth, i(t, "steps", 100, f));
         if (c.seqLen < 2) throw new LongspanException(f + "seq_len must be at least 2");
         if (c.batch < 1) throw new LongspanException(f + "batch must be at least 1");
         if (c.steps < 1) throw new LongspanException(f + "steps must be at least 1");
@@ -145,10 +152,10 @@ public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, d
 
     public TrainConfig withSteps(int s) {
         return new TrainConfig(model, seqLen, batch, s, lr, minLr, warmup, weightDecay, beta1, beta2, eps, clip, evalEvery,
-                evalWindows, checkpointEvery, seed, heldOut, recompute, curriculum, passkeyRate, kvRate, realFiller, textFiller, decoyNumbers, technicalNumbers, nearMisses, marks, positions, factorGrowth, configSteps);
+                evalWindows, checkpointEvery, seed, heldOut, recompute, curriculum, passkeyRate, kvRate, realFiller, textFiller, decoyNumbers, technicalNumbers, nearMisses, marks, tables, positions, factorGrowth, configSteps);
     }
 
-    private static final List<String> SYNTHETIC_KEYS = List.of("passkey", "kv", "real_filler", "text_filler", "numbers", "technical", "near_miss", "marks");
+    private static final List<String> SYNTHETIC_KEYS = List.of("passkey", "kv", "real_filler", "text_filler", "numbers", "technical", "near_miss", "marks", "tables");
 
     // an optional rate per 1,000 haystack bytes of train.synthetic, in [0, 100] (0 when absent)
     private static double perKb(Map<?, ?> sm, String key, String what, String f) {
@@ -235,6 +242,7 @@ public record TrainConfig(ModelConfig model, int seqLen, int batch, int steps, d
         if (technicalNumbers > 0) syn.put("technical", technicalNumbers);
         if (nearMisses > 0) syn.put("near_miss", (long) nearMisses);
         if (marks > 0) syn.put("marks", marks);
+        if (tables > 0) syn.put("tables", tables);
         t.put("synthetic", syn);
         t.put("positions", positions);
         if (factorGrowth != null) {

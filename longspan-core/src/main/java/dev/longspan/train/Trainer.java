@@ -398,6 +398,7 @@ public final class Trainer {
             if (tc.decoyNumbers() > 0) filler = filler.withNumbers(rnd, tc.decoyNumbers());
             if (tc.technicalNumbers() > 0) filler = filler.withTechnical(rnd, tc.technicalNumbers());
             if (tc.marks() > 0) filler = filler.withMarks(rnd, tc.marks());
+            if (tc.tables() > 0) filler = filler.withTables(rnd, tc.tables());
             if (n + 1 < PasskeyTask.minimumLength("00000") + 8) {
                 corpus.trainWindow(rnd, tokens, n + 1);
                 for (int t = 0; t < n; t++) targets[t] = tokens[t + 1];

@@ -247,4 +247,65 @@ class DecoyNumbersTest {
             assertThatThrownBy(() -> config(", \"marks\": " + bad)).isInstanceOf(LongspanException.class).hasMessageContaining("synthetic.marks");
         }
     }
+
+    @Test
+    void tablesCoverAboutTheShareInsideTheRangeSeeded() {
+        int n = 60_000;
+        byte[] a = seededFillInside(r -> PasskeyTask.Filler.standard().withTables(r, 0.3), 3, n + 2000, 1000, n);
+        String s = new String(a, 1000, n, StandardCharsets.US_ASCII);
+        long digits = s.chars().filter(Character::isDigit).count();
+        // the standard filler has no digits: every digit is a table's; a table is about a third digits
+        // (the rest spaces, units, words, headers), and blocks drawn at random places overlap, so a
+        // share of 0.3 leaves 5-15 % of the bytes digits
+        assertThat(digits).as("digits in 60,000 bytes").isBetween(n * 5L / 100, n * 15L / 100);
+        assertThat(s).containsPattern("\\n {0,12}[0-9-]").containsPattern("[0-9]   +[0-9]").containsPattern("[0-9]{5}");
+        // the filler's own text is still there between the tables
+        assertThat(s).contains(PasskeyTask.FILLER.substring(0, 30));
+        // a short stretch (the few bytes between a needle and the question) and share 1
+        byte[] t = seededFillInside(r -> PasskeyTask.Filler.standard().withTables(r, 1.0), 4, 40, 10, 7);
+        assertThat(new String(t, 10, 7, StandardCharsets.US_ASCII)).doesNotContain(PasskeyTask.FILLER.substring(0, 7));
+        // share 0 writes nothing over the filler
+        byte[] z = seededFillInside(r -> PasskeyTask.Filler.standard().withTables(r, 0), 5, 3000, 100, 2000);
+        byte[] plain = new byte[3000];
+        java.util.Arrays.fill(plain, (byte) '#');
+        PasskeyTask.Filler.standard().fill(plain, 100, 2000);
+        assertThat(z).containsExactly(plain);
+        for (int i = 0; i < 300; i++) assertThat(PasskeyTask.tableLine(new SplittableRandom(i))).doesNotContain("\n").matches("[ -~]+");
+    }
+
+    @Test
+    void tablesOftenStandRightBesideTheNeedleAndKeepTheKeyAndItsTargets() throws IOException {
+        Path kjv = Files.writeString(dir.resolve("kjv.txt"), "In the beginning God created the heaven and the earth. ".repeat(80));
+        try (TextCorpus c = new TextCorpus(List.of(kjv), 0.1)) {
+            Trainer with = new Trainer(config(", \"tables\": 0.3"), c, dir.resolve("w"), new Trainer.Listener() {});
+            int n = 512, beside = 0, samples = 200;
+            int[] tok = new int[n + 1], tgt = new int[n];
+            for (int s = 0; s < samples; s++) {
+                with.sample(s, 0, n, tok, tgt);
+                String p = TextFillerTest.str(tok);
+                int at = p.indexOf(" The pass key is ");
+                String key = p.substring(at + 17, at + 22);
+                assertThat(p).startsWith(PasskeyTask.TASK).contains(PasskeyTask.needle(key)).endsWith(PasskeyTask.QUESTION + " " + key + ".");
+                assertThat(java.util.Arrays.stream(tgt).filter(x -> x >= 0).count()).isEqualTo(7);
+                int after = at + PasskeyTask.needle(key).length();
+                String near = p.substring(Math.max(PasskeyTask.TASK.length(), at - 16), at) + p.substring(after, Math.min(after + 16, p.length() - PasskeyTask.QUESTION.length() - 7));
+                if (near.chars().anyMatch(Character::isDigit)) beside++;
+            }
+            // the first table of a stretch ends or starts it half the time: digits within 16 bytes
+            // of the needle in a good share of the samples (standard filler alone: never)
+            assertThat(beside).as("samples with a table's digits beside the needle").isBetween(samples / 5, samples * 9 / 10);
+        }
+    }
+
+    @Test
+    void tablesRoundTripAndBadValuesNameTheField() {
+        TrainConfig tc = config(", \"tables\": 0.3");
+        assertThat(tc.tables()).isEqualTo(0.3);
+        assertThat(TrainConfig.fromJson(Json.parseObject(Json.write(tc.toJson()), "b.json"), "b.json").tables()).isEqualTo(0.3);
+        assertThat(config("").tables()).isZero();
+        assertThat(((java.util.Map<?, ?>) ((java.util.Map<?, ?>) config("").toJson().get("train")).get("synthetic")).containsKey("tables")).isFalse();
+        for (String bad : List.of("-0.1", "1.5", "\"half\"")) {
+            assertThatThrownBy(() -> config(", \"tables\": " + bad)).isInstanceOf(LongspanException.class).hasMessageContaining("synthetic.tables");
+        }
+    }
 }
