@@ -16,7 +16,8 @@
 # trained on, built from files a Debian machine has (each skipped with a line if missing): the
 # licences in /usr/share/common-licenses, Vim's user manual, the change logs of five packages (gzip,
 # zstd, file, procps, libelf1; data/changelogs holds others'), Python's reference topics, IDLE's
-# release notes (where python3 ships them), GNU info manuals, man pages and this repository's Java sources; and one
+# release notes (where python3 ships them), GNU info manuals, man pages, this repository's Java sources and tables of
+# numbers (scripts/make-number-tables.py); and one
 # needle position (64K, depth 0.25) that earlier fine-tunes lost, 60 keys. Then held-out perplexity
 # 4K / 256K (novel) and 4K / 256K / 1M (the Bible's held-out tail), the same scored bytes at every
 # length. summary.md gets one line per run: correct / trials and every wrong answer (key -> answer,
@@ -81,6 +82,8 @@ if command -v man >/dev/null && ls /usr/share/man/man1/*.1.gz >/dev/null 2>&1; t
   [[ -s "$T/man-pages.txt" ]] || rm -f "$T/man-pages.txt"
 fi
 fi
+# a haystack of number tables (a third of the bytes digits; seeded, the same on every machine)
+[[ -f "$T/number-tables.txt" ]] || python3 scripts/make-number-tables.py "$T/number-tables.txt"
 
 run_passkey() {   # NAME LENGTHS [passkey options...]
   local name=$1 lengths=$2; shift 2
@@ -90,7 +93,7 @@ run_passkey() {   # NAME LENGTHS [passkey options...]
 run_passkey standard "$LENGTHS"
 run_passkey heldout-novel "$LENGTHS" --filler data/gutenberg/pg1661.txt
 [[ -f "$T/licences.txt" ]] && run_passkey licences "$LENGTHS" --filler "$T/licences.txt"
-for f in vim-manual changelogs pydoc-topics java-src info-manuals man-pages; do
+for f in vim-manual changelogs pydoc-topics java-src info-manuals man-pages number-tables; do
   [[ -f "$T/$f.txt" ]] && run_passkey "$f" 1k,4k,16k,64k --filler "$T/$f.txt"
 done
 [[ -f "$T/idle-notes.txt" ]] && run_passkey idle-notes 16k,64k --depths 0,0.25,0.5 --filler "$T/idle-notes.txt"
