@@ -18,7 +18,8 @@
 # zstd, file, procps, libelf1; data/changelogs holds others'), Python's reference topics, IDLE's
 # release notes (where python3 ships them), GNU info manuals, man pages, this repository's Java sources and tables of
 # numbers (scripts/make-number-tables.py); and one
-# needle position (64K, depth 0.25) that earlier fine-tunes lost, 60 keys. Then held-out perplexity
+# needle position (64K, depth 0.25) that earlier fine-tunes lost, 60 keys; 256 consecutive needle positions at 4K.
+# Then held-out perplexity
 # 4K / 256K (novel) and 4K / 256K / 1M (the Bible's held-out tail), the same scored bytes at every
 # length. summary.md gets one line per run: correct / trials and every wrong answer (key -> answer,
 # length, depth).
@@ -103,6 +104,13 @@ for S in 12 1 7; do
   echo "== weak place: 64K depth 0.25, seed $S ($(date -u +%H:%M:%S))" >&2
   ./longspan passkey --model "$MODEL" --lengths 64k --depths 0.25 --trials 20 --seed $S --out "$OUT/weak-place-$S" --json > "$OUT/weak-place-$S.json"
 done
+# 256 consecutive needle positions at 4K (every phase of the 256-token CRD-NTK cycle, one key each): the grid's fixed
+# depths probe five phases per length, and a fine-tune can leave a hole at one of them (docs/MODEL.md, stage 39)
+PHASES=$(python3 -c "
+fl = 4096 - 148 - 59 - 38   # the byte tokenizer: task line, needle, question
+print(','.join('%.9f' % ((1000 + i) / fl) for i in range(256)))")
+echo "== phase sweep: 4K, 256 needle positions ($(date -u +%H:%M:%S))" >&2
+./longspan passkey --model "$MODEL" --lengths 4k --depths "$PHASES" --trials 1 --out "$OUT/phase-sweep" --json > "$OUT/phase-sweep.json"
 if [[ $FOUR_M == 1 ]]; then
   echo "== 4M: 10 keys ($(date -u +%H:%M:%S))" >&2
   ./longspan passkey --model "$MODEL" --lengths 4m --trials 2 --out "$OUT/standard-4m" --json > "$OUT/standard-4m.json"
