@@ -75,10 +75,10 @@ public final class PasskeyTask {
 
         /**
          * This filler with tables of numbers written over about {@code share} of it: blocks of 80 to
-         * 1,500 bytes (fewer where the share wants fewer) of indented, space-aligned columns (counts, sizes with units, negative flags,
-         * decimals, times, five-digit numbers like a key, a few words; now and then a header line),
-         * the shape of a program's output or a manual's table, where about a third of the bytes
-         * are digits. Half the time the first block starts or ends the stretch, so the needle often
+         * 1,500 bytes (fewer where the share wants fewer) of indented, space-aligned columns (counts,
+         * sizes with units, negative flags, decimals, times, five-digit numbers like a key, a few
+         * words; now and then a header line), the shape of a program's output or a manual's table,
+         * where about a third of the bytes are digits. Half the time the first block starts or ends the stretch, so the needle often
          * sits right beside a table. The bundled model copied a key wrong when a table stood just
          * before the needle ("1350k      845160" then "The pass key is 38262": 38260) and read only 12 of
          * 45 keys in a haystack of such tables (docs/MODEL.md, stage 39): the decoys, snippets and
