@@ -1023,9 +1023,8 @@ final class FlashKernel {
         for (int kb = k0; kb < k1; kb += BK) {
             int nk = Math.min(BK, k1 - kb), first = t.keys.pos(kb);
             if (p.kT != null && t.keys.pos(kb + nk - 1) - first == nk - 1) {
-                int at = p.kTOff(kvh, first);
-                TileOps.rowDots(sc, s.qrow, ro, p.kT, at, p.tk, nk, d);              // S
-                TileOps.rowDots(dpr, s.dorow, ro, p.vT, at, p.tk, nk, d);            // dP = dO · Vᵀ
+                // S from Kᵀ and dP = dO · Vᵀ in one pass
+                TileOps.rowDotsPair(sc, s.qrow, p.kT, dpr, s.dorow, p.vT, ro, p.kTOff(kvh, first), p.tk, nk, d);
             } else {
                 for (int j = 0; j < nk; j++) {
                     int off = p.kOff(kvh, t.keys.pos(kb + j));
@@ -1036,12 +1035,13 @@ final class FlashKernel {
             for (int j = 0, e = Math.min(nk, t.biased - kb); j < e; j++) sc[j] += t.bias;
             TileOps.expShift(sc, nk, lse);                                            // P
             for (int j = 0; j < nk; j++) {
-                int kp = t.keys.pos(kb + j), off = p.kOff(kvh, kp), to = (bufBase + kp) * d;
-                float pr = sc[j], ds = pr * (dpr[j] - delta);                         // dS = P (dP - delta)
-                Kernels.axpy(pr, s.dorow, ro, dv, to, d);                             // dV += P dO
-                Kernels.axpy(ds, s.qrow, ro, dk, to, d);                              // dK += dS (scale·q)
-                Kernels.axpy(ds, p.k, off, dqr, 0, d);                                // dQ += dS K
+                int kp = t.keys.pos(kb + j);
+                s.koff[j] = p.kOff(kvh, kp);
+                s.voff[j] = (bufBase + kp) * d;
+                dpr[j] = sc[j] * (dpr[j] - delta);                                    // dS = P (dP - delta)
             }
+            // dV += P dO, dK += dS (scale·q), dQ += dS K
+            TileOps.rowGradients(sc, dpr, nk, s.dorow, s.qrow, ro, p.k, s.koff, s.voff, dv, dk, dqr, d);
         }
     }
 

@@ -95,6 +95,17 @@ final class ScalarTileOps {
         for (int i = 0; i < g; i++) dev.longspan.kernel.ScalarKernels.axpyRows(p, i * stride, n, x, xoff, y, i * d, d);
     }
 
+    static void rowGradients(float[] p, float[] ds, int n, float[] dO, float[] q, int ro, float[] k, int[] koff,
+                             int[] to, float[] dv, float[] dk, float[] dq, int d) {
+        for (int j = 0; j < n; j++) {
+            float pj = p[j], sj = ds[j];
+            int t = to[j], o = koff[j];
+            for (int c = 0; c < d; c++) dv[t + c] += pj * dO[ro + c];
+            for (int c = 0; c < d; c++) dk[t + c] += sj * q[ro + c];
+            for (int c = 0; c < d; c++) dq[c] += sj * k[o + c];
+        }
+    }
+
     static void rowDots(float[] out, float[] x, int xo, float[] yt, int yo, int stride, int n, int d) {
         for (int j = 0; j < n; j++) {
             float acc = 0f;

@@ -111,10 +111,35 @@ final class TileOps {
         }
     }
 
+    /**
+     * One query row's gradients from a block of n keys (the rows path of the backward): for j &lt; n,
+     * dv[to[j]..+d) += p[j]·dO[ro..+d), dk[to[j]..+d) += ds[j]·q[ro..+d) and dq[0..d) += ds[j]·k[koff[j]..+d).
+     * Per element the same multiply-adds in the same order as three {@code Kernels.axpy} calls per
+     * key, so the bits are theirs; the SIMD path keeps the row's dO, q and dq vectors in registers
+     * across the keys (three axpy calls of D = 32 per key cost a third of a training step in calls,
+     * loads and stores of those rows).
+     */
+    static void rowGradients(float[] p, float[] ds, int n, float[] dO, float[] q, int ro, float[] k, int[] koff,
+                             int[] to, float[] dv, float[] dk, float[] dq, int d) {
+        if (Simd.ENABLED) VectorTileOps.rowGradients(p, ds, n, dO, q, ro, k, koff, to, dv, dk, dq, d);
+        else ScalarTileOps.rowGradients(p, ds, n, dO, q, ro, k, koff, to, dv, dk, dq, d);
+    }
+
     // out[j] = Σ_c x[xo + c] · yt[yo + c·stride + j] for j < n: one row against n rows held transposed
     // (the rows path's scores over consecutive keys: lanes along the keys, no reduction per key)
     static void rowDots(float[] out, float[] x, int xo, float[] yt, int yo, int stride, int n, int d) {
         if (Simd.ENABLED) VectorTileOps.rowDots(out, x, xo, yt, yo, stride, n, d); else ScalarTileOps.rowDots(out, x, xo, yt, yo, stride, n, d);
+    }
+
+    // rowDots(out, x, xo, yt, ...) and rowDots(out2, x2, xo, yt2, ...) over the same n keys (the
+    // backward's S from Kᵀ and dP from Vᵀ): each result bit for bit rowDots', both read in one pass
+    static void rowDotsPair(float[] out, float[] x, float[] yt, float[] out2, float[] x2, float[] yt2, int xo,
+                            int yo, int stride, int n, int d) {
+        if (Simd.ENABLED) VectorTileOps.rowDotsPair(out, x, yt, out2, x2, yt2, xo, yo, stride, n, d);
+        else {
+            ScalarTileOps.rowDots(out, x, xo, yt, yo, stride, n, d);
+            ScalarTileOps.rowDots(out2, x2, xo, yt2, yo, stride, n, d);
+        }
     }
 
     /** x[j] = e^(x[j] − m) for j &lt; n; returns their sum (one query row's probabilities in the rows path). */

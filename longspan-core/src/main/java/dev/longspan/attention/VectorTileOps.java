@@ -860,8 +860,94 @@ final class VectorTileOps {
         }
     }
 
-    static void rowDots(float[] out, float[] x, int xo, float[] yt, int yo, int stride, int n, int d) {
+    // TileOps.rowGradients: D in chunks of two vectors (dO, q and dq's six vectors stay in registers
+    // on 16-register machines too), then one vector, then the scalar tail as Kernels.axpy's
+    static void rowGradients(float[] p, float[] ds, int n, float[] dO, float[] q, int ro, float[] k, int[] koff,
+                             int[] to, float[] dv, float[] dk, float[] dq, int d) {
+        int c = 0;
+        for (; c + 2 * L <= d; c += 2 * L) {
+            FloatVector o0 = FloatVector.fromArray(S, dO, ro + c), o1 = FloatVector.fromArray(S, dO, ro + c + L);
+            FloatVector q0 = FloatVector.fromArray(S, q, ro + c), q1 = FloatVector.fromArray(S, q, ro + c + L);
+            FloatVector a0 = FloatVector.fromArray(S, dq, c), a1 = FloatVector.fromArray(S, dq, c + L);
+            for (int j = 0; j < n; j++) {
+                FloatVector pj = FloatVector.broadcast(S, p[j]), sj = FloatVector.broadcast(S, ds[j]);
+                int t = to[j] + c, o = koff[j] + c;
+                o0.fma(pj, FloatVector.fromArray(S, dv, t)).intoArray(dv, t);
+                o1.fma(pj, FloatVector.fromArray(S, dv, t + L)).intoArray(dv, t + L);
+                q0.fma(sj, FloatVector.fromArray(S, dk, t)).intoArray(dk, t);
+                q1.fma(sj, FloatVector.fromArray(S, dk, t + L)).intoArray(dk, t + L);
+                a0 = FloatVector.fromArray(S, k, o).fma(sj, a0);
+                a1 = FloatVector.fromArray(S, k, o + L).fma(sj, a1);
+            }
+            a0.intoArray(dq, c);
+            a1.intoArray(dq, c + L);
+        }
+        if (c + L <= d) {
+            FloatVector o0 = FloatVector.fromArray(S, dO, ro + c), q0 = FloatVector.fromArray(S, q, ro + c);
+            FloatVector a0 = FloatVector.fromArray(S, dq, c);
+            for (int j = 0; j < n; j++) {
+                FloatVector sj = FloatVector.broadcast(S, ds[j]);
+                int t = to[j] + c;
+                o0.fma(FloatVector.broadcast(S, p[j]), FloatVector.fromArray(S, dv, t)).intoArray(dv, t);
+                q0.fma(sj, FloatVector.fromArray(S, dk, t)).intoArray(dk, t);
+                a0 = FloatVector.fromArray(S, k, koff[j] + c).fma(sj, a0);
+            }
+            a0.intoArray(dq, c);
+            c += L;
+        }
+        if (c < d) {
+            for (int j = 0; j < n; j++) {
+                float pj = p[j], sj = ds[j];
+                int t = to[j], o = koff[j];
+                for (int e = c; e < d; e++) {
+                    dv[t + e] += pj * dO[ro + e];
+                    dk[t + e] += sj * q[ro + e];
+                    dq[e] += sj * k[o + e];
+                }
+            }
+        }
+    }
+
+    // TileOps.rowDotsPair: rowDots of (x, yt) and of (x2, yt2) over the same keys, four vectors of
+    // keys of both in one pass (eight FMA chains), then rowDots of each for the rest
+    static void rowDotsPair(float[] out, float[] x, float[] yt, float[] out2, float[] x2, float[] yt2, int xo,
+                            int yo, int stride, int n, int d) {
         int j = 0;
+        for (; j + 4 * L <= n; j += 4 * L) {
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            for (int c = 0, o = yo + j; c < d; c++, o += stride) {
+                FloatVector xc = FloatVector.broadcast(S, x[xo + c]), yc = FloatVector.broadcast(S, x2[xo + c]);
+                a0 = FloatVector.fromArray(S, yt, o).fma(xc, a0);
+                b0 = FloatVector.fromArray(S, yt2, o).fma(yc, b0);
+                a1 = FloatVector.fromArray(S, yt, o + L).fma(xc, a1);
+                b1 = FloatVector.fromArray(S, yt2, o + L).fma(yc, b1);
+                a2 = FloatVector.fromArray(S, yt, o + 2 * L).fma(xc, a2);
+                b2 = FloatVector.fromArray(S, yt2, o + 2 * L).fma(yc, b2);
+                a3 = FloatVector.fromArray(S, yt, o + 3 * L).fma(xc, a3);
+                b3 = FloatVector.fromArray(S, yt2, o + 3 * L).fma(yc, b3);
+            }
+            a0.intoArray(out, j);
+            a1.intoArray(out, j + L);
+            a2.intoArray(out, j + 2 * L);
+            a3.intoArray(out, j + 3 * L);
+            b0.intoArray(out2, j);
+            b1.intoArray(out2, j + L);
+            b2.intoArray(out2, j + 2 * L);
+            b3.intoArray(out2, j + 3 * L);
+        }
+        if (j < n) {
+            rowDotsFrom(out, x, xo, yt, yo, stride, j, n, d);
+            rowDotsFrom(out2, x2, xo, yt2, yo, stride, j, n, d);
+        }
+    }
+
+    static void rowDots(float[] out, float[] x, int xo, float[] yt, int yo, int stride, int n, int d) {
+        rowDotsFrom(out, x, xo, yt, yo, stride, 0, n, d);
+    }
+
+    // rowDots of keys [j0, n)
+    private static void rowDotsFrom(float[] out, float[] x, int xo, float[] yt, int yo, int stride, int j0, int n, int d) {
+        int j = j0;
         // four vectors of keys: four independent FMA chains over the head dimension
         for (; j + 4 * L <= n; j += 4 * L) {
             FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;

@@ -323,6 +323,22 @@ class TileOpsTest {
         assertThat(out[n + 1]).isEqualTo(42f);
     }
 
+    /** rowDotsPair: both rows' dots over the same keys are exactly rowDots' bits, and nothing past n is written. */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource({"1,1", "3,8", "16,16", "17,5", "31,32", "64,32", "65,7", "100,64", "129,3", "128,33"})
+    void rowDotsPairIsTwoRowDotsBitForBit(int n, int d) {
+        SplittableRandom r = new SplittableRandom(37L * n + d);
+        int stride = n + 11, yo = 5;
+        float[] x = random(r, d + 3), x2 = random(r, d + 3), yt = random(r, yo + d * stride), yt2 = random(r, yo + d * stride);
+        float[] out = new float[n + 1], out2 = new float[n + 1], want = new float[n + 1], want2 = new float[n + 1];
+        out[n] = out2[n] = want[n] = want2[n] = 42f;
+        TileOps.rowDotsPair(out, x, yt, out2, x2, yt2, 3, yo, stride, n, d);
+        TileOps.rowDots(want, x, 3, yt, yo, stride, n, d);
+        TileOps.rowDots(want2, x2, 3, yt2, yo, stride, n, d);
+        assertThat(out).isEqualTo(want);
+        assertThat(out2).isEqualTo(want2);
+    }
+
     /** rowScores: one query row against key rows at any offsets, the float64 dot within rounding, at every d around the vector widths. */
     @ParameterizedTest(name = "d={0}")
     @org.junit.jupiter.params.provider.ValueSource(ints = {1, 3, 7, 8, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65, 100, 128, 129, 200})
@@ -381,6 +397,44 @@ class TileOpsTest {
                 for (int i = 0; i < g; i++) dev.longspan.kernel.Kernels.axpyRows(p, i * BK, n, x, xoff, want, i * d, d);
                 assertThat(y).as("P·V g=%d n=%d", g, n).isEqualTo(want);
             }
+        }
+    }
+
+    /**
+     * The backward rows path's gradients: rowGradients gives exactly the bits of three
+     * Kernels.axpy calls per key (dV, dK, dQ) at every D around the vector widths, for key counts
+     * around the chunks, with keys and gradient rows at scattered offsets; nothing else is written.
+     */
+    @ParameterizedTest(name = "d={0}")
+    @org.junit.jupiter.params.provider.ValueSource(ints = {1, 3, 4, 8, 15, 16, 17, 24, 31, 32, 33, 48, 63, 64, 65, 100, 128, 129})
+    void rowGradientsAreThreeAxpysBitForBit(int d) {
+        SplittableRandom r = new SplittableRandom(d * 31L + 7);
+        for (int n : new int[]{0, 1, 2, 7, BK}) {
+            int rows = BK + 3, ro = r.nextInt(3) * d + r.nextInt(2);
+            float[] dO = new float[ro + d + 1], q = new float[ro + d + 1], k = new float[rows * (d + 1)];
+            float[] dv = new float[rows * d + 1], dk = new float[rows * d + 1], dq = new float[d];
+            for (float[] a : new float[][]{dO, q, k, dv, dk, dq}) for (int i = 0; i < a.length; i++) a[i] = (float) r.nextDouble(-2, 2);
+            float[] p = new float[BK], ds = new float[BK];
+            int[] koff = new int[BK], to = new int[BK];
+            int[] order = java.util.stream.IntStream.range(0, rows).toArray();
+            for (int i = rows - 1; i > 0; i--) { int j = r.nextInt(i + 1), x = order[i]; order[i] = order[j]; order[j] = x; }
+            for (int j = 0; j < n; j++) {
+                p[j] = (float) r.nextDouble(0, 1);
+                ds[j] = (float) r.nextDouble(-1, 1);
+                koff[j] = r.nextInt(rows) * (d + 1) + r.nextInt(2) * (j % 2);
+                if (koff[j] + d > k.length) koff[j] = k.length - d;
+                to[j] = order[j] * d;                          // distinct key rows, as in a tile
+            }
+            float[] wantV = dv.clone(), wantK = dk.clone(), wantQ = dq.clone();
+            for (int j = 0; j < n; j++) {
+                dev.longspan.kernel.Kernels.axpy(p[j], dO, ro, wantV, to[j], d);
+                dev.longspan.kernel.Kernels.axpy(ds[j], q, ro, wantK, to[j], d);
+                dev.longspan.kernel.Kernels.axpy(ds[j], k, koff[j], wantQ, 0, d);
+            }
+            TileOps.rowGradients(p, ds, n, dO, q, ro, k, koff, to, dv, dk, dq, d);
+            assertThat(dv).as("dV n=%d", n).isEqualTo(wantV);
+            assertThat(dk).as("dK n=%d", n).isEqualTo(wantK);
+            assertThat(dq).as("dQ n=%d", n).isEqualTo(wantQ);
         }
     }
 
