@@ -149,7 +149,7 @@ final class TileOps {
 
     /** {@link #expShift(float[], int, float)} on x[xo..xo+n). */
     static float expShift(float[] x, int xo, int n, float m) {
-        return Simd.ENABLED && n >= LANES ? VectorTileOps.expShift(x, xo, n, m) : ScalarTileOps.expShift(x, xo, n, m);
+        return Simd.ENABLED ? VectorTileOps.expShift(x, xo, n, m) : ScalarTileOps.expShift(x, xo, n, m);
     }
 
     // out[i·stride + j] = rowScores of query row i (q[i·d..]) against key j, for i < g, j < n: the G

@@ -968,14 +968,18 @@ final class VectorTileOps {
             for (int c = 0, o = yo + j; c < d; c++, o += stride) a0 = FloatVector.fromArray(S, yt, o).fma(FloatVector.broadcast(S, x[xo + c]), a0);
             a0.intoArray(out, j);
         }
-        for (; j < n; j++) {
-            float acc = 0f;
-            for (int c = 0; c < d; c++) acc += x[xo + c] * yt[yo + c * stride + j];
-            out[j] = acc;
+        if (j < n) {
+            // the last keys as one masked vector: a scalar tail reads each key's D floats a stride
+            // apart, one cache line per float (short select-and-merge runs made it a tenth of training)
+            VectorMask<Float> mk = S.indexInRange(j, n);
+            FloatVector a0 = FloatVector.zero(S);
+            for (int c = 0, o = yo + j; c < d; c++, o += stride) a0 = FloatVector.fromArray(S, yt, o, mk).fma(FloatVector.broadcast(S, x[xo + c]), a0);
+            a0.intoArray(out, j, mk);
         }
     }
 
-    // x[xo + j] = e^(x[xo + j] - m) for j < n, n ≥ L; returns the sum (lanes summed in a fixed order, then the tail's scalars)
+    // x[xo + j] = e^(x[xo + j] - m) for j < n; returns the sum (lanes summed in a fixed order, the last n mod L keys
+    // as one masked vector)
     static float expShift(float[] x, int xo, int n, float m) {
         FloatVector acc = FloatVector.zero(S), mv = FloatVector.broadcast(S, m);
         int j = 0;
@@ -998,14 +1002,25 @@ final class VectorTileOps {
         // a fixed tree of lane adds (VectorMath.sum's: reduceLanes(ADD) sums in an order that differs
         // between JIT tiers), written out: VectorMath.sum(acc) ran boxed in decoding, where C2 did not
         // inline it into forwardRows' expShift (7 % of a decode step after a 2K prompt)
-        for (VectorShuffle<Float> h : HALVES) acc = acc.add(acc.rearrange(h));
-        float sum = acc.lane(0);
-        for (; j < n; j++) {
-            float e = (float) Math.exp(x[xo + j] - m);
-            x[xo + j] = e;
-            sum += e;
+        if (j < n) {
+            // the tail as one masked vector (Math.exp per key cost 5 % of training on short runs)
+            VectorMask<Float> mk = S.indexInRange(j, n);
+            FloatVector xc = FloatVector.fromArray(S, x, xo + j, mk).sub(mv).max(-88f);
+            FloatVector t = xc.fma(FloatVector.broadcast(S, LOG2E), FloatVector.broadcast(S, BIASED_MAGIC));
+            FloatVector f = xc.fma(FloatVector.broadcast(S, LOG2E), FloatVector.broadcast(S, BIASED_MAGIC).sub(t));
+            f = xc.fma(FloatVector.broadcast(S, LOG2E_LO), f);
+            FloatVector p = f.fma(FloatVector.broadcast(S, P6), FloatVector.broadcast(S, P5))
+                    .fma(f, FloatVector.broadcast(S, P4))
+                    .fma(f, FloatVector.broadcast(S, P3))
+                    .fma(f, FloatVector.broadcast(S, P2))
+                    .fma(f, FloatVector.broadcast(S, P1))
+                    .fma(f, FloatVector.broadcast(S, 1f));
+            FloatVector e = p.mul(((IntVector) t.reinterpretAsInts()).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats());
+            e.intoArray(x, xo + j, mk);
+            acc = acc.add(e, mk);
         }
-        return sum;
+        for (VectorShuffle<Float> h : HALVES) acc = acc.add(acc.rearrange(h));
+        return acc.lane(0);
     }
 
     // x[xo + i] = e^x[xo + i] for i < QB. Arrays in, arrays out: no vector crosses a call, so nothing
