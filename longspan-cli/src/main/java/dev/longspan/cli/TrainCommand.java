@@ -133,7 +133,7 @@ final class TrainCommand implements Runnable {
             if (lead) System.err.printf("data: %,d training bytes, %,d held-out bytes from %d file(s)%n", corpus.trainBytes(), corpus.heldOutBytes(), data.size());
             if (lead && loraSetup != null) System.err.println("fine-tuning " + loraSetup.base() + " with " + LoraTraining.describe(loraSetup));
             try (ProgressBar bar = new ProgressBarBuilder().setTaskName("train").setInitialMax(tc.steps())
-                    .setStyle(ProgressBarStyle.ASCII).setConsumer(new me.tongfei.progressbar.ConsoleProgressBarConsumer(lead ? System.err : new java.io.PrintStream(java.io.OutputStream.nullOutputStream())))
+                    .setStyle(ProgressBarStyle.ASCII).setConsumer(lead ? progressConsumer(System.err, onTerminal(), PROGRESS_LINE_MILLIS) : new me.tongfei.progressbar.DelegatingProgressBarConsumer(line -> { }))
                     .setUpdateIntervalMillis(500).showSpeed(speedFormat()).build()) {
                 Trainer trainer = new Trainer(tc, corpus, out, new Trainer.Listener() {
                     @Override public void onStart(long from, int total) { bar.stepTo(from); }
@@ -274,5 +274,40 @@ final class TrainCommand implements Runnable {
     /** The bar's extra message; the bar appends it right after the speed, so it starts with a space. */
     static String progressMessage(double loss, double tokensPerSecond) {
         return String.format(java.util.Locale.ROOT, " loss %.3f  %,.0f tok/s", loss, tokensPerSecond);
+    }
+
+    /** Milliseconds between progress lines when standard error is not a terminal. */
+    static final long PROGRESS_LINE_MILLIS = 30_000;
+
+    // whether the user watches a terminal (JDK 22+: System.console() exists even when redirected)
+    private static boolean onTerminal() {
+        java.io.Console c = System.console();
+        return c != null && c.isTerminal();
+    }
+
+    /**
+     * Where the progress bar goes. On a terminal it is redrawn in place, flushed at every update
+     * (the library's console consumer prints without a flush, so a redrawn line can wait in the
+     * stream's buffer). Elsewhere — a log file of a run in the background — one line every
+     * {@code everyMillis} (the first at once), each flushed: a `tail -f` of a 20-minute run showed
+     * nothing until its end.
+     */
+    static me.tongfei.progressbar.ProgressBarConsumer progressConsumer(java.io.PrintStream err, boolean terminal, long everyMillis) {
+        if (terminal) {
+            return new me.tongfei.progressbar.ConsoleProgressBarConsumer(err) {
+                @Override public void accept(String rendered) {
+                    super.accept(rendered);
+                    err.flush();
+                }
+            };
+        }
+        long[] last = {Long.MIN_VALUE};
+        return new me.tongfei.progressbar.DelegatingProgressBarConsumer(rendered -> {
+            long now = System.nanoTime() / 1_000_000;
+            if (last[0] != Long.MIN_VALUE && now - last[0] < everyMillis) return;
+            last[0] = now;
+            err.println(rendered.strip());
+            err.flush();
+        }, 160);
     }
 }

@@ -216,4 +216,27 @@ class TrainCliTest {
         assertOneLine(CliRun.of("train", "--config", odd.toString(), "--data", text.toString(), "--out", dir.resolve("odd").toString(),
                 "--init", base.toString(), "--steps", "1"), "shape differs");
     }
+
+    /**
+     * Progress off a terminal (a log file) comes as whole lines, flushed, the first at once and then
+     * at most one per interval; on a terminal the redrawn line is flushed at every update.
+     */
+    @Test
+    void progressReachesALogFileAsLinesAndATerminalAtOnce() {
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream err = new java.io.PrintStream(new java.io.BufferedOutputStream(bytes, 1 << 16), false);
+        var log = TrainCommand.progressConsumer(err, false, 3_600_000);
+        log.accept("train  10% [=     ] 1/10");
+        assertThat(bytes.toString()).isEqualTo("train  10% [=     ] 1/10" + System.lineSeparator());
+        log.accept("train  20% [==    ] 2/10");
+        assertThat(bytes.toString()).as("within the interval: no second line").doesNotContain("2/10");
+        var every = TrainCommand.progressConsumer(err, false, 0);
+        every.accept("train  30% 3/10");
+        every.accept("train  40% 4/10");
+        assertThat(bytes.toString()).contains("3/10" + System.lineSeparator(), "4/10" + System.lineSeparator());
+        bytes.reset();
+        var tty = TrainCommand.progressConsumer(err, true, 0);
+        tty.accept("train  50% 5/10");
+        assertThat(bytes.toString()).as("flushed without a newline").contains("5/10").doesNotContain(System.lineSeparator());
+    }
 }
