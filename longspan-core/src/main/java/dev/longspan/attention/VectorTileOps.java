@@ -999,11 +999,10 @@ final class VectorTileOps {
             e.intoArray(x, xo + j);
             acc = acc.add(e);
         }
-        // a fixed tree of lane adds (VectorMath.sum's: reduceLanes(ADD) sums in an order that differs
-        // between JIT tiers), written out: VectorMath.sum(acc) ran boxed in decoding, where C2 did not
-        // inline it into forwardRows' expShift (7 % of a decode step after a 2K prompt)
         if (j < n) {
-            // the tail as one masked vector (Math.exp per key cost 5 % of training on short runs)
+            // the tail as one masked vector (Math.exp per key cost 5 % of training on short runs); the
+            // polynomial written out again rather than through exp(): a helper taking a vector is boxed
+            // when C2 does not inline it, an allocation per call here
             VectorMask<Float> mk = S.indexInRange(j, n);
             FloatVector xc = FloatVector.fromArray(S, x, xo + j, mk).sub(mv).max(-88f);
             FloatVector t = xc.fma(FloatVector.broadcast(S, LOG2E), FloatVector.broadcast(S, BIASED_MAGIC));
@@ -1019,6 +1018,9 @@ final class VectorTileOps {
             e.intoArray(x, xo + j, mk);
             acc = acc.add(e, mk);
         }
+        // a fixed tree of lane adds (VectorMath.sum's: reduceLanes(ADD) sums in an order that differs
+        // between JIT tiers), written out: VectorMath.sum(acc) ran boxed in decoding, where C2 did not
+        // inline it into forwardRows' expShift (7 % of a decode step after a 2K prompt)
         for (VectorShuffle<Float> h : HALVES) acc = acc.add(acc.rearrange(h));
         return acc.lane(0);
     }
