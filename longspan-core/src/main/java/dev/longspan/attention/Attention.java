@@ -3,7 +3,9 @@ package dev.longspan.attention;
 import dev.longspan.tensor.Parallel;
 import dev.longspan.util.LongspanException;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 import static dev.longspan.attention.TileOps.QB;
 
@@ -116,7 +118,9 @@ public final class Attention {
         // a decoding step over a short cache reads less than SERIAL_DECODE_BYTES of keys and values: a few microseconds
         // of work, less than waking another thread costs (stories260K decoded 1.9x slower on two threads than on one)
         boolean serial = n == 1 && 2L * Float.BYTES * d * plan.keys() * kvHeads < SERIAL_DECODE_BYTES;
-        for (Pass pass : plan.passes) {
+        List<Pass> parts = new ArrayList<>();
+        for (Pass pass : plan.passes) parts.addAll(n > 1 ? pass.keyParts() : List.of(pass));
+        for (Pass pass : parts) {
             if (n == 1 && p.group > 1 && p.group <= TileOps.QB && p.kT == null && pass.sameTilesForAllHeads()
                     && (kvHeads >= Parallel.threads() || 2L * Float.BYTES * d * plan.keys() >= groupDecodeMinBytes)) {
                 // a grouped-query decoding step: the heads sharing a key/value head read its keys once
@@ -131,7 +135,7 @@ public final class Attention {
                 });
                 continue;
             }
-            if (n > 1 && pass.tiles(0) > 0 && pass.group(0, 0) >= 0) {
+            if (pass.grouped()) {
                 forwardGroups(p, pass, heads, d);
                 continue;
             }
@@ -267,15 +271,18 @@ public final class Attention {
         Arrays.fill(dq, 0f);
         Arrays.fill(dk, 0f);
         Arrays.fill(dv, 0f);
-        WorkList[] lists = new WorkList[plan.passes.size()];
-        for (int i = 0; i < lists.length; i++) lists[i] = new WorkList(plan.passes.get(i), heads);
+        // the passes as the backward runs them (select-and-merge: region by region, and the near bands)
+        List<Pass> parts = new ArrayList<>();
+        for (Pass pass : plan.passes) parts.addAll(detached ? List.of(pass) : pass.keyParts());
+        WorkList[] lists = new WorkList[parts.size()];
+        for (int i = 0; i < lists.length; i++) lists[i] = new WorkList(parts.get(i), heads);
         Parallel.forEachTask(heads, h -> {
             int gh = h % group, kv = h / group;
             float[] gk = gh == 0 ? dk : dkx, gv = gh == 0 ? dv : dvx;
             int bufHead = gh == 0 ? kv : kv * (group - 1) + gh - 1;
             FlashKernel.Scratch s = scratch(d);
             for (int pi = 0; pi < lists.length; pi++) {
-                Pass pass = plan.passes.get(pi);
+                Pass pass = parts.get(pi);
                 WorkList w = lists[pi];
                 for (int e = w.headStart[h]; e < w.headStart[h + 1]; e++) {
                     pass.tile(h, w.tile[e], s.tile);

@@ -204,6 +204,16 @@ public final class Plan {
     /** True when a select-and-merge term of the pattern has {@code pos=selected} (it needs {@link #selectedPositions}). */
     public boolean movesPositions() { return movesPositions(pattern); }
 
+    /**
+     * This plan with its select-and-merge passes run as their runs (rows of an own block with the
+     * same selection) instead of split by region and near band ({@link Pass#keyParts}): the row
+     * kernels' own order of operations, for tests that compare bits with a one-row plan.
+     */
+    Plan keepRuns() {
+        for (Pass p : passes) if (p instanceof SelectMergePass s) s.split = false;
+        return this;
+    }
+
     /** Whether a pass selects keys per query (select-and-merge): its tiles are mostly a row or two. */
     boolean selects() {
         for (Pass p : passes) if (p instanceof SelectMergePass) return true;

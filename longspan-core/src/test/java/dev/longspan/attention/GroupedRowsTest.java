@@ -17,6 +17,8 @@ import static org.assertj.core.api.Assertions.within;
  * Each such row must get exactly what it gets alone: the same bits as a one-query span at its
  * position (a decoding step's path, {@link FlashKernel#forwardRows}), with random queries and keys
  * so that almost every row picks its own regions; every row, whatever its run, within float noise.
+ * The plans keep their runs ({@link Plan#keepRuns}): over many rows the kernel otherwise splits them
+ * by region and near band ({@link SelectMergePartsTest}), which sums in another order.
  */
 class GroupedRowsTest {
 
@@ -120,7 +122,7 @@ class GroupedRowsTest {
             Pattern pattern = Pattern.parse(spec);
             float[] q = AttentionTest.random(r, heads * n * d, 2), k = AttentionTest.random(r, heads * n * d, 2),
                     v = AttentionTest.random(r, heads * n * d, 1);
-            Plan wholePlan = withPositions(Plan.of(pattern, n, heads, heads, true), spec, d);
+            Plan wholePlan = withPositions(Plan.of(pattern, n, heads, heads, true), spec, d).keepRuns();
             AttentionResult whole = Attention.forward(q, k, v, d, wholePlan, AttentionOptions.DEFAULT, new float[heads * n * d], new float[heads * n]);
             List<RegionSummaries> summaries = RegionSummaries.forTerms(pattern, heads, d);
             for (RegionSummaries s : summaries) s.append(k, n);
@@ -129,7 +131,7 @@ class GroupedRowsTest {
 
         /** The plan of the one query row at pos, over all n keys. */
         Plan rowPlan(int pos) {
-            return withPositions(Plan.of(pattern, heads, heads, true, pos, 1, 0, n, summaries), spec, d);
+            return withPositions(Plan.of(pattern, heads, heads, true, pos, 1, 0, n, summaries), spec, d).keepRuns();
         }
     }
 

@@ -89,7 +89,9 @@ class SelectedPositionsTest {
         Rope rope = new Rope(RopeConfig.fromSpec("kind=crd-ntk,base=10000,dim=8,period=7,offset=0"));
         float[] q = random(r, H * N * D, 1), k = random(r, H * N * D, 1), v = random(r, H * N * D, 1);
         Run moved = engine(Pattern.parse("selectmerge:region=4,top=12,merge=2,pos=selected"), rope, q, k, v, H, H, N, D);
-        AttentionResult plain = Attention.forward(moved.qr, moved.kr, v, H, H, N, D, Pattern.parse("selectmerge:region=4,top=12,merge=2"), AttentionOptions.DEFAULT);
+        // (pos=selected keeps its runs; plain select-and-merge over many rows splits them unless told not to)
+        Plan runs = Plan.of(Pattern.parse("selectmerge:region=4,top=12,merge=2"), N, H, H, true).keepRuns();
+        AttentionResult plain = Attention.forward(moved.qr, moved.kr, v, D, runs, AttentionOptions.DEFAULT, new float[H * N * D], new float[H * N]);
         assertThat(moved.res.o()).containsExactly(plain.o());
         assertThat(moved.res.lse()).containsExactly(plain.lse());
     }

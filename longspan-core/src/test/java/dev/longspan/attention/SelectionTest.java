@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.SplittableRandom;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 
 /** Select-and-merge's query-aware region selection against its definition ({@link Pattern.SelectMerge}). */
 class SelectionTest {
@@ -180,14 +181,17 @@ class SelectionTest {
         }
     }
 
+    // the runs give a row the same bits whatever comes later; split by region and near band
+    // (SelectMergePass.keyParts) a row's rounding follows how many rows of its block chose the same
+    // region (the row path or the query-block path), so there the earlier outputs agree within noise
     @ParameterizedTest
-    @EnumSource(Pattern.RegionScore.class)
-    void laterTokensDoNotChangeEarlierOutputs(Pattern.RegionScore score) {
+    @CsvSource({"MEAN, true", "BOUND, true", "MAX, true", "MEAN, false", "BOUND, false", "MAX, false"})
+    void laterTokensDoNotChangeEarlierOutputs(Pattern.RegionScore score, boolean runs) {
         int heads = 4, kvHeads = 2, n = 157, d = 9, cut = 101;
         SplittableRandom r = new SplittableRandom(5);
         float[] q = AttentionTest.random(r, heads * n * d, 1.5), k = AttentionTest.random(r, kvHeads * n * d, 1.5), v = AttentionTest.random(r, kvHeads * n * d, 1);
         Pattern pattern = Pattern.parse(spec(5, 5, 2, score));
-        AttentionResult a = Attention.forward(q, k, v, heads, kvHeads, n, d, pattern, AttentionOptions.DEFAULT);
+        AttentionResult a = forward(q, k, v, heads, kvHeads, n, d, pattern, runs);
         float[] q2 = q.clone(), k2 = k.clone(), v2 = v.clone();
         for (int p = cut; p < n; p++) {
             for (int h = 0; h < heads; h++) for (int c = 0; c < d; c++) q2[(h * n + p) * d + c] += (float) r.nextDouble(-3, 3);
@@ -196,14 +200,22 @@ class SelectionTest {
                 v2[(h * n + p) * d + c] += (float) r.nextDouble(-3, 3);
             }
         }
-        AttentionResult b = Attention.forward(q2, k2, v2, heads, kvHeads, n, d, pattern, AttentionOptions.DEFAULT);
+        AttentionResult b = forward(q2, k2, v2, heads, kvHeads, n, d, pattern, runs);
         for (int h = 0; h < heads; h++)
             for (int p = 0; p < n; p++) {
                 int o = (h * n + p) * d;
                 float[] ra = java.util.Arrays.copyOfRange(a.o(), o, o + d), rb = java.util.Arrays.copyOfRange(b.o(), o, o + d);
-                if (p < cut) assertThat(rb).as("head " + h + " row " + p).containsExactly(ra);
+                if (p >= cut) continue;
+                if (runs) assertThat(rb).as("head " + h + " row " + p).containsExactly(ra);
+                else for (int c = 0; c < d; c++) assertThat(rb[c]).as("head " + h + " row " + p).isCloseTo(ra[c], within(1e-5f));
             }
         assertThat(java.util.Arrays.equals(a.o(), b.o())).isFalse();
+    }
+
+    private static AttentionResult forward(float[] q, float[] k, float[] v, int heads, int kvHeads, int n, int d, Pattern pattern, boolean runs) {
+        Plan plan = Plan.of(pattern, n, heads, kvHeads, true);
+        if (runs) plan.keepRuns();
+        return Attention.forward(q, k, v, d, plan, AttentionOptions.DEFAULT, new float[heads * n * d], new float[heads * n]);
     }
 
     @Test
