@@ -135,7 +135,7 @@ public final class Attention {
                 });
                 continue;
             }
-            if (pass.grouped()) {
+            if (n > 1 && pass.grouped()) {          // (a decoding step: its one row's tile, below)
                 forwardGroups(p, pass, heads, d);
                 continue;
             }
