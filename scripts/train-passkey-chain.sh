@@ -9,8 +9,8 @@
 #        held-out loss). A stage whose OUT/stageN/model.safetensors exists is skipped, so a chain cut
 #        short goes on where it stopped; the times of the stages done add up to the chain's.
 #
-# About 3 h 10 min on 2 cores with the trainer the shipped weights were made with; see docs/MODEL.md
-# ("What the whole chain costs") for the measured times with today's trainer. Float rounding differs
+# About 3 h 10 min on 2 cores with the trainer the shipped weights were made with, 1 h 59 min with the trainer of
+# 2026-12-07 (AMD EPYC Zen 4, 2 cores; per stage in docs/MODEL.md, "What the whole chain costs"). Float rounding differs
 # from the machines and trainers that made the shipped weights, so the result is a sibling of the
 # shipped model, not its bits: validate it (scripts/validate-passkey-model.sh) before shipping it.
 set -euo pipefail
@@ -45,7 +45,6 @@ STAGES="
 37 configs/experiments/stage37-two-back.json            35 all
 42 configs/experiments/stage42-tables-0.1.json          37 all"
 
-total=0
 while read -r stage config init data; do
   [[ -n "$stage" ]] || continue
   dir="$OUT/stage$stage"
