@@ -296,7 +296,7 @@ final class FlashKernel {
         Arrays.fill(s.l, 0f);
         int qmin = s.qpos[0], qmax = s.qpos[n - 1];
         int k0 = t.keys.lowerBound(qmin - t.hi), k1 = t.keys.lowerBound(qmax - t.lo + 1);
-        boolean touchKv = k1 - k0 <= TOUCH_KEYS;
+        boolean touchKv = k1 - k0 <= TOUCH_KEYS, few = TileOps.lanes(n) < QB;
         for (int kb = k0; kb < k1; kb += BK) {
             int nk = Math.min(BK, k1 - kb);
             int mode = keyBlock(s, t, kb, nk, qmin, qmax);
@@ -305,7 +305,9 @@ final class FlashKernel {
             float[] values = p.kv.rows(true, kvh, s.kpos, nk, s.voff, s.vw);
             if (touchKv) s.sink += touch(keys, s.koff, values, s.voff, nk, p.d);
             if (t.moved != null) keys = movedKeys(s, t, kb, nk, keys, p.d);
-            boolean sliced = mode == PARTIAL && hulls(s, t, n, nk);
+            // a cut block, or a block of few rows (select-and-merge's rows that chose one region): only the
+            // query vectors that reach each key slice
+            boolean sliced = (mode == PARTIAL || few) && hulls(s, t, n, nk);
             scores(s, sliced, s.st, keys, s.koff, nk, s.qt, p.d);
             if (kb < t.biased) addBias(s.st, Math.min(nk, t.biased - kb), t.bias);
             if (mode == PARTIAL) mask(s, t, n, nk);
@@ -347,8 +349,9 @@ final class FlashKernel {
     /**
      * For each slice of SLICE keys of a partial block, the hull of the query lanes (rounded out to
      * whole vectors, within the n real rows) that see any of its keys, in s.hullLo/hullHi (empty:
-     * lo ≥ hi). The lanes outside a slice's hull are masked anyway, so skipping them changes no
-     * result. Returns false when every slice needs the whole block (nothing to gain).
+     * lo ≥ hi). The lanes outside a slice's hull are masked anyway (or past the block's rows), so
+     * skipping them changes no result. Returns false when every slice needs the whole block of QB
+     * lanes (nothing to gain).
      */
     private static boolean hulls(Scratch s, Tile t, int n, int nk) {
         return hulls(s.qpos, n, s.kpos, nk, t.lo, t.hi, s.hullLo, s.hullHi);
@@ -387,7 +390,7 @@ final class FlashKernel {
                     hullHi[sl] = QB;
                 }
             }
-            if (hullHi[sl] - hullLo[sl] < nUp) narrower = true;
+            if (hullHi[sl] - hullLo[sl] < QB) narrower = true;
         }
         return narrower;
     }
@@ -967,7 +970,7 @@ final class FlashKernel {
         int d = p.d, dp = s.dp, kvh = h / p.group;
         int qmin = s.qpos[0], qmax = s.qpos[n - 1];
         int k0 = t.keys.lowerBound(qmin - t.hi), k1 = t.keys.lowerBound(qmax - t.lo + 1);
-        int bufBase = kbHead * p.tk - p.kBase;
+        int bufBase = kbHead * p.tk - p.kBase, nq = TileOps.lanes(n);
         for (int kb = k0; kb < k1; kb += BK) {
             int nk = Math.min(BK, k1 - kb);
             int mode = keyBlock(s, t, kb, nk, qmin, qmax);
@@ -976,15 +979,15 @@ final class FlashKernel {
             float[] keys = t.moved != null ? movedKeys(s, t, kb, nk, p.k, d) : p.k;
             // a block the band cuts: S, dP and dQ per key slice on the query lanes that reach it (the
             // other lanes get P = 0, hence dS = 0, as before)
-            boolean sliced = mode == PARTIAL && hulls(s, t, n, nk);
+            boolean sliced = (mode == PARTIAL || nq < QB) && hulls(s, t, n, nk);
             scores(s, sliced, s.st, keys, s.koff, nk, s.qt, d);       // S
             if (kb < t.biased) addBias(s.st, Math.min(nk, t.biased - kb), t.bias);
             if (mode == PARTIAL) mask(s, t, n, nk);
-            TileOps.probs(s.st, nk, s.lseRow);                        // P = exp(S - LSE)
+            TileOps.probs(s.st, nk, s.lseRow, nq);                    // P = exp(S - LSE)
             scores(s, sliced, s.dst, p.v, s.voff, nk, s.dOt, d);     // dP = dO · Vᵀ
-            TileOps.dsoft(s.dst, s.st, nk, s.delta);                  // dS = P ∘ (dP - delta)
-            TileOps.rows(s.vb, s.st, nk, s.dorow, dp);               // dV_blk = Pᵀ dO
-            TileOps.rows(s.kb, s.dst, nk, s.qrow, dp);               // dK_blk = dSᵀ (scale·Q)
+            TileOps.dsoft(s.dst, s.st, nk, s.delta, nq);              // dS = P ∘ (dP - delta)
+            TileOps.rows(s.vb, s.st, nk, s.dorow, dp, nq);           // dV_blk = Pᵀ dO
+            TileOps.rows(s.kb, s.dst, nk, s.qrow, dp, nq);           // dK_blk = dSᵀ (scale·Q)
             for (int j = 0; j < nk; j++) {
                 int to = (bufBase + s.kpos[j]) * d;
                 Kernels.axpy(1f, s.vb, j * dp, dv, to, d);

@@ -124,21 +124,21 @@ final class ScalarTileOps {
         return sum;
     }
 
-    static void probs(float[] st, int nk, float[] lse) {
+    static void probs(float[] st, int nk, float[] lse, int nq) {
         for (int j = 0; j < nk; j++)
-            for (int i = 0; i < QB; i++) st[j * QB + i] = (float) Math.exp(st[j * QB + i] - lse[i]);
+            for (int i = 0; i < nq; i++) st[j * QB + i] = (float) Math.exp(st[j * QB + i] - lse[i]);
     }
 
-    static void dsoft(float[] dst, float[] p, int nk, float[] delta) {
+    static void dsoft(float[] dst, float[] p, int nk, float[] delta, int nq) {
         for (int j = 0; j < nk; j++)
-            for (int i = 0; i < QB; i++) dst[j * QB + i] = p[j * QB + i] * (dst[j * QB + i] - delta[i]);
+            for (int i = 0; i < nq; i++) dst[j * QB + i] = p[j * QB + i] * (dst[j * QB + i] - delta[i]);
     }
 
-    static void rows(float[] c, float[] a, int nk, float[] b, int dp) {
+    static void rows(float[] c, float[] a, int nk, float[] b, int dp, int nq) {
         for (int j = 0; j < nk; j++) {
             int co = j * dp;
             for (int e = 0; e < dp; e++) c[co + e] = 0f;
-            for (int i = 0; i < QB; i++) {
+            for (int i = 0; i < nq; i++) {
                 float av = a[j * QB + i];
                 if (av == 0f) continue;
                 int bo = i * dp;

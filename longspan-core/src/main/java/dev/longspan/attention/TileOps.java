@@ -66,14 +66,14 @@ final class TileOps {
         else ScalarTileOps.online(st, nk, m, l, ot, d, tmp, slice, hullLo, hullHi);
     }
 
-    // st: [nk][QB] scores → probabilities exp(s - lse[q])
-    static void probs(float[] st, int nk, float[] lse) {
-        if (Simd.ENABLED) VectorTileOps.probs(st, nk, lse); else ScalarTileOps.probs(st, nk, lse);
+    // st: [nk][QB] scores → probabilities exp(s - lse[q]) on query lanes [0, nq) (a multiple of LANES, ≤ QB)
+    static void probs(float[] st, int nk, float[] lse, int nq) {
+        if (Simd.ENABLED) VectorTileOps.probs(st, nk, lse, nq); else ScalarTileOps.probs(st, nk, lse, nq);
     }
 
-    // dst: [nk][QB] dP → dS = p · (dP - delta[q])
-    static void dsoft(float[] dst, float[] p, int nk, float[] delta) {
-        if (Simd.ENABLED) VectorTileOps.dsoft(dst, p, nk, delta); else ScalarTileOps.dsoft(dst, p, nk, delta);
+    // dst: [nk][QB] dP → dS = p · (dP - delta[q]) on query lanes [0, nq)
+    static void dsoft(float[] dst, float[] p, int nk, float[] delta, int nq) {
+        if (Simd.ENABLED) VectorTileOps.dsoft(dst, p, nk, delta, nq); else ScalarTileOps.dsoft(dst, p, nk, delta, nq);
     }
 
     // out[j] = q[qo..qo+d) · x[xoff[j]..xoff[j]+d) for j < n: one query row against n key rows in place
@@ -175,8 +175,14 @@ final class TileOps {
         if (Simd.ENABLED) VectorTileOps.mergeT(o, ooff, n, d, ot, wa, wb); else ScalarTileOps.mergeT(o, ooff, n, d, ot, wa, wb);
     }
 
-    // c: [nk][Dp] = a: [nk][QB] · b: [QB][Dp]   (Dp a multiple of LANES)
-    static void rows(float[] c, float[] a, int nk, float[] b, int dp) {
-        if (Simd.ENABLED) VectorTileOps.rows(c, a, nk, b, dp); else ScalarTileOps.rows(c, a, nk, b, dp);
+    // c: [nk][Dp] = a: [nk][QB] · b: [QB][Dp] over the query lanes [0, nq) (Dp and nq multiples of LANES; the lanes
+    // at and after nq must hold zeros in a, so leaving them out changes no bit)
+    static void rows(float[] c, float[] a, int nk, float[] b, int dp, int nq) {
+        if (Simd.ENABLED) VectorTileOps.rows(c, a, nk, b, dp, nq); else ScalarTileOps.rows(c, a, nk, b, dp, nq);
+    }
+
+    // the query lanes the block kernels compute for a block of n rows: n rounded up to whole vectors, at most QB
+    static int lanes(int n) {
+        return Math.min(QB, (n + LANES - 1) / LANES * LANES);
     }
 }

@@ -1080,14 +1080,23 @@ final class VectorTileOps {
         }
     }
 
-    static void probs(float[] st, int nk, float[] lse) {
-        for (int io = 0; io < QB; io += L) {                      // as online: each lane group's LSE in a register
+    static void probs(float[] st, int nk, float[] lse, int nq) {
+        for (int io = 0; io < nq; io += L) {                      // as online: each lane group's LSE in a register
             FloatVector lv = FloatVector.fromArray(S, lse, io);
             for (int j = 0, so = io; j < nk; j++, so += QB) exp(FloatVector.fromArray(S, st, so).sub(lv)).intoArray(st, so);
         }
     }
 
-    static void dsoft(float[] dst, float[] p, int nk, float[] delta) {
+    static void dsoft(float[] dst, float[] p, int nk, float[] delta, int nq) {
+        if (nq < QB) {
+            // a block of few rows: only its vectors of lanes
+            for (int io = 0; io < nq; io += L) {
+                FloatVector dv = FloatVector.fromArray(S, delta, io);
+                for (int j = 0, so = io; j < nk; j++, so += QB)
+                    FloatVector.fromArray(S, dst, so).sub(dv).mul(FloatVector.fromArray(S, p, so)).intoArray(dst, so);
+            }
+            return;
+        }
         FloatVector d0 = FloatVector.fromArray(S, delta, 0), d1 = FloatVector.fromArray(S, delta, L);
         FloatVector d2 = FloatVector.fromArray(S, delta, 2 * L), d3 = FloatVector.fromArray(S, delta, 3 * L);
         for (int j = 0; j < nk; j++) {
@@ -1099,7 +1108,7 @@ final class VectorTileOps {
         }
     }
 
-    static void rows(float[] c, float[] a, int nk, float[] b, int dp) {
+    static void rows(float[] c, float[] a, int nk, float[] b, int dp, int nq) {
         int j = 0;
         for (; j + 4 <= nk; j += 4) {
             int a0 = j * QB, a1 = a0 + QB, a2 = a1 + QB, a3 = a2 + QB;
@@ -1108,7 +1117,7 @@ final class VectorTileOps {
                 // 4 keys × 2 vectors of the head dimension
                 FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00;
                 FloatVector c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-                for (int i = 0; i < QB; i++) {
+                for (int i = 0; i < nq; i++) {
                     int bo = i * dp + e;
                     FloatVector b0 = FloatVector.fromArray(S, b, bo), b1 = FloatVector.fromArray(S, b, bo + L);
                     FloatVector s = FloatVector.broadcast(S, a[a0 + i]);
@@ -1128,7 +1137,7 @@ final class VectorTileOps {
             }
             for (; e < dp; e += L) {
                 FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0;
-                for (int i = 0; i < QB; i++) {
+                for (int i = 0; i < nq; i++) {
                     FloatVector b0 = FloatVector.fromArray(S, b, i * dp + e);
                     c0 = b0.fma(FloatVector.broadcast(S, a[a0 + i]), c0);
                     c1 = b0.fma(FloatVector.broadcast(S, a[a1 + i]), c1);
@@ -1143,7 +1152,7 @@ final class VectorTileOps {
             int a0 = j * QB;
             for (int e = 0; e < dp; e += L) {
                 FloatVector c0 = FloatVector.zero(S);
-                for (int i = 0; i < QB; i++) c0 = FloatVector.fromArray(S, b, i * dp + e).fma(FloatVector.broadcast(S, a[a0 + i]), c0);
+                for (int i = 0; i < nq; i++) c0 = FloatVector.fromArray(S, b, i * dp + e).fma(FloatVector.broadcast(S, a[a0 + i]), c0);
                 c0.intoArray(c, j * dp + e);
             }
         }

@@ -81,20 +81,61 @@ class TileOpsTest {
         for (int i = 0; i < QB; i++) lse[i] += (float) Math.sqrt(d) + 2;   // probabilities ≤ 1, as in the kernel
         lse[3] = Float.POSITIVE_INFINITY;
         float[] p1 = s1.clone(), p2 = s1.clone();
-        ScalarTileOps.probs(p1, nk, lse);
-        VectorTileOps.probs(p2, nk, lse);
+        ScalarTileOps.probs(p1, nk, lse, QB);
+        VectorTileOps.probs(p2, nk, lse, QB);
         close(p2, p1);
 
         float[] delta = random(r, QB), d1 = random(r, BK * QB), d2 = d1.clone();
-        ScalarTileOps.dsoft(d1, p1, nk, delta);
-        VectorTileOps.dsoft(d2, p1, nk, delta);
+        ScalarTileOps.dsoft(d1, p1, nk, delta, QB);
+        VectorTileOps.dsoft(d2, p1, nk, delta, QB);
         close(d2, d1);
 
         int dp = TileOps.paddedDim(d);
         float[] b = random(r, QB * dp), r1 = new float[BK * dp], r2 = new float[BK * dp];
-        ScalarTileOps.rows(r1, p1, nk, b, dp);
-        VectorTileOps.rows(r2, p1, nk, b, dp);
+        ScalarTileOps.rows(r1, p1, nk, b, dp, QB);
+        VectorTileOps.rows(r2, p1, nk, b, dp, QB);
         close(r2, r1);
+    }
+
+    /**
+     * The backward's lane-limited steps (a block of few rows computes only its first nq lanes): probs and dsoft
+     * change exactly the lanes [0, nq) as the whole-block call does and leave the others as they were; rows over
+     * nq lanes equals rows over all QB lanes bit for bit when the lanes from nq on hold zero probabilities.
+     */
+    static Stream<Arguments> laneShapes() {
+        int[][] shapes = {{1, 1}, {7, 5}, {16, 64}, {33, 13}, {64, 63}, {128, 4}, {5, 2}};
+        return Stream.of(shapes).map(s -> Arguments.of(s[0], s[1]));
+    }
+
+    @ParameterizedTest(name = "d={0} nk={1}")
+    @MethodSource("laneShapes")
+    void laneLimitedBackwardStepsMatchTheWholeBlock(int d, int nk) {
+        var r = new SplittableRandom(31L * d + nk);
+        int v = QB / TileOps.LANES;
+        for (int vectors = 1; vectors <= v; vectors++) {
+            int nq = vectors * TileOps.LANES;
+            float[] s0 = random(r, BK * QB), lse = random(r, QB);
+            for (int i = 0; i < QB; i++) lse[i] += (float) Math.sqrt(d) + 2;
+            float[] whole = s0.clone(), part = s0.clone();
+            TileOps.probs(whole, nk, lse, QB);
+            TileOps.probs(part, nk, lse, nq);
+            float[] dst0 = random(r, BK * QB), delta = random(r, QB), dWhole = dst0.clone(), dPart = dst0.clone();
+            TileOps.dsoft(dWhole, whole, nk, delta, QB);
+            TileOps.dsoft(dPart, whole, nk, delta, nq);
+            for (int j = 0; j < nk; j++)
+                for (int i = 0; i < QB; i++) {
+                    int o = j * QB + i;
+                    assertThat(part[o]).as("probs lane %d key %d", i, j).isEqualTo(i < nq ? whole[o] : s0[o]);
+                    assertThat(dPart[o]).as("dsoft lane %d key %d", i, j).isEqualTo(i < nq ? dWhole[o] : dst0[o]);
+                }
+            float[] a = whole.clone();
+            for (int j = 0; j < nk; j++) java.util.Arrays.fill(a, j * QB + nq, (j + 1) * QB, 0f);
+            int dp = TileOps.paddedDim(d);
+            float[] b = random(r, QB * dp), c1 = new float[BK * dp], c2 = new float[BK * dp];
+            TileOps.rows(c1, a, nk, b, dp, QB);
+            TileOps.rows(c2, a, nk, b, dp, nq);
+            assertThat(c2).as("rows over %d lanes", nq).containsExactly(c1);
+        }
     }
 
     /** Key ranges [j0, j1) and query vector ranges [v0, v1) of a block, with d on both sides of the 4-wide steps. */
