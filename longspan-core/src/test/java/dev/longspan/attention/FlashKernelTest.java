@@ -87,4 +87,25 @@ class FlashKernelTest {
     private static void close(float[] a, float[] b) {
         for (int i = 0; i < a.length; i++) assertThat(a[i]).as("[" + i + "]").isCloseTo(b[i], within(1e-4f * (1 + Math.abs(b[i]))));
     }
+
+    /** kT and vT hold column c of key position pos of head kvh at kvh·D·tk + c·tk + pos, for every element (row counts around the 16-row blocks and chunks). */
+    @ParameterizedTest(name = "kvHeads={0} tk={1} d={2}")
+    @CsvSource({"1, 1, 1", "1, 15, 8", "2, 17, 32", "3, 255, 7", "4, 257, 16", "2, 1000, 33", "1, 16, 63"})
+    void transposedKeysAndValuesHoldEveryElement(int kvHeads, int tk, int d) {
+        var r = new SplittableRandom(tk * 31L + d);
+        float[] k = new float[kvHeads * tk * d], v = new float[kvHeads * tk * d];
+        for (int i = 0; i < k.length; i++) {
+            k[i] = (float) r.nextDouble(-1, 1);
+            v[i] = (float) r.nextDouble(-1, 1);
+        }
+        var p = new FlashKernel.Problem(new float[kvHeads * tk * d], k, v, kvHeads, kvHeads, tk, d, 1f);
+        p.transposeKeyValues();
+        assertThat(p.kT).isNotNull();
+        for (int h = 0; h < kvHeads; h++)
+            for (int pos = 0; pos < tk; pos++)
+                for (int c = 0; c < d; c++) {
+                    assertThat(p.kT[p.kTOff(h, pos) + c * tk]).isEqualTo(k[p.kOff(h, pos) + c]);
+                    assertThat(p.vT[p.kTOff(h, pos) + c * tk]).isEqualTo(v[p.kOff(h, pos) + c]);
+                }
+    }
 }

@@ -257,7 +257,11 @@ class TileOpsTest {
                 Arguments.of(QB * 5 / 8, 16),
                 Arguments.of(QB, 64),                // whole tiles transposed in registers (gatherT, mergeT at 8 and 16 lanes)
                 Arguments.of(QB, 128),
-                Arguments.of(QB / 2, 47));
+                Arguments.of(QB / 2, 47),
+                Arguments.of(QB - 1, 64),            // partial last vectors of whole-tile head dimensions
+                Arguments.of(QB * 5 / 8, 32),
+                Arguments.of(QB / 4 + 7, 128),
+                Arguments.of(QB * 5 / 8, 40));
     }
 
     @ParameterizedTest
