@@ -1326,8 +1326,9 @@ final class VectorTileOps {
     }
 
     // ot[(c0 + r)·QB + io ..+16) for r < 16 (query lanes io.. of dimension c0 + r), transposed in registers into
-    // the rows' dimensions c0 ..+16 and stored times wb[row] as o[ooff[io + k] + c0 ..+16). The butterfly is
-    // transposeStore16's, written out again: its vectors must stay in locals (an array of them would be boxed)
+    // the rows' dimensions c0 ..+16 and stored times wb[row] as o[ooff[io + k] + c0 ..+16), or with wa, added:
+    // wa[row]·o + wb[row]·v (the lane path's mul, mul, add: the same bits). The butterfly is transposeStore16's,
+    // written out again: its vectors must stay in locals (an array of them would be boxed)
     private static void transposeMerge16(float[] o, int[] ooff, int io, int c0, float[] ot, float[] wa, float[] wb) {
         FloatVector v0 = FloatVector.fromArray(S, ot, (c0 + 0) * QB + io);
         FloatVector v1 = FloatVector.fromArray(S, ot, (c0 + 1) * QB + io);
@@ -1381,22 +1382,42 @@ final class VectorTileOps {
         { FloatVector a = v5, b = v13; v5 = a.blend(b.rearrange(DOWN[3]), HIGH[3]); v13 = a.rearrange(UP[3]).blend(b, HIGH[3]); }
         { FloatVector a = v6, b = v14; v6 = a.blend(b.rearrange(DOWN[3]), HIGH[3]); v14 = a.rearrange(UP[3]).blend(b, HIGH[3]); }
         { FloatVector a = v7, b = v15; v7 = a.blend(b.rearrange(DOWN[3]), HIGH[3]); v15 = a.rearrange(UP[3]).blend(b, HIGH[3]); }
-        mergeRow(o, ooff[io] + c0, v0, wa, wb, io);
-        mergeRow(o, ooff[io + 1] + c0, v1, wa, wb, io + 1);
-        mergeRow(o, ooff[io + 2] + c0, v2, wa, wb, io + 2);
-        mergeRow(o, ooff[io + 3] + c0, v3, wa, wb, io + 3);
-        mergeRow(o, ooff[io + 4] + c0, v4, wa, wb, io + 4);
-        mergeRow(o, ooff[io + 5] + c0, v5, wa, wb, io + 5);
-        mergeRow(o, ooff[io + 6] + c0, v6, wa, wb, io + 6);
-        mergeRow(o, ooff[io + 7] + c0, v7, wa, wb, io + 7);
-        mergeRow(o, ooff[io + 8] + c0, v8, wa, wb, io + 8);
-        mergeRow(o, ooff[io + 9] + c0, v9, wa, wb, io + 9);
-        mergeRow(o, ooff[io + 10] + c0, v10, wa, wb, io + 10);
-        mergeRow(o, ooff[io + 11] + c0, v11, wa, wb, io + 11);
-        mergeRow(o, ooff[io + 12] + c0, v12, wa, wb, io + 12);
-        mergeRow(o, ooff[io + 13] + c0, v13, wa, wb, io + 13);
-        mergeRow(o, ooff[io + 14] + c0, v14, wa, wb, io + 14);
-        mergeRow(o, ooff[io + 15] + c0, v15, wa, wb, io + 15);
+        // written out in both forms: a helper taking the row vector was not inlined and boxed it (block:256 -15 %)
+        if (wa == null) {
+            v0.mul(wb[io]).intoArray(o, ooff[io] + c0);
+            v1.mul(wb[io + 1]).intoArray(o, ooff[io + 1] + c0);
+            v2.mul(wb[io + 2]).intoArray(o, ooff[io + 2] + c0);
+            v3.mul(wb[io + 3]).intoArray(o, ooff[io + 3] + c0);
+            v4.mul(wb[io + 4]).intoArray(o, ooff[io + 4] + c0);
+            v5.mul(wb[io + 5]).intoArray(o, ooff[io + 5] + c0);
+            v6.mul(wb[io + 6]).intoArray(o, ooff[io + 6] + c0);
+            v7.mul(wb[io + 7]).intoArray(o, ooff[io + 7] + c0);
+            v8.mul(wb[io + 8]).intoArray(o, ooff[io + 8] + c0);
+            v9.mul(wb[io + 9]).intoArray(o, ooff[io + 9] + c0);
+            v10.mul(wb[io + 10]).intoArray(o, ooff[io + 10] + c0);
+            v11.mul(wb[io + 11]).intoArray(o, ooff[io + 11] + c0);
+            v12.mul(wb[io + 12]).intoArray(o, ooff[io + 12] + c0);
+            v13.mul(wb[io + 13]).intoArray(o, ooff[io + 13] + c0);
+            v14.mul(wb[io + 14]).intoArray(o, ooff[io + 14] + c0);
+            v15.mul(wb[io + 15]).intoArray(o, ooff[io + 15] + c0);
+        } else {
+            FloatVector.fromArray(S, o, ooff[io] + c0).mul(wa[io]).add(v0.mul(wb[io])).intoArray(o, ooff[io] + c0);
+            FloatVector.fromArray(S, o, ooff[io + 1] + c0).mul(wa[io + 1]).add(v1.mul(wb[io + 1])).intoArray(o, ooff[io + 1] + c0);
+            FloatVector.fromArray(S, o, ooff[io + 2] + c0).mul(wa[io + 2]).add(v2.mul(wb[io + 2])).intoArray(o, ooff[io + 2] + c0);
+            FloatVector.fromArray(S, o, ooff[io + 3] + c0).mul(wa[io + 3]).add(v3.mul(wb[io + 3])).intoArray(o, ooff[io + 3] + c0);
+            FloatVector.fromArray(S, o, ooff[io + 4] + c0).mul(wa[io + 4]).add(v4.mul(wb[io + 4])).intoArray(o, ooff[io + 4] + c0);
+            FloatVector.fromArray(S, o, ooff[io + 5] + c0).mul(wa[io + 5]).add(v5.mul(wb[io + 5])).intoArray(o, ooff[io + 5] + c0);
+            FloatVector.fromArray(S, o, ooff[io + 6] + c0).mul(wa[io + 6]).add(v6.mul(wb[io + 6])).intoArray(o, ooff[io + 6] + c0);
+            FloatVector.fromArray(S, o, ooff[io + 7] + c0).mul(wa[io + 7]).add(v7.mul(wb[io + 7])).intoArray(o, ooff[io + 7] + c0);
+            FloatVector.fromArray(S, o, ooff[io + 8] + c0).mul(wa[io + 8]).add(v8.mul(wb[io + 8])).intoArray(o, ooff[io + 8] + c0);
+            FloatVector.fromArray(S, o, ooff[io + 9] + c0).mul(wa[io + 9]).add(v9.mul(wb[io + 9])).intoArray(o, ooff[io + 9] + c0);
+            FloatVector.fromArray(S, o, ooff[io + 10] + c0).mul(wa[io + 10]).add(v10.mul(wb[io + 10])).intoArray(o, ooff[io + 10] + c0);
+            FloatVector.fromArray(S, o, ooff[io + 11] + c0).mul(wa[io + 11]).add(v11.mul(wb[io + 11])).intoArray(o, ooff[io + 11] + c0);
+            FloatVector.fromArray(S, o, ooff[io + 12] + c0).mul(wa[io + 12]).add(v12.mul(wb[io + 12])).intoArray(o, ooff[io + 12] + c0);
+            FloatVector.fromArray(S, o, ooff[io + 13] + c0).mul(wa[io + 13]).add(v13.mul(wb[io + 13])).intoArray(o, ooff[io + 13] + c0);
+            FloatVector.fromArray(S, o, ooff[io + 14] + c0).mul(wa[io + 14]).add(v14.mul(wb[io + 14])).intoArray(o, ooff[io + 14] + c0);
+            FloatVector.fromArray(S, o, ooff[io + 15] + c0).mul(wa[io + 15]).add(v15.mul(wb[io + 15])).intoArray(o, ooff[io + 15] + c0);
+        }
     }
 
     // transposeMerge16 for 8 lanes: ot[(c0 + r)·QB + io ..+8) for r < 8 into o[ooff[io + k] + c0 ..+8) times wb[io + k]
@@ -1424,20 +1445,26 @@ final class VectorTileOps {
         { FloatVector a = v1, b = v5; v1 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v5 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
         { FloatVector a = v2, b = v6; v2 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v6 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
         { FloatVector a = v3, b = v7; v3 = a.blend(b.rearrange(DOWN[2]), HIGH[2]); v7 = a.rearrange(UP[2]).blend(b, HIGH[2]); }
-        mergeRow(o, ooff[io] + c0, v0, wa, wb, io);
-        mergeRow(o, ooff[io + 1] + c0, v1, wa, wb, io + 1);
-        mergeRow(o, ooff[io + 2] + c0, v2, wa, wb, io + 2);
-        mergeRow(o, ooff[io + 3] + c0, v3, wa, wb, io + 3);
-        mergeRow(o, ooff[io + 4] + c0, v4, wa, wb, io + 4);
-        mergeRow(o, ooff[io + 5] + c0, v5, wa, wb, io + 5);
-        mergeRow(o, ooff[io + 6] + c0, v6, wa, wb, io + 6);
-        mergeRow(o, ooff[io + 7] + c0, v7, wa, wb, io + 7);
-    }
-
-    // one transposed row into o at oo: wb[i]·v, or with wa: wa[i]·o + wb[i]·v (the lane path's mul, mul, add: the same bits)
-    private static void mergeRow(float[] o, int oo, FloatVector v, float[] wa, float[] wb, int i) {
-        if (wa == null) v.mul(wb[i]).intoArray(o, oo);
-        else FloatVector.fromArray(S, o, oo).mul(wa[i]).add(v.mul(wb[i])).intoArray(o, oo);
+        // written out in both forms: a helper taking the row vector was not inlined and boxed it (block:256 -15 %)
+        if (wa == null) {
+            v0.mul(wb[io]).intoArray(o, ooff[io] + c0);
+            v1.mul(wb[io + 1]).intoArray(o, ooff[io + 1] + c0);
+            v2.mul(wb[io + 2]).intoArray(o, ooff[io + 2] + c0);
+            v3.mul(wb[io + 3]).intoArray(o, ooff[io + 3] + c0);
+            v4.mul(wb[io + 4]).intoArray(o, ooff[io + 4] + c0);
+            v5.mul(wb[io + 5]).intoArray(o, ooff[io + 5] + c0);
+            v6.mul(wb[io + 6]).intoArray(o, ooff[io + 6] + c0);
+            v7.mul(wb[io + 7]).intoArray(o, ooff[io + 7] + c0);
+        } else {
+            FloatVector.fromArray(S, o, ooff[io] + c0).mul(wa[io]).add(v0.mul(wb[io])).intoArray(o, ooff[io] + c0);
+            FloatVector.fromArray(S, o, ooff[io + 1] + c0).mul(wa[io + 1]).add(v1.mul(wb[io + 1])).intoArray(o, ooff[io + 1] + c0);
+            FloatVector.fromArray(S, o, ooff[io + 2] + c0).mul(wa[io + 2]).add(v2.mul(wb[io + 2])).intoArray(o, ooff[io + 2] + c0);
+            FloatVector.fromArray(S, o, ooff[io + 3] + c0).mul(wa[io + 3]).add(v3.mul(wb[io + 3])).intoArray(o, ooff[io + 3] + c0);
+            FloatVector.fromArray(S, o, ooff[io + 4] + c0).mul(wa[io + 4]).add(v4.mul(wb[io + 4])).intoArray(o, ooff[io + 4] + c0);
+            FloatVector.fromArray(S, o, ooff[io + 5] + c0).mul(wa[io + 5]).add(v5.mul(wb[io + 5])).intoArray(o, ooff[io + 5] + c0);
+            FloatVector.fromArray(S, o, ooff[io + 6] + c0).mul(wa[io + 6]).add(v6.mul(wb[io + 6])).intoArray(o, ooff[io + 6] + c0);
+            FloatVector.fromArray(S, o, ooff[io + 7] + c0).mul(wa[io + 7]).add(v7.mul(wb[io + 7])).intoArray(o, ooff[io + 7] + c0);
+        }
     }
 
     // gather, blend, scatter per (d, query vector); masked where the block has fewer than QB rows
