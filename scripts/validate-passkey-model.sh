@@ -17,7 +17,8 @@
 # licences in /usr/share/common-licenses, Vim's user manual, the change logs of five packages (gzip,
 # zstd, file, procps, libelf1; data/changelogs holds others'), Python's reference topics, IDLE's
 # release notes (where python3 ships them), GNU info manuals, man pages, this repository's Java sources and tables of
-# numbers (scripts/make-number-tables.py); and one
+# numbers (scripts/make-number-tables.py), the held-out novel typeset in UTF-8 with CRLF line ends
+# (scripts/make-typeset-novel.py); and one
 # needle position (64K, depth 0.25) that earlier fine-tunes lost, 60 keys; 256 consecutive needle positions at 4K.
 # Then held-out perplexity
 # 4K / 256K (novel) and 4K / 256K / 1M (the Bible's held-out tail), the same scored bytes at every
@@ -85,6 +86,9 @@ fi
 fi
 # a haystack of number tables (a third of the bytes digits; seeded, the same on every machine)
 [[ -f "$T/number-tables.txt" ]] || python3 scripts/make-number-tables.py "$T/number-tables.txt"
+# the held-out novel typeset as today's Project Gutenberg files are: UTF-8 quotes, apostrophes and dashes, CRLF line
+# ends (every training text is ASCII with LF; scripts/make-typeset-novel.py)
+[[ -f "$T/typeset-novel.txt" ]] || python3 scripts/make-typeset-novel.py data/gutenberg/pg1661.txt "$T/typeset-novel.txt"
 
 run_passkey() {   # NAME LENGTHS [passkey options...]
   local name=$1 lengths=$2; shift 2
@@ -94,7 +98,7 @@ run_passkey() {   # NAME LENGTHS [passkey options...]
 run_passkey standard "$LENGTHS"
 run_passkey heldout-novel "$LENGTHS" --filler data/gutenberg/pg1661.txt
 [[ -f "$T/licences.txt" ]] && run_passkey licences "$LENGTHS" --filler "$T/licences.txt"
-for f in vim-manual changelogs pydoc-topics java-src info-manuals man-pages number-tables; do
+for f in vim-manual changelogs pydoc-topics java-src info-manuals man-pages number-tables typeset-novel; do
   [[ -f "$T/$f.txt" ]] && run_passkey "$f" 1k,4k,16k,64k --filler "$T/$f.txt"
 done
 [[ -f "$T/idle-notes.txt" ]] && run_passkey idle-notes 16k,64k --depths 0,0.25,0.5 --filler "$T/idle-notes.txt"
