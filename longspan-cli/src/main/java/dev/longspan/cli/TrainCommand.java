@@ -252,7 +252,8 @@ final class TrainCommand implements Runnable {
     private static List<String> list(Path dir) {
         if (!Files.isDirectory(dir)) return List.of();
         try (java.util.stream.Stream<Path> s = Files.list(dir)) {
-            return s.map(p -> p.getFileName().toString()).sorted().toList();
+            // another rank of an MPI run may be probing the same --out (checkWritableDirectory) right now
+            return s.map(p -> p.getFileName().toString()).filter(n -> !dev.longspan.io.AtomicFiles.isProbe(n)).sorted().toList();
         } catch (IOException e) {
             throw new LongspanException(dir + ": cannot list: " + e.getMessage());
         }

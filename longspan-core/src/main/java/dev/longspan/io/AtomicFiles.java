@@ -111,6 +111,15 @@ public final class AtomicFiles {
         checkWritableDirectory(abs.getParent());
     }
 
+    /**
+     * Whether a directory entry is the probe file {@link #checkWritableDirectory} makes for an instant: a
+     * directory's emptiness check must not count it (another process — an MPI rank — may be probing the
+     * same directory at that moment).
+     */
+    public static boolean isProbe(String fileName) {
+        return fileName.startsWith(".longspan-probe.") && fileName.endsWith(SUFFIX);
+    }
+
     static String tempName(String name) {
         return "." + name + "." + PID + "-" + Long.toString(ThreadLocalRandom.current().nextLong() & Long.MAX_VALUE, 36) + SUFFIX;
     }

@@ -101,4 +101,14 @@ class AtomicFilesTest {
         assertThat(names(dir)).containsExactlyInAnyOrder(live, own, otherTarget, users, "model.safetensors");
         assertThat(own).startsWith(".model.safetensors." + ProcessHandle.current().pid() + "-").endsWith(".tmp");
     }
+
+    @Test
+    void probeNamesAreRecognisedAndNothingElse() {
+        // what checkWritableDirectory creates for an instant: an emptiness check of --out skips it (MPI ranks probe together)
+        assertThat(AtomicFiles.isProbe(AtomicFiles.tempName("longspan-probe"))).isTrue();
+        assertThat(AtomicFiles.isProbe(AtomicFiles.tempName("model.safetensors"))).isFalse();
+        assertThat(AtomicFiles.isProbe(".longspan-probe.txt")).isFalse();
+        assertThat(AtomicFiles.isProbe("longspan-probe.1-a.tmp")).isFalse();
+        assertThat(AtomicFiles.isProbe("notes.tmp")).isFalse();
+    }
 }
