@@ -13,8 +13,9 @@
 # docs/MODEL.md, "What the whole chain costs"). The trainer is deterministic for a given vector width and thread
 # count (stage 6 rerun wrote the same bytes; two runs of this chain on two Zen 4 machines gave the same held-out loss
 # at every stage); with another vector width float rounding differs from the first step and the result is a sibling
-# of the shipped model: validate it (scripts/validate-passkey-model.sh) before shipping it. Stage 42 (tables of numbers; the model shipped before
-# this chain's) is an experiment after the chain: configs/experiments/stage42-tables-0.1.json from OUT/stage37.
+# of the shipped model: validate it (scripts/validate-passkey-model.sh) before shipping it. Stage 42 (tables of
+# numbers; the model shipped before this chain's) is an experiment after the chain: configs/experiments/
+# stage42-tables-0.1.json from OUT/stage37.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -36,6 +36,7 @@ public final class AtomicFiles {
     private AtomicFiles() {}
 
     private static final String SUFFIX = ".tmp";
+    private static final String PROBE = "longspan-probe";
     private static final java.util.regex.Pattern OWNER = java.util.regex.Pattern.compile("(\\d+)-[0-9a-z]+");
     private static final long PID = ProcessHandle.current().pid();
     private static final Set<Path> IN_PROGRESS = ConcurrentHashMap.newKeySet();
@@ -92,7 +93,7 @@ public final class AtomicFiles {
         Path abs = dir.toAbsolutePath();
         if (Files.exists(abs) && !Files.isDirectory(abs)) throw new LongspanException(dir + ": is a file, not a directory");
         createDirectories(dir, dir);
-        Path probe = abs.resolve(tempName("longspan-probe"));
+        Path probe = abs.resolve(tempName(PROBE));
         IN_PROGRESS.add(probe);
         try {
             Files.newOutputStream(probe, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE).close();
@@ -117,7 +118,7 @@ public final class AtomicFiles {
      * same directory at that moment).
      */
     public static boolean isProbe(String fileName) {
-        return fileName.startsWith(".longspan-probe.") && fileName.endsWith(SUFFIX);
+        return fileName.startsWith("." + PROBE + ".") && fileName.endsWith(SUFFIX);
     }
 
     static String tempName(String name) {
