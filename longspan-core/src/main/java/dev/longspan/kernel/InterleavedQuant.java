@@ -186,6 +186,45 @@ public final class InterleavedQuant {
         }
     }
 
+    /**
+     * Whether {@link #packedPanel} writes this matrix's panels with the vector body: a Q8_0 matrix whose
+     * groups are as wide as the GEMM's float vectors (a group's G rows are then the lanes of one vector
+     * of a packed-B panel, so each quad of the group dequantizes to four whole vectors of it).
+     */
+    boolean packsPanels() {
+        return type == GgmlType.Q8_0 && QuantKernels.SIMD && group == VectorInterleavedQuant.G && group == VectorMatmul.lanes()
+                && VectorMatmul.panelColumns() % group == 0;
+    }
+
+    /**
+     * Rows [r0, r0 + n) (r0 a multiple of the group) as floats into the GEMM's packed-B layout:
+     * bp[{@link VectorMatmul#packedIndex}(c, r - r0, columns, cols)] = W[r][c]; the rows of groups
+     * past the matrix, up to the whole panel, zero. The values of {@link #row}, bit for bit.
+     */
+    void packedPanel(int r0, int n, float[] bp, int columns) {
+        int g0 = r0 / group, ng = (n + group - 1) / group;
+        if (packsPanels()) {
+            VectorInterleavedQuant.panelQ8_0(data, at(g0, 0), blocks * blockBytes, ng, blocks, VectorMatmul.panelColumns(), VectorMatmul.KC, columns, bp);
+        } else {
+            packedPanelScalar(r0, n, bp, columns);
+            return;
+        }
+        for (int j = ng * group; j < columns; j++)
+            for (int c = 0; c < cols; c++) bp[VectorMatmul.packedIndex(c, j, columns, cols)] = 0f;
+    }
+
+    // the scalar twin of packedPanel: each row through row(), scattered into the layout
+    void packedPanelScalar(int r0, int n, float[] bp, int columns) {
+        float[] tmp = new float[cols];
+        int ng = (n + group - 1) / group;
+        for (int j = 0; j < columns; j++) {
+            int r = r0 + j;
+            if (j < ng * group && r < rows) row(r, tmp, 0);
+            else java.util.Arrays.fill(tmp, 0f);
+            for (int c = 0; c < cols; c++) bp[VectorMatmul.packedIndex(c, j, columns, cols)] = tmp[c];
+        }
+    }
+
     /** dst[dstOff..dstOff+cols) = row r as floats: the same values as ggml's dequantization of the stored row. */
     public void row(int r, float[] dst, int dstOff) {
         int g = r / group, i = r % group;

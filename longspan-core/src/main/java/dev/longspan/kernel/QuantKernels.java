@@ -665,20 +665,60 @@ public final class QuantKernels {
     }
 
     /**
-     * Y_i[batch, rows_i] = X[batch, cols] · W_iᵀ for several matrices of one vec_dot type that read
-     * the same input (a layer's q, k and v; gate and up): X is rounded to that type and, on the
-     * SIMD path, packed once for all of them instead of once per matrix (together ~5 % of a Q8_0
-     * prefill). The numbers of {@link #roundedActivations} then {@link #gemm} on each.
+     * Y_i[batch, rows_i] = X[batch, cols] · W_iᵀ for several repacked matrices of one vec_dot type
+     * that read the same input (a layer's q, k and v; gate and up): X is rounded to that type once
+     * for all of them, and on the SIMD path packed once as the GEMM's B where the panels are not
+     * dequantized into B's layout themselves ({@link InterleavedQuant#packsPanels}). The numbers of
+     * {@link #roundedActivations} then {@link #gemm(InterleavedQuant, float[], int, int, float[], int, boolean)} on each.
      */
-    public static void gemmEach(GgmlType t, RowReader[] w, int[] rows, int cols, float[] x, int xo, int batch, float[][] y) {
+    public static void gemmEach(GgmlType t, InterleavedQuant[] w, int cols, float[] x, int xo, int batch, float[][] y) {
         float[] xf = roundedActivations(t, x, xo, batch, cols);
-        if (!Simd.ENABLED) {
-            for (int i = 0; i < w.length; i++) gemm(w[i], rows[i], cols, xf, 0, batch, y[i], 0, false);
+        boolean panels = true;
+        for (InterleavedQuant m : w) panels &= Simd.ENABLED && m.packsPanels();
+        if (!Simd.ENABLED || panels) {
+            for (int i = 0; i < w.length; i++) gemm(w[i], xf, 0, batch, y[i], 0, false);
             return;
         }
         // packBT's buffer is the calling thread's and only the calling thread packs: it holds for all
         VectorMatmul.PackedB xb = VectorMatmul.packBT(xf, 0, batch, cols);
-        for (int i = 0; i < w.length; i++) gemmPanels(w[i], rows[i], cols, xb, batch, y[i], 0, false);
+        for (int i = 0; i < w.length; i++) gemmPanels(w[i]::row, w[i].rows, cols, xb, batch, y[i], 0, false);
+    }
+
+    /**
+     * {@link #gemm(RowReader, int, int, float[], int, int, float[], int, boolean)} for a repacked
+     * matrix: where it dequantizes its panels straight into the GEMM's packed-B layout, X is the
+     * GEMM's A, read in place, and each panel's results are written as Y's columns directly;
+     * otherwise the row-by-row panels. The same bits either way: every output is the same fused
+     * multiply-adds in the same order (the GEMM's kernel adds a·b to its accumulator, and a·b = b·a).
+     */
+    public static void gemm(InterleavedQuant w, float[] x, int xo, int batch, float[] y, int yo, boolean accumulate) {
+        if (Simd.ENABLED && w.packsPanels()) gemmGroups(w, x, xo, batch, y, yo, accumulate);
+        else gemm(w::row, w.rows, w.cols, x, xo, batch, y, yo, accumulate);
+    }
+
+    // Y (=/+=) X·Wᵀ, one task per panel of weight rows (a whole number of the GEMM's B panels): the
+    // panel dequantized into the calling thread's packed-B buffer, X's rows times it. Replaces a
+    // dequantization row by row into floats plus a transposed store of each panel's results (a
+    // tenth of a Q8_0 prefill on one thread, JFR)
+    private static void gemmGroups(InterleavedQuant w, float[] x, int xo, int batch, float[] y, int yo, boolean accumulate) {
+        int rows = w.rows, cols = w.cols, nr = VectorMatmul.panelColumns();
+        int panel = (panelRows(rows) + nr - 1) / nr * nr;
+        Parallel.forEachTask((rows + panel - 1) / panel, task -> {
+            int r0 = task * panel, n = Math.min(panel, rows - r0);
+            VectorMatmul.PackedB b = VectorMatmul.panelBuffer(n, cols);
+            w.packedPanel(r0, n, b.panels, b.columns);
+            if (!accumulate) {
+                VectorMatmul.gemmRowsPacked(y, yo + r0, rows, x, xo, batch, b, false);
+                return;
+            }
+            // y + (the whole product), as the row path adds it: not the product's k blocks one by one into y
+            float[] out = SCRATCH.get().out(batch * n);
+            VectorMatmul.gemmRowsPacked(out, 0, n, x, xo, batch, b, false);
+            for (int t = 0; t < batch; t++) {
+                int yr = yo + t * rows + r0;
+                for (int j = 0; j < n; j++) y[yr + j] += out[t * n + j];
+            }
+        });
     }
 
     // Y (=/+=) X·Wᵀ with X packed once as the GEMM's B operand (packBT) and each dequantized panel of

@@ -93,6 +93,37 @@ final class VectorInterleavedQuant {
         acc2.intoArray(out, G);
     }
 
+    // Q8_0 groups [g0, g0 + ng) (the first at byte o, groupBytes apart) as floats in the GEMM's
+    // packed-B layout (VectorMatmul.packedIndex: k blocks of kcMax columns, panels of nr columns,
+    // k-major): a group's G rows are G adjacent lanes of every column, so each quad's G ints (four
+    // quant bytes of every row) give four whole vectors, each byte shifted to the top and back
+    // (sign-extended), widened and times the rows' d: (float) q · d, the scalar row()'s product
+    static void panelQ8_0(MemorySegment w, long o, long groupBytes, int ng, int blocks, int nr, int kcMax, int columns, float[] bp) {
+        int cols = 32 * blocks;
+        for (int g = 0; g < ng; g++) {
+            long go = o + g * groupBytes;
+            int lane0 = g * G % nr, panel0 = g * G - lane0;
+            for (int b = 0; b < blocks; b++) {
+                long ob = go + b * 34L * G, q = ob + InterleavedQuant.Q8_Q * G;
+                IntVector h = (IntVector) ShortVector.fromMemorySegment(SH, w, ob + InterleavedQuant.Q8_D * G, LE).convertShape(VectorOperators.S2I, SI, 0);
+                FloatVector d = h.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f);
+                int c0 = 32 * b, pc = c0 / kcMax * kcMax, kc = Math.min(kcMax, cols - pc);
+                int base = pc * columns + panel0 * kc + (c0 - pc) * nr + lane0;
+                for (int u = 0; u < 8; u++, q += 4L * G) {
+                    IntVector v = IntVector.fromMemorySegment(SI, w, q, LE);
+                    FloatVector e0 = (FloatVector) v.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24).convertShape(VectorOperators.I2F, SF, 0);
+                    FloatVector e1 = (FloatVector) v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 24).convertShape(VectorOperators.I2F, SF, 0);
+                    FloatVector e2 = (FloatVector) v.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 24).convertShape(VectorOperators.I2F, SF, 0);
+                    FloatVector e3 = (FloatVector) v.lanewise(VectorOperators.ASHR, 24).convertShape(VectorOperators.I2F, SF, 0);
+                    e0.mul(d).intoArray(bp, base + (2 * u) * nr);          // byte 0: column 2u
+                    e1.mul(d).intoArray(bp, base + (2 * u + 16) * nr);     // byte 1: column 2u + 16
+                    e2.mul(d).intoArray(bp, base + (2 * u + 1) * nr);      // byte 2: column 2u + 1
+                    e3.mul(d).intoArray(bp, base + (2 * u + 17) * nr);     // byte 3: column 2u + 17
+                }
+            }
+        }
+    }
+
     // per super-block: Σ_j sc_j·Σ q·a over the eight 32-element sub-blocks (chunk c's low nibbles are
     // sub-block 2c, its high nibbles 2c+1). A quad's 2G shorts (see InterleavedQuant's layout) give,
     // by shifts and masks within each short, the nibbles of pairs u and u + 8 of both sub-blocks;

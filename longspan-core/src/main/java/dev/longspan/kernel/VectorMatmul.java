@@ -260,6 +260,41 @@ final class VectorMatmul {
         block(b.nr / L, c, co, a, ao, false, null, 0, true, m, b.n, b.k, acc, 0, m, 0, b.n, b);
     }
 
+    /** Columns of one packed-B panel (NR of the start-up tile): a {@link PackedB}'s columns come in these. */
+    static int panelColumns() {
+        return nv(Simd.TILES) * L;
+    }
+
+    /**
+     * Where B(p, j) lies in a {@link PackedB} of {@code columns} columns and k rows ({@link #packB}'s
+     * layout: per k block pc of KC, the panels of NR columns, each k-major).
+     */
+    static int packedIndex(int p, int j, int columns, int k) {
+        int nr = panelColumns(), pc = p / KC * KC, kc = Math.min(KC, k - pc);
+        return pc * columns + (j - j % nr) * kc + (p - pc) * nr + j % nr;
+    }
+
+    // the calling thread's buffer for a B its caller writes in packB's layout itself (a panel of
+    // weight rows dequantized straight into it)
+    private static final ThreadLocal<float[][]> PANEL = ThreadLocal.withInitial(() -> new float[][]{new float[0]});
+
+    /** A B of n columns and k rows over the calling thread's panel buffer, to be filled in packB's layout ({@link #packedIndex}). */
+    static PackedB panelBuffer(int n, int k) {
+        float[][] held = PANEL.get();
+        int size = roundUp(n, panelColumns()) * k;
+        if (held[0].length < size) held[0] = new float[size];
+        return new PackedB(n, k, panelColumns(), held[0]);
+    }
+
+    /**
+     * C[m, b.n] at co, row stride ldc, (= or +=) A[m, k]·Bᵀ on the calling thread, A read in place
+     * (row stride k = b.k), B packed: a prefill's activations times one panel of weight rows, the
+     * results written straight into the output's rows.
+     */
+    static void gemmRowsPacked(float[] c, int co, int ldc, float[] a, int ao, int m, PackedB b, boolean acc) {
+        block(b.nr / L, c, co, a, ao, false, null, 0, true, m, ldc, b.k, acc, 0, m, 0, b.n, b);
+    }
+
     // bp[panel][p][jj] = B(pc + p, j0 + panel·NR + jj), zero past j1; panel stride kc·NR
     private static void packB(int nr, float[] bp, int[] idx, float[] b, int bo, boolean bT, int n, int k, int pc, int kc, int j0, int j1, int bpo) {
         for (int j = j0; j < j1; j += nr) {

@@ -49,14 +49,9 @@ public sealed interface Weight {
             for (int i = 0; i < w.length; i++) w[i].apply(y[i], 0, x, xo, T, false);
             return;
         }
-        QuantKernels.RowReader[] readers = new QuantKernels.RowReader[w.length];
-        int[] rows = new int[w.length];
-        for (int i = 0; i < w.length; i++) {
-            InterleavedQuant m = ((Interleaved) w[i]).matrix();
-            readers[i] = m::row;
-            rows[i] = m.rows;
-        }
-        QuantKernels.gemmEach(w[0].type(), readers, rows, w[0].cols(), x, xo, T, y);
+        InterleavedQuant[] m = new InterleavedQuant[w.length];
+        for (int i = 0; i < w.length; i++) m[i] = ((Interleaved) w[i]).matrix();
+        QuantKernels.gemmEach(w[0].type(), m, w[0].cols(), x, xo, T, y);
     }
 
     /** A float32 view of params[offset .. offset + rows·cols): the parameters themselves, not a copy. */
@@ -127,7 +122,7 @@ public sealed interface Weight {
                 matrix.matvec(x, xo, T, y, yo, accumulate);
             } else {
                 float[] xf = QuantKernels.roundedActivations(matrix.type, x, xo, T, matrix.cols);
-                QuantKernels.gemm(matrix::row, matrix.rows, matrix.cols, xf, 0, T, y, yo, accumulate);
+                QuantKernels.gemm(matrix, xf, 0, T, y, yo, accumulate);
             }
         }
 

@@ -3,6 +3,7 @@ package dev.longspan.kernel;
 import dev.longspan.tensor.Parallel;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
@@ -228,14 +229,14 @@ class InterleavedQuantTest {
                     int blocks = 2;
                     int[] rowCounts = {17, 45, 300};
                     dev.longspan.model.Weight[] w = new dev.longspan.model.Weight[rowCounts.length];
-                    QuantKernels.RowReader[] readers = new QuantKernels.RowReader[rowCounts.length];
+                    InterleavedQuant[] readers = new InterleavedQuant[rowCounts.length];
                     int cols = 0;
                     for (int i = 0; i < w.length; i++) {
                         Matrix m = random(t, rowCounts[i], blocks, r);
                         cols = m.cols;
                         InterleavedQuant p = InterleavedQuant.pack(t, m.seg, m.off, map(m.rows), m.rows, m.cols);
                         w[i] = new dev.longspan.model.Weight.Interleaved(p);
-                        readers[i] = p::row;
+                        readers[i] = p;
                     }
                     float[] x = gaussian(4 + batch * cols, r);
                     float[][] shared = new float[w.length][], each = new float[w.length][], kernel = new float[w.length][];
@@ -250,10 +251,10 @@ class InterleavedQuantTest {
                     String what = t + " batch " + batch + " threads " + threads;
                     for (int i = 0; i < w.length; i++) assertThat(shared[i]).as(what + " matrix " + i).isEqualTo(each[i]);
                     if (batch >= QuantKernels.GEMM_BATCH) {
-                        QuantKernels.gemmEach(t, readers, rowCounts, cols, x, 4, batch, kernel);
+                        QuantKernels.gemmEach(t, readers, cols, x, 4, batch, kernel);
                         for (int i = 0; i < w.length; i++) {
                             float[] one = new float[batch * rowCounts[i]];
-                            QuantKernels.gemm(readers[i], rowCounts[i], cols, QuantKernels.roundedActivations(t, x, 4, batch, cols), 0, batch, one, 0, false);
+                            QuantKernels.gemm(readers[i]::row, rowCounts[i], cols, QuantKernels.roundedActivations(t, x, 4, batch, cols), 0, batch, one, 0, false);
                             assertThat(kernel[i]).as(what + " gemmEach matrix " + i).isEqualTo(one);
                         }
                     }
@@ -266,6 +267,68 @@ class InterleavedQuantTest {
                     dev.longspan.model.Weight.applyEach(x, 4, batch, mixed, got);
                     assertThat(got[0]).as(what + " mixed, quantized").isEqualTo(each[0]);
                     assertThat(got[1]).as(what + " mixed, float").isEqualTo(wantDense);
+                }
+            }
+        } finally {
+            Parallel.setThreads(before);
+        }
+    }
+
+    /**
+     * A Q8_0 panel dequantized straight into the GEMM's packed-B layout (the vector body) holds the
+     * bits of the matrix's rows scattered into that layout (the scalar twin, through {@link
+     * InterleavedQuant#row}), zeros past the matrix: row counts around the group and panel sizes,
+     * panels starting at the first and at later groups, rows long enough to span several k blocks.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {1, 15, 17, 64, 100, 300})
+    void panelsDequantizedIntoTheGemmLayoutHoldTheRows(int rows) {
+        SplittableRandom r = new SplittableRandom(rows * 31L + 7);
+        for (int blocks : new int[]{1, 9, 24}) {
+            Matrix m = random(GgmlType.Q8_0, rows, blocks, r);
+            InterleavedQuant p = InterleavedQuant.pack(GgmlType.Q8_0, m.seg, m.off, map(m.rows), m.rows, m.cols);
+            int nr = VectorMatmul.panelColumns();
+            for (int r0 = 0; r0 < rows; r0 += Math.max(p.group, nr)) {
+                int n = Math.min(2 * nr, rows - r0);
+                int columns = (n + nr - 1) / nr * nr;
+                float[] got = new float[columns * m.cols], want = new float[columns * m.cols];
+                java.util.Arrays.fill(got, Float.NaN);
+                p.packedPanel(r0, n, got, columns);
+                p.packedPanelScalar(r0, n, want, columns);
+                assertThat(got).as("rows " + rows + " blocks " + blocks + " from " + r0).isEqualTo(want);
+                float[] row = new float[m.cols];
+                p.row(r0, row, 0);
+                for (int c = 0; c < m.cols; c++) assertThat(got[VectorMatmul.packedIndex(c, 0, columns, m.cols)]).isEqualTo(row[c]);
+            }
+        }
+    }
+
+    /**
+     * A prefill's product with a repacked matrix ({@link QuantKernels#gemm(InterleavedQuant, float[],
+     * int, int, float[], int, boolean)}) gives the bits of the row-by-row panel path, overwriting and
+     * accumulating, for awkward row counts and batches, at 1–3 threads.
+     */
+    @ParameterizedTest
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_K", "F16"})
+    void repackedPrefillProductsEqualTheRowPath(GgmlType t) {
+        SplittableRandom r = new SplittableRandom(t.id * 37L + 11);
+        int before = Parallel.threads();
+        try {
+            for (int threads = 1; threads <= 3; threads++) {
+                Parallel.setThreads(threads);
+                for (int rows : new int[]{5, 70, 257}) {
+                    Matrix m = random(t, rows, t == GgmlType.Q4_K ? 2 : 9, r);
+                    InterleavedQuant p = InterleavedQuant.pack(t, m.seg, m.off, map(m.rows), m.rows, m.cols);
+                    for (int batch : new int[]{QuantKernels.GEMM_BATCH, 13, 70}) {
+                        float[] x = QuantKernels.roundedActivations(t, gaussian(3 + batch * m.cols, r), 3, batch, m.cols);
+                        for (boolean accumulate : new boolean[]{false, true}) {
+                            float[] start = gaussian(1 + batch * rows, r), got = start.clone(), want = start.clone();
+                            QuantKernels.gemm(p, x, 0, batch, got, 1, accumulate);
+                            QuantKernels.gemm(p::row, rows, m.cols, x, 0, batch, want, 1, accumulate);
+                            assertThat(got).as(t + " rows " + rows + " batch " + batch + " threads " + threads + " accumulate " + accumulate).isEqualTo(want);
+                            assertThat(got[0]).isEqualTo(start[0]);
+                        }
+                    }
                 }
             }
         } finally {
