@@ -69,7 +69,8 @@ public final class Q8Activations {
                 if (d.length < n / 32) d = new float[n / 32];
                 if (type == GgmlType.Q8_1 && s.length < n / 32) s = new float[n / 32];
                 boolean withSum = type == GgmlType.Q8_1;
-                blocks(n / 32, 32, (b0, b1) -> { for (int b = b0; b < b1; b++) quantizeQ8(x, xo + 32 * b, b, withSum); });
+                if (QuantKernels.SIMD) blocks(n / 32, 32, (b0, b1) -> VectorQuantKernels.quantizeQ8(x, xo, b0, b1, q, d, withSum ? s : null));
+                else blocks(n / 32, 32, (b0, b1) -> quantizeQ8Scalar(x, xo, b0, b1, withSum));
             }
             case Q8_K -> {
                 if (q.length < n) q = new short[n];
@@ -114,6 +115,11 @@ public final class Q8Activations {
 
     private float[] values(int n) {
         return values.length >= n ? values : (values = new float[n]);
+    }
+
+    // blocks [b0, b1) of Q8_0 / Q8_1 from x[xo + 32·b ..]: the scalar twin of VectorQuantKernels.quantizeQ8
+    void quantizeQ8Scalar(float[] x, int xo, int b0, int b1, boolean withSum) {
+        for (int b = b0; b < b1; b++) quantizeQ8(x, xo + 32 * b, b, withSum);
     }
 
     // block b of Q8_0 / Q8_1 from x[xi .. xi+32)
@@ -198,6 +204,10 @@ public final class Q8Activations {
         float[] v = values(n);
         int bs = type == GgmlType.Q8_K ? 256 : 32;
         blocks(n / bs, bs, (b0, b1) -> {
+            if (QuantKernels.SIMD) {
+                VectorQuantKernels.values(q, d, bs, b0, b1, v);
+                return;
+            }
             for (int b = b0; b < b1; b++) {
                 float db = d[b];
                 for (int i = b * bs; i < (b + 1) * bs; i++) v[i] = q[i] * db;

@@ -53,6 +53,40 @@ final class VectorQuantKernels {
 
     private VectorQuantKernels() {}
 
+    // Q8_0 / Q8_1 blocks [b0, b1) of x from xo (32 values each), Q8Activations.quantizeQ8's numbers:
+    // the block's |x| max (a max's order does not matter), then each x·id rounded by adding and
+    // subtracting 1.5·2^23 in floats (no fused multiply-add: the product is rounded first, as there)
+    // and converted as Java's cast does; Q8_1's sum of the quants exact in ints
+    static void quantizeQ8(float[] x, int xo, int b0, int b1, short[] q, float[] d, float[] s) {
+        int n = SF.length();
+        for (int b = b0; b < b1; b++) {
+            int xi = xo + 32 * b;
+            FloatVector m = FloatVector.zero(SF);
+            for (int j = 0; j < 32; j += n) m = m.max(FloatVector.fromArray(SF, x, xi + j).abs());
+            float amax = m.reduceLanes(VectorOperators.MAX);
+            float db = amax / 127f;
+            float id = amax != 0 ? 127f / amax : 0f;
+            IntVector sum = IntVector.zero(SI);
+            for (int j = 0; j < 32; j += n) {
+                IntVector v = (IntVector) FloatVector.fromArray(SF, x, xi + j).mul(id).add(0x1.8p23f).sub(0x1.8p23f).convertShape(VectorOperators.F2I, SI, 0);
+                ((ShortVector) v.convertShape(VectorOperators.I2S, SQ, 0)).intoArray(q, 32 * b + j);
+                if (s != null) sum = sum.add(v);
+            }
+            d[b] = Q8Activations.half(db);
+            if (s != null) s[b] = Q8Activations.half(db * sum.reduceLanes(VectorOperators.ADD));
+        }
+    }
+
+    // v[i] = q[i]·d[block of i] for the blocks [b0, b1) of bs values: Q8Activations.values' products
+    static void values(short[] q, float[] d, int bs, int b0, int b1, float[] v) {
+        int n = SF.length();
+        for (int b = b0; b < b1; b++) {
+            float db = d[b];
+            for (int i = b * bs, e = i + bs; i < e; i += n)
+                ((FloatVector) ShortVector.fromArray(SQ, q, i).convertShape(VectorOperators.S2F, SF, 0)).mul(db).intoArray(v, i);
+        }
+    }
+
     // Small helpers with primitive signatures keep each compiled body small enough for C2 to
     // inline every Vector API call (a failed inline boxes vectors and is many times slower).
 

@@ -208,4 +208,38 @@ class Q8ActivationsTest {
             dev.longspan.tensor.Parallel.setThreads(before);
         }
     }
+
+    /**
+     * The vector body of the Q8_0 / Q8_1 rounding gives its scalar twin's quants, scales and sums,
+     * and the values q·d of every 8-bit kind the scalar products, on random blocks and awkward ones:
+     * all zeros, ties at halves, signed zeros, subnormals, huge values, an infinity and a NaN.
+     */
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void q8BlocksVectorBodyEqualsTheScalarTwin(boolean withSum) {
+        SplittableRandom r = new SplittableRandom(withSum ? 3 : 4);
+        int blocks = 40;
+        float[] x = new float[5 + 32 * blocks];
+        for (int i = 0; i < x.length; i++) x[i] = (float) (r.nextGaussian() * Math.exp(r.nextDouble(-8, 8)));
+        int o = 5;
+        java.util.Arrays.fill(x, o, o + 32, 0f);                                        // block 0: zeros
+        for (int j = 0; j < 32; j++) x[o + 32 + j] = j == 0 ? 127f : (j - 16) + 0.5f;   // block 1: ties
+        x[o + 64] = -0.0f; x[o + 65] = Float.MIN_VALUE; x[o + 66] = -Float.MIN_NORMAL;  // block 2
+        x[o + 96] = 3e38f; x[o + 97] = -3e38f;                                           // block 3
+        x[o + 128] = Float.POSITIVE_INFINITY;                                           // block 4
+        x[o + 160] = Float.NaN;                                                         // block 5
+        GgmlType t = withSum ? GgmlType.Q8_1 : GgmlType.Q8_0;
+        Q8Activations vector = new Q8Activations(), scalar = new Q8Activations();
+        vector.quantize(t, x, o, 4, 32 * blocks / 4);
+        scalar.quantize(t, x, o, 4, 32 * blocks / 4);   // the same sizes, then the twin on its own
+        scalar.quantizeQ8Scalar(x, o, 0, blocks, withSum);
+        for (int b = 0; b < blocks; b++) {
+            for (int j = 0; j < 32; j++) assertThat(vector.q[32 * b + j]).as("block %d element %d", b, j).isEqualTo(scalar.q[32 * b + j]);
+            assertThat(Float.floatToIntBits(vector.d[b])).as("d of block %d", b).isEqualTo(Float.floatToIntBits(scalar.d[b]));
+            if (withSum) assertThat(Float.floatToIntBits(vector.s[b])).as("s of block %d", b).isEqualTo(Float.floatToIntBits(scalar.s[b]));
+        }
+        assertThat(vector.q[32 + 1]).isEqualTo((short) -14);   // -14.5 to even
+        float[] v = vector.values();
+        for (int i = 0; i < 32 * blocks; i++) assertThat(Float.floatToIntBits(v[i])).as("value %d", i).isEqualTo(Float.floatToIntBits(scalar.q[i] * scalar.d[i / 32]));
+    }
 }
