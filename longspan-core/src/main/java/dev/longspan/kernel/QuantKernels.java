@@ -714,10 +714,8 @@ public final class QuantKernels {
             // y + (the whole product), as the row path adds it: not the product's k blocks one by one into y
             float[] out = SCRATCH.get().out(batch * n);
             VectorMatmul.gemmRowsPacked(out, 0, n, x, xo, batch, b, false);
-            for (int t = 0; t < batch; t++) {
-                int yr = yo + t * rows + r0;
-                for (int j = 0; j < n; j++) y[yr + j] += out[t * n + j];
-            }
+            // (1·out is exact: each element is y + out rounded once, the row path's sum)
+            for (int t = 0; t < batch; t++) Kernels.axpy(1f, out, t * n, y, yo + t * rows + r0, n);
         });
     }
 
