@@ -187,12 +187,12 @@ public final class InterleavedQuant {
     }
 
     /**
-     * Whether {@link #packedPanel} writes this matrix's panels with the vector body: a Q8_0 matrix whose
+     * Whether {@link #packedPanel} writes this matrix's panels with a vector body: a Q8_0 or Q4_K matrix whose
      * groups are as wide as the GEMM's float vectors (a group's G rows are then the lanes of one vector
      * of a packed-B panel, so each quad of the group dequantizes to four whole vectors of it).
      */
     boolean packsPanels() {
-        return type == GgmlType.Q8_0 && QuantKernels.SIMD && group == VectorInterleavedQuant.G && group == VectorMatmul.lanes()
+        return (type == GgmlType.Q8_0 || type == GgmlType.Q4_K) && QuantKernels.SIMD && group == VectorInterleavedQuant.G && group == VectorMatmul.lanes()
                 && VectorMatmul.panelColumns() % group == 0;
     }
 
@@ -203,8 +203,10 @@ public final class InterleavedQuant {
      */
     void packedPanel(int r0, int n, float[] bp, int columns) {
         int g0 = r0 / group, ng = (n + group - 1) / group;
-        if (packsPanels()) {
+        if (packsPanels() && type == GgmlType.Q8_0) {
             VectorInterleavedQuant.panelQ8_0(data, at(g0, 0), blocks * blockBytes, ng, blocks, VectorMatmul.panelColumns(), VectorMatmul.KC, columns, bp);
+        } else if (packsPanels()) {
+            VectorInterleavedQuant.panelQ4_K(data, at(g0, 0), blocks * blockBytes, ng, blocks, VectorMatmul.panelColumns(), VectorMatmul.KC, columns, bp);
         } else {
             packedPanelScalar(r0, n, bp, columns);
             return;

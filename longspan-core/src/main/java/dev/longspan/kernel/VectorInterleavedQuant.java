@@ -124,6 +124,47 @@ final class VectorInterleavedQuant {
         }
     }
 
+    // Q4_K groups [g0, g0 + ng) into the packed-B layout, as panelQ8_0: per super-block (256 columns,
+    // one k block of KC = 256) and chunk c, the rows' sub-block scales d·sc and mins dmin·m of
+    // sub-blocks 2c (low nibbles) and 2c + 1 (high), then each quad's four bytes of every row give
+    // eight vectors: d1·q − m1 as the scalar row() computes it (a product then a difference, not fused)
+    static void panelQ4_K(MemorySegment w, long o, long groupBytes, int ng, int blocks, int nr, int kcMax, int columns, float[] bp) {
+        int cols = 256 * blocks;
+        for (int g = 0; g < ng; g++) {
+            long go = o + g * groupBytes;
+            int lane0 = g * G % nr, panel0 = g * G - lane0;
+            for (int b = 0; b < blocks; b++) {
+                long ob = go + b * 148L * G;
+                IntVector h = (IntVector) ShortVector.fromMemorySegment(SH, w, ob + InterleavedQuant.K4_D * G, LE).convertShape(VectorOperators.S2I, SI, 0);
+                IntVector hm = (IntVector) ShortVector.fromMemorySegment(SH, w, ob + InterleavedQuant.K4_DMIN * G, LE).convertShape(VectorOperators.S2I, SI, 0);
+                FloatVector d = h.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f);
+                FloatVector dmin = hm.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f);
+                int c0 = 256 * b, pc = c0 / kcMax * kcMax, kc = Math.min(kcMax, cols - pc);
+                for (int c = 0; c < 4; c++) {
+                    long sc = ob + InterleavedQuant.K4_SC * G + 2L * G * c, mn = ob + InterleavedQuant.K4_M * G + 2L * G * c;
+                    FloatVector d1 = d.mul((FloatVector) ByteVector.fromMemorySegment(SB4, w, sc, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0).convertShape(VectorOperators.I2F, SF, 0));
+                    FloatVector d2 = d.mul((FloatVector) ByteVector.fromMemorySegment(SB4, w, sc + G, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0).convertShape(VectorOperators.I2F, SF, 0));
+                    FloatVector m1 = dmin.mul((FloatVector) ByteVector.fromMemorySegment(SB4, w, mn, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0).convertShape(VectorOperators.I2F, SF, 0));
+                    FloatVector m2 = dmin.mul((FloatVector) ByteVector.fromMemorySegment(SB4, w, mn + G, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0).convertShape(VectorOperators.I2F, SF, 0));
+                    long q = ob + InterleavedQuant.K4_Q * G + 32L * G * c;
+                    int base = pc * columns + panel0 * kc + (c0 + 64 * c - pc) * nr + lane0;
+                    for (int u = 0; u < 8; u++, q += 4L * G) {
+                        IntVector v = IntVector.fromMemorySegment(SI, w, q, LE);
+                        for (int e = 0; e < 4; e++) {
+                            // byte e of each row's four: column 2u, 2u + 16, 2u + 1, 2u + 17 of the chunk
+                            int k = 2 * u + (e >> 1) + 16 * (e & 1);
+                            IntVector x = v.lanewise(VectorOperators.LSHR, 8 * e);
+                            FloatVector lo = (FloatVector) x.and(0xF).convertShape(VectorOperators.I2F, SF, 0);
+                            FloatVector hi = (FloatVector) x.lanewise(VectorOperators.LSHR, 4).and(0xF).convertShape(VectorOperators.I2F, SF, 0);
+                            lo.mul(d1).sub(m1).intoArray(bp, base + k * nr);
+                            hi.mul(d2).sub(m2).intoArray(bp, base + (32 + k) * nr);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     // per super-block: Σ_j sc_j·Σ q·a over the eight 32-element sub-blocks (chunk c's low nibbles are
     // sub-block 2c, its high nibbles 2c+1). A quad's 2G shorts (see InterleavedQuant's layout) give,
     // by shifts and masks within each short, the nibbles of pairs u and u + 8 of both sub-blocks;

@@ -275,7 +275,7 @@ class InterleavedQuantTest {
     }
 
     /**
-     * A Q8_0 panel dequantized straight into the GEMM's packed-B layout (the vector body) holds the
+     * A Q8_0 or Q4_K panel dequantized straight into the GEMM's packed-B layout (the vector bodies) holds the
      * bits of the matrix's rows scattered into that layout (the scalar twin, through {@link
      * InterleavedQuant#row}), zeros past the matrix: row counts around the group and panel sizes,
      * panels starting at the first and at later groups, rows long enough to span several k blocks.
@@ -284,21 +284,23 @@ class InterleavedQuantTest {
     @ValueSource(ints = {1, 15, 17, 64, 100, 300})
     void panelsDequantizedIntoTheGemmLayoutHoldTheRows(int rows) {
         SplittableRandom r = new SplittableRandom(rows * 31L + 7);
-        for (int blocks : new int[]{1, 9, 24}) {
-            Matrix m = random(GgmlType.Q8_0, rows, blocks, r);
-            InterleavedQuant p = InterleavedQuant.pack(GgmlType.Q8_0, m.seg, m.off, map(m.rows), m.rows, m.cols);
-            int nr = VectorMatmul.panelColumns();
-            for (int r0 = 0; r0 < rows; r0 += Math.max(p.group, nr)) {
-                int n = Math.min(2 * nr, rows - r0);
-                int columns = (n + nr - 1) / nr * nr;
-                float[] got = new float[columns * m.cols], want = new float[columns * m.cols];
-                java.util.Arrays.fill(got, Float.NaN);
-                p.packedPanel(r0, n, got, columns);
-                p.packedPanelScalar(r0, n, want, columns);
-                assertThat(got).as("rows " + rows + " blocks " + blocks + " from " + r0).isEqualTo(want);
-                float[] row = new float[m.cols];
-                p.row(r0, row, 0);
-                for (int c = 0; c < m.cols; c++) assertThat(got[VectorMatmul.packedIndex(c, 0, columns, m.cols)]).isEqualTo(row[c]);
+        for (GgmlType t : new GgmlType[]{GgmlType.Q8_0, GgmlType.Q4_K}) {
+            for (int blocks : t == GgmlType.Q8_0 ? new int[]{1, 9, 24} : new int[]{1, 3}) {
+                Matrix m = random(t, rows, blocks, r);
+                InterleavedQuant p = InterleavedQuant.pack(t, m.seg, m.off, map(m.rows), m.rows, m.cols);
+                int nr = VectorMatmul.panelColumns();
+                for (int r0 = 0; r0 < rows; r0 += Math.max(p.group, nr)) {
+                    int n = Math.min(2 * nr, rows - r0);
+                    int columns = (n + nr - 1) / nr * nr;
+                    float[] got = new float[columns * m.cols], want = new float[columns * m.cols];
+                    java.util.Arrays.fill(got, Float.NaN);
+                    p.packedPanel(r0, n, got, columns);
+                    p.packedPanelScalar(r0, n, want, columns);
+                    assertThat(got).as(t + " rows " + rows + " blocks " + blocks + " from " + r0).isEqualTo(want);
+                    float[] row = new float[m.cols];
+                    p.row(r0, row, 0);
+                    for (int c = 0; c < m.cols; c++) assertThat(got[VectorMatmul.packedIndex(c, 0, columns, m.cols)]).isEqualTo(row[c]);
+                }
             }
         }
     }
