@@ -187,12 +187,13 @@ public final class InterleavedQuant {
     }
 
     /**
-     * Whether {@link #packedPanel} writes this matrix's panels with a vector body: a Q8_0 or Q4_K matrix whose
-     * groups are as wide as the GEMM's float vectors (a group's G rows are then the lanes of one vector
-     * of a packed-B panel, so each quad of the group dequantizes to four whole vectors of it).
+     * Whether {@link #packedPanel} writes this matrix's panels with a vector body: groups as wide as the
+     * GEMM's float vectors, so that a group's G rows are the lanes of one vector of a packed-B panel and
+     * each column of the group (F16), or each quad (Q8_0: four columns, Q4_K: eight), dequantizes to
+     * whole vectors of it.
      */
     boolean packsPanels() {
-        return (type == GgmlType.Q8_0 || type == GgmlType.Q4_K) && QuantKernels.SIMD && group == VectorInterleavedQuant.G && group == VectorMatmul.lanes()
+        return QuantKernels.SIMD && group == VectorInterleavedQuant.G && group == VectorMatmul.lanes()
                 && VectorMatmul.panelColumns() % group == 0;
     }
 
@@ -205,6 +206,8 @@ public final class InterleavedQuant {
         int g0 = r0 / group, ng = (n + group - 1) / group;
         if (packsPanels() && type == GgmlType.Q8_0) {
             VectorInterleavedQuant.panelQ8_0(data, at(g0, 0), blocks * blockBytes, ng, blocks, VectorMatmul.panelColumns(), VectorMatmul.KC, columns, bp);
+        } else if (packsPanels() && type == GgmlType.F16) {
+            VectorInterleavedQuant.panelF16(data, at(g0, 0), blocks * blockBytes, ng, cols, VectorMatmul.panelColumns(), VectorMatmul.KC, columns, bp);
         } else if (packsPanels()) {
             VectorInterleavedQuant.panelQ4_K(data, at(g0, 0), blocks * blockBytes, ng, blocks, VectorMatmul.panelColumns(), VectorMatmul.KC, columns, bp);
         } else {

@@ -124,6 +124,23 @@ final class VectorInterleavedQuant {
         }
     }
 
+    // F16 groups [g0, g0 + ng) into the packed-B layout, as panelQ8_0: column c of a group is its G
+    // rows' halves side by side, one vector of the panel (widened as groupF16 does: exact for the
+    // finite values a repacked F16 matrix holds)
+    static void panelF16(MemorySegment w, long o, long groupBytes, int ng, int cols, int nr, int kcMax, int columns, float[] bp) {
+        for (int g = 0; g < ng; g++) {
+            long go = o + g * groupBytes;
+            int lane0 = g * G % nr, panel0 = g * G - lane0;
+            for (int pc = 0; pc < cols; pc += kcMax) {
+                int kc = Math.min(kcMax, cols - pc), base = pc * columns + panel0 * kc + lane0;
+                for (int c = pc; c < pc + kc; c++) {
+                    IntVector h = (IntVector) ShortVector.fromMemorySegment(SH, w, go + 2L * G * c, LE).convertShape(VectorOperators.S2I, SI, 0);
+                    h.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).intoArray(bp, base + (c - pc) * nr);
+                }
+            }
+        }
+    }
+
     // Q4_K groups [g0, g0 + ng) into the packed-B layout, as panelQ8_0: per super-block (256 columns,
     // one k block of KC = 256) and chunk c, the rows' sub-block scales d·sc and mins dmin·m of
     // sub-blocks 2c (low nibbles) and 2c + 1 (high), then each quad's four bytes of every row give

@@ -275,7 +275,7 @@ class InterleavedQuantTest {
     }
 
     /**
-     * A Q8_0 or Q4_K panel dequantized straight into the GEMM's packed-B layout (the vector bodies) holds the
+     * A Q8_0, Q4_K or F16 panel dequantized straight into the GEMM's packed-B layout (the vector bodies) holds the
      * bits of the matrix's rows scattered into that layout (the scalar twin, through {@link
      * InterleavedQuant#row}), zeros past the matrix: row counts around the group and panel sizes,
      * panels starting at the first and at later groups, rows long enough to span several k blocks.
@@ -284,8 +284,8 @@ class InterleavedQuantTest {
     @ValueSource(ints = {1, 15, 17, 64, 100, 300})
     void panelsDequantizedIntoTheGemmLayoutHoldTheRows(int rows) {
         SplittableRandom r = new SplittableRandom(rows * 31L + 7);
-        for (GgmlType t : new GgmlType[]{GgmlType.Q8_0, GgmlType.Q4_K}) {
-            for (int blocks : t == GgmlType.Q8_0 ? new int[]{1, 9, 24} : new int[]{1, 3}) {
+        for (GgmlType t : new GgmlType[]{GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.F16}) {
+            for (int blocks : t == GgmlType.Q4_K ? new int[]{1, 3} : new int[]{1, 9, 24}) {
                 Matrix m = random(t, rows, blocks, r);
                 InterleavedQuant p = InterleavedQuant.pack(t, m.seg, m.off, map(m.rows), m.rows, m.cols);
                 int nr = VectorMatmul.panelColumns();
