@@ -203,16 +203,16 @@ public final class InterleavedQuant {
      * past the matrix, up to the whole panel, zero. The values of {@link #row}, bit for bit.
      */
     void packedPanel(int r0, int n, float[] bp, int columns) {
-        int g0 = r0 / group, ng = (n + group - 1) / group;
-        if (packsPanels() && type == GgmlType.Q8_0) {
-            VectorInterleavedQuant.panelQ8_0(data, at(g0, 0), blocks * blockBytes, ng, blocks, VectorMatmul.panelColumns(), VectorMatmul.KC, columns, bp);
-        } else if (packsPanels() && type == GgmlType.F16) {
-            VectorInterleavedQuant.panelF16(data, at(g0, 0), blocks * blockBytes, ng, cols, VectorMatmul.panelColumns(), VectorMatmul.KC, columns, bp);
-        } else if (packsPanels()) {
-            VectorInterleavedQuant.panelQ4_K(data, at(g0, 0), blocks * blockBytes, ng, blocks, VectorMatmul.panelColumns(), VectorMatmul.KC, columns, bp);
-        } else {
+        if (!packsPanels()) {
             packedPanelScalar(r0, n, bp, columns);
             return;
+        }
+        int ng = (n + group - 1) / group, nr = VectorMatmul.panelColumns(), kc = VectorMatmul.KC;
+        long o = at(r0 / group, 0), groupBytes = blocks * blockBytes;
+        switch (type) {
+            case Q8_0 -> VectorInterleavedQuant.panelQ8_0(data, o, groupBytes, ng, blocks, nr, kc, columns, bp);
+            case Q4_K -> VectorInterleavedQuant.panelQ4_K(data, o, groupBytes, ng, blocks, nr, kc, columns, bp);
+            default -> VectorInterleavedQuant.panelF16(data, o, groupBytes, ng, cols, nr, kc, columns, bp);
         }
         for (int j = ng * group; j < columns; j++)
             for (int c = 0; c < cols; c++) bp[VectorMatmul.packedIndex(c, j, columns, cols)] = 0f;

@@ -674,7 +674,7 @@ public final class QuantKernels {
     public static void gemmEach(GgmlType t, InterleavedQuant[] w, int cols, float[] x, int xo, int batch, float[][] y) {
         float[] xf = roundedActivations(t, x, xo, batch, cols);
         boolean panels = true;
-        for (InterleavedQuant m : w) panels &= Simd.ENABLED && m.packsPanels();
+        for (InterleavedQuant m : w) panels &= m.packsPanels();
         if (!Simd.ENABLED || panels) {
             for (int i = 0; i < w.length; i++) gemm(w[i], xf, 0, batch, y[i], 0, false);
             return;
@@ -687,12 +687,12 @@ public final class QuantKernels {
     /**
      * {@link #gemm(RowReader, int, int, float[], int, int, float[], int, boolean)} for a repacked
      * matrix: where it dequantizes its panels straight into the GEMM's packed-B layout, X is the
-     * GEMM's A, read in place, and each panel's results are written as Y's columns directly;
+     * GEMM's A, read in place, and each panel's results are written straight into Y's rows;
      * otherwise the row-by-row panels. The same bits either way: every output is the same fused
      * multiply-adds in the same order (the GEMM's kernel adds a·b to its accumulator, and a·b = b·a).
      */
     public static void gemm(InterleavedQuant w, float[] x, int xo, int batch, float[] y, int yo, boolean accumulate) {
-        if (Simd.ENABLED && w.packsPanels()) gemmGroups(w, x, xo, batch, y, yo, accumulate);
+        if (w.packsPanels()) gemmGroups(w, x, xo, batch, y, yo, accumulate);
         else gemm(w::row, w.rows, w.cols, x, xo, batch, y, yo, accumulate);
     }
 
