@@ -18,9 +18,9 @@ import java.nio.ByteOrder;
  * type's block size. Rows are consecutive: row r starts at {@code offset + r·type.rowBytes(cols)}.
  */
 public final class QuantKernels {
-    /** The width-agnostic SIMD bodies (Q8_0, Q4_0, Q4_K) run whenever the Vector API is used. */
+    /** The width-agnostic SIMD bodies (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) run whenever the Vector API is used. */
     public static final boolean SIMD = Simd.ENABLED;
-    /** The Q6_K and F32 bodies need 256-bit vectors; narrower SIMD uses their scalar twins. */
+    /** The F32 body needs 256-bit vectors; narrower SIMD uses its scalar twin. */
     static final boolean SIMD256 = Simd.ENABLED && Simd.VECTOR_BITS >= 256;
 
     static final ValueLayout.OfShort LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -369,7 +369,7 @@ public final class QuantKernels {
     /** Types whose dot with Q8 activations is an integer dot per block here (the others take the activations as floats). */
     static boolean integerDot(GgmlType t) {
         return switch (t) {
-            case Q8_0, Q4_0, Q4_K, Q6_K -> true;
+            case Q8_0, Q4_0, Q4_K, Q5_K, Q6_K -> true;
             default -> false;
         };
     }
@@ -396,7 +396,8 @@ public final class QuantKernels {
                 case Q4_0: return VectorQuantKernels.L <= 16 ? VectorQuantKernels.dotQ4_0(w, off, a.q, a.d, ao, n)
                         : VectorQuantKernels.dotQ4_0_256(w, off, a.q, a.d, ao, n);
                 case Q4_K: return VectorQuantKernels.dotQ4_K(w, off, a.q, a.d, a.bsums32, ao, n);
-                case Q6_K: if (SIMD256) return VectorQuantKernels.dotQ6_K(w, off, a.q, a.d, ao, n); break;
+                case Q5_K: return VectorQuantKernels.dotQ5_K(w, off, a.q, a.d, a.bsums32, ao, n);
+                case Q6_K: return VectorQuantKernels.dotQ6_K(w, off, a.q, a.d, ao, n);
                 case F32: if (SIMD256) return VectorQuantKernels.dotF32(w, off, a.values(), ao, n); break;
                 case F16: return dotF16(w, off, a.values(), ao, n);
                 default: break;
@@ -424,6 +425,7 @@ public final class QuantKernels {
             case Q8_0 -> dotQ8_0Scalar(w, off, a.q, a.d, ao, n);
             case Q4_0 -> dotQ4_0Scalar(w, off, a.q, a.d, ao, n);
             case Q4_K -> dotQ4_KScalar(w, off, a.q, a.d, a.bsums, ao, n);
+            case Q5_K -> dotQ5_KScalar(w, off, a.q, a.d, a.bsums, ao, n);
             case Q6_K -> dotQ6_KScalar(w, off, a.q, a.d, ao, n);
             default -> {
                 float[] x = a.values();
@@ -490,6 +492,34 @@ public final class QuantKernels {
                     int v = u8(w, q + l);
                     s1 += (v & 0xF) * aq[x + l];
                     s2 += (v >>> 4) * aq[x + 32 + l];
+                }
+                isum += (sa & 0xff) * s1 + (sc & 0xff) * s2;
+                int g = x / 16;
+                msum += (sa >>> 8) * (bsums[g] + bsums[g + 1]) + (sc >>> 8) * (bsums[g + 2] + bsums[g + 3]);
+            }
+            float da = ad[xb / 256];
+            total += half(w, o) * da * isum - half(w, o + 2) * da * msum;
+        }
+        return total;
+    }
+
+    // dotQ4_KScalar with five-bit quants: the nibbles at o + 48, bit 2j (low nibbles) or 2j+1 (high)
+    // of the 32 bytes at o + 16 above them
+    static float dotQ5_KScalar(MemorySegment w, long off, short[] aq, float[] ad, int[] bsums, int ao, int n) {
+        float total = 0;
+        for (int b = 0; b < n / 256; b++) {
+            long o = off + 176L * b;
+            int xb = ao + 256 * b;
+            int isum = 0, msum = 0;
+            for (int j = 0; j < 4; j++) {
+                int sa = scaleMinK4(w, o + 4, 2 * j), sc = scaleMinK4(w, o + 4, 2 * j + 1);
+                long q = o + 48 + 32L * j;
+                int x = xb + 64 * j;
+                int s1 = 0, s2 = 0;
+                for (int l = 0; l < 32; l++) {
+                    int v = u8(w, q + l), h = u8(w, o + 16 + l) >>> (2 * j);
+                    s1 += ((v & 0xF) | (h & 1) << 4) * aq[x + l];
+                    s2 += ((v >>> 4) | (h & 2) << 3) * aq[x + 32 + l];
                 }
                 isum += (sa & 0xff) * s1 + (sc & 0xff) * s2;
                 int g = x / 16;

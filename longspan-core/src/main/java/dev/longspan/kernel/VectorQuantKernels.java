@@ -4,6 +4,7 @@ import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -234,31 +235,120 @@ final class VectorQuantKernels {
         for (int b = 0; b < blocks; b++) {
             long o = off + 144L * b;
             int xb = ao + 256 * b;
-            // the 12 scale bytes: 8 six-bit scales and 8 six-bit mins
             long s0 = w.get(QuantKernels.LE_LONG, o + 4);
             int s8 = w.get(QuantKernels.LE_INT, o + 12);
-            int lo = (int) s0, hi = (int) (s0 >>> 32);
-            // scales 0..3: bytes 0..3 & 63; 4..7: low nibbles of bytes 8..11 | top bits of bytes 0..3 << 4
-            int sc03 = lo & 0x3f3f3f3f, m03 = hi & 0x3f3f3f3f;
-            int sc47 = (s8 & 0x0f0f0f0f) | ((lo >>> 2) & 0x30303030);
-            int m47 = ((s8 >>> 4) & 0x0f0f0f0f) | ((hi >>> 2) & 0x30303030);
             // sub-blocks 2j (low nibbles) and 2j+1 (high) of chunk j; a loop keeps the compiled body small
-            long scales = (sc03 & 0xffffffffL) | ((long) sc47 << 32); // byte j: scale of sub-block j
+            long scales = scalesK4(s0, s8);
             IntVector isum = IntVector.zero(SI);
             for (int j = 0; j < 4; j++) {
                 int sc = (int) (scales >>> (16 * j));
                 isum = isum.add(chunkQ4K(w, o + 16 + 32L * j, aq, xb + 64 * j, sc & 0xff, (sc >>> 8) & 0xff));
             }
-            int g = xb >> 5;
-            int msum = (m03 & 0xff) * bsums32[g] + ((m03 >>> 8) & 0xff) * bsums32[g + 1]
-                    + ((m03 >>> 16) & 0xff) * bsums32[g + 2] + (m03 >>> 24) * bsums32[g + 3]
-                    + (m47 & 0xff) * bsums32[g + 4] + ((m47 >>> 8) & 0xff) * bsums32[g + 5]
-                    + ((m47 >>> 16) & 0xff) * bsums32[g + 6] + (m47 >>> 24) * bsums32[g + 7];
             float da = ad[xb >> 8];
             acc = floats(isum).fma(FloatVector.broadcast(SF, half(w, o) * da), acc);
-            mins += half(w, o + 2) * da * msum;
+            mins += half(w, o + 2) * da * minsK4(s0, s8, bsums32, xb >> 5);
         }
         return VectorMath.sum(acc) - mins;
+    }
+
+    // The 12 scale bytes of a Q4_K / Q5_K super-block (s0: bytes 0..7, s8: bytes 8..11) hold 8 six-bit
+    // scales and 8 six-bit mins: scales 0..3 are bytes 0..3 & 63, 4..7 the low nibbles of bytes 8..11
+    // with the top bits of bytes 0..3 above them; the mins likewise from bytes 4..7 and the high nibbles.
+    // Byte j of the result: the scale of sub-block j.
+    private static long scalesK4(long s0, int s8) {
+        int lo = (int) s0;
+        int sc03 = lo & 0x3f3f3f3f, sc47 = (s8 & 0x0f0f0f0f) | ((lo >>> 2) & 0x30303030);
+        return (sc03 & 0xffffffffL) | ((long) sc47 << 32);
+    }
+
+    // Σ_j m_j·Σ a over the eight 32-element sub-blocks, bsums32[g..g+8) the activations' sums
+    private static int minsK4(long s0, int s8, int[] bsums32, int g) {
+        int hi = (int) (s0 >>> 32);
+        int m03 = hi & 0x3f3f3f3f, m47 = ((s8 >>> 4) & 0x0f0f0f0f) | ((hi >>> 2) & 0x30303030);
+        return (m03 & 0xff) * bsums32[g] + ((m03 >>> 8) & 0xff) * bsums32[g + 1]
+                + ((m03 >>> 16) & 0xff) * bsums32[g + 2] + (m03 >>> 24) * bsums32[g + 3]
+                + (m47 & 0xff) * bsums32[g + 4] + ((m47 >>> 8) & 0xff) * bsums32[g + 5]
+                + ((m47 >>> 16) & 0xff) * bsums32[g + 6] + (m47 >>> 24) * bsums32[g + 7];
+    }
+
+    // one 64-element chunk of a Q5_K super-block: chunkQ4K's nibbles (32 bytes at q) with a fifth bit
+    // from the super-block's 32 high-bit bytes at qh (bit `shift` for the low nibbles, shift + 1 for the
+    // high ones). Σ q·a in short lanes: at most 4·31·127 per lane, two lanes 31,496 < 2¹⁵ for pairs.
+    private static IntVector chunkQ5K(MemorySegment w, long q, long qh, int shift, short[] a, int x, int lo, int hi) {
+        ShortVector sl = ShortVector.zero(S), sh = ShortVector.zero(S);
+        for (int k = 0; k < 32; k += L) {
+            ShortVector v = ubytes(w, q + k), h = ubytes(w, qh + k).lanewise(VectorOperators.LSHR, shift);
+            sl = sl.add(v.and((short) 0x0F).or(h.and((short) 1).lanewise(VectorOperators.LSHL, 4)).mul(act(a, x + k)));
+            sh = sh.add(v.lanewise(VectorOperators.LSHR, 4).or(h.and((short) 2).lanewise(VectorOperators.LSHL, 3)).mul(act(a, x + 32 + k)));
+        }
+        return pairs(sl).mul(lo).add(pairs(sh).mul(hi));
+    }
+
+    // per 256: dotQ4_K's sums with five-bit quants (d, dmin, 12 scale bytes, 32 high-bit bytes, 128 nibble bytes)
+    static float dotQ5_K(MemorySegment w, long off, short[] aq, float[] ad, int[] bsums32, int ao, int n) {
+        FloatVector acc = FloatVector.zero(SF);
+        float mins = 0;
+        int blocks = n / 256;
+        for (int b = 0; b < blocks; b++) {
+            long o = off + 176L * b;
+            int xb = ao + 256 * b;
+            long s0 = w.get(QuantKernels.LE_LONG, o + 4);
+            int s8 = w.get(QuantKernels.LE_INT, o + 12);
+            long scales = scalesK4(s0, s8);
+            IntVector isum = IntVector.zero(SI);
+            for (int j = 0; j < 4; j++) {
+                int sc = (int) (scales >>> (16 * j));
+                isum = isum.add(chunkQ5K(w, o + 48 + 32L * j, o + 16, 2 * j, aq, xb + 64 * j, sc & 0xff, (sc >>> 8) & 0xff));
+            }
+            float da = ad[xb >> 8];
+            acc = floats(isum).fma(FloatVector.broadcast(SF, half(w, o) * da), acc);
+            mins += half(w, o + 2) * da * minsK4(s0, s8, bsums32, xb >> 5);
+        }
+        return VectorMath.sum(acc) - mins;
+    }
+
+    /** The int lanes of a vector whose upper half takes the second of two Q6_K scales (used at L = 32). */
+    private static final VectorMask<Integer> UPPER_HALF = VectorMask.fromLong(SI, -1L << (SI.length() / 2));
+
+    // (((ql >>> lshift) & 0xF) | (((qh >>> hshift) & 3) << 4)) - 32, lane by lane
+    private static ShortVector q6(ShortVector ql, ShortVector qh, int lshift, int hshift) {
+        return ql.lanewise(VectorOperators.LSHR, lshift).and((short) 0x0F)
+                .or(qh.lanewise(VectorOperators.LSHR, hshift).and((short) 3).lanewise(VectorOperators.LSHL, 4))
+                .sub((short) 32);
+    }
+
+    // the int8 scales of pairs(...) over elements k..k+L of a 32-element quarter whose two scales sit at
+    // s, s+1 (one per 16 elements): one of them, or at L = 32 the first in the lower int lanes and the
+    // second in the upper
+    private static IntVector scalesQ6(MemorySegment w, long s, int k) {
+        IntVector v = IntVector.broadcast(SI, QuantKernels.i8(w, s + k / 16));
+        return L < 32 ? v : v.blend(QuantKernels.i8(w, s + 1), UPPER_HALF);
+    }
+
+    // per 256: d·da·Σ_g sc_g·Σ q·a over the sixteen 16-element groups, the Σ_g in int lanes. Per half
+    // of 128 and per L columns l of its 32: the quarters j (elements l, l+32, l+64, l+96) are the low
+    // or high nibbles of ql[l] or ql[l+32] with bits 2j of qh[l] above them. The quarters go round a
+    // loop rather than written out: the unrolled body's inlined Vector API calls passed C2's inlining
+    // budget, its helpers were called with boxed vectors and a Q6_K row ran 12x slower than a Q4_K row.
+    static float dotQ6_K(MemorySegment w, long off, short[] aq, float[] ad, int ao, int n) {
+        FloatVector acc = FloatVector.zero(SF);
+        for (int b = 0; b < n / 256; b++) {
+            long o = off + 210L * b;
+            IntVector isum = IntVector.zero(SI);
+            for (int h = 0; h < 2; h++) {
+                long ql = o + 64L * h, qh = o + 128 + 32L * h, sc = o + 192 + 8L * h;
+                int xb = ao + 256 * b + 128 * h;
+                for (int k = 0; k < 32; k += L) {
+                    ShortVector hb = ubytes(w, qh + k), lo = ubytes(w, ql + k), hi = ubytes(w, ql + 32 + k);
+                    for (int j = 0; j < 4; j++) {
+                        ShortVector q = q6((j & 1) == 0 ? lo : hi, hb, 4 * (j >> 1), 2 * j);
+                        isum = isum.add(pairs(q.mul(act(aq, xb + 32 * j + k))).mul(scalesQ6(w, sc + 2 * j, k)));
+                    }
+                }
+            }
+            acc = floats(isum).fma(FloatVector.broadcast(SF, half(w, o + 208) * ad[(ao + 256 * b) >> 8]), acc);
+        }
+        return VectorMath.sum(acc);
     }
 
     // ---- 256-bit bodies -----------------------------------------------------------------------
@@ -297,36 +387,6 @@ final class VectorQuantKernels {
             ShortVector lo = q.and((short) 0x0F).sub((short) 8), hi = q.lanewise(VectorOperators.LSHR, 4).sub((short) 8);
             ShortVector p = lo.mul(aq(aq, xb)).add(hi.mul(aq(aq, xb + 16)));
             acc = toFloat(widen(p)).fma(FloatVector.broadcast(F, half(w, o) * ad[xb / 32]), acc);
-        }
-        return VectorMath.sum(acc);
-    }
-
-    // (((ql >>> lshift) & 0xF) | (((qh >>> hshift) & 3) << 4)) - 32, 16 lanes
-    private static ShortVector q6(ShortVector ql, ShortVector qh, int lshift, int hshift) {
-        return ql.lanewise(VectorOperators.LSHR, lshift).and((short) 0x0F)
-                .or(qh.lanewise(VectorOperators.LSHR, hshift).and((short) 3).lanewise(VectorOperators.LSHL, 4))
-                .sub((short) 32);
-    }
-
-    // per 256: d·da·Σ_g sc_g·Σ q·a over the sixteen 16-element groups, the Σ_g in int lanes
-    static float dotQ6_K(MemorySegment w, long off, short[] aq, float[] ad, int ao, int n) {
-        FloatVector acc = FloatVector.zero(F);
-        for (int b = 0; b < n / 256; b++) {
-            long o = off + 210L * b;
-            IntVector isum = IntVector.zero(I);
-            for (int h = 0; h < 2; h++) {
-                long ql = o + 64L * h, qh = o + 128 + 32L * h, sc = o + 192 + 8L * h;
-                int xb = ao + 256 * b + 128 * h;
-                for (int g = 0; g < 2; g++) { // one int8 scale per 16 elements
-                    int l = 16 * g;
-                    ShortVector a = unsigned(w, ql + l), c = unsigned(w, ql + l + 32), hb = unsigned(w, qh + l);
-                    isum = isum.add(widen(q6(a, hb, 0, 0).mul(aq(aq, xb + l))).mul(i8(w, sc + g)))
-                            .add(widen(q6(c, hb, 0, 2).mul(aq(aq, xb + l + 32))).mul(i8(w, sc + g + 2)))
-                            .add(widen(q6(a, hb, 4, 4).mul(aq(aq, xb + l + 64))).mul(i8(w, sc + g + 4)))
-                            .add(widen(q6(c, hb, 4, 6).mul(aq(aq, xb + l + 96))).mul(i8(w, sc + g + 6)));
-                }
-            }
-            acc = toFloat(isum).fma(FloatVector.broadcast(F, half(w, o + 208) * ad[(ao + 256 * b) / 256]), acc);
         }
         return VectorMath.sum(acc);
     }

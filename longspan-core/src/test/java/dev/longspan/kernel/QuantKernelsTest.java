@@ -321,7 +321,7 @@ class QuantKernelsTest {
      * whatever the vector width).
      */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q4_K", "Q6_K"})
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"})
     void withUnitScalesSimdAndScalarDotsAreTheExactIntegerSum(GgmlType t) {
         SplittableRandom r = new SplittableRandom(t.id * 101L + 7);
         for (int blocks : new int[]{1, 2, 3, 5, 8, 17, 33}) {
@@ -334,7 +334,7 @@ class QuantKernelsTest {
                 int o = b * t.typeSize;
                 switch (t) {
                     case Q6_K -> bb.putShort(o + 208, h(1f));
-                    case Q4_K -> bb.putShort(o, h(1f)).putShort(o + 2, h(1f));
+                    case Q4_K, Q5_K -> bb.putShort(o, h(1f)).putShort(o + 2, h(1f));
                     default -> bb.putShort(o, h(1f));
                 }
             }
@@ -358,9 +358,13 @@ class QuantKernelsTest {
         }
     }
 
-    /** Integer dots of the extreme quants (-128 weights, ±127 activations) do not overflow their 16-bit products. */
+    /**
+     * Integer dots of the extreme quants (-128 weights; Q4_K and Q5_K nibbles, high bits, scales and
+     * mins all ones) against ±127 activations of mixed signs and of one sign (every short lane's
+     * partial sum at its largest) do not overflow their 16-bit products.
+     */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q4_K", "Q6_K"})
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"})
     void extremeQuantsDoNotOverflow(GgmlType t) {
         int n = 512;
         byte[] row = new byte[(int) t.rowBytes(n)];
@@ -370,28 +374,30 @@ class QuantKernelsTest {
             int o = blk * t.typeSize;
             switch (t) {
                 case Q6_K -> bb.putShort(o + 208, h(0.5f));
-                case Q4_K -> { // scales and mins 63, nibbles 15
-                    java.util.Arrays.fill(row, o + 4, o + 144, (byte) 0xFF);
+                case Q4_K, Q5_K -> { // scales and mins 63, nibbles 15 (Q5_K: quants 31)
+                    java.util.Arrays.fill(row, o + 4, o + t.typeSize, (byte) 0xFF);
                     bb.putShort(o, h(0.5f)).putShort(o + 2, h(0.25f));
                 }
                 default -> bb.putShort(o, h(0.5f));
             }
         }
-        float[] x = new float[n];
-        for (int i = 0; i < n; i++) x[i] = i % 3 == 0 ? 1f : -1f;
-        Q8Activations a = new Q8Activations();
-        a.quantize(Q8Activations.vecDotType(t), x, 0, 1, n);
         MemorySegment w = MemorySegment.ofArray(row);
         float[] deq = new float[n];
         QuantKernels.dequantize(t, w, 0, deq, 0, n);
-        double ref = 0, mag = 0;
-        for (int i = 0; i < n; i++) {
-            ref += (double) deq[i] * a.values()[i];
-            mag += Math.abs((double) deq[i] * a.values()[i]);
+        for (boolean mixed : new boolean[]{true, false}) {
+            float[] x = new float[n];
+            for (int i = 0; i < n; i++) x[i] = !mixed || i % 3 == 0 ? 1f : -1f;
+            Q8Activations a = new Q8Activations();
+            a.quantize(Q8Activations.vecDotType(t), x, 0, 1, n);
+            double ref = 0, mag = 0;
+            for (int i = 0; i < n; i++) {
+                ref += (double) deq[i] * a.values()[i];
+                mag += Math.abs((double) deq[i] * a.values()[i]);
+            }
+            assertThat(mag).isGreaterThan(0);
+            assertThat((double) QuantKernels.dot(t, w, 0, a, 0, n)).as("%s mixed=%b", t, mixed).isCloseTo(ref, org.assertj.core.data.Offset.offset(1e-5 * mag));
+            assertThat((double) QuantKernels.dotScalar(t, w, 0, a, 0, n)).as("%s mixed=%b", t, mixed).isCloseTo(ref, org.assertj.core.data.Offset.offset(1e-5 * mag));
         }
-        assertThat(mag).isGreaterThan(0);
-        assertThat((double) QuantKernels.dot(t, w, 0, a, 0, n)).isCloseTo(ref, org.assertj.core.data.Offset.offset(1e-5 * mag));
-        assertThat((double) QuantKernels.dotScalar(t, w, 0, a, 0, n)).isCloseTo(ref, org.assertj.core.data.Offset.offset(1e-5 * mag));
     }
 
     /**
