@@ -12,7 +12,7 @@ import static dev.longspan.kernel.QuantKernels.half;
 import static dev.longspan.kernel.QuantKernels.u8;
 
 /**
- * A Q8_0, Q4_K or F16 matrix repacked once at load so that a matrix-vector product (decode) works on
+ * A Q8_0, Q4_K, Q6_K or F16 matrix repacked once at load so that a matrix-vector product (decode) works on
  * {@link #group} rows at a time, one row per vector lane: the rows of a group are interleaved two
  * columns at a time, so one vector of weight bytes holds columns (c, c+1) of every row of the
  * group and is multiplied by one broadcast pair of activations. Each row's integer sums then
@@ -43,6 +43,12 @@ import static dev.longspan.kernel.QuantKernels.u8;
  *     byte 2u + h of row i in its low byte and byte 2u + 16 + h in its high byte, so four shifts and
  *     masks give the four nibbles of pairs u and u + 8 already in the row's int lane, with no
  *     widening of bytes across the vector.</li>
+ * <li>Q6_K (super-blocks of 256, 210·G bytes, as many as the file's): G fp16 d, 16 × G int8 scales
+ *     (group-major), then per half of 128 three runs of eight quads laid out as Q4_K's: A (ql bytes
+ *     0..31 of the half), B (ql bytes 32..63), H (the half's 32 qh bytes). Byte k of A holds elements
+ *     k (low nibble) and k + 64 (high), of B elements k + 32 and k + 96, and qh byte k their two high
+ *     bits each (bits 0-1, 2-3, 4-5, 6-7 for k, k + 32, k + 64, k + 96), so a quad of each gives the
+ *     quants of eight scale groups with shifts and masks in place.</li>
  * </ul>
  * The scales stay fp16 (decoding reads every weight byte once per token, so bytes count) and are
  * widened in the kernel by integer shifts. (Q8_0's were widened to floats at load while its kernel
@@ -78,13 +84,14 @@ public final class InterleavedQuant {
 
     /** Whether matrices of type t can be repacked. */
     public static boolean supports(GgmlType t) {
-        return t == GgmlType.Q8_0 || t == GgmlType.Q4_K || t == GgmlType.F16;
+        return t == GgmlType.Q8_0 || t == GgmlType.Q4_K || t == GgmlType.Q6_K || t == GgmlType.F16;
     }
 
     static long blockBytes(GgmlType t, int group) {
         return switch (t) {
             case Q8_0 -> 34L * group;
             case Q4_K -> 148L * group;
+            case Q6_K -> 210L * group;
             case F16 -> 2L * group;   // a "block" is one column
             default -> throw new IllegalArgumentException(t + " cannot be interleaved");
         };
@@ -136,6 +143,8 @@ public final class InterleavedQuant {
     // Byte offsets inside a group's block, in multiples of G: Q8_0 scales and quants; Q4_K d, dmin,
     // scales, mins and quants
     static final int Q8_D = 0, Q8_Q = 2, K4_D = 0, K4_DMIN = 2, K4_SC = 4, K4_M = 12, K4_Q = 20;
+    // Q6_K: d, the 16 scales, then per half the quads of A, B and H (32, 32, 32)
+    static final int K6_D = 0, K6_SC = 2, K6_Q = 18;
 
     // where byte k (0..31) of row i's 32 quant bytes (a Q8_0 block, a Q4_K chunk) lies in the group's:
     // quad u = (k >> 1) & 7, row i's four bytes in it, the byte's column parity picking the short,
@@ -150,11 +159,11 @@ public final class InterleavedQuant {
 
     // whether the fp16 values the SIMD bodies widen with integer shifts (exact for finite values only)
     // are finite in the stored row at in[o..]: every value of an F16 row, each block's d of a Q8_0 row,
-    // each super-block's d and dmin of a Q4_K row
+    // each super-block's d and dmin of a Q4_K row, its d (the last two bytes) of a Q6_K row
     private boolean finite(byte[] in, int o) {
-        int halves = type == GgmlType.Q4_K ? 2 : 1;
+        int halves = type == GgmlType.Q4_K ? 2 : 1, at = type == GgmlType.Q6_K ? 208 : 0;
         for (int b = 0; b < blocks; b++) {
-            for (int h = 0; h < halves; h++) if ((in[o + b * type.typeSize + 2 * h + 1] & 0x7C) == 0x7C) return false;
+            for (int h = 0; h < halves; h++) if ((in[o + b * type.typeSize + at + 2 * h + 1] & 0x7C) == 0x7C) return false;
         }
         return true;
     }
@@ -169,6 +178,18 @@ public final class InterleavedQuant {
             out[o + Q8_D * G + 2 * i] = in[src];
             out[o + Q8_D * G + 2 * i + 1] = in[src + 1];
             for (int k = 0; k < 32; k++) out[o + Q8_Q * G + quadOffset(G, i, k)] = in[src + 2 + k];
+        } else if (type == GgmlType.Q6_K) {
+            out[o + K6_D * G + 2 * i] = in[src + 208];
+            out[o + K6_D * G + 2 * i + 1] = in[src + 209];
+            for (int j = 0; j < 16; j++) out[o + K6_SC * G + G * j + i] = in[src + 192 + j];
+            for (int h = 0; h < 2; h++) {
+                int q = o + K6_Q * G + 96 * G * h;
+                for (int k = 0; k < 32; k++) {
+                    out[q + quadOffset(G, i, k)] = in[src + 64 * h + k];                 // A: ql[k]
+                    out[q + 32 * G + quadOffset(G, i, k)] = in[src + 64 * h + 32 + k];  // B: ql[32 + k]
+                    out[q + 64 * G + quadOffset(G, i, k)] = in[src + 128 + 32 * h + k]; // H: qh[k]
+                }
+            }
         } else {
             for (int k = 0; k < 2; k++) {
                 out[o + K4_D * G + 2 * i + k] = in[src + k];
@@ -193,7 +214,7 @@ public final class InterleavedQuant {
      * whole vectors of it.
      */
     boolean packsPanels() {
-        return QuantKernels.SIMD && group == VectorInterleavedQuant.G && group == VectorMatmul.lanes()
+        return QuantKernels.SIMD && type != GgmlType.Q6_K && group == VectorInterleavedQuant.G && group == VectorMatmul.lanes()
                 && VectorMatmul.panelColumns() % group == 0;
     }
 
@@ -248,6 +269,24 @@ public final class InterleavedQuant {
                     dst[y + 2 * u + 16] = (byte) (w >> 8) * d;
                     dst[y + 2 * u + 1] = (byte) (w >> 16) * d;
                     dst[y + 2 * u + 17] = (byte) (w >> 24) * d;
+                }
+            } else if (type == GgmlType.Q6_K) {
+                float d = half(data, o + K6_D * G + 2L * i);
+                for (int h = 0; h < 2; h++) {
+                    long q = o + K6_Q * G + 96L * G * h, sc = o + K6_SC * G + 8L * G * h;
+                    for (int u = 0; u < 8; u++) {
+                        int wa = data.get(LE_INT, q + 4 * G * u + 4L * i), wb = data.get(LE_INT, q + 32 * G + 4 * G * u + 4L * i);
+                        int wh = data.get(LE_INT, q + 64 * G + 4 * G * u + 4L * i);
+                        for (int e = 0; e < 4; e++) {
+                            int a = (wa >>> (8 * e)) & 0xFF, c = (wb >>> (8 * e)) & 0xFF, hb = (wh >>> (8 * e)) & 0xFF;
+                            int l = 2 * u + (e >> 1) + 16 * (e & 1), z = y + 128 * h;   // bytes 2u, 2u+16, 2u+1, 2u+17
+                            // as ggml's dequantize_row_q6_K: d · scale · (q − 32)
+                            dst[z + l] = d * data.get(BYTE, sc + G * (l / 16) + i) * (((a & 0xF) | ((hb & 3) << 4)) - 32);
+                            dst[z + l + 32] = d * data.get(BYTE, sc + G * (l / 16 + 2) + i) * (((c & 0xF) | (((hb >>> 2) & 3) << 4)) - 32);
+                            dst[z + l + 64] = d * data.get(BYTE, sc + G * (l / 16 + 4) + i) * (((a >>> 4) | (((hb >>> 4) & 3) << 4)) - 32);
+                            dst[z + l + 96] = d * data.get(BYTE, sc + G * (l / 16 + 6) + i) * (((c >>> 4) | (((hb >>> 6) & 3) << 4)) - 32);
+                        }
+                    }
                 }
             } else {
                 float d = half(data, o + K4_D * G + 2L * i), min = half(data, o + K4_DMIN * G + 2L * i);
@@ -333,6 +372,7 @@ public final class InterleavedQuant {
         if (simd && group == VectorInterleavedQuant.G) {
             if (type == GgmlType.F16) VectorInterleavedQuant.groupF16(data, o, o2, cols, a.values(), t * cols, out);
             else if (type == GgmlType.Q8_0) VectorInterleavedQuant.groupQ8_0(data, o, o2, blocks, pairs, t * cols / 2, a.d, t * blocks, out);
+            else if (type == GgmlType.Q6_K) VectorInterleavedQuant.groupQ6_K(data, o, o2, blocks, pairs, t * cols / 2, a.d, t * blocks, out);
             else VectorInterleavedQuant.groupQ4_K(data, o, o2, blocks, pairs, t * cols / 2, a.d, t * blocks, a.bsums32, t * cols / 32, out);
             return;
         }
@@ -341,6 +381,7 @@ public final class InterleavedQuant {
             long ok = k == 0 ? o : o2;
             if (type == GgmlType.F16) groupF16Scalar(ok, a.values(), t * cols, out, k * group);
             else if (type == GgmlType.Q8_0) groupQ8_0Scalar(ok, pairs, t * cols / 2, a.d, t * blocks, out, k * group);
+            else if (type == GgmlType.Q6_K) groupQ6_KScalar(ok, pairs, t * cols / 2, a.d, t * blocks, out, k * group);
             else groupQ4_KScalar(ok, pairs, t * cols / 2, a.d, t * blocks, a.bsums32, t * cols / 32, out, k * group);
         }
     }
@@ -402,6 +443,34 @@ public final class InterleavedQuant {
                 float da = ad[ado + b];
                 acc = Math.fma((float) isum, half(data, ob + K4_D * G + 2L * i) * da, acc);
                 acc = Math.fma((float) msum, -(half(data, ob + K4_DMIN * G + 2L * i) * da), acc);
+            }
+            out[oo + i] = acc;
+        }
+    }
+
+    // per row and super-block: acc = fma(Σ_g sc_g·Σ (q − 32)·a, d·da, acc), the integer sum exact
+    void groupQ6_KScalar(long o, int[] ap, int apo, float[] ad, int ado, float[] out, int oo) {
+        int G = group;
+        for (int i = 0; i < G; i++) {
+            float acc = 0;
+            for (int b = 0; b < blocks; b++) {
+                long ob = o + b * blockBytes;
+                int isum = 0;
+                for (int h = 0; h < 2; h++) {
+                    long q = ob + K6_Q * G + 96L * G * h;
+                    int[] sums = new int[8];   // per scale group of the half
+                    for (int k = 0; k < 32; k++) {
+                        int a = u8(data, q + quadOffset(G, i, k)), c = u8(data, q + 32L * G + quadOffset(G, i, k)), hb = u8(data, q + 64L * G + quadOffset(G, i, k));
+                        int[] qs = {((a & 0xF) | ((hb & 3) << 4)) - 32, ((c & 0xF) | (((hb >>> 2) & 3) << 4)) - 32,
+                                ((a >>> 4) | (((hb >>> 4) & 3) << 4)) - 32, ((c >>> 4) | (((hb >>> 6) & 3) << 4)) - 32};
+                        for (int e = 0; e < 4; e++) {
+                            int col = 128 * h + 32 * e + k, pair = ap[apo + 128 * b + col / 2];
+                            sums[(32 * e + k) / 16] += qs[e] * ((col & 1) == 0 ? lo(pair) : hi(pair));
+                        }
+                    }
+                    for (int g = 0; g < 8; g++) isum += data.get(BYTE, ob + K6_SC * G + (long) G * (8 * h + g) + i) * sums[g];
+                }
+                acc = Math.fma((float) isum, half(data, ob + K6_D * G + 2L * i) * ad[ado + b], acc);
             }
             out[oo + i] = acc;
         }

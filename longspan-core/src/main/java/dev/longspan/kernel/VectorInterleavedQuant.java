@@ -255,6 +255,80 @@ final class VectorInterleavedQuant {
         acc2.intoArray(out, G);
     }
 
+    // per super-block: Σ_g sc_g·Σ (q − 32)·a over the sixteen 16-element groups g (eight per half of
+    // 128). A half's quads come in three runs of eight (InterleavedQuant's layout): A (ql bytes 0..31
+    // of the half), B (ql 32..63) and H (qh 0..31), each quad's short lane 2i + h holding bytes 2u + h
+    // and 2u + 16 + h of row i. A's four nibbles with H's bit pairs 0, 2, 4, 6 (of the low and high
+    // byte) are the quants of scale groups 0, 1, 4, 5; B's with H's pairs 1, 3, 5, 7 those of groups
+    // 2, 3, 6, 7. Two passes over the eight quads of a half (A then B, H read again from L1) keep four
+    // short sums per group of rows (eight products of |q − 32|·|a| ≤ 32·127 each: at most 32,512)
+    // before they are widened and times the rows' int8 scales.
+    static void groupQ6_K(MemorySegment w, long o, long o2, int blocks, int[] ap, int apo, float[] ad, int ado, float[] out) {
+        FloatVector acc = FloatVector.zero(SF), acc2 = acc;
+        long quad = 4L * G;
+        for (int b = 0; b < blocks; b++) {
+            IntVector isum = IntVector.zero(SI), isum2 = isum;
+            for (int half = 0; half < 2; half++) {
+                for (int pass = 0; pass < 2; pass++) {
+                    // pass 0: A with H's pairs at bits 0, 8 (groups 0, 1) and 4, 12 (groups 4, 5);
+                    // pass 1: B with H's pairs at bits 2, 10 (groups 2, 3) and 6, 14 (groups 6, 7)
+                    long qo = InterleavedQuant.K6_Q * G + 96L * G * half, q = o + qo + 32L * G * pass, q2 = o2 + qo + 32L * G * pass;
+                    long hq = o + qo + 64L * G, hq2 = o2 + qo + 64L * G;
+                    int a = apo + 128 * b + 64 * half + 16 * pass, hs = 2 * pass;
+                    ShortVector s0 = ShortVector.zero(S), s1 = s0, s4 = s0, s5 = s0, t0 = s0, t1 = s0, t4 = s0, t5 = s0;
+                    for (int u = 0; u < 8; u++, q += quad, q2 += quad, hq += quad, hq2 += quad, a++) {
+                        ShortVector v = ShortVector.fromMemorySegment(S, w, q, LE), v2 = ShortVector.fromMemorySegment(S, w, q2, LE);
+                        ShortVector h = ShortVector.fromMemorySegment(S, w, hq, LE).lanewise(VectorOperators.LSHR, hs);
+                        ShortVector h2 = ShortVector.fromMemorySegment(S, w, hq2, LE).lanewise(VectorOperators.LSHR, hs);
+                        ShortVector p0 = IntVector.broadcast(SI, ap[a]).reinterpretAsShorts(), p1 = IntVector.broadcast(SI, ap[a + 8]).reinterpretAsShorts();
+                        ShortVector p4 = IntVector.broadcast(SI, ap[a + 32]).reinterpretAsShorts(), p5 = IntVector.broadcast(SI, ap[a + 40]).reinterpretAsShorts();
+                        s0 = s0.add(v.and((short) 0x0F).or(h.lanewise(VectorOperators.LSHL, 4).and((short) 0x30)).sub((short) 32).mul(p0));
+                        s1 = s1.add(v.lanewise(VectorOperators.LSHR, 8).and((short) 0x0F).or(h.lanewise(VectorOperators.LSHR, 4).and((short) 0x30)).sub((short) 32).mul(p1));
+                        s4 = s4.add(v.lanewise(VectorOperators.LSHR, 4).and((short) 0x0F).or(h.and((short) 0x30)).sub((short) 32).mul(p4));
+                        s5 = s5.add(v.lanewise(VectorOperators.LSHR, 12).or(h.lanewise(VectorOperators.LSHR, 8).and((short) 0x30)).sub((short) 32).mul(p5));
+                        t0 = t0.add(v2.and((short) 0x0F).or(h2.lanewise(VectorOperators.LSHL, 4).and((short) 0x30)).sub((short) 32).mul(p0));
+                        t1 = t1.add(v2.lanewise(VectorOperators.LSHR, 8).and((short) 0x0F).or(h2.lanewise(VectorOperators.LSHR, 4).and((short) 0x30)).sub((short) 32).mul(p1));
+                        t4 = t4.add(v2.lanewise(VectorOperators.LSHR, 4).and((short) 0x0F).or(h2.and((short) 0x30)).sub((short) 32).mul(p4));
+                        t5 = t5.add(v2.lanewise(VectorOperators.LSHR, 12).or(h2.lanewise(VectorOperators.LSHR, 8).and((short) 0x30)).sub((short) 32).mul(p5));
+                    }
+                    // scale groups 8·half + 2·pass + {0, 1, 4, 5}: G int8 scales each, sign-extended
+                    long sc = InterleavedQuant.K6_SC * G + (long) G * (8 * half + 2 * pass);
+                    IntVector x0 = s0.reinterpretAsInts(), x1 = s1.reinterpretAsInts(), x4 = s4.reinterpretAsInts(), x5 = s5.reinterpretAsInts();
+                    IntVector y0 = t0.reinterpretAsInts(), y1 = t1.reinterpretAsInts(), y4 = t4.reinterpretAsInts(), y5 = t5.reinterpretAsInts();
+                    isum = isum.add(x0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(x0.lanewise(VectorOperators.ASHR, 16))
+                                    .mul((IntVector) ByteVector.fromMemorySegment(SB4, w, o + sc, LE).convertShape(VectorOperators.B2I, SI, 0)))
+                            .add(x1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(x1.lanewise(VectorOperators.ASHR, 16))
+                                    .mul((IntVector) ByteVector.fromMemorySegment(SB4, w, o + sc + G, LE).convertShape(VectorOperators.B2I, SI, 0)))
+                            .add(x4.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(x4.lanewise(VectorOperators.ASHR, 16))
+                                    .mul((IntVector) ByteVector.fromMemorySegment(SB4, w, o + sc + 4L * G, LE).convertShape(VectorOperators.B2I, SI, 0)))
+                            .add(x5.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(x5.lanewise(VectorOperators.ASHR, 16))
+                                    .mul((IntVector) ByteVector.fromMemorySegment(SB4, w, o + sc + 5L * G, LE).convertShape(VectorOperators.B2I, SI, 0)));
+                    isum2 = isum2.add(y0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(y0.lanewise(VectorOperators.ASHR, 16))
+                                    .mul((IntVector) ByteVector.fromMemorySegment(SB4, w, o2 + sc, LE).convertShape(VectorOperators.B2I, SI, 0)))
+                            .add(y1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(y1.lanewise(VectorOperators.ASHR, 16))
+                                    .mul((IntVector) ByteVector.fromMemorySegment(SB4, w, o2 + sc + G, LE).convertShape(VectorOperators.B2I, SI, 0)))
+                            .add(y4.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(y4.lanewise(VectorOperators.ASHR, 16))
+                                    .mul((IntVector) ByteVector.fromMemorySegment(SB4, w, o2 + sc + 4L * G, LE).convertShape(VectorOperators.B2I, SI, 0)))
+                            .add(y5.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(y5.lanewise(VectorOperators.ASHR, 16))
+                                    .mul((IntVector) ByteVector.fromMemorySegment(SB4, w, o2 + sc + 5L * G, LE).convertShape(VectorOperators.B2I, SI, 0)));
+                }
+            }
+            float da = ad[ado + b];
+            IntVector h = (IntVector) ShortVector.fromMemorySegment(SH, w, o + InterleavedQuant.K6_D * G, LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, SI, 0);
+            IntVector h2 = (IntVector) ShortVector.fromMemorySegment(SH, w, o2 + InterleavedQuant.K6_D * G, LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, SI, 0);
+            FloatVector d = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
+                    .reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().mul(da);
+            FloatVector d2 = h2.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
+                    .reinterpretAsInts().or(h2.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().mul(da);
+            acc = ((FloatVector) isum.convertShape(VectorOperators.I2F, SF, 0)).fma(d, acc);
+            acc2 = ((FloatVector) isum2.convertShape(VectorOperators.I2F, SF, 0)).fma(d2, acc2);
+            o += 210L * G;
+            o2 += 210L * G;
+        }
+        acc.intoArray(out, 0);
+        acc2.intoArray(out, G);
+    }
+
     /**
      * F16: per column, the G rows' fp16 values widened to floats (sign-extended, shifted into a
      * float's place with the sign's copies cleared from the exponent, times 2^112: exact for finite
