@@ -268,29 +268,30 @@ final class VectorInterleavedQuant {
         long quad = 4L * G;
         for (int b = 0; b < blocks; b++) {
             IntVector isum = IntVector.zero(SI), isum2 = isum;
-            for (int half = 0; half < 2; half++) {
-                for (int pass = 0; pass < 2; pass++) {
-                    // pass 0: A with H's pairs at bits 0, 8 (groups 0, 1) and 4, 12 (groups 4, 5);
-                    // pass 1: B with H's pairs at bits 2, 10 (groups 2, 3) and 6, 14 (groups 6, 7)
-                    long qo = InterleavedQuant.K6_Q * G + 96L * G * half, q = o + qo + 32L * G * pass, q2 = o2 + qo + 32L * G * pass;
-                    long hq = o + qo + 64L * G, hq2 = o2 + qo + 64L * G;
-                    int a = apo + 128 * b + 64 * half + 16 * pass, hs = 2 * pass;
-                    ShortVector s0 = ShortVector.zero(S), s1 = s0, s4 = s0, s5 = s0, t0 = s0, t1 = s0, t4 = s0, t5 = s0;
-                    for (int u = 0; u < 8; u++, q += quad, q2 += quad, hq += quad, hq2 += quad, a++) {
-                        ShortVector v = ShortVector.fromMemorySegment(S, w, q, LE), v2 = ShortVector.fromMemorySegment(S, w, q2, LE);
-                        ShortVector h = ShortVector.fromMemorySegment(S, w, hq, LE).lanewise(VectorOperators.LSHR, hs);
-                        ShortVector h2 = ShortVector.fromMemorySegment(S, w, hq2, LE).lanewise(VectorOperators.LSHR, hs);
-                        ShortVector p0 = IntVector.broadcast(SI, ap[a]).reinterpretAsShorts(), p1 = IntVector.broadcast(SI, ap[a + 8]).reinterpretAsShorts();
-                        ShortVector p4 = IntVector.broadcast(SI, ap[a + 32]).reinterpretAsShorts(), p5 = IntVector.broadcast(SI, ap[a + 40]).reinterpretAsShorts();
-                        s0 = s0.add(v.and((short) 0x0F).or(h.lanewise(VectorOperators.LSHL, 4).and((short) 0x30)).sub((short) 32).mul(p0));
-                        s1 = s1.add(v.lanewise(VectorOperators.LSHR, 8).and((short) 0x0F).or(h.lanewise(VectorOperators.LSHR, 4).and((short) 0x30)).sub((short) 32).mul(p1));
-                        s4 = s4.add(v.lanewise(VectorOperators.LSHR, 4).and((short) 0x0F).or(h.and((short) 0x30)).sub((short) 32).mul(p4));
-                        s5 = s5.add(v.lanewise(VectorOperators.LSHR, 12).or(h.lanewise(VectorOperators.LSHR, 8).and((short) 0x30)).sub((short) 32).mul(p5));
-                        t0 = t0.add(v2.and((short) 0x0F).or(h2.lanewise(VectorOperators.LSHL, 4).and((short) 0x30)).sub((short) 32).mul(p0));
-                        t1 = t1.add(v2.lanewise(VectorOperators.LSHR, 8).and((short) 0x0F).or(h2.lanewise(VectorOperators.LSHR, 4).and((short) 0x30)).sub((short) 32).mul(p1));
-                        t4 = t4.add(v2.lanewise(VectorOperators.LSHR, 4).and((short) 0x0F).or(h2.and((short) 0x30)).sub((short) 32).mul(p4));
-                        t5 = t5.add(v2.lanewise(VectorOperators.LSHR, 12).or(h2.lanewise(VectorOperators.LSHR, 8).and((short) 0x30)).sub((short) 32).mul(p5));
-                    }
+            // one loop over the super-block's 32 quad steps (half 0 pass 0, pass 1, half 1 pass 0, pass 1),
+            // a pass's sums widened and scaled after its eighth quad: an 8-trip loop per pass paid C2's loop
+            // set-up every 8 quads (as groupQ4_K)
+            long q = o + InterleavedQuant.K6_Q * G, q2 = o2 + InterleavedQuant.K6_Q * G, hq = q + 64L * G, hq2 = q2 + 64L * G;
+            int a = apo + 128 * b, hs = 0;
+            ShortVector s0 = ShortVector.zero(S), s1 = s0, s4 = s0, s5 = s0, t0 = s0, t1 = s0, t4 = s0, t5 = s0;
+            for (int u = 0; u < 32; u++, q += quad, q2 += quad, hq += quad, hq2 += quad, a++) {
+                // pass 0: A with H's pairs at bits 0, 8 (groups 0, 1) and 4, 12 (groups 4, 5);
+                // pass 1: B with H's pairs at bits 2, 10 (groups 2, 3) and 6, 14 (groups 6, 7)
+                ShortVector v = ShortVector.fromMemorySegment(S, w, q, LE), v2 = ShortVector.fromMemorySegment(S, w, q2, LE);
+                ShortVector h = ShortVector.fromMemorySegment(S, w, hq, LE).lanewise(VectorOperators.LSHR, hs);
+                ShortVector h2 = ShortVector.fromMemorySegment(S, w, hq2, LE).lanewise(VectorOperators.LSHR, hs);
+                ShortVector p0 = IntVector.broadcast(SI, ap[a]).reinterpretAsShorts(), p1 = IntVector.broadcast(SI, ap[a + 8]).reinterpretAsShorts();
+                ShortVector p4 = IntVector.broadcast(SI, ap[a + 32]).reinterpretAsShorts(), p5 = IntVector.broadcast(SI, ap[a + 40]).reinterpretAsShorts();
+                s0 = s0.add(v.and((short) 0x0F).or(h.lanewise(VectorOperators.LSHL, 4).and((short) 0x30)).sub((short) 32).mul(p0));
+                s1 = s1.add(v.lanewise(VectorOperators.LSHR, 8).and((short) 0x0F).or(h.lanewise(VectorOperators.LSHR, 4).and((short) 0x30)).sub((short) 32).mul(p1));
+                s4 = s4.add(v.lanewise(VectorOperators.LSHR, 4).and((short) 0x0F).or(h.and((short) 0x30)).sub((short) 32).mul(p4));
+                s5 = s5.add(v.lanewise(VectorOperators.LSHR, 12).or(h.lanewise(VectorOperators.LSHR, 8).and((short) 0x30)).sub((short) 32).mul(p5));
+                t0 = t0.add(v2.and((short) 0x0F).or(h2.lanewise(VectorOperators.LSHL, 4).and((short) 0x30)).sub((short) 32).mul(p0));
+                t1 = t1.add(v2.lanewise(VectorOperators.LSHR, 8).and((short) 0x0F).or(h2.lanewise(VectorOperators.LSHR, 4).and((short) 0x30)).sub((short) 32).mul(p1));
+                t4 = t4.add(v2.lanewise(VectorOperators.LSHR, 4).and((short) 0x0F).or(h2.and((short) 0x30)).sub((short) 32).mul(p4));
+                t5 = t5.add(v2.lanewise(VectorOperators.LSHR, 12).or(h2.lanewise(VectorOperators.LSHR, 8).and((short) 0x30)).sub((short) 32).mul(p5));
+                if ((u & 7) == 7) {
+                    int half = u >> 4, pass = (u >> 3) & 1;
                     // scale groups 8·half + 2·pass + {0, 1, 4, 5}: G int8 scales each, sign-extended
                     long sc = InterleavedQuant.K6_SC * G + (long) G * (8 * half + 2 * pass);
                     IntVector x0 = s0.reinterpretAsInts(), x1 = s1.reinterpretAsInts(), x4 = s4.reinterpretAsInts(), x5 = s5.reinterpretAsInts();
@@ -311,6 +312,27 @@ final class VectorInterleavedQuant {
                                     .mul((IntVector) ByteVector.fromMemorySegment(SB4, w, o2 + sc + 4L * G, LE).convertShape(VectorOperators.B2I, SI, 0)))
                             .add(y5.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(y5.lanewise(VectorOperators.ASHR, 16))
                                     .mul((IntVector) ByteVector.fromMemorySegment(SB4, w, o2 + sc + 5L * G, LE).convertShape(VectorOperators.B2I, SI, 0)));
+                    s0 = ShortVector.zero(S);
+                    s1 = s0;
+                    s4 = s0;
+                    s5 = s0;
+                    t0 = s0;
+                    t1 = s0;
+                    t4 = s0;
+                    t5 = s0;
+                    if (pass == 0) {           // B next (where q stands), H again, pairs 16 on
+                        hq -= 32L * G;
+                        hq2 -= 32L * G;
+                        a += 8;
+                        hs = 2;
+                    } else {                   // the next half's A, past this half's H
+                        q += 32L * G;
+                        q2 += 32L * G;
+                        hq += 64L * G;
+                        hq2 += 64L * G;
+                        a += 40;
+                        hs = 0;
+                    }
                 }
             }
             float da = ad[ado + b];
