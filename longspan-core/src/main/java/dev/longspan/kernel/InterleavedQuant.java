@@ -12,7 +12,7 @@ import static dev.longspan.kernel.QuantKernels.half;
 import static dev.longspan.kernel.QuantKernels.u8;
 
 /**
- * A Q8_0, Q4_K, Q6_K or F16 matrix repacked once at load so that a matrix-vector product (decode) works on
+ * A Q8_0, Q4_K, Q5_K, Q6_K or F16 matrix repacked once at load so that a matrix-vector product (decode) works on
  * {@link #group} rows at a time, one row per vector lane: the rows of a group are interleaved two
  * columns at a time, so one vector of weight bytes holds columns (c, c+1) of every row of the
  * group and is multiplied by one broadcast pair of activations. Each row's integer sums then
@@ -43,6 +43,10 @@ import static dev.longspan.kernel.QuantKernels.u8;
  *     byte 2u + h of row i in its low byte and byte 2u + 16 + h in its high byte, so four shifts and
  *     masks give the four nibbles of pairs u and u + 8 already in the row's int lane, with no
  *     widening of bytes across the vector.</li>
+ * <li>Q5_K (super-blocks of 256, 180·G bytes, the file's 176·G plus the scales and mins a byte each):
+ *     Q4_K's d, dmin, scales and mins, then the 32 qh bytes of each row as eight quads (byte k holds
+ *     the fifth bits of the chunks' nibble bytes k: bit 2c for chunk c's low nibble, 2c + 1 for its
+ *     high), then Q4_K's 32 nibble quads.</li>
  * <li>Q6_K (super-blocks of 256, 210·G bytes, as many as the file's): G fp16 d, 16 × G int8 scales
  *     (group-major), then per half of 128 three runs of eight quads laid out as Q4_K's: A (ql bytes
  *     0..31 of the half), B (ql bytes 32..63), H (the half's 32 qh bytes). Byte k of A holds elements
@@ -84,13 +88,14 @@ public final class InterleavedQuant {
 
     /** Whether matrices of type t can be repacked. */
     public static boolean supports(GgmlType t) {
-        return t == GgmlType.Q8_0 || t == GgmlType.Q4_K || t == GgmlType.Q6_K || t == GgmlType.F16;
+        return t == GgmlType.Q8_0 || t == GgmlType.Q4_K || t == GgmlType.Q5_K || t == GgmlType.Q6_K || t == GgmlType.F16;
     }
 
     static long blockBytes(GgmlType t, int group) {
         return switch (t) {
             case Q8_0 -> 34L * group;
             case Q4_K -> 148L * group;
+            case Q5_K -> 180L * group;
             case Q6_K -> 210L * group;
             case F16 -> 2L * group;   // a "block" is one column
             default -> throw new IllegalArgumentException(t + " cannot be interleaved");
@@ -145,6 +150,8 @@ public final class InterleavedQuant {
     static final int Q8_D = 0, Q8_Q = 2, K4_D = 0, K4_DMIN = 2, K4_SC = 4, K4_M = 12, K4_Q = 20;
     // Q6_K: d, the 16 scales, then per half the quads of A, B and H (32, 32, 32)
     static final int K6_D = 0, K6_SC = 2, K6_Q = 18;
+    // Q5_K: Q4_K's d, dmin, scales, mins, then the qh quads, then the nibble quads
+    static final int K5_D = 0, K5_DMIN = 2, K5_SC = 4, K5_M = 12, K5_QH = 20, K5_Q = 52;
 
     // where byte k (0..31) of row i's 32 quant bytes (a Q8_0 block, a Q4_K chunk) lies in the group's:
     // quad u = (k >> 1) & 7, row i's four bytes in it, the byte's column parity picking the short,
@@ -159,9 +166,9 @@ public final class InterleavedQuant {
 
     // whether the fp16 values the SIMD bodies widen with integer shifts (exact for finite values only)
     // are finite in the stored row at in[o..]: every value of an F16 row, each block's d of a Q8_0 row,
-    // each super-block's d and dmin of a Q4_K row, its d (the last two bytes) of a Q6_K row
+    // each super-block's d and dmin of a Q4_K or Q5_K row, its d (the last two bytes) of a Q6_K row
     private boolean finite(byte[] in, int o) {
-        int halves = type == GgmlType.Q4_K ? 2 : 1, at = type == GgmlType.Q6_K ? 208 : 0;
+        int halves = type == GgmlType.Q4_K || type == GgmlType.Q5_K ? 2 : 1, at = type == GgmlType.Q6_K ? 208 : 0;
         for (int b = 0; b < blocks; b++) {
             for (int h = 0; h < halves; h++) if ((in[o + b * type.typeSize + at + 2 * h + 1] & 0x7C) == 0x7C) return false;
         }
@@ -178,6 +185,21 @@ public final class InterleavedQuant {
             out[o + Q8_D * G + 2 * i] = in[src];
             out[o + Q8_D * G + 2 * i + 1] = in[src + 1];
             for (int k = 0; k < 32; k++) out[o + Q8_Q * G + quadOffset(G, i, k)] = in[src + 2 + k];
+        } else if (type == GgmlType.Q5_K) {
+            for (int k = 0; k < 2; k++) {
+                out[o + K5_D * G + 2 * i + k] = in[src + k];
+                out[o + K5_DMIN * G + 2 * i + k] = in[src + 2 + k];
+            }
+            MemorySegment scales = MemorySegment.ofArray(in);
+            for (int j = 0; j < 8; j++) {
+                int sm = QuantKernels.scaleMinK4(scales, src + 4, j);
+                out[o + K5_SC * G + G * j + i] = (byte) (sm & 0xff);
+                out[o + K5_M * G + G * j + i] = (byte) (sm >>> 8);
+            }
+            for (int k = 0; k < 32; k++) out[o + K5_QH * G + quadOffset(G, i, k)] = in[src + 16 + k];
+            for (int c = 0; c < 4; c++) {
+                for (int k = 0; k < 32; k++) out[o + K5_Q * G + 32 * G * c + quadOffset(G, i, k)] = in[src + 48 + 32 * c + k];
+            }
         } else if (type == GgmlType.Q6_K) {
             out[o + K6_D * G + 2 * i] = in[src + 208];
             out[o + K6_D * G + 2 * i + 1] = in[src + 209];
@@ -214,7 +236,7 @@ public final class InterleavedQuant {
      * whole vectors of it.
      */
     boolean packsPanels() {
-        return QuantKernels.SIMD && type != GgmlType.Q6_K && group == VectorInterleavedQuant.G && group == VectorMatmul.lanes()
+        return QuantKernels.SIMD && type != GgmlType.Q5_K && type != GgmlType.Q6_K && group == VectorInterleavedQuant.G && group == VectorMatmul.lanes()
                 && VectorMatmul.panelColumns() % group == 0;
     }
 
@@ -269,6 +291,23 @@ public final class InterleavedQuant {
                     dst[y + 2 * u + 16] = (byte) (w >> 8) * d;
                     dst[y + 2 * u + 1] = (byte) (w >> 16) * d;
                     dst[y + 2 * u + 17] = (byte) (w >> 24) * d;
+                }
+            } else if (type == GgmlType.Q5_K) {
+                float d = half(data, o + K5_D * G + 2L * i), min = half(data, o + K5_DMIN * G + 2L * i);
+                for (int c = 0; c < 4; c++) {
+                    float d1 = d * u8(data, o + K5_SC * G + G * (2 * c) + i), m1 = min * u8(data, o + K5_M * G + G * (2 * c) + i);
+                    float d2 = d * u8(data, o + K5_SC * G + G * (2 * c + 1) + i), m2 = min * u8(data, o + K5_M * G + G * (2 * c + 1) + i);
+                    long q = o + K5_Q * G + 32L * G * c;
+                    int z = y + 64 * c;
+                    for (int u = 0; u < 8; u++) {
+                        int w = data.get(LE_INT, q + 4 * G * u + 4L * i), wh = data.get(LE_INT, o + K5_QH * G + 4 * G * u + 4L * i);
+                        for (int e = 0; e < 4; e++) {
+                            int v = (w >>> (8 * e)) & 0xFF, hb = (wh >>> (8 * e)) >>> (2 * c), k = 2 * u + (e >> 1) + 16 * (e & 1);
+                            // as ggml's dequantize_row_q5_K: d1 · (nibble + 16·bit) − m1
+                            dst[z + k] = d1 * ((v & 0xF) + ((hb & 1) << 4)) - m1;
+                            dst[z + 32 + k] = d2 * ((v >>> 4) + ((hb & 2) << 3)) - m2;
+                        }
+                    }
                 }
             } else if (type == GgmlType.Q6_K) {
                 float d = half(data, o + K6_D * G + 2L * i);
@@ -373,6 +412,7 @@ public final class InterleavedQuant {
             if (type == GgmlType.F16) VectorInterleavedQuant.groupF16(data, o, o2, cols, a.values(), t * cols, out);
             else if (type == GgmlType.Q8_0) VectorInterleavedQuant.groupQ8_0(data, o, o2, blocks, pairs, t * cols / 2, a.d, t * blocks, out);
             else if (type == GgmlType.Q6_K) VectorInterleavedQuant.groupQ6_K(data, o, o2, blocks, pairs, t * cols / 2, a.d, t * blocks, out);
+            else if (type == GgmlType.Q5_K) VectorInterleavedQuant.groupQ5_K(data, o, o2, blocks, pairs, t * cols / 2, a.d, t * blocks, a.bsums32, t * cols / 32, out);
             else VectorInterleavedQuant.groupQ4_K(data, o, o2, blocks, pairs, t * cols / 2, a.d, t * blocks, a.bsums32, t * cols / 32, out);
             return;
         }
@@ -382,6 +422,7 @@ public final class InterleavedQuant {
             if (type == GgmlType.F16) groupF16Scalar(ok, a.values(), t * cols, out, k * group);
             else if (type == GgmlType.Q8_0) groupQ8_0Scalar(ok, pairs, t * cols / 2, a.d, t * blocks, out, k * group);
             else if (type == GgmlType.Q6_K) groupQ6_KScalar(ok, pairs, t * cols / 2, a.d, t * blocks, out, k * group);
+            else if (type == GgmlType.Q5_K) groupQ5_KScalar(ok, pairs, t * cols / 2, a.d, t * blocks, a.bsums32, t * cols / 32, out, k * group);
             else groupQ4_KScalar(ok, pairs, t * cols / 2, a.d, t * blocks, a.bsums32, t * cols / 32, out, k * group);
         }
     }
@@ -471,6 +512,35 @@ public final class InterleavedQuant {
                     for (int g = 0; g < 8; g++) isum += data.get(BYTE, ob + K6_SC * G + (long) G * (8 * h + g) + i) * sums[g];
                 }
                 acc = Math.fma((float) isum, half(data, ob + K6_D * G + 2L * i) * ad[ado + b], acc);
+            }
+            out[oo + i] = acc;
+        }
+    }
+
+    // groupQ4_KScalar with five-bit quants: per row and super-block acc = fma(Σ_j sc_j·Σ q·a, d·da, acc),
+    // then fma(Σ_j m_j·Σa, −dmin·da, acc)
+    void groupQ5_KScalar(long o, int[] ap, int apo, float[] ad, int ado, int[] bsums32, int bso, float[] out, int oo) {
+        int G = group;
+        for (int i = 0; i < G; i++) {
+            float acc = 0;
+            for (int b = 0; b < blocks; b++) {
+                long ob = o + b * blockBytes;
+                int isum = 0, msum = 0;
+                for (int c = 0; c < 4; c++) {
+                    long q = ob + K5_Q * G + 32L * G * c, qh = ob + K5_QH * G;
+                    int s1 = 0, s2 = 0;
+                    for (int k = 0; k < 32; k++) {
+                        int v = u8(data, q + quadOffset(G, i, k)), hb = u8(data, qh + quadOffset(G, i, k)) >>> (2 * c);
+                        int pl = ap[apo + 128 * b + 32 * c + k / 2], ph = ap[apo + 128 * b + 32 * c + 16 + k / 2];
+                        s1 += ((v & 0xF) | (hb & 1) << 4) * ((k & 1) == 0 ? lo(pl) : hi(pl));
+                        s2 += ((v >>> 4) | (hb & 2) << 3) * ((k & 1) == 0 ? lo(ph) : hi(ph));
+                    }
+                    isum += u8(data, ob + K5_SC * G + (long) G * (2 * c) + i) * s1 + u8(data, ob + K5_SC * G + (long) G * (2 * c + 1) + i) * s2;
+                }
+                for (int j = 0; j < 8; j++) msum += u8(data, ob + K5_M * G + (long) G * j + i) * bsums32[bso + 8 * b + j];
+                float da = ad[ado + b];
+                acc = Math.fma((float) isum, half(data, ob + K5_D * G + 2L * i) * da, acc);
+                acc = Math.fma((float) msum, -(half(data, ob + K5_DMIN * G + 2L * i) * da), acc);
             }
             out[oo + i] = acc;
         }

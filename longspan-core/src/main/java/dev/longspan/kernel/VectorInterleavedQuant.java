@@ -255,6 +255,92 @@ final class VectorInterleavedQuant {
         acc2.intoArray(out, G);
     }
 
+    // per super-block: groupQ4_K's sums with five-bit quants. Each nibble quad has a quad of the
+    // super-block's 32 qh bytes beside it (InterleavedQuant's layout: short lane 2i + h holds qh bytes
+    // 2u + h and 2u + 16 + h of row i, the high bits of the nibble bytes 2u + h and 2u + 16 + h of
+    // every chunk): chunk c's low nibbles take bit 2c, its high nibbles bit 2c + 1, moved to bit 4 and
+    // or-ed in. Quants up to 31 allow eight products per short lane (8·31·127 = 31,496), so a chunk's
+    // sums are widened and scaled after every fourth quad.
+    static void groupQ5_K(MemorySegment w, long o, long o2, int blocks, int[] ap, int apo, float[] ad, int ado, int[] bsums32, int bso, float[] out) {
+        FloatVector acc = FloatVector.zero(SF), acc2 = acc;
+        long quad = 4L * G;
+        for (int b = 0; b < blocks; b++) {
+            IntVector isum = IntVector.zero(SI), isum2 = isum;
+            long q = o + InterleavedQuant.K5_Q * G, q2 = o2 + InterleavedQuant.K5_Q * G;
+            long hq = o + InterleavedQuant.K5_QH * G, hq2 = o2 + InterleavedQuant.K5_QH * G;
+            int a = apo + 128 * b, hs = 0;
+            ShortVector sl = ShortVector.zero(S), sh = sl, sl2 = sl, sh2 = sl;
+            for (int u = 0; u < 32; u++, q += quad, q2 += quad, hq += quad, hq2 += quad, a++) {
+                ShortVector v = ShortVector.fromMemorySegment(S, w, q, LE), v2 = ShortVector.fromMemorySegment(S, w, q2, LE);
+                ShortVector h = ShortVector.fromMemorySegment(S, w, hq, LE).lanewise(VectorOperators.LSHR, hs);
+                ShortVector h2 = ShortVector.fromMemorySegment(S, w, hq2, LE).lanewise(VectorOperators.LSHR, hs);
+                ShortVector p0 = IntVector.broadcast(SI, ap[a]).reinterpretAsShorts(), p1 = IntVector.broadcast(SI, ap[a + 8]).reinterpretAsShorts();
+                ShortVector p2 = IntVector.broadcast(SI, ap[a + 16]).reinterpretAsShorts(), p3 = IntVector.broadcast(SI, ap[a + 24]).reinterpretAsShorts();
+                // low nibbles: bits 0 and 8 of h above them; high nibbles: bits 1 and 9
+                sl = sl.add(v.and((short) 0x0F).or(h.lanewise(VectorOperators.LSHL, 4).and((short) 0x10)).mul(p0))
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and((short) 0x0F).or(h.lanewise(VectorOperators.LSHR, 4).and((short) 0x10)).mul(p1));
+                sh = sh.add(v.lanewise(VectorOperators.LSHR, 4).and((short) 0x0F).or(h.lanewise(VectorOperators.LSHL, 3).and((short) 0x10)).mul(p2))
+                        .add(v.lanewise(VectorOperators.LSHR, 12).or(h.lanewise(VectorOperators.LSHR, 5).and((short) 0x10)).mul(p3));
+                sl2 = sl2.add(v2.and((short) 0x0F).or(h2.lanewise(VectorOperators.LSHL, 4).and((short) 0x10)).mul(p0))
+                        .add(v2.lanewise(VectorOperators.LSHR, 8).and((short) 0x0F).or(h2.lanewise(VectorOperators.LSHR, 4).and((short) 0x10)).mul(p1));
+                sh2 = sh2.add(v2.lanewise(VectorOperators.LSHR, 4).and((short) 0x0F).or(h2.lanewise(VectorOperators.LSHL, 3).and((short) 0x10)).mul(p2))
+                        .add(v2.lanewise(VectorOperators.LSHR, 12).or(h2.lanewise(VectorOperators.LSHR, 5).and((short) 0x10)).mul(p3));
+                if ((u & 3) == 3) {
+                    long sc = InterleavedQuant.K5_SC * G + 2L * G * (u >> 3);
+                    IntVector vl = sl.reinterpretAsInts(), vh = sh.reinterpretAsInts(), vl2 = sl2.reinterpretAsInts(), vh2 = sh2.reinterpretAsInts();
+                    IntVector lo = vl.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(vl.lanewise(VectorOperators.ASHR, 16));
+                    IntVector hi = vh.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(vh.lanewise(VectorOperators.ASHR, 16));
+                    IntVector lo2 = vl2.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(vl2.lanewise(VectorOperators.ASHR, 16));
+                    IntVector hi2 = vh2.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(vh2.lanewise(VectorOperators.ASHR, 16));
+                    IntVector scLo = (IntVector) ByteVector.fromMemorySegment(SB4, w, o + sc, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0);
+                    IntVector scHi = (IntVector) ByteVector.fromMemorySegment(SB4, w, o + sc + G, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0);
+                    IntVector scLo2 = (IntVector) ByteVector.fromMemorySegment(SB4, w, o2 + sc, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0);
+                    IntVector scHi2 = (IntVector) ByteVector.fromMemorySegment(SB4, w, o2 + sc + G, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0);
+                    isum = isum.add(lo.mul(scLo)).add(hi.mul(scHi));
+                    isum2 = isum2.add(lo2.mul(scLo2)).add(hi2.mul(scHi2));
+                    sl = ShortVector.zero(S);
+                    sh = sl;
+                    sl2 = sl;
+                    sh2 = sl;
+                    if ((u & 7) == 7) {        // the next chunk: its 32 activation pairs, qh bits 2c + 2, 2c + 3, qh from its start
+                        a += 24;
+                        hs += 2;
+                        hq -= 32L * G;
+                        hq2 -= 32L * G;
+                    }
+                }
+            }
+            IntVector msum = IntVector.zero(SI), msum2 = msum;
+            for (int j = 0; j < 8; j++) {
+                long mo = InterleavedQuant.K5_M * G + (long) G * j;
+                int bs = bsums32[bso + 8 * b + j];
+                msum = msum.add(((IntVector) ByteVector.fromMemorySegment(SB4, w, o + mo, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0)).mul(bs));
+                msum2 = msum2.add(((IntVector) ByteVector.fromMemorySegment(SB4, w, o2 + mo, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, SI, 0)).mul(bs));
+            }
+            float da = ad[ado + b];
+            IntVector h = (IntVector) ShortVector.fromMemorySegment(SH, w, o + InterleavedQuant.K5_D * G, LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, SI, 0);
+            IntVector hm = (IntVector) ShortVector.fromMemorySegment(SH, w, o + InterleavedQuant.K5_DMIN * G, LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, SI, 0);
+            IntVector h2 = (IntVector) ShortVector.fromMemorySegment(SH, w, o2 + InterleavedQuant.K5_D * G, LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, SI, 0);
+            IntVector hm2 = (IntVector) ShortVector.fromMemorySegment(SH, w, o2 + InterleavedQuant.K5_DMIN * G, LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, SI, 0);
+            FloatVector d = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
+                    .reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().mul(da);
+            FloatVector dmin = hm.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
+                    .reinterpretAsInts().or(hm.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().mul(-da);
+            FloatVector d2 = h2.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
+                    .reinterpretAsInts().or(h2.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().mul(da);
+            FloatVector dmin2 = hm2.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
+                    .reinterpretAsInts().or(hm2.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().mul(-da);
+            acc = ((FloatVector) isum.convertShape(VectorOperators.I2F, SF, 0)).fma(d, acc);
+            acc = ((FloatVector) msum.convertShape(VectorOperators.I2F, SF, 0)).fma(dmin, acc);
+            acc2 = ((FloatVector) isum2.convertShape(VectorOperators.I2F, SF, 0)).fma(d2, acc2);
+            acc2 = ((FloatVector) msum2.convertShape(VectorOperators.I2F, SF, 0)).fma(dmin2, acc2);
+            o += 180L * G;
+            o2 += 180L * G;
+        }
+        acc.intoArray(out, 0);
+        acc2.intoArray(out, G);
+    }
+
     // per super-block: Σ_g sc_g·Σ (q − 32)·a over the sixteen 16-element groups g (eight per half of
     // 128). A half's quads come in three runs of eight (InterleavedQuant's layout): A (ql bytes 0..31
     // of the half), B (ql 32..63) and H (qh 0..31), each quad's short lane 2i + h holding bytes 2u + h
