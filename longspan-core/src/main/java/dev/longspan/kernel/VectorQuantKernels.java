@@ -19,7 +19,7 @@ import static dev.longspan.kernel.QuantKernels.i8;
  * Vector API bodies of {@link QuantKernels#dot}: integer dots of stored weight quants with int8
  * activation quants ({@link Q8Activations}, already widened to shorts).
  *
- * <p>Q8_0, Q4_0 and Q4_K work at the machine's vector width ({@link #S}: as many short lanes as
+ * <p>Q8_0, Q4_0, Q4_K, Q5_K and Q6_K work at the machine's vector width ({@link #S}: as many short lanes as
  * the preferred vector holds, 8 at 128 bits, 16 at 256, 32 at 512; wider machines use 512 bits):
  * half a vector of weight bytes is loaded and widened to a full vector of short lanes, nibbles are
  * unpacked with 16-bit and/shift, products are taken in short lanes (|w·a| ≤ 128·127, so two of
@@ -29,11 +29,13 @@ import static dev.longspan.kernel.QuantKernels.i8;
  * does). Q8_0 and
  * Q4_0 scale each block's int lanes into float lanes once; Q4_K multiplies each 32-element
  * sub-block's int lanes by its 6-bit scale and keeps them in int lanes over the whole 256-element
- * super-block (scales unpacked once per super-block), then scales once. The integer sums are
- * exact, so results equal the scalar twins' up to the order of the float scaling.
+ * super-block (scales unpacked once per super-block), then scales once; Q5_K does the same with
+ * the fifth bit or-ed above each nibble; Q6_K multiplies each 16-element group's int lanes by its
+ * int8 scale (at 512 bits one vector spans two groups: the upper int lanes take the second). The
+ * integer sums are exact, so results equal the scalar twins' up to the order of the float scaling.
  *
- * <p>Q6_K and F32 rows keep 256-bit bodies (fixed species, used when the machine has at least
- * 256-bit vectors: {@link QuantKernels#SIMD256}).
+ * <p>Q4_0 on machines wider than 256 bits and F32 rows keep 256-bit bodies (fixed species; F32 used
+ * when the machine has at least 256-bit vectors: {@link QuantKernels#SIMD256}).
  */
 final class VectorQuantKernels {
     /** The shape of the width-agnostic bodies: the preferred one, at most 512 bits (Q8_0 blocks hold 32 values). */
