@@ -309,6 +309,47 @@ final class VectorQuantKernels {
         return VectorMath.sum(acc) - mins;
     }
 
+    // Q3_K's sixteen six-bit scales (12 bytes: s0 = bytes 0..7, s8 = bytes 8..11): scale j's low four bits
+    // are the low (j < 8) or high (j ≥ 8) nibble of byte j mod 8, its top two bits bits 2·(j / 4) of byte
+    // 8 + j mod 4; minus 32
+    private static int scaleQ3(long s0, int s8, int j) {
+        int lo = (int) (s0 >>> (8 * (j & 7) + 4 * (j >>> 3))) & 0xF, hi = (s8 >>> (8 * (j & 3) + 2 * (j >>> 2))) & 3;
+        return (lo | hi << 4) - 32;
+    }
+
+    // the scales of pairs(...) over elements k..k+L of a 32-element run whose two 16-element groups have
+    // scales s0, s1: one of them, or at L = 32 s0 in the lower int lanes and s1 in the upper
+    private static IntVector scales16(int s0, int s1, int k) {
+        IntVector v = IntVector.broadcast(SI, (k & 16) == 0 ? s0 : s1);
+        return L < 32 ? v : v.blend(s1, UPPER_HALF);
+    }
+
+    // per 256 (hmask[32], qs[64], scales[12], d): d·da·Σ_g (sc_g − 32)·Σ q·a over the sixteen 16-element
+    // groups, q = ((qs >> 2j) & 3) − 4 where the hmask bit is clear. Per 128-element half n and shift j a
+    // run of 32 elements: two bits of qs[32n + l] and bit 4n + j of hmask[l]; |q·a| ≤ 4·127.
+    static float dotQ3_K(MemorySegment w, long off, short[] aq, float[] ad, int ao, int n) {
+        FloatVector acc = FloatVector.zero(SF);
+        for (int b = 0; b < n / 256; b++) {
+            long o = off + 110L * b;
+            int xb = ao + 256 * b;
+            long s0 = w.get(QuantKernels.LE_LONG, o + 96);
+            int s8 = w.get(QuantKernels.LE_INT, o + 104);
+            IntVector isum = IntVector.zero(SI);
+            for (int r = 0; r < 8; r++) {                 // run r: half n = r / 4, shift j = r % 4
+                int hb = r, shift = 2 * (r & 3), g0 = 2 * r, g1 = 2 * r + 1;
+                int sc0 = scaleQ3(s0, s8, g0), sc1 = scaleQ3(s0, s8, g1);
+                long qs = o + 32 + 32L * (r >> 2);
+                for (int k = 0; k < 32; k += L) {
+                    ShortVector q = ubytes(w, qs + k).lanewise(VectorOperators.LSHR, shift).and((short) 3)
+                            .add(ubytes(w, o + k).lanewise(VectorOperators.LSHR, hb).and((short) 1).lanewise(VectorOperators.LSHL, 2)).sub((short) 4);
+                    isum = isum.add(pairs(q.mul(act(aq, xb + 32 * r + k))).mul(scales16(sc0, sc1, k)));
+                }
+            }
+            acc = floats(isum).fma(FloatVector.broadcast(SF, half(w, o + 108) * ad[xb >> 8]), acc);
+        }
+        return VectorMath.sum(acc);
+    }
+
     /** The int lanes of a vector whose upper half takes the second of two Q6_K scales (used at L = 32). */
     private static final VectorMask<Integer> UPPER_HALF = VectorMask.fromLong(SI, -1L << (SI.length() / 2));
 

@@ -286,7 +286,7 @@ class QuantKernelsTest {
      * scaling within float rounding), SIMD equal to the scalar twin within the same bound.
      */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "IQ4_NL", "Q4_K", "Q6_K", "Q5_K", "Q2_K"})
+    @EnumSource(value = GgmlType.class, names = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "IQ4_NL", "Q3_K", "Q4_K", "Q6_K", "Q5_K", "Q2_K"})
     void dotEqualsDotWithTheDequantizedRowAndSimdEqualsScalar(GgmlType t) {
         SplittableRandom r = new SplittableRandom(t.id * 31L + 1);
         for (int n : sizes(t)) {
@@ -321,7 +321,7 @@ class QuantKernelsTest {
      * whatever the vector width).
      */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"})
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q3_K", "Q4_K", "Q5_K", "Q6_K"})
     void withUnitScalesSimdAndScalarDotsAreTheExactIntegerSum(GgmlType t) {
         SplittableRandom r = new SplittableRandom(t.id * 101L + 7);
         for (int blocks : new int[]{1, 2, 3, 5, 8, 17, 33}) {
@@ -335,6 +335,7 @@ class QuantKernelsTest {
                 switch (t) {
                     case Q6_K -> bb.putShort(o + 208, h(1f));
                     case Q4_K, Q5_K -> bb.putShort(o, h(1f)).putShort(o + 2, h(1f));
+                    case Q3_K -> bb.putShort(o + 108, h(1f));
                     default -> bb.putShort(o, h(1f));
                 }
             }
@@ -364,7 +365,7 @@ class QuantKernelsTest {
      * partial sum at its largest) do not overflow their 16-bit products.
      */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"})
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q3_K", "Q4_K", "Q5_K", "Q6_K"})
     void extremeQuantsDoNotOverflow(GgmlType t) {
         int n = 512;
         byte[] row = new byte[(int) t.rowBytes(n)];
@@ -374,6 +375,10 @@ class QuantKernelsTest {
             int o = blk * t.typeSize;
             switch (t) {
                 case Q6_K -> bb.putShort(o + 208, h(0.5f));
+                case Q3_K -> { // quants −4 (qs and hmask bits clear), scales −32 (all scale bits clear)
+                    java.util.Arrays.fill(row, o, o + 108, (byte) 0);
+                    bb.putShort(o + 108, h(0.5f));
+                }
                 case Q4_K, Q5_K -> { // scales and mins 63, nibbles 15 (Q5_K: quants 31)
                     java.util.Arrays.fill(row, o + 4, o + t.typeSize, (byte) 0xFF);
                     bb.putShort(o, h(0.5f)).putShort(o + 2, h(0.25f));
