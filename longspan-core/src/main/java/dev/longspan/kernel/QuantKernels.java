@@ -18,7 +18,7 @@ import java.nio.ByteOrder;
  * type's block size. Rows are consecutive: row r starts at {@code offset + r·type.rowBytes(cols)}.
  */
 public final class QuantKernels {
-    /** The width-agnostic SIMD bodies (Q8_0, Q4_0, Q3_K, Q4_K, Q5_K, Q6_K) run whenever the Vector API is used. */
+    /** The width-agnostic SIMD bodies (Q8_0, Q4_0, Q2_K..Q6_K) run whenever the Vector API is used. */
     public static final boolean SIMD = Simd.ENABLED;
     /** The F32 body needs 256-bit vectors; narrower SIMD uses its scalar twin. */
     static final boolean SIMD256 = Simd.ENABLED && Simd.VECTOR_BITS >= 256;
@@ -369,7 +369,7 @@ public final class QuantKernels {
     /** Types whose dot with Q8 activations is an integer dot per block here (the others take the activations as floats). */
     static boolean integerDot(GgmlType t) {
         return switch (t) {
-            case Q8_0, Q4_0, Q3_K, Q4_K, Q5_K, Q6_K -> true;
+            case Q8_0, Q4_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> true;
             default -> false;
         };
     }
@@ -396,6 +396,7 @@ public final class QuantKernels {
                 case Q4_0: return VectorQuantKernels.L <= 16 ? VectorQuantKernels.dotQ4_0(w, off, a.q, a.d, ao, n)
                         : VectorQuantKernels.dotQ4_0_256(w, off, a.q, a.d, ao, n);
                 case Q4_K: return VectorQuantKernels.dotQ4_K(w, off, a.q, a.d, a.bsums32, ao, n);
+                case Q2_K: return VectorQuantKernels.dotQ2_K(w, off, a.q, a.d, a.bsums, ao, n);
                 case Q3_K: return VectorQuantKernels.dotQ3_K(w, off, a.q, a.d, ao, n);
                 case Q5_K: return VectorQuantKernels.dotQ5_K(w, off, a.q, a.d, a.bsums32, ao, n);
                 case Q6_K: return VectorQuantKernels.dotQ6_K(w, off, a.q, a.d, ao, n);
@@ -426,6 +427,7 @@ public final class QuantKernels {
             case Q8_0 -> dotQ8_0Scalar(w, off, a.q, a.d, ao, n);
             case Q4_0 -> dotQ4_0Scalar(w, off, a.q, a.d, ao, n);
             case Q4_K -> dotQ4_KScalar(w, off, a.q, a.d, a.bsums, ao, n);
+            case Q2_K -> dotQ2_KScalar(w, off, a.q, a.d, a.bsums, ao, n);
             case Q3_K -> dotQ3_KScalar(w, off, a.q, a.d, ao, n);
             case Q5_K -> dotQ5_KScalar(w, off, a.q, a.d, a.bsums, ao, n);
             case Q6_K -> dotQ6_KScalar(w, off, a.q, a.d, ao, n);
@@ -501,6 +503,25 @@ public final class QuantKernels {
             }
             float da = ad[xb / 256];
             total += half(w, o) * da * isum - half(w, o + 2) * da * msum;
+        }
+        return total;
+    }
+
+    // per 256: d·da·Σ_g sc_g·Σ q·a − dmin·da·Σ_g m_g·Σ a over the sixteen 16-element groups g, as
+    // dequantQ2_K walks them
+    static float dotQ2_KScalar(MemorySegment w, long off, short[] aq, float[] ad, int[] bsums, int ao, int n) {
+        float total = 0;
+        for (int b = 0; b < n / 256; b++) {
+            long o = off + 84L * b;
+            int xb = ao + 256 * b, isum = 0, msum = 0;
+            for (int g = 0; g < 16; g++) {
+                int r = g >> 1, shift = 2 * (r & 3), sc = u8(w, o + g), s = 0;
+                for (int l = 16 * (g & 1); l < 16 * (g & 1) + 16; l++) s += ((u8(w, o + 16 + 32L * (r >> 2) + l) >>> shift) & 3) * aq[xb + 32 * r + l];
+                isum += (sc & 0xF) * s;
+                msum += (sc >>> 4) * bsums[xb / 16 + g];
+            }
+            float da = ad[xb / 256];
+            total += half(w, o + 80) * da * isum - half(w, o + 82) * da * msum;
         }
         return total;
     }

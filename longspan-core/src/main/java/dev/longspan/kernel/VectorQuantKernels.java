@@ -350,6 +350,32 @@ final class VectorQuantKernels {
         return VectorMath.sum(acc);
     }
 
+    // per 256 (scales[16], qs[64], d, dmin): d·da·Σ_g sc_g·Σ q·a − dmin·da·Σ_g m_g·Σ a over the sixteen
+    // 16-element groups (scale byte g: sc_g in its low nibble, m_g in its high), q = (qs >> 2j) & 3 walked
+    // in runs of 32 as dotQ3_K's; bsums: the activations' sums per 16
+    static float dotQ2_K(MemorySegment w, long off, short[] aq, float[] ad, int[] bsums, int ao, int n) {
+        FloatVector acc = FloatVector.zero(SF);
+        float mins = 0;
+        for (int b = 0; b < n / 256; b++) {
+            long o = off + 84L * b;
+            int xb = ao + 256 * b, msum = 0;
+            IntVector isum = IntVector.zero(SI);
+            for (int r = 0; r < 8; r++) {
+                int shift = 2 * (r & 3), sa = QuantKernels.u8(w, o + 2 * r), sb = QuantKernels.u8(w, o + 2 * r + 1);
+                long qs = o + 16 + 32L * (r >> 2);
+                for (int k = 0; k < 32; k += L) {
+                    ShortVector q = ubytes(w, qs + k).lanewise(VectorOperators.LSHR, shift).and((short) 3);
+                    isum = isum.add(pairs(q.mul(act(aq, xb + 32 * r + k))).mul(scales16(sa & 0xF, sb & 0xF, k)));
+                }
+                msum += (sa >>> 4) * bsums[(xb >> 4) + 2 * r] + (sb >>> 4) * bsums[(xb >> 4) + 2 * r + 1];
+            }
+            float da = ad[xb >> 8];
+            acc = floats(isum).fma(FloatVector.broadcast(SF, half(w, o + 80) * da), acc);
+            mins += half(w, o + 82) * da * msum;
+        }
+        return VectorMath.sum(acc) - mins;
+    }
+
     /** The int lanes of a vector whose upper half takes the second of two Q6_K scales (used at L = 32). */
     private static final VectorMask<Integer> UPPER_HALF = VectorMask.fromLong(SI, -1L << (SI.length() / 2));
 

@@ -321,7 +321,7 @@ class QuantKernelsTest {
      * whatever the vector width).
      */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q3_K", "Q4_K", "Q5_K", "Q6_K"})
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"})
     void withUnitScalesSimdAndScalarDotsAreTheExactIntegerSum(GgmlType t) {
         SplittableRandom r = new SplittableRandom(t.id * 101L + 7);
         for (int blocks : new int[]{1, 2, 3, 5, 8, 17, 33}) {
@@ -336,6 +336,7 @@ class QuantKernelsTest {
                     case Q6_K -> bb.putShort(o + 208, h(1f));
                     case Q4_K, Q5_K -> bb.putShort(o, h(1f)).putShort(o + 2, h(1f));
                     case Q3_K -> bb.putShort(o + 108, h(1f));
+                    case Q2_K -> bb.putShort(o + 80, h(1f)).putShort(o + 82, h(1f));
                     default -> bb.putShort(o, h(1f));
                 }
             }
@@ -365,7 +366,7 @@ class QuantKernelsTest {
      * partial sum at its largest) do not overflow their 16-bit products.
      */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q3_K", "Q4_K", "Q5_K", "Q6_K"})
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"})
     void extremeQuantsDoNotOverflow(GgmlType t) {
         int n = 512;
         byte[] row = new byte[(int) t.rowBytes(n)];
@@ -375,6 +376,10 @@ class QuantKernelsTest {
             int o = blk * t.typeSize;
             switch (t) {
                 case Q6_K -> bb.putShort(o + 208, h(0.5f));
+                case Q2_K -> { // quants 3, scales and mins 15
+                    java.util.Arrays.fill(row, o, o + 80, (byte) 0xFF);
+                    bb.putShort(o + 80, h(0.5f)).putShort(o + 82, h(0.25f));
+                }
                 case Q3_K -> { // quants −4 (qs and hmask bits clear), scales −32 (all scale bits clear)
                     java.util.Arrays.fill(row, o, o + 108, (byte) 0);
                     bb.putShort(o + 108, h(0.5f));
