@@ -20,7 +20,7 @@ import java.nio.ByteOrder;
 public final class QuantKernels {
     /** The width-agnostic SIMD bodies (Q8_0, Q4_0, Q2_K..Q6_K) run whenever the Vector API is used. */
     public static final boolean SIMD = Simd.ENABLED;
-    /** The F32 body needs 256-bit vectors; narrower SIMD uses its scalar twin. */
+    /** The F32, IQ4_NL and IQ4_XS bodies need 256-bit vectors; narrower SIMD uses their scalar twins. */
     static final boolean SIMD256 = Simd.ENABLED && Simd.VECTOR_BITS >= 256;
 
     static final ValueLayout.OfShort LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -369,7 +369,7 @@ public final class QuantKernels {
     /** Types whose dot with Q8 activations is an integer dot per block here (the others take the activations as floats). */
     static boolean integerDot(GgmlType t) {
         return switch (t) {
-            case Q8_0, Q4_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> true;
+            case Q8_0, Q4_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS -> true;
             default -> false;
         };
     }
@@ -396,6 +396,8 @@ public final class QuantKernels {
                 case Q4_0: return VectorQuantKernels.L <= 16 ? VectorQuantKernels.dotQ4_0(w, off, a.q, a.d, ao, n)
                         : VectorQuantKernels.dotQ4_0_256(w, off, a.q, a.d, ao, n);
                 case Q4_K: return VectorQuantKernels.dotQ4_K(w, off, a.q, a.d, a.bsums32, ao, n);
+                case IQ4_NL: if (SIMD256) return VectorQuantKernels.dotIq4Nl(w, off, a.q, a.d, ao, n); break;
+                case IQ4_XS: if (SIMD256) return VectorQuantKernels.dotIq4Xs(w, off, a.q, a.d, ao, n); break;
                 case Q2_K: return VectorQuantKernels.dotQ2_K(w, off, a.q, a.d, a.bsums, ao, n);
                 case Q3_K: return VectorQuantKernels.dotQ3_K(w, off, a.q, a.d, ao, n);
                 case Q5_K: return VectorQuantKernels.dotQ5_K(w, off, a.q, a.d, a.bsums32, ao, n);
@@ -428,6 +430,8 @@ public final class QuantKernels {
             case Q4_0 -> dotQ4_0Scalar(w, off, a.q, a.d, ao, n);
             case Q4_K -> dotQ4_KScalar(w, off, a.q, a.d, a.bsums, ao, n);
             case Q2_K -> dotQ2_KScalar(w, off, a.q, a.d, a.bsums, ao, n);
+            case IQ4_NL -> dotIq4NlScalar(w, off, a.q, a.d, ao, n);
+            case IQ4_XS -> dotIq4XsScalar(w, off, a.q, a.d, ao, n);
             case Q3_K -> dotQ3_KScalar(w, off, a.q, a.d, ao, n);
             case Q5_K -> dotQ5_KScalar(w, off, a.q, a.d, a.bsums, ao, n);
             case Q6_K -> dotQ6_KScalar(w, off, a.q, a.d, ao, n);
@@ -503,6 +507,41 @@ public final class QuantKernels {
             }
             float da = ad[xb / 256];
             total += half(w, o) * da * isum - half(w, o + 2) * da * msum;
+        }
+        return total;
+    }
+
+    // Σ level(q)·a over the 32-element IQ4 block at byte q (low nibbles elements 0..15, high 16..31)
+    private static int blockIq4Scalar(MemorySegment w, long q, short[] aq, int x) {
+        int s = 0;
+        for (int j = 0; j < 16; j++) {
+            int v = u8(w, q + j);
+            s += IQ4_LEVELS[v & 0xF] * aq[x + j] + IQ4_LEVELS[v >>> 4] * aq[x + 16 + j];
+        }
+        return s;
+    }
+
+    // per block of 32: d·da·Σ level·a
+    static float dotIq4NlScalar(MemorySegment w, long off, short[] aq, float[] ad, int ao, int n) {
+        float total = 0;
+        for (int b = 0; b < n / 32; b++) {
+            long o = off + 18L * b;
+            total += blockIq4Scalar(w, o + 2, aq, ao + 32 * b) * (half(w, o) * ad[(ao + 32 * b) / 32]);
+        }
+        return total;
+    }
+
+    // per 256: d·da·Σ_ib (ls_ib − 32)·Σ level·a over the eight blocks of 32
+    static float dotIq4XsScalar(MemorySegment w, long off, short[] aq, float[] ad, int ao, int n) {
+        float total = 0;
+        for (int b = 0; b < n / 256; b++) {
+            long o = off + 136L * b;
+            int xb = ao + 256 * b, sh = w.get(LE_SHORT, o + 2) & 0xffff, isum = 0;
+            for (int ib = 0; ib < 8; ib++) {
+                int ls = ((u8(w, o + 4 + ib / 2) >>> (4 * (ib % 2))) & 0xF) | (((sh >>> (2 * ib)) & 3) << 4);
+                isum += (ls - 32) * blockIq4Scalar(w, o + 8 + 16L * ib, aq, xb + 32 * ib);
+            }
+            total += half(w, o) * ad[xb / 256] * isum;
         }
         return total;
     }

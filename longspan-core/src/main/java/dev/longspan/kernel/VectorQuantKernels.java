@@ -445,6 +445,47 @@ final class VectorQuantKernels {
         return (FloatVector) v.convert(VectorOperators.I2F, 0);
     }
 
+    /** IQ4_NL / IQ4_XS's sixteen levels, the table a nibble selects from (one 128-bit byte shuffle). */
+    private static final ByteVector IQ4_TABLE = ByteVector.fromArray(B, QuantKernels.IQ4_LEVELS, 0);
+
+    // Σ level(q)·a over a 32-element IQ4 block (16 bytes at q: low nibbles are elements 0..15, high
+    // 16..31) in 8 int lanes: each nibble picks its level from IQ4_TABLE (a byte shuffle), widened to
+    // shorts; two products per short lane (|Σ| ≤ 2·127·127 = 32,258) before widening
+    private static IntVector blockIq4(MemorySegment w, long q, short[] a, int x) {
+        ByteVector v = ByteVector.fromMemorySegment(B, w, q, LE);
+        ShortVector lo = (ShortVector) v.and((byte) 0x0F).selectFrom(IQ4_TABLE).convertShape(VectorOperators.B2S, S256, 0);
+        ShortVector hi = (ShortVector) v.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).selectFrom(IQ4_TABLE).convertShape(VectorOperators.B2S, S256, 0);
+        return widen(lo.mul(aq(a, x)).add(hi.mul(aq(a, x + 16))));
+    }
+
+    // IQ4_NL (half d, 16 nibble bytes per 32; activations Q8_0): per block d·da·Σ level·a
+    static float dotIq4Nl(MemorySegment w, long off, short[] aq, float[] ad, int ao, int n) {
+        FloatVector acc = FloatVector.zero(F);
+        for (int b = 0; b < n / 32; b++) {
+            long o = off + 18L * b;
+            int xb = ao + 32 * b;
+            acc = toFloat(blockIq4(w, o + 2, aq, xb)).fma(FloatVector.broadcast(F, half(w, o) * ad[xb >> 5]), acc);
+        }
+        return VectorMath.sum(acc);
+    }
+
+    // IQ4_XS (half d, u16 scales_h, u8 scales_l[4], 8 blocks of 16 nibble bytes per 256; activations
+    // Q8_K): per super-block d·da·Σ_ib (ls_ib − 32)·Σ level·a, the Σ_ib in int lanes
+    static float dotIq4Xs(MemorySegment w, long off, short[] aq, float[] ad, int ao, int n) {
+        FloatVector acc = FloatVector.zero(F);
+        for (int b = 0; b < n / 256; b++) {
+            long o = off + 136L * b;
+            int xb = ao + 256 * b, sh = w.get(QuantKernels.LE_SHORT, o + 2) & 0xffff, sl = w.get(QuantKernels.LE_INT, o + 4);
+            IntVector isum = IntVector.zero(I);
+            for (int ib = 0; ib < 8; ib++) {
+                int ls = ((sl >>> (4 * ib)) & 0xF) | (((sh >>> (2 * ib)) & 3) << 4);
+                isum = isum.add(blockIq4(w, o + 8 + 16L * ib, aq, xb + 32 * ib).mul(ls - 32));
+            }
+            acc = toFloat(isum).fma(FloatVector.broadcast(F, half(w, o) * ad[xb >> 8]), acc);
+        }
+        return VectorMath.sum(acc);
+    }
+
     /** Q4_0 with 256-bit vectors, for machines where {@link #L} &gt; 16 (a Q4_0 block has 16 quant bytes). */
     static float dotQ4_0_256(MemorySegment w, long off, short[] aq, float[] ad, int ao, int n) {
         FloatVector acc = FloatVector.zero(F);

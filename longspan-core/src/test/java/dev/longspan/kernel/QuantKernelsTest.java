@@ -286,7 +286,7 @@ class QuantKernelsTest {
      * scaling within float rounding), SIMD equal to the scalar twin within the same bound.
      */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "IQ4_NL", "Q3_K", "Q4_K", "Q6_K", "Q5_K", "Q2_K"})
+    @EnumSource(value = GgmlType.class, names = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "IQ4_NL", "IQ4_XS", "Q3_K", "Q4_K", "Q6_K", "Q5_K", "Q2_K"})
     void dotEqualsDotWithTheDequantizedRowAndSimdEqualsScalar(GgmlType t) {
         SplittableRandom r = new SplittableRandom(t.id * 31L + 1);
         for (int n : sizes(t)) {
@@ -321,7 +321,7 @@ class QuantKernelsTest {
      * whatever the vector width).
      */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"})
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"})
     void withUnitScalesSimdAndScalarDotsAreTheExactIntegerSum(GgmlType t) {
         SplittableRandom r = new SplittableRandom(t.id * 101L + 7);
         for (int blocks : new int[]{1, 2, 3, 5, 8, 17, 33}) {
@@ -366,7 +366,7 @@ class QuantKernelsTest {
      * partial sum at its largest) do not overflow their 16-bit products.
      */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"})
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"})
     void extremeQuantsDoNotOverflow(GgmlType t) {
         int n = 512;
         byte[] row = new byte[(int) t.rowBytes(n)];
@@ -376,6 +376,15 @@ class QuantKernelsTest {
             int o = blk * t.typeSize;
             switch (t) {
                 case Q6_K -> bb.putShort(o + 208, h(0.5f));
+                case IQ4_XS -> { // levels −127 (nibbles 0), scales 63 − 32 = 31
+                    java.util.Arrays.fill(row, o + 2, o + 8, (byte) 0xFF);
+                    java.util.Arrays.fill(row, o + 8, o + 136, (byte) 0);
+                    bb.putShort(o, h(0.5f));
+                }
+                case IQ4_NL -> {   // levels −127
+                    java.util.Arrays.fill(row, o + 2, o + 18, (byte) 0);
+                    bb.putShort(o, h(0.5f));
+                }
                 case Q2_K -> { // quants 3, scales and mins 15
                     java.util.Arrays.fill(row, o, o + 80, (byte) 0xFF);
                     bb.putShort(o + 80, h(0.5f)).putShort(o + 82, h(0.25f));
