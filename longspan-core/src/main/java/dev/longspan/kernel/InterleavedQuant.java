@@ -150,8 +150,8 @@ public final class InterleavedQuant {
     static final int Q8_D = 0, Q8_Q = 2, K4_D = 0, K4_DMIN = 2, K4_SC = 4, K4_M = 12, K4_Q = 20;
     // Q6_K: d, the 16 scales, then per half the quads of A, B and H (32, 32, 32)
     static final int K6_D = 0, K6_SC = 2, K6_Q = 18;
-    // Q5_K: Q4_K's d, dmin, scales, mins, then the qh quads, then the nibble quads
-    static final int K5_D = 0, K5_DMIN = 2, K5_SC = 4, K5_M = 12, K5_QH = 20, K5_Q = 52;
+    // Q5_K: Q4_K's d, dmin, scales, mins (K4_D, K4_DMIN, K4_SC, K4_M), then the qh quads, then the nibble quads
+    static final int K5_D = K4_D, K5_DMIN = K4_DMIN, K5_SC = K4_SC, K5_M = K4_M, K5_QH = 20, K5_Q = 52;
 
     // where byte k (0..31) of row i's 32 quant bytes (a Q8_0 block, a Q4_K chunk) lies in the group's:
     // quad u = (k >> 1) & 7, row i's four bytes in it, the byte's column parity picking the short,
@@ -422,8 +422,7 @@ public final class InterleavedQuant {
             if (type == GgmlType.F16) groupF16Scalar(ok, a.values(), t * cols, out, k * group);
             else if (type == GgmlType.Q8_0) groupQ8_0Scalar(ok, pairs, t * cols / 2, a.d, t * blocks, out, k * group);
             else if (type == GgmlType.Q6_K) groupQ6_KScalar(ok, pairs, t * cols / 2, a.d, t * blocks, out, k * group);
-            else if (type == GgmlType.Q5_K) groupQ5_KScalar(ok, pairs, t * cols / 2, a.d, t * blocks, a.bsums32, t * cols / 32, out, k * group);
-            else groupQ4_KScalar(ok, pairs, t * cols / 2, a.d, t * blocks, a.bsums32, t * cols / 32, out, k * group);
+            else groupK4Scalar(type == GgmlType.Q5_K, ok, pairs, t * cols / 2, a.d, t * blocks, a.bsums32, t * cols / 32, out, k * group);
         }
     }
 
@@ -461,8 +460,10 @@ public final class InterleavedQuant {
         }
     }
 
-    // per row and super-block: acc = fma(Σ_j sc_j·Σ q·a, d·da, acc), then fma(Σ_j m_j·Σa, −dmin·da, acc)
-    void groupQ4_KScalar(long o, int[] ap, int apo, float[] ad, int ado, int[] bsums32, int bso, float[] out, int oo) {
+    // per row and super-block: acc = fma(Σ_j sc_j·Σ q·a, d·da, acc), then fma(Σ_j m_j·Σa, −dmin·da, acc);
+    // Q4_K, or Q5_K (five: the same d, dmin, scales and mins, the fifth bit of chunk c's quants from the
+    // qh quads, bit 2c for the low nibbles and 2c + 1 for the high ones)
+    void groupK4Scalar(boolean five, long o, int[] ap, int apo, float[] ad, int ado, int[] bsums32, int bso, float[] out, int oo) {
         int G = group;
         for (int i = 0; i < G; i++) {
             float acc = 0;
@@ -470,13 +471,13 @@ public final class InterleavedQuant {
                 long ob = o + b * blockBytes;
                 int isum = 0, msum = 0;
                 for (int c = 0; c < 4; c++) {
-                    long q = ob + K4_Q * G + 32L * G * c;
+                    long q = ob + (five ? K5_Q : K4_Q) * G + 32L * G * c, qh = ob + K5_QH * G;
                     int s1 = 0, s2 = 0;
-                    for (int p = 0; p < 16; p++) {
-                        int v0 = u8(data, q + quadOffset(G, i, 2 * p)), v1 = u8(data, q + quadOffset(G, i, 2 * p + 1));
-                        int pl = ap[apo + 128 * b + 32 * c + p], ph = ap[apo + 128 * b + 32 * c + 16 + p];
-                        s1 += (v0 & 0xF) * lo(pl) + (v1 & 0xF) * hi(pl);
-                        s2 += (v0 >>> 4) * lo(ph) + (v1 >>> 4) * hi(ph);
+                    for (int k = 0; k < 32; k++) {
+                        int v = u8(data, q + quadOffset(G, i, k)), hb = five ? u8(data, qh + quadOffset(G, i, k)) >>> (2 * c) : 0;
+                        int pl = ap[apo + 128 * b + 32 * c + k / 2], ph = ap[apo + 128 * b + 32 * c + 16 + k / 2];
+                        s1 += ((v & 0xF) | (hb & 1) << 4) * ((k & 1) == 0 ? lo(pl) : hi(pl));
+                        s2 += ((v >>> 4) | (hb & 2) << 3) * ((k & 1) == 0 ? lo(ph) : hi(ph));
                     }
                     isum += u8(data, ob + K4_SC * G + (long) G * (2 * c) + i) * s1 + u8(data, ob + K4_SC * G + (long) G * (2 * c + 1) + i) * s2;
                 }
@@ -517,32 +518,4 @@ public final class InterleavedQuant {
         }
     }
 
-    // groupQ4_KScalar with five-bit quants: per row and super-block acc = fma(Σ_j sc_j·Σ q·a, d·da, acc),
-    // then fma(Σ_j m_j·Σa, −dmin·da, acc)
-    void groupQ5_KScalar(long o, int[] ap, int apo, float[] ad, int ado, int[] bsums32, int bso, float[] out, int oo) {
-        int G = group;
-        for (int i = 0; i < G; i++) {
-            float acc = 0;
-            for (int b = 0; b < blocks; b++) {
-                long ob = o + b * blockBytes;
-                int isum = 0, msum = 0;
-                for (int c = 0; c < 4; c++) {
-                    long q = ob + K5_Q * G + 32L * G * c, qh = ob + K5_QH * G;
-                    int s1 = 0, s2 = 0;
-                    for (int k = 0; k < 32; k++) {
-                        int v = u8(data, q + quadOffset(G, i, k)), hb = u8(data, qh + quadOffset(G, i, k)) >>> (2 * c);
-                        int pl = ap[apo + 128 * b + 32 * c + k / 2], ph = ap[apo + 128 * b + 32 * c + 16 + k / 2];
-                        s1 += ((v & 0xF) | (hb & 1) << 4) * ((k & 1) == 0 ? lo(pl) : hi(pl));
-                        s2 += ((v >>> 4) | (hb & 2) << 3) * ((k & 1) == 0 ? lo(ph) : hi(ph));
-                    }
-                    isum += u8(data, ob + K5_SC * G + (long) G * (2 * c) + i) * s1 + u8(data, ob + K5_SC * G + (long) G * (2 * c + 1) + i) * s2;
-                }
-                for (int j = 0; j < 8; j++) msum += u8(data, ob + K5_M * G + (long) G * j + i) * bsums32[bso + 8 * b + j];
-                float da = ad[ado + b];
-                acc = Math.fma((float) isum, half(data, ob + K5_D * G + 2L * i) * da, acc);
-                acc = Math.fma((float) msum, -(half(data, ob + K5_DMIN * G + 2L * i) * da), acc);
-            }
-            out[oo + i] = acc;
-        }
-    }
 }

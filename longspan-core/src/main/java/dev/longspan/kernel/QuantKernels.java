@@ -428,12 +428,12 @@ public final class QuantKernels {
         return switch (t) {
             case Q8_0 -> dotQ8_0Scalar(w, off, a.q, a.d, ao, n);
             case Q4_0 -> dotQ4_0Scalar(w, off, a.q, a.d, ao, n);
-            case Q4_K -> dotQ4_KScalar(w, off, a.q, a.d, a.bsums, ao, n);
+            case Q4_K -> dotK4Scalar(false, w, off, a.q, a.d, a.bsums, ao, n);
             case Q2_K -> dotQ2_KScalar(w, off, a.q, a.d, a.bsums, ao, n);
             case IQ4_NL -> dotIq4NlScalar(w, off, a.q, a.d, ao, n);
             case IQ4_XS -> dotIq4XsScalar(w, off, a.q, a.d, ao, n);
             case Q3_K -> dotQ3_KScalar(w, off, a.q, a.d, ao, n);
-            case Q5_K -> dotQ5_KScalar(w, off, a.q, a.d, a.bsums, ao, n);
+            case Q5_K -> dotK4Scalar(true, w, off, a.q, a.d, a.bsums, ao, n);
             case Q6_K -> dotQ6_KScalar(w, off, a.q, a.d, ao, n);
             default -> {
                 float[] x = a.values();
@@ -484,22 +484,24 @@ public final class QuantKernels {
         return total;
     }
 
-    // per 256: d·da·Σ_j sc_j·Σ q·a − dmin·da·Σ_j m_j·Σ a over the eight 32-element sub-blocks j
-    static float dotQ4_KScalar(MemorySegment w, long off, short[] aq, float[] ad, int[] bsums, int ao, int n) {
+    // per 256: d·da·Σ_j sc_j·Σ q·a − dmin·da·Σ_j m_j·Σ a over the eight 32-element sub-blocks j of a Q4_K
+    // row, or of a Q5_K row (five: 176 bytes, d, dmin, the same scales, qh[32], then the nibbles at o + 48;
+    // bit 2j (low nibbles) or 2j + 1 (high) of qh above chunk j's quants)
+    private static float dotK4Scalar(boolean five, MemorySegment w, long off, short[] aq, float[] ad, int[] bsums, int ao, int n) {
         float total = 0;
         for (int b = 0; b < n / 256; b++) {
-            long o = off + 144L * b;
+            long o = off + (five ? 176L : 144L) * b;
             int xb = ao + 256 * b;
             int isum = 0, msum = 0;
             for (int j = 0; j < 4; j++) {
                 int sa = scaleMinK4(w, o + 4, 2 * j), sc = scaleMinK4(w, o + 4, 2 * j + 1);
-                long q = o + 16 + 32L * j;
+                long q = o + (five ? 48 : 16) + 32L * j;
                 int x = xb + 64 * j;
                 int s1 = 0, s2 = 0;
                 for (int l = 0; l < 32; l++) {
-                    int v = u8(w, q + l);
-                    s1 += (v & 0xF) * aq[x + l];
-                    s2 += (v >>> 4) * aq[x + 32 + l];
+                    int v = u8(w, q + l), h = five ? u8(w, o + 16 + l) >>> (2 * j) : 0;
+                    s1 += ((v & 0xF) | (h & 1) << 4) * aq[x + l];
+                    s2 += ((v >>> 4) | (h & 2) << 3) * aq[x + 32 + l];
                 }
                 isum += (sa & 0xff) * s1 + (sc & 0xff) * s2;
                 int g = x / 16;
@@ -584,33 +586,6 @@ public final class QuantKernels {
         return total;
     }
 
-    // dotQ4_KScalar with five-bit quants: the nibbles at o + 48, bit 2j (low nibbles) or 2j+1 (high)
-    // of the 32 bytes at o + 16 above them
-    static float dotQ5_KScalar(MemorySegment w, long off, short[] aq, float[] ad, int[] bsums, int ao, int n) {
-        float total = 0;
-        for (int b = 0; b < n / 256; b++) {
-            long o = off + 176L * b;
-            int xb = ao + 256 * b;
-            int isum = 0, msum = 0;
-            for (int j = 0; j < 4; j++) {
-                int sa = scaleMinK4(w, o + 4, 2 * j), sc = scaleMinK4(w, o + 4, 2 * j + 1);
-                long q = o + 48 + 32L * j;
-                int x = xb + 64 * j;
-                int s1 = 0, s2 = 0;
-                for (int l = 0; l < 32; l++) {
-                    int v = u8(w, q + l), h = u8(w, o + 16 + l) >>> (2 * j);
-                    s1 += ((v & 0xF) | (h & 1) << 4) * aq[x + l];
-                    s2 += ((v >>> 4) | (h & 2) << 3) * aq[x + 32 + l];
-                }
-                isum += (sa & 0xff) * s1 + (sc & 0xff) * s2;
-                int g = x / 16;
-                msum += (sa >>> 8) * (bsums[g] + bsums[g + 1]) + (sc >>> 8) * (bsums[g + 2] + bsums[g + 3]);
-            }
-            float da = ad[xb / 256];
-            total += half(w, o) * da * isum - half(w, o + 2) * da * msum;
-        }
-        return total;
-    }
 
     // per 256: d·da·Σ_g sc_g·Σ q·a over the sixteen 16-element groups g
     static float dotQ6_KScalar(MemorySegment w, long off, short[] aq, float[] ad, int ao, int n) {
