@@ -185,21 +185,6 @@ public final class InterleavedQuant {
             out[o + Q8_D * G + 2 * i] = in[src];
             out[o + Q8_D * G + 2 * i + 1] = in[src + 1];
             for (int k = 0; k < 32; k++) out[o + Q8_Q * G + quadOffset(G, i, k)] = in[src + 2 + k];
-        } else if (type == GgmlType.Q5_K) {
-            for (int k = 0; k < 2; k++) {
-                out[o + K5_D * G + 2 * i + k] = in[src + k];
-                out[o + K5_DMIN * G + 2 * i + k] = in[src + 2 + k];
-            }
-            MemorySegment scales = MemorySegment.ofArray(in);
-            for (int j = 0; j < 8; j++) {
-                int sm = QuantKernels.scaleMinK4(scales, src + 4, j);
-                out[o + K5_SC * G + G * j + i] = (byte) (sm & 0xff);
-                out[o + K5_M * G + G * j + i] = (byte) (sm >>> 8);
-            }
-            for (int k = 0; k < 32; k++) out[o + K5_QH * G + quadOffset(G, i, k)] = in[src + 16 + k];
-            for (int c = 0; c < 4; c++) {
-                for (int k = 0; k < 32; k++) out[o + K5_Q * G + 32 * G * c + quadOffset(G, i, k)] = in[src + 48 + 32 * c + k];
-            }
         } else if (type == GgmlType.Q6_K) {
             out[o + K6_D * G + 2 * i] = in[src + 208];
             out[o + K6_D * G + 2 * i + 1] = in[src + 209];
@@ -212,7 +197,8 @@ public final class InterleavedQuant {
                     out[q + 64 * G + quadOffset(G, i, k)] = in[src + 128 + 32 * h + k]; // H: qh[k]
                 }
             }
-        } else {
+        } else {   // Q4_K, Q5_K (Q4_K's d, dmin, scales and mins; then Q5_K's qh quads; the nibble quads)
+            boolean five = type == GgmlType.Q5_K;
             for (int k = 0; k < 2; k++) {
                 out[o + K4_D * G + 2 * i + k] = in[src + k];
                 out[o + K4_DMIN * G + 2 * i + k] = in[src + 2 + k];
@@ -223,8 +209,10 @@ public final class InterleavedQuant {
                 out[o + K4_SC * G + G * j + i] = (byte) (sm & 0xff);
                 out[o + K4_M * G + G * j + i] = (byte) (sm >>> 8);
             }
+            if (five) for (int k = 0; k < 32; k++) out[o + K5_QH * G + quadOffset(G, i, k)] = in[src + 16 + k];
+            int q = five ? K5_Q : K4_Q, qs = five ? 48 : 16;
             for (int c = 0; c < 4; c++) {
-                for (int k = 0; k < 32; k++) out[o + K4_Q * G + 32 * G * c + quadOffset(G, i, k)] = in[src + 16 + 32 * c + k];
+                for (int k = 0; k < 32; k++) out[o + q * G + 32 * G * c + quadOffset(G, i, k)] = in[src + qs + 32 * c + k];
             }
         }
     }
