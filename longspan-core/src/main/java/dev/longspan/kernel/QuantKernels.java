@@ -20,7 +20,7 @@ import java.nio.ByteOrder;
 public final class QuantKernels {
     /** The width-agnostic SIMD bodies (Q8_0, Q4_0, Q2_K..Q6_K) run whenever the Vector API is used. */
     public static final boolean SIMD = Simd.ENABLED;
-    /** The F32, IQ4_NL and IQ4_XS bodies need 256-bit vectors; narrower SIMD uses their scalar twins. */
+    /** The F32, Q4_1, Q5_0, Q5_1, IQ4_NL and IQ4_XS bodies need 256-bit vectors; narrower SIMD uses their scalar twins. */
     static final boolean SIMD256 = Simd.ENABLED && Simd.VECTOR_BITS >= 256;
 
     static final ValueLayout.OfShort LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -369,7 +369,7 @@ public final class QuantKernels {
     /** Types whose dot with Q8 activations is an integer dot per block here (the others take the activations as floats). */
     static boolean integerDot(GgmlType t) {
         return switch (t) {
-            case Q8_0, Q4_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS -> true;
+            case Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS -> true;
             default -> false;
         };
     }
@@ -396,6 +396,9 @@ public final class QuantKernels {
                 case Q4_0: return VectorQuantKernels.L <= 16 ? VectorQuantKernels.dotQ4_0(w, off, a.q, a.d, ao, n)
                         : VectorQuantKernels.dotQ4_0_256(w, off, a.q, a.d, ao, n);
                 case Q4_K: return VectorQuantKernels.dotQ4_K(w, off, a.q, a.d, a.bsums32, ao, n);
+                case Q4_1: if (SIMD256) return VectorQuantKernels.dotQ4_1(w, off, a.q, a.d, a.s, ao, n); break;
+                case Q5_0: if (SIMD256) return VectorQuantKernels.dotQ5_0(w, off, a.q, a.d, ao, n); break;
+                case Q5_1: if (SIMD256) return VectorQuantKernels.dotQ5_1(w, off, a.q, a.d, a.s, ao, n); break;
                 case IQ4_NL: if (SIMD256) return VectorQuantKernels.dotIq4Nl(w, off, a.q, a.d, ao, n); break;
                 case IQ4_XS: if (SIMD256) return VectorQuantKernels.dotIq4Xs(w, off, a.q, a.d, ao, n); break;
                 case Q2_K: return VectorQuantKernels.dotQ2_K(w, off, a.q, a.d, a.bsums, ao, n);
@@ -430,6 +433,9 @@ public final class QuantKernels {
             case Q4_0 -> dotQ4_0Scalar(w, off, a.q, a.d, ao, n);
             case Q4_K -> dotK4Scalar(false, w, off, a.q, a.d, a.bsums, ao, n);
             case Q2_K -> dotQ2_KScalar(w, off, a.q, a.d, a.bsums, ao, n);
+            case Q4_1 -> dotQ451Scalar(w, off, 20, false, 0, a.q, a.d, a.s, ao, n);
+            case Q5_0 -> dotQ451Scalar(w, off, 22, true, 16, a.q, a.d, null, ao, n);
+            case Q5_1 -> dotQ451Scalar(w, off, 24, true, 0, a.q, a.d, a.s, ao, n);
             case IQ4_NL -> dotIq4NlScalar(w, off, a.q, a.d, ao, n);
             case IQ4_XS -> dotIq4XsScalar(w, off, a.q, a.d, ao, n);
             case Q3_K -> dotQ3_KScalar(w, off, a.q, a.d, ao, n);
@@ -509,6 +515,25 @@ public final class QuantKernels {
             }
             float da = ad[xb / 256];
             total += half(w, o) * da * isum - half(w, o + 2) * da * msum;
+        }
+        return total;
+    }
+
+    // Q4_1 / Q5_0 / Q5_1 blocks of `bytes` bytes (d; Q4_1, Q5_1: m; Q5: u32 qh; 16 nibble bytes): per block
+    // d·da·Σ (q − bias)·a, plus m·s for the kinds with a minimum (s: the Q8_1 activations' fp16(da·Σa))
+    static float dotQ451Scalar(MemorySegment w, long off, int bytes, boolean five, int bias, short[] aq, float[] ad, float[] as, int ao, int n) {
+        float total = 0;
+        for (int b = 0; b < n / 32; b++) {
+            long o = off + (long) bytes * b;
+            boolean min = bytes != 22;                  // Q4_1 (20) and Q5_1 (24) hold m after d
+            long qs = o + bytes - 16;
+            int qh = five ? w.get(LE_INT, qs - 4) : 0, x = ao + 32 * b, sum = 0;
+            for (int j = 0; j < 16; j++) {
+                int v = u8(w, qs + j);
+                sum += (((v & 0xF) | ((qh >>> j) & 1) << 4) - bias) * aq[x + j] + (((v >>> 4) | ((qh >>> (j + 16)) & 1) << 4) - bias) * aq[x + 16 + j];
+            }
+            total += sum * (half(w, o) * ad[x / 32]);
+            if (min) total += half(w, o + 2) * as[x / 32];
         }
         return total;
     }

@@ -445,6 +445,57 @@ final class VectorQuantKernels {
         return (FloatVector) v.convert(VectorOperators.I2F, 0);
     }
 
+    /** Short lane l holds 1 &lt;&lt; l: the bit of a Q5 block's qh (half) that lane's element takes. */
+    private static final ShortVector LANE_BITS = ShortVector.fromArray(S256, new short[]{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, (short) 0x8000}, 0);
+
+    // Σ (q − bias)·a over a 32-element Q4_1 / Q5_0 / Q5_1 block in 8 int lanes: q the nibble (16 bytes at qs:
+    // low nibbles elements 0..15, high 16..31), with 16 added where bit j of qh is set (Q5; qh = 0 for Q4_1);
+    // |q − bias|·127 ≤ 31·127, two products per short lane
+    private static IntVector block45(MemorySegment w, long qs, int qh, short[] a, int x, short bias) {
+        ShortVector v = unsigned(w, qs);
+        ShortVector lo = v.and((short) 0x0F), hi = v.lanewise(VectorOperators.LSHR, 4);
+        lo = lo.add((short) 16, ShortVector.broadcast(S256, (short) qh).and(LANE_BITS).compare(VectorOperators.NE, (short) 0));
+        hi = hi.add((short) 16, ShortVector.broadcast(S256, (short) (qh >>> 16)).and(LANE_BITS).compare(VectorOperators.NE, (short) 0));
+        return widen(lo.sub(bias).mul(aq(a, x)).add(hi.sub(bias).mul(aq(a, x + 16))));
+    }
+
+    // Q4_1 (half d, half m, 16 nibble bytes per 32; activations Q8_1): per block d·da·Σ q·a + m·s
+    static float dotQ4_1(MemorySegment w, long off, short[] aq, float[] ad, float[] as, int ao, int n) {
+        FloatVector acc = FloatVector.zero(F);
+        float mins = 0;
+        for (int b = 0; b < n / 32; b++) {
+            long o = off + 20L * b;
+            int xb = ao + 32 * b;
+            acc = toFloat(block45(w, o + 4, 0, aq, xb, (short) 0)).fma(FloatVector.broadcast(F, half(w, o) * ad[xb >> 5]), acc);
+            mins += half(w, o + 2) * as[xb >> 5];
+        }
+        return VectorMath.sum(acc) + mins;
+    }
+
+    // Q5_0 (half d, u32 qh, 16 nibble bytes per 32; activations Q8_0): per block d·da·Σ (q − 16)·a
+    static float dotQ5_0(MemorySegment w, long off, short[] aq, float[] ad, int ao, int n) {
+        FloatVector acc = FloatVector.zero(F);
+        for (int b = 0; b < n / 32; b++) {
+            long o = off + 22L * b;
+            int xb = ao + 32 * b;
+            acc = toFloat(block45(w, o + 6, w.get(QuantKernels.LE_INT, o + 2), aq, xb, (short) 16)).fma(FloatVector.broadcast(F, half(w, o) * ad[xb >> 5]), acc);
+        }
+        return VectorMath.sum(acc);
+    }
+
+    // Q5_1 (half d, half m, u32 qh, 16 nibble bytes per 32; activations Q8_1): per block d·da·Σ q·a + m·s
+    static float dotQ5_1(MemorySegment w, long off, short[] aq, float[] ad, float[] as, int ao, int n) {
+        FloatVector acc = FloatVector.zero(F);
+        float mins = 0;
+        for (int b = 0; b < n / 32; b++) {
+            long o = off + 24L * b;
+            int xb = ao + 32 * b;
+            acc = toFloat(block45(w, o + 8, w.get(QuantKernels.LE_INT, o + 4), aq, xb, (short) 0)).fma(FloatVector.broadcast(F, half(w, o) * ad[xb >> 5]), acc);
+            mins += half(w, o + 2) * as[xb >> 5];
+        }
+        return VectorMath.sum(acc) + mins;
+    }
+
     /** IQ4_NL / IQ4_XS's sixteen levels, the table a nibble selects from (one 128-bit byte shuffle). */
     private static final ByteVector IQ4_TABLE = ByteVector.fromArray(B, QuantKernels.IQ4_LEVELS, 0);
 

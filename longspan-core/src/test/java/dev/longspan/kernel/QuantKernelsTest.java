@@ -276,6 +276,18 @@ class QuantKernelsTest {
         return b;
     }
 
+    /**
+     * Q4_1 / Q5_1 against Q8_1 activations: ggml multiplies a block's minimum m by the activations' s =
+     * fp16(da·Σq), rounded to half precision, where the float64 reference takes m·da·Σq exactly; the
+     * bound on that rounding, Σ_blocks |m·s|·2⁻¹⁰ (0 for the other types).
+     */
+    static double q81Slack(GgmlType t, MemorySegment w, long rowOff, Q8Activations a, int row, int n) {
+        if (t != GgmlType.Q4_1 && t != GgmlType.Q5_1) return 0;
+        double slack = 0;
+        for (int b = 0; b < n / 32; b++) slack += Math.abs(QuantKernels.half(w, rowOff + (long) t.typeSize * b + 2) * a.s[row * n / 32 + b]) * 0x1p-10;
+        return slack;
+    }
+
     static int[] sizes(GgmlType t) {
         return t.blockSize == 1 ? new int[]{1, 7, 8, 33, 256, 1000} : new int[]{t.blockSize, 2 * t.blockSize, 5 * t.blockSize, 4096 / t.blockSize * t.blockSize + t.blockSize};
     }
@@ -303,7 +315,7 @@ class QuantKernelsTest {
                 ref += (double) deq[i] * a.values()[i];
                 mag += Math.abs((double) deq[i] * a.values()[i]);
             }
-            double tol = 1e-5 * mag + 1e-6;
+            double tol = 1e-5 * mag + 1e-6 + q81Slack(t, w, 0, a, 0, n);
             float scalar = QuantKernels.dotScalar(t, w, 0, a, 0, n);
             float fast = QuantKernels.dot(t, w, 0, a, 0, n);
             assertThat((double) scalar).as("%s n=%d scalar", t, n).isCloseTo(ref, org.assertj.core.data.Offset.offset(tol));
@@ -321,7 +333,7 @@ class QuantKernelsTest {
      * whatever the vector width).
      */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"})
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"})
     void withUnitScalesSimdAndScalarDotsAreTheExactIntegerSum(GgmlType t) {
         SplittableRandom r = new SplittableRandom(t.id * 101L + 7);
         for (int blocks : new int[]{1, 2, 3, 5, 8, 17, 33}) {
@@ -337,6 +349,7 @@ class QuantKernelsTest {
                     case Q4_K, Q5_K -> bb.putShort(o, h(1f)).putShort(o + 2, h(1f));
                     case Q3_K -> bb.putShort(o + 108, h(1f));
                     case Q2_K -> bb.putShort(o + 80, h(1f)).putShort(o + 82, h(1f));
+                    case Q4_1, Q5_1 -> bb.putShort(o, h(1f)).putShort(o + 2, h(1f));
                     default -> bb.putShort(o, h(1f));
                 }
             }
@@ -366,7 +379,7 @@ class QuantKernelsTest {
      * partial sum at its largest) do not overflow their 16-bit products.
      */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"})
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"})
     void extremeQuantsDoNotOverflow(GgmlType t) {
         int n = 512;
         byte[] row = new byte[(int) t.rowBytes(n)];
@@ -379,6 +392,18 @@ class QuantKernelsTest {
                 case IQ4_XS -> { // levels −127 (nibbles 0), scales 63 − 32 = 31
                     java.util.Arrays.fill(row, o + 2, o + 8, (byte) 0xFF);
                     java.util.Arrays.fill(row, o + 8, o + 136, (byte) 0);
+                    bb.putShort(o, h(0.5f));
+                }
+                case Q4_1 -> { // quants 15, minimum 0.25
+                    java.util.Arrays.fill(row, o + 4, o + 20, (byte) 0xFF);
+                    bb.putShort(o, h(0.5f)).putShort(o + 2, h(0.25f));
+                }
+                case Q5_1 -> { // quants 31, minimum 0.25
+                    java.util.Arrays.fill(row, o + 4, o + 24, (byte) 0xFF);
+                    bb.putShort(o, h(0.5f)).putShort(o + 2, h(0.25f));
+                }
+                case Q5_0 -> { // quants 0 − 16 (nibbles and qh bits clear)
+                    java.util.Arrays.fill(row, o + 2, o + 22, (byte) 0);
                     bb.putShort(o, h(0.5f));
                 }
                 case IQ4_NL -> {   // levels −127
@@ -464,8 +489,9 @@ class QuantKernelsTest {
                                     ref += p;
                                     mag += Math.abs(p);
                                 }
+                                double slack = q81Slack(t, seg, 8 + rb * src, a, b, cols);
                                 assertThat((double) y[3 + b * rows + i]).as("%s rows=%d cols=%d batch=%d threads=%d acc=%b row %d", t, rows, cols, batch, threads, acc, i)
-                                        .isCloseTo(ref, org.assertj.core.data.Offset.offset(1e-5 * mag + 1e-6));
+                                        .isCloseTo(ref, org.assertj.core.data.Offset.offset(1e-5 * mag + 1e-6 + slack));
                             }
                         }
                         for (int i = 0; i < 3; i++) assertThat(y[i]).isEqualTo(init[i]);
