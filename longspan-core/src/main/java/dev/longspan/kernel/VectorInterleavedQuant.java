@@ -16,8 +16,9 @@ import java.nio.ByteOrder;
  * lane. Per quad (4·G weight bytes read as 2G shorts, see {@link InterleavedQuant}): the quants of
  * two pairs of columns taken apart by shifts and masks inside each short, each times the broadcast
  * pair of activation quants (an int broadcast viewed as shorts), products summed in short lanes
- * (Q8_0: two, |w·a| ≤ 128·127; Q4_K: sixteen nibble products, 16·15·128), then each int lane's two
- * halves added into that row's int sum ("widen" below). Width-agnostic: the shape of
+ * (Q8_0: two, |w·a| ≤ 128·127; Q4_K: sixteen nibble products, 16·15·128; Q5_K: eight, 8·31·127; Q6_K:
+ * eight, 8·32·127), then each int lane's two halves added into that row's int sum ("widen" below).
+ * Width-agnostic: the shape of
  * {@link VectorQuantKernels#SHAPE}.
  */
 final class VectorInterleavedQuant {
