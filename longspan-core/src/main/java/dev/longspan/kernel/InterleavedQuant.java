@@ -12,7 +12,7 @@ import static dev.longspan.kernel.QuantKernels.half;
 import static dev.longspan.kernel.QuantKernels.u8;
 
 /**
- * A Q8_0, Q4_K, Q5_K, Q6_K or F16 matrix repacked once at load so that a matrix-vector product (decode) works on
+ * A Q8_0, Q3_K, Q4_K, Q5_K, Q6_K or F16 matrix repacked once at load so that a matrix-vector product (decode) works on
  * {@link #group} rows at a time, one row per vector lane: the rows of a group are interleaved two
  * columns at a time, so one vector of weight bytes holds columns (c, c+1) of every row of the
  * group and is multiplied by one broadcast pair of activations. Each row's integer sums then
@@ -43,6 +43,10 @@ import static dev.longspan.kernel.QuantKernels.u8;
  *     byte 2u + h of row i in its low byte and byte 2u + 16 + h in its high byte, so four shifts and
  *     masks give the four nibbles of pairs u and u + 8 already in the row's int lane, with no
  *     widening of bytes across the vector.</li>
+ * <li>Q3_K (super-blocks of 256, 114·G bytes, the file's 110·G with the sixteen six-bit scales a byte each, 32
+ *     subtracted): G fp16 d, 16 × G scales, the 32 hmask bytes of each row as eight quads, then each half's 32 qs
+ *     bytes as eight quads (qs byte l of half n: two bits of elements 128n + 32j + l, j = 0..3; hmask byte l: bit
+ *     4n + j above them).</li>
  * <li>Q5_K (super-blocks of 256, 180·G bytes, the file's 176·G plus the scales and mins a byte each):
  *     Q4_K's d, dmin, scales and mins, then the 32 qh bytes of each row as eight quads (byte k holds
  *     the fifth bits of the chunks' nibble bytes k: bit 2c for chunk c's low nibble, 2c + 1 for its
@@ -88,13 +92,14 @@ public final class InterleavedQuant {
 
     /** Whether matrices of type t can be repacked. */
     public static boolean supports(GgmlType t) {
-        return t == GgmlType.Q8_0 || t == GgmlType.Q4_K || t == GgmlType.Q5_K || t == GgmlType.Q6_K || t == GgmlType.F16;
+        return t == GgmlType.Q8_0 || t == GgmlType.Q3_K || t == GgmlType.Q4_K || t == GgmlType.Q5_K || t == GgmlType.Q6_K || t == GgmlType.F16;
     }
 
     static long blockBytes(GgmlType t, int group) {
         return switch (t) {
             case Q8_0 -> 34L * group;
             case Q4_K -> 148L * group;
+            case Q3_K -> 114L * group;
             case Q5_K -> 180L * group;
             case Q6_K -> 210L * group;
             case F16 -> 2L * group;   // a "block" is one column
@@ -150,6 +155,8 @@ public final class InterleavedQuant {
     static final int Q8_D = 0, Q8_Q = 2, K4_D = 0, K4_DMIN = 2, K4_SC = 4, K4_M = 12, K4_Q = 20;
     // Q6_K: d, the 16 scales, then per half the quads of A, B and H (32, 32, 32)
     static final int K6_D = 0, K6_SC = 2, K6_Q = 18;
+    // Q3_K: d, the 16 scales (minus 32), the hmask quads, the qs quads of half 0 and half 1
+    static final int K3_D = 0, K3_SC = 2, K3_HM = 18, K3_Q = 50;
     // Q5_K: Q4_K's d, dmin, scales, mins (K4_D, K4_DMIN, K4_SC, K4_M), then the qh quads, then the nibble quads
     static final int K5_D = K4_D, K5_DMIN = K4_DMIN, K5_SC = K4_SC, K5_M = K4_M, K5_QH = 20, K5_Q = 52;
 
@@ -168,7 +175,7 @@ public final class InterleavedQuant {
     // are finite in the stored row at in[o..]: every value of an F16 row, each block's d of a Q8_0 row,
     // each super-block's d and dmin of a Q4_K or Q5_K row, its d (the last two bytes) of a Q6_K row
     private boolean finite(byte[] in, int o) {
-        int halves = type == GgmlType.Q4_K || type == GgmlType.Q5_K ? 2 : 1, at = type == GgmlType.Q6_K ? 208 : 0;
+        int halves = type == GgmlType.Q4_K || type == GgmlType.Q5_K ? 2 : 1, at = type == GgmlType.Q6_K ? 208 : type == GgmlType.Q3_K ? 108 : 0;
         for (int b = 0; b < blocks; b++) {
             for (int h = 0; h < halves; h++) if ((in[o + b * type.typeSize + at + 2 * h + 1] & 0x7C) == 0x7C) return false;
         }
@@ -185,6 +192,16 @@ public final class InterleavedQuant {
             out[o + Q8_D * G + 2 * i] = in[src];
             out[o + Q8_D * G + 2 * i + 1] = in[src + 1];
             for (int k = 0; k < 32; k++) out[o + Q8_Q * G + quadOffset(G, i, k)] = in[src + 2 + k];
+        } else if (type == GgmlType.Q3_K) {
+            out[o + K3_D * G + 2 * i] = in[src + 108];
+            out[o + K3_D * G + 2 * i + 1] = in[src + 109];
+            MemorySegment scales = MemorySegment.ofArray(in);
+            for (int j = 0; j < 16; j++) out[o + K3_SC * G + G * j + i] = (byte) (QuantKernels.q3Scale(scales, src + 96, j) - 32);
+            for (int k = 0; k < 32; k++) {
+                out[o + K3_HM * G + quadOffset(G, i, k)] = in[src + k];
+                out[o + K3_Q * G + quadOffset(G, i, k)] = in[src + 32 + k];
+                out[o + K3_Q * G + 32 * G + quadOffset(G, i, k)] = in[src + 64 + k];
+            }
         } else if (type == GgmlType.Q6_K) {
             out[o + K6_D * G + 2 * i] = in[src + 208];
             out[o + K6_D * G + 2 * i + 1] = in[src + 209];
@@ -224,7 +241,7 @@ public final class InterleavedQuant {
      * whole vectors of it.
      */
     boolean packsPanels() {
-        return QuantKernels.SIMD && type != GgmlType.Q5_K && type != GgmlType.Q6_K && group == VectorInterleavedQuant.G && group == VectorMatmul.lanes()
+        return QuantKernels.SIMD && type != GgmlType.Q3_K && type != GgmlType.Q5_K && type != GgmlType.Q6_K && group == VectorInterleavedQuant.G && group == VectorMatmul.lanes()
                 && VectorMatmul.panelColumns() % group == 0;
     }
 
@@ -295,6 +312,16 @@ public final class InterleavedQuant {
                             dst[z + k] = d1 * ((v & 0xF) + ((hb & 1) << 4)) - m1;
                             dst[z + 32 + k] = d2 * ((v >>> 4) + ((hb & 2) << 3)) - m2;
                         }
+                    }
+                }
+            } else if (type == GgmlType.Q3_K) {
+                float d = half(data, o + K3_D * G + 2L * i);
+                for (int run = 0; run < 8; run++) {
+                    for (int l = 0; l < 32; l++) {
+                        int qs = u8(data, o + K3_Q * G + 32L * G * (run >> 2) + quadOffset((int) G, i, l)), hm = u8(data, o + K3_HM * G + quadOffset((int) G, i, l));
+                        int v = ((qs >>> (2 * (run & 3))) & 3) - (((hm >>> run) & 1) != 0 ? 0 : 4);
+                        // as ggml's dequantize_row_q3_K: (d · (scale − 32)) · q
+                        dst[y + 32 * run + l] = d * data.get(BYTE, o + K3_SC * G + G * (2 * run + l / 16) + i) * v;
                     }
                 }
             } else if (type == GgmlType.Q6_K) {
@@ -400,6 +427,7 @@ public final class InterleavedQuant {
             if (type == GgmlType.F16) VectorInterleavedQuant.groupF16(data, o, o2, cols, a.values(), t * cols, out);
             else if (type == GgmlType.Q8_0) VectorInterleavedQuant.groupQ8_0(data, o, o2, blocks, pairs, t * cols / 2, a.d, t * blocks, out);
             else if (type == GgmlType.Q6_K) VectorInterleavedQuant.groupQ6_K(data, o, o2, blocks, pairs, t * cols / 2, a.d, t * blocks, out);
+            else if (type == GgmlType.Q3_K) VectorInterleavedQuant.groupQ3_K(data, o, o2, blocks, pairs, t * cols / 2, a.d, t * blocks, out);
             else if (type == GgmlType.Q5_K) VectorInterleavedQuant.groupQ5_K(data, o, o2, blocks, pairs, t * cols / 2, a.d, t * blocks, a.bsums32, t * cols / 32, out);
             else VectorInterleavedQuant.groupQ4_K(data, o, o2, blocks, pairs, t * cols / 2, a.d, t * blocks, a.bsums32, t * cols / 32, out);
             return;
@@ -410,6 +438,7 @@ public final class InterleavedQuant {
             if (type == GgmlType.F16) groupF16Scalar(ok, a.values(), t * cols, out, k * group);
             else if (type == GgmlType.Q8_0) groupQ8_0Scalar(ok, pairs, t * cols / 2, a.d, t * blocks, out, k * group);
             else if (type == GgmlType.Q6_K) groupQ6_KScalar(ok, pairs, t * cols / 2, a.d, t * blocks, out, k * group);
+            else if (type == GgmlType.Q3_K) groupQ3_KScalar(ok, pairs, t * cols / 2, a.d, t * blocks, out, k * group);
             else groupK4Scalar(type == GgmlType.Q5_K, ok, pairs, t * cols / 2, a.d, t * blocks, a.bsums32, t * cols / 32, out, k * group);
         }
     }
@@ -506,4 +535,28 @@ public final class InterleavedQuant {
         }
     }
 
+
+    // per row and super-block: acc = fma(Σ_g sc_g·Σ q·a, d·da, acc), the integer sum exact
+    void groupQ3_KScalar(long o, int[] ap, int apo, float[] ad, int ado, float[] out, int oo) {
+        int G = group;
+        for (int i = 0; i < G; i++) {
+            float acc = 0;
+            for (int b = 0; b < blocks; b++) {
+                long ob = o + b * blockBytes;
+                int isum = 0;
+                for (int r = 0; r < 8; r++) {
+                    int s0 = 0, s1 = 0;
+                    for (int l = 0; l < 32; l++) {
+                        int qs = u8(data, ob + K3_Q * G + 32L * G * (r >> 2) + quadOffset(G, i, l)), hm = u8(data, ob + K3_HM * G + quadOffset(G, i, l));
+                        int q = ((qs >>> (2 * (r & 3))) & 3) + 4 * ((hm >>> r) & 1) - 4;
+                        int col = 32 * r + l, pair = ap[apo + 128 * b + col / 2], x = (col & 1) == 0 ? lo(pair) : hi(pair);
+                        if (l < 16) s0 += q * x; else s1 += q * x;
+                    }
+                    isum += data.get(BYTE, ob + K3_SC * G + (long) G * (2 * r) + i) * s0 + data.get(BYTE, ob + K3_SC * G + (long) G * (2 * r + 1) + i) * s1;
+                }
+                acc = Math.fma((float) isum, half(data, ob + K3_D * G + 2L * i) * ad[ado + b], acc);
+            }
+            out[oo + i] = acc;
+        }
+    }
 }

@@ -293,7 +293,7 @@ public final class QuantKernels {
     }
 
     // the j-th 6-bit scale of Q3_K: low 4 bits from bytes 0..7, high 2 bits from bytes 8..11
-    private static int q3Scale(MemorySegment s, long sc, int j) {
+    static int q3Scale(MemorySegment s, long sc, int j) {
         int lo = j < 8 ? u8(s, sc + j) & 0xF : u8(s, sc + j - 8) >>> 4;
         int hi = (u8(s, sc + 8 + (j & 3)) >>> (2 * (j >>> 2))) & 3;
         return lo | (hi << 4);

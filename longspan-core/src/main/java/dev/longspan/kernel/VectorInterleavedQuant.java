@@ -256,6 +256,76 @@ final class VectorInterleavedQuant {
         acc2.intoArray(out, G);
     }
 
+    // per super-block: Σ_g sc_g·Σ q·a over the sixteen 16-element groups, q = two bits of qs + 4·hmask bit − 4.
+    // Runs r = 0..7 of 32 elements (half n = r / 4, shift 2·(r % 4), hmask bit r) each read the half's eight
+    // qs quads and the eight hmask quads (short lane 2i + h: bytes 2u + h and 2u + 16 + h of row i); the low
+    // bytes give group 2r's quants, the high bytes group 2r + 1's, summed in short lanes (8·4·127) and widened
+    // after the eighth quad. One loop of 64 quad steps per super-block, the pointers stepped back after a run.
+    static void groupQ3_K(MemorySegment w, long o, long o2, int blocks, int[] ap, int apo, float[] ad, int ado, float[] out) {
+        FloatVector acc = FloatVector.zero(SF), acc2 = acc;
+        long quad = 4L * G;
+        for (int b = 0; b < blocks; b++) {
+            IntVector isum = IntVector.zero(SI), isum2 = isum;
+            long q = o + InterleavedQuant.K3_Q * G, q2 = o2 + InterleavedQuant.K3_Q * G;
+            long hq = o + InterleavedQuant.K3_HM * G, hq2 = o2 + InterleavedQuant.K3_HM * G;
+            int a = apo + 128 * b, hs = 0, hb = 0;
+            ShortVector s0 = ShortVector.zero(S), s1 = s0, t0 = s0, t1 = s0;
+            for (int u = 0; u < 64; u++, q += quad, q2 += quad, hq += quad, hq2 += quad, a++) {
+                ShortVector v = ShortVector.fromMemorySegment(S, w, q, LE), v2 = ShortVector.fromMemorySegment(S, w, q2, LE);
+                ShortVector m = ShortVector.fromMemorySegment(S, w, hq, LE), m2 = ShortVector.fromMemorySegment(S, w, hq2, LE);
+                ShortVector p0 = IntVector.broadcast(SI, ap[a]).reinterpretAsShorts(), p1 = IntVector.broadcast(SI, ap[a + 8]).reinterpretAsShorts();
+                // both bytes at once: two bits of qs and the hmask bit above them, 0..7 per byte
+                ShortVector c = v.lanewise(VectorOperators.LSHR, hs).and((short) 0x0303).or(m.lanewise(VectorOperators.LSHR, hb).and((short) 0x0101).lanewise(VectorOperators.LSHL, 2));
+                ShortVector c2 = v2.lanewise(VectorOperators.LSHR, hs).and((short) 0x0303).or(m2.lanewise(VectorOperators.LSHR, hb).and((short) 0x0101).lanewise(VectorOperators.LSHL, 2));
+                s0 = s0.add(c.and((short) 0xFF).sub((short) 4).mul(p0));
+                s1 = s1.add(c.lanewise(VectorOperators.LSHR, 8).sub((short) 4).mul(p1));
+                t0 = t0.add(c2.and((short) 0xFF).sub((short) 4).mul(p0));
+                t1 = t1.add(c2.lanewise(VectorOperators.LSHR, 8).sub((short) 4).mul(p1));
+                if ((u & 7) == 7) {
+                    int r = u >> 3;
+                    long sc = InterleavedQuant.K3_SC * G + 2L * G * r;
+                    IntVector x0 = s0.reinterpretAsInts(), x1 = s1.reinterpretAsInts(), y0 = t0.reinterpretAsInts(), y1 = t1.reinterpretAsInts();
+                    isum = isum.add(x0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(x0.lanewise(VectorOperators.ASHR, 16))
+                                    .mul((IntVector) ByteVector.fromMemorySegment(SB4, w, o + sc, LE).convertShape(VectorOperators.B2I, SI, 0)))
+                            .add(x1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(x1.lanewise(VectorOperators.ASHR, 16))
+                                    .mul((IntVector) ByteVector.fromMemorySegment(SB4, w, o + sc + G, LE).convertShape(VectorOperators.B2I, SI, 0)));
+                    isum2 = isum2.add(y0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(y0.lanewise(VectorOperators.ASHR, 16))
+                                    .mul((IntVector) ByteVector.fromMemorySegment(SB4, w, o2 + sc, LE).convertShape(VectorOperators.B2I, SI, 0)))
+                            .add(y1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(y1.lanewise(VectorOperators.ASHR, 16))
+                                    .mul((IntVector) ByteVector.fromMemorySegment(SB4, w, o2 + sc + G, LE).convertShape(VectorOperators.B2I, SI, 0)));
+                    s0 = ShortVector.zero(S);
+                    s1 = s0;
+                    t0 = s0;
+                    t1 = s0;
+                    hq -= 32L * G;             // the hmask quads again for the next run
+                    hq2 -= 32L * G;
+                    if ((r & 3) != 3) {        // the same half's qs quads again, two bits higher
+                        q -= 32L * G;
+                        q2 -= 32L * G;
+                        hs += 2;
+                    } else {
+                        hs = 0;
+                    }
+                    hb++;
+                    a += 8;                    // the next run's 16 activation pairs
+                }
+            }
+            float da = ad[ado + b];
+            IntVector h = (IntVector) ShortVector.fromMemorySegment(SH, w, o + InterleavedQuant.K3_D * G, LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, SI, 0);
+            IntVector h2 = (IntVector) ShortVector.fromMemorySegment(SH, w, o2 + InterleavedQuant.K3_D * G, LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, SI, 0);
+            FloatVector d = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
+                    .reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().mul(da);
+            FloatVector d2 = h2.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
+                    .reinterpretAsInts().or(h2.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().mul(da);
+            acc = ((FloatVector) isum.convertShape(VectorOperators.I2F, SF, 0)).fma(d, acc);
+            acc2 = ((FloatVector) isum2.convertShape(VectorOperators.I2F, SF, 0)).fma(d2, acc2);
+            o += 114L * G;
+            o2 += 114L * G;
+        }
+        acc.intoArray(out, 0);
+        acc2.intoArray(out, G);
+    }
+
     // per super-block: groupQ4_K's sums with five-bit quants. Each nibble quad has a quad of the
     // super-block's 32 qh bytes beside it (InterleavedQuant's layout: short lane 2i + h holds qh bytes
     // 2u + h and 2u + 16 + h of row i, the high bits of the nibble bytes 2u + h and 2u + 16 + h of

@@ -17,7 +17,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.data.Offset.offset;
 
 /**
- * Q8_0, Q4_K, Q5_K, Q6_K and F16 matrices repacked into interleaved row groups: the same rows, the same products as
+ * Q8_0, Q3_K, Q4_K, Q5_K, Q6_K and F16 matrices repacked into interleaved row groups: the same rows, the same products as
  * the stored blocks (ggml's arithmetic), the SIMD body equal to its scalar twin bit for bit, on
  * awkward shapes (rows not a multiple of the group, one block, many), every group size the layout
  * allows and at 1–3 worker threads. The pom runs this class at 512, 256 and 128 bits and scalar.
@@ -48,7 +48,7 @@ class InterleavedQuantTest {
 
     /** Rows come back as ggml dequantizes the stored rows, bit for bit, through a row map. */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_K", "Q5_K", "Q6_K", "F16"})
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "F16"})
     void rowsAreTheStoredRowsDequantized(GgmlType t) {
         SplittableRandom r = new SplittableRandom(t.id * 13L + 1);
         for (int group : new int[]{4, 8, 16}) {
@@ -72,7 +72,7 @@ class InterleavedQuantTest {
      * rounding of the scaling, and the SIMD body equals the scalar twin exactly; at 1, 2, 3 threads.
      */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_K", "Q5_K", "Q6_K", "F16"})
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "F16"})
     void productsAreTheStoredProductsAndSimdEqualsScalar(GgmlType t) {
         SplittableRandom r = new SplittableRandom(t.id * 17L + 3);
         int before = Parallel.threads();
@@ -125,7 +125,7 @@ class InterleavedQuantTest {
      * products or the per-lane short sums, for every group size (exact where the sum fits a float).
      */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_K", "Q5_K", "Q6_K"})
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q3_K", "Q4_K", "Q5_K", "Q6_K"})
     void extremeQuantsGiveTheExactIntegerSums(GgmlType t) {
         SplittableRandom r = new SplittableRandom(t.id * 19L + 5);
         int blocks = t == GgmlType.Q8_0 ? 8 : 2, cols = blocks * t.blockSize, rows = 21;
@@ -140,6 +140,9 @@ class InterleavedQuantTest {
                 if (t == GgmlType.Q8_0) {
                     bb.putShort(o, h(1f));
                     for (int k = 0; k < 32; k++) w[o + 2 + k] = (byte) (i % 3 == 0 ? -128 : i % 3 == 1 ? 127 : r.nextInt(256));
+                } else if (t == GgmlType.Q3_K) {   // quants −4 with scales −32, or 3 with scales 31, or random
+                    for (int k = 0; k < 108; k++) w[o + k] = (byte) (i % 3 == 0 ? 0 : i % 3 == 1 ? 0xFF : r.nextInt(256));
+                    bb.putShort(o + 108, h(1f));
                 } else if (t == GgmlType.Q6_K) {
                     for (int k = 0; k < 192; k++) w[o + k] = (byte) (i % 3 == 0 ? 0 : i % 3 == 1 ? 0xFF : r.nextInt(256));
                     for (int k = 192; k < 208; k++) w[o + k] = (byte) (i % 3 == 0 ? -128 : i % 3 == 1 ? 127 : r.nextInt(256));
@@ -163,7 +166,7 @@ class InterleavedQuantTest {
         // products of 4,064 per short lane: 32,512
         float[] low127 = new float[cols];
         java.util.Arrays.fill(low127, -127);
-        for (float[] x : t == GgmlType.Q4_K || t == GgmlType.Q5_K ? List.of(mixed, lowest) : t == GgmlType.Q6_K ? List.of(mixed, low127) : List.of(mixed))
+        for (float[] x : t == GgmlType.Q4_K || t == GgmlType.Q5_K ? List.of(mixed, lowest) : t == GgmlType.Q6_K || t == GgmlType.Q3_K ? List.of(mixed, low127) : List.of(mixed))
         for (int group : new int[]{4, 8, 16}) {
             InterleavedQuant p = InterleavedQuant.pack(t, seg, 0, null, rows, cols, group);
             float[] y = new float[rows], ys = new float[rows];
@@ -184,13 +187,13 @@ class InterleavedQuantTest {
 
     /** A Q8_0 or Q4_K matrix with an infinite or NaN block scale, or an F16 one with such a value, is not repacked (pack gives null: it stays as stored). */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_K", "Q5_K", "Q6_K", "F16"})
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "F16"})
     void nonFiniteScalesAreNotRepacked(GgmlType t) {
         SplittableRandom r = new SplittableRandom(3);
         for (short bad : new short[]{(short) 0x7C00, (short) 0xFC00, (short) 0x7E00}) {
             Matrix m = random(t, 5, 2, r);
             assertThat(InterleavedQuant.pack(t, m.seg, m.off, null, m.rows, m.cols)).isNotNull();
-            long at = m.off + t.rowBytes(m.cols) * 3 + t.typeSize + (t == GgmlType.Q4_K || t == GgmlType.Q5_K ? 2 : t == GgmlType.Q6_K ? 208 : 0); // row 3, block 1 (Q4_K, Q5_K: dmin; Q6_K: d)
+            long at = m.off + t.rowBytes(m.cols) * 3 + t.typeSize + (t == GgmlType.Q4_K || t == GgmlType.Q5_K ? 2 : t == GgmlType.Q6_K ? 208 : t == GgmlType.Q3_K ? 108 : 0); // row 3, block 1 (Q4_K, Q5_K: dmin; Q6_K, Q3_K: d)
             m.seg.set(QuantKernels.LE_SHORT, at, bad);
             assertThat(InterleavedQuant.pack(t, m.seg, m.off, null, m.rows, m.cols)).isNull();
         }
@@ -198,7 +201,7 @@ class InterleavedQuantTest {
 
     /** fp16 scales of every magnitude (subnormal, smallest normal, largest, negative) widen exactly in the SIMD body. */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_K", "Q5_K", "Q6_K"})
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q3_K", "Q4_K", "Q5_K", "Q6_K"})
     void everyFiniteScaleWidensExactly(GgmlType t) {
         SplittableRandom r = new SplittableRandom(9);
         short[] scales = {0x0000, (short) 0x8000, 0x0001, 0x03FF, 0x0400, 0x3C00, (short) 0xBC00, 0x7BFF, (short) 0xFBFF, 0x1234, (short) 0x9234};
@@ -208,7 +211,7 @@ class InterleavedQuantTest {
         int k = 0;
         for (int i = 0; i < rows; i++) {
             for (int b = 0; b < 3; b++) {
-                m.seg.set(QuantKernels.LE_SHORT, m.off + rb * i + (long) t.typeSize * b + (t == GgmlType.Q6_K ? 208 : 0), scales[k++ % scales.length]);
+                m.seg.set(QuantKernels.LE_SHORT, m.off + rb * i + (long) t.typeSize * b + (t == GgmlType.Q6_K ? 208 : t == GgmlType.Q3_K ? 108 : 0), scales[k++ % scales.length]);
                 if (t == GgmlType.Q4_K || t == GgmlType.Q5_K) m.seg.set(QuantKernels.LE_SHORT, m.off + rb * i + (long) t.typeSize * b + 2, scales[k++ % scales.length]);
             }
         }
@@ -228,7 +231,7 @@ class InterleavedQuantTest {
      * back to each product.
      */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_K", "Q5_K", "Q6_K", "F16"})
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "F16"})
     void productsOfOneInputSharedEqualEachProduct(GgmlType t) {
         SplittableRandom r = new SplittableRandom(t.id * 29L + 5);
         int before = Parallel.threads();
@@ -321,7 +324,7 @@ class InterleavedQuantTest {
      * accumulating, for awkward row counts and batches, at 1–3 threads.
      */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_K", "Q5_K", "Q6_K", "F16"})
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "F16"})
     void repackedPrefillProductsEqualTheRowPath(GgmlType t) {
         SplittableRandom r = new SplittableRandom(t.id * 37L + 11);
         int before = Parallel.threads();
