@@ -315,13 +315,23 @@ public final class InterleavedQuant {
                     }
                 }
             } else if (type == GgmlType.Q3_K) {
+                // as ggml's dequantize_row_q3_K: dl = d · (scale − 32) per 16 elements, then dl · q; the row's
+                // four bytes of each quad read as one int (a prefill reads every row through here)
                 float d = half(data, o + K3_D * G + 2L * i);
-                for (int run = 0; run < 8; run++) {
-                    for (int l = 0; l < 32; l++) {
-                        int qs = u8(data, o + K3_Q * G + 32L * G * (run >> 2) + quadOffset((int) G, i, l)), hm = u8(data, o + K3_HM * G + quadOffset((int) G, i, l));
-                        int v = ((qs >>> (2 * (run & 3))) & 3) - (((hm >>> run) & 1) != 0 ? 0 : 4);
-                        // as ggml's dequantize_row_q3_K: (d · (scale − 32)) · q
-                        dst[y + 32 * run + l] = d * data.get(BYTE, o + K3_SC * G + G * (2 * run + l / 16) + i) * v;
+                float[] dl = new float[16];
+                for (int k = 0; k < 16; k++) dl[k] = d * data.get(BYTE, o + K3_SC * G + G * k + i);
+                for (int n = 0; n < 2; n++) {
+                    for (int u = 0; u < 8; u++) {
+                        int wq = data.get(LE_INT, o + K3_Q * G + 32L * G * n + 4 * G * u + 4L * i);
+                        int wh = data.get(LE_INT, o + K3_HM * G + 4 * G * u + 4L * i);
+                        for (int e = 0; e < 4; e++) {
+                            int qs = (wq >>> (8 * e)) & 0xFF, hm = (wh >>> (8 * e)) & 0xFF;
+                            int l = 2 * u + (e >> 1) + 16 * (e & 1);   // bytes 2u, 2u+16, 2u+1, 2u+17
+                            for (int j = 0; j < 4; j++) {
+                                int run = 4 * n + j, v = ((qs >>> (2 * j)) & 3) - (((hm >>> run) & 1) != 0 ? 0 : 4);
+                                dst[y + 32 * run + l] = dl[2 * run + (l >> 4)] * v;
+                            }
+                        }
                     }
                 }
             } else if (type == GgmlType.Q6_K) {
