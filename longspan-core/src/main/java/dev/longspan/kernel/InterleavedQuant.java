@@ -282,6 +282,7 @@ public final class InterleavedQuant {
     public void row(int r, float[] dst, int dstOff) {
         int g = r / group, i = r % group;
         long G = group;
+        float[] dl = type == GgmlType.Q3_K ? new float[16] : null;   // a Q3_K block's d · (scale − 32)
         for (int b = 0; b < blocks; b++) {
             long o = at(g, b);
             int y = dstOff + b * type.blockSize;
@@ -318,7 +319,6 @@ public final class InterleavedQuant {
                 // as ggml's dequantize_row_q3_K: dl = d · (scale − 32) per 16 elements, then dl · q; the row's
                 // four bytes of each quad read as one int (a prefill reads every row through here)
                 float d = half(data, o + K3_D * G + 2L * i);
-                float[] dl = new float[16];
                 for (int k = 0; k < 16; k++) dl[k] = d * data.get(BYTE, o + K3_SC * G + G * k + i);
                 for (int n = 0; n < 2; n++) {
                     for (int u = 0; u < 8; u++) {
@@ -469,6 +469,12 @@ public final class InterleavedQuant {
 
     private static int hi(int pair) { return pair >> 16; }
 
+    // the activation quant of column col, its pair at ap[base + col / 2]
+    private static int act(int[] ap, int base, int col) {
+        int pair = ap[base + col / 2];
+        return (col & 1) == 0 ? lo(pair) : hi(pair);
+    }
+
     // per row and block: acc = fma(Σ w·a, d·da, acc), the integer sum exact
     void groupQ8_0Scalar(long o, int[] ap, int apo, float[] ad, int ado, float[] out, int oo) {
         int G = group;
@@ -502,9 +508,8 @@ public final class InterleavedQuant {
                     int s1 = 0, s2 = 0;
                     for (int k = 0; k < 32; k++) {
                         int v = u8(data, q + quadOffset(G, i, k)), hb = five ? u8(data, qh + quadOffset(G, i, k)) >>> (2 * c) : 0;
-                        int pl = ap[apo + 128 * b + 32 * c + k / 2], ph = ap[apo + 128 * b + 32 * c + 16 + k / 2];
-                        s1 += ((v & 0xF) | (hb & 1) << 4) * ((k & 1) == 0 ? lo(pl) : hi(pl));
-                        s2 += ((v >>> 4) | (hb & 2) << 3) * ((k & 1) == 0 ? lo(ph) : hi(ph));
+                        s1 += ((v & 0xF) | (hb & 1) << 4) * act(ap, apo + 128 * b, 64 * c + k);
+                        s2 += ((v >>> 4) | (hb & 2) << 3) * act(ap, apo + 128 * b, 64 * c + 32 + k);
                     }
                     isum += u8(data, ob + K4_SC * G + (long) G * (2 * c) + i) * s1 + u8(data, ob + K4_SC * G + (long) G * (2 * c + 1) + i) * s2;
                 }
@@ -520,6 +525,7 @@ public final class InterleavedQuant {
     // per row and super-block: acc = fma(Σ_g sc_g·Σ (q − 32)·a, d·da, acc), the integer sum exact
     void groupQ6_KScalar(long o, int[] ap, int apo, float[] ad, int ado, float[] out, int oo) {
         int G = group;
+        int[] sums = new int[8];   // per scale group of a half
         for (int i = 0; i < G; i++) {
             float acc = 0;
             for (int b = 0; b < blocks; b++) {
@@ -527,14 +533,14 @@ public final class InterleavedQuant {
                 int isum = 0;
                 for (int h = 0; h < 2; h++) {
                     long q = ob + K6_Q * G + 96L * G * h;
-                    int[] sums = new int[8];   // per scale group of the half
+                    java.util.Arrays.fill(sums, 0);
                     for (int k = 0; k < 32; k++) {
                         int a = u8(data, q + quadOffset(G, i, k)), c = u8(data, q + 32L * G + quadOffset(G, i, k)), hb = u8(data, q + 64L * G + quadOffset(G, i, k));
-                        int[] qs = {((a & 0xF) | ((hb & 3) << 4)) - 32, ((c & 0xF) | (((hb >>> 2) & 3) << 4)) - 32,
-                                ((a >>> 4) | (((hb >>> 4) & 3) << 4)) - 32, ((c >>> 4) | (((hb >>> 6) & 3) << 4)) - 32};
                         for (int e = 0; e < 4; e++) {
-                            int col = 128 * h + 32 * e + k, pair = ap[apo + 128 * b + col / 2];
-                            sums[(32 * e + k) / 16] += qs[e] * ((col & 1) == 0 ? lo(pair) : hi(pair));
+                            // element 32e + k: the low (e < 2) or high nibble of A (e even) or B, bits 2e of H above it
+                            int byteE = (e & 1) == 0 ? a : c, nib = e < 2 ? byteE & 0xF : byteE >>> 4;
+                            int qe = (nib | ((hb >>> (2 * e)) & 3) << 4) - 32;
+                            sums[(32 * e + k) / 16] += qe * act(ap, apo + 128 * b, 128 * h + 32 * e + k);
                         }
                     }
                     for (int g = 0; g < 8; g++) isum += data.get(BYTE, ob + K6_SC * G + (long) G * (8 * h + g) + i) * sums[g];
@@ -544,7 +550,6 @@ public final class InterleavedQuant {
             out[oo + i] = acc;
         }
     }
-
 
     // per row and super-block: acc = fma(Σ_g sc_g·Σ q·a, d·da, acc), the integer sum exact
     void groupQ3_KScalar(long o, int[] ap, int apo, float[] ad, int ado, float[] out, int oo) {
@@ -559,7 +564,7 @@ public final class InterleavedQuant {
                     for (int l = 0; l < 32; l++) {
                         int qs = u8(data, ob + K3_Q * G + 32L * G * (r >> 2) + quadOffset(G, i, l)), hm = u8(data, ob + K3_HM * G + quadOffset(G, i, l));
                         int q = ((qs >>> (2 * (r & 3))) & 3) + 4 * ((hm >>> r) & 1) - 4;
-                        int col = 32 * r + l, pair = ap[apo + 128 * b + col / 2], x = (col & 1) == 0 ? lo(pair) : hi(pair);
+                        int x = act(ap, apo + 128 * b, 32 * r + l);
                         if (l < 16) s0 += q * x; else s1 += q * x;
                     }
                     isum += data.get(BYTE, ob + K3_SC * G + (long) G * (2 * r) + i) * s0 + data.get(BYTE, ob + K3_SC * G + (long) G * (2 * r + 1) + i) * s1;
