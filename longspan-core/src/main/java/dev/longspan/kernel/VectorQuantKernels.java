@@ -376,7 +376,7 @@ final class VectorQuantKernels {
         return VectorMath.sum(acc) - mins;
     }
 
-    /** The int lanes of a vector whose upper half takes the second of two Q6_K scales (used at L = 32). */
+    /** The int lanes of a vector whose upper half takes the second of two scales (scales16, at L = 32). */
     private static final VectorMask<Integer> UPPER_HALF = VectorMask.fromLong(SI, -1L << (SI.length() / 2));
 
     // (((ql >>> lshift) & 0xF) | (((qh >>> hshift) & 3) << 4)) - 32, lane by lane
@@ -386,13 +386,6 @@ final class VectorQuantKernels {
                 .sub((short) 32);
     }
 
-    // the int8 scales of pairs(...) over elements k..k+L of a 32-element quarter whose two scales sit at
-    // s, s+1 (one per 16 elements): one of them, or at L = 32 the first in the lower int lanes and the
-    // second in the upper
-    private static IntVector scalesQ6(MemorySegment w, long s, int k) {
-        IntVector v = IntVector.broadcast(SI, QuantKernels.i8(w, s + k / 16));
-        return L < 32 ? v : v.blend(QuantKernels.i8(w, s + 1), UPPER_HALF);
-    }
 
     // per 256: d·da·Σ_g sc_g·Σ q·a over the sixteen 16-element groups, the Σ_g in int lanes. Per half
     // of 128 and per L columns l of its 32: the quarters j (elements l, l+32, l+64, l+96) are the low
@@ -411,7 +404,7 @@ final class VectorQuantKernels {
                     ShortVector hb = ubytes(w, qh + k), lo = ubytes(w, ql + k), hi = ubytes(w, ql + 32 + k);
                     for (int j = 0; j < 4; j++) {
                         ShortVector q = q6((j & 1) == 0 ? lo : hi, hb, 4 * (j >> 1), 2 * j);
-                        isum = isum.add(pairs(q.mul(act(aq, xb + 32 * j + k))).mul(scalesQ6(w, sc + 2 * j, k)));
+                        isum = isum.add(pairs(q.mul(act(aq, xb + 32 * j + k))).mul(scales16(i8(w, sc + 2 * j), i8(w, sc + 2 * j + 1), k)));
                     }
                 }
             }
